@@ -1,0 +1,242 @@
+-- posfleet store, SQLite dialect (WAL). Times are ISO-8601 UTC text ("2026-11-22T09:00:00.000000+00:00"),
+-- so they sort and compare as text. The shared contract of collector, alerts, metrics and dashboard.
+PRAGMA foreign_keys = OFF;
+
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+-- ---------------------------------------------------------------- inventory
+CREATE TABLE IF NOT EXISTS regions (
+    region_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    oncall_name TEXT NOT NULL DEFAULT '',
+    oncall_contact TEXT NOT NULL DEFAULT '',
+    supervisor_contact TEXT NOT NULL DEFAULT '',
+    contact_verified_at TEXT
+);
+
+CREATE TABLE IF NOT EXISTS sites (
+    site_id TEXT PRIMARY KEY,
+    region_id TEXT NOT NULL DEFAULT '',
+    name TEXT NOT NULL DEFAULT '',
+    address TEXT NOT NULL DEFAULT '',
+    lat REAL,
+    lon REAL,
+    tz TEXT NOT NULL DEFAULT 'UTC',
+    merchant_name TEXT NOT NULL DEFAULT '',
+    merchant_contact TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS sites_region ON sites(region_id);
+
+-- One row per gateway (= MQTT client id). Liveness columns are owned by the collector.
+CREATE TABLE IF NOT EXISTS gateways (
+    gateway_id TEXT PRIMARY KEY,
+    site_id TEXT NOT NULL DEFAULT '',
+    region_id TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    serial TEXT NOT NULL DEFAULT '',
+    registered INTEGER NOT NULL DEFAULT 1,      -- 0: reported but not in the inventory
+    install_date TEXT,
+    warranty_end TEXT,
+    last_service_at TEXT,
+    -- liveness (computed by the collector from evidence; see collector/liveness.py)
+    status TEXT NOT NULL DEFAULT 'unknown',     -- unknown | online | late | down
+    status_since TEXT,
+    status_reason TEXT,
+    last_seen_at TEXT,                          -- collector receipt time of the last message
+    session INTEGER,                            -- current session (from the birth)
+    heartbeat_interval REAL,
+    due_at TEXT,                                -- next liveness deadline; indexed
+    -- administrative overlays
+    suspended INTEGER NOT NULL DEFAULT 0,
+    suspended_reason TEXT,
+    decommissioned INTEGER NOT NULL DEFAULT 0,
+    -- latest telemetry (denormalised for the dashboard and metrics)
+    firmware_version TEXT,
+    os_version TEXT,
+    payment_app TEXT,
+    link_type TEXT,
+    clock_skew_s REAL
+);
+CREATE INDEX IF NOT EXISTS gateways_status ON gateways(status);
+CREATE INDEX IF NOT EXISTS gateways_site ON gateways(site_id);
+CREATE INDEX IF NOT EXISTS gateways_due ON gateways(due_at);
+
+CREATE TABLE IF NOT EXISTS terminals (
+    terminal_id TEXT PRIMARY KEY,
+    gateway_id TEXT NOT NULL,
+    site_id TEXT NOT NULL DEFAULT '',
+    region_id TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    serial TEXT NOT NULL DEFAULT '',
+    registered INTEGER NOT NULL DEFAULT 1,
+    install_date TEXT,
+    warranty_end TEXT,
+    last_service_at TEXT,
+    status TEXT NOT NULL DEFAULT 'unknown',
+    status_since TEXT,
+    status_reason TEXT,
+    last_seen_at TEXT,
+    heartbeat_interval REAL,
+    due_at TEXT,
+    suspended INTEGER NOT NULL DEFAULT 0,
+    suspended_reason TEXT,
+    decommissioned INTEGER NOT NULL DEFAULT 0,
+    firmware_version TEXT,
+    payment_app TEXT,
+    receipts_printed INTEGER,
+    battery_health_pct REAL,
+    error_count INTEGER
+);
+CREATE INDEX IF NOT EXISTS terminals_gateway ON terminals(gateway_id);
+CREATE INDEX IF NOT EXISTS terminals_status ON terminals(status);
+CREATE INDEX IF NOT EXISTS terminals_site ON terminals(site_id);
+
+-- ---------------------------------------------------------------- history
+-- Every liveness change is a row (the healthchecks "flip"). subject_type: gateway | terminal | site.
+CREATE TABLE IF NOT EXISTS state_changes (
+    id INTEGER PRIMARY KEY,
+    subject_type TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    from_status TEXT NOT NULL,
+    to_status TEXT NOT NULL,
+    at TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',          -- will | deadline | graceful:<reason> | birth | heartbeat | admin
+    actor TEXT NOT NULL DEFAULT 'collector'
+);
+CREATE INDEX IF NOT EXISTS state_changes_subject ON state_changes(subject_type, subject_id, at);
+CREATE INDEX IF NOT EXISTS state_changes_at ON state_changes(at);
+
+-- One incident per outage of a subject. ended_at NULL = open.
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY,
+    subject_type TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    site_id TEXT NOT NULL DEFAULT '',
+    region_id TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    class TEXT NOT NULL DEFAULT 'fault',       -- fault | planned | administrative
+    fault_category TEXT NOT NULL DEFAULT 'unknown',  -- hardware | software | network | power | unknown
+    detected_by TEXT NOT NULL DEFAULT '',      -- will | deadline | graceful
+    cause TEXT NOT NULL DEFAULT '',
+    expected_recovery_at TEXT,
+    notes TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS incidents_subject ON incidents(subject_type, subject_id, started_at);
+CREATE INDEX IF NOT EXISTS incidents_open ON incidents(ended_at);
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open
+    ON incidents(subject_type, subject_id) WHERE ended_at IS NULL;
+
+-- ---------------------------------------------------------------- alerts
+-- Stable identity: (kind, subject_type, subject_id); at most one non-resolved row per identity.
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,                        -- gateway_down | terminal_down | site_down | flapping | ...
+    subject_type TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    severity TEXT NOT NULL DEFAULT 'warning',  -- info | warning | critical
+    state TEXT NOT NULL,                       -- pending | firing | resolved | suppressed
+    region_id TEXT NOT NULL DEFAULT '',
+    site_id TEXT NOT NULL DEFAULT '',
+    gateway_id TEXT NOT NULL DEFAULT '',
+    terminal_id TEXT NOT NULL DEFAULT '',
+    summary TEXT NOT NULL DEFAULT '',
+    started_at TEXT NOT NULL,                  -- when the condition began
+    fired_at TEXT,
+    resolved_at TEXT,
+    acked_by TEXT,
+    acked_at TEXT,
+    ack_note TEXT,
+    escalation INTEGER NOT NULL DEFAULT 0,
+    inhibited_by INTEGER,                      -- parent alert id while inhibited
+    incident_id INTEGER,
+    details TEXT NOT NULL DEFAULT '{}'         -- JSON
+);
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_active
+    ON alerts(kind, subject_type, subject_id) WHERE state != 'resolved';
+CREATE INDEX IF NOT EXISTS alerts_state ON alerts(state);
+
+CREATE TABLE IF NOT EXISTS alert_events (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    from_state TEXT NOT NULL,
+    to_state TEXT NOT NULL,
+    actor TEXT NOT NULL DEFAULT 'collector',
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS alert_events_alert ON alert_events(alert_id, at);
+
+-- ---------------------------------------------------------------- operations
+CREATE TABLE IF NOT EXISTS maintenance_windows (
+    id INTEGER PRIMARY KEY,
+    scope_type TEXT NOT NULL,                  -- terminal | gateway | site | region | model
+    scope_id TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    ends_at TEXT NOT NULL,                     -- for recurring: the first occurrence's end
+    recurrence TEXT,                           -- NULL or a 5-field cron expression (start times)
+    duration_s REAL,                           -- for recurring windows
+    tz TEXT NOT NULL DEFAULT 'UTC',
+    reason TEXT NOT NULL DEFAULT '',
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    ended_early_at TEXT,
+    ended_early_by TEXT
+);
+
+CREATE TABLE IF NOT EXISTS firmware_policy (
+    model TEXT PRIMARY KEY,
+    min_version TEXT,
+    approved_versions TEXT NOT NULL DEFAULT '[]',  -- JSON list; empty = any >= min_version
+    end_of_support TEXT
+);
+
+CREATE TABLE IF NOT EXISTS maintenance_policy (
+    model TEXT PRIMARY KEY,
+    service_interval_days INTEGER NOT NULL DEFAULT 365,
+    max_receipts INTEGER,
+    min_battery_health_pct REAL,
+    max_error_count INTEGER,
+    due_soon_days INTEGER NOT NULL DEFAULT 30
+);
+
+CREATE TABLE IF NOT EXISTS services (
+    id INTEGER PRIMARY KEY,
+    subject_type TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    performed_at TEXT NOT NULL,
+    performed_by TEXT NOT NULL,
+    work TEXT NOT NULL DEFAULT '',
+    parts_replaced TEXT NOT NULL DEFAULT '',
+    fault_category TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL DEFAULT '',
+    details TEXT NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY,
+    role TEXT NOT NULL,                        -- viewer | operator | admin
+    password_hash TEXT NOT NULL
+);
+
+-- ---------------------------------------------------------------- telemetry (bounded)
+CREATE TABLE IF NOT EXISTS telemetry (
+    id INTEGER PRIMARY KEY,
+    gateway_id TEXT NOT NULL,
+    terminal_id TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    device_ts TEXT NOT NULL,
+    historical INTEGER NOT NULL DEFAULT 0,
+    payload TEXT NOT NULL                      -- the validated message, JSON
+);
+CREATE INDEX IF NOT EXISTS telemetry_subject ON telemetry(gateway_id, kind, received_at);
+CREATE INDEX IF NOT EXISTS telemetry_received ON telemetry(received_at);

@@ -1,0 +1,1 @@
+"""posfleet dashboard."""

@@ -1,0 +1,1 @@
+"""Virtual gateways, scenarios, ground truth and scorecards for tests, demos and load tests."""

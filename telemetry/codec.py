@@ -1,0 +1,113 @@
+"""Bytes <-> models. Rejected input is a value with a reason, never an exception."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import ValidationError
+
+from telemetry.models import Event, Firmware, Hardware, Heartbeat, Message, Network, Status
+from telemetry.topics import Kind, TopicRef, parse_topic
+
+MAX_PAYLOAD_BYTES = 16 * 1024
+
+MODEL_FOR_KIND: dict[Kind, type[Message]] = {
+    Kind.STATUS: Status,
+    Kind.HEARTBEAT: Heartbeat,
+    Kind.NETWORK: Network,
+    Kind.FIRMWARE: Firmware,
+    Kind.HARDWARE: Hardware,
+    Kind.EVENT: Event,
+}
+
+
+class RejectReason(StrEnum):
+    """Label values of ``posfleet_collector_rejected_total{reason}``."""
+
+    UNKNOWN_TOPIC = "unknown_topic"
+    OVERSIZED = "oversized"
+    MALFORMED_JSON = "malformed_json"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    SCHEMA = "schema"
+    NON_FINITE = "non_finite"
+    GATEWAY_MISMATCH = "gateway_mismatch"
+    TERMINAL_MISMATCH = "terminal_mismatch"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    DUPLICATE = "duplicate"
+    STALE_SESSION = "stale_session"
+    UNREGISTERED = "unregistered"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: RejectReason
+    detail: str
+    ref: TopicRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    ref: TopicRef
+    message: Message
+
+
+def encode(message: Message) -> bytes:
+    """Compact JSON; unset optional fields are left out to keep cellular bytes low."""
+    body = message.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    body["v"] = message.v  # a default, but the wire always states its version
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _reject_constant(token: str) -> float:
+    raise ValueError(f"non-finite number {token}")
+
+
+def decode(
+    topic: str,
+    payload: bytes,
+    *,
+    now: datetime | None = None,
+    max_bytes: int = MAX_PAYLOAD_BYTES,
+) -> Decoded | Rejected:
+    """Validate one MQTT message. ``now`` (collector time) enables the future check.
+
+    A live message whose device clock runs ahead is accepted (its skew is an alert of
+    its own); only a *historical* message dated after ``now`` is contradictory and is
+    rejected.
+    """
+    ref = parse_topic(topic)
+    if ref is None:
+        return Rejected(RejectReason.UNKNOWN_TOPIC, f"not a posfleet/v1 topic: {topic[:200]!r}")
+    if len(payload) > max_bytes:
+        return Rejected(RejectReason.OVERSIZED, f"{len(payload)} bytes > {max_bytes}", ref)
+    try:
+        raw = json.loads(payload, parse_constant=_reject_constant)
+    except ValueError as exc:
+        reason = RejectReason.NON_FINITE if "non-finite" in str(exc) else RejectReason.MALFORMED_JSON
+        return Rejected(reason, str(exc)[:200], ref)
+    if not isinstance(raw, dict):
+        return Rejected(RejectReason.SCHEMA, "payload is not a JSON object", ref)
+    if raw.get("v", 1) != 1:
+        return Rejected(RejectReason.UNSUPPORTED_VERSION, f"wire version {raw.get('v')!r}", ref)
+    try:
+        msg = MODEL_FOR_KIND[ref.kind].model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return Rejected(RejectReason.SCHEMA, f"{where}: {first['msg']}", ref)
+    if msg.gw != ref.gateway_id:
+        return Rejected(
+            RejectReason.GATEWAY_MISMATCH, f"topic says {ref.gateway_id}, payload says {msg.gw}", ref
+        )
+    if msg.terminal != ref.terminal_id:
+        return Rejected(
+            RejectReason.TERMINAL_MISMATCH,
+            f"topic says {ref.terminal_id}, payload says {msg.terminal}",
+            ref,
+        )
+    if now is not None and msg.historical and msg.ts > now:
+        return Rejected(RejectReason.FUTURE_TIMESTAMP, f"historical message dated {msg.ts}", ref)
+    return Decoded(ref, msg)
