@@ -1,0 +1,47 @@
+"""Extension points of the collector's processing loop.
+
+The processing loop (collector core) owns MQTT, decoding, liveness and the store. Two
+kinds of plug-ins hang off it and are passed in by ``collector.main``:
+
+- a ``Listener`` (the alert engine) sees every accepted message, every liveness
+  transition, and a periodic ``tick``; it runs on the processing thread, with the batch's
+  single ``now``, and must be fast (no network I/O);
+- a ``TelemetrySink`` (InfluxDB) receives accepted telemetry and must never block or
+  raise into the loop: it buffers and reports its own health.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from collector.model import Transition
+from telemetry.codec import Decoded
+
+
+class Listener(Protocol):
+    def on_messages(
+        self, conn: sqlite3.Connection, messages: Sequence[tuple[Decoded, datetime]], now: datetime
+    ) -> None:
+        """Accepted messages of one batch with their receipt times, inside the batch transaction."""
+
+    def on_transitions(
+        self, conn: sqlite3.Connection, transitions: Sequence[Transition], now: datetime
+    ) -> None:
+        """Liveness transitions of one batch/tick, inside the same transaction as their rows."""
+
+    def tick(self, conn: sqlite3.Connection, now: datetime) -> None:
+        """Called about once a second: time-based rules (pending -> firing, escalation, windows)."""
+
+
+class TelemetrySink(Protocol):
+    def submit(self, decoded: Decoded, received_at: datetime) -> None:
+        """Hand one accepted message over; must return at once."""
+
+    def health(self) -> Mapping[str, Any]:
+        """A JSON-able summary for /healthz (``ok``, buffered points, last error...)."""
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush what can be flushed within ``timeout`` and stop."""
