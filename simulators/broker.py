@@ -57,7 +57,8 @@ class MosquittoProcess:
         exe = find_mosquitto()
         if exe is None:
             raise BrokerError(
-                "mosquitto is not installed: run scripts/install-services (apt-get install mosquitto)"
+                "mosquitto is not installed: run scripts/install-services "
+                "(apt-get install mosquitto)"
             )
         self.exe = exe
         self.port = port or free_port()

@@ -86,7 +86,9 @@ def decode(
     try:
         raw = json.loads(payload, parse_constant=_reject_constant)
     except ValueError as exc:
-        reason = RejectReason.NON_FINITE if "non-finite" in str(exc) else RejectReason.MALFORMED_JSON
+        reason = (
+            RejectReason.NON_FINITE if "non-finite" in str(exc) else RejectReason.MALFORMED_JSON
+        )
         return Rejected(reason, str(exc)[:200], ref)
     if not isinstance(raw, dict):
         return Rejected(RejectReason.SCHEMA, "payload is not a JSON object", ref)
@@ -100,7 +102,9 @@ def decode(
         return Rejected(RejectReason.SCHEMA, f"{where}: {first['msg']}", ref)
     if msg.gw != ref.gateway_id:
         return Rejected(
-            RejectReason.GATEWAY_MISMATCH, f"topic says {ref.gateway_id}, payload says {msg.gw}", ref
+            RejectReason.GATEWAY_MISMATCH,
+            f"topic says {ref.gateway_id}, payload says {msg.gw}",
+            ref,
         )
     if msg.terminal != ref.terminal_id:
         return Rejected(

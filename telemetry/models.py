@@ -28,7 +28,7 @@ Short = Annotated[str, Field(max_length=128)]
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False, frozen=True)
 
-    v: Literal[1] = WIRE_VERSION
+    v: Literal[1] = 1
     gw: GatewayId
     ts: AwareDatetime
     terminal: GatewayId | None = None
@@ -55,8 +55,13 @@ class OfflineReason(StrEnum):
 
 
 PLANNED_REASONS = frozenset(
-    {OfflineReason.SHUTDOWN, OfflineReason.REBOOT, OfflineReason.UPGRADE, OfflineReason.MAINTENANCE,
-     OfflineReason.DECOMMISSION}
+    {
+        OfflineReason.SHUTDOWN,
+        OfflineReason.REBOOT,
+        OfflineReason.UPGRADE,
+        OfflineReason.MAINTENANCE,
+        OfflineReason.DECOMMISSION,
+    }
 )
 
 
