@@ -1,0 +1,56 @@
+"""Inventory CSV import/export against a real SQLite file built from the shared schema."""
+
+from __future__ import annotations
+
+import sqlite3
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from collector.inventory import InventoryError, export_dir, import_dir
+
+
+def _store(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path)
+    conn.executescript(resources.files("collector.store").joinpath("schema.sql").read_text())
+    return conn
+
+
+def test_import_then_export_round_trips_and_keeps_liveness_columns(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "sites.csv").write_text("site_id,region_id,name,tz\nS1,north,Store 1,Europe/Paris\n")
+    (src / "gateways.csv").write_text("gateway_id,site_id,region_id,model\ngw-1,S1,north,R1\n")
+    conn = _store(tmp_path / "db.sqlite")
+    assert import_dir(conn, src) == {"sites": 1, "gateways": 1}
+    # The collector owns liveness: a re-import must not reset it.
+    conn.execute("UPDATE gateways SET status='online' WHERE gateway_id='gw-1'")
+    (src / "gateways.csv").write_text("gateway_id,site_id,region_id,model\ngw-1,S1,north,R2\n")
+    import_dir(conn, src)
+    assert conn.execute("SELECT status, model FROM gateways").fetchone() == ("online", "R2")
+    out = tmp_path / "out"
+    export_dir(conn, out)
+    assert "gw-1,S1,north,R2" in (out / "gateways.csv").read_text()
+    conn.close()
+
+
+def test_import_marks_a_reporting_unregistered_gateway_as_registered(tmp_path: Path) -> None:
+    conn = _store(tmp_path / "db.sqlite")
+    conn.execute("INSERT INTO gateways (gateway_id, registered) VALUES ('gw-9', 0)")
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "gateways.csv").write_text("gateway_id,site_id\ngw-9,S1\n")
+    import_dir(conn, src)
+    assert conn.execute("SELECT registered, site_id FROM gateways").fetchone() == (1, "S1")
+    conn.close()
+
+
+def test_unknown_column_is_rejected_with_the_allowed_ones_named(tmp_path: Path) -> None:
+    conn = _store(tmp_path / "db.sqlite")
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "gateways.csv").write_text("gateway_id,status\ngw-1,online\n")
+    with pytest.raises(InventoryError, match="unknown column.*status.*allowed: gateway_id"):
+        import_dir(conn, src)
+    conn.close()
