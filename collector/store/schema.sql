@@ -85,7 +85,10 @@ CREATE TABLE IF NOT EXISTS terminals (
     payment_app TEXT,
     receipts_printed INTEGER,
     battery_health_pct REAL,
-    error_count INTEGER
+    error_count INTEGER,
+    -- counters when last serviced (collector.actions.record_service): usage since service
+    receipts_at_service INTEGER,
+    errors_at_service INTEGER
 );
 CREATE INDEX IF NOT EXISTS terminals_gateway ON terminals(gateway_id);
 CREATE INDEX IF NOT EXISTS terminals_status ON terminals(status);
@@ -240,3 +243,15 @@ CREATE TABLE IF NOT EXISTS telemetry (
 );
 CREATE INDEX IF NOT EXISTS telemetry_subject ON telemetry(gateway_id, kind, received_at);
 CREATE INDEX IF NOT EXISTS telemetry_received ON telemetry(received_at);
+
+-- ---------------------------------------------------------------- dashboard read paths
+-- The NOC console aggregates by region/model and pages through these at 100,000 terminals.
+CREATE INDEX IF NOT EXISTS gateways_region ON gateways(region_id, status);
+CREATE INDEX IF NOT EXISTS terminals_region ON terminals(region_id, status);
+CREATE INDEX IF NOT EXISTS terminals_model ON terminals(model, firmware_version);
+CREATE INDEX IF NOT EXISTS terminals_serial ON terminals(serial);
+CREATE INDEX IF NOT EXISTS gateways_serial ON gateways(serial);
+CREATE INDEX IF NOT EXISTS incidents_started ON incidents(started_at);
+CREATE INDEX IF NOT EXISTS alerts_started ON alerts(started_at);
+CREATE INDEX IF NOT EXISTS services_subject ON services(subject_type, subject_id, performed_at);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at);
