@@ -1,0 +1,93 @@
+"""``posfleet-agent check``: broker reachability, TLS, credentials, then every probe's reading."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+from typing import Any, TextIO
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent.config import AgentSettings
+from agent.probes import run_probes
+from agent.probes.terminals import collect_all
+from agent.runner import Probes
+
+
+def check_broker(s: AgentSettings, out: TextIO) -> bool:
+    try:
+        with socket.create_connection((s.broker_host, s.broker_port), timeout=s.connect_timeout):
+            out.write(f"ok   broker {s.broker_host}:{s.broker_port} reachable (TCP)\n")
+    except OSError as exc:
+        out.write(f"FAIL broker {s.broker_host}:{s.broker_port} unreachable: {exc}\n")
+        return False
+    if s.tls:
+        ctx = ssl.create_default_context(cafile=str(s.ca_file))
+        ctx.check_hostname = not s.tls_insecure_hostname
+        if s.cert_file and s.key_file:
+            ctx.load_cert_chain(str(s.cert_file), str(s.key_file))
+        try:
+            with (
+                socket.create_connection((s.broker_host, s.broker_port), s.connect_timeout) as raw,
+                ctx.wrap_socket(raw, server_hostname=s.broker_host) as tls,
+            ):
+                out.write(f"ok   TLS {tls.version()} with the pinned CA {s.ca_file}\n")
+        except (OSError, ssl.SSLError) as exc:
+            out.write(f"FAIL TLS handshake: {exc} (check ca_file and the broker's cert)\n")
+            return False
+    # A separate client id, so the check never kicks a running agent off the broker.
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{s.gateway_id}-check")
+    if s.username:
+        client.username_pw_set(s.username, s.password())
+    if s.tls:
+        client.tls_set(
+            ca_certs=str(s.ca_file),
+            certfile=str(s.cert_file) if s.cert_file else None,
+            keyfile=str(s.key_file) if s.key_file else None,
+        )
+        client.tls_insecure_set(s.tls_insecure_hostname)
+    result: dict[str, Any] = {}
+    done = threading.Event()
+
+    def on_connect(c: mqtt.Client, u: Any, f: Any, reason: Any, p: Any) -> None:
+        result["reason"] = reason
+        done.set()
+
+    client.on_connect = on_connect
+    try:
+        client.connect(s.broker_host, s.broker_port, keepalive=10)
+    except (OSError, ssl.SSLError) as exc:
+        out.write(f"FAIL MQTT connect: {exc}\n")
+        return False
+    client.loop_start()
+    try:
+        if not done.wait(s.connect_timeout * 3):
+            out.write("FAIL MQTT: no CONNACK from the broker\n")
+            return False
+        reason = result["reason"]
+        if reason.is_failure:
+            out.write(f"FAIL MQTT credentials refused: {reason} (check username/password_file)\n")
+            return False
+        out.write(f"ok   MQTT credentials accepted (user {s.username or '(anonymous)'})\n")
+        return True
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def check(s: AgentSettings, probes: Probes, out: TextIO) -> int:
+    ok = check_broker(s, out)
+    for name in ("system", "network", "firmware", "hardware"):
+        reading = run_probes([getattr(probes, name)])
+        out.write(f"probe {name}: {json.dumps(reading.fields, default=str)}\n")
+        for key, err in reading.errors.items():
+            out.write(f"  error {key}: {err}\n")
+    readings, errors = collect_all(probes.terminals)
+    for t in readings:
+        out.write(f"terminal {t.terminal_id} {t.kind}: {json.dumps(t.fields, default=str)}\n")
+    for key, err in {**probes.plugin_errors, **errors}.items():
+        out.write(f"  error {key}: {err}\n")
+    return 0 if ok else 1

@@ -1,0 +1,260 @@
+"""``posfleet-agent``: run | check | stop | issue-credentials.
+
+Imports stay light on purpose (paho, pydantic, stdlib, telemetry): the agent runs on small
+gateways and must never pull in the server side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from agent.config import AgentSettings, ConfigError, load_settings
+from agent.probes.firmware import FirmwareProbe
+from agent.probes.hardware import HardwareProbe
+from agent.probes.network import NetworkProbe
+from agent.probes.system import SystemProbe
+from agent.probes.terminals import load_plugins
+from agent.runner import Agent, Probes, Schedule
+from agent.session import SessionCounter
+from agent.wire import encode_compact
+from telemetry.clock import SystemClock
+from telemetry.models import LinkState, Message, OfflineReason, Status
+from telemetry.topics import Kind, topic_for
+
+log = logging.getLogger("agent")
+
+
+def agent_version() -> str:
+    try:
+        return version("posfleet")
+    except PackageNotFoundError:
+        return "dev"
+
+
+def build_probes(s: AgentSettings) -> Probes:
+    terminals, plugin_errors = load_plugins() if s.terminal_plugins else ([], {})
+    return Probes(
+        system=SystemProbe(s.proc_root, s.disk_path, agent_version=agent_version()),
+        network=NetworkProbe(
+            s.proc_root,
+            s.sys_root,
+            payment_hosts=s.payment_hosts,
+            dns_name=s.dns_name,
+            timeout=s.connect_timeout,
+            attempts=s.latency_attempts,
+            mmcli=s.mmcli,
+        ),
+        firmware=FirmwareProbe(
+            s.proc_root,
+            s.etc_root,
+            s.sys_root,
+            model=s.model,
+            sources={
+                "terminal_fw": s.terminal_fw_source,
+                "payment_app": s.payment_app_source,
+                "patch_level": s.patch_level_source,
+            },
+        ),
+        hardware=HardwareProbe(s.sys_root, s.disk_path, printer_source=s.printer_source),
+        terminals=terminals,
+        plugin_errors=plugin_errors,
+    )
+
+
+def schedule_of(s: AgentSettings) -> Schedule:
+    return Schedule(
+        heartbeat_interval=s.heartbeat_interval,
+        full_heartbeat_every=s.full_heartbeat_every,
+        probe_interval=s.probe_interval,
+        network_max_silence=s.network_max_silence,
+        firmware_max_silence=s.firmware_max_silence,
+        hardware_max_silence=s.hardware_max_silence,
+    )
+
+
+class PrintSink:
+    """``--dry-run``: print each message as ``topic payload`` instead of sending it."""
+
+    def __init__(self, session: int, out: TextIO) -> None:
+        self.session = session
+        self.out = out
+
+    def send(self, topic: str, message: Message) -> None:
+        self.out.write(f"{topic} {encode_compact(message).decode()}\n")
+
+
+def dry_run(s: AgentSettings, out: TextIO) -> int:
+    clock = SystemClock()
+    session = SessionCounter(s.state_dir / "session").current() + 1
+    sink = PrintSink(session, out)
+    status_topic = topic_for(s.gateway_id, Kind.STATUS)
+    will = Status(
+        gw=s.gateway_id,
+        ts=clock.now(),
+        state=LinkState.OFFLINE,
+        session=session,
+        reason=OfflineReason.CONNECTION_LOST,
+    )
+    out.write(f"# will (retained, QoS 1): {status_topic} {encode_compact(will).decode()}\n")
+    sink.send(status_topic, will.model_copy(update={"state": LinkState.ONLINE, "reason": None}))
+    Agent(s.gateway_id, build_probes(s), sink, clock, schedule_of(s)).tick(force=True)
+    return 0
+
+
+def run(s: AgentSettings, *, once: bool = False) -> int:
+    from agent.link import Link
+    from agent.queue import Outbox
+    from agent.transport import broker_config
+
+    clock = SystemClock()
+    s.state_dir.mkdir(parents=True, exist_ok=True)
+    pidfile = s.state_dir / "agent.pid"
+    reason_file = s.state_dir / "stop-reason"
+    reason_file.unlink(missing_ok=True)
+    pidfile.write_text(f"{os.getpid()}\n")
+    wake = threading.Event()
+    stop = threading.Event()
+    outbox = Outbox(
+        s.state_dir / "outbox.sqlite",
+        max_messages=s.queue_max_messages,
+        max_age_s=s.queue_max_age_s,
+    )
+    link = Link(
+        s.gateway_id,
+        broker_config(s),
+        sessions=SessionCounter(s.state_dir / "session"),
+        outbox=outbox,
+        clock=clock,
+        wake=wake,
+    )
+    agent = Agent(s.gateway_id, build_probes(s), link, clock, schedule_of(s))
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        wake.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    link.start()
+    try:
+        # Give the first connection a moment so the first readings go out live, not queued.
+        link.connected.wait(s.connect_timeout * 5)
+        while not stop.is_set():
+            agent.tick()
+            link.drain()
+            if link.connected.is_set() and not link.busy:
+                drops = outbox.take_drops()
+                if drops:
+                    agent.report_drops(drops)
+            else:
+                outbox.expire(clock.now().timestamp())
+            if once and not link.busy:
+                break
+            timeout = max(0.0, agent.next_due() - clock.monotonic())
+            if link.busy:
+                timeout = min(timeout, 0.2)
+            wake.wait(timeout)
+            wake.clear()
+    finally:
+        reason = OfflineReason.SHUTDOWN
+        with contextlib.suppress(OSError, ValueError):
+            reason = OfflineReason(reason_file.read_text().strip())
+        delivered = link.stop(reason)
+        log.info(
+            "stopped (%s), graceful offline %s",
+            reason.value,
+            "delivered" if delivered else "not delivered",
+        )
+        outbox.close()
+        pidfile.unlink(missing_ok=True)
+    return 0
+
+
+def stop_running(s: AgentSettings, reason: OfflineReason) -> int:
+    """Tell the running agent to go offline with ``reason`` and exit (SIGTERM + reason file)."""
+    pidfile = s.state_dir / "agent.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        print(f"no running agent: {pidfile} missing (is state_dir right?)", file=sys.stderr)
+        return 1
+    (s.state_dir / "stop-reason").write_text(reason.value + "\n")
+    os.kill(pid, signal.SIGTERM)
+    print(f"asked agent pid {pid} to go offline ({reason.value})")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="posfleet-agent", description=__doc__)
+    parser.add_argument("--config", type=Path, default=None, help="TOML config file")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run the agent")
+    r.add_argument("--once", action="store_true", help="measure and send once, then exit")
+    r.add_argument("--dry-run", action="store_true", help="print what would be sent")
+    sub.add_parser("check", help="test broker, TLS, credentials; print every probe")
+    st = sub.add_parser("stop", help="make the running agent go offline with a reason")
+    st.add_argument(
+        "--reason",
+        default="shutdown",
+        choices=[r.value for r in OfflineReason if r != OfflineReason.CONNECTION_LOST],
+    )
+    ic = sub.add_parser("issue-credentials", help="create a gateway's broker credentials")
+    ic.add_argument("gateway_id")
+    ic.add_argument(
+        "--password-file",
+        type=Path,
+        required=True,
+        help="the broker's mosquitto password_file to add the gateway to",
+    )
+    ic.add_argument("--out", type=Path, required=True, help="directory for the gateway's files")
+    ic.add_argument("--ca-cert", type=Path, help="CA certificate, to also issue a client cert")
+    ic.add_argument("--ca-key", type=Path, help="CA private key")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "issue-credentials":
+        from agent.credentials import CredentialsError, issue
+
+        try:
+            issue(args.gateway_id, args.password_file, args.out, args.ca_cert, args.ca_key)
+        except CredentialsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    config = args.config
+    if config is None and "POSFLEET_AGENT_GATEWAY_ID" not in os.environ:
+        from agent.config import DEFAULT_CONFIG
+
+        config = DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+    try:
+        settings = load_settings(config)
+        if args.command == "run" and args.dry_run:
+            return dry_run(settings, sys.stdout)
+        if args.command == "run":
+            return run(settings, once=args.once)
+        if args.command == "check":
+            from agent.check import check
+
+            return check(settings, build_probes(settings), sys.stdout)
+        return stop_running(settings, OfflineReason(args.reason))
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""The agent loop: schedule probes, apply the publishing policy, hand messages to a sink.
+
+Pure scheduling (``tick(now)``) with the clock passed in; MQTT sits behind ``Sink``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from agent.policy import HARDWARE_DEADBANDS, NETWORK_DEADBANDS, ChangePolicy
+from agent.probes import Probe, Reading, run_probes
+from agent.probes.terminals import TerminalProbe, TerminalReading, collect_all
+from telemetry.clock import Clock
+from telemetry.models import Event, Firmware, Hardware, Heartbeat, Message, Network, Severity
+from telemetry.topics import Kind, topic_for
+
+log = logging.getLogger(__name__)
+MODELS: dict[Kind, type[Message]] = {
+    Kind.HEARTBEAT: Heartbeat,
+    Kind.NETWORK: Network,
+    Kind.FIRMWARE: Firmware,
+    Kind.HARDWARE: Hardware,
+    Kind.EVENT: Event,
+}
+
+
+class Sink(Protocol):
+    session: int
+
+    def send(self, topic: str, message: Message) -> None: ...
+
+
+@dataclass
+class Schedule:
+    heartbeat_interval: float = 120.0
+    full_heartbeat_every: int = 15
+    probe_interval: float = 60.0
+    network_max_silence: float = 3600.0
+    firmware_max_silence: float = 86400.0
+    hardware_max_silence: float = 3600.0
+
+
+@dataclass
+class Probes:
+    system: Probe
+    network: Probe
+    firmware: Probe
+    hardware: Probe
+    terminals: Sequence[TerminalProbe] = ()
+    plugin_errors: dict[str, str] = field(default_factory=dict)
+
+
+class Agent:
+    def __init__(
+        self, gateway_id: str, probes: Probes, sink: Sink, clock: Clock, schedule: Schedule
+    ) -> None:
+        self.gw = gateway_id
+        self.probes = probes
+        self.sink = sink
+        self.clock = clock
+        self.schedule = schedule
+        self.seq = 0
+        self._next_beat: float | None = None
+        self._next_probe: float | None = None
+        self._full_session = -1
+        s = schedule
+        self.policies: dict[tuple[str | None, Kind], ChangePolicy] = {}
+        self._defaults = {
+            Kind.NETWORK: (s.network_max_silence, NETWORK_DEADBANDS),
+            Kind.FIRMWARE: (s.firmware_max_silence, {}),
+            Kind.HARDWARE: (s.hardware_max_silence, HARDWARE_DEADBANDS),
+        }
+        self.stop_requested = threading.Event()
+
+    def next_due(self) -> float:
+        due = [t for t in (self._next_beat, self._next_probe) if t is not None]
+        return min(due) if due else self.clock.monotonic()
+
+    def tick(self, force: bool = False) -> None:
+        now = self.clock.monotonic()
+        if force or self._next_beat is None or now >= self._next_beat:
+            self._next_beat = now + self.schedule.heartbeat_interval
+            self.heartbeat(full=force)
+        if force or self._next_probe is None or now >= self._next_probe:
+            self._next_probe = now + self.schedule.probe_interval
+            self.on_change(Kind.NETWORK, run_probes([self.probes.network]), force=force)
+            self.on_change(Kind.FIRMWARE, run_probes([self.probes.firmware]), force=force)
+            self.on_change(Kind.HARDWARE, run_probes([self.probes.hardware]), force=force)
+
+    def heartbeat(self, full: bool = False) -> None:
+        session = self.sink.session
+        # The heavy fields go on every Nth beat and on the first beat of each session.
+        full = full or self.seq % self.schedule.full_heartbeat_every == 0
+        full = full or session != self._full_session
+        reading = run_probes([self.probes.system]) if full else Reading()
+        if full:
+            self._full_session = session
+        reading.errors.update(self.probes.plugin_errors)
+        common = {"session": session, "seq": self.seq, "interval": self.schedule.heartbeat_interval}
+        self._emit(None, Kind.HEARTBEAT, {**reading.fields, **common}, reading.errors)
+        terminal_readings, errors = collect_all(self.probes.terminals)
+        if errors:
+            self._emit(
+                None,
+                Kind.EVENT,
+                {
+                    "type": "terminal_probe_failed",
+                    "severity": Severity.WARNING,
+                    "message": "; ".join(errors.values())[:1024],
+                },
+                {},
+            )
+        for t in terminal_readings:
+            self._terminal(t, common)
+        self.seq += 1
+
+    def _terminal(self, t: TerminalReading, common: dict[str, Any]) -> None:
+        try:
+            kind = Kind(t.kind)
+        except ValueError:
+            log.warning("terminal probe gave unknown kind %r for %s", t.kind, t.terminal_id)
+            return
+        if kind == Kind.HEARTBEAT:
+            self._emit(t.terminal_id, kind, {**t.fields, **common}, t.errors)
+        elif kind == Kind.EVENT:
+            self._emit(t.terminal_id, kind, t.fields, t.errors)
+        else:
+            self.on_change(kind, Reading(dict(t.fields), dict(t.errors)), terminal=t.terminal_id)
+
+    def on_change(
+        self, kind: Kind, reading: Reading, *, terminal: str | None = None, force: bool = False
+    ) -> None:
+        key = (terminal, kind)
+        if key not in self.policies:
+            silence, bands = self._defaults[kind]
+            self.policies[key] = ChangePolicy(silence, bands)
+        policy = self.policies[key]
+        # Errors take part in the comparison: a new failure is a change worth sending.
+        snapshot = {**reading.fields, "errors": reading.errors}
+        now = self.clock.monotonic()
+        wanted = force or policy.decide(snapshot, now)
+        if wanted and self._emit(terminal, kind, reading.fields, reading.errors):
+            policy.sent(snapshot, now)
+
+    def _emit(
+        self, terminal: str | None, kind: Kind, fields: dict[str, Any], errors: dict[str, str]
+    ) -> bool:
+        body = {**fields, "gw": self.gw, "ts": self.clock.now(), "terminal": terminal}
+        if errors:
+            body["errors"] = {k[:128]: v[:512] for k, v in list(errors.items())[:32]}
+        try:
+            message = MODELS[kind].model_validate(body)
+        except ValidationError as exc:
+            # A reading outside the contract (a sensor gone mad) must not stop the agent:
+            # send what is valid and say which field was dropped.
+            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+            kept = {k: v for k, v in body.items() if k not in bad}
+            kept["errors"] = {
+                **kept.get("errors", {}),
+                **{f"invalid.{b}"[:128]: "out of range" for b in bad},
+            }
+            try:
+                message = MODELS[kind].model_validate(kept)
+            except ValidationError as exc2:
+                log.error("cannot build %s message: %s", kind, exc2)
+                return False
+        self.sink.send(topic_for(self.gw, kind, terminal), message)
+        return True
+
+    def report_drops(self, drops: dict[str, int]) -> None:
+        total = sum(drops.values())
+        if total:
+            self._emit(
+                None,
+                Kind.EVENT,
+                {
+                    "type": "queue_dropped",
+                    "severity": Severity.WARNING,
+                    "message": f"{total} queued messages dropped while offline",
+                    "data": drops,
+                },
+                {},
+            )
