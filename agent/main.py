@@ -7,12 +7,10 @@ gateways and must never pull in the server side.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -25,7 +23,8 @@ from agent.probes.hardware import HardwareProbe
 from agent.probes.network import NetworkProbe
 from agent.probes.system import SystemProbe
 from agent.probes.terminals import load_plugins
-from agent.runner import Agent, Probes, Schedule
+from agent.runner import Agent, Probes
+from agent.service import schedule_of
 from agent.session import SessionCounter
 from agent.wire import encode_compact
 from telemetry.clock import SystemClock
@@ -72,17 +71,6 @@ def build_probes(s: AgentSettings) -> Probes:
     )
 
 
-def schedule_of(s: AgentSettings) -> Schedule:
-    return Schedule(
-        heartbeat_interval=s.heartbeat_interval,
-        full_heartbeat_every=s.full_heartbeat_every,
-        probe_interval=s.probe_interval,
-        network_max_silence=s.network_max_silence,
-        firmware_max_silence=s.firmware_max_silence,
-        hardware_max_silence=s.hardware_max_silence,
-    )
-
-
 class PrintSink:
     """``--dry-run``: print each message as ``topic payload`` instead of sending it."""
 
@@ -113,70 +101,21 @@ def dry_run(s: AgentSettings, out: TextIO) -> int:
 
 
 def run(s: AgentSettings, *, once: bool = False) -> int:
-    from agent.link import Link
-    from agent.queue import Outbox
-    from agent.transport import broker_config
+    from agent.service import Service
 
-    clock = SystemClock()
-    s.state_dir.mkdir(parents=True, exist_ok=True)
+    service = Service(s, build_probes(s))
     pidfile = s.state_dir / "agent.pid"
-    reason_file = s.state_dir / "stop-reason"
-    reason_file.unlink(missing_ok=True)
     pidfile.write_text(f"{os.getpid()}\n")
-    wake = threading.Event()
-    stop = threading.Event()
-    outbox = Outbox(
-        s.state_dir / "outbox.sqlite",
-        max_messages=s.queue_max_messages,
-        max_age_s=s.queue_max_age_s,
-    )
-    link = Link(
-        s.gateway_id,
-        broker_config(s),
-        sessions=SessionCounter(s.state_dir / "session"),
-        outbox=outbox,
-        clock=clock,
-        wake=wake,
-    )
-    agent = Agent(s.gateway_id, build_probes(s), link, clock, schedule_of(s))
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-        wake.set()
+        # The reason (reboot, upgrade, ...) was left in the state dir by `stop`.
+        service.request_stop()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    link.start()
     try:
-        # Give the first connection a moment so the first readings go out live, not queued.
-        link.connected.wait(s.connect_timeout * 5)
-        while not stop.is_set():
-            agent.tick()
-            link.drain()
-            if link.connected.is_set() and not link.busy:
-                drops = outbox.take_drops()
-                if drops:
-                    agent.report_drops(drops)
-            else:
-                outbox.expire(clock.now().timestamp())
-            if once and not link.busy:
-                break
-            timeout = max(0.0, agent.next_due() - clock.monotonic())
-            if link.busy:
-                timeout = min(timeout, 0.2)
-            wake.wait(timeout)
-            wake.clear()
+        service.run(once=once)
     finally:
-        reason = OfflineReason.SHUTDOWN
-        with contextlib.suppress(OSError, ValueError):
-            reason = OfflineReason(reason_file.read_text().strip())
-        delivered = link.stop(reason)
-        log.info(
-            "stopped (%s), graceful offline %s",
-            reason.value,
-            "delivered" if delivered else "not delivered",
-        )
-        outbox.close()
         pidfile.unlink(missing_ok=True)
     return 0
 

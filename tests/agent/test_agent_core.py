@@ -1,0 +1,165 @@
+"""Pure parts of the agent: publishing policy, outbox bounds, compact wire, config errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from agent.config import ConfigError, load_settings
+from agent.link import full_jitter
+from agent.policy import ChangePolicy, changed
+from agent.queue import Outbox
+from agent.session import SessionCounter
+from agent.wire import encode_compact
+from telemetry.codec import Decoded, decode, encode
+from telemetry.models import Heartbeat, Network
+
+
+def test_numbers_inside_their_deadband_are_not_a_change() -> None:
+    bands = {"rssi_dbm": 6.0}
+    assert changed({"rssi_dbm": -70.0}, {"rssi_dbm": -74.0}, bands) == []
+    assert changed({"rssi_dbm": -70.0}, {"rssi_dbm": -77.0}, bands) == ["rssi_dbm"]
+    assert changed({"iface": "eth0"}, {"iface": "wwan0"}, bands) == ["iface"]
+    assert changed({"dns_ok": True}, {"dns_ok": False}, {"dns_ok": 5.0}) == ["dns_ok"]
+
+
+def test_policy_sends_first_on_change_and_after_max_silence_only() -> None:
+    p = ChangePolicy(max_silence=100.0, deadbands={"x": 5.0})
+    assert p.decide({"x": 1.0}, now=0.0)
+    p.sent({"x": 1.0}, now=0.0)
+    assert not p.decide({"x": 3.0}, now=50.0)
+    assert p.decide({"x": 7.0}, now=50.0)
+    assert p.decide({"x": 1.0}, now=100.0)
+
+
+def test_outbox_drops_the_oldest_when_full_and_counts_the_drops(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "q.sqlite", max_messages=3, max_age_s=1e9)
+    try:
+        for i in range(5):
+            box.put("t", f"m{i}".encode(), created=1000.0 + i)
+        assert [r.payload for r in box.next_batch(10)] == [b"m2", b"m3", b"m4"]
+        assert box.drops() == {"dropped_full": 2}
+    finally:
+        box.close()
+
+
+def test_outbox_drops_messages_older_than_the_age_bound(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "q.sqlite", max_messages=100, max_age_s=60)
+    try:
+        box.put("t", b"old", created=1000.0)
+        box.put("t", b"new", created=1030.0)
+        box.expire(now=1070.0)
+        assert [r.payload for r in box.next_batch(10)] == [b"new"]
+        assert box.take_drops() == {"dropped_age": 1}
+        assert box.drops() == {}
+    finally:
+        box.close()
+
+
+def test_outbox_rows_and_drop_counts_survive_a_restart(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "q.sqlite", max_messages=1, max_age_s=1e9)
+    box.put("t", b"a", created=1.0)
+    box.put("t", b"b", created=2.0)
+    box.close()
+    box = Outbox(tmp_path / "q.sqlite", max_messages=1, max_age_s=1e9)
+    try:
+        assert [r.payload for r in box.next_batch(10)] == [b"b"]
+        assert box.drops() == {"dropped_full": 1}
+    finally:
+        box.close()
+
+
+def test_a_row_handed_to_the_client_is_not_handed_again_until_acked(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "q.sqlite", max_messages=10, max_age_s=1e9)
+    try:
+        for i in range(3):
+            box.put("t", bytes([i]), created=float(i))
+        first = box.next_batch(2)
+        for row in first:
+            box.handed(row.id)
+        assert [r.payload for r in box.next_batch(10)] == [b"\x02"]
+        box.ack(first[0].id)
+        assert len(box) == 2
+    finally:
+        box.close()
+
+
+def test_session_counter_rises_and_persists(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "session"
+    assert SessionCounter(path).next() == 1
+    assert SessionCounter(path).next() == 2
+    assert SessionCounter(path).current() == 2
+
+
+def test_compact_encoding_is_smaller_and_still_decodes_to_the_same_message() -> None:
+    msg = Heartbeat(
+        gw="gw-1", ts=datetime(2026, 11, 22, 9, 0, 5, tzinfo=UTC), session=3, seq=9, interval=120.0
+    )
+    compact = encode_compact(msg)
+    assert len(compact) < len(encode(msg))
+    assert b'"ts":1795338005' in compact
+    assert b'"interval":120,' in compact
+    decoded = decode("posfleet/v1/gw-1/heartbeat", compact)
+    assert isinstance(decoded, Decoded)
+    assert decoded.message == msg
+
+
+def test_historical_flag_survives_compact_encoding() -> None:
+    msg = Network(gw="gw-1", ts=datetime(2026, 1, 1, tzinfo=UTC), historical=True)
+    decoded = decode("posfleet/v1/gw-1/network", encode_compact(msg))
+    assert isinstance(decoded, Decoded)
+    assert decoded.message.historical is True
+
+
+def test_reconnect_backoff_is_jittered_and_bounded() -> None:
+    import random
+
+    rng = random.Random(7)
+    delays = [full_jitter(10, 1.0, 120.0, rng) for _ in range(50)]
+    assert all(1 <= d <= 120 for d in delays)
+    assert len(set(delays)) > 10
+    assert all(full_jitter(0, 1.0, 120.0, rng) <= 2 for _ in range(20))
+
+
+def test_config_error_names_the_setting_and_the_environment_variable(tmp_path: Path) -> None:
+    cfg = tmp_path / "agent.toml"
+    cfg.write_text('gateway_id = "gw-1"\nkeepalive = 300\n')
+    with pytest.raises(ConfigError, match=r"keepalive.*POSFLEET_AGENT_KEEPALIVE"):
+        load_settings(cfg)
+
+
+def test_tls_without_a_ca_file_is_refused_with_the_fix(tmp_path: Path) -> None:
+    cfg = tmp_path / "agent.toml"
+    cfg.write_text('gateway_id = "gw-1"\ntls = true\n')
+    with pytest.raises(ConfigError, match="ca_file"):
+        load_settings(cfg)
+
+
+def test_environment_overrides_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "agent.toml"
+    cfg.write_text('gateway_id = "gw-1"\nbroker_port = 8883\n')
+    monkeypatch.setenv("POSFLEET_AGENT_BROKER_PORT", "1884")
+    s = load_settings(cfg)
+    assert (s.gateway_id, s.broker_port) == ("gw-1", 1884)
+
+
+def test_missing_config_file_is_named() -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(Path("/nonexistent/agent.toml"))
+
+
+def test_the_agent_imports_no_server_side_package() -> None:
+    code = (
+        "import sys, agent.main, agent.service, agent.check, agent.credentials\n"
+        "heavy = ('streamlit', 'pandas', 'influxdb_client', 'prometheus_client', 'collector',"
+        " 'dashboard', 'simulators', 'numpy')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
