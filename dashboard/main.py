@@ -1,0 +1,107 @@
+"""``posfleet-dashboard``: run the NOC console, or manage its users.
+
+    posfleet-dashboard [run] --db PATH [--port 8501] [--address 127.0.0.1]
+    posfleet-dashboard add-user NAME --role viewer|operator|admin --db PATH [--password-file F]
+
+Streamlit is imported by the ``streamlit run`` child only, never by this launcher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+APP = Path(__file__).with_name("app.py")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="posfleet-dashboard", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="serve the console (default)")
+    add = sub.add_parser("add-user", help="create a user or reset its password and role")
+    for p in (parser, run, add):
+        p.add_argument("--db", type=Path, default=os.environ.get("POSFLEET_DB"))
+    for p in (parser, run):
+        p.add_argument(
+            "--port", type=int, default=int(os.environ.get("POSFLEET_DASHBOARD_PORT", 8501))
+        )
+        p.add_argument("--address", default=os.environ.get("POSFLEET_DASHBOARD_ADDRESS", ""))
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
+    add.add_argument("--password-file", type=Path, help="read the password from this file")
+    return parser
+
+
+def streamlit_command(db: Path, port: int, address: str = "") -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    if address:
+        cmd += ["--server.address", address]
+    return [*cmd, "--", "--db", str(db)]
+
+
+def _require_db(db: Path | None) -> Path:
+    if db is None:
+        raise SystemExit("posfleet-dashboard: --db PATH (or POSFLEET_DB) is required: the store")
+    if not db.is_file():
+        raise SystemExit(
+            f"posfleet-dashboard: --db {db} does not exist; start the collector first "
+            "(posfleet-collector run --db PATH) or point --db at its SQLite file"
+        )
+    return db
+
+
+def add_user(args: argparse.Namespace) -> int:
+    from collector.actions import ActionError
+    from dashboard.auth import add_user as store_user
+
+    db = _require_db(args.db)
+    if args.password_file:
+        password = args.password_file.read_text(encoding="utf-8").rstrip("\n")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        store_user(conn, args.name, args.role, password, datetime.now(UTC))
+    except ActionError as exc:
+        print(f"posfleet-dashboard add-user: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        conn.close()
+    print(f"user {args.name} ({args.role}) saved")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "add-user":
+        return add_user(args)
+    db = _require_db(args.db)
+    cmd = streamlit_command(db.resolve(), args.port, args.address)
+    # exec-like: the child gets SIGINT/SIGTERM from the terminal; we return its code.
+    with subprocess.Popen(cmd) as proc:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            return proc.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

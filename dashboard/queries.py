@@ -1,0 +1,244 @@
+"""Read side of the console: SQL that aggregates in SQLite and pages, never loads the fleet.
+
+Every function takes a read-only connection (``open_ro``) and returns a DataFrame or plain
+values; Streamlit caching and widgets live in ``dashboard.ui``. ``now`` is passed in.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from collector.actions import ts
+
+# Effective status: administrative overlays win over liveness.
+EFFECTIVE = (
+    "CASE WHEN decommissioned = 1 THEN 'decommissioned' WHEN suspended = 1 THEN 'suspended' "
+    "ELSE status END"
+)
+SEVERITY_RANK = {"down": 4, "late": 3, "unknown": 2, "suspended": 1, "online": 0}
+STATUS_COLOURS = {
+    "down": "#d62728",
+    "late": "#ff7f0e",
+    "unknown": "#7f7f7f",
+    "suspended": "#9467bd",
+    "online": "#2ca02c",
+}
+STALE_CONTACT_DAYS = 90
+
+
+@contextmanager
+def open_ro(db: str | Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection: the console can never write through a read query."""
+    conn = sqlite3.connect(f"file:{Path(db).resolve()}?mode=ro", uri=True)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def frame(conn: sqlite3.Connection, sql: str, params: Any = ()) -> pd.DataFrame:
+    cur = conn.execute(sql, params)
+    cols = [d[0] for d in cur.description]
+    return pd.DataFrame(cur.fetchall(), columns=cols)
+
+
+# ------------------------------------------------------------------ overview
+def status_counts(conn: sqlite3.Connection) -> pd.DataFrame:
+    sql = (
+        "SELECT '{t}' AS subject, {e} AS status, COUNT(*) AS n FROM {t} "
+        "WHERE registered = 1 GROUP BY 2"
+    )
+    parts = [sql.format(t=t, e=EFFECTIVE) for t in ("gateways", "terminals")]
+    return frame(conn, " UNION ALL ".join(parts))
+
+
+def outage_trend(conn: sqlite3.Connection, now: datetime, days: int = 30) -> pd.DataFrame:
+    """New outages per day (state changes to down), gateways and terminals."""
+    return frame(
+        conn,
+        "SELECT substr(at, 1, 10) AS day, subject_type, COUNT(*) AS outages FROM state_changes "
+        "WHERE at >= ? AND to_status = 'down' GROUP BY 1, 2 ORDER BY 1",
+        (ts(now - timedelta(days=days)),),
+    )
+
+
+def availability(
+    conn: sqlite3.Connection, start: datetime, end: datetime, group: str | None = None
+) -> pd.DataFrame:
+    """Gateway availability in [start, end): fault downtime over time not planned.
+
+    Planned incidents (upgrades, maintenance) are removed from both sides; administrative
+    ones (suspended) count as neither. ``group``: region_id | site_id | model | None.
+    """
+    key = group or "'all'"
+    span_s = (end - start).total_seconds()
+    down = frame(
+        conn,
+        f"SELECT {key} AS grp, class, "
+        "SUM((julianday(MIN(COALESCE(ended_at, :end), :end)) - "
+        "     julianday(MAX(started_at, :start))) * 86400.0) AS seconds, "
+        "COUNT(*) AS n, "
+        "SUM(CASE WHEN ended_at IS NOT NULL AND ended_at >= :start "
+        "    THEN (julianday(ended_at) - julianday(started_at)) * 86400.0 END) AS repair_s, "
+        "SUM(CASE WHEN ended_at IS NOT NULL AND ended_at >= :start THEN 1 ELSE 0 END) AS closed "
+        "FROM incidents WHERE subject_type = 'gateway' AND started_at < :end "
+        "AND (ended_at IS NULL OR ended_at > :start) GROUP BY 1, 2",
+        {"start": ts(start), "end": ts(end)},
+    )
+    subjects = frame(
+        conn,
+        f"SELECT {key} AS grp, COUNT(*) AS gateways FROM gateways "
+        "WHERE registered = 1 AND decommissioned = 0 GROUP BY 1",
+    )
+    out = subjects.set_index("grp")
+    for cls in ("fault", "planned"):
+        part = down[down["class"] == cls].set_index("grp")
+        out[f"{cls}_s"] = part["seconds"].reindex(out.index).fillna(0.0)
+        if cls == "fault":
+            out["incidents"] = part["n"].reindex(out.index).fillna(0).astype(int)
+            out["closed"] = part["closed"].reindex(out.index).fillna(0).astype(int)
+            out["repair_s"] = part["repair_s"].reindex(out.index).fillna(0.0)
+    total = out["gateways"] * span_s - out["planned_s"]
+    out["availability_pct"] = (100.0 * (1 - out["fault_s"] / total.where(total > 0))).round(3)
+    out["mttr_min"] = (out["repair_s"] / out["closed"].where(out["closed"] > 0) / 60).round(1)
+    up_s = total - out["fault_s"]
+    out["mtbf_h"] = (up_s / out["incidents"].where(out["incidents"] > 0) / 3600).round(1)
+    out = out.reset_index().rename(columns={"grp": group or "fleet"})
+    return out.drop(columns=["repair_s", "closed"])
+
+
+def site_map(conn: sqlite3.Connection) -> pd.DataFrame:
+    """Sites with coordinates and the worst status of their gateways."""
+    rank = " ".join(f"WHEN '{s}' THEN {r}" for s, r in SEVERITY_RANK.items())
+    df = frame(
+        conn,
+        f"SELECT s.site_id, s.lat, s.lon, MAX(CASE {EFFECTIVE} {rank} ELSE 0 END) AS worst "
+        "FROM gateways g JOIN sites s ON s.site_id = g.site_id "
+        "WHERE g.registered = 1 AND g.decommissioned = 0 AND s.lat IS NOT NULL "
+        "GROUP BY s.site_id",
+    )
+    names = {r: s for s, r in SEVERITY_RANK.items()}
+    df["status"] = df["worst"].map(names)
+    df["colour"] = df["status"].map(STATUS_COLOURS)
+    return df.drop(columns=["worst"])
+
+
+def regions(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+    df = frame(
+        conn,
+        "SELECT r.region_id, r.name, r.oncall_name, r.oncall_contact, r.contact_verified_at, "
+        " (SELECT COUNT(*) FROM gateways g WHERE g.region_id = r.region_id) AS gateways, "
+        " (SELECT COUNT(*) FROM gateways g WHERE g.region_id = r.region_id "
+        "   AND g.status = 'down' AND g.suspended = 0) AS gateways_down, "
+        " (SELECT COUNT(*) FROM terminals t WHERE t.region_id = r.region_id) AS terminals, "
+        " (SELECT COUNT(*) FROM terminals t WHERE t.region_id = r.region_id "
+        "   AND t.status = 'down' AND t.suspended = 0) AS terminals_down, "
+        " (SELECT COUNT(*) FROM alerts a WHERE a.region_id = r.region_id "
+        "   AND a.state = 'firing') AS alerts_firing "
+        "FROM regions r ORDER BY r.region_id",
+    )
+    stale_before = ts(now - timedelta(days=STALE_CONTACT_DAYS))
+    df["contact_stale"] = df["contact_verified_at"].isna() | (
+        df["contact_verified_at"].fillna("") < stale_before
+    )
+    return df
+
+
+# ------------------------------------------------------------------ alerts
+@dataclass(frozen=True)
+class AlertFilter:
+    region: str = ""
+    severity: str = ""
+    kind: str = ""
+    ack: str = "all"  # all | unacked | acked
+    states: tuple[str, ...] = ("firing", "pending")
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses = [f"state IN ({', '.join('?' * len(self.states))})"]
+        params: list[Any] = list(self.states)
+        for col, value in (("region_id", self.region), ("severity", self.severity),
+                           ("kind", self.kind)):  # fmt: skip
+            if value:
+                clauses.append(f"{col} = ?")
+                params.append(value)
+        if self.ack == "unacked":
+            clauses.append("acked_at IS NULL")
+        elif self.ack == "acked":
+            clauses.append("acked_at IS NOT NULL")
+        return " AND ".join(clauses), params
+
+
+ALERT_COLUMNS = (
+    "id, kind, severity, state, escalation, subject_type, subject_id, region_id, site_id, "
+    "summary, started_at, fired_at, acked_by, acked_at, ack_note, inhibited_by"
+)
+
+
+def alerts(
+    conn: sqlite3.Connection,
+    region: str,
+    severity: str,
+    kind: str,
+    ack: str,
+    limit: int,
+    offset: int,
+) -> tuple[pd.DataFrame, int]:
+    where, params = AlertFilter(region, severity, kind, ack).where()
+    total = conn.execute(f"SELECT COUNT(*) FROM alerts WHERE {where}", params).fetchone()[0]
+    df = frame(
+        conn,
+        f"SELECT {ALERT_COLUMNS} FROM alerts WHERE {where} "
+        "ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, "
+        "started_at DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    return df, int(total)
+
+
+def alert_facets(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for col in ("region_id", "severity", "kind"):
+        rows = conn.execute(
+            f"SELECT DISTINCT {col} FROM alerts WHERE state != 'resolved' ORDER BY 1"
+        ).fetchall()
+        out[col] = [r[0] for r in rows if r[0]]
+    return out
+
+
+# ------------------------------------------------------------------ search
+def search(conn: sqlite3.Connection, text: str, limit: int = 20) -> pd.DataFrame:
+    """Any id, serial or merchant name: exact ids and serials first, then prefixes."""
+    like = text.strip() + "%"
+    return frame(
+        conn,
+        "SELECT 'gateway' AS type, gateway_id AS id, serial, site_id, status FROM gateways "
+        "WHERE gateway_id LIKE :q OR serial LIKE :q "
+        "UNION ALL SELECT 'terminal', terminal_id, serial, site_id, status FROM terminals "
+        "WHERE terminal_id LIKE :q OR serial LIKE :q "
+        "UNION ALL SELECT 'site', site_id, merchant_name, site_id, '' FROM sites "
+        "WHERE site_id LIKE :q OR merchant_name LIKE :q OR name LIKE :q "
+        "LIMIT :limit",
+        {"q": like, "limit": limit},
+    )
+
+
+def audit_log(
+    conn: sqlite3.Connection, actor: str, limit: int, offset: int
+) -> tuple[pd.DataFrame, int]:
+    where, params = ("WHERE actor = ?", [actor]) if actor else ("", [])
+    total = conn.execute(f"SELECT COUNT(*) FROM audit_log {where}", params).fetchone()[0]
+    df = frame(
+        conn,
+        f"SELECT at, actor, action, subject, details FROM audit_log {where} "
+        "ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    return df, int(total)

@@ -1,0 +1,252 @@
+"""Read side for the detail, incidents, firmware, maintenance and inventory pages."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from collector.actions import ts
+from collector.maintenance import DueState, MaintenancePolicy, Usage, compute_due, parse_ts
+from dashboard.queries import frame
+
+
+# ------------------------------------------------------------------ detail
+def find_subject(conn: sqlite3.Connection, ident: str) -> tuple[str, dict[str, Any]] | None:
+    """A gateway or terminal by id or serial, with its site, merchant and technician."""
+    for kind, table, key in (("gateway", "gateways", "gateway_id"),
+                             ("terminal", "terminals", "terminal_id")):  # fmt: skip
+        df = frame(
+            conn,
+            f"SELECT x.*, s.name AS site_name, s.address, s.merchant_name, s.merchant_contact, "
+            f"r.oncall_name, r.oncall_contact, r.contact_verified_at FROM {table} x "
+            f"LEFT JOIN sites s ON s.site_id = x.site_id "
+            f"LEFT JOIN regions r ON r.region_id = x.region_id "
+            f"WHERE x.{key} = ? OR (x.serial != '' AND x.serial = ?) LIMIT 1",
+            (ident, ident),
+        )
+        if len(df):
+            return kind, df.iloc[0].to_dict()
+    return None
+
+
+def timeline(conn: sqlite3.Connection, kind: str, ident: str, since: datetime) -> pd.DataFrame:
+    return frame(
+        conn,
+        "SELECT at, from_status, to_status, reason, actor FROM state_changes "
+        "WHERE subject_type = ? AND subject_id = ? AND at >= ? ORDER BY at DESC LIMIT 500",
+        (kind, ident, ts(since)),
+    )
+
+
+TELEMETRY_FIELDS = {
+    "network": ("rssi_dbm", "latency_ms", "loss_pct"),
+    "hardware": ("battery_pct", "temperature_c"),
+}
+
+
+def telemetry(
+    conn: sqlite3.Connection, gateway_id: str, terminal_id: str, kind: str, since: datetime
+) -> pd.DataFrame:
+    cols = ", ".join(f"json_extract(payload, '$.{f}') AS {f}" for f in TELEMETRY_FIELDS[kind])
+    df = frame(
+        conn,
+        f"SELECT received_at, {cols} FROM telemetry WHERE gateway_id = ? AND kind = ? "
+        "AND received_at >= ? AND terminal_id = ? ORDER BY received_at",
+        (gateway_id, kind, ts(since), terminal_id),
+    )
+    df["received_at"] = pd.to_datetime(df["received_at"], utc=True, format="ISO8601")
+    return df.set_index("received_at")
+
+
+def subject_incidents(conn: sqlite3.Connection, kind: str, ident: str) -> pd.DataFrame:
+    return frame(
+        conn,
+        "SELECT id, started_at, ended_at, class, fault_category, detected_by, cause, "
+        "expected_recovery_at FROM incidents WHERE subject_type = ? AND subject_id = ? "
+        "ORDER BY started_at DESC LIMIT 200",
+        (kind, ident),
+    )
+
+
+def services(conn: sqlite3.Connection, kind: str, ident: str) -> pd.DataFrame:
+    return frame(
+        conn,
+        "SELECT performed_at, performed_by, work, parts_replaced, fault_category FROM services "
+        "WHERE subject_type = ? AND subject_id = ? ORDER BY performed_at DESC",
+        (kind, ident),
+    )
+
+
+# ------------------------------------------------------------------ incidents
+def incidents(
+    conn: sqlite3.Connection, since: datetime, open_only: bool, limit: int, offset: int
+) -> tuple[pd.DataFrame, int]:
+    where = "started_at >= ?" + (" AND ended_at IS NULL" if open_only else "")
+    total = conn.execute(f"SELECT COUNT(*) FROM incidents WHERE {where}", (ts(since),))
+    df = frame(
+        conn,
+        "SELECT id, subject_type, subject_id, region_id, site_id, model, started_at, ended_at, "
+        "class, fault_category, detected_by, cause, expected_recovery_at FROM incidents "
+        f"WHERE {where} ORDER BY ended_at IS NOT NULL, started_at DESC LIMIT ? OFFSET ?",
+        (ts(since), limit, offset),
+    )
+    return df, int(total.fetchone()[0])
+
+
+# ------------------------------------------------------------------ firmware
+def version_key(version: str | None) -> tuple[int, ...]:
+    parts: list[int] = []
+    for piece in (version or "").replace("-", ".").split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def firmware(conn: sqlite3.Connection) -> pd.DataFrame:
+    """Terminal counts by model and version, with the policy verdict for each version."""
+    df = frame(
+        conn,
+        "SELECT t.model, COALESCE(t.firmware_version, '') AS version, COUNT(*) AS terminals, "
+        "p.min_version, p.approved_versions, p.end_of_support FROM terminals t "
+        "LEFT JOIN firmware_policy p ON p.model = t.model WHERE t.registered = 1 "
+        "GROUP BY t.model, t.firmware_version ORDER BY t.model, t.firmware_version",
+    )
+
+    def verdict(row: pd.Series) -> str:
+        if row["min_version"] is None and row["approved_versions"] is None:
+            return "no policy"
+        approved = json.loads(row["approved_versions"] or "[]")
+        if not row["version"]:
+            return "unknown"
+        if approved:
+            return "compliant" if row["version"] in approved else "non-compliant"
+        ok = version_key(row["version"]) >= version_key(row["min_version"])
+        return "compliant" if ok else "non-compliant"
+
+    df["compliance"] = df.apply(verdict, axis=1) if len(df) else []
+    return df
+
+
+def rollout(fw: pd.DataFrame) -> pd.DataFrame:
+    """Per model: share of terminals on the newest version seen, and overall compliance."""
+    rows = []
+    for model, grp in fw.groupby("model"):
+        newest = max(grp["version"], key=version_key)
+        total = int(grp["terminals"].sum())
+        on_newest = int(grp.loc[grp["version"] == newest, "terminals"].sum())
+        compliant = int(grp.loc[grp["compliance"] == "compliant", "terminals"].sum())
+        rows.append(
+            {"model": model, "target": newest, "terminals": total,
+             "on_target_pct": round(100 * on_newest / total, 1),
+             "compliant_pct": round(100 * compliant / total, 1)}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ maintenance
+def policies(conn: sqlite3.Connection) -> dict[str, MaintenancePolicy]:
+    out = {}
+    rows = conn.execute(
+        "SELECT m.model, m.service_interval_days, m.max_receipts, m.min_battery_health_pct, "
+        "m.max_error_count, m.due_soon_days, f.end_of_support FROM maintenance_policy m "
+        "LEFT JOIN firmware_policy f ON f.model = m.model"
+    )
+    for model, days, receipts, battery, errors, soon, eos in rows:
+        out[model] = MaintenancePolicy(model, days, receipts, battery, errors, soon, parse_ts(eos))
+    return out
+
+
+def maintenance_due(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+    """Due state of every registered terminal (the pure rule applied row by row)."""
+    pol = policies(conn)
+    df = frame(
+        conn,
+        "SELECT t.terminal_id, t.gateway_id, t.site_id, t.region_id, t.model, t.serial, "
+        "t.install_date, t.last_service_at, t.receipts_printed, t.receipts_at_service, "
+        "t.error_count, t.errors_at_service, t.battery_health_pct, r.oncall_name AS technician "
+        "FROM terminals t LEFT JOIN regions r ON r.region_id = t.region_id "
+        "WHERE t.registered = 1 AND t.decommissioned = 0",
+    )
+    states, due_at, reasons = [], [], []
+    for row in df.itertuples(index=False):
+        usage = Usage(
+            install_date=parse_ts(_str(row.install_date)),
+            last_service_at=parse_ts(_str(row.last_service_at)),
+            receipts_printed=_int(row.receipts_printed),
+            receipts_at_service=_int(row.receipts_at_service),
+            error_count=_int(row.error_count),
+            errors_at_service=_int(row.errors_at_service),
+            battery_health_pct=None if pd.isna(row.battery_health_pct) else row.battery_health_pct,
+        )
+        due = compute_due(pol.get(str(row.model)), usage, now)
+        states.append(due.state.value)
+        due_at.append(ts(due.due_at)[:10] if due.due_at else "")
+        reasons.append(due.reason)
+    df["state"], df["due_at"], df["reason"] = states, due_at, reasons
+    return df[
+        ["terminal_id", "serial", "model", "region_id", "technician", "site_id", "state",
+         "due_at", "reason", "last_service_at"]
+    ]  # fmt: skip
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def due_summary(due: pd.DataFrame, by: str) -> pd.DataFrame:
+    wanted = [DueState.OVERDUE.value, DueState.DUE_SOON.value]
+    sub = due[due["state"].isin(wanted)]
+    table = sub.groupby([by, "state"]).size().unstack(fill_value=0)
+    return table.reindex(columns=wanted, fill_value=0).reset_index()
+
+
+def windows(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+    """Windows that are active or upcoming (recurring ones always listed)."""
+    return frame(
+        conn,
+        "SELECT id, scope_type, scope_id, starts_at, ends_at, recurrence, reason, created_by, "
+        "ended_early_at FROM maintenance_windows WHERE ended_early_at IS NULL "
+        "AND (ends_at > ? OR recurrence IS NOT NULL) ORDER BY starts_at",
+        (ts(now),),
+    )
+
+
+# ------------------------------------------------------------------ inventory
+def inventory_counts(conn: sqlite3.Connection) -> pd.DataFrame:
+    return frame(
+        conn,
+        "SELECT 'regions' AS tbl, COUNT(*) AS n FROM regions UNION ALL "
+        "SELECT 'sites', COUNT(*) FROM sites UNION ALL "
+        "SELECT 'gateways', COUNT(*) FROM gateways WHERE registered = 1 UNION ALL "
+        "SELECT 'terminals', COUNT(*) FROM terminals WHERE registered = 1",
+    )
+
+
+def unregistered(conn: sqlite3.Connection) -> pd.DataFrame:
+    return frame(
+        conn,
+        "SELECT 'gateway' AS type, gateway_id AS id, status, last_seen_at, firmware_version "
+        "FROM gateways WHERE registered = 0 UNION ALL "
+        "SELECT 'terminal', terminal_id, status, last_seen_at, firmware_version "
+        "FROM terminals WHERE registered = 0 ORDER BY 4 DESC",
+    )
+
+
+def month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def day_start(now: datetime) -> datetime:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def days_ago(now: datetime, days: int) -> datetime:
+    return now - timedelta(days=days)

@@ -1,0 +1,52 @@
+"""Console settings: typed, read once per script run, failing with the setting and the fix."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import AwareDatetime, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """Bad or missing configuration; the message names the setting and the fix."""
+
+
+class DashboardSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POSFLEET_", extra="ignore")
+
+    db: Path  # --db or POSFLEET_DB
+    dashboard_refresh_s: float = Field(30.0, gt=0)
+    dashboard_page_size: int = Field(50, ge=5, le=1000)
+    dashboard_cache_ttl_s: float = Field(15.0, ge=0)
+    # A frozen clock for tests, screenshots and benchmarks; unset in production.
+    dashboard_now: AwareDatetime | None = None
+
+
+def load_settings(argv: list[str]) -> DashboardSettings:
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--db", type=Path)
+    args, _ = parser.parse_known_args(argv)
+    overrides = {"db": args.db} if args.db else {}
+    try:
+        settings = DashboardSettings(**overrides)
+    except ValidationError as exc:
+        names = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+        raise SettingsError(
+            f"dashboard settings invalid ({names}): pass --db PATH (or POSFLEET_DB) for the "
+            f"store; POSFLEET_DASHBOARD_* for the rest. Details: {exc}"
+        ) from exc
+    if not settings.db.is_file():
+        raise SettingsError(
+            f"--db / POSFLEET_DB: store {settings.db} does not exist; start the collector "
+            "(posfleet-collector run --db PATH) first or point --db at its SQLite file"
+        )
+    return settings
+
+
+def now_from(settings: DashboardSettings) -> datetime:
+    from datetime import UTC
+
+    return settings.dashboard_now or datetime.now(UTC)

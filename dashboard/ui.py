@@ -1,0 +1,181 @@
+"""Streamlit glue shared by the pages: context, cached reads, URL filters, tables, actions."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from collector.actions import ActionError, Actor, Role
+from dashboard import auth, queries, queries_ops
+from dashboard.settings import DashboardSettings, SettingsError, load_settings, now_from
+
+MODULES = {"q": queries, "ops": queries_ops}
+
+
+@dataclass(frozen=True)
+class Ctx:
+    settings: DashboardSettings
+    db: str
+    now: datetime
+    actor: Actor | None
+
+
+def ctx() -> Ctx:
+    """Settings read once per run (argv after ``--``, then POSFLEET_* env)."""
+    try:
+        settings = load_settings(sys.argv[1:])
+    except SettingsError as exc:
+        st.error(str(exc))
+        st.stop()
+    actor = st.session_state.get("actor")
+    return Ctx(settings, str(settings.db), now_from(settings), actor)
+
+
+@st.cache_data(ttl=15, show_spinner=False, max_entries=256)
+def _cached(db: str, module: str, name: str, args: tuple[Any, ...]) -> Any:
+    with queries.open_ro(db) as conn:
+        return getattr(MODULES[module], name)(conn, *args)
+
+
+def load(c: Ctx, module: str, name: str, *args: Any) -> Any:
+    """A read through the cache; ``now`` is rounded to the minute so the cache can hit."""
+    return _cached(c.db, module, name, args)
+
+
+def qp_select(label: str, options: list[str], key: str, *, all_label: str = "all") -> str:
+    """A selectbox whose value lives in the URL (``?key=value``), so links can be shared."""
+    choices = ["", *options]
+    current = st.query_params.get(key, "")
+    index = choices.index(current) if current in choices else 0
+    value = st.selectbox(
+        label, choices, index=index, key=f"qp_{key}", format_func=lambda v: v or all_label
+    )
+    if value:
+        st.query_params[key] = value
+    elif key in st.query_params:
+        del st.query_params[key]
+    return str(value)
+
+
+def pager(total: int, page_size: int, key: str) -> int:
+    """Page number kept in the URL; returns the SQL offset."""
+    pages = max(1, -(-total // page_size))
+    try:
+        start = min(max(1, int(st.query_params.get(f"{key}_page", "1"))), pages)
+    except ValueError:
+        start = 1
+    page = int(st.number_input(f"page (of {pages})", 1, pages, start, key=f"page_{key}", step=1))
+    if page > 1:
+        st.query_params[f"{key}_page"] = str(page)
+    elif f"{key}_page" in st.query_params:
+        del st.query_params[f"{key}_page"]
+    return (page - 1) * page_size
+
+
+def table(df: pd.DataFrame, name: str, **kwargs: Any) -> None:
+    """A table with its CSV export (the rows shown)."""
+    st.dataframe(df, hide_index=True, **kwargs)
+    st.download_button(
+        f"Download {name}.csv",
+        data=df.to_csv(index=False),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=f"dl_{name}",
+        on_click="ignore",
+    )
+
+
+def full_export(c: Ctx, name: str, sql: str, params: tuple[Any, ...] = ()) -> None:
+    """A CSV of the whole result, built only when clicked (the page stays fast)."""
+
+    def build() -> str:
+        with queries.open_ro(c.db) as conn:
+            return str(queries.frame(conn, sql, params).to_csv(index=False))
+
+    st.download_button(
+        f"Export all {name}.csv", data=build, file_name=f"{name}.csv", mime="text/csv",
+        key=f"dlall_{name}", on_click="ignore",
+    )  # fmt: skip
+
+
+def can(c: Ctx, role: Role) -> bool:
+    return c.actor is not None and c.actor.role >= role
+
+
+def need(c: Ctx, role: Role, what: str) -> bool:
+    if can(c, role):
+        return True
+    st.info(f"Log in as {role.label} or above (sidebar) to {what}.")
+    return False
+
+
+def act(c: Ctx, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+    """Run one operator action on a read-write connection; report, refresh reads, rerun."""
+    assert c.actor is not None
+    conn = sqlite3.connect(c.db, timeout=10)
+    try:
+        fn(conn, c.actor, *args, **kwargs)
+    except ActionError as exc:
+        st.error(str(exc))
+        return False
+    finally:
+        conn.close()
+    _cached.clear()
+    st.session_state["flash"] = f"{fn.__name__.replace('_', ' ')}: done, recorded in the audit log."
+    st.rerun()
+    return True  # not reached: st.rerun raises
+
+
+def flash() -> None:
+    msg = st.session_state.pop("flash", None)
+    if msg:
+        st.success(msg)
+
+
+def subject_link(kind: str, ident: str) -> str:
+    return f"/detail?id={ident}" if kind in ("gateway", "terminal") else f"/?q={ident}"
+
+
+def sidebar(c: Ctx) -> None:
+    with st.sidebar:
+        q = st.text_input("Search id, serial or merchant", value=st.query_params.get("q", ""))
+        if q:
+            st.query_params["q"] = q
+            hits = load(c, "q", "search", q)
+            if len(hits) == 0:
+                st.caption("no match")
+            for row in hits.itertuples(index=False):
+                target = row.id if row.type != "site" else row.site_id
+                label = f"{row.type} {row.id} {row.serial or ''} {row.status or ''}"
+                st.page_link("views/detail.py", label=label, query_params={"id": target})
+        elif "q" in st.query_params:
+            del st.query_params["q"]
+        st.divider()
+        _login(c)
+
+
+def _login(c: Ctx) -> None:
+    if c.actor is not None:
+        st.write(f"Logged in: **{c.actor.name}** ({c.actor.role.label})")
+        if st.button("Log out", key="logout"):
+            del st.session_state["actor"]
+            st.rerun()
+        return
+    with st.form("login"):
+        name = st.text_input("User", key="login_user")
+        password = st.text_input("Password", type="password", key="login_password")
+        if st.form_submit_button("Log in"):
+            with queries.open_ro(c.db) as conn:
+                actor = auth.authenticate(conn, name, password)
+            if actor is None:
+                st.error("Wrong user or password.")
+            else:
+                st.session_state["actor"] = actor
+                st.rerun()

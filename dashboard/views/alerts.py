@@ -1,0 +1,60 @@
+"""Alerts: firing and acknowledged, filtered from the URL, acknowledge with a note."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from collector.actions import Role, acknowledge_alert
+from dashboard import ui
+
+c = ui.ctx()
+st.title("Alerts")
+ui.flash()
+
+
+@st.fragment(run_every=c.settings.dashboard_refresh_s)
+def body() -> None:
+    facets: dict[str, list[str]] = ui.load(c, "q", "alert_facets")
+    f1, f2, f3, f4 = st.columns(4)
+    with f1:
+        region = ui.qp_select("Region", facets["region_id"], "region")
+    with f2:
+        severity = ui.qp_select("Severity", facets["severity"], "severity")
+    with f3:
+        kind = ui.qp_select("Kind", facets["kind"], "kind")
+    with f4:
+        ack = ui.qp_select("Acknowledged", ["unacked", "acked"], "ack")
+    size = c.settings.dashboard_page_size
+    _, total = ui.load(c, "q", "alerts", region, severity, kind, ack or "all", 1, 0)
+    offset = ui.pager(total, size, "alerts")
+    df: pd.DataFrame
+    df, total = ui.load(c, "q", "alerts", region, severity, kind, ack or "all", size, offset)
+    st.caption(f"{total} active alerts match; showing {len(df)} from #{offset + 1}")
+    df = df.assign(
+        link=[ui.subject_link(k, s) for k, s in zip(df.subject_type, df.subject_id, strict=True)]
+    )
+    ui.table(
+        df,
+        "alerts",
+        column_config={
+            "link": st.column_config.LinkColumn("subject", display_text=r"id=(.*)$"),
+            "escalation": st.column_config.NumberColumn("escalation", format="L%d"),
+        },
+    )
+    st.subheader("Acknowledge")
+    if not ui.need(c, Role.OPERATOR, "acknowledge alerts"):
+        return
+    open_ids = [int(i) for i in df.loc[df["acked_at"].isna(), "id"]]
+    if not open_ids:
+        st.write("Nothing unacknowledged on this page.")
+        return
+    with st.form("ack"):
+        labels = {int(r.id): f"#{r.id} {r.kind} {r.subject_id}" for r in df.itertuples()}
+        alert_id = st.selectbox("Alert", open_ids, format_func=lambda i: labels[i])
+        note = st.text_input("Note (who is on it, what is known)")
+        if st.form_submit_button("Acknowledge"):
+            ui.act(c, acknowledge_alert, int(alert_id), note, c.now)
+
+
+body()

@@ -1,0 +1,120 @@
+"""One gateway or terminal: status timeline, telemetry, incidents, firmware, maintenance."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import streamlit as st
+
+from collector.actions import Role, record_service, set_suspended
+from dashboard import ui
+
+c = ui.ctx()
+st.title("Gateway / terminal")
+ui.flash()
+ident = st.text_input("Id or serial", value=st.query_params.get("id", ""), key="detail_id")
+if ident:
+    st.query_params["id"] = ident
+if not ident:
+    st.info("Pick a gateway or terminal: search in the sidebar, or follow a link from Alerts.")
+    st.stop()
+found = ui.load(c, "ops", "find_subject", ident)
+if found is None:
+    st.warning(f"No gateway or terminal with id or serial {ident!r}.")
+    st.stop()
+kind, row = found
+sid = row["gateway_id"] if kind == "gateway" else row["terminal_id"]
+since = c.now.replace(second=0, microsecond=0) - timedelta(days=30)
+
+
+@st.fragment(run_every=c.settings.dashboard_refresh_s)
+def body() -> None:
+    st.header(f"{kind} {sid}")
+    status = "suspended" if row["suspended"] else row["status"]
+    a, b, d, e = st.columns(4)
+    a.metric("Status", status, help=row.get("status_reason") or None)
+    b.metric("Since", str(row["status_since"] or "")[:19])
+    d.metric("Last seen", str(row["last_seen_at"] or "never")[:19])
+    e.metric("Firmware", row["firmware_version"] or "unknown")
+    if row["suspended"]:
+        st.warning(f"Suspended: {row['suspended_reason']}")
+    info = pd.DataFrame(
+        [
+            ("model / serial", f"{row['model']} / {row['serial']}"),
+            ("site", f"{row['site_id']} {row['site_name'] or ''}, {row['address'] or ''}"),
+            ("merchant", f"{row['merchant_name'] or ''} ({row['merchant_contact'] or ''})"),
+            (
+                "technician",
+                f"{row['oncall_name'] or ''} ({row['oncall_contact'] or ''}), "
+                f"verified {str(row['contact_verified_at'] or 'never')[:10]}",
+            ),
+            (
+                "installed / warranty end",
+                f"{row['install_date'] or ''} / {row['warranty_end'] or ''}",
+            ),
+            ("gateway", row["gateway_id"]),
+        ],
+        columns=["field", "value"],
+    )
+    ui.table(info, f"{sid}-info")
+    st.subheader("Status timeline (30 days)")
+    ui.table(ui.load(c, "ops", "timeline", kind, sid, since), f"{sid}-timeline")
+    gw = row["gateway_id"]
+    term = sid if kind == "terminal" else ""
+    net = ui.load(c, "ops", "telemetry", gw, term, "network", since)
+    hw = ui.load(c, "ops", "telemetry", gw, term, "hardware", since)
+    if len(net) == 0 and len(hw) == 0 and kind == "terminal":
+        # Terminal without its own telemetry: show the gateway's link it depends on.
+        net = ui.load(c, "ops", "telemetry", gw, "", "network", since)
+        hw = ui.load(c, "ops", "telemetry", gw, "", "hardware", since)
+    st.subheader("Telemetry (30 days)")
+    charts = st.columns(5)
+    for col, (df, field) in zip(
+        charts,
+        [
+            (net, "rssi_dbm"),
+            (net, "latency_ms"),
+            (net, "loss_pct"),
+            (hw, "battery_pct"),
+            (hw, "temperature_c"),
+        ],
+        strict=True,
+    ):
+        with col:
+            st.caption(field)
+            if len(df) and df[field].notna().any():
+                st.line_chart(df[field], height=160)
+            else:
+                st.write("no data")
+    st.subheader("Incidents")
+    ui.table(ui.load(c, "ops", "subject_incidents", kind, sid), f"{sid}-incidents")
+    st.subheader("Maintenance history")
+    ui.table(ui.load(c, "ops", "services", kind, sid), f"{sid}-services")
+
+
+body()
+
+st.subheader("Actions")
+if ui.need(c, Role.OPERATOR, "suspend or record a service"):
+    left, right = st.columns(2)
+    with left, st.form("suspend"):
+        reason = st.text_input("Suspension reason", value=row["suspended_reason"] or "")
+        label = "Unsuspend" if row["suspended"] else "Suspend"
+        if st.form_submit_button(label):
+            ui.act(c, set_suspended, kind, sid, not row["suspended"], reason, c.now)
+    with right, st.form("service_detail"):
+        work = st.text_input("Work done")
+        parts = st.text_input("Parts replaced")
+        cat = st.selectbox("Fault category", ["", "hardware", "software", "network", "power"])
+        if st.form_submit_button("Record service"):
+            ui.act(
+                c,
+                record_service,
+                subject_type=kind,
+                subject_id=sid,
+                work=work,
+                parts_replaced=parts,
+                fault_category=cat,
+                now=c.now,
+            )

@@ -1,0 +1,59 @@
+"""Incidents and SLA: availability, MTTR, MTBF by region/site/model, planned time excluded."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+import streamlit as st
+
+from collector.actions import Role, update_incident
+from dashboard import ui
+
+c = ui.ctx()
+st.title("Incidents & SLA")
+ui.flash()
+now = c.now.replace(second=0, microsecond=0)
+days = int(ui.qp_select("Period (days)", ["1", "7", "30", "90"], "days", all_label="30") or 30)
+group = ui.qp_select("Group by", ["region_id", "site_id", "model"], "group", all_label="region_id")
+group = group or "region_id"
+start = now - timedelta(days=days)
+
+st.subheader(f"SLA by {group}, last {days} days (gateways; planned windows excluded)")
+fleet = ui.load(c, "q", "availability", start, now)
+a, b, d = st.columns(3)
+a.metric("Fleet availability", f"{fleet['availability_pct'].iloc[0]:.3f} %")
+b.metric("MTTR", f"{fleet['mttr_min'].iloc[0]} min")
+d.metric("MTBF", f"{fleet['mtbf_h'].iloc[0]} h")
+ui.table(ui.load(c, "q", "availability", start, now, group), f"sla-by-{group}")
+
+st.subheader("Incidents")
+open_only = st.toggle("Open only", value=st.query_params.get("open") == "1", key="inc_open")
+if open_only:
+    st.query_params["open"] = "1"
+elif "open" in st.query_params:
+    del st.query_params["open"]
+size = c.settings.dashboard_page_size
+_, total = ui.load(c, "ops", "incidents", start, open_only, 1, 0)
+offset = ui.pager(total, size, "incidents")
+df, total = ui.load(c, "ops", "incidents", start, open_only, size, offset)
+st.caption(f"{total} incidents")
+ui.table(df, "incidents")
+
+st.subheader("Cause and expected recovery (what the merchant is told)")
+if ui.need(c, Role.OPERATOR, "edit incidents") and len(df):
+    with st.form("incident"):
+        ids = [int(i) for i in df["id"]]
+        incident_id = st.selectbox("Incident", ids, format_func=lambda i: f"#{i}")
+        cause = st.text_input("Cause")
+        day = st.date_input("Expected recovery date", value=now.date())
+        hour = st.time_input("Expected recovery time (UTC)", value=time(now.hour, 0))
+        if st.form_submit_button("Save"):
+            recovery = datetime.combine(day, hour, tzinfo=c.now.tzinfo)
+            ui.act(
+                c,
+                update_incident,
+                int(incident_id),
+                cause=cause,
+                expected_recovery_at=recovery,
+                now=c.now,
+            )

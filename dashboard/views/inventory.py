@@ -1,0 +1,30 @@
+"""Inventory: counts, unregistered gateways, CSV export and (admin) import."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import streamlit as st
+
+from collector.actions import Role, import_inventory
+from collector.inventory import INVENTORY_COLUMNS
+from dashboard import ui
+
+c = ui.ctx()
+st.title("Inventory")
+ui.flash()
+ui.table(ui.load(c, "ops", "inventory_counts"), "inventory-counts")
+st.subheader("Reporting but not in the inventory")
+ui.table(ui.load(c, "ops", "unregistered"), "unregistered")
+st.subheader("Export")
+for table_name, cols in INVENTORY_COLUMNS.items():
+    ui.full_export(c, table_name, f"SELECT {', '.join(cols)} FROM {table_name} ORDER BY 1")
+st.subheader("Import")
+if ui.need(c, Role.ADMIN, "import inventory"):
+    with st.form("import"):
+        table_name = st.selectbox("Table", list(INVENTORY_COLUMNS))
+        upload = st.file_uploader("CSV with a header row", type=["csv"])
+        if st.form_submit_button("Import") and upload is not None:
+            rows = list(csv.DictReader(io.StringIO(upload.getvalue().decode("utf-8"))))
+            ui.act(c, import_inventory, table_name, rows, c.now)

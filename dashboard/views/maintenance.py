@@ -1,0 +1,98 @@
+"""Maintenance: overdue and due soon by region and technician; services and windows."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from collector.actions import SCOPE_TYPES, Role, create_window, end_window_early, record_service
+from dashboard import ui
+from dashboard.queries_ops import due_summary
+
+c = ui.ctx()
+st.title("Maintenance")
+ui.flash()
+now = c.now.replace(second=0, microsecond=0)
+due: pd.DataFrame = ui.load(c, "ops", "maintenance_due", now)
+counts = due["state"].value_counts()
+a, b, d = st.columns(3)
+a.metric("Overdue", int(counts.get("overdue", 0)))
+b.metric("Due soon", int(counts.get("due_soon", 0)))
+d.metric("OK", int(counts.get("ok", 0)))
+left, right = st.columns(2)
+with left:
+    st.subheader("By region")
+    ui.table(due_summary(due, "region_id"), "due-by-region")
+with right:
+    st.subheader("By technician")
+    ui.table(due_summary(due, "technician"), "due-by-technician")
+
+st.subheader("Terminals to service")
+f1, f2 = st.columns(2)
+with f1:
+    state = ui.qp_select("State", ["overdue", "due_soon"], "state", all_label="overdue + due soon")
+with f2:
+    region = ui.qp_select("Region", sorted(due["region_id"].dropna().unique()), "region")
+todo = due[due["state"] == state] if state else due[due["state"].isin(["overdue", "due_soon"])]
+if region:
+    todo = todo[todo["region_id"] == region]
+todo = todo.sort_values("due_at")
+size = c.settings.dashboard_page_size
+offset = ui.pager(len(todo), size, "due")
+ui.table(todo.iloc[offset : offset + size], "maintenance-due")
+
+st.subheader("Maintenance windows (active and upcoming)")
+windows: pd.DataFrame = ui.load(c, "ops", "windows", now)
+ui.table(windows, "maintenance-windows")
+
+if ui.need(c, Role.OPERATOR, "record services and schedule windows"):
+    left, right = st.columns(2)
+    with left, st.form("service"):
+        st.write("**Record a service**")
+        kind = st.selectbox("Type", ["terminal", "gateway"])
+        subject = st.text_input("Id")
+        work = st.text_input("Work done")
+        parts = st.text_input("Parts replaced")
+        cat = st.selectbox("Fault category", ["", "hardware", "software", "network", "power"])
+        if st.form_submit_button("Record service"):
+            ui.act(
+                c,
+                record_service,
+                subject_type=kind,
+                subject_id=subject.strip(),
+                work=work,
+                parts_replaced=parts,
+                fault_category=cat,
+                now=c.now,
+            )
+    with right, st.form("window"):
+        st.write("**Schedule a maintenance window**")
+        scope = st.selectbox("Scope", list(SCOPE_TYPES), index=2)
+        scope_id = st.text_input("Scope id")
+        day = st.date_input("Start date (UTC)", value=now.date())
+        start_t = st.time_input("Start time (UTC)", value=time(now.hour, 0))
+        hours = st.number_input("Duration (hours)", 0.25, 72.0, 2.0, step=0.25)
+        recurrence = st.text_input("Recurrence (cron, optional)")
+        reason = st.text_input("Reason")
+        if st.form_submit_button("Schedule window"):
+            starts = datetime.combine(day, start_t, tzinfo=c.now.tzinfo)
+            ui.act(
+                c,
+                create_window,
+                scope_type=scope,
+                scope_id=scope_id.strip(),
+                starts_at=starts,
+                ends_at=starts + timedelta(hours=float(hours)),
+                reason=reason,
+                now=c.now,
+                recurrence=recurrence.strip() or None,
+            )
+    if len(windows):
+        with st.form("end_window"):
+            wid = st.selectbox(
+                "Window", [int(i) for i in windows["id"]], format_func=lambda i: f"#{i}"
+            )
+            if st.form_submit_button("End window now"):
+                ui.act(c, end_window_early, int(wid), c.now)
