@@ -1,0 +1,57 @@
+"""Fixtures for the console tests: a seeded store and an AppTest per page."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from dashboard_fleet import NOW, Fleet, build_store
+from streamlit.testing.v1 import AppTest
+
+from collector.actions import ts
+from dashboard.auth import add_user
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fleet:
+    built = build_store(tmp_path / "store.sqlite")
+    conn = sqlite3.connect(built.path)
+    try:
+        add_user(conn, "olga", "operator", PASSWORD, NOW)
+        add_user(conn, "vic", "viewer", PASSWORD, NOW)
+        add_user(conn, "ada", "admin", PASSWORD, NOW)
+    finally:
+        conn.close()
+    monkeypatch.setenv("POSFLEET_DB", str(built.path))
+    monkeypatch.setenv("POSFLEET_DASHBOARD_NOW", ts(NOW))
+    return built
+
+
+@pytest.fixture
+def open_page(fleet: Fleet) -> Callable[..., AppTest]:
+    """Run the app, switch to ``page`` with ``query`` params, optionally logged in."""
+
+    def _open(page: str, query: dict[str, str] | None = None, login: str = "") -> AppTest:
+        at = AppTest.from_file(str(APP), default_timeout=30)
+        at.run()
+        assert not at.exception, at.exception
+        if login:
+            at.sidebar.text_input(key="login_user").input(login)
+            at.sidebar.text_input(key="login_password").input(PASSWORD)
+            at.sidebar.button[0].click()  # the form's submit button
+            at.run()
+            assert not at.exception, at.exception
+        if query:
+            at.query_params.update(query)
+        if page != "views/overview.py" or query:
+            at.switch_page(page)
+            at.run()
+        assert not at.exception, at.exception
+        return at
+
+    return _open

@@ -1,0 +1,80 @@
+"""Console users: salted hashes, login, and the add-user command."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+
+import pytest
+from dashboard_fleet import NOW, apply_schema
+
+from collector.actions import InvalidAction, Role
+from dashboard import main as cli
+from dashboard.auth import add_user, authenticate, hash_password, verify_password
+
+
+@pytest.fixture
+def conn(db_path):
+    c = sqlite3.connect(db_path)
+    apply_schema(c)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def test_same_password_hashes_differently_and_verifies() -> None:
+    a, b = hash_password("s3cret-pass"), hash_password("s3cret-pass")
+    assert a != b
+    assert verify_password("s3cret-pass", a)
+    assert not verify_password("s3cret-pasS", a)
+    assert not verify_password("s3cret-pass", "garbage")
+
+
+def test_login_returns_the_role_and_refuses_a_wrong_password(conn) -> None:
+    add_user(conn, "olga", "operator", "long enough pw", NOW)
+    actor = authenticate(conn, "olga", "long enough pw")
+    assert actor is not None
+    assert (actor.name, actor.role) == ("olga", Role.OPERATOR)
+    assert authenticate(conn, "olga", "wrong password") is None
+    assert authenticate(conn, "nobody", "long enough pw") is None
+    stored = conn.execute("SELECT password_hash FROM users").fetchone()[0]
+    assert "long enough pw" not in stored
+
+
+def test_short_password_and_unknown_role_are_refused(conn) -> None:
+    with pytest.raises(InvalidAction, match="too short"):
+        add_user(conn, "x", "admin", "short", NOW)
+    with pytest.raises(InvalidAction, match="unknown role"):
+        add_user(conn, "x", "root", "long enough pw", NOW)
+
+
+def test_add_user_command_reads_the_password_from_stdin(conn, db_path, monkeypatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("from stdin pw\n"))
+    assert cli.main(["add-user", "ada", "--role", "admin", "--db", str(db_path)]) == 0
+    actor = authenticate(conn, "ada", "from stdin pw")
+    assert actor is not None
+    assert actor.role is Role.ADMIN
+    audit = conn.execute("SELECT actor, action, subject FROM audit_log").fetchall()
+    assert audit == [("cli", "user.set", "user:ada")]
+
+
+def test_add_user_command_reads_a_password_file(conn, db_path, tmp_path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("from a file pw\n")
+    args = ["add-user", "vic", "--role", "viewer", "--db", str(db_path)]
+    assert cli.main([*args, "--password-file", str(secret)]) == 0
+    assert authenticate(conn, "vic", "from a file pw") is not None
+
+
+def test_launcher_refuses_a_missing_store_naming_the_flag(tmp_path) -> None:
+    with pytest.raises(SystemExit, match=r"--db .* does not exist"):
+        cli.main(["--db", str(tmp_path / "nope.sqlite")])
+
+
+def test_launcher_runs_streamlit_headless_on_the_port_with_the_db(tmp_path) -> None:
+    cmd = cli.streamlit_command(tmp_path / "s.sqlite", 8777)
+    assert cmd[1:4] == ["-m", "streamlit", "run"]
+    assert cmd[cmd.index("--server.port") + 1] == "8777"
+    assert cmd[cmd.index("--server.headless") + 1] == "true"
+    assert cmd[-3:] == ["--", "--db", str(tmp_path / "s.sqlite")]
