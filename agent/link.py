@@ -77,7 +77,10 @@ class Link:
         self.clock = clock
         self.wake = wake or threading.Event()
         self.rng = rng or random.Random()
+        # `session` is the last *established* session (heartbeats carry it); a CONNECT
+        # attempt takes the next number for its will before we know if it succeeds.
         self.session = sessions.current()
+        self._attempt_session = self.session
         self.connected = threading.Event()
         self._attempt = 0
         self._drained_session = -1
@@ -143,10 +146,10 @@ class Link:
     # -- paho callbacks (network thread) ----------------------------------------------
 
     def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
-        self.session = self.sessions.next()
+        self._attempt_session = self.sessions.next()
         client.will_set(
             self.status_topic,
-            self._status(LinkState.OFFLINE, OfflineReason.CONNECTION_LOST),
+            self._status(LinkState.OFFLINE, OfflineReason.CONNECTION_LOST, self._attempt_session),
             qos=QOS,
             retain=True,
         )
@@ -158,6 +161,7 @@ class Link:
             log.error("broker refused the connection: %s (check username/password/ACL)", reason)
             return
         self._attempt = 0
+        self.session = self._attempt_session
         client.publish(self.status_topic, self._status(LinkState.ONLINE), qos=QOS, retain=True)
         log.info("connected to %s:%s, session %d", self.broker.host, self.broker.port, self.session)
         self.connected.set()
@@ -192,12 +196,14 @@ class Link:
 
     # -- sending (agent thread) ---------------------------------------------------------
 
-    def _status(self, state: LinkState, reason: OfflineReason | None = None) -> bytes:
+    def _status(
+        self, state: LinkState, reason: OfflineReason | None = None, session: int | None = None
+    ) -> bytes:
         msg = Status(
             gw=self.gateway_id,
             ts=self.clock.now(),
             state=state,
-            session=self.session,
+            session=self.session if session is None else session,
             reason=reason,
         )
         return encode_compact(msg)
