@@ -1,0 +1,149 @@
+"""The agent as a real process: session numbers, will and birth, graceful offline."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agent_support import Observer
+from support.wait import wait_for
+
+from simulators.broker import MosquittoProcess
+
+pytestmark = pytest.mark.integration
+
+
+def agent_env(broker: MosquittoProcess, state: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "POSFLEET_AGENT_GATEWAY_ID": "gw-proc",
+        "POSFLEET_AGENT_BROKER_HOST": broker.host,
+        "POSFLEET_AGENT_BROKER_PORT": str(broker.port),
+        "POSFLEET_AGENT_STATE_DIR": str(state),
+        "POSFLEET_AGENT_HEARTBEAT_INTERVAL": "0.5",
+        "POSFLEET_AGENT_PROBE_INTERVAL": "30",
+        "POSFLEET_AGENT_RECONNECT_MIN_DELAY": "1",
+        "POSFLEET_AGENT_RECONNECT_MAX_DELAY": "1",
+        "POSFLEET_AGENT_TERMINAL_PLUGINS": "false",
+    }
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Any]:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(broker: MosquittoProcess, *args: str) -> subprocess.Popen[bytes]:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "agent.main", *args],
+            env=agent_env(broker, tmp_path / "state"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait(10)
+
+
+def statuses(obs: Observer) -> list[tuple[str, int, str | None]]:
+    return [(s["state"], s["session"], s.get("reason")) for s in obs.of_kind("status")]
+
+
+def marker_seen(obs: Observer, broker: MosquittoProcess, name: str) -> None:
+    """Publish a marker and wait for it: everything the broker sent before has arrived."""
+    import paho.mqtt.publish as publish
+
+    publish.single(
+        f"posfleet/v1/{name}/event", b"{}", qos=1, hostname=broker.host, port=broker.port
+    )
+    wait_for(
+        lambda: any(t.startswith(f"posfleet/v1/{name}/") for t, _ in obs.raw),
+        5,
+        what=f"marker {name}",
+    )
+
+
+def test_session_rises_on_every_connect_and_the_will_carries_the_current_one(
+    mosquitto: MosquittoProcess, spawn: Any
+) -> None:
+    obs = Observer(mosquitto.host, mosquitto.port)
+    try:
+        wait_for(obs.subscribed.is_set, 5, what="observer subscribed")
+        first = spawn(mosquitto, "run")
+        wait_for(lambda: ("online", 1, None) in statuses(obs), 15, what="birth 1")
+        first.kill()  # no DISCONNECT: the broker must publish the will
+        wait_for(lambda: ("offline", 1, "connection_lost") in statuses(obs), 10, what="will 1")
+
+        second = spawn(mosquitto, "run")
+        wait_for(lambda: ("online", 2, None) in statuses(obs), 15, what="birth 2")
+
+        # Paho's automatic reconnect must refresh the will with the new session.
+        mosquitto.stop()
+        mosquitto.start()
+        wait_for(obs.subscribed.is_set, 5, what="observer subscribed again")
+        wait_for(
+            lambda: any(s == "online" and n > 2 for s, n, _ in statuses(obs)),
+            15,
+            what="birth after the automatic reconnect",
+        )
+        current = max(n for s, n, _ in statuses(obs) if s == "online")
+        wait_for(
+            lambda: any(h["session"] == current for h in obs.of_kind("heartbeat")),
+            5,
+            what="heartbeats carry the new session",
+        )
+        second.kill()
+        wait_for(
+            lambda: ("offline", current, "connection_lost") in statuses(obs),
+            10,
+            what="will of the reconnected session",
+        )
+        # Mosquitto publishes the wills of its clients when it shuts down, so will 2 may
+        # appear at the restart; what matters is that the last will is the current session.
+        wills = [n for s, n, r in statuses(obs) if r == "connection_lost"]
+        assert wills[-1] == current
+        births = [n for s, n, _ in statuses(obs) if s == "online"]
+        assert births == sorted(set(births))
+    finally:
+        obs.close()
+
+
+@pytest.mark.parametrize("how", ["sigterm", "stop-command"])
+def test_a_planned_stop_publishes_a_graceful_offline_and_no_will(
+    mosquitto: MosquittoProcess, spawn: Any, how: str
+) -> None:
+    obs = Observer(mosquitto.host, mosquitto.port)
+    try:
+        wait_for(obs.subscribed.is_set, 5, what="observer subscribed")
+        agent = spawn(mosquitto, "run")
+        wait_for(lambda: ("online", 1, None) in statuses(obs), 15, what="birth")
+        if how == "sigterm":
+            agent.send_signal(signal.SIGTERM)
+            expected = "shutdown"
+        else:
+            stopper = spawn(mosquitto, "stop", "--reason", "upgrade")
+            assert stopper.wait(20) == 0
+            expected = "upgrade"
+        assert agent.wait(20) == 0
+        wait_for(lambda: ("offline", 1, expected) in statuses(obs), 5, what="graceful offline")
+        marker_seen(obs, mosquitto, "marker")
+        assert ("offline", 1, "connection_lost") not in statuses(obs), "clean DISCONNECT: no will"
+        late = Observer(mosquitto.host, mosquitto.port, client_id="late")
+        try:
+            wait_for(lambda: late.of_kind("status"), 5, what="retained status")
+            (state,) = late.of_kind("status")
+            assert (state["state"], state["reason"]) == ("offline", expected)
+        finally:
+            late.close()
+    finally:
+        obs.close()
