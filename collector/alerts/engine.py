@@ -1,0 +1,372 @@
+"""The alert lifecycle and dependency logic (pure: state in, decisions out).
+
+Every condition (a subject down, a telemetry fault) is raised or cleared; ``evaluate(now)``
+then decides, parents first, what each active alert should be:
+
+- blocked (parent alert active, suspended, in a maintenance window, flapping,
+  decommissioned) -> ``suppressed``; never pages;
+- unblocked again while the condition still holds -> the suppressed row is closed
+  silently and the condition continues as a NEW ``pending`` alert with a fresh
+  pending_for (so a recovering site whose gateways reconnect over a few seconds does not
+  page each of them, and a window that ends fires what is still down exactly once);
+- ``pending`` past pending_for -> ``firing`` (escalation 1), escalation rises while
+  unacknowledged;
+- condition cleared -> ``resolved`` (silently unless it was firing).
+
+Mutations are collected in an outbox that the repository writes; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from collector.alerts.config import AlertSettings
+from collector.alerts.flapping import FlapDetector
+from collector.alerts.model import (
+    DOWN_KIND_FOR,
+    DOWN_KINDS,
+    Alert,
+    AlertEvent,
+    AlertState,
+    Blocker,
+    IncidentClass,
+    Key,
+    Kind,
+    Place,
+    SiteChange,
+)
+from collector.alerts.rules import Verdict
+from collector.alerts.topology import Topology
+from collector.alerts.windows import Calendar
+from collector.model import Liveness, SubjectType, Transition
+
+SEVERITY: dict[Kind, str] = {
+    Kind.SITE_DOWN: "critical",
+    Kind.GATEWAY_DOWN: "critical",
+    Kind.TERMINAL_DOWN: "warning",
+    Kind.FLAPPING: "warning",
+    Kind.NETWORK_DEGRADED: "warning",
+    Kind.FIRMWARE_NONCOMPLIANT: "info",
+    Kind.HARDWARE_PRINTER: "warning",
+    Kind.HARDWARE_BATTERY: "warning",
+    Kind.HARDWARE_TEMPERATURE: "critical",
+    Kind.HARDWARE_STORAGE: "warning",
+    Kind.CLOCK_SKEW: "warning",
+}
+
+_RANK = {SubjectType.SITE: 0, SubjectType.GATEWAY: 1, SubjectType.TERMINAL: 2}
+
+
+def fmt(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@dataclass
+class Outbox:
+    alerts: list[Alert] = field(default_factory=list)  # dirty, first-touched order
+    events: list[AlertEvent] = field(default_factory=list)
+    incident_classes: list[IncidentClass] = field(default_factory=list)
+    site_changes: list[SiteChange] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.alerts or self.events or self.incident_classes or self.site_changes)
+
+
+class AlertEngine:
+    def __init__(
+        self,
+        settings: AlertSettings | None = None,
+        *,
+        topology: Topology | None = None,
+        calendar: Calendar | None = None,
+    ) -> None:
+        self.settings = settings or AlertSettings()
+        self.topology = topology or Topology()
+        self.calendar = calendar or Calendar()
+        self.suspended: set[tuple[SubjectType, str]] = set()
+        self.flaps = FlapDetector(
+            self.settings.flap_changes, self.settings.flap_window_s, self.settings.flap_quiet_s
+        )
+        self.active: dict[Key, Alert] = {}
+        self.sites_down: set[str] = set()
+        self._escalate_at = sorted(timedelta(seconds=s) for s in self.settings.escalation_after_s)
+        self._out = Outbox()
+        self._dirty_ids: set[int] = set()
+
+    # ------------------------------------------------------------------ startup
+    def load(self, alerts: list[Alert]) -> None:
+        """Restore active alerts and derived site state; fires nothing (restart-safety)."""
+        for a in alerts:
+            if a.state is not AlertState.RESOLVED:
+                self.active[a.key] = a
+        self.sites_down = {s for s in self.topology.site_gateways if self.topology.site_is_down(s)}
+
+    # ------------------------------------------------------------------ inputs
+    def apply_transition(self, t: Transition) -> None:
+        if t.subject_type is SubjectType.SITE:
+            return  # sites are derived here, never taken from the core
+        subject = (t.subject_type, t.subject_id)
+        if t.subject_type is SubjectType.GATEWAY:
+            self.topology.status[t.subject_id] = t.to_status
+        involves_down = Liveness.DOWN in (t.from_status, t.to_status)
+        if involves_down and self.flaps.record(subject, t.at):
+            place = self.topology.place(t.subject_type, t.subject_id, t.gateway_id)
+            n = self.flaps.count(subject)
+            self.raise_condition(
+                Key(Kind.FLAPPING, t.subject_type, t.subject_id),
+                t.at,
+                place=place,
+                summary=f"{t.subject_type.value.capitalize()} {t.subject_id}{_where(place)} "
+                f"flapping: {n} down/up changes within "
+                f"{int(self.settings.flap_window_s)} s, since {fmt(t.at)}",
+            )
+        key = Key(DOWN_KIND_FOR[t.subject_type], t.subject_type, t.subject_id)
+        if t.to_status is Liveness.DOWN:
+            place = self.topology.place(t.subject_type, t.subject_id, t.gateway_id)
+            how = t.detected_by.value + (f": {t.reason}" if t.reason else "")
+            self.raise_condition(
+                key,
+                t.at,
+                place=place,
+                summary=_down_summary(t.subject_type, t.subject_id, place, t.at, how),
+                details={"detected_by": t.detected_by.value, "reason": t.reason},
+            )
+        elif t.from_status is Liveness.DOWN:
+            self.clear_condition(key, t.at, note=f"back {t.to_status.value} ({t.detected_by})")
+        if t.subject_type is SubjectType.GATEWAY:
+            site = self.topology.place(SubjectType.GATEWAY, t.subject_id).site_id
+            if site:
+                self._derive_site(site, t.at)
+
+    def _derive_site(self, site_id: str, now: datetime) -> None:
+        down = self.topology.site_is_down(site_id)
+        if down == (site_id in self.sites_down):
+            return
+        place = self.topology.place(SubjectType.SITE, site_id)
+        self._out.site_changes.append(SiteChange(site_id, down, now, place))
+        key = Key(Kind.SITE_DOWN, SubjectType.SITE, site_id)
+        if down:
+            self.sites_down.add(site_id)
+            n = len(self.topology.live_members(site_id))
+            self.raise_condition(
+                key,
+                now,
+                place=place,
+                summary=f"Site {site_id}{_where(place)}: all {n} gateways down since {fmt(now)}",
+            )
+        else:
+            self.sites_down.discard(site_id)
+            self.clear_condition(key, now, note="a gateway of the site is back")
+
+    def raise_condition(
+        self,
+        key: Key,
+        now: datetime,
+        *,
+        place: Place | None = None,
+        summary: str = "",
+        details: dict[str, Any] | None = None,
+        severity: str | None = None,
+    ) -> Alert:
+        alert = self.active.get(key)
+        if alert is not None:
+            if summary and summary != alert.summary and key.kind not in DOWN_KINDS:
+                alert.summary = summary  # telemetry values change; the outage start does not
+                alert.details.update(details or {})
+                self._touch(alert)
+            return alert
+        alert = Alert(
+            key=key,
+            state=AlertState.PENDING,
+            severity=severity or SEVERITY.get(key.kind, "warning"),
+            started_at=now,
+            pending_since=now,
+            place=place or self.topology.place(key.subject_type, key.subject_id),
+            summary=summary,
+            details=dict(details or {}),
+        )
+        self.active[key] = alert
+        self._event(alert, now, "none", AlertState.PENDING.value)
+        blocker = self._blocker(alert, now)
+        if blocker is not None:
+            self._suppress(alert, now, *blocker)
+            if key.kind in DOWN_KINDS and key.subject_type is not SubjectType.SITE:
+                cls = {Blocker.MAINTENANCE: "planned", Blocker.SUSPENDED: "administrative"}
+                if blocker[0] in cls:
+                    self._out.incident_classes.append(
+                        IncidentClass(key.subject_type, key.subject_id, cls[blocker[0]], blocker[2])
+                    )
+        return alert
+
+    def apply_verdicts(self, verdicts: list[Verdict], now: datetime) -> None:
+        for v in verdicts:
+            if v.active:
+                self.raise_condition(
+                    v.key, now, place=v.place, summary=v.summary, details=v.details
+                )
+            else:
+                self.clear_condition(v.key, now, note="back to normal")
+
+    def clear_condition(self, key: Key, now: datetime, note: str = "") -> None:
+        alert = self.active.pop(key, None)
+        if alert is None:
+            return
+        self._resolve(alert, now, note or "condition cleared")
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, now: datetime) -> None:
+        """Apply time and blockers to every active alert, parents before children."""
+        for subject, alert in list(self._flapping_alerts()):
+            if self.flaps.is_quiet(subject, now):
+                self.clear_condition(alert.key, now, note="quiet again")
+        for alert in sorted(self.active.values(), key=lambda a: _RANK[a.key.subject_type]):
+            if self.active.get(alert.key) is alert:
+                self._evaluate_one(alert, now)
+        self.flaps.prune(now)
+
+    def _flapping_alerts(self) -> list[tuple[tuple[SubjectType, str], Alert]]:
+        return [
+            ((k.subject_type, k.subject_id), a)
+            for k, a in self.active.items()
+            if k.kind is Kind.FLAPPING
+        ]
+
+    def _evaluate_one(self, alert: Alert, now: datetime) -> None:
+        blocker = self._blocker(alert, now)
+        if blocker is not None:
+            if alert.state is not AlertState.SUPPRESSED:
+                self._suppress(alert, now, *blocker)
+            elif (alert.blocker, alert.inhibited_by) != blocker[:2]:
+                alert.blocker, alert.inhibited_by = blocker[0], blocker[1]
+                alert.details["suppressed_by"] = blocker[2]
+                self._touch(alert)
+            return
+        if alert.state is AlertState.SUPPRESSED:
+            alert = self._reopen(alert, now)
+        if alert.state is AlertState.PENDING:
+            wait = timedelta(seconds=self.settings.pending_for(alert.key.kind.value))
+            if now - alert.pending_since >= wait:
+                alert.state, alert.fired_at, alert.escalation = AlertState.FIRING, now, 1
+                self._event(alert, now, AlertState.PENDING.value, AlertState.FIRING.value)
+        if alert.state is AlertState.FIRING and alert.acked_by is None:
+            assert alert.fired_at is not None
+            level = 1 + sum(1 for d in self._escalate_at if now - alert.fired_at >= d)
+            if level > alert.escalation:
+                old = alert.escalation
+                alert.escalation = level
+                self._event(alert, now, "firing", "firing", note=f"escalation {old} -> {level}")
+
+    def _blocker(self, alert: Alert, now: datetime) -> tuple[Blocker, Key | None, str] | None:
+        key, place = alert.key, alert.place
+        parent = _parent_key(key, place)
+        if parent is not None and parent in self.active:
+            return Blocker.INHIBITED, parent, f"{parent.kind.value} {parent.subject_id}"
+        ids = {key.subject_id, place.gateway_id} - {""}
+        if key.subject_type is not SubjectType.SITE and ids & self.topology.decommissioned:
+            return Blocker.DECOMMISSIONED, None, "decommissioned"
+        if (key.subject_type, key.subject_id) in self.suspended or (
+            key.subject_type is SubjectType.TERMINAL
+            and (SubjectType.GATEWAY, place.gateway_id) in self.suspended
+        ):
+            return Blocker.SUSPENDED, None, "suspended"
+        window = self.calendar.covering(key.subject_type, key.subject_id, place)
+        if window is not None:
+            return Blocker.MAINTENANCE, None, f"window {window.id} {window.reason}".strip()
+        if key.kind in DOWN_KINDS:
+            flap = Key(Kind.FLAPPING, key.subject_type, key.subject_id)
+            if flap in self.active:
+                return Blocker.FLAPPING, flap, "flapping"
+        return None
+
+    # ------------------------------------------------------------------ transitions
+    def _suppress(
+        self, alert: Alert, now: datetime, blocker: Blocker, by: Key | None, why: str
+    ) -> None:
+        old = alert.state
+        alert.state, alert.blocker = AlertState.SUPPRESSED, blocker
+        alert.inhibited_by = by if blocker is Blocker.INHIBITED else None
+        alert.details["suppressed_by"] = why
+        self._event(alert, now, old.value, alert.state.value, note=f"{blocker.value}: {why}")
+
+    def _reopen(self, old: Alert, now: datetime) -> Alert:
+        """The blocker went away and the condition holds: continue as a new alert."""
+        new = Alert(
+            key=old.key,
+            state=AlertState.PENDING,
+            severity=old.severity,
+            started_at=old.started_at,
+            pending_since=now,
+            place=old.place,
+            summary=old.summary,
+            details={k: v for k, v in old.details.items() if k != "suppressed_by"},
+        )
+        self._resolve(
+            old,
+            now,
+            f"{old.blocker.value if old.blocker else 'blocker'} over; "
+            "condition continues as a new alert",
+        )
+        self.active[old.key] = new
+        self._event(new, now, "none", AlertState.PENDING.value, note="continues after suppression")
+        return new
+
+    def _resolve(self, alert: Alert, now: datetime, note: str) -> None:
+        old = alert.state
+        alert.state, alert.resolved_at = AlertState.RESOLVED, now
+        alert.inhibited_by = None
+        # Only an alert that was firing produces a visible "resolved"; the others close
+        # silently (their note says so) because nobody was ever paged for them.
+        self._event(
+            alert,
+            now,
+            old.value,
+            AlertState.RESOLVED.value,
+            note if old is AlertState.FIRING else f"silent: {note}",
+        )
+
+    def _event(self, alert: Alert, at: datetime, frm: str, to: str, note: str = "") -> None:
+        self._out.events.append(AlertEvent(alert, at, frm, to, note))
+        self._touch(alert)
+
+    def _touch(self, alert: Alert) -> None:
+        if id(alert) not in self._dirty_ids:
+            self._dirty_ids.add(id(alert))
+            self._out.alerts.append(alert)
+
+    # ------------------------------------------------------------------ output
+    def drain(self) -> Outbox:
+        out, self._out, self._dirty_ids = self._out, Outbox(), set()
+        return out
+
+    def firing(self) -> list[Alert]:
+        """What pages now: firing and not inhibited (the Prometheus view)."""
+        return [
+            a
+            for a in self.active.values()
+            if a.state is AlertState.FIRING and a.inhibited_by is None
+        ]
+
+
+def _parent_key(key: Key, place: Place) -> Key | None:
+    if key.subject_type is SubjectType.TERMINAL and place.gateway_id:
+        return Key(Kind.GATEWAY_DOWN, SubjectType.GATEWAY, place.gateway_id)
+    if key.subject_type is SubjectType.GATEWAY and place.site_id:
+        return Key(Kind.SITE_DOWN, SubjectType.SITE, place.site_id)
+    return None
+
+
+def _where(place: Place) -> str:
+    parts = [f"site {place.site_id}" if place.site_id else "", place.region_id]
+    text = ", ".join(p for p in parts if p)
+    return f" ({text})" if text else ""
+
+
+def _down_summary(st: SubjectType, sid: str, place: Place, at: datetime, how: str) -> str:
+    if st is SubjectType.TERMINAL:
+        return (
+            f"Terminal {sid} behind gateway {place.gateway_id}{_where(place)} "
+            f"down since {fmt(at)} ({how})"
+        )
+    return f"Gateway {sid}{_where(place)} down since {fmt(at)} ({how})"

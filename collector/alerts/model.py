@@ -1,0 +1,123 @@
+"""Alert value types (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from collector.model import SubjectType
+
+
+class AlertState(StrEnum):
+    PENDING = "pending"  # condition true, waiting out its pending_for
+    FIRING = "firing"  # paged (visible to Prometheus unless inhibited)
+    SUPPRESSED = (
+        "suppressed"  # condition true but must not page (parent, window, suspension, flapping)
+    )
+    RESOLVED = "resolved"
+
+
+class Kind(StrEnum):
+    SITE_DOWN = "site_down"
+    GATEWAY_DOWN = "gateway_down"
+    TERMINAL_DOWN = "terminal_down"
+    FLAPPING = "flapping"
+    NETWORK_DEGRADED = "network_degraded"
+    FIRMWARE_NONCOMPLIANT = "firmware_noncompliant"
+    HARDWARE_PRINTER = "hardware_printer"
+    HARDWARE_BATTERY = "hardware_battery"
+    HARDWARE_TEMPERATURE = "hardware_temperature"
+    HARDWARE_STORAGE = "hardware_storage"
+    CLOCK_SKEW = "clock_skew"
+
+
+DOWN_KINDS = frozenset({Kind.SITE_DOWN, Kind.GATEWAY_DOWN, Kind.TERMINAL_DOWN})
+
+DOWN_KIND_FOR = {
+    SubjectType.SITE: Kind.SITE_DOWN,
+    SubjectType.GATEWAY: Kind.GATEWAY_DOWN,
+    SubjectType.TERMINAL: Kind.TERMINAL_DOWN,
+}
+
+
+class Blocker(StrEnum):
+    """Why a true condition does not page (stored in ``details.suppressed_by``)."""
+
+    INHIBITED = "inhibited"  # its parent (site / gateway) is down
+    SUSPENDED = "suspended"
+    MAINTENANCE = "maintenance"
+    FLAPPING = "flapping"
+    DECOMMISSIONED = "decommissioned"
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """Stable identity of an alert: one active row per key."""
+
+    kind: Kind
+    subject_type: SubjectType
+    subject_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a subject sits in the topology (labels and scope matching)."""
+
+    region_id: str = ""
+    site_id: str = ""
+    gateway_id: str = ""
+    terminal_id: str = ""
+    model: str = ""
+
+
+@dataclass(slots=True)
+class Alert:
+    key: Key
+    state: AlertState
+    severity: str
+    started_at: datetime  # when the condition began
+    pending_since: datetime  # when the pending_for clock (re)started
+    place: Place = field(default_factory=Place)
+    summary: str = ""
+    id: int | None = None  # assigned by the store on first write
+    fired_at: datetime | None = None
+    resolved_at: datetime | None = None
+    acked_by: str | None = None  # written by operators (dashboard), only read here
+    acked_at: datetime | None = None
+    escalation: int = 0
+    inhibited_by: Key | None = None  # parent alert while inhibited
+    blocker: Blocker | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One lifecycle transition: becomes an ``alert_events`` row."""
+
+    alert: Alert
+    at: datetime
+    from_state: str
+    to_state: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentClass:
+    """Re-class the open incident of a subject (planned / administrative)."""
+
+    subject_type: SubjectType
+    subject_id: str
+    cls: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SiteChange:
+    """A derived site liveness change: a ``state_changes`` row and a site incident."""
+
+    site_id: str
+    down: bool
+    at: datetime
+    place: Place

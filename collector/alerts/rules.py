@@ -1,0 +1,220 @@
+"""Telemetry alert kinds: network degraded, firmware, hardware, clock skew (pure).
+
+Each rule turns one accepted message into verdicts (raise / clear a condition). Numeric
+rules use two thresholds (hysteresis) so a value hovering at the limit does not flap.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from collector.alerts.config import AlertSettings
+from collector.alerts.model import Key, Kind, Place
+from collector.alerts.topology import Topology
+from collector.alerts.versions import FirmwarePolicy
+from collector.model import SubjectType
+from telemetry.codec import Decoded
+from telemetry.models import Firmware, Hardware, Heartbeat, Network, PrinterState
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    key: Key
+    active: bool  # True: raise (or keep); False: clear
+    place: Place
+    summary: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _hysteresis(active: bool, value: float, raise_at: float, clear_at: float, high: bool) -> bool:
+    """``high``: bad when above. Between the thresholds the current state holds."""
+    if high:
+        return value >= raise_at if not active else value > clear_at
+    return value <= raise_at if not active else value < clear_at
+
+
+class TelemetryRules:
+    def __init__(self, settings: AlertSettings) -> None:
+        self.s = settings
+        self.policies: dict[str, FirmwarePolicy] = {}
+        # Recent network samples per subject: bounded by the window, one deque per gateway
+        # that reports network telemetry.
+        self._net: dict[tuple[SubjectType, str], deque[tuple[datetime, Network]]] = {}
+
+    def evaluate(
+        self,
+        decoded: Decoded,
+        received_at: datetime,
+        topology: Topology,
+        is_active: Callable[[Key], bool] = lambda _k: False,
+    ) -> list[Verdict]:
+        msg, ref = decoded.message, decoded.ref
+        if msg.historical:
+            return []  # back-filled data describes the past, not a condition now
+        st = SubjectType.TERMINAL if ref.terminal_id else SubjectType.GATEWAY
+        sid = ref.terminal_id or ref.gateway_id
+        place = topology.place(st, sid, ref.gateway_id)
+        name = f"{st.value.capitalize()} {sid}" + (
+            f" (site {place.site_id})" if place.site_id else ""
+        )
+        out: list[Verdict] = []
+
+        def key(kind: Kind) -> Key:
+            return Key(kind, st, sid)
+
+        if isinstance(msg, Heartbeat):
+            out.append(
+                self._clock_skew(key(Kind.CLOCK_SKEW), msg.ts, received_at, place, name, is_active)
+            )
+        elif isinstance(msg, Network):
+            out.extend(
+                self._network(key(Kind.NETWORK_DEGRADED), msg, received_at, place, name, is_active)
+            )
+        elif isinstance(msg, Hardware):
+            out.extend(self._hardware(key, msg, place, name, is_active))
+        elif isinstance(msg, Firmware):
+            out.extend(
+                self._firmware(key(Kind.FIRMWARE_NONCOMPLIANT), msg, received_at, place, name)
+            )
+        return out
+
+    def _clock_skew(
+        self,
+        k: Key,
+        ts: datetime,
+        received_at: datetime,
+        place: Place,
+        name: str,
+        is_active: Callable[[Key], bool],
+    ) -> Verdict:
+        skew = (ts - received_at).total_seconds()
+        bad = _hysteresis(
+            is_active(k), abs(skew), self.s.clock_skew_raise_s, self.s.clock_skew_clear_s, True
+        )
+        return Verdict(
+            k, bad, place, f"{name} clock off by {skew:+.0f} s", {"skew_s": round(skew, 1)}
+        )
+
+    def _network(
+        self,
+        k: Key,
+        msg: Network,
+        at: datetime,
+        place: Place,
+        name: str,
+        is_active: Callable[[Key], bool],
+    ) -> list[Verdict]:
+        subject = (k.subject_type, k.subject_id)
+        samples = self._net.setdefault(subject, deque(maxlen=256))
+        samples.append((at, msg))
+        horizon = at - timedelta(seconds=self.s.network_window_s)
+        while samples and samples[0][0] < horizon:
+            samples.popleft()
+
+        def mean(values: list[float | None]) -> float | None:
+            xs = [v for v in values if v is not None]
+            return sum(xs) / len(xs) if xs else None
+
+        latency = mean([m.latency_ms for _, m in samples])
+        loss = mean([m.loss_pct for _, m in samples])
+        signal = mean(
+            [
+                m.rsrp_dbm
+                if m.rsrp_dbm is not None
+                else m.rssi_dbm
+                if m.rssi_dbm is not None
+                else m.wifi_signal_dbm
+                for _, m in samples
+            ]
+        )
+        active = is_active(k)
+        s = self.s
+        reasons = []
+        if latency is not None and _hysteresis(
+            active, latency, s.latency_raise_ms, s.latency_clear_ms, True
+        ):
+            reasons.append(f"latency {latency:.0f} ms")
+        if loss is not None and _hysteresis(active, loss, s.loss_raise_pct, s.loss_clear_pct, True):
+            reasons.append(f"loss {loss:.1f} %")
+        if signal is not None and _hysteresis(
+            active, signal, s.signal_raise_dbm, s.signal_clear_dbm, False
+        ):
+            reasons.append(f"signal {signal:.0f} dBm")
+        window = f"mean over {int(s.network_window_s)} s"
+        summary = f"{name} network degraded: {', '.join(reasons)} ({window})" if reasons else ""
+        details = {"latency_ms": latency, "loss_pct": loss, "signal_dbm": signal}
+        return [Verdict(k, bool(reasons), place, summary, details)]
+
+    def _hardware(
+        self,
+        key: Callable[[Kind], Key],
+        msg: Hardware,
+        place: Place,
+        name: str,
+        is_active: Callable[[Key], bool],
+    ) -> list[Verdict]:
+        s, out = self.s, []
+        if msg.printer is not None:
+            bad = msg.printer in (PrinterState.PAPER_OUT, PrinterState.ERROR)
+            out.append(
+                Verdict(
+                    key(Kind.HARDWARE_PRINTER), bad, place, f"{name} printer {msg.printer.value}"
+                )
+            )
+        k = key(Kind.HARDWARE_BATTERY)
+        low = (
+            msg.battery_pct is not None
+            and not msg.charging
+            and _hysteresis(
+                is_active(k), msg.battery_pct, s.battery_low_pct, s.battery_ok_pct, False
+            )
+        )
+        worn = (
+            msg.battery_health_pct is not None and msg.battery_health_pct < s.battery_health_min_pct
+        )
+        if msg.battery_pct is not None or msg.battery_health_pct is not None:
+            why = ", ".join(
+                x
+                for x in (
+                    f"battery {msg.battery_pct:.0f} % and not charging" if low else "",
+                    f"battery health {msg.battery_health_pct:.0f} %" if worn else "",
+                )
+                if x
+            )
+            out.append(Verdict(k, low or worn, place, f"{name} {why}"))
+        if msg.temperature_c is not None:
+            k = key(Kind.HARDWARE_TEMPERATURE)
+            bad = _hysteresis(
+                is_active(k), msg.temperature_c, s.temperature_raise_c, s.temperature_clear_c, True
+            )
+            out.append(Verdict(k, bad, place, f"{name} temperature {msg.temperature_c:.0f} °C"))
+        if msg.storage_used_pct is not None:
+            k = key(Kind.HARDWARE_STORAGE)
+            bad = _hysteresis(
+                is_active(k), msg.storage_used_pct, s.storage_raise_pct, s.storage_clear_pct, True
+            )
+            out.append(Verdict(k, bad, place, f"{name} storage {msg.storage_used_pct:.0f} % used"))
+        return out
+
+    def _firmware(
+        self, k: Key, msg: Firmware, now: datetime, place: Place, name: str
+    ) -> list[Verdict]:
+        model = msg.model or place.model
+        version = msg.terminal_fw or msg.os
+        policy = self.policies.get(model)
+        if policy is None or not version:
+            return []  # no policy for the model: compliance unknown, not an alert
+        why = policy.violation(version, now)
+        return [
+            Verdict(
+                k,
+                why is not None,
+                place,
+                f"{name} firmware non-compliant: {why}",
+                {"version": version, "model": model},
+            )
+        ]

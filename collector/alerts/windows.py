@@ -1,0 +1,111 @@
+"""Maintenance calendar: one-off and recurring (cron, in the window's time zone) windows.
+
+Pure: rows in, "is this subject covered now?" out. A recurring window's ``ended_early_at``
+cuts the occurrence it falls in; later occurrences still apply (delete the row to stop a
+series).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from collector.alerts.model import Place
+from collector.model import SubjectType
+
+SCOPES = ("terminal", "gateway", "site", "region", "model")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    id: int
+    scope_type: str
+    scope_id: str
+    starts_at: datetime
+    ends_at: datetime
+    recurrence: str | None = None
+    duration_s: float | None = None
+    tz: str = "UTC"
+    reason: str = ""
+    ended_early_at: datetime | None = None
+
+    def occurrence(self, now: datetime) -> tuple[datetime, datetime] | None:
+        """The occurrence (start, end) containing ``now``, if any."""
+        if now < self.starts_at:
+            return None
+        if not self.recurrence:
+            start, end = self.starts_at, self.ends_at
+        else:
+            try:
+                zone = ZoneInfo(self.tz or "UTC")
+            except (ZoneInfoNotFoundError, ValueError):
+                zone = ZoneInfo("UTC")
+            duration = timedelta(
+                seconds=self.duration_s or (self.ends_at - self.starts_at).total_seconds()
+            )
+            # The latest start at or before now, computed in local time so "every Sunday
+            # 02:00" stays 02:00 local across DST changes.
+            local_now = now.astimezone(zone)
+            it = croniter(self.recurrence, local_now + timedelta(seconds=1))
+            start = it.get_prev(datetime).astimezone(now.tzinfo)
+            if start < self.starts_at:
+                start, end = self.starts_at, self.ends_at
+            else:
+                end = start + duration
+        if not start <= now < end:
+            return None
+        if self.ended_early_at is not None and start <= self.ended_early_at <= now:
+            return None
+        return start, end
+
+    def active(self, now: datetime) -> bool:
+        return self.occurrence(now) is not None
+
+    def covers(self, subject_type: SubjectType, subject_id: str, place: Place) -> bool:
+        sid = self.scope_id
+        match self.scope_type:
+            case "terminal":
+                return subject_type is SubjectType.TERMINAL and subject_id == sid
+            case "gateway":
+                return place.gateway_id == sid or (
+                    subject_type is SubjectType.GATEWAY and subject_id == sid
+                )
+            case "site":
+                return place.site_id == sid
+            case "region":
+                return place.region_id == sid
+            case "model":
+                return subject_type is not SubjectType.SITE and place.model == sid
+        return False
+
+
+def valid_recurrence(expr: str) -> bool:
+    return bool(croniter.is_valid(expr))
+
+
+class Calendar:
+    """The current windows; ``active_ids`` is recomputed once per tick with one ``now``."""
+
+    def __init__(self, windows: list[Window] | None = None) -> None:
+        self.windows: list[Window] = list(windows or [])
+        self.active: list[Window] = []
+
+    def replace(self, windows: list[Window], now: datetime) -> None:
+        self.windows = list(windows)
+        self.refresh(now)
+
+    def refresh(self, now: datetime) -> bool:
+        """Recompute the active set; True when it changed."""
+        active = [w for w in self.windows if w.active(now)]
+        changed = [w.id for w in active] != [w.id for w in self.active]
+        self.active = active
+        return changed
+
+    def covering(self, subject_type: SubjectType, subject_id: str, place: Place) -> Window | None:
+        for w in self.active:
+            if w.covers(subject_type, subject_id, place):
+                return w
+        return None

@@ -1,0 +1,108 @@
+"""Site down, gateway -> terminal inhibition, consistent child resolution."""
+
+from __future__ import annotations
+
+from collector.alerts.model import AlertState, Kind
+from collector.model import DetectedBy, Liveness, SubjectType, Transition
+
+from .helpers import Sim, site_engine
+
+GWS = [f"gw{i:02d}" for i in range(20)]
+
+
+def test_site_whose_router_dies_pages_once_even_with_wills_spread_over_45_s() -> None:
+    sim = Sim(site_engine({"store": GWS, "other": ["gwx"]}))
+    for gw in GWS:  # wills trickle in over 1.5 x a 30 s keepalive
+        sim.gw(gw, Liveness.DOWN)
+        sim.advance(2.3)
+    sim.advance(600, step=5)
+    assert sim.pages() == [("site_down", "store")]
+    for gw in GWS:
+        assert sim.state(Kind.GATEWAY_DOWN, gw) is AlertState.SUPPRESSED
+    site_alert = sim.engine.active[next(k for k in sim.engine.active if k.kind is Kind.SITE_DOWN)]
+    assert all(
+        a.inhibited_by == site_alert.key
+        for a in sim.engine.active.values()
+        if a.key.kind is Kind.GATEWAY_DOWN
+    )
+    assert [a.key.kind for a in sim.engine.firing()] == [Kind.SITE_DOWN]
+
+
+def test_site_recovery_resolves_children_silently_and_fires_only_the_one_still_down() -> None:
+    sim = Sim(site_engine({"store": GWS}))
+    for gw in GWS:
+        sim.gw(gw, Liveness.DOWN)
+    sim.advance(120)
+    for gw in GWS[:-1]:  # the router is back: gateways reconnect over 20 s, one never does
+        sim.gw(gw, Liveness.ONLINE)
+        sim.advance(1)
+    sim.advance(300, step=5)
+    assert sim.loud_resolves() == [("site_down", "store")]
+    assert sim.pages() == [("site_down", "store"), ("gateway_down", GWS[-1])]
+    assert set(sim.engine.active) == {
+        k for k in sim.engine.active if k.kind is Kind.GATEWAY_DOWN and k.subject_id == GWS[-1]
+    }
+    # No orphan: every row that was ever opened is now resolved or is the one firing alert.
+    opened = {s for k, s, f, to, _ in sim.events if f == "none" and k == "gateway_down"}
+    assert opened == set(GWS)
+
+
+def test_site_blip_shorter_than_its_pending_for_pages_nobody() -> None:
+    sim = Sim(site_engine({"store": GWS[:4]}))
+    for gw in GWS[:4]:
+        sim.gw(gw, Liveness.DOWN)
+    sim.advance(10)
+    for gw in GWS[:4]:
+        sim.gw(gw, Liveness.ONLINE)
+        sim.advance(3)
+    sim.advance(600, step=10)
+    assert sim.pages() == []
+    assert sim.engine.active == {}
+
+
+def test_site_state_changes_are_emitted_for_down_and_back() -> None:
+    sim = Sim(site_engine({"store": ["a", "b"]}))
+    changes = []
+    for gw, to in (("a", Liveness.DOWN), ("b", Liveness.DOWN), ("a", Liveness.ONLINE)):
+        frm = sim.engine.topology.status[gw]
+        sim.engine.apply_transition(
+            Transition(SubjectType.GATEWAY, gw, frm, to, sim.now, DetectedBy.WILL)
+        )
+        changes.extend((c.site_id, c.down) for c in sim.engine.drain().site_changes)
+    assert changes == [("store", True), ("store", False)]
+
+
+def test_terminal_alerts_behind_a_gateway_that_goes_down_never_page() -> None:
+    sim = Sim(site_engine({"s1": ["gw1", "gw2"]}, {"gw1": ["t1", "t2", "t3"]}))
+    # Terminal deadlines may expire before the gateway's will arrives.
+    sim.term("t1", "gw1", Liveness.ONLINE, Liveness.DOWN)
+    sim.advance(20)
+    sim.gw("gw1", Liveness.DOWN)
+    sim.term("t2", "gw1", Liveness.ONLINE, Liveness.DOWN)
+    sim.advance(30)
+    sim.term("t3", "gw1", Liveness.ONLINE, Liveness.DOWN)
+    sim.advance(600, step=5)
+    assert sim.pages() == [("gateway_down", "gw1")]
+    for t in ("t1", "t2", "t3"):
+        assert sim.state(Kind.TERMINAL_DOWN, t) is AlertState.SUPPRESSED
+
+
+def test_terminal_down_behind_a_live_gateway_pages() -> None:
+    sim = Sim(site_engine({"s1": ["gw1"]}, {"gw1": ["t1", "t2"]}))
+    sim.term("t1", "gw1", Liveness.ONLINE, Liveness.DOWN)
+    sim.advance(120)
+    assert sim.pages() == [("terminal_down", "t1")]
+
+
+def test_gateway_recovery_fires_terminal_still_down_once_and_resolves_the_rest() -> None:
+    sim = Sim(site_engine({"s1": ["gw1", "gw2"]}, {"gw1": ["t1", "t2"]}))
+    sim.gw("gw1", Liveness.DOWN)
+    sim.term("t1", "gw1", Liveness.ONLINE, Liveness.DOWN)
+    sim.term("t2", "gw1", Liveness.ONLINE, Liveness.DOWN)
+    sim.advance(120)
+    sim.gw("gw1", Liveness.ONLINE)
+    sim.term("t1", "gw1", Liveness.DOWN, Liveness.ONLINE)
+    sim.advance(600, step=5)
+    assert sim.pages() == [("gateway_down", "gw1"), ("terminal_down", "t2")]
+    assert sim.loud_resolves() == [("gateway_down", "gw1")]
+    assert [k.subject_id for k in sim.engine.active] == ["t2"]
