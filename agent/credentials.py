@@ -39,8 +39,13 @@ def issue(
     ca_cert: Path | None = None,
     ca_key: Path | None = None,
 ) -> dict[str, Path]:
-    if not valid_id(gateway_id):
-        raise CredentialsError(f"invalid gateway id {gateway_id!r}")
+    # Service accounts (the collector: `_collector`) start with `_`, which no gateway id
+    # may, so the ACL's `pattern write posfleet/v1/%u/#` gives them nothing usable.
+    service = gateway_id.startswith("_") and valid_id(gateway_id[1:])
+    if not (valid_id(gateway_id) or service):
+        raise CredentialsError(
+            f"invalid gateway id {gateway_id!r}: letters, digits, . _ - (service accounts: _name)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(24)
     created: dict[str, Path] = {}

@@ -29,6 +29,7 @@ class Observer:
         username: str | None = None,
         password: str | None = None,
         topic: str = "posfleet/v1/#",
+        ca_file: Path | None = None,
     ) -> None:
         self.messages: list[tuple[str, dict[str, Any], bool]] = []
         self.raw: list[tuple[str, bytes]] = []
@@ -40,6 +41,8 @@ class Observer:
         )
         if username:
             self.client.username_pw_set(username, password)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=str(ca_file))
         self.client.reconnect_delay_set(1, 1)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda c, u, mid, rc, p: self.subscribed.set()
