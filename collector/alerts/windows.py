@@ -1,8 +1,8 @@
 """Maintenance calendar: one-off and recurring (cron, in the window's time zone) windows.
 
-Pure: rows in, "is this subject covered now?" out. A recurring window's ``ended_early_at``
-cuts the occurrence it falls in; later occurrences still apply (delete the row to stop a
-series).
+Pure: rows in, "is this subject covered now?" out. ``ended_early_at`` ends the window for
+good, including every later occurrence of a recurring one (the dashboard refuses to end a
+window twice, so ending a series is the only reading that stays consistent).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class Window:
                 end = start + duration
         if not start <= now < end:
             return None
-        if self.ended_early_at is not None and start <= self.ended_early_at <= now:
+        if self.ended_early_at is not None and self.ended_early_at <= now:
             return None
         return start, end
 

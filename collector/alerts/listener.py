@@ -1,0 +1,168 @@
+"""The ``collector.hooks.Listener`` that wires the engine to the collector loop and store.
+
+Build it once, after the store is open: ``build_listener(conn, settings, now=...)``. It
+loads topology and active alerts (firing nothing) and then runs on the processing thread,
+writing with the batch's connection (the loop commits).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from collector.alerts import repository as repo
+from collector.alerts.config import AlertSettings
+from collector.alerts.engine import AlertEngine
+from collector.alerts.model import Key
+from collector.alerts.rules import TelemetryRules
+from collector.model import SubjectType, Transition
+from telemetry.codec import Decoded
+
+log = logging.getLogger(__name__)
+
+
+class AlertListener:
+    def __init__(
+        self,
+        engine: AlertEngine,
+        rules: TelemetryRules,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        self.rules = rules
+        self._mono = monotonic
+        self._next_poll: dict[str, float] = {}
+        self._topology_marker: tuple[Any, ...] | None = None
+
+    # ------------------------------------------------------------ Listener protocol
+    def on_messages(
+        self, conn: sqlite3.Connection, messages: Sequence[tuple[Decoded, datetime]], now: datetime
+    ) -> None:
+        engine = self.engine
+        for decoded, received_at in messages:
+            self._know(conn, decoded.ref.gateway_id, decoded.ref.terminal_id)
+            verdicts = self.rules.evaluate(
+                decoded, received_at, engine.topology, engine.active.__contains__
+            )
+            engine.apply_verdicts(verdicts, received_at)
+        self._flush(conn, now)
+
+    def on_transitions(
+        self, conn: sqlite3.Connection, transitions: Sequence[Transition], now: datetime
+    ) -> None:
+        for t in transitions:
+            if t.subject_type is SubjectType.GATEWAY:
+                self._know(conn, t.subject_id, None)
+            elif t.subject_type is SubjectType.TERMINAL:
+                self._know(conn, t.gateway_id, t.subject_id)
+            self.engine.apply_transition(t)
+        self._flush(conn, now)
+
+    def tick(self, conn: sqlite3.Connection, now: datetime) -> None:
+        s = self.engine.settings
+        if self._due("actions", s.poll_actions_s):
+            repo.refresh_acks(conn, self.engine.active)
+            self.engine.suspended = repo.load_suspended(conn)
+        if self._due("windows", s.poll_windows_s):
+            self.engine.calendar.replace(repo.load_windows(conn, now), now)
+        else:
+            self.engine.calendar.refresh(now)
+        if self._due("policy", s.poll_policy_s):
+            self.rules.policies = repo.load_policies(conn)
+            self._refresh_topology(conn)
+        self._flush(conn, now)
+
+    # ------------------------------------------------------------ internals
+    def load(self, conn: sqlite3.Connection, now: datetime) -> None:
+        """Startup: inventory, operator data, active alerts. Pages nobody."""
+        repo.load_topology(conn, self.engine.topology)
+        self._topology_marker = repo.topology_marker(conn)
+        self.engine.suspended = repo.load_suspended(conn)
+        self.engine.calendar.replace(repo.load_windows(conn, now), now)
+        self.rules.policies = repo.load_policies(conn)
+        self.engine.load(repo.load_active_alerts(conn))
+        log.info(
+            "alert engine loaded: %d gateways, %d active alerts, %d sites down",
+            len(self.engine.topology.gateways),
+            len(self.engine.active),
+            len(self.engine.sites_down),
+        )
+
+    def _flush(self, conn: sqlite3.Connection, now: datetime) -> None:
+        self.engine.evaluate(now)
+        out = self.engine.drain()
+        if out:
+            repo.write(conn, out, self._id_of)
+
+    def _id_of(self, key: Key) -> int | None:
+        alert = self.engine.active.get(key)
+        return alert.id if alert is not None else None
+
+    def _due(self, what: str, every_s: float) -> bool:
+        now = self._mono()
+        if now < self._next_poll.get(what, 0.0):
+            return False
+        self._next_poll[what] = now + every_s
+        return True
+
+    def _know(self, conn: sqlite3.Connection, gateway_id: str, terminal_id: str | None) -> None:
+        """Look up a subject the engine has not seen (registered after startup)."""
+        topo = self.engine.topology
+        if gateway_id and gateway_id not in topo.gateways:
+            row = conn.execute(
+                "SELECT site_id, region_id, model, status, decommissioned FROM gateways "
+                "WHERE gateway_id = ?",
+                (gateway_id,),
+            ).fetchone()
+            site, region, model, status, decom = row or ("", "", "", "unknown", 0)
+            topo.set_gateway(
+                gateway_id,
+                site_id=site,
+                region_id=region,
+                model=model,
+                status=repo._liveness(status),
+                decommissioned=bool(decom),
+            )
+        if terminal_id and terminal_id not in topo.terminals:
+            row = conn.execute(
+                "SELECT gateway_id, site_id, region_id, model, decommissioned FROM terminals "
+                "WHERE terminal_id = ?",
+                (terminal_id,),
+            ).fetchone()
+            gw, site, region, model, decom = row or (gateway_id, "", "", "", 0)
+            topo.set_terminal(
+                terminal_id,
+                gateway_id=gw,
+                site_id=site,
+                region_id=region,
+                model=model,
+                decommissioned=bool(decom),
+            )
+
+    def _refresh_topology(self, conn: sqlite3.Connection) -> None:
+        marker = repo.topology_marker(conn)
+        if marker != self._topology_marker:
+            self._topology_marker = marker
+            status = dict(self.engine.topology.status)
+            repo.load_topology(conn, self.engine.topology)
+            # The engine's view of gateway liveness comes from transitions; keep it.
+            self.engine.topology.status.update(status)
+
+
+def build_listener(
+    conn: sqlite3.Connection,
+    settings: AlertSettings | None = None,
+    *,
+    now: datetime,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> AlertListener:
+    """The collector's main calls this once with the store connection and its clock's now."""
+    settings = settings or AlertSettings()
+    listener = AlertListener(AlertEngine(settings), TelemetryRules(settings), monotonic=monotonic)
+    listener.load(conn, now)
+    return listener

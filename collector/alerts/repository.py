@@ -1,0 +1,314 @@
+"""SQLite I/O around the engine: load state, write the outbox, read operator actions.
+
+Runs on the collector's processing thread with the batch's connection: never commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from collector.alerts.engine import Outbox
+from collector.alerts.model import (
+    DOWN_KINDS,
+    Alert,
+    AlertState,
+    Blocker,
+    Key,
+    Kind,
+    Place,
+    SiteChange,
+)
+from collector.alerts.topology import Topology
+from collector.alerts.versions import FirmwarePolicy
+from collector.alerts.windows import Window
+from collector.model import Liveness, SubjectType
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    at = datetime.fromisoformat(value)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _must(value: str) -> datetime:
+    at = parse(value)
+    assert at is not None
+    return at
+
+
+# ---------------------------------------------------------------------- topology
+def load_topology(conn: sqlite3.Connection, topology: Topology) -> None:
+    for gw, site, region, model, status, decom in conn.execute(
+        "SELECT gateway_id, site_id, region_id, model, status, decommissioned FROM gateways"
+    ):
+        topology.set_gateway(
+            gw,
+            site_id=site,
+            region_id=region,
+            model=model,
+            status=_liveness(status),
+            decommissioned=bool(decom),
+        )
+    for tid, gw, site, region, model, decom in conn.execute(
+        "SELECT terminal_id, gateway_id, site_id, region_id, model, decommissioned FROM terminals"
+    ):
+        topology.set_terminal(
+            tid,
+            gateway_id=gw,
+            site_id=site,
+            region_id=region,
+            model=model,
+            decommissioned=bool(decom),
+        )
+
+
+def topology_marker(conn: sqlite3.Connection) -> tuple[Any, ...]:
+    """Cheap "did the inventory change?" marker (counts and max rowids)."""
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM gateways), (SELECT max(rowid) FROM gateways), "
+        "(SELECT count(*) FROM terminals), (SELECT max(rowid) FROM terminals), "
+        "(SELECT count(*) FROM gateways WHERE decommissioned = 1)"
+    ).fetchone()
+    return tuple(row)
+
+
+def _liveness(value: str) -> Liveness:
+    try:
+        return Liveness(value)
+    except ValueError:
+        return Liveness.UNKNOWN
+
+
+# ---------------------------------------------------------------------- alerts
+_COLS = (
+    "id, kind, subject_type, subject_id, severity, state, region_id, site_id, gateway_id, "
+    "terminal_id, summary, started_at, fired_at, resolved_at, acked_by, acked_at, escalation, "
+    "inhibited_by, details"
+)
+
+
+def load_active_alerts(conn: sqlite3.Connection) -> list[Alert]:
+    rows = conn.execute(
+        f"SELECT {_COLS} FROM alerts WHERE state IN ('pending', 'firing', 'suppressed')"
+    ).fetchall()
+    keys: dict[int, Key] = {}
+    out: list[tuple[Alert, int | None]] = []
+    for r in rows:
+        try:
+            key = Key(Kind(r[1]), SubjectType(r[2]), r[3])
+        except ValueError:
+            continue  # a kind this version does not manage (e.g. written by a newer one)
+        details = json.loads(r[18] or "{}")
+        started = _must(r[11])
+        blocker = details.pop("blocker", None)
+        alert = Alert(
+            key=key,
+            state=AlertState(r[5]),
+            severity=r[4],
+            started_at=started,
+            pending_since=parse(details.pop("pending_since", None)) or started,
+            place=Place(r[6], r[7], r[8], r[9], details.pop("model", "")),
+            summary=r[10],
+            id=r[0],
+            fired_at=parse(r[12]),
+            resolved_at=parse(r[13]),
+            acked_by=r[14],
+            acked_at=parse(r[15]),
+            escalation=r[16],
+            blocker=Blocker(blocker) if blocker else None,
+            details=details,
+        )
+        keys[r[0]] = key
+        out.append((alert, r[17]))
+    for alert, parent_id in out:
+        alert.inhibited_by = keys.get(parent_id) if parent_id is not None else None
+    return [a for a, _ in out]
+
+
+def refresh_acks(conn: sqlite3.Connection, active: dict[Key, Alert]) -> None:
+    """Copy operators' acknowledgements (written by the dashboard) onto active alerts."""
+    by_id = {a.id: a for a in active.values() if a.id is not None}
+    for alert_id, by, at in conn.execute(
+        "SELECT id, acked_by, acked_at FROM alerts "
+        "WHERE state IN ('pending', 'firing', 'suppressed') AND acked_at IS NOT NULL"
+    ):
+        alert = by_id.get(alert_id)
+        if alert is not None and alert.acked_at is None:
+            alert.acked_by, alert.acked_at = by, parse(at)
+
+
+def write(conn: sqlite3.Connection, out: Outbox, resolve: Callable[[Key], int | None]) -> None:
+    """Persist an outbox. Existing rows first (a reopened alert's old row must be resolved
+    before its successor is inserted: one active row per identity), then new rows, then
+    the parent links that needed a new row's id."""
+    fresh = [a for a in out.alerts if a.id is None]
+    for a in out.alerts:
+        if a.id is not None:
+            _update(conn, a, resolve)
+    for a in fresh:
+        a.id = _insert(conn, a)
+    for a in out.alerts:
+        if a.inhibited_by is not None or a in fresh:
+            conn.execute(
+                "UPDATE alerts SET inhibited_by = ? WHERE id = ?",
+                (resolve(a.inhibited_by) if a.inhibited_by else None, a.id),
+            )
+    conn.executemany(
+        "INSERT INTO alert_events (alert_id, at, from_state, to_state, actor, note) "
+        "VALUES (?, ?, ?, ?, 'collector', ?)",
+        [(e.alert.id, iso(e.at), e.from_state, e.to_state, e.note) for e in out.events],
+    )
+    for c in out.incident_classes:
+        # Only a fault is re-classed: a graceful planned offline already says planned.
+        conn.execute(
+            "UPDATE incidents SET class = ?, notes = CASE WHEN notes = '' THEN ? ELSE notes END "
+            "WHERE subject_type = ? AND subject_id = ? AND ended_at IS NULL AND class = 'fault'",
+            (c.cls, c.reason, c.subject_type.value, c.subject_id),
+        )
+    for s in out.site_changes:
+        _site_change(conn, s)
+
+
+def _details(a: Alert) -> str:
+    d = dict(a.details)
+    d["pending_since"] = iso(a.pending_since)
+    if a.blocker is not None and a.state is AlertState.SUPPRESSED:
+        d["blocker"] = a.blocker.value
+    if a.place.model:
+        d["model"] = a.place.model
+    return json.dumps(d, sort_keys=True, default=str)
+
+
+def _insert(conn: sqlite3.Connection, a: Alert) -> int:
+    incident = None
+    if a.key.kind in DOWN_KINDS:
+        row = conn.execute(
+            "SELECT id FROM incidents WHERE subject_type = ? AND subject_id = ? "
+            "AND ended_at IS NULL",
+            (a.key.subject_type.value, a.key.subject_id),
+        ).fetchone()
+        incident = row[0] if row else None
+    terminal = a.key.subject_id if a.key.subject_type is SubjectType.TERMINAL else ""
+    gateway = a.place.gateway_id or (
+        a.key.subject_id if a.key.subject_type is SubjectType.GATEWAY else ""
+    )
+    cur = conn.execute(
+        "INSERT INTO alerts (kind, subject_type, subject_id, severity, state, region_id, "
+        "site_id, gateway_id, terminal_id, summary, started_at, fired_at, resolved_at, "
+        "escalation, incident_id, details) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            a.key.kind.value,
+            a.key.subject_type.value,
+            a.key.subject_id,
+            a.severity,
+            a.state.value,
+            a.place.region_id,
+            a.place.site_id,
+            gateway,
+            terminal,
+            a.summary,
+            iso(a.started_at),
+            _opt(a.fired_at),
+            _opt(a.resolved_at),
+            a.escalation,
+            incident,
+            _details(a),
+        ),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def _update(conn: sqlite3.Connection, a: Alert, resolve: Callable[[Key], int | None]) -> None:
+    # Never touches acked_* / ack_note: those belong to the operators (dashboard process).
+    conn.execute(
+        "UPDATE alerts SET severity = ?, state = ?, summary = ?, fired_at = ?, resolved_at = ?, "
+        "escalation = ?, inhibited_by = ?, details = ? WHERE id = ?",
+        (
+            a.severity,
+            a.state.value,
+            a.summary,
+            _opt(a.fired_at),
+            _opt(a.resolved_at),
+            a.escalation,
+            resolve(a.inhibited_by) if a.inhibited_by else None,
+            _details(a),
+            a.id,
+        ),
+    )
+
+
+def _opt(at: datetime | None) -> str | None:
+    return iso(at) if at is not None else None
+
+
+def _site_change(conn: sqlite3.Connection, s: SiteChange) -> None:
+    frm, to = ("online", "down") if s.down else ("down", "online")
+    conn.execute(
+        "INSERT INTO state_changes (subject_type, subject_id, from_status, to_status, at, reason) "
+        "VALUES ('site', ?, ?, ?, ?, 'children')",
+        (s.site_id, frm, to, iso(s.at)),
+    )
+    if s.down:
+        conn.execute(
+            "INSERT OR IGNORE INTO incidents (subject_type, subject_id, site_id, region_id, "
+            "started_at, detected_by) VALUES ('site', ?, ?, ?, ?, 'children')",
+            (s.site_id, s.site_id, s.place.region_id, iso(s.at)),
+        )
+    else:
+        conn.execute(
+            "UPDATE incidents SET ended_at = ? "
+            "WHERE subject_type = 'site' AND subject_id = ? AND ended_at IS NULL",
+            (iso(s.at), s.site_id),
+        )
+
+
+# ---------------------------------------------------------------------- operator data
+def load_suspended(conn: sqlite3.Connection) -> set[tuple[SubjectType, str]]:
+    found = {
+        (SubjectType.GATEWAY, r[0])
+        for r in conn.execute("SELECT gateway_id FROM gateways WHERE suspended = 1")
+    }
+    found |= {
+        (SubjectType.TERMINAL, r[0])
+        for r in conn.execute("SELECT terminal_id FROM terminals WHERE suspended = 1")
+    }
+    return found
+
+
+def load_windows(conn: sqlite3.Connection, now: datetime) -> list[Window]:
+    """Windows that may matter now or later (the table is small: tens of rows)."""
+    rows = conn.execute(
+        "SELECT id, scope_type, scope_id, starts_at, ends_at, recurrence, duration_s, tz, "
+        "reason, ended_early_at FROM maintenance_windows "
+        "WHERE (recurrence IS NOT NULL OR ends_at > ?) "
+        "AND (ended_early_at IS NULL OR ended_early_at > ?)",
+        (iso(now), iso(now)),
+    ).fetchall()
+    return [
+        Window(
+            r[0], r[1], r[2], _must(r[3]), _must(r[4]), r[5], r[6], r[7] or "UTC", r[8], parse(r[9])
+        )
+        for r in rows
+    ]
+
+
+def load_policies(conn: sqlite3.Connection) -> dict[str, FirmwarePolicy]:
+    out = {}
+    for model, min_v, approved, eos in conn.execute(
+        "SELECT model, min_version, approved_versions, end_of_support FROM firmware_policy"
+    ):
+        try:
+            versions = frozenset(str(v) for v in json.loads(approved or "[]"))
+        except ValueError:
+            versions = frozenset()
+        out[model] = FirmwarePolicy(model, min_v or None, versions, parse(eos))
+    return out

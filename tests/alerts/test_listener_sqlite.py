@@ -1,0 +1,190 @@
+"""The listener and repository against a real SQLite file built from schema.sql."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from collector.alerts.repository import iso
+from collector.model import DetectedBy, Liveness
+
+from .store import Harness, add_site, open_store
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+GWS = [f"gw{i}" for i in range(6)]
+
+
+@pytest.fixture
+def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
+    c = open_store(db_path)
+    add_site(c, "store", GWS)
+    add_site(c, "solo", ["lonely", "buddy"])
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def test_site_outage_is_one_firing_row_and_children_point_at_it(conn: sqlite3.Connection) -> None:
+    h = Harness(conn, T0)
+    for gw in GWS:
+        h.gateway(gw, Liveness.DOWN)
+        h.advance(5)
+    h.advance(120)
+    assert h.paging() == [("site_down", "store")]
+    (site_id,) = h.rows("SELECT id FROM alerts WHERE kind = 'site_down'")[0]
+    children = h.rows("SELECT state, inhibited_by FROM alerts WHERE kind = 'gateway_down'")
+    assert children == [("suppressed", site_id)] * len(GWS)
+    assert h.rows(
+        "SELECT from_status, to_status, reason FROM state_changes WHERE subject_type = 'site'"
+    ) == [("online", "down", "children")]
+    assert h.rows("SELECT ended_at FROM incidents WHERE subject_type = 'site'") == [(None,)]
+
+
+def test_site_recovery_resolves_everything_and_closes_the_site_incident(
+    conn: sqlite3.Connection,
+) -> None:
+    h = Harness(conn, T0)
+    for gw in GWS:
+        h.gateway(gw, Liveness.DOWN)
+    h.advance(120)
+    for gw in GWS:
+        h.gateway(gw, Liveness.ONLINE, DetectedBy.BIRTH)
+        h.advance(1)
+    h.advance(120)
+    assert h.rows("SELECT count(*) FROM alerts WHERE state != 'resolved'") == [(0,)]
+    assert h.fired_events() == [("site_down", "store")]
+    loud = h.rows(
+        "SELECT a.kind FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
+        "WHERE e.from_state = 'firing' AND e.to_state = 'resolved'"
+    )
+    assert loud == [("site_down",)]
+    assert h.rows(
+        "SELECT count(*) FROM incidents WHERE subject_type = 'site' AND ended_at IS NOT NULL"
+    ) == [(1,)]
+
+
+def test_collector_restart_reloads_alerts_and_pages_nobody(conn: sqlite3.Connection) -> None:
+    h = Harness(conn, T0)
+    h.gateway("lonely", Liveness.DOWN)
+    h.advance(61)
+    h.gateway("buddy", Liveness.DOWN)  # site 'solo' down: pending site alert
+    h.advance(5)
+    before = h.rows("SELECT id, state, inhibited_by FROM alerts ORDER BY id")
+    events_before = h.rows("SELECT count(*) FROM alert_events")[0][0]
+
+    h.restart()
+    h.advance(10)
+    assert h.rows("SELECT id, state, inhibited_by FROM alerts ORDER BY id") == before
+    assert h.rows("SELECT count(*) FROM alert_events")[0][0] == events_before
+    h.advance(20)  # the reloaded pending site alert keeps its clock and fires once
+    assert h.fired_events() == [("gateway_down", "lonely"), ("site_down", "solo")]
+
+
+def test_acknowledgement_written_by_the_dashboard_stops_escalation(
+    conn: sqlite3.Connection,
+) -> None:
+    h = Harness(conn, T0, escalation_after_s=[300, 600])
+    h.gateway("gw0", Liveness.DOWN)
+    h.advance(61)
+    (alert_id,) = h.rows("SELECT id FROM alerts WHERE state = 'firing'")[0]
+    h.advance(120, step=10)
+    with conn:  # the dashboard process (collector.actions.acknowledge_alert) does this
+        conn.execute(
+            "UPDATE alerts SET acked_by = 'alice', acked_at = ?, ack_note = 'on it' WHERE id = ?",
+            (iso(h.now), alert_id),
+        )
+        conn.execute(
+            "INSERT INTO alert_events (alert_id, at, from_state, to_state, actor, note) "
+            "VALUES (?, ?, 'firing', 'firing', 'alice', 'acknowledged: on it')",
+            (alert_id, iso(h.now)),
+        )
+    h.advance(1200, step=10)
+    assert h.rows("SELECT escalation, acked_by, ack_note FROM alerts WHERE id = ?", alert_id) == [
+        (1, "alice", "on it")
+    ]
+
+
+def test_unacknowledged_alert_escalates_in_the_store(conn: sqlite3.Connection) -> None:
+    h = Harness(conn, T0, escalation_after_s=[300, 600])
+    h.gateway("gw0", Liveness.DOWN)
+    h.advance(61 + 600, step=10)
+    assert h.rows("SELECT escalation FROM alerts") == [(3,)]
+
+
+def test_window_that_ends_early_with_a_gateway_still_down_fires_it_exactly_once(
+    conn: sqlite3.Connection,
+) -> None:
+    h = Harness(conn, T0)
+    with conn:
+        cur = conn.execute(
+            "INSERT INTO maintenance_windows (scope_type, scope_id, starts_at, ends_at, "
+            "reason, created_by, created_at) VALUES ('gateway', 'gw1', ?, ?, 'swap router', "
+            "'bob', ?)",
+            (iso(T0), "2026-03-02T12:00:00.000000+00:00", iso(T0)),
+        )
+    h.advance(10)
+    h.gateway("gw1", Liveness.DOWN, DetectedBy.DEADLINE)
+    h.advance(600, step=5)
+    assert h.paging() == []
+    assert h.rows("SELECT class FROM incidents WHERE subject_id = 'gw1'") == [("planned",)]
+    with conn:  # ended early by a named person (collector.actions.end_window_early)
+        conn.execute(
+            "UPDATE maintenance_windows SET ended_early_at = ?, ended_early_by = 'bob' "
+            "WHERE id = ?",
+            (iso(h.now), cur.lastrowid),
+        )
+    h.advance(600, step=5)
+    assert h.fired_events() == [("gateway_down", "gw1")]
+    assert h.paging() == [("gateway_down", "gw1")]
+    rows = h.rows("SELECT state, fired_at IS NOT NULL FROM alerts ORDER BY id")
+    assert rows == [("resolved", False), ("firing", True)]
+    never_fired_resolves = h.rows(
+        "SELECT count(*) FROM alert_events WHERE from_state = 'firing' AND to_state = 'resolved'"
+    )
+    assert never_fired_resolves == [(0,)]
+
+
+def test_suspended_gateway_never_pages_and_its_incident_is_administrative(
+    conn: sqlite3.Connection,
+) -> None:
+    h = Harness(conn, T0)
+    with conn:
+        conn.execute(
+            "UPDATE gateways SET suspended = 1, suspended_reason = 'contract ended' "
+            "WHERE gateway_id = 'gw2'"
+        )
+    h.advance(5)
+    h.gateway("gw2", Liveness.DOWN)
+    h.advance(600, step=5)
+    assert h.paging() == []
+    assert h.rows("SELECT state, details FROM alerts")[0][0] == "suppressed"
+    details = json.loads(str(h.rows("SELECT details FROM alerts")[0][0]))
+    assert details["blocker"] == "suspended"
+    assert h.rows("SELECT class FROM incidents") == [("administrative",)]
+
+
+def test_firmware_policy_from_the_store_raises_a_noncompliance_alert(
+    conn: sqlite3.Connection,
+) -> None:
+    from telemetry.codec import Decoded
+    from telemetry.models import Firmware
+    from telemetry.topics import Kind, TopicRef
+
+    with conn:
+        conn.execute("INSERT INTO firmware_policy (model, min_version) VALUES ('R1', '2.10.0')")
+    h = Harness(conn, T0)
+    old = Decoded(TopicRef("gw3", Kind.FIRMWARE), Firmware(gw="gw3", ts=T0, os="2.9.7"))
+    new = Decoded(TopicRef("gw3", Kind.FIRMWARE), Firmware(gw="gw3", ts=T0, os="2.10.1"))
+    with conn:
+        h.listener.on_messages(conn, [(old, h.now)], h.now)
+    h.advance(2)
+    assert h.paging() == [("firmware_noncompliant", "gw3")]
+    with conn:
+        h.listener.on_messages(conn, [(new, h.now)], h.now)
+    assert h.paging() == []
