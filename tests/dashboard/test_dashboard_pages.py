@@ -1,0 +1,217 @@
+"""Every console page and every operator action, through Streamlit's AppTest."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+# AppTest runs the pages in this process; these come from streamlit/pandas internals.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:altair.*")
+
+
+def one(conn_path: Any, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    conn = sqlite3.connect(conn_path)
+    try:
+        return conn.execute(sql, params).fetchone()
+    finally:
+        conn.close()
+
+
+def by_label(widgets: Any, label: str) -> Any:
+    found = [w for w in widgets if w.label == label]
+    assert found, f"no widget labelled {label!r}: {[w.label for w in widgets]}"
+    return found[0]
+
+
+def metric(at: AppTest, label: str) -> str:
+    return str(by_label(at.metric, label).value)
+
+
+def texts(at: AppTest) -> str:
+    parts = [
+        e.value
+        for kind in ("markdown", "caption", "info", "success", "error", "warning")
+        for e in at.get(kind)
+    ]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_overview_shows_counts_availability_map_and_regions(open_page, fleet) -> None:
+    at = open_page("views/overview.py")
+    down = one(fleet.path, "SELECT COUNT(*) FROM gateways WHERE status='down' AND suspended=0")
+    assert metric(at, "down") == str(down[0])
+    assert metric(at, "Availability this month").endswith("%")
+    assert at.get("deck_gl_json_chart"), "the site map is missing"
+    regions = at.dataframe[0].value
+    assert list(regions["region_id"]) == ["R01", "R02", "R03", "R04"]
+    # R01 verified today, R04 120 days ago: only the stale one is flagged.
+    assert list(regions["contact_stale"]) == [False, False, False, True]
+
+
+def test_alerts_page_takes_its_filter_from_the_url(open_page, fleet) -> None:
+    at = open_page("views/alerts.py", {"severity": "critical"})
+    shown = at.dataframe[0].value
+    expected = one(
+        fleet.path,
+        "SELECT COUNT(*) FROM alerts WHERE severity='critical' AND state IN ('firing','pending')",
+    )[0]
+    assert expected > 0
+    assert len(shown) == expected
+    assert set(shown["severity"]) == {"critical"}
+    assert shown["link"].str.startswith("/detail?id=").all()
+
+
+def test_choosing_a_filter_puts_it_in_the_url(open_page) -> None:
+    at = open_page("views/alerts.py")
+    at.selectbox(key="qp_region").select("R02").run()
+    assert at.query_params["region"] == "R02"
+    assert set(at.dataframe[0].value["region_id"]) == {"R02"}
+
+
+def test_viewer_cannot_acknowledge(open_page) -> None:
+    at = open_page("views/alerts.py", login="vic")
+    assert "Log in as operator" in texts(at)
+    assert not [b for b in at.button if b.label == "Acknowledge"]
+
+
+def test_operator_acknowledges_an_alert_with_a_note(open_page, fleet) -> None:
+    at = open_page("views/alerts.py", login="olga")
+    by_label(at.selectbox, "Alert").select(fleet.alert_id)
+    by_label(at.text_input, "Note (who is on it, what is known)").input("tech on site 10:30")
+    by_label(at.button, "Acknowledge").click()
+    at.run()
+    assert not at.exception
+    row = one(fleet.path, "SELECT acked_by, ack_note FROM alerts WHERE id=?", (fleet.alert_id,))
+    assert row == ("olga", "tech on site 10:30")
+    assert "acknowledge alert: done" in texts(at)
+    acked = at.dataframe[0].value.set_index("id").loc[fleet.alert_id]
+    assert acked["acked_by"] == "olga"
+
+
+def test_detail_page_shows_timeline_telemetry_incidents_and_contacts(open_page, fleet) -> None:
+    at = open_page("views/detail.py", {"id": fleet.down_gateway})
+    assert at.header[0].value == f"gateway {fleet.down_gateway}"
+    assert metric(at, "Status") == "down"
+    info = at.dataframe[0].value.set_index("field")["value"]
+    assert fleet.merchant_of_first_site in info["merchant"]
+    assert "Tech R01" in info["technician"]
+    timeline = at.dataframe[1].value
+    assert "down" in set(timeline["to_status"])
+    assert len(at.get("vega_lite_chart")) == 5  # signal, latency, loss, battery, temperature
+    incidents = at.dataframe[2].value
+    assert fleet.incident_id in set(incidents["id"])
+
+
+def test_detail_page_finds_a_terminal_by_serial(open_page, fleet) -> None:
+    at = open_page("views/detail.py", {"id": fleet.serial_of_first_terminal})
+    assert at.header[0].value == f"terminal {fleet.terminal_ids[0]}"
+
+
+def test_operator_suspends_a_gateway_from_its_page(open_page, fleet) -> None:
+    gw = fleet.gateway_ids[2]
+    at = open_page("views/detail.py", {"id": gw}, login="olga")
+    by_label(at.text_input, "Suspension reason").input("unpaid fees")
+    by_label(at.button, "Suspend").click()
+    at.run()
+    assert not at.exception
+    assert one(
+        fleet.path, "SELECT suspended, suspended_reason FROM gateways WHERE gateway_id=?", (gw,)
+    ) == (1, "unpaid fees")
+    assert metric(at, "Status") == "suspended"
+
+
+def test_incidents_page_shows_sla_and_saves_cause_and_recovery(open_page, fleet) -> None:
+    at = open_page("views/incidents.py", {"open": "1"}, login="olga")
+    sla = at.dataframe[0].value
+    assert {"availability_pct", "mttr_min", "mtbf_h"} <= set(sla.columns)
+    assert (sla["availability_pct"] <= 100).all()
+    assert at.dataframe[1].value["ended_at"].isna().all()  # open only, from the URL
+    by_label(at.selectbox, "Incident").select(fleet.incident_id)
+    by_label(at.text_input, "Cause").input("power cut in the mall")
+    by_label(at.button, "Save").click()
+    at.run()
+    assert not at.exception
+    assert one(fleet.path, "SELECT cause FROM incidents WHERE id=?", (fleet.incident_id,)) == (
+        "power cut in the mall",
+    )
+
+
+def test_firmware_page_shows_compliance_and_rollout(open_page, fleet) -> None:
+    at = open_page("views/firmware.py")
+    rollout = at.dataframe[0].value.set_index("model")
+    assert rollout.loc["A920", "target"] == "1.5.1"
+    versions = at.dataframe[1].value
+    a920 = versions[versions["model"] == "A920"].set_index("version")["compliance"]
+    assert a920.to_dict() == {"1.4.2": "non-compliant", "1.5.0": "compliant", "1.5.1": "compliant"}
+
+
+def test_maintenance_page_records_a_service(open_page, fleet) -> None:
+    at = open_page("views/maintenance.py", login="olga")
+    overdue_before = int(metric(at, "Overdue"))
+    assert overdue_before > 0
+    todo = at.dataframe[2].value
+    only_interval = todo[(todo["state"] == "overdue") & (todo["reason"] == "interval")]
+    target = only_interval.iloc[0]["terminal_id"]
+    by_label(at.text_input, "Id").input(target)
+    by_label(at.text_input, "Work done").input("preventive service")
+    by_label(at.button, "Record service").click()
+    at.run()
+    assert not at.exception
+    row = one(fleet.path, "SELECT performed_by, work FROM services WHERE subject_id=?", (target,))
+    assert row == ("olga", "preventive service")
+    assert int(metric(at, "Overdue")) == overdue_before - 1
+
+
+def test_maintenance_page_schedules_a_window(open_page, fleet) -> None:
+    at = open_page("views/maintenance.py", login="olga")
+    by_label(at.text_input, "Scope id").input("S000003")
+    by_label(at.text_input, "Reason").input("POS upgrade night")
+    by_label(at.button, "Schedule window").click()
+    at.run()
+    assert not at.exception
+    row = one(
+        fleet.path,
+        "SELECT scope_type, created_by, reason FROM maintenance_windows WHERE scope_id='S000003'",
+    )
+    assert row == ("site", "olga", "POS upgrade night")
+    assert "S000003" in set(at.dataframe[3].value["scope_id"])
+
+
+def test_inventory_page_lists_unregistered_gateways(open_page) -> None:
+    at = open_page("views/inventory.py")
+    unregistered = at.dataframe[1].value
+    assert set(unregistered["id"]) == {"GWX-ROGUE1", "GWX-ROGUE2"}
+    labels = [b.label for b in at.get("download_button")]
+    assert "Export all terminals.csv" in labels
+
+
+def test_audit_page_shows_actions_taken_in_the_console(open_page, fleet) -> None:
+    at = open_page("views/alerts.py", login="olga")
+    by_label(at.selectbox, "Alert").select(fleet.alert_id)
+    by_label(at.button, "Acknowledge").click()
+    at.run()
+    at.switch_page("views/audit.py").run()
+    log = at.dataframe[0].value
+    assert log.iloc[0]["actor"] == "olga"
+    assert log.iloc[0]["action"] == "alert.acknowledge"
+
+
+def test_sidebar_search_finds_a_serial_and_a_merchant(open_page, fleet) -> None:
+    at = open_page("views/overview.py", {"q": fleet.serial_of_first_terminal})
+    links = [e.proto.label for e in at.sidebar.get("page_link")]
+    assert any(fleet.terminal_ids[0] in label for label in links)
+    at.sidebar.text_input[0].input("Merchant 1 Cafe").run()
+    links = [e.proto.label for e in at.sidebar.get("page_link")]
+    assert any("S000001" in label for label in links)
+    assert at.query_params["q"] == "Merchant 1 Cafe"
+
+
+def test_a_missing_store_names_the_setting_and_the_fix(open_page, monkeypatch, tmp_path) -> None:
+    at = open_page("views/overview.py")
+    monkeypatch.setenv("POSFLEET_DB", str(tmp_path / "missing.sqlite"))
+    at.run()
+    assert "POSFLEET_DB" in at.error[0].value
+    assert "does not exist" in at.error[0].value
