@@ -218,6 +218,7 @@ class AlertEngine:
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, now: datetime) -> None:
         """Apply time and blockers to every active alert, parents before children."""
+        self.calendar.refresh(now)
         for subject, alert in list(self._flapping_alerts()):
             if self.flaps.is_quiet(subject, now):
                 self.clear_condition(alert.key, now, note="quiet again")

@@ -70,8 +70,6 @@ class AlertListener:
             self.engine.suspended = repo.load_suspended(conn)
         if self._due("windows", s.poll_windows_s):
             self.engine.calendar.replace(repo.load_windows(conn, now), now)
-        else:
-            self.engine.calendar.refresh(now)
         if self._due("policy", s.poll_policy_s):
             self.rules.policies = repo.load_policies(conn)
             self._refresh_topology(conn)

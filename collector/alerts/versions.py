@@ -9,18 +9,18 @@ from datetime import datetime
 _TOKEN = re.compile(r"\d+|[A-Za-z]+")
 
 
-def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key: numbers compare as numbers ("1.10" > "1.9"); a release beats its
-    pre-releases ("2.0" > "2.0-rc1"); a leading "v" is ignored."""
-    text = version.strip().lower().removeprefix("v")
-    parts: list[tuple[int, int | str]] = []
-    for tok in _TOKEN.findall(text):
-        # (1, n) for numbers sorts after (0, "rc") for letters: 2.0.rc1 < 2.0.0 < 2.0.1
-        parts.append((1, int(tok)) if tok.isdigit() else (0, tok))
-    while parts and parts[-1] == (1, 0):
-        parts.pop()  # "1.2.0" == "1.2"
-    parts.append((0, "~"))  # end marker sorts above any pre-release letters
-    return tuple(parts)
+def version_key(version: str) -> tuple[tuple[int, ...], int, tuple[tuple[int, int | str], ...]]:
+    """Sort key: numbers compare as numbers ("1.10" > "1.9"), trailing zeros do not count
+    ("1.2.0" == "1.2"), a release beats its pre-releases ("2.0" > "2.0-rc1"), a leading "v"
+    is ignored."""
+    tokens = _TOKEN.findall(version.strip().lower().removeprefix("v"))
+    release: list[int] = []
+    while tokens and tokens[0].isdigit():
+        release.append(int(tokens.pop(0)))
+    while release and release[-1] == 0:
+        release.pop()
+    rest = tuple((1, int(t)) if t.isdigit() else (0, t) for t in tokens)
+    return tuple(release), 0 if rest else 1, rest
 
 
 def compare(a: str, b: str) -> int:

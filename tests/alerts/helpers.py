@@ -33,6 +33,7 @@ class Sim:
         self.engine = engine
         self.now = start
         self.events: list[tuple[str, str, str, str, str]] = []  # kind, subject, from, to, note
+        self.incident_classes: list[tuple[str, str]] = []  # subject, class
 
     def advance(self, seconds: float, step: float = 1.0) -> None:
         end = self.now + timedelta(seconds=seconds)
@@ -45,7 +46,9 @@ class Sim:
         self._collect()
 
     def _collect(self) -> None:
-        for e in self.engine.drain().events:
+        out = self.engine.drain()
+        self.incident_classes += [(c.subject_id, c.cls) for c in out.incident_classes]
+        for e in out.events:
             key = e.alert.key
             self.events.append((key.kind.value, key.subject_id, e.from_state, e.to_state, e.note))
 
