@@ -145,7 +145,9 @@ class AlertEngine:
         if down == (site_id in self.sites_down):
             return
         place = self.topology.place(SubjectType.SITE, site_id)
-        self._out.site_changes.append(SiteChange(site_id, down, now, place))
+        window = self.calendar.covering(SubjectType.SITE, site_id, place)
+        cls = "planned" if down and window is not None else "fault"
+        self._out.site_changes.append(SiteChange(site_id, down, now, place, cls))
         key = Key(Kind.SITE_DOWN, SubjectType.SITE, site_id)
         if down:
             self.sites_down.add(site_id)
@@ -337,6 +339,11 @@ class AlertEngine:
             self._out.alerts.append(alert)
 
     # ------------------------------------------------------------------ output
+    @property
+    def changed(self) -> bool:
+        """Something happened since the last drain (an evaluation may follow from it)."""
+        return bool(self._out)
+
     def drain(self) -> Outbox:
         out, self._out, self._dirty_ids = self._out, Outbox(), set()
         return out

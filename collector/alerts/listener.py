@@ -50,7 +50,9 @@ class AlertListener:
                 decoded, received_at, engine.topology, engine.active.__contains__
             )
             engine.apply_verdicts(verdicts, received_at)
-        self._flush(conn, now)
+        # Most batches change nothing: evaluating then is the tick's job, not the hot path's.
+        if engine.changed:
+            self._flush(conn, now)
 
     def on_transitions(
         self, conn: sqlite3.Connection, transitions: Sequence[Transition], now: datetime

@@ -121,3 +121,4 @@ class SiteChange:
     down: bool
     at: datetime
     place: Place
+    cls: str = "fault"  # planned when the site was inside a maintenance window

@@ -260,8 +260,8 @@ def _site_change(conn: sqlite3.Connection, s: SiteChange) -> None:
     if s.down:
         conn.execute(
             "INSERT OR IGNORE INTO incidents (subject_type, subject_id, site_id, region_id, "
-            "started_at, detected_by) VALUES ('site', ?, ?, ?, ?, 'children')",
-            (s.site_id, s.site_id, s.place.region_id, iso(s.at)),
+            "started_at, class, detected_by) VALUES ('site', ?, ?, ?, ?, ?, 'children')",
+            (s.site_id, s.site_id, s.place.region_id, iso(s.at), s.cls),
         )
     else:
         conn.execute(

@@ -20,6 +20,8 @@ from collector.model import SubjectType
 from telemetry.codec import Decoded
 from telemetry.models import Firmware, Hardware, Heartbeat, Network, PrinterState
 
+_Sample = tuple[datetime, float | None, float | None, float | None]
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -43,7 +45,7 @@ class TelemetryRules:
         self.policies: dict[str, FirmwarePolicy] = {}
         # Recent network samples per subject: bounded by the window, one deque per gateway
         # that reports network telemetry.
-        self._net: dict[tuple[SubjectType, str], deque[tuple[datetime, Network]]] = {}
+        self._net: dict[tuple[SubjectType, str], deque[_Sample]] = {}
 
     def evaluate(
         self,
@@ -109,28 +111,21 @@ class TelemetryRules:
         is_active: Callable[[Key], bool],
     ) -> list[Verdict]:
         subject = (k.subject_type, k.subject_id)
-        samples = self._net.setdefault(subject, deque(maxlen=256))
-        samples.append((at, msg))
+        samples = self._net.setdefault(subject, deque(maxlen=64))
+        signal_now = next(
+            (v for v in (msg.rsrp_dbm, msg.rssi_dbm, msg.wifi_signal_dbm) if v is not None), None
+        )
+        # Plain floats, not the message: a few hundred bytes per gateway at fleet scale.
+        samples.append((at, msg.latency_ms, msg.loss_pct, signal_now))
         horizon = at - timedelta(seconds=self.s.network_window_s)
         while samples and samples[0][0] < horizon:
             samples.popleft()
 
-        def mean(values: list[float | None]) -> float | None:
-            xs = [v for v in values if v is not None]
-            return sum(xs) / len(xs) if xs else None
+        def mean(i: int) -> float | None:
+            xs = [x[i] for x in samples if x[i] is not None]
+            return sum(xs) / len(xs) if xs else None  # type: ignore[arg-type]
 
-        latency = mean([m.latency_ms for _, m in samples])
-        loss = mean([m.loss_pct for _, m in samples])
-        signal = mean(
-            [
-                m.rsrp_dbm
-                if m.rsrp_dbm is not None
-                else m.rssi_dbm
-                if m.rssi_dbm is not None
-                else m.wifi_signal_dbm
-                for _, m in samples
-            ]
-        )
+        latency, loss, signal = mean(1), mean(2), mean(3)
         active = is_active(k)
         s = self.s
         reasons = []
