@@ -1,0 +1,201 @@
+"""Availability, MTTR and MTBF from ``incidents`` rows: plain functions, no I/O.
+
+Used by the dashboard and the metrics. Time covered by excluded classes (planned
+maintenance; administrative suspension by default) counts neither as up nor as down:
+it is removed from the period. A fault incident overlapping a planned window only counts
+outside the window. Open incidents run until ``now`` (or the period's end).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+DEFAULT_EXCLUDED = ("planned", "administrative")
+
+Interval = tuple[datetime, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    subject_type: str
+    subject_id: str
+    started_at: datetime
+    ended_at: datetime | None
+    cls: str = "fault"
+    site_id: str = ""
+    region_id: str = ""
+    model: str = ""
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, object]) -> Incident:
+        """From an ``incidents`` row read with ``sqlite3.Row`` (or any mapping)."""
+        ended = row.get("ended_at")
+        return cls(
+            subject_type=str(row["subject_type"]),
+            subject_id=str(row["subject_id"]),
+            started_at=_ts(str(row["started_at"])),
+            ended_at=_ts(str(ended)) if ended else None,
+            cls=str(row.get("class") or "fault"),
+            site_id=str(row.get("site_id") or ""),
+            region_id=str(row.get("region_id") or ""),
+            model=str(row.get("model") or ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Reliability:
+    subjects: int
+    observed_s: float  # subjects x period, minus excluded time
+    downtime_s: float
+    excluded_s: float
+    failures: int  # fault incidents that started in the period
+    repairs: int  # fault incidents that ended in the period
+    mttr_s: float | None  # mean time to repair of the repaired ones
+    mtbf_s: float | None  # up time / failures
+
+    @property
+    def availability(self) -> float | None:
+        if self.observed_s <= 0:
+            return None
+        return max(0.0, 1.0 - self.downtime_s / self.observed_s)
+
+
+def _ts(value: str) -> datetime:
+    at = datetime.fromisoformat(value)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _merge(intervals: Iterable[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for s, e in sorted(intervals):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def _subtract(intervals: list[Interval], cut: list[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for s, e in intervals:
+        pieces = [(s, e)]
+        for cs, ce in cut:
+            pieces = [
+                p
+                for ps, pe in pieces
+                for p in ((ps, min(pe, cs)), (max(ps, ce), pe))
+                if p[0] < p[1]
+            ]
+        out.extend(pieces)
+    return out
+
+
+def _seconds(intervals: Iterable[Interval]) -> float:
+    return sum((e - s).total_seconds() for s, e in intervals)
+
+
+def reliability(
+    incidents: Iterable[Incident],
+    start: datetime,
+    end: datetime,
+    *,
+    population: int | None = None,
+    now: datetime | None = None,
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDED,
+) -> Reliability:
+    """Figures for one set of subjects over ``[start, end)``.
+
+    ``population`` is how many subjects the set has, including those without incidents
+    (without it, only subjects that had an incident are counted, which understates
+    availability).
+    """
+    if end <= start:
+        raise ValueError(f"empty period: {start} .. {end}")
+    horizon = min(end, now) if now is not None else end
+    period = (horizon - start).total_seconds()
+    per_subject: dict[tuple[str, str], list[Incident]] = defaultdict(list)
+    for inc in incidents:
+        per_subject[(inc.subject_type, inc.subject_id)].append(inc)
+
+    downtime = excluded = 0.0
+    failures = repairs = 0
+    repair_s = 0.0
+    for incs in per_subject.values():
+        fault: list[Interval] = []
+        cut: list[Interval] = []
+        for inc in incs:
+            s = max(inc.started_at, start)
+            e = min(inc.ended_at or horizon, horizon)
+            if s < e:
+                (cut if inc.cls in exclude else fault).append((s, e))
+            if inc.cls in exclude:
+                continue
+            if start <= inc.started_at < horizon:
+                failures += 1
+            if inc.ended_at is not None and start <= inc.ended_at < horizon:
+                repairs += 1
+                repair_s += (inc.ended_at - inc.started_at).total_seconds()
+        cut = _merge(cut)
+        excluded += _seconds(cut)
+        downtime += _seconds(_subtract(_merge(fault), cut))
+
+    subjects = max(population or 0, len(per_subject))
+    observed = subjects * period - excluded
+    up = observed - downtime
+    return Reliability(
+        subjects=subjects,
+        observed_s=observed,
+        downtime_s=downtime,
+        excluded_s=excluded,
+        failures=failures,
+        repairs=repairs,
+        mttr_s=repair_s / repairs if repairs else None,
+        mtbf_s=up / failures if failures else None,
+    )
+
+
+GROUPS = ("subject", "site", "region", "model")
+
+
+def by_group(
+    incidents: Iterable[Incident],
+    start: datetime,
+    end: datetime,
+    by: str,
+    *,
+    population: Mapping[str, int] | None = None,
+    now: datetime | None = None,
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDED,
+) -> dict[str, Reliability]:
+    """``reliability`` per terminal/gateway ("subject"), site, region or model.
+
+    ``population`` maps group -> number of subjects; groups that had no incident are
+    reported too (availability 1.0) when they appear there.
+    """
+    if by not in GROUPS:
+        raise ValueError(f"group by {by!r}: use one of {', '.join(GROUPS)}")
+    groups: dict[str, list[Incident]] = defaultdict(list)
+    for inc in incidents:
+        key = {
+            "subject": inc.subject_id,
+            "site": inc.site_id,
+            "region": inc.region_id,
+            "model": inc.model,
+        }[by]
+        groups[key].append(inc)
+    for key in population or {}:
+        groups.setdefault(key, [])
+    return {
+        key: reliability(
+            incs,
+            start,
+            end,
+            population=(population or {}).get(key, 1 if by == "subject" else None),
+            now=now,
+            exclude=exclude,
+        )
+        for key, incs in groups.items()
+    }

@@ -1,0 +1,93 @@
+"""Availability, MTTR and MTBF from incidents, excluding planned time."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from collector.sla import Incident, by_group, reliability
+
+from .store import open_store
+
+DAY0 = datetime(2026, 3, 1, tzinfo=UTC)
+DAY1 = DAY0 + timedelta(days=1)
+
+
+def inc(sid: str, start_h: float, end_h: float | None, cls: str = "fault", **kw: str) -> Incident:
+    end = DAY0 + timedelta(hours=end_h) if end_h is not None else None
+    return Incident("terminal", sid, DAY0 + timedelta(hours=start_h), end, cls, **kw)
+
+
+def test_one_two_hour_fault_in_a_day_is_about_91_7_percent_available() -> None:
+    r = reliability([inc("t1", 10, 12)], DAY0, DAY1)
+    assert r.downtime_s == 7200
+    assert r.availability == pytest.approx(1 - 2 / 24)
+    assert r.mttr_s == 7200
+    assert r.mtbf_s == 22 * 3600
+    assert r.failures == r.repairs == 1
+
+
+def test_planned_time_is_removed_from_the_period_and_from_overlapping_faults() -> None:
+    incidents = [inc("t1", 10, 14, "planned"), inc("t1", 13, 16)]  # fault runs 1 h into it
+    r = reliability(incidents, DAY0, DAY1)
+    assert r.excluded_s == 4 * 3600
+    assert r.downtime_s == 2 * 3600  # 14:00-16:00 only
+    assert r.availability == pytest.approx(1 - 2 / 20)
+
+
+def test_population_counts_subjects_without_incidents_as_fully_up() -> None:
+    r = reliability([inc("t1", 0, 12)], DAY0, DAY1, population=4)
+    assert r.availability == pytest.approx(1 - 12 / 96)
+
+
+def test_open_incident_runs_until_now_and_incidents_are_clipped_to_the_period() -> None:
+    now = DAY0 + timedelta(hours=20)
+    r = reliability([inc("t1", -5, 2), inc("t2", 18, None)], DAY0, DAY1, now=now, population=2)
+    assert r.downtime_s == (2 + 2) * 3600
+    assert r.failures == 1  # t1's started before the period
+    assert r.repairs == 1
+    assert r.mttr_s == 7 * 3600  # a repair is measured whole
+
+
+def test_overlapping_rows_for_one_subject_are_not_counted_twice() -> None:
+    r = reliability([inc("t1", 1, 3), inc("t1", 2, 4)], DAY0, DAY1)
+    assert r.downtime_s == 3 * 3600
+
+
+def test_by_region_and_model_group_incidents_and_report_quiet_groups() -> None:
+    incidents = [
+        inc("t1", 0, 6, region_id="north", model="P400"),
+        inc("t2", 0, 12, region_id="south", model="A920"),
+    ]
+    regions = by_group(
+        incidents, DAY0, DAY1, "region", population={"north": 2, "south": 1, "east": 3}
+    )
+    assert regions["north"].availability == pytest.approx(1 - 6 / 48)
+    assert regions["south"].availability == pytest.approx(0.5)
+    assert regions["east"].availability == 1.0
+    models = by_group(incidents, DAY0, DAY1, "model")
+    assert set(models) == {"P400", "A920"}
+
+
+def test_incidents_read_from_the_store_feed_the_functions(db_path: Path) -> None:
+    conn = open_store(db_path)
+    try:
+        conn.row_factory = sqlite3.Row
+        with conn:
+            conn.execute(
+                "INSERT INTO incidents (subject_type, subject_id, region_id, started_at, "
+                "ended_at, class) VALUES ('gateway', 'g1', 'north', "
+                "'2026-03-01T06:00:00.000000+00:00', '2026-03-01T07:30:00.000000+00:00', 'fault')"
+            )
+        rows = [Incident.from_row(dict(r)) for r in conn.execute("SELECT * FROM incidents")]
+    finally:
+        conn.close()
+    assert reliability(rows, DAY0, DAY1).downtime_s == 5400
+
+
+def test_empty_period_is_refused() -> None:
+    with pytest.raises(ValueError, match="empty period"):
+        reliability([], DAY1, DAY0)
