@@ -1,0 +1,235 @@
+"""The shipped Alertmanager config: amtool checks, every route, the page template, and
+grouping and inhibition proven on a real Alertmanager delivering to a webhook."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from promstack import AM_CONFIG, AM_DIR, AM_TEMPLATES, AlertmanagerProcess
+from support.wait import wait_for
+from support.webhook import Notification, WebhookReceiver
+
+ROUTE_CASES = yaml.safe_load((AM_DIR / "route-tests.yml").read_text())["cases"]
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_shipped_alertmanager_config_passes_amtool_check_config(amtool_exe: str) -> None:
+    result = _run([amtool_exe, "check-config", str(AM_CONFIG)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 templates" in result.stdout
+
+
+@pytest.mark.parametrize("case", ROUTE_CASES, ids=[c["name"] for c in ROUTE_CASES])
+def test_route(case: dict[str, Any], amtool_exe: str) -> None:
+    labels = [f"{k}={v}" for k, v in case["labels"].items()]
+    result = _run(
+        [
+            amtool_exe,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={AM_CONFIG}",
+            f"--verify.receivers={','.join(case['receivers'])}",
+            *labels,
+        ]
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ",".join(case["receivers"])
+
+
+def test_a_wrong_expected_receiver_fails_the_route_check(amtool_exe: str) -> None:
+    # The route cases above can fail: amtool exits non-zero on a mismatch.
+    result = _run(
+        [
+            amtool_exe,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={AM_CONFIG}",
+            "--verify.receivers=south-oncall",
+            "alertname=PosfleetGatewayDown",
+            "severity=critical",
+            "region=north",
+        ]
+    )
+    assert result.returncode != 0
+
+
+def test_every_receiver_is_reached_by_a_route_case() -> None:
+    config = yaml.safe_load(AM_CONFIG.read_text())
+    receivers = {r["name"] for r in config["receivers"]}
+    reached = {name for case in ROUTE_CASES for name in case["receivers"]}
+    assert receivers - reached == set()
+
+
+def _template_data(status: str) -> dict[str, Any]:
+    alert = {
+        "status": status,
+        "labels": {
+            "alertname": "PosfleetGatewayDown",
+            "severity": "critical",
+            "region": "north",
+            "site": "s-1",
+            "gateway": "gw-1",
+            "escalation": "2",
+            "since": "2026-11-22T09:00:00+00:00",
+        },
+        "annotations": {
+            "summary": "Gateway gw-1 at site s-1 (north) is down",
+            "description": "What: the gateway stopped answering.",
+            "runbook_url": "https://github.com/posfleet/posfleet/blob/main/docs/runbooks/gateway-down.md",
+        },
+        "startsAt": "2026-11-22T09:00:05Z",
+        "endsAt": "2026-11-22T09:30:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+    }
+    return {
+        "receiver": "north-oncall",
+        "status": status,
+        "alerts": [alert],
+        "groupLabels": {"region": "north", "site": "s-1"},
+        "commonLabels": alert["labels"],
+        "commonAnnotations": alert["annotations"],
+        "externalURL": "http://alertmanager.example",
+    }
+
+
+def _render(amtool_exe: str, tmp_path: Path, status: str) -> str:
+    data = tmp_path / f"{status}.json"
+    data.write_text(json.dumps(_template_data(status)))
+    result = _run(
+        [
+            amtool_exe,
+            "template",
+            "render",
+            f"--template.glob={AM_TEMPLATES / '*.tmpl'}",
+            f"--template.data={data}",
+            '--template.text={{ template "posfleet.title" . }}\n{{ template "posfleet.text" . }}',
+        ]
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_a_page_says_what_where_since_when_who_is_on_it_and_the_runbook(
+    amtool_exe: str, tmp_path: Path
+) -> None:
+    text = _render(amtool_exe, tmp_path, "firing")
+    title, body = text.split("\n", 1)
+    assert title == "[FIRING:1] site s-1 (north) PosfleetGatewayDown"
+    assert "* PosfleetGatewayDown: Gateway gw-1 at site s-1 (north) is down" in body
+    assert "Where: region north, site s-1, gateway gw-1" in body
+    assert "Since: 2026-11-22T09:00:00+00:00" in body
+    assert "Who is on it: north-oncall" in body
+    assert "escalation level 2" in body
+    runbook = "https://github.com/posfleet/posfleet/blob/main/docs/runbooks/gateway-down.md"
+    assert f"Runbook: {runbook}" in body
+
+
+def test_a_resolved_notification_says_so_and_when(amtool_exe: str, tmp_path: Path) -> None:
+    text = _render(amtool_exe, tmp_path, "resolved")
+    assert text.startswith("[RESOLVED] site s-1 (north) PosfleetGatewayDown")
+    assert "PosfleetGatewayDown RESOLVED" in text
+    assert "resolved 2026-11-22T09:30:00Z" in text
+
+
+# ---------------------------------------------------------------- a real Alertmanager
+
+
+def _alert(name: str, **labels: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "labels": {"alertname": name, "severity": "critical", "escalation": "0", **labels},
+        "annotations": {"summary": f"{name} {labels}", "runbook_url": "https://x/r.md"},
+        "startsAt": now.isoformat(),
+        "endsAt": (now + timedelta(minutes=5)).isoformat(),
+    }
+
+
+def _pages(hook: WebhookReceiver, receiver: str) -> list[Notification]:
+    return hook.received(lambda n: n.path == f"/page/{receiver}")
+
+
+@pytest.mark.integration
+def test_a_site_outage_is_one_notification_and_its_gateways_and_terminals_are_inhibited(
+    alertmanager: AlertmanagerProcess, webhook: WebhookReceiver
+) -> None:
+    site = {"region": "north", "site": "s-1"}
+    alerts = [_alert("PosfleetGatewayDown", gateway=f"gw-{i}", **site) for i in range(4)]
+    alerts.append(_alert("PosfleetTerminalDown", gateway="gw-0", terminal="t-0a", **site))
+    alerts.append(_alert("PosfleetSiteDown", **site))
+    # another site in the same region is its own group, hence its own notification
+    alerts.append(_alert("PosfleetGatewayDown", region="north", site="s-2", gateway="gw-9"))
+    alertmanager.post_alerts(alerts)
+
+    wait_for(lambda: len(_pages(webhook, "north-oncall")) >= 2, 15, what="two north pages")
+    by_site = {n.group_labels["site"]: n for n in _pages(webhook, "north-oncall")}
+    assert sorted(by_site) == ["s-1", "s-2"]
+    s1 = by_site["s-1"]
+    assert [a["labels"]["alertname"] for a in s1.alerts] == ["PosfleetSiteDown"]
+    states = {
+        (a["labels"]["alertname"], a["labels"].get("gateway", "")): a["status"]
+        for a in alertmanager.alerts()
+    }
+    for i in range(4):
+        assert states[("PosfleetGatewayDown", f"gw-{i}")]["inhibitedBy"], f"gw-{i}"
+    assert states[("PosfleetTerminalDown", "gw-0")]["inhibitedBy"]
+    assert states[("PosfleetGatewayDown", "gw-9")]["state"] == "active"
+    # nothing else goes out for the site within another group interval (2s)
+    count = len(webhook.received())
+    with pytest.raises(AssertionError):
+        wait_for(lambda: len(webhook.received()) > count, 3, what="an extra notification")
+
+
+@pytest.mark.integration
+def test_a_terminal_behind_a_down_gateway_does_not_page(
+    alertmanager: AlertmanagerProcess, webhook: WebhookReceiver
+) -> None:
+    site = {"region": "south", "site": "s-5"}
+    alertmanager.post_alerts(
+        [
+            _alert("PosfleetTerminalDown", gateway="gw-5", terminal="t-5a", **site),
+            _alert("PosfleetTerminalDown", gateway="gw-6", terminal="t-6a", **site),
+            _alert("PosfleetGatewayDown", gateway="gw-5", **site),
+        ]
+    )
+    (page,) = wait_for(lambda: _pages(webhook, "south-oncall"), 15, what="south page")
+    paged = sorted((a["labels"]["alertname"], a["labels"].get("terminal", "")) for a in page.alerts)
+    # t-5a is behind the dead gw-5; t-6a's gateway is up, so it still pages
+    assert paged == [("PosfleetGatewayDown", ""), ("PosfleetTerminalDown", "t-6a")]
+
+
+@pytest.mark.integration
+def test_a_blind_collector_inhibits_every_fleet_alert(
+    alertmanager: AlertmanagerProcess, webhook: WebhookReceiver
+) -> None:
+    alertmanager.post_alerts(
+        [
+            _alert("PosfleetCollectorBlind", instance="c1:9108", job="posfleet-collector"),
+            _alert("PosfleetSiteDown", region="north", site="s-1"),
+            _alert("PosfleetGatewayDown", region="south", site="s-2", gateway="gw-2"),
+        ]
+    )
+    (page,) = wait_for(lambda: _pages(webhook, "platform-oncall"), 15, what="platform page")
+    assert [a["labels"]["alertname"] for a in page.alerts] == ["PosfleetCollectorBlind"]
+    # The chat copy of the same page is rendered with the posfleet templates.
+    (chat,) = wait_for(
+        lambda: webhook.received(lambda n: n.path == "/chat/platform-oncall"), 15, what="chat"
+    )
+    attachment = chat.body["attachments"][0]
+    assert attachment["title"].startswith("[FIRING:1]")
+    assert "Who is on it: platform-oncall" in attachment["text"]
+    blind = "PosfleetCollectorBlind"
+    fleet = [a for a in alertmanager.alerts() if a["labels"]["alertname"] != blind]
+    assert len(fleet) == 2
+    assert all(a["status"]["state"] == "suppressed" for a in fleet)
+    assert _pages(webhook, "north-oncall") == []
+    assert _pages(webhook, "south-oncall") == []
