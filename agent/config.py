@@ -48,7 +48,7 @@ class AgentSettings(BaseSettings):
     # downtime is detected by the broker's will within 1.5 x keepalive = 90 s; the
     # heartbeat only has to catch a hung agent, so it can be slower than the keepalive.
     heartbeat_interval: float = Field(120.0, gt=0, le=3600)
-    keepalive: int = Field(60, ge=5, le=60)
+    keepalive: int = Field(60, ge=1, le=60)
     full_heartbeat_every: int = Field(15, ge=1)
     probe_interval: float = Field(60.0, gt=0)
     network_max_silence: float = Field(3600.0, gt=0)

@@ -163,3 +163,10 @@ def test_the_agent_imports_no_server_side_package() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_shipped_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy/systemd/agent.toml.example"
+    s = load_settings(example)
+    assert (s.gateway_id, s.broker_port, s.tls, s.keepalive) == ("gw-0042", 8883, True, 60)
+    assert s.payment_hosts == ["pay.acquirer.example:443"]

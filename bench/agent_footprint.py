@@ -1,0 +1,188 @@
+"""Agent footprint: RSS, CPU share and bytes/day on the wire, at default settings.
+
+Two agent processes run side by side against a real Mosquitto:
+
+1. **default** — the agent exactly at its default settings (heartbeat 120 s, keepalive 60 s,
+   probes every 60 s, heavy heartbeat fields every 15th beat). Its RSS and CPU share are
+   measured with psutil over ``--seconds``.
+2. **scaled** — the same agent with every interval divided by ``--scale`` (default 60:
+   heartbeat 2 s, keepalive 1 s, probes 1 s, max silences /60), connected through a byte-
+   counting TCP proxy. ``--seconds`` of it is ``--seconds x scale`` of default operation;
+   bytes/day = counted bytes x 86400 / (seconds x scale). The counted bytes are the TCP
+   payload both ways, i.e. every MQTT byte (CONNECT, birth, PUBLISH, PUBACK, PINGREQ/RESP);
+   TCP/IP headers are estimated separately (52 bytes per segment each way, one ACK per
+   segment), since the radio link's framing is the carrier's.
+
+Goals (issue 5): <= 30 MB RSS, < 1 % of one core, <= 150 KB/day of MQTT bytes, with
+downtime detection within 90 s (keepalive 60 s: the broker publishes the will after 1.5 x
+keepalive). Writes bench/results/agent_footprint.json.
+
+    .venv/bin/python bench/agent_footprint.py [--seconds 120] [--scale 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from simulators.broker import MosquittoProcess, free_port  # noqa: E402
+
+TCPIP_HEADER = 52  # IPv4 20 + TCP 20 + timestamps option 12
+
+
+class CountingProxy:
+    """Forwards 127.0.0.1:port to the broker and counts bytes and segments both ways."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self.bytes_up = self.bytes_down = self.reads_up = self.reads_down = 0
+        self.lock = threading.Lock()
+        self.server = socket.create_server(("127.0.0.1", self.port))
+        self.stopping = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stopping:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, up: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                with self.lock:
+                    if up:
+                        self.bytes_up += len(data)
+                        self.reads_up += 1
+                    else:
+                        self.bytes_down += len(data)
+                        self.reads_down += 1
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.close()
+
+    def close(self) -> None:
+        self.stopping = True
+        self.server.close()
+
+
+def agent_env(gw: str, port: int, state: Path, scale: float) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "POSFLEET_AGENT_GATEWAY_ID": gw,
+        "POSFLEET_AGENT_BROKER_HOST": "127.0.0.1",
+        "POSFLEET_AGENT_BROKER_PORT": str(port),
+        "POSFLEET_AGENT_STATE_DIR": str(state),
+    }
+    if scale != 1:
+        env.update(
+            {
+                "POSFLEET_AGENT_HEARTBEAT_INTERVAL": str(120 / scale),
+                "POSFLEET_AGENT_KEEPALIVE": str(max(1, round(60 / scale))),
+                "POSFLEET_AGENT_PROBE_INTERVAL": str(60 / scale),
+                "POSFLEET_AGENT_NETWORK_MAX_SILENCE": str(3600 / scale),
+                "POSFLEET_AGENT_HARDWARE_MAX_SILENCE": str(3600 / scale),
+                "POSFLEET_AGENT_FIRMWARE_MAX_SILENCE": str(86400 / scale),
+            }
+        )
+    return env
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=120.0)
+    ap.add_argument("--scale", type=float, default=60.0)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench/results/agent_footprint.json")
+    args = ap.parse_args()
+    exe = [sys.executable, "-m", "agent.main", "run"]
+    with tempfile.TemporaryDirectory() as tmp, MosquittoProcess() as broker:
+        proxy = CountingProxy((broker.host, broker.port))
+        default = subprocess.Popen(
+            exe,
+            env=agent_env("bench-default", broker.port, Path(tmp) / "default", 1),
+            stderr=subprocess.DEVNULL,
+        )
+        scaled = subprocess.Popen(
+            exe,
+            env=agent_env("bench-scaled", proxy.port, Path(tmp) / "scaled", args.scale),
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            pd, ps = psutil.Process(default.pid), psutil.Process(scaled.pid)
+            time.sleep(5)  # let imports and the first round settle before measuring
+            with proxy.lock:
+                b0 = (proxy.bytes_up, proxy.bytes_down, proxy.reads_up, proxy.reads_down)
+            c0, cs0, t0 = sum(pd.cpu_times()[:2]), sum(ps.cpu_times()[:2]), time.monotonic()
+            rss_peak = 0
+            while time.monotonic() - t0 < args.seconds:
+                rss_peak = max(rss_peak, pd.memory_info().rss)
+                time.sleep(1)
+            elapsed = time.monotonic() - t0
+            cpu = sum(pd.cpu_times()[:2]) - c0
+            cpu_scaled = sum(ps.cpu_times()[:2]) - cs0
+            rss_scaled = ps.memory_info().rss
+            with proxy.lock:
+                up, down = proxy.bytes_up - b0[0], proxy.bytes_down - b0[1]
+                segs = proxy.reads_up - b0[2] + proxy.reads_down - b0[3]
+        finally:
+            for p in (default, scaled):
+                p.terminate()
+                p.wait(15)
+            proxy.close()
+    simulated = elapsed * args.scale
+    per_day = 86400 / simulated
+    mqtt_day = (up + down) * per_day
+    ip_day = mqtt_day + segs * per_day * TCPIP_HEADER * 2  # each segment + its ACK
+    result = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu, python {platform.python_version()}",
+        "measured_seconds": round(elapsed, 1),
+        "scale": args.scale,
+        "simulated_default_seconds": round(simulated),
+        "rss_mb": round(rss_peak / 2**20, 1),
+        "cpu_pct_of_one_core": round(100 * cpu / elapsed, 3),
+        "cpu_pct_scaled_run_divided_by_scale": round(100 * cpu_scaled / elapsed / args.scale, 3),
+        "rss_mb_scaled_run": round(rss_scaled / 2**20, 1),
+        "mqtt_bytes_up": up,
+        "mqtt_bytes_down": down,
+        "mqtt_kb_per_day": round(mqtt_day / 1024, 1),
+        "with_tcpip_headers_kb_per_day_estimate": round(ip_day / 1024, 1),
+        "detection_bound_s": 90,
+        "goals": {"rss_mb": 30, "cpu_pct": 1.0, "kb_per_day": 150},
+    }
+    result["ok"] = (
+        result["rss_mb"] <= 30
+        and result["cpu_pct_of_one_core"] < 1.0
+        and result["mqtt_kb_per_day"] <= 150
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
