@@ -49,11 +49,9 @@ SEVERITY: dict[Kind, str] = {
     Kind.FLAPPING: "warning",
     Kind.NETWORK_DEGRADED: "warning",
     Kind.FIRMWARE_NONCOMPLIANT: "info",
-    Kind.HARDWARE_PRINTER: "warning",
-    Kind.HARDWARE_BATTERY: "warning",
-    Kind.HARDWARE_TEMPERATURE: "critical",
-    Kind.HARDWARE_STORAGE: "warning",
+    Kind.HARDWARE_FAULT: "warning",
     Kind.CLOCK_SKEW: "warning",
+    Kind.MAINTENANCE_OVERDUE: "info",
 }
 
 _RANK = {SubjectType.SITE: 0, SubjectType.GATEWAY: 1, SubjectType.TERMINAL: 2}

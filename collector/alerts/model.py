@@ -25,12 +25,12 @@ class Kind(StrEnum):
     TERMINAL_DOWN = "terminal_down"
     FLAPPING = "flapping"
     NETWORK_DEGRADED = "network_degraded"
-    FIRMWARE_NONCOMPLIANT = "firmware_noncompliant"
-    HARDWARE_PRINTER = "hardware_printer"
-    HARDWARE_BATTERY = "hardware_battery"
-    HARDWARE_TEMPERATURE = "hardware_temperature"
-    HARDWARE_STORAGE = "hardware_storage"
+    # Names are the ``alertname`` label of posfleet_alert_firing that the Prometheus rules
+    # (deploy/prometheus/rules) match on: keep them in step.
+    FIRMWARE_NONCOMPLIANT = "firmware_non_compliant"
+    HARDWARE_FAULT = "hardware_fault"  # printer, battery, temperature, storage: one per subject
     CLOCK_SKEW = "clock_skew"
+    MAINTENANCE_OVERDUE = "maintenance_overdue"
 
 
 DOWN_KINDS = frozenset({Kind.SITE_DOWN, Kind.GATEWAY_DOWN, Kind.TERMINAL_DOWN})

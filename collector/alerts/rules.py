@@ -45,6 +45,7 @@ class TelemetryRules:
         self.policies: dict[str, FirmwarePolicy] = {}
         # Recent network samples per subject: bounded by the window, one deque per gateway
         # that reports network telemetry.
+        self._hw: dict[tuple[SubjectType, str], dict[str, str]] = {}
         self._net: dict[tuple[SubjectType, str], deque[_Sample]] = {}
 
     def evaluate(
@@ -77,7 +78,7 @@ class TelemetryRules:
                 self._network(key(Kind.NETWORK_DEGRADED), msg, received_at, place, name, is_active)
             )
         elif isinstance(msg, Hardware):
-            out.extend(self._hardware(key, msg, place, name, is_active))
+            out.extend(self._hardware(key(Kind.HARDWARE_FAULT), msg, place, name))
         elif isinstance(msg, Firmware):
             out.extend(
                 self._firmware(key(Kind.FIRMWARE_NONCOMPLIANT), msg, received_at, place, name)
@@ -146,54 +147,51 @@ class TelemetryRules:
 
     def _hardware(
         self,
-        key: Callable[[Kind], Key],
+        k: Key,
         msg: Hardware,
         place: Place,
         name: str,
-        is_active: Callable[[Key], bool],
     ) -> list[Verdict]:
-        s, out = self.s, []
+        """One ``hardware_fault`` per subject; each component keeps its own state because a
+        message may report only some of them."""
+        s = self.s
+        faults = self._hw.setdefault((k.subject_type, k.subject_id), {})
         if msg.printer is not None:
             bad = msg.printer in (PrinterState.PAPER_OUT, PrinterState.ERROR)
-            out.append(
-                Verdict(
-                    key(Kind.HARDWARE_PRINTER), bad, place, f"{name} printer {msg.printer.value}"
-                )
-            )
-        k = key(Kind.HARDWARE_BATTERY)
-        low = (
-            msg.battery_pct is not None
-            and not msg.charging
-            and _hysteresis(
-                is_active(k), msg.battery_pct, s.battery_low_pct, s.battery_ok_pct, False
-            )
-        )
-        worn = (
-            msg.battery_health_pct is not None and msg.battery_health_pct < s.battery_health_min_pct
-        )
+            faults["printer"] = f"printer {msg.printer.value}" if bad else ""
         if msg.battery_pct is not None or msg.battery_health_pct is not None:
-            why = ", ".join(
-                x
-                for x in (
-                    f"battery {msg.battery_pct:.0f} % and not charging" if low else "",
-                    f"battery health {msg.battery_health_pct:.0f} %" if worn else "",
-                )
-                if x
+            was = bool(faults.get("battery"))
+            low = (
+                msg.battery_pct is not None
+                and not msg.charging
+                and _hysteresis(was, msg.battery_pct, s.battery_low_pct, s.battery_ok_pct, False)
             )
-            out.append(Verdict(k, low or worn, place, f"{name} {why}"))
+            health = msg.battery_health_pct
+            worn = health is not None and health < s.battery_health_min_pct
+            why = [f"battery {msg.battery_pct:.0f} % and not charging" if low else ""]
+            why.append(f"battery health {health:.0f} %" if worn and health is not None else "")
+            faults["battery"] = ", ".join(w for w in why if w)
         if msg.temperature_c is not None:
-            k = key(Kind.HARDWARE_TEMPERATURE)
+            t = msg.temperature_c
             bad = _hysteresis(
-                is_active(k), msg.temperature_c, s.temperature_raise_c, s.temperature_clear_c, True
+                bool(faults.get("temperature")),
+                t,
+                s.temperature_raise_c,
+                s.temperature_clear_c,
+                True,
             )
-            out.append(Verdict(k, bad, place, f"{name} temperature {msg.temperature_c:.0f} °C"))
+            faults["temperature"] = f"temperature {t:.0f} °C" if bad else ""
         if msg.storage_used_pct is not None:
-            k = key(Kind.HARDWARE_STORAGE)
+            u = msg.storage_used_pct
             bad = _hysteresis(
-                is_active(k), msg.storage_used_pct, s.storage_raise_pct, s.storage_clear_pct, True
+                bool(faults.get("storage")), u, s.storage_raise_pct, s.storage_clear_pct, True
             )
-            out.append(Verdict(k, bad, place, f"{name} storage {msg.storage_used_pct:.0f} % used"))
-        return out
+            faults["storage"] = f"storage {u:.0f} % used" if bad else ""
+        active = [why for why in faults.values() if why]
+        if not active:
+            self._hw.pop((k.subject_type, k.subject_id), None)
+        summary = f"{name} hardware fault: {'; '.join(active)}" if active else ""
+        return [Verdict(k, bool(active), place, summary, {"faults": active})]
 
     def _firmware(
         self, k: Key, msg: Firmware, now: datetime, place: Place, name: str

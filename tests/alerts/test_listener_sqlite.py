@@ -184,7 +184,7 @@ def test_firmware_policy_from_the_store_raises_a_noncompliance_alert(
     with conn:
         h.listener.on_messages(conn, [(old, h.now)], h.now)
     h.advance(2)
-    assert h.paging() == [("firmware_noncompliant", "gw3")]
+    assert h.paging() == [("firmware_non_compliant", "gw3")]
     with conn:
         h.listener.on_messages(conn, [(new, h.now)], h.now)
     assert h.paging() == []

@@ -82,20 +82,42 @@ def test_network_degraded_waits_its_pending_for_before_paging() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fields", "kind"),
+    ("fields", "why"),
     [
-        ({"printer": PrinterState.PAPER_OUT}, Kind.HARDWARE_PRINTER),
-        ({"printer": PrinterState.ERROR}, Kind.HARDWARE_PRINTER),
-        ({"battery_pct": 5, "charging": False}, Kind.HARDWARE_BATTERY),
-        ({"battery_health_pct": 40}, Kind.HARDWARE_BATTERY),
-        ({"temperature_c": 80}, Kind.HARDWARE_TEMPERATURE),
-        ({"storage_used_pct": 99}, Kind.HARDWARE_STORAGE),
+        ({"printer": PrinterState.PAPER_OUT}, "printer paper_out"),
+        ({"printer": PrinterState.ERROR}, "printer error"),
+        ({"battery_pct": 5, "charging": False}, "battery 5 % and not charging"),
+        ({"battery_health_pct": 40}, "battery health 40 %"),
+        ({"temperature_c": 80}, "temperature 80 °C"),
+        ({"storage_used_pct": 99}, "storage 99 % used"),
     ],
 )
-def test_terminal_hardware_faults_raise_their_kind(fields: dict[str, object], kind: Kind) -> None:
+def test_terminal_hardware_faults_raise_a_hardware_fault_saying_what(
+    fields: dict[str, object], why: str
+) -> None:
     feed = Feed()
     feed.send(Hardware(gw="gw1", terminal="t1", ts=T0, **fields), TopicKind.HARDWARE, "t1")  # type: ignore[arg-type]
-    assert feed.state(kind, "t1") is AlertState.FIRING
+    alert = feed.sim.engine.active[Key(Kind.HARDWARE_FAULT, SubjectType.TERMINAL, "t1")]
+    assert alert.state is AlertState.FIRING
+    assert alert.summary == f"Terminal t1 (site s1) hardware fault: {why}"
+
+
+def test_two_hardware_faults_are_one_alert_that_clears_when_both_are_fixed() -> None:
+    feed = Feed()
+
+    def hw(**fields: object) -> None:
+        msg = Hardware(gw="gw1", terminal="t1", ts=T0, **fields)  # type: ignore[arg-type]
+        feed.send(msg, TopicKind.HARDWARE, "t1")
+
+    hw(printer=PrinterState.PAPER_OUT)
+    hw(storage_used_pct=97)  # a message about storage only: the printer is still out
+    alert = feed.sim.engine.active[Key(Kind.HARDWARE_FAULT, SubjectType.TERMINAL, "t1")]
+    assert alert.summary.endswith("printer paper_out; storage 97 % used")
+    hw(printer=PrinterState.OK)
+    assert feed.state(Kind.HARDWARE_FAULT, "t1") is AlertState.FIRING
+    hw(storage_used_pct=50)
+    assert feed.state(Kind.HARDWARE_FAULT, "t1") is None
+    assert feed.sim.pages() == [("hardware_fault", "t1")]
 
 
 def test_paper_refilled_resolves_the_printer_alert() -> None:
@@ -108,21 +130,21 @@ def test_paper_refilled_resolves_the_printer_alert() -> None:
     feed.send(
         Hardware(gw="gw1", terminal="t1", ts=T0, printer=PrinterState.OK), TopicKind.HARDWARE, "t1"
     )
-    assert feed.state(Kind.HARDWARE_PRINTER, "t1") is None
-    assert feed.sim.loud_resolves() == [("hardware_printer", "t1")]
+    assert feed.state(Kind.HARDWARE_FAULT, "t1") is None
+    assert feed.sim.loud_resolves() == [("hardware_fault", "t1")]
 
 
 def test_low_battery_while_charging_is_not_a_fault() -> None:
     feed = Feed()
     feed.send(Hardware(gw="gw1", ts=T0, battery_pct=5, charging=True), TopicKind.HARDWARE)
-    assert feed.state(Kind.HARDWARE_BATTERY) is None
+    assert feed.state(Kind.HARDWARE_FAULT) is None
 
 
 def test_temperature_hysteresis_holds_between_thresholds() -> None:
     feed = Feed()
     for temp, expected in [(72, True), (67, True), (64, False), (69, False), (70, True)]:
         feed.send(Hardware(gw="gw1", ts=T0, temperature_c=temp), TopicKind.HARDWARE)
-        assert (feed.state(Kind.HARDWARE_TEMPERATURE) is not None) is expected, temp
+        assert (feed.state(Kind.HARDWARE_FAULT) is not None) is expected, temp
 
 
 def heartbeat(feed: Feed, skew_s: float, historical: bool = False) -> None:
