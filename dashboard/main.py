@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -94,12 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         return add_user(args)
     db = _require_db(args.db)
     cmd = streamlit_command(db.resolve(), args.port, args.address)
-    # exec-like: the child gets SIGINT/SIGTERM from the terminal; we return its code.
     with subprocess.Popen(cmd) as proc:
+        # A service manager stops us with SIGTERM: pass it on so Streamlit is never orphaned.
+        signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
         try:
             return proc.wait()
-        except KeyboardInterrupt:
-            proc.terminate()
+        except KeyboardInterrupt:  # Ctrl-C reached the child too (same process group)
             return proc.wait()
 
 

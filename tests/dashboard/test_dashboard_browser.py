@@ -1,0 +1,152 @@
+"""The real thing: ``posfleet-dashboard`` served over HTTP, driven by Debian's Chromium.
+
+Saves a screenshot of every page to docs/screenshots/ (committed; look at them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dashboard_fleet import NOW
+from support.wait import wait_for
+
+from collector.actions import ts
+from simulators.broker import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# url path -> text that proves the page rendered its data, not just its frame.
+PAGES = {
+    "": "Regions at a glance",  # the default page (Overview) lives at /
+    "alerts": "active alerts match",
+    "detail?id=GW000000": "Status timeline (30 days)",
+    "incidents": "Cause and expected recovery",
+    "firmware": "Rollout progress",
+    "maintenance": "Maintenance windows (active and upcoming)",
+    "inventory": "Reporting but not in the inventory",
+    "audit": "entries",
+}
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def console(fleet) -> Iterator[str]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("POSFLEET_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{CHROMIUM} missing: apt-get install chromium")
+        pytest.skip(f"{CHROMIUM} missing")
+    port = free_port()
+    exe = shutil.which("posfleet-dashboard", path=str(Path(sys.executable).parent))
+    assert exe, "posfleet-dashboard console script not installed in the venv"
+    env = {**os.environ, "POSFLEET_DASHBOARD_NOW": ts(NOW), "POSFLEET_DASHBOARD_REFRESH_S": "600"}
+    proc = subprocess.Popen(
+        [exe, "--db", str(fleet.path), "--port", str(port), "--address", "127.0.0.1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _healthy(url) or proc.poll() is not None, 30, what="dashboard health")
+        assert proc.poll() is None, "posfleet-dashboard exited at start"
+        yield url
+    finally:
+        proc.terminate()  # the launcher forwards SIGTERM to Streamlit
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        wait_for(lambda: not _healthy(url), 10, what="streamlit to stop with the launcher")
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _settled(page: object, marker: str) -> None:
+    page.get_by_text(marker).first.wait_for(timeout=30_000)  # type: ignore[attr-defined]
+    # Streamlit marks the app root when a script run is over; skeletons and stale (greyed)
+    # elements mean a run or a fragment is still drawing.
+    page.wait_for_function(  # type: ignore[attr-defined]
+        """() => document.querySelector(
+                '[data-testid="stApp"][data-test-script-state="notRunning"]')
+            && !document.querySelector('[data-testid="stSkeleton"]')
+            && !document.querySelector('[data-stale="true"]')""",
+        timeout=30_000,
+    )
+
+
+def test_every_page_renders_in_chromium_and_is_screenshotted(console, browser) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1440, "height": 2000})  # type: ignore[attr-defined]
+    for path, marker in PAGES.items():
+        page.goto(f"{console}/{path}")
+        _settled(page, marker)
+        assert page.locator('[data-testid="stException"]').count() == 0, path
+        name = path.split("?")[0] or "overview"
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+        assert (SHOTS / f"{name}.png").stat().st_size > 10_000
+    page.close()
+
+
+def test_operator_logs_in_and_acknowledges_in_the_browser(console, browser, fleet) -> None:
+    import sqlite3
+
+    page = browser.new_page(viewport={"width": 1440, "height": 2000})  # type: ignore[attr-defined]
+    page.goto(f"{console}/alerts?severity=critical")
+    _settled(page, "active alerts match")
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_label("User").fill("olga")
+    sidebar.get_by_label("Password", exact=True).fill("correct horse battery")
+    sidebar.get_by_role("button", name="Log in").click()
+    page.get_by_text("Logged in:").wait_for(timeout=30_000)
+    assert "severity=critical" in page.url  # the filter survived the rerun
+    page.get_by_label("Note (who is on it, what is known)").fill("browser ack")
+    page.get_by_role("button", name="Acknowledge").click()
+    page.get_by_text("acknowledge alert: done").wait_for(timeout=30_000)
+    page.screenshot(path=str(SHOTS / "alerts-acknowledged.png"), full_page=True)
+    conn = sqlite3.connect(fleet.path)
+    try:
+        acked = conn.execute(
+            "SELECT COUNT(*) FROM alerts WHERE acked_by = 'olga' AND ack_note = 'browser ack'"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    assert acked == 1
+    page.close()
