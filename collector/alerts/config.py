@@ -52,6 +52,9 @@ class AlertSettings(BaseSettings):
     poll_actions_s: float = Field(3.0, gt=0)
     poll_windows_s: float = Field(5.0, gt=0)
     poll_policy_s: float = Field(30.0, gt=0)
+    # maintenance_overdue sweep: this many terminals every poll_maintenance_s.
+    maintenance_chunk: int = Field(1000, ge=1)
+    poll_maintenance_s: float = Field(5.0, gt=0)
 
     def pending_for(self, kind: str) -> float:
         value = getattr(self, f"pending_{kind}_s", None)

@@ -18,6 +18,7 @@ from collector.alerts import repository as repo
 from collector.alerts.config import AlertSettings
 from collector.alerts.engine import AlertEngine
 from collector.alerts.model import Key
+from collector.alerts.overdue import OverdueSweep, load_maintenance_policies
 from collector.alerts.rules import TelemetryRules
 from collector.model import SubjectType, Transition
 from telemetry.codec import Decoded
@@ -38,6 +39,7 @@ class AlertListener:
         self._mono = monotonic
         self._next_poll: dict[str, float] = {}
         self._topology_marker: tuple[Any, ...] | None = None
+        self.overdue = OverdueSweep(engine.settings.maintenance_chunk)
 
     # ------------------------------------------------------------ Listener protocol
     def on_messages(
@@ -74,7 +76,10 @@ class AlertListener:
             self.engine.calendar.replace(repo.load_windows(conn, now), now)
         if self._due("policy", s.poll_policy_s):
             self.rules.policies = repo.load_policies(conn)
+            self.overdue.policies = load_maintenance_policies(conn)
             self._refresh_topology(conn)
+        if self._due("maintenance", s.poll_maintenance_s):
+            self.engine.apply_verdicts(self.overdue.step(conn, now), now)
         self._flush(conn, now)
 
     # ------------------------------------------------------------ internals
@@ -85,6 +90,7 @@ class AlertListener:
         self.engine.suspended = repo.load_suspended(conn)
         self.engine.calendar.replace(repo.load_windows(conn, now), now)
         self.rules.policies = repo.load_policies(conn)
+        self.overdue.policies = load_maintenance_policies(conn)
         self.engine.load(repo.load_active_alerts(conn))
         log.info(
             "alert engine loaded: %d gateways, %d active alerts, %d sites down",

@@ -188,3 +188,35 @@ def test_firmware_policy_from_the_store_raises_a_noncompliance_alert(
     with conn:
         h.listener.on_messages(conn, [(new, h.now)], h.now)
     assert h.paging() == []
+
+
+def test_maintenance_overdue_is_swept_in_chunks_and_clears_after_a_service(
+    conn: sqlite3.Connection,
+) -> None:
+    with conn:
+        conn.execute(
+            "INSERT INTO maintenance_policy (model, service_interval_days) VALUES ('P400', 365)"
+        )
+        conn.executemany(
+            "INSERT INTO terminals (terminal_id, gateway_id, site_id, region_id, model, "
+            "install_date, last_service_at) VALUES (?, 'gw0', 'store', 'north', 'P400', "
+            "'2024-01-01', ?)",
+            [
+                ("t1", "2025-01-10T00:00:00+00:00"),  # 416 days before T0: overdue
+                ("t2", "2026-01-10T00:00:00+00:00"),
+                ("t3", "2024-06-01T00:00:00+00:00"),  # overdue
+            ],
+        )
+    h = Harness(conn, T0, maintenance_chunk=2, poll_maintenance_s=5)
+    h.advance(1)  # first chunk: t1, t2
+    assert h.paging() == [("maintenance_overdue", "t1")]
+    h.advance(5)  # second chunk: t3, then wrap around
+    assert h.paging() == [("maintenance_overdue", "t1"), ("maintenance_overdue", "t3")]
+    (summary,) = h.rows("SELECT summary FROM alerts WHERE subject_id = 't1'")[0]
+    assert summary == "Terminal t1 (site store) maintenance overdue: interval (due 2026-01-10)"
+    with conn:  # collector.actions.record_service resets the calendar
+        conn.execute(
+            "UPDATE terminals SET last_service_at = ? WHERE terminal_id = 't1'", (iso(h.now),)
+        )
+    h.advance(10)
+    assert h.paging() == [("maintenance_overdue", "t3")]
