@@ -255,3 +255,8 @@ CREATE INDEX IF NOT EXISTS incidents_started ON incidents(started_at);
 CREATE INDEX IF NOT EXISTS alerts_started ON alerts(started_at);
 CREATE INDEX IF NOT EXISTS services_subject ON services(subject_type, subject_id, performed_at);
 CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at);
+
+-- ---------------------------------------------------------------- alert engine polling
+-- The alert engine re-reads suspensions every few seconds: partial indexes keep that cheap.
+CREATE INDEX IF NOT EXISTS gateways_suspended ON gateways(gateway_id) WHERE suspended = 1;
+CREATE INDEX IF NOT EXISTS terminals_suspended ON terminals(terminal_id) WHERE suspended = 1;
