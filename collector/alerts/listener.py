@@ -18,8 +18,8 @@ from collector.alerts import repository as repo
 from collector.alerts.config import AlertSettings
 from collector.alerts.engine import AlertEngine
 from collector.alerts.model import Key
-from collector.alerts.overdue import OverdueSweep, load_maintenance_policies
 from collector.alerts.rules import TelemetryRules
+from collector.alerts.sweeps import FirmwareSweep, OverdueSweep, load_maintenance_policies
 from collector.model import SubjectType, Transition
 from telemetry.codec import Decoded
 
@@ -40,6 +40,7 @@ class AlertListener:
         self._next_poll: dict[str, float] = {}
         self._topology_marker: tuple[Any, ...] | None = None
         self.overdue = OverdueSweep(engine.settings.maintenance_chunk)
+        self.firmware = FirmwareSweep(engine.settings.maintenance_chunk)
 
     # ------------------------------------------------------------ Listener protocol
     def on_messages(
@@ -75,11 +76,16 @@ class AlertListener:
         if self._due("windows", s.poll_windows_s):
             self.engine.calendar.replace(repo.load_windows(conn, now), now)
         if self._due("policy", s.poll_policy_s):
-            self.rules.policies = repo.load_policies(conn)
+            policies = repo.load_policies(conn)
+            if policies != self.rules.policies:
+                self.rules.policies = policies
+                self.firmware.start()  # re-judge the fleet's stored versions, a chunk a tick
             self.overdue.policies = load_maintenance_policies(conn)
             self._refresh_topology(conn)
         if self._due("maintenance", s.poll_maintenance_s):
             self.engine.apply_verdicts(self.overdue.step(conn, now), now)
+        if self.firmware.running:
+            self.engine.apply_verdicts(self.firmware.step(conn, self.rules.policies, now), now)
         self._flush(conn, now)
 
     # ------------------------------------------------------------ internals
@@ -90,6 +96,7 @@ class AlertListener:
         self.engine.suspended = repo.load_suspended(conn)
         self.engine.calendar.replace(repo.load_windows(conn, now), now)
         self.rules.policies = repo.load_policies(conn)
+        self.firmware.start()  # the policy may have changed while the collector was down
         self.overdue.policies = load_maintenance_policies(conn)
         self.engine.load(repo.load_active_alerts(conn))
         log.info(

@@ -196,18 +196,30 @@ class TelemetryRules:
     def _firmware(
         self, k: Key, msg: Firmware, now: datetime, place: Place, name: str
     ) -> list[Verdict]:
+        # The version that counts: the terminal firmware, else the OS build. The store's
+        # firmware_version column (swept after a policy change) must hold the same.
         model = msg.model or place.model
         version = msg.terminal_fw or msg.os
-        policy = self.policies.get(model)
-        if policy is None or not version:
-            return []  # no policy for the model: compliance unknown, not an alert
-        why = policy.violation(version, now)
-        return [
-            Verdict(
-                k,
-                why is not None,
-                place,
-                f"{name} firmware non-compliant: {why}",
-                {"version": version, "model": model},
-            )
-        ]
+        v = firmware_verdict(
+            k.subject_type, k.subject_id, place, model, version, self.policies.get(model), now
+        )
+        return [v] if v is not None else []
+
+
+def firmware_verdict(
+    st: SubjectType,
+    sid: str,
+    place: Place,
+    model: str,
+    version: str | None,
+    policy: FirmwarePolicy | None,
+    now: datetime,
+) -> Verdict | None:
+    """None when compliance is unknown (no policy for the model, no version): no alert."""
+    if policy is None or not version:
+        return None
+    why = policy.violation(version, now)
+    where = f" (site {place.site_id})" if place.site_id else ""
+    summary = f"{st.value.capitalize()} {sid}{where} firmware non-compliant: {why}"
+    key = Key(Kind.FIRMWARE_NONCOMPLIANT, st, sid)
+    return Verdict(key, why is not None, place, summary, {"version": version, "model": model})

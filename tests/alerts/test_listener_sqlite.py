@@ -220,3 +220,32 @@ def test_maintenance_overdue_is_swept_in_chunks_and_clears_after_a_service(
         )
     h.advance(10)
     assert h.paging() == [("maintenance_overdue", "t3")]
+
+
+def test_a_new_firmware_policy_is_applied_to_the_versions_already_in_the_store(
+    conn: sqlite3.Connection,
+) -> None:
+    with conn:
+        conn.execute("UPDATE gateways SET firmware_version = '1.4.2' WHERE gateway_id = 'gw0'")
+        conn.execute("UPDATE gateways SET firmware_version = '1.10.0' WHERE gateway_id = 'gw1'")
+        conn.execute(
+            "INSERT INTO terminals (terminal_id, gateway_id, model, firmware_version) "
+            "VALUES ('t7', 'gw1', 'P400', '7.0-beta')"
+        )
+    h = Harness(conn, T0, maintenance_chunk=3, poll_policy_s=30)
+    h.advance(30)
+    assert h.paging() == []
+    with conn:  # the dashboard edits the fleet policy
+        conn.execute("INSERT INTO firmware_policy (model, min_version) VALUES ('R1', '1.5')")
+        conn.execute(
+            "INSERT INTO firmware_policy (model, approved_versions) VALUES ('P400', '[\"7.0\"]')"
+        )
+    h.advance(40)
+    assert sorted(h.paging()) == [
+        ("firmware_non_compliant", "gw0"),
+        ("firmware_non_compliant", "t7"),
+    ]
+    (summary,) = h.rows("SELECT summary FROM alerts WHERE subject_id = 't7'")[0]
+    assert (
+        summary == "Terminal t7 firmware non-compliant: version 7.0-beta is not approved for P400"
+    )

@@ -1,7 +1,9 @@
-"""maintenance_overdue: a rolling sweep over terminals using ``collector.maintenance``.
+"""Fleet sweeps that run a chunk at a time, never a 100,000-row scan inside one tick.
 
-Due dates move slowly, so the fleet is swept a chunk at a time (``maintenance_chunk``
-terminals every ``poll_maintenance_s``), never a 100,000-row scan inside one tick.
+- maintenance_overdue: due dates move slowly, so terminals are swept continuously,
+  ``maintenance_chunk`` every ``poll_maintenance_s``, with ``collector.maintenance``;
+- firmware_non_compliant after a policy change: one pass over the stored firmware versions
+  (between changes, firmware messages keep compliance current).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from datetime import datetime
 
 from collector.alerts.model import Key, Kind, Place
 from collector.alerts.repository import parse
-from collector.alerts.rules import Verdict
+from collector.alerts.rules import Verdict, firmware_verdict
+from collector.alerts.versions import FirmwarePolicy
 from collector.maintenance import DueState, MaintenancePolicy, Usage, compute_due
 from collector.model import SubjectType
 
@@ -60,4 +63,56 @@ class OverdueSweep:
             )
             key = Key(Kind.MAINTENANCE_OVERDUE, SubjectType.TERMINAL, tid)
             out.append(Verdict(key, due.state is DueState.OVERDUE, place, summary))
+        return out
+
+
+class FirmwareSweep:
+    """One pass over gateways then terminals, started by a firmware policy change."""
+
+    TABLES = (
+        (
+            SubjectType.GATEWAY,
+            "SELECT rowid, gateway_id, gateway_id, site_id, region_id, model, "
+            "coalesce(firmware_version, os_version) FROM gateways",
+        ),
+        (
+            SubjectType.TERMINAL,
+            "SELECT rowid, terminal_id, gateway_id, site_id, region_id, model, "
+            "firmware_version FROM terminals",
+        ),
+    )
+
+    def __init__(self, chunk: int) -> None:
+        self.chunk = chunk
+        self.table: int | None = None  # index into TABLES while a pass runs
+        self.cursor = 0
+
+    def start(self) -> None:
+        self.table, self.cursor = 0, 0
+
+    @property
+    def running(self) -> bool:
+        return self.table is not None
+
+    def step(
+        self, conn: sqlite3.Connection, policies: dict[str, FirmwarePolicy], now: datetime
+    ) -> list[Verdict]:
+        if self.table is None:
+            return []
+        st, select = self.TABLES[self.table]
+        rows = conn.execute(
+            f"{select} WHERE rowid > ? AND decommissioned = 0 ORDER BY rowid LIMIT ?",
+            (self.cursor, self.chunk),
+        ).fetchall()
+        if len(rows) == self.chunk:
+            self.cursor = rows[-1][0]
+        else:
+            self.cursor = 0
+            self.table = self.table + 1 if self.table + 1 < len(self.TABLES) else None
+        out = []
+        for _, sid, gw, site, region, model, version in rows:
+            place = Place(region, site, gw, sid if st is SubjectType.TERMINAL else "", model)
+            v = firmware_verdict(st, sid, place, model, version, policies.get(model), now)
+            if v is not None:
+                out.append(v)
         return out
