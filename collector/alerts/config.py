@@ -18,6 +18,11 @@ class AlertSettings(BaseSettings):
     pending_default_s: float = Field(0.0, ge=0)
     pending_network_degraded_s: float = Field(120.0, ge=0)
 
+    # A graceful offline with a planned reason (reboot, upgrade, shutdown, maintenance) does
+    # not page for this long; a device still down after it is a fault and pages.
+    # "decommission" never pages.
+    planned_grace_s: float = Field(900.0, ge=0)
+
     # Escalation: seconds after firing at which the level rises (level 1 at fire).
     escalation_after_s: list[float] = Field(default_factory=lambda: [900.0, 1800.0])
 

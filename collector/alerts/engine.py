@@ -124,12 +124,17 @@ class AlertEngine:
         if t.to_status is Liveness.DOWN:
             place = self.topology.place(t.subject_type, t.subject_id, t.gateway_id)
             how = t.detected_by.value + (f": {t.reason}" if t.reason else "")
+            details: dict[str, Any] = {"detected_by": t.detected_by.value, "reason": t.reason}
+            if t.planned:
+                grace = timedelta(seconds=self.settings.planned_grace_s)
+                forever = t.reason == "decommission"
+                details["planned_until"] = "forever" if forever else (t.at + grace).isoformat()
             self.raise_condition(
                 key,
                 t.at,
                 place=place,
                 summary=_down_summary(t.subject_type, t.subject_id, place, t.at, how),
-                details={"detected_by": t.detected_by.value, "reason": t.reason},
+                details=details,
             )
         elif t.from_status is Liveness.DOWN:
             self.clear_condition(key, t.at, note=f"back {t.to_status.value} ({t.detected_by})")
@@ -272,6 +277,9 @@ class AlertEngine:
             and (SubjectType.GATEWAY, place.gateway_id) in self.suspended
         ):
             return Blocker.SUSPENDED, None, "suspended"
+        planned = alert.details.get("planned_until")
+        if planned and (planned == "forever" or now < datetime.fromisoformat(planned)):
+            return Blocker.PLANNED, None, f"planned: {alert.details.get('reason', '')}"
         window = self.calendar.covering(key.subject_type, key.subject_id, place)
         if window is not None:
             return Blocker.MAINTENANCE, None, f"window {window.id} {window.reason}".strip()

@@ -50,6 +50,7 @@ class Blocker(StrEnum):
     MAINTENANCE = "maintenance"
     FLAPPING = "flapping"
     DECOMMISSIONED = "decommissioned"
+    PLANNED = "planned"  # graceful offline with a planned reason, within its grace
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,3 +142,46 @@ def test_broker_restart_without_transitions_pages_nobody() -> None:
     sim.advance(3600, step=30)
     assert sim.events == []
     assert engine.sites_down == {"s2"}  # derived on load, without alerting
+
+
+def planned_offline(sim: Sim, gw: str, reason: str) -> None:
+    sim.transition(
+        Transition(
+            SubjectType.GATEWAY,
+            gw,
+            Liveness.ONLINE,
+            Liveness.DOWN,
+            sim.now,
+            DetectedBy.GRACEFUL,
+            reason=reason,
+            planned=True,
+        )
+    )
+
+
+def test_planned_reboot_that_comes_back_in_time_pages_nobody() -> None:
+    sim = two_gateway_site()
+    planned_offline(sim, "gw1", "reboot")
+    sim.advance(240, step=5)
+    sim.gw("gw1", Liveness.ONLINE, DetectedBy.BIRTH)
+    sim.advance(60)
+    assert sim.pages() == []
+    assert sim.engine.active == {}
+
+
+def test_planned_upgrade_that_never_comes_back_pages_once_after_the_grace() -> None:
+    sim = two_gateway_site()  # planned_grace_s defaults to 900
+    planned_offline(sim, "gw1", "upgrade")
+    sim.advance(900 + 59, step=1)
+    assert sim.pages() == []
+    sim.advance(1)
+    assert sim.pages() == [("gateway_down", "gw1")]
+    sim.advance(3600, step=30)
+    assert sim.pages() == [("gateway_down", "gw1")]
+
+
+def test_decommission_offline_never_pages() -> None:
+    sim = two_gateway_site()
+    planned_offline(sim, "gw1", "decommission")
+    sim.advance(7 * 86400, step=3600)
+    assert sim.pages() == []
