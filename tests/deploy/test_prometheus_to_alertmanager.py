@@ -1,0 +1,132 @@
+"""The shipped rules and routes on real Prometheus and Alertmanager processes, fed by a
+stand-in /metrics endpoint that serves posfleet_alert_firing exactly as docs/metrics.md
+specifies (the full path through the real collector is test_paging_e2e.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from promstack import (
+    TEST_INTERVALS,
+    AlertmanagerProcess,
+    PrometheusProcess,
+    StackError,
+    free_port,
+    render_prometheus_config,
+)
+from support.wait import wait_for
+from support.webhook import Notification, WebhookReceiver
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+LABELS = ["alertname", "severity", "region", "site", "gateway", "terminal", "escalation"]
+LABELS += ["summary", "since"]
+
+
+class Exporter:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.firing = Gauge(
+            "posfleet_alert_firing", "firing alerts", LABELS, registry=self.registry
+        )
+        self.port = free_port()
+        self.server, self.thread = start_http_server(self.port, "127.0.0.1", self.registry)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def exporter() -> Iterator[Exporter]:
+    exp = Exporter()
+    try:
+        yield exp
+    finally:
+        exp.close()
+
+
+@pytest.fixture
+def prometheus(
+    tmp_path: Path, exporter: Exporter, alertmanager: AlertmanagerProcess
+) -> Iterator[PrometheusProcess]:
+    config = render_prometheus_config(
+        f"127.0.0.1:{exporter.port}",
+        f"127.0.0.1:{alertmanager.port}",
+        TEST_INTERVALS,
+        tmp_path / "prom",
+    )
+    try:
+        prom = PrometheusProcess(config, tmp_path / "prom")
+        prom.start()
+    except StackError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield prom
+    finally:
+        prom.stop()
+
+
+def _gateway_down(escalation: str) -> dict[str, str]:
+    return {
+        "alertname": "gateway_down",
+        "severity": "critical",
+        "region": "north",
+        "site": "s-1",
+        "gateway": "gw-1",
+        "terminal": "",
+        "escalation": escalation,
+        "summary": "Gateway gw-1 down (will)",
+        "since": "2026-11-22T09:00:00+00:00",
+    }
+
+
+def _at(path: str, status: str) -> Callable[[Notification], bool]:
+    def pred(n: Notification) -> bool:
+        return n.path == path and n.status == status
+
+    return pred
+
+
+def test_a_firing_series_pages_the_region_and_its_disappearance_sends_the_resolve(
+    exporter: Exporter, prometheus: PrometheusProcess, webhook: WebhookReceiver
+) -> None:
+    labels = _gateway_down("1")
+    exporter.firing.labels(**labels).set(1)
+    (page,) = wait_for(
+        lambda: webhook.received(_at("/page/north-oncall", "firing")), 20, what="page"
+    )
+    (alert,) = page.alerts
+    assert alert["labels"] == {
+        "alertname": "PosfleetGatewayDown",
+        "severity": "critical",
+        "region": "north",
+        "site": "s-1",
+        "gateway": "gw-1",
+        "escalation": "1",
+        "summary": "Gateway gw-1 down (will)",
+        "since": "2026-11-22T09:00:00+00:00",
+    }
+    assert alert["annotations"]["runbook_url"].endswith("/docs/runbooks/gateway-down.md")
+    assert alert["annotations"]["summary"] == "Gateway gw-1 at site s-1 (north) is down"
+    assert page.group_labels == {"region": "north", "site": "s-1"}
+
+    exporter.firing.remove(*labels.values())
+    (resolved,) = wait_for(
+        lambda: webhook.received(_at("/page/north-oncall", "resolved")), 20, what="resolve"
+    )
+    assert resolved.alerts[0]["labels"]["gateway"] == "gw-1"
+    assert len(webhook.received(_at("/page/north-oncall", "firing"))) == 1
+    assert webhook.received(lambda n: n.path == "/page/supervisors") == []
+
+
+def test_escalation_level_two_also_pages_the_supervisors(
+    exporter: Exporter, prometheus: PrometheusProcess, webhook: WebhookReceiver
+) -> None:
+    exporter.firing.labels(**_gateway_down("2")).set(1)
+    wait_for(lambda: webhook.received(_at("/page/supervisors", "firing")), 20, what="sup")
+    wait_for(lambda: webhook.received(_at("/page/north-oncall", "firing")), 20, what="tech")
