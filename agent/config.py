@@ -1,23 +1,25 @@
 """Typed agent settings: a TOML file plus ``POSFLEET_AGENT_*`` environment variables.
 
 Read once in ``main()``; a bad value raises :class:`ConfigError` naming the setting and
-the fix. Environment variables override the file (12-factor on top of a shipped file).
+the fix. Precedence: explicit overrides > environment > file > defaults.
+
+Standard library only (tomllib + a dataclass), not pydantic-settings: pydantic costs ~18 MB
+of RSS on a gateway whose whole budget is 30 MB (see docs/agent.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
+import os
+import tomllib
+import types
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
-
-from telemetry.topics import ID_PATTERN
+from agent.contract import ID_PATTERN, valid_id
 
 ENV_PREFIX = "POSFLEET_AGENT_"
 DEFAULT_CONFIG = Path("/etc/posfleet/agent.toml")
@@ -27,12 +29,15 @@ class ConfigError(Exception):
     """The configuration is wrong; the message names the setting and the fix."""
 
 
-class AgentSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+def _range(lo: float = -math.inf, hi: float = math.inf, open_lo: bool = False) -> Any:
+    return {"lo": lo, "hi": hi, "open_lo": open_lo}
 
-    gateway_id: str = Field(pattern=f"^{ID_PATTERN}$")
+
+@dataclass(frozen=True)
+class AgentSettings:
+    gateway_id: str
     broker_host: str = "localhost"
-    broker_port: int = Field(1883, ge=1, le=65535)
+    broker_port: int = field(default=1883, metadata=_range(1, 65535))
     # TLS with the broker's CA pinned (no system trust store).
     tls: bool = False
     ca_file: Path | None = None
@@ -47,29 +52,29 @@ class AgentSettings(BaseSettings):
     # Publishing policy. Defaults fit <= 150 KB/day on the wire (see docs/agent.md):
     # downtime is detected by the broker's will within 1.5 x keepalive = 90 s; the
     # heartbeat only has to catch a hung agent, so it can be slower than the keepalive.
-    heartbeat_interval: float = Field(120.0, gt=0, le=3600)
-    keepalive: int = Field(60, ge=1, le=60)
-    full_heartbeat_every: int = Field(15, ge=1)
-    probe_interval: float = Field(60.0, gt=0)
-    network_max_silence: float = Field(3600.0, gt=0)
-    firmware_max_silence: float = Field(86400.0, gt=0)
-    hardware_max_silence: float = Field(3600.0, gt=0)
-    reconnect_min_delay: float = Field(1.0, gt=0)
-    reconnect_max_delay: float = Field(120.0, gt=0)
+    heartbeat_interval: float = field(default=120.0, metadata=_range(0, 3600, True))
+    keepalive: int = field(default=60, metadata=_range(1, 60))
+    full_heartbeat_every: int = field(default=15, metadata=_range(1))
+    probe_interval: float = field(default=60.0, metadata=_range(0, open_lo=True))
+    network_max_silence: float = field(default=3600.0, metadata=_range(0, open_lo=True))
+    firmware_max_silence: float = field(default=86400.0, metadata=_range(0, open_lo=True))
+    hardware_max_silence: float = field(default=3600.0, metadata=_range(0, open_lo=True))
+    reconnect_min_delay: float = field(default=1.0, metadata=_range(0, open_lo=True))
+    reconnect_max_delay: float = field(default=120.0, metadata=_range(0, open_lo=True))
 
     # Store-and-forward bounds.
-    queue_max_messages: int = Field(20_000, ge=1)
-    queue_max_age_s: float = Field(7 * 86400.0, gt=0)
+    queue_max_messages: int = field(default=20_000, metadata=_range(1))
+    queue_max_age_s: float = field(default=7 * 86400.0, metadata=_range(0, open_lo=True))
 
     # Probes: roots and commands are injectable (tests run on fixture trees).
     proc_root: Path = Path("/proc")
     sys_root: Path = Path("/sys")
     etc_root: Path = Path("/etc")
     disk_path: Path = Path("/")
-    payment_hosts: list[str] = Field(default_factory=list)
+    payment_hosts: list[str] = field(default_factory=list)
     dns_name: str | None = None
-    connect_timeout: float = Field(2.0, gt=0)
-    latency_attempts: int = Field(3, ge=1, le=10)
+    connect_timeout: float = field(default=2.0, metadata=_range(0, open_lo=True))
+    latency_attempts: int = field(default=3, metadata=_range(1, 10))
     mmcli: str = "mmcli"
     model: str | None = None
     terminal_fw_source: str | None = None
@@ -77,42 +82,6 @@ class AgentSettings(BaseSettings):
     patch_level_source: str | None = None
     printer_source: str | None = None
     terminal_plugins: bool = True
-
-    @field_validator("payment_hosts")
-    @classmethod
-    def _host_port(cls, hosts: list[str]) -> list[str]:
-        for h in hosts:
-            host, _, port = h.rpartition(":")
-            if not host or not port.isdigit():
-                raise ValueError(f"{h!r} is not host:port")
-        return hosts
-
-    @model_validator(mode="after")
-    def _tls_consistent(self) -> AgentSettings:
-        if self.tls and self.ca_file is None:
-            raise ValueError("tls = true needs ca_file (the broker CA to pin)")
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together")
-        if self.password_file is not None and self.username is None:
-            raise ValueError("password_file needs username")
-        if self.reconnect_max_delay < self.reconnect_min_delay:
-            raise ValueError("reconnect_max_delay must be >= reconnect_min_delay")
-        return self
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = settings_cls.model_config.get("toml_file")
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if toml:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
-        return tuple(sources)
 
     def password(self) -> str | None:
         if self.password_file is None:
@@ -126,28 +95,128 @@ class AgentSettings(BaseSettings):
             ) from exc
 
 
+_HINTS = get_type_hints(AgentSettings)
+_FIELDS = {f.name: f for f in dataclasses.fields(AgentSettings)}
+
+
+def _coerce(name: str, raw: Any, from_env: bool) -> Any:
+    hint = _HINTS[name]
+    optional = get_origin(hint) in (Union, types.UnionType) and type(None) in get_args(hint)
+    base = next(a for a in get_args(hint) if a is not type(None)) if optional else hint
+    if optional and (raw is None or (from_env and raw == "")):
+        return None
+    if base is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in {
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        }:
+            return raw.lower() in {"1", "true", "yes", "on"}
+        raise ValueError("must be true or false")
+    if base is int:
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise ValueError("must be an integer")
+        return int(raw)
+    if base is float:
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise ValueError("must be a number")
+        return float(raw)
+    if base is Path:
+        if not isinstance(raw, str | Path):
+            raise ValueError("must be a path")
+        return Path(raw)
+    if base is str:
+        if not isinstance(raw, str):
+            raise ValueError("must be a string")
+        return raw
+    if get_origin(base) is list:
+        if isinstance(raw, str):
+            raw = json.loads(raw) if raw.strip().startswith("[") else raw.split(",")
+        if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+            raise ValueError("must be a list of strings")
+        return [x.strip() for x in raw if x.strip()]
+    raise AssertionError(f"unsupported setting type {hint}")
+
+
+def _check(s: AgentSettings) -> list[tuple[str, str]]:
+    problems = []
+    if not valid_id(s.gateway_id):
+        problems.append(("gateway_id", f"must match {ID_PATTERN}"))
+    for name, f in _FIELDS.items():
+        if "lo" in f.metadata:
+            v = getattr(s, name)
+            lo, hi, open_lo = f.metadata["lo"], f.metadata["hi"], f.metadata["open_lo"]
+            if v > hi or (v <= lo if open_lo else v < lo):
+                bound = f"> {lo}" if open_lo else f">= {lo}"
+                problems.append((name, f"{v} is out of range: must be {bound} and <= {hi}"))
+    for h in s.payment_hosts:
+        host, _, port = h.rpartition(":")
+        if not host or not port.isdigit():
+            problems.append(("payment_hosts", f"{h!r} is not host:port"))
+    if s.tls and s.ca_file is None:
+        problems.append(("ca_file", "tls = true needs ca_file (the broker CA to pin)"))
+    if (s.cert_file is None) != (s.key_file is None):
+        problems.append(("cert_file", "cert_file and key_file go together"))
+    if s.password_file is not None and s.username is None:
+        problems.append(("username", "password_file needs username"))
+    if s.reconnect_max_delay < s.reconnect_min_delay:
+        problems.append(("reconnect_max_delay", "must be >= reconnect_min_delay"))
+    return problems
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> AgentSettings:
     """Build settings from ``config_file`` (TOML), the environment and ``overrides``."""
-    if config_file is not None and not config_file.is_file():
-        raise ConfigError(
-            f"config file {config_file} does not exist: pass --config with an existing "
-            f"TOML file (see deploy/systemd/agent.toml.example)"
-        )
-
-    class _FromFile(AgentSettings):
-        model_config = SettingsConfigDict(
-            env_prefix=ENV_PREFIX, extra="forbid", toml_file=config_file
-        )
-
-    try:
-        return _FromFile(**overrides)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"]) or "(settings)"
-            env = f"{ENV_PREFIX}{name.upper()}" if err["loc"] else "the file"
-            lines.append(
-                f"setting {name!r}: {err['msg']}; fix it in the config file"
-                f" ({config_file}) or via {env}"
+    where = f"the config file ({config_file})" if config_file else "a config file (--config)"
+    raw: dict[str, tuple[Any, bool]] = {}
+    if config_file is not None:
+        try:
+            data = tomllib.loads(config_file.read_text())
+        except FileNotFoundError:
+            raise ConfigError(
+                f"config file {config_file} does not exist: pass --config with an existing "
+                f"TOML file (see deploy/systemd/agent.toml.example)"
+            ) from None
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"config file {config_file}: {exc}; fix its syntax") from None
+        unknown = sorted(set(data) - set(_FIELDS))
+        if unknown:
+            raise ConfigError(
+                f"setting {unknown[0]!r} is unknown; remove it from {where} "
+                f"(known: see deploy/systemd/agent.toml.example)"
             )
-        raise ConfigError("\n".join(lines)) from None
+        raw.update({k: (v, False) for k, v in data.items()})
+    for name in _FIELDS:
+        env = os.environ.get(ENV_PREFIX + name.upper())
+        if env is not None:
+            raw[name] = (env, True)
+    raw.update({k: (v, False) for k, v in overrides.items()})
+    values: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for name, (value, from_env) in raw.items():
+        if name not in _FIELDS:
+            problems.append((name, "unknown setting"))
+            continue
+        try:
+            values[name] = _coerce(name, value, from_env)
+        except (ValueError, json.JSONDecodeError) as exc:
+            problems.append((name, f"{value!r}: {exc}"))
+    if "gateway_id" not in values and not problems:
+        problems.append(("gateway_id", "required"))
+    if not problems:
+        settings = AgentSettings(**values)
+        problems = _check(settings)
+    if problems:
+        raise ConfigError(
+            "\n".join(
+                f"setting {name!r}: {msg}; fix it in {where} or via {ENV_PREFIX}{name.upper()}"
+                for name, msg in problems
+            )
+        )
+    return settings

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from telemetry.topics import valid_id
+from agent.contract import valid_id
 
 
 class CredentialsError(Exception):

@@ -24,12 +24,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 
+from agent.contract import Body, Clock, build, encode, topic_for
 from agent.queue import Outbox
 from agent.session import SessionCounter
-from agent.wire import encode_compact
-from telemetry.clock import Clock
-from telemetry.models import LinkState, Message, OfflineReason, Status
-from telemetry.topics import Kind, topic_for
 
 log = logging.getLogger(__name__)
 QOS = 1
@@ -85,7 +82,7 @@ class Link:
         self._attempt = 0
         self._drained_session = -1
         self._pending: deque[tuple[int, mqtt.MQTTMessageInfo]] = deque()
-        self.status_topic = topic_for(gateway_id, Kind.STATUS)
+        self.status_topic = topic_for(gateway_id, "status")
         self.client = self._build_client()
 
     def _build_client(self) -> mqtt.Client:
@@ -123,7 +120,7 @@ class Link:
         self.client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive)
         self.client.loop_start()
 
-    def stop(self, reason: OfflineReason | None, timeout: float = 5.0) -> bool:
+    def stop(self, reason: str | None, timeout: float = 5.0) -> bool:
         """Publish a graceful ``offline`` (when connected), then a clean DISCONNECT.
 
         A clean DISCONNECT tells the broker to discard the will, so a planned stop is
@@ -132,7 +129,7 @@ class Link:
         delivered = False
         if reason is not None and self.connected.is_set():
             info = self.client.publish(
-                self.status_topic, self._status(LinkState.OFFLINE, reason), qos=QOS, retain=True
+                self.status_topic, self._status("offline", reason), qos=QOS, retain=True
             )
             try:
                 info.wait_for_publish(timeout)
@@ -149,7 +146,7 @@ class Link:
         self._attempt_session = self.sessions.next()
         client.will_set(
             self.status_topic,
-            self._status(LinkState.OFFLINE, OfflineReason.CONNECTION_LOST, self._attempt_session),
+            self._status("offline", "connection_lost", self._attempt_session),
             qos=QOS,
             retain=True,
         )
@@ -162,7 +159,7 @@ class Link:
             return
         self._attempt = 0
         self.session = self._attempt_session
-        client.publish(self.status_topic, self._status(LinkState.ONLINE), qos=QOS, retain=True)
+        client.publish(self.status_topic, self._status("online"), qos=QOS, retain=True)
         log.info("connected to %s:%s, session %d", self.broker.host, self.broker.port, self.session)
         self.connected.set()
         self.wake.set()
@@ -196,30 +193,26 @@ class Link:
 
     # -- sending (agent thread) ---------------------------------------------------------
 
-    def _status(
-        self, state: LinkState, reason: OfflineReason | None = None, session: int | None = None
-    ) -> bytes:
-        msg = Status(
-            gw=self.gateway_id,
-            ts=self.clock.now(),
-            state=state,
-            session=self.session if session is None else session,
-            reason=reason,
-        )
-        return encode_compact(msg)
+    def _status(self, state: str, reason: str | None = None, session: int | None = None) -> bytes:
+        fields = {
+            "state": state,
+            "session": self.session if session is None else session,
+            "reason": reason,
+        }
+        return encode(build("status", self.gateway_id, self.clock.time(), fields))
 
-    def send(self, topic: str, message: Message) -> None:
+    def send(self, topic: str, body: Body) -> None:
         """Publish now when connected and nothing older waits; otherwise queue it.
 
         A message queued while the broker is unreachable is flagged ``historical``: the
         collector stores it but never treats it as live evidence.
         """
         if self.connected.is_set() and len(self.outbox) == 0 and not self._pending:
-            self.client.publish(topic, encode_compact(message), qos=QOS)
+            self.client.publish(topic, encode(body), qos=QOS)
             return
         if not self.connected.is_set():
-            message = message.model_copy(update={"historical": True})
-        self.outbox.put(topic, encode_compact(message), message.ts.timestamp())
+            body = {**body, "historical": True}
+        self.outbox.put(topic, encode(body), float(body["ts"]))
 
     def drain(self) -> None:
         """Acknowledge delivered rows and hand the next ones to paho, oldest first."""

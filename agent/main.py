@@ -1,6 +1,6 @@
 """``posfleet-agent``: run | check | stop | issue-credentials.
 
-Imports stay light on purpose (paho, pydantic, stdlib, telemetry): the agent runs on small
+Imports stay light on purpose (paho and the standard library only): the agent runs on small
 gateways and must never pull in the server side.
 """
 
@@ -18,6 +18,7 @@ from types import FrameType
 from typing import TextIO
 
 from agent.config import AgentSettings, ConfigError, load_settings
+from agent.contract import PLANNED_REASONS, Body, SystemClock, build, encode, topic_for
 from agent.probes.firmware import FirmwareProbe
 from agent.probes.hardware import HardwareProbe
 from agent.probes.network import NetworkProbe
@@ -26,10 +27,6 @@ from agent.probes.terminals import load_plugins
 from agent.runner import Agent, Probes
 from agent.service import schedule_of
 from agent.session import SessionCounter
-from agent.wire import encode_compact
-from telemetry.clock import SystemClock
-from telemetry.models import LinkState, Message, OfflineReason, Status
-from telemetry.topics import Kind, topic_for
 
 log = logging.getLogger("agent")
 
@@ -78,24 +75,20 @@ class PrintSink:
         self.session = session
         self.out = out
 
-    def send(self, topic: str, message: Message) -> None:
-        self.out.write(f"{topic} {encode_compact(message).decode()}\n")
+    def send(self, topic: str, body: Body) -> None:
+        self.out.write(f"{topic} {encode(body).decode()}\n")
 
 
 def dry_run(s: AgentSettings, out: TextIO) -> int:
     clock = SystemClock()
     session = SessionCounter(s.state_dir / "session").current() + 1
     sink = PrintSink(session, out)
-    status_topic = topic_for(s.gateway_id, Kind.STATUS)
-    will = Status(
-        gw=s.gateway_id,
-        ts=clock.now(),
-        state=LinkState.OFFLINE,
-        session=session,
-        reason=OfflineReason.CONNECTION_LOST,
-    )
-    out.write(f"# will (retained, QoS 1): {status_topic} {encode_compact(will).decode()}\n")
-    sink.send(status_topic, will.model_copy(update={"state": LinkState.ONLINE, "reason": None}))
+    status_topic = topic_for(s.gateway_id, "status")
+    will = {"state": "offline", "session": session, "reason": "connection_lost"}
+    will_body = build("status", s.gateway_id, clock.time(), will)
+    out.write(f"# will (retained, QoS 1): {status_topic} {encode(will_body).decode()}\n")
+    birth = build("status", s.gateway_id, clock.time(), {"state": "online", "session": session})
+    sink.send(status_topic, birth)
     Agent(s.gateway_id, build_probes(s), sink, clock, schedule_of(s)).tick(force=True)
     return 0
 
@@ -120,7 +113,7 @@ def run(s: AgentSettings, *, once: bool = False) -> int:
     return 0
 
 
-def stop_running(s: AgentSettings, reason: OfflineReason) -> int:
+def stop_running(s: AgentSettings, reason: str) -> int:
     """Tell the running agent to go offline with ``reason`` and exit (SIGTERM + reason file)."""
     pidfile = s.state_dir / "agent.pid"
     try:
@@ -128,9 +121,9 @@ def stop_running(s: AgentSettings, reason: OfflineReason) -> int:
     except (OSError, ValueError):
         print(f"no running agent: {pidfile} missing (is state_dir right?)", file=sys.stderr)
         return 1
-    (s.state_dir / "stop-reason").write_text(reason.value + "\n")
+    (s.state_dir / "stop-reason").write_text(reason + "\n")
     os.kill(pid, signal.SIGTERM)
-    print(f"asked agent pid {pid} to go offline ({reason.value})")
+    print(f"asked agent pid {pid} to go offline ({reason})")
     return 0
 
 
@@ -147,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     st.add_argument(
         "--reason",
         default="shutdown",
-        choices=[r.value for r in OfflineReason if r != OfflineReason.CONNECTION_LOST],
+        choices=PLANNED_REASONS,
     )
     ic = sub.add_parser("issue-credentials", help="create a gateway's broker credentials")
     ic.add_argument("gateway_id")
@@ -189,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from agent.check import check
 
             return check(settings, build_probes(settings), sys.stdout)
-        return stop_running(settings, OfflineReason(args.reason))
+        return stop_running(settings, args.reason)
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2

@@ -11,29 +11,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pydantic import ValidationError
-
+from agent.contract import KINDS, Body, Clock, ContractError, build, topic_for
 from agent.policy import HARDWARE_DEADBANDS, NETWORK_DEADBANDS, ChangePolicy
 from agent.probes import Probe, Reading, run_probes
 from agent.probes.terminals import TerminalProbe, TerminalReading, collect_all
-from telemetry.clock import Clock
-from telemetry.models import Event, Firmware, Hardware, Heartbeat, Message, Network, Severity
-from telemetry.topics import Kind, topic_for
 
 log = logging.getLogger(__name__)
-MODELS: dict[Kind, type[Message]] = {
-    Kind.HEARTBEAT: Heartbeat,
-    Kind.NETWORK: Network,
-    Kind.FIRMWARE: Firmware,
-    Kind.HARDWARE: Hardware,
-    Kind.EVENT: Event,
-}
 
 
 class Sink(Protocol):
     session: int
 
-    def send(self, topic: str, message: Message) -> None: ...
+    def send(self, topic: str, body: Body) -> None: ...
 
 
 @dataclass
@@ -70,11 +59,11 @@ class Agent:
         self._next_probe: float | None = None
         self._full_session = -1
         s = schedule
-        self.policies: dict[tuple[str | None, Kind], ChangePolicy] = {}
+        self.policies: dict[tuple[str | None, str], ChangePolicy] = {}
         self._defaults = {
-            Kind.NETWORK: (s.network_max_silence, NETWORK_DEADBANDS),
-            Kind.FIRMWARE: (s.firmware_max_silence, {}),
-            Kind.HARDWARE: (s.hardware_max_silence, HARDWARE_DEADBANDS),
+            "network": (s.network_max_silence, NETWORK_DEADBANDS),
+            "firmware": (s.firmware_max_silence, {}),
+            "hardware": (s.hardware_max_silence, HARDWARE_DEADBANDS),
         }
         self.stop_requested = threading.Event()
 
@@ -89,9 +78,9 @@ class Agent:
             self.heartbeat(full=force)
         if force or self._next_probe is None or now >= self._next_probe:
             self._next_probe = now + self.schedule.probe_interval
-            self.on_change(Kind.NETWORK, run_probes([self.probes.network]), force=force)
-            self.on_change(Kind.FIRMWARE, run_probes([self.probes.firmware]), force=force)
-            self.on_change(Kind.HARDWARE, run_probes([self.probes.hardware]), force=force)
+            self.on_change("network", run_probes([self.probes.network]), force=force)
+            self.on_change("firmware", run_probes([self.probes.firmware]), force=force)
+            self.on_change("hardware", run_probes([self.probes.hardware]), force=force)
 
     def heartbeat(self, full: bool = False) -> None:
         session = self.sink.session
@@ -103,15 +92,15 @@ class Agent:
             self._full_session = session
         reading.errors.update(self.probes.plugin_errors)
         common = {"session": session, "seq": self.seq, "interval": self.schedule.heartbeat_interval}
-        self._emit(None, Kind.HEARTBEAT, {**reading.fields, **common}, reading.errors)
+        self._emit(None, "heartbeat", {**reading.fields, **common}, reading.errors)
         terminal_readings, errors = collect_all(self.probes.terminals)
         if errors:
             self._emit(
                 None,
-                Kind.EVENT,
+                "event",
                 {
                     "type": "terminal_probe_failed",
-                    "severity": Severity.WARNING,
+                    "severity": "warning",
                     "message": "; ".join(errors.values())[:1024],
                 },
                 {},
@@ -121,20 +110,19 @@ class Agent:
         self.seq += 1
 
     def _terminal(self, t: TerminalReading, common: dict[str, Any]) -> None:
-        try:
-            kind = Kind(t.kind)
-        except ValueError:
+        kind = t.kind
+        if kind not in KINDS or kind == "status":
             log.warning("terminal probe gave unknown kind %r for %s", t.kind, t.terminal_id)
             return
-        if kind == Kind.HEARTBEAT:
+        if kind == "heartbeat":
             self._emit(t.terminal_id, kind, {**t.fields, **common}, t.errors)
-        elif kind == Kind.EVENT:
+        elif kind == "event":
             self._emit(t.terminal_id, kind, t.fields, t.errors)
         else:
             self.on_change(kind, Reading(dict(t.fields), dict(t.errors)), terminal=t.terminal_id)
 
     def on_change(
-        self, kind: Kind, reading: Reading, *, terminal: str | None = None, force: bool = False
+        self, kind: str, reading: Reading, *, terminal: str | None = None, force: bool = False
     ) -> None:
         key = (terminal, kind)
         if key not in self.policies:
@@ -149,28 +137,15 @@ class Agent:
             policy.sent(snapshot, now)
 
     def _emit(
-        self, terminal: str | None, kind: Kind, fields: dict[str, Any], errors: dict[str, str]
+        self, terminal: str | None, kind: str, fields: dict[str, Any], errors: dict[str, str]
     ) -> bool:
-        body = {**fields, "gw": self.gw, "ts": self.clock.now(), "terminal": terminal}
-        if errors:
-            body["errors"] = {k[:128]: v[:512] for k, v in list(errors.items())[:32]}
         try:
-            message = MODELS[kind].model_validate(body)
-        except ValidationError as exc:
-            # A reading outside the contract (a sensor gone mad) must not stop the agent:
-            # send what is valid and say which field was dropped.
-            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
-            kept = {k: v for k, v in body.items() if k not in bad}
-            kept["errors"] = {
-                **kept.get("errors", {}),
-                **{f"invalid.{b}"[:128]: "out of range" for b in bad},
-            }
-            try:
-                message = MODELS[kind].model_validate(kept)
-            except ValidationError as exc2:
-                log.error("cannot build %s message: %s", kind, exc2)
-                return False
-        self.sink.send(topic_for(self.gw, kind, terminal), message)
+            # Invalid optional fields are dropped and named in `errors` by `build`.
+            body = build(kind, self.gw, self.clock.time(), fields, errors, terminal)
+        except ContractError as exc:
+            log.error("cannot build %s message: %s", kind, exc)
+            return False
+        self.sink.send(topic_for(self.gw, kind, terminal), body)
         return True
 
     def report_drops(self, drops: dict[str, int]) -> None:
@@ -178,10 +153,10 @@ class Agent:
         if total:
             self._emit(
                 None,
-                Kind.EVENT,
+                "event",
                 {
                     "type": "queue_dropped",
-                    "severity": Severity.WARNING,
+                    "severity": "warning",
                     "message": f"{total} queued messages dropped while offline",
                     "data": drops,
                 },

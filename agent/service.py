@@ -9,13 +9,12 @@ import threading
 from pathlib import Path
 
 from agent.config import AgentSettings
+from agent.contract import OFFLINE_REASONS, Clock, SystemClock
 from agent.link import Link
 from agent.queue import Outbox
 from agent.runner import Agent, Probes, Schedule
 from agent.session import SessionCounter
 from agent.transport import broker_config
-from telemetry.clock import Clock, SystemClock
-from telemetry.models import OfflineReason
 
 log = logging.getLogger("agent")
 
@@ -54,9 +53,9 @@ class Service:
         )
         self.agent = Agent(s.gateway_id, probes, self.link, self.clock, schedule_of(s))
 
-    def request_stop(self, reason: OfflineReason | None = None) -> None:
+    def request_stop(self, reason: str | None = None) -> None:
         if reason is not None:
-            self.reason_file.write_text(reason.value + "\n")
+            self.reason_file.write_text(reason + "\n")
         self.stop_event.set()
         self.wake.set()
 
@@ -82,7 +81,7 @@ class Service:
                         agent.report_drops(drops)
                         continue
                 elif not link.connected.is_set():
-                    outbox.expire(clock.now().timestamp())
+                    outbox.expire(clock.time())
                 if once and not link.busy:
                     break
                 timeout = max(0.0, agent.next_due() - clock.monotonic())
@@ -93,13 +92,15 @@ class Service:
             self._shutdown()
 
     def _shutdown(self) -> None:
-        reason = OfflineReason.SHUTDOWN
-        with contextlib.suppress(OSError, ValueError):
-            reason = OfflineReason(self.reason_file.read_text().strip())
+        reason = "shutdown"
+        with contextlib.suppress(OSError):
+            asked = self.reason_file.read_text().strip()
+            if asked in OFFLINE_REASONS[1:]:
+                reason = asked
         delivered = self.link.stop(reason)
         log.info(
             "stopped (%s), graceful offline %s",
-            reason.value,
+            reason,
             "delivered" if delivered else "not delivered (broker unreachable)",
         )
         self.outbox.close()

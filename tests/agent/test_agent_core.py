@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,9 +14,6 @@ from agent.link import full_jitter
 from agent.policy import ChangePolicy, changed
 from agent.queue import Outbox
 from agent.session import SessionCounter
-from agent.wire import encode_compact
-from telemetry.codec import Decoded, decode, encode
-from telemetry.models import Heartbeat, Network
 
 
 def test_numbers_inside_their_deadband_are_not_a_change() -> None:
@@ -95,26 +92,6 @@ def test_session_counter_rises_and_persists(tmp_path: Path) -> None:
     assert SessionCounter(path).current() == 2
 
 
-def test_compact_encoding_is_smaller_and_still_decodes_to_the_same_message() -> None:
-    msg = Heartbeat(
-        gw="gw-1", ts=datetime(2026, 11, 22, 9, 0, 5, tzinfo=UTC), session=3, seq=9, interval=120.0
-    )
-    compact = encode_compact(msg)
-    assert len(compact) < len(encode(msg))
-    assert b'"ts":1795338005' in compact
-    assert b'"interval":120,' in compact
-    decoded = decode("posfleet/v1/gw-1/heartbeat", compact)
-    assert isinstance(decoded, Decoded)
-    assert decoded.message == msg
-
-
-def test_historical_flag_survives_compact_encoding() -> None:
-    msg = Network(gw="gw-1", ts=datetime(2026, 1, 1, tzinfo=UTC), historical=True)
-    decoded = decode("posfleet/v1/gw-1/network", encode_compact(msg))
-    assert isinstance(decoded, Decoded)
-    assert decoded.message.historical is True
-
-
 def test_reconnect_backoff_is_jittered_and_bounded() -> None:
     import random
 
@@ -154,15 +131,28 @@ def test_missing_config_file_is_named() -> None:
         load_settings(Path("/nonexistent/agent.toml"))
 
 
-def test_the_agent_imports_no_server_side_package() -> None:
+def test_the_agent_imports_neither_the_server_side_nor_pydantic(tmp_path: Path) -> None:
+    # Run a real dry-run round (every probe, every message) before looking at sys.modules.
     code = (
-        "import sys, agent.main, agent.service, agent.check, agent.credentials\n"
+        "import sys, io, agent.main, agent.service, agent.check, agent.credentials\n"
+        "agent.main.main(['run', '--once', '--dry-run'])\n"
         "heavy = ('streamlit', 'pandas', 'influxdb_client', 'prometheus_client', 'collector',"
-        " 'dashboard', 'simulators', 'numpy')\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+        " 'dashboard', 'simulators', 'numpy', 'pydantic', 'pydantic_core', 'pydantic_settings',"
+        " 'telemetry')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    env = {
+        **os.environ,
+        "POSFLEET_AGENT_GATEWAY_ID": "gw-1",
+        "POSFLEET_AGENT_STATE_DIR": str(tmp_path),
+        "POSFLEET_AGENT_PRINTER_SOURCE": "cmd:lpstat -p",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    lines = out.stdout.strip().splitlines()
+    assert any(line.startswith("posfleet/v1/gw-1/heartbeat ") for line in lines)
+    assert lines[-1] == "[]"
 
 
 def test_the_shipped_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,212 @@
+"""The wire contract as the agent needs it, in the standard library only.
+
+Why a copy: importing ``telemetry`` loads pydantic, which alone takes ~18 MB of RSS, more
+than half the agent's 30 MB budget. The collector validates with the pydantic models in
+``telemetry/``; tests/agent/test_agent_contract.py proves this module agrees with them
+(same field names, same bounds, every built message decodes), so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+ROOT = "posfleet/v1"
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+_ID_RE = re.compile(rf"^{ID_PATTERN}$")
+KINDS = ("status", "heartbeat", "network", "firmware", "hardware", "event")
+OFFLINE_REASONS = (
+    "connection_lost",
+    "shutdown",
+    "reboot",
+    "upgrade",
+    "maintenance",
+    "decommission",
+)
+PLANNED_REASONS = OFFLINE_REASONS[1:]
+Body = dict[str, Any]
+
+
+def valid_id(value: str) -> bool:
+    return bool(_ID_RE.match(value))
+
+
+def topic_for(gateway_id: str, kind: str, terminal_id: str | None = None) -> str:
+    if not valid_id(gateway_id):
+        raise ValueError(f"invalid gateway id {gateway_id!r}: must match {ID_PATTERN}")
+    if kind not in KINDS:
+        raise ValueError(f"unknown message kind {kind!r}")
+    if terminal_id is None:
+        return f"{ROOT}/{gateway_id}/{kind}"
+    if not valid_id(terminal_id):
+        raise ValueError(f"invalid terminal id {terminal_id!r}: must match {ID_PATTERN}")
+    return f"{ROOT}/{gateway_id}/terminal/{terminal_id}/{kind}"
+
+
+class Clock(Protocol):
+    def time(self) -> float:
+        """Wall-clock Unix seconds, for ``ts`` on the wire."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin, for intervals."""
+        ...
+
+
+class SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+# Field specs: ("num", lo, hi, lo_exclusive) | ("int", lo) | ("str", max_len)
+# | ("enum", values) | ("bool",) | ("strlist", max_items) | ("dict", max_items)
+Spec = tuple[Any, ...]
+PCT: Spec = ("num", 0, 100, False)
+SHORT: Spec = ("str", 128)
+SCHEMA: dict[str, dict[str, Spec]] = {
+    "status": {
+        "state": ("enum", ("online", "offline")),
+        "session": ("int", 0),
+        "reason": ("enum", OFFLINE_REASONS),
+    },
+    "heartbeat": {
+        "session": ("int", 0),
+        "seq": ("int", 0),
+        "interval": ("num", 0, 86_400, True),
+        "uptime_s": ("num", 0, math.inf, False),
+        "boot_id": SHORT,
+        "agent_version": SHORT,
+        "load1": ("num", 0, math.inf, False),
+        "mem_used_pct": PCT,
+        "disk_used_pct": PCT,
+    },
+    "network": {
+        "link": ("enum", ("ethernet", "wifi", "cellular", "unknown")),
+        "iface": SHORT,
+        "addresses": ("strlist", 16),
+        "rssi_dbm": ("num", -150, 0, False),
+        "rsrp_dbm": ("num", -160, 0, False),
+        "wifi_signal_dbm": ("num", -150, 0, False),
+        "latency_ms": ("num", 0, math.inf, False),
+        "loss_pct": PCT,
+        "dns_ok": ("bool",),
+        "dns_ms": ("num", 0, math.inf, False),
+    },
+    "firmware": {
+        k: SHORT for k in ("model", "os", "kernel", "terminal_fw", "payment_app", "patch_level")
+    },
+    "hardware": {
+        "battery_pct": PCT,
+        "battery_health_pct": PCT,
+        "battery_cycles": ("int", 0),
+        "charging": ("bool",),
+        "temperature_c": ("num", -60, 200, False),
+        "storage_used_pct": PCT,
+        "printer": ("enum", ("ok", "paper_low", "paper_out", "error", "absent", "unknown")),
+        "receipts_printed": ("int", 0),
+        "error_count": ("int", 0),
+    },
+    "event": {
+        "type": SHORT,
+        "severity": ("enum", ("info", "warning", "error")),
+        "message": ("str", 1024),
+        "data": ("dict", 32),
+    },
+}
+REQUIRED = {
+    "status": ("state", "session"),
+    "heartbeat": ("session", "seq", "interval"),
+    "event": ("type",),
+}
+
+
+def _valid(spec: Spec, value: Any) -> bool:
+    kind = spec[0]
+    if kind == "num":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        lo, hi, open_lo = spec[1], spec[2], spec[3]
+        if not math.isfinite(value) or value > hi:
+            return False
+        return bool(value > lo if open_lo else value >= lo)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool) and value >= spec[1]
+    if kind == "str":
+        return isinstance(value, str) and len(value) <= spec[1]
+    if kind == "enum":
+        return value in spec[1]
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "strlist":
+        return (
+            isinstance(value, list)
+            and len(value) <= spec[1]
+            and all(isinstance(v, str) and len(v) <= 128 for v in value)
+        )
+    if kind == "dict":
+        return (
+            isinstance(value, dict)
+            and len(value) <= spec[1]
+            and all(
+                isinstance(k, str)
+                and len(k) <= 128
+                and (v is None or isinstance(v, str | int | float | bool))
+                and not (isinstance(v, float) and not math.isfinite(v))
+                for k, v in value.items()
+            )
+        )
+    raise AssertionError(f"unknown spec {spec}")
+
+
+class ContractError(ValueError):
+    """A message cannot be built: a required field is missing or invalid."""
+
+
+def build(
+    kind: str,
+    gw: str,
+    ts: float,
+    fields: Mapping[str, Any],
+    errors: Mapping[str, str] | None = None,
+    terminal: str | None = None,
+) -> Body:
+    """A message body. Invalid optional fields are dropped and named in ``errors`` (a sensor
+    gone mad must not stop the agent); unknown fields are left out."""
+    spec = SCHEMA[kind]
+    body: Body = {"v": 1, "gw": gw, "ts": int(ts)}
+    if terminal is not None:
+        body["terminal"] = terminal
+    errs = {str(k)[:128]: str(v)[:512] for k, v in (errors or {}).items()}
+    for name, value in fields.items():
+        if name not in spec or value is None:
+            continue
+        if _valid(spec[name], value):
+            body[name] = value
+        elif name in REQUIRED.get(kind, ()):
+            raise ContractError(f"{kind}.{name}: invalid value {value!r}")
+        else:
+            errs[f"invalid.{name}"[:128]] = f"out of range: {value!r}"[:512]
+    for name in REQUIRED.get(kind, ()):
+        if name not in body:
+            raise ContractError(f"{kind}.{name} is required")
+    if errs:
+        body["errors"] = dict(list(errs.items())[:32])
+    return body
+
+
+def _compact(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def encode(body: Body) -> bytes:
+    """Compact JSON: no spaces, integral floats as ints (JSON does not tell 120 from 120.0)."""
+    return json.dumps({k: _compact(v) for k, v in body.items()}, separators=(",", ":")).encode()
