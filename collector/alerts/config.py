@@ -61,6 +61,10 @@ class AlertSettings(BaseSettings):
     maintenance_chunk: int = Field(1000, ge=1)
     poll_maintenance_s: float = Field(5.0, gt=0)
 
+    # Optional webhook notifier (collector.alerts.webhook) for teams without Alertmanager.
+    webhook_url: str | None = None
+    webhook_poll_s: float = Field(2.0, gt=0)
+
     def pending_for(self, kind: str) -> float:
         value = getattr(self, f"pending_{kind}_s", None)
         return float(value) if value is not None else self.pending_default_s
