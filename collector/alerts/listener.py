@@ -20,6 +20,7 @@ from collector.alerts.engine import AlertEngine
 from collector.alerts.model import Key
 from collector.alerts.rules import TelemetryRules
 from collector.alerts.sweeps import FirmwareSweep, OverdueSweep, load_maintenance_policies
+from collector.hooks import Listener
 from collector.model import SubjectType, Transition
 from telemetry.codec import Decoded
 
@@ -179,3 +180,7 @@ def build_listener(
     listener = AlertListener(AlertEngine(settings), TelemetryRules(settings), monotonic=monotonic)
     listener.load(conn, now)
     return listener
+
+
+def _is_a_listener(listener: AlertListener) -> Listener:
+    return listener  # mypy proves AlertListener satisfies collector.hooks.Listener
