@@ -1,0 +1,22 @@
+"""Fixtures: a real victoria-metrics per test that asks for it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from vmserver import VictoriaMetrics
+
+
+@pytest.fixture
+def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    if shutil.which("victoria-metrics") is None and os.environ.get("CI") != "true":
+        pytest.skip("victoria-metrics not installed (apt install victoria-metrics)")
+    server = VictoriaMetrics(tmp_path / "vm").start()
+    try:
+        yield server
+    finally:
+        server.close()
