@@ -20,7 +20,6 @@ class DashboardSettings(BaseSettings):
     db: Path  # --db or POSFLEET_DB
     dashboard_refresh_s: float = Field(30.0, gt=0)
     dashboard_page_size: int = Field(50, ge=5, le=1000)
-    dashboard_cache_ttl_s: float = Field(15.0, ge=0)
     # A frozen clock for tests, screenshots and benchmarks; unset in production.
     dashboard_now: AwareDatetime | None = None
 

@@ -34,8 +34,8 @@ def body() -> None:
     status = "suspended" if row["suspended"] else row["status"]
     a, b, d, e = st.columns(4)
     a.metric("Status", status, help=row.get("status_reason") or None)
-    b.metric("Since", str(row["status_since"] or "")[:19])
-    d.metric("Last seen", str(row["last_seen_at"] or "never")[:19])
+    b.metric("Since", str(row["status_since"] or "")[:16].replace("T", " "))
+    d.metric("Last seen", str(row["last_seen_at"] or "never")[:16].replace("T", " "))
     e.metric("Firmware", row["firmware_version"] or "unknown")
     if row["suspended"]:
         st.warning(f"Suspended: {row['suspended_reason']}")

@@ -43,7 +43,7 @@ def body() -> None:
         st.subheader("Sites by worst status")
         sites: pd.DataFrame = ui.load(c, "q", "site_map")
         if len(sites):
-            st.map(sites, latitude="lat", longitude="lon", color="colour", size=40, height=420)
+            st.map(sites, latitude="lat", longitude="lon", color="colour", size="size", height=420)
             st.caption("red down · orange late · grey unknown · purple suspended · green online")
     with right:
         st.subheader("Regions at a glance")
