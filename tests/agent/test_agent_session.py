@@ -14,7 +14,7 @@ import pytest
 from agent_support import Observer
 from support.wait import wait_for
 
-from simulators.broker import MosquittoProcess
+from simulators.broker import MosquittoProcess, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -147,3 +147,32 @@ def test_a_planned_stop_publishes_a_graceful_offline_and_no_will(
             late.close()
     finally:
         obs.close()
+
+
+def test_check_reports_broker_credentials_and_every_probe(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    env = agent_env(mosquitto, tmp_path / "state")
+    ok = subprocess.run(
+        [sys.executable, "-m", "agent.main", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "ok   broker" in ok.stdout
+    assert "ok   MQTT credentials accepted" in ok.stdout
+    for probe in ("system", "network", "firmware", "hardware"):
+        assert f"probe {probe}: {{" in ok.stdout
+    env["POSFLEET_AGENT_BROKER_PORT"] = str(free_port())
+    bad = subprocess.run(
+        [sys.executable, "-m", "agent.main", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1
+    assert "FAIL broker" in bad.stdout
+    assert "probe system: {" in bad.stdout, "probes are still printed when the broker fails"
