@@ -99,6 +99,10 @@ class AlertEngine:
         for a in alerts:
             if a.state is not AlertState.RESOLVED:
                 self.active[a.key] = a
+                if a.key.kind is Kind.FLAPPING:
+                    last = a.details.get("last_change")
+                    at = datetime.fromisoformat(last) if last else a.started_at
+                    self.flaps.seed((a.key.subject_type, a.key.subject_id), at)
         self.sites_down = {s for s in self.topology.site_gateways if self.topology.site_is_down(s)}
 
     # ------------------------------------------------------------------ inputs
@@ -109,6 +113,11 @@ class AlertEngine:
         if t.subject_type is SubjectType.GATEWAY:
             self.topology.status[t.subject_id] = t.to_status
         involves_down = Liveness.DOWN in (t.from_status, t.to_status)
+        flap_key = Key(Kind.FLAPPING, t.subject_type, t.subject_id)
+        if involves_down and flap_key in self.active:
+            # Kept in the row so a restarted collector knows how long it has been quiet.
+            self.active[flap_key].details["last_change"] = t.at.isoformat()
+            self._touch(self.active[flap_key])
         if involves_down and self.flaps.record(subject, t.at):
             place = self.topology.place(t.subject_type, t.subject_id, t.gateway_id)
             n = self.flaps.count(subject)

@@ -34,6 +34,10 @@ class FlapDetector:
         times = self._recent.get(subject)
         return times[-1] if times else None
 
+    def seed(self, subject: Subject, last_change: datetime) -> None:
+        """Restore after a restart: the quiet period counts from the last stored change."""
+        self._recent.setdefault(subject, deque()).append(last_change)
+
     def count(self, subject: Subject) -> int:
         return len(self._recent.get(subject, ()))
 

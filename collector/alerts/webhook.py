@@ -2,11 +2,12 @@
 
 Reads the alert history from the store on its own thread and connection (never on the
 processing thread: no network I/O there) and POSTs one JSON document per page
-(``firing``), escalation (``escalated``) and ``resolved``. Delivery is at least once and
-in order: the cursor (last delivered ``alert_events.id``, kept in ``meta``) only moves
-after a 2xx; a 4xx is logged and skipped (retrying cannot help); anything else is retried
-on the next poll. A fresh notifier starts at the current end of the history: it never
-replays old pages.
+(``firing``), escalation (``escalated``), ``resolved`` and ``suppressed`` (a paged alert
+now covered by its parent, a window or a suspension: no resolve is ever lost). Delivery is
+at least once and in order: the cursor (last delivered ``alert_events.id``, kept in
+``meta``) only moves after a 2xx; a 4xx is logged and skipped (retrying cannot help);
+anything else is retried on the next poll. A fresh notifier starts at the current end of
+the history: it never replays old pages.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ SELECT e.id, e.at, e.from_state, e.to_state, e.note, a.id, a.kind, a.subject_typ
 FROM alert_events e JOIN alerts a ON a.id = e.alert_id
 WHERE e.id > ? AND e.actor = 'collector' AND (
     (e.from_state = 'pending' AND e.to_state = 'firing')
-    OR (e.from_state = 'firing' AND e.to_state = 'resolved')
+    OR (e.from_state = 'firing' AND e.to_state IN ('resolved', 'suppressed'))
     OR (e.from_state = 'firing' AND e.to_state = 'firing' AND e.note LIKE 'escalation%'))
 ORDER BY e.id LIMIT ?
 """
@@ -53,7 +54,9 @@ def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float) ->
 def payload(row: tuple[Any, ...]) -> dict[str, Any]:
     (eid, at, frm, to, note, aid, kind, st, sid, sev, region, site, gw, term, summary,
      started, fired, resolved, escalation, acked_by) = row  # fmt: skip
-    event = "firing" if frm == "pending" else "resolved" if to == "resolved" else "escalated"
+    # "suppressed": a paged alert went quiet because its parent (site, gateway), a window or
+    # a suspension now covers it; receivers treat it like a resolve of that page.
+    event = "firing" if frm == "pending" else "escalated" if to == "firing" else to
     return {
         "event": event,
         "event_id": eid,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from collector.alerts.model import AlertState, Kind
 from collector.model import Liveness
 
@@ -63,3 +65,21 @@ def test_a_few_changes_spread_beyond_the_window_are_not_flapping() -> None:
     for _ in range(5):
         flap(sim, "gw1", times=1, down_s=5, up_s=400)
     assert sim.pages() == []
+
+
+def test_collector_restart_keeps_flapping_until_quiet_counted_from_the_last_change() -> None:
+    sim = Sim(site_engine({"s1": ["gw1", "gw2"]}, flap_quiet_s=900))
+    flap(sim, "gw1", times=4, down_s=5, up_s=5)  # flapping fires on the 6th change
+    sim.gw("gw1", Liveness.DOWN)
+    last_change = sim.now
+    sim.advance(300)
+    saved = list(sim.engine.active.values())
+
+    restarted = Sim(site_engine({"s1": ["gw1", "gw2"]}, flap_quiet_s=900), start=sim.now)
+    restarted.engine.topology.status["gw1"] = Liveness.DOWN
+    restarted.engine.load(saved)
+    restarted.advance(599)
+    assert restarted.loud_resolves() == []  # not resolved just because the detector is new
+    restarted.advance(1)
+    assert restarted.now - last_change == timedelta(seconds=900)
+    assert restarted.loud_resolves() == [("flapping", "gw1")]

@@ -141,3 +141,23 @@ def test_unreachable_receiver_counts_a_failure_and_keeps_the_event(
         assert int(cursor) < fired  # still to be delivered
     finally:
         notifier.close()
+
+
+def test_a_paged_alert_silenced_by_its_site_going_down_is_reported_suppressed(
+    conn: sqlite3.Connection, db_path: Path, receiver: Receiver
+) -> None:
+    h = Harness(conn, T0)
+    notifier = WebhookNotifier(db_path, receiver.url)
+    try:
+        h.gateway("gw1", Liveness.DOWN)
+        h.advance(61)
+        h.gateway("gw2", Liveness.DOWN)  # the whole site is down now
+        h.advance(31)
+        assert notifier.run_once() == 3
+    finally:
+        notifier.close()
+    assert events(receiver) == [
+        ("firing", "gateway_down", "gw1"),
+        ("suppressed", "gateway_down", "gw1"),
+        ("firing", "site_down", "store"),
+    ]
