@@ -249,3 +249,40 @@ def test_a_new_firmware_policy_is_applied_to_the_versions_already_in_the_store(
     assert (
         summary == "Terminal t7 firmware non-compliant: version 7.0-beta is not approved for P400"
     )
+
+
+def test_one_batch_taking_a_whole_site_and_its_terminals_down_links_every_child(
+    conn: sqlite3.Connection,
+) -> None:
+    from collector.model import SubjectType, Transition
+
+    with conn:
+        conn.executemany(
+            "INSERT INTO terminals (terminal_id, gateway_id, site_id, region_id, model) "
+            "VALUES (?, ?, 'solo', 'north', 'P400')",
+            [("t1", "lonely"), ("t2", "lonely"), ("t3", "buddy")],
+        )
+    h = Harness(conn, T0)
+    batch = [
+        Transition(SubjectType.TERMINAL, t, Liveness.ONLINE, Liveness.DOWN, h.now,
+                   DetectedBy.DEADLINE, gateway_id=gw)
+        for t, gw in (("t1", "lonely"), ("t2", "lonely"), ("t3", "buddy"))
+    ] + [
+        Transition(SubjectType.GATEWAY, gw, Liveness.ONLINE, Liveness.DOWN, h.now, DetectedBy.WILL)
+        for gw in ("lonely", "buddy")
+    ]  # fmt: skip
+    with conn:  # children first, parents last, all in one flush
+        h.listener.on_transitions(conn, batch, h.now)
+    h.advance(300, step=5)
+    ids = dict(h.rows("SELECT subject_id, id FROM alerts"))
+    links = dict(h.rows("SELECT subject_id, inhibited_by FROM alerts"))
+    assert links == {
+        "solo": None,
+        "lonely": ids["solo"],
+        "buddy": ids["solo"],
+        "t1": ids["lonely"],
+        "t2": ids["lonely"],
+        "t3": ids["buddy"],
+    }
+    assert h.paging() == [("site_down", "solo")]
+    assert h.fired_events() == [("site_down", "solo")]
