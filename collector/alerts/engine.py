@@ -38,27 +38,12 @@ from collector.alerts.model import (
     SiteChange,
 )
 from collector.alerts.rules import Verdict
+from collector.alerts.text import SEVERITY, down_summary, fmt, where
 from collector.alerts.topology import Topology
 from collector.alerts.windows import Calendar
 from collector.model import Liveness, SubjectType, Transition
 
-SEVERITY: dict[Kind, str] = {
-    Kind.SITE_DOWN: "critical",
-    Kind.GATEWAY_DOWN: "critical",
-    Kind.TERMINAL_DOWN: "warning",
-    Kind.FLAPPING: "warning",
-    Kind.NETWORK_DEGRADED: "warning",
-    Kind.FIRMWARE_NONCOMPLIANT: "info",
-    Kind.HARDWARE_FAULT: "warning",
-    Kind.CLOCK_SKEW: "warning",
-    Kind.MAINTENANCE_OVERDUE: "info",
-}
-
 _RANK = {SubjectType.SITE: 0, SubjectType.GATEWAY: 1, SubjectType.TERMINAL: 2}
-
-
-def fmt(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 @dataclass
@@ -125,7 +110,7 @@ class AlertEngine:
                 Key(Kind.FLAPPING, t.subject_type, t.subject_id),
                 t.at,
                 place=place,
-                summary=f"{t.subject_type.value.capitalize()} {t.subject_id}{_where(place)} "
+                summary=f"{t.subject_type.value.capitalize()} {t.subject_id}{where(place)} "
                 f"flapping: {n} down/up changes within "
                 f"{int(self.settings.flap_window_s)} s, since {fmt(t.at)}",
             )
@@ -142,7 +127,7 @@ class AlertEngine:
                 key,
                 t.at,
                 place=place,
-                summary=_down_summary(t.subject_type, t.subject_id, place, t.at, how),
+                summary=down_summary(t.subject_type, t.subject_id, place, t.at, how),
                 details=details,
             )
         elif t.from_status is Liveness.DOWN:
@@ -168,7 +153,7 @@ class AlertEngine:
                 key,
                 now,
                 place=place,
-                summary=f"Site {site_id}{_where(place)}: all {n} gateways down since {fmt(now)}",
+                summary=f"Site {site_id}{where(place)}: all {n} gateways down since {fmt(now)}",
             )
         else:
             self.sites_down.discard(site_id)
@@ -378,18 +363,3 @@ def _parent_key(key: Key, place: Place) -> Key | None:
     if key.subject_type is SubjectType.GATEWAY and place.site_id:
         return Key(Kind.SITE_DOWN, SubjectType.SITE, place.site_id)
     return None
-
-
-def _where(place: Place) -> str:
-    parts = [f"site {place.site_id}" if place.site_id else "", place.region_id]
-    text = ", ".join(p for p in parts if p)
-    return f" ({text})" if text else ""
-
-
-def _down_summary(st: SubjectType, sid: str, place: Place, at: datetime, how: str) -> str:
-    if st is SubjectType.TERMINAL:
-        return (
-            f"Terminal {sid} behind gateway {place.gateway_id}{_where(place)} "
-            f"down since {fmt(at)} ({how})"
-        )
-    return f"Gateway {sid}{_where(place)} down since {fmt(at)} ({how})"
