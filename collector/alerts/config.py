@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "POSFLEET_ALERT_"
+
+
+class AlertConfigError(ValueError):
+    """A bad alert setting; the message names the environment variable and the fix."""
 
 
 class AlertSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="POSFLEET_ALERT_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     # pending_for: the delay a condition must hold before it pages. gateway_down must
     # outlast the spread of a site's wills (up to ~1.5 x keepalive) so that the site is
@@ -64,6 +72,62 @@ class AlertSettings(BaseSettings):
     # Optional webhook notifier (collector.alerts.webhook) for teams without Alertmanager.
     webhook_url: str | None = None
     webhook_poll_s: float = Field(2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _hysteresis_is_consistent(self) -> Self:
+        # A clear threshold on the wrong side of its raise threshold would flap forever.
+        pairs = [
+            (
+                "latency_clear_ms",
+                "latency_raise_ms",
+                self.latency_clear_ms <= self.latency_raise_ms,
+            ),
+            ("loss_clear_pct", "loss_raise_pct", self.loss_clear_pct <= self.loss_raise_pct),
+            (
+                "signal_clear_dbm",
+                "signal_raise_dbm",
+                self.signal_clear_dbm >= self.signal_raise_dbm,
+            ),
+            ("battery_ok_pct", "battery_low_pct", self.battery_ok_pct >= self.battery_low_pct),
+            (
+                "temperature_clear_c",
+                "temperature_raise_c",
+                self.temperature_clear_c <= self.temperature_raise_c,
+            ),
+            (
+                "storage_clear_pct",
+                "storage_raise_pct",
+                self.storage_clear_pct <= self.storage_raise_pct,
+            ),
+            (
+                "clock_skew_clear_s",
+                "clock_skew_raise_s",
+                self.clock_skew_clear_s <= self.clock_skew_raise_s,
+            ),
+        ]
+        for clear, raise_, ok in pairs:
+            if not ok:
+                raise ValueError(
+                    f"{ENV_PREFIX}{clear.upper()} must be on the healthy side of "
+                    f"{ENV_PREFIX}{raise_.upper()} (hysteresis)"
+                )
+        return self
+
+    @classmethod
+    def from_env(cls) -> AlertSettings:
+        """Read once in main(); a bad value fails loudly, naming the variable and the fix."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                name = ".".join(str(p) for p in err["loc"])
+                var = f"{ENV_PREFIX}{name.upper()}" if name else "alert settings"
+                problems.append(f"{var}: {err['msg']} (got {err.get('input')!r})")
+            raise AlertConfigError(
+                "invalid alert settings: " + "; ".join(problems) + ". Fix or unset the "
+                "variable to use the default (see docs/alerts.md)."
+            ) from None
 
     def pending_for(self, kind: str) -> float:
         value = getattr(self, f"pending_{kind}_s", None)
