@@ -240,3 +240,36 @@ class PrometheusProcess(_Process):
     def alerts(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = http_json(f"{self.url}/api/v1/alerts")["data"]["alerts"]
         return result
+
+
+FIRING_LABELS = (
+    "alertname",
+    "severity",
+    "region",
+    "site",
+    "gateway",
+    "terminal",
+    "escalation",
+    "summary",
+    "since",
+)
+
+
+class StandInExporter:
+    """Serves ``posfleet_alert_firing`` as docs/metrics.md specifies, on a free port, to test
+    the Prometheus -> Alertmanager share of the path without a collector."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+        self.registry = CollectorRegistry()
+        self.firing = Gauge(
+            "posfleet_alert_firing", "firing alerts", FIRING_LABELS, registry=self.registry
+        )
+        self.port = free_port()
+        self.server, self.thread = start_http_server(self.port, "127.0.0.1", self.registry)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)

@@ -8,13 +8,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from promstack import (
     TEST_INTERVALS,
     AlertmanagerProcess,
     PrometheusProcess,
     StackError,
-    free_port,
+    StandInExporter,
     render_prometheus_config,
 )
 from support.wait import wait_for
@@ -22,28 +21,10 @@ from support.webhook import Notification, WebhookReceiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-LABELS = ["alertname", "severity", "region", "site", "gateway", "terminal", "escalation"]
-LABELS += ["summary", "since"]
-
-
-class Exporter:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.firing = Gauge(
-            "posfleet_alert_firing", "firing alerts", LABELS, registry=self.registry
-        )
-        self.port = free_port()
-        self.server, self.thread = start_http_server(self.port, "127.0.0.1", self.registry)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
 
 @pytest.fixture
-def exporter() -> Iterator[Exporter]:
-    exp = Exporter()
+def exporter() -> Iterator[StandInExporter]:
+    exp = StandInExporter()
     try:
         yield exp
     finally:
@@ -52,7 +33,7 @@ def exporter() -> Iterator[Exporter]:
 
 @pytest.fixture
 def prometheus(
-    tmp_path: Path, exporter: Exporter, alertmanager: AlertmanagerProcess
+    tmp_path: Path, exporter: StandInExporter, alertmanager: AlertmanagerProcess
 ) -> Iterator[PrometheusProcess]:
     config = render_prometheus_config(
         f"127.0.0.1:{exporter.port}",
@@ -93,7 +74,7 @@ def _at(path: str, status: str) -> Callable[[Notification], bool]:
 
 
 def test_a_firing_series_pages_the_region_and_its_disappearance_sends_the_resolve(
-    exporter: Exporter, prometheus: PrometheusProcess, webhook: WebhookReceiver
+    exporter: StandInExporter, prometheus: PrometheusProcess, webhook: WebhookReceiver
 ) -> None:
     labels = _gateway_down("1")
     exporter.firing.labels(**labels).set(1)
@@ -125,7 +106,7 @@ def test_a_firing_series_pages_the_region_and_its_disappearance_sends_the_resolv
 
 
 def test_escalation_level_two_also_pages_the_supervisors(
-    exporter: Exporter, prometheus: PrometheusProcess, webhook: WebhookReceiver
+    exporter: StandInExporter, prometheus: PrometheusProcess, webhook: WebhookReceiver
 ) -> None:
     exporter.firing.labels(**_gateway_down("2")).set(1)
     wait_for(lambda: webhook.received(_at("/page/supervisors", "firing")), 20, what="sup")
