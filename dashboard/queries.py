@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from collector import sla
 from collector.actions import ts
 
 # Effective status: administrative overlays win over liveness.
@@ -71,49 +72,49 @@ def outage_trend(conn: sqlite3.Connection, now: datetime, days: int = 30) -> pd.
     )
 
 
-def availability(
+SLA_GROUPS = {"region_id": "region", "site_id": "site", "model": "model"}
+
+
+def reliability(
     conn: sqlite3.Connection, start: datetime, end: datetime, group: str | None = None
 ) -> pd.DataFrame:
-    """Gateway availability in [start, end): fault downtime over time not planned.
-
-    Planned incidents (upgrades, maintenance) are removed from both sides; administrative
-    ones (suspended) count as neither. ``group``: region_id | site_id | model | None.
-    """
+    """Gateway availability, MTTR, MTBF in [start, end) by ``collector.sla`` (the shared rule:
+    planned and administrative time is removed from the period, a fault inside a planned
+    window does not count). ``group``: region_id | site_id | model | None (whole fleet)."""
+    cur = conn.execute(
+        "SELECT subject_type, subject_id, started_at, ended_at, class, site_id, region_id, "
+        "model FROM incidents WHERE subject_type = 'gateway' AND started_at < ? "
+        "AND (ended_at IS NULL OR ended_at > ?)",
+        (ts(end), ts(start)),
+    )
+    cols = [d[0] for d in cur.description]
+    incidents = [sla.Incident.from_row(dict(zip(cols, r, strict=True))) for r in cur]
     key = group or "'all'"
-    span_s = (end - start).total_seconds()
-    down = frame(
-        conn,
-        f"SELECT {key} AS grp, class, "
-        "SUM((julianday(MIN(COALESCE(ended_at, :end), :end)) - "
-        "     julianday(MAX(started_at, :start))) * 86400.0) AS seconds, "
-        "COUNT(*) AS n, "
-        "SUM(CASE WHEN ended_at IS NOT NULL AND ended_at >= :start "
-        "    THEN (julianday(ended_at) - julianday(started_at)) * 86400.0 END) AS repair_s, "
-        "SUM(CASE WHEN ended_at IS NOT NULL AND ended_at >= :start THEN 1 ELSE 0 END) AS closed "
-        "FROM incidents WHERE subject_type = 'gateway' AND started_at < :end "
-        "AND (ended_at IS NULL OR ended_at > :start) GROUP BY 1, 2",
-        {"start": ts(start), "end": ts(end)},
+    pop = dict(
+        conn.execute(
+            f"SELECT {key}, COUNT(*) FROM gateways WHERE registered = 1 AND decommissioned = 0 "
+            "GROUP BY 1"
+        ).fetchall()
     )
-    subjects = frame(
-        conn,
-        f"SELECT {key} AS grp, COUNT(*) AS gateways FROM gateways "
-        "WHERE registered = 1 AND decommissioned = 0 GROUP BY 1",
-    )
-    out = subjects.set_index("grp")
-    for cls in ("fault", "planned"):
-        part = down[down["class"] == cls].set_index("grp")
-        out[f"{cls}_s"] = part["seconds"].reindex(out.index).fillna(0.0)
-        if cls == "fault":
-            out["incidents"] = part["n"].reindex(out.index).fillna(0).astype(int)
-            out["closed"] = part["closed"].reindex(out.index).fillna(0).astype(int)
-            out["repair_s"] = part["repair_s"].reindex(out.index).fillna(0.0)
-    total = out["gateways"] * span_s - out["planned_s"]
-    out["availability_pct"] = (100.0 * (1 - out["fault_s"] / total.where(total > 0))).round(3)
-    out["mttr_min"] = (out["repair_s"] / out["closed"].where(out["closed"] > 0) / 60).round(1)
-    up_s = total - out["fault_s"]
-    out["mtbf_h"] = (up_s / out["incidents"].where(out["incidents"] > 0) / 3600).round(1)
-    out = out.reset_index().rename(columns={"grp": group or "fleet"})
-    return out.drop(columns=["repair_s", "closed"])
+    if group is None:
+        figures = {"all": sla.reliability(incidents, start, end, population=pop.get("all", 0))}
+    else:
+        figures = sla.by_group(incidents, start, end, SLA_GROUPS[group], population=pop)
+    rows = []
+    for name, r in sorted(figures.items()):
+        avail = r.availability
+        rows.append(
+            {
+                group or "fleet": name,
+                "gateways": r.subjects,
+                "availability_pct": None if avail is None else round(100 * avail, 3),
+                "downtime_min": round(r.downtime_s / 60, 1),
+                "failures": r.failures,
+                "mttr_min": None if r.mttr_s is None else round(r.mttr_s / 60, 1),
+                "mtbf_h": None if r.mtbf_s is None else round(r.mtbf_s / 3600, 1),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def site_map(conn: sqlite3.Connection) -> pd.DataFrame:

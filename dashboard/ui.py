@@ -105,6 +105,13 @@ def full_export(c: Ctx, name: str, sql: str, params: tuple[Any, ...] = ()) -> No
     )  # fmt: skip
 
 
+def pct(frame: pd.DataFrame, column: str = "availability_pct") -> str:
+    """The first row's percentage, or n/a (an empty fleet has no availability)."""
+    if len(frame) == 0 or pd.isna(frame[column].iloc[0]):
+        return "n/a"
+    return f"{frame[column].iloc[0]:.3f} %"
+
+
 def can(c: Ctx, role: Role) -> bool:
     return c.actor is not None and c.actor.role >= role
 

@@ -19,12 +19,12 @@ group = group or "region_id"
 start = now - timedelta(days=days)
 
 st.subheader(f"SLA by {group}, last {days} days (gateways; planned windows excluded)")
-fleet = ui.load(c, "q", "availability", start, now)
+fleet = ui.load(c, "q", "reliability", start, now)
 a, b, d = st.columns(3)
-a.metric("Fleet availability", f"{fleet['availability_pct'].iloc[0]:.3f} %")
+a.metric("Fleet availability", ui.pct(fleet))
 b.metric("MTTR", f"{fleet['mttr_min'].iloc[0]} min")
 d.metric("MTBF", f"{fleet['mtbf_h'].iloc[0]} h")
-ui.table(ui.load(c, "q", "availability", start, now, group), f"sla-by-{group}")
+ui.table(ui.load(c, "q", "reliability", start, now, group), f"sla-by-{group}")
 
 st.subheader("Incidents")
 open_only = st.toggle("Open only", value=st.query_params.get("open") == "1", key="inc_open")

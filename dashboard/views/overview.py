@@ -25,15 +25,13 @@ def body() -> None:
             cols, ["online", "late", "down", "unknown", "suspended", "decommissioned"], strict=True
         ):
             col.metric(status, int(sub.get(status, 0)))
-    a_day = ui.load(
-        c, "q", "availability", day_start(c.now), c.now.replace(second=0, microsecond=0)
-    )
+    a_day = ui.load(c, "q", "reliability", day_start(c.now), c.now.replace(second=0, microsecond=0))
     a_month = ui.load(
-        c, "q", "availability", month_start(c.now), c.now.replace(second=0, microsecond=0)
+        c, "q", "reliability", month_start(c.now), c.now.replace(second=0, microsecond=0)
     )
     m1, m2, m3 = st.columns(3)
-    m1.metric("Availability today", f"{a_day['availability_pct'].iloc[0]:.3f} %")
-    m2.metric("Availability this month", f"{a_month['availability_pct'].iloc[0]:.3f} %")
+    m1.metric("Availability today", ui.pct(a_day))
+    m2.metric("Availability this month", ui.pct(a_month))
     m3.metric("New outages today", int(today))
     st.subheader("Outages per day (30 days)")
     if len(trend):
