@@ -191,13 +191,25 @@ class AlertEngine:
         blocker = self._blocker(alert, now)
         if blocker is not None:
             self._suppress(alert, now, *blocker)
-            if key.kind in DOWN_KINDS and key.subject_type is not SubjectType.SITE:
-                cls = {Blocker.MAINTENANCE: "planned", Blocker.SUSPENDED: "administrative"}
-                if blocker[0] in cls:
-                    self._out.incident_classes.append(
-                        IncidentClass(key.subject_type, key.subject_id, cls[blocker[0]], blocker[2])
-                    )
+        if key.kind in DOWN_KINDS and key.subject_type is not SubjectType.SITE:
+            # Classed on its own, not from the blocker: a gateway inside a window whose
+            # whole site is down is inhibited by the site, and its outage is still planned.
+            if self._suspended(key, alert.place):
+                cls, why = "administrative", "suspended"
+            else:
+                window = self.calendar.covering(key.subject_type, key.subject_id, alert.place)
+                cls, why = ("planned", f"window {window.id}") if window else ("", "")
+            if cls:
+                self._out.incident_classes.append(
+                    IncidentClass(key.subject_type, key.subject_id, cls, why)
+                )
         return alert
+
+    def _suspended(self, key: Key, place: Place) -> bool:
+        return (key.subject_type, key.subject_id) in self.suspended or (
+            key.subject_type is SubjectType.TERMINAL
+            and (SubjectType.GATEWAY, place.gateway_id) in self.suspended
+        )
 
     def apply_verdicts(self, verdicts: list[Verdict], now: datetime) -> None:
         for v in verdicts:
@@ -266,10 +278,7 @@ class AlertEngine:
         ids = {key.subject_id, place.gateway_id} - {""}
         if key.subject_type is not SubjectType.SITE and ids & self.topology.decommissioned:
             return Blocker.DECOMMISSIONED, None, "decommissioned"
-        if (key.subject_type, key.subject_id) in self.suspended or (
-            key.subject_type is SubjectType.TERMINAL
-            and (SubjectType.GATEWAY, place.gateway_id) in self.suspended
-        ):
+        if self._suspended(key, place):
             return Blocker.SUSPENDED, None, "suspended"
         planned = alert.details.get("planned_until")
         if planned and (planned == "forever" or now < datetime.fromisoformat(planned)):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from collector.alerts.model import AlertState, Kind, Place
+from collector.alerts.model import AlertState, Blocker, Kind, Place
 from collector.alerts.windows import Window
 from collector.model import Liveness, SubjectType
 
@@ -165,3 +165,14 @@ def test_unsuspending_a_subject_still_down_fires_it_once() -> None:
     engine.suspended = set()
     sim.advance(300, step=5)
     assert sim.pages() == [("gateway_down", "gw1")]
+
+
+def test_terminal_in_a_window_is_classed_planned_even_when_its_gateway_inhibits_it() -> None:
+    engine = site_engine({"s1": ["gw1", "gw2"]}, {"gw1": ["t1"]})
+    engine.calendar.replace([window("terminal", "t1", T0, 60)], T0)
+    sim = Sim(engine)
+    sim.gw("gw1", Liveness.DOWN)
+    sim.term("t1", "gw1", Liveness.ONLINE, Liveness.DOWN)
+    alert = engine.active[next(k for k in engine.active if k.subject_id == "t1")]
+    assert alert.blocker is Blocker.INHIBITED
+    assert sim.incident_classes == [("t1", "planned")]
