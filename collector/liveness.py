@@ -1,0 +1,344 @@
+"""Liveness of gateways and terminals, decided from evidence (pure: no I/O, time passed in).
+
+Evidence, strongest first (DESIGN.md "Liveness"):
+
+1. session end: an ``offline`` status (the Last Will, or a graceful stop) counts only when
+   its session is the current one; an older session's will is stale and ignored, so a
+   gateway that reconnects fast is never shown down by its previous connection;
+2. heartbeat deadline: deadline = receipt + interval + grace -> ``late``; deadline + grace ->
+   ``down`` (the connection may be alive while the software is hung).
+
+Only births and live heartbeats are evidence of life: other telemetry can keep flowing from a
+gateway whose payment software is hung. Historical (back-filled) messages are never live.
+
+The collector's own blind spots are not outages: ``pause()`` while the broker is unreachable
+freezes every deadline, ``resume_all()`` restarts them all from the moment it can see again.
+
+Deadlines sit in a heap with one live entry per subject; a heartbeat only moves the
+subject's deadline forward and the heap entry is re-queued lazily when it surfaces, so the
+cost is O(log n) per interval per subject and nothing ever scans the fleet.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from collector.model import DetectedBy, Liveness, SubjectType, Transition
+from telemetry.codec import RejectReason
+from telemetry.models import PLANNED_REASONS, LinkState, OfflineReason
+
+Key = tuple[SubjectType, str]
+
+
+@dataclass(frozen=True, slots=True)
+class LivenessConfig:
+    default_interval_s: float = 60.0  # until a heartbeat states its interval
+    grace_ratio: float = 0.25
+    grace_min_s: float = 1.0
+    grace_max_s: float = 30.0
+
+    def grace(self, interval: float) -> float:
+        return min(max(self.grace_ratio * interval, self.grace_min_s), self.grace_max_s)
+
+
+@dataclass(slots=True)
+class SubjectState:
+    status: Liveness = Liveness.UNKNOWN
+    since: datetime | None = None
+    session: int | None = None
+    ended_session: int | None = None  # the session an offline closed; its heartbeats are stale
+    seq: int = -1
+    interval: float | None = None
+    deadline: float | None = None  # monotonic time of the next stage (late, then down)
+    deadline_wall: datetime | None = None
+    queued: float | None = None  # due time of this subject's live heap entry
+    token: int = 0
+    gateway_id: str = ""  # terminals: the gateway in front of them
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """What the store remembers of a subject, for a restart."""
+
+    subject_type: SubjectType
+    subject_id: str
+    status: Liveness
+    since: datetime | None
+    session: int | None
+    interval: float | None
+    gateway_id: str = ""
+
+
+@dataclass(slots=True)
+class Outcome:
+    transitions: list[Transition] = field(default_factory=list)
+    rejected: RejectReason | None = None
+    detail: str = ""
+
+
+class LivenessTracker:
+    def __init__(self, config: LivenessConfig | None = None) -> None:
+        self.config = config or LivenessConfig()
+        self._subjects: dict[Key, SubjectState] = {}
+        self._terminals_of: dict[str, set[str]] = {}
+        self._heap: list[tuple[float, int, SubjectType, str]] = []
+        self._paused = True  # blind until the first broker connection
+
+    # ------------------------------------------------------------------ queries
+    def __len__(self) -> int:
+        return len(self._subjects)
+
+    def get(self, subject_type: SubjectType, subject_id: str) -> SubjectState | None:
+        return self._subjects.get((subject_type, subject_id))
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def next_due(self) -> float | None:
+        """Monotonic time of the earliest heap entry (None when nothing is scheduled)."""
+        return None if self._paused or not self._heap else self._heap[0][0]
+
+    def items(self) -> Iterator[tuple[Key, SubjectState]]:
+        return iter(self._subjects.items())
+
+    # ------------------------------------------------------------------ restart
+    def load(self, rows: Iterable[StoredState]) -> None:
+        for row in rows:
+            s = self._state((row.subject_type, row.subject_id), row.gateway_id)
+            s.status, s.since, s.session, s.interval = (
+                row.status,
+                row.since,
+                row.session,
+                row.interval,
+            )
+
+    def pause(self) -> None:
+        """The collector cannot see the broker: no deadline may fire from now on."""
+        self._paused = True
+
+    def resume_all(self, now: datetime, mono: float) -> None:
+        """Restart every deadline from ``now``: silence while we were blind proves nothing."""
+        self._paused = False
+        self._heap.clear()
+        for key, s in self._subjects.items():
+            s.queued = None
+            if s.status in (Liveness.ONLINE, Liveness.LATE) and self._observable(key, s):
+                self._set_deadline(key, s, now, mono, self._interval(s))
+            else:
+                s.deadline = s.deadline_wall = None
+
+    # ------------------------------------------------------------------ evidence
+    def observe_status(
+        self,
+        gateway_id: str,
+        terminal_id: str | None,
+        state: LinkState,
+        session: int,
+        reason: OfflineReason | None,
+        now: datetime,
+        mono: float,
+    ) -> Outcome:
+        if terminal_id is not None:
+            return self._terminal_status(gateway_id, terminal_id, state, reason, now, mono)
+        key = (SubjectType.GATEWAY, gateway_id)
+        s = self._state(key)
+        out = Outcome()
+        if s.session is not None and session < s.session:
+            out.rejected, out.detail = (
+                RejectReason.STALE_SESSION,
+                f"session {session} < {s.session}",
+            )
+            return out
+        if state is LinkState.ONLINE:
+            if s.session != session:
+                s.seq = -1
+            s.session, s.ended_session = session, None
+            self._to(out, key, s, Liveness.ONLINE, now, DetectedBy.BIRTH)
+            self._set_deadline(key, s, now, mono, self._interval(s))
+            self._resume_terminals(gateway_id, now, mono)
+            return out
+        # offline: the will (connection_lost) or a graceful stop of the current session
+        s.session = session
+        s.ended_session = session
+        planned = reason is not None and reason in PLANNED_REASONS
+        by = DetectedBy.GRACEFUL if planned else DetectedBy.WILL
+        self._to(out, key, s, Liveness.DOWN, now, by, str(reason or ""), planned)
+        self._cancel(s)
+        self._pause_terminals(gateway_id)
+        return out
+
+    def observe_heartbeat(
+        self,
+        gateway_id: str,
+        terminal_id: str | None,
+        session: int,
+        seq: int,
+        interval: float,
+        now: datetime,
+        mono: float,
+    ) -> Outcome:
+        out = Outcome()
+        if terminal_id is not None:
+            key: Key = (SubjectType.TERMINAL, terminal_id)
+            s = self._state(key, gateway_id)
+            gw = self._subjects.get((SubjectType.GATEWAY, gateway_id))
+            gw_session = gw.session if gw else None
+            if gw_session is not None and session < gw_session:
+                out.rejected, out.detail = RejectReason.STALE_SESSION, "older gateway session"
+                return out
+            if s.session == session and seq <= s.seq:
+                out.rejected, out.detail = RejectReason.DUPLICATE, f"seq {seq} <= {s.seq}"
+                return out
+        else:
+            key = (SubjectType.GATEWAY, gateway_id)
+            s = self._state(key)
+            if s.session is not None and session < s.session:
+                out.rejected, out.detail = RejectReason.STALE_SESSION, f"session {session}"
+                return out
+            if session == s.ended_session:
+                # The session already ended (its will arrived): only a new birth revives it.
+                out.rejected, out.detail = RejectReason.STALE_SESSION, f"session {session} ended"
+                return out
+            if s.session == session and seq <= s.seq:
+                out.rejected, out.detail = RejectReason.DUPLICATE, f"seq {seq} <= {s.seq}"
+                return out
+        s.session, s.seq, s.interval = session, seq, interval
+        if key[0] is SubjectType.GATEWAY or self._observable(key, s):
+            self._to(out, key, s, Liveness.ONLINE, now, DetectedBy.HEARTBEAT)
+            self._set_deadline(key, s, now, mono, interval)
+        return out
+
+    # ------------------------------------------------------------------ time
+    def tick(self, now: datetime, mono: float) -> list[Transition]:
+        """Fire every deadline that is due at ``mono``. Cheap when nothing is due."""
+        out = Outcome()
+        if self._paused:
+            return out.transitions
+        heap = self._heap
+        while heap and heap[0][0] <= mono:
+            due, token, stype, sid = heapq.heappop(heap)
+            key = (stype, sid)
+            s = self._subjects.get(key)
+            if s is None or token != s.token:
+                continue  # superseded entry
+            s.queued = None
+            if s.deadline is None:
+                continue
+            if s.deadline > due:  # moved forward by heartbeats since it was queued
+                self._push(key, s, s.deadline)
+                continue
+            if not self._observable(key, s):
+                s.deadline = s.deadline_wall = None
+                continue
+            # Stamp the transition with the deadline itself, not the (later) wake-up time.
+            at = s.deadline_wall or now
+            if s.status is Liveness.ONLINE:
+                grace = self.config.grace(self._interval(s))
+                self._to(out, key, s, Liveness.LATE, at, DetectedBy.DEADLINE)
+                s.deadline = due + grace
+                s.deadline_wall = at + timedelta(seconds=grace)
+                self._push(key, s, s.deadline)
+            elif s.status is Liveness.LATE:
+                self._to(out, key, s, Liveness.DOWN, at, DetectedBy.DEADLINE)
+                self._cancel(s)
+                if stype is SubjectType.GATEWAY:
+                    self._pause_terminals(sid)
+        return out.transitions
+
+    # ------------------------------------------------------------------ internals
+    def _state(self, key: Key, gateway_id: str = "") -> SubjectState:
+        s = self._subjects.get(key)
+        if s is None:
+            s = self._subjects[key] = SubjectState(gateway_id=gateway_id)
+        if key[0] is SubjectType.TERMINAL and gateway_id and s.gateway_id != gateway_id:
+            if s.gateway_id:
+                self._terminals_of.get(s.gateway_id, set()).discard(key[1])
+            s.gateway_id = gateway_id
+        if key[0] is SubjectType.TERMINAL and s.gateway_id:
+            self._terminals_of.setdefault(s.gateway_id, set()).add(key[1])
+        return s
+
+    def _interval(self, s: SubjectState) -> float:
+        return s.interval or self.config.default_interval_s
+
+    def _observable(self, key: Key, s: SubjectState) -> bool:
+        """A terminal is only observable through a gateway that is up."""
+        if key[0] is not SubjectType.TERMINAL:
+            return True
+        gw = self._subjects.get((SubjectType.GATEWAY, s.gateway_id))
+        return gw is None or gw.status in (Liveness.ONLINE, Liveness.UNKNOWN)
+
+    def _set_deadline(
+        self, key: Key, s: SubjectState, now: datetime, mono: float, interval: float
+    ) -> None:
+        span = interval + self.config.grace(interval)
+        s.deadline = mono + span
+        s.deadline_wall = now + timedelta(seconds=span)
+        if s.queued is None or s.deadline < s.queued:
+            self._push(key, s, s.deadline)
+
+    def _push(self, key: Key, s: SubjectState, due: float) -> None:
+        s.token += 1
+        s.queued = due
+        heapq.heappush(self._heap, (due, s.token, key[0], key[1]))
+
+    @staticmethod
+    def _cancel(s: SubjectState) -> None:
+        s.deadline = s.deadline_wall = None
+
+    def _to(
+        self,
+        out: Outcome,
+        key: Key,
+        s: SubjectState,
+        to: Liveness,
+        at: datetime,
+        by: DetectedBy,
+        reason: str = "",
+        planned: bool = False,
+    ) -> None:
+        if s.status is to:
+            return
+        out.transitions.append(
+            Transition(key[0], key[1], s.status, to, at, by, reason, planned, s.gateway_id)
+        )
+        s.status, s.since = to, at
+
+    def _terminal_status(
+        self,
+        gateway_id: str,
+        terminal_id: str,
+        state: LinkState,
+        reason: OfflineReason | None,
+        now: datetime,
+        mono: float,
+    ) -> Outcome:
+        """The gateway reports a terminal's link (e.g. a PIN pad unplugged)."""
+        key = (SubjectType.TERMINAL, terminal_id)
+        s = self._state(key, gateway_id)
+        out = Outcome()
+        if state is LinkState.ONLINE:
+            self._to(out, key, s, Liveness.ONLINE, now, DetectedBy.BIRTH)
+            self._set_deadline(key, s, now, mono, self._interval(s))
+        else:
+            planned = reason is not None and reason in PLANNED_REASONS
+            by = DetectedBy.GRACEFUL if planned else DetectedBy.WILL
+            self._to(out, key, s, Liveness.DOWN, now, by, str(reason or ""), planned)
+            self._cancel(s)
+        return out
+
+    def _pause_terminals(self, gateway_id: str) -> None:
+        for tid in self._terminals_of.get(gateway_id, ()):
+            self._cancel(self._subjects[(SubjectType.TERMINAL, tid)])
+
+    def _resume_terminals(self, gateway_id: str, now: datetime, mono: float) -> None:
+        """The gateway is back: its terminals get a full interval to prove themselves."""
+        for tid in self._terminals_of.get(gateway_id, ()):
+            key = (SubjectType.TERMINAL, tid)
+            s = self._subjects[key]
+            if s.status in (Liveness.ONLINE, Liveness.LATE):
+                self._set_deadline(key, s, now, mono, self._interval(s))

@@ -1,0 +1,222 @@
+"""Pure liveness rules with a fake clock."""
+
+from __future__ import annotations
+
+from collector.liveness import LivenessConfig, LivenessTracker, StoredState
+from collector.model import DetectedBy, Liveness, SubjectType
+from telemetry.clock import FakeClock
+from telemetry.codec import RejectReason
+from telemetry.models import LinkState, OfflineReason
+
+GW = SubjectType.GATEWAY
+TERM = SubjectType.TERMINAL
+CFG = LivenessConfig(default_interval_s=10, grace_ratio=0.2, grace_min_s=1, grace_max_s=30)
+
+
+def _tracker() -> tuple[LivenessTracker, FakeClock]:
+    clock = FakeClock()
+    t = LivenessTracker(CFG)
+    t.resume_all(clock.now(), clock.monotonic())
+    return t, clock
+
+
+def _birth(t: LivenessTracker, c: FakeClock, gw: str, session: int):  # type: ignore[no-untyped-def]
+    return t.observe_status(gw, None, LinkState.ONLINE, session, None, c.now(), c.monotonic())
+
+
+def _will(
+    t: LivenessTracker, c: FakeClock, gw: str, session: int, reason=OfflineReason.CONNECTION_LOST
+):  # type: ignore[no-untyped-def]
+    return t.observe_status(gw, None, LinkState.OFFLINE, session, reason, c.now(), c.monotonic())
+
+
+def _beat(
+    t: LivenessTracker,
+    c: FakeClock,
+    gw: str,
+    session: int,
+    seq: int,
+    iv: float = 10,
+    term: str | None = None,
+):  # type: ignore[no-untyped-def]
+    return t.observe_heartbeat(gw, term, session, seq, iv, c.now(), c.monotonic())
+
+
+def _advance(t: LivenessTracker, c: FakeClock, seconds: float, step: float = 0.1):  # type: ignore[no-untyped-def]
+    out = []
+    end = c.monotonic() + seconds
+    while c.monotonic() < end:
+        c.advance(step)
+        out += t.tick(c.now(), c.monotonic())
+    return out
+
+
+def test_birth_brings_a_gateway_online() -> None:
+    t, c = _tracker()
+    out = _birth(t, c, "gw-1", 1)
+    assert [(x.from_status, x.to_status, x.detected_by) for x in out.transitions] == [
+        (Liveness.UNKNOWN, Liveness.ONLINE, DetectedBy.BIRTH)
+    ]
+
+
+def test_will_of_the_current_session_takes_the_gateway_down() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 4)
+    out = _will(t, c, "gw-1", 4)
+    assert [(x.to_status, x.detected_by, x.planned) for x in out.transitions] == [
+        (Liveness.DOWN, DetectedBy.WILL, False)
+    ]
+
+
+def test_stale_will_from_previous_session_is_ignored() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 1)
+    _birth(t, c, "gw-1", 2)  # fast reconnect: new session before the old will arrives
+    out = _will(t, c, "gw-1", 1)
+    assert out.transitions == []
+    assert out.rejected is RejectReason.STALE_SESSION
+    assert t.get(GW, "gw-1").status is Liveness.ONLINE  # type: ignore[union-attr]
+
+
+def test_graceful_upgrade_offline_is_planned() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 1)
+    out = _will(t, c, "gw-1", 1, OfflineReason.UPGRADE)
+    (tr,) = out.transitions
+    assert (tr.to_status, tr.detected_by, tr.planned, tr.reason) == (
+        Liveness.DOWN,
+        DetectedBy.GRACEFUL,
+        True,
+        "upgrade",
+    )
+
+
+def test_hung_gateway_goes_late_then_down_through_the_deadline() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 1)
+    _beat(t, c, "gw-1", 1, 0, iv=10)  # grace = 2 s: late at 12 s, down at 14 s
+    start = c.now()
+    out = _advance(t, c, 11.9)
+    assert out == []
+    out = _advance(t, c, 0.2)
+    assert [(x.to_status, x.detected_by) for x in out] == [(Liveness.LATE, DetectedBy.DEADLINE)]
+    out = _advance(t, c, 2.0)
+    assert [(x.to_status, x.detected_by) for x in out] == [(Liveness.DOWN, DetectedBy.DEADLINE)]
+    # Stamped with the deadline itself, not with the moment the loop woke up.
+    assert (out[0].at - start).total_seconds() == 14.0
+
+
+def test_heartbeats_keep_pushing_the_deadline() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 1)
+    out = []
+    for seq in range(20):
+        _beat(t, c, "gw-1", 1, seq)
+        out += _advance(t, c, 10, step=1)
+    assert out == []
+
+
+def test_late_gateway_that_beats_again_is_online_without_going_down() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 1)
+    _beat(t, c, "gw-1", 1, 0)
+    out = _advance(t, c, 12.5)
+    assert [x.to_status for x in out] == [Liveness.LATE]
+    out2 = _beat(t, c, "gw-1", 1, 1).transitions
+    assert [(x.from_status, x.to_status) for x in out2] == [(Liveness.LATE, Liveness.ONLINE)]
+
+
+def test_duplicate_and_replayed_heartbeats_are_rejected() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 2)
+    _beat(t, c, "gw-1", 2, 5)
+    assert _beat(t, c, "gw-1", 2, 5).rejected is RejectReason.DUPLICATE
+    assert _beat(t, c, "gw-1", 2, 3).rejected is RejectReason.DUPLICATE
+    assert _beat(t, c, "gw-1", 1, 99).rejected is RejectReason.STALE_SESSION
+
+
+def test_heartbeat_of_a_session_that_ended_does_not_revive_the_gateway() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 1)
+    _will(t, c, "gw-1", 1)
+    out = _beat(t, c, "gw-1", 1, 7)
+    assert out.rejected is RejectReason.STALE_SESSION
+    assert t.get(GW, "gw-1").status is Liveness.DOWN  # type: ignore[union-attr]
+    assert [x.to_status for x in _birth(t, c, "gw-1", 2).transitions] == [Liveness.ONLINE]
+
+
+def test_no_deadline_fires_while_the_collector_is_blind() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 1)
+    _beat(t, c, "gw-1", 1, 0)
+    t.pause()
+    assert _advance(t, c, 60) == []
+
+
+def test_resume_after_restart_restarts_every_deadline_and_pages_nobody() -> None:
+    clock = FakeClock()
+    t = LivenessTracker(CFG)
+    t.load([StoredState(GW, f"gw-{i}", Liveness.ONLINE, clock.now(), 3, 10.0) for i in range(100)])
+    clock.advance(300)  # the collector was down for five minutes
+    t.resume_all(clock.now(), clock.monotonic())
+    out = []
+    for seq in range(3):
+        out += _advance(t, clock, 5, step=0.5)
+        for i in range(100):
+            out += _beat(t, clock, f"gw-{i}", 3, seq).transitions
+        out += _advance(t, clock, 5, step=0.5)
+    assert out == []
+
+
+def test_gateway_silent_after_a_restart_still_goes_down_one_full_deadline_later() -> None:
+    clock = FakeClock()
+    t = LivenessTracker(CFG)
+    t.load([StoredState(GW, "gw-1", Liveness.ONLINE, clock.now(), 3, 10.0)])
+    t.resume_all(clock.now(), clock.monotonic())
+    out = _advance(t, clock, 14.2)
+    assert [x.to_status for x in out] == [Liveness.LATE, Liveness.DOWN]
+
+
+def test_pin_pad_that_stops_answering_behind_a_live_gateway_is_terminal_down() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 1)
+    _beat(t, c, "gw-1", 1, 0, term="pp-1")
+    out = []
+    for seq in range(1, 3):
+        _beat(t, c, "gw-1", 1, seq)
+        out += _advance(t, c, 7, step=0.5)
+    assert [(x.subject_type, x.subject_id, x.to_status) for x in out] == [
+        (TERM, "pp-1", Liveness.LATE),
+        (TERM, "pp-1", Liveness.DOWN),
+    ]
+    assert out[-1].gateway_id == "gw-1"
+
+
+def test_terminals_behind_a_dead_gateway_raise_nothing_of_their_own() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 1)
+    _beat(t, c, "gw-1", 1, 0, term="pp-1")
+    _will(t, c, "gw-1", 1)
+    assert _advance(t, c, 60) == []
+    # Back: the terminal has a full interval to show up again before it is judged.
+    _birth(t, c, "gw-1", 2)
+    out = []
+    for seq in range(3):
+        _beat(t, c, "gw-1", 2, seq)
+        out += _advance(t, c, 5)
+    assert [(x.subject_id, x.to_status) for x in out] == [
+        ("pp-1", Liveness.LATE),
+        ("pp-1", Liveness.DOWN),
+    ]
+
+
+def test_heap_holds_one_live_entry_per_subject_however_many_heartbeats() -> None:
+    t, c = _tracker()
+    for i in range(50):
+        _birth(t, c, f"gw-{i}", 1)
+    for seq in range(100):
+        c.advance(0.1)
+        for i in range(50):
+            _beat(t, c, f"gw-{i}", 1, seq)
+        t.tick(c.now(), c.monotonic())
+    assert len(t._heap) <= 50
