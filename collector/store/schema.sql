@@ -260,3 +260,20 @@ CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at);
 -- The alert engine re-reads suspensions every few seconds: partial indexes keep that cheap.
 CREATE INDEX IF NOT EXISTS gateways_suspended ON gateways(gateway_id) WHERE suspended = 1;
 CREATE INDEX IF NOT EXISTS terminals_suspended ON terminals(terminal_id) WHERE suspended = 1;
+
+-- ---------------------------------------------------------------- telemetry rollups (bounded)
+-- collector.store.retention folds raw telemetry older than the raw window into hourly
+-- min/avg/max per subject and metric, kept longer (see docs/storage.md).
+CREATE TABLE IF NOT EXISTS telemetry_rollup (
+    gateway_id TEXT NOT NULL,
+    terminal_id TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    bucket_start TEXT NOT NULL,                -- the hour, "2026-11-22T09:00:00.000000+00:00"
+    n INTEGER NOT NULL,
+    min REAL NOT NULL,
+    sum REAL NOT NULL,                         -- avg = sum / n; sums merge across runs
+    max REAL NOT NULL,
+    PRIMARY KEY (gateway_id, terminal_id, kind, metric, bucket_start)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS telemetry_rollup_bucket ON telemetry_rollup(bucket_start);
