@@ -30,6 +30,7 @@ class Observer:
         password: str | None = None,
         topic: str = "posfleet/v1/#",
         ca_file: Path | None = None,
+        keepalive: int = 10,
     ) -> None:
         self.messages: list[tuple[str, dict[str, Any], bool]] = []
         self.raw: list[tuple[str, bytes]] = []
@@ -47,7 +48,7 @@ class Observer:
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda c, u, mid, rc, p: self.subscribed.set()
         self.client.on_message = self._on_message
-        self.client.connect(host, port, keepalive=10)
+        self.client.connect(host, port, keepalive=keepalive)
         self.client.loop_start()
 
     def _on_connect(self, c: mqtt.Client, u: Any, f: Any, rc: Any, p: Any) -> None:

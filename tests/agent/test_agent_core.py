@@ -158,5 +158,5 @@ def test_the_agent_imports_neither_the_server_side_nor_pydantic(tmp_path: Path) 
 def test_the_shipped_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     example = Path(__file__).resolve().parents[2] / "deploy/systemd/agent.toml.example"
     s = load_settings(example)
-    assert (s.gateway_id, s.broker_port, s.tls, s.keepalive) == ("gw-0042", 8883, True, 60)
+    assert (s.gateway_id, s.broker_port, s.tls, s.keepalive) == ("gw-0042", 8883, True, 55)
     assert s.payment_hosts == ["pay.acquirer.example:443"]

@@ -176,3 +176,37 @@ def test_check_reports_broker_credentials_and_every_probe(
     assert bad.returncode == 1
     assert "FAIL broker" in bad.stdout
     assert "probe system: {" in bad.stdout, "probes are still printed when the broker fails"
+
+
+def test_a_frozen_agent_is_declared_offline_by_the_broker_within_one_and_a_half_keepalives(
+    mosquitto: MosquittoProcess, spawn: Any, tmp_path: Path
+) -> None:
+    # Scaled down: keepalive 2 s instead of 60 s. SIGSTOP freezes the process with its
+    # TCP connection open, as a hung gateway or a dead radio link would.
+    import time
+
+    obs = Observer(mosquitto.host, mosquitto.port)
+    agent = None
+    try:
+        wait_for(obs.subscribed.is_set, 5, what="observer subscribed")
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "agent.main", "run"],
+            env={**agent_env(mosquitto, tmp_path / "frozen"), "POSFLEET_AGENT_KEEPALIVE": "2"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda: ("online", 1, None) in statuses(obs), 15, what="birth")
+        agent.send_signal(signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        wait_for(lambda: ("offline", 1, "connection_lost") in statuses(obs), 12, what="will")
+        elapsed = time.monotonic() - frozen_at
+        # Mosquitto allows 1.5 x keepalive (3 s) of silence, checked about once a second.
+        # Mosquitto 2.0 allows 1.5 x keepalive (3 s) of silence and runs its keepalive
+        # check every 5 s: at most 3 + 5 s, plus 1 s of its whole-second clock.
+        assert 2.0 <= elapsed <= 9.0, elapsed
+    finally:
+        if agent is not None:
+            agent.send_signal(signal.SIGCONT)
+            agent.kill()
+            agent.wait(10)
+        obs.close()
