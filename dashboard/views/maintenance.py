@@ -7,7 +7,14 @@ from datetime import datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from collector.actions import SCOPE_TYPES, Role, create_window, end_window_early, record_service
+from collector.actions import (
+    SCOPE_TYPES,
+    Role,
+    create_window,
+    edit_window,
+    end_window_early,
+    record_service,
+)
 from dashboard import ui
 from dashboard.queries_ops import due_summary
 
@@ -90,9 +97,15 @@ if ui.need(c, Role.OPERATOR, "record services and schedule windows"):
                 recurrence=recurrence.strip() or None,
             )
     if len(windows):
-        with st.form("end_window"):
+        with st.form("edit_window"):
+            st.write("**Change or end a window**")
             wid = st.selectbox(
                 "Window", [int(i) for i in windows["id"]], format_func=lambda i: f"#{i}"
             )
-            if st.form_submit_button("End window now"):
+            extend = st.number_input("New end: hours from now", 0.25, 72.0, 1.0, step=0.25)
+            change, end_now = st.columns(2)
+            if change.form_submit_button("Set new end"):
+                new_end = c.now + timedelta(hours=float(extend))
+                ui.act(c, edit_window, int(wid), now=c.now, ends_at=new_end)
+            if end_now.form_submit_button("End window now"):
                 ui.act(c, end_window_early, int(wid), c.now)

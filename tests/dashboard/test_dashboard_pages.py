@@ -11,6 +11,7 @@ from dashboard_fleet import NOW
 from streamlit.testing.v1 import AppTest
 
 from collector import sla
+from collector.actions import ts
 
 # AppTest runs the pages in this process; these come from streamlit/pandas internals.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:altair.*")
@@ -198,6 +199,24 @@ def test_maintenance_page_schedules_a_window(open_page, fleet) -> None:
     )
     assert row == ("site", "olga", "POS upgrade night")
     assert "S000003" in set(at.dataframe[3].value["scope_id"])
+
+
+def test_maintenance_page_extends_then_ends_a_window(open_page, fleet) -> None:
+    at = open_page("views/maintenance.py", login="olga")
+    by_label(at.selectbox, "Window").select(1)
+    by_label(at.number_input, "New end: hours from now").set_value(5.0)
+    by_label(at.button, "Set new end").click()
+    at.run()
+    assert not at.exception
+    ends = one(fleet.path, "SELECT ends_at FROM maintenance_windows WHERE id = 1")[0]
+    assert ends == ts(NOW + timedelta(hours=5))
+    by_label(at.selectbox, "Window").select(1)
+    by_label(at.button, "End window now").click()
+    at.run()
+    assert not at.exception
+    row = one(fleet.path, "SELECT ended_early_at, ended_early_by FROM maintenance_windows")
+    assert row == (ts(NOW), "olga")
+    assert 1 not in set(at.dataframe[3].value["id"])  # no longer active or upcoming
 
 
 def test_inventory_page_lists_unregistered_gateways(open_page) -> None:
