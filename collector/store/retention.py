@@ -20,14 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-# Identity and counters that are not measurements: never rolled up.
-EXCLUDED_METRICS: frozenset[str] = frozenset({"v", "session", "seq"})
+# Identity, sequence numbers and configuration echoes are not measurements: never rolled up.
+EXCLUDED_METRICS: frozenset[str] = frozenset({"v", "session", "seq", "interval"})
 
 
 @dataclass(frozen=True, slots=True)
 class RetentionPolicy:
-    raw_keep: timedelta = timedelta(days=7)
-    rollup_keep: timedelta = timedelta(days=400)
+    raw_keep: timedelta = timedelta(days=3)
+    rollup_keep: timedelta = timedelta(days=90)
     chunk_rows: int = 20_000
 
     def __post_init__(self) -> None:
