@@ -49,6 +49,12 @@ class BrokerConfig:
     reconnect_max_delay: float = 120.0
 
 
+def _quiet_not_connected(record: logging.LogRecord) -> bool:
+    # paho 2.2 logs "Client is not connected" at ERROR on every loop pass without a socket
+    # (each failed reconnect, and after a clean disconnect); our own warnings already say so.
+    return not str(record.msg).startswith("Client is not connected")
+
+
 def full_jitter(attempt: int, lo: float, hi: float, rng: random.Random) -> int:
     """Exponential backoff with full jitter, so a region's gateways do not reconnect in step."""
     ceiling = min(hi, lo * 2 ** min(attempt, 20))
@@ -79,6 +85,7 @@ class Link:
         self.session = sessions.current()
         self._attempt_session = self.session
         self.connected = threading.Event()
+        self._stopping = False
         self._attempt = 0
         self._drained_session = -1
         self._pending: deque[tuple[int, mqtt.MQTTMessageInfo]] = deque()
@@ -111,7 +118,9 @@ class Link:
         c.on_disconnect = self._on_disconnect
         c.on_connect_fail = self._on_connect_fail
         c.on_publish = self._on_publish
-        c.enable_logger(logging.getLogger("agent.paho"))
+        paho_log = logging.getLogger("agent.paho")
+        paho_log.addFilter(_quiet_not_connected)
+        c.enable_logger(paho_log)
         return c
 
     # -- lifecycle -------------------------------------------------------------------
@@ -127,6 +136,7 @@ class Link:
         never reported as ``connection_lost``. Returns whether the offline was delivered.
         """
         delivered = False
+        self._stopping = True
         if reason is not None and self.connected.is_set():
             info = self.client.publish(
                 self.status_topic, self._status("offline", reason), qos=QOS, retain=True
@@ -167,9 +177,13 @@ class Link:
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
+        was_stopping = self._stopping
         self.connected.clear()
         self._backoff(client)
-        log.warning("disconnected (%s)", reason)
+        if was_stopping:
+            log.info("disconnected cleanly")
+        else:
+            log.warning("disconnected (%s)", reason)
         self.wake.set()
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
