@@ -1,0 +1,205 @@
+"""The whole paging path on real processes, for the end-to-end test and the benchmark:
+
+gateways (raw paho, tests/deploy/gateway_proc.py) -> Mosquitto -> posfleet-collector
+(/metrics) -> Prometheus (shipped rules) -> Alertmanager (shipped routes) -> webhook.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from promstack import (
+    AlertmanagerProcess,
+    Intervals,
+    PrometheusProcess,
+    StackError,
+    free_port,
+    is_ready,
+    render_alertmanager_config,
+    render_prometheus_config,
+)
+from support.webhook import WebhookReceiver
+
+GATEWAY_PROC = Path(__file__).with_name("gateway_proc.py")
+
+
+@dataclass(frozen=True)
+class GatewaySpec:
+    gateway_id: str
+    site_id: str
+    region_id: str
+    model: str = "PX-5"
+
+
+def write_inventory(directory: Path, gateways: list[GatewaySpec]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    regions = sorted({g.region_id for g in gateways})
+    sites = sorted({(g.site_id, g.region_id) for g in gateways})
+    with (directory / "regions.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["region_id", "name", "oncall_name"])
+        w.writerows([[r, r.title(), f"{r}-oncall"] for r in regions])
+    with (directory / "sites.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["site_id", "region_id", "name"])
+        w.writerows([[s, r, f"Store {s}"] for s, r in sites])
+    with (directory / "gateways.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["gateway_id", "site_id", "region_id", "model"])
+        w.writerows([[g.gateway_id, g.site_id, g.region_id, g.model] for g in gateways])
+    return directory
+
+
+def collector_exe() -> str:
+    exe = Path(sys.executable).with_name("posfleet-collector")
+    return str(exe) if exe.exists() else (shutil.which("posfleet-collector") or "")
+
+
+@dataclass
+class PagingStack:
+    """Start with ``with PagingStack(...) as stack``; everything stops on exit."""
+
+    workdir: Path
+    broker_port: int
+    gateways: list[GatewaySpec]
+    intervals: Intervals
+    heartbeat_interval: float = 1.0
+    # Engine settings for the collector (env POSFLEET_ALERT_*), e.g. short pending delays.
+    collector_env: dict[str, str] = field(default_factory=dict)
+    webhook: WebhookReceiver = field(default_factory=WebhookReceiver)
+    metrics_port: int = field(default_factory=free_port)
+    _stack: ExitStack = field(default_factory=ExitStack)
+    _collector: subprocess.Popen[bytes] | None = None
+    _gateway_procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    prometheus: PrometheusProcess | None = None
+    alertmanager: AlertmanagerProcess | None = None
+
+    def __enter__(self) -> PagingStack:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._stack.enter_context(self.webhook)
+        self.start_collector()
+        am_conf = render_alertmanager_config(self.webhook.url, self.intervals, self.workdir / "am")
+        self.alertmanager = AlertmanagerProcess(am_conf, self.workdir / "am")
+        self._stack.enter_context(self.alertmanager)
+        prom_conf = render_prometheus_config(
+            f"127.0.0.1:{self.metrics_port}",
+            f"127.0.0.1:{self.alertmanager.port}",
+            self.intervals,
+            self.workdir / "prom",
+        )
+        self.prometheus = PrometheusProcess(prom_conf, self.workdir / "prom")
+        self._stack.enter_context(self.prometheus)
+
+    def start_collector(self, timeout: float = 30.0) -> None:
+        exe = collector_exe()
+        if not exe:
+            raise StackError("posfleet-collector is not installed in this environment")
+        inventory = write_inventory(self.workdir / "inventory", self.gateways)
+        log = (self.workdir / "collector.log").open("ab")
+        env = {**os.environ, **self.collector_env}
+        self._collector = subprocess.Popen(
+            [
+                exe,
+                "run",
+                "--db",
+                str(self.workdir / "posfleet.sqlite"),
+                "--broker-host",
+                "127.0.0.1",
+                "--broker-port",
+                str(self.broker_port),
+                "--metrics-port",
+                str(self.metrics_port),
+                "--inventory",
+                str(inventory),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while not is_ready(f"http://127.0.0.1:{self.metrics_port}/metrics"):
+            if self._collector.poll() is not None or time.monotonic() > deadline:
+                raise StackError(f"collector did not serve /metrics: {self.collector_log()}")
+            time.sleep(0.05)
+
+    def collector_log(self) -> str:
+        path = self.workdir / "collector.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return str(resp.read().decode())
+
+    def start_gateways(
+        self, gateway_ids: list[str], session: int, timeout: float = 20.0
+    ) -> subprocess.Popen[bytes]:
+        """One process for ``gateway_ids``; returns once each birth is acknowledged."""
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(GATEWAY_PROC),
+                "--port",
+                str(self.broker_port),
+                "--session",
+                str(session),
+                "--interval",
+                str(self.heartbeat_interval),
+                *gateway_ids,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self._gateway_procs.append(proc)
+        assert proc.stdout is not None
+        # readline blocks, but the child prints "ready" or exits within its own 20s limit.
+        line = proc.stdout.readline().decode().strip()
+        if line != "ready":
+            self.kill(proc)
+            raise StackError(f"gateways {gateway_ids} did not come up: {line!r}")
+        return proc
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL: sockets die without DISCONNECT, so the broker sends the Last Wills."""
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def close(self) -> None:
+        for proc in self._gateway_procs:
+            self.kill(proc)
+        self._gateway_procs.clear()
+        if self._collector is not None:
+            if self._collector.poll() is None:
+                self._collector.terminate()
+                try:
+                    self._collector.wait(10)
+                except subprocess.TimeoutExpired:
+                    self._collector.kill()
+                    self._collector.wait(10)
+            self._collector = None
+        self._stack.close()
