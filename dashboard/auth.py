@@ -69,3 +69,12 @@ def authenticate(conn: sqlite3.Connection, name: str, password: str) -> Actor | 
     if not verify_password(password, row[1]):
         return None
     return Actor(name=name, role=Role.parse(row[0]))
+
+
+def record_login(conn: sqlite3.Connection, name: str, ok: bool, now: datetime) -> None:
+    """Logins and failed attempts land in the audit log too (who could act, and when)."""
+    with conn:
+        conn.execute(
+            "INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)",
+            (ts(now), name, "login" if ok else "login.failed", f"user:{name}", "{}"),
+        )

@@ -179,8 +179,13 @@ def _login(c: Ctx) -> None:
         name = st.text_input("User", key="login_user")
         password = st.text_input("Password", type="password", key="login_password")
         if st.form_submit_button("Log in"):
-            with queries.open_ro(c.db) as conn:
+            conn = sqlite3.connect(c.db, timeout=10)
+            try:
                 actor = auth.authenticate(conn, name, password)
+                auth.record_login(conn, name, actor is not None, c.now)
+            finally:
+                conn.close()
+            _cached.clear()
             if actor is None:
                 st.error("Wrong user or password.")
             else:

@@ -238,6 +238,17 @@ def test_audit_page_shows_actions_taken_in_the_console(open_page, fleet) -> None
     assert log.iloc[0]["action"] == "alert.acknowledge"
 
 
+def test_logins_and_failed_logins_are_audited(open_page, fleet) -> None:
+    at = open_page("views/audit.py", login="vic")
+    at.sidebar.button[0].click().run()  # log out
+    at.sidebar.text_input(key="login_user").input("olga")
+    at.sidebar.text_input(key="login_password").input("not her password")
+    at.sidebar.button[0].click().run()
+    assert "Wrong user or password." in [e.value for e in at.error]
+    rows = [tuple(r) for r in at.dataframe[0].value[["actor", "action"]].itertuples(index=False)]
+    assert rows[:2] == [("olga", "login.failed"), ("vic", "login")]
+
+
 def test_sidebar_search_finds_a_serial_and_a_merchant(open_page, fleet) -> None:
     at = open_page("views/overview.py", {"q": fleet.serial_of_first_terminal})
     links = [e.proto.label for e in at.sidebar.get("page_link")]
