@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -40,11 +41,50 @@ class AlertListener:
         self._mono = monotonic
         self._next_poll: dict[str, float] = {}
         self._topology_marker: tuple[Any, ...] | None = None
+        self._stale = False
         self.overdue = OverdueSweep(engine.settings.maintenance_chunk)
         self.firmware = FirmwareSweep(engine.settings.maintenance_chunk)
 
     # ------------------------------------------------------------ Listener protocol
     def on_messages(
+        self, conn: sqlite3.Connection, messages: Sequence[tuple[Decoded, datetime]], now: datetime
+    ) -> None:
+        with self._guard(conn, now):
+            self._on_messages(conn, messages, now)
+
+    def on_transitions(
+        self, conn: sqlite3.Connection, transitions: Sequence[Transition], now: datetime
+    ) -> None:
+        with self._guard(conn, now):
+            self._on_transitions(conn, transitions, now)
+
+    def tick(self, conn: sqlite3.Connection, now: datetime) -> None:
+        with self._guard(conn, now):
+            self._tick(conn, now)
+
+    @contextmanager
+    def _guard(self, conn: sqlite3.Connection, now: datetime) -> Iterator[None]:
+        """The loop rolls a failed listener call back to a savepoint; the engine's memory
+        would then disagree with the store, so the next call resyncs from the store."""
+        try:
+            if self._stale:
+                self._resync(conn, now)
+            yield
+        except BaseException:
+            self._stale = True
+            raise
+
+    def _resync(self, conn: sqlite3.Connection, now: datetime) -> None:
+        log.warning("alert engine resyncing from the store after a failed call")
+        settings = self.engine.settings
+        self.engine = AlertEngine(settings)
+        self.load(conn, now)
+        self.engine.reconcile(repo.down_subjects(conn), now)
+        self._flush(conn, now)
+        self._stale = False
+
+    # ------------------------------------------------------------ implementations
+    def _on_messages(
         self, conn: sqlite3.Connection, messages: Sequence[tuple[Decoded, datetime]], now: datetime
     ) -> None:
         engine = self.engine
@@ -58,7 +98,7 @@ class AlertListener:
         if engine.changed:
             self._flush(conn, now)
 
-    def on_transitions(
+    def _on_transitions(
         self, conn: sqlite3.Connection, transitions: Sequence[Transition], now: datetime
     ) -> None:
         for t in transitions:
@@ -69,7 +109,7 @@ class AlertListener:
             self.engine.apply_transition(t)
         self._flush(conn, now)
 
-    def tick(self, conn: sqlite3.Connection, now: datetime) -> None:
+    def _tick(self, conn: sqlite3.Connection, now: datetime) -> None:
         s = self.engine.settings
         if self._due("actions", s.poll_actions_s):
             repo.refresh_acks(conn, self.engine.active)
@@ -176,7 +216,7 @@ def build_listener(
     monotonic: Callable[[], float] = time.monotonic,
 ) -> AlertListener:
     """The collector's main calls this once with the store connection and its clock's now."""
-    settings = settings or AlertSettings()
+    settings = settings or AlertSettings.from_env()
     listener = AlertListener(AlertEngine(settings), TelemetryRules(settings), monotonic=monotonic)
     listener.load(conn, now)
     return listener

@@ -271,6 +271,23 @@ def _site_change(conn: sqlite3.Connection, s: SiteChange) -> None:
         )
 
 
+def down_subjects(conn: sqlite3.Connection) -> list[tuple[SubjectType, str, str, datetime | None]]:
+    """Gateways and terminals the store says are down (indexed by status)."""
+    out: list[tuple[SubjectType, str, str, datetime | None]] = [
+        (SubjectType.GATEWAY, gw, gw, parse(since))
+        for gw, since in conn.execute(
+            "SELECT gateway_id, status_since FROM gateways WHERE status = 'down'"
+        )
+    ]
+    out += [
+        (SubjectType.TERMINAL, tid, gw, parse(since))
+        for tid, gw, since in conn.execute(
+            "SELECT terminal_id, gateway_id, status_since FROM terminals WHERE status = 'down'"
+        )
+    ]
+    return out
+
+
 # ---------------------------------------------------------------------- operator data
 def load_suspended(conn: sqlite3.Connection) -> set[tuple[SubjectType, str]]:
     found = {

@@ -286,3 +286,53 @@ def test_one_batch_taking_a_whole_site_and_its_terminals_down_links_every_child(
     }
     assert h.paging() == [("site_down", "solo")]
     assert h.fired_events() == [("site_down", "solo")]
+
+
+def test_a_call_rolled_back_by_the_loop_is_resynced_from_the_store_without_losing_the_outage(
+    conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collector.alerts import repository
+
+    h = Harness(conn, T0)
+    real_write = repository.write
+
+    def broken_write(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(repository, "write", broken_write)
+    # What collector.processor does: a savepoint per listener call, rolled back on error.
+    conn.execute("BEGIN")
+    conn.execute(
+        "UPDATE gateways SET status = 'down', status_since = ? WHERE gateway_id = 'gw4'",
+        (iso(h.now),),
+    )
+    conn.execute("SAVEPOINT listener")
+    from collector.model import SubjectType, Transition
+
+    with pytest.raises(sqlite3.OperationalError):
+        h.listener.on_transitions(
+            conn,
+            [
+                Transition(
+                    SubjectType.GATEWAY,
+                    "gw4",
+                    Liveness.ONLINE,
+                    Liveness.DOWN,
+                    h.now,
+                    DetectedBy.WILL,
+                )
+            ],
+            h.now,
+        )
+    conn.execute("ROLLBACK TO SAVEPOINT listener")
+    conn.execute("RELEASE SAVEPOINT listener")
+    conn.execute("COMMIT")
+    assert h.rows("SELECT count(*) FROM alerts") == [(0,)]
+
+    monkeypatch.setattr(repository, "write", real_write)
+    h.advance(1)
+    assert h.rows("SELECT kind, subject_id, state FROM alerts") == [
+        ("gateway_down", "gw4", "pending")
+    ]
+    h.advance(60)
+    assert h.fired_events() == [("gateway_down", "gw4")]
