@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from collector.sinks.buffer import PointBuffer
 from collector.sinks.schema import PRECISION, to_lines
@@ -116,6 +116,15 @@ class InfluxSink:
             self.dropped.labels(reason)
         self._lock = threading.Lock()
         self._failures = 0
+        # Read at scrape time: an outage shows as up=0 and a growing buffer.
+        Gauge(
+            "posfleet_influx_up", "1 if the last InfluxDB write succeeded", registry=registry
+        ).set_function(lambda: 0.0 if self._failures else 1.0)
+        Gauge(
+            "posfleet_influx_buffered_points",
+            "Points waiting in the on-disk buffer",
+            registry=registry,
+        ).set_function(lambda: float(self._buffer.count))
         self._last_error = ""
         self._last_success: datetime | None = None
         self._stop = threading.Event()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import points as p
@@ -18,6 +19,7 @@ from support.wait import wait_for
 
 from collector.sinks.buffer import PointBuffer
 from collector.sinks.influx import InfluxSink, Outcome, classify
+from collector.sinks.schema import to_lines
 
 
 class ScriptedServer:
@@ -52,7 +54,12 @@ def registry() -> CollectorRegistry:
 
 
 def _sink(
-    server: ScriptedServer, registry: CollectorRegistry, path: Path, **kw: object
+    server: ScriptedServer,
+    registry: CollectorRegistry,
+    path: Path,
+    max_bytes: int = 10_000_000,
+    max_age_s: float = 3600,
+    **kw: object,
 ) -> InfluxSink:
     options: dict[str, object] = {
         "batch_size": 50,
@@ -61,7 +68,7 @@ def _sink(
         "retry_max_s": 0.2,
     }
     options.update(kw)
-    buffer = PointBuffer(path, max_bytes=10_000_000, max_age_s=3600)
+    buffer = PointBuffer(path, max_bytes=max_bytes, max_age_s=max_age_s)
     return InfluxSink(server.write, buffer, registry, **options)  # type: ignore[arg-type]
 
 
@@ -102,6 +109,8 @@ def test_unreachable_server_buffers_on_disk_then_drains_in_order_exactly_once(
     health = sink.health()
     assert health["ok"] is False
     assert "Connection refused" in str(health["last_error"])
+    assert _value(registry, "posfleet_influx_up") == 0
+    assert _value(registry, "posfleet_influx_buffered_points") == 30
     wait_for(lambda: server.attempts >= 3, 5, what="retries with backoff")
     assert _value(registry, "posfleet_influx_points_total", result="buffered") == 30
     assert _value(registry, "posfleet_influx_points_total", result="retried") >= 30
@@ -114,6 +123,8 @@ def test_unreachable_server_buffers_on_disk_then_drains_in_order_exactly_once(
     wait_for(lambda: sink.health()["buffered_points"] == 0, 5, what="buffer emptied")
     assert _value(registry, "posfleet_influx_points_total", result="written") == 40
     assert sink.health()["ok"] is True
+    assert _value(registry, "posfleet_influx_up") == 1
+    assert _value(registry, "posfleet_influx_buffered_points") == 0
 
 
 def test_points_the_server_rejects_as_invalid_are_dropped_with_a_reason(
@@ -192,3 +203,49 @@ def test_http_errors_are_classified_by_whether_waiting_can_help() -> None:
     for status in (401, 404, 429, 500, 503):
         assert classify(ApiException(status=status)).outcome is Outcome.RETRY
     assert classify(TimeoutError("read timed out")).outcome is Outcome.RETRY
+
+
+def test_a_long_outage_keeps_the_newest_points_within_the_byte_bound(
+    server: ScriptedServer, registry: CollectorRegistry, tmp_path: Path
+) -> None:
+    server.failure = ConnectionRefusedError(111, "Connection refused")
+    ts = p.recent()
+    messages = [p.heartbeat("gw-1", seq, ts + timedelta(seconds=seq)) for seq in range(10, 70)]
+    # Room for exactly the 20 newest lines: the bound keeps the longest suffix that fits.
+    room = sum(len(to_lines(m)[0]) for m in messages[-20:])
+    sink = _sink(server, registry, tmp_path / "b.sqlite", max_bytes=room)
+    for m in messages:
+        sink.submit(m, ts)
+    wait_for(
+        lambda: _value(registry, "posfleet_influx_points_total", result="buffered") == 60,
+        5,
+        what="60 points through the buffer",
+    )
+    assert _value(registry, "posfleet_influx_dropped_total", reason="buffer_full") == 40
+    assert sink.health()["buffered_points"] == 20
+    server.failure = None
+    wait_for(lambda: server.count() == 20, 5, what="the 20 newest points written")
+    seqs = [int(float(line.split("seq=")[1].split(" ")[0])) for line in server.accepted]
+    assert seqs == list(range(50, 70))
+    sink.close(timeout=1.0)
+
+
+def test_points_buffered_longer_than_max_age_expire_instead_of_replaying(
+    server: ScriptedServer, registry: CollectorRegistry, tmp_path: Path
+) -> None:
+    clock = [1_000.0]
+    server.failure = ConnectionRefusedError(111, "Connection refused")
+    sink = _sink(server, registry, tmp_path / "b.sqlite", max_age_s=60, wall=lambda: clock[0])
+    ts = p.recent()
+    for seq in range(10):
+        sink.submit(p.heartbeat("gw-1", seq, ts + timedelta(seconds=seq)), ts)
+    wait_for(lambda: sink.health()["buffered_points"] == 10, 5, what="points buffered")
+    clock[0] += 61
+    server.failure = None
+    wait_for(
+        lambda: _value(registry, "posfleet_influx_dropped_total", reason="expired") == 10,
+        5,
+        what="stale points expired",
+    )
+    assert server.count() == 0
+    sink.close(timeout=1.0)
