@@ -120,7 +120,8 @@ class AlertEngine:
         subject = (t.subject_type, t.subject_id)
         if t.subject_type is SubjectType.GATEWAY:
             self.topology.status[t.subject_id] = t.to_status
-        involves_down = Liveness.DOWN in (t.from_status, t.to_status)
+        changed = t.from_status is not t.to_status
+        involves_down = changed and Liveness.DOWN in (t.from_status, t.to_status)
         flap_key = Key(Kind.FLAPPING, t.subject_type, t.subject_id)
         if involves_down and flap_key in self.active:
             # Kept in the row so a restarted collector knows how long it has been quiet.
@@ -144,7 +145,7 @@ class AlertEngine:
             details: dict[str, Any] = {"detected_by": t.detected_by.value, "reason": t.reason}
             if t.planned:
                 grace = timedelta(seconds=self.settings.planned_grace_s)
-                forever = t.reason == "decommission"
+                forever = t.reason.endswith("decommission")
                 details["planned_until"] = "forever" if forever else (t.at + grace).isoformat()
             self.raise_condition(
                 key,
@@ -295,9 +296,9 @@ class AlertEngine:
 
     def _blocker(self, alert: Alert, now: datetime) -> tuple[Blocker, Key | None, str] | None:
         key, place = alert.key, alert.place
-        parent = _parent_key(key, place)
-        if parent is not None and parent in self.active:
-            return Blocker.INHIBITED, parent, f"{parent.kind.value} {parent.subject_id}"
+        for parent in _parent_keys(key, place):
+            if parent in self.active:
+                return Blocker.INHIBITED, parent, f"{parent.kind.value} {parent.subject_id}"
         ids = {key.subject_id, place.gateway_id} - {""}
         if key.subject_type is not SubjectType.SITE and ids & self.topology.decommissioned:
             return Blocker.DECOMMISSIONED, None, "decommissioned"
@@ -389,9 +390,14 @@ class AlertEngine:
         ]
 
 
-def _parent_key(key: Key, place: Place) -> Key | None:
+def _parent_keys(key: Key, place: Place) -> tuple[Key, ...]:
     if key.subject_type is SubjectType.TERMINAL and place.gateway_id:
-        return Key(Kind.GATEWAY_DOWN, SubjectType.GATEWAY, place.gateway_id)
+        # A flapping gateway drags its terminals up and down with it: one flapping page
+        # for the gateway, not one per terminal each time the gateway is briefly up.
+        return (
+            Key(Kind.GATEWAY_DOWN, SubjectType.GATEWAY, place.gateway_id),
+            Key(Kind.FLAPPING, SubjectType.GATEWAY, place.gateway_id),
+        )
     if key.subject_type is SubjectType.GATEWAY and place.site_id:
-        return Key(Kind.SITE_DOWN, SubjectType.SITE, place.site_id)
-    return None
+        return (Key(Kind.SITE_DOWN, SubjectType.SITE, place.site_id),)
+    return ()

@@ -83,3 +83,40 @@ def test_collector_restart_keeps_flapping_until_quiet_counted_from_the_last_chan
     restarted.advance(1)
     assert restarted.now - last_change == timedelta(seconds=900)
     assert restarted.loud_resolves() == [("flapping", "gw1")]
+
+
+def test_a_flapping_gateway_whose_terminals_flap_with_it_pages_once() -> None:
+    sim = Sim(site_engine({"s1": ["gw1", "gw2"]}, {"gw1": ["t1", "t2", "t3"]}))
+    for _ in range(6):
+        sim.gw("gw1", Liveness.DOWN)
+        for t in ("t1", "t2", "t3"):
+            sim.term(t, "gw1", Liveness.ONLINE, Liveness.DOWN)
+        sim.advance(100)
+        sim.gw("gw1", Liveness.ONLINE)
+        for t in ("t1", "t2", "t3"):
+            sim.term(t, "gw1", Liveness.DOWN, Liveness.ONLINE)
+        sim.advance(20)
+    sim.advance(300, step=5)
+    flaps = [p for p in sim.pages() if p[0] == "flapping"]
+    assert flaps == [("flapping", "gw1")]
+    assert [p for p in sim.pages() if p[1].startswith("t")] == []
+
+
+def test_a_repeated_down_evidence_is_not_a_flap() -> None:
+    from collector.model import DetectedBy, SubjectType, Transition
+
+    sim = Sim(site_engine({"s1": ["gw1", "gw2"]}, flap_changes=2))
+    sim.gw("gw1", Liveness.DOWN)
+    for _ in range(5):
+        sim.transition(
+            Transition(
+                SubjectType.GATEWAY,
+                "gw1",
+                Liveness.DOWN,
+                Liveness.DOWN,
+                sim.now,
+                DetectedBy.DEADLINE,
+            )
+        )
+    sim.advance(120)
+    assert sim.pages() == [("gateway_down", "gw1")]
