@@ -41,7 +41,7 @@ WriteFn = Callable[[Sequence[str]], None]
 TagsFor = Callable[[str], Mapping[str, str]]
 
 RESULTS = ("written", "retried", "buffered", "dropped")
-DROP_REASONS = ("queue_full", "buffer_full", "expired", "invalid", "encode")
+DROP_REASONS = ("queue_full", "buffer_full", "expired", "invalid", "encode", "buffer_error")
 _INVALID_STATUS = frozenset({400, 413, 422})
 
 
@@ -276,8 +276,9 @@ class InfluxSink:
             try:
                 delay = self._step(pending, time.monotonic() >= next_attempt)
             except Exception:  # e.g. the buffer's disk is full: keep the thread alive
-                log.exception("influx writer round failed; %d points lost", len(pending))
-                self._drop("buffer_full", len(pending))
+                # Counted as lost though they may have reached the buffer: never under-count.
+                log.exception("influx writer round failed; %d points may be lost", len(pending))
+                self._drop("buffer_error", len(pending))
                 delay = self._retry_initial
             if delay is not None:
                 next_attempt = time.monotonic() + delay
