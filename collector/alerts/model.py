@@ -73,7 +73,7 @@ class Place:
     model: str = ""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity matters: two rows of one key are two alerts
 class Alert:
     key: Key
     state: AlertState

@@ -151,13 +151,14 @@ def write(conn: sqlite3.Connection, out: Outbox, resolve: Callable[[Key], int | 
     before its successor is inserted: one active row per identity), then new rows, then
     the parent links that needed a new row's id."""
     fresh = [a for a in out.alerts if a.id is None]
+    fresh_ids = {id(a) for a in fresh}  # identity: Alert's dataclass __eq__ compares values
     for a in out.alerts:
         if a.id is not None:
             _update(conn, a, resolve)
     for a in fresh:
         a.id = _insert(conn, a)
     for a in out.alerts:
-        if a.inhibited_by is not None or a in fresh:
+        if a.inhibited_by is not None or id(a) in fresh_ids:
             conn.execute(
                 "UPDATE alerts SET inhibited_by = ? WHERE id = ?",
                 (resolve(a.inhibited_by) if a.inhibited_by else None, a.id),
