@@ -18,6 +18,7 @@ from pathlib import Path
 
 from collector.alerts.config import AlertSettings
 from collector.alerts.listener import build_listener
+from collector.model import DetectedBy, Liveness, SubjectType, Transition
 from telemetry.codec import Decoded
 from telemetry.models import Heartbeat, Network
 from telemetry.topics import Kind, TopicRef
@@ -63,11 +64,34 @@ def main() -> None:
             with conn:
                 listener.tick(conn, now + timedelta(seconds=k))
         tick_ms = (time.perf_counter() - t) / ticks * 1000
+
+        # 1% of the fleet goes down (wills in batches of 100), then 120 s of ticks so the
+        # alerts fire: the cost of writing an outage storm through the listener.
+        down = [f"gw{i}" for i in range(0, n, 100)]
+        at = now + timedelta(seconds=ticks)
+        t = time.perf_counter()
+        for start in range(0, len(down), 100):
+            batch = [
+                Transition(SubjectType.GATEWAY, gw, Liveness.ONLINE, Liveness.DOWN, at,
+                           DetectedBy.WILL)
+                for gw in down[start : start + 100]
+            ]  # fmt: skip
+            with conn:
+                listener.on_transitions(conn, batch, at)
+        storm_ms = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        for k in range(1, 121):
+            with conn:
+                listener.tick(conn, at + timedelta(seconds=k))
+        storm_tick_ms = (time.perf_counter() - t) / 120 * 1000
+        (firing,) = conn.execute("SELECT count(*) FROM alerts WHERE state = 'firing'").fetchone()
         conn.close()
     print(f"gateways={n} messages={len(msgs)}")
     print(f"build_listener load: {load_s:.2f} s")
     print(f"on_messages: {per_msg_us:.1f} us per message")
     print(f"tick (no active alerts, polls included): {tick_ms:.2f} ms")
+    print(f"outage of {len(down)} gateways through on_transitions: {storm_ms:.0f} ms in total")
+    print(f"tick with {len(down)} active alerts: {storm_tick_ms:.2f} ms; firing={firing}")
 
 
 if __name__ == "__main__":
