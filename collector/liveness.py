@@ -39,6 +39,10 @@ class LivenessConfig:
     grace_ratio: float = 0.25
     grace_min_s: float = 1.0
     grace_max_s: float = 30.0
+    # A will is held this long before it counts: a gateway whose old connection dies as it
+    # reconnects (session takeover) delivers will(n) just before birth(n+1); that is a
+    # reconnect, not an outage. Planned (graceful) offlines are not held.
+    will_hold_s: float = 2.0
 
     def grace(self, interval: float) -> float:
         return min(max(self.grace_ratio * interval, self.grace_min_s), self.grace_max_s)
@@ -57,6 +61,7 @@ class SubjectState:
     queued: float | None = None  # due time of this subject's live heap entry
     token: int = 0
     gateway_id: str = ""  # terminals: the gateway in front of them
+    pending_down: tuple[datetime, str] | None = None  # a held will: (received at, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,7 @@ class Outcome:
     transitions: list[Transition] = field(default_factory=list)
     rejected: RejectReason | None = None
     detail: str = ""
+    absorbed_will: bool = False  # a new session arrived while the old one's will was held
 
 
 class LivenessTracker:
@@ -126,7 +132,11 @@ class LivenessTracker:
         self._heap.clear()
         for key, s in self._subjects.items():
             s.queued = None
-            if s.status in (Liveness.ONLINE, Liveness.LATE) and self._observable(key, s):
+            if s.pending_down is not None:
+                s.deadline = mono + self.config.will_hold_s
+                s.deadline_wall = now + timedelta(seconds=self.config.will_hold_s)
+                self._push(key, s, s.deadline)
+            elif s.status in (Liveness.ONLINE, Liveness.LATE) and self._observable(key, s):
                 self._set_deadline(key, s, now, mono, self._interval(s))
             else:
                 s.deadline = s.deadline_wall = None
@@ -156,6 +166,9 @@ class LivenessTracker:
         if state is LinkState.ONLINE:
             if s.session != session:
                 s.seq = -1
+            if s.pending_down is not None and session > (s.session or -1):
+                s.pending_down = None
+                out.absorbed_will = True
             s.session, s.ended_session = session, None
             self._to(out, key, s, Liveness.ONLINE, now, DetectedBy.BIRTH)
             self._set_deadline(key, s, now, mono, self._interval(s))
@@ -165,6 +178,13 @@ class LivenessTracker:
         s.session = session
         s.ended_session = session
         planned = reason is not None and reason in PLANNED_REASONS
+        if not planned and s.status is not Liveness.DOWN:
+            s.pending_down = (now, str(reason or ""))
+            s.deadline = mono + self.config.will_hold_s
+            s.deadline_wall = now + timedelta(seconds=self.config.will_hold_s)
+            if s.queued is None or s.deadline < s.queued:
+                self._push(key, s, s.deadline)
+            return out
         by = DetectedBy.GRACEFUL if planned else DetectedBy.WILL
         self._to(out, key, s, Liveness.DOWN, now, by, str(reason or ""), planned)
         self._cancel(s)
@@ -206,6 +226,10 @@ class LivenessTracker:
             if s.session == session and seq <= s.seq:
                 out.rejected, out.detail = RejectReason.DUPLICATE, f"seq {seq} <= {s.seq}"
                 return out
+        if s.pending_down is not None and key[0] is SubjectType.GATEWAY:
+            s.pending_down = None  # a new session is alive (its birth may come later)
+            out.absorbed_will = True
+            s.ended_session = None
         s.session, s.seq, s.interval = session, seq, interval
         if key[0] is SubjectType.GATEWAY or self._observable(key, s):
             self._to(out, key, s, Liveness.ONLINE, now, DetectedBy.HEARTBEAT)
@@ -230,6 +254,14 @@ class LivenessTracker:
                 continue
             if s.deadline > due:  # moved forward by heartbeats since it was queued
                 self._push(key, s, s.deadline)
+                continue
+            if s.pending_down is not None:
+                # The will held long enough: the outage began when it arrived.
+                at, reason = s.pending_down
+                s.pending_down = None
+                self._to(out, key, s, Liveness.DOWN, at, DetectedBy.WILL, reason)
+                self._cancel(s)
+                self._pause_terminals(sid)
                 continue
             if not self._observable(key, s):
                 s.deadline = s.deadline_wall = None

@@ -59,13 +59,28 @@ def test_birth_brings_a_gateway_online() -> None:
     ]
 
 
-def test_will_of_the_current_session_takes_the_gateway_down() -> None:
+def test_will_of_the_current_session_takes_the_gateway_down_after_the_hold() -> None:
     t, c = _tracker()
     _birth(t, c, "gw-1", 4)
-    out = _will(t, c, "gw-1", 4)
-    assert [(x.to_status, x.detected_by, x.planned) for x in out.transitions] == [
+    will_at = c.now()
+    assert _will(t, c, "gw-1", 4).transitions == []
+    out = _advance(t, c, CFG.will_hold_s + 0.1)
+    assert [(x.to_status, x.detected_by, x.planned) for x in out] == [
         (Liveness.DOWN, DetectedBy.WILL, False)
     ]
+    assert out[0].at == will_at  # the outage began when the will arrived
+
+
+def test_will_followed_at_once_by_a_new_birth_is_a_reconnect_not_an_outage() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 1)
+    _will(t, c, "gw-1", 1)  # session takeover: the old connection's will comes first
+    c.advance(0.3)
+    out = _birth(t, c, "gw-1", 2)
+    assert out.absorbed_will
+    assert out.transitions == []
+    assert _advance(t, c, 5) == []
+    assert t.get(GW, "gw-1").status is Liveness.ONLINE  # type: ignore[union-attr]
 
 
 def test_stale_will_from_previous_session_is_ignored() -> None:
@@ -139,6 +154,7 @@ def test_heartbeat_of_a_session_that_ended_does_not_revive_the_gateway() -> None
     t, c = _tracker()
     _birth(t, c, "gw-1", 1)
     _will(t, c, "gw-1", 1)
+    _advance(t, c, CFG.will_hold_s + 0.1)
     out = _beat(t, c, "gw-1", 1, 7)
     assert out.rejected is RejectReason.STALE_SESSION
     assert t.get(GW, "gw-1").status is Liveness.DOWN  # type: ignore[union-attr]
@@ -197,7 +213,8 @@ def test_terminals_behind_a_dead_gateway_raise_nothing_of_their_own() -> None:
     _birth(t, c, "gw-1", 1)
     _beat(t, c, "gw-1", 1, 0, term="pp-1")
     _will(t, c, "gw-1", 1)
-    assert _advance(t, c, 60) == []
+    out = _advance(t, c, 60)
+    assert [(x.subject_id, x.to_status) for x in out] == [("gw-1", Liveness.DOWN)]
     # Back: the terminal has a full interval to show up again before it is judged.
     _birth(t, c, "gw-1", 2)
     out = []

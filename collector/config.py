@@ -1,0 +1,64 @@
+"""Collector configuration: typed, read once in ``main()``, failing loudly.
+
+Every setting is a ``POSFLEET_*`` environment variable and most have a command-line flag.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(ValueError):
+    """A bad setting; the message names the variable and how to fix it."""
+
+
+class CollectorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POSFLEET_", extra="ignore")
+
+    db: Path = Path("posfleet.sqlite")
+    broker_host: str = "127.0.0.1"
+    broker_port: int = Field(1883, ge=1, le=65535)
+    broker_username: str | None = None
+    broker_password_file: Path | None = None
+    broker_tls_ca: Path | None = None
+    broker_tls_cert: Path | None = None
+    broker_tls_key: Path | None = None
+    client_id: str = "posfleet-collector"
+    share_group: str | None = None
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = Field(9108, ge=0, le=65535)
+    inventory: Path | None = None
+    default_interval_s: float = Field(60.0, gt=0)
+    grace_ratio: float = Field(0.25, ge=0)
+    grace_min_s: float = Field(1.0, ge=0)
+    grace_max_s: float = Field(30.0, gt=0)
+    batch_max: int = Field(5000, ge=1)
+    max_payload_bytes: int = Field(16 * 1024, ge=256)
+    stall_after_s: float = Field(120.0, gt=0)
+    alerts: bool = True
+
+    @field_validator("broker_password_file", "broker_tls_ca", "broker_tls_cert", "broker_tls_key")
+    @classmethod
+    def _file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file {value} does not exist")
+        return value
+
+
+def load_settings(**overrides: object) -> CollectorSettings:
+    """Settings from the environment, overridden by command-line values that were given."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return CollectorSettings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            lines.append(
+                f"POSFLEET_{name.upper()} (--{name.replace('_', '-')}): {err['msg']} "
+                f"(got {err.get('input')!r})"
+            )
+        raise ConfigError("invalid collector configuration:\n  " + "\n  ".join(lines)) from None

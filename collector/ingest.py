@@ -1,0 +1,122 @@
+"""The collector's MQTT connection (paho, its own network thread).
+
+``on_message`` does nothing but stamp the collector's receipt time and queue the message:
+validation, liveness and storage happen on the processing thread, so a slow disk never
+holds up paho's socket loop. Connection changes travel through the same queue, so the
+processing thread sees them in order with the messages around them.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from telemetry.topics import subscription
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    topic: str
+    payload: bytes
+    received_at: datetime  # collector wall clock, aware UTC
+    mono: float
+
+
+@dataclass(frozen=True, slots=True)
+class LinkEvent:
+    connected: bool
+    at: datetime
+    mono: float
+    detail: str = ""
+
+
+Item = Received | LinkEvent
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSettings:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    client_id: str = "posfleet-collector"
+    username: str | None = None
+    password_file: Path | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    share_group: str | None = None
+    keepalive: int = 15
+
+
+class MqttIngest:
+    def __init__(self, settings: BrokerSettings, out: queue.SimpleQueue[Item]) -> None:
+        self.settings = settings
+        self.out = out
+        self.connected = False
+        # A persistent session (clean_session=False, fixed client id): QoS 1 messages that
+        # arrive while the collector restarts are queued by the broker, not lost.
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+        )
+        self.client.enable_logger(logging.getLogger("collector.paho"))
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.max_queued_messages_set(0)
+        if settings.username:
+            password = None
+            if settings.password_file:
+                password = settings.password_file.read_text().strip()
+            self.client.username_pw_set(settings.username, password)
+        if settings.tls_ca:
+            self.client.tls_set(
+                ca_certs=str(settings.tls_ca),
+                certfile=str(settings.tls_cert) if settings.tls_cert else None,
+                keyfile=str(settings.tls_key) if settings.tls_key else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    def start(self) -> None:
+        # connect_async + loop_start: the first connection may fail; paho keeps retrying and
+        # the collector reports itself blind meanwhile instead of declaring the fleet down.
+        self.client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # paho may call these more than once for one event: each is idempotent.
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+        if rc.is_failure:
+            log.warning("broker refused the connection: %s", rc)
+            return
+        # Subscribe here so every reconnect renews the subscription.
+        client.subscribe(subscription(self.settings.share_group), qos=1)
+        if not self.connected:
+            self.connected = True
+            self.out.put(LinkEvent(True, datetime.now(UTC), time.monotonic()))
+            log.info("connected to %s:%s", self.settings.host, self.settings.port)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+        if self.connected:
+            self.connected = False
+            self.out.put(LinkEvent(False, datetime.now(UTC), time.monotonic(), str(rc)))
+            log.warning("lost the broker (%s): blind until reconnected", rc)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.out.put(Received(msg.topic, bytes(msg.payload), datetime.now(UTC), time.monotonic()))

@@ -1,0 +1,236 @@
+"""``posfleet-collector``: run the collector, or import/export the inventory."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+log = logging.getLogger("collector")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="posfleet-collector", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="ingest, decide liveness, alert, serve /metrics")
+    run.add_argument("--db", type=Path, help="SQLite file (POSFLEET_DB)")
+    run.add_argument("--broker-host", help="MQTT broker host (POSFLEET_BROKER_HOST)")
+    run.add_argument("--broker-port", type=int, help="MQTT broker port (POSFLEET_BROKER_PORT)")
+    run.add_argument("--metrics-host", help="bind address of /metrics (POSFLEET_METRICS_HOST)")
+    run.add_argument("--metrics-port", type=int, help="port of /metrics (POSFLEET_METRICS_PORT)")
+    run.add_argument("--inventory", type=Path, help="import inventory CSVs from DIR at start")
+    run.add_argument("--client-id", help="MQTT client id (POSFLEET_CLIENT_ID)")
+    run.add_argument("--log-level", default="INFO")
+    for name in ("import-inventory", "export-inventory"):
+        sp = sub.add_parser(name, help=f"{name.split('-')[0]} inventory CSVs")
+        sp.add_argument("--db", type=Path, help="SQLite file (POSFLEET_DB)")
+        sp.add_argument("directory", type=Path)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(args, "log_level", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from collector.config import ConfigError, load_settings
+    from collector.store.sqlite import StoreError
+
+    try:
+        settings = load_settings(
+            db=args.db,
+            broker_host=getattr(args, "broker_host", None),
+            broker_port=getattr(args, "broker_port", None),
+            metrics_host=getattr(args, "metrics_host", None),
+            metrics_port=getattr(args, "metrics_port", None),
+            inventory=getattr(args, "inventory", None),
+            client_id=getattr(args, "client_id", None),
+        )
+        if args.command == "run":
+            return Collector(settings).run_until_signalled()
+        return _inventory(args.command, settings.db, args.directory)
+    except (ConfigError, StoreError) as exc:
+        print(f"posfleet-collector: {exc}", file=sys.stderr)
+        return 2
+
+
+def _inventory(command: str, db: Path, directory: Path) -> int:
+    from collector.inventory import InventoryError, export_dir, import_dir
+    from collector.store.sqlite import SqliteStore
+
+    store = SqliteStore(db)
+    try:
+        if command == "import-inventory":
+            counts = import_dir(store.conn, directory)
+        else:
+            counts = export_dir(store.conn, directory)
+    except InventoryError as exc:
+        print(f"posfleet-collector: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(", ".join(f"{n} {t}" for t, n in counts.items()) or "nothing to do")
+    return 0
+
+
+class Collector:
+    """Everything wired together; ``start()``/``stop()`` for tests, or run until a signal."""
+
+    def __init__(self, settings: Any) -> None:
+        from prometheus_client import CollectorRegistry
+
+        from collector.http import HttpServer
+        from collector.ingest import BrokerSettings, Item, MqttIngest
+        from collector.inventory import import_dir
+        from collector.liveness import LivenessConfig, LivenessTracker
+        from collector.metrics import CollectorMetrics, FleetCollector, LiveGauges
+        from collector.processor import Processor, ProcessorSettings
+        from collector.store.sqlite import SqliteStore
+        from telemetry.clock import SystemClock
+
+        self.settings = s = settings
+        self.clock = SystemClock()
+        self.store = SqliteStore(s.db)
+        if s.inventory:
+            counts = import_dir(self.store.conn, s.inventory)
+            log.info("inventory imported from %s: %s", s.inventory, counts)
+        self.tracker = LivenessTracker(
+            LivenessConfig(s.default_interval_s, s.grace_ratio, s.grace_min_s, s.grace_max_s)
+        )
+        self.tracker.load(self.store.load_liveness())
+        self.registry = CollectorRegistry()
+        self.metrics = CollectorMetrics(self.registry)
+        self.fleet = FleetCollector(s.db)
+        self.registry.register(self.fleet)
+        self.inbox: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        self.sinks = _build_sinks(self.registry)
+        self.processor = Processor(
+            self.store,
+            self.tracker,
+            self.metrics,
+            self.inbox,
+            listeners=_build_listeners(s, self.store, self.clock),
+            sinks=self.sinks,
+            settings=ProcessorSettings(s.max_payload_bytes, s.batch_max),
+            clock=self.clock,
+        )
+        self.ingest = MqttIngest(
+            BrokerSettings(
+                s.broker_host,
+                s.broker_port,
+                s.client_id,
+                s.broker_username,
+                s.broker_password_file,
+                s.broker_tls_ca,
+                s.broker_tls_cert,
+                s.broker_tls_key,
+                s.share_group,
+            ),
+            self.inbox,
+        )
+        self.registry.register(
+            LiveGauges(
+                self.inbox.qsize,
+                lambda: self.processor.last_message_mono,
+                lambda: self.processor.connected,
+                s.stall_after_s,
+                time.monotonic(),
+            )
+        )
+        self.http = HttpServer(s.metrics_host, s.metrics_port, self.registry, self.health)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="processor", daemon=True)
+        self.metrics.broker_connected.set(0)
+
+    def health(self) -> tuple[bool, Mapping[str, Any]]:
+        last = self.processor.last_message_mono
+        sinks = {type(s).__name__: dict(s.health()) for s in self.sinks}
+        detail = {
+            "broker_connected": self.processor.connected,
+            "last_message_age_s": None if last is None else round(time.monotonic() - last, 3),
+            "queue_depth": self.inbox.qsize(),
+            "processor_alive": self._thread.is_alive(),
+            "sinks": sinks,
+        }
+        # InfluxDB's health never makes the collector unhealthy: alerting does not need it.
+        return bool(self.processor.connected and self._thread.is_alive()), detail
+
+    def _run(self) -> None:
+        try:
+            self.processor.run(self._stop)
+        except Exception:
+            log.exception("processing loop died")
+            raise
+
+    def start(self) -> Collector:
+        self.http.start()
+        self._thread.start()
+        self.ingest.start()
+        log.info(
+            "collector up: db=%s broker=%s:%s metrics=http://%s:%s/metrics",
+            self.settings.db,
+            self.settings.broker_host,
+            self.settings.broker_port,
+            self.settings.metrics_host,
+            self.http.port,
+        )
+        return self
+
+    def stop(self) -> None:
+        self.ingest.stop()
+        self._stop.set()
+        self._thread.join(10)
+        self.processor.step(0)  # what was queued before the stop still lands
+        for sink in self.sinks:
+            sink.close(5.0)
+        self.http.stop()
+        self.fleet.close()
+        self.store.close()
+
+    def run_until_signalled(self) -> int:
+        done = threading.Event()
+
+        def _handler(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %s: stopping", signum)
+            done.set()
+
+        signal.signal(signal.SIGTERM, _handler)
+        signal.signal(signal.SIGINT, _handler)
+        self.start()
+        while not done.wait(1.0):
+            if not self._thread.is_alive():
+                log.error("processing loop stopped unexpectedly")
+                self.stop()
+                return 1
+        self.stop()
+        return 0
+
+
+def _build_listeners(settings: Any, store: Any, clock: Any) -> list[Any]:
+    if not settings.alerts:
+        return []
+    from collector.alerts.listener import build_listener
+
+    with store.transaction() as conn:
+        return [build_listener(conn, now=clock.now())]
+
+
+def _build_sinks(registry: Any) -> list[Any]:
+    from collector.sinks.influx import build_influx_sink
+    from collector.sinks.settings import load_influx_settings
+
+    sink = build_influx_sink(load_influx_settings(), registry)
+    return [sink] if sink is not None else []
+
+
+if __name__ == "__main__":
+    sys.exit(main())

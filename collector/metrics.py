@@ -1,0 +1,201 @@
+"""Prometheus metrics. The registry is always passed in.
+
+Cardinality stays bounded whatever the fleet size: fleet gauges are counts by a few
+low-cardinality labels computed at scrape time from the store (a custom Collector), and the
+only per-subject series are the alerts that are firing.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from collector.store.sqlite import connect
+from telemetry.codec import RejectReason
+from telemetry.topics import Kind
+
+log = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class CollectorMetrics:
+    """The collector's own health."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.messages = Counter(
+            "posfleet_collector_messages", "Accepted messages by kind", ["kind"], registry=registry
+        )
+        self.rejected = Counter(
+            "posfleet_collector_rejected",
+            "Rejected messages by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.ingest_latency = Histogram(
+            "posfleet_collector_ingest_latency_seconds",
+            "From receipt (on_message) to committed in the store",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.store_write_seconds = Histogram(
+            "posfleet_collector_store_write_seconds",
+            "Duration of one batch transaction",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.broker_connected = Gauge(
+            "posfleet_collector_broker_connected",
+            "1 while the collector's MQTT connection is up",
+            registry=registry,
+        )
+        self.state_changes = Counter(
+            "posfleet_collector_state_changes",
+            "Liveness transitions",
+            ["subject_type", "to"],
+            registry=registry,
+        )
+        self.absorbed_wills = Counter(
+            "posfleet_collector_absorbed_wills",
+            "Wills cancelled by a newer session within the hold (reconnects, not outages)",
+            registry=registry,
+        )
+        self.listener_errors = Counter(
+            "posfleet_collector_listener_errors",
+            "Exceptions raised by listeners (alert engine); the batch still lands",
+            registry=registry,
+        )
+        # Pre-create the label values so dashboards and rate() see zeros, not absences.
+        for reason in RejectReason:
+            self.rejected.labels(reason.value)
+        for kind in Kind:
+            self.messages.labels(kind.value)
+
+
+class LiveGauges(Collector):
+    """Gauges read from the running loop at scrape time (queue depth, silence, blindness)."""
+
+    def __init__(
+        self,
+        queue_depth: Callable[[], int],
+        last_message_mono: Callable[[], float | None],
+        connected: Callable[[], bool],
+        stall_after_s: float,
+        started_mono: float,
+    ) -> None:
+        self._depth = queue_depth
+        self._last = last_message_mono
+        self._connected = connected
+        self._stall_after = stall_after_s
+        self._started = started_mono
+
+    def collect(self) -> Iterator[Metric]:
+        now = time.monotonic()
+        last = self._last()
+        age = now - (last if last is not None else self._started)
+        connected = self._connected()
+        yield GaugeMetricFamily(
+            "posfleet_collector_queue_depth",
+            "Messages received but not yet processed",
+            value=self._depth(),
+        )
+        yield GaugeMetricFamily(
+            "posfleet_collector_last_message_age_seconds",
+            "Seconds since the last message (or since start)",
+            value=age,
+        )
+        yield GaugeMetricFamily(
+            "posfleet_collector_blind",
+            "1 while the collector cannot see the broker",
+            value=0 if connected else 1,
+        )
+        yield GaugeMetricFamily(
+            "posfleet_collector_stalled",
+            "1 while connected but silent for longer than the stall threshold",
+            value=1 if connected and age > self._stall_after else 0,
+        )
+
+
+_STATUS = (
+    "CASE WHEN decommissioned = 1 THEN 'decommissioned' WHEN suspended = 1 THEN 'suspended' "
+    "WHEN registered = 0 THEN 'unregistered' ELSE status END"
+)
+ALERT_LABELS = (
+    "alertname",
+    "severity",
+    "region",
+    "site",
+    "gateway",
+    "terminal",
+    "escalation",
+    "summary",
+    "since",
+)
+
+
+class FleetCollector(Collector):
+    """Fleet-wide gauges computed from the store at scrape time (read-only connection)."""
+
+    def __init__(self, db_path: Path | str) -> None:
+        self._path = db_path
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # scrapes may overlap; one connection, one at a time
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = connect(self._path, readonly=True)
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            try:
+                yield from self._collect(self._db())
+            except sqlite3.Error as exc:
+                log.warning("metrics could not read the store: %s", exc)
+
+    def _collect(self, db: sqlite3.Connection) -> Iterator[Metric]:
+        for table, name in (("gateways", "posfleet_gateways"), ("terminals", "posfleet_terminals")):
+            fam = GaugeMetricFamily(
+                name,
+                f"{table.capitalize()} by status, region and model",
+                labels=["status", "region", "model"],
+            )
+            for status, region, model, n in db.execute(
+                f"SELECT {_STATUS}, region_id, model, count(*) FROM {table} GROUP BY 1, 2, 3"
+            ):
+                fam.add_metric([status, region, model], n)
+            yield fam
+        alerts = GaugeMetricFamily(
+            "posfleet_alerts", "Alerts by kind and state", labels=["kind", "state"]
+        )
+        for kind, state, n in db.execute(
+            "SELECT kind, state, count(*) FROM alerts WHERE state != 'resolved' GROUP BY 1, 2"
+        ):
+            alerts.add_metric([kind, state], n)
+        yield alerts
+        firing = GaugeMetricFamily(
+            "posfleet_alert_firing",
+            "One series per firing, non-inhibited alert (1)",
+            labels=list(ALERT_LABELS),
+        )
+        for row in db.execute(
+            "SELECT kind, severity, region_id, site_id, gateway_id, terminal_id, escalation, "
+            "summary, coalesce(fired_at, started_at) FROM alerts "
+            "WHERE state = 'firing' AND inhibited_by IS NULL"
+        ):
+            firing.add_metric([str(v) for v in row], 1)
+        yield firing

@@ -1,0 +1,254 @@
+"""The collector against a real Mosquitto and a real SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from support.gateways import TestGateway
+from support.wait import wait_for
+
+from collector.config import load_settings
+from collector.main import Collector
+from simulators.broker import MosquittoProcess
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def collector(mosquitto: MosquittoProcess, db_path: Path) -> Iterator[Collector]:
+    settings = load_settings(
+        db=db_path,
+        broker_port=mosquitto.port,
+        metrics_host="127.0.0.1",
+        metrics_port=0,
+        grace_min_s=0.5,
+        client_id="test-collector",
+    )
+    c = Collector(settings).start()
+    wait_for(lambda: c.processor.connected, 10, what="collector connected")
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def _status(db: Path, gw: str) -> str | None:
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT status FROM gateways WHERE gateway_id=?", (gw,)).fetchone()
+    return row[0] if row else None
+
+
+def _rows(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def _scrape(c: Collector, path: str = "/metrics") -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{c.http.port}{path}", timeout=5) as r:
+        return str(r.read().decode())
+
+
+def test_killed_gateway_goes_down_through_its_will(
+    collector: Collector, mosquitto: MosquittoProcess, db_path: Path
+) -> None:
+    gw = TestGateway("gw-kill", mosquitto.port, interval=5).connect()
+    wait_for(lambda: _status(db_path, "gw-kill") == "online", 10, what="online")
+    gw.kill()
+    wait_for(lambda: _status(db_path, "gw-kill") == "down", 15, what="down via will")
+    assert _rows(
+        db_path, "SELECT detected_by, class FROM incidents WHERE subject_id='gw-kill'"
+    ) == [("will", "fault")]
+
+
+def test_hung_gateway_goes_down_through_the_deadline(
+    collector: Collector, mosquitto: MosquittoProcess, db_path: Path
+) -> None:
+    gw = TestGateway("gw-hang", mosquitto.port, interval=0.5).connect()
+    try:
+        wait_for(lambda: _status(db_path, "gw-hang") == "online", 10, what="online")
+        gw.hang()
+        wait_for(lambda: _status(db_path, "gw-hang") == "down", 10, what="down via deadline")
+        reasons = [
+            r[0]
+            for r in _rows(
+                db_path,
+                "SELECT to_status FROM state_changes WHERE subject_id='gw-hang' ORDER BY id",
+            )
+        ]
+        assert reasons == ["online", "late", "down"]
+        assert _rows(db_path, "SELECT detected_by FROM incidents WHERE subject_id='gw-hang'") == [
+            ("deadline",)
+        ]
+    finally:
+        gw.close()
+
+
+def test_quick_reconnect_is_never_marked_down_by_the_previous_sessions_will(
+    collector: Collector, mosquitto: MosquittoProcess, db_path: Path
+) -> None:
+    gw = TestGateway("gw-quick", mosquitto.port, interval=5).connect()
+    try:
+        wait_for(lambda: _status(db_path, "gw-quick") == "online", 10, what="online")
+        gw.reconnect_quickly()
+
+        # The old session's will is delivered too: before the new birth (absorbed within the
+        # hold) or after it (stale). Either way it must be seen and must not count.
+        def will_discarded() -> bool:
+            text = _scrape(collector)
+            return (
+                'posfleet_collector_rejected_total{reason="stale_session"} 1.0' in text
+                or "posfleet_collector_absorbed_wills_total 1.0" in text
+            )
+
+        wait_for(will_discarded, 15, what="the old will seen and discarded")
+        downs = _rows(
+            db_path,
+            "SELECT count(*) FROM state_changes WHERE subject_id='gw-quick' AND to_status='down'",
+        )
+        assert downs == [(0,)]
+        assert _status(db_path, "gw-quick") == "online"
+    finally:
+        gw.close()
+
+
+def test_malformed_and_spoofed_messages_are_rejected_and_counted_while_valid_traffic_continues(
+    collector: Collector, mosquitto: MosquittoProcess, db_path: Path
+) -> None:
+    gw = TestGateway("gw-ok", mosquitto.port, interval=0.5).connect()
+    bad = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="attacker")
+    bad.connect("127.0.0.1", mosquitto.port)
+    bad.loop_start()
+    try:
+        wait_for(lambda: _status(db_path, "gw-ok") == "online", 10, what="online")
+        seq_before = gw.seq
+        hb_other = (
+            b'{"v":1,"gw":"gw-ok","ts":"2026-01-01T00:00:00Z","session":1,"seq":1,"interval":5}'
+        )
+        for topic, payload in (
+            ("posfleet/v1/gw-x/heartbeat", b"{not json"),
+            ("posfleet/v1/gw-x/heartbeat", b'{"v":1,"gw":"gw-x"}'),
+            ("posfleet/v1/gw-x/heartbeat", b"x" * 20000),
+            ("posfleet/v1/gw-x/nonsense", b"{}"),
+            ("posfleet/v1/gw-spoof/heartbeat", hb_other),
+            (
+                "posfleet/v1/gw-x/heartbeat",
+                b'{"v":1,"gw":"gw-x","ts":1,"session":1,"seq":1,"interval":NaN}',
+            ),
+        ):
+            bad.publish(topic, payload, 1).wait_for_publish(5)
+        expected = [
+            'reason="malformed_json"} 1.0',
+            'reason="schema"} 1.0',
+            'reason="oversized"} 1.0',
+            'reason="unknown_topic"} 1.0',
+            'reason="gateway_mismatch"} 1.0',
+            'reason="non_finite"} 1.0',
+        ]
+        wait_for(lambda: all(e in _scrape(collector) for e in expected), 10, what="rejections")
+        # Valid traffic kept flowing and nothing was stored for the garbage.
+        wait_for(lambda: gw.seq > seq_before + 2, 10, what="heartbeats continue")
+        assert _status(db_path, "gw-ok") == "online"
+        assert _rows(db_path, "SELECT gateway_id FROM gateways ORDER BY 1") == [("gw-ok",)]
+        assert collector.processor.connected
+    finally:
+        bad.disconnect()
+        bad.loop_stop()
+        gw.close()
+
+
+def test_metrics_count_the_fleet_by_status_and_healthz_reports_the_broker(
+    collector: Collector, mosquitto: MosquittoProcess, db_path: Path
+) -> None:
+    gws = [TestGateway(f"gw-{i}", mosquitto.port, interval=5).connect() for i in range(3)]
+    try:
+        wait_for(
+            lambda: (
+                'posfleet_gateways{model="",region="",status="unregistered"} 3.0'
+                in _scrape(collector)
+            ),
+            10,
+            what="3 gateways counted",
+        )
+        health = _scrape(collector, "/healthz")
+        assert '"broker_connected": true' in health
+    finally:
+        for g in gws:
+            g.close()
+
+
+def test_collector_killed_and_restarted_opens_no_incident_for_gateways_that_stayed_up(
+    mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from simulators.broker import free_port
+
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "collector.main", "run", "--db", str(db_path),
+        "--broker-port", str(mosquitto.port), "--metrics-host", "127.0.0.1",
+        "--metrics-port", str(port),
+    ]  # fmt: skip
+    env = {**os.environ, "POSFLEET_GRACE_MIN_S": "0.5"}
+    log = (tmp_path / "collector.log").open("w")
+    gws = [TestGateway(f"gw-r{i}", mosquitto.port, interval=0.5).connect() for i in range(5)]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=log))
+        wait_for(lambda: _scrape_port(port).startswith("#"), 20, what="collector up")
+        wait_for(
+            lambda: _rows(db_path, "SELECT count(*) FROM gateways WHERE status='online'") == [(5,)],
+            20,
+            what="5 online",
+        )
+        procs[0].send_signal(signal.SIGKILL)
+        procs[0].wait(10)
+        # Down for several heartbeat deadlines (0.5 s + grace): silence we did not see.
+        mark = _rows(db_path, "SELECT max(id) FROM state_changes")[0][0]
+        procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=log))
+
+        def beats_seen_after_restart() -> bool:
+            rows = _rows(db_path, "SELECT min(last_seen_at) FROM gateways")
+            return bool(rows[0][0]) and all(g.seq > 10 for g in gws)
+
+        wait_for(lambda: _scrape_port(port).startswith("#"), 20, what="restarted collector up")
+        seq_at_restart = [g.seq for g in gws]
+        wait_for(
+            lambda: all(g.seq > s + 8 for g, s in zip(gws, seq_at_restart, strict=True)),
+            20,
+            what="several heartbeat intervals after the restart",
+        )
+        assert beats_seen_after_restart()
+        assert _rows(db_path, "SELECT count(*) FROM incidents") == [(0,)]
+        assert (
+            _rows(db_path, "SELECT subject_id, to_status FROM state_changes WHERE id > ?", mark)
+            == []
+        )
+    finally:
+        for g in gws:
+            g.close()
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(10)
+        log.close()
+
+
+def _scrape_port(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            return str(r.read().decode())
+    except OSError:
+        return ""
