@@ -227,6 +227,22 @@ def test_inventory_page_lists_unregistered_gateways(open_page) -> None:
     assert "Export all terminals.csv" in labels
 
 
+def test_admin_imports_sites_from_a_csv_and_operator_cannot(open_page, fleet) -> None:
+    at = open_page("views/inventory.py", login="olga")
+    assert "Log in as admin" in texts(at)
+    at = open_page("views/inventory.py", login="ada")
+    by_label(at.selectbox, "Table").select("sites")
+    csv_bytes = b"site_id,region_id,name,merchant_name\nS-NEW,R02,New store,Padaria Nova\n"
+    at.file_uploader[0].set_value(("sites.csv", csv_bytes, "text/csv"))
+    by_label(at.button, "Import").click()
+    at.run()
+    assert not at.exception
+    row = one(fleet.path, "SELECT region_id, merchant_name FROM sites WHERE site_id = 'S-NEW'")
+    assert row == ("R02", "Padaria Nova")
+    counts = at.dataframe[0].value.set_index("tbl")["n"]
+    assert counts["sites"] == 21
+
+
 def test_audit_page_shows_actions_taken_in_the_console(open_page, fleet) -> None:
     at = open_page("views/alerts.py", login="olga")
     by_label(at.selectbox, "Alert").select(fleet.alert_id)
