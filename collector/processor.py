@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from collector.hooks import Listener, TelemetrySink
 from collector.ingest import Item, LinkEvent, Received
@@ -61,6 +62,13 @@ class Processor:
         self.last_message_mono: float | None = None
         self._next_listener_tick = 0.0
         self._log_budget = _LogBudget()
+        self._by_kind: dict[str, Any] = {}  # label children, looked up once
+
+    def _accepted_counter(self, kind: str) -> Any:
+        child = self._by_kind.get(kind)
+        if child is None:
+            child = self._by_kind[kind] = self.metrics.messages.labels(kind)
+        return child
 
     # ------------------------------------------------------------------ loop
     def run(self, stop: threading.Event) -> None:
@@ -162,7 +170,7 @@ class Processor:
             batch.transitions += outcome.transitions
             if outcome.absorbed_will:
                 self.metrics.absorbed_wills.inc()
-        self.metrics.messages.labels(ref.kind.value).inc()
+        self._accepted_counter(ref.kind.value).inc()
         self._remember(batch, result, at)
         return result
 
