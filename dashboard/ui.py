@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,15 +39,21 @@ def ctx() -> Ctx:
     return Ctx(settings, str(settings.db), now_from(settings), actor)
 
 
-@st.cache_data(ttl=15, show_spinner=False, max_entries=256)
-def _cached(db: str, module: str, name: str, args: tuple[Any, ...]) -> Any:
+@st.cache_data(ttl=600, show_spinner=False, max_entries=256)
+def _cached(db: str, module: str, name: str, args: tuple[Any, ...], cycle: int) -> Any:
     with queries.open_ro(db) as conn:
         return getattr(MODULES[module], name)(conn, *args)
 
 
 def load(c: Ctx, module: str, name: str, *args: Any) -> Any:
-    """A read through the cache; ``now`` is rounded to the minute so the cache can hit."""
-    return _cached(c.db, module, name, args)
+    """A read through the cache, fresh once per refresh cycle.
+
+    ``cycle`` (wall-clock time / refresh interval) is part of the key: every viewer and every
+    rerun within one cycle share one query, and an auto-refresh always sees new data. Callers
+    round ``now`` to the minute so that arguments do not defeat the cache.
+    """
+    cycle = int(time.time() // c.settings.dashboard_refresh_s)
+    return _cached(c.db, module, name, args, cycle)
 
 
 def qp_select(label: str, options: list[str], key: str, *, all_label: str = "all") -> str:
