@@ -76,6 +76,18 @@ def test_choosing_a_filter_puts_it_in_the_url(open_page) -> None:
     assert set(at.dataframe[0].value["region_id"]) == {"R02"}
 
 
+def test_page_number_comes_from_the_url_and_pages_do_not_overlap(
+    open_page, fleet, monkeypatch
+) -> None:
+    monkeypatch.setenv("POSFLEET_DASHBOARD_PAGE_SIZE", "5")
+    first = open_page("views/alerts.py").dataframe[0].value
+    second = open_page("views/alerts.py", {"alerts_page": "2"}).dataframe[0].value
+    total = one(fleet.path, "SELECT COUNT(*) FROM alerts WHERE state IN ('firing','pending')")[0]
+    assert len(first) == 5
+    assert len(second) == total - 5
+    assert not set(first["id"]) & set(second["id"])
+
+
 def test_viewer_cannot_acknowledge(open_page) -> None:
     at = open_page("views/alerts.py", login="vic")
     assert "Log in as operator" in texts(at)
