@@ -39,6 +39,8 @@ class CollectorSettings(BaseSettings):
     max_payload_bytes: int = Field(16 * 1024, ge=256)
     stall_after_s: float = Field(120.0, gt=0)
     alerts: bool = True
+    telemetry_raw_days: float = Field(3.0, gt=0)  # raw history kept in SQLite
+    telemetry_rollup_days: float = Field(90.0, gt=0)  # hourly rollups kept in SQLite
 
     @field_validator("broker_password_file", "broker_tls_ca", "broker_tls_cert", "broker_tls_key")
     @classmethod

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -42,7 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=getattr(args, "log_level", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from collector.alerts.config import AlertConfigError
     from collector.config import ConfigError, load_settings
+    from collector.sinks.settings import InfluxConfigError
     from collector.store.sqlite import StoreError
 
     try:
@@ -58,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return Collector(settings).run_until_signalled()
         return _inventory(args.command, settings.db, args.directory)
-    except (ConfigError, StoreError) as exc:
+    except (ConfigError, StoreError, InfluxConfigError, AlertConfigError) as exc:
         print(f"posfleet-collector: {exc}", file=sys.stderr)
         return 2
 
@@ -107,21 +110,30 @@ class Collector:
             LivenessConfig(s.default_interval_s, s.grace_ratio, s.grace_min_s, s.grace_max_s)
         )
         self.tracker.load(self.store.load_liveness())
+        from collector.store.retention import RetentionPolicy
+
+        self.retention = RetentionPolicy(
+            raw_keep=timedelta(days=s.telemetry_raw_days),
+            rollup_keep=timedelta(days=s.telemetry_rollup_days),
+        )
         self.registry = CollectorRegistry()
         self.metrics = CollectorMetrics(self.registry)
         self.fleet = FleetCollector(s.db)
         self.registry.register(self.fleet)
         self.inbox: queue.SimpleQueue[Item] = queue.SimpleQueue()
-        self.sinks = _build_sinks(self.registry)
+        listeners, self.webhook = _build_listeners(s, self.store, self.clock)
+        self.tags = InventoryTags(self.store.conn)
+        self.sinks = _build_sinks(self.registry, self.tags.get)
         self.processor = Processor(
             self.store,
             self.tracker,
             self.metrics,
             self.inbox,
-            listeners=_build_listeners(s, self.store, self.clock),
+            listeners=listeners,
             sinks=self.sinks,
             settings=ProcessorSettings(s.max_payload_bytes, s.batch_max),
             clock=self.clock,
+            housekeeping=[self._retention, self.tags.refresh],
         )
         self.ingest = MqttIngest(
             BrokerSettings(
@@ -150,6 +162,13 @@ class Collector:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="processor", daemon=True)
         self.metrics.broker_connected.set(0)
+
+    def _retention(self, conn: Any, now: Any) -> None:
+        from collector.store.retention import apply_retention
+
+        report = apply_retention(conn, now, self.retention)
+        if report.raw_rows_folded or report.rollup_rows_deleted:
+            log.info("retention: %s", report)
 
     def health(self) -> tuple[bool, Mapping[str, Any]]:
         last = self.processor.last_message_mono
@@ -192,6 +211,8 @@ class Collector:
         self.processor.step(0)  # what was queued before the stop still lands
         for sink in self.sinks:
             sink.close(5.0)
+        if self.webhook is not None:
+            self.webhook.close()
         self.http.stop()
         self.fleet.close()
         self.store.close()
@@ -215,21 +236,47 @@ class Collector:
         return 0
 
 
-def _build_listeners(settings: Any, store: Any, clock: Any) -> list[Any]:
+def _build_listeners(settings: Any, store: Any, clock: Any) -> tuple[list[Any], Any]:
+    """The alert engine (and its optional webhook notifier for teams without Alertmanager)."""
     if not settings.alerts:
-        return []
+        return [], None
+    from collector.alerts.config import AlertSettings
     from collector.alerts.listener import build_listener
+    from collector.alerts.webhook import start_webhook
 
+    alert_settings = AlertSettings.from_env()
     with store.transaction() as conn:
-        return [build_listener(conn, now=clock.now())]
+        listener = build_listener(conn, alert_settings, now=clock.now())
+    return [listener], start_webhook(
+        settings.db, alert_settings.webhook_url, alert_settings.webhook_poll_s
+    )
 
 
-def _build_sinks(registry: Any) -> list[Any]:
+def _build_sinks(registry: Any, tags_for: Any) -> list[Any]:
     from collector.sinks.influx import build_influx_sink
     from collector.sinks.settings import load_influx_settings
 
-    sink = build_influx_sink(load_influx_settings(), registry)
+    sink = build_influx_sink(load_influx_settings(), registry, tags_for)
     return [sink] if sink is not None else []
+
+
+class InventoryTags:
+    """site/region/model per gateway, in memory: the Influx sink asks on the hot path."""
+
+    def __init__(self, conn: Any) -> None:
+        self._tags: dict[str, dict[str, str]] = {}
+        self.refresh(conn, None)
+
+    def refresh(self, conn: Any, _now: Any) -> None:
+        self._tags = {
+            gid: {k: v for k, v in (("site", site), ("region", region), ("model", model)) if v}
+            for gid, site, region, model in conn.execute(
+                "SELECT gateway_id, site_id, region_id, model FROM gateways WHERE registered = 1"
+            )
+        }
+
+    def get(self, gateway_id: str) -> dict[str, str]:
+        return self._tags.get(gateway_id, {})
 
 
 if __name__ == "__main__":

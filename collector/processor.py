@@ -35,6 +35,7 @@ class ProcessorSettings:
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     batch_max: int = 5000
     tick_every_s: float = 1.0
+    housekeeping_every_s: float = 60.0
 
 
 class Processor:
@@ -49,6 +50,7 @@ class Processor:
         sinks: Sequence[TelemetrySink] = (),
         settings: ProcessorSettings | None = None,
         clock: Clock | None = None,
+        housekeeping: Sequence[Callable[[sqlite3.Connection, datetime], object]] = (),
     ) -> None:
         self.store = store
         self.tracker = tracker
@@ -63,6 +65,10 @@ class Processor:
         self._next_listener_tick = 0.0
         self._log_budget = _LogBudget()
         self._by_kind: dict[str, Any] = {}  # label children, looked up once
+        # Slow chores (retention, inventory refresh) run between batches, outside any
+        # transaction, at most once per housekeeping_every_s.
+        self.housekeeping = list(housekeeping)
+        self._next_housekeeping = self.clock.monotonic() + self.settings.housekeeping_every_s
 
     def _accepted_counter(self, kind: str) -> Any:
         child = self._by_kind.get(kind)
@@ -119,6 +125,13 @@ class Processor:
             self.metrics.store_write_seconds.observe(time.perf_counter() - t0)
             if tick_listeners:
                 self._next_listener_tick = mono + self.settings.tick_every_s
+        if self.housekeeping and mono >= self._next_housekeeping:
+            self._next_housekeeping = mono + self.settings.housekeeping_every_s
+            for chore in self.housekeeping:
+                try:
+                    chore(self.store.conn, now)
+                except Exception:
+                    log.exception("housekeeping %s failed", getattr(chore, "__name__", chore))
         done = self.clock.monotonic()
         for r in received:
             self.metrics.ingest_latency.observe(max(done - r, 0.0))

@@ -1,0 +1,90 @@
+"""The processing loop with a fake clock and a real SQLite file (no broker)."""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from collector.ingest import Item, LinkEvent, Received
+from collector.liveness import LivenessTracker
+from collector.metrics import CollectorMetrics
+from collector.model import Transition
+from collector.processor import Processor, ProcessorSettings
+from collector.store.sqlite import SqliteStore
+from telemetry import FakeClock, Heartbeat, Kind, encode, topic_for
+from telemetry.codec import Decoded
+
+
+class ExplodingListener:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_messages(
+        self, conn: sqlite3.Connection, messages: Sequence[tuple[Decoded, datetime]], now: datetime
+    ) -> None:
+        self.calls += 1
+        conn.execute("INSERT INTO audit_log (at, actor, action) VALUES ('x', 'listener', 'half')")
+        raise RuntimeError("boom")
+
+    def on_transitions(
+        self, conn: sqlite3.Connection, transitions: Sequence[Transition], now: datetime
+    ) -> None:
+        raise RuntimeError("boom")
+
+    def tick(self, conn: sqlite3.Connection, now: datetime) -> None:
+        pass
+
+
+def _processor(tmp_path: Path, **kw: object) -> tuple[Processor, FakeClock, CollectorRegistry]:
+    clock = FakeClock()
+    registry = CollectorRegistry()
+    p = Processor(
+        SqliteStore(tmp_path / "p.sqlite"),
+        LivenessTracker(),
+        CollectorMetrics(registry),
+        queue.SimpleQueue(),
+        clock=clock,
+        **kw,  # type: ignore[arg-type]
+    )
+    return p, clock, registry
+
+
+def _beat(clock: FakeClock, gw: str, seq: int) -> Received:
+    hb = Heartbeat(gw=gw, ts=clock.now(), session=1, seq=seq, interval=60)
+    return Received(topic_for(gw, Kind.HEARTBEAT), encode(hb), clock.now(), clock.monotonic())
+
+
+def test_a_failing_listener_loses_its_own_writes_but_never_the_batch(tmp_path: Path) -> None:
+    bad = ExplodingListener()
+    p, clock, registry = _processor(tmp_path, listeners=[bad])
+    items: list[Item] = [LinkEvent(True, clock.now(), clock.monotonic()), _beat(clock, "gw-1", 0)]
+    p.process(items)
+    conn = p.store.conn
+    assert conn.execute("SELECT status FROM gateways").fetchall() == [("online",)]
+    assert conn.execute("SELECT count(*) FROM audit_log").fetchone() == (0,)
+    assert registry.get_sample_value("posfleet_collector_listener_errors_total") == 2.0
+    assert bad.calls == 1
+    p.store.close()
+
+
+def test_housekeeping_runs_once_per_period_and_its_failure_is_contained(tmp_path: Path) -> None:
+    runs: list[datetime] = []
+
+    def chore(conn: sqlite3.Connection, now: datetime) -> None:
+        runs.append(now)
+        raise OSError("disk full")
+
+    p, clock, _ = _processor(
+        tmp_path, housekeeping=[chore], settings=ProcessorSettings(housekeeping_every_s=60)
+    )
+    for seq in range(10):
+        clock.advance(15)
+        p.process([_beat(clock, "gw-1", seq)])
+    assert len(runs) == 2  # at 60 s and 120 s of 150 s
+    assert p.store.conn.execute("SELECT status FROM gateways").fetchall() == [("online",)]
+    p.store.close()
