@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -85,3 +86,14 @@ def test_a_rule_that_matches_the_wrong_alert_kind_fails_the_unit_tests(
     result = _run([promtool_exe, "test", "rules", str(tmp_path / "tests" / RULE_TESTS.name)])
     assert result.returncode != 0
     assert "PosfleetGatewayDown" in result.stdout + result.stderr
+
+
+def test_every_alert_kind_of_the_engine_has_exactly_one_rule() -> None:
+    # The contract between the engine (alerts.kind -> posfleet_alert_firing{alertname}) and
+    # the rules: a new kind without a rule would never page.
+    from collector.alerts.model import Kind
+
+    kinds: list[str] = []
+    for rule in _alert_rules():
+        kinds += re.findall(r'posfleet_alert_firing\{alertname="([a-z_]+)"\}', rule["expr"])
+    assert sorted(kinds) == sorted(k.value for k in Kind)
