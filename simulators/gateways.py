@@ -1,0 +1,281 @@
+"""Many virtual gateways, each with its own real MQTT connection, on ONE selector loop.
+
+paho's external-loop hooks (``on_socket_open/close/register_write/unregister_write`` with
+``loop_read``/``loop_write``/``loop_misc``) let one thread drive thousands of clients; a
+thread per client would not fit 10,000 gateways in one process. Every ``publish()`` return
+code is checked: paho reports a full queue as an error code, not an exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import selectors
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from simulators.fleetmodel import GatewaySpec
+from telemetry import Firmware, Heartbeat, Kind, Network, Status, encode, topic_for
+from telemetry.models import LinkState, LinkType, OfflineReason
+
+log = logging.getLogger(__name__)
+
+
+class Mode(StrEnum):
+    RUNNING = "running"
+    HUNG = "hung"  # connection alive (pings), heartbeats stopped
+    DEAD = "dead"  # no connection
+
+
+@dataclass
+class Counters:
+    published: int = 0
+    publish_errors: int = 0
+    connects: int = 0
+
+
+@dataclass
+class VirtualGateway:
+    spec: GatewaySpec
+    interval: float
+    keepalive: int = 30
+    session: int = 0
+    seq: int = 0
+    mode: Mode = Mode.DEAD
+    next_beat: float = 0.0
+    client: mqtt.Client | None = None
+    muted_terminals: set[str] = field(default_factory=set)
+    clock_skew_s: float = 0.0
+
+    @property
+    def gateway_id(self) -> str:
+        return self.spec.gateway_id
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.clock_skew_s)
+
+    def status(self, state: LinkState, reason: OfflineReason | None = None) -> bytes:
+        return encode(
+            Status(
+                gw=self.gateway_id, ts=self.now(), state=state, session=self.session, reason=reason
+            )
+        )
+
+
+class Fleet:
+    """The selector loop and the gateways it drives. Not thread-safe: one thread calls it."""
+
+    def __init__(
+        self,
+        specs: list[GatewaySpec],
+        host: str,
+        port: int,
+        *,
+        interval: float = 5.0,
+        keepalive: int = 30,
+        seed: int = 1,
+    ) -> None:
+        self.host, self.port = host, port
+        self.rng = random.Random(seed)
+        self.gateways = {s.gateway_id: VirtualGateway(s, interval, keepalive) for s in specs}
+        self.selector = selectors.DefaultSelector()
+        self.counters = Counters()
+        self._by_sock: dict[int, mqtt.Client] = {}
+        self._last_misc = 0.0
+
+    # ------------------------------------------------------------------ connections
+    def connect(self, gw: VirtualGateway) -> None:
+        gw.session += 1  # rises on every connect, like the real agent's persisted counter
+        gw.seq = 0
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=gw.gateway_id)
+        c.max_queued_messages_set(0)
+        c.will_set(
+            topic_for(gw.gateway_id, Kind.STATUS),
+            gw.status(LinkState.OFFLINE, OfflineReason.CONNECTION_LOST),
+            qos=1,
+            retain=True,
+        )
+        c.on_socket_open = self._on_open
+        c.on_socket_close = self._on_close
+        c.on_socket_register_write = self._on_register_write
+        c.on_socket_unregister_write = self._on_unregister_write
+        c.on_connect = lambda *a, g=gw: self._on_connect(g)
+        c.connect(self.host, self.port, gw.keepalive)
+        gw.client = c
+        gw.mode = Mode.RUNNING
+        self.counters.connects += 1
+
+    def _on_connect(self, gw: VirtualGateway) -> None:
+        self._publish(gw, Kind.STATUS, gw.status(LinkState.ONLINE), retain=True)
+        self._publish(
+            gw,
+            Kind.FIRMWARE,
+            encode(
+                Firmware(
+                    gw=gw.gateway_id,
+                    ts=gw.now(),
+                    model=gw.spec.model,
+                    os=gw.spec.firmware,
+                    terminal_fw=gw.spec.firmware,
+                    payment_app="pay-4.1",
+                )
+            ),
+        )
+        self._publish(
+            gw,
+            Kind.NETWORK,
+            encode(
+                Network(
+                    gw=gw.gateway_id,
+                    ts=gw.now(),
+                    link=LinkType.ETHERNET,
+                    latency_ms=round(self.rng.uniform(20, 60), 1),
+                    loss_pct=0.0,
+                )
+            ),
+        )
+        gw.next_beat = time.monotonic()  # first heartbeat right after the birth
+
+    def _publish(
+        self,
+        gw: VirtualGateway,
+        kind: Kind,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        terminal: str | None = None,
+    ) -> None:
+        if gw.client is None:
+            return
+        info = gw.client.publish(topic_for(gw.gateway_id, kind, terminal), payload, 1, retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            self.counters.publish_errors += 1
+            log.warning("%s: publish failed rc=%s", gw.gateway_id, info.rc)
+        else:
+            self.counters.published += 1
+
+    def _on_open(self, client: mqtt.Client, _u: Any, sock: Any) -> None:
+        self._by_sock[sock.fileno()] = client
+        self.selector.register(sock, selectors.EVENT_READ, client)
+
+    def _on_close(self, client: mqtt.Client, _u: Any, sock: Any) -> None:
+        self._unregister(sock)
+
+    def _unregister(self, sock: Any) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(sock)
+
+    def _on_register_write(self, client: mqtt.Client, _u: Any, sock: Any) -> None:
+        self.selector.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
+
+    def _on_unregister_write(self, client: mqtt.Client, _u: Any, sock: Any) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.modify(sock, selectors.EVENT_READ, client)
+
+    # ------------------------------------------------------------------ faults
+    def kill(self, gateway_id: str) -> None:
+        """The socket dies without DISCONNECT (power cut): the broker publishes the will."""
+        gw = self.gateways[gateway_id]
+        c = gw.client
+        gw.client, gw.mode = None, Mode.DEAD
+        if c is None:
+            return
+        sock = c.socket()
+        if sock is not None:
+            self._unregister(sock)
+            if isinstance(sock, socket.socket):
+                sock.close()
+
+    def hang(self, gateway_id: str) -> None:
+        """The payment software hangs: the connection (and its pings) live on."""
+        self.gateways[gateway_id].mode = Mode.HUNG
+
+    def unhang(self, gateway_id: str) -> None:
+        gw = self.gateways[gateway_id]
+        if gw.mode is Mode.HUNG:
+            gw.mode = Mode.RUNNING
+            gw.next_beat = time.monotonic()
+
+    def quick_reconnect(self, gateway_id: str) -> None:
+        """Drop the connection and reconnect at once with a new session."""
+        self.kill(gateway_id)
+        self.connect(self.gateways[gateway_id])
+
+    def graceful_offline(self, gateway_id: str, reason: OfflineReason) -> None:
+        gw = self.gateways[gateway_id]
+        if gw.client is None:
+            return
+        self._publish(gw, Kind.STATUS, gw.status(LinkState.OFFLINE, reason), retain=True)
+        gw.client.disconnect()
+        gw.mode = Mode.DEAD
+
+    def mute_terminal(self, gateway_id: str, terminal_id: str, muted: bool = True) -> None:
+        """A PIN pad unplugged: its gateway lives on, its heartbeats stop."""
+        gw = self.gateways[gateway_id]
+        (gw.muted_terminals.add if muted else gw.muted_terminals.discard)(terminal_id)
+
+    # ------------------------------------------------------------------ the loop
+    def connect_all(self, progress: Callable[[int, int], None] | None = None) -> None:
+        for i, gw in enumerate(self.gateways.values()):
+            self.connect(gw)
+            if i % 50 == 0:
+                self.run_once(0)
+                if progress:
+                    progress(i + 1, len(self.gateways))
+        self.run_once(0)
+
+    def run_once(self, timeout: float) -> None:
+        for key, mask in self.selector.select(timeout):
+            client: mqtt.Client = key.data
+            if mask & selectors.EVENT_READ:
+                client.loop_read()
+            if mask & selectors.EVENT_WRITE and client.socket() is not None:
+                client.loop_write()
+        mono = time.monotonic()
+        if mono - self._last_misc >= 1.0:
+            self._last_misc = mono
+            for gw in self.gateways.values():
+                if gw.client is not None:
+                    gw.client.loop_misc()  # keepalive pings, retries
+        self._beat(mono)
+
+    def _beat(self, mono: float) -> None:
+        for gw in self.gateways.values():
+            if gw.mode is not Mode.RUNNING or gw.client is None or mono < gw.next_beat:
+                continue
+            if not gw.client.is_connected():
+                continue
+            gw.next_beat = mono + gw.interval * self.rng.uniform(0.95, 1.0)
+            hb = Heartbeat(
+                gw=gw.gateway_id, ts=gw.now(), session=gw.session, seq=gw.seq, interval=gw.interval
+            )
+            gw.seq += 1
+            self._publish(gw, Kind.HEARTBEAT, encode(hb))
+            for t in gw.spec.terminals:
+                if t.terminal_id in gw.muted_terminals:
+                    continue
+                thb = Heartbeat(
+                    gw=gw.gateway_id,
+                    terminal=t.terminal_id,
+                    ts=gw.now(),
+                    session=gw.session,
+                    seq=gw.seq,
+                    interval=gw.interval,
+                )
+                self._publish(gw, Kind.HEARTBEAT, encode(thb), terminal=t.terminal_id)
+
+    def close(self) -> None:
+        for gw in self.gateways.values():
+            if gw.client is not None:
+                gw.client.disconnect()
+                gw.client.loop_write()
+        self.selector.close()

@@ -1,0 +1,117 @@
+"""End to end: simulated gateways (one selector loop) -> Mosquitto -> collector -> SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.wait import wait_for
+
+from collector.config import load_settings
+from collector.main import Collector
+from simulators.broker import MosquittoProcess
+from simulators.fleetmodel import generate
+from simulators.gateways import Fleet
+from simulators.runner import FleetRunner
+
+pytestmark = pytest.mark.integration
+
+
+def _q(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def stack(mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path) -> Iterator[FleetRunner]:
+    fleet_model = generate(40, seed=7)
+    inv = tmp_path / "inventory"
+    fleet_model.export_inventory(inv)
+    collector = Collector(
+        load_settings(
+            db=db_path,
+            broker_port=mosquitto.port,
+            metrics_host="127.0.0.1",
+            metrics_port=0,
+            inventory=inv,
+            grace_min_s=0.5,
+        )
+    ).start()
+    runner = FleetRunner(
+        Fleet(fleet_model.gateways, "127.0.0.1", mosquitto.port, interval=1.0, keepalive=5)
+    ).start()
+    runner.call(lambda f: f.connect_all())
+    try:
+        wait_for(
+            lambda: _q(db_path, "SELECT count(*) FROM gateways WHERE status='online'") == [(40,)],
+            30,
+            what="40 gateways online",
+        )
+        yield runner
+    finally:
+        runner.stop()
+        collector.stop()
+
+
+def test_the_simulated_fleet_comes_online_with_its_terminals_and_no_incident(
+    stack: FleetRunner, db_path: Path
+) -> None:
+    terminals = sum(len(g.spec.terminals) for g in stack.fleet.gateways.values())
+    assert terminals > 0
+    wait_for(
+        lambda: (
+            _q(db_path, "SELECT count(*) FROM terminals WHERE status='online'") == [(terminals,)]
+        ),
+        20,
+        what="terminals online",
+    )
+    assert _q(db_path, "SELECT count(*) FROM gateways WHERE registered=0") == [(0,)]
+    assert _q(db_path, "SELECT count(*) FROM incidents") == [(0,)]
+
+
+def test_abrupt_disconnect_goes_down_through_the_will(stack: FleetRunner, db_path: Path) -> None:
+    stack.call(lambda f: f.kill("gw-00003"))
+    wait_for(
+        lambda: (
+            _q(db_path, "SELECT status FROM gateways WHERE gateway_id='gw-00003'") == [("down",)]
+        ),
+        20,
+        what="gw-00003 down",
+    )
+    assert _q(db_path, "SELECT detected_by FROM incidents") == [("will",)]
+
+
+def test_hung_gateway_goes_down_through_the_deadline(stack: FleetRunner, db_path: Path) -> None:
+    stack.call(lambda f: f.hang("gw-00005"))
+    wait_for(
+        lambda: (
+            _q(db_path, "SELECT status FROM gateways WHERE gateway_id='gw-00005'") == [("down",)]
+        ),
+        20,
+        what="gw-00005 down",
+    )
+    assert _q(db_path, "SELECT detected_by FROM incidents") == [("deadline",)]
+
+
+def test_quick_reconnect_is_never_marked_down(stack: FleetRunner, db_path: Path) -> None:
+    for _ in range(3):
+        stack.call(lambda f: f.quick_reconnect("gw-00007"))
+    wait_for(
+        lambda: _q(db_path, "SELECT session FROM gateways WHERE gateway_id='gw-00007'") == [(4,)],
+        20,
+        what="session 4 seen",
+    )
+    # Let every old will arrive and the will hold expire before judging.
+    wait_for(
+        lambda: stack.call(lambda f: f.gateways["gw-00007"].seq) > 5, 20, what="heartbeats flow"
+    )
+    assert _q(
+        db_path,
+        "SELECT count(*) FROM state_changes WHERE subject_id='gw-00007' AND to_status='down'",
+    ) == [(0,)]
+    assert _q(db_path, "SELECT count(*) FROM incidents") == [(0,)]
