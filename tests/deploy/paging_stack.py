@@ -189,17 +189,24 @@ class PagingStack:
         if proc.stdout is not None:
             proc.stdout.close()
 
+    def stop_collector(self, *, kill: bool = False) -> None:
+        if self._collector is None:
+            return
+        if self._collector.poll() is None:
+            if kill:
+                self._collector.kill()
+            else:
+                self._collector.terminate()
+            try:
+                self._collector.wait(10)
+            except subprocess.TimeoutExpired:
+                self._collector.kill()
+                self._collector.wait(10)
+        self._collector = None
+
     def close(self) -> None:
         for proc in self._gateway_procs:
             self.kill(proc)
         self._gateway_procs.clear()
-        if self._collector is not None:
-            if self._collector.poll() is None:
-                self._collector.terminate()
-                try:
-                    self._collector.wait(10)
-                except subprocess.TimeoutExpired:
-                    self._collector.kill()
-                    self._collector.wait(10)
-            self._collector = None
+        self.stop_collector()
         self._stack.close()
