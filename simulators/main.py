@@ -1,0 +1,125 @@
+"""``posfleet-sim``: a simulated fleet of POS gateways on real MQTT connections."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="posfleet-sim", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    inv = sub.add_parser("inventory", help="write the fleet's inventory CSVs")
+    inv.add_argument("--gateways", type=int, default=200)
+    inv.add_argument("--seed", type=int, default=1)
+    inv.add_argument("--out", type=Path, required=True)
+    run = sub.add_parser("run", help="connect the fleet and keep it beating, with faults")
+    run.add_argument("--broker-host", default="127.0.0.1")
+    run.add_argument("--broker-port", type=int, default=1883)
+    run.add_argument("--gateways", type=int, default=200)
+    run.add_argument("--seed", type=int, default=1)
+    run.add_argument("--heartbeat", type=float, default=10.0, help="heartbeat interval, s")
+    run.add_argument("--keepalive", type=int, default=15, help="MQTT keepalive, s")
+    run.add_argument("--duration", type=float, default=0, help="stop after S seconds (0: never)")
+    run.add_argument("--faults-every", type=float, default=0, help="inject a fault every S s")
+    run.add_argument("--truth", type=Path, help="append injected faults here (JSON lines)")
+    run.add_argument("--inventory-out", type=Path, help="also write the inventory CSVs here")
+    run.add_argument("--quiet", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    from simulators.fleetmodel import generate
+
+    model = generate(args.gateways, args.seed)
+    if args.command == "inventory":
+        model.export_inventory(args.out)
+        print(f"{len(model.sites)} sites, {len(model.gateways)} gateways -> {args.out}")
+        return 0
+    if args.inventory_out:
+        model.export_inventory(args.inventory_out)
+    return run(args, model)
+
+
+def run(args: argparse.Namespace, model: object) -> int:
+    from simulators.chaos import Chaos, open_truth
+    from simulators.gateways import Fleet, Mode
+
+    fleet = Fleet(
+        model.gateways,  # type: ignore[attr-defined]
+        args.broker_host,
+        args.broker_port,
+        interval=args.heartbeat,
+        keepalive=args.keepalive,
+        seed=args.seed,
+    )
+    stop = False
+
+    def _stop(_s: int, _f: FrameType | None) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+
+    def progress(done: int, total: int) -> None:
+        if not args.quiet:
+            bar = "#" * (30 * done // total)
+            print(f"\rconnecting [{bar:<30}] {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    try:
+        fleet.connect_all(progress)
+    except OSError as exc:
+        print(
+            f"\nposfleet-sim: cannot reach the broker at {args.broker_host}:{args.broker_port} "
+            f"({exc}): start it or set --broker-host/--broker-port",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.quiet:
+        print(file=sys.stderr)
+    truth = open_truth(args.truth)
+    chaos = Chaos(fleet, args.seed, truth)
+    start = time.monotonic()
+    next_fault = start + args.faults_every if args.faults_every else float("inf")
+    next_report = start
+    try:
+        while not stop:
+            fleet.run_once(0.05)
+            mono = time.monotonic()
+            chaos.undo_due(mono)
+            if mono >= next_fault:
+                what = chaos.inject(mono)
+                next_fault = mono + args.faults_every
+                if what and not args.quiet:
+                    print(f"fault: {what}", file=sys.stderr, flush=True)
+            if mono >= next_report and not args.quiet:
+                next_report = mono + 10
+                up = sum(1 for g in fleet.gateways.values() if g.mode is Mode.RUNNING)
+                c = fleet.counters
+                print(
+                    f"[{mono - start:6.0f}s] gateways running {up}/{len(fleet.gateways)}, "
+                    f"published {c.published}, publish errors {c.publish_errors}, "
+                    f"faults injected {chaos.injected}, active {len(chaos.active)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            if args.duration and mono - start >= args.duration:
+                break
+    finally:
+        fleet.close()
+        if truth is not None:
+            truth.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
