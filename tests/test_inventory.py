@@ -51,6 +51,6 @@ def test_unknown_column_is_rejected_with_the_allowed_ones_named(tmp_path: Path) 
     src = tmp_path / "in"
     src.mkdir()
     (src / "gateways.csv").write_text("gateway_id,status\ngw-1,online\n")
-    with pytest.raises(InventoryError, match="unknown column.*status.*allowed: gateway_id"):
+    with pytest.raises(InventoryError, match=r"unknown column.*status.*allowed: gateway_id"):
         import_dir(conn, src)
     conn.close()
