@@ -31,6 +31,7 @@ class Received:
     payload: bytes
     received_at: datetime  # collector wall clock, aware UTC
     mono: float
+    retained: bool = False  # from the broker's retained store (on subscribe), not live
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,4 +120,6 @@ class MqttIngest:
             log.warning("lost the broker (%s): blind until reconnected", rc)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self.out.put(Received(msg.topic, bytes(msg.payload), datetime.now(UTC), time.monotonic()))
+        self.out.put(
+            Received(msg.topic, bytes(msg.payload), datetime.now(UTC), time.monotonic(), msg.retain)
+        )

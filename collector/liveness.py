@@ -133,8 +133,11 @@ class LivenessTracker:
         for key, s in self._subjects.items():
             s.queued = None
             if s.pending_down is not None:
-                s.deadline = mono + self.config.will_hold_s
-                s.deadline_wall = now + timedelta(seconds=self.config.will_hold_s)
+                # A will that arrived just before we went blind is as uncertain as a
+                # broker-restart will: a full deadline to be contradicted.
+                span = self._full_span(s)
+                s.deadline = mono + span
+                s.deadline_wall = now + timedelta(seconds=span)
                 self._push(key, s, s.deadline)
             elif s.status in (Liveness.ONLINE, Liveness.LATE) and self._observable(key, s):
                 self._set_deadline(key, s, now, mono, self._interval(s))
@@ -151,7 +154,9 @@ class LivenessTracker:
         reason: OfflineReason | None,
         now: datetime,
         mono: float,
+        retained: bool = False,
     ) -> Outcome:
+        """``retained``: delivered from the broker's store on (re)subscribe, not live."""
         if terminal_id is not None:
             return self._terminal_status(gateway_id, terminal_id, state, reason, now, mono)
         key = (SubjectType.GATEWAY, gateway_id)
@@ -179,11 +184,11 @@ class LivenessTracker:
         s.ended_session = session
         planned = reason is not None and reason in PLANNED_REASONS
         if not planned and s.status is not Liveness.DOWN:
-            s.pending_down = (now, str(reason or ""))
-            s.deadline = mono + self.config.will_hold_s
-            s.deadline_wall = now + timedelta(seconds=self.config.will_hold_s)
-            if s.queued is None or s.deadline < s.queued:
-                self._push(key, s, s.deadline)
+            # A retained will seen on (re)subscribe may be the broker's own restart talking
+            # (Mosquitto publishes its clients' wills when it shuts down): it gets a whole
+            # heartbeat deadline to be contradicted by a new session, not just the hold.
+            hold = self._full_span(s) if retained else self.config.will_hold_s
+            self._hold_will(key, s, now, mono, str(reason or ""), hold)
             return out
         by = DetectedBy.GRACEFUL if planned else DetectedBy.WILL
         self._to(out, key, s, Liveness.DOWN, now, by, str(reason or ""), planned)
@@ -303,6 +308,19 @@ class LivenessTracker:
             return True
         gw = self._subjects.get((SubjectType.GATEWAY, s.gateway_id))
         return gw is None or gw.status in (Liveness.ONLINE, Liveness.UNKNOWN)
+
+    def _full_span(self, s: SubjectState) -> float:
+        interval = self._interval(s)
+        return interval + 2 * self.config.grace(interval)
+
+    def _hold_will(
+        self, key: Key, s: SubjectState, now: datetime, mono: float, reason: str, hold: float
+    ) -> None:
+        s.pending_down = (now, reason)
+        s.deadline = mono + hold
+        s.deadline_wall = now + timedelta(seconds=hold)
+        if s.queued is None or s.deadline < s.queued:
+            self._push(key, s, s.deadline)
 
     def _set_deadline(
         self, key: Key, s: SubjectState, now: datetime, mono: float, interval: float

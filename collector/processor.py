@@ -170,7 +170,14 @@ class Processor:
         if not msg.historical:
             if isinstance(msg, Status):
                 outcome = self.tracker.observe_status(
-                    ref.gateway_id, ref.terminal_id, msg.state, msg.session, msg.reason, at, mono
+                    ref.gateway_id,
+                    ref.terminal_id,
+                    msg.state,
+                    msg.session,
+                    msg.reason,
+                    at,
+                    mono,
+                    item.retained,
                 )
             elif isinstance(msg, Heartbeat):
                 outcome = self.tracker.observe_heartbeat(

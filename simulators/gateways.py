@@ -55,6 +55,8 @@ class VirtualGateway:
     client: mqtt.Client | None = None
     muted_terminals: set[str] = field(default_factory=set)
     clock_skew_s: float = 0.0
+    backoff: float = 1.0  # reconnect backoff after the broker went away, jittered
+    retry_at: float = 0.0
 
     @property
     def gateway_id(self) -> str:
@@ -111,7 +113,8 @@ class Fleet:
         c.on_connect = lambda *a, g=gw: self._on_connect(g)
         c.connect(self.host, self.port, gw.keepalive)
         gw.client = c
-        gw.mode = Mode.RUNNING
+        if gw.mode is Mode.DEAD:
+            gw.mode = Mode.RUNNING  # a hung gateway stays hung across reconnects
         self.counters.connects += 1
 
     def _on_connect(self, gw: VirtualGateway) -> None:
@@ -244,9 +247,24 @@ class Fleet:
         if mono - self._last_misc >= 1.0:
             self._last_misc = mono
             for gw in self.gateways.values():
-                if gw.client is not None:
+                if gw.client is None:
+                    continue
+                if gw.client.socket() is None:
+                    self._reconnect(gw, mono)  # the broker went away (restart): like the agent
+                else:
                     gw.client.loop_misc()  # keepalive pings, retries
         self._beat(mono)
+
+    def _reconnect(self, gw: VirtualGateway, mono: float) -> None:
+        if mono < gw.retry_at:
+            return
+        try:
+            self.connect(gw)  # a new connection is a new session, with a new will
+            gw.backoff = 1.0
+        except OSError:
+            # Never away longer than a heartbeat interval once the broker is back.
+            gw.backoff = min(gw.backoff * 2, max(1.0, gw.interval))
+            gw.retry_at = mono + gw.backoff * self.rng.uniform(0.5, 1.0)
 
     def _beat(self, mono: float) -> None:
         for gw in self.gateways.values():

@@ -237,3 +237,48 @@ def test_heap_holds_one_live_entry_per_subject_however_many_heartbeats() -> None
             _beat(t, c, f"gw-{i}", 1, seq)
         t.tick(c.now(), c.monotonic())
     assert len(t._heap) <= 50
+
+
+def test_retained_will_on_resubscribe_waits_a_full_deadline_for_the_new_session() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 3)
+    _beat(t, c, "gw-1", 3, 0)
+    # After a broker restart Mosquitto hands out the wills it published while shutting down.
+    out = t.observe_status(
+        "gw-1", None, LinkState.OFFLINE, 3, OfflineReason.CONNECTION_LOST, c.now(),
+        c.monotonic(), retained=True,
+    )  # fmt: skip
+    assert out.transitions == []
+    assert _advance(t, c, 10) == []  # well past the 2 s hold of a live will
+    birth = _birth(t, c, "gw-1", 4)
+    assert birth.absorbed_will
+    assert birth.transitions == []
+    assert t.get(GW, "gw-1").status is Liveness.ONLINE  # type: ignore[union-attr]
+
+
+def test_retained_will_of_a_gateway_that_really_died_counts_after_a_full_deadline() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 3)
+    _beat(t, c, "gw-1", 3, 0)  # interval 10 s, grace 2 s: full span 14 s
+    will_at = c.now()
+    t.observe_status(
+        "gw-1", None, LinkState.OFFLINE, 3, OfflineReason.CONNECTION_LOST, c.now(),
+        c.monotonic(), retained=True,
+    )  # fmt: skip
+    assert _advance(t, c, 13.8) == []
+    out = _advance(t, c, 0.4)
+    assert [(x.to_status, x.detected_by, x.at) for x in out] == [
+        (Liveness.DOWN, DetectedBy.WILL, will_at)
+    ]
+
+
+def test_will_held_when_the_collector_went_blind_is_not_fired_at_resume() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 3)
+    _beat(t, c, "gw-1", 3, 0)
+    _will(t, c, "gw-1", 3)  # the broker shutting down publishes our gateways' wills...
+    t.pause()  # ...and drops the collector too
+    c.advance(20)
+    t.resume_all(c.now(), c.monotonic())
+    assert _advance(t, c, 5) == []  # not after the 2 s hold: a full deadline
+    assert _birth(t, c, "gw-1", 4).absorbed_will
