@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -142,12 +143,20 @@ ALERT_LABELS = (
 
 
 class FleetCollector(Collector):
-    """Fleet-wide gauges computed from the store at scrape time (read-only connection)."""
+    """Fleet-wide gauges computed from the store at scrape time (read-only connection).
 
-    def __init__(self, db_path: Path | str) -> None:
+    Firmware compliance and maintenance due states need policy logic per row; they move
+    slowly, so they are recomputed at most every ``slow_refresh_s`` and served from a cache
+    in between (a scrape of a 100,000-terminal store stays cheap).
+    """
+
+    def __init__(self, db_path: Path | str, slow_refresh_s: float = 60.0) -> None:
         self._path = db_path
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()  # scrapes may overlap; one connection, one at a time
+        self._slow_refresh_s = slow_refresh_s
+        self._slow: list[Metric] = []
+        self._slow_at = float("-inf")
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -199,3 +208,67 @@ class FleetCollector(Collector):
         ):
             firing.add_metric([str(v) for v in row], 1)
         yield firing
+        mono = time.monotonic()
+        if mono - self._slow_at >= self._slow_refresh_s:
+            self._slow = [firmware_compliance(db), maintenance_due(db)]
+            self._slow_at = mono
+        yield from self._slow
+
+
+def firmware_compliance(db: sqlite3.Connection, now: datetime | None = None) -> Metric:
+    """Gateways and terminals by model and compliance, against ``firmware_policy``.
+
+    The policy rule is the alert engine's (``collector.alerts.versions``); distinct
+    (model, version) pairs are few, so each is judged once.
+    """
+    from collector.alerts.repository import load_policies
+
+    now = now or datetime.now(UTC)
+    policies = load_policies(db)
+    fam = GaugeMetricFamily(
+        "posfleet_firmware",
+        "Gateways and terminals by model and firmware compliance",
+        labels=["model", "compliance"],
+    )
+    counts: dict[tuple[str, str], int] = {}
+    for table in ("gateways", "terminals"):
+        for model, version, n in db.execute(
+            f"SELECT model, firmware_version, count(*) FROM {table} "
+            "WHERE decommissioned = 0 GROUP BY 1, 2"
+        ):
+            policy = policies.get(model)
+            if policy is None or not version:
+                state = "unknown"
+            else:
+                state = "non_compliant" if policy.violation(version, now) else "compliant"
+            counts[(model, state)] = counts.get((model, state), 0) + n
+    for (model, state), n in sorted(counts.items()):
+        fam.add_metric([model, state], n)
+    return fam
+
+
+def maintenance_due(db: sqlite3.Connection, now: datetime | None = None) -> Metric:
+    """Terminals by region and maintenance due state (``collector.maintenance``)."""
+    from collector.alerts.repository import parse
+    from collector.alerts.sweeps import load_maintenance_policies
+    from collector.maintenance import Usage, compute_due
+
+    now = now or datetime.now(UTC)
+    policies = load_maintenance_policies(db)
+    counts: dict[tuple[str, str], int] = {}
+    for r in db.execute(
+        "SELECT region_id, model, install_date, last_service_at, receipts_printed, "
+        "receipts_at_service, error_count, errors_at_service, battery_health_pct "
+        "FROM terminals WHERE registered = 1 AND decommissioned = 0"
+    ):
+        usage = Usage(parse(r[2]), parse(r[3]), r[4], r[5], r[6], r[7], r[8])
+        state = compute_due(policies.get(r[1]), usage, now).state.value
+        counts[(r[0], state)] = counts.get((r[0], state), 0) + 1
+    fam = GaugeMetricFamily(
+        "posfleet_maintenance_due",
+        "Terminals by region and maintenance due state",
+        labels=["region", "state"],
+    )
+    for (region, state), n in sorted(counts.items()):
+        fam.add_metric([region, state], n)
+    return fam

@@ -1,0 +1,137 @@
+"""Fleet metrics read from a real store: bounded cardinality, firmware and maintenance counts."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from collector.inventory import import_dir
+from collector.metrics import FleetCollector
+from collector.store.sqlite import SqliteStore
+from simulators.fleetmodel import generate
+
+STATUSES = ("online", "late", "down", "unknown")
+
+
+def _store(tmp_path: Path, gateways: int) -> Path:
+    db = tmp_path / f"fleet-{gateways}.sqlite"
+    inv = tmp_path / f"inv-{gateways}"
+    generate(gateways, seed=3).export_inventory(inv)
+    store = SqliteStore(db)
+    import_dir(store.conn, inv)
+    with store.conn as conn:
+        # Every (status, region, model) combination occurs at any fleet size.
+        conn.execute(
+            "UPDATE gateways SET status = CASE rowid % 4 WHEN 0 THEN 'online' WHEN 1 THEN 'late' "
+            "WHEN 2 THEN 'down' ELSE 'unknown' END, "
+            "firmware_version = CASE rowid % 2 WHEN 0 THEN '3.2.1' ELSE '3.1.0' END"
+        )
+        now = datetime.now(UTC)
+        ok, overdue, soon = (
+            (now - timedelta(days=d)).isoformat() for d in (10, 400, 350)
+        )  # interval 365 days, "due soon" within 30
+        conn.execute(
+            "UPDATE terminals SET status = CASE rowid % 2 WHEN 0 THEN 'online' ELSE 'down' END, "
+            "firmware_version = '1.0', last_service_at = CASE rowid % 3 "
+            "WHEN 0 THEN ? WHEN 1 THEN ? ELSE ? END",
+            (ok, overdue, soon),
+        )
+        conn.execute("INSERT INTO firmware_policy (model, min_version) VALUES ('AP-300', '3.2.0')")
+        for model in ("PP-10", "PP-12"):
+            conn.execute(
+                "INSERT INTO maintenance_policy (model, service_interval_days, due_soon_days) "
+                "VALUES (?, 365, 30)",
+                (model,),
+            )
+    store.close()
+    return db
+
+
+def _series(db: Path) -> dict[str, list[tuple[dict[str, str], float]]]:
+    registry = CollectorRegistry()
+    fleet = FleetCollector(db)
+    registry.register(fleet)
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in registry.collect():
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    fleet.close()
+    return out
+
+
+def _fire(db: Path, n: int) -> None:
+    conn = sqlite3.connect(db)
+    now = datetime.now(UTC).isoformat()
+    with conn:
+        for i in range(n):
+            conn.execute(
+                "INSERT INTO alerts (kind, subject_type, subject_id, severity, state, region_id, "
+                "site_id, gateway_id, started_at, fired_at, summary) VALUES ('gateway_down', "
+                "'gateway', ?, 'critical', 'firing', 'north', 's-1', ?, ?, ?, 'down')",
+                (f"gw-{i:05d}", f"gw-{i:05d}", now, now),
+            )
+        # Inhibited and pending alerts never become series of their own.
+        conn.execute(
+            "INSERT INTO alerts (kind, subject_type, subject_id, state, started_at, inhibited_by) "
+            "VALUES ('terminal_down', 'terminal', 't-x', 'suppressed', ?, 1)",
+            (now,),
+        )
+        conn.execute(
+            "INSERT INTO alerts (kind, subject_type, subject_id, state, started_at) "
+            "VALUES ('gateway_down', 'gateway', 'gw-pending', 'pending', ?)",
+            (now,),
+        )
+    conn.close()
+
+
+@pytest.mark.slow
+def test_series_count_does_not_grow_with_the_fleet_only_with_firing_alerts(tmp_path: Path) -> None:
+    small, large = _store(tmp_path, 1_000), _store(tmp_path, 10_000)
+    count_small = {k: len(v) for k, v in _series(small).items()}
+    count_large = {k: len(v) for k, v in _series(large).items()}
+    assert count_small == count_large
+    assert sum(count_large.values()) < 200
+    gateways = sum(v for _, v in _series(large)["posfleet_gateways"])
+    assert gateways == 10_000
+    _fire(large, 7)
+    after = _series(large)
+    assert len(after["posfleet_alert_firing"]) == 7
+    labels = after["posfleet_alert_firing"][0][0]
+    assert set(labels) == {
+        "alertname", "severity", "region", "site", "gateway", "terminal", "escalation",
+        "summary", "since",
+    }  # fmt: skip
+    assert {k: len(v) for k, v in after.items() if k != "posfleet_alert_firing"} == {
+        k: n for k, n in count_large.items() if k != "posfleet_alert_firing"
+    } | {"posfleet_alerts": count_large.get("posfleet_alerts", 0) + 3}
+
+
+def test_firmware_and_maintenance_counts_follow_the_policies(tmp_path: Path) -> None:
+    db = _store(tmp_path, 200)
+    series = _series(db)
+    firmware = {(s["model"], s["compliance"]): v for s, v in series["posfleet_firmware"]}
+    conn = sqlite3.connect(db)
+    ap300 = conn.execute("SELECT count(*) FROM gateways WHERE model='AP-300'").fetchone()[0]
+    ap300_old = conn.execute(
+        "SELECT count(*) FROM gateways WHERE model='AP-300' AND firmware_version='3.1.0'"
+    ).fetchone()[0]
+    terminals = conn.execute("SELECT count(*) FROM terminals").fetchone()[0]
+    conn.close()
+    assert firmware[("AP-300", "non_compliant")] == ap300_old
+    assert firmware[("AP-300", "compliant")] == ap300 - ap300_old
+    assert ("RT-20", "compliant") not in firmware  # no policy: unknown, never compliant
+    due = {}
+    for labels, value in series["posfleet_maintenance_due"]:
+        due[labels["state"]] = due.get(labels["state"], 0) + value
+    assert sum(due.values()) == terminals
+    conn = sqlite3.connect(db)
+    by_third = [
+        conn.execute("SELECT count(*) FROM terminals WHERE rowid % 3 = ?", (k,)).fetchone()[0]
+        for k in range(3)
+    ]
+    conn.close()
+    assert (due["ok"], due["overdue"], due["due_soon"]) == tuple(by_third)
