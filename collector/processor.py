@@ -62,6 +62,7 @@ class Processor:
         self.clock = clock or SystemClock()
         self.connected = False
         self.last_message_mono: float | None = None
+        self.first_message_mono: float | None = None  # for benchmarks: when traffic began
         self._next_listener_tick = 0.0
         self._log_budget = _LogBudget()
         self._by_kind: dict[str, Any] = {}  # label children, looked up once
@@ -155,6 +156,8 @@ class Processor:
 
     def _handle(self, item: Received, batch: Batch) -> Decoded | None:
         self.last_message_mono = item.mono
+        if self.first_message_mono is None:
+            self.first_message_mono = item.mono
         result = decode(
             item.topic,
             item.payload,
