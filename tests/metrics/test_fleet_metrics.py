@@ -135,3 +135,32 @@ def test_firmware_and_maintenance_counts_follow_the_policies(tmp_path: Path) -> 
     ]
     conn.close()
     assert (due["ok"], due["overdue"], due["due_soon"]) == tuple(by_third)
+
+
+def test_subjects_inside_an_active_maintenance_window_count_as_maintenance(tmp_path: Path) -> None:
+    db = _store(tmp_path, 200)
+    conn = sqlite3.connect(db)
+    site = conn.execute("SELECT site_id FROM gateways WHERE status='online' LIMIT 1").fetchone()[0]
+    in_site = conn.execute(
+        "SELECT count(*) FROM gateways WHERE site_id=? AND suspended=0", (site,)
+    ).fetchone()[0]
+    now = datetime.now(UTC)
+    with conn:
+        conn.execute(
+            "INSERT INTO maintenance_windows (scope_type, scope_id, starts_at, ends_at, "
+            "created_by, created_at) VALUES ('site', ?, ?, ?, 'noc', ?)",
+            (site, (now - timedelta(hours=1)).isoformat(), (now + timedelta(hours=1)).isoformat(),
+             now.isoformat()),
+        )  # fmt: skip
+        # An expired window covers nothing.
+        conn.execute(
+            "INSERT INTO maintenance_windows (scope_type, scope_id, starts_at, ends_at, "
+            "created_by, created_at) VALUES ('region', 'north', ?, ?, 'noc', ?)",
+            ((now - timedelta(hours=3)).isoformat(), (now - timedelta(hours=2)).isoformat(),
+             now.isoformat()),
+        )  # fmt: skip
+    conn.close()
+    series = _series(db)
+    maintenance = sum(v for s, v in series["posfleet_gateways"] if s["status"] == "maintenance")
+    assert maintenance == in_site
+    assert sum(v for _, v in series["posfleet_gateways"]) == 200
