@@ -31,12 +31,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--truth", type=Path, help="append injected faults here (JSON lines)")
     run.add_argument("--inventory-out", type=Path, help="also write the inventory CSVs here")
     run.add_argument("--quiet", action="store_true")
+    card = sub.add_parser("scorecard", help="ground truth against the collector's pages")
+    card.add_argument("--db", type=Path, required=True, help="the collector's SQLite store")
+    card.add_argument("--truth", type=Path, required=True, help="the simulator's truth file")
+    card.add_argument("--out", type=Path, help="also write the scorecard here (JSON)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    if args.command == "scorecard":
+        return scorecard(args)
     from simulators.fleetmodel import generate
 
     model = generate(args.gateways, args.seed)
@@ -47,6 +53,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.inventory_out:
         model.export_inventory(args.inventory_out)
     return run(args, model)
+
+
+def scorecard(args: argparse.Namespace) -> int:
+    import json
+    from datetime import UTC, datetime
+
+    from simulators.scorecard import read_pages, read_truth, score
+
+    pages, site_of = read_pages(args.db)
+    card = score(read_truth(args.truth), pages, site_of, until=datetime.now(UTC)).as_dict()
+    text = json.dumps(card, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0 if card["ok"] else 1
 
 
 def run(args: argparse.Namespace, model: object) -> int:
