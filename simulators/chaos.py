@@ -53,7 +53,7 @@ class Chaos:
         fleet: Fleet,
         seed: int,
         truth: IO[str] | None = None,
-        hold_s: tuple[float, float] = (30.0, 90.0),
+        hold_s: tuple[float, float] = (45.0, 180.0),
     ) -> None:
         self.fleet = fleet
         self.rng = random.Random(seed)
