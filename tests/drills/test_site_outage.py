@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,10 @@ def _fleet_with_big_site() -> tuple[FleetModel, str]:
     used = {g.site_id for g in model.gateways}
     model.sites = [s for s in model.sites if s.site_id in used]
     return model, big
+
+
+def _power_on(fleet: Fleet, gateway_id: str) -> None:
+    fleet.connect(fleet.gateways[gateway_id])
 
 
 @pytest.fixture
@@ -101,8 +106,8 @@ def test_a_site_outage_of_twenty_gateways_pages_once_and_never_per_gateway(
     ids = [g.gateway_id for g in model.gateways_of_site(big)]
     tick = threading.Event()
     for gid in ids:  # spread the power cut: the wills arrive one by one
-        runner.call(lambda f, g=gid: f.kill(g))
-        tick.wait(0.1)
+        runner.call(partial(Fleet.kill, gateway_id=gid))
+        tick.wait(0.1)  # pacing of the scenario (wills spread out), not synchronisation
     wait_for(
         lambda: (
             _q(
@@ -147,7 +152,7 @@ def test_a_site_outage_of_twenty_gateways_pages_once_and_never_per_gateway(
     ) == [(0,)]
 
     for gid in ids:  # power is back
-        runner.call(lambda f, g=gid: f.connect(f.gateways[g]))
+        runner.call(partial(_power_on, gateway_id=gid))
     wait_for(
         lambda: _q(db_path, "SELECT state FROM alerts WHERE kind='site_down'") == [("resolved",)],
         30,
