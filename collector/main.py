@@ -149,6 +149,7 @@ class Collector:
             ),
             self.inbox,
         )
+        self.processor.pump = self.ingest.pump  # one thread drives the socket and the store
         self.registry.register(
             LiveGauges(
                 self.inbox.qsize,
@@ -192,8 +193,8 @@ class Collector:
 
     def start(self) -> Collector:
         self.http.start()
+        self.ingest.start()  # before the thread that pumps it
         self._thread.start()
-        self.ingest.start()
         log.info(
             "collector up: db=%s broker=%s:%s metrics=http://%s:%s/metrics",
             self.settings.db,
@@ -205,9 +206,9 @@ class Collector:
         return self
 
     def stop(self) -> None:
-        self.ingest.stop()
         self._stop.set()
         self._thread.join(10)
+        self.ingest.stop()  # the processing thread, which drove the socket, has stopped
         self.processor.step(0)  # what was queued before the stop still lands
         for sink in self.sinks:
             sink.close(5.0)

@@ -51,6 +51,7 @@ class Processor:
         settings: ProcessorSettings | None = None,
         clock: Clock | None = None,
         housekeeping: Sequence[Callable[[sqlite3.Connection, datetime], object]] = (),
+        pump: Callable[[float], None] | None = None,
     ) -> None:
         self.store = store
         self.tracker = tracker
@@ -69,6 +70,9 @@ class Processor:
         # Slow chores (retention, inventory refresh) run between batches, outside any
         # transaction, at most once per housekeeping_every_s.
         self.housekeeping = list(housekeeping)
+        # The network I/O to drive on this thread (MqttIngest.pump): it waits for traffic
+        # up to the given time and fills the inbox.
+        self.pump = pump
         self._next_housekeeping = self.clock.monotonic() + self.settings.housekeeping_every_s
 
     def _accepted_counter(self, kind: str) -> Any:
@@ -80,7 +84,11 @@ class Processor:
     # ------------------------------------------------------------------ loop
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            self.step(self._wait_s())
+            if self.pump is None:
+                self.step(self._wait_s())
+            else:
+                self.pump(max(self._wait_s(), 0.0))
+                self.step(0)
 
     def step(self, wait_s: float) -> int:
         """Take what is queued (waiting up to ``wait_s`` for the first item) and process it."""
