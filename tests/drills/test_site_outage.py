@@ -141,6 +141,13 @@ def test_a_site_outage_of_twenty_gateways_pages_once_and_never_per_gateway(
         what="every gateway down for longer than its pending delay",
     )
     assert _q(db_path, "SELECT count(*) FROM alerts WHERE kind='site_down'") == [(1,)]
+    # The engine did see each gateway's condition: it is held, inhibited by the site.
+    assert _q(
+        db_path,
+        "SELECT state, count(*) FROM alerts WHERE kind='gateway_down' AND site_id=?"
+        " AND state != 'resolved' GROUP BY state",
+        big,
+    ) == [("suppressed", SITE_SIZE)]
     assert _q(
         db_path,
         "SELECT count(*) FROM alerts WHERE kind='gateway_down' AND (state='firing' OR fired_at IS NOT NULL)",
