@@ -1,0 +1,148 @@
+"""10,000 live gateways from one process on one selector loop, against a real Mosquitto.
+
+    .venv/bin/python bench/sim_scale.py [--gateways 10000] [--heartbeat 30] [--seconds 60]
+
+Reports connect time, the sustained publish rate with every publish acknowledged (QoS 1),
+publish errors (paho returns them as codes, all counted), the simulator's CPU share and RSS,
+and the broker's. With ``--collector`` a collector runs in a separate process on the same
+broker and the report adds how many gateways it saw online and its CPU and RSS.
+Writes bench/results/sim_scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from simulators.broker import MosquittoProcess, free_port  # noqa: E402
+from simulators.fleetmodel import generate  # noqa: E402
+from simulators.gateways import Fleet  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "sim_scale.json"
+
+
+def _online(metrics_port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return 0
+    total = 0
+    for line in text.splitlines():
+        if line.startswith("posfleet_gateways{") and 'status="online"' in line:
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gateways", type=int, default=10_000)
+    ap.add_argument("--heartbeat", type=float, default=30.0)
+    ap.add_argument("--seconds", type=float, default=60.0, help="steady-state measurement")
+    ap.add_argument("--collector", action="store_true", help="also run a collector process")
+    args = ap.parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    model = generate(args.gateways, seed=1)
+    me = psutil.Process()
+    with tempfile.TemporaryDirectory() as tmp, MosquittoProcess(workdir=Path(tmp) / "mq") as broker:
+        mq = psutil.Process(broker.proc.pid)  # type: ignore[union-attr]
+        coll = None
+        metrics_port = free_port()
+        if args.collector:
+            inv = Path(tmp) / "inv"
+            model.export_inventory(inv)
+            coll = subprocess.Popen(
+                [sys.executable, "-m", "collector.main", "run", "--db", f"{tmp}/c.sqlite",
+                 "--broker-port", str(broker.port), "--metrics-port", str(metrics_port),
+                 "--inventory", str(inv)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )  # fmt: skip
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(
+                        f"http://127.0.0.1:{metrics_port}/metrics", timeout=2
+                    ):
+                        break
+                except OSError:
+                    time.sleep(0.2)
+        fleet = Fleet(model.gateways, "127.0.0.1", broker.port, interval=args.heartbeat,
+                      keepalive=60)  # fmt: skip
+        t0 = time.monotonic()
+        fleet.connect_all()
+        while sum(1 for g in fleet.gateways.values() if g.client and g.client.is_connected()) < (
+            args.gateways
+        ):
+            fleet.run_once(0.05)
+            if time.monotonic() - t0 > 600:
+                raise SystemExit("not all gateways connected within 600 s")
+        connect_s = time.monotonic() - t0
+        # Steady state: heartbeats (and the terminals' heartbeats) at their interval.
+        for _ in range(int(args.heartbeat / 0.05) + 1):  # one interval to spread the phases
+            fleet.run_once(0.05)
+        cpu0, mq_cpu0 = me.cpu_times(), mq.cpu_times()
+        pub0, t1 = fleet.counters.published, time.monotonic()
+        while time.monotonic() - t1 < args.seconds:
+            fleet.run_once(0.05)
+        elapsed = time.monotonic() - t1
+        cpu1, mq_cpu1 = me.cpu_times(), mq.cpu_times()
+        published = fleet.counters.published - pub0
+        result: dict[str, object] = {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": f"{os.cpu_count()} cores",
+            "gateways": args.gateways,
+            "terminals": sum(len(g.terminals) for g in model.gateways),
+            "heartbeat_s": args.heartbeat,
+            "connect_all_s": round(connect_s, 1),
+            "steady_seconds": round(elapsed, 1),
+            "publish_rate_per_s": round(published / elapsed, 1),
+            "publish_errors": fleet.counters.publish_errors,
+            "simulator_cpu_pct_of_one_core": round(
+                100 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / elapsed, 1
+            ),
+            "simulator_rss_mb": round(me.memory_info().rss / 2**20, 1),
+            "mosquitto_cpu_pct_of_one_core": round(
+                100 * ((mq_cpu1.user - mq_cpu0.user) + (mq_cpu1.system - mq_cpu0.system)) / elapsed,
+                1,
+            ),
+            "mosquitto_rss_mb": round(mq.memory_info().rss / 2**20, 1),
+            "open_files_limit": hard,
+        }
+        if coll is not None:
+            cp = psutil.Process(coll.pid)
+            c0 = cp.cpu_times()
+            t2 = time.monotonic()
+            for _ in range(int(10 / 0.05)):
+                fleet.run_once(0.05)
+            c1 = cp.cpu_times()
+            result["collector_online_seen"] = _online(metrics_port)
+            result["collector_cpu_pct_of_one_core"] = round(
+                100 * ((c1.user - c0.user) + (c1.system - c0.system)) / (time.monotonic() - t2), 1
+            )
+            result["collector_rss_mb"] = round(cp.memory_info().rss / 2**20, 1)
+            coll.terminate()
+            coll.wait(30)
+        fleet.close()
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
