@@ -48,12 +48,63 @@ def _online(metrics_port: int) -> int:
     return total
 
 
+def detection(fleet: Fleet, db: Path, n: int) -> dict[str, object]:
+    """Kill n gateways and hang n others in the live fleet; time until the collector's store
+    shows each `down`: for kills from the kill (will + 2 s hold), for hangs past the deadline."""
+    import random
+    import sqlite3
+
+    rng = random.Random(7)
+    ids = rng.sample(sorted(fleet.gateways), 2 * n)
+    killed, hung = ids[:n], ids[n:]
+    t_kill = time.monotonic()
+    for gid in killed:
+        fleet.kill(gid)
+    for gid in hung:
+        fleet.hang(gid)
+    last_beat = {gid: fleet.gateways[gid].last_beat for gid in hung}
+    seen: dict[str, float] = {}
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    marks = ",".join("?" * len(ids))
+    deadline = time.monotonic() + 300
+    while len(seen) < len(ids) and time.monotonic() < deadline:
+        fleet.run_once(0.05)
+        now = time.monotonic()
+        for (gid,) in conn.execute(
+            f"SELECT gateway_id FROM gateways WHERE status='down' AND gateway_id IN ({marks})", ids
+        ):
+            seen.setdefault(gid, now)
+    conn.close()
+    interval = next(iter(fleet.gateways.values())).interval
+    grace = min(max(0.25 * interval, 1.0), 30.0)  # the collector's default grace rule
+
+    def stats(xs: list[float]) -> dict[str, float | None]:
+        xs = sorted(xs)
+        if not xs:
+            return {"p50": None, "p99": None, "max": None}
+        return {"p50": round(xs[len(xs) // 2], 3), "p99": round(xs[int(0.99 * (len(xs) - 1))], 3),
+                "max": round(xs[-1], 3)}  # fmt: skip
+
+    return {
+        "killed": n,
+        "killed_detected": sum(1 for g in killed if g in seen),
+        "kill_to_down_s": stats([seen[g] - t_kill for g in killed if g in seen]),
+        "hung": n,
+        "hung_detected": sum(1 for g in hung if g in seen),
+        "hang_down_past_deadline_s": stats(
+            [seen[g] - (last_beat[g] + interval + 2 * grace) for g in hung if g in seen]
+        ),
+        "poll_resolution_s": 0.05,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gateways", type=int, default=10_000)
     ap.add_argument("--heartbeat", type=float, default=30.0)
     ap.add_argument("--seconds", type=float, default=60.0, help="steady-state measurement")
     ap.add_argument("--collector", action="store_true", help="also run a collector process")
+    ap.add_argument("--faults", type=int, default=50, help="gateways killed, and as many hung")
     args = ap.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -136,6 +187,7 @@ def main() -> None:
                 100 * ((c1.user - c0.user) + (c1.system - c0.system)) / (time.monotonic() - t2), 1
             )
             result["collector_rss_mb"] = round(cp.memory_info().rss / 2**20, 1)
+            result["detection_at_scale"] = detection(fleet, Path(tmp) / "c.sqlite", args.faults)
             coll.terminate()
             coll.wait(30)
         fleet.close()

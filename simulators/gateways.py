@@ -55,6 +55,7 @@ class VirtualGateway:
     client: mqtt.Client | None = None
     muted_terminals: set[str] = field(default_factory=set)
     clock_skew_s: float = 0.0
+    last_beat: float = 0.0  # monotonic time of the last heartbeat sent
     backoff: float = 1.0  # reconnect backoff after the broker went away, jittered
     retry_at: float = 0.0
 
@@ -273,6 +274,7 @@ class Fleet:
             if not gw.client.is_connected():
                 continue
             gw.next_beat = mono + gw.interval * self.rng.uniform(0.95, 1.0)
+            gw.last_beat = mono
             hb = Heartbeat(
                 gw=gw.gateway_id, ts=gw.now(), session=gw.session, seq=gw.seq, interval=gw.interval
             )
