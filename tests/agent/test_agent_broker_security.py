@@ -4,6 +4,7 @@ Mosquitto: TLS with the pinned CA, per-gateway passwords, and the ACL."""
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,6 +67,9 @@ class SecureBroker:
 def secure_broker(tmp_path: Path) -> Iterator[SecureBroker]:
     exe = find_mosquitto()
     if exe is None:
+        # Under CI (and scripts/test) a missing broker is a failure, never a skip.
+        if os.environ.get("CI") == "true" or os.environ.get("POSFLEET_REQUIRE_SERVICES") == "1":
+            pytest.fail("mosquitto is not installed: run scripts/install-services")
         pytest.skip("mosquitto not installed")
     d = tmp_path / "etc"
     d.mkdir()
