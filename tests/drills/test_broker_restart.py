@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,9 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.stack import fleet_stack, query
 from support.wait import wait_for
 
-from collector.config import load_settings
 from collector.main import Collector
 from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import generate
@@ -34,12 +33,7 @@ from simulators.runner import FleetRunner
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def _q(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
+_q = query
 
 
 def _elapsed(seconds: float) -> None:
@@ -67,32 +61,10 @@ def _no_harm(db: Path) -> None:
 def thousand(
     mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path
 ) -> Iterator[tuple[FleetRunner, Collector]]:
-    model = generate(1000, seed=3)
-    inv = tmp_path / "inventory"
-    model.export_inventory(inv)
-    collector = Collector(
-        load_settings(
-            db=db_path,
-            broker_port=mosquitto.port,
-            metrics_host="127.0.0.1",
-            metrics_port=0,
-            inventory=inv,
-        )
-    ).start()
-    runner = FleetRunner(
-        Fleet(model.gateways, "127.0.0.1", mosquitto.port, interval=5.0, keepalive=10)
-    ).start()
-    runner.call(lambda f: f.connect_all())
-    try:
-        wait_for(
-            lambda: _q(db_path, "SELECT count(*) FROM gateways WHERE status='online'") == [(1000,)],
-            60,
-            what="1000 gateways online",
-        )
-        yield runner, collector
-    finally:
-        runner.stop()
-        collector.stop()
+    with fleet_stack(
+        generate(1000, seed=3), mosquitto, db_path, tmp_path, interval=5.0, keepalive=10
+    ) as stack:
+        yield stack
 
 
 def test_a_broker_restart_with_a_thousand_gateways_opens_no_incident(

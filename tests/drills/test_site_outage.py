@@ -9,7 +9,6 @@ one gateway at a time.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,10 +16,9 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from support.stack import fleet_stack, query
 from support.wait import wait_for
 
-from collector.config import load_settings
-from collector.main import Collector
 from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import Fleet as FleetModel
 from simulators.fleetmodel import generate
@@ -32,12 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SITE_SIZE = 20
 
 
-def _q(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
+_q = query
 
 
 def _fleet_with_big_site() -> tuple[FleetModel, str]:
@@ -70,33 +63,10 @@ def stack(
     model, big = _fleet_with_big_site()
     assert len(model.gateways_of_site(big)) == SITE_SIZE
     assert len({g.site_id for g in model.gateways}) >= 3
-    inv = tmp_path / "inventory"
-    model.export_inventory(inv)
-    collector = Collector(
-        load_settings(
-            db=db_path,
-            broker_port=mosquitto.port,
-            metrics_host="127.0.0.1",
-            metrics_port=0,
-            inventory=inv,
-            grace_min_s=0.5,
-        )
-    ).start()
-    runner = FleetRunner(
-        Fleet(model.gateways, "127.0.0.1", mosquitto.port, interval=1.0, keepalive=5)
-    ).start()
-    runner.call(lambda f: f.connect_all())
-    n = len(model.gateways)
-    try:
-        wait_for(
-            lambda: _q(db_path, "SELECT count(*) FROM gateways WHERE status='online'") == [(n,)],
-            30,
-            what=f"{n} gateways online",
-        )
+    with fleet_stack(
+        model, mosquitto, db_path, tmp_path, interval=1.0, online_timeout=30, grace_min_s=0.5
+    ) as (runner, _collector):
         yield runner, model, big
-    finally:
-        runner.stop()
-        collector.stop()
 
 
 def test_a_site_outage_of_twenty_gateways_pages_once_and_never_per_gateway(

@@ -8,16 +8,15 @@ faults held 30 s), keeping their order.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from support.stack import fleet_stack, query
 from support.wait import wait_for
 
-from collector.config import load_settings
 from collector.main import Collector
 from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import generate
@@ -52,36 +51,13 @@ def stack(
     monkeypatch.setenv("POSFLEET_ALERT_PENDING_GATEWAY_DOWN_S", "8")
     monkeypatch.setenv("POSFLEET_ALERT_PENDING_SITE_DOWN_S", "3")
     monkeypatch.setenv("POSFLEET_ALERT_PENDING_TERMINAL_DOWN_S", "12")
-    model = generate(150, seed=21)
-    model.export_inventory(tmp_path / "inv")
-    collector = Collector(
-        load_settings(
-            db=db_path, broker_port=mosquitto.port, metrics_host="127.0.0.1", metrics_port=0,
-            inventory=tmp_path / "inv", grace_min_s=1.0,
-        )
-    ).start()  # fmt: skip
-    runner = FleetRunner(
-        Fleet(model.gateways, "127.0.0.1", mosquitto.port, interval=2.0, keepalive=5)
-    ).start()
-    runner.call(lambda f: f.connect_all(), timeout=120)
-    try:
-        wait_for(
-            lambda: _q(db_path, "SELECT count(*) FROM gateways WHERE status='online'") == [(150,)],
-            60,
-            what="fleet online",
-        )
-        yield runner, collector
-    finally:
-        runner.stop()
-        collector.stop()
+    with fleet_stack(
+        generate(150, seed=21), mosquitto, db_path, tmp_path, interval=2.0, grace_min_s=1.0
+    ) as stack:
+        yield stack
 
 
-def _q(db: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+_q = query
 
 
 def test_ci_scenario_scorecard_has_no_miss_no_false_page_no_duplicate(

@@ -2,60 +2,29 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.stack import fleet_stack, query
 from support.wait import wait_for
 
-from collector.config import load_settings
-from collector.main import Collector
 from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import generate
-from simulators.gateways import Fleet
 from simulators.runner import FleetRunner
 
 pytestmark = pytest.mark.integration
 
 
-def _q(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
+_q = query
 
 
 @pytest.fixture
 def stack(mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path) -> Iterator[FleetRunner]:
-    fleet_model = generate(40, seed=7)
-    inv = tmp_path / "inventory"
-    fleet_model.export_inventory(inv)
-    collector = Collector(
-        load_settings(
-            db=db_path,
-            broker_port=mosquitto.port,
-            metrics_host="127.0.0.1",
-            metrics_port=0,
-            inventory=inv,
-            grace_min_s=0.5,
-        )
-    ).start()
-    runner = FleetRunner(
-        Fleet(fleet_model.gateways, "127.0.0.1", mosquitto.port, interval=1.0, keepalive=5)
-    ).start()
-    runner.call(lambda f: f.connect_all())
-    try:
-        wait_for(
-            lambda: _q(db_path, "SELECT count(*) FROM gateways WHERE status='online'") == [(40,)],
-            30,
-            what="40 gateways online",
-        )
+    with fleet_stack(
+        generate(40, seed=7), mosquitto, db_path, tmp_path, interval=1.0, grace_min_s=0.5
+    ) as (runner, _collector):
         yield runner
-    finally:
-        runner.stop()
-        collector.stop()
 
 
 def test_the_simulated_fleet_comes_online_with_its_terminals_and_no_incident(

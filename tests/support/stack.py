@@ -1,0 +1,68 @@
+"""The real path for end-to-end tests: simulated fleet -> Mosquitto -> collector -> SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from collector.config import load_settings
+from collector.main import Collector
+from simulators.broker import MosquittoProcess
+from simulators.fleetmodel import Fleet as FleetModel
+from simulators.gateways import Fleet
+from simulators.runner import FleetRunner
+from support.wait import wait_for
+
+
+def query(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+    """One read on a fresh connection (the collector writes from its own)."""
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+@contextmanager
+def fleet_stack(
+    model: FleetModel,
+    broker: MosquittoProcess,
+    db: Path,
+    workdir: Path,
+    *,
+    interval: float,
+    keepalive: int = 5,
+    online_timeout: float = 60.0,
+    **settings: object,
+) -> Iterator[tuple[FleetRunner, Collector]]:
+    """Inventory imported, collector started, every gateway connected and seen online."""
+    inventory = workdir / "inventory"
+    model.export_inventory(inventory)
+    collector = Collector(
+        load_settings(
+            db=db,
+            broker_port=broker.port,
+            metrics_host="127.0.0.1",
+            metrics_port=0,
+            inventory=inventory,
+            **settings,
+        )
+    ).start()
+    runner = FleetRunner(
+        Fleet(model.gateways, "127.0.0.1", broker.port, interval=interval, keepalive=keepalive)
+    ).start()
+    try:
+        runner.call(lambda f: f.connect_all(), timeout=120)
+        n = len(model.gateways)
+        wait_for(
+            lambda: query(db, "SELECT count(*) FROM gateways WHERE status='online'") == [(n,)],
+            online_timeout,
+            interval=0.2,
+            what=f"{n} gateways online",
+        )
+        yield runner, collector
+    finally:
+        runner.stop()
+        collector.stop()
