@@ -1,0 +1,141 @@
+"""bench/suite.py's summary and doc generation: pure, no services, no benchmark run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SUITE_PY = Path(__file__).resolve().parents[2] / "bench" / "suite.py"
+
+
+@pytest.fixture(scope="module")
+def suite() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_suite", SUITE_PY)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_suite"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+MACHINE = {"cpus": 2, "cpu_model": "Test CPU", "memory_gb": 4.0, "python": "3.11.7"}
+
+
+def _write(results: Path, name: str, data: dict[str, object]) -> None:
+    (results / f"{name}.json").write_text(json.dumps(data))
+
+
+def _run(suite: ModuleType, name: str, error: str = "") -> object:
+    return suite.Run(
+        name=name,
+        command=f".venv/bin/python bench/{name}.py",
+        status="failed" if error else "ok",
+        seconds=61.0,
+        exit_code=1 if error else 0,
+        when="2026-11-29T02:00:00+00:00",
+        load_avg_1m_start=0.5,
+        load_avg_1m_max=1.9,
+        error=error,
+    )
+
+
+def test_two_results_and_a_failure(suite: ModuleType, tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        "ingest",
+        {
+            "bare_paho_subscriber": {"messages": 50000, "rate": 23083.8},
+            "collector": {"messages": 50000, "rate": 14996.7, "mean_ingest_latency_s": 0.213},
+            "ratio_collector_over_bare": 0.65,
+            "hung_gateway_detection": {"max_s": 0.0038},
+        },
+    )
+    _write(
+        tmp_path,
+        "store_size",
+        {
+            "raw_bytes_per_gateway_per_day": 358554,
+            "rollup_bytes_per_gateway_per_day": 53197,
+            "steady_state_mb_for_10000_gateways": 58633.7,
+            "fold_rows_per_s": 34353,
+            "policy": {"raw_keep_days": 3, "rollup_keep_days": 90},
+        },
+    )
+    runs = [
+        _run(suite, "ingest"),
+        _run(suite, "store_size"),
+        _run(suite, "liveness_scale", "exit code 1: Traceback\nMemoryError"),
+    ]
+    summary = suite.build_summary(runs, tmp_path, MACHINE, None, {"started": "2026-11-29T02:00"})
+    assert summary["failed"] == ["liveness_scale"]
+    assert list(summary["benchmarks"]) == ["store_size", "ingest", "liveness_scale"]  # list order
+    doc = tmp_path / "benchmarks.md"
+    suite.write_outputs(summary, tmp_path / "SUMMARY.json", doc)
+    assert json.loads((tmp_path / "SUMMARY.json").read_text()) == summary
+    md = doc.read_text()
+
+    ingest = md[md.index("## ingest") : md.index("## liveness_scale")]
+    # Ratio table first, then the absolute figures.
+    assert ingest.index("| ratio | value | against |") < ingest.index("| figure | value |")
+    assert "| collector msg/s ÷ bare paho subscriber msg/s | 0.65 |" in ingest
+    assert "| collector | 14,997 msg/s |" in ingest
+    assert "| bare paho subscriber | 23,084 msg/s |" in ingest
+    assert "2 CPUs (Test CPU)" in ingest
+    assert "Reproduce: `.venv/bin/python bench/ingest.py`" in ingest
+
+    store = md[md.index("## store_size") : md.index("## ingest")]
+    assert "| hourly rollup bytes ÷ raw bytes, per gateway-day | 0.148 |" in store
+    assert "| raw | 358,554 B/gateway/day |" in store
+
+    failed = md[md.index("## liveness_scale") :]
+    assert "**Failed:** `liveness_scale`" in md
+    assert "**FAILED** in the run of 2026-11-29T02:00:00+00:00: exit code 1" in failed
+    assert "MemoryError" in failed
+    assert "| figure |" not in failed
+
+
+def test_only_run_keeps_the_other_entries(suite: ModuleType, tmp_path: Path) -> None:
+    _write(tmp_path, "store_size", {"raw_bytes_per_gateway_per_day": 1000})
+    previous = {
+        "benchmarks": {
+            "ingest": {"status": "failed", "error": "exit code 1: boom", "when": "earlier"},
+        }
+    }
+    run = _run(suite, "store_size")
+    summary = suite.build_summary([run], tmp_path, MACHINE, previous)
+    assert set(summary["benchmarks"]) == {"store_size", "ingest"}
+    assert summary["failed"] == ["ingest"]
+    # A fixed run clears the failure.
+    _write(tmp_path, "ingest", {"ratio_collector_over_bare": 0.5})
+    fixed = _run(suite, "ingest")
+    assert suite.build_summary([fixed], tmp_path, MACHINE, summary)["failed"] == []
+
+
+def test_unknown_benchmark_lists_its_top_level_numbers(suite: ModuleType, tmp_path: Path) -> None:
+    _write(tmp_path, "scenario_10k", {"gateways": 10000, "p99_s": 0.25, "ok": True, "note": "x"})
+    run = _run(suite, "scenario_10k")
+    md = suite.render_markdown(suite.build_summary([run], tmp_path, MACHINE))
+    assert "| gateways | 10,000 |" in md
+    assert "| p99_s | 0.25 |" in md
+    assert "| ok | yes |" not in md
+
+
+def test_alerts_engine_stdout_is_parsed(suite: ModuleType) -> None:
+    out = (
+        "gateways=100000 down=1000 (whole sites=10) active=960\n"
+        "pages=960 firing site_down=10 gateway_down=950\n"
+        "evaluate() per tick ms: p50=0.12 p99=0.40 max=1.50\n"
+        "engine memory: 52.3 MB = 523 bytes per gateway\n"
+    )
+    parsed = suite.parse_alerts_engine(out)
+    assert parsed["evaluate_ms"] == {"p50": 0.12, "p99": 0.4, "max": 1.5}
+    assert parsed["bytes_per_gateway"] == 523
+    assert parsed["firing_site_down"] == 10
+    with pytest.raises(ValueError, match="no line matches"):
+        suite.parse_alerts_engine("nothing useful")
