@@ -191,8 +191,9 @@ def run_one(bench: Bench, quick: bool, logdir: Path, suite_start: float) -> Run:
         run.error = f"no fresh bench/results/{bench.name}.json"
     else:
         run.status = "ok"
-    if run.error:
-        run.error += ": " + "\n".join(tail[-8:])
+    if run.error:  # the reason and the last line (the exception, usually), then the tail
+        last = next((line for line in reversed(tail) if line.strip()), "")
+        run.error = "\n".join([f"{run.error}: {last[:300]}", *tail[-8:]])
     if quick:  # keep the full results where they are; the quick ones go to quick/
         quick_dir = RESULTS / "quick"
         quick_dir.mkdir(exist_ok=True)
@@ -687,6 +688,13 @@ def machine_facts() -> dict[str, Any]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.splitlines()
+    # Uncommitted changes to the code under test (bench/results and docs do not count).
+    dirty = sorted(
+        line[3:] for line in status if not line[3:].startswith(("bench/results/", "docs/"))
+    )
     return {
         "cpus": os.cpu_count(),
         "cpu_model": cpu,
@@ -694,6 +702,7 @@ def machine_facts() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "commit": commit,
+        "uncommitted": dirty,
     }
 
 
@@ -715,7 +724,9 @@ def build_summary(
             h = HEADLINES.get(run.name, _generic)(result)
             entry["ratios"] = [asdict(f) for f in h.ratios]
             entry["figures"] = [asdict(f) for f in h.figures]
-            entry["results_file"] = f"bench/results/{run.name}.json"
+            entry["results_file"] = str(
+                path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+            )
         entries[run.name] = entry
     order = [b.name for b in BENCHMARKS]
     entries = dict(
@@ -785,7 +796,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
         m = e.get("machine", {})
         facts = (
             f"{e.get('when', '?')}, {m.get('cpus')} CPUs ({m.get('cpu_model') or 'unknown CPU'}), "
-            f"{m.get('memory_gb')} GB, Python {m.get('python')}, commit {m.get('commit')}; "
+            f"{m.get('memory_gb')} GB, Python {m.get('python')}, commit {m.get('commit')}"
+            f"{' with uncommitted changes to ' + ', '.join(m['uncommitted']) if m.get('uncommitted') else ''}; "
             f"load average (1 min) {e.get('load_avg_1m_start')} at start, "
             f"{e.get('load_avg_1m_max')} at most; took {_fmt_duration(e.get('seconds', 0))}."
         )
