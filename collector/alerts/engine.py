@@ -167,7 +167,8 @@ class AlertEngine:
             return
         place = self.topology.place(SubjectType.SITE, site_id)
         window = self.calendar.covering(SubjectType.SITE, site_id, place)
-        cls = "planned" if down and window is not None else "fault"
+        planned = window is not None or self._site_planned(site_id, now) is not None
+        cls = "planned" if down and planned else "fault"
         self._out.site_changes.append(SiteChange(site_id, down, now, place, cls))
         key = Key(Kind.SITE_DOWN, SubjectType.SITE, site_id)
         if down:
@@ -304,9 +305,10 @@ class AlertEngine:
             return Blocker.DECOMMISSIONED, None, "decommissioned"
         if self._suspended(key, place):
             return Blocker.SUSPENDED, None, "suspended"
-        planned = alert.details.get("planned_until")
-        if planned and (planned == "forever" or now < datetime.fromisoformat(planned)):
+        if _planned(alert, now):
             return Blocker.PLANNED, None, f"planned: {alert.details.get('reason', '')}"
+        if key.kind is Kind.SITE_DOWN and (why := self._site_planned(key.subject_id, now)):
+            return Blocker.PLANNED, None, why
         window = self.calendar.covering(key.subject_type, key.subject_id, place)
         if window is not None:
             return Blocker.MAINTENANCE, None, f"window {window.id} {window.reason}".strip()
@@ -315,6 +317,17 @@ class AlertEngine:
             if flap in self.active:
                 return Blocker.FLAPPING, flap, "flapping"
         return None
+
+    def _site_planned(self, site_id: str, now: datetime) -> str | None:
+        """Every gateway of the store is down for a planned reason still within its grace
+        (the upgrade reboot of a store's only router): planned, not an outage."""
+        reasons = set()
+        for gid in self.topology.live_members(site_id):
+            gw = self.active.get(Key(Kind.GATEWAY_DOWN, SubjectType.GATEWAY, gid))
+            if gw is None or not _planned(gw, now):
+                return None
+            reasons.add(str(gw.details.get("reason") or "planned"))
+        return f"planned: {', '.join(sorted(reasons))}" if reasons else None
 
     # ------------------------------------------------------------------ transitions
     def _suppress(
@@ -388,6 +401,11 @@ class AlertEngine:
             for a in self.active.values()
             if a.state is AlertState.FIRING and a.inhibited_by is None
         ]
+
+
+def _planned(alert: Alert, now: datetime) -> bool:
+    until = alert.details.get("planned_until")
+    return bool(until) and (until == "forever" or now < datetime.fromisoformat(str(until)))
 
 
 def _parent_keys(key: Key, place: Place) -> tuple[Key, ...]:

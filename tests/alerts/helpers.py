@@ -34,6 +34,7 @@ class Sim:
         self.now = start
         self.events: list[tuple[str, str, str, str, str]] = []  # kind, subject, from, to, note
         self.incident_classes: list[tuple[str, str]] = []  # subject, class
+        self.site_changes: list[tuple[str, bool, str]] = []  # site, down, incident class
 
     def advance(self, seconds: float, step: float = 1.0) -> None:
         end = self.now + timedelta(seconds=seconds)
@@ -48,6 +49,7 @@ class Sim:
     def _collect(self) -> None:
         out = self.engine.drain()
         self.incident_classes += [(c.subject_id, c.cls) for c in out.incident_classes]
+        self.site_changes += [(c.site_id, c.down, c.cls) for c in out.site_changes]
         for e in out.events:
             key = e.alert.key
             self.events.append((key.kind.value, key.subject_id, e.from_state, e.to_state, e.note))

@@ -180,6 +180,39 @@ def test_planned_upgrade_that_never_comes_back_pages_once_after_the_grace() -> N
     assert sim.pages() == [("gateway_down", "gw1")]
 
 
+def test_upgrade_reboot_of_a_stores_only_router_pages_nobody() -> None:
+    """The store is down while its only gateway upgrades: planned, not a site outage."""
+    sim = Sim(site_engine({"s1": ["gw1"]}))
+    planned_offline(sim, "gw1", "upgrade")
+    sim.advance(300, step=5)
+    assert sim.pages() == []
+    assert sim.state(Kind.SITE_DOWN, "s1") is AlertState.SUPPRESSED
+    sim.gw("gw1", Liveness.ONLINE, DetectedBy.BIRTH)
+    sim.advance(60)
+    assert sim.pages() == []
+    assert sim.engine.active == {}
+    assert sim.site_changes[0] == ("s1", True, "planned")
+
+
+def test_store_whose_only_router_never_returns_from_upgrade_pages_the_site_once() -> None:
+    sim = Sim(site_engine({"s1": ["gw1"]}))
+    planned_offline(sim, "gw1", "upgrade")
+    sim.advance(900 - 1, step=1)
+    assert sim.pages() == []
+    sim.advance(30 + 1)  # the grace is over: the site pages after its own pending delay
+    assert sim.pages() == [("site_down", "s1")]
+    sim.advance(3600, step=30)
+    assert sim.pages() == [("site_down", "s1")]
+
+
+def test_store_with_one_router_upgrading_and_one_dead_is_an_outage() -> None:
+    sim = Sim(site_engine({"s1": ["gw1", "gw2"]}))
+    planned_offline(sim, "gw1", "upgrade")
+    sim.gw("gw2", Liveness.DOWN)
+    sim.advance(31)
+    assert sim.pages() == [("site_down", "s1")]
+
+
 def test_decommission_offline_never_pages() -> None:
     sim = two_gateway_site()
     planned_offline(sim, "gw1", "decommission")
