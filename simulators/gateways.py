@@ -24,7 +24,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.fleetmodel import GatewaySpec
-from telemetry import Firmware, Heartbeat, Kind, Network, Status, encode, topic_for
+from telemetry import Firmware, Hardware, Heartbeat, Kind, Network, Status, encode, topic_for
 from telemetry.models import LinkState, LinkType, OfflineReason
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,8 @@ class VirtualGateway:
     next_beat: float = 0.0
     client: mqtt.Client | None = None
     muted_terminals: set[str] = field(default_factory=set)
-    clock_skew_s: float = 0.0
+    clock_skew_s: float = 0.0  # the gateway's own clock; its terminals keep theirs
+    firmware: str = ""  # what it runs now (a rollout changes it); "" = the inventory's
     last_beat: float = 0.0  # monotonic time of the last heartbeat sent
     backoff: float = 1.0  # reconnect backoff after the broker went away, jittered
     retry_at: float = 0.0
@@ -128,8 +129,8 @@ class Fleet:
                     gw=gw.gateway_id,
                     ts=gw.now(),
                     model=gw.spec.model,
-                    os=gw.spec.firmware,
-                    terminal_fw=gw.spec.firmware,
+                    os=gw.firmware or gw.spec.firmware,
+                    terminal_fw=gw.firmware or gw.spec.firmware,
                     payment_app="pay-4.1",
                 )
             ),
@@ -208,6 +209,19 @@ class Fleet:
         if gw.mode is Mode.HUNG:
             gw.mode = Mode.RUNNING
             gw.next_beat = time.monotonic()
+            if gw.client is not None and gw.client.socket() is None:
+                self.connect(gw)  # its connection died while it was hung
+
+    def publish_hardware(self, gateway_id: str, terminal: str | None = None, **fields: Any) -> bool:
+        """One hardware report (printer, battery, ...); False when the gateway is offline
+        (a real agent keeps its next periodic report instead)."""
+        gw = self.gateways[gateway_id]
+        if gw.client is None or not gw.client.is_connected() or gw.mode is not Mode.RUNNING:
+            return False
+        ts = gw.now() if terminal is None else datetime.now(UTC)
+        msg = Hardware(gw=gw.gateway_id, terminal=terminal, ts=ts, **fields)
+        self._publish(gw, Kind.HARDWARE, encode(msg), terminal=terminal)
+        return True
 
     def quick_reconnect(self, gateway_id: str) -> None:
         """Drop the connection and reconnect at once with a new session."""
@@ -251,7 +265,8 @@ class Fleet:
                 if gw.client is None:
                     continue
                 if gw.client.socket() is None:
-                    self._reconnect(gw, mono)  # the broker went away (restart): like the agent
+                    if gw.mode is Mode.RUNNING:  # a hung agent cannot reconnect either
+                        self._reconnect(gw, mono)  # the broker went away (restart)
                 else:
                     gw.client.loop_misc()  # keepalive pings, retries
         self._beat(mono)
@@ -286,7 +301,7 @@ class Fleet:
                 thb = Heartbeat(
                     gw=gw.gateway_id,
                     terminal=t.terminal_id,
-                    ts=gw.now(),
+                    ts=datetime.now(UTC),
                     session=gw.session,
                     seq=gw.seq,
                     interval=gw.interval,

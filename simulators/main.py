@@ -31,6 +31,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--truth", type=Path, help="append injected faults here (JSON lines)")
     run.add_argument("--inventory-out", type=Path, help="also write the inventory CSVs here")
     run.add_argument("--quiet", action="store_true")
+    sc = sub.add_parser(
+        "scenario",
+        help="play a scenario file (or a library name) against its own broker and collector, "
+        "then score the pages",
+    )
+    sc.add_argument("file", help="a .toml scenario, or a library name (see --list)")
+    sc.add_argument("--gateways", type=int, help="override the scenario's fleet size")
+    sc.add_argument("--seed", type=int, help="override the scenario's seed")
+    sc.add_argument("--out", type=Path, help="output directory (default: scenario-runs/NAME)")
+    sc.add_argument("--plan", action="store_true", help="print the compiled plan and stop")
+    sc.add_argument("--quiet", action="store_true")
+    sub.add_parser("scenarios", help="list the scenario library")
     card = sub.add_parser("scorecard", help="ground truth against the collector's pages")
     card.add_argument("--db", type=Path, required=True, help="the collector's SQLite store")
     card.add_argument("--truth", type=Path, required=True, help="the simulator's truth file")
@@ -43,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     if args.command == "scorecard":
         return scorecard(args)
+    if args.command in ("scenario", "scenarios"):
+        from simulators.scenarios.cli import list_library, run_scenario
+
+        return run_scenario(args) if args.command == "scenario" else list_library()
     from simulators.fleetmodel import generate
 
     model = generate(args.gateways, args.seed)

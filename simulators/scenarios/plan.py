@@ -1,0 +1,562 @@
+"""Compile a scenario into a plan: timed steps on named subjects, with the ground truth each
+step writes (pure and deterministic: the same scenario, fleet and seed give the same plan).
+
+Every random choice (which stores, which gateways, when inside a spread, which rollout
+fails) is made here, from the scenario's seed; running the plan only replays it. Each
+subject takes part in one event at most, so the truth is never ambiguous.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from collector.alerts.config import AlertSettings
+from collector.config import CollectorSettings
+from simulators.fleetmodel import Fleet as FleetModel
+from simulators.fleetmodel import GatewaySpec
+from simulators.scenarios import spec as S
+
+DOWN_FAMILY = ("site_down", "gateway_down", "terminal_down")
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """One ground-truth row: a fault starts (or ends, ``end``) on a subject."""
+
+    fault: str
+    subject_type: str
+    subject_id: str
+    expect_alert: str | None = None
+    end: bool = False
+    instant: bool = False  # starts and ends at once (nothing to detect)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    at: float  # seconds after the fleet is up
+    op: str
+    targets: tuple[str, ...] = ()
+    args: tuple[tuple[str, Any], ...] = ()
+    truth: tuple[Mark, ...] = ()
+    note: str = ""
+
+    @property
+    def kw(self) -> dict[str, Any]:
+        return dict(self.args)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The collector's delays the plan must respect (from its settings)."""
+
+    interval: float
+    grace: float
+    alerts: AlertSettings
+
+    def page_after(self, kind: str) -> float:
+        """A fault that lasts at least this long must page (later than that: missed)."""
+        detect = self.interval + 2 * self.grace  # a hang is the slowest to see
+        return self.alerts.pending_for(kind) + detect + max(5.0, self.interval)
+
+
+def timing(scenario: S.Scenario) -> Timing:
+    settings = CollectorSettings.model_validate(
+        {k: v for k, v in scenario.collector.settings.items()}
+    )
+    alerts = AlertSettings.model_validate(dict(scenario.collector.alerts))
+    interval = scenario.fleet.heartbeat
+    grace = min(max(settings.grace_ratio * interval, settings.grace_min_s), settings.grace_max_s)
+    return Timing(interval, grace, alerts)
+
+
+@dataclass
+class Plan:
+    steps: list[Step]
+    end: float  # last step + settle
+    expected_rejects: Counter[str] = field(default_factory=Counter)
+    timing: Timing | None = None
+
+    def faults(self) -> Counter[str]:
+        return Counter(m.fault for s in self.steps for m in s.truth if not m.end)
+
+
+class _Picker:
+    def __init__(self, model: FleetModel, rng: random.Random) -> None:
+        self.rng = rng
+        self.model = model
+        self.by_site: dict[str, list[GatewaySpec]] = {}
+        for g in model.gateways:
+            self.by_site.setdefault(g.site_id, []).append(g)
+        self.region = {s.site_id: s.region_id for s in model.sites}
+        self.taken: set[str] = set()
+
+    def regions(self) -> list[str]:
+        return sorted(set(self.region.values()))
+
+    def free_sites(self, region: str | None, min_gateways: int = 1) -> list[str]:
+        return [
+            s
+            for s, gws in sorted(self.by_site.items())
+            if (region is None or self.region[s] == region)
+            and len(gws) >= min_gateways
+            and s not in self.taken
+            and not any(g.gateway_id in self.taken for g in gws)
+        ]
+
+    def take_sites(self, sites: Iterable[str]) -> None:
+        for s in sites:
+            self.taken.add(s)
+            self.taken.update(g.gateway_id for g in self.by_site[s])
+
+    def free_gateways(self, region: str | None, pred: Any = None) -> list[GatewaySpec]:
+        return [
+            g
+            for g in self.model.gateways
+            if (region is None or g.region_id == region)
+            and g.gateway_id not in self.taken
+            and g.site_id not in self.taken
+            and (pred is None or pred(g))
+        ]
+
+    def sample(self, pool: Sequence[Any], n: int, what: str, event: str) -> list[Any]:
+        if len(pool) < n:
+            raise S.ScenarioError(
+                f"{event}: needs {n} {what} but only {len(pool)} are free in this fleet; "
+                "lower count, add gateways, or drop the region filter"
+            )
+        return self.rng.sample(list(pool), n)
+
+
+def compile_plan(scenario: S.Scenario, model: FleetModel) -> Plan:
+    rng = random.Random(scenario.seed)
+    pick = _Picker(model, rng)
+    t = timing(scenario)
+    steps: list[Step] = []
+    rejects: Counter[str] = Counter()
+    for i, ev in enumerate(scenario.events):
+        name = f"events[{i}] ({ev.fault})"
+        steps.extend(_expand(ev, name, pick, t, rejects))
+    steps.sort(key=lambda s: s.at)  # stable: same-time steps keep their order
+    last = max((s.at for s in steps), default=0.0)
+    return Plan(steps, last + scenario.settle, rejects, t)
+
+
+def _need(cond: bool, event: str, msg: str) -> None:
+    if not cond:
+        raise S.ScenarioError(f"{event}: {msg}")
+
+
+def _check_hold(hold: float, kind: str, t: Timing, event: str) -> None:
+    need = t.page_after(kind)
+    _need(
+        hold >= need,
+        event,
+        f"hold {hold:g}s is shorter than the {kind} page delay with these settings "
+        f"(~{need:.0f}s), so it would not be expected to page; make hold >= {need:.0f}s",
+    )
+
+
+def _gw_ids(gws: Iterable[GatewaySpec]) -> tuple[str, ...]:
+    return tuple(g.gateway_id for g in gws)
+
+
+def _expand(
+    ev: S.EventSpec, name: str, pick: _Picker, t: Timing, rejects: Counter[str]
+) -> list[Step]:
+    out: list[Step] = []
+    at = ev.at
+    region = ev.region
+    if isinstance(ev, S.SitePowerOutage | S.RegionalIspOutage):
+        _check_hold(ev.hold, "site_down", t, name)
+        if isinstance(ev, S.SitePowerOutage):
+            sites = pick.sample(pick.free_sites(region, ev.min_gateways), ev.count, "stores", name)
+        else:
+            reg = region or pick.rng.choice(pick.regions())
+            free = pick.free_sites(reg)
+            sites = pick.sample(free, max(1, round(ev.share * len(free))), "stores", name)
+        sites.sort()
+        pick.take_sites(sites)
+        gws = tuple(g for s in sites for g in _gw_ids(pick.by_site[s]))
+        out.append(
+            Step(
+                at,
+                "kill",
+                gws,
+                truth=tuple(Mark(ev.fault, "site", s, "site_down") for s in sites),
+                note=f"{ev.fault}: {len(sites)} stores, {len(gws)} gateways",
+            )
+        )
+        out.append(
+            Step(
+                at + ev.hold,
+                "connect",
+                gws,
+                truth=tuple(Mark(ev.fault, "site", s, end=True) for s in sites),
+                note=f"{ev.fault} over: {len(sites)} stores back",
+            )
+        )
+    elif isinstance(ev, S.FlappingLink):
+        _need(
+            ev.down + 2.0 < t.alerts.pending_gateway_down_s,
+            name,
+            f"down {ev.down:g}s must be shorter than pending_gateway_down_s - 2s "
+            f"({t.alerts.pending_gateway_down_s:g}s - 2s), or each drop pages on its own",
+        )
+        changes = 2 * ev.cycles
+        _need(
+            changes > t.alerts.flap_changes
+            and ev.cycles * (ev.down + ev.up) <= t.alerts.flap_window_s,
+            name,
+            f"{ev.cycles} cycles make {changes} changes in {ev.cycles * (ev.down + ev.up):g}s; "
+            f"a flapping alert needs more than flap_changes={t.alerts.flap_changes} within "
+            f"flap_window_s={t.alerts.flap_window_s:g}s",
+        )
+
+        # Only gateways of stores with others that stay up: a lone one takes its store down.
+        def shared(g: GatewaySpec) -> bool:
+            return len(pick.by_site[g.site_id]) > 1
+
+        for g in pick.sample(pick.free_gateways(region, shared), ev.count, "gateways", name):
+            pick.taken.add(g.gateway_id)
+            when = at
+            for c in range(ev.cycles):
+                first, last = c == 0, c == ev.cycles - 1
+                out.append(
+                    Step(
+                        when,
+                        "kill",
+                        (g.gateway_id,),
+                        truth=(Mark(ev.fault, "gateway", g.gateway_id, "flapping"),)
+                        if first
+                        else (),
+                        note=f"flapping_link {g.gateway_id} drop {c + 1}/{ev.cycles}",
+                    )
+                )
+                out.append(
+                    Step(
+                        when + ev.down,
+                        "connect",
+                        (g.gateway_id,),
+                        truth=(Mark(ev.fault, "gateway", g.gateway_id, end=True),) if last else (),
+                    )
+                )
+                when += ev.down + ev.up
+    elif isinstance(ev, S.HungApp):
+        _check_hold(ev.hold, "gateway_down", t, name)
+        for g in pick.sample(pick.free_gateways(region), ev.count, "gateways", name):
+            pick.taken.add(g.gateway_id)
+            gid = g.gateway_id
+            out.append(
+                Step(at, "hang", (gid,), truth=(Mark(ev.fault, "gateway", gid, "gateway_down"),))
+            )
+            out.append(
+                Step(
+                    at + ev.hold,
+                    "unhang",
+                    (gid,),
+                    truth=(Mark(ev.fault, "gateway", gid, end=True),),
+                )
+            )
+    elif isinstance(ev, S.PinPadUnplugged):
+        _check_hold(ev.hold, "terminal_down", t, name)
+        routers = pick.free_gateways(region, lambda g: bool(g.terminals))
+        for g in pick.sample(routers, ev.count, "store routers with PIN pads", name):
+            pick.taken.add(g.gateway_id)
+            tid = pick.rng.choice(g.terminals).terminal_id
+            out.append(
+                Step(
+                    at,
+                    "mute",
+                    (g.gateway_id,),
+                    (("terminal", tid),),
+                    (Mark(ev.fault, "terminal", tid, "terminal_down"),),
+                )
+            )
+            out.append(
+                Step(
+                    at + ev.hold,
+                    "unmute",
+                    (g.gateway_id,),
+                    (("terminal", tid),),
+                    (Mark(ev.fault, "terminal", tid, end=True),),
+                )
+            )
+    elif isinstance(ev, S.FirmwareRollout):
+        out.extend(_rollout(ev, name, pick, t))
+    elif isinstance(ev, S.ClockSkew):
+        for g in pick.sample(pick.free_gateways(region), ev.count, "gateways", name):
+            pick.taken.add(g.gateway_id)
+            gid = g.gateway_id
+            out.append(
+                Step(
+                    at,
+                    "skew",
+                    (gid,),
+                    (("seconds", ev.skew),),
+                    (Mark(ev.fault, "gateway", gid, "clock_skew"),),
+                )
+            )
+            out.append(
+                Step(
+                    at + ev.hold,
+                    "skew",
+                    (gid,),
+                    (("seconds", 0.0),),
+                    (Mark(ev.fault, "gateway", gid, end=True),),
+                )
+            )
+    elif isinstance(ev, S.PrinterPaperOut):
+        aio = pick.free_gateways(region, lambda g: not g.terminals)  # all-in-one POS
+        for g in pick.sample(aio, ev.count, "all-in-one POS gateways", name):
+            pick.taken.add(g.gateway_id)
+            gid = g.gateway_id
+            when = at
+            first = True
+            while when < at + ev.hold:
+                marks = (Mark(ev.fault, "gateway", gid, "hardware_fault"),) if first else ()
+                out.append(Step(when, "hardware", (gid,), (("printer", "paper_out"),), marks))
+                first, when = False, when + ev.report_every
+            out.append(
+                Step(
+                    at + ev.hold,
+                    "hardware",
+                    (gid,),
+                    (("printer", "ok"),),
+                    (Mark(ev.fault, "gateway", gid, end=True),),
+                )
+            )
+    elif isinstance(ev, S.BatteryDrain):
+        low = t.alerts.battery_low_pct
+        _need(
+            ev.from_pct > t.alerts.battery_ok_pct,
+            name,
+            f"from_pct must be above battery_ok_pct ({t.alerts.battery_ok_pct:g})",
+        )
+        portable = pick.free_gateways(region, lambda g: not g.terminals)
+        for g in pick.sample(portable, ev.count, "portable POS gateways", name):
+            pick.taken.add(g.gateway_id)
+            gid = g.gateway_id
+            when, crossed = at, None
+            while crossed is None or when < crossed + ev.hold:
+                pct = max(1.0, round(ev.from_pct - ev.pct_per_min * (when - at) / 60.0, 1))
+                crossing: tuple[Mark, ...] = ()
+                if crossed is None and pct <= low:
+                    crossed = when
+                    crossing = (Mark(ev.fault, "gateway", gid, "hardware_fault"),)
+                report = (("battery_pct", pct), ("charging", False))
+                out.append(Step(when, "hardware", (gid,), report, crossing))
+                when += ev.report_every
+            out.append(
+                Step(
+                    when,
+                    "hardware",
+                    (gid,),
+                    (("battery_pct", 25.0), ("charging", True)),
+                    (Mark(ev.fault, "gateway", gid, end=True),),
+                )
+            )
+    elif isinstance(ev, S.MaintenanceWindow):
+        out.extend(_window(ev, name, pick, t))
+    elif isinstance(ev, S.BrokerRestart | S.CollectorRestart):
+        what = "broker" if isinstance(ev, S.BrokerRestart) else "collector"
+        ctl: tuple[tuple[str, Any], ...] = (("down", ev.down),)
+        if isinstance(ev, S.CollectorRestart):
+            ctl += (("hard", ev.hard),)
+        for k in range(ev.count):
+            out.append(
+                Step(
+                    at + k * (ev.down + 30.0),
+                    f"{what}_restart",
+                    args=ctl,
+                    truth=(Mark(ev.fault, what, what, instant=True),),
+                    note=f"{what} restart ({ev.down:g}s down)",
+                )
+            )
+    elif isinstance(ev, S.BadInput):
+        a, b = pick.sample(pick.free_gateways(region), 2, "gateways", name)
+        pick.taken.update((a.gateway_id, b.gateway_id))
+        for kind in ev.kinds:
+            rejects[kind] += ev.count
+        out.append(
+            Step(
+                at,
+                "bad_input",
+                (a.gateway_id, b.gateway_id),
+                (("kinds", tuple(ev.kinds)), ("count", ev.count)),
+                (Mark(ev.fault, "gateway", a.gateway_id, instant=True),),
+                note=f"bad input: {ev.count} x {len(ev.kinds)} kinds",
+            )
+        )
+    return out
+
+
+def _rollout(ev: S.FirmwareRollout, name: str, pick: _Picker, t: Timing) -> list[Step]:
+    out: list[Step] = []
+    models = sorted({g.model for g in pick.model.gateways})
+    model = ev.model or pick.rng.choice(models)
+    _need(model in models, name, f"model {model!r} is not in the fleet; use one of {models}")
+    members = pick.free_gateways(ev.region, lambda g: g.model == model)
+    _need(bool(members), name, f"no free gateway of model {model}")
+    grace = t.alerts.planned_grace_s
+    if ev.fail_share:
+        _check_hold(ev.hold, "gateway_down", t, name)
+    pick.rng.shuffle(members)
+    final: dict[str, str] = {}  # what each member runs at the end of the rollout
+    for i, g in enumerate(members):
+        pick.taken.add(g.gateway_id)
+        gid = g.gateway_id
+        start = ev.at + ev.spread * i / len(members)
+        roll = pick.rng.random()
+        back = start + ev.reboot
+        if roll < ev.fail_share:
+            final[gid] = g.firmware
+            out.append(
+                Step(
+                    start,
+                    "offline",
+                    (gid,),
+                    (("reason", "upgrade"),),
+                    (Mark("firmware_rollout", "gateway", gid, instant=True),),
+                    note=f"rollout {gid} -> {ev.target} (will fail)",
+                )
+            )
+            out.append(
+                Step(
+                    start + grace,
+                    "mark",
+                    (gid,),
+                    truth=(Mark("firmware_rollout_failed", "gateway", gid, "gateway_down"),),
+                )
+            )
+            out.append(
+                Step(
+                    start + grace + ev.hold,
+                    "connect",
+                    (gid,),
+                    truth=(Mark("firmware_rollout_failed", "gateway", gid, end=True),),
+                    note=f"{gid} replaced, back on {g.firmware}",
+                )
+            )
+            continue
+        ok = roll >= ev.fail_share + ev.rollback_share
+        fault = "firmware_rollout" if ok else "firmware_rollback"
+        final[gid] = ev.target if ok else g.firmware
+        out.append(
+            Step(
+                start,
+                "offline",
+                (gid,),
+                (("reason", "upgrade"),),
+                (Mark(fault, "gateway", gid, instant=True),),
+                note=f"rollout {gid} -> {ev.target}" + ("" if ok else " (rolls back)"),
+            )
+        )
+        if ok:
+            out.append(Step(back, "firmware", (gid,), (("version", ev.target),)))
+        out.append(Step(back, "connect", (gid,)))
+    if ev.enforce_after is not None:
+        when = ev.at + ev.enforce_after
+        _need(
+            when > max(s.at for s in out),
+            name,
+            "enforce_after must come after the last gateway is back (spread + reboot, and "
+            "planned grace + hold for failures)",
+        )
+        behind = [
+            g.gateway_id
+            for g in pick.model.gateways
+            if g.model == model and final.get(g.gateway_id, g.firmware) != ev.target
+        ]
+        out.append(
+            Step(
+                when,
+                "policy",
+                (model,),
+                (("min_version", ev.target),),
+                tuple(
+                    Mark("firmware_behind_policy", "gateway", gid, "firmware_non_compliant")
+                    for gid in behind
+                ),
+                note=f"policy: {model} >= {ev.target} ({len(behind)} gateways behind)",
+            )
+        )
+    return out
+
+
+def _window(ev: S.MaintenanceWindow, name: str, pick: _Picker, t: Timing) -> list[Step]:
+    out: list[Step] = []
+    _need(
+        ev.lead >= t.alerts.poll_windows_s + 1,
+        name,
+        f"lead {ev.lead:g}s must exceed poll_windows_s ({t.alerts.poll_windows_s:g}s) + 1s: "
+        "the collector must have read the window before the first reboot",
+    )
+    _need(
+        ev.length >= ev.reboot + 2 * t.interval + 2,
+        name,
+        f"length {ev.length:g}s leaves no room for a {ev.reboot:g}s reboot inside it",
+    )
+    if ev.scope == "region":
+        reg = ev.region or pick.rng.choice(pick.regions())
+        sites = [s for s, r in sorted(pick.region.items()) if r == reg]
+        busy = [s for s in sites if s not in pick.free_sites(reg)]
+        _need(
+            not busy,
+            name,
+            f"region {reg} already has subjects in earlier events ({len(busy)} stores); "
+            "list the region window first or choose another region",
+        )
+        scopes = [("region", reg)]
+    else:
+        sites = sorted(pick.sample(pick.free_sites(ev.region), ev.count, "stores", name))
+        scopes = [("site", s) for s in sites]
+    pick.take_sites(sites)
+    end = ev.at + ev.lead + ev.length
+    for scope_type, scope_id in scopes:
+        out.append(
+            Step(
+                ev.at,
+                "window",
+                (scope_id,),
+                (("scope_type", scope_type), ("length", ev.lead + ev.length)),
+                (Mark("maintenance_window", scope_type, scope_id, instant=True),),
+                note=f"maintenance window on {scope_type} {scope_id}",
+            )
+        )
+    gws = [g for s in sites for g in pick.by_site[s]]
+    overrun = set(_gw_ids(pick.sample(gws, min(ev.overrun, len(gws)), "gateways", name)))
+    latest = ev.length - ev.reboot - 2 * t.interval
+    for g in gws:
+        gid = g.gateway_id
+        start = ev.at + ev.lead + pick.rng.uniform(0, latest)
+        # Half are power-cycled without a goodbye; an overrun is one (a planned offline
+        # would be covered by its planned grace after the window, too).
+        hard = pick.rng.random() < 0.5 or gid in overrun
+        op, args = ("kill", ()) if hard else ("offline", (("reason", "upgrade"),))
+        out.append(Step(start, op, (gid,), args))
+        if gid in overrun:
+            out.append(
+                Step(
+                    end,
+                    "mark",
+                    (gid,),
+                    truth=(Mark("maintenance_overrun", "gateway", gid, "gateway_down"),),
+                )
+            )
+            out.append(
+                Step(
+                    end + ev.overrun_by,
+                    "connect",
+                    (gid,),
+                    truth=(Mark("maintenance_overrun", "gateway", gid, end=True),),
+                )
+            )
+        else:
+            out.append(Step(start + ev.reboot, "connect", (gid,)))
+    if overrun:
+        _check_hold(ev.overrun_by, "gateway_down", t, name)
+    return out

@@ -1,0 +1,605 @@
+"""Run a scenario end to end: its own Mosquitto, its own collector process, the simulated
+fleet, the timeline, then the scorecard (``posfleet-sim scenario FILE``).
+
+Everything lands in one output directory: ``truth.jsonl`` (what was injected, when),
+``collector.sqlite`` (the collector's store), ``collector.log``, ``inventory/`` and
+``scorecard.json`` (per fault kind: detected, missed, false, duplicate, detection delay;
+bad input injected vs counted; publish errors; CPU and memory of both processes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from simulators.broker import MosquittoProcess, free_port
+from simulators.fleetmodel import Fleet as FleetModel
+from simulators.gateways import Fleet, Mode
+from simulators.runner import FleetRunner
+from simulators.scenarios.plan import Mark, Plan, Step, compile_plan
+from simulators.scenarios.spec import Scenario
+from simulators.scorecard import read_pages, read_truth, score
+from telemetry import Heartbeat, Kind, Status, encode, topic_for
+from telemetry.models import LinkState, OfflineReason
+
+FLEET_OPS = {
+    "kill",
+    "connect",
+    "hang",
+    "unhang",
+    "mute",
+    "unmute",
+    "offline",
+    "firmware",
+    "skew",
+    "hardware",
+    "mark",
+}
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+class ScenarioRunError(RuntimeError):
+    pass
+
+
+def _wait(pred: Callable[[], bool], timeout: float, what: str, every: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise ScenarioRunError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(every)
+
+
+def proc_usage(pid: int) -> tuple[float, float]:
+    """(CPU seconds, RSS MB) of a process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / CLK
+        rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        return cpu, rss_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, IndexError, ValueError):
+        return 0.0, 0.0
+
+
+class CollectorProcess:
+    """``posfleet-collector run`` in a process of its own, restartable."""
+
+    def __init__(self, out: Path, broker_port: int, env: dict[str, str]) -> None:
+        self.db = out / "collector.sqlite"
+        self.inventory = out / "inventory"
+        self.log_path = out / "collector.log"
+        self.broker_port = broker_port
+        self.metrics_port = free_port()
+        self.env = {**os.environ, **env}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.cpu_s = 0.0  # of processes that have exited
+        self.peak_rss_mb = 0.0
+        self.starts = 0
+
+    def start(self) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "collector.main",
+            "run",
+            "--db",
+            str(self.db),
+            "--broker-host",
+            "127.0.0.1",
+            "--broker-port",
+            str(self.broker_port),
+            "--metrics-host",
+            "127.0.0.1",
+            "--metrics-port",
+            str(self.metrics_port),
+            "--log-level",
+            "WARNING",
+        ]
+        if self.starts == 0:
+            cmd += ["--inventory", str(self.inventory)]
+        self.starts += 1
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while True:
+            if self.proc.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-2000:]
+                raise ScenarioRunError(f"the collector exited ({self.proc.returncode}):\n{tail}")
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(self.url, timeout=2).read()
+                return
+            if time.monotonic() > deadline:
+                raise ScenarioRunError("the collector's /metrics did not come up in 120 s")
+            time.sleep(0.2)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def sample(self) -> tuple[float, float]:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.cpu_s, 0.0
+        cpu, rss = proc_usage(self.proc.pid)
+        self.peak_rss_mb = max(self.peak_rss_mb, rss)
+        return self.cpu_s + cpu, rss
+
+    def stop(self, hard: bool = False) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        cpu, _rss = self.sample()
+        if hard:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.cpu_s = cpu
+
+    def rejected(self) -> Counter[str]:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = urllib.request.urlopen(self.url, timeout=10).read().decode()
+        out: Counter[str] = Counter()
+        for fam in text_string_to_metric_families(text):
+            if fam.name == "posfleet_collector_rejected":
+                for s in fam.samples:
+                    if s.name.endswith("_total"):
+                        out[s.labels["reason"]] += int(s.value)
+        return out
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    seed: int
+    gateways: int
+    terminals: int
+    duration_s: float
+    connect_s: float
+    faults: dict[str, int]
+    scorecard: dict[str, Any]
+    bad_input: dict[str, dict[str, int]] = field(default_factory=dict)
+    fleet: dict[str, int] = field(default_factory=dict)
+    resources: dict[str, float] = field(default_factory=dict)
+    late_steps_max_s: float = 0.0
+    ok: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
+class _Truth:
+    def __init__(self, path: Path) -> None:
+        self.fh = path.open("w", encoding="utf-8")
+
+    def write(self, marks: tuple[Mark, ...]) -> None:
+        now = datetime.now(UTC).isoformat()
+        for m in marks:
+            row = {
+                "fault": f"{m.fault}_end" if m.end else m.fault,
+                "subject_type": m.subject_type,
+                "subject_id": m.subject_id,
+                "start": now,
+                "end": now if (m.end or m.instant) else None,
+                "expect_alert": None if m.end else m.expect_alert,
+            }
+            self.fh.write(json.dumps(row) + "\n")
+        if marks:
+            self.fh.flush()
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _fleet_ops(f: Fleet, steps: tuple[Step, ...]) -> None:
+    for step in steps:
+        _fleet_op(f, step)
+
+
+def _fleet_op(f: Fleet, step: Step) -> None:
+    kw = step.kw
+    for gid in step.targets:
+        gw = f.gateways[gid]
+        if step.op == "kill":
+            f.kill(gid)
+        elif step.op == "connect":
+            if gw.mode is Mode.DEAD:
+                f.connect(gw)
+        elif step.op == "hang":
+            f.hang(gid)
+        elif step.op == "unhang":
+            f.unhang(gid)
+        elif step.op in ("mute", "unmute"):
+            f.mute_terminal(gid, kw["terminal"], muted=step.op == "mute")
+        elif step.op == "offline":
+            f.graceful_offline(gid, OfflineReason(kw["reason"]))
+        elif step.op == "firmware":
+            gw.firmware = kw["version"]
+        elif step.op == "skew":
+            gw.clock_skew_s = float(kw["seconds"])
+        elif step.op == "hardware":
+            f.publish_hardware(gid, **kw)
+
+
+def bad_messages(a: str, b: str, session: int, kind: str) -> tuple[str, bytes]:
+    """One message of a bad-input kind, aimed at gateway ``a`` (``b``: the spoofed id)."""
+    now = datetime.now(UTC)
+    hb_topic = topic_for(a, Kind.HEARTBEAT)
+    if kind == "malformed_json":
+        return hb_topic, b'{"v": 1, "gw": "' + a.encode() + b'", "ts": '
+    if kind == "schema":
+        return hb_topic, json.dumps({"v": 1, "gw": a, "ts": now.isoformat(), "seq": "x"}).encode()
+    if kind == "oversized":
+        return hb_topic, json.dumps({"v": 1, "gw": a, "pad": "x" * 64_000}).encode()
+    if kind == "unknown_topic":
+        return f"posfleet/v1/{a}/bogus", b"{}"
+    if kind == "gateway_mismatch":  # a spoofed "offline" for b, sent on a's topic
+        spoof = Status(
+            gw=b,
+            ts=now,
+            state=LinkState.OFFLINE,
+            session=10**6,
+            reason=OfflineReason.CONNECTION_LOST,
+        )
+        return topic_for(a, Kind.STATUS), encode(spoof)
+    if kind == "non_finite":
+        body = f'{{"v": 1, "gw": "{a}", "ts": "{now.isoformat()}", "link": "ethernet", '
+        return topic_for(a, Kind.NETWORK), (body + '"latency_ms": NaN}').encode()
+    if kind == "future_timestamp":
+        hb = Heartbeat(
+            gw=a, ts=now + timedelta(days=1), session=session, seq=0, interval=5, historical=True
+        )
+        return hb_topic, encode(hb)
+    if kind == "stale_session":  # a replayed will of an older connection
+        old = Status(
+            gw=a,
+            ts=now,
+            state=LinkState.OFFLINE,
+            session=max(0, session - 1),
+            reason=OfflineReason.CONNECTION_LOST,
+        )
+        return topic_for(a, Kind.STATUS), encode(old)
+    raise ValueError(kind)
+
+
+class ScenarioRun:
+    def __init__(
+        self,
+        scenario: Scenario,
+        model: FleetModel,
+        out: Path,
+        *,
+        say: Callable[[str], None] = lambda _m: None,
+    ) -> None:
+        self.s = scenario
+        self.model = model
+        self.out = out
+        self.say = say
+        self.plan: Plan = compile_plan(scenario, model)
+
+    def collector_env(self) -> dict[str, str]:
+        env = {f"POSFLEET_{k.upper()}": str(v) for k, v in self.s.collector.settings.items()}
+        env |= {f"POSFLEET_ALERT_{k.upper()}": str(v) for k, v in self.s.collector.alerts.items()}
+        return env
+
+    def run(self) -> RunResult:
+        out = self.out
+        # One socket per gateway here and one in the broker (which inherits the limit).
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        need = len(self.model.gateways) + 200
+        if hard != resource.RLIM_INFINITY and need > hard:
+            raise ScenarioRunError(
+                f"{len(self.model.gateways)} gateways need about {need} open files but the "
+                f"limit is {hard} (ulimit -Hn); run fewer gateways (--gateways) or raise it"
+            )
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        out.mkdir(parents=True, exist_ok=True)
+        # A fresh start: a previous run's retained statuses (higher session numbers) in the
+        # broker's persistence file would make this run's births stale.
+        for stale in (
+            "collector.sqlite",
+            "collector.sqlite-wal",
+            "collector.sqlite-shm",
+            "collector.log",
+            "truth.jsonl",
+            "scorecard.json",
+        ):
+            (out / stale).unlink(missing_ok=True)
+        shutil.rmtree(out / "broker", ignore_errors=True)
+        self.model.export_inventory(out / "inventory")
+        (out / "plan.txt").write_text(
+            "".join(
+                f"{st.at:9.2f} {st.op:<18} {' '.join(st.targets)[:80]} {st.note}\n"
+                for st in self.plan.steps
+            )
+        )
+        broker = MosquittoProcess(workdir=out / "broker", persistence=True).start()
+        collector = CollectorProcess(out, broker.port, self.collector_env())
+        runner: FleetRunner | None = None
+        truth = _Truth(out / "truth.jsonl")
+        result = RunResult(
+            self.s.name,
+            self.s.seed,
+            len(self.model.gateways),
+            sum(len(g.terminals) for g in self.model.gateways),
+            0.0,
+            0.0,
+            dict(self.plan.faults()),
+            {},
+        )
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        try:
+            collector.start()
+            fleet = Fleet(
+                self.model.gateways,
+                "127.0.0.1",
+                broker.port,
+                interval=self.s.fleet.heartbeat,
+                keepalive=self.s.fleet.keepalive,
+                seed=self.s.seed,
+            )
+            runner = FleetRunner(fleet).start()
+            t_conn = time.monotonic()
+            self.say(f"connecting {len(fleet.gateways)} gateways")
+            runner.call(lambda f: f.connect_all(self._bar), timeout=1800)
+            n = len(self.model.gateways)
+            _wait(
+                lambda: self._online(collector.db) >= n,
+                120 + n / 50,
+                f"the collector to see all {n} gateways online",
+            )
+            result.connect_s = round(time.monotonic() - t_conn, 1)
+            self.say(f"all {n} gateways online after {result.connect_s} s; timeline starts")
+            lateness = self._timeline(runner, broker, collector, truth, result)
+            result.late_steps_max_s = round(lateness, 2)
+            result.resources = self._resources(collector, cpu0, time.monotonic() - t_conn)
+            c = runner.fleet.counters
+            result.fleet = asdict(c)
+        finally:
+            truth.close()
+            if runner is not None:
+                runner.stop()
+            collector.stop()
+            broker.stop()
+        result.duration_s = round(self.plan.end, 1)
+        pages, site_of = read_pages(collector.db)
+        t = self.plan.timing
+        assert t is not None
+        min_duration = {
+            k: t.page_after(k)
+            for k in (
+                "site_down",
+                "gateway_down",
+                "terminal_down",
+                "flapping",
+                "hardware_fault",
+                "clock_skew",
+                "firmware_non_compliant",
+            )
+        }
+        min_duration["flapping"] = 0.0  # cycles are checked when the plan is compiled
+        card = score(
+            read_truth(out / "truth.jsonl"),
+            pages,
+            site_of,
+            until=datetime.now(UTC),
+            min_duration=min_duration,
+        )
+        result.scorecard = card.as_dict()
+        if not card.ok:
+            result.problems.append("the scorecard has misses, false or duplicate pages")
+        for fault, sc in card.by_fault.items():
+            if sc.detected < sc.expected:
+                result.problems.append(f"{fault}: {sc.detected} of {sc.expected} detected")
+        if result.fleet.get("publish_errors"):
+            result.problems.append(f"{result.fleet['publish_errors']} publish errors")
+        for reason, d in result.bad_input.items():
+            if d["counted"] < d["injected"]:
+                result.problems.append(
+                    f"bad input {reason}: {d['counted']} of {d['injected']} counted"
+                )
+        result.ok = not result.problems
+        (out / "scorecard.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
+        return result
+
+    # ------------------------------------------------------------------ pieces
+    def _bar(self, done: int, total: int) -> None:
+        if done == 1 or done % 1000 < 50 or done == total:
+            self.say(f"  connected {done}/{total}")
+
+    @staticmethod
+    def _online(db: Path) -> int:
+        try:
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+            try:
+                return int(
+                    conn.execute("SELECT count(*) FROM gateways WHERE status='online'").fetchone()[
+                        0
+                    ]
+                )
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return 0
+
+    def _timeline(
+        self,
+        runner: FleetRunner,
+        broker: MosquittoProcess,
+        collector: CollectorProcess,
+        truth: _Truth,
+        result: RunResult,
+    ) -> float:
+        steps = self.plan.steps
+        t0 = time.monotonic()
+        i, late, next_report = 0, 0.0, 0.0
+        while True:
+            now = time.monotonic() - t0
+            if now >= next_report:
+                next_report = now + 10
+                collector.sample()  # keeps the peak RSS
+                self._report(runner, now, i)
+            if i >= len(steps):
+                if now >= self.plan.end:
+                    return late
+                time.sleep(min(0.5, self.plan.end - now))  # the settle time is a duration
+                continue
+            if steps[i].at > now:
+                time.sleep(min(0.2, steps[i].at - now))  # the timeline's schedule
+                continue
+            late = max(late, now - steps[i].at)
+            if steps[i].op in FLEET_OPS:
+                batch = []
+                while i < len(steps) and steps[i].op in FLEET_OPS and steps[i].at <= now:
+                    batch.append(steps[i])
+                    i += 1
+                runner.call(partial(_fleet_ops, steps=tuple(batch)))
+                for st in batch:
+                    truth.write(st.truth)
+                    if st.note:
+                        self.say(f"[{now:7.1f}s] {st.note}")
+                continue
+            step = steps[i]
+            i += 1
+            if step.note:
+                self.say(f"[{now:7.1f}s] {step.note}")
+            truth.write(step.truth)
+            self._control(step, runner, broker, collector, result)
+
+    def _report(self, runner: FleetRunner, now: float, done: int) -> None:
+        def count(f: Fleet) -> tuple[int, int, int]:
+            up = sum(1 for g in f.gateways.values() if g.mode is Mode.RUNNING)
+            return up, f.counters.published, f.counters.publish_errors
+
+        up, pub, err = runner.call(count)
+        self.say(
+            f"[{now:7.1f}/{self.plan.end:.0f}s] running {up}/{len(self.model.gateways)}, "
+            f"published {pub}, publish errors {err}, steps {done}/{len(self.plan.steps)}"
+        )
+
+    def _control(
+        self,
+        step: Step,
+        runner: FleetRunner,
+        broker: MosquittoProcess,
+        collector: CollectorProcess,
+        result: RunResult,
+    ) -> None:
+        kw = step.kw
+        if step.op == "broker_restart":
+            broker.stop()
+            time.sleep(kw["down"])  # how long the broker stays away: a duration
+            broker.start()
+        elif step.op == "collector_restart":
+            collector.stop(hard=kw["hard"])
+            time.sleep(kw["down"])
+            collector.start()
+        elif step.op == "window":
+            from collector.actions import Actor, Role, create_window
+
+            now = datetime.now(UTC)
+            conn = sqlite3.connect(collector.db, timeout=30)
+            try:
+                create_window(
+                    conn,
+                    Actor("scenario", Role.ADMIN),
+                    scope_type=kw["scope_type"],
+                    scope_id=step.targets[0],
+                    starts_at=now,
+                    ends_at=now + timedelta(seconds=kw["length"]),
+                    reason=f"scenario {self.s.name}: upgrades",
+                    now=now,
+                )
+            finally:
+                conn.close()
+        elif step.op == "policy":
+            conn = sqlite3.connect(collector.db, timeout=30)
+            try:
+                with conn:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO firmware_policy (model, min_version, "
+                        "approved_versions, end_of_support) VALUES (?, ?, '[]', NULL)",
+                        (step.targets[0], kw["min_version"]),
+                    )
+            finally:
+                conn.close()
+        elif step.op == "bad_input":
+            self._bad_input(step, runner, broker, collector, result)
+        else:
+            raise ScenarioRunError(f"unknown step {step.op}")
+
+    def _bad_input(
+        self,
+        step: Step,
+        runner: FleetRunner,
+        broker: MosquittoProcess,
+        collector: CollectorProcess,
+        result: RunResult,
+    ) -> None:
+        a, b = step.targets
+        kinds, count = step.kw["kinds"], int(step.kw["count"])
+        session = runner.call(lambda f: f.gateways[a].session)
+        before = collector.rejected()
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"scenario-bad-{random.random()}")
+        c.connect("127.0.0.1", broker.port)
+        c.loop_start()
+        try:
+            infos = []
+            for kind in kinds:
+                for _ in range(count):
+                    topic, payload = bad_messages(a, b, session, kind)
+                    infos.append(c.publish(topic, payload, qos=1))
+            for info in infos:
+                info.wait_for_publish(30)
+        finally:
+            c.disconnect()
+            c.loop_stop()
+        want = Counter({k: count for k in kinds})
+
+        def counted() -> Counter[str]:
+            now = collector.rejected()
+            return Counter({k: now[k] - before[k] for k in kinds})
+
+        with contextlib.suppress(ScenarioRunError):
+            _wait(lambda: all(counted()[k] >= want[k] for k in kinds), 30, "rejects counted")
+        got = counted()
+        for k in kinds:
+            d = result.bad_input.setdefault(k, {"injected": 0, "counted": 0})
+            d["injected"] += want[k]
+            d["counted"] += got[k]
+
+    def _resources(
+        self, collector: CollectorProcess, cpu0: resource.struct_rusage, wall: float
+    ) -> dict[str, float]:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        sim_cpu = (r.ru_utime - cpu0.ru_utime) + (r.ru_stime - cpu0.ru_stime)
+        coll_cpu, coll_rss = collector.sample()
+        _c, sim_rss = proc_usage(os.getpid())
+        return {
+            "wall_s": round(wall, 1),
+            "simulator_cpu_pct_of_one_core": round(100 * sim_cpu / wall, 1),
+            "simulator_rss_mb": round(sim_rss, 1),
+            "collector_cpu_pct_of_one_core": round(100 * coll_cpu / wall, 1),
+            "collector_rss_mb": round(coll_rss, 1),
+            "collector_peak_rss_mb": round(collector.peak_rss_mb, 1),
+        }
