@@ -87,3 +87,30 @@ def test_a_pin_pad_fault_is_not_detected_by_its_stores_site_page() -> None:
     card = score(faults, [Page("site_down", "site", "s-1", ts(30))], SITES, until=ts(500))
     assert card.by_fault["pin_pad_unplugged"].missed == 1
     assert len(card.false_pages) == 1
+
+
+def test_a_page_during_a_planned_reboot_of_the_same_gateway_is_false() -> None:
+    faults = pair_truth(truth(("upgrade_reboot", "gateway", "gw-1", 0, 60, None)))
+    pages = [Page("gateway_down", "gateway", "gw-1", ts(30))]
+    card = score(faults, pages, SITES, until=ts(400))
+    assert [p.subject_id for p in card.false_pages] == ["gw-1"]
+
+
+def test_a_page_of_another_kind_on_a_faulty_subject_is_false_not_a_duplicate() -> None:
+    faults = pair_truth(truth(("printer_paper_out", "gateway", "gw-1", 0, 300, "hardware_fault")))
+    pages = [Page("hardware_fault", "gateway", "gw-1", ts(1)),
+             Page("clock_skew", "gateway", "gw-1", ts(5))]  # fmt: skip
+    card = score(faults, pages, SITES, until=ts(400))
+    s = card.by_fault["printer_paper_out"]
+    assert (s.detected, s.duplicate) == (1, 0)
+    assert [p.kind for p in card.false_pages] == ["clock_skew"]
+
+
+def test_delay_quantiles_never_exceed_the_maximum() -> None:
+    faults = pair_truth(
+        truth(*(("gateway_kill", "gateway", f"gw-{i}", 0, 300, "gateway_down") for i in (1, 2, 3)))
+    )
+    pages = [Page("gateway_down", "gateway", f"gw-{i}", ts(60 + i)) for i in (1, 2, 3)]
+    summary = score(faults, pages, SITES, until=ts(400)).by_fault["gateway_kill"].summary()
+    assert summary["delay_p50_s"] == 62.0
+    assert summary["delay_p99_s"] <= summary["delay_max_s"] == 63.0  # type: ignore[operator]
