@@ -3,7 +3,8 @@
     posfleet-dashboard [run] --db PATH [--port 8501] [--address 127.0.0.1]
     posfleet-dashboard add-user NAME --role viewer|operator|admin --db PATH [--password-file F]
 
-Streamlit is imported by the ``streamlit run`` child only, never by this launcher.
+Streamlit is imported by the child (``dashboard.serve``, Streamlit's command line after the
+page imports are done), never by this launcher.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def streamlit_command(db: Path, port: int, address: str = "") -> list[str]:
     cmd = [
         sys.executable,
         "-m",
-        "streamlit",
+        "dashboard.serve",
         "run",
         str(APP),
         "--server.port",

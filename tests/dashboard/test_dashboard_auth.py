@@ -74,7 +74,7 @@ def test_launcher_refuses_a_missing_store_naming_the_flag(tmp_path) -> None:
 
 def test_launcher_runs_streamlit_headless_on_the_port_with_the_db(tmp_path) -> None:
     cmd = cli.streamlit_command(tmp_path / "s.sqlite", 8777)
-    assert cmd[1:4] == ["-m", "streamlit", "run"]
+    assert cmd[1:4] == ["-m", "dashboard.serve", "run"]  # Streamlit's CLI, imports done first
     assert cmd[cmd.index("--server.port") + 1] == "8777"
     assert cmd[cmd.index("--server.headless") + 1] == "true"
     assert cmd[-3:] == ["--", "--db", str(tmp_path / "s.sqlite")]
