@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import timedelta
 from typing import Any
@@ -49,7 +50,8 @@ def test_overview_shows_counts_availability_map_and_regions(open_page, fleet) ->
     down = one(fleet.path, "SELECT COUNT(*) FROM gateways WHERE status='down' AND suspended=0")
     assert metric(at, "down") == str(down[0])
     assert metric(at, "Availability this month").endswith("%")
-    assert at.get("deck_gl_json_chart"), "the site map is missing"
+    charts = [json.loads(e.proto.spec) for e in at.get("vega_lite_chart")]
+    assert any("projection" in spec for spec in charts), "the site map is missing"
     regions = at.dataframe[0].value
     assert list(regions["region_id"]) == ["R01", "R02", "R03", "R04"]
     # R01 verified today, R04 120 days ago: only the stale one is flagged.
