@@ -14,9 +14,11 @@ from collector.actions import (
     edit_window,
     end_window_early,
     record_service,
+    ts,
 )
 from dashboard import ui
 from dashboard.queries_ops import due_summary
+from dashboard.window_edit import reschedule_window
 
 c = ui.ctx()
 st.title("Maintenance")
@@ -109,3 +111,49 @@ if ui.need(c, Role.OPERATOR, "record services and schedule windows"):
                 ui.act(c, edit_window, int(wid), now=c.now, ends_at=new_end)
             if end_now.form_submit_button("End window now"):
                 ui.act(c, end_window_early, int(wid), c.now)
+    upcoming = windows[windows["starts_at"] > ts(c.now)]
+    if len(upcoming):
+        st.write("**Edit a window that has not started**")
+        rows = upcoming.set_index("id")
+        wid = int(
+            st.selectbox(
+                "Upcoming window",
+                [int(i) for i in rows.index],
+                format_func=lambda i: (
+                    f"#{i} {rows.at[i, 'scope_type']} {rows.at[i, 'scope_id']} "
+                    f"from {rows.at[i, 'starts_at'][:16]}"
+                ),
+                key="upcoming_window",
+            )
+        )
+        w = rows.loc[wid]
+        start = datetime.fromisoformat(w["starts_at"])  # the store's aware UTC timestamps
+        end = datetime.fromisoformat(w["ends_at"])
+        # Keys carry the window id: picking another window shows its values, not the last ones.
+        with st.form(f"reschedule_{wid}"):
+            s1, s2 = st.columns(2)
+            new_scope = s1.selectbox(
+                "Scope",
+                list(SCOPE_TYPES),
+                SCOPE_TYPES.index(w["scope_type"]),
+                key=f"rs_scope_{wid}",
+            )
+            new_scope_id = s2.text_input("Scope id", w["scope_id"], key=f"rs_scope_id_{wid}")
+            d1, t1, d2, t2 = st.columns(4)
+            start_day = d1.date_input("Start date (UTC)", start.date(), key=f"rs_start_d_{wid}")
+            start_t = t1.time_input("Start time (UTC)", start.time(), key=f"rs_start_t_{wid}")
+            end_day = d2.date_input("End date (UTC)", end.date(), key=f"rs_end_d_{wid}")
+            end_t = t2.time_input("End time (UTC)", end.time(), key=f"rs_end_t_{wid}")
+            new_reason = st.text_input("Reason", w["reason"] or "", key=f"rs_reason_{wid}")
+            if st.form_submit_button("Save window"):
+                ui.act(
+                    c,
+                    reschedule_window,
+                    wid,
+                    scope_type=new_scope,
+                    scope_id=new_scope_id,
+                    starts_at=datetime.combine(start_day, start_t, tzinfo=start.tzinfo),
+                    ends_at=datetime.combine(end_day, end_t, tzinfo=end.tzinfo),
+                    reason=new_reason,
+                    now=c.now,
+                )

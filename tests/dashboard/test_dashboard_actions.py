@@ -28,6 +28,7 @@ from collector.actions import (
 )
 from collector.maintenance import DueState, Usage, compute_due, parse_ts
 from dashboard.queries_ops import policies
+from dashboard.window_edit import reschedule_window
 
 OLGA = Actor("olga", Role.OPERATOR)
 VIC = Actor("vic", Role.VIEWER)
@@ -141,6 +142,39 @@ def test_window_is_created_edited_and_ended_early(store) -> None:
     assert [a[1] for a in audit(conn)[-3:]] == ["window.create", "window.edit", "window.end_early"]
     with pytest.raises(InvalidAction, match="already ended"):
         end_window_early(conn, ADA, wid, NOW + timedelta(hours=2))
+
+
+def test_a_started_window_cannot_be_rescheduled_only_ended(store) -> None:
+    _, conn = store
+    start = NOW - timedelta(hours=1)
+    wid = create_window(
+        conn, OLGA, scope_type="site", scope_id="S000001", starts_at=start,
+        ends_at=NOW + timedelta(hours=1), reason="router swap", now=NOW - timedelta(days=1),
+    )  # fmt: skip
+    with pytest.raises(InvalidAction, match="started at"):
+        reschedule_window(
+            conn, OLGA, wid, scope_type="region", scope_id="R01", starts_at=NOW + timedelta(hours=1),
+            ends_at=NOW + timedelta(hours=2), reason="", now=NOW,
+        )  # fmt: skip
+    assert conn.execute(
+        "SELECT scope_type, starts_at FROM maintenance_windows WHERE id = ?", (wid,)
+    ).fetchone() == ("site", ts(start))
+
+
+def test_rescheduling_into_the_past_or_by_a_viewer_is_refused(store) -> None:
+    _, conn = store
+    wid = create_window(
+        conn, OLGA, scope_type="site", scope_id="S000001", starts_at=NOW + timedelta(hours=1),
+        ends_at=NOW + timedelta(hours=2), reason="", now=NOW,
+    )  # fmt: skip
+    move = {"scope_type": "site", "scope_id": "S000001", "reason": "", "now": NOW}
+    with pytest.raises(InvalidAction, match="not in the future"):
+        reschedule_window(conn, OLGA, wid, starts_at=NOW - timedelta(hours=1), ends_at=NOW, **move)
+    with pytest.raises(PermissionDenied):
+        reschedule_window(
+            conn, VIC, wid, starts_at=NOW + timedelta(hours=3),
+            ends_at=NOW + timedelta(hours=4), **move,
+        )  # fmt: skip
 
 
 def test_window_that_ends_before_it_starts_is_refused(store) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from dashboard_fleet import NOW
 from streamlit.testing.v1 import AppTest
 
 from collector import sla
-from collector.actions import ts
+from collector.actions import Actor, Role, create_window, ts
 
 # AppTest runs the pages in this process; these come from streamlit/pandas internals.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:altair.*")
@@ -22,6 +22,14 @@ def one(conn_path: Any, sql: str, params: tuple[Any, ...] = ()) -> Any:
     conn = sqlite3.connect(conn_path)
     try:
         return conn.execute(sql, params).fetchone()
+    finally:
+        conn.close()
+
+
+def rows(conn_path: Any, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    conn = sqlite3.connect(conn_path)
+    try:
+        return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
 
@@ -231,6 +239,104 @@ def test_maintenance_page_extends_then_ends_a_window(open_page, fleet) -> None:
     row = one(fleet.path, "SELECT ended_early_at, ended_early_by FROM maintenance_windows")
     assert row == (ts(NOW), "olga")
     assert 1 not in set(at.dataframe[3].value["id"])  # no longer active or upcoming
+
+
+def _upcoming_window(path: Any, recurrence: str | None = None) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return create_window(
+            conn,
+            Actor("olga", Role.OPERATOR),
+            scope_type="site",
+            scope_id="S000002",
+            starts_at=NOW + timedelta(days=1),
+            ends_at=NOW + timedelta(days=1, hours=2),
+            reason="firmware",
+            now=NOW,
+            recurrence=recurrence,
+        )
+    finally:
+        conn.close()
+
+
+def test_maintenance_page_edits_times_and_reason_of_an_upcoming_window_in_place(
+    open_page, fleet
+) -> None:
+    wid = _upcoming_window(fleet.path)
+    at = open_page("views/maintenance.py", login="olga")
+    assert [o for o in by_label(at.selectbox, "Upcoming window").options] == [
+        f"#{wid} site S000002 from {ts(NOW + timedelta(days=1))[:16]}"
+    ]  # the window that started an hour ago (#1) is not offered
+    at.time_input(key=f"rs_start_t_{wid}").set_value(time(10, 30))
+    at.date_input(key=f"rs_end_d_{wid}").set_value((NOW + timedelta(days=2)).date())
+    at.text_input(key=f"rs_reason_{wid}").input("firmware 1.5.1 rollout")
+    by_label(at.button, "Save window").click()
+    at.run()
+    assert not at.exception, at.exception
+    row = one(
+        fleet.path,
+        "SELECT scope_type, scope_id, starts_at, ends_at, reason, ended_early_at "
+        "FROM maintenance_windows WHERE id = ?",
+        (wid,),
+    )
+    start = (NOW + timedelta(days=1)).replace(hour=10, minute=30)
+    end = NOW + timedelta(days=2, hours=2)
+    assert row == ("site", "S000002", ts(start), ts(end), "firmware 1.5.1 rollout", None)
+    assert one(fleet.path, "SELECT action, actor FROM audit_log ORDER BY id DESC") == (
+        "window.edit",
+        "olga",
+    )
+
+
+def test_maintenance_page_moves_an_upcoming_window_to_another_scope(open_page, fleet) -> None:
+    wid = _upcoming_window(fleet.path)
+    at = open_page("views/maintenance.py", login="olga")
+    by_label(at.selectbox, "Upcoming window").select(
+        f"#{wid} site S000002 from {ts(NOW + timedelta(days=1))[:16]}"
+    )
+    at.selectbox(key=f"rs_scope_{wid}").select("region")
+    at.text_input(key=f"rs_scope_id_{wid}").input("R02")
+    by_label(at.button, "Save window").click()
+    at.run()
+    assert not at.exception, at.exception
+    # edit_window cannot change a scope: the window is replaced, the old one never starts.
+    old = one(fleet.path, "SELECT ended_early_at FROM maintenance_windows WHERE id = ?", (wid,))
+    assert old == (ts(NOW),)
+    new = one(
+        fleet.path,
+        "SELECT id, starts_at, ends_at, reason, created_by FROM maintenance_windows "
+        "WHERE scope_type = 'region' AND scope_id = 'R02'",
+    )
+    assert new[1:] == (
+        ts(NOW + timedelta(days=1)),
+        ts(NOW + timedelta(days=1, hours=2)),
+        "firmware",
+        "olga",
+    )
+    listed = at.dataframe[3].value
+    assert new[0] in set(listed["id"])
+    assert wid not in set(listed["id"])
+    actions = [r[0] for r in rows(fleet.path, "SELECT action FROM audit_log ORDER BY id")]
+    assert actions[-2:] == ["window.create", "window.end_early"]
+
+
+def test_a_recurring_window_gets_new_times_by_replacement_so_its_length_follows(
+    open_page, fleet
+) -> None:
+    wid = _upcoming_window(fleet.path, recurrence="0 2 * * 0")
+    at = open_page("views/maintenance.py", login="olga")
+    at.date_input(key=f"rs_end_d_{wid}").set_value((NOW + timedelta(days=1)).date())
+    at.time_input(key=f"rs_end_t_{wid}").set_value(time(12, 0))  # 3 hours instead of 2
+    by_label(at.button, "Save window").click()
+    at.run()
+    assert not at.exception, at.exception
+    new = one(
+        fleet.path,
+        "SELECT recurrence, duration_s FROM maintenance_windows "
+        "WHERE id != ? AND scope_id = 'S000002'",
+        (wid,),
+    )
+    assert new == ("0 2 * * 0", 3 * 3600)
 
 
 def test_inventory_page_lists_unregistered_gateways(open_page) -> None:
