@@ -1,6 +1,6 @@
 """The benchmark suite: every benchmark in ``BENCHMARKS``, one after the other, then a summary.
 
-    scripts/bench                     # everything (about 30 min on 2 cores)
+    scripts/bench                     # everything (about 15 min on 2 cores)
     scripts/bench --only ingest,paging_latency
     scripts/bench --quick             # smaller sizes; results in bench/results/quick/
     scripts/bench --list
@@ -49,30 +49,30 @@ PY = ".venv/bin/python"
 class Bench(NamedTuple):
     name: str  # bench/results/<name>.json
     argv: Sequence[str]  # run from the repository root with the venv's python
-    minutes: float  # estimated duration on 2 cores (progress and timeout)
+    minutes: float  # measured duration on 2 cores, busy (progress and timeout)
     quick: Sequence[str] = ()  # replaces the size arguments under --quick
 
 
 # THE list. Order: cheap and self-contained first, service-heavy last.
 BENCHMARKS: list[Bench] = [
-    Bench("store_size", ["bench/store_size.py"], 0.2, ["--gateways", "10", "--days", "1"]),
-    Bench("alerts_engine", ["bench/alerts_engine.py"], 0.5, ["--gateways", "10000"]),
-    Bench("alerts_ingest", ["bench/alerts_ingest.py"], 0.5, ["--gateways", "10000"]),
-    Bench("ingest", ["bench/ingest.py"], 1, ["--gateways", "500", "--per-gateway", "10"]),
-    Bench("influx_throughput", ["bench/influx_throughput.py"], 1, ["--points", "5000"]),
-    Bench("liveness_scale", ["bench/liveness_scale.py"], 3, ["--gateways", "10000"]),
-    Bench("agent_footprint", ["bench/agent_footprint.py"], 2.5, ["--seconds", "20"]),
+    Bench("store_size", ["bench/store_size.py"], 0.1, ["--gateways", "10", "--days", "1"]),
+    Bench("alerts_engine", ["bench/alerts_engine.py"], 0.1, ["--gateways", "10000"]),
+    Bench("alerts_ingest", ["bench/alerts_ingest.py"], 0.2, ["--gateways", "10000"]),
+    Bench("ingest", ["bench/ingest.py"], 0.8, ["--gateways", "500", "--per-gateway", "10"]),
+    Bench("influx_throughput", ["bench/influx_throughput.py"], 0.2, ["--points", "5000"]),
+    Bench("liveness_scale", ["bench/liveness_scale.py"], 2.2, ["--gateways", "10000"]),
+    Bench("agent_footprint", ["bench/agent_footprint.py"], 2.1, ["--seconds", "20"]),
     Bench(
         "sim_scale",
         ["bench/sim_scale.py", "--collector"],
-        3,
+        2.5,
         ["--collector", "--gateways", "1000", "--seconds", "15", "--faults", "10"],
     ),
-    Bench("dashboard_render", ["bench/dashboard_render.py"], 3, ["--terminals", "10000"]),
+    Bench("dashboard_render", ["bench/dashboard_render.py"], 1.5, ["--terminals", "10000"]),
     Bench(
         "paging_latency",
         ["bench/paging_latency.py", "--trials", "8"],
-        9,
+        4.5,
         ["--profiles", "test", "--trials", "3"],
     ),
 ]
@@ -93,6 +93,8 @@ class Run:
     when: str = ""
     load_avg_1m_start: float = 0.0
     load_avg_1m_max: float = 0.0
+    commit: str = ""  # HEAD as it started
+    uncommitted: list[str] = field(default_factory=list)  # changed code as it started
     error: str = ""  # why it failed: exit code, timeout, no results; with the output's tail
     log: str = ""
 
@@ -123,6 +125,7 @@ def run_one(bench: Bench, quick: bool, logdir: Path, suite_start: float) -> Run:
         log=str(log.relative_to(ROOT)),
     )
     run.load_avg_1m_max = run.load_avg_1m_start
+    run.commit, run.uncommitted = code_state()
     timeout = bench.minutes * 60 * 4 + 300
     t0 = time.monotonic()
     done = threading.Event()
@@ -685,25 +688,26 @@ def machine_facts() -> dict[str, Any]:
                 mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    status = subprocess.run(
-        ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.splitlines()
-    # Uncommitted changes to the code under test (bench/results and docs do not count).
-    dirty = sorted(
-        line[3:] for line in status if not line[3:].startswith(("bench/results/", "docs/"))
-    )
     return {
         "cpus": os.cpu_count(),
         "cpu_model": cpu,
         "memory_gb": mem_gb,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "commit": commit,
-        "uncommitted": dirty,
     }
+
+
+def code_state() -> tuple[str, list[str]]:
+    """HEAD and the uncommitted changes to code (others may be committing while the suite
+    runs, so this is taken as each benchmark starts). Results and docs do not count."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.splitlines()
+    skip = ("bench/results/", "docs/", "README.md", ".gitignore")
+    return commit, sorted(line[3:] for line in status if not line[3:].startswith(skip))
 
 
 def build_summary(
@@ -796,8 +800,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
         m = e.get("machine", {})
         facts = (
             f"{e.get('when', '?')}, {m.get('cpus')} CPUs ({m.get('cpu_model') or 'unknown CPU'}), "
-            f"{m.get('memory_gb')} GB, Python {m.get('python')}, commit {m.get('commit')}"
-            f"{' with uncommitted changes to ' + ', '.join(m['uncommitted']) if m.get('uncommitted') else ''}; "
+            f"{m.get('memory_gb')} GB, Python {m.get('python')}, commit {e.get('commit')}"
+            f"{' with uncommitted changes to ' + ', '.join(e['uncommitted']) if e.get('uncommitted') else ''}; "
             f"load average (1 min) {e.get('load_avg_1m_start')} at start, "
             f"{e.get('load_avg_1m_max')} at most; took {_fmt_duration(e.get('seconds', 0))}."
         )

@@ -42,6 +42,7 @@ def _run(suite: ModuleType, name: str, error: str = "") -> object:
         load_avg_1m_start=0.5,
         load_avg_1m_max=1.9,
         error=error,
+        commit="abc1234",
     )
 
 
@@ -87,6 +88,7 @@ def test_two_results_and_a_failure(suite: ModuleType, tmp_path: Path) -> None:
     assert "| collector | 14,997 msg/s |" in ingest
     assert "| bare paho subscriber | 23,084 msg/s |" in ingest
     assert "2 CPUs (Test CPU)" in ingest
+    assert "commit abc1234;" in ingest
     assert "Reproduce: `.venv/bin/python bench/ingest.py`" in ingest
 
     store = md[md.index("## store_size") : md.index("## ingest")]
