@@ -17,6 +17,15 @@ def _require_services() -> bool:
 
 
 @pytest.fixture
+def require_mosquitto() -> None:
+    """For tests that start their own Mosquitto (scenario runs)."""
+    if find_mosquitto() is None:
+        if _require_services():
+            pytest.fail("mosquitto is not installed: run scripts/install-services")
+        pytest.skip("mosquitto not installed (scripts/install-services installs it)")
+
+
+@pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
     """A real Mosquitto on a free loopback port, with no silent queue limit."""
     if find_mosquitto() is None and not _require_services():
