@@ -412,18 +412,22 @@ def _rollout(ev: S.FirmwareRollout, name: str, pick: _Picker, t: Timing) -> list
         start = ev.at + ev.spread * i / len(members)
         roll = pick.rng.random()
         back = start + ev.reboot
-        if roll < ev.fail_share:
-            final[gid] = g.firmware
-            out.append(
-                Step(
-                    start,
-                    "offline",
-                    (gid,),
-                    (("reason", "upgrade"),),
-                    (Mark("firmware_rollout", "gateway", gid, instant=True),),
-                    note=f"rollout {gid} -> {ev.target} (will fail)",
-                )
+        failed = roll < ev.fail_share
+        ok = roll >= ev.fail_share + ev.rollback_share
+        fault = "firmware_rollout" if ok or failed else "firmware_rollback"
+        how = " (will fail)" if failed else "" if ok else " (rolls back)"
+        final[gid] = ev.target if ok else g.firmware
+        out.append(
+            Step(
+                start,
+                "offline",
+                (gid,),
+                (("reason", "upgrade"),),
+                (Mark(fault, "gateway", gid, instant=True),),
+                note=f"rollout {gid} -> {ev.target}{how}",
             )
+        )
+        if failed:
             out.append(
                 Step(
                     start + grace,
@@ -442,19 +446,6 @@ def _rollout(ev: S.FirmwareRollout, name: str, pick: _Picker, t: Timing) -> list
                 )
             )
             continue
-        ok = roll >= ev.fail_share + ev.rollback_share
-        fault = "firmware_rollout" if ok else "firmware_rollback"
-        final[gid] = ev.target if ok else g.firmware
-        out.append(
-            Step(
-                start,
-                "offline",
-                (gid,),
-                (("reason", "upgrade"),),
-                (Mark(fault, "gateway", gid, instant=True),),
-                note=f"rollout {gid} -> {ev.target}" + ("" if ok else " (rolls back)"),
-            )
-        )
         if ok:
             out.append(Step(back, "firmware", (gid,), (("version", ev.target),)))
         out.append(Step(back, "connect", (gid,)))
