@@ -85,25 +85,34 @@ def apptest_samples(page: str, runs: int) -> list[float]:
 @contextmanager
 def dashboard(db: Path) -> Iterator[str]:
     """``posfleet-dashboard`` on a free port, as an operator starts it; yields its URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     exe = Path(sys.executable).with_name("posfleet-dashboard")
-    proc = subprocess.Popen(
-        [str(exe), "--db", str(db), "--port", str(port), "--address", "127.0.0.1"],
-        env={**os.environ, "POSFLEET_DASHBOARD_REFRESH_S": "600"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    for _ in range(3):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen(
+            [str(exe), "--db", str(db), "--port", str(port), "--address", "127.0.0.1"],
+            env={**os.environ, "POSFLEET_DASHBOARD_REFRESH_S": "600"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
-    def healthy() -> bool:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
+        def up_or_exited(url: str = url, proc: subprocess.Popen[bytes] = proc) -> bool:
+            if proc.poll() is not None:
+                return True
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
+                    return bool(r.status == 200)
+            except OSError:
+                return False
 
+        wait_for(up_or_exited, 90, what="dashboard")
+        if proc.poll() is None:
+            break
+        # Exited: the port was taken between free_port() and Streamlit's bind (other jobs on
+        # this shared machine open ports too). Another port.
+    else:
+        raise RuntimeError("posfleet-dashboard exited at start three times")
     try:
-        wait_for(healthy, 60, what="dashboard")
         yield url
     finally:
         proc.terminate()
