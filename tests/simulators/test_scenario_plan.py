@@ -9,8 +9,8 @@ import pytest
 
 from simulators.fleetmodel import generate
 from simulators.scenarios import library
+from simulators.scenarios.inject import bad_messages
 from simulators.scenarios.plan import Plan, compile_plan
-from simulators.scenarios.run import bad_messages
 from simulators.scenarios.spec import FAULTS, ScenarioError, load, parse, parse_duration
 from telemetry.codec import Rejected, decode
 
