@@ -188,6 +188,8 @@ def run_one(bench: Bench, quick: bool, logdir: Path, suite_start: float) -> Run:
             tail.append(f"(suite) could not parse the output: {exc}")
     if timed_out:
         run.error = f"timed out after {_fmt_duration(timeout)}"
+    elif proc.returncode < 0:
+        run.error = f"killed by {signal.Signals(-proc.returncode).name}"
     elif proc.returncode != 0:
         run.error = f"exit code {proc.returncode}"
     elif not fresh:
@@ -731,6 +733,11 @@ def build_summary(
             entry["results_file"] = str(
                 path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
             )
+        elif run.name in entries:  # keep the last good figures next to the failure
+            before = entries[run.name]
+            last_ok = before if before.get("status") == "ok" else before.get("last_ok")
+            if last_ok:
+                entry["last_ok"] = {k: v for k, v in last_ok.items() if k != "last_ok"}
         entries[run.name] = entry
     order = [b.name for b in BENCHMARKS]
     entries = dict(
@@ -749,6 +756,34 @@ def build_summary(
 
 def _cell(s: str) -> str:
     return s.replace("|", "\\|").replace("\n", " ")
+
+
+def _tables(e: dict[str, Any]) -> list[str]:
+    """One benchmark's ratio table, figure table, machine facts and command."""
+    out = []
+    if e.get("ratios"):
+        out += ["| ratio | value | against |", "|---|---|---|"]
+        out += [
+            f"| {_cell(f['label'])} | {_cell(f['value'])} | {_cell(f['against'])} |"
+            for f in e["ratios"]
+        ]
+        out.append("")
+    out += ["| figure | value |", "|---|---|"]
+    out += [f"| {_cell(f['label'])} | {_cell(f['value'])} |" for f in e.get("figures", [])]
+    m = e.get("machine", {})
+    uncommitted = e.get("uncommitted")
+    return [
+        *out,
+        "",
+        f"Measured {e.get('when', '?')}, {m.get('cpus')} CPUs ({m.get('cpu_model') or 'unknown CPU'}), "
+        f"{m.get('memory_gb')} GB, Python {m.get('python')}, commit {e.get('commit')}"
+        f"{' with uncommitted changes to ' + ', '.join(uncommitted) if uncommitted else ''}; "
+        f"load average (1 min) {e.get('load_avg_1m_start')} at start, "
+        f"{e.get('load_avg_1m_max')} at most; took {_fmt_duration(e.get('seconds', 0))}.",
+        "",
+        f"Reproduce: `{e.get('command')}` (results: `{e.get('results_file')}`).",
+        "",
+    ]
 
 
 def render_markdown(summary: dict[str, Any]) -> str:
@@ -797,42 +832,26 @@ def render_markdown(summary: dict[str, Any]) -> str:
     out.append("")
     for name, e in summary["benchmarks"].items():
         out += [f"## {name}", ""]
-        m = e.get("machine", {})
-        facts = (
-            f"{e.get('when', '?')}, {m.get('cpus')} CPUs ({m.get('cpu_model') or 'unknown CPU'}), "
-            f"{m.get('memory_gb')} GB, Python {m.get('python')}, commit {e.get('commit')}"
-            f"{' with uncommitted changes to ' + ', '.join(e['uncommitted']) if e.get('uncommitted') else ''}; "
-            f"load average (1 min) {e.get('load_avg_1m_start')} at start, "
-            f"{e.get('load_avg_1m_max')} at most; took {_fmt_duration(e.get('seconds', 0))}."
-        )
-        if e.get("status") != "ok":
-            out += [
-                f"**FAILED** in the run of {e.get('when', '?')}: {e.get('error', '').splitlines()[0] if e.get('error') else 'unknown'}.",
-                "",
-                "```text",
-                *e.get("error", "").splitlines()[1:],
-                "```",
-                "",
-                f"Log: `{e.get('log')}`. Reproduce: `{e.get('command')}`.",
-                "",
-            ]
+        if e.get("status") == "ok":
+            out += _tables(e)
             continue
-        if e.get("ratios"):
-            out += ["| ratio | value | against |", "|---|---|---|"]
-            out += [
-                f"| {_cell(f['label'])} | {_cell(f['value'])} | {_cell(f['against'])} |"
-                for f in e["ratios"]
-            ]
-            out.append("")
-        out += ["| figure | value |", "|---|---|"]
-        out += [f"| {_cell(f['label'])} | {_cell(f['value'])} |" for f in e.get("figures", [])]
+        error = e.get("error") or "unknown"
         out += [
+            f"**FAILED** in the run of {e.get('when', '?')}: {error.splitlines()[0]}.",
             "",
-            f"Measured {facts}",
+            "```text",
+            *error.splitlines()[1:],
+            "```",
             "",
-            f"Reproduce: `{e.get('command')}` (results: `{e.get('results_file')}`).",
+            f"Log: `{e.get('log')}`. Reproduce: `{e.get('command')}`.",
             "",
         ]
+        if e.get("last_ok"):
+            out += [
+                f"Last successful run ({e['last_ok'].get('when', '?')}):",
+                "",
+                *_tables(e["last_ok"]),
+            ]
     return "\n".join(out).rstrip("\n") + "\n"
 
 

@@ -119,6 +119,22 @@ def test_only_run_keeps_the_other_entries(suite: ModuleType, tmp_path: Path) -> 
     assert suite.build_summary([fixed], tmp_path, MACHINE, summary)["failed"] == []
 
 
+def test_a_failure_keeps_the_last_good_figures(suite: ModuleType, tmp_path: Path) -> None:
+    _write(tmp_path, "ingest", {"ratio_collector_over_bare": 0.61})
+    good = suite.build_summary([_run(suite, "ingest")], tmp_path, MACHINE)
+    crash = _run(suite, "ingest", "exit code -11: feeding 100000 gateways")
+    summary = suite.build_summary([crash], tmp_path, MACHINE, good)
+    assert summary["failed"] == ["ingest"]
+    assert summary["benchmarks"]["ingest"]["last_ok"]["status"] == "ok"
+    # A second failure still carries the figures of the last good run.
+    again = suite.build_summary([crash], tmp_path, MACHINE, summary)
+    assert again["benchmarks"]["ingest"]["last_ok"]["ratios"][0]["value"] == "0.61"
+    md = suite.render_markdown(again)
+    assert "**FAILED** in the run of 2026-11-29T02:00:00+00:00: exit code -11" in md
+    assert "Last successful run (2026-11-29T02:00:00+00:00):" in md
+    assert "| collector msg/s ÷ bare paho subscriber msg/s | 0.61 |" in md
+
+
 def test_unknown_benchmark_lists_its_top_level_numbers(suite: ModuleType, tmp_path: Path) -> None:
     _write(tmp_path, "scenario_10k", {"gateways": 10000, "p99_s": 0.25, "ok": True, "note": "x"})
     run = _run(suite, "scenario_10k")
