@@ -749,6 +749,9 @@ def build_summary(
     return {
         "generated_by": "scripts/bench (bench/suite.py)",
         "last_run": suite or {},
+        "last_full_run": (suite if suite and suite.get("full") else None)
+        or (previous or {}).get("last_full_run")
+        or {},
         "failed": sorted(n for n, e in entries.items() if e.get("status") != "ok"),
         "benchmarks": entries,
     }
@@ -810,14 +813,16 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "may be shared with other work: the 1-minute load average is recorded per benchmark.",
         "",
     ]
-    if last:
-        out += [
-            f"Last suite run: {last.get('started', '?')} to {last.get('finished', '?')} "
-            f"(`{last.get('command', 'scripts/bench')}`), "
-            f"load average at start {last.get('load_avg_start', '?')}, "
-            f"at end {last.get('load_avg_end', '?')}.",
-            "",
-        ]
+    full = summary.get("last_full_run") or {}
+    for label, run in (("Last full run", full), ("Last run", last)):
+        if run and (label == "Last full run" or run != full):
+            out += [
+                f"{label}: {run.get('started', '?')} to {run.get('finished', '?')} "
+                f"(`{run.get('command', 'scripts/bench')}`), "
+                f"load average (1, 5, 15 min) at start {run.get('load_avg_start', '?')}, "
+                f"at end {run.get('load_avg_end', '?')}.",
+                "",
+            ]
     if summary.get("failed"):
         out += ["**Failed:** " + ", ".join(f"`{n}`" for n in summary["failed"]) + " (below).", ""]
     out += [
@@ -897,6 +902,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "load_avg_start": [round(x, 2) for x in os.getloadavg()],
         "quick": args.quick,
+        "full": not names,
     }
     print(
         f"==> {len(todo)} benchmark(s), est. {est:g} min; load average {suite['load_avg_start']}",

@@ -105,13 +105,15 @@ def test_two_results_and_a_failure(suite: ModuleType, tmp_path: Path) -> None:
 def test_only_run_keeps_the_other_entries(suite: ModuleType, tmp_path: Path) -> None:
     _write(tmp_path, "store_size", {"raw_bytes_per_gateway_per_day": 1000})
     previous = {
+        "last_full_run": {"started": "2026-11-29T01:00", "full": True},
         "benchmarks": {
             "ingest": {"status": "failed", "error": "exit code 1: boom", "when": "earlier"},
-        }
+        },
     }
     run = _run(suite, "store_size")
-    summary = suite.build_summary([run], tmp_path, MACHINE, previous)
+    summary = suite.build_summary([run], tmp_path, MACHINE, previous, {"full": False})
     assert set(summary["benchmarks"]) == {"store_size", "ingest"}
+    assert summary["last_full_run"]["started"] == "2026-11-29T01:00"
     assert summary["failed"] == ["ingest"]
     # A fixed run clears the failure.
     _write(tmp_path, "ingest", {"ratio_collector_over_bare": 0.5})
