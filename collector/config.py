@@ -38,6 +38,7 @@ class CollectorSettings(BaseSettings):
     batch_max: int = Field(5000, ge=1)
     max_payload_bytes: int = Field(16 * 1024, ge=256)
     stall_after_s: float = Field(120.0, gt=0)
+    max_defer_s: float = Field(30.0, ge=0)  # deadlines wait this long at most for a backlog
     alerts: bool = True
     telemetry_raw_days: float = Field(3.0, gt=0)  # raw history kept in SQLite
     telemetry_rollup_days: float = Field(90.0, gt=0)  # hourly rollups kept in SQLite

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import select
 import ssl
 import time
 from dataclasses import dataclass
@@ -109,8 +110,10 @@ class MqttIngest:
             self.client.disconnect()
             self.client.loop_write()
 
-    def pump(self, timeout: float) -> None:
-        """Wait up to ``timeout`` for traffic, then read everything already there.
+    def pump(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for traffic, then read everything already there (up to
+        ``burst_max`` messages). True when more is still waiting to be read: the collector
+        is behind, and silence it has not read yet proves nothing.
 
         The first connection may fail, and the broker may go away: we retry with backoff
         and the collector reports itself blind meanwhile instead of declaring the fleet down.
@@ -120,7 +123,7 @@ class MqttIngest:
             now = time.monotonic()
             if now < self._retry_at:
                 time.sleep(min(timeout, self._retry_at - now))
-                return
+                return False
             try:
                 c.reconnect()
                 self._backoff = 1.0
@@ -129,7 +132,7 @@ class MqttIngest:
                             self.settings.port, exc)  # fmt: skip
                 self._retry_at = now + self._backoff
                 self._backoff = min(self._backoff * 2, 10.0)
-                return
+                return False
         rc = c.loop(timeout)
         for _ in range(self.burst_max):
             if rc != mqtt.MQTT_ERR_SUCCESS:
@@ -142,6 +145,8 @@ class MqttIngest:
             c.disconnect()  # paho says the link is broken: close it and reconnect later
         if rc != mqtt.MQTT_ERR_SUCCESS:
             self._retry_at = time.monotonic() + self._backoff
+            return False
+        return _readable(c.socket())
 
     # paho may call these more than once for one event: each is idempotent.
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
@@ -166,3 +171,15 @@ class MqttIngest:
         self.out.put(
             Received(msg.topic, bytes(msg.payload), datetime.now(UTC), time.monotonic(), msg.retain)
         )
+
+
+def _readable(sock: Any) -> bool:
+    """Bytes are waiting on the socket (or in its TLS buffer), without reading them."""
+    if sock is None:
+        return False
+    pending = getattr(sock, "pending", None)
+    if pending is not None and pending():
+        return True
+    poller = select.poll()  # not select(): no limit on the descriptor's number
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))

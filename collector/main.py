@@ -131,7 +131,7 @@ class Collector:
             self.inbox,
             listeners=listeners,
             sinks=self.sinks,
-            settings=ProcessorSettings(s.max_payload_bytes, s.batch_max),
+            settings=ProcessorSettings(s.max_payload_bytes, s.batch_max, max_defer_s=s.max_defer_s),
             clock=self.clock,
             housekeeping=[self._retention, self.tags.refresh],
         )

@@ -69,6 +69,12 @@ class CollectorMetrics:
             "Wills cancelled by a newer session within the hold (reconnects, not outages)",
             registry=registry,
         )
+        self.deferred_ticks = Counter(
+            "posfleet_collector_deadline_checks_deferred",
+            "Deadline checks put off because unread messages were still waiting (a backlog "
+            "is the collector's blind spot, not the fleet's silence)",
+            registry=registry,
+        )
         self.listener_errors = Counter(
             "posfleet_collector_listener_errors",
             "Exceptions raised by listeners (alert engine); the batch still lands",

@@ -36,6 +36,10 @@ class ProcessorSettings:
     batch_max: int = 5000
     tick_every_s: float = 1.0
     housekeeping_every_s: float = 60.0
+    # While unread messages wait (a backlog after a broker restart, a burst), deadlines are
+    # not judged: the heartbeats that would meet them may be in the backlog. At most this
+    # long in a row; a collector that stays behind longer judges with what it has read.
+    max_defer_s: float = 30.0
 
 
 class Processor:
@@ -51,7 +55,7 @@ class Processor:
         settings: ProcessorSettings | None = None,
         clock: Clock | None = None,
         housekeeping: Sequence[Callable[[sqlite3.Connection, datetime], object]] = (),
-        pump: Callable[[float], None] | None = None,
+        pump: Callable[[float], bool] | None = None,
     ) -> None:
         self.store = store
         self.tracker = tracker
@@ -74,6 +78,7 @@ class Processor:
         # up to the given time and fills the inbox.
         self.pump = pump
         self._next_housekeeping = self.clock.monotonic() + self.settings.housekeeping_every_s
+        self._behind_since: float | None = None
 
     def _accepted_counter(self, kind: str) -> Any:
         child = self._by_kind.get(kind)
@@ -87,11 +92,12 @@ class Processor:
             if self.pump is None:
                 self.step(self._wait_s())
             else:
-                self.pump(max(self._wait_s(), 0.0))
-                self.step(0)
+                more = self.pump(max(self._wait_s(), 0.0))
+                self.step(0, behind=more)
 
-    def step(self, wait_s: float) -> int:
-        """Take what is queued (waiting up to ``wait_s`` for the first item) and process it."""
+    def step(self, wait_s: float, *, behind: bool = False) -> int:
+        """Take what is queued (waiting up to ``wait_s`` for the first item) and process it.
+        ``behind``: more is waiting to be read than what is queued."""
         items: list[Item] = []
         try:
             items.append(self.inbox.get(timeout=max(wait_s, 0.0)))
@@ -99,7 +105,7 @@ class Processor:
                 items.append(self.inbox.get_nowait())
         except queue.Empty:
             pass
-        self.process(items)
+        self.process(items, behind=behind or len(items) >= self.settings.batch_max)
         return len(items)
 
     def _wait_s(self) -> float:
@@ -111,7 +117,21 @@ class Processor:
         return min(wait, self._next_listener_tick - mono) if self.listeners else wait
 
     # ------------------------------------------------------------------ one batch
-    def process(self, items: Sequence[Item]) -> None:
+    def _may_judge_deadlines(self, behind: bool, mono: float) -> bool:
+        if not behind:
+            if self._behind_since is not None:
+                log.info("caught up after %.1f s behind", mono - self._behind_since)
+            self._behind_since = None
+            return True
+        if self._behind_since is None:
+            self._behind_since = mono
+        if mono - self._behind_since >= self.settings.max_defer_s:
+            return True
+        self.metrics.deferred_ticks.inc()
+        return False
+
+    def process(self, items: Sequence[Item], *, behind: bool = False) -> None:
+        """``behind``: unread messages are still waiting; deadlines wait for them."""
         batch = Batch()
         accepted: list[tuple[Decoded, datetime]] = []
         received: list[float] = []
@@ -124,7 +144,8 @@ class Processor:
             if decoded is not None:
                 accepted.append((decoded, item.received_at))
         now, mono = self.clock.now(), self.clock.monotonic()
-        batch.transitions += self.tracker.tick(now, mono)
+        if self._may_judge_deadlines(behind, mono):
+            batch.transitions += self.tracker.tick(now, mono)
         tick_listeners = bool(self.listeners) and mono >= self._next_listener_tick
         if batch or accepted or tick_listeners:
             t0 = time.perf_counter()

@@ -252,3 +252,47 @@ def _scrape_port(port: int) -> str:
             return str(r.read().decode())
     except OSError:
         return ""
+
+
+def test_pump_says_when_more_is_waiting_than_one_burst(mosquitto: MosquittoProcess) -> None:
+    """The backlog signal the processor defers deadlines on, from a real socket."""
+    import queue
+
+    from collector.ingest import BrokerSettings, MqttIngest, Received
+
+    inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+    ingest = MqttIngest(BrokerSettings(port=mosquitto.port, client_id="pump-test"), inbox)  # type: ignore[arg-type]
+    ingest.burst_max = 5
+    ingest.start()
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="pump-pub")
+    pub.connect("127.0.0.1", mosquitto.port)
+    pub.loop_start()
+
+    def subscribed() -> bool:  # a probe gets through once the subscription is in place
+        pub.publish("posfleet/v1/gw-probe/heartbeat", b"{}", qos=1).wait_for_publish(5)
+        ingest.pump(0.2)
+        return any(isinstance(inbox.get_nowait(), Received) for _ in range(inbox.qsize()))
+
+    wait_for(subscribed, 10, what="collector subscribed")
+    infos = [pub.publish("posfleet/v1/gw-1/heartbeat", b"{}" * 2000, qos=1) for _ in range(200)]
+    wait_for(lambda: all(i.is_published() for i in infos), 10, what="published")
+    pub.disconnect()
+    pub.loop_stop()
+
+    def received() -> int:
+        n = 0
+        while not inbox.empty():
+            item = inbox.get_nowait()
+            n += isinstance(item, Received) and "/gw-1/" in item.topic
+        return n
+
+    assert ingest.pump(1.0) is True  # five read, the rest still waiting
+    got = received()
+    flags = []
+    while got < 200:
+        flags.append(ingest.pump(1.0))
+        got += received()
+        assert len(flags) < 200
+    assert got == 200
+    assert ingest.pump(0.05) is False  # caught up
+    ingest.stop()

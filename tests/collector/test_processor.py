@@ -88,3 +88,55 @@ def test_housekeeping_runs_once_per_period_and_its_failure_is_contained(tmp_path
     assert len(runs) == 2  # at 60 s and 120 s of 150 s
     assert p.store.conn.execute("SELECT status FROM gateways").fetchall() == [("online",)]
     p.store.close()
+
+
+def _status(p: Processor, gw: str) -> str:
+    return str(
+        p.store.conn.execute("SELECT status FROM gateways WHERE gateway_id=?", (gw,)).fetchone()[0]
+    )
+
+
+def test_deadlines_wait_while_unread_messages_are_behind_us_then_are_judged(
+    tmp_path: Path,
+) -> None:
+    """A backlog (after a broker restart, a burst) is the collector's blind spot: the
+    heartbeat that meets a deadline may be in it. Judged once caught up, or after
+    max_defer_s in a row."""
+    p, clock, registry = _processor(tmp_path, settings=ProcessorSettings(max_defer_s=30.0))
+    p.process([LinkEvent(True, clock.now(), clock.monotonic()), _beat(clock, "gw-1", 0)])
+    clock.advance(60 + 16)  # past interval + grace (15 s): late by now, were we caught up
+    p.process([], behind=True)
+    assert _status(p, "gw-1") == "online"
+    clock.advance(1)
+    p.process([_beat(clock, "gw-1", 1)], behind=True)  # it was in the backlog all along
+    p.process([])
+    assert _status(p, "gw-1") == "online"
+    assert registry.get_sample_value("posfleet_collector_deadline_checks_deferred_total") == 2.0
+    clock.advance(60 + 16)
+    p.process([])  # caught up and silent: late
+    assert _status(p, "gw-1") == "late"
+    p.store.close()
+
+
+def test_a_collector_that_stays_behind_judges_after_max_defer_s(tmp_path: Path) -> None:
+    p, clock, _registry = _processor(tmp_path, settings=ProcessorSettings(max_defer_s=30.0))
+    p.process([LinkEvent(True, clock.now(), clock.monotonic()), _beat(clock, "gw-1", 0)])
+    clock.advance(60 + 16)
+    p.process([], behind=True)
+    clock.advance(29)
+    p.process([], behind=True)
+    assert _status(p, "gw-1") == "online"
+    clock.advance(1)
+    p.process([], behind=True)
+    assert _status(p, "gw-1") != "online"
+    p.store.close()
+
+
+def test_a_full_batch_counts_as_behind(tmp_path: Path) -> None:
+    p, clock, registry = _processor(tmp_path, settings=ProcessorSettings(batch_max=2))
+    for i in range(3):
+        p.inbox.put(_beat(clock, f"gw-{i}", 0))
+    p.inbox.put(LinkEvent(True, clock.now(), clock.monotonic()))
+    assert p.step(0) == 2
+    assert registry.get_sample_value("posfleet_collector_deadline_checks_deferred_total") == 1.0
+    p.store.close()
