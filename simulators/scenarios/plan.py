@@ -137,7 +137,13 @@ def compile_plan(scenario: S.Scenario, model: FleetModel) -> Plan:
     t = timing(scenario)
     steps: list[Step] = []
     rejects: Counter[str] = Counter()
-    for i, ev in enumerate(scenario.events):
+    # A window on a whole region takes the region before anything else picks subjects in it,
+    # wherever it is listed; the other events are served in file order.
+    order = sorted(
+        enumerate(scenario.events),
+        key=lambda ie: not (isinstance(ie[1], S.MaintenanceWindow) and ie[1].scope == "region"),
+    )
+    for i, ev in order:
         name = f"events[{i}] ({ev.fault})"
         steps.extend(_expand(ev, name, pick, t, rejects))
     steps.sort(key=lambda s: s.at)  # stable: same-time steps keep their order
@@ -498,8 +504,8 @@ def _window(ev: S.MaintenanceWindow, name: str, pick: _Picker, t: Timing) -> lis
         _need(
             not busy,
             name,
-            f"region {reg} already has subjects in earlier events ({len(busy)} stores); "
-            "list the region window first or choose another region",
+            f"region {reg} is already taken by another region window ({len(busy)} stores); "
+            "choose another region",
         )
         scopes = [("region", reg)]
     else:
