@@ -75,6 +75,12 @@ BENCHMARKS: list[Bench] = [
         4.5,
         ["--profiles", "test", "--trials", "3"],
     ),
+    Bench(
+        "scenario_mixed_10k",
+        ["bench/scenario_mixed_10k.py"],
+        17.0,
+        ["--gateways", "1000"],
+    ),
 ]
 
 
@@ -650,6 +656,57 @@ def _alerts_ingest(r: dict[str, Any]) -> Headline:
     )
 
 
+def _scenario(r: dict[str, Any]) -> Headline:
+    h = Headline()
+    h.ratios.append(
+        Figure(
+            "faults detected ÷ faults that should page",
+            ratio(r.get("detected"), r.get("expected")),
+            "the simulator's ground truth (missed, false and duplicate pages below)",
+        )
+    )
+    for fault, k in sorted((r.get("by_fault") or {}).items()):
+        if k.get("delay_past_pending_p50_s") is not None:
+            h.ratios.append(
+                Figure(
+                    f"{fault}: page delay p50 ÷ the design's pending delay",
+                    ratio(k.get("delay_p50_s"), k.get("pending_s")),
+                    f"pending {fmt(k.get('pending_s'), 's')}",
+                )
+            )
+    h.figures += [
+        Figure("gateways / terminals", f"{fmt(r.get('gateways'))} / {fmt(r.get('terminals'))}"),
+        Figure(
+            "missed / false / duplicate pages",
+            f"{fmt(r.get('missed'))} / {fmt(r.get('false'))} / {fmt(r.get('duplicate'))}",
+        ),
+        Figure("timeline (after all online)", fmt(r.get("timeline_s"), "s")),
+        Figure("connect until all seen online", fmt(r.get("connect_all_online_s"), "s")),
+        Figure("publish errors", fmt(get(r, "fleet.publish_errors"))),
+        Figure(
+            "simulator CPU / RSS",
+            f"{fmt(get(r, 'resources.simulator_cpu_pct_of_one_core'), '%')} of a core / "
+            f"{fmt(get(r, 'resources.simulator_rss_mb'), 'MB')}",
+        ),
+        Figure(
+            "collector CPU / peak RSS",
+            f"{fmt(get(r, 'resources.collector_cpu_pct_of_one_core'), '%')} of a core / "
+            f"{fmt(get(r, 'resources.collector_peak_rss_mb'), 'MB')}",
+        ),
+    ]
+    for fault, k in sorted((r.get("by_fault") or {}).items()):
+        if k.get("expected"):
+            h.figures.append(
+                Figure(
+                    f"{fault}: detected / expected, delay p50 / p99 / max",
+                    f"{fmt(k.get('detected'))} / {fmt(k.get('expected'))}, "
+                    f"{fmt(k.get('delay_p50_s'))} / {fmt(k.get('delay_p99_s'))} / "
+                    f"{fmt(k.get('delay_max_s'), 's')}",
+                )
+            )
+    return h
+
+
 def _generic(r: dict[str, Any]) -> Headline:
     return Headline(
         figures=[
@@ -671,6 +728,7 @@ HEADLINES: dict[str, Callable[[dict[str, Any]], Headline]] = {
     "dashboard_render": _dashboard,
     "alerts_engine": _alerts_engine,
     "alerts_ingest": _alerts_ingest,
+    "scenario_mixed_10k": _scenario,
 }
 
 
