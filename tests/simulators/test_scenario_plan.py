@@ -185,3 +185,16 @@ def test_each_bad_message_is_rejected_by_the_contract_for_its_reason(kind: str) 
     out = decode(topic, payload, now=datetime.now(UTC))
     assert isinstance(out, Rejected), out
     assert out.reason.value == kind, out
+
+
+def test_a_region_window_takes_its_region_wherever_it_is_listed() -> None:
+    plan = plan_of(
+        {"at": 0, "fault": "hung_app", "count": 40, "hold": "30s"},
+        {"at": 0, "fault": "maintenance_window", "scope": "region", "region": "east",
+         "lead": "3s", "length": "40s", "reboot": "18s"},
+    )  # fmt: skip
+    east = {g.gateway_id for g in generate(300, 3).gateways if g.region_id == "east"}
+    hung = {t for s in plan.steps if s.op == "hang" for t in s.targets}
+    rebooted = {t for s in plan.steps if s.op in ("kill", "offline") for t in s.targets}
+    assert rebooted == east
+    assert not hung & east
