@@ -257,17 +257,29 @@ def edit_window(
     ends_at: datetime | None = None,
     reason: str | None = None,
 ) -> None:
+    """New times or reason. A window that has begun keeps its start (what it covered is
+    history): only its end and reason change. A recurring window's occurrences take the
+    new length."""
     _require(actor, Role.OPERATOR, "edit maintenance windows")
     with conn:
         old_start, old_end, _, scope_type, scope_id = _window(conn, window_id)
         new_start = ts(starts_at) if starts_at else old_start
         new_end = ts(ends_at) if ends_at else old_end
+        if new_start != old_start and datetime.fromisoformat(old_start) <= now:
+            raise InvalidAction(
+                f"maintenance window {window_id} began at {old_start}: its start cannot move; "
+                "end it early and schedule a new one"
+            )
         if new_end <= new_start:
             raise InvalidAction(f"window ends ({new_end}) before it starts ({new_start})")
+        length = (
+            datetime.fromisoformat(new_end) - datetime.fromisoformat(new_start)
+        ).total_seconds()
         conn.execute(
             "UPDATE maintenance_windows SET starts_at = ?, ends_at = ?, "
-            "reason = COALESCE(?, reason) WHERE id = ?",
-            (new_start, new_end, reason, window_id),
+            "reason = COALESCE(?, reason), "
+            "duration_s = CASE WHEN recurrence IS NULL THEN duration_s ELSE ? END WHERE id = ?",
+            (new_start, new_end, reason, length, window_id),
         )
         _audit(
             conn,

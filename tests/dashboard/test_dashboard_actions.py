@@ -301,3 +301,30 @@ def test_only_admins_import_inventory(store) -> None:
         "New store",
     )
     assert audit(conn)[-1][:3] == ("ada", "inventory.import", "sites")
+
+
+def test_edit_window_keeps_the_start_of_a_window_that_began(store) -> None:
+    _, conn = store
+    start = NOW - timedelta(hours=1)
+    wid = create_window(
+        conn, OLGA, scope_type="site", scope_id="S000001", starts_at=start,
+        ends_at=NOW + timedelta(hours=1), reason="router swap", now=NOW - timedelta(days=1),
+    )  # fmt: skip
+    with pytest.raises(InvalidAction, match="its start cannot move"):
+        edit_window(conn, OLGA, wid, now=NOW, starts_at=NOW + timedelta(minutes=5))
+    edit_window(conn, OLGA, wid, now=NOW, ends_at=NOW + timedelta(hours=2))  # extending is fine
+    assert conn.execute(
+        "SELECT starts_at, ends_at FROM maintenance_windows WHERE id = ?", (wid,)
+    ).fetchone() == (ts(start), ts(NOW + timedelta(hours=2)))
+
+
+def test_edit_window_gives_a_recurring_window_its_new_length(store) -> None:
+    _, conn = store
+    wid = create_window(
+        conn, OLGA, scope_type="region", scope_id="R01", starts_at=NOW + timedelta(hours=1),
+        ends_at=NOW + timedelta(hours=2), reason="nightly", now=NOW, recurrence="0 2 * * *",
+    )  # fmt: skip
+    edit_window(conn, OLGA, wid, now=NOW, ends_at=NOW + timedelta(hours=4))
+    assert conn.execute(
+        "SELECT duration_s FROM maintenance_windows WHERE id = ?", (wid,)
+    ).fetchone() == (3 * 3600.0,)
