@@ -52,6 +52,9 @@ def streamlit_command(db: Path, port: int, address: str = "") -> list[str]:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        # A console, not a Streamlit workspace: no "Deploy" button nor developer menu.
+        "--client.toolbarMode",
+        "viewer",
     ]
     if address:
         cmd += ["--server.address", address]
