@@ -143,6 +143,8 @@ class Processor:
             decoded = self._handle(item, batch)
             if decoded is not None:
                 accepted.append((decoded, item.received_at))
+        for kind, n in batch.accepted.items():  # once per kind, not once per message
+            self._accepted_counter(kind).inc(n)
         now, mono = self.clock.now(), self.clock.monotonic()
         if self._may_judge_deadlines(behind, mono):
             batch.transitions += self.tracker.tick(now, mono)
@@ -222,7 +224,7 @@ class Processor:
             batch.transitions += outcome.transitions
             if outcome.absorbed_will:
                 self.metrics.absorbed_wills.inc()
-        self._accepted_counter(ref.kind.value).inc()
+        batch.accepted[ref.kind.value] = batch.accepted.get(ref.kind.value, 0) + 1
         self._remember(batch, result, at)
         return result
 

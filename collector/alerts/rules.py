@@ -60,6 +60,14 @@ class TelemetryRules:
             return []  # back-filled data describes the past, not a condition now
         st = SubjectType.TERMINAL if ref.terminal_id else SubjectType.GATEWAY
         sid = ref.terminal_id or ref.gateway_id
+        if isinstance(msg, Heartbeat):
+            # The hot path (most traffic): a clock within bounds and no alert to clear
+            # needs no verdict at all.
+            k = Key(Kind.CLOCK_SKEW, st, sid)
+            active = is_active(k)
+            skew = abs((msg.ts - received_at).total_seconds())
+            if not active and skew < self.s.clock_skew_raise_s:
+                return []
         place = topology.place(st, sid, ref.gateway_id)
         name = f"{st.value.capitalize()} {sid}" + (
             f" (site {place.site_id})" if place.site_id else ""

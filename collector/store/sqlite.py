@@ -89,6 +89,7 @@ class Batch:
     terminals: dict[str, SubjectUpdate] = field(default_factory=dict)
     transitions: list[Transition] = field(default_factory=list)
     telemetry: list[TelemetryRow] = field(default_factory=list)
+    accepted: dict[str, int] = field(default_factory=dict)  # messages by kind (metrics only)
 
     def __bool__(self) -> bool:
         return bool(self.gateways or self.terminals or self.transitions or self.telemetry)
