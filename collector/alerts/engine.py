@@ -298,7 +298,10 @@ class AlertEngine:
     def _blocker(self, alert: Alert, now: datetime) -> tuple[Blocker, Key | None, str] | None:
         key, place = alert.key, alert.place
         for parent in _parent_keys(key, place):
-            if parent in self.active:
+            above = self.active.get(parent)
+            # A store down only because a router is rebooting on plan is no outage of its
+            # own: it must not silence the real outage behind it.
+            if above is not None and above.blocker is not Blocker.PLANNED:
                 return Blocker.INHIBITED, parent, f"{parent.kind.value} {parent.subject_id}"
         ids = {key.subject_id, place.gateway_id} - {""}
         if key.subject_type is not SubjectType.SITE and ids & self.topology.decommissioned:
@@ -319,14 +322,19 @@ class AlertEngine:
         return None
 
     def _site_planned(self, site_id: str, now: datetime) -> str | None:
-        """Every gateway of the store is down for a planned reason still within its grace
-        (the upgrade reboot of a store's only router): planned, not an outage."""
+        """The store went down only because a gateway of it is down for a planned reason
+        still within its grace (the upgrade reboot of a store's only router, or of the last
+        router up while the other's outage is already paged on its own): planned, not a new
+        outage. Once a grace runs out, the store pages."""
         reasons = set()
         for gid in self.topology.live_members(site_id):
             gw = self.active.get(Key(Kind.GATEWAY_DOWN, SubjectType.GATEWAY, gid))
-            if gw is None or not _planned(gw, now):
+            if gw is None:
                 return None
-            reasons.add(str(gw.details.get("reason") or "planned"))
+            if _planned(gw, now):
+                reasons.add(str(gw.details.get("reason") or "planned"))
+            elif gw.fired_at is None:
+                return None  # an outage not paged yet: the store pages for it
         return f"planned: {', '.join(sorted(reasons))}" if reasons else None
 
     # ------------------------------------------------------------------ transitions

@@ -218,3 +218,28 @@ def test_decommission_offline_never_pages() -> None:
     planned_offline(sim, "gw1", "decommission")
     sim.advance(7 * 86400, step=3600)
     assert sim.pages() == []
+
+
+def test_planned_reboot_of_the_last_router_up_does_not_repage_an_outage_already_paged() -> None:
+    """One router of a store is hung and paged; the other reboots for an upgrade: the
+    store is down for a minute, but that is planned, and the hung router's page stands."""
+    sim = Sim(site_engine({"s1": ["gw1", "gw2"]}))
+    sim.gw("gw1", Liveness.DOWN, DetectedBy.DEADLINE)
+    sim.advance(61)
+    assert sim.pages() == [("gateway_down", "gw1")]
+    planned_offline(sim, "gw2", "upgrade")
+    sim.advance(120, step=5)
+    assert sim.state(Kind.GATEWAY_DOWN, "gw1") is AlertState.FIRING
+    sim.gw("gw2", Liveness.ONLINE, DetectedBy.BIRTH)
+    sim.advance(120, step=5)
+    assert sim.pages() == [("gateway_down", "gw1")]
+    assert sim.state(Kind.GATEWAY_DOWN, "gw1") is AlertState.FIRING
+
+
+def test_an_upgrade_that_overruns_its_grace_next_to_a_paged_outage_pages_the_store() -> None:
+    sim = Sim(site_engine({"s1": ["gw1", "gw2"]}))
+    sim.gw("gw1", Liveness.DOWN, DetectedBy.DEADLINE)
+    sim.advance(61)
+    planned_offline(sim, "gw2", "upgrade")
+    sim.advance(900 + 31, step=5)
+    assert sim.pages() == [("gateway_down", "gw1"), ("site_down", "s1")]
