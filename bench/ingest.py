@@ -73,6 +73,16 @@ def _backlog(port: int, gateways: int, per: int) -> None:
         raise SystemExit("publisher failed")
 
 
+def forget(port: int, client_id: str) -> None:
+    """End a persistent session: left alone it would queue every later round's backlog."""
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    _wait(c.is_connected)
+    c.disconnect()
+    c.loop_stop()
+
+
 def bare_rate(port: int, gateways: int, per: int) -> dict[str, float]:
     """Ceiling: a paho subscriber that only counts, draining the same queued backlog."""
     total = gateways * per
@@ -112,6 +122,7 @@ def bare_rate(port: int, gateways: int, per: int) -> dict[str, float]:
     ok = done.wait(300)
     c.disconnect()
     c.loop_stop()
+    forget(port, "bench-bare")
     if not ok:
         raise SystemExit(f"bare subscriber saw only {count}/{total}")
     # Both rates run from the first message received to the last one handled.
@@ -141,6 +152,7 @@ def collector_rate(port: int, db: Path, gateways: int, per: int) -> dict[str, fl
     lat_sum = get("posfleet_collector_ingest_latency_seconds_sum") or 0.0
     lat_n = get("posfleet_collector_ingest_latency_seconds_count") or 1.0
     col.stop()
+    forget(port, "bench-coll")
     return {
         "messages": total,
         "seconds_from_start": elapsed,
