@@ -91,6 +91,9 @@ class MqttIngest:
         self._received = 0
         self._backoff = 1.0
         self._retry_at = 0.0
+        # External-loop mode (see pump): paho queues packets for pump's loop_write.
+        self.client.on_socket_register_write = lambda *_a: None
+        self.client.on_socket_unregister_write = lambda *_a: None
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -133,14 +136,25 @@ class MqttIngest:
                 self._retry_at = now + self._backoff
                 self._backoff = min(self._backoff * 2, 10.0)
                 return False
-        rc = c.loop(timeout)
-        for _ in range(self.burst_max):
-            if rc != mqtt.MQTT_ERR_SUCCESS:
-                break
-            seen = self._received
+        # We drive the socket ourselves (paho's external-loop interface) instead of
+        # client.loop(): loop() arms a wake-up socket pair that costs a send() for every
+        # PUBACK, and writes each PUBACK as it is queued. Here the acks of a burst go out
+        # together after it, and nothing else needs waking: this thread is the only user.
+        sock = c.socket()
+        rc = mqtt.MQTT_ERR_SUCCESS
+        if _readable(sock, timeout, write=c.want_write()):
             rc = c.loop_read()
-            if self._received == seen:
-                break
+            for _ in range(self.burst_max - 1):
+                if rc != mqtt.MQTT_ERR_SUCCESS:
+                    break
+                seen = self._received
+                rc = c.loop_read()
+                if self._received == seen:
+                    break
+        if rc == mqtt.MQTT_ERR_SUCCESS and c.want_write():
+            rc = c.loop_write()
+        if rc == mqtt.MQTT_ERR_SUCCESS:
+            rc = c.loop_misc()  # keepalive pings, retries
         if rc != mqtt.MQTT_ERR_SUCCESS and c.socket() is not None:
             c.disconnect()  # paho says the link is broken: close it and reconnect later
         if rc != mqtt.MQTT_ERR_SUCCESS:
@@ -173,13 +187,15 @@ class MqttIngest:
         )
 
 
-def _readable(sock: Any) -> bool:
-    """Bytes are waiting on the socket (or in its TLS buffer), without reading them."""
+def _readable(sock: Any, timeout: float = 0.0, *, write: bool = False) -> bool:
+    """Bytes are waiting on the socket (or in its TLS buffer), without reading them;
+    waits up to ``timeout`` for them (or, with ``write``, for room to write)."""
     if sock is None:
         return False
     pending = getattr(sock, "pending", None)
     if pending is not None and pending():
         return True
     poller = select.poll()  # not select(): no limit on the descriptor's number
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
+    poller.register(sock, select.POLLIN | (select.POLLOUT if write else 0))
+    events = poller.poll(max(timeout, 0.0) * 1000)
+    return any(ev & (select.POLLIN | select.POLLERR | select.POLLHUP) for _fd, ev in events)
