@@ -4,7 +4,6 @@ Mosquitto: TLS with the pinned CA, per-gateway passwords, and the ACL."""
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from agent_support import AgentThread, Observer, settings
 from paho.mqtt.enums import CallbackAPIVersion
+from support.services import missing
 from support.wait import wait_for
 
 from agent.check import check_broker
@@ -67,10 +67,7 @@ class SecureBroker:
 def secure_broker(tmp_path: Path) -> Iterator[SecureBroker]:
     exe = find_mosquitto()
     if exe is None:
-        # Under CI (and scripts/test) a missing broker is a failure, never a skip.
-        if os.environ.get("CI") == "true" or os.environ.get("POSFLEET_REQUIRE_SERVICES") == "1":
-            pytest.fail("mosquitto is not installed: run scripts/install-services")
-        pytest.skip("mosquitto not installed")
+        missing("mosquitto")  # under CI (and scripts/test) a failure, never a skip
     d = tmp_path / "etc"
     d.mkdir()
     ca, ca_key = make_ca(d, "ca")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from dashboard_fleet import NOW
+from support.services import missing
 from support.wait import wait_for
 
 from collector.actions import ts
@@ -61,9 +62,7 @@ def _healthy(url: str) -> bool:
 def serve(db: Path, refresh_s: float) -> Iterator[str]:
     """``posfleet-dashboard`` on a free port, as an operator would start it."""
     if not Path(CHROMIUM).exists():
-        if os.environ.get("POSFLEET_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{CHROMIUM} missing: apt-get install chromium")
-        pytest.skip(f"{CHROMIUM} missing")
+        missing(CHROMIUM)
     port = free_port()
     exe = shutil.which("posfleet-dashboard", path=str(Path(sys.executable).parent))
     assert exe, "posfleet-dashboard console script not installed in the venv"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,19 +15,13 @@ from promstack import (
     promtool,
     render_alertmanager_config,
 )
+from support.services import missing
 from support.webhook import WebhookReceiver
-
-
-def _require_services() -> bool:
-    # Under CI (and scripts/test) a missing program is a failure, never a skip.
-    return os.environ.get("CI") == "true" or os.environ.get("POSFLEET_REQUIRE_SERVICES") == "1"
 
 
 def _need(path: str | None, what: str) -> str:
     if path is None:
-        if _require_services():
-            pytest.fail(f"{what} is not installed: run scripts/install-services")
-        pytest.skip(f"{what} not installed (scripts/install-services installs it)")
+        missing(what)
     return path
 
 
