@@ -303,3 +303,61 @@ def test_check_fails_against_a_broker_whose_ca_is_not_the_pinned_one(
     out = io.StringIO()
     assert not check_broker(s, out)
     assert "FAIL TLS" in out.getvalue()
+
+
+def test_the_collector_ingests_the_agents_telemetry_over_tls(
+    secure_broker: SecureBroker, tmp_path: Path
+) -> None:
+    """The collector's own connection (MqttIngest: external loop, read-ahead socket) over
+    TLS with the pinned CA and its password: the agent's birth and heartbeats arrive."""
+    import queue
+
+    from collector.ingest import BrokerSettings, LinkEvent, MqttIngest, Received
+
+    b = secure_broker
+    inbox: queue.SimpleQueue[Received | LinkEvent] = queue.SimpleQueue()
+    ingest = MqttIngest(
+        BrokerSettings(
+            port=b.port,
+            client_id="collector-tls-test",
+            username="_collector",
+            password_file=b.creds / "_collector.password",
+            tls_ca=b.ca,
+        ),
+        inbox,
+    )
+    ingest.start()
+    got: list[Received | LinkEvent] = []
+
+    def drain() -> list[str]:
+        ingest.pump(0.05)
+        while not inbox.empty():
+            got.append(inbox.get_nowait())
+        return [i.topic.rsplit("/", 1)[-1] for i in got if isinstance(i, Received)]
+
+    try:
+        wait_for(lambda: drain() is not None and ingest.connected, 10, what="collector connected")
+        agent = AgentThread(
+            settings(
+                b.port,
+                tmp_path / "agent",
+                gateway_id="gw-a",
+                tls=True,
+                ca_file=b.ca,
+                username="gw-a",
+                password_file=b.creds / "gw-a.password",
+            )
+        )
+        try:
+            wait_for(
+                lambda: {"status", "heartbeat"} <= set(drain()),
+                15,
+                what="agent birth and heartbeat read by the collector over TLS",
+            )
+        finally:
+            agent.stop()
+    finally:
+        ingest.stop()
+    assert isinstance(got[0], LinkEvent)
+    assert got[0].connected
+    assert all(i.topic.startswith("posfleet/v1/gw-a/") for i in got if isinstance(i, Received))
