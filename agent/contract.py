@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 ROOT = "posfleet/v1"
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
-_ID_RE = re.compile(rf"^{ID_PATTERN}$")
+_ID_RE = re.compile(ID_PATTERN)  # used with fullmatch: "$" would let a trailing newline in
 KINDS = ("status", "heartbeat", "network", "firmware", "hardware", "event")
 OFFLINE_REASONS = (
     "connection_lost",
@@ -32,7 +32,7 @@ Body = dict[str, Any]
 
 
 def valid_id(value: str) -> bool:
-    return bool(_ID_RE.match(value))
+    return _ID_RE.fullmatch(value) is not None
 
 
 def topic_for(gateway_id: str, kind: str, terminal_id: str | None = None) -> str:

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from pydantic import ValidationError
 
@@ -48,8 +49,9 @@ class Rejected:
     ref: TopicRef | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(NamedTuple):
+    """One per message: a NamedTuple, immutable and cheaper to build than a frozen dataclass."""
+
     ref: TopicRef
     message: Message
 

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 ROOT = "posfleet/v1"
 # Ids go into topics, file names and Prometheus labels: keep them boring.
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
-_ID_RE = re.compile(rf"^{ID_PATTERN}$")
+_ID_RE = re.compile(ID_PATTERN)  # used with fullmatch: "$" would let a trailing newline in
 
 
 class Kind(StrEnum):
@@ -22,15 +22,16 @@ class Kind(StrEnum):
     EVENT = "event"
 
 
-@dataclass(frozen=True, slots=True)
-class TopicRef:
+class TopicRef(NamedTuple):
+    """Immutable like a frozen dataclass, and four times cheaper to build: one per message."""
+
     gateway_id: str
     kind: Kind
     terminal_id: str | None = None
 
 
 def valid_id(value: str) -> bool:
-    return bool(_ID_RE.match(value))
+    return _ID_RE.fullmatch(value) is not None
 
 
 def topic_for(gateway_id: str, kind: Kind | str, terminal_id: str | None = None) -> str:
@@ -52,17 +53,23 @@ def subscription(share_group: str | None = None) -> str:
 
 def parse_topic(topic: str) -> TopicRef | None:
     """Return the parsed topic, or ``None`` when it is not one of ours."""
-    parts = topic.split("/")
-    if len(parts) < 4 or f"{parts[0]}/{parts[1]}" != ROOT:
+    if not topic.startswith(_PREFIX):
         return None
-    gw = parts[2]
-    if not valid_id(gw):
-        return None
-    try:
-        if len(parts) == 4:
-            return TopicRef(gw, Kind(parts[3]))
-        if len(parts) == 6 and parts[3] == "terminal" and valid_id(parts[4]):
-            return TopicRef(gw, Kind(parts[5]), parts[4])
-    except ValueError:
-        return None
+    parts = topic[_PREFIX_LEN:].split("/")
+    n = len(parts)
+    if n == 2:
+        kind = _KINDS.get(parts[1])
+        if kind is None or _ID_RE.fullmatch(parts[0]) is None:
+            return None
+        return TopicRef(parts[0], kind)
+    if n == 4 and parts[1] == "terminal":
+        kind = _KINDS.get(parts[3])
+        if kind is None or _ID_RE.fullmatch(parts[0]) is None or _ID_RE.fullmatch(parts[2]) is None:
+            return None
+        return TopicRef(parts[0], kind, parts[2])
     return None
+
+
+_PREFIX = ROOT + "/"
+_PREFIX_LEN = len(_PREFIX)
+_KINDS = {k.value: k for k in Kind}  # a dict lookup, not Kind(...): once per message
