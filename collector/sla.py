@@ -44,6 +44,33 @@ class Incident:
             model=str(row.get("model") or ""),
         )
 
+    # The columns ``from_values`` takes, in order: select them in this order to read many
+    # incidents without a dict per row (a month of a large fleet is tens of thousands).
+    COLUMNS = "subject_type, subject_id, started_at, ended_at, class, site_id, region_id, model"
+
+    @classmethod
+    def from_values(
+        cls,
+        subject_type: str,
+        subject_id: str,
+        started_at: str,
+        ended_at: str | None,
+        klass: str | None,
+        site_id: str | None,
+        region_id: str | None,
+        model: str | None,
+    ) -> Incident:
+        return cls(
+            subject_type,
+            subject_id,
+            _ts(started_at),
+            _ts(ended_at) if ended_at else None,
+            klass or "fault",
+            site_id or "",
+            region_id or "",
+            model or "",
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Reliability:
@@ -129,15 +156,23 @@ def reliability(
         for inc in incs:
             s = max(inc.started_at, start)
             e = min(inc.ended_at or horizon, horizon)
-            if s < e:
-                (cut if inc.cls in exclude else fault).append((s, e))
             if inc.cls in exclude:
+                if s < e:
+                    cut.append((s, e))
                 continue
+            if s < e:
+                fault.append((s, e))
             if start <= inc.started_at < horizon:
                 failures += 1
             if inc.ended_at is not None and start <= inc.ended_at < horizon:
                 repairs += 1
                 repair_s += (inc.ended_at - inc.started_at).total_seconds()
+        if not cut:  # most subjects: faults only, nothing to cut out
+            if len(fault) == 1:
+                downtime += (fault[0][1] - fault[0][0]).total_seconds()
+            elif fault:
+                downtime += _seconds(_merge(fault))
+            continue
         cut = _merge(cut)
         excluded += _seconds(cut)
         downtime += _seconds(_subtract(_merge(fault), cut))
@@ -154,6 +189,28 @@ def reliability(
         repairs=repairs,
         mttr_s=repair_s / repairs if repairs else None,
         mtbf_s=up / failures if failures else None,
+    )
+
+
+def combine(a: Reliability, b: Reliability) -> Reliability:
+    """The figures of two adjacent periods of the same subjects, as one period: downtime,
+    excluded and observed time add up (``reliability`` clips every incident at the period's
+    edges), and a failure or repair counts in the period where it happened. So a month's
+    figure is its finished days (computed once) combined with today's."""
+    repairs = a.repairs + b.repairs
+    repair_s = (a.mttr_s or 0.0) * a.repairs + (b.mttr_s or 0.0) * b.repairs
+    failures = a.failures + b.failures
+    observed = a.observed_s + b.observed_s
+    downtime = a.downtime_s + b.downtime_s
+    return Reliability(
+        subjects=max(a.subjects, b.subjects),
+        observed_s=observed,
+        downtime_s=downtime,
+        excluded_s=a.excluded_s + b.excluded_s,
+        failures=failures,
+        repairs=repairs,
+        mttr_s=repair_s / repairs if repairs else None,
+        mtbf_s=(observed - downtime) / failures if failures else None,
     )
 
 

@@ -11,7 +11,7 @@ st.set_page_config(page_title="posfleet NOC", page_icon=":material/monitor_heart
 PAGES = [
     st.Page("views/overview.py", title="Overview", url_path="overview", default=True),
     st.Page("views/alerts.py", title="Alerts", url_path="alerts"),
-    st.Page("views/detail.py", title="Gateway / terminal", url_path="detail"),
+    st.Page("views/detail.py", title="Gateway / terminal / site", url_path="detail"),
     st.Page("views/incidents.py", title="Incidents & SLA", url_path="incidents"),
     st.Page("views/firmware.py", title="Firmware", url_path="firmware"),
     st.Page("views/maintenance.py", title="Maintenance", url_path="maintenance"),

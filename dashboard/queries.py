@@ -74,31 +74,54 @@ def outage_trend(conn: sqlite3.Connection, now: datetime, days: int = 30) -> pd.
 SLA_GROUPS = {"region_id": "region", "site_id": "site", "model": "model"}
 
 
+def _gateway_incidents(conn: sqlite3.Connection, start: datetime, end: datetime) -> list[Any]:
+    cur = conn.execute(
+        f"SELECT {sla.Incident.COLUMNS} FROM incidents WHERE subject_type = 'gateway' "
+        "AND started_at < ? AND (ended_at IS NULL OR ended_at > ?)",
+        (ts(end), ts(start)),
+    )
+    return [sla.Incident.from_values(*r) for r in cur]
+
+
+def _population(conn: sqlite3.Connection, key: str) -> dict[Any, int]:
+    return dict(
+        conn.execute(
+            f"SELECT {key}, COUNT(*) FROM gateways WHERE registered = 1 AND decommissioned = 0 "
+            "GROUP BY 1"
+        ).fetchall()
+    )
+
+
+def fleet_reliability(conn: sqlite3.Connection, start: datetime, end: datetime) -> sla.Reliability:
+    """The whole fleet's gateway figures in [start, end) (see ``reliability``)."""
+    incidents = _gateway_incidents(conn, start, end)
+    return sla.reliability(
+        incidents, start, end, population=_population(conn, "'all'").get("all", 0)
+    )
+
+
 def reliability(
     conn: sqlite3.Connection, start: datetime, end: datetime, group: str | None = None
 ) -> pd.DataFrame:
     """Gateway availability, MTTR, MTBF in [start, end) by ``collector.sla`` (the shared rule:
     planned and administrative time is removed from the period, a fault inside a planned
     window does not count). ``group``: region_id | site_id | model | None (whole fleet)."""
-    cur = conn.execute(
-        "SELECT subject_type, subject_id, started_at, ended_at, class, site_id, region_id, "
-        "model FROM incidents WHERE subject_type = 'gateway' AND started_at < ? "
-        "AND (ended_at IS NULL OR ended_at > ?)",
-        (ts(end), ts(start)),
-    )
-    cols = [d[0] for d in cur.description]
-    incidents = [sla.Incident.from_row(dict(zip(cols, r, strict=True))) for r in cur]
-    key = group or "'all'"
-    pop = dict(
-        conn.execute(
-            f"SELECT {key}, COUNT(*) FROM gateways WHERE registered = 1 AND decommissioned = 0 "
-            "GROUP BY 1"
-        ).fetchall()
-    )
     if group is None:
-        figures = {"all": sla.reliability(incidents, start, end, population=pop.get("all", 0))}
+        figures = {"all": fleet_reliability(conn, start, end)}
     else:
-        figures = sla.by_group(incidents, start, end, SLA_GROUPS[group], population=pop)
+        figures = sla.by_group(
+            _gateway_incidents(conn, start, end),
+            start,
+            end,
+            SLA_GROUPS[group],
+            population=_population(conn, group),
+        )
+    return reliability_frame(figures, group)
+
+
+def reliability_frame(
+    figures: dict[str, sla.Reliability], group: str | None = None
+) -> pd.DataFrame:
     rows = []
     for name, r in sorted(figures.items()):
         avail = r.availability
@@ -119,11 +142,9 @@ def reliability(
 def site_map(conn: sqlite3.Connection) -> pd.DataFrame:
     """Sites merged per ~10 km cell (0.1 degree), coloured by the cell's worst status.
 
-    One dot per cell, not per site: the dots are drawn in the browser (Vega, canvas) and a
-    few hundred to ~1,300 of them draw in tens of milliseconds on a NOC thin client, where
-    one per site (12,500 at 100,000 terminals) or even one per problem site (~2,500 in the
-    benchmark fleet) cost 0.2-0.4 s of every page load. The tooltip gives the cell's site
-    and problem counts and one of its worst sites, to search for.
+    One dot per cell, not per site: a few hundred to ~1,300 dots (``dashboard.charts``),
+    where one per site would be 12,500 at 100,000 terminals. ``site_id`` is one of the
+    cell's worst sites; ``problem_sites`` counts its sites that are not online.
     """
     rank = " ".join(f"WHEN '{s}' THEN {r}" for s, r in SEVERITY_RANK.items())
     df = frame(

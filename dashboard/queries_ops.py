@@ -16,7 +16,8 @@ from dashboard.queries import frame
 
 # ------------------------------------------------------------------ detail
 def find_subject(conn: sqlite3.Connection, ident: str) -> tuple[str, dict[str, Any]] | None:
-    """A gateway or terminal by id or serial, with its site, merchant and technician."""
+    """A gateway or terminal by id or serial, with its site, merchant and technician; else a
+    site by id (the Overview's map and the search link stores here)."""
     for kind, table, key in (("gateway", "gateways", "gateway_id"),
                              ("terminal", "terminals", "terminal_id")):  # fmt: skip
         df = frame(
@@ -30,7 +31,53 @@ def find_subject(conn: sqlite3.Connection, ident: str) -> tuple[str, dict[str, A
         )
         if len(df):
             return kind, df.iloc[0].to_dict()
+    df = frame(
+        conn,
+        "SELECT s.*, r.name AS region_name, r.oncall_name, r.oncall_contact, "
+        "r.contact_verified_at FROM sites s LEFT JOIN regions r ON r.region_id = s.region_id "
+        "WHERE s.site_id = ? LIMIT 1",
+        (ident,),
+    )
+    if len(df):
+        return "site", df.iloc[0].to_dict()
     return None
+
+
+def site_members(conn: sqlite3.Connection, site_id: str) -> pd.DataFrame:
+    """A store's gateways and terminals, the ones with a problem first."""
+    effective = (
+        "CASE WHEN decommissioned = 1 THEN 'decommissioned' WHEN suspended = 1 THEN 'suspended' "
+        "ELSE status END"
+    )
+    return frame(
+        conn,
+        f"SELECT * FROM (SELECT 'gateway' AS type, gateway_id AS id, serial, model, "
+        f"{effective} AS status, status_since, last_seen_at, '' AS gateway_id FROM gateways "
+        f"WHERE site_id = :s UNION ALL SELECT 'terminal', terminal_id, serial, model, "
+        f"{effective}, status_since, last_seen_at, gateway_id FROM terminals WHERE site_id = :s) "
+        "ORDER BY CASE status WHEN 'down' THEN 0 WHEN 'late' THEN 1 WHEN 'unknown' THEN 2 "
+        "ELSE 3 END, type, id LIMIT 2000",
+        {"s": site_id},
+    )
+
+
+def site_alerts(conn: sqlite3.Connection, site_id: str) -> pd.DataFrame:
+    return frame(
+        conn,
+        "SELECT id, kind, severity, state, subject_type, subject_id, summary, started_at, "
+        "acked_by FROM alerts WHERE site_id = ? AND state != 'resolved' ORDER BY started_at DESC",
+        (site_id,),
+    )
+
+
+def site_incidents(conn: sqlite3.Connection, site_id: str, since: datetime) -> pd.DataFrame:
+    return frame(
+        conn,
+        "SELECT id, subject_type, subject_id, started_at, ended_at, class, cause, "
+        "expected_recovery_at FROM incidents WHERE site_id = ? AND (ended_at IS NULL OR "
+        "ended_at >= ?) ORDER BY started_at DESC LIMIT 500",
+        (site_id, ts(since)),
+    )
 
 
 def timeline(conn: sqlite3.Connection, kind: str, ident: str, since: datetime) -> pd.DataFrame:

@@ -38,7 +38,7 @@ def body() -> None:
         df,
         "alerts",
         column_config={
-            "link": st.column_config.LinkColumn("subject", display_text=r"id=(.*)$"),
+            "link": st.column_config.LinkColumn("subject", display_text=r"=(.*)$"),
             "escalation": st.column_config.NumberColumn("escalation", format="L%d"),
         },
     )

@@ -1,4 +1,5 @@
-"""One gateway or terminal: status timeline, telemetry, incidents, firmware, maintenance."""
+"""One gateway or terminal: status timeline, telemetry, incidents, firmware, maintenance;
+or one site: its gateways and terminals, contacts, alerts and incidents."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collector.actions import Role, record_service, set_suspended
 from dashboard import ui
 
 c = ui.ctx()
-st.title("Gateway / terminal")
+st.title("Gateway / terminal / site")
 ui.flash()
 ident = st.text_input("Id or serial", value=st.query_params.get("id", ""), key="detail_id")
 if ident:
@@ -21,11 +22,54 @@ if not ident:
     st.stop()
 found = ui.load(c, "ops", "find_subject", ident)
 if found is None:
-    st.warning(f"No gateway or terminal with id or serial {ident!r}.")
+    st.warning(f"No gateway, terminal or site with id or serial {ident!r}.")
     st.stop()
 kind, row = found
-sid = row["gateway_id"] if kind == "gateway" else row["terminal_id"]
 since = c.now.replace(second=0, microsecond=0) - timedelta(days=30)
+
+
+def site_page() -> None:
+    """A store: what is down there, who to call, its alerts and incidents."""
+    site = row["site_id"]
+    st.header(f"site {site} {row['name'] or ''}")
+    members = ui.load(c, "ops", "site_members", site)
+    alerts = ui.load(c, "ops", "site_alerts", site)
+    gws, terms = members[members["type"] == "gateway"], members[members["type"] == "terminal"]
+    a, b, d = st.columns(3)
+    a.metric("Gateways down", f"{int((gws['status'] == 'down').sum())} of {len(gws)}")
+    b.metric("Terminals down", f"{int((terms['status'] == 'down').sum())} of {len(terms)}")
+    d.metric("Active alerts", len(alerts))
+    info = pd.DataFrame(
+        [
+            ("address", row["address"] or ""),
+            ("merchant", f"{row['merchant_name'] or ''} ({row['merchant_contact'] or ''})"),
+            ("region", f"{row['region_id']} {row['region_name'] or ''}"),
+            (
+                "technician",
+                f"{row['oncall_name'] or ''} ({row['oncall_contact'] or ''}), "
+                f"verified {str(row['contact_verified_at'] or 'never')[:10]}",
+            ),
+            ("time zone", row["tz"] or ""),
+        ],
+        columns=["field", "value"],
+    )
+    ui.table(info, f"{site}-info")
+    st.subheader("Gateways and terminals")
+    ui.table(
+        members.assign(link=[f"/detail?id={i}" for i in members["id"]]),
+        f"{site}-members",
+        column_config={"link": st.column_config.LinkColumn("open", display_text=r"id=(.*)$")},
+    )
+    st.subheader("Active alerts")
+    ui.table(alerts, f"{site}-alerts")
+    st.subheader("Incidents (30 days)")
+    ui.table(ui.load(c, "ops", "site_incidents", site, since), f"{site}-incidents")
+
+
+if kind == "site":
+    site_page()
+    st.stop()
+sid = row["gateway_id"] if kind == "gateway" else row["terminal_id"]
 
 
 @st.fragment(run_every=c.settings.dashboard_refresh_s)

@@ -91,3 +91,35 @@ def test_incidents_read_from_the_store_feed_the_functions(db_path: Path) -> None
 def test_empty_period_is_refused() -> None:
     with pytest.raises(ValueError, match="empty period"):
         reliability([], DAY1, DAY0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_period_split_in_two_and_combined_gives_the_same_figures(seed: int) -> None:
+    """How the Overview builds the month: finished days (cached) combined with today."""
+    import random
+
+    from collector.sla import combine
+
+    rnd = random.Random(seed)
+    incidents = []
+    for _ in range(rnd.randint(0, 40)):
+        start = rnd.uniform(-10, 70)
+        end = None if rnd.random() < 0.2 else start + rnd.uniform(0.01, 20)
+        cls = rnd.choice(["fault", "fault", "fault", "planned", "administrative"])
+        incidents.append(inc(f"t{rnd.randint(1, 6)}", start, end, cls))
+    start, end = DAY0, DAY0 + timedelta(hours=72)
+    cut = DAY0 + timedelta(hours=rnd.uniform(1, 71))
+    whole = reliability(incidents, start, end, population=8)
+    parts = combine(
+        reliability(incidents, start, cut, population=8),
+        reliability(incidents, cut, end, population=8),
+    )
+    assert parts.subjects == whole.subjects == 8
+    assert parts.failures == whole.failures
+    assert parts.repairs == whole.repairs
+    for field in ("observed_s", "downtime_s", "excluded_s", "mttr_s", "mtbf_s"):
+        got, want = getattr(parts, field), getattr(whole, field)
+        assert (got is None) == (want is None), field
+        if want is not None:
+            assert got == pytest.approx(want, rel=1e-9, abs=1e-6), field
+    assert parts.availability == pytest.approx(whole.availability)

@@ -137,6 +137,36 @@ def test_every_page_renders_in_chromium_and_is_screenshotted(console, browser) -
     page.close()
 
 
+def test_the_overview_charts_are_drawn_and_a_site_page_opens_from_the_search(
+    console, browser
+) -> None:
+    """The charts are server-drawn SVG: Streamlit's sanitisers must keep them (st.html drops
+    inline SVG, so the map is an image and the bars go through Markdown)."""
+    page = browser.new_page(viewport={"width": 1440, "height": 2000})  # type: ignore[attr-defined]
+    page.goto(console + "/")
+    _settled(page, "Regions at a glance")
+    img = page.locator('img[alt="sites by worst status"]')
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => document.querySelector('img[alt=\"sites by worst status\"]')?.naturalWidth > 0",
+        timeout=10_000,
+    )
+    box = img.bounding_box()
+    assert box is not None
+    assert box["width"] > 300
+    assert box["height"] > 150
+    bars = page.locator('svg[aria-label="new outages per day"] rect title')
+    assert bars.count() > 0
+    # A store, from the search box to its page.
+    site = "S000001"
+    page.get_by_label("Search id, serial or merchant").fill(site)
+    page.keyboard.press("Enter")
+    page.get_by_role("link", name=f"site {site}").first.click()
+    _settled(page, "Gateways and terminals")
+    assert page.get_by_text(f"site {site}").count() > 0
+    page.screenshot(path=str(SHOTS / "site.png"), full_page=True)
+    page.close()
+
+
 def test_operator_logs_in_and_acknowledges_in_the_browser(console, browser, fleet) -> None:
     page = browser.new_page(viewport={"width": 1440, "height": 2000})  # type: ignore[attr-defined]
     page.goto(f"{console}/alerts?severity=critical")

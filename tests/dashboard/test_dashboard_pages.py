@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import base64
+import re
 import sqlite3
 from datetime import time, timedelta
 from typing import Any
@@ -57,9 +58,46 @@ def test_overview_shows_counts_availability_map_and_regions(open_page, fleet) ->
     at = open_page("views/overview.py")
     down = one(fleet.path, "SELECT COUNT(*) FROM gateways WHERE status='down' AND suspended=0")
     assert metric(at, "down") == str(down[0])
-    assert metric(at, "Availability this month").endswith("%")
-    charts = [json.loads(e.proto.spec) for e in at.get("vega_lite_chart")]
-    assert any("projection" in spec for spec in charts), "the site map is missing"
+    # The month is its finished days (cached longer) combined with today: the same figure
+    # as computed over the whole month at once.
+    from dashboard import queries
+    from dashboard.queries_ops import day_start, month_start
+
+    minute = NOW.replace(second=0, microsecond=0)
+    assert day_start(NOW) > month_start(NOW)  # the fleet's "now" exercises the combination
+    with queries.open_ro(fleet.path) as conn:
+        whole = queries.reliability(conn, month_start(NOW), minute)
+        today = queries.reliability(conn, day_start(NOW), minute)
+    assert metric(at, "Availability this month") == f"{whole['availability_pct'][0]:.3f} %"
+    assert metric(at, "Availability today") == f"{today['availability_pct'][0]:.3f} %"
+    # The site map: an image of one dot per cell, the down cells red.
+    (img,) = [e.proto.body for e in at.get("html") if 'alt="sites by worst status"' in e.proto.body]
+    data = re.search(r"base64,([^\"]+)", img)
+    assert data
+    site_map = base64.b64decode(data.group(1)).decode()
+    cells = rows(
+        fleet.path,
+        "SELECT COUNT(DISTINCT round(s.lat, 1) || ',' || round(s.lon, 1)) FROM gateways g "
+        "JOIN sites s ON s.site_id = g.site_id "
+        "WHERE g.registered = 1 AND g.decommissioned = 0 AND s.lat IS NOT NULL",
+    )[0][0]
+    assert site_map.count("<circle") == cells > 0
+    down_cells = rows(
+        fleet.path,
+        "SELECT COUNT(DISTINCT round(s.lat, 1) || ',' || round(s.lon, 1)) FROM gateways g "
+        "JOIN sites s ON s.site_id = g.site_id WHERE g.status = 'down' AND g.suspended = 0 "
+        "AND g.registered = 1 AND g.decommissioned = 0 AND s.lat IS NOT NULL",
+    )[0][0]
+    assert site_map.count('fill="#d62728"') == down_cells > 0
+    # The outage bars add up to the down changes of the last 30 days.
+    since = ts(NOW.replace(second=0, microsecond=0) - timedelta(days=30))
+    downs = one(
+        fleet.path,
+        "SELECT COUNT(*) FROM state_changes WHERE to_status='down' AND at >= ?",
+        (since,),
+    )[0]
+    (bars,) = [e.body for e in at.markdown if 'aria-label="new outages per day"' in e.body]
+    assert sum(int(n) for n in re.findall(r"<title>[^:]+: (\d+) ", bars)) == downs > 0
     regions = at.dataframe[0].value
     assert list(regions["region_id"]) == ["R01", "R02", "R03", "R04"]
     # R01 verified today, R04 120 days ago: only the stale one is flagged.
@@ -135,6 +173,44 @@ def test_detail_page_shows_timeline_telemetry_incidents_and_contacts(open_page, 
 def test_detail_page_finds_a_terminal_by_serial(open_page, fleet) -> None:
     at = open_page("views/detail.py", {"id": fleet.serial_of_first_terminal})
     assert at.header[0].value == f"terminal {fleet.terminal_ids[0]}"
+
+
+def test_a_site_has_its_page_with_members_contacts_alerts_and_incidents(open_page, fleet) -> None:
+    """Where the Overview's map dots and the search's site hits lead."""
+    site, region = one(
+        fleet.path, "SELECT site_id, region_id FROM gateways WHERE gateway_id = ?",
+        (fleet.down_gateway,),
+    )  # fmt: skip
+    at = open_page("views/detail.py", {"id": site})
+    assert not at.exception
+    assert at.header[0].value.startswith(f"site {site}")
+    gws, down = one(
+        fleet.path,
+        "SELECT COUNT(*), SUM(status = 'down' AND suspended = 0 AND decommissioned = 0) "
+        "FROM gateways WHERE site_id = ?",
+        (site,),
+    )
+    assert down >= 1
+    assert metric(at, "Gateways down") == f"{down} of {gws}"
+    info = at.dataframe[0].value.set_index("field")["value"]
+    assert fleet.merchant_of_first_site in info["merchant"]
+    assert f"Tech {region}" in info["technician"]
+    members = at.dataframe[1].value
+    terminals = one(fleet.path, "SELECT COUNT(*) FROM terminals WHERE site_id = ?", (site,))[0]
+    assert len(members) == gws + terminals
+    assert members["status"].iloc[0] == "down"  # problems first
+    assert fleet.down_gateway in set(members["id"])
+    assert (members["link"] == "/detail?id=" + members["id"]).all()
+    active = one(
+        fleet.path, "SELECT COUNT(*) FROM alerts WHERE site_id = ? AND state != 'resolved'", (site,)
+    )[0]
+    assert len(at.dataframe[2].value) == active > 0
+    assert fleet.incident_id in set(at.dataframe[3].value["id"])
+
+
+def test_an_unknown_id_says_what_was_looked_for(open_page) -> None:
+    at = open_page("views/detail.py", {"id": "NOPE-1"})
+    assert "No gateway, terminal or site with id or serial 'NOPE-1'" in texts(at)
 
 
 def test_operator_suspends_a_gateway_from_its_page(open_page, fleet) -> None:
@@ -401,3 +477,12 @@ def test_a_missing_store_names_the_setting_and_the_fix(open_page, monkeypatch, t
     at.run()
     assert "POSFLEET_DB" in at.error[0].value
     assert "does not exist" in at.error[0].value
+
+
+def test_an_alerts_subject_links_to_its_page_or_its_region() -> None:
+    from dashboard.ui import subject_link
+
+    assert subject_link("gateway", "GW1") == "/detail?id=GW1"
+    assert subject_link("terminal", "T1") == "/detail?id=T1"
+    assert subject_link("site", "S1") == "/detail?id=S1"  # the site page, no dead end
+    assert subject_link("region", "R1") == "/alerts?region=R1"
