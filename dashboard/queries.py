@@ -1,12 +1,15 @@
 """Read side of the console: SQL that aggregates in SQLite and pages, never loads the fleet.
 
 Every function takes a read-only connection (``open_ro``) and returns a DataFrame or plain
-values; Streamlit caching and widgets live in ``dashboard.ui``. ``now`` is passed in.
+values; Streamlit caching and widgets live in ``dashboard.ui`` (one exception:
+``past_reliability``, a figure of finished days kept per process). ``now`` is passed in.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -98,6 +101,31 @@ def fleet_reliability(conn: sqlite3.Connection, start: datetime, end: datetime) 
     return sla.reliability(
         incidents, start, end, population=_population(conn, "'all'").get("all", 0)
     )
+
+
+_PAST: dict[tuple[str, datetime, datetime], tuple[float, sla.Reliability]] = {}
+_PAST_LOCK = threading.Lock()
+PAST_TTL_S = 600.0
+
+
+def past_reliability(db: str | Path, start: datetime, end: datetime) -> sla.Reliability:
+    """``fleet_reliability`` of a finished period (the month's days before today), kept for
+    ``PAST_TTL_S`` (late corrections) in this process, across viewers and refresh cycles.
+    ``dashboard.serve`` computes the current month's before the console opens its port, so
+    a restarted console's first viewer does not wait for a month of incidents."""
+    key = (str(db), start, end)
+    mono = time.monotonic()
+    with _PAST_LOCK:
+        hit = _PAST.get(key)
+        if hit is not None and mono - hit[0] < PAST_TTL_S:
+            return hit[1]
+    with open_ro(db) as conn:
+        figures = fleet_reliability(conn, start, end)
+    with _PAST_LOCK:
+        if len(_PAST) > 64:  # a few stores x a few periods; never grows without bound
+            _PAST.clear()
+        _PAST[key] = (mono, figures)
+    return figures
 
 
 def reliability(

@@ -45,15 +45,14 @@ def _cached(db: str, module: str, name: str, args: tuple[Any, ...], cycle: int) 
         return getattr(MODULES[module], name)(conn, *args)
 
 
-def load(c: Ctx, module: str, name: str, *args: Any, every_s: float | None = None) -> Any:
-    """A read through the cache, fresh once per refresh cycle (or once per ``every_s``, for
-    figures of the past that change only by late corrections).
+def load(c: Ctx, module: str, name: str, *args: Any) -> Any:
+    """A read through the cache, fresh once per refresh cycle.
 
     ``cycle`` (wall-clock time / refresh interval) is part of the key: every viewer and every
     rerun within one cycle share one query, and an auto-refresh always sees new data. Callers
     round ``now`` to the minute so that arguments do not defeat the cache.
     """
-    cycle = int(time.time() // (every_s or c.settings.dashboard_refresh_s))
+    cycle = int(time.time() // c.settings.dashboard_refresh_s)
     return _cached(c.db, module, name, args, cycle)
 
 

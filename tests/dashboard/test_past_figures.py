@@ -1,0 +1,65 @@
+"""The month's finished days: computed once per process (and before the port opens), then
+kept for PAST_TTL_S; a real SQLite store from the simulator-style fleet."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+from dashboard_fleet import NOW
+
+from collector.actions import ts
+from dashboard import queries, serve
+from dashboard.queries_ops import day_start, month_start
+
+START, END = month_start(NOW), day_start(NOW)
+
+
+@pytest.fixture(autouse=True)
+def empty_cache() -> Iterator[None]:
+    queries._PAST.clear()
+    yield
+    queries._PAST.clear()
+
+
+def direct(db: object) -> object:
+    with queries.open_ro(str(db)) as conn:
+        return queries.fleet_reliability(conn, START, END)
+
+
+def add_outage(db: object) -> None:
+    conn = sqlite3.connect(str(db))
+    with conn:
+        gw = conn.execute(
+            "SELECT gateway_id FROM gateways WHERE status='online' LIMIT 1"
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO incidents (subject_type, subject_id, started_at, ended_at, class) "
+            "VALUES ('gateway', ?, ?, ?, 'fault')",
+            (gw[0], ts(START.replace(day=3)), ts(START.replace(day=4))),
+        )
+    conn.close()
+
+
+def test_kept_within_the_ttl_and_read_again_after(fleet, monkeypatch) -> None:
+    first = queries.past_reliability(fleet.path, START, END)
+    assert first == direct(fleet.path)
+    add_outage(fleet.path)  # a late correction
+    assert queries.past_reliability(fleet.path, START, END) is first  # within the TTL
+    monkeypatch.setattr(queries, "PAST_TTL_S", 0.0)
+    later = queries.past_reliability(fleet.path, START, END)
+    assert later == direct(fleet.path)
+    assert later.downtime_s == pytest.approx(first.downtime_s + 86400)
+
+
+def test_the_console_computes_it_before_it_opens_its_port(fleet) -> None:
+    assert not queries._PAST
+    serve.warm(["--db", str(fleet.path)])  # POSFLEET_DASHBOARD_NOW is the fleet's NOW
+    assert list(queries._PAST) == [(str(fleet.path), START, END)]
+    assert queries._PAST[(str(fleet.path), START, END)][1] == direct(fleet.path)
+
+
+def test_warming_a_missing_store_leaves_it_to_the_page(tmp_path) -> None:
+    serve.warm(["--db", str(tmp_path / "nope.sqlite")])
+    assert not queries._PAST
