@@ -234,17 +234,20 @@ def create_window(
     return window_id
 
 
-def _window(conn: sqlite3.Connection, window_id: int) -> sqlite3.Row | tuple[Any, ...]:
-    row = conn.execute(
-        "SELECT starts_at, ends_at, ended_early_at, scope_type, scope_id "
-        "FROM maintenance_windows WHERE id = ?",
-        (window_id,),
-    ).fetchone()
+def open_window(conn: sqlite3.Connection, window_id: int) -> dict[str, Any]:
+    """A maintenance window that has not been ended early, as a dict of its columns
+    (scope_type, scope_id, starts_at, ends_at, recurrence, tz, ...); ``NotFound`` or
+    ``InvalidAction`` otherwise. The one lookup every window action starts from."""
+    cur = conn.execute("SELECT * FROM maintenance_windows WHERE id = ?", (window_id,))
+    row = cur.fetchone()
     if row is None:
         raise NotFound(f"maintenance window {window_id} does not exist")
-    if row[2] is not None:
-        raise InvalidAction(f"maintenance window {window_id} already ended at {row[2]}")
-    return row  # type: ignore[no-any-return]
+    window = dict(zip([d[0] for d in cur.description], row, strict=True))
+    if window["ended_early_at"] is not None:
+        raise InvalidAction(
+            f"maintenance window {window_id} already ended at {window['ended_early_at']}"
+        )
+    return window
 
 
 def edit_window(
@@ -262,7 +265,9 @@ def edit_window(
     new length."""
     _require(actor, Role.OPERATOR, "edit maintenance windows")
     with conn:
-        old_start, old_end, _, scope_type, scope_id = _window(conn, window_id)
+        window = open_window(conn, window_id)
+        old_start, old_end = window["starts_at"], window["ends_at"]
+        scope_type, scope_id = window["scope_type"], window["scope_id"]
         new_start = ts(starts_at) if starts_at else old_start
         new_end = ts(ends_at) if ends_at else old_end
         if new_start != old_start and datetime.fromisoformat(old_start) <= now:
@@ -295,7 +300,8 @@ def end_window_early(conn: sqlite3.Connection, actor: Actor, window_id: int, now
     """Close a window now; what is still down then fires as new (the alert engine's job)."""
     _require(actor, Role.OPERATOR, "end maintenance windows")
     with conn:
-        _, _, _, scope_type, scope_id = _window(conn, window_id)
+        window = open_window(conn, window_id)
+        scope_type, scope_id = window["scope_type"], window["scope_id"]
         conn.execute(
             "UPDATE maintenance_windows SET ended_early_at = ?, ended_early_by = ? "
             "WHERE id = ? AND ended_early_at IS NULL",

@@ -1,11 +1,10 @@
 """Editing a maintenance window that has not started yet: scope, start, end and reason.
 
 Built from the audited actions in ``collector.actions``. ``edit_window`` changes times and
-reason in place (one ``window.edit`` row) but cannot move a window to another scope, and it
-would leave a recurring window's stored occurrence length (``duration_s``) at the old value.
-So a new scope, or new times for a recurring window, replace the window instead: the new one
-is created (``window.create``) and the old one ended before it ever started
-(``window.end_early``), both audited, on one connection.
+reason in place (one ``window.edit`` row) but cannot move a window to another scope. So a new
+scope, or new times for a recurring window (its occurrences are computed from them), replace
+the window instead: the new one is created (``window.create``) and the old one ended before
+it ever started (``window.end_early``), both audited, on one connection.
 """
 
 from __future__ import annotations
@@ -16,10 +15,10 @@ from datetime import datetime
 from collector.actions import (
     Actor,
     InvalidAction,
-    NotFound,
     create_window,
     edit_window,
     end_window_early,
+    open_window,
     ts,
 )
 
@@ -37,16 +36,10 @@ def reschedule_window(
     now: datetime,
 ) -> int:
     """Returns the id of the window as it now stands (a new id when it was replaced)."""
-    row = conn.execute(
-        "SELECT scope_type, scope_id, starts_at, ends_at, recurrence, tz, ended_early_at "
-        "FROM maintenance_windows WHERE id = ?",
-        (window_id,),
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"maintenance window {window_id} does not exist")
-    old_scope, old_id, old_start, old_end, recurrence, tz, ended = row
-    if ended is not None:
-        raise InvalidAction(f"maintenance window {window_id} already ended at {ended}")
+    window = open_window(conn, window_id)
+    old_scope, old_id = window["scope_type"], window["scope_id"]
+    old_start, old_end = window["starts_at"], window["ends_at"]
+    recurrence, tz = window["recurrence"], window["tz"]
     if old_start <= ts(now):
         raise InvalidAction(
             f"maintenance window {window_id} started at {old_start}: only its end can change "
