@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import math
 from html import escape
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -79,6 +80,21 @@ def site_map_svg(sites: pd.DataFrame, *, width: int = 720, height: int = 420, pa
         f'<g fill-opacity="0.85" stroke="white" stroke-width="0.5">{"".join(dots)}</g>',
         "sites by worst status",
     )
+
+
+def down_sites_line(sites: pd.DataFrame, limit: int = 12) -> str:
+    """Markdown links to the worst site of the cells that are down (the most sites with a
+    problem first): the way from the map to a store's page, since the image has no links."""
+    down = sites[sites["status"] == "down"].sort_values(
+        ["problem_sites", "site_id"], ascending=[False, True]
+    )
+    if len(down) == 0:
+        return "No store is down."
+    links = " · ".join(
+        f"[{escape(str(site))}](/detail?id={quote(str(site))})" for site in down["site_id"][:limit]
+    )
+    more = f" and {len(down) - limit} more cells" if len(down) > limit else ""
+    return f"Down: {links}{more}"
 
 
 def as_img(svg: str, alt: str) -> str:

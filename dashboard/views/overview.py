@@ -53,6 +53,7 @@ def body() -> None:
                 "one dot per ~10 km cell, its worst site: red down · orange late · "
                 "grey unknown · purple suspended · green online"
             )
+            st.markdown(charts.down_sites_line(sites))
     day_from, month_from = day_start(c.now), month_start(c.now)
     a_day: sla.Reliability = ui.load(c, "q", "fleet_reliability", day_from, minute)
     day_slot.metric("Availability today", ui.pct(reliability_frame({"all": a_day})))

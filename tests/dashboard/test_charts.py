@@ -95,3 +95,23 @@ def test_nice_axis_tops() -> None:
 def test_svg_is_one_element_for_st_html() -> None:
     svg = site_map_svg(sites((1.0, 2.0, "online", 1)))
     assert re.fullmatch(r"<svg [^>]*>.*</svg>", svg, re.S)
+
+
+def test_down_sites_line_links_the_worst_cells_first() -> None:
+    from dashboard.charts import down_sites_line
+
+    cells = pd.DataFrame(
+        [
+            ("S3", "down", 1),
+            ("S1", "online", 0),
+            ("S2", "down", 4),
+            ("S4", "late", 2),
+            ("S 5", "down", 1),
+        ],
+        columns=["site_id", "status", "problem_sites"],
+    )
+    assert down_sites_line(cells) == (
+        "Down: [S2](/detail?id=S2) · [S 5](/detail?id=S%205) · [S3](/detail?id=S3)"
+    )
+    assert down_sites_line(cells, limit=1) == "Down: [S2](/detail?id=S2) and 2 more cells"
+    assert down_sites_line(cells[cells["status"] != "down"]) == "No store is down."

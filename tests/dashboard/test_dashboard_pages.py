@@ -89,6 +89,13 @@ def test_overview_shows_counts_availability_map_and_regions(open_page, fleet) ->
         "AND g.registered = 1 AND g.decommissioned = 0 AND s.lat IS NOT NULL",
     )[0][0]
     assert site_map.count('fill="#d62728"') == down_cells > 0
+    # ... and from the map to the stores that are down.
+    (line,) = [e.value for e in at.markdown if str(e.value).startswith("Down: ")]
+    linked = re.findall(r"\(/detail\?id=([^)]+)\)", line)
+    assert len(linked) == min(down_cells, 12)
+    assert set(linked) <= {
+        r[0] for r in rows(fleet.path, "SELECT site_id FROM gateways WHERE status='down'")
+    }
     # The outage bars add up to the down changes of the last 30 days.
     since = ts(NOW.replace(second=0, microsecond=0) - timedelta(days=30))
     downs = one(
