@@ -128,6 +128,12 @@ def past_reliability(db: str | Path, start: datetime, end: datetime) -> sla.Reli
     return figures
 
 
+def clear_past() -> None:
+    """Forget every kept ``past_reliability`` figure (tests and the render benchmark)."""
+    with _PAST_LOCK:
+        _PAST.clear()
+
+
 def reliability(
     conn: sqlite3.Connection, start: datetime, end: datetime, group: str | None = None
 ) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from collector.actions import ts
 from collector.maintenance import DueState, MaintenancePolicy, Usage, compute_due, parse_ts
-from dashboard.queries import frame
+from dashboard.queries import EFFECTIVE, frame
 
 
 # ------------------------------------------------------------------ detail
@@ -45,16 +45,12 @@ def find_subject(conn: sqlite3.Connection, ident: str) -> tuple[str, dict[str, A
 
 def site_members(conn: sqlite3.Connection, site_id: str) -> pd.DataFrame:
     """A store's gateways and terminals, the ones with a problem first."""
-    effective = (
-        "CASE WHEN decommissioned = 1 THEN 'decommissioned' WHEN suspended = 1 THEN 'suspended' "
-        "ELSE status END"
-    )
     return frame(
         conn,
         f"SELECT * FROM (SELECT 'gateway' AS type, gateway_id AS id, serial, model, "
-        f"{effective} AS status, status_since, last_seen_at, '' AS gateway_id FROM gateways "
+        f"{EFFECTIVE} AS status, status_since, last_seen_at, '' AS gateway_id FROM gateways "
         f"WHERE site_id = :s UNION ALL SELECT 'terminal', terminal_id, serial, model, "
-        f"{effective}, status_since, last_seen_at, gateway_id FROM terminals WHERE site_id = :s) "
+        f"{EFFECTIVE}, status_since, last_seen_at, gateway_id FROM terminals WHERE site_id = :s) "
         "ORDER BY CASE status WHEN 'down' THEN 0 WHEN 'late' THEN 1 WHEN 'unknown' THEN 2 "
         "ELSE 3 END, type, id LIMIT 2000",
         {"s": site_id},

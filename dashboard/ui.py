@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from collector import sla
 from collector.actions import ActionError, Actor, Role
 from dashboard import auth, queries, queries_ops
 from dashboard.settings import DashboardSettings, SettingsError, load_settings, now_from
@@ -117,6 +118,12 @@ def pct(frame: pd.DataFrame, column: str = "availability_pct") -> str:
     if len(frame) == 0 or pd.isna(frame[column].iloc[0]):
         return "n/a"
     return f"{frame[column].iloc[0]:.3f} %"
+
+
+def availability(r: sla.Reliability) -> str:
+    """A figure's availability as the pages show it (``pct``), or n/a for an empty fleet."""
+    avail = r.availability
+    return "n/a" if avail is None else f"{100 * avail:.3f} %"
 
 
 def can(c: Ctx, role: Role) -> bool:

@@ -7,7 +7,7 @@ import streamlit as st
 
 from collector import sla
 from dashboard import charts, ui
-from dashboard.queries import past_reliability, reliability_frame
+from dashboard.queries import past_reliability
 from dashboard.queries_ops import day_start, month_start
 
 c = ui.ctx()
@@ -56,13 +56,13 @@ def body() -> None:
             st.markdown(charts.down_sites_line(sites))
     day_from, month_from = day_start(c.now), month_start(c.now)
     a_day: sla.Reliability = ui.load(c, "q", "fleet_reliability", day_from, minute)
-    day_slot.metric("Availability today", ui.pct(reliability_frame({"all": a_day})))
+    day_slot.metric("Availability today", ui.availability(a_day))
     # The month: its finished days (kept 10 minutes per process, see past_reliability),
     # plus today.
     a_month = a_day
     if day_from > month_from:
         a_month = sla.combine(past_reliability(c.db, month_from, day_from), a_day)
-    month_slot.metric("Availability this month", ui.pct(reliability_frame({"all": a_month})))
+    month_slot.metric("Availability this month", ui.availability(a_month))
 
 
 body()

@@ -18,9 +18,9 @@ START, END = month_start(NOW), day_start(NOW)
 
 @pytest.fixture(autouse=True)
 def empty_cache() -> Iterator[None]:
-    queries._PAST.clear()
+    queries.clear_past()
     yield
-    queries._PAST.clear()
+    queries.clear_past()
 
 
 def direct(db: object) -> object:
