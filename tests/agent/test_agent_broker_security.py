@@ -17,6 +17,7 @@ from support.services import missing
 from support.wait import wait_for
 
 from agent.check import check_broker
+from agent.config import AgentSettings
 from agent.main import main as agent_main
 from simulators.broker import find_mosquitto, free_port, wait_for_port
 
@@ -190,6 +191,19 @@ def close(c: mqtt.Client) -> None:
     c.loop_stop()
 
 
+def tls_agent(b: SecureBroker, tmp_path: Path) -> AgentSettings:
+    """gw-a's agent settings: TLS with the pinned CA and its own password."""
+    return settings(
+        b.port,
+        tmp_path / "agent",
+        gateway_id="gw-a",
+        tls=True,
+        ca_file=b.ca,
+        username="gw-a",
+        password_file=b.creds / "gw-a.password",
+    )
+
+
 def test_a_gateway_cannot_publish_under_another_gateways_id(secure_broker: SecureBroker) -> None:
     b = secure_broker
     obs = Observer(
@@ -257,15 +271,7 @@ def test_the_agent_connects_over_tls_with_the_pinned_ca_and_its_birth_passes_the
     secure_broker: SecureBroker, tmp_path: Path
 ) -> None:
     b = secure_broker
-    s = settings(
-        b.port,
-        tmp_path / "agent",
-        gateway_id="gw-a",
-        tls=True,
-        ca_file=b.ca,
-        username="gw-a",
-        password_file=b.creds / "gw-a.password",
-    )
+    s = tls_agent(b, tmp_path)
     out = io.StringIO()
     assert check_broker(s, out), out.getvalue()
     assert "ok   TLS" in out.getvalue()
@@ -337,17 +343,7 @@ def test_the_collector_ingests_the_agents_telemetry_over_tls(
 
     try:
         wait_for(lambda: drain() is not None and ingest.connected, 10, what="collector connected")
-        agent = AgentThread(
-            settings(
-                b.port,
-                tmp_path / "agent",
-                gateway_id="gw-a",
-                tls=True,
-                ca_file=b.ca,
-                username="gw-a",
-                password_file=b.creds / "gw-a.password",
-            )
-        )
+        agent = AgentThread(tls_agent(b, tmp_path))
         try:
             wait_for(
                 lambda: {"status", "heartbeat"} <= set(drain()),

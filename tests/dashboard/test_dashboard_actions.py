@@ -144,13 +144,18 @@ def test_window_is_created_edited_and_ended_early(store) -> None:
         end_window_early(conn, ADA, wid, NOW + timedelta(hours=2))
 
 
+def _window_that_began_an_hour_ago(conn: sqlite3.Connection) -> int:
+    """A site window scheduled yesterday, running from an hour ago to an hour from now."""
+    return create_window(
+        conn, OLGA, scope_type="site", scope_id="S000001", starts_at=NOW - timedelta(hours=1),
+        ends_at=NOW + timedelta(hours=1), reason="router swap", now=NOW - timedelta(days=1),
+    )  # fmt: skip
+
+
 def test_a_started_window_cannot_be_rescheduled_only_ended(store) -> None:
     _, conn = store
     start = NOW - timedelta(hours=1)
-    wid = create_window(
-        conn, OLGA, scope_type="site", scope_id="S000001", starts_at=start,
-        ends_at=NOW + timedelta(hours=1), reason="router swap", now=NOW - timedelta(days=1),
-    )  # fmt: skip
+    wid = _window_that_began_an_hour_ago(conn)
     with pytest.raises(InvalidAction, match="started at"):
         reschedule_window(
             conn, OLGA, wid, scope_type="region", scope_id="R01", starts_at=NOW + timedelta(hours=1),
@@ -306,10 +311,7 @@ def test_only_admins_import_inventory(store) -> None:
 def test_edit_window_keeps_the_start_of_a_window_that_began(store) -> None:
     _, conn = store
     start = NOW - timedelta(hours=1)
-    wid = create_window(
-        conn, OLGA, scope_type="site", scope_id="S000001", starts_at=start,
-        ends_at=NOW + timedelta(hours=1), reason="router swap", now=NOW - timedelta(days=1),
-    )  # fmt: skip
+    wid = _window_that_began_an_hour_ago(conn)
     with pytest.raises(InvalidAction, match="its start cannot move"):
         edit_window(conn, OLGA, wid, now=NOW, starts_at=NOW + timedelta(minutes=5))
     edit_window(conn, OLGA, wid, now=NOW, ends_at=NOW + timedelta(hours=2))  # extending is fine

@@ -111,16 +111,6 @@ def browser() -> Iterator[object]:
             b.close()
 
 
-class _Same:
-    def __init__(self, page: object) -> None:
-        self.value = page
-
-
-@contextmanager
-def _same(page: object) -> Iterator[_Same]:
-    yield _Same(page)
-
-
 def _settled(page: object, marker: str) -> None:
     page.get_by_text(marker).first.wait_for(timeout=30_000)  # type: ignore[attr-defined]
     # Streamlit marks the app root when a script run is over; skeletons and stale (greyed)
@@ -170,17 +160,13 @@ def test_the_overview_charts_are_drawn_and_a_site_page_opens_from_the_search(
     down = page.locator('a[href^="/detail?id=S"]').first
     href = down.get_attribute("href")
     assert href is not None
-    with (
-        page.context.expect_page()
-        if down.get_attribute("target") == "_blank"
-        else _same(page) as opened
-    ):
+    assert down.get_attribute("target") == "_blank"  # Streamlit's Markdown links: a new tab
+    with page.context.expect_page() as opened:
         down.click()
     site_page = opened.value
     _settled(site_page, "Gateways and terminals")
     assert site_page.get_by_text(f"site {href.split('=')[1]}").count() > 0
-    if site_page is not page:
-        site_page.close()
+    site_page.close()
     # A store, from the search box to its page.
     site = "S000001"
     page.get_by_label("Search id, serial or merchant").fill(site)
