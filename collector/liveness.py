@@ -151,7 +151,7 @@ class LivenessTracker:
         terminal_id: str | None,
         state: LinkState,
         session: int,
-        reason: OfflineReason | None,
+        reason: OfflineReason | str | None,
         now: datetime,
         mono: float,
         retained: bool = False,
@@ -363,7 +363,7 @@ class LivenessTracker:
         gateway_id: str,
         terminal_id: str,
         state: LinkState,
-        reason: OfflineReason | None,
+        reason: OfflineReason | str | None,
         now: datetime,
         mono: float,
     ) -> Outcome:

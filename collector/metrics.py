@@ -69,6 +69,12 @@ class CollectorMetrics:
             "Wills cancelled by a newer session within the hold (reconnects, not outages)",
             registry=registry,
         )
+        self.unknown_offline_reasons = Counter(
+            "posfleet_collector_unknown_offline_reasons",
+            "Offline statuses with a reason this version does not know (a newer agent's): "
+            "accepted as unplanned offlines",
+            registry=registry,
+        )
         self.deferred_ticks = Counter(
             "posfleet_collector_deadline_checks_deferred",
             "Deadline checks put off because unread messages were still waiting (a backlog "

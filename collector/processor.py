@@ -25,7 +25,15 @@ from collector.model import SubjectType, Transition
 from collector.store.sqlite import Batch, SqliteStore, SubjectUpdate, TelemetryRow, dumps
 from telemetry.clock import Clock, SystemClock
 from telemetry.codec import MAX_PAYLOAD_BYTES, Decoded, Rejected, decode
-from telemetry.models import Firmware, Hardware, Heartbeat, Network, Status
+from telemetry.models import (
+    Firmware,
+    Hardware,
+    Heartbeat,
+    LinkState,
+    Network,
+    OfflineReason,
+    Status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +209,12 @@ class Processor:
         msg, ref = result.message, result.ref
         at, mono = item.received_at, item.mono
         outcome: Outcome | None = None
+        if (
+            isinstance(msg, Status)
+            and msg.state is LinkState.OFFLINE
+            and not isinstance(msg.reason, OfflineReason | None)
+        ):
+            self._unknown_reason(msg.reason, item.topic)
         if not msg.historical:
             if isinstance(msg, Status):
                 outcome = self.tracker.observe_status(
@@ -286,6 +300,17 @@ class Processor:
                 dumps(msg.model_dump(mode="json", exclude_none=True)),
             )
         )
+
+    def _unknown_reason(self, reason: str, topic: str) -> None:
+        # Accepted, not rejected: a newer agent's reason still marks its gateway offline (as
+        # an unplanned fault); operators see here that an agent speaks a newer contract.
+        self.metrics.unknown_offline_reasons.inc()
+        if self._log_budget.allow("unknown_offline_reason", self.clock.monotonic()):
+            log.warning(
+                "unknown offline reason %r on %r: taken as an unplanned offline",
+                reason,
+                topic[:200],
+            )
 
     def _reject(self, reason: str, detail: str, topic: str) -> None:
         self.metrics.rejected.labels(reason).inc()

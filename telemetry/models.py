@@ -11,10 +11,11 @@ Rules a vendor can rely on:
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from telemetry.topics import ID_PATTERN
 
@@ -65,6 +66,20 @@ PLANNED_REASONS = frozenset(
 )
 
 
+# A reason this version does not know (a newer agent's, a vendor's own) must not lose the
+# offline: it is kept, cut to this length with anything outside [A-Za-z0-9_.-] made "_" (it
+# ends up in logs, the store and alert text), and counts as an unplanned offline.
+OTHER_REASON_MAX = 64
+_UNSAFE_REASON = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def _sanitise_reason(value: str) -> str:
+    return _UNSAFE_REASON.sub("_", value[:OTHER_REASON_MAX])
+
+
+OtherReason = Annotated[str, AfterValidator(_sanitise_reason)]
+
+
 class Status(_Wire):
     """Retained birth (``online``) or will / graceful stop (``offline``).
 
@@ -74,7 +89,8 @@ class Status(_Wire):
 
     state: LinkState
     session: Annotated[int, Field(ge=0)]
-    reason: OfflineReason | None = None
+    # Known reasons first: "upgrade" must become OfflineReason.UPGRADE, not a plain string.
+    reason: Annotated[OfflineReason | OtherReason | None, Field(union_mode="left_to_right")] = None
 
 
 class Heartbeat(_Wire):

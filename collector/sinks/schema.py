@@ -18,7 +18,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from telemetry.codec import Decoded
-from telemetry.models import Event, Firmware, Hardware, Heartbeat, Message, Network, Status
+from telemetry.models import (
+    Event,
+    Firmware,
+    Hardware,
+    Heartbeat,
+    Message,
+    Network,
+    OfflineReason,
+    Status,
+)
 
 # influxdb-client's WritePrecision.MS value; a str keeps this module free of the client.
 PRECISION = "ms"
@@ -86,7 +95,9 @@ def _tags_and_fields(message: Message) -> tuple[dict[str, str], dict[str, float]
         fields = {"up": 1.0 if message.state == "online" else 0.0}
         tags["state"] = message.state.value
         if message.reason is not None:
-            tags["reason"] = message.reason.value
+            # A reason this version does not know is one tag value, not one per spelling.
+            reason = message.reason
+            tags["reason"] = reason.value if isinstance(reason, OfflineReason) else "other"
     elif isinstance(message, Firmware):
         # Versions are strings: tags (bounded by the versions a fleet runs), plus a
         # constant field because a point needs at least one field.

@@ -120,6 +120,33 @@ def test_quick_reconnect_is_never_marked_down_by_the_previous_sessions_will(
         gw.close()
 
 
+def test_an_offline_with_a_reason_from_a_newer_agent_still_takes_the_gateway_down_as_a_fault(
+    collector: Collector, mosquitto: MosquittoProcess, db_path: Path
+) -> None:
+    # A long interval: within the wait below only the offline itself can take it down.
+    gw = TestGateway("gw-newer", mosquitto.port, interval=60).connect()
+    try:
+        wait_for(lambda: _status(db_path, "gw-newer") == "online", 10, what="online")
+        assert gw.client is not None
+        gw.hang()
+        offline = b'{"v":1,"gw":"gw-newer","ts":1795339200,"state":"offline","session":1,'
+        offline += b'"reason":"power_cut"}'
+        gw.client.publish("posfleet/v1/gw-newer/status", offline, 1, True).wait_for_publish(5)
+        wait_for(lambda: _status(db_path, "gw-newer") == "down", 15, what="down by power_cut")
+        assert _rows(
+            db_path,
+            "SELECT reason FROM state_changes WHERE subject_id='gw-newer' AND to_status='down'",
+        ) == [("will:power_cut",)]
+        assert _rows(
+            db_path, "SELECT class, fault_category FROM incidents WHERE subject_id='gw-newer'"
+        ) == [("fault", "network")]
+        text = _scrape(collector)
+        assert "posfleet_collector_unknown_offline_reasons_total 1.0" in text
+        assert 'posfleet_collector_rejected_total{reason="schema"} 0.0' in text
+    finally:
+        gw.close()
+
+
 def test_malformed_and_spoofed_messages_are_rejected_and_counted_while_valid_traffic_continues(
     collector: Collector, mosquitto: MosquittoProcess, db_path: Path
 ) -> None:

@@ -89,3 +89,19 @@ def test_a_message_with_no_numeric_value_produces_no_point() -> None:
 
     bare = Decoded(TopicRef("gw-1", Kind.NETWORK), Network(gw="gw-1", ts=TS))
     assert to_lines(bare) == []
+
+
+def test_an_offline_reason_this_version_does_not_know_is_one_bounded_tag_value() -> None:
+    from telemetry.codec import Decoded, decode
+
+    lines = []
+    for reason in ("power_cut", "brownout", "upgrade"):
+        body = (
+            '{"v":1,"gw":"gw-1","ts":1795338000.25,"state":"offline","session":2,'
+            f'"reason":"{reason}"}}'
+        )
+        decoded = decode("posfleet/v1/gw-1/status", body.encode())
+        assert isinstance(decoded, Decoded), decoded
+        [line] = to_lines(decoded)
+        lines.append(_parse(line)[1]["reason"])
+    assert lines == ["other", "other", "upgrade"]
