@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -161,3 +162,64 @@ def test_a_paged_alert_silenced_by_its_site_going_down_is_reported_suppressed(
         ("suppressed", "gateway_down", "gw1"),
         ("firing", "site_down", "store"),
     ]
+
+
+def _documented_payload() -> tuple[dict[str, str], set[str], dict[str, Any]]:
+    """docs/collector.md "Webhook payload": field -> type, the event names, the example."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "collector.md").read_text()
+    section = doc[doc.index("### Webhook payload") :]
+    rows = [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| `")
+    ]
+    types = {r[0].strip("`"): r[1] for r in rows}
+    names = set(re.findall(r"`(\w+)` \(", rows[0][2]))
+    found = re.search(r"```json\n(.*?)\n```", section, re.S)
+    assert found, "the webhook section has no example payload"
+    return types, names, json.loads(found[1])
+
+
+def _flat(body: dict[str, Any]) -> dict[str, Any]:
+    top = {k: v for k, v in body.items() if k != "alert"}
+    return top | {f"alert.{k}": v for k, v in body["alert"].items()}
+
+
+_PY_TYPES: dict[str, tuple[type | None, ...]] = {
+    "string": (str,),
+    "int": (int,),
+    "string or null": (str, type(None)),
+}
+
+
+def test_the_webhook_sends_exactly_the_documented_payload_fields_and_types(
+    conn: sqlite3.Connection, db_path: Path, receiver: Receiver
+) -> None:
+    types, names, example = _documented_payload()
+    h = Harness(conn, T0)
+    notifier = WebhookNotifier(db_path, receiver.url)
+    try:
+        h.gateway("gw1", Liveness.DOWN)
+        h.advance(61)  # gw1 pages
+        h.advance(900)  # escalates, unacknowledged
+        h.gateway("gw2", Liveness.DOWN)  # the whole site: gw1's page is suppressed
+        h.advance(31)
+        h.gateway("gw2", Liveness.ONLINE)  # the site is back: site_down resolves
+        assert notifier.run_once() == 5
+    finally:
+        notifier.close()
+    sent = [_flat(b) for b in receiver.bodies]
+    assert [b["event"] for b in sent] == [
+        "firing",
+        "escalated",
+        "suppressed",
+        "firing",
+        "resolved",
+    ]
+    assert {b["event"] for b in sent} == names == {"firing", "escalated", "resolved", "suppressed"}
+    for body in [*sent, _flat(example)]:
+        assert set(body) == set(types), body
+        for name, value in body.items():
+            assert isinstance(value, _PY_TYPES[types[name]]), (name, value)
+            assert not isinstance(value, bool), name
+    assert _flat(example)["event"] == "firing"
