@@ -39,7 +39,6 @@ TEXT = DOC.read_text()
 FLAT = " ".join(TEXT.split())  # prose with line breaks folded, for sentence lookups
 BLOCK = re.compile(r"```json((?: \w+=\S+)+)\n(.*?)\n```", re.S)
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-SCENARIO_START = datetime(2026, 11, 22, 9, 20, tzinfo=UTC)  # ts 1795339200, as the doc says
 
 
 def examples() -> list[tuple[dict[str, str], str]]:
@@ -56,22 +55,22 @@ PLAIN = [
 ]
 
 
-def _sentence_reason(pattern: str) -> str:
+def _doc_says(pattern: str) -> str:
     found = re.search(pattern, FLAT)
     assert found, f"docs/protocol.md no longer says {pattern!r}"
     return found.group(1)
 
 
 def range_reason() -> str:
-    return _sentence_reason(r"A number outside its range is rejected \(`(\w+)`\)")
+    return _doc_says(r"A number outside its range is rejected \(`(\w+)`\)")
 
 
 def length_reason() -> str:
-    return _sentence_reason(r"over its length is rejected \(`(\w+)`\)")
+    return _doc_says(r"over its length is rejected \(`(\w+)`\)")
 
 
 def type_reason() -> str:
-    return _sentence_reason(r"a value of the wrong type is rejected \(`(\w+)`\)")
+    return _doc_says(r"a value of the wrong type is rejected \(`(\w+)`\)")
 
 
 def _outcome(topic: str, body: object) -> str:
@@ -168,8 +167,10 @@ def test_documented_scenario_plays_out_through_the_collector_as_written(
 ) -> None:
     from telemetry.clock import FakeClock
 
+    start = datetime.fromisoformat(_doc_says(r"The scenarios start at (\S+) \(`ts` \d+\)"))
+    assert start.timestamp() == int(_doc_says(r"The scenarios start at \S+ \(`ts` (\d+)\)"))
     steps = SCENARIOS[name]
-    clock = FakeClock(SCENARIO_START)
+    clock = FakeClock(start)
     store = SqliteStore(tmp_path / "doc.sqlite")
     refs = [parse_topic(meta["topic"]) for meta, _ in steps]
     with store.transaction() as conn:  # the scenarios are about enrolled devices
@@ -187,7 +188,7 @@ def test_documented_scenario_plays_out_through_the_collector_as_written(
     try:
         for (meta, body), ref in zip(steps, refs, strict=True):
             assert ref is not None, meta
-            at = SCENARIO_START + timedelta(seconds=float(meta["at"]))
+            at = start + timedelta(seconds=float(meta["at"]))
             clock.advance((at - clock.now()).total_seconds())
             before = _counts(registry)
             p.process([Received(meta["topic"], body.encode(), clock.now(), clock.monotonic())])
@@ -344,10 +345,9 @@ def test_documented_field_type_requirement_and_limits_hold(
         assert (with_(1), with_(2), with_("1")) == ("accepted",) + ("unsupported_version",) * 2
         return
     assert ftype in WRONG_TYPE, f"unknown type {ftype!r} for {name}"
-    if name == "ts":
+    if name == "ts":  # both documented forms
         assert with_("2026-11-22T09:30:00+08:00") == with_(1795339200.5) == "accepted"
-    else:
-        assert with_(WRONG_TYPE[ftype]) == type_reason(), name
+    assert with_(WRONG_TYPE[ftype]) == type_reason(), name
     if limits == "\N{EN DASH}" or limits.startswith("see "):
         return
     if ftype == "enum":
@@ -406,11 +406,12 @@ def test_the_integer_limits_table_lists_every_integer_field() -> None:
 def test_documented_integer_limit_holds(kind: Kind, name: str, lo: str, hi: str) -> None:
     topic, base = _base(kind)
 
-    def with_(value: int) -> str:
+    def with_(value: float) -> str:
         if name == "data":  # Event.data values
             return _outcome(topic, {**base, "data": {"n": value}})
         return _outcome(topic, {**base, name: value})
 
+    assert with_(7.0) == "accepted"  # "7.0" is an integer on the wire
     if lo == "none":
         assert with_(-BIG) == "accepted"
     else:
@@ -450,8 +451,8 @@ def test_the_offline_reasons_table_is_the_closed_set_and_says_which_are_planned(
 
 
 def test_an_unknown_reason_is_kept_cut_and_sanitised_as_the_doc_says() -> None:
-    n = int(_sentence_reason(r"cut to (\d+) characters"))
-    allowed = _sentence_reason(r"outside `(\[[^`]+\])` replaced by `_`")
+    n = int(_doc_says(r"cut to (\d+) characters"))
+    allowed = _doc_says(r"outside `(\[[^`]+\])` replaced by `_`")
     body = {"gw": "gw-0042", "ts": 1, "state": "offline", "session": 1}
     raw = "power cut/ü" + "x" * n
     result = decode("posfleet/v1/gw-0042/status", json.dumps({**body, "reason": raw}).encode())
@@ -460,6 +461,9 @@ def test_an_unknown_reason_is_kept_cut_and_sanitised_as_the_doc_says() -> None:
     assert reason == re.sub(f"[^{allowed[1:-1]}]", "_", raw[:n])
     assert len(reason) == n
     assert _outcome("posfleet/v1/gw-0042/status", {**body, "reason": "Upgrade"}) == "accepted"
+    null = decode("posfleet/v1/gw-0042/status", json.dumps({**body, "reason": None}).encode())
+    assert isinstance(null, Decoded)
+    assert getattr(null.message, "reason", "missing") is None  # "the same as no reason"
 
 
 # ---------------------------------------------------------------------------- reasons, timing
@@ -472,11 +476,11 @@ def test_the_rejection_table_lists_exactly_the_rejection_reasons() -> None:
 
 def test_the_documented_hold_grace_and_default_interval_are_the_collectors() -> None:
     c = LivenessConfig()
-    assert float(_sentence_reason(r"counts only after about \*\*(\d+) s\*\*")) == c.will_hold_s
+    assert float(_doc_says(r"counts only after about \*\*(\d+) s\*\*")) == c.will_hold_s
     grace = re.search(r"clamp\(([\d.]+) x `interval`, (\d+) s, (\d+) s\)", FLAT)
     assert grace
     assert tuple(map(float, grace.groups())) == (c.grace_ratio, c.grace_min_s, c.grace_max_s)
-    assert float(_sentence_reason(r"interval, (\d+) s is assumed")) == c.default_interval_s
+    assert float(_doc_says(r"interval, (\d+) s is assumed")) == c.default_interval_s
 
 
 def test_the_documented_reconnect_backoff_and_keepalive_are_the_reference_agents() -> None:
@@ -488,7 +492,7 @@ def test_the_documented_reconnect_backoff_and_keepalive_are_the_reference_agents
     assert m
     lo, hi = float(m[1]), float(m[2])
     assert (defaults["reconnect_min_delay"], defaults["reconnect_max_delay"]) == (lo, hi)
-    assert defaults["keepalive"] == int(_sentence_reason(r"at most (\d+) s \(the reference"))
+    assert defaults["keepalive"] == int(_doc_says(r"at most (\d+) s \(the reference"))
     rng = random.Random(7)
     for attempt in range(12):
         ceiling = min(hi, lo * 2**attempt)
