@@ -1,6 +1,8 @@
 """The real thing: ``posfleet-dashboard`` served over HTTP, driven by Debian's Chromium.
 
-Saves a screenshot of every page to docs/screenshots/ (committed; look at them).
+Takes a screenshot of every page. A test run leaves the tree clean, so they go to the test's
+temporary directory; ``POSFLEET_UPDATE_SCREENSHOTS=1`` writes them over the committed ones in
+docs/screenshots/ instead (then look at them before committing).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collector.actions import ts
 from simulators.broker import free_port
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOC_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LAUNCH_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -48,6 +50,14 @@ PAGES = {
 }
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where screenshots go: the docs only when asked to update them."""
+    where = DOC_SHOTS if os.environ.get("POSFLEET_UPDATE_SCREENSHOTS") == "1" else tmp_path
+    where.mkdir(parents=True, exist_ok=True)
+    return where
 
 
 def _healthy(url: str) -> bool:
@@ -124,21 +134,20 @@ def _settled(page: object, marker: str) -> None:
     )
 
 
-def test_every_page_renders_in_chromium_and_is_screenshotted(console, browser) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
+def test_every_page_renders_in_chromium_and_is_screenshotted(console, browser, shots) -> None:
     page = browser.new_page(viewport={"width": 1440, "height": 2000})  # type: ignore[attr-defined]
     for path, marker in PAGES.items():
         page.goto(f"{console}/{path}")
         _settled(page, marker)
         assert page.locator('[data-testid="stException"]').count() == 0, path
         name = path.split("?")[0] or "overview"
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-        assert (SHOTS / f"{name}.png").stat().st_size > 10_000
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        assert (shots / f"{name}.png").stat().st_size > 10_000
     page.close()
 
 
 def test_the_overview_charts_are_drawn_and_a_site_page_opens_from_the_search(
-    console, browser
+    console, browser, shots
 ) -> None:
     """The charts are server-drawn SVG: Streamlit's sanitisers must keep them (st.html drops
     inline SVG, so the map is an image and the bars go through Markdown)."""
@@ -174,11 +183,13 @@ def test_the_overview_charts_are_drawn_and_a_site_page_opens_from_the_search(
     page.get_by_role("link", name=f"site {site}").first.click()
     _settled(page, "Gateways and terminals")
     assert page.get_by_text(f"site {site}").count() > 0
-    page.screenshot(path=str(SHOTS / "site.png"), full_page=True)
+    page.screenshot(path=str(shots / "site.png"), full_page=True)
     page.close()
 
 
-def test_operator_logs_in_and_acknowledges_in_the_browser(console, browser, fleet) -> None:
+def test_operator_logs_in_and_acknowledges_in_the_browser(
+    console, browser, fleet, shots
+) -> None:
     page = browser.new_page(viewport={"width": 1440, "height": 2000})  # type: ignore[attr-defined]
     page.goto(f"{console}/alerts?severity=critical")
     _settled(page, "active alerts match")
@@ -191,7 +202,7 @@ def test_operator_logs_in_and_acknowledges_in_the_browser(console, browser, flee
     page.get_by_label("Note (who is on it, what is known)").fill("browser ack")
     page.get_by_role("button", name="Acknowledge").click()
     page.get_by_text("acknowledge alert: done").wait_for(timeout=30_000)
-    page.screenshot(path=str(SHOTS / "alerts-acknowledged.png"), full_page=True)
+    page.screenshot(path=str(shots / "alerts-acknowledged.png"), full_page=True)
     conn = sqlite3.connect(fleet.path)
     try:
         acked = conn.execute(
