@@ -187,9 +187,7 @@ def test_the_overview_charts_are_drawn_and_a_site_page_opens_from_the_search(
     page.close()
 
 
-def test_operator_logs_in_and_acknowledges_in_the_browser(
-    console, browser, fleet, shots
-) -> None:
+def test_operator_logs_in_and_acknowledges_in_the_browser(console, browser, fleet, shots) -> None:
     page = browser.new_page(viewport={"width": 1440, "height": 2000})  # type: ignore[attr-defined]
     page.goto(f"{console}/alerts?severity=critical")
     _settled(page, "active alerts match")
