@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from dashboard_fleet import NOW, build_store  # noqa: E402
 from support.wait import wait_for  # noqa: E402
 
-from collector.actions import ts  # noqa: E402
+from collector.store.times import to_db  # noqa: E402
 from simulators.broker import free_port  # noqa: E402
 
 GOAL_S = 2.0
@@ -281,7 +281,7 @@ def main() -> int:
     print(f"store built in {build_s:.1f}s: {rows}", flush=True)
 
     os.environ["POSFLEET_DB"] = str(fleet.path)
-    os.environ["POSFLEET_DASHBOARD_NOW"] = ts(NOW)
+    os.environ["POSFLEET_DASHBOARD_NOW"] = to_db(NOW)
     result: dict[str, object] = {
         "what": (
             "seconds to a full render. apptest: one script run, data cache and the month's "

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import Figure, Headline, fmt, get, ratio, write_result
-from collector.store.retention import RetentionPolicy, apply_retention, iso
+from collector.store.retention import RetentionPolicy, apply_retention
+from collector.store.times import to_db
 from telemetry.codec import encode
 from telemetry.models import Hardware, Heartbeat, Network
 
@@ -140,7 +141,14 @@ def main() -> int:
                 for n in range(int(args.days * 86_400 / period)):
                     at = start + timedelta(seconds=n * period + g)
                     rows.append(
-                        (gw, terminal, kind, iso(at), iso(at), _payload(kind, gw, at, n).decode())
+                        (
+                            gw,
+                            terminal,
+                            kind,
+                            to_db(at),
+                            to_db(at),
+                            _payload(kind, gw, at, n).decode(),
+                        )
                     )
         with conn:
             conn.executemany(

@@ -23,7 +23,7 @@ from dashboard_fleet import NOW
 from support.services import missing
 from support.wait import wait_for
 
-from collector.actions import ts
+from collector.store.times import to_db
 from simulators.broker import free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -78,7 +78,7 @@ def serve(db: Path, refresh_s: float) -> Iterator[str]:
     assert exe, "posfleet-dashboard console script not installed in the venv"
     env = {
         **os.environ,
-        "POSFLEET_DASHBOARD_NOW": ts(NOW),
+        "POSFLEET_DASHBOARD_NOW": to_db(NOW),
         "POSFLEET_DASHBOARD_REFRESH_S": str(refresh_s),
     }
     proc = subprocess.Popen(
@@ -226,7 +226,7 @@ def test_page_refreshes_by_itself_and_keeps_the_filter_in_the_url(browser, fleet
                     "region_id, gateway_id, summary, started_at, fired_at) VALUES ('gateway_down',"
                     " 'gateway', 'GWX-ROGUE1', 'critical', 'firing', 'R01', 'GWX-ROGUE1',"
                     " 'Gateway GWX-ROGUE1 down (will)', ?, ?)",
-                    (ts(NOW), ts(NOW)),
+                    (to_db(NOW), to_db(NOW)),
                 )
         finally:
             conn.close()

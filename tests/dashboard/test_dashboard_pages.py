@@ -13,7 +13,8 @@ import pytest
 from dashboard_fleet import NOW
 from streamlit.testing.v1 import AppTest
 
-from collector.actions import Actor, Role, create_window, ts
+from collector.actions import Actor, Role, create_window
+from collector.store.times import to_db
 
 # AppTest runs the pages in this process; these come from streamlit/pandas internals.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:altair.*")
@@ -97,7 +98,7 @@ def test_overview_shows_counts_availability_map_and_regions(open_page, fleet) ->
         r[0] for r in rows(fleet.path, "SELECT site_id FROM gateways WHERE status='down'")
     }
     # The outage bars add up to the down changes of the last 30 days.
-    since = ts(NOW.replace(second=0, microsecond=0) - timedelta(days=30))
+    since = to_db(NOW.replace(second=0, microsecond=0) - timedelta(days=30))
     downs = one(
         fleet.path,
         "SELECT COUNT(*) FROM state_changes WHERE to_status='down' AND at >= ?",
@@ -307,13 +308,13 @@ def test_maintenance_page_extends_then_ends_a_window(open_page, fleet) -> None:
     at.run()
     assert not at.exception
     ends = one(fleet.path, "SELECT ends_at FROM maintenance_windows WHERE id = 1")[0]
-    assert ends == ts(NOW + timedelta(hours=5))
+    assert ends == to_db(NOW + timedelta(hours=5))
     by_label(at.selectbox, "Window").select(1)
     by_label(at.button, "End window now").click()
     at.run()
     assert not at.exception
     row = one(fleet.path, "SELECT ended_early_at, ended_early_by FROM maintenance_windows")
-    assert row == (ts(NOW), "olga")
+    assert row == (to_db(NOW), "olga")
     assert 1 not in set(at.dataframe[3].value["id"])  # no longer active or upcoming
 
 
@@ -341,7 +342,7 @@ def test_maintenance_page_edits_times_and_reason_of_an_upcoming_window_in_place(
     wid = _upcoming_window(fleet.path)
     at = open_page("views/maintenance.py", login="olga")
     assert [o for o in by_label(at.selectbox, "Upcoming window").options] == [
-        f"#{wid} site S000002 from {ts(NOW + timedelta(days=1))[:16]}"
+        f"#{wid} site S000002 from {to_db(NOW + timedelta(days=1))[:16]}"
     ]  # the window that started an hour ago (#1) is not offered
     at.time_input(key=f"rs_start_t_{wid}").set_value(time(10, 30))
     at.date_input(key=f"rs_end_d_{wid}").set_value((NOW + timedelta(days=2)).date())
@@ -357,7 +358,7 @@ def test_maintenance_page_edits_times_and_reason_of_an_upcoming_window_in_place(
     )
     start = (NOW + timedelta(days=1)).replace(hour=10, minute=30)
     end = NOW + timedelta(days=2, hours=2)
-    assert row == ("site", "S000002", ts(start), ts(end), "firmware 1.5.1 rollout", None)
+    assert row == ("site", "S000002", to_db(start), to_db(end), "firmware 1.5.1 rollout", None)
     assert one(fleet.path, "SELECT action, actor FROM audit_log ORDER BY id DESC") == (
         "window.edit",
         "olga",
@@ -368,7 +369,7 @@ def test_maintenance_page_moves_an_upcoming_window_to_another_scope(open_page, f
     wid = _upcoming_window(fleet.path)
     at = open_page("views/maintenance.py", login="olga")
     by_label(at.selectbox, "Upcoming window").select(
-        f"#{wid} site S000002 from {ts(NOW + timedelta(days=1))[:16]}"
+        f"#{wid} site S000002 from {to_db(NOW + timedelta(days=1))[:16]}"
     )
     at.selectbox(key=f"rs_scope_{wid}").select("region")
     at.text_input(key=f"rs_scope_id_{wid}").input("R02")
@@ -377,15 +378,15 @@ def test_maintenance_page_moves_an_upcoming_window_to_another_scope(open_page, f
     assert not at.exception, at.exception
     # edit_window cannot change a scope: the window is replaced, the old one never starts.
     old = one(fleet.path, "SELECT ended_early_at FROM maintenance_windows WHERE id = ?", (wid,))
-    assert old == (ts(NOW),)
+    assert old == (to_db(NOW),)
     new = one(
         fleet.path,
         "SELECT id, starts_at, ends_at, reason, created_by FROM maintenance_windows "
         "WHERE scope_type = 'region' AND scope_id = 'R02'",
     )
     assert new[1:] == (
-        ts(NOW + timedelta(days=1)),
-        ts(NOW + timedelta(days=1, hours=2)),
+        to_db(NOW + timedelta(days=1)),
+        to_db(NOW + timedelta(days=1, hours=2)),
         "firmware",
         "olga",
     )
