@@ -17,14 +17,14 @@ from collector.actions import (
     reschedule_window,
 )
 from collector.store.times import from_db, to_db
-from dashboard import ui
+from dashboard import queries_ops, ui
 from dashboard.queries_ops import due_summary
 
 c = ui.ctx()
 st.title("Maintenance")
 ui.flash()
 now = c.now.replace(second=0, microsecond=0)
-due: pd.DataFrame = ui.load(c, "ops", "maintenance_due", now)
+due: pd.DataFrame = ui.load(c, queries_ops.maintenance_due, now)
 counts = due["state"].value_counts()
 a, b, d = st.columns(3)
 a.metric("Overdue", int(counts.get("overdue", 0)))
@@ -53,7 +53,7 @@ offset = ui.pager(len(todo), size, "due")
 ui.table(todo.iloc[offset : offset + size], "maintenance-due")
 
 st.subheader("Maintenance windows (active and upcoming)")
-windows: pd.DataFrame = ui.load(c, "ops", "windows", now)
+windows: pd.DataFrame = ui.load(c, queries_ops.windows, now)
 ui.table(windows, "maintenance-windows")
 
 if ui.need(c, Role.OPERATOR, "record services and schedule windows"):
