@@ -35,11 +35,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
+from bench.report import Figure, Headline, fmt, ratio, write_result
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from simulators.broker import MosquittoProcess, free_port  # noqa: E402
 
@@ -113,6 +115,44 @@ def agent_env(gw: str, port: int, state: Path, scale: float) -> dict[str, str]:
     return env
 
 
+def headline(r: dict[str, Any]) -> Headline:
+    """The figures docs/benchmarks.md shows for this result (ratios first)."""
+    g = r.get("goals", {})
+    return Headline(
+        [
+            Figure(
+                "RSS ÷ goal",
+                ratio(r.get("rss_mb"), g.get("rss_mb")),
+                f"{fmt(g.get('rss_mb'), 'MB')} goal",
+            ),
+            Figure(
+                "CPU ÷ goal",
+                ratio(r.get("cpu_pct_of_one_core"), g.get("cpu_pct"), 3),
+                f"{fmt(g.get('cpu_pct'), '%')} of a core goal",
+            ),
+            Figure(
+                "MQTT bytes/day ÷ goal",
+                ratio(r.get("mqtt_kb_per_day"), g.get("kb_per_day")),
+                f"{fmt(g.get('kb_per_day'), 'KB/day')} goal",
+            ),
+        ],
+        [
+            Figure("RSS at defaults", fmt(r.get("rss_mb"), "MB")),
+            Figure("CPU at defaults", fmt(r.get("cpu_pct_of_one_core"), "% of a core")),
+            Figure("MQTT bytes, both ways", fmt(r.get("mqtt_kb_per_day"), "KB/day")),
+            Figure(
+                "with TCP/IP headers (estimate)",
+                fmt(r.get("with_tcpip_headers_kb_per_day_estimate"), "KB/day"),
+            ),
+            Figure("downtime detection bound", fmt(r.get("detection_bound_s"), "s")),
+            Figure(
+                "measured / simulated default time",
+                f"{fmt(r.get('measured_seconds'), 's')} / {fmt(r.get('simulated_default_seconds'), 's')}",
+            ),
+        ],
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=120.0)
@@ -180,7 +220,7 @@ def main() -> int:
         and result["mqtt_kb_per_day"] <= 150
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result, headline)
     print(json.dumps(result, indent=2))
     return 0 if result["ok"] else 1
 

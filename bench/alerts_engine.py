@@ -16,16 +16,49 @@ import statistics
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+from bench.report import Figure, Headline, fmt, get, ratio, write_result
 from collector.alerts.config import AlertSettings
 from collector.alerts.engine import AlertEngine
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
+
+RESULTS = Path(__file__).resolve().parent / "results" / "alerts_engine.json"
+
+
+def headline(r: dict[str, Any]) -> Headline:
+    """The figures docs/benchmarks.md shows for this result (ratios first)."""
+    return Headline(
+        [
+            Figure(
+                "evaluate() p99 ÷ its 1 s tick",
+                ratio(get(r, "evaluate_ms.p99"), 1000, 4),
+                "the per-second evaluation period",
+            ),
+            Figure(
+                "site_down alerts ÷ whole sites down",
+                ratio(r.get("firing_site_down"), r.get("whole_sites_down")),
+                "sites down",
+            ),
+        ],
+        [
+            Figure("gateways / down", f"{fmt(r.get('gateways'))} / {fmt(r.get('down'))}"),
+            Figure(
+                "evaluate() per tick p50 / p99 / max",
+                f"{fmt(get(r, 'evaluate_ms.p50'))} / {fmt(get(r, 'evaluate_ms.p99'))} / {fmt(get(r, 'evaluate_ms.max'), 'ms')}",
+            ),
+            Figure("pages", fmt(r.get("pages"))),
+            Figure("engine memory per gateway", fmt(r.get("bytes_per_gateway"), "B")),
+        ],
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gateways", type=int, default=100_000)
     ap.add_argument("--per-site", type=int, default=5)
+    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     rnd = random.Random(7)
     n, per_site = args.gateways, args.per_site
@@ -90,6 +123,20 @@ def main() -> None:
     print(f"engine memory: {mem / 1e6:.1f} MB = {mem / n:.0f} bytes per gateway")
     assert kinds["site_down"] == len(whole_sites), kinds
     assert kinds["gateway_down"] == len(down) - len(whole_sites) * per_site, kinds
+    result = {
+        "gateways": n,
+        "down": len(down),
+        "whole_sites_down": len(whole_sites),
+        "active_alerts": active,
+        "pages": pages,
+        "firing_site_down": kinds["site_down"],
+        "firing_gateway_down": kinds["gateway_down"],
+        "evaluate_ms": {"p50": round(p50, 3), "p99": round(p99, 3), "max": round(costs_ms[-1], 3)},
+        "memory_mb": round(mem / 1e6, 1),
+        "bytes_per_gateway": round(mem / n),
+    }
+    write_result(args.out, result, headline)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from bench.report import Figure, Headline, fmt, ratio, write_result
 from collector.alerts.config import AlertSettings
 from collector.alerts.listener import build_listener
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
@@ -26,9 +28,40 @@ from telemetry.topics import Kind, TopicRef
 SCHEMA = Path(__file__).resolve().parents[1] / "collector" / "store" / "schema.sql"
 
 
+RESULTS = Path(__file__).resolve().parent / "results" / "alerts_ingest.json"
+
+
+def headline(r: dict[str, Any]) -> Headline:
+    """The figures docs/benchmarks.md shows for this result (ratios first)."""
+    return Headline(
+        [
+            Figure(
+                "tick with active alerts ÷ 1 s",
+                ratio(r.get("tick_active_ms"), 1000, 4),
+                "the per-second tick period",
+            ),
+        ],
+        [
+            Figure("gateways / messages", f"{fmt(r.get('gateways'))} / {fmt(r.get('messages'))}"),
+            Figure("on_messages", fmt(r.get("on_messages_us_per_message"), "µs/message")),
+            Figure("startup load (build_listener)", fmt(r.get("load_s"), "s")),
+            Figure("tick, no active alerts", fmt(r.get("tick_idle_ms"), "ms")),
+            Figure(
+                f"outage of {fmt(r.get('outage_gateways'))} gateways through on_transitions",
+                fmt(r.get("outage_ms"), "ms"),
+            ),
+            Figure(
+                f"tick with {fmt(r.get('firing'))} firing alerts",
+                fmt(r.get("tick_active_ms"), "ms"),
+            ),
+        ],
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gateways", type=int, default=100_000)
+    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     n = args.gateways
     now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -92,6 +125,19 @@ def main() -> None:
     print(f"tick (no active alerts, polls included): {tick_ms:.2f} ms")
     print(f"outage of {len(down)} gateways through on_transitions: {storm_ms:.0f} ms in total")
     print(f"tick with {len(down)} active alerts: {storm_tick_ms:.2f} ms; firing={firing}")
+    result = {
+        "gateways": n,
+        "messages": len(msgs),
+        "load_s": round(load_s, 3),
+        "on_messages_us_per_message": round(per_msg_us, 2),
+        "tick_idle_ms": round(tick_ms, 3),
+        "outage_gateways": len(down),
+        "outage_ms": round(storm_ms, 1),
+        "tick_active_ms": round(storm_tick_ms, 3),
+        "firing": firing,
+    }
+    write_result(args.out, result, headline)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

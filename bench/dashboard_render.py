@@ -31,6 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.report import Figure, Headline, fmt, get, ratio, write_result
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))  # the seeded fleet builder
 sys.path.insert(0, str(ROOT / "tests"))
@@ -38,7 +40,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from dashboard_fleet import NOW, build_store  # noqa: E402
 from support.wait import wait_for  # noqa: E402
 
-from collector.actions import ts  # noqa: E402
+from collector.store.times import to_db  # noqa: E402
 from simulators.broker import free_port  # noqa: E402
 
 GOAL_S = 2.0
@@ -208,6 +210,41 @@ def summary(samples: list[float]) -> dict[str, float]:
     }
 
 
+def headline(r: dict[str, Any]) -> Headline:
+    """The figures docs/benchmarks.md shows for this result (ratios first)."""
+    h = Headline()
+    for page in ("overview", "alerts"):
+        h.ratios.append(
+            Figure(
+                f"browser {page}, 100k terminals ÷ 120 terminals (medians)",
+                ratio(
+                    get(r, f"browser.{page}.median_s"),
+                    get(r, f"browser_baseline_120_terminals.{page}.median_s"),
+                ),
+                "the same page on a 120-terminal store, same run (front-end cost)",
+            )
+        )
+    for page in ("overview", "alerts"):
+        h.figures.append(
+            Figure(
+                f"server render (AppTest) {page}, median",
+                fmt(get(r, f"apptest.{page}.median_s"), "s"),
+            )
+        )
+    for page in ("overview", "alerts", "overview_in_app", "alerts_in_app"):
+        h.figures.append(
+            Figure(f"browser {page}, median", fmt(get(r, f"browser.{page}.median_s"), "s"))
+        )
+    h.figures.append(Figure("terminals in the store", fmt(get(r, "store_rows.terminals"))))
+    h.figures.append(
+        Figure(
+            f"first render within the {fmt(r.get('goal_s'), 's')} goal: server / browser",
+            f"{fmt(r.get('apptest_within_goal'))} / {fmt(r.get('browser_within_goal'))}",
+        )
+    )
+    return h
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--terminals", type=int, default=100_000)
@@ -244,7 +281,7 @@ def main() -> int:
     print(f"store built in {build_s:.1f}s: {rows}", flush=True)
 
     os.environ["POSFLEET_DB"] = str(fleet.path)
-    os.environ["POSFLEET_DASHBOARD_NOW"] = ts(NOW)
+    os.environ["POSFLEET_DASHBOARD_NOW"] = to_db(NOW)
     result: dict[str, object] = {
         "what": (
             "seconds to a full render. apptest: one script run, data cache and the month's "
@@ -294,7 +331,7 @@ def main() -> int:
         result["browser_within_goal"] = all(within.values())
     result["machine"]["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)  # type: ignore[index]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(args.out, result, headline)
     print(f"wrote {args.out}")
     return 0
 

@@ -18,9 +18,11 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from bench.report import Figure, Headline, fmt, ratio, write_result
 from collector.sinks.influx import build_influx_sink
 from collector.sinks.settings import InfluxSettings
 from telemetry.codec import Decoded
@@ -106,6 +108,35 @@ def _run(vm: VictoriaMetrics, tmp: Path, n: int, batch: int, run: int) -> dict[s
     }
 
 
+def headline(r: dict[str, Any]) -> Headline:
+    """The figures docs/benchmarks.md shows for this result (ratios first)."""
+    h = Headline()
+    for run in r.get("runs", []):
+        b = run.get("batch_size")
+        h.ratios.append(
+            Figure(
+                f"batch {b}: end-to-end ÷ submit rate",
+                ratio(run.get("end_to_end_points_per_s"), run.get("submit_points_per_s")),
+                "the processing thread's hand-off rate",
+            )
+        )
+        h.ratios.append(
+            Figure(
+                f"batch {b}: points read back ÷ sent",
+                ratio(run.get("stored_points_read_back"), run.get("points")),
+                "points sent",
+            )
+        )
+    for run in r.get("runs", []):
+        h.figures.append(
+            Figure(
+                f"batch {run.get('batch_size')}: end to end (submit)",
+                f"{fmt(run.get('end_to_end_points_per_s'), 'points/s')} ({fmt(run.get('submit_points_per_s'), 'points/s')})",
+            )
+        )
+    return h
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--points", type=int, default=50_000)
@@ -129,7 +160,7 @@ def main() -> int:
         "ok": all(r["stored_points_read_back"] == r["points"] and not r["dropped"] for r in runs),
     }
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(RESULTS, result, headline)
     json.dump(result, sys.stdout, indent=2)
     print()
     return 0 if result["ok"] else 1

@@ -15,7 +15,6 @@ SQLite; the bare subscriber only counts.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sqlite3
 import subprocess
@@ -25,12 +24,14 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.report import Figure, Headline, fmt, get, write_result
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.gateways import TestGateway  # noqa: E402
@@ -212,6 +213,29 @@ def detection_delay(port: int, db: Path, trials: int = 5) -> dict[str, object]:
     }
 
 
+def headline(r: dict[str, Any]) -> Headline:
+    """The figures docs/benchmarks.md shows for this result (ratios first)."""
+    return Headline(
+        [
+            Figure(
+                "collector msg/s ÷ bare paho subscriber msg/s",
+                fmt(r.get("ratio_collector_over_bare")),
+                "bare subscriber, same broker, same backlog (goal ≥ 0.6)",
+            )
+        ],
+        [
+            Figure("collector", fmt(get(r, "collector.rate"), "msg/s", 2)),
+            Figure("bare paho subscriber", fmt(get(r, "bare_paho_subscriber.rate"), "msg/s", 2)),
+            Figure("messages", fmt(get(r, "collector.messages"))),
+            Figure("mean ingest latency", fmt(get(r, "collector.mean_ingest_latency_s"), "s")),
+            Figure(
+                "hung gateway: down past its deadline, max",
+                fmt(get(r, "hung_gateway_detection.max_s"), "s"),
+            ),
+        ],
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gateways", type=int, default=2000)
@@ -246,7 +270,7 @@ def main() -> None:
         "hung_gateway_detection": det,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(RESULTS, result, headline)
     print(
         f"ingest: collector {coll['rate']:.0f} msg/s vs bare paho {bare['rate']:.0f} msg/s "
         f"-> ratio {result['ratio_collector_over_bare']} (goal >= 0.6); "

@@ -15,13 +15,11 @@ Writes bench/results/liveness_scale.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import queue
 import random
 import sqlite3
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -29,12 +27,14 @@ import tracemalloc
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 from prometheus_client import CollectorRegistry
 
+from bench.report import Figure, Headline, fmt, ratio, write_result
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from collector.alerts.listener import build_listener  # noqa: E402
 from collector.ingest import Item, LinkEvent, Received  # noqa: E402
@@ -87,6 +87,43 @@ def tracker_bytes_per_gateway(n: int) -> float:
     size = sum(s.size_diff for s in after.compare_to(before, "filename"))
     del t
     return size / n
+
+
+def headline(r: dict[str, Any]) -> Headline:
+    """The figures docs/benchmarks.md shows for this result (ratios first)."""
+    d = r.get("detection_delay_past_deadline_s", {})
+    return Headline(
+        [
+            Figure(
+                "detected ÷ stopped", ratio(r.get("detected"), r.get("stopped")), "gateways stopped"
+            ),
+            Figure(
+                "false downs ÷ gateways",
+                ratio(r.get("false_downs"), r.get("gateways"), 4),
+                "gateways",
+            ),
+            Figure(
+                "feeder max lag ÷ interval",
+                ratio(r.get("feeder_max_lag_s"), r.get("interval_s"), 3),
+                "heartbeat interval (how far the feed fell behind)",
+            ),
+        ],
+        [
+            Figure("gateways", fmt(r.get("gateways"))),
+            Figure("heartbeat interval", fmt(r.get("interval_s"), "s")),
+            Figure("delay past deadline p50", fmt(d.get("p50"), "s")),
+            Figure("delay past deadline p99 (goal ≤ 1 s)", fmt(d.get("p99"), "s")),
+            Figure("delay past deadline max", fmt(d.get("max"), "s")),
+            Figure(
+                "liveness tracker per gateway",
+                fmt(r.get("liveness_tracker_bytes_per_gateway"), "B"),
+            ),
+            Figure(
+                "process RSS per gateway (goal ≤ 2 KB)",
+                fmt(r.get("process_rss_bytes_per_gateway"), "B"),
+            ),
+        ],
+    )
 
 
 def main() -> None:
@@ -194,7 +231,7 @@ def main() -> None:
         "goals": {"p99_past_deadline_s": 1.0, "bytes_per_gateway": 2048},
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(RESULTS, result, headline)
     d = result["detection_delay_past_deadline_s"]
     print(
         f"{n} gateways, {len(stopped)} stopped: detected {len(delays)}, missed "

@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.report import Figure, Headline, fmt, get, ratio, write_result
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "deploy")]
 
@@ -254,6 +256,53 @@ def run_full(name: str, trials: int, spread_s: float, workdir: Path) -> dict[str
     }
 
 
+def headline(r: dict[str, Any]) -> Headline:
+    """The figures docs/benchmarks.md shows for this result (ratios first)."""
+    h = Headline()
+    for key, res in (r.get("results") or {}).items():
+        path = key.split("/", 1)[0]
+        if path == "prom_am":
+            m = res.get("metrics_to_page", {})
+            h.ratios.append(
+                Figure(
+                    f"{key}: measured mean ÷ intervals' expected mean",
+                    ratio(m.get("mean_s"), get(res, "expected_bounds_s.mean")),
+                    f"{fmt(get(res, 'expected_bounds_s.mean'), 's')} from scrape/eval/group_wait",
+                )
+            )
+            h.figures.append(
+                Figure(
+                    f"{key}: alert in /metrics → page, median (max)",
+                    f"{fmt(m.get('median_s'), 's')} ({fmt(m.get('max_s'), 's')})",
+                )
+            )
+        else:
+            page = res.get("death_to_page", {})
+            firing = res.get("death_to_collector_firing", {})
+            h.ratios.append(
+                Figure(
+                    f"{key}: collector's share (death → firing ÷ death → page, medians)",
+                    ratio(firing.get("median_s"), page.get("median_s")),
+                    "the whole death → page path",
+                )
+            )
+            h.figures.append(
+                Figure(
+                    f"{key}: gateway killed → page, median (min to max)",
+                    f"{fmt(page.get('median_s'), 's')} ({fmt(page.get('min_s'), 's')} to {fmt(page.get('max_s'), 's')})",
+                )
+            )
+            h.figures.append(
+                Figure(
+                    f"{key}: killed → collector firing, median; firing → page, median",
+                    f"{fmt(firing.get('median_s'), 's')}; {fmt(get(res, 'collector_firing_to_page.median_s'), 's')}",
+                )
+            )
+    if r.get("full_path_skipped"):
+        h.figures.append(Figure("full path skipped", str(r["full_path_skipped"])))
+    return h
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", default="test,recommended")
@@ -284,7 +333,7 @@ def main() -> int:
             print(f"{path}/{name}", json.dumps(result[key]), flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_result(out, report, headline)
     print(f"wrote {out}")
     return 0
 

@@ -23,9 +23,11 @@ import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from bench.report import Figure, Headline, fmt, get, ratio, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from simulators.fleetmodel import generate  # noqa: E402
 from simulators.scenarios import library  # noqa: E402
@@ -46,6 +48,58 @@ EXPECTS = {
     "battery_drain": "hardware_fault",
     "firmware_behind_policy": "firmware_non_compliant",
 }
+
+
+def headline(r: dict[str, Any]) -> Headline:
+    """The figures docs/benchmarks.md shows for this result (ratios first)."""
+    h = Headline()
+    h.ratios.append(
+        Figure(
+            "faults detected ÷ faults that should page",
+            ratio(r.get("detected"), r.get("expected")),
+            "the simulator's ground truth (missed, false and duplicate pages below)",
+        )
+    )
+    for fault, k in sorted((r.get("by_fault") or {}).items()):
+        if k.get("delay_past_pending_p50_s") is not None:
+            h.ratios.append(
+                Figure(
+                    f"{fault}: page delay p50 ÷ the design's pending delay",
+                    ratio(k.get("delay_p50_s"), k.get("pending_s")),
+                    f"pending {fmt(k.get('pending_s'), 's')}",
+                )
+            )
+    h.figures += [
+        Figure("gateways / terminals", f"{fmt(r.get('gateways'))} / {fmt(r.get('terminals'))}"),
+        Figure(
+            "missed / false / duplicate pages",
+            f"{fmt(r.get('missed'))} / {fmt(r.get('false'))} / {fmt(r.get('duplicate'))}",
+        ),
+        Figure("timeline (after all online)", fmt(r.get("timeline_s"), "s")),
+        Figure("connect until all seen online", fmt(r.get("connect_all_online_s"), "s")),
+        Figure("publish errors", fmt(get(r, "fleet.publish_errors"))),
+        Figure(
+            "simulator CPU / RSS",
+            f"{fmt(get(r, 'resources.simulator_cpu_pct_of_one_core'), '%')} of a core / "
+            f"{fmt(get(r, 'resources.simulator_rss_mb'), 'MB')}",
+        ),
+        Figure(
+            "collector CPU / peak RSS",
+            f"{fmt(get(r, 'resources.collector_cpu_pct_of_one_core'), '%')} of a core / "
+            f"{fmt(get(r, 'resources.collector_peak_rss_mb'), 'MB')}",
+        ),
+    ]
+    for fault, k in sorted((r.get("by_fault") or {}).items()):
+        if k.get("expected"):
+            h.figures.append(
+                Figure(
+                    f"{fault}: detected / expected, delay p50 / p99 / max",
+                    f"{fmt(k.get('detected'))} / {fmt(k.get('expected'))}, "
+                    f"{fmt(k.get('delay_p50_s'))} / {fmt(k.get('delay_p99_s'))} / "
+                    f"{fmt(k.get('delay_max_s'), 's')}",
+                )
+            )
+    return h
 
 
 def main() -> int:
@@ -108,7 +162,7 @@ def main() -> int:
         "late_steps_max_s": result.late_steps_max_s,
     }
     args.result.parent.mkdir(parents=True, exist_ok=True)
-    args.result.write_text(json.dumps(out, indent=2) + "\n")
+    write_result(args.result, out, headline)
     print(
         json.dumps(
             {

@@ -22,11 +22,13 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 
+from bench.report import Figure, Headline, fmt, get, ratio, write_result
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from simulators.broker import MosquittoProcess, free_port  # noqa: E402
 from simulators.fleetmodel import generate  # noqa: E402
@@ -96,6 +98,58 @@ def detection(fleet: Fleet, db: Path, n: int) -> dict[str, object]:
         ),
         "poll_resolution_s": 0.05,
     }
+
+
+def headline(r: dict[str, Any]) -> Headline:
+    """The figures docs/benchmarks.md shows for this result (ratios first)."""
+    det = r.get("detection_at_scale", {})
+    return Headline(
+        [
+            Figure(
+                "collector saw online ÷ gateways",
+                ratio(r.get("collector_online_seen"), r.get("gateways")),
+                "gateways simulated",
+            ),
+            Figure(
+                "killed detected ÷ killed",
+                ratio(det.get("killed_detected"), det.get("killed")),
+                "gateways killed",
+            ),
+            Figure(
+                "hung detected ÷ hung",
+                ratio(det.get("hung_detected"), det.get("hung")),
+                "gateways hung",
+            ),
+        ],
+        [
+            Figure(
+                "gateways (+ PIN pads)", f"{fmt(r.get('gateways'))} (+ {fmt(r.get('terminals'))})"
+            ),
+            Figure("connect all", fmt(r.get("connect_all_s"), "s")),
+            Figure(
+                "publish rate, every publish acknowledged",
+                fmt(r.get("publish_rate_per_s"), "msg/s"),
+            ),
+            Figure("publish errors", fmt(r.get("publish_errors"))),
+            Figure(
+                "simulator CPU / RSS",
+                f"{fmt(r.get('simulator_cpu_pct_of_one_core'), '%')} of a core / {fmt(r.get('simulator_rss_mb'), 'MB')}",
+            ),
+            Figure(
+                "collector CPU / RSS",
+                f"{fmt(r.get('collector_cpu_pct_of_one_core'), '%')} of a core / {fmt(r.get('collector_rss_mb'), 'MB')}",
+            ),
+            Figure(
+                "Mosquitto CPU / RSS",
+                f"{fmt(r.get('mosquitto_cpu_pct_of_one_core'), '%')} of a core / {fmt(r.get('mosquitto_rss_mb'), 'MB')}",
+            ),
+            Figure("killed → down, p50", fmt(get(det, "kill_to_down_s.p50"), "s")),
+            Figure(
+                "hung → down past deadline, max",
+                fmt(get(det, "hang_down_past_deadline_s.max"), "s"),
+            ),
+        ],
+    )
 
 
 def main() -> None:
@@ -192,7 +246,7 @@ def main() -> None:
             coll.wait(30)
         fleet.close()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(RESULTS, result, headline)
     print(json.dumps(result, indent=2))
 
 

@@ -20,8 +20,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from collector.store.retention import RetentionPolicy, apply_retention, iso
+from bench.report import Figure, Headline, fmt, get, ratio, write_result
+from collector.store.retention import RetentionPolicy, apply_retention
+from collector.store.times import to_db
 from telemetry.codec import encode
 from telemetry.models import Hardware, Heartbeat, Network
 
@@ -84,6 +87,38 @@ def _bytes(conn: sqlite3.Connection, *names: str) -> int:
     return int(row[0])
 
 
+def headline(r: dict[str, Any]) -> Headline:
+    """The figures docs/benchmarks.md shows for this result (ratios first)."""
+    return Headline(
+        [
+            Figure(
+                "hourly rollup bytes ÷ raw bytes, per gateway-day",
+                ratio(
+                    r.get("rollup_bytes_per_gateway_per_day"),
+                    r.get("raw_bytes_per_gateway_per_day"),
+                    3,
+                ),
+                "raw telemetry of the same fleet",
+            )
+        ],
+        [
+            Figure("raw", fmt(r.get("raw_bytes_per_gateway_per_day"), "B/gateway/day")),
+            Figure(
+                "hourly rollups", fmt(r.get("rollup_bytes_per_gateway_per_day"), "B/gateway/day")
+            ),
+            Figure(
+                "steady state, 10,000 gateways (policy below)",
+                fmt(r.get("steady_state_mb_for_10000_gateways"), "MB"),
+            ),
+            Figure(
+                "policy",
+                f"raw {fmt(get(r, 'policy.raw_keep_days'), 'd')}, rollups {fmt(get(r, 'policy.rollup_keep_days'), 'd')}",
+            ),
+            Figure("fold rate", fmt(r.get("fold_rows_per_s"), "rows/s")),
+        ],
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--gateways", type=int, default=40)
@@ -106,7 +141,14 @@ def main() -> int:
                 for n in range(int(args.days * 86_400 / period)):
                     at = start + timedelta(seconds=n * period + g)
                     rows.append(
-                        (gw, terminal, kind, iso(at), iso(at), _payload(kind, gw, at, n).decode())
+                        (
+                            gw,
+                            terminal,
+                            kind,
+                            to_db(at),
+                            to_db(at),
+                            _payload(kind, gw, at, n).decode(),
+                        )
                     )
         with conn:
             conn.executemany(
@@ -151,7 +193,7 @@ def main() -> int:
         "elapsed_s": round(time.monotonic() - began, 1),
     }
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(RESULTS, result, headline)
     json.dump(result, sys.stdout, indent=2)
     print()
     return 0

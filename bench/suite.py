@@ -5,8 +5,9 @@
     scripts/bench --quick             # smaller sizes; results in bench/results/quick/
     scripts/bench --list
 
-Each benchmark is its own script writing ``bench/results/<name>.json`` (the two alert-engine
-scripts only print: their output is parsed into that file here). After the runs this writes
+Each benchmark is its own module (``python -m bench.<name>``) writing
+``bench/results/<name>.json``, with the headline figures it chose (``bench.report``). The
+suite only runs them, times them and collects those files. After the runs this writes
 ``bench/results/SUMMARY.json`` and ``docs/benchmarks.md`` (generated: one table per
 benchmark, ratios against the same run's ceiling first, then absolute figures). A run with
 ``--only`` updates those benchmarks' entries and keeps the others from the previous summary,
@@ -16,8 +17,9 @@ and the failures are listed at the end, in the summary and in the doc.
 A ``--quick`` run leaves the full results, the summary and the doc alone: its results and
 summary go to ``bench/results/quick/``.
 
-To add a benchmark: append a ``Bench`` to ``BENCHMARKS`` (and, for a readable table, a
-function to ``HEADLINES``; without one the table lists the JSON's top-level numbers).
+To add a benchmark: write ``bench/<name>.py`` whose ``main`` ends with
+``bench.report.write_result(out, result, headline)`` and append a ``Bench`` to
+``BENCHMARKS`` (a result file without a headline is shown as its top-level numbers).
 """
 
 from __future__ import annotations
@@ -27,18 +29,19 @@ import contextlib
 import json
 import os
 import platform
-import re
 import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from bench.report import Figure, Headline, fmt
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -55,29 +58,29 @@ class Bench(NamedTuple):
 
 # THE list. Order: cheap and self-contained first, service-heavy last.
 BENCHMARKS: list[Bench] = [
-    Bench("store_size", ["bench/store_size.py"], 0.1, ["--gateways", "10", "--days", "1"]),
-    Bench("alerts_engine", ["bench/alerts_engine.py"], 0.1, ["--gateways", "10000"]),
-    Bench("alerts_ingest", ["bench/alerts_ingest.py"], 0.2, ["--gateways", "10000"]),
-    Bench("ingest", ["bench/ingest.py"], 0.8, ["--gateways", "500", "--per-gateway", "10"]),
-    Bench("influx_throughput", ["bench/influx_throughput.py"], 0.2, ["--points", "5000"]),
-    Bench("liveness_scale", ["bench/liveness_scale.py"], 2.2, ["--gateways", "10000"]),
-    Bench("agent_footprint", ["bench/agent_footprint.py"], 2.1, ["--seconds", "20"]),
+    Bench("store_size", ["bench.store_size"], 0.1, ["--gateways", "10", "--days", "1"]),
+    Bench("alerts_engine", ["bench.alerts_engine"], 0.1, ["--gateways", "10000"]),
+    Bench("alerts_ingest", ["bench.alerts_ingest"], 0.2, ["--gateways", "10000"]),
+    Bench("ingest", ["bench.ingest"], 0.8, ["--gateways", "500", "--per-gateway", "10"]),
+    Bench("influx_throughput", ["bench.influx_throughput"], 0.2, ["--points", "5000"]),
+    Bench("liveness_scale", ["bench.liveness_scale"], 2.2, ["--gateways", "10000"]),
+    Bench("agent_footprint", ["bench.agent_footprint"], 2.1, ["--seconds", "20"]),
     Bench(
         "sim_scale",
-        ["bench/sim_scale.py", "--collector"],
+        ["bench.sim_scale", "--collector"],
         2.5,
         ["--collector", "--gateways", "1000", "--seconds", "15", "--faults", "10"],
     ),
-    Bench("dashboard_render", ["bench/dashboard_render.py"], 1.5, ["--terminals", "10000"]),
+    Bench("dashboard_render", ["bench.dashboard_render"], 1.5, ["--terminals", "10000"]),
     Bench(
         "paging_latency",
-        ["bench/paging_latency.py", "--trials", "8"],
+        ["bench.paging_latency", "--trials", "8"],
         4.5,
         ["--profiles", "test", "--trials", "3"],
     ),
     Bench(
         "scenario_mixed_10k",
-        ["bench/scenario_mixed_10k.py"],
+        ["bench.scenario_mixed_10k"],
         17.0,
         ["--gateways", "1000"],
     ),
@@ -111,8 +114,8 @@ def _fmt_duration(s: float) -> str:
 
 
 def _command(bench: Bench, quick: bool) -> list[str]:
-    script, *args = bench.argv
-    return [PY, script, *(bench.quick if quick and bench.quick else args)]
+    module, *args = bench.argv
+    return [PY, "-m", module, *(bench.quick if quick and bench.quick else args)]
 
 
 def run_one(bench: Bench, quick: bool, logdir: Path, suite_start: float) -> Run:
@@ -184,14 +187,7 @@ def run_one(bench: Bench, quick: bool, logdir: Path, suite_start: float) -> Run:
         tick.join()
     run.seconds = round(time.monotonic() - t0, 1)
     run.exit_code = proc.returncode
-    stdout = log.read_text(encoding="utf-8").split("\n", 1)[1]
     fresh = out.exists() and out.stat().st_mtime > mtime
-    if not fresh and proc.returncode == 0 and bench.name in STDOUT_PARSERS:
-        try:
-            out.write_text(json.dumps(STDOUT_PARSERS[bench.name](stdout), indent=2) + "\n")
-            fresh = True
-        except ValueError as exc:
-            tail.append(f"(suite) could not parse the output: {exc}")
     if timed_out:
         run.error = f"timed out after {_fmt_duration(timeout)}"
     elif proc.returncode < 0:
@@ -215,499 +211,8 @@ def run_one(bench: Bench, quick: bool, logdir: Path, suite_start: float) -> Run:
     return run
 
 
-# --- the two benchmarks that only print ----------------------------------------------------
-
-
-def _num(text: str) -> float | int:
-    return int(text) if re.fullmatch(r"-?\d+", text) else float(text)
-
-
-def _search(pattern: str, text: str) -> dict[str, float | int]:
-    m = re.search(pattern, text)
-    if not m:
-        raise ValueError(f"no line matches {pattern!r}")
-    return {k: _num(v) for k, v in m.groupdict().items()}
-
-
-def parse_alerts_engine(stdout: str) -> dict[str, Any]:
-    f: dict[str, Any] = {"source": "stdout of bench/alerts_engine.py, parsed by bench/suite.py"}
-    f |= _search(
-        r"gateways=(?P<gateways>\d+) down=(?P<down>\d+) \(whole sites=(?P<whole_sites_down>\d+)\) active=(?P<active_alerts>\d+)",
-        stdout,
-    )
-    f |= _search(
-        r"pages=(?P<pages>\d+) firing site_down=(?P<firing_site_down>\d+) gateway_down=(?P<firing_gateway_down>\d+)",
-        stdout,
-    )
-    f["evaluate_ms"] = _search(
-        r"per tick ms: p50=(?P<p50>[\d.]+) p99=(?P<p99>[\d.]+) max=(?P<max>[\d.]+)", stdout
-    )
-    f |= _search(
-        r"engine memory: (?P<memory_mb>[\d.]+) MB = (?P<bytes_per_gateway>\d+) bytes", stdout
-    )
-    return f
-
-
-def parse_alerts_ingest(stdout: str) -> dict[str, Any]:
-    f: dict[str, Any] = {"source": "stdout of bench/alerts_ingest.py, parsed by bench/suite.py"}
-    f |= _search(r"gateways=(?P<gateways>\d+) messages=(?P<messages>\d+)", stdout)
-    f |= _search(r"build_listener load: (?P<load_s>[\d.]+) s", stdout)
-    f |= _search(r"on_messages: (?P<on_messages_us_per_message>[\d.]+) us", stdout)
-    f |= _search(r"tick \(no active alerts, polls included\): (?P<tick_idle_ms>[\d.]+) ms", stdout)
-    f |= _search(
-        r"outage of (?P<outage_gateways>\d+) gateways through on_transitions: (?P<outage_ms>[\d.]+) ms",
-        stdout,
-    )
-    f |= _search(
-        r"tick with \d+ active alerts: (?P<tick_active_ms>[\d.]+) ms; firing=(?P<firing>\d+)",
-        stdout,
-    )
-    return f
-
-
-STDOUT_PARSERS: dict[str, Callable[[str], dict[str, Any]]] = {
-    "alerts_engine": parse_alerts_engine,
-    "alerts_ingest": parse_alerts_ingest,
-}
-
-
-# --- headline figures ----------------------------------------------------------------------
-
-
-@dataclass
-class Figure:
-    label: str
-    value: str
-    against: str = ""  # ratios: what the figure is divided by
-
-
-@dataclass
-class Headline:
-    ratios: list[Figure] = field(default_factory=list)
-    figures: list[Figure] = field(default_factory=list)
-
-
-def get(d: Any, path: str) -> Any:
-    """``get(d, "a.b.0.c")``; None when any step is missing."""
-    for key in path.split("."):
-        if isinstance(d, list) and key.isdigit() and int(key) < len(d):
-            d = d[int(key)]
-        elif isinstance(d, dict) and key in d:
-            d = d[key]
-        else:
-            return None
-    return d
-
-
-def fmt(v: Any, unit: str = "", digits: int = 3) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) >= 1000):
-        s = f"{int(v):,}"
-    elif isinstance(v, float):
-        s = f"{v:,.{digits}g}" if abs(v) < 1000 else f"{v:,.0f}"
-    else:
-        s = str(v)
-    return f"{s} {unit}".strip()
-
-
-def ratio(a: Any, b: Any, digits: int = 2) -> str:
-    if not isinstance(a, int | float) or not isinstance(b, int | float) or not b:
-        return "—"
-    return f"{a / b:.{digits}f}"
-
-
-def _ingest(r: dict[str, Any]) -> Headline:
-    return Headline(
-        [
-            Figure(
-                "collector msg/s ÷ bare paho subscriber msg/s",
-                fmt(r.get("ratio_collector_over_bare")),
-                "bare subscriber, same broker, same backlog (goal ≥ 0.6)",
-            )
-        ],
-        [
-            Figure("collector", fmt(get(r, "collector.rate"), "msg/s", 2)),
-            Figure("bare paho subscriber", fmt(get(r, "bare_paho_subscriber.rate"), "msg/s", 2)),
-            Figure("messages", fmt(get(r, "collector.messages"))),
-            Figure("mean ingest latency", fmt(get(r, "collector.mean_ingest_latency_s"), "s")),
-            Figure(
-                "hung gateway: down past its deadline, max",
-                fmt(get(r, "hung_gateway_detection.max_s"), "s"),
-            ),
-        ],
-    )
-
-
-def _liveness(r: dict[str, Any]) -> Headline:
-    d = r.get("detection_delay_past_deadline_s", {})
-    return Headline(
-        [
-            Figure(
-                "detected ÷ stopped", ratio(r.get("detected"), r.get("stopped")), "gateways stopped"
-            ),
-            Figure(
-                "false downs ÷ gateways",
-                ratio(r.get("false_downs"), r.get("gateways"), 4),
-                "gateways",
-            ),
-            Figure(
-                "feeder max lag ÷ interval",
-                ratio(r.get("feeder_max_lag_s"), r.get("interval_s"), 3),
-                "heartbeat interval (how far the feed fell behind)",
-            ),
-        ],
-        [
-            Figure("gateways", fmt(r.get("gateways"))),
-            Figure("heartbeat interval", fmt(r.get("interval_s"), "s")),
-            Figure("delay past deadline p50", fmt(d.get("p50"), "s")),
-            Figure("delay past deadline p99 (goal ≤ 1 s)", fmt(d.get("p99"), "s")),
-            Figure("delay past deadline max", fmt(d.get("max"), "s")),
-            Figure(
-                "liveness tracker per gateway",
-                fmt(r.get("liveness_tracker_bytes_per_gateway"), "B"),
-            ),
-            Figure(
-                "process RSS per gateway (goal ≤ 2 KB)",
-                fmt(r.get("process_rss_bytes_per_gateway"), "B"),
-            ),
-        ],
-    )
-
-
-def _sim_scale(r: dict[str, Any]) -> Headline:
-    det = r.get("detection_at_scale", {})
-    return Headline(
-        [
-            Figure(
-                "collector saw online ÷ gateways",
-                ratio(r.get("collector_online_seen"), r.get("gateways")),
-                "gateways simulated",
-            ),
-            Figure(
-                "killed detected ÷ killed",
-                ratio(det.get("killed_detected"), det.get("killed")),
-                "gateways killed",
-            ),
-            Figure(
-                "hung detected ÷ hung",
-                ratio(det.get("hung_detected"), det.get("hung")),
-                "gateways hung",
-            ),
-        ],
-        [
-            Figure(
-                "gateways (+ PIN pads)", f"{fmt(r.get('gateways'))} (+ {fmt(r.get('terminals'))})"
-            ),
-            Figure("connect all", fmt(r.get("connect_all_s"), "s")),
-            Figure(
-                "publish rate, every publish acknowledged",
-                fmt(r.get("publish_rate_per_s"), "msg/s"),
-            ),
-            Figure("publish errors", fmt(r.get("publish_errors"))),
-            Figure(
-                "simulator CPU / RSS",
-                f"{fmt(r.get('simulator_cpu_pct_of_one_core'), '%')} of a core / {fmt(r.get('simulator_rss_mb'), 'MB')}",
-            ),
-            Figure(
-                "collector CPU / RSS",
-                f"{fmt(r.get('collector_cpu_pct_of_one_core'), '%')} of a core / {fmt(r.get('collector_rss_mb'), 'MB')}",
-            ),
-            Figure(
-                "Mosquitto CPU / RSS",
-                f"{fmt(r.get('mosquitto_cpu_pct_of_one_core'), '%')} of a core / {fmt(r.get('mosquitto_rss_mb'), 'MB')}",
-            ),
-            Figure("killed → down, p50", fmt(get(det, "kill_to_down_s.p50"), "s")),
-            Figure(
-                "hung → down past deadline, max",
-                fmt(get(det, "hang_down_past_deadline_s.max"), "s"),
-            ),
-        ],
-    )
-
-
-def _agent(r: dict[str, Any]) -> Headline:
-    g = r.get("goals", {})
-    return Headline(
-        [
-            Figure(
-                "RSS ÷ goal",
-                ratio(r.get("rss_mb"), g.get("rss_mb")),
-                f"{fmt(g.get('rss_mb'), 'MB')} goal",
-            ),
-            Figure(
-                "CPU ÷ goal",
-                ratio(r.get("cpu_pct_of_one_core"), g.get("cpu_pct"), 3),
-                f"{fmt(g.get('cpu_pct'), '%')} of a core goal",
-            ),
-            Figure(
-                "MQTT bytes/day ÷ goal",
-                ratio(r.get("mqtt_kb_per_day"), g.get("kb_per_day")),
-                f"{fmt(g.get('kb_per_day'), 'KB/day')} goal",
-            ),
-        ],
-        [
-            Figure("RSS at defaults", fmt(r.get("rss_mb"), "MB")),
-            Figure("CPU at defaults", fmt(r.get("cpu_pct_of_one_core"), "% of a core")),
-            Figure("MQTT bytes, both ways", fmt(r.get("mqtt_kb_per_day"), "KB/day")),
-            Figure(
-                "with TCP/IP headers (estimate)",
-                fmt(r.get("with_tcpip_headers_kb_per_day_estimate"), "KB/day"),
-            ),
-            Figure("downtime detection bound", fmt(r.get("detection_bound_s"), "s")),
-            Figure(
-                "measured / simulated default time",
-                f"{fmt(r.get('measured_seconds'), 's')} / {fmt(r.get('simulated_default_seconds'), 's')}",
-            ),
-        ],
-    )
-
-
-def _paging(r: dict[str, Any]) -> Headline:
-    h = Headline()
-    for key, res in (r.get("results") or {}).items():
-        path = key.split("/", 1)[0]
-        if path == "prom_am":
-            m = res.get("metrics_to_page", {})
-            h.ratios.append(
-                Figure(
-                    f"{key}: measured mean ÷ intervals' expected mean",
-                    ratio(m.get("mean_s"), get(res, "expected_bounds_s.mean")),
-                    f"{fmt(get(res, 'expected_bounds_s.mean'), 's')} from scrape/eval/group_wait",
-                )
-            )
-            h.figures.append(
-                Figure(
-                    f"{key}: alert in /metrics → page, median (max)",
-                    f"{fmt(m.get('median_s'), 's')} ({fmt(m.get('max_s'), 's')})",
-                )
-            )
-        else:
-            page = res.get("death_to_page", {})
-            firing = res.get("death_to_collector_firing", {})
-            h.ratios.append(
-                Figure(
-                    f"{key}: collector's share (death → firing ÷ death → page, medians)",
-                    ratio(firing.get("median_s"), page.get("median_s")),
-                    "the whole death → page path",
-                )
-            )
-            h.figures.append(
-                Figure(
-                    f"{key}: gateway killed → page, median (min to max)",
-                    f"{fmt(page.get('median_s'), 's')} ({fmt(page.get('min_s'), 's')} to {fmt(page.get('max_s'), 's')})",
-                )
-            )
-            h.figures.append(
-                Figure(
-                    f"{key}: killed → collector firing, median; firing → page, median",
-                    f"{fmt(firing.get('median_s'), 's')}; {fmt(get(res, 'collector_firing_to_page.median_s'), 's')}",
-                )
-            )
-    if r.get("full_path_skipped"):
-        h.figures.append(Figure("full path skipped", str(r["full_path_skipped"])))
-    return h
-
-
-def _influx(r: dict[str, Any]) -> Headline:
-    h = Headline()
-    for run in r.get("runs", []):
-        b = run.get("batch_size")
-        h.ratios.append(
-            Figure(
-                f"batch {b}: end-to-end ÷ submit rate",
-                ratio(run.get("end_to_end_points_per_s"), run.get("submit_points_per_s")),
-                "the processing thread's hand-off rate",
-            )
-        )
-        h.ratios.append(
-            Figure(
-                f"batch {b}: points read back ÷ sent",
-                ratio(run.get("stored_points_read_back"), run.get("points")),
-                "points sent",
-            )
-        )
-    for run in r.get("runs", []):
-        h.figures.append(
-            Figure(
-                f"batch {run.get('batch_size')}: end to end (submit)",
-                f"{fmt(run.get('end_to_end_points_per_s'), 'points/s')} ({fmt(run.get('submit_points_per_s'), 'points/s')})",
-            )
-        )
-    return h
-
-
-def _store(r: dict[str, Any]) -> Headline:
-    return Headline(
-        [
-            Figure(
-                "hourly rollup bytes ÷ raw bytes, per gateway-day",
-                ratio(
-                    r.get("rollup_bytes_per_gateway_per_day"),
-                    r.get("raw_bytes_per_gateway_per_day"),
-                    3,
-                ),
-                "raw telemetry of the same fleet",
-            )
-        ],
-        [
-            Figure("raw", fmt(r.get("raw_bytes_per_gateway_per_day"), "B/gateway/day")),
-            Figure(
-                "hourly rollups", fmt(r.get("rollup_bytes_per_gateway_per_day"), "B/gateway/day")
-            ),
-            Figure(
-                "steady state, 10,000 gateways (policy below)",
-                fmt(r.get("steady_state_mb_for_10000_gateways"), "MB"),
-            ),
-            Figure(
-                "policy",
-                f"raw {fmt(get(r, 'policy.raw_keep_days'), 'd')}, rollups {fmt(get(r, 'policy.rollup_keep_days'), 'd')}",
-            ),
-            Figure("fold rate", fmt(r.get("fold_rows_per_s"), "rows/s")),
-        ],
-    )
-
-
-def _dashboard(r: dict[str, Any]) -> Headline:
-    h = Headline()
-    for page in ("overview", "alerts"):
-        h.ratios.append(
-            Figure(
-                f"browser {page}, 100k terminals ÷ 120 terminals (medians)",
-                ratio(
-                    get(r, f"browser.{page}.median_s"),
-                    get(r, f"browser_baseline_120_terminals.{page}.median_s"),
-                ),
-                "the same page on a 120-terminal store, same run (front-end cost)",
-            )
-        )
-    for page in ("overview", "alerts"):
-        h.figures.append(
-            Figure(
-                f"server render (AppTest) {page}, median",
-                fmt(get(r, f"apptest.{page}.median_s"), "s"),
-            )
-        )
-    for page in ("overview", "alerts", "overview_in_app", "alerts_in_app"):
-        h.figures.append(
-            Figure(f"browser {page}, median", fmt(get(r, f"browser.{page}.median_s"), "s"))
-        )
-    h.figures.append(Figure("terminals in the store", fmt(get(r, "store_rows.terminals"))))
-    h.figures.append(
-        Figure(
-            f"first render within the {fmt(r.get('goal_s'), 's')} goal: server / browser",
-            f"{fmt(r.get('apptest_within_goal'))} / {fmt(r.get('browser_within_goal'))}",
-        )
-    )
-    return h
-
-
-def _alerts_engine(r: dict[str, Any]) -> Headline:
-    return Headline(
-        [
-            Figure(
-                "evaluate() p99 ÷ its 1 s tick",
-                ratio(get(r, "evaluate_ms.p99"), 1000, 4),
-                "the per-second evaluation period",
-            ),
-            Figure(
-                "site_down alerts ÷ whole sites down",
-                ratio(r.get("firing_site_down"), r.get("whole_sites_down")),
-                "sites down",
-            ),
-        ],
-        [
-            Figure("gateways / down", f"{fmt(r.get('gateways'))} / {fmt(r.get('down'))}"),
-            Figure(
-                "evaluate() per tick p50 / p99 / max",
-                f"{fmt(get(r, 'evaluate_ms.p50'))} / {fmt(get(r, 'evaluate_ms.p99'))} / {fmt(get(r, 'evaluate_ms.max'), 'ms')}",
-            ),
-            Figure("pages", fmt(r.get("pages"))),
-            Figure("engine memory per gateway", fmt(r.get("bytes_per_gateway"), "B")),
-        ],
-    )
-
-
-def _alerts_ingest(r: dict[str, Any]) -> Headline:
-    return Headline(
-        [
-            Figure(
-                "tick with active alerts ÷ 1 s",
-                ratio(r.get("tick_active_ms"), 1000, 4),
-                "the per-second tick period",
-            ),
-        ],
-        [
-            Figure("gateways / messages", f"{fmt(r.get('gateways'))} / {fmt(r.get('messages'))}"),
-            Figure("on_messages", fmt(r.get("on_messages_us_per_message"), "µs/message")),
-            Figure("startup load (build_listener)", fmt(r.get("load_s"), "s")),
-            Figure("tick, no active alerts", fmt(r.get("tick_idle_ms"), "ms")),
-            Figure(
-                f"outage of {fmt(r.get('outage_gateways'))} gateways through on_transitions",
-                fmt(r.get("outage_ms"), "ms"),
-            ),
-            Figure(
-                f"tick with {fmt(r.get('firing'))} firing alerts",
-                fmt(r.get("tick_active_ms"), "ms"),
-            ),
-        ],
-    )
-
-
-def _scenario(r: dict[str, Any]) -> Headline:
-    h = Headline()
-    h.ratios.append(
-        Figure(
-            "faults detected ÷ faults that should page",
-            ratio(r.get("detected"), r.get("expected")),
-            "the simulator's ground truth (missed, false and duplicate pages below)",
-        )
-    )
-    for fault, k in sorted((r.get("by_fault") or {}).items()):
-        if k.get("delay_past_pending_p50_s") is not None:
-            h.ratios.append(
-                Figure(
-                    f"{fault}: page delay p50 ÷ the design's pending delay",
-                    ratio(k.get("delay_p50_s"), k.get("pending_s")),
-                    f"pending {fmt(k.get('pending_s'), 's')}",
-                )
-            )
-    h.figures += [
-        Figure("gateways / terminals", f"{fmt(r.get('gateways'))} / {fmt(r.get('terminals'))}"),
-        Figure(
-            "missed / false / duplicate pages",
-            f"{fmt(r.get('missed'))} / {fmt(r.get('false'))} / {fmt(r.get('duplicate'))}",
-        ),
-        Figure("timeline (after all online)", fmt(r.get("timeline_s"), "s")),
-        Figure("connect until all seen online", fmt(r.get("connect_all_online_s"), "s")),
-        Figure("publish errors", fmt(get(r, "fleet.publish_errors"))),
-        Figure(
-            "simulator CPU / RSS",
-            f"{fmt(get(r, 'resources.simulator_cpu_pct_of_one_core'), '%')} of a core / "
-            f"{fmt(get(r, 'resources.simulator_rss_mb'), 'MB')}",
-        ),
-        Figure(
-            "collector CPU / peak RSS",
-            f"{fmt(get(r, 'resources.collector_cpu_pct_of_one_core'), '%')} of a core / "
-            f"{fmt(get(r, 'resources.collector_peak_rss_mb'), 'MB')}",
-        ),
-    ]
-    for fault, k in sorted((r.get("by_fault") or {}).items()):
-        if k.get("expected"):
-            h.figures.append(
-                Figure(
-                    f"{fault}: detected / expected, delay p50 / p99 / max",
-                    f"{fmt(k.get('detected'))} / {fmt(k.get('expected'))}, "
-                    f"{fmt(k.get('delay_p50_s'))} / {fmt(k.get('delay_p99_s'))} / "
-                    f"{fmt(k.get('delay_max_s'), 's')}",
-                )
-            )
-    return h
-
-
 def _generic(r: dict[str, Any]) -> Headline:
+    """A result file written without a headline: its top-level numbers."""
     return Headline(
         figures=[
             Figure(k, fmt(v))
@@ -715,21 +220,6 @@ def _generic(r: dict[str, Any]) -> Headline:
             if isinstance(v, int | float) and not isinstance(v, bool)
         ]
     )
-
-
-HEADLINES: dict[str, Callable[[dict[str, Any]], Headline]] = {
-    "ingest": _ingest,
-    "liveness_scale": _liveness,
-    "sim_scale": _sim_scale,
-    "agent_footprint": _agent,
-    "paging_latency": _paging,
-    "influx_throughput": _influx,
-    "store_size": _store,
-    "dashboard_render": _dashboard,
-    "alerts_engine": _alerts_engine,
-    "alerts_ingest": _alerts_ingest,
-    "scenario_mixed_10k": _scenario,
-}
 
 
 # --- summary and doc -----------------------------------------------------------------------
@@ -785,7 +275,7 @@ def build_summary(
         path = results_dir / f"{run.name}.json"
         if run.status == "ok" and path.exists():
             result = json.loads(path.read_text())
-            h = HEADLINES.get(run.name, _generic)(result)
+            h = Headline.from_json(result["headline"]) if "headline" in result else _generic(result)
             entry["ratios"] = [asdict(f) for f in h.ratios]
             entry["figures"] = [asdict(f) for f in h.figures]
             entry["results_file"] = str(

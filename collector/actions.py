@@ -18,11 +18,12 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
 from collector.inventory import INVENTORY_COLUMNS, InventoryError, upsert_rows
+from collector.store.times import from_db, to_db
 
 
 class Role(IntEnum):
@@ -71,13 +72,6 @@ SUBJECT_TABLES = {"gateway": ("gateways", "gateway_id"), "terminal": ("terminals
 FAULT_CATEGORIES = ("hardware", "software", "network", "power", "")
 
 
-def ts(when: datetime) -> str:
-    """The store's time format: ISO-8601 UTC with microseconds (sorts as text)."""
-    if when.tzinfo is None:
-        raise InvalidAction(f"naive datetime {when!r}: pass an aware UTC time")
-    return when.astimezone(UTC).isoformat(timespec="microseconds")
-
-
 def _require(actor: Actor, role: Role, action: str) -> None:
     if actor.role < role:
         raise PermissionDenied(
@@ -95,7 +89,7 @@ def _audit(
 ) -> None:
     conn.execute(
         "INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)",
-        (ts(now), actor.name, action, subject, json.dumps(details, sort_keys=True, default=str)),
+        (to_db(now), actor.name, action, subject, json.dumps(details, sort_keys=True, default=str)),
     )
 
 
@@ -119,14 +113,14 @@ def acknowledge_alert(
         cur = conn.execute(
             "UPDATE alerts SET acked_by = ?, acked_at = ?, ack_note = ? "
             "WHERE id = ? AND acked_at IS NULL AND state != 'resolved'",
-            (actor.name, ts(now), note, alert_id),
+            (actor.name, to_db(now), note, alert_id),
         )
         if cur.rowcount != 1:
             raise InvalidAction(f"alert {alert_id} changed while acknowledging; reload")
         conn.execute(
             "INSERT INTO alert_events (alert_id, at, from_state, to_state, actor, note) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (alert_id, ts(now), state, state, actor.name, f"acknowledged: {note}"),
+            (alert_id, to_db(now), state, state, actor.name, f"acknowledged: {note}"),
         )
         _audit(
             conn,
@@ -186,51 +180,79 @@ def create_window(
 ) -> int:
     """A one-off window, or a recurring one (cron of start times, each lasting as the first)."""
     _require(actor, Role.OPERATOR, "schedule maintenance windows")
+    _check_window(scope_type, scope_id, starts_at, ends_at, recurrence)
+    with conn:
+        return _insert_window(
+            conn, actor, scope_type, scope_id, starts_at, ends_at, reason, now, recurrence, tz
+        )
+
+
+def _check_window(
+    scope_type: str,
+    scope_id: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    recurrence: str | None,
+) -> None:
     if scope_type not in SCOPE_TYPES:
         raise InvalidAction(f"scope {scope_type!r} unknown; use one of {', '.join(SCOPE_TYPES)}")
     if not scope_id.strip():
         raise InvalidAction("a window needs a scope id")
     if ends_at <= starts_at:
-        raise InvalidAction(f"window ends ({ts(ends_at)}) before it starts ({ts(starts_at)})")
-    duration = (ends_at - starts_at).total_seconds()
+        raise InvalidAction(f"window ends ({to_db(ends_at)}) before it starts ({to_db(starts_at)})")
     if recurrence:
         from croniter import croniter  # server extra; only recurring windows need it
 
         if not croniter.is_valid(recurrence):
             raise InvalidAction(f"recurrence {recurrence!r} is not a 5-field cron expression")
-    with conn:
-        cur = conn.execute(
-            "INSERT INTO maintenance_windows (scope_type, scope_id, starts_at, ends_at, "
-            "recurrence, duration_s, tz, reason, created_by, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                scope_type,
-                scope_id,
-                ts(starts_at),
-                ts(ends_at),
-                recurrence or None,
-                duration if recurrence else None,
-                tz,
-                reason,
-                actor.name,
-                ts(now),
-            ),
-        )
-        window_id = int(cur.lastrowid or 0)
-        _audit(
-            conn,
-            actor,
-            "window.create",
-            f"{scope_type}:{scope_id}",
-            now,
-            {
-                "window_id": window_id,
-                "starts_at": ts(starts_at),
-                "ends_at": ts(ends_at),
-                "recurrence": recurrence,
-                "reason": reason,
-            },
-        )
+
+
+def _insert_window(
+    conn: sqlite3.Connection,
+    actor: Actor,
+    scope_type: str,
+    scope_id: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    reason: str,
+    now: datetime,
+    recurrence: str | None,
+    tz: str,
+) -> int:
+    """The window row and its audit row, inside the caller's transaction."""
+    duration = (ends_at - starts_at).total_seconds()
+    cur = conn.execute(
+        "INSERT INTO maintenance_windows (scope_type, scope_id, starts_at, ends_at, "
+        "recurrence, duration_s, tz, reason, created_by, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            scope_type,
+            scope_id,
+            to_db(starts_at),
+            to_db(ends_at),
+            recurrence or None,
+            duration if recurrence else None,
+            tz,
+            reason,
+            actor.name,
+            to_db(now),
+        ),
+    )
+    window_id = int(cur.lastrowid or 0)
+    _audit(
+        conn,
+        actor,
+        "window.create",
+        f"{scope_type}:{scope_id}",
+        now,
+        {
+            "window_id": window_id,
+            "starts_at": to_db(starts_at),
+            "ends_at": to_db(ends_at),
+            "recurrence": recurrence,
+            "reason": reason,
+        },
+    )
     return window_id
 
 
@@ -268,18 +290,16 @@ def edit_window(
         window = open_window(conn, window_id)
         old_start, old_end = window["starts_at"], window["ends_at"]
         scope_type, scope_id = window["scope_type"], window["scope_id"]
-        new_start = ts(starts_at) if starts_at else old_start
-        new_end = ts(ends_at) if ends_at else old_end
-        if new_start != old_start and datetime.fromisoformat(old_start) <= now:
+        new_start = to_db(starts_at) if starts_at else old_start
+        new_end = to_db(ends_at) if ends_at else old_end
+        if new_start != old_start and from_db(old_start) <= now:
             raise InvalidAction(
                 f"maintenance window {window_id} began at {old_start}: its start cannot move; "
                 "end it early and schedule a new one"
             )
         if new_end <= new_start:
             raise InvalidAction(f"window ends ({new_end}) before it starts ({new_start})")
-        length = (
-            datetime.fromisoformat(new_end) - datetime.fromisoformat(new_start)
-        ).total_seconds()
+        length = (from_db(new_end) - from_db(new_start)).total_seconds()
         conn.execute(
             "UPDATE maintenance_windows SET starts_at = ?, ends_at = ?, "
             "reason = COALESCE(?, reason), "
@@ -300,21 +320,85 @@ def end_window_early(conn: sqlite3.Connection, actor: Actor, window_id: int, now
     """Close a window now; what is still down then fires as new (the alert engine's job)."""
     _require(actor, Role.OPERATOR, "end maintenance windows")
     with conn:
-        window = open_window(conn, window_id)
-        scope_type, scope_id = window["scope_type"], window["scope_id"]
-        conn.execute(
-            "UPDATE maintenance_windows SET ended_early_at = ?, ended_early_by = ? "
-            "WHERE id = ? AND ended_early_at IS NULL",
-            (ts(now), actor.name, window_id),
+        _end_window(conn, actor, window_id, now)
+
+
+def _end_window(conn: sqlite3.Connection, actor: Actor, window_id: int, now: datetime) -> None:
+    """Inside the caller's transaction. The conditional UPDATE decides: a window that another
+    operator ended meanwhile is not ended (nor audited) twice."""
+    window = open_window(conn, window_id)
+    scope_type, scope_id = window["scope_type"], window["scope_id"]
+    ended = conn.execute(
+        "UPDATE maintenance_windows SET ended_early_at = ?, ended_early_by = ? "
+        "WHERE id = ? AND ended_early_at IS NULL",
+        (to_db(now), actor.name, window_id),
+    ).rowcount
+    if ended != 1:
+        raise InvalidAction(f"maintenance window {window_id} was ended by someone else")
+    _audit(
+        conn,
+        actor,
+        "window.end_early",
+        f"{scope_type}:{scope_id}",
+        now,
+        {"window_id": window_id},
+    )
+
+
+def reschedule_window(
+    conn: sqlite3.Connection,
+    actor: Actor,
+    window_id: int,
+    *,
+    scope_type: str,
+    scope_id: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    reason: str,
+    now: datetime,
+) -> int:
+    """Edit a window that has not started: scope, start, end and reason. Returns the id of
+    the window as it now stands.
+
+    ``edit_window`` changes times and reason in place but cannot move a window to another
+    scope; so a new scope, or new times for a recurring window (its occurrences are computed
+    from them), replace the window: the new one is created and the old one ended before it
+    ever started, both audited, in one transaction (both or neither)."""
+    _require(actor, Role.OPERATOR, "edit maintenance windows")
+    window = open_window(conn, window_id)
+    old_scope, old_id = window["scope_type"], window["scope_id"]
+    old_start, old_end = window["starts_at"], window["ends_at"]
+    recurrence, tz = window["recurrence"], window["tz"]
+    if old_start <= to_db(now):
+        raise InvalidAction(
+            f"maintenance window {window_id} started at {old_start}: only its end can change "
+            "now (or end it early)"
         )
-        _audit(
+    if starts_at <= now:
+        raise InvalidAction(f"new start {to_db(starts_at)} is not in the future")
+    scope_id = scope_id.strip()
+    same_times = (to_db(starts_at), to_db(ends_at)) == (old_start, old_end)
+    if (scope_type, scope_id) == (old_scope, old_id) and (not recurrence or same_times):
+        edit_window(
+            conn, actor, window_id, now=now, starts_at=starts_at, ends_at=ends_at, reason=reason
+        )
+        return window_id
+    _check_window(scope_type, scope_id, starts_at, ends_at, recurrence)
+    with conn:
+        new_id = _insert_window(
             conn,
             actor,
-            "window.end_early",
-            f"{scope_type}:{scope_id}",
+            scope_type,
+            scope_id,
+            starts_at,
+            ends_at,
+            reason,
             now,
-            {"window_id": window_id},
+            recurrence,
+            tz or "UTC",
         )
+        _end_window(conn, actor, window_id, now)
+    return new_id
 
 
 def record_service(
@@ -337,7 +421,7 @@ def record_service(
         raise InvalidAction(
             f"fault category {fault_category!r} unknown; use hardware, software, network, power"
         )
-    when = ts(performed_at or now)
+    when = to_db(performed_at or now)
     table, key = SUBJECT_TABLES[subject_type]
     with conn:
         if subject_type == "terminal":
@@ -395,7 +479,7 @@ def update_incident(
         ).fetchone()
         if row is None:
             raise NotFound(f"incident {incident_id} does not exist")
-        recovery = ts(expected_recovery_at) if expected_recovery_at else None
+        recovery = to_db(expected_recovery_at) if expected_recovery_at else None
         conn.execute(
             "UPDATE incidents SET cause = ?, expected_recovery_at = ?, "
             "notes = COALESCE(?, notes) WHERE id = ?",

@@ -89,7 +89,7 @@ class Collector:
     """Everything wired together; ``start()``/``stop()`` for tests, or run until a signal."""
 
     def __init__(self, settings: Any) -> None:
-        from prometheus_client import CollectorRegistry
+        from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
         from collector.http import HttpServer
         from collector.ingest import BrokerSettings, Item, MqttIngest
@@ -117,6 +117,9 @@ class Collector:
             rollup_keep=timedelta(days=s.telemetry_rollup_days),
         )
         self.registry = CollectorRegistry()
+        # The collector's own memory, CPU and file descriptors, and the Python it runs on.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
         self.metrics = CollectorMetrics(self.registry)
         self.fleet = FleetCollector(s.db)
         self.registry.register(self.fleet)

@@ -18,7 +18,7 @@ backwards (device replaced or factory reset) count from zero instead of going ne
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -134,11 +134,3 @@ def compute_due(policy: MaintenancePolicy | None, usage: Usage, now: datetime) -
     if start is None and not dates:
         return Due(DueState.UNKNOWN, None, ())
     return Due(DueState.OK, due_at, ())
-
-
-def parse_ts(value: str | None) -> datetime | None:
-    """A store timestamp (ISO-8601, or a bare date meaning midnight UTC) to aware UTC."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

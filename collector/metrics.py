@@ -299,9 +299,9 @@ def firmware_compliance(db: sqlite3.Connection, now: datetime | None = None) -> 
 
 def maintenance_due(db: sqlite3.Connection, now: datetime | None = None) -> Metric:
     """Terminals by region and maintenance due state (``collector.maintenance``)."""
-    from collector.alerts.repository import parse
     from collector.alerts.sweeps import load_maintenance_policies
     from collector.maintenance import Usage, compute_due
+    from collector.store.times import from_db_opt
 
     now = now or datetime.now(UTC)
     policies = load_maintenance_policies(db)
@@ -311,7 +311,7 @@ def maintenance_due(db: sqlite3.Connection, now: datetime | None = None) -> Metr
         "receipts_at_service, error_count, errors_at_service, battery_health_pct "
         "FROM terminals WHERE registered = 1 AND decommissioned = 0"
     ):
-        usage = Usage(parse(r[2]), parse(r[3]), r[4], r[5], r[6], r[7], r[8])
+        usage = Usage(from_db_opt(r[2]), from_db_opt(r[3]), r[4], r[5], r[6], r[7], r[8])
         state = compute_due(policies.get(r[1]), usage, now).state.value
         counts[(r[0], state)] = counts.get((r[0], state), 0) + 1
     fam = GaugeMetricFamily(

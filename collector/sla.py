@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+
+from collector.store.times import from_db
 
 DEFAULT_EXCLUDED = ("planned", "administrative")
 
@@ -36,8 +38,8 @@ class Incident:
         return cls(
             subject_type=str(row["subject_type"]),
             subject_id=str(row["subject_id"]),
-            started_at=_ts(str(row["started_at"])),
-            ended_at=_ts(str(ended)) if ended else None,
+            started_at=from_db(str(row["started_at"])),
+            ended_at=from_db(str(ended)) if ended else None,
             cls=str(row.get("class") or "fault"),
             site_id=str(row.get("site_id") or ""),
             region_id=str(row.get("region_id") or ""),
@@ -63,8 +65,8 @@ class Incident:
         return cls(
             subject_type,
             subject_id,
-            _ts(started_at),
-            _ts(ended_at) if ended_at else None,
+            from_db(started_at),
+            from_db(ended_at) if ended_at else None,
             klass or "fault",
             site_id or "",
             region_id or "",
@@ -88,11 +90,6 @@ class Reliability:
         if self.observed_s <= 0:
             return None
         return max(0.0, 1.0 - self.downtime_s / self.observed_s)
-
-
-def _ts(value: str) -> datetime:
-    at = datetime.fromisoformat(value)
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _merge(intervals: Iterable[Interval]) -> list[Interval]:

@@ -9,7 +9,8 @@ import secrets
 import sqlite3
 from datetime import datetime
 
-from collector.actions import Actor, InvalidAction, Role, ts
+from collector.actions import Actor, InvalidAction, Role
+from collector.store.times import to_db
 
 # scrypt cost: ~50 ms per login on a small server, 16 MiB of memory per attempt, which makes
 # offline guessing of a stolen users table expensive without making the login feel slow.
@@ -54,7 +55,7 @@ def add_user(
         )
         conn.execute(
             "INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)",
-            (ts(now), by, "user.set", f"user:{name}", json.dumps({"role": parsed.label})),
+            (to_db(now), by, "user.set", f"user:{name}", json.dumps({"role": parsed.label})),
         )
 
 
@@ -76,5 +77,5 @@ def record_login(conn: sqlite3.Connection, name: str, ok: bool, now: datetime) -
     with conn:
         conn.execute(
             "INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)",
-            (ts(now), name, "login" if ok else "login.failed", f"user:{name}", "{}"),
+            (to_db(now), name, "login" if ok else "login.failed", f"user:{name}", "{}"),
         )

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from collector import sla
-from collector.actions import ts
+from collector.store.times import to_db
 
 # Effective status: administrative overlays win over liveness.
 EFFECTIVE = (
@@ -70,7 +70,7 @@ def outage_trend(conn: sqlite3.Connection, now: datetime, days: int = 30) -> pd.
         conn,
         "SELECT substr(at, 1, 10) AS day, subject_type, COUNT(*) AS outages FROM state_changes "
         "WHERE at >= ? AND to_status = 'down' GROUP BY 1, 2 ORDER BY 1",
-        (ts(now - timedelta(days=days)),),
+        (to_db(now - timedelta(days=days)),),
     )
 
 
@@ -81,7 +81,7 @@ def _gateway_incidents(conn: sqlite3.Connection, start: datetime, end: datetime)
     cur = conn.execute(
         f"SELECT {sla.Incident.COLUMNS} FROM incidents WHERE subject_type = 'gateway' "
         "AND started_at < ? AND (ended_at IS NULL OR ended_at > ?)",
-        (ts(end), ts(start)),
+        (to_db(end), to_db(start)),
     )
     return [sla.Incident.from_values(*r) for r in cur]
 
@@ -219,7 +219,7 @@ def regions(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
         "   AND a.state = 'firing') AS alerts_firing "
         "FROM regions r ORDER BY r.region_id",
     )
-    stale_before = ts(now - timedelta(days=STALE_CONTACT_DAYS))
+    stale_before = to_db(now - timedelta(days=STALE_CONTACT_DAYS))
     df["contact_stale"] = df["contact_verified_at"].isna() | (
         df["contact_verified_at"].fillna("") < stale_before
     )

@@ -9,8 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from collector.actions import ts
-from collector.maintenance import DueState, MaintenancePolicy, Usage, compute_due, parse_ts
+from collector.maintenance import DueState, MaintenancePolicy, Usage, compute_due
+from collector.store.times import from_db_opt, to_db
 from dashboard.queries import EFFECTIVE, frame
 
 
@@ -72,7 +72,7 @@ def site_incidents(conn: sqlite3.Connection, site_id: str, since: datetime) -> p
         "SELECT id, subject_type, subject_id, started_at, ended_at, class, cause, "
         "expected_recovery_at FROM incidents WHERE site_id = ? AND (ended_at IS NULL OR "
         "ended_at >= ?) ORDER BY started_at DESC LIMIT 500",
-        (site_id, ts(since)),
+        (site_id, to_db(since)),
     )
 
 
@@ -81,7 +81,7 @@ def timeline(conn: sqlite3.Connection, kind: str, ident: str, since: datetime) -
         conn,
         "SELECT at, from_status, to_status, reason, actor FROM state_changes "
         "WHERE subject_type = ? AND subject_id = ? AND at >= ? ORDER BY at DESC LIMIT 500",
-        (kind, ident, ts(since)),
+        (kind, ident, to_db(since)),
     )
 
 
@@ -99,7 +99,7 @@ def telemetry(
         conn,
         f"SELECT received_at, {cols} FROM telemetry WHERE gateway_id = ? AND kind = ? "
         "AND received_at >= ? AND terminal_id = ? ORDER BY received_at",
-        (gateway_id, kind, ts(since), terminal_id),
+        (gateway_id, kind, to_db(since), terminal_id),
     )
     df["received_at"] = pd.to_datetime(df["received_at"], utc=True, format="ISO8601")
     return df.set_index("received_at")
@@ -129,13 +129,13 @@ def incidents(
     conn: sqlite3.Connection, since: datetime, open_only: bool, limit: int, offset: int
 ) -> tuple[pd.DataFrame, int]:
     where = "started_at >= ?" + (" AND ended_at IS NULL" if open_only else "")
-    total = conn.execute(f"SELECT COUNT(*) FROM incidents WHERE {where}", (ts(since),))
+    total = conn.execute(f"SELECT COUNT(*) FROM incidents WHERE {where}", (to_db(since),))
     df = frame(
         conn,
         "SELECT id, subject_type, subject_id, region_id, site_id, model, started_at, ended_at, "
         "class, fault_category, detected_by, cause, expected_recovery_at FROM incidents "
         f"WHERE {where} ORDER BY ended_at IS NOT NULL, started_at DESC LIMIT ? OFFSET ?",
-        (ts(since), limit, offset),
+        (to_db(since), limit, offset),
     )
     return df, int(total.fetchone()[0])
 
@@ -199,7 +199,9 @@ def policies(conn: sqlite3.Connection) -> dict[str, MaintenancePolicy]:
         "LEFT JOIN firmware_policy f ON f.model = m.model"
     )
     for model, days, receipts, battery, errors, soon, eos in rows:
-        out[model] = MaintenancePolicy(model, days, receipts, battery, errors, soon, parse_ts(eos))
+        out[model] = MaintenancePolicy(
+            model, days, receipts, battery, errors, soon, from_db_opt(eos)
+        )
     return out
 
 
@@ -217,8 +219,8 @@ def maintenance_due(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
     states, due_at, reasons = [], [], []
     for row in df.itertuples(index=False):
         usage = Usage(
-            install_date=parse_ts(_str(row.install_date)),
-            last_service_at=parse_ts(_str(row.last_service_at)),
+            install_date=from_db_opt(_str(row.install_date)),
+            last_service_at=from_db_opt(_str(row.last_service_at)),
             receipts_printed=_int(row.receipts_printed),
             receipts_at_service=_int(row.receipts_at_service),
             error_count=_int(row.error_count),
@@ -227,7 +229,7 @@ def maintenance_due(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
         )
         due = compute_due(pol.get(str(row.model)), usage, now)
         states.append(due.state.value)
-        due_at.append(ts(due.due_at)[:10] if due.due_at else "")
+        due_at.append(to_db(due.due_at)[:10] if due.due_at else "")
         reasons.append(due.reason)
     df["state"], df["due_at"], df["reason"] = states, due_at, reasons
     return df[
@@ -258,7 +260,7 @@ def windows(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
         "SELECT id, scope_type, scope_id, starts_at, ends_at, recurrence, reason, created_by, "
         "ended_early_at FROM maintenance_windows WHERE ended_early_at IS NULL "
         "AND (ends_at > ? OR recurrence IS NOT NULL) ORDER BY starts_at",
-        (ts(now),),
+        (to_db(now),),
     )
 
 

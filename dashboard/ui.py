@@ -8,17 +8,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import pandas as pd
 import streamlit as st
 
 from collector import sla
 from collector.actions import ActionError, Actor, Role
-from dashboard import auth, queries, queries_ops
+from dashboard import auth, queries
 from dashboard.settings import DashboardSettings, SettingsError, load_settings, now_from
 
-MODULES = {"q": queries, "ops": queries_ops}
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,24 @@ def ctx() -> Ctx:
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=256)
-def _cached(db: str, module: str, name: str, args: tuple[Any, ...], cycle: int) -> Any:
+def _cached(
+    db: str,
+    _query: Callable[..., Any],  # not hashable by Streamlit: ``name`` stands for it in the key
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: tuple[tuple[str, Any], ...],
+    cycle: int,
+) -> Any:
     with queries.open_ro(db) as conn:
-        return getattr(MODULES[module], name)(conn, *args)
+        return _query(conn, *args, **dict(kwargs))
 
 
-def load(c: Ctx, module: str, name: str, *args: Any) -> Any:
+def load(
+    c: Ctx,
+    query: Callable[Concatenate[sqlite3.Connection, P], R],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> R:
     """A read through the cache, fresh once per refresh cycle.
 
     ``cycle`` (wall-clock time / refresh interval) is part of the key: every viewer and every
@@ -54,7 +67,9 @@ def load(c: Ctx, module: str, name: str, *args: Any) -> Any:
     round ``now`` to the minute so that arguments do not defeat the cache.
     """
     cycle = int(time.time() // c.settings.dashboard_refresh_s)
-    return _cached(c.db, module, name, args, cycle)
+    name = f"{query.__module__}.{query.__qualname__}"
+    result: R = _cached(c.db, query, name, args, tuple(sorted(kwargs.items())), cycle)
+    return result
 
 
 def qp_select(label: str, options: list[str], key: str, *, all_label: str = "all") -> str:
@@ -175,7 +190,7 @@ def sidebar(c: Ctx) -> None:
         q = st.text_input("Search id, serial or merchant", value=st.query_params.get("q", ""))
         if q:
             st.query_params["q"] = q
-            hits = load(c, "q", "search", q)
+            hits = load(c, queries.search, q)
             if len(hits) == 0:
                 st.caption("no match")
             for row in hits.itertuples(index=False):

@@ -42,6 +42,7 @@ from collector.alerts.text import SEVERITY, down_summary, fmt, where
 from collector.alerts.topology import Topology
 from collector.alerts.windows import Calendar
 from collector.model import Liveness, SubjectType, Transition
+from collector.store.times import from_db, to_db
 
 _RANK = {SubjectType.SITE: 0, SubjectType.GATEWAY: 1, SubjectType.TERMINAL: 2}
 
@@ -86,7 +87,7 @@ class AlertEngine:
                 self.active[a.key] = a
                 if a.key.kind is Kind.FLAPPING:
                     last = a.details.get("last_change")
-                    at = datetime.fromisoformat(last) if last else a.started_at
+                    at = from_db(last) if last else a.started_at
                     self.flaps.seed((a.key.subject_type, a.key.subject_id), at)
         self.sites_down = {s for s in self.topology.site_gateways if self.topology.site_is_down(s)}
 
@@ -125,7 +126,7 @@ class AlertEngine:
         flap_key = Key(Kind.FLAPPING, t.subject_type, t.subject_id)
         if involves_down and flap_key in self.active:
             # Kept in the row so a restarted collector knows how long it has been quiet.
-            self.active[flap_key].details["last_change"] = t.at.isoformat()
+            self.active[flap_key].details["last_change"] = to_db(t.at)
             self._touch(self.active[flap_key])
         if involves_down and self.flaps.record(subject, t.at):
             place = self.topology.place(t.subject_type, t.subject_id, t.gateway_id)
@@ -146,7 +147,7 @@ class AlertEngine:
             if t.planned:
                 grace = timedelta(seconds=self.settings.planned_grace_s)
                 forever = t.reason.endswith("decommission")
-                details["planned_until"] = "forever" if forever else (t.at + grace).isoformat()
+                details["planned_until"] = "forever" if forever else to_db(t.at + grace)
             self.raise_condition(
                 key,
                 t.at,
@@ -413,7 +414,7 @@ class AlertEngine:
 
 def _planned(alert: Alert, now: datetime) -> bool:
     until = alert.details.get("planned_until")
-    return bool(until) and (until == "forever" or now < datetime.fromisoformat(str(until)))
+    return bool(until) and (until == "forever" or now < from_db(str(until)))
 
 
 def _parent_keys(key: Key, place: Place) -> tuple[Key, ...]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from collector.alerts.engine import Outbox
@@ -26,23 +26,7 @@ from collector.alerts.topology import Topology
 from collector.alerts.versions import FirmwarePolicy
 from collector.alerts.windows import Window
 from collector.model import Liveness, SubjectType
-
-
-def iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    at = datetime.fromisoformat(value)
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def _must(value: str) -> datetime:
-    at = parse(value)
-    assert at is not None
-    return at
+from collector.store.times import from_db, from_db_opt, to_db
 
 
 # ---------------------------------------------------------------------- topology
@@ -108,21 +92,21 @@ def load_active_alerts(conn: sqlite3.Connection) -> list[Alert]:
         except ValueError:
             continue  # a kind this version does not manage (e.g. written by a newer one)
         details = json.loads(r[18] or "{}")
-        started = _must(r[11])
+        started = from_db(r[11])
         blocker = details.pop("blocker", None)
         alert = Alert(
             key=key,
             state=AlertState(r[5]),
             severity=r[4],
             started_at=started,
-            pending_since=parse(details.pop("pending_since", None)) or started,
+            pending_since=from_db_opt(details.pop("pending_since", None)) or started,
             place=Place(r[6], r[7], r[8], r[9], details.pop("model", "")),
             summary=r[10],
             id=r[0],
-            fired_at=parse(r[12]),
-            resolved_at=parse(r[13]),
+            fired_at=from_db_opt(r[12]),
+            resolved_at=from_db_opt(r[13]),
             acked_by=r[14],
-            acked_at=parse(r[15]),
+            acked_at=from_db_opt(r[15]),
             escalation=r[16],
             blocker=Blocker(blocker) if blocker else None,
             details=details,
@@ -143,7 +127,7 @@ def refresh_acks(conn: sqlite3.Connection, active: dict[Key, Alert]) -> None:
     ):
         alert = by_id.get(alert_id)
         if alert is not None and alert.acked_at is None:
-            alert.acked_by, alert.acked_at = by, parse(at)
+            alert.acked_by, alert.acked_at = by, from_db_opt(at)
 
 
 def write(conn: sqlite3.Connection, out: Outbox, resolve: Callable[[Key], int | None]) -> None:
@@ -166,7 +150,7 @@ def write(conn: sqlite3.Connection, out: Outbox, resolve: Callable[[Key], int | 
     conn.executemany(
         "INSERT INTO alert_events (alert_id, at, from_state, to_state, actor, note) "
         "VALUES (?, ?, ?, ?, 'collector', ?)",
-        [(e.alert.id, iso(e.at), e.from_state, e.to_state, e.note) for e in out.events],
+        [(e.alert.id, to_db(e.at), e.from_state, e.to_state, e.note) for e in out.events],
     )
     for c in out.incident_classes:
         # Only a fault is re-classed: a graceful planned offline already says planned.
@@ -181,7 +165,7 @@ def write(conn: sqlite3.Connection, out: Outbox, resolve: Callable[[Key], int | 
 
 def _details(a: Alert) -> str:
     d = dict(a.details)
-    d["pending_since"] = iso(a.pending_since)
+    d["pending_since"] = to_db(a.pending_since)
     if a.blocker is not None and a.state is AlertState.SUPPRESSED:
         d["blocker"] = a.blocker.value
     if a.place.model:
@@ -217,7 +201,7 @@ def _insert(conn: sqlite3.Connection, a: Alert) -> int:
             gateway,
             terminal,
             a.summary,
-            iso(a.started_at),
+            to_db(a.started_at),
             _opt(a.fired_at),
             _opt(a.resolved_at),
             a.escalation,
@@ -248,7 +232,7 @@ def _update(conn: sqlite3.Connection, a: Alert, resolve: Callable[[Key], int | N
 
 
 def _opt(at: datetime | None) -> str | None:
-    return iso(at) if at is not None else None
+    return to_db(at) if at is not None else None
 
 
 def _site_change(conn: sqlite3.Connection, s: SiteChange) -> None:
@@ -256,32 +240,32 @@ def _site_change(conn: sqlite3.Connection, s: SiteChange) -> None:
     conn.execute(
         "INSERT INTO state_changes (subject_type, subject_id, from_status, to_status, at, reason) "
         "VALUES ('site', ?, ?, ?, ?, 'children')",
-        (s.site_id, frm, to, iso(s.at)),
+        (s.site_id, frm, to, to_db(s.at)),
     )
     if s.down:
         conn.execute(
             "INSERT OR IGNORE INTO incidents (subject_type, subject_id, site_id, region_id, "
             "started_at, class, detected_by) VALUES ('site', ?, ?, ?, ?, ?, 'children')",
-            (s.site_id, s.site_id, s.place.region_id, iso(s.at), s.cls),
+            (s.site_id, s.site_id, s.place.region_id, to_db(s.at), s.cls),
         )
     else:
         conn.execute(
             "UPDATE incidents SET ended_at = ? "
             "WHERE subject_type = 'site' AND subject_id = ? AND ended_at IS NULL",
-            (iso(s.at), s.site_id),
+            (to_db(s.at), s.site_id),
         )
 
 
 def down_subjects(conn: sqlite3.Connection) -> list[tuple[SubjectType, str, str, datetime | None]]:
     """Gateways and terminals the store says are down (indexed by status)."""
     out: list[tuple[SubjectType, str, str, datetime | None]] = [
-        (SubjectType.GATEWAY, gw, gw, parse(since))
+        (SubjectType.GATEWAY, gw, gw, from_db_opt(since))
         for gw, since in conn.execute(
             "SELECT gateway_id, status_since FROM gateways WHERE status = 'down'"
         )
     ]
     out += [
-        (SubjectType.TERMINAL, tid, gw, parse(since))
+        (SubjectType.TERMINAL, tid, gw, from_db_opt(since))
         for tid, gw, since in conn.execute(
             "SELECT terminal_id, gateway_id, status_since FROM terminals WHERE status = 'down'"
         )
@@ -309,11 +293,20 @@ def load_windows(conn: sqlite3.Connection, now: datetime) -> list[Window]:
         "reason, ended_early_at FROM maintenance_windows "
         "WHERE (recurrence IS NOT NULL OR ends_at > ?) "
         "AND (ended_early_at IS NULL OR ended_early_at > ?)",
-        (iso(now), iso(now)),
+        (to_db(now), to_db(now)),
     ).fetchall()
     return [
         Window(
-            r[0], r[1], r[2], _must(r[3]), _must(r[4]), r[5], r[6], r[7] or "UTC", r[8], parse(r[9])
+            r[0],
+            r[1],
+            r[2],
+            from_db(r[3]),
+            from_db(r[4]),
+            r[5],
+            r[6],
+            r[7] or "UTC",
+            r[8],
+            from_db_opt(r[9]),
         )
         for r in rows
     ]
@@ -328,5 +321,5 @@ def load_policies(conn: sqlite3.Connection) -> dict[str, FirmwarePolicy]:
             versions = frozenset(str(v) for v in json.loads(approved or "[]"))
         except ValueError:
             versions = frozenset()
-        out[model] = FirmwarePolicy(model, min_v or None, versions, parse(eos))
+        out[model] = FirmwarePolicy(model, min_v or None, versions, from_db_opt(eos))
     return out

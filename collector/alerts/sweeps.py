@@ -12,16 +12,16 @@ import sqlite3
 from datetime import datetime
 
 from collector.alerts.model import Key, Kind, Place
-from collector.alerts.repository import parse
 from collector.alerts.rules import Verdict, firmware_verdict
 from collector.alerts.versions import FirmwarePolicy
 from collector.maintenance import DueState, MaintenancePolicy, Usage, compute_due
 from collector.model import SubjectType
+from collector.store.times import from_db_opt
 
 
 def load_maintenance_policies(conn: sqlite3.Connection) -> dict[str, MaintenancePolicy]:
     eos = {
-        model: parse(at)
+        model: from_db_opt(at)
         for model, at in conn.execute("SELECT model, end_of_support FROM firmware_policy")
     }
     out = {}
@@ -54,7 +54,7 @@ class OverdueSweep:
         out = []
         for r in rows:
             _, tid, gw, site, region, model = r[:6]
-            usage = Usage(parse(r[6]), parse(r[7]), r[8], r[9], r[10], r[11], r[12])
+            usage = Usage(from_db_opt(r[6]), from_db_opt(r[7]), r[8], r[9], r[10], r[11], r[12])
             due = compute_due(self.policies.get(model), usage, now)
             place = Place(region, site, gw, tid, model)
             where = f" (site {site})" if site else ""

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from collector.store.times import to_db
+
 # Identity, sequence numbers and configuration echoes are not measurements: never rolled up.
 EXCLUDED_METRICS: frozenset[str] = frozenset({"v", "session", "seq", "interval"})
 
@@ -51,13 +53,6 @@ class RetentionReport:
     rollup_rows_deleted: int
 
 
-def iso(moment: datetime) -> str:
-    """The store's text form of an aware time (sorts and compares as text)."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime: the store holds aware UTC times only")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
 def hour_bucket(received_at: str) -> str:
     """The UTC hour a stored time falls in, in the same text form."""
     return received_at[:13] + ":00:00.000000+00:00"
@@ -70,7 +65,7 @@ def cutoffs(now: datetime, policy: RetentionPolicy) -> Cutoffs:
     its rows at once; rollup buckets older than ``rollup_before`` are deleted.
     """
     raw = (now - policy.raw_keep).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    return Cutoffs(raw_before=iso(raw), rollup_before=iso(now - policy.rollup_keep))
+    return Cutoffs(raw_before=to_db(raw), rollup_before=to_db(now - policy.rollup_keep))
 
 
 def metric_values(payload: dict[str, object]) -> dict[str, float]:

@@ -19,18 +19,11 @@ from pathlib import Path
 
 from collector.liveness import StoredState
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
+from collector.store.times import from_db_opt, to_db
 
 
 class StoreError(RuntimeError):
     """The store cannot be opened or written; the message names the setting to fix."""
-
-
-def iso(ts: datetime) -> str:
-    return ts.isoformat(timespec="microseconds")
-
-
-def parse_iso(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 def schema_sql() -> str:
@@ -144,7 +137,12 @@ class SqliteStore:
         ):
             rows.append(
                 StoredState(
-                    SubjectType.GATEWAY, gid, Liveness(status), parse_iso(since), session, interval
+                    SubjectType.GATEWAY,
+                    gid,
+                    Liveness(status),
+                    from_db_opt(since),
+                    session,
+                    interval,
                 )
             )
         for tid, gid, status, since, interval in self.conn.execute(
@@ -155,7 +153,7 @@ class SqliteStore:
                     SubjectType.TERMINAL,
                     tid,
                     Liveness(status),
-                    parse_iso(since),
+                    from_db_opt(since),
                     None,
                     interval,
                     gid,
@@ -178,10 +176,10 @@ class SqliteStore:
                 "clock_skew_s=coalesce(?, clock_skew_s) WHERE gateway_id=?",
                 [
                     (
-                        iso(u.last_seen_at),
+                        to_db(u.last_seen_at),
                         u.session,
                         u.interval,
-                        iso(u.due_at) if u.due_at else None,
+                        to_db(u.due_at) if u.due_at else None,
                         u.clock_skew_s,
                         g,
                     )
@@ -201,7 +199,7 @@ class SqliteStore:
                 "heartbeat_interval=coalesce(?, heartbeat_interval), due_at=coalesce(?, due_at) "
                 "WHERE terminal_id=?",
                 [
-                    (iso(u.last_seen_at), u.interval, iso(u.due_at) if u.due_at else None, t)
+                    (to_db(u.last_seen_at), u.interval, to_db(u.due_at) if u.due_at else None, t)
                     for t, u in batch.terminals.items()
                 ],
             )
@@ -217,8 +215,8 @@ class SqliteStore:
                         r.gateway_id,
                         r.terminal_id,
                         r.kind,
-                        iso(r.received_at),
-                        iso(r.device_ts),
+                        to_db(r.received_at),
+                        to_db(r.device_ts),
                         int(r.historical),
                         r.payload,
                     )
@@ -262,7 +260,7 @@ class SqliteStore:
             conn.execute(
                 f"UPDATE {table} SET status=?, status_since=?, status_reason=? "
                 f"WHERE {key}=? AND status=?",
-                (t.to_status.value, iso(t.at), reason, t.subject_id, t.from_status.value),
+                (t.to_status.value, to_db(t.at), reason, t.subject_id, t.from_status.value),
             )
             conn.execute(
                 "INSERT INTO state_changes (subject_type, subject_id, from_status, to_status, at, "
@@ -272,7 +270,7 @@ class SqliteStore:
                     t.subject_id,
                     t.from_status.value,
                     t.to_status.value,
-                    iso(t.at),
+                    to_db(t.at),
                     reason,
                 ),
             )
@@ -282,7 +280,7 @@ class SqliteStore:
                 conn.execute(
                     "UPDATE incidents SET ended_at=? WHERE subject_type=? AND subject_id=? "
                     "AND ended_at IS NULL",
-                    (iso(t.at), t.subject_type.value, t.subject_id),
+                    (to_db(t.at), t.subject_type.value, t.subject_id),
                 )
 
     @staticmethod
@@ -301,7 +299,7 @@ class SqliteStore:
             (
                 t.subject_type.value,
                 t.subject_id,
-                iso(t.at),
+                to_db(t.at),
                 int(t.planned),
                 "unknown" if t.planned else fault,
                 t.detected_by.value,

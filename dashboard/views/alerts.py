@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from collector.actions import Role, acknowledge_alert
-from dashboard import ui
+from dashboard import queries, ui
 
 c = ui.ctx()
 st.title("Alerts")
@@ -15,7 +15,7 @@ ui.flash()
 
 @st.fragment(run_every=c.settings.dashboard_refresh_s)
 def body() -> None:
-    facets: dict[str, list[str]] = ui.load(c, "q", "alert_facets")
+    facets: dict[str, list[str]] = ui.load(c, queries.alert_facets)
     f1, f2, f3, f4 = st.columns(4)
     with f1:
         region = ui.qp_select("Region", facets["region_id"], "region")
@@ -26,10 +26,10 @@ def body() -> None:
     with f4:
         ack = ui.qp_select("Acknowledged", ["unacked", "acked"], "ack")
     size = c.settings.dashboard_page_size
-    _, total = ui.load(c, "q", "alerts", region, severity, kind, ack or "all", 1, 0)
+    _, total = ui.load(c, queries.alerts, region, severity, kind, ack or "all", 1, 0)
     offset = ui.pager(total, size, "alerts")
     df: pd.DataFrame
-    df, total = ui.load(c, "q", "alerts", region, severity, kind, ack or "all", size, offset)
+    df, total = ui.load(c, queries.alerts, region, severity, kind, ack or "all", size, offset)
     st.caption(f"{total} active alerts match; showing {len(df)} from #{offset + 1}")
     df = df.assign(
         link=[ui.subject_link(k, s) for k, s in zip(df.subject_type, df.subject_id, strict=True)]

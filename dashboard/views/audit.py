@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import ui
+from dashboard import queries, ui
 
 c = ui.ctx()
 st.title("Audit log")
@@ -14,8 +14,8 @@ if actor:
 elif "actor" in st.query_params:
     del st.query_params["actor"]
 size = c.settings.dashboard_page_size
-_, total = ui.load(c, "q", "audit_log", actor, 1, 0)
+_, total = ui.load(c, queries.audit_log, actor, 1, 0)
 offset = ui.pager(total, size, "audit")
-df, total = ui.load(c, "q", "audit_log", actor, size, offset)
+df, total = ui.load(c, queries.audit_log, actor, size, offset)
 st.caption(f"{total} entries")
 ui.table(df, "audit_log")

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from collector.actions import Role, record_service, set_suspended
-from dashboard import ui
+from dashboard import queries_ops, ui
 
 c = ui.ctx()
 st.title("Gateway / terminal / site")
@@ -20,7 +20,7 @@ if ident:
 if not ident:
     st.info("Pick a gateway or terminal: search in the sidebar, or follow a link from Alerts.")
     st.stop()
-found = ui.load(c, "ops", "find_subject", ident)
+found = ui.load(c, queries_ops.find_subject, ident)
 if found is None:
     st.warning(f"No gateway, terminal or site with id or serial {ident!r}.")
     st.stop()
@@ -32,8 +32,8 @@ def site_page() -> None:
     """A store: what is down there, who to call, its alerts and incidents."""
     site = row["site_id"]
     st.header(f"site {site} {row['name'] or ''}")
-    members = ui.load(c, "ops", "site_members", site)
-    alerts = ui.load(c, "ops", "site_alerts", site)
+    members = ui.load(c, queries_ops.site_members, site)
+    alerts = ui.load(c, queries_ops.site_alerts, site)
     gws, terms = members[members["type"] == "gateway"], members[members["type"] == "terminal"]
     a, b, d = st.columns(3)
     a.metric("Gateways down", f"{int((gws['status'] == 'down').sum())} of {len(gws)}")
@@ -63,7 +63,7 @@ def site_page() -> None:
     st.subheader("Active alerts")
     ui.table(alerts, f"{site}-alerts")
     st.subheader("Incidents (30 days)")
-    ui.table(ui.load(c, "ops", "site_incidents", site, since), f"{site}-incidents")
+    ui.table(ui.load(c, queries_ops.site_incidents, site, since), f"{site}-incidents")
 
 
 if kind == "site":
@@ -103,15 +103,15 @@ def body() -> None:
     )
     ui.table(info, f"{sid}-info")
     st.subheader("Status timeline (30 days)")
-    ui.table(ui.load(c, "ops", "timeline", kind, sid, since), f"{sid}-timeline")
+    ui.table(ui.load(c, queries_ops.timeline, kind, sid, since), f"{sid}-timeline")
     gw = row["gateway_id"]
     term = sid if kind == "terminal" else ""
-    net = ui.load(c, "ops", "telemetry", gw, term, "network", since)
-    hw = ui.load(c, "ops", "telemetry", gw, term, "hardware", since)
+    net = ui.load(c, queries_ops.telemetry, gw, term, "network", since)
+    hw = ui.load(c, queries_ops.telemetry, gw, term, "hardware", since)
     if len(net) == 0 and len(hw) == 0 and kind == "terminal":
         # Terminal without its own telemetry: show the gateway's link it depends on.
-        net = ui.load(c, "ops", "telemetry", gw, "", "network", since)
-        hw = ui.load(c, "ops", "telemetry", gw, "", "hardware", since)
+        net = ui.load(c, queries_ops.telemetry, gw, "", "network", since)
+        hw = ui.load(c, queries_ops.telemetry, gw, "", "hardware", since)
     st.subheader("Telemetry (30 days)")
     charts = st.columns(5)
     for col, (df, field) in zip(
@@ -132,9 +132,9 @@ def body() -> None:
             else:
                 st.write("no data")
     st.subheader("Incidents")
-    ui.table(ui.load(c, "ops", "subject_incidents", kind, sid), f"{sid}-incidents")
+    ui.table(ui.load(c, queries_ops.subject_incidents, kind, sid), f"{sid}-incidents")
     st.subheader("Maintenance history")
-    ui.table(ui.load(c, "ops", "services", kind, sid), f"{sid}-services")
+    ui.table(ui.load(c, queries_ops.services, kind, sid), f"{sid}-services")
 
 
 body()

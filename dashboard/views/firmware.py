@@ -5,12 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import ui
+from dashboard import queries_ops, ui
 from dashboard.queries_ops import rollout
 
 c = ui.ctx()
 st.title("Firmware")
-fw: pd.DataFrame = ui.load(c, "ops", "firmware")
+fw: pd.DataFrame = ui.load(c, queries_ops.firmware)
 model = ui.qp_select("Model", sorted(fw["model"].unique().tolist()), "model")
 shown = fw[fw["model"] == model] if model else fw
 st.subheader("Rollout progress")

@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 import streamlit as st
 
 from collector.actions import Role, update_incident
-from dashboard import ui
+from dashboard import queries, queries_ops, ui
 
 c = ui.ctx()
 st.title("Incidents & SLA")
@@ -19,12 +19,12 @@ group = group or "region_id"
 start = now - timedelta(days=days)
 
 st.subheader(f"SLA by {group}, last {days} days (gateways; planned windows excluded)")
-fleet = ui.load(c, "q", "reliability", start, now)
+fleet = ui.load(c, queries.reliability, start, now)
 a, b, d = st.columns(3)
 a.metric("Fleet availability", ui.pct(fleet))
 b.metric("MTTR", f"{fleet['mttr_min'].iloc[0]} min")
 d.metric("MTBF", f"{fleet['mtbf_h'].iloc[0]} h")
-ui.table(ui.load(c, "q", "reliability", start, now, group), f"sla-by-{group}")
+ui.table(ui.load(c, queries.reliability, start, now, group), f"sla-by-{group}")
 
 st.subheader("Incidents")
 open_only = st.toggle("Open only", value=st.query_params.get("open") == "1", key="inc_open")
@@ -33,9 +33,9 @@ if open_only:
 elif "open" in st.query_params:
     del st.query_params["open"]
 size = c.settings.dashboard_page_size
-_, total = ui.load(c, "ops", "incidents", start, open_only, 1, 0)
+_, total = ui.load(c, queries_ops.incidents, start, open_only, 1, 0)
 offset = ui.pager(total, size, "incidents")
-df, total = ui.load(c, "ops", "incidents", start, open_only, size, offset)
+df, total = ui.load(c, queries_ops.incidents, start, open_only, size, offset)
 st.caption(f"{total} incidents")
 ui.table(df, "incidents")
 

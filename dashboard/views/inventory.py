@@ -9,14 +9,14 @@ import streamlit as st
 
 from collector.actions import Role, import_inventory
 from collector.inventory import INVENTORY_COLUMNS
-from dashboard import ui
+from dashboard import queries_ops, ui
 
 c = ui.ctx()
 st.title("Inventory")
 ui.flash()
-ui.table(ui.load(c, "ops", "inventory_counts"), "inventory-counts")
+ui.table(ui.load(c, queries_ops.inventory_counts), "inventory-counts")
 st.subheader("Reporting but not in the inventory")
-ui.table(ui.load(c, "ops", "unregistered"), "unregistered")
+ui.table(ui.load(c, queries_ops.unregistered), "unregistered")
 st.subheader("Export")
 for table_name, cols in INVENTORY_COLUMNS.items():
     ui.full_export(c, table_name, f"SELECT {', '.join(cols)} FROM {table_name} ORDER BY 1")

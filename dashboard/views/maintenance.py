@@ -14,17 +14,17 @@ from collector.actions import (
     edit_window,
     end_window_early,
     record_service,
-    ts,
+    reschedule_window,
 )
-from dashboard import ui
+from collector.store.times import from_db, to_db
+from dashboard import queries_ops, ui
 from dashboard.queries_ops import due_summary
-from dashboard.window_edit import reschedule_window
 
 c = ui.ctx()
 st.title("Maintenance")
 ui.flash()
 now = c.now.replace(second=0, microsecond=0)
-due: pd.DataFrame = ui.load(c, "ops", "maintenance_due", now)
+due: pd.DataFrame = ui.load(c, queries_ops.maintenance_due, now)
 counts = due["state"].value_counts()
 a, b, d = st.columns(3)
 a.metric("Overdue", int(counts.get("overdue", 0)))
@@ -53,7 +53,7 @@ offset = ui.pager(len(todo), size, "due")
 ui.table(todo.iloc[offset : offset + size], "maintenance-due")
 
 st.subheader("Maintenance windows (active and upcoming)")
-windows: pd.DataFrame = ui.load(c, "ops", "windows", now)
+windows: pd.DataFrame = ui.load(c, queries_ops.windows, now)
 ui.table(windows, "maintenance-windows")
 
 if ui.need(c, Role.OPERATOR, "record services and schedule windows"):
@@ -111,7 +111,7 @@ if ui.need(c, Role.OPERATOR, "record services and schedule windows"):
                 ui.act(c, edit_window, int(wid), now=c.now, ends_at=new_end)
             if end_now.form_submit_button("End window now"):
                 ui.act(c, end_window_early, int(wid), c.now)
-    upcoming = windows[windows["starts_at"] > ts(c.now)]
+    upcoming = windows[windows["starts_at"] > to_db(c.now)]
     if len(upcoming):
         st.write("**Edit a window that has not started**")
         rows = upcoming.set_index("id")
@@ -127,8 +127,8 @@ if ui.need(c, Role.OPERATOR, "record services and schedule windows"):
             )
         )
         w = rows.loc[wid]
-        start = datetime.fromisoformat(w["starts_at"])  # the store's aware UTC timestamps
-        end = datetime.fromisoformat(w["ends_at"])
+        start = from_db(w["starts_at"])  # the store's aware UTC timestamps
+        end = from_db(w["ends_at"])
         # Keys carry the window id: picking another window shows its values, not the last ones.
         with st.form(f"reschedule_{wid}"):
             s1, s2 = st.columns(2)

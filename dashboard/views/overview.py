@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from collector import sla
-from dashboard import charts, ui
+from dashboard import charts, queries, ui
 from dashboard.queries import past_reliability
 from dashboard.queries_ops import day_start, month_start
 
@@ -17,8 +17,8 @@ st.title("Fleet overview")
 @st.fragment(run_every=c.settings.dashboard_refresh_s)
 def body() -> None:
     minute = c.now.replace(second=0, microsecond=0)
-    counts: pd.DataFrame = ui.load(c, "q", "status_counts")
-    trend: pd.DataFrame = ui.load(c, "q", "outage_trend", minute)
+    counts: pd.DataFrame = ui.load(c, queries.status_counts)
+    trend: pd.DataFrame = ui.load(c, queries.outage_trend, minute)
     outages_today = trend[trend["day"] == c.now.date().isoformat()]["outages"].sum()
     for subject in ("gateways", "terminals"):
         st.subheader(subject.capitalize())
@@ -42,11 +42,11 @@ def body() -> None:
     left, right = st.columns([3, 2])
     with right:
         st.subheader("Regions at a glance")
-        regions: pd.DataFrame = ui.load(c, "q", "regions", minute)
+        regions: pd.DataFrame = ui.load(c, queries.regions, minute)
         ui.table(regions, "regions")
     with left:
         st.subheader("Sites by worst status")
-        sites: pd.DataFrame = ui.load(c, "q", "site_map")
+        sites: pd.DataFrame = ui.load(c, queries.site_map)
         if len(sites):
             st.html(charts.as_img(charts.site_map_svg(sites), "sites by worst status"))
             st.caption(
@@ -55,7 +55,7 @@ def body() -> None:
             )
             st.markdown(charts.down_sites_line(sites))
     day_from, month_from = day_start(c.now), month_start(c.now)
-    a_day: sla.Reliability = ui.load(c, "q", "fleet_reliability", day_from, minute)
+    a_day: sla.Reliability = ui.load(c, queries.fleet_reliability, day_from, minute)
     day_slot.metric("Availability today", ui.availability(a_day))
     # The month: its finished days (kept 10 minutes per process, see past_reliability),
     # plus today.

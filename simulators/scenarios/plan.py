@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,231 +173,319 @@ def _gw_ids(gws: Iterable[GatewaySpec]) -> tuple[str, ...]:
 def _expand(
     ev: S.EventSpec, name: str, pick: _Picker, t: Timing, rejects: Counter[str]
 ) -> list[Step]:
+    """The steps (and ground truth) of one event: one expander per event type."""
+    return _EXPANDERS[type(ev)](ev, name, pick, t, rejects)
+
+
+def _store_outage(
+    ev: S.SitePowerOutage | S.RegionalIspOutage,
+    name: str,
+    pick: _Picker,
+    t: Timing,
+    _rejects: Counter[str],
+) -> list[Step]:
     out: list[Step] = []
     at = ev.at
     region = ev.region
-    if isinstance(ev, S.SitePowerOutage | S.RegionalIspOutage):
-        _check_hold(ev.hold, "site_down", t, name)
-        if isinstance(ev, S.SitePowerOutage):
-            sites = pick.sample(pick.free_sites(region, ev.min_gateways), ev.count, "stores", name)
-        else:
-            reg = region or pick.rng.choice(pick.regions())
-            free = pick.free_sites(reg)
-            sites = pick.sample(free, max(1, round(ev.share * len(free))), "stores", name)
-        sites.sort()
-        pick.take_sites(sites)
-        gws = tuple(g for s in sites for g in _gw_ids(pick.by_site[s]))
+    _check_hold(ev.hold, "site_down", t, name)
+    if isinstance(ev, S.SitePowerOutage):
+        sites = pick.sample(pick.free_sites(region, ev.min_gateways), ev.count, "stores", name)
+    else:
+        reg = region or pick.rng.choice(pick.regions())
+        free = pick.free_sites(reg)
+        sites = pick.sample(free, max(1, round(ev.share * len(free))), "stores", name)
+    sites.sort()
+    pick.take_sites(sites)
+    gws = tuple(g for s in sites for g in _gw_ids(pick.by_site[s]))
+    out.append(
+        Step(
+            at,
+            "kill",
+            gws,
+            truth=tuple(Mark(ev.fault, "site", s, "site_down") for s in sites),
+            note=f"{ev.fault}: {len(sites)} stores, {len(gws)} gateways",
+        )
+    )
+    out.append(
+        Step(
+            at + ev.hold,
+            "connect",
+            gws,
+            truth=tuple(Mark(ev.fault, "site", s, end=True) for s in sites),
+            note=f"{ev.fault} over: {len(sites)} stores back",
+        )
+    )
+    return out
+
+
+def _flapping_link(
+    ev: S.FlappingLink, name: str, pick: _Picker, t: Timing, _rejects: Counter[str]
+) -> list[Step]:
+    out: list[Step] = []
+    at = ev.at
+    region = ev.region
+    _need(
+        ev.down + 2.0 < t.alerts.pending_gateway_down_s,
+        name,
+        f"down {ev.down:g}s must be shorter than pending_gateway_down_s - 2s "
+        f"({t.alerts.pending_gateway_down_s:g}s - 2s), or each drop pages on its own",
+    )
+    changes = 2 * ev.cycles
+    _need(
+        changes > t.alerts.flap_changes and ev.cycles * (ev.down + ev.up) <= t.alerts.flap_window_s,
+        name,
+        f"{ev.cycles} cycles make {changes} changes in {ev.cycles * (ev.down + ev.up):g}s; "
+        f"a flapping alert needs more than flap_changes={t.alerts.flap_changes} within "
+        f"flap_window_s={t.alerts.flap_window_s:g}s",
+    )
+
+    # Only gateways of stores with others that stay up: a lone one takes its store down.
+    def shared(g: GatewaySpec) -> bool:
+        return len(pick.by_site[g.site_id]) > 1
+
+    for g in pick.sample(pick.free_gateways(region, shared), ev.count, "gateways", name):
+        pick.taken.add(g.gateway_id)
+        when = at
+        for c in range(ev.cycles):
+            first, last = c == 0, c == ev.cycles - 1
+            out.append(
+                Step(
+                    when,
+                    "kill",
+                    (g.gateway_id,),
+                    truth=(Mark(ev.fault, "gateway", g.gateway_id, "flapping"),) if first else (),
+                    note=f"flapping_link {g.gateway_id} drop {c + 1}/{ev.cycles}",
+                )
+            )
+            out.append(
+                Step(
+                    when + ev.down,
+                    "connect",
+                    (g.gateway_id,),
+                    truth=(Mark(ev.fault, "gateway", g.gateway_id, end=True),) if last else (),
+                )
+            )
+            when += ev.down + ev.up
+    return out
+
+
+def _hung_app(
+    ev: S.HungApp, name: str, pick: _Picker, t: Timing, _rejects: Counter[str]
+) -> list[Step]:
+    out: list[Step] = []
+    at = ev.at
+    region = ev.region
+    _check_hold(ev.hold, "gateway_down", t, name)
+    for g in pick.sample(pick.free_gateways(region), ev.count, "gateways", name):
+        pick.taken.add(g.gateway_id)
+        gid = g.gateway_id
+        out.append(
+            Step(at, "hang", (gid,), truth=(Mark(ev.fault, "gateway", gid, "gateway_down"),))
+        )
+        out.append(
+            Step(
+                at + ev.hold,
+                "unhang",
+                (gid,),
+                truth=(Mark(ev.fault, "gateway", gid, end=True),),
+            )
+        )
+    return out
+
+
+def _pin_pad_unplugged(
+    ev: S.PinPadUnplugged, name: str, pick: _Picker, t: Timing, _rejects: Counter[str]
+) -> list[Step]:
+    out: list[Step] = []
+    at = ev.at
+    region = ev.region
+    _check_hold(ev.hold, "terminal_down", t, name)
+    routers = pick.free_gateways(region, lambda g: bool(g.terminals))
+    for g in pick.sample(routers, ev.count, "store routers with PIN pads", name):
+        pick.taken.add(g.gateway_id)
+        tid = pick.rng.choice(g.terminals).terminal_id
         out.append(
             Step(
                 at,
-                "kill",
-                gws,
-                truth=tuple(Mark(ev.fault, "site", s, "site_down") for s in sites),
-                note=f"{ev.fault}: {len(sites)} stores, {len(gws)} gateways",
+                "mute",
+                (g.gateway_id,),
+                (("terminal", tid),),
+                (Mark(ev.fault, "terminal", tid, "terminal_down"),),
             )
         )
         out.append(
             Step(
                 at + ev.hold,
-                "connect",
-                gws,
-                truth=tuple(Mark(ev.fault, "site", s, end=True) for s in sites),
-                note=f"{ev.fault} over: {len(sites)} stores back",
-            )
-        )
-    elif isinstance(ev, S.FlappingLink):
-        _need(
-            ev.down + 2.0 < t.alerts.pending_gateway_down_s,
-            name,
-            f"down {ev.down:g}s must be shorter than pending_gateway_down_s - 2s "
-            f"({t.alerts.pending_gateway_down_s:g}s - 2s), or each drop pages on its own",
-        )
-        changes = 2 * ev.cycles
-        _need(
-            changes > t.alerts.flap_changes
-            and ev.cycles * (ev.down + ev.up) <= t.alerts.flap_window_s,
-            name,
-            f"{ev.cycles} cycles make {changes} changes in {ev.cycles * (ev.down + ev.up):g}s; "
-            f"a flapping alert needs more than flap_changes={t.alerts.flap_changes} within "
-            f"flap_window_s={t.alerts.flap_window_s:g}s",
-        )
-
-        # Only gateways of stores with others that stay up: a lone one takes its store down.
-        def shared(g: GatewaySpec) -> bool:
-            return len(pick.by_site[g.site_id]) > 1
-
-        for g in pick.sample(pick.free_gateways(region, shared), ev.count, "gateways", name):
-            pick.taken.add(g.gateway_id)
-            when = at
-            for c in range(ev.cycles):
-                first, last = c == 0, c == ev.cycles - 1
-                out.append(
-                    Step(
-                        when,
-                        "kill",
-                        (g.gateway_id,),
-                        truth=(Mark(ev.fault, "gateway", g.gateway_id, "flapping"),)
-                        if first
-                        else (),
-                        note=f"flapping_link {g.gateway_id} drop {c + 1}/{ev.cycles}",
-                    )
-                )
-                out.append(
-                    Step(
-                        when + ev.down,
-                        "connect",
-                        (g.gateway_id,),
-                        truth=(Mark(ev.fault, "gateway", g.gateway_id, end=True),) if last else (),
-                    )
-                )
-                when += ev.down + ev.up
-    elif isinstance(ev, S.HungApp):
-        _check_hold(ev.hold, "gateway_down", t, name)
-        for g in pick.sample(pick.free_gateways(region), ev.count, "gateways", name):
-            pick.taken.add(g.gateway_id)
-            gid = g.gateway_id
-            out.append(
-                Step(at, "hang", (gid,), truth=(Mark(ev.fault, "gateway", gid, "gateway_down"),))
-            )
-            out.append(
-                Step(
-                    at + ev.hold,
-                    "unhang",
-                    (gid,),
-                    truth=(Mark(ev.fault, "gateway", gid, end=True),),
-                )
-            )
-    elif isinstance(ev, S.PinPadUnplugged):
-        _check_hold(ev.hold, "terminal_down", t, name)
-        routers = pick.free_gateways(region, lambda g: bool(g.terminals))
-        for g in pick.sample(routers, ev.count, "store routers with PIN pads", name):
-            pick.taken.add(g.gateway_id)
-            tid = pick.rng.choice(g.terminals).terminal_id
-            out.append(
-                Step(
-                    at,
-                    "mute",
-                    (g.gateway_id,),
-                    (("terminal", tid),),
-                    (Mark(ev.fault, "terminal", tid, "terminal_down"),),
-                )
-            )
-            out.append(
-                Step(
-                    at + ev.hold,
-                    "unmute",
-                    (g.gateway_id,),
-                    (("terminal", tid),),
-                    (Mark(ev.fault, "terminal", tid, end=True),),
-                )
-            )
-    elif isinstance(ev, S.FirmwareRollout):
-        out.extend(_rollout(ev, name, pick, t))
-    elif isinstance(ev, S.ClockSkew):
-        for g in pick.sample(pick.free_gateways(region), ev.count, "gateways", name):
-            pick.taken.add(g.gateway_id)
-            gid = g.gateway_id
-            out.append(
-                Step(
-                    at,
-                    "skew",
-                    (gid,),
-                    (("seconds", ev.skew),),
-                    (Mark(ev.fault, "gateway", gid, "clock_skew"),),
-                )
-            )
-            out.append(
-                Step(
-                    at + ev.hold,
-                    "skew",
-                    (gid,),
-                    (("seconds", 0.0),),
-                    (Mark(ev.fault, "gateway", gid, end=True),),
-                )
-            )
-    elif isinstance(ev, S.PrinterPaperOut):
-        aio = pick.free_gateways(region, lambda g: not g.terminals)  # all-in-one POS
-        for g in pick.sample(aio, ev.count, "all-in-one POS gateways", name):
-            pick.taken.add(g.gateway_id)
-            gid = g.gateway_id
-            when = at
-            first = True
-            while when < at + ev.hold:
-                marks = (Mark(ev.fault, "gateway", gid, "hardware_fault"),) if first else ()
-                out.append(Step(when, "hardware", (gid,), (("printer", "paper_out"),), marks))
-                first, when = False, when + ev.report_every
-            out.append(
-                Step(
-                    at + ev.hold,
-                    "hardware",
-                    (gid,),
-                    (("printer", "ok"),),
-                    (Mark(ev.fault, "gateway", gid, end=True),),
-                )
-            )
-    elif isinstance(ev, S.BatteryDrain):
-        low = t.alerts.battery_low_pct
-        _need(
-            ev.from_pct > t.alerts.battery_ok_pct,
-            name,
-            f"from_pct must be above battery_ok_pct ({t.alerts.battery_ok_pct:g})",
-        )
-        portable = pick.free_gateways(region, lambda g: not g.terminals)
-        for g in pick.sample(portable, ev.count, "portable POS gateways", name):
-            pick.taken.add(g.gateway_id)
-            gid = g.gateway_id
-            when, crossed = at, None
-            while crossed is None or when < crossed + ev.hold:
-                pct = max(1.0, round(ev.from_pct - ev.pct_per_min * (when - at) / 60.0, 1))
-                crossing: tuple[Mark, ...] = ()
-                if crossed is None and pct <= low:
-                    crossed = when
-                    crossing = (Mark(ev.fault, "gateway", gid, "hardware_fault"),)
-                report = (("battery_pct", pct), ("charging", False))
-                out.append(Step(when, "hardware", (gid,), report, crossing))
-                when += ev.report_every
-            out.append(
-                Step(
-                    when,
-                    "hardware",
-                    (gid,),
-                    (("battery_pct", 25.0), ("charging", True)),
-                    (Mark(ev.fault, "gateway", gid, end=True),),
-                )
-            )
-    elif isinstance(ev, S.MaintenanceWindow):
-        out.extend(_window(ev, name, pick, t))
-    elif isinstance(ev, S.BrokerRestart | S.CollectorRestart):
-        what = "broker" if isinstance(ev, S.BrokerRestart) else "collector"
-        ctl: tuple[tuple[str, Any], ...] = (("down", ev.down),)
-        if isinstance(ev, S.CollectorRestart):
-            ctl += (("hard", ev.hard),)
-        for k in range(ev.count):
-            out.append(
-                Step(
-                    at + k * (ev.down + 30.0),
-                    f"{what}_restart",
-                    args=ctl,
-                    truth=(Mark(ev.fault, what, what, instant=True),),
-                    note=f"{what} restart ({ev.down:g}s down)",
-                )
-            )
-    elif isinstance(ev, S.BadInput):
-        a, b = pick.sample(pick.free_gateways(region), 2, "gateways", name)
-        pick.taken.update((a.gateway_id, b.gateway_id))
-        for kind in ev.kinds:
-            rejects[kind] += ev.count
-        out.append(
-            Step(
-                at,
-                "bad_input",
-                (a.gateway_id, b.gateway_id),
-                (("kinds", tuple(ev.kinds)), ("count", ev.count)),
-                (Mark(ev.fault, "gateway", a.gateway_id, instant=True),),
-                note=f"bad input: {ev.count} x {len(ev.kinds)} kinds",
+                "unmute",
+                (g.gateway_id,),
+                (("terminal", tid),),
+                (Mark(ev.fault, "terminal", tid, end=True),),
             )
         )
     return out
+
+
+def _clock_skew(
+    ev: S.ClockSkew, name: str, pick: _Picker, _t: Timing, _rejects: Counter[str]
+) -> list[Step]:
+    out: list[Step] = []
+    at = ev.at
+    region = ev.region
+    for g in pick.sample(pick.free_gateways(region), ev.count, "gateways", name):
+        pick.taken.add(g.gateway_id)
+        gid = g.gateway_id
+        out.append(
+            Step(
+                at,
+                "skew",
+                (gid,),
+                (("seconds", ev.skew),),
+                (Mark(ev.fault, "gateway", gid, "clock_skew"),),
+            )
+        )
+        out.append(
+            Step(
+                at + ev.hold,
+                "skew",
+                (gid,),
+                (("seconds", 0.0),),
+                (Mark(ev.fault, "gateway", gid, end=True),),
+            )
+        )
+    return out
+
+
+def _printer_paper_out(
+    ev: S.PrinterPaperOut, name: str, pick: _Picker, _t: Timing, _rejects: Counter[str]
+) -> list[Step]:
+    out: list[Step] = []
+    at = ev.at
+    region = ev.region
+    aio = pick.free_gateways(region, lambda g: not g.terminals)  # all-in-one POS
+    for g in pick.sample(aio, ev.count, "all-in-one POS gateways", name):
+        pick.taken.add(g.gateway_id)
+        gid = g.gateway_id
+        when = at
+        first = True
+        while when < at + ev.hold:
+            marks = (Mark(ev.fault, "gateway", gid, "hardware_fault"),) if first else ()
+            out.append(Step(when, "hardware", (gid,), (("printer", "paper_out"),), marks))
+            first, when = False, when + ev.report_every
+        out.append(
+            Step(
+                at + ev.hold,
+                "hardware",
+                (gid,),
+                (("printer", "ok"),),
+                (Mark(ev.fault, "gateway", gid, end=True),),
+            )
+        )
+    return out
+
+
+def _battery_drain(
+    ev: S.BatteryDrain, name: str, pick: _Picker, t: Timing, _rejects: Counter[str]
+) -> list[Step]:
+    out: list[Step] = []
+    at = ev.at
+    region = ev.region
+    low = t.alerts.battery_low_pct
+    _need(
+        ev.from_pct > t.alerts.battery_ok_pct,
+        name,
+        f"from_pct must be above battery_ok_pct ({t.alerts.battery_ok_pct:g})",
+    )
+    portable = pick.free_gateways(region, lambda g: not g.terminals)
+    for g in pick.sample(portable, ev.count, "portable POS gateways", name):
+        pick.taken.add(g.gateway_id)
+        gid = g.gateway_id
+        when, crossed = at, None
+        while crossed is None or when < crossed + ev.hold:
+            pct = max(1.0, round(ev.from_pct - ev.pct_per_min * (when - at) / 60.0, 1))
+            crossing: tuple[Mark, ...] = ()
+            if crossed is None and pct <= low:
+                crossed = when
+                crossing = (Mark(ev.fault, "gateway", gid, "hardware_fault"),)
+            report = (("battery_pct", pct), ("charging", False))
+            out.append(Step(when, "hardware", (gid,), report, crossing))
+            when += ev.report_every
+        out.append(
+            Step(
+                when,
+                "hardware",
+                (gid,),
+                (("battery_pct", 25.0), ("charging", True)),
+                (Mark(ev.fault, "gateway", gid, end=True),),
+            )
+        )
+    return out
+
+
+def _restart(
+    ev: S.BrokerRestart | S.CollectorRestart,
+    _name: str,
+    _pick: _Picker,
+    _t: Timing,
+    _rejects: Counter[str],
+) -> list[Step]:
+    out: list[Step] = []
+    at = ev.at
+    what = "broker" if isinstance(ev, S.BrokerRestart) else "collector"
+    ctl: tuple[tuple[str, Any], ...] = (("down", ev.down),)
+    if isinstance(ev, S.CollectorRestart):
+        ctl += (("hard", ev.hard),)
+    for k in range(ev.count):
+        out.append(
+            Step(
+                at + k * (ev.down + 30.0),
+                f"{what}_restart",
+                args=ctl,
+                truth=(Mark(ev.fault, what, what, instant=True),),
+                note=f"{what} restart ({ev.down:g}s down)",
+            )
+        )
+    return out
+
+
+def _bad_input(
+    ev: S.BadInput, name: str, pick: _Picker, _t: Timing, rejects: Counter[str]
+) -> list[Step]:
+    out: list[Step] = []
+    at = ev.at
+    region = ev.region
+    a, b = pick.sample(pick.free_gateways(region), 2, "gateways", name)
+    pick.taken.update((a.gateway_id, b.gateway_id))
+    for kind in ev.kinds:
+        rejects[kind] += ev.count
+    out.append(
+        Step(
+            at,
+            "bad_input",
+            (a.gateway_id, b.gateway_id),
+            (("kinds", tuple(ev.kinds)), ("count", ev.count)),
+            (Mark(ev.fault, "gateway", a.gateway_id, instant=True),),
+            note=f"bad input: {ev.count} x {len(ev.kinds)} kinds",
+        )
+    )
+    return out
+
+
+_Expander = Callable[[Any, str, _Picker, Timing, Counter[str]], list[Step]]
+_EXPANDERS: dict[type, _Expander] = {
+    S.SitePowerOutage: _store_outage,
+    S.RegionalIspOutage: _store_outage,
+    S.FlappingLink: _flapping_link,
+    S.HungApp: _hung_app,
+    S.PinPadUnplugged: _pin_pad_unplugged,
+    S.FirmwareRollout: lambda ev, name, pick, t, _rejects: _rollout(ev, name, pick, t),
+    S.ClockSkew: _clock_skew,
+    S.PrinterPaperOut: _printer_paper_out,
+    S.BatteryDrain: _battery_drain,
+    S.MaintenanceWindow: lambda ev, name, pick, t, _rejects: _window(ev, name, pick, t),
+    S.BrokerRestart: _restart,
+    S.CollectorRestart: _restart,
+    S.BadInput: _bad_input,
+}
 
 
 def _rollout(ev: S.FirmwareRollout, name: str, pick: _Picker, t: Timing) -> list[Step]:

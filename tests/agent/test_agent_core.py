@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +161,42 @@ def test_the_shipped_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> No
     s = load_settings(example)
     assert (s.gateway_id, s.broker_port, s.tls, s.keepalive) == ("gw-0042", 8883, True, 55)
     assert s.payment_hosts == ["pay.acquirer.example:443"]
+
+
+def test_a_plain_install_pulls_exactly_what_the_agent_imports(tmp_path: Path) -> None:
+    """``pip install posfleet`` is the gateway's install: its dependencies are the
+    distributions the agent's modules import at run time, nothing more (pydantic and the
+    server side are extras)."""
+    import importlib.metadata as md
+    import tomllib
+
+    show = "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    code = (
+        "import sys, agent.main, agent.service, agent.check, agent.credentials\n"
+        "agent.main.main(['run', '--once', '--dry-run'])\n" + show
+    )
+    env = {
+        **os.environ,
+        "POSFLEET_AGENT_GATEWAY_ID": "gw-1",
+        "POSFLEET_AGENT_STATE_DIR": str(tmp_path),
+    }
+
+    def modules(src: str) -> set[str]:
+        out = subprocess.run(
+            [sys.executable, "-c", src], capture_output=True, text=True, check=True, env=env
+        )
+        return set(out.stdout.strip().splitlines()[-1].split())
+
+    # What the interpreter loads before any agent code (site hooks) is not the agent's.
+    top_level = modules(code) - modules("import sys\n" + show)
+    dist_of = md.packages_distributions()
+    imported = {
+        dist.lower()
+        for module in top_level
+        for dist in dist_of.get(module, [])
+        if dist.lower() != "posfleet"
+    }
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    declared = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() for d in declared}
+    assert names == imported, f"declared {sorted(names)}, the agent imports {sorted(imported)}"

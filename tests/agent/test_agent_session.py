@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -179,12 +180,16 @@ def test_check_reports_broker_credentials_and_every_probe(
 
 
 def test_a_frozen_agent_is_declared_offline_by_the_broker_within_one_and_a_half_keepalives(
-    mosquitto: MosquittoProcess, spawn: Any, tmp_path: Path
+    require_mosquitto: None, spawn: Any, tmp_path: Path
 ) -> None:
     # Scaled down: keepalive 2 s instead of 60 s. SIGSTOP freezes the process with its
     # TCP connection open, as a hung gateway or a dead radio link would.
     import time
 
+    # The broker logs connections here: its own verdict on the keepalive is what we check.
+    mosquitto = MosquittoProcess(
+        workdir=tmp_path / "mosquitto", extra_config="connection_messages true"
+    ).start()
     obs = Observer(mosquitto.host, mosquitto.port)
     agent = None
     try:
@@ -198,15 +203,22 @@ def test_a_frozen_agent_is_declared_offline_by_the_broker_within_one_and_a_half_
         wait_for(lambda: ("online", 1, None) in statuses(obs), 15, what="birth")
         agent.send_signal(signal.SIGSTOP)
         frozen_at = time.monotonic()
-        wait_for(lambda: ("offline", 1, "connection_lost") in statuses(obs), 12, what="will")
+        # Under load the broker's check may come late; the deadline only guards "never".
+        wait_for(lambda: ("offline", 1, "connection_lost") in statuses(obs), 60, what="will")
         elapsed = time.monotonic() - frozen_at
-        # Mosquitto allows 1.5 x keepalive (3 s) of silence, checked about once a second.
-        # Mosquitto 2.0 allows 1.5 x keepalive (3 s) of silence and runs its keepalive
-        # check every 5 s: at most 3 + 5 s, plus 1 s of its whole-second clock.
-        assert 2.0 <= elapsed <= 9.0, elapsed
+        # Not before 1.5 x keepalive (3 s) of silence, less the broker's whole-second clock.
+        assert elapsed >= 2.0, elapsed
+        # The broker itself judged the silence against the keepalive the agent asked for (not
+        # a TCP reset, not a timeout of our own): its log names both.
+        log = mosquitto.log_path.read_text()
+        keepalive = re.search(r"New client connected from \S+ as gw-proc \(p\d, c\d, k(\d+)", log)
+        assert keepalive is not None, log[-2000:]
+        assert keepalive.group(1) == "2", "the agent's CONNECT asked for keepalive 2 s"
+        assert "Client gw-proc has exceeded timeout" in log, log[-2000:]
     finally:
         if agent is not None:
             agent.send_signal(signal.SIGCONT)
             agent.kill()
             agent.wait(10)
         obs.close()
+        mosquitto.close()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from collector.alerts.config import AlertSettings
 from collector.alerts.engine import AlertEngine
-from collector.alerts.model import AlertState, Kind
+from collector.alerts.model import Alert, AlertState, Kind
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -33,6 +33,9 @@ class Sim:
         self.engine = engine
         self.now = start
         self.events: list[tuple[str, str, str, str, str]] = []  # kind, subject, from, to, note
+        # The same events by alert row (the engine's Alert object, kept alive here so its
+        # identity is never reused): what "per row" promises are checked against.
+        self.row_events: list[tuple[Alert, str, str]] = []  # row, from, to
         self.incident_classes: list[tuple[str, str]] = []  # subject, class
         self.site_changes: list[tuple[str, bool, str]] = []  # site, down, incident class
 
@@ -53,6 +56,7 @@ class Sim:
         for e in out.events:
             key = e.alert.key
             self.events.append((key.kind.value, key.subject_id, e.from_state, e.to_state, e.note))
+            self.row_events.append((e.alert, e.from_state, e.to_state))
 
     def gw(self, gateway_id: str, to: Liveness, by: DetectedBy = DetectedBy.WILL) -> None:
         frm = self.engine.topology.status.get(gateway_id, Liveness.ONLINE)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from collector.alerts.config import AlertSettings
 from collector.alerts.listener import AlertListener, build_listener
-from collector.alerts.repository import iso
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
+from collector.store.times import to_db
 
 SCHEMA = Path(__file__).resolve().parents[2] / "collector" / "store" / "schema.sql"
 
@@ -66,7 +66,7 @@ class Harness:
             "SELECT status FROM gateways WHERE gateway_id = ?", (gw,)
         ).fetchone()
         t = Transition(SubjectType.GATEWAY, gw, Liveness(frm), to, self.now, by)
-        at = iso(self.now)
+        at = to_db(self.now)
         with self.conn:
             self.conn.execute(
                 "UPDATE gateways SET status = ?, status_since = ? WHERE gateway_id = ?",

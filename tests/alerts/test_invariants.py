@@ -4,10 +4,13 @@ without a page, every child linked to a live parent)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.alerts.model import AlertState, Kind
+from collector.alerts.model import Alert, AlertState, Kind
 from collector.model import Liveness
 
 from .helpers import Sim, site_engine
@@ -53,14 +56,41 @@ def test_any_history_keeps_the_alert_invariants(steps: list[tuple[str, object, b
     sim.advance(3600, step=60)
     assert sim.engine.active == {}
 
-    # Per alert row (object identity): a loud resolve only after a page, at most one page
-    # per row, and every paged row ends resolved or suppressed-then-resolved.
-    fired: dict[tuple[str, str], int] = {}
-    for k, s, frm, to, _note in sim.events:
+    # Per alert row (object identity): at most one page per row, a loud resolve only after
+    # that row's page, and every paged row ends resolved or suppressed.
+    assert_row_promises(sim.row_events)
+
+
+def assert_row_promises(row_events: list[tuple[Alert, str, str]]) -> None:
+    pages: dict[int, int] = {}
+    last: dict[int, str] = {}
+    for alert, frm, to in row_events:
+        row = id(alert)
         if frm == "pending" and to == "firing":
-            fired[(k, s)] = fired.get((k, s), 0) + 1
+            pages[row] = pages.get(row, 0) + 1
+            assert pages[row] == 1, f"{alert.key} paged {pages[row]} times in one row"
         if frm == "firing" and to == "resolved":
-            assert fired.get((k, s), 0) > 0, (k, s)
+            assert pages.get(row, 0) == 1, f"{alert.key} resolved loudly without its page"
+        last[row] = to
+    for row in pages:
+        assert last[row] in ("resolved", "suppressed"), f"paged row ends {last[row]}"
+
+
+def test_the_row_promises_catch_a_second_page_and_a_resolve_without_a_page() -> None:
+    """The checker above is what the property relies on: it must see each broken promise."""
+    sim = Sim(site_engine({"s1": GATEWAYS}))
+    sim.gw("g1", Liveness.DOWN)
+    sim.advance(120, step=5)
+    sim.gw("g1", Liveness.ONLINE)
+    assert_row_promises(sim.row_events)  # a real page and its resolve keep them
+    paged = next(a for a, frm, to in sim.row_events if (frm, to) == ("pending", "firing"))
+    with pytest.raises(AssertionError, match="paged 2 times"):
+        assert_row_promises([*sim.row_events, (paged, "pending", "firing")])
+    other_row = replace(paged)  # same kind and subject, another row
+    with pytest.raises(AssertionError, match="without its page"):
+        assert_row_promises([*sim.row_events, (other_row, "firing", "resolved")])
+    with pytest.raises(AssertionError, match="paged row ends firing"):
+        assert_row_promises([(other_row, "pending", "firing")])
 
 
 def check_links(sim: Sim) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.alerts.repository import iso
 from collector.model import DetectedBy, Liveness
+from collector.store.times import to_db
 
 from .store import Harness, add_site, open_store
 
@@ -97,12 +97,12 @@ def test_acknowledgement_written_by_the_dashboard_stops_escalation(
     with conn:  # the dashboard process (collector.actions.acknowledge_alert) does this
         conn.execute(
             "UPDATE alerts SET acked_by = 'alice', acked_at = ?, ack_note = 'on it' WHERE id = ?",
-            (iso(h.now), alert_id),
+            (to_db(h.now), alert_id),
         )
         conn.execute(
             "INSERT INTO alert_events (alert_id, at, from_state, to_state, actor, note) "
             "VALUES (?, ?, 'firing', 'firing', 'alice', 'acknowledged: on it')",
-            (alert_id, iso(h.now)),
+            (alert_id, to_db(h.now)),
         )
     h.advance(1200, step=10)
     assert h.rows("SELECT escalation, acked_by, ack_note FROM alerts WHERE id = ?", alert_id) == [
@@ -126,7 +126,7 @@ def test_window_that_ends_early_with_a_gateway_still_down_fires_it_exactly_once(
             "INSERT INTO maintenance_windows (scope_type, scope_id, starts_at, ends_at, "
             "reason, created_by, created_at) VALUES ('gateway', 'gw1', ?, ?, 'swap router', "
             "'bob', ?)",
-            (iso(T0), "2026-03-02T12:00:00.000000+00:00", iso(T0)),
+            (to_db(T0), "2026-03-02T12:00:00.000000+00:00", to_db(T0)),
         )
     h.advance(10)
     h.gateway("gw1", Liveness.DOWN, DetectedBy.DEADLINE)
@@ -137,7 +137,7 @@ def test_window_that_ends_early_with_a_gateway_still_down_fires_it_exactly_once(
         conn.execute(
             "UPDATE maintenance_windows SET ended_early_at = ?, ended_early_by = 'bob' "
             "WHERE id = ?",
-            (iso(h.now), cur.lastrowid),
+            (to_db(h.now), cur.lastrowid),
         )
     h.advance(600, step=5)
     assert h.fired_events() == [("gateway_down", "gw1")]
@@ -216,7 +216,7 @@ def test_maintenance_overdue_is_swept_in_chunks_and_clears_after_a_service(
     assert summary == "Terminal t1 (site store) maintenance overdue: interval (due 2026-01-10)"
     with conn:  # collector.actions.record_service resets the calendar
         conn.execute(
-            "UPDATE terminals SET last_service_at = ? WHERE terminal_id = 't1'", (iso(h.now),)
+            "UPDATE terminals SET last_service_at = ? WHERE terminal_id = 't1'", (to_db(h.now),)
         )
     h.advance(10)
     assert h.paging() == [("maintenance_overdue", "t3")]
@@ -304,7 +304,7 @@ def test_a_call_rolled_back_by_the_loop_is_resynced_from_the_store_without_losin
     conn.execute("BEGIN")
     conn.execute(
         "UPDATE gateways SET status = 'down', status_since = ? WHERE gateway_id = 'gw4'",
-        (iso(h.now),),
+        (to_db(h.now),),
     )
     conn.execute("SAVEPOINT listener")
     from collector.model import SubjectType, Transition

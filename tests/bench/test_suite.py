@@ -1,34 +1,38 @@
-"""bench/suite.py's summary and doc generation: pure, no services, no benchmark run."""
+"""bench/suite.py's summary and doc generation (no services), and a benchmark writing its
+own result file."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-SUITE_PY = Path(__file__).resolve().parents[2] / "bench" / "suite.py"
+from bench.report import write_result
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def suite() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_suite", SUITE_PY)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_suite"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("bench.suite")
 
 
 MACHINE = {"cpus": 2, "cpu_model": "Test CPU", "memory_gb": 4.0, "python": "3.11.7"}
 
 
 def _write(results: Path, name: str, data: dict[str, object]) -> None:
-    (results / f"{name}.json").write_text(json.dumps(data))
+    """As the benchmark itself writes it: with the headline its module chooses."""
+    try:
+        headline = importlib.import_module(f"bench.{name}").headline
+    except ModuleNotFoundError:  # a benchmark that writes no headline
+        (results / f"{name}.json").write_text(json.dumps(data))
+        return
+    write_result(results / f"{name}.json", data, headline)
 
 
 def _run(suite: ModuleType, name: str, error: str = "") -> object:
@@ -89,7 +93,7 @@ def test_two_results_and_a_failure(suite: ModuleType, tmp_path: Path) -> None:
     assert "| bare paho subscriber | 23,084 msg/s |" in ingest
     assert "2 CPUs (Test CPU)" in ingest
     assert "commit abc1234;" in ingest
-    assert "Reproduce: `.venv/bin/python bench/ingest.py`" in ingest
+    assert "Reproduce: `.venv/bin/python bench/ingest.py`" in ingest  # as _run says
 
     store = md[md.index("## store_size") : md.index("## ingest")]
     assert "| hourly rollup bytes ÷ raw bytes, per gateway-day | 0.148 |" in store
@@ -146,16 +150,29 @@ def test_unknown_benchmark_lists_its_top_level_numbers(suite: ModuleType, tmp_pa
     assert "| ok | yes |" not in md
 
 
-def test_alerts_engine_stdout_is_parsed(suite: ModuleType) -> None:
-    out = (
-        "gateways=100000 down=1000 (whole sites=10) active=960\n"
-        "pages=960 firing site_down=10 gateway_down=950\n"
-        "evaluate() per tick ms: p50=0.12 p99=0.40 max=1.50\n"
-        "engine memory: 52.3 MB = 523 bytes per gateway\n"
+def test_the_alerts_engine_benchmark_writes_its_own_result(tmp_path: Path) -> None:
+    """No benchmark's printed output is parsed: each writes its numbers and its headline."""
+    out = tmp_path / "alerts_engine.json"
+    subprocess.run(
+        [sys.executable, "-m", "bench.alerts_engine", "--gateways", "10000", "--out", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
-    parsed = suite.parse_alerts_engine(out)
-    assert parsed["evaluate_ms"] == {"p50": 0.12, "p99": 0.4, "max": 1.5}
-    assert parsed["bytes_per_gateway"] == 523
-    assert parsed["firing_site_down"] == 10
-    with pytest.raises(ValueError, match="no line matches"):
-        suite.parse_alerts_engine("nothing useful")
+    result = json.loads(out.read_text())
+    assert set(result["evaluate_ms"]) == {"p50", "p99", "max"}
+    assert (result["gateways"], result["whole_sites_down"], result["firing_site_down"]) == (
+        10000,
+        10,
+        10,
+    )
+    labels = [f["label"] for f in result["headline"]["ratios"]]
+    assert "site_down alerts ÷ whole sites down" in labels
+
+
+def test_every_listed_benchmark_is_a_module_with_a_headline(suite: ModuleType) -> None:
+    for bench in suite.BENCHMARKS:
+        module = importlib.import_module(bench.argv[0])
+        assert callable(module.headline), bench.name
+        assert suite._command(bench, quick=False)[1:3] == ["-m", bench.argv[0]]

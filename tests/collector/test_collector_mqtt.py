@@ -323,3 +323,18 @@ def test_pump_says_when_more_is_waiting_than_one_burst(mosquitto: MosquittoProce
     assert got == 200
     assert ingest.pump(0.05) is False  # caught up
     ingest.stop()
+
+
+def test_metrics_include_the_collectors_own_process(collector: Collector) -> None:
+    """Memory, CPU and open files of the collector itself, as every Prometheus exporter has."""
+    import os
+
+    text = _scrape(collector)
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds"):
+        assert f"\n{name} " in text, name
+    rss = next(line for line in text.splitlines() if line.startswith("process_resident_memory"))
+    with open(f"/proc/{os.getpid()}/status") as f:
+        vm_rss_kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+    # The figure is this process's (the collector runs in it here), not another's.
+    assert abs(float(rss.split()[1]) / 1024 - vm_rss_kb) < 0.5 * vm_rss_kb
+    assert "python_info{" in text

@@ -10,7 +10,7 @@ import pytest
 from dashboard_fleet import NOW, Fleet, build_store
 from streamlit.testing.v1 import AppTest
 
-from collector.actions import ts
+from collector.store.times import to_db
 from dashboard.auth import add_user
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -28,7 +28,7 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fleet:
     finally:
         conn.close()
     monkeypatch.setenv("POSFLEET_DB", str(built.path))
-    monkeypatch.setenv("POSFLEET_DASHBOARD_NOW", ts(NOW))
+    monkeypatch.setenv("POSFLEET_DASHBOARD_NOW", to_db(NOW))
     return built
 
 

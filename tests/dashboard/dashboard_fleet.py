@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from collector.actions import ts
 from collector.inventory import import_dir
+from collector.store.times import to_db
 
 SCHEMA = Path(__file__).resolve().parents[2] / "collector" / "store" / "schema.sql"
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -76,7 +76,7 @@ def build_store(
                 f"Region {r}",
                 f"Tech {r}",
                 f"+351 900 000 {i:03d}",
-                ts(now - timedelta(days=i * 40)),
+                to_db(now - timedelta(days=i * 40)),
             ]
             for i, r in enumerate(regions)
         ],
@@ -124,13 +124,13 @@ def build_store(
                 site[1],
                 model,
                 f"SNG{g:07d}",
-                ts(now - timedelta(days=400 + g % 300)),
-                ts(now + timedelta(days=300)),
+                to_db(now - timedelta(days=400 + g % 300)),
+                to_db(now + timedelta(days=300)),
             ]
         )
     for t in range(n_gw * per_gateway):
         gw = gw_rows[t // per_gateway]
-        last = ts(now - timedelta(days=rnd.randint(1, 420))) if t % 5 else ""
+        last = to_db(now - timedelta(days=rnd.randint(1, 420))) if t % 5 else ""
         term_rows.append(
             [
                 f"T{t:07d}",
@@ -139,8 +139,8 @@ def build_store(
                 gw[2],
                 gw[3],
                 f"SNT{t:08d}",
-                ts(now - timedelta(days=500)),
-                ts(now + timedelta(days=200)),
+                to_db(now - timedelta(days=500)),
+                to_db(now + timedelta(days=200)),
                 last,
             ]
         )
@@ -203,14 +203,14 @@ def _fill_state(
         status = "down" if g == 0 else GW_STATUS[rnd.randrange(len(GW_STATUS))]
         since = now - timedelta(minutes=rnd.randint(5, 3000))
         fw = rnd.choice(MODELS[model])
-        seen = None if status == "unknown" else ts(since if status != "online" else now)
-        gw_updates.append((status, ts(since), seen, fw, 1 if g % 97 == 5 else 0, gid))
+        seen = None if status == "unknown" else to_db(since if status != "online" else now)
+        gw_updates.append((status, to_db(since), seen, fw, 1 if g % 97 == 5 else 0, gid))
         for k in range(per_gateway):
             tid = f"T{g * per_gateway + k:07d}"
             term_updates.append(
                 (
                     status,
-                    ts(since),
+                    to_db(since),
                     seen,
                     fw,
                     rnd.randint(0, 60_000),
@@ -232,11 +232,11 @@ def _fill_state(
                     gid,
                     "online",
                     "down",
-                    ts(start),
+                    to_db(start),
                     "graceful:upgrade" if planned else "will",
                 )
             )
-            changes.append(("gateway", gid, "down", "online", ts(end), "birth"))
+            changes.append(("gateway", gid, "down", "online", to_db(end), "birth"))
             incidents.append(
                 (
                     "gateway",
@@ -244,17 +244,28 @@ def _fill_state(
                     site,
                     region,
                     model,
-                    ts(start),
-                    ts(end),
+                    to_db(start),
+                    to_db(end),
                     "planned" if planned else "fault",
                     rnd.choice(["network", "power", "hardware", "unknown"]),
                     "graceful" if planned else "will",
                 )
             )
         if status == "down":
-            changes.append(("gateway", gid, "online", "down", ts(since), "will"))
+            changes.append(("gateway", gid, "online", "down", to_db(since), "will"))
             incidents.append(
-                ("gateway", gid, site, region, model, ts(since), None, "fault", "unknown", "will")
+                (
+                    "gateway",
+                    gid,
+                    site,
+                    region,
+                    model,
+                    to_db(since),
+                    None,
+                    "fault",
+                    "unknown",
+                    "will",
+                )
             )
     conn.executemany(
         "UPDATE gateways SET status=?, status_since=?, last_seen_at=?, firmware_version=?, "
@@ -279,7 +290,7 @@ def _fill_state(
     # Two gateways that report but are not in the inventory.
     conn.executemany(
         "INSERT INTO gateways (gateway_id, registered, status, last_seen_at) VALUES (?, 0, ?, ?)",
-        [("GWX-ROGUE1", "online", ts(now)), ("GWX-ROGUE2", "late", ts(now))],
+        [("GWX-ROGUE1", "online", to_db(now)), ("GWX-ROGUE2", "late", to_db(now))],
     )
 
 
@@ -308,7 +319,7 @@ def _fill_alerts(
                 since,
                 since,
                 "noc1" if acked else None,
-                ts(now) if acked else None,
+                to_db(now) if acked else None,
                 "on it" if acked else None,
                 n % 3,
                 inc,
@@ -317,7 +328,7 @@ def _fill_alerts(
     for n, row in enumerate(gw_rows[1::7]):
         kind = rnd.choice(["network_degraded", "firmware_non_compliant", "clock_skew"])
         state = "resolved" if n % 4 == 0 else "firing"
-        start = ts(now - timedelta(hours=rnd.randint(1, 600)))
+        start = to_db(now - timedelta(hours=rnd.randint(1, 600)))
         rows.append(
             (
                 kind,
@@ -365,7 +376,7 @@ def _fill_telemetry(
     for row in gw_rows:
         gid = str(row[0])
         for h in range(0, days * 24, step_h):
-            at = ts(now - timedelta(hours=h))
+            at = to_db(now - timedelta(hours=h))
             net = {
                 "v": 1,
                 "gw": gid,
@@ -397,7 +408,7 @@ def _fill_policies(conn: sqlite3.Connection, now: datetime) -> None:
         [
             ("A920", "1.5.0", json.dumps(["1.5.0", "1.5.1"]), None),
             ("V240m", "2.1.0", "[]", None),
-            ("S920", "3.0.0", "[]", ts(now + timedelta(days=20))),
+            ("S920", "3.0.0", "[]", to_db(now + timedelta(days=20))),
         ],
     )
     conn.executemany(
@@ -412,5 +423,9 @@ def _fill_policies(conn: sqlite3.Connection, now: datetime) -> None:
     conn.execute(
         "INSERT INTO maintenance_windows (scope_type, scope_id, starts_at, ends_at, reason,"
         " created_by, created_at) VALUES ('site', 'S000001', ?, ?, 'router swap', 'noc1', ?)",
-        (ts(now - timedelta(hours=1)), ts(now + timedelta(hours=2)), ts(now - timedelta(days=1))),
+        (
+            to_db(now - timedelta(hours=1)),
+            to_db(now + timedelta(hours=2)),
+            to_db(now - timedelta(days=1)),
+        ),
     )

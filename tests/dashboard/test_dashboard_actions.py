@@ -22,13 +22,13 @@ from collector.actions import (
     end_window_early,
     import_inventory,
     record_service,
+    reschedule_window,
     set_suspended,
-    ts,
     update_incident,
 )
-from collector.maintenance import DueState, Usage, compute_due, parse_ts
+from collector.maintenance import DueState, Usage, compute_due
+from collector.store.times import from_db_opt, to_db
 from dashboard.queries_ops import policies
-from dashboard.window_edit import reschedule_window
 
 OLGA = Actor("olga", Role.OPERATOR)
 VIC = Actor("vic", Role.VIEWER)
@@ -56,7 +56,7 @@ def test_acknowledge_sets_ack_columns_adds_an_event_and_an_audit_row(store) -> N
     acked = conn.execute(
         "SELECT state, acked_by, acked_at, ack_note FROM alerts WHERE id = ?", (fleet.alert_id,)
     ).fetchone()
-    assert acked == ("firing", "olga", ts(NOW), "truck rolled")
+    assert acked == ("firing", "olga", to_db(NOW), "truck rolled")
     event = conn.execute(
         "SELECT from_state, to_state, actor, note FROM alert_events WHERE alert_id = ?",
         (fleet.alert_id,),
@@ -134,9 +134,9 @@ def test_window_is_created_edited_and_ended_early(store) -> None:
     assert row == (
         "site",
         "S000002",
-        ts(NOW + timedelta(hours=3)),
+        to_db(NOW + timedelta(hours=3)),
         "olga",
-        ts(NOW + timedelta(hours=1)),
+        to_db(NOW + timedelta(hours=1)),
         "ada",
     )
     assert [a[1] for a in audit(conn)[-3:]] == ["window.create", "window.edit", "window.end_early"]
@@ -163,7 +163,34 @@ def test_a_started_window_cannot_be_rescheduled_only_ended(store) -> None:
         )  # fmt: skip
     assert conn.execute(
         "SELECT scope_type, starts_at FROM maintenance_windows WHERE id = ?", (wid,)
-    ).fetchone() == ("site", ts(start))
+    ).fetchone() == ("site", to_db(start))
+
+
+def test_moving_a_window_to_another_scope_is_one_transaction(store) -> None:
+    """The new window and the old one's end land together or not at all: when ending the old
+    one fails (here the database refuses it), no new window and no audit row are left."""
+    _, conn = store
+    wid = create_window(
+        conn, OLGA, scope_type="site", scope_id="S000001", starts_at=NOW + timedelta(hours=1),
+        ends_at=NOW + timedelta(hours=2), reason="", now=NOW,
+    )  # fmt: skip
+    windows = conn.execute("SELECT COUNT(*) FROM maintenance_windows").fetchone()
+    audit = conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()
+    with conn:
+        conn.execute(
+            "CREATE TEMP TRIGGER refuse_end BEFORE UPDATE OF ended_early_at ON maintenance_windows "
+            "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+    with pytest.raises(sqlite3.IntegrityError, match="disk full"):
+        reschedule_window(
+            conn, OLGA, wid, scope_type="region", scope_id="R01", reason="",
+            starts_at=NOW + timedelta(hours=3), ends_at=NOW + timedelta(hours=4), now=NOW,
+        )  # fmt: skip
+    assert conn.execute("SELECT COUNT(*) FROM maintenance_windows").fetchone() == windows
+    assert conn.execute("SELECT COUNT(*) FROM audit_log").fetchone() == audit
+    assert conn.execute(
+        "SELECT scope_type, ended_early_at FROM maintenance_windows WHERE id = ?", (wid,)
+    ).fetchone() == ("site", None)
 
 
 def test_rescheduling_into_the_past_or_by_a_viewer_is_refused(store) -> None:
@@ -234,7 +261,7 @@ def test_recorded_service_resets_interval_and_usage_counters(store) -> None:
     conn.execute(
         "UPDATE terminals SET last_service_at = ?, receipts_printed = 70000, error_count = 150,"
         " battery_health_pct = 90, model = 'A920' WHERE terminal_id = ?",
-        (ts(NOW - timedelta(days=200)), tid),
+        (to_db(NOW - timedelta(days=200)), tid),
     )
     conn.commit()
 
@@ -244,7 +271,7 @@ def test_recorded_service_resets_interval_and_usage_counters(store) -> None:
             " errors_at_service, battery_health_pct FROM terminals WHERE terminal_id = ?",
             (tid,),
         ).fetchone()
-        usage = Usage(None, parse_ts(row[0]), row[1], row[2], row[3], row[4], row[5])
+        usage = Usage(None, from_db_opt(row[0]), row[1], row[2], row[3], row[4], row[5])
         return compute_due(policies(conn)["A920"], usage, NOW).state
 
     assert due() is DueState.OVERDUE
@@ -293,7 +320,7 @@ def test_incident_gets_cause_and_expected_recovery(store) -> None:
     row = conn.execute(
         "SELECT cause, expected_recovery_at FROM incidents WHERE id = ?", (fleet.incident_id,)
     ).fetchone()
-    assert row == ("ISP outage in the mall", ts(NOW + timedelta(hours=4)))
+    assert row == ("ISP outage in the mall", to_db(NOW + timedelta(hours=4)))
 
 
 def test_only_admins_import_inventory(store) -> None:
@@ -317,7 +344,7 @@ def test_edit_window_keeps_the_start_of_a_window_that_began(store) -> None:
     edit_window(conn, OLGA, wid, now=NOW, ends_at=NOW + timedelta(hours=2))  # extending is fine
     assert conn.execute(
         "SELECT starts_at, ends_at FROM maintenance_windows WHERE id = ?", (wid,)
-    ).fetchone() == (ts(start), ts(NOW + timedelta(hours=2)))
+    ).fetchone() == (to_db(start), to_db(NOW + timedelta(hours=2)))
 
 
 def test_edit_window_gives_a_recurring_window_its_new_length(store) -> None:

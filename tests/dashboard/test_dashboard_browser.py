@@ -1,6 +1,8 @@
 """The real thing: ``posfleet-dashboard`` served over HTTP, driven by Debian's Chromium.
 
-Saves a screenshot of every page to docs/screenshots/ (committed; look at them).
+Takes a screenshot of every page. A test run leaves the tree clean, so they go to the test's
+temporary directory; ``POSFLEET_UPDATE_SCREENSHOTS=1`` writes them over the committed ones in
+docs/screenshots/ instead (then look at them before committing).
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from dashboard_fleet import NOW
 from support.services import missing
 from support.wait import wait_for
 
-from collector.actions import ts
+from collector.store.times import to_db
 from simulators.broker import free_port
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOC_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LAUNCH_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -50,6 +52,14 @@ PAGES = {
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where screenshots go: the docs only when asked to update them."""
+    where = DOC_SHOTS if os.environ.get("POSFLEET_UPDATE_SCREENSHOTS") == "1" else tmp_path
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as resp:
@@ -68,7 +78,7 @@ def serve(db: Path, refresh_s: float) -> Iterator[str]:
     assert exe, "posfleet-dashboard console script not installed in the venv"
     env = {
         **os.environ,
-        "POSFLEET_DASHBOARD_NOW": ts(NOW),
+        "POSFLEET_DASHBOARD_NOW": to_db(NOW),
         "POSFLEET_DASHBOARD_REFRESH_S": str(refresh_s),
     }
     proc = subprocess.Popen(
@@ -124,21 +134,20 @@ def _settled(page: object, marker: str) -> None:
     )
 
 
-def test_every_page_renders_in_chromium_and_is_screenshotted(console, browser) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
+def test_every_page_renders_in_chromium_and_is_screenshotted(console, browser, shots) -> None:
     page = browser.new_page(viewport={"width": 1440, "height": 2000})  # type: ignore[attr-defined]
     for path, marker in PAGES.items():
         page.goto(f"{console}/{path}")
         _settled(page, marker)
         assert page.locator('[data-testid="stException"]').count() == 0, path
         name = path.split("?")[0] or "overview"
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-        assert (SHOTS / f"{name}.png").stat().st_size > 10_000
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        assert (shots / f"{name}.png").stat().st_size > 10_000
     page.close()
 
 
 def test_the_overview_charts_are_drawn_and_a_site_page_opens_from_the_search(
-    console, browser
+    console, browser, shots
 ) -> None:
     """The charts are server-drawn SVG: Streamlit's sanitisers must keep them (st.html drops
     inline SVG, so the map is an image and the bars go through Markdown)."""
@@ -174,11 +183,11 @@ def test_the_overview_charts_are_drawn_and_a_site_page_opens_from_the_search(
     page.get_by_role("link", name=f"site {site}").first.click()
     _settled(page, "Gateways and terminals")
     assert page.get_by_text(f"site {site}").count() > 0
-    page.screenshot(path=str(SHOTS / "site.png"), full_page=True)
+    page.screenshot(path=str(shots / "site.png"), full_page=True)
     page.close()
 
 
-def test_operator_logs_in_and_acknowledges_in_the_browser(console, browser, fleet) -> None:
+def test_operator_logs_in_and_acknowledges_in_the_browser(console, browser, fleet, shots) -> None:
     page = browser.new_page(viewport={"width": 1440, "height": 2000})  # type: ignore[attr-defined]
     page.goto(f"{console}/alerts?severity=critical")
     _settled(page, "active alerts match")
@@ -191,7 +200,7 @@ def test_operator_logs_in_and_acknowledges_in_the_browser(console, browser, flee
     page.get_by_label("Note (who is on it, what is known)").fill("browser ack")
     page.get_by_role("button", name="Acknowledge").click()
     page.get_by_text("acknowledge alert: done").wait_for(timeout=30_000)
-    page.screenshot(path=str(SHOTS / "alerts-acknowledged.png"), full_page=True)
+    page.screenshot(path=str(shots / "alerts-acknowledged.png"), full_page=True)
     conn = sqlite3.connect(fleet.path)
     try:
         acked = conn.execute(
@@ -217,7 +226,7 @@ def test_page_refreshes_by_itself_and_keeps_the_filter_in_the_url(browser, fleet
                     "region_id, gateway_id, summary, started_at, fired_at) VALUES ('gateway_down',"
                     " 'gateway', 'GWX-ROGUE1', 'critical', 'firing', 'R01', 'GWX-ROGUE1',"
                     " 'Gateway GWX-ROGUE1 down (will)', ?, ?)",
-                    (ts(NOW), ts(NOW)),
+                    (to_db(NOW), to_db(NOW)),
                 )
         finally:
             conn.close()

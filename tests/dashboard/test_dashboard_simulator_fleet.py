@@ -9,8 +9,8 @@ import pytest
 from dashboard_fleet import NOW, apply_schema
 from streamlit.testing.v1 import AppTest
 
-from collector.actions import ts
 from collector.inventory import import_dir
+from collector.store.times import to_db
 from simulators.fleetmodel import generate
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -28,10 +28,10 @@ def sim_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         counts = import_dir(conn, tmp_path / "inventory")
         down = fleet.gateways[0]
         with conn:  # what the collector and the alert engine would have written
-            conn.execute("UPDATE gateways SET status = 'online', last_seen_at = ?", (ts(NOW),))
+            conn.execute("UPDATE gateways SET status = 'online', last_seen_at = ?", (to_db(NOW),))
             conn.execute(
                 "UPDATE gateways SET status = 'down', status_since = ? WHERE gateway_id = ?",
-                (ts(NOW), down.gateway_id),
+                (to_db(NOW), down.gateway_id),
             )
             conn.execute(
                 "INSERT INTO alerts (kind, subject_type, subject_id, severity, state, region_id,"
@@ -43,14 +43,14 @@ def sim_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
                     down.site_id,
                     down.gateway_id,
                     f"{down.gateway_id} down",
-                    ts(NOW),
-                    ts(NOW),
+                    to_db(NOW),
+                    to_db(NOW),
                 ),
             )
     finally:
         conn.close()
     monkeypatch.setenv("POSFLEET_DB", str(db))
-    monkeypatch.setenv("POSFLEET_DASHBOARD_NOW", ts(NOW))
+    monkeypatch.setenv("POSFLEET_DASHBOARD_NOW", to_db(NOW))
     return fleet, counts
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from dashboard_fleet import NOW
 
-from collector.actions import ts
+from collector.store.times import to_db
 from dashboard import queries, serve
 from dashboard.queries_ops import day_start, month_start
 
@@ -37,7 +37,7 @@ def add_outage(db: object) -> None:
         conn.execute(
             "INSERT INTO incidents (subject_type, subject_id, started_at, ended_at, class) "
             "VALUES ('gateway', ?, ?, ?, 'fault')",
-            (gw[0], ts(START.replace(day=3)), ts(START.replace(day=4))),
+            (gw[0], to_db(START.replace(day=3)), to_db(START.replace(day=4))),
         )
     conn.close()
 

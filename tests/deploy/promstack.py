@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from collector.metrics import ALERT_LABELS
+
 REPO = Path(__file__).resolve().parents[2]
 PROM_DIR = REPO / "deploy" / "prometheus"
 AM_DIR = REPO / "deploy" / "alertmanager"
@@ -242,19 +244,6 @@ class PrometheusProcess(_Process):
         return result
 
 
-FIRING_LABELS = (
-    "alertname",
-    "severity",
-    "region",
-    "site",
-    "gateway",
-    "terminal",
-    "escalation",
-    "summary",
-    "since",
-)
-
-
 class StandInExporter:
     """Serves ``posfleet_alert_firing`` as docs/metrics.md specifies, on a free port, to test
     the Prometheus -> Alertmanager share of the path without a collector."""
@@ -264,7 +253,7 @@ class StandInExporter:
 
         self.registry = CollectorRegistry()
         self.firing = Gauge(
-            "posfleet_alert_firing", "firing alerts", FIRING_LABELS, registry=self.registry
+            "posfleet_alert_firing", "firing alerts", ALERT_LABELS, registry=self.registry
         )
         self.port = free_port()
         self.server, self.thread = start_http_server(self.port, "127.0.0.1", self.registry)

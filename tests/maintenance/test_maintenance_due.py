@@ -10,8 +10,8 @@ from collector.maintenance import (
     Trigger,
     Usage,
     compute_due,
-    parse_ts,
 )
+from collector.store.times import from_db_opt
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 POLICY = MaintenancePolicy(
@@ -128,6 +128,6 @@ def test_model_without_policy_is_unknown() -> None:
 
 
 def test_store_dates_without_zone_are_read_as_utc() -> None:
-    assert parse_ts("2026-01-02") == datetime(2026, 1, 2, tzinfo=UTC)
-    assert parse_ts("2026-01-02T03:04:05+00:00") == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    assert parse_ts("") is None
+    assert from_db_opt("2026-01-02") == datetime(2026, 1, 2, tzinfo=UTC)
+    assert from_db_opt("2026-01-02T03:04:05+00:00") == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert from_db_opt("") is None

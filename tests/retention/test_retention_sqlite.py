@@ -17,9 +17,9 @@ from collector.store.retention import (
     RetentionPolicy,
     apply_retention,
     hour_bucket,
-    iso,
     metric_values,
 )
+from collector.store.times import to_db
 
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 POLICY = RetentionPolicy(raw_keep=timedelta(days=1), rollup_keep=timedelta(days=3), chunk_rows=7)
@@ -38,7 +38,7 @@ def _insert(conn: sqlite3.Connection, gw: str, at: datetime, payload: dict[str, 
         conn.execute(
             "INSERT INTO telemetry (gateway_id, kind, received_at, device_ts, payload)"
             " VALUES (?, 'heartbeat', ?, ?, ?)",
-            (gw, iso(at), iso(at), json.dumps(payload)),
+            (gw, to_db(at), to_db(at), json.dumps(payload)),
         )
 
 
@@ -56,7 +56,7 @@ def _fill(conn: sqlite3.Connection, rng: random.Random) -> list[tuple[str, str, 
                 "mem_used_pct": rng.randint(10, 90),
                 "dns_ok": rng.random() < 0.9,
             }
-            rows.append((gw, iso(at), json.dumps(payload)))
+            rows.append((gw, to_db(at), json.dumps(payload)))
     with conn:  # one transaction: thousands of commits would cost seconds of fsync
         conn.executemany(
             "INSERT INTO telemetry (gateway_id, kind, received_at, device_ts, payload)"
@@ -98,7 +98,7 @@ def test_old_rows_become_hourly_rollups_equal_to_the_rows_they_replace(
     rows = _fill(conn, random.Random(8))
     report = apply_retention(conn, NOW, POLICY)
     raw_before = "2026-11-21T09:00:00.000000+00:00"
-    rollup_before = iso(NOW - POLICY.rollup_keep)
+    rollup_before = to_db(NOW - POLICY.rollup_keep)
     old = [r for r in rows if r[1] < raw_before]
     assert report.raw_rows_folded == len(old)
     kept = [r[0] for r in conn.execute("SELECT MIN(received_at) FROM telemetry")]

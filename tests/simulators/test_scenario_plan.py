@@ -198,3 +198,15 @@ def test_a_region_window_takes_its_region_wherever_it_is_listed() -> None:
     rebooted = {t for s in plan.steps if s.op in ("kill", "offline") for t in s.targets}
     assert rebooted == east
     assert not hung & east
+
+
+def test_every_event_type_of_the_spec_has_an_expander() -> None:
+    import typing
+
+    from simulators.scenarios import plan
+    from simulators.scenarios import spec as S
+
+    union, *_ = typing.get_args(S.EventSpec)  # Annotated[A | B | ..., discriminator]
+    kinds = set(typing.get_args(union))
+    assert kinds, "EventSpec is a union of the event types"
+    assert kinds == set(plan._EXPANDERS), kinds ^ set(plan._EXPANDERS)
