@@ -1,0 +1,63 @@
+"""Operator actions as store writes (the dashboard calls these; the alert engine reads them).
+
+Every action checks the actor's role, writes its rows and one ``audit_log`` row in a single
+transaction, and returns what it wrote. Nothing here talks to MQTT or pages anyone: the alert
+engine picks acknowledgements, suspensions and windows up from the store on its tick.
+
+Exceptions::
+
+    ActionError                 the action was not applied; retrying the same call won't help
+    ├── PermissionDenied        the actor's role may not do this
+    ├── NotFound                the alert / window / incident / subject does not exist
+    └── InvalidAction           bad input (end before start, unknown scope, resolved alert...)
+"""
+
+from __future__ import annotations
+
+from collector.actions.alerts import acknowledge_alert
+from collector.actions.base import (
+    ActionError,
+    Actor,
+    InvalidAction,
+    NotFound,
+    PermissionDenied,
+    Role,
+)
+from collector.actions.inventory import import_inventory
+from collector.actions.subjects import (
+    FAULT_CATEGORIES,
+    SUBJECT_TABLES,
+    record_service,
+    set_suspended,
+    update_incident,
+)
+from collector.actions.windows import (
+    SCOPE_TYPES,
+    create_window,
+    edit_window,
+    end_window_early,
+    open_window,
+    reschedule_window,
+)
+
+__all__ = [
+    "FAULT_CATEGORIES",
+    "SCOPE_TYPES",
+    "SUBJECT_TABLES",
+    "ActionError",
+    "Actor",
+    "InvalidAction",
+    "NotFound",
+    "PermissionDenied",
+    "Role",
+    "acknowledge_alert",
+    "create_window",
+    "edit_window",
+    "end_window_early",
+    "import_inventory",
+    "open_window",
+    "record_service",
+    "reschedule_window",
+    "set_suspended",
+    "update_incident",
+]

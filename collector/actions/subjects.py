@@ -1,0 +1,146 @@
+"""Actions on gateways and terminals: suspension, service visits, incident notes."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from collector.actions.base import Actor, InvalidAction, NotFound, Role, _audit, _require
+from collector.store.times import to_db
+
+SUBJECT_TABLES = {"gateway": ("gateways", "gateway_id"), "terminal": ("terminals", "terminal_id")}
+
+
+FAULT_CATEGORIES = ("hardware", "software", "network", "power", "")
+
+
+def set_suspended(
+    conn: sqlite3.Connection,
+    actor: Actor,
+    subject_type: str,
+    subject_id: str,
+    suspended: bool,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Suspend (administratively stop) or unsuspend a gateway or terminal."""
+    _require(actor, Role.OPERATOR, "suspend or unsuspend")
+    if subject_type not in SUBJECT_TABLES:
+        raise InvalidAction(f"cannot suspend a {subject_type!r}; only gateway or terminal")
+    if suspended and not reason.strip():
+        raise InvalidAction("a suspension needs a reason (the merchant will ask)")
+    table, key = SUBJECT_TABLES[subject_type]
+    with conn:
+        cur = conn.execute(
+            f"UPDATE {table} SET suspended = ?, suspended_reason = ? WHERE {key} = ?",
+            (1 if suspended else 0, reason if suspended else None, subject_id),
+        )
+        if cur.rowcount != 1:
+            raise NotFound(f"{subject_type} {subject_id} does not exist")
+        _audit(
+            conn,
+            actor,
+            "suspend" if suspended else "unsuspend",
+            f"{subject_type}:{subject_id}",
+            now,
+            {"reason": reason},
+        )
+
+
+def record_service(
+    conn: sqlite3.Connection,
+    actor: Actor,
+    *,
+    subject_type: str,
+    subject_id: str,
+    work: str,
+    now: datetime,
+    parts_replaced: str = "",
+    fault_category: str = "",
+    performed_at: datetime | None = None,
+) -> int:
+    """Record a service visit; resets the calendar and, for terminals, the usage counters."""
+    _require(actor, Role.OPERATOR, "record services")
+    if subject_type not in SUBJECT_TABLES:
+        raise InvalidAction(f"cannot service a {subject_type!r}; only gateway or terminal")
+    if fault_category not in FAULT_CATEGORIES:
+        raise InvalidAction(
+            f"fault category {fault_category!r} unknown; use hardware, software, network, power"
+        )
+    when = to_db(performed_at or now)
+    table, key = SUBJECT_TABLES[subject_type]
+    with conn:
+        if subject_type == "terminal":
+            # Baselines: usage since this service = device counter - counter now.
+            cur = conn.execute(
+                "UPDATE terminals SET last_service_at = ?, "
+                "receipts_at_service = receipts_printed, errors_at_service = error_count "
+                "WHERE terminal_id = ?",
+                (when, subject_id),
+            )
+        else:
+            cur = conn.execute(
+                f"UPDATE {table} SET last_service_at = ? WHERE {key} = ?", (when, subject_id)
+            )
+        if cur.rowcount != 1:
+            raise NotFound(f"{subject_type} {subject_id} does not exist")
+        ins = conn.execute(
+            "INSERT INTO services (subject_type, subject_id, performed_at, performed_by, work, "
+            "parts_replaced, fault_category) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (subject_type, subject_id, when, actor.name, work, parts_replaced, fault_category),
+        )
+        service_id = int(ins.lastrowid or 0)
+        _audit(
+            conn,
+            actor,
+            "service.record",
+            f"{subject_type}:{subject_id}",
+            now,
+            {
+                "service_id": service_id,
+                "work": work,
+                "parts_replaced": parts_replaced,
+                "fault_category": fault_category,
+                "performed_at": when,
+            },
+        )
+    return service_id
+
+
+def update_incident(
+    conn: sqlite3.Connection,
+    actor: Actor,
+    incident_id: int,
+    *,
+    cause: str,
+    expected_recovery_at: datetime | None,
+    now: datetime,
+    notes: str | None = None,
+) -> None:
+    """Fill what the NOC tells the merchant: cause and expected recovery."""
+    _require(actor, Role.OPERATOR, "edit incidents")
+    with conn:
+        row = conn.execute(
+            "SELECT subject_type, subject_id FROM incidents WHERE id = ?", (incident_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"incident {incident_id} does not exist")
+        recovery = to_db(expected_recovery_at) if expected_recovery_at else None
+        conn.execute(
+            "UPDATE incidents SET cause = ?, expected_recovery_at = ?, "
+            "notes = COALESCE(?, notes) WHERE id = ?",
+            (cause, recovery, notes, incident_id),
+        )
+        _audit(
+            conn,
+            actor,
+            "incident.update",
+            f"{row[0]}:{row[1]}",
+            now,
+            {
+                "incident_id": incident_id,
+                "cause": cause,
+                "expected_recovery_at": recovery,
+                "notes": notes,
+            },
+        )
