@@ -17,6 +17,7 @@ from collector import sla
 from collector.actions import ActionError, Actor, Role
 from dashboard import auth, queries, queries_ops
 from dashboard.settings import DashboardSettings, SettingsError, load_settings, now_from
+from dashboard.text import md, url_param
 
 MODULES = {"q": queries, "ops": queries_ops}
 
@@ -144,7 +145,7 @@ def act(c: Ctx, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     try:
         fn(conn, c.actor, *args, **kwargs)
     except ActionError as exc:
-        st.error(str(exc))
+        st.error(md(exc))  # messages quote ids and reasons from the store
         return False
     finally:
         conn.close()
@@ -164,10 +165,10 @@ def subject_link(kind: str, ident: str) -> str:
     """Where an alert's subject is shown: its page (gateway, terminal, site), or the region's
     alerts."""
     if kind in ("gateway", "terminal", "site"):
-        return f"/detail?id={ident}"
+        return f"/detail?id={url_param(ident)}"
     if kind == "region":
-        return f"/alerts?region={ident}"
-    return f"/?q={ident}"
+        return f"/alerts?region={url_param(ident)}"
+    return f"/?q={url_param(ident)}"
 
 
 def sidebar(c: Ctx) -> None:
@@ -180,7 +181,7 @@ def sidebar(c: Ctx) -> None:
                 st.caption("no match")
             for row in hits.itertuples(index=False):
                 target = row.id if row.type != "site" else row.site_id
-                label = f"{row.type} {row.id} {row.serial or ''} {row.status or ''}"
+                label = md(f"{row.type} {row.id} {row.serial or ''} {row.status or ''}")
                 st.page_link("views/detail.py", label=label, query_params={"id": target})
         elif "q" in st.query_params:
             del st.query_params["q"]
@@ -190,7 +191,7 @@ def sidebar(c: Ctx) -> None:
 
 def _login(c: Ctx) -> None:
     if c.actor is not None:
-        st.write(f"Logged in: **{c.actor.name}** ({c.actor.role.label})")
+        st.write(f"Logged in: **{md(c.actor.name)}** ({c.actor.role.label})")
         if st.button("Log out", key="logout"):
             del st.session_state["actor"]
             st.rerun()
