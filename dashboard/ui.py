@@ -202,13 +202,27 @@ def _login(c: Ctx) -> None:
         if st.form_submit_button("Log in"):
             conn = sqlite3.connect(c.db, timeout=10)
             try:
-                actor = auth.authenticate(conn, name, password)
-                auth.record_login(conn, name, actor is not None, c.now)
+                result = auth.login(conn, name, password, client_address(c), c.now)
             finally:
                 conn.close()
             _cached.clear()
-            if actor is None:
-                st.error("Wrong user or password.")
-            else:
-                st.session_state["actor"] = actor
+            if result.actor is not None:
+                st.session_state["actor"] = result.actor
                 st.rerun()
+            elif result.locked_until is not None:
+                again = result.locked_until.astimezone(c.now.tzinfo).strftime("%H:%M:%S %Z")
+                st.error(f"Too many failed logins. Try again after {again}.")
+            else:
+                st.error("Wrong user or password.")
+
+
+def client_address(c: Ctx) -> str:
+    """Who is trying to log in, for the per-client throttle: the connection's address, or,
+    behind a reverse proxy that says so (POSFLEET_DASHBOARD_TRUST_FORWARDED_FOR), the
+    address that proxy appended last to X-Forwarded-For (earlier ones are the client's say)."""
+    if c.settings.dashboard_trust_forwarded_for:
+        forwarded = st.context.headers.get("X-Forwarded-For")
+        if isinstance(forwarded, str) and forwarded.strip():
+            return forwarded.split(",")[-1].strip()
+    address = st.context.ip_address  # None for 127.0.0.1 and ::1 (and in AppTest)
+    return address if isinstance(address, str) and address else "loopback"
