@@ -35,7 +35,7 @@ class LoginPolicy:
         if failures < self.free:
             return None
         exponent = min(failures - self.free, 30)  # 2**30 x 30 s is far past any cap
-        return last + min(self.base_delay * 2**exponent, self.max_delay)
+        return last + min(self.base_delay * (1 << exponent), self.max_delay)
 
 
 def user_key(name: str) -> str:
