@@ -25,7 +25,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--db", type=Path, help="SQLite file (POSFLEET_DB)")
     run.add_argument("--broker-host", help="MQTT broker host (POSFLEET_BROKER_HOST)")
     run.add_argument("--broker-port", type=int, help="MQTT broker port (POSFLEET_BROKER_PORT)")
-    run.add_argument("--metrics-host", help="bind address of /metrics (POSFLEET_METRICS_HOST)")
+    run.add_argument(
+        "--metrics-host",
+        help="bind address of /metrics and /healthz (POSFLEET_METRICS_HOST; default "
+        "127.0.0.1, 0.0.0.0 for every interface)",
+    )
     run.add_argument("--metrics-port", type=int, help="port of /metrics (POSFLEET_METRICS_PORT)")
     run.add_argument("--inventory", type=Path, help="import inventory CSVs from DIR at start")
     run.add_argument("--client-id", help="MQTT client id (POSFLEET_CLIENT_ID)")
