@@ -12,6 +12,10 @@ time. The count is forgotten ``forget_after`` after the last failure, or at a su
 
 Keys: ``user:<name>`` for accounts that exist (a name that does not exist creates
 nothing), and ``client:<address>`` for where the attempt came from, whatever name it typed.
+
+The check and the count are two steps around a 50 ms scrypt (no write lock is held over it):
+attempts racing in at the moment a lock begins may each still be checked, at most one per
+concurrent session, which does not change what a guesser can do in an hour.
 """
 
 from __future__ import annotations
