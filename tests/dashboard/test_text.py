@@ -26,3 +26,14 @@ def _shown(source: str) -> str:
 @given(st.lists(ALPHABET, max_size=30).map("".join))
 def test_any_text_renders_as_its_own_characters(text: str) -> None:
     assert _shown(md(text)) == text.strip()
+
+
+def test_html_escapes_tags_quotes_and_line_breaks() -> None:
+    from dashboard.text import html as escape_html
+
+    hostile = '"/><script>alert(1)</script>\n\n**x**'
+    assert escape_html(hostile) == (
+        "&quot;/&gt;&lt;script&gt;alert(1)&lt;/script&gt;&#10;&#10;**x**"
+    )
+    # a blank line would end an HTML block inside st.markdown and start Markdown again
+    assert "\n" not in escape_html("a\r\nb")
