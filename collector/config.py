@@ -28,7 +28,9 @@ class CollectorSettings(BaseSettings):
     broker_tls_key: Path | None = None
     client_id: str = "posfleet-collector"
     share_group: str | None = None
-    metrics_host: str = "0.0.0.0"
+    # /metrics and /healthz: loopback unless a production deploy names its interface
+    # (POSFLEET_METRICS_HOST / --metrics-host), e.g. the one Prometheus scrapes from.
+    metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9108, ge=0, le=65535)
     inventory: Path | None = None
     default_interval_s: float = Field(60.0, gt=0)

@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
@@ -25,7 +25,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--db", type=Path, help="SQLite file (POSFLEET_DB)")
     run.add_argument("--broker-host", help="MQTT broker host (POSFLEET_BROKER_HOST)")
     run.add_argument("--broker-port", type=int, help="MQTT broker port (POSFLEET_BROKER_PORT)")
-    run.add_argument("--metrics-host", help="bind address of /metrics (POSFLEET_METRICS_HOST)")
+    run.add_argument(
+        "--metrics-host",
+        help="bind address of /metrics and /healthz (POSFLEET_METRICS_HOST; default "
+        "127.0.0.1, 0.0.0.0 for every interface)",
+    )
     run.add_argument("--metrics-port", type=int, help="port of /metrics (POSFLEET_METRICS_PORT)")
     run.add_argument("--inventory", type=Path, help="import inventory CSVs from DIR at start")
     run.add_argument("--client-id", help="MQTT client id (POSFLEET_CLIENT_ID)")
@@ -95,7 +99,7 @@ class Collector:
         from collector.ingest import BrokerSettings, Item, MqttIngest
         from collector.inventory import import_dir
         from collector.liveness import LivenessConfig, LivenessTracker
-        from collector.metrics import CollectorMetrics, FleetCollector, LiveGauges
+        from collector.metrics import CollectorMetrics, FleetCollector, LiveGauges, WorkerGauges
         from collector.processor import Processor, ProcessorSettings
         from collector.store.sqlite import SqliteStore
         from telemetry.clock import SystemClock
@@ -124,7 +128,7 @@ class Collector:
         self.fleet = FleetCollector(s.db)
         self.registry.register(self.fleet)
         self.inbox: queue.SimpleQueue[Item] = queue.SimpleQueue()
-        listeners, self.webhook = _build_listeners(s, self.store, self.clock)
+        listeners, self.webhook = _build_listeners(s, self.store, self.clock, self.registry)
         self.tags = InventoryTags(self.store.conn)
         self.sinks = _build_sinks(self.registry, self.tags.get)
         self.processor = Processor(
@@ -165,6 +169,15 @@ class Collector:
         self.http = HttpServer(s.metrics_host, s.metrics_port, self.registry, self.health)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="processor", daemon=True)
+        # Every thread the collector depends on; one that dies fails /healthz and shows as
+        # posfleet_collector_worker_up{worker} 0 (a notifier that died pages nobody).
+        self.workers: dict[str, Callable[[], bool]] = {"processor": self._processor_alive}
+        if self.webhook is not None:
+            self.workers["webhook"] = self.webhook.alive
+        for sink in self.sinks:
+            if hasattr(sink, "alive"):
+                self.workers[getattr(sink, "worker", type(sink).__name__)] = sink.alive
+        self.registry.register(WorkerGauges(self.workers))
         self.metrics.broker_connected.set(0)
 
     def _retention(self, conn: Any, now: Any) -> None:
@@ -174,18 +187,26 @@ class Collector:
         if report.raw_rows_folded or report.rollup_rows_deleted:
             log.info("retention: %s", report)
 
+    def _processor_alive(self) -> bool:
+        return self._thread.is_alive() or self._stop.is_set() or self._thread.ident is None
+
     def health(self) -> tuple[bool, Mapping[str, Any]]:
         last = self.processor.last_message_mono
         sinks = {type(s).__name__: dict(s.health()) for s in self.sinks}
+        workers = {name: alive() for name, alive in self.workers.items()}
+        dead = sorted(name for name, up in workers.items() if not up)
         detail = {
             "broker_connected": self.processor.connected,
             "last_message_age_s": None if last is None else round(time.monotonic() - last, 3),
             "queue_depth": self.inbox.qsize(),
             "processor_alive": self._thread.is_alive(),
+            "workers": workers,
+            "dead_workers": dead,
             "sinks": sinks,
         }
-        # InfluxDB's health never makes the collector unhealthy: alerting does not need it.
-        return bool(self.processor.connected and self._thread.is_alive()), detail
+        # InfluxDB being down never makes the collector unhealthy (alerting does not need
+        # it, and the sink buffers); its writer thread dying does: points are then lost.
+        return bool(self.processor.connected and self._thread.is_alive() and not dead), detail
 
     def _run(self) -> None:
         try:
@@ -240,7 +261,9 @@ class Collector:
         return 0
 
 
-def _build_listeners(settings: Any, store: Any, clock: Any) -> tuple[list[Any], Any]:
+def _build_listeners(
+    settings: Any, store: Any, clock: Any, registry: Any = None
+) -> tuple[list[Any], Any]:
     """The alert engine (and its optional webhook notifier for teams without Alertmanager)."""
     if not settings.alerts:
         return [], None
@@ -252,7 +275,7 @@ def _build_listeners(settings: Any, store: Any, clock: Any) -> tuple[list[Any], 
     with store.transaction() as conn:
         listener = build_listener(conn, alert_settings, now=clock.now())
     return [listener], start_webhook(
-        settings.db, alert_settings.webhook_url, alert_settings.webhook_poll_s
+        settings.db, alert_settings.webhook_endpoint(), alert_settings.webhook_poll_s, registry
     )
 
 

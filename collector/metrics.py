@@ -11,7 +11,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -135,6 +135,24 @@ class LiveGauges(Collector):
             "1 while connected but silent for longer than the stall threshold",
             value=1 if connected and age > self._stall_after else 0,
         )
+
+
+class WorkerGauges(Collector):
+    """``posfleet_collector_worker_up{worker}``: 1 while each of the collector's own threads
+    runs (processor, webhook, influx). The names are a fixed, small set: bounded."""
+
+    def __init__(self, workers: Mapping[str, Callable[[], bool]]) -> None:
+        self._workers = workers
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "posfleet_collector_worker_up",
+            "1 while the collector's worker thread runs; 0 once it has died (/healthz fails)",
+            labels=["worker"],
+        )
+        for name, alive in sorted(self._workers.items()):
+            family.add_metric([name], 1.0 if alive() else 0.0)
+        yield family
 
 
 # Overlays first: decommissioned, suspended, unregistered, then maintenance (active window).

@@ -13,20 +13,20 @@ fetches, parses and compiles about 1 MB of Vega JavaScript before the first char
   Markdown renderer and the Overview took 0.5 s longer; as an image the browser draws it
   natively. The price: no tooltip per dot (the Regions table and the search are the way in).
 
-Every text that comes from the store (ids, statuses, days) is escaped here, so the markup is
-ours alone.
+Every text that comes from the store (ids, statuses, days) is escaped here (``dashboard.text``),
+so the markup is ours alone.
 """
 
 from __future__ import annotations
 
 import base64
 import math
-from html import escape
-from urllib.parse import quote
 
 import pandas as pd
 
 from dashboard.queries import SEVERITY_RANK, STATUS_COLOURS
+from dashboard.text import html as escape
+from dashboard.text import md, url_param
 
 FONT = 'font-family="sans-serif" font-size="11" fill="#555"'
 SUBJECT_COLOURS = {"gateway": "#1f77b4", "terminal": "#9ecae1"}
@@ -91,7 +91,7 @@ def down_sites_line(sites: pd.DataFrame, limit: int = 12) -> str:
     if len(down) == 0:
         return "No store is down."
     links = " · ".join(
-        f"[{escape(str(site))}](/detail?id={quote(str(site))})" for site in down["site_id"][:limit]
+        f"[{md(site)}](/detail?id={url_param(site)})" for site in down["site_id"][:limit]
     )
     more = f" and {len(down) - limit} more cells" if len(down) > limit else ""
     return f"Down: {links}{more}"

@@ -1,6 +1,10 @@
 """``posfleet-dashboard``: run the NOC console, or manage its users.
 
     posfleet-dashboard [run] --db PATH [--port 8501] [--address 127.0.0.1]
+
+The console listens on 127.0.0.1 unless told otherwise: a production console names the
+interface it serves (``--address 10.20.0.5`` or POSFLEET_DASHBOARD_ADDRESS), so a new
+install is never open to every network the server is on.
     posfleet-dashboard add-user NAME --role viewer|operator|admin --db PATH [--password-file F]
 
 Streamlit is imported by the child (``dashboard.serve``, Streamlit's command line after the
@@ -19,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 APP = Path(__file__).with_name("app.py")
+DEFAULT_ADDRESS = "127.0.0.1"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,14 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--port", type=int, default=int(os.environ.get("POSFLEET_DASHBOARD_PORT", 8501))
         )
-        p.add_argument("--address", default=os.environ.get("POSFLEET_DASHBOARD_ADDRESS", ""))
+        p.add_argument(
+            "--address",
+            default=os.environ.get("POSFLEET_DASHBOARD_ADDRESS") or DEFAULT_ADDRESS,
+            help="interface to listen on (POSFLEET_DASHBOARD_ADDRESS; default 127.0.0.1, "
+            "0.0.0.0 for every interface)",
+        )
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
     add.add_argument("--password-file", type=Path, help="read the password from this file")
     return parser
 
 
-def streamlit_command(db: Path, port: int, address: str = "") -> list[str]:
+def streamlit_command(db: Path, port: int, address: str = DEFAULT_ADDRESS) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
@@ -55,9 +65,10 @@ def streamlit_command(db: Path, port: int, address: str = "") -> list[str]:
         # A console, not a Streamlit workspace: no "Deploy" button nor developer menu.
         "--client.toolbarMode",
         "viewer",
+        # Always given: Streamlit's own default is every interface.
+        "--server.address",
+        address or DEFAULT_ADDRESS,
     ]
-    if address:
-        cmd += ["--server.address", address]
     return [*cmd, "--", "--db", str(db)]
 
 

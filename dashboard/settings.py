@@ -20,6 +20,9 @@ class DashboardSettings(BaseSettings):
     db: Path  # --db or POSFLEET_DB
     dashboard_refresh_s: float = Field(30.0, gt=0)
     dashboard_page_size: int = Field(50, ge=5, le=1000)
+    # Behind a reverse proxy every login comes from the proxy's address: trust the last
+    # X-Forwarded-For entry instead (only when the proxy sets it; see docs/dashboard.md).
+    dashboard_trust_forwarded_for: bool = False
     # A frozen clock for tests, screenshots and benchmarks; unset in production.
     dashboard_now: AwareDatetime | None = None
 

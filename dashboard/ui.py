@@ -17,6 +17,7 @@ from collector import sla
 from collector.actions import ActionError, Actor, Role
 from dashboard import auth, queries
 from dashboard.settings import DashboardSettings, SettingsError, load_settings, now_from
+from dashboard.text import md, url_param
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -159,7 +160,7 @@ def act(c: Ctx, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     try:
         fn(conn, c.actor, *args, **kwargs)
     except ActionError as exc:
-        st.error(str(exc))
+        st.error(md(exc))  # messages quote ids and reasons from the store
         return False
     finally:
         conn.close()
@@ -179,10 +180,10 @@ def subject_link(kind: str, ident: str) -> str:
     """Where an alert's subject is shown: its page (gateway, terminal, site), or the region's
     alerts."""
     if kind in ("gateway", "terminal", "site"):
-        return f"/detail?id={ident}"
+        return f"/detail?id={url_param(ident)}"
     if kind == "region":
-        return f"/alerts?region={ident}"
-    return f"/?q={ident}"
+        return f"/alerts?region={url_param(ident)}"
+    return f"/?q={url_param(ident)}"
 
 
 def sidebar(c: Ctx) -> None:
@@ -195,7 +196,7 @@ def sidebar(c: Ctx) -> None:
                 st.caption("no match")
             for row in hits.itertuples(index=False):
                 target = row.id if row.type != "site" else row.site_id
-                label = f"{row.type} {row.id} {row.serial or ''} {row.status or ''}"
+                label = md(f"{row.type} {row.id} {row.serial or ''} {row.status or ''}")
                 st.page_link("views/detail.py", label=label, query_params={"id": target})
         elif "q" in st.query_params:
             del st.query_params["q"]
@@ -205,7 +206,7 @@ def sidebar(c: Ctx) -> None:
 
 def _login(c: Ctx) -> None:
     if c.actor is not None:
-        st.write(f"Logged in: **{c.actor.name}** ({c.actor.role.label})")
+        st.write(f"Logged in: **{md(c.actor.name)}** ({c.actor.role.label})")
         if st.button("Log out", key="logout"):
             del st.session_state["actor"]
             st.rerun()
@@ -216,13 +217,27 @@ def _login(c: Ctx) -> None:
         if st.form_submit_button("Log in"):
             conn = sqlite3.connect(c.db, timeout=10)
             try:
-                actor = auth.authenticate(conn, name, password)
-                auth.record_login(conn, name, actor is not None, c.now)
+                result = auth.login(conn, name, password, client_address(c), c.now)
             finally:
                 conn.close()
             _cached.clear()
-            if actor is None:
-                st.error("Wrong user or password.")
-            else:
-                st.session_state["actor"] = actor
+            if result.actor is not None:
+                st.session_state["actor"] = result.actor
                 st.rerun()
+            elif result.locked_until is not None:
+                again = result.locked_until.astimezone(c.now.tzinfo).strftime("%H:%M:%S %Z")
+                st.error(f"Too many failed logins. Try again after {again}.")
+            else:
+                st.error("Wrong user or password.")
+
+
+def client_address(c: Ctx) -> str:
+    """Who is trying to log in, for the per-client throttle: the connection's address, or,
+    behind a reverse proxy that says so (POSFLEET_DASHBOARD_TRUST_FORWARDED_FOR), the
+    address that proxy appended last to X-Forwarded-For (earlier ones are the client's say)."""
+    if c.settings.dashboard_trust_forwarded_for:
+        forwarded = st.context.headers.get("X-Forwarded-For")
+        if isinstance(forwarded, str) and forwarded.strip():
+            return forwarded.split(",")[-1].strip()
+    address = st.context.ip_address  # None for 127.0.0.1 and ::1 (and in AppTest)
+    return address if isinstance(address, str) and address else "loopback"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Self
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "POSFLEET_ALERT_"
@@ -70,8 +71,36 @@ class AlertSettings(BaseSettings):
     poll_maintenance_s: float = Field(5.0, gt=0)
 
     # Optional webhook notifier (collector.alerts.webhook) for teams without Alertmanager.
-    webhook_url: str | None = None
+    # The URL usually carries a token: give it in a file (POSFLEET_ALERT_WEBHOOK_URL_FILE,
+    # e.g. a systemd credential), like the broker password. Never logged, never in a repr.
+    webhook_url: SecretStr | None = None
+    webhook_url_file: Path | None = None
     webhook_poll_s: float = Field(2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _webhook_url_from_file(self) -> Self:
+        path = self.webhook_url_file
+        if path is None:
+            return self
+        if self.webhook_url is not None:
+            raise ValueError(
+                f"set {ENV_PREFIX}WEBHOOK_URL or {ENV_PREFIX}WEBHOOK_URL_FILE, not both"
+            )
+        try:
+            url = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(
+                f"{ENV_PREFIX}WEBHOOK_URL_FILE: cannot read {path} ({exc.strerror}); "
+                "point it at a readable file holding the URL"
+            ) from None
+        if not url:
+            raise ValueError(f"{ENV_PREFIX}WEBHOOK_URL_FILE: {path} is empty; write the URL in it")
+        self.webhook_url = SecretStr(url)
+        return self
+
+    def webhook_endpoint(self) -> str | None:
+        """The webhook URL (from the variable or its file), or None when unset."""
+        return self.webhook_url.get_secret_value() if self.webhook_url else None
 
     @model_validator(mode="after")
     def _hysteresis_is_consistent(self) -> Self:
@@ -123,7 +152,9 @@ class AlertSettings(BaseSettings):
             for err in exc.errors():
                 name = ".".join(str(p) for p in err["loc"])
                 var = f"{ENV_PREFIX}{name.upper()}" if name else "alert settings"
-                problems.append(f"{var}: {err['msg']} (got {err.get('input')!r})")
+                # A whole-model error's input is every setting, the webhook URL included.
+                got = "" if not name or "webhook_url" in name else f" (got {err.get('input')!r})"
+                problems.append(f"{var}: {err['msg']}{got}")
             raise AlertConfigError(
                 "invalid alert settings: " + "; ".join(problems) + ". Fix or unset the "
                 "variable to use the default (see docs/alerts.md)."

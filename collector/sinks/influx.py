@@ -148,6 +148,12 @@ class InfluxSink:
             except queue.Full:
                 self._drop("queue_full", 1)
 
+    worker = "influx"  # posfleet_collector_worker_up{worker=...}
+
+    def alive(self) -> bool:
+        """False once the writer thread has ended without close() asking it to."""
+        return self._thread.is_alive() or self._stop.is_set()
+
     def health(self) -> Mapping[str, Any]:
         with self._lock:
             failures, error, success = self._failures, self._last_error, self._last_success

@@ -230,6 +230,14 @@ CREATE TABLE IF NOT EXISTS users (
     password_hash TEXT NOT NULL
 );
 
+-- Console login throttle (dashboard/throttle.py): wrong passwords in a row per key,
+-- 'user:<name>' (existing accounts only) or 'client:<address>'; rows expire.
+CREATE TABLE IF NOT EXISTS login_failures (
+    key TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    last_at TEXT NOT NULL
+);
+
 -- ---------------------------------------------------------------- telemetry (bounded)
 CREATE TABLE IF NOT EXISTS telemetry (
     id INTEGER PRIMARY KEY,

@@ -10,6 +10,7 @@ import streamlit as st
 
 from collector.actions import Role, record_service, set_suspended
 from dashboard import queries_ops, ui
+from dashboard.text import md, url_param
 
 c = ui.ctx()
 st.title("Gateway / terminal / site")
@@ -22,7 +23,7 @@ if not ident:
     st.stop()
 found = ui.load(c, queries_ops.find_subject, ident)
 if found is None:
-    st.warning(f"No gateway, terminal or site with id or serial {ident!r}.")
+    st.warning(f"No gateway, terminal or site with id or serial {md(repr(ident))}.")
     st.stop()
 kind, row = found
 since = c.now.replace(second=0, microsecond=0) - timedelta(days=30)
@@ -31,7 +32,7 @@ since = c.now.replace(second=0, microsecond=0) - timedelta(days=30)
 def site_page() -> None:
     """A store: what is down there, who to call, its alerts and incidents."""
     site = row["site_id"]
-    st.header(f"site {site} {row['name'] or ''}")
+    st.header(f"site {md(site)} {md(row['name'])}")
     members = ui.load(c, queries_ops.site_members, site)
     alerts = ui.load(c, queries_ops.site_alerts, site)
     gws, terms = members[members["type"] == "gateway"], members[members["type"] == "terminal"]
@@ -56,7 +57,7 @@ def site_page() -> None:
     ui.table(info, f"{site}-info")
     st.subheader("Gateways and terminals")
     ui.table(
-        members.assign(link=[f"/detail?id={i}" for i in members["id"]]),
+        members.assign(link=[f"/detail?id={url_param(i)}" for i in members["id"]]),
         f"{site}-members",
         column_config={"link": st.column_config.LinkColumn("open", display_text=r"id=(.*)$")},
     )
@@ -74,15 +75,15 @@ sid = row["gateway_id"] if kind == "gateway" else row["terminal_id"]
 
 @st.fragment(run_every=c.settings.dashboard_refresh_s)
 def body() -> None:
-    st.header(f"{kind} {sid}")
+    st.header(f"{kind} {md(sid)}")
     status = "suspended" if row["suspended"] else row["status"]
     a, b, d, e = st.columns(4)
-    a.metric("Status", status, help=row.get("status_reason") or None)
-    b.metric("Since", str(row["status_since"] or "")[:16].replace("T", " "))
-    d.metric("Last seen", str(row["last_seen_at"] or "never")[:16].replace("T", " "))
-    e.metric("Firmware", row["firmware_version"] or "unknown")
+    a.metric("Status", md(status), help=md(row.get("status_reason")) or None)
+    b.metric("Since", md(str(row["status_since"] or "")[:16].replace("T", " ")))
+    d.metric("Last seen", md(str(row["last_seen_at"] or "never")[:16].replace("T", " ")))
+    e.metric("Firmware", md(row["firmware_version"] or "unknown"))
     if row["suspended"]:
-        st.warning(f"Suspended: {row['suspended_reason']}")
+        st.warning(f"Suspended: {md(row['suspended_reason'])}")
     info = pd.DataFrame(
         [
             ("model / serial", f"{row['model']} / {row['serial']}"),

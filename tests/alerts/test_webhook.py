@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -223,3 +225,160 @@ def test_the_webhook_sends_exactly_the_documented_payload_fields_and_types(
             assert isinstance(value, _PY_TYPES[types[name]]), (name, value)
             assert not isinstance(value, bool), name
     assert _flat(example)["event"] == "firing"
+
+
+class GarbageThenReceiver(Receiver):
+    """Answers the first ``garbage`` POSTs with a broken status line (http.client's
+    BadStatusLine), then like Receiver."""
+
+    def __init__(self, garbage: int) -> None:
+        super().__init__()
+        self.garbage = garbage
+        inner = self.server.RequestHandlerClass
+
+        class Handler(inner):  # type: ignore[misc,valid-type]
+            def do_POST(self) -> None:
+                if outer.garbage > 0:
+                    outer.garbage -= 1
+                    self.rfile.read(int(self.headers["Content-Length"]))
+                    self.wfile.write(b"HELLO THIS IS NOT HTTP\r\n\r\n")
+                    self.close_connection = True
+                    return
+                super().do_POST()
+
+        outer = self
+        self.server.RequestHandlerClass = Handler
+
+
+def test_a_receiver_answering_garbage_does_not_kill_the_notifier(
+    conn: sqlite3.Connection, db_path: Path
+) -> None:
+    """BadStatusLine is no OSError: it used to end the thread, and every later page with it."""
+    from prometheus_client import CollectorRegistry
+    from support.wait import wait_for
+
+    receiver = GarbageThenReceiver(garbage=2)
+    registry = CollectorRegistry()
+    notifier = WebhookNotifier(
+        db_path, receiver.url, poll_s=0.05, max_backoff_s=0.2, registry=registry
+    ).start()
+    try:
+        h = Harness(conn, T0)
+        h.gateway("gw1", Liveness.DOWN)
+        h.advance(61)
+        wait_for(lambda: receiver.garbage == 0, 10, what="two garbage answers")
+        wait_for(lambda: receiver.bodies, 10, what="the page, delivered after the garbage")
+        assert notifier.alive()
+        h.gateway("gw2", Liveness.DOWN)  # the next page (site down) gets through too
+        h.advance(31)
+        wait_for(lambda: len(receiver.bodies) >= 3, 10, what="the next pages")
+        assert notifier.alive()
+    finally:
+        notifier.close()
+        receiver.close()
+    assert events(receiver)[0] == ("firing", "gateway_down", "gw1")
+    failures = registry.get_sample_value(
+        "posfleet_alert_webhook_failures_total", {"reason": "bad_response"}
+    )
+    assert failures == 2
+
+
+def test_any_error_of_a_delivery_is_counted_retried_with_backoff_and_survived(
+    conn: sqlite3.Connection, db_path: Path, receiver: Receiver
+) -> None:
+    from prometheus_client import CollectorRegistry
+    from support.wait import wait_for
+
+    from collector.alerts.webhook import http_post
+
+    calls: list[float] = []
+
+    def flaky(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise ValueError("unknown url type")  # what urllib says of a bad URL
+        if len(calls) == 2:
+            raise RuntimeError("a bug of ours")  # raised outside the post's own handling
+        return http_post(url, body, headers, timeout)
+
+    registry = CollectorRegistry()
+    notifier = WebhookNotifier(
+        db_path, receiver.url, poll_s=0.05, max_backoff_s=5, post=flaky, registry=registry
+    ).start()
+    try:
+        h = Harness(conn, T0)
+        h.gateway("gw1", Liveness.DOWN)
+        h.advance(61)
+        wait_for(lambda: receiver.bodies, 10, what="the page after two failures")
+        wait_for(lambda: notifier.sent == 1, 10, what="the delivery counted")
+        assert notifier.alive()
+        assert notifier.failed_in_a_row == 0  # a success ends the backoff
+    finally:
+        notifier.close()
+    sample = registry.get_sample_value
+    assert sample("posfleet_alert_webhook_failures_total", {"reason": "bad_response"}) == 1
+    assert sample("posfleet_alert_webhook_failures_total", {"reason": "error"}) == 1
+    # Backoff: 0.1 s after the first failure, 0.2 s after the second (doubling from poll_s).
+    assert calls[1] - calls[0] >= 0.1
+    assert calls[2] - calls[1] >= 0.2
+
+
+def test_a_failing_webhook_logs_its_host_never_its_token(
+    conn: sqlite3.Connection, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    garbage = GarbageThenReceiver(garbage=1)
+    port = garbage.server.server_address[1]
+    secret_urls = [
+        f"http://127.0.0.1:{port}/hooks/T0KEN-IN-PATH?key=T0KEN-IN-QUERY",  # garbage answer
+        "http://hook-user:T0KEN-PASSWORD@127.0.0.1:9/T0KEN-UNREACHABLE",  # nothing listens
+        "htp://127.0.0.1/T0KEN-BAD-SCHEME",  # urllib: ValueError naming the URL
+    ]
+    h = Harness(conn, T0)
+    h.gateway("gw1", Liveness.DOWN)
+    h.advance(61)
+    try:
+        for url in secret_urls:
+            notifier = WebhookNotifier(db_path, url, timeout_s=2)
+            conn.execute("DELETE FROM meta WHERE key = 'alerts.webhook.cursor'")
+            conn.execute("INSERT INTO meta (key, value) VALUES ('alerts.webhook.cursor', '0')")
+            conn.commit()
+            try:
+                assert notifier.run_once() == 0
+                assert notifier.failures == 1
+            finally:
+                notifier.close()
+    finally:
+        garbage.close()
+    assert "T0KEN" not in caplog.text
+    assert f"http://127.0.0.1:{port}/…" in caplog.text  # the host is said
+    assert "127.0.0.1:9/…" in caplog.text
+
+
+def test_the_webhook_url_can_come_from_a_file_and_is_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collector.alerts.config import AlertConfigError, AlertSettings
+
+    url = "https://hooks.example/services/T0KEN/abc?sig=T0KEN2"
+    secret = tmp_path / "webhook-url"
+    secret.write_text(url + "\n")
+    monkeypatch.setenv("POSFLEET_ALERT_WEBHOOK_URL_FILE", str(secret))
+    settings = AlertSettings.from_env()
+    assert settings.webhook_endpoint() == url
+    assert "T0KEN" not in repr(settings)
+    assert "T0KEN" not in str(settings.model_dump())
+    monkeypatch.setenv("POSFLEET_ALERT_WEBHOOK_URL", url)  # both: which one?
+    with pytest.raises(AlertConfigError, match="not both") as both:
+        AlertSettings.from_env()
+    assert "T0KEN" not in str(both.value)
+    monkeypatch.delenv("POSFLEET_ALERT_WEBHOOK_URL")
+    monkeypatch.setenv("POSFLEET_ALERT_WEBHOOK_URL_FILE", str(tmp_path / "missing"))
+    with pytest.raises(AlertConfigError, match="POSFLEET_ALERT_WEBHOOK_URL_FILE: cannot read"):
+        AlertSettings.from_env()
+    # A hysteresis mistake used to print every setting's input, the URL among them.
+    monkeypatch.setenv("POSFLEET_ALERT_WEBHOOK_URL_FILE", str(secret))
+    monkeypatch.setenv("POSFLEET_ALERT_LATENCY_CLEAR_MS", "900")
+    with pytest.raises(AlertConfigError, match="hysteresis") as bad:
+        AlertSettings.from_env()
+    assert "T0KEN" not in str(bad.value)

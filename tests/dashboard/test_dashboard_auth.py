@@ -79,3 +79,16 @@ def test_launcher_runs_streamlit_headless_on_the_port_with_the_db(tmp_path) -> N
     assert cmd[cmd.index("--server.headless") + 1] == "true"
     assert cmd[cmd.index("--client.toolbarMode") + 1] == "viewer"  # no "Deploy" in a NOC
     assert cmd[-3:] == ["--", "--db", str(tmp_path / "s.sqlite")]
+
+
+def test_the_console_listens_on_loopback_unless_told_otherwise(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("POSFLEET_DASHBOARD_ADDRESS", raising=False)
+    args = cli.build_parser().parse_args(["--db", "x.sqlite"])
+    cmd = cli.streamlit_command(tmp_path / "s.sqlite", args.port, args.address)
+    assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
+    monkeypatch.setenv("POSFLEET_DASHBOARD_ADDRESS", "10.20.0.5")  # a production bind
+    args = cli.build_parser().parse_args(["run", "--db", "x.sqlite"])
+    cmd = cli.streamlit_command(tmp_path / "s.sqlite", args.port, args.address)
+    assert cmd[cmd.index("--server.address") + 1] == "10.20.0.5"
+    args = cli.build_parser().parse_args(["run", "--db", "x.sqlite", "--address", "0.0.0.0"])
+    assert args.address == "0.0.0.0"

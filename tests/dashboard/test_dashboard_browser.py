@@ -237,3 +237,40 @@ def test_page_refreshes_by_itself_and_keeps_the_filter_in_the_url(browser, fleet
         )
         assert page.url.endswith("/alerts?severity=critical")
         page.close()
+
+
+def test_hostile_store_strings_show_as_text_on_the_detail_pages(browser, fleet) -> None:
+    """Telemetry, inventory and operator strings written through their real paths
+    (tests/dashboard/hostile.py) never become a link, bold text, a tag or a script."""
+    import hostile
+
+    hostile.plant(fleet)
+    with serve(fleet.path, refresh_s=600) as url:
+        page = browser.new_page(viewport={"width": 1440, "height": 2000})  # type: ignore[attr-defined]
+        for ident, literal in [
+            (fleet.gateway_ids[0], hostile.FIRMWARE),
+            (fleet.terminal_ids[0], hostile.TERMINAL_FIRMWARE),
+            (hostile.SITE, hostile.SITE_NAME),
+        ]:
+            page.goto(f"{url}/detail?id={ident}")
+            _settled(page, "Gateways and terminals" if ident == hostile.SITE else "Firmware")
+            assert page.locator('[data-testid="stException"]').count() == 0, ident
+            links = page.locator('a[href*="evil"], a[href^="javascript"]')
+            assert links.count() == 0, [
+                links.nth(i).evaluate("e => e.outerHTML") for i in range(links.count())
+            ]
+            assert (
+                page.locator("b, strong, em, h1, li, del, code").filter(has_text="PWNED").count()
+                == 0
+            ), ident
+            assert page.locator('img[src="x"], svg[onload]').count() == 0, ident
+            assert not page.evaluate(  # type: ignore[attr-defined]
+                "() => [...document.scripts].some(s => s.textContent.includes('PWNED'))"
+            )
+            # ... and the viewer reads the very characters that were sent (the console puts
+            # an invisible word joiner inside "://", which GitHub Markdown would link).
+            shown = page.evaluate("() => document.body.innerText").replace("\u2060", "")
+            assert literal in shown, (ident, literal)
+            if ident == fleet.gateway_ids[0]:
+                assert f"Suspended: {hostile.REASON}" in shown
+        page.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import sqlite3
 from datetime import UTC, datetime, time, timedelta
@@ -26,6 +27,9 @@ def one(conn_path: Any, sql: str, params: tuple[Any, ...] = ()) -> Any:
         return conn.execute(sql, params).fetchone()
     finally:
         conn.close()
+
+
+PASSWORD = "correct horse battery"  # the fleet users' (tests/dashboard/conftest.py)
 
 
 def rows(conn_path: Any, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
@@ -458,8 +462,30 @@ def test_logins_and_failed_logins_are_audited(open_page, fleet) -> None:
     at.sidebar.text_input(key="login_password").input("not her password")
     at.sidebar.button[0].click().run()
     assert "Wrong user or password." in [e.value for e in at.error]
-    rows = [tuple(r) for r in at.dataframe[0].value[["actor", "action"]].itertuples(index=False)]
-    assert rows[:2] == [("olga", "login.failed"), ("vic", "login")]
+    log = at.dataframe[0].value
+    rows = [tuple(r) for r in log[["actor", "action", "subject"]].itertuples(index=False)]
+    # An attempt is nobody's action: the name typed is its subject and data, not its actor.
+    assert rows[:2] == [("anonymous", "login.failed", "user:olga"), ("vic", "login", "user:vic")]
+    assert json.loads(log.iloc[0]["details"])["typed_name"] == "olga"
+
+
+def test_25_wrong_passwords_in_the_sidebar_then_the_right_one_does_not_log_in(
+    open_page, fleet
+) -> None:
+    at = open_page("views/alerts.py")
+    for i in range(25):
+        at.sidebar.text_input(key="login_user").input("olga")
+        at.sidebar.text_input(key="login_password").input(f"guess number {i}")
+        at.sidebar.button[0].click().run()
+    at.sidebar.text_input(key="login_user").input("olga")
+    at.sidebar.text_input(key="login_password").input(PASSWORD)
+    at.sidebar.button[0].click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Too many failed logins. Try again after 09:00:30 UTC."]
+    assert "actor" not in at.session_state
+    assert not [m for m in at.sidebar.markdown if "Logged in" in m.value]
+    failed = rows(fleet.path, "SELECT count(*) FROM audit_log WHERE action = 'login.failed'")
+    assert failed == [(5,)]  # refused attempts add nothing: the 5th says until when
 
 
 def test_sidebar_search_finds_a_serial_and_a_merchant(open_page, fleet) -> None:

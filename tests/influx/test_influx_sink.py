@@ -249,3 +249,25 @@ def test_points_buffered_longer_than_max_age_expire_instead_of_replaying(
     )
     assert server.count() == 0
     sink.close(timeout=1.0)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_writer_thread_that_dies_says_so_to_healthz_and_the_worker_gauge(
+    server: ScriptedServer, registry: CollectorRegistry, tmp_path: Path
+) -> None:
+    """Everything the writer meets is caught (Exception); a thread can still end (here a
+    SystemExit from the write): then the collector must know, not keep reporting healthy."""
+    from collector.metrics import WorkerGauges
+
+    sink = _sink(server, registry, tmp_path / "buf.sqlite")
+    workers = CollectorRegistry()
+    workers.register(WorkerGauges({sink.worker: sink.alive}))
+    up = {"worker": "influx"}
+    assert workers.get_sample_value("posfleet_collector_worker_up", up) == 1.0
+    server.failure = SystemExit()  # type: ignore[assignment]  # BaseException: not caught
+    ts = p.recent()
+    sink.submit(p.heartbeat("gw-1", 0, ts), ts)
+    wait_for(lambda: not sink.alive(), 5, what="the writer thread to end")
+    assert workers.get_sample_value("posfleet_collector_worker_up", up) == 0.0
+    sink.close(timeout=0.5)
+    assert sink.alive()  # stopped on purpose is not dead
