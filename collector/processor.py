@@ -181,6 +181,8 @@ class Processor:
 
         A message never makes this raise: it is accepted or rejected with a reason. Raises
         ``StoreError`` when the store refuses every write (the run loop backs off)."""
+        if self._dirty:
+            self._resync(self.clock.now(), self.clock.monotonic())
         batch = Batch()
         accepted: list[tuple[Decoded, datetime]] = []
         shares: list[_Share] = []
@@ -220,6 +222,16 @@ class Processor:
                 with self.store.transaction() as conn:
                     self.store.write(conn, batch)
                     self._notify(conn, batch.transitions, accepted, now, tick_listeners)
+            except sqlite3.OperationalError as exc:
+                # The store, not a message (locked, disk full, I/O): one transaction per
+                # message would only wait on it once per message. Counted by run().
+                for part in [
+                    *shares,
+                    _Share("", None, now, deadlines_from, len(batch.transitions)),
+                ]:
+                    self._lost(part, batch, exc)
+                accepted, batch.transitions, counts = [], [], {}
+                store_down = StoreError(f"the store refuses writes: {exc}")
             except Exception as exc:
                 self._loop_error("batch write failed, storing it message by message", exc)
                 accepted, transitions, store_down = self._store_one_by_one(
