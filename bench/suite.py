@@ -59,6 +59,7 @@ BENCHMARKS: list[Bench] = [
     Bench("alerts_engine", ["bench/alerts_engine.py"], 0.1, ["--gateways", "10000"]),
     Bench("alerts_ingest", ["bench/alerts_ingest.py"], 0.2, ["--gateways", "10000"]),
     Bench("ingest", ["bench/ingest.py"], 0.8, ["--gateways", "500", "--per-gateway", "10"]),
+    Bench("fuzz_ingest", ["bench/fuzz_ingest.py"], 0.6, ["--cases", "10000"]),
     Bench("influx_throughput", ["bench/influx_throughput.py"], 0.2, ["--points", "5000"]),
     Bench("liveness_scale", ["bench/liveness_scale.py"], 2.2, ["--gateways", "10000"]),
     Bench("agent_footprint", ["bench/agent_footprint.py"], 2.1, ["--seconds", "20"]),
@@ -337,6 +338,36 @@ def _ingest(r: dict[str, Any]) -> Headline:
                 "hung gateway: down past its deadline, max",
                 fmt(get(r, "hung_gateway_detection.max_s"), "s"),
             ),
+        ],
+    )
+
+
+def _fuzz(r: dict[str, Any]) -> Headline:
+    reasons = sorted((r.get("rejected_by_reason") or {}).items(), key=lambda kv: -kv[1])
+    return Headline(
+        [
+            Figure("crashes ÷ messages", ratio(r.get("crashes"), r.get("cases"), 4), "messages"),
+            Figure(
+                "counted (accepted + rejected) ÷ sent",
+                ratio((r.get("accepted") or 0) + (r.get("rejected") or 0) or None, r.get("cases")),
+                "messages sent",
+            ),
+        ],
+        [
+            Figure("messages (seed)", f"{fmt(r.get('cases'))} ({r.get('seed')})"),
+            Figure("crashes", fmt(r.get("crashes"))),
+            Figure(
+                "internal rejections / loop errors / listener errors",
+                f"{fmt(r.get('internal_rejections'))} / {fmt(r.get('loop_errors'))} / "
+                f"{fmt(r.get('listener_errors'))}",
+            ),
+            Figure(
+                "inconsistencies (checks)",
+                f"{fmt(r.get('inconsistencies'))} ({fmt(r.get('consistency_checks'))})",
+            ),
+            Figure("accepted / rejected", f"{fmt(r.get('accepted'))} / {fmt(r.get('rejected'))}"),
+            Figure("rejected by reason", ", ".join(f"{k} {v:,}" for k, v in reasons) or "—"),
+            Figure("rate", fmt(r.get("messages_per_s"), "msg/s")),
         ],
     )
 
@@ -719,6 +750,7 @@ def _generic(r: dict[str, Any]) -> Headline:
 
 HEADLINES: dict[str, Callable[[dict[str, Any]], Headline]] = {
     "ingest": _ingest,
+    "fuzz_ingest": _fuzz,
     "liveness_scale": _liveness,
     "sim_scale": _sim_scale,
     "agent_footprint": _agent,
