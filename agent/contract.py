@@ -65,20 +65,23 @@ class SystemClock:
         return time.monotonic()
 
 
-# Field specs: ("num", lo, hi, lo_exclusive) | ("int", lo) | ("str", max_len)
+# Integers on the wire stay exact in every JSON implementation (telemetry.models.MAX_INT).
+MAX_INT = 2**53 - 1
+# Field specs: ("num", lo, hi, lo_exclusive) | ("int", lo, hi) | ("str", max_len)
 # | ("enum", values) | ("bool",) | ("strlist", max_items) | ("dict", max_items)
 Spec = tuple[Any, ...]
 PCT: Spec = ("num", 0, 100, False)
 SHORT: Spec = ("str", 128)
+COUNT: Spec = ("int", 0, MAX_INT)
 SCHEMA: dict[str, dict[str, Spec]] = {
     "status": {
         "state": ("enum", ("online", "offline")),
-        "session": ("int", 0),
+        "session": COUNT,
         "reason": ("enum", OFFLINE_REASONS),
     },
     "heartbeat": {
-        "session": ("int", 0),
-        "seq": ("int", 0),
+        "session": COUNT,
+        "seq": COUNT,
         "interval": ("num", 0, 86_400, True),
         "uptime_s": ("num", 0, math.inf, False),
         "boot_id": SHORT,
@@ -105,13 +108,13 @@ SCHEMA: dict[str, dict[str, Spec]] = {
     "hardware": {
         "battery_pct": PCT,
         "battery_health_pct": PCT,
-        "battery_cycles": ("int", 0),
+        "battery_cycles": COUNT,
         "charging": ("bool",),
         "temperature_c": ("num", -60, 200, False),
         "storage_used_pct": PCT,
         "printer": ("enum", ("ok", "paper_low", "paper_out", "error", "absent", "unknown")),
-        "receipts_printed": ("int", 0),
-        "error_count": ("int", 0),
+        "receipts_printed": COUNT,
+        "error_count": COUNT,
     },
     "event": {
         "type": SHORT,
@@ -137,7 +140,9 @@ def _valid(spec: Spec, value: Any) -> bool:
             return False
         return bool(value > lo if open_lo else value >= lo)
     if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool) and value >= spec[1]
+        return (
+            isinstance(value, int) and not isinstance(value, bool) and spec[1] <= value <= spec[2]
+        )
     if kind == "str":
         return isinstance(value, str) and len(value) <= spec[1]
     if kind == "enum":

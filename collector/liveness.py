@@ -122,6 +122,21 @@ class LivenessTracker:
                 row.interval,
             )
 
+    def restore(self, row: StoredState, now: datetime, mono: float) -> None:
+        """Take one subject's stored facts back, as at a restart, after the write of its
+        evidence failed: what the tracker believes must be what the store holds, or the
+        store's conditional status updates stop matching. The next message from the subject
+        re-creates whatever change was lost. An up subject keeps the deadline it has (so
+        failing messages cannot postpone it) or, without one, gets a full one from ``now``."""
+        key = (row.subject_type, row.subject_id)
+        s = self._state(key, row.gateway_id)
+        s.status, s.since, s.session, s.interval = row.status, row.since, row.session, row.interval
+        s.seq, s.ended_session, s.pending_down = -1, None, None
+        if s.status not in (Liveness.ONLINE, Liveness.LATE) or not self._observable(key, s):
+            self._cancel(s)
+        elif s.deadline is None:
+            self._set_deadline(key, s, now, mono, self._interval(s))
+
     def pause(self) -> None:
         """The collector cannot see the broker: no deadline may fire from now on."""
         self._paused = True

@@ -86,6 +86,12 @@ class CollectorMetrics:
             "Exceptions raised by listeners (alert engine); the batch still lands",
             registry=registry,
         )
+        self.loop_errors = Counter(
+            "posfleet_collector_loop_errors",
+            "Exceptions in a step of the processing loop (store unreachable, a bug); the loop "
+            "backs off and goes on",
+            registry=registry,
+        )
         # Pre-create the label values so dashboards and rate() see zeros, not absences.
         for reason in RejectReason:
             self.rejected.labels(reason.value)

@@ -2,6 +2,13 @@
 
 One thread owns the store's write connection and the liveness tracker, so neither needs a
 lock. Between batches it fires due deadlines; it never sleeps past the next one.
+
+No message can stop it (docs/collector.md, "Rejected input"): a message whose handling raises
+is rejected ``internal`` and the rest of its batch goes on; a batch whose transaction fails is
+rolled back and stored again message by message, so only the message that fails is lost; the
+subjects whose evidence was lost are then reloaded from the store into the tracker, so the
+two agree again. A step that fails as a whole (the store refuses every write, the broker link
+raises) is counted and retried after a backoff that doubles up to ``backoff_max_s``.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,12 +27,19 @@ from typing import Any
 
 from collector.hooks import Listener, TelemetrySink
 from collector.ingest import Item, LinkEvent, Received
-from collector.liveness import LivenessTracker, Outcome
+from collector.liveness import Key, LivenessTracker, Outcome
 from collector.metrics import CollectorMetrics
 from collector.model import SubjectType, Transition
-from collector.store.sqlite import Batch, SqliteStore, SubjectUpdate, TelemetryRow, dumps
+from collector.store.sqlite import (
+    Batch,
+    SqliteStore,
+    StoreError,
+    SubjectUpdate,
+    TelemetryRow,
+    dumps,
+)
 from telemetry.clock import Clock, SystemClock
-from telemetry.codec import MAX_PAYLOAD_BYTES, Decoded, Rejected, decode
+from telemetry.codec import MAX_PAYLOAD_BYTES, Decoded, Rejected, RejectReason, decode
 from telemetry.models import (
     Firmware,
     Hardware,
@@ -34,6 +49,7 @@ from telemetry.models import (
     OfflineReason,
     Status,
 )
+from telemetry.topics import parse_topic
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +64,21 @@ class ProcessorSettings:
     # not judged: the heartbeats that would meet them may be in the backlog. At most this
     # long in a row; a collector that stays behind longer judges with what it has read.
     max_defer_s: float = 30.0
+    # A failing step is retried after backoff_min_s, doubling up to backoff_max_s: never a
+    # hot spin on a store that stays down, and short enough for MQTT keepalive (15 s).
+    backoff_min_s: float = 0.05
+    backoff_max_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Share:
+    """One message's share of a batch: what to store again if the batch fails."""
+
+    topic: str
+    decoded: Decoded | None  # None: its handling raised, only its transitions remain
+    at: datetime
+    start: int  # its transitions: batch.transitions[start:end]
+    end: int
 
 
 class Processor:
@@ -87,6 +118,9 @@ class Processor:
         self.pump = pump
         self._next_housekeeping = self.clock.monotonic() + self.settings.housekeeping_every_s
         self._behind_since: float | None = None
+        # Subjects whose latest evidence could not be stored: reloaded from the store.
+        self._dirty: set[Key] = set()
+        self._failures = 0  # consecutive failed steps (the backoff's exponent)
 
     def _accepted_counter(self, kind: str) -> Any:
         child = self._by_kind.get(kind)
@@ -96,12 +130,24 @@ class Processor:
 
     # ------------------------------------------------------------------ loop
     def run(self, stop: threading.Event) -> None:
+        """Until ``stop``; no exception ends it (each is counted, logged, backed off)."""
         while not stop.is_set():
-            if self.pump is None:
-                self.step(self._wait_s())
+            try:
+                if self.pump is None:
+                    self.step(self._wait_s())
+                else:
+                    more = self.pump(max(self._wait_s(), 0.0))
+                    self.step(0, behind=more)
+            except Exception as exc:
+                self._failures += 1
+                delay = min(
+                    self.settings.backoff_min_s * 2 ** min(self._failures - 1, 30),
+                    self.settings.backoff_max_s,
+                )
+                self._loop_error(f"processing step failed, retrying in {delay:.2f} s", exc)
+                stop.wait(delay)
             else:
-                more = self.pump(max(self._wait_s(), 0.0))
-                self.step(0, behind=more)
+                self._failures = 0
 
     def step(self, wait_s: float, *, behind: bool = False) -> int:
         """Take what is queued (waiting up to ``wait_s`` for the first item) and process it.
@@ -139,32 +185,75 @@ class Processor:
         return False
 
     def process(self, items: Sequence[Item], *, behind: bool = False) -> None:
-        """``behind``: unread messages are still waiting; deadlines wait for them."""
+        """``behind``: unread messages are still waiting; deadlines wait for them.
+
+        A message never makes this raise: it is accepted or rejected with a reason. Raises
+        ``StoreError`` when the store refuses every write (the run loop backs off)."""
+        if self._dirty:
+            self._resync(self.clock.now(), self.clock.monotonic())
         batch = Batch()
         accepted: list[tuple[Decoded, datetime]] = []
+        shares: list[_Share] = []
         received: list[float] = []
         for item in items:
             if isinstance(item, LinkEvent):
                 self._link(item)
                 continue
             received.append(item.mono)
-            decoded = self._handle(item, batch)
+            start, counts = len(batch.transitions), batch.accepted.copy()
+            try:
+                decoded = self._handle(item, batch)
+            except Exception as exc:
+                batch.accepted = counts  # not accepted after all
+                decoded = None
+                self._internal(item.topic, exc)
+                self._dirty.update(_keys_of_topic(item.topic))
             if decoded is not None:
                 accepted.append((decoded, item.received_at))
-        for kind, n in batch.accepted.items():  # once per kind, not once per message
-            self._accepted_counter(kind).inc(n)
+            if decoded is not None or len(batch.transitions) > start:
+                shares.append(
+                    _Share(item.topic, decoded, item.received_at, start, len(batch.transitions))
+                )
         now, mono = self.clock.now(), self.clock.monotonic()
+        deadlines_from = len(batch.transitions)
         if self._may_judge_deadlines(behind, mono):
-            batch.transitions += self.tracker.tick(now, mono)
+            try:
+                batch.transitions += self.tracker.tick(now, mono)
+            except Exception as exc:
+                self._loop_error("deadline check failed", exc)
         tick_listeners = bool(self.listeners) and mono >= self._next_listener_tick
+        counts = batch.accepted
+        store_down: StoreError | None = None
         if batch or accepted or tick_listeners:
             t0 = time.perf_counter()
-            with self.store.transaction() as conn:
-                self.store.write(conn, batch)
-                self._notify(conn, batch.transitions, accepted, now, tick_listeners)
+            try:
+                with self.store.transaction() as conn:
+                    self.store.write(conn, batch)
+                    self._notify(conn, batch.transitions, accepted, now, tick_listeners)
+            except sqlite3.OperationalError as exc:
+                # The store, not a message (locked, disk full, I/O): one transaction per
+                # message would only wait on it once per message. Counted by run().
+                for part in [
+                    *shares,
+                    _Share("", None, now, deadlines_from, len(batch.transitions)),
+                ]:
+                    self._lost(part, batch, exc)
+                accepted, batch.transitions, counts = [], [], {}
+                store_down = StoreError(f"the store refuses writes: {exc}")
+            except Exception as exc:
+                self._loop_error("batch write failed, storing it message by message", exc)
+                accepted, transitions, store_down = self._store_one_by_one(
+                    batch, shares, deadlines_from, now, tick_listeners
+                )
+                batch.transitions = transitions
+                counts = Counter(d.ref.kind.value for d, _ in accepted)
             self.metrics.store_write_seconds.observe(time.perf_counter() - t0)
             if tick_listeners:
                 self._next_listener_tick = mono + self.settings.tick_every_s
+        for kind, n in counts.items():  # once per kind, not once per message
+            self._accepted_counter(kind).inc(n)
+        if self._dirty and store_down is None:
+            self._resync(now, mono)
         if self.housekeeping and mono >= self._next_housekeeping:
             self._next_housekeeping = mono + self.settings.housekeeping_every_s
             for chore in self.housekeeping:
@@ -183,6 +272,67 @@ class Processor:
                     sink.submit(decoded, at)
                 except Exception:  # a sink must never take ingest down
                     log.exception("telemetry sink failed")
+        if store_down is not None:
+            raise store_down
+
+    def _store_one_by_one(
+        self,
+        batch: Batch,
+        shares: Sequence[_Share],
+        deadlines_from: int,
+        now: datetime,
+        tick_listeners: bool,
+    ) -> tuple[list[tuple[Decoded, datetime]], list[Transition], StoreError | None]:
+        """The batch's transaction failed and was rolled back: store each message (and the
+        deadlines' transitions) in a transaction of its own, with the transitions the
+        tracker gave it. The one that fails is rejected ``internal``; the tracker has
+        already counted it, so its subjects are reloaded from the store afterwards.
+
+        Returns what was stored, and a ``StoreError`` when the store itself is failing
+        (``sqlite3.OperationalError``: locked, disk full, I/O): then the rest is not tried,
+        each of its messages is rejected ``internal``, and the caller backs off."""
+        parts = [*shares, _Share("", None, now, deadlines_from, len(batch.transitions))]
+        stored: list[tuple[Decoded, datetime]] = []
+        transitions: list[Transition] = []
+        for i, part in enumerate(parts):
+            one = Batch(transitions=batch.transitions[part.start : part.end])
+            tick = tick_listeners and i == len(parts) - 1
+            messages = [(part.decoded, part.at)] if part.decoded is not None else []
+            if not (one.transitions or messages or tick):
+                continue
+            try:
+                if part.decoded is not None:
+                    self._remember(one, part.decoded, part.at)
+                with self.store.transaction() as conn:
+                    self.store.write(conn, one)
+                    self._notify(conn, one.transitions, messages, now, tick)
+            except sqlite3.OperationalError as exc:
+                for rest in parts[i:]:
+                    self._lost(rest, batch, exc)
+                return stored, transitions, StoreError(f"the store refuses writes: {exc}")
+            except Exception as exc:
+                self._lost(part, batch, exc)
+                continue
+            stored += messages
+            transitions += one.transitions
+        return stored, transitions, None
+
+    def _lost(self, part: _Share, batch: Batch, exc: BaseException) -> None:
+        if part.decoded is not None:  # a message whose handling raised is counted already
+            self._internal(part.topic, exc)
+        self._dirty.update(_keys_of_topic(part.topic))
+        self._dirty.update(
+            (t.subject_type, t.subject_id) for t in batch.transitions[part.start : part.end]
+        )
+
+    def _resync(self, now: datetime, mono: float) -> None:
+        """The tracker takes back the stored facts of every subject whose evidence was lost."""
+        try:
+            for key in list(self._dirty):
+                self.tracker.restore(self.store.stored_state(*key), now, mono)
+                self._dirty.discard(key)
+        except Exception as exc:  # the store cannot be read: try again after the next batch
+            self._loop_error("reloading subjects from the store failed", exc)
 
     def _link(self, ev: LinkEvent) -> None:
         self.connected = ev.connected
@@ -312,6 +462,18 @@ class Processor:
                 topic[:200],
             )
 
+    def _internal(self, topic: str, exc: BaseException) -> None:
+        reason = RejectReason.INTERNAL.value
+        self.metrics.rejected.labels(reason).inc()
+        if self._log_budget.allow(reason, self.clock.monotonic()):
+            log.error("rejected %s on %r: %s: %s", reason, topic[:200], type(exc).__name__, exc,
+                      exc_info=exc)  # fmt: skip
+
+    def _loop_error(self, what: str, exc: BaseException) -> None:
+        self.metrics.loop_errors.inc()
+        if self._log_budget.allow("loop", self.clock.monotonic()):
+            log.error("%s: %s: %s", what, type(exc).__name__, exc, exc_info=exc)
+
     def _reject(self, reason: str, detail: str, topic: str) -> None:
         self.metrics.rejected.labels(reason).inc()
         if self._log_budget.allow(reason, self.clock.monotonic()):
@@ -344,6 +506,16 @@ class Processor:
                     self.metrics.listener_errors.inc()
                     log.exception("listener %s failed", type(listener).__name__)
                 conn.execute("RELEASE SAVEPOINT listener")
+
+
+def _keys_of_topic(topic: str) -> list[Key]:
+    """The subject a message is evidence about: its terminal, else its gateway."""
+    ref = parse_topic(topic)
+    if ref is None:
+        return []
+    if ref.terminal_id is not None:
+        return [(SubjectType.TERMINAL, ref.terminal_id)]
+    return [(SubjectType.GATEWAY, ref.gateway_id)]
 
 
 class _LogBudget:

@@ -34,12 +34,16 @@ class RejectReason(StrEnum):
     UNSUPPORTED_VERSION = "unsupported_version"
     SCHEMA = "schema"
     NON_FINITE = "non_finite"
+    OUT_OF_RANGE = "out_of_range"  # a number or time outside its documented limits
     GATEWAY_MISMATCH = "gateway_mismatch"
     TERMINAL_MISMATCH = "terminal_mismatch"
     FUTURE_TIMESTAMP = "future_timestamp"
     DUPLICATE = "duplicate"
     STALE_SESSION = "stale_session"
     UNREGISTERED = "unregistered"
+    # The collector failed to process a valid-looking message (a bug or a store error): the
+    # message is dropped and counted, the rest of its batch goes on.
+    INTERNAL = "internal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,13 @@ def encode(message: Message) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+# pydantic error types that mean "a number (or time) outside its limits"; int_parsing_size:
+# an integer too large to parse at all (more digits than any limit).
+_RANGE_ERRORS = frozenset(
+    {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "int_parsing_size"}
+)
+
+
 def _reason(exc: ValidationError) -> tuple[RejectReason, str]:
     first = exc.errors(include_url=False)[0]
     where = ".".join(str(p) for p in first["loc"])
@@ -72,6 +83,8 @@ def _reason(exc: ValidationError) -> tuple[RejectReason, str]:
         return RejectReason.MALFORMED_JSON, detail[:200]
     if kind == "finite_number":
         return RejectReason.NON_FINITE, detail[:200]
+    if kind in _RANGE_ERRORS:
+        return RejectReason.OUT_OF_RANGE, detail[:200]
     if first["loc"] == ("v",):
         return RejectReason.UNSUPPORTED_VERSION, f"wire version {first.get('input')!r}"
     return RejectReason.SCHEMA, detail[:200]

@@ -6,12 +6,15 @@ Rules a vendor can rely on:
   offset, or Unix seconds);
 - messages on ``terminal/{terminal_id}/...`` topics also carry ``terminal``;
 - unknown *additional* fields are ignored, so newer agents can add optional data;
-- numbers must be finite (no NaN/Infinity).
+- numbers must be finite (no NaN/Infinity), integers within 0..2**53-1 (exact as a JSON
+  number in any language, and storable as a SQLite INTEGER), ``ts`` between 1970 and 2262
+  (what a 64-bit nanosecond timestamp holds). docs/protocol.md, "Integer and number limits".
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -21,8 +24,19 @@ from telemetry.topics import ID_PATTERN
 
 WIRE_VERSION = 1
 
+# The largest integer every JSON implementation reads exactly (JavaScript's
+# Number.MAX_SAFE_INTEGER); far below SQLite's 64-bit INTEGER, so a stored counter never
+# overflows. A larger value is rejected (``out_of_range``), never rounded.
+MAX_INT = 2**53 - 1
+TS_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+# Time-series stores (InfluxDB) count nanoseconds in 64 bits: they end on 2262-04-11.
+TS_MAX = datetime(2262, 1, 1, tzinfo=UTC)
+
 GatewayId = Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]
 Pct = Annotated[float, Field(ge=0, le=100)]
+Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+DataInt = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
+Timestamp = Annotated[AwareDatetime, Field(ge=TS_MIN, lt=TS_MAX)]
 Short = Annotated[str, Field(max_length=128)]
 
 
@@ -31,7 +45,7 @@ class _Wire(BaseModel):
 
     v: Literal[1] = 1
     gw: GatewayId
-    ts: AwareDatetime
+    ts: Timestamp
     terminal: GatewayId | None = None
     # Back-filled from the agent's offline queue: stored, never treated as live.
     historical: bool = False
@@ -88,14 +102,14 @@ class Status(_Wire):
     """
 
     state: LinkState
-    session: Annotated[int, Field(ge=0)]
+    session: Count
     # Known reasons first: "upgrade" must become OfflineReason.UPGRADE, not a plain string.
     reason: Annotated[OfflineReason | OtherReason | None, Field(union_mode="left_to_right")] = None
 
 
 class Heartbeat(_Wire):
-    session: Annotated[int, Field(ge=0)]
-    seq: Annotated[int, Field(ge=0)]
+    session: Count
+    seq: Count
     interval: Annotated[float, Field(gt=0, le=86_400)]
     uptime_s: Annotated[float, Field(ge=0)] | None = None
     boot_id: Short | None = None
@@ -146,13 +160,13 @@ class PrinterState(StrEnum):
 class Hardware(_Wire):
     battery_pct: Pct | None = None
     battery_health_pct: Pct | None = None
-    battery_cycles: Annotated[int, Field(ge=0)] | None = None
+    battery_cycles: Count | None = None
     charging: bool | None = None
     temperature_c: Annotated[float, Field(ge=-60, le=200)] | None = None
     storage_used_pct: Pct | None = None
     printer: PrinterState | None = None
-    receipts_printed: Annotated[int, Field(ge=0)] | None = None
-    error_count: Annotated[int, Field(ge=0)] | None = None
+    receipts_printed: Count | None = None
+    error_count: Count | None = None
 
 
 class Severity(StrEnum):
@@ -165,7 +179,10 @@ class Event(_Wire):
     type: Short
     severity: Severity = Severity.INFO
     message: Annotated[str, Field(max_length=1024)] = ""
-    data: dict[Short, str | float | int | bool | None] = Field(default_factory=dict, max_length=32)
+    # An integer beyond +-MAX_INT is read as the nearest float (the union's float branch).
+    data: dict[Short, str | float | DataInt | bool | None] = Field(
+        default_factory=dict, max_length=32
+    )
 
 
 Message = Status | Heartbeat | Network | Firmware | Hardware | Event

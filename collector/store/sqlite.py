@@ -124,10 +124,12 @@ class SqliteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            # Inside the try: a failed COMMIT (disk full, I/O error) must roll back too, or
+            # the connection stays in a transaction and every later BEGIN fails.
+            conn.commit()
         except BaseException:
             conn.rollback()
             raise
-        conn.commit()
 
     # ------------------------------------------------------------------ restart
     def load_liveness(self) -> list[StoredState]:
@@ -160,6 +162,33 @@ class SqliteStore:
                 )
             )
         return rows
+
+    def stored_state(self, subject_type: SubjectType, subject_id: str) -> StoredState:
+        """One subject as ``load_liveness`` reads it; ``unknown`` when it has no row."""
+        if subject_type is SubjectType.GATEWAY:
+            row = self.conn.execute(
+                "SELECT status, status_since, session, heartbeat_interval, '' FROM gateways "
+                "WHERE gateway_id=?",
+                (subject_id,),
+            ).fetchone()
+        else:
+            row = self.conn.execute(
+                "SELECT status, status_since, NULL, heartbeat_interval, gateway_id "
+                "FROM terminals WHERE terminal_id=?",
+                (subject_id,),
+            ).fetchone()
+        if row is None:
+            return StoredState(subject_type, subject_id, Liveness.UNKNOWN, None, None, None)
+        status, since, session, interval, gateway_id = row
+        return StoredState(
+            subject_type,
+            subject_id,
+            Liveness(status),
+            from_db_opt(since),
+            session,
+            interval,
+            gateway_id,
+        )
 
     # ------------------------------------------------------------------ writes
     def write(self, conn: sqlite3.Connection, batch: Batch) -> None:

@@ -53,7 +53,11 @@ def test_field_names_bounds_and_enums_match_the_models(kind: str) -> None:
             assert p.get(lo_key) == spec[1], name
             assert p.get("maximum", float("inf")) == spec[2], name
         elif spec[0] == "int":
-            assert (p["type"], p.get("minimum")) == ("integer", spec[1]), name
+            assert (p["type"], p.get("minimum"), p.get("maximum")) == (
+                "integer",
+                spec[1],
+                spec[2],
+            ), name
         elif spec[0] == "enum":
             assert set(p["enum"]) == set(spec[1]), name
         elif spec[0] == "str":

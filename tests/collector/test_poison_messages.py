@@ -1,0 +1,144 @@
+"""Issue 13: one message stopped the collector, and a retained one crash-looped it.
+
+The real collector as a subprocess, a real Mosquitto. A retained birth and a heartbeat whose
+session (2^70) no SQLite INTEGER holds are rejected and counted; the collector keeps running,
+stores the next normal message, stops cleanly, and comes back up with the retained poison
+still on the broker.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client.parser import text_string_to_metric_families
+from support.wait import wait_for
+
+from simulators.broker import MosquittoProcess, free_port
+
+pytestmark = pytest.mark.integration
+
+POISON_BIRTH = (
+    b'{"v":1,"gw":"gw-0042","ts":1795339200,"state":"online","session":1180591620717411303424}'
+)
+POISON_BEAT = (
+    b'{"v":1,"gw":"gw-0042","ts":1795339200,"session":1180591620717411303424,"seq":0,'
+    b'"interval":120}'
+)
+
+
+def _sample(port: int, name: str, **labels: str) -> float | None:
+    """One sample from the collector's /metrics; None while it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
+    return 0.0
+
+
+def _out_of_range(port: int) -> float:
+    return _sample(port, "posfleet_collector_rejected_total", reason="out_of_range") or 0.0
+
+
+def _status(db: Path, gw: str) -> str | None:
+    conn = sqlite3.connect(db)
+    try:
+        row = conn.execute("SELECT status FROM gateways WHERE gateway_id=?", (gw,)).fetchone()
+    finally:
+        conn.close()
+    return row[0] if row else None
+
+
+def _beat(gw: str, seq: int) -> bytes:
+    return f'{{"v":1,"gw":"{gw}","ts":1795339200,"session":3,"seq":{seq},"interval":120}}'.encode()
+
+
+def test_a_poison_message_and_its_retained_twin_neither_stop_nor_crash_loop_the_collector(
+    mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "collector.main", "run", "--db", str(db_path),
+        "--broker-port", str(mosquitto.port), "--metrics-host", "127.0.0.1",
+        "--metrics-port", str(port),
+    ]  # fmt: skip
+    log = (tmp_path / "collector.log").open("w")
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="poisoner")
+    pub.connect("127.0.0.1", mosquitto.port)
+    pub.loop_start()
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def publish(topic: str, payload: bytes, retain: bool = False) -> None:
+        pub.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+
+    def alive() -> bool:
+        return procs[-1].poll() is None
+
+    try:
+        procs.append(subprocess.Popen(cmd, env=dict(os.environ), stdout=log, stderr=log))
+        wait_for(
+            lambda: _sample(port, "posfleet_collector_broker_connected") == 1.0,
+            30,
+            what="collector up and connected",
+        )
+        # The retained birth first: its rejection proves the subscription is in place.
+        publish("posfleet/v1/gw-0042/status", POISON_BIRTH, retain=True)
+        wait_for(lambda: _out_of_range(port) >= 1 or not alive(), 20, what="birth rejected")
+        assert alive(), "the collector died on a retained birth"
+        publish("posfleet/v1/gw-0042/heartbeat", POISON_BEAT)
+        wait_for(lambda: _out_of_range(port) >= 2 or not alive(), 20, what="beat rejected")
+        assert alive(), "the collector died on a heartbeat"
+        assert _out_of_range(port) == 2.0
+
+        # Normal traffic after the poison is stored.
+        publish(
+            "posfleet/v1/gw-0007/status",
+            b'{"v":1,"gw":"gw-0007","ts":1795339200,"state":"online","session":3}',
+            retain=True,
+        )
+        publish("posfleet/v1/gw-0007/heartbeat", _beat("gw-0007", 1))
+        wait_for(lambda: _status(db_path, "gw-0007") == "online", 20, what="gw-0007 online")
+        assert _sample(port, "posfleet_collector_messages_total", kind="heartbeat") == 1.0
+        assert _status(db_path, "gw-0042") is None  # nothing stored for the poison
+
+        # A clean stop, then a restart with the retained poison still on the broker.
+        procs[-1].terminate()
+        assert procs[-1].wait(20) == 0
+        procs.append(subprocess.Popen(cmd, env=dict(os.environ), stdout=log, stderr=log))
+        wait_for(
+            lambda: (_sample(port, "posfleet_collector_broker_connected") == 1.0) or not alive(),
+            30,
+            what="restarted collector connected",
+        )
+        wait_for(lambda: _out_of_range(port) >= 1 or not alive(), 20, what="retained birth again")
+        assert alive(), "the retained poison crashed the restarted collector"
+        publish("posfleet/v1/gw-0007/heartbeat", _beat("gw-0007", 2))
+        wait_for(
+            lambda: _sample(port, "posfleet_collector_messages_total", kind="heartbeat") == 1.0,
+            20,
+            what="a heartbeat processed after the restart",
+        )
+        assert alive()
+        assert _status(db_path, "gw-0007") == "online"
+        assert _sample(port, "posfleet_collector_rejected_total", reason="internal") == 0.0
+    finally:
+        publish("posfleet/v1/gw-0042/status", b"", retain=True)  # clear the retained poison
+        pub.disconnect()
+        pub.loop_stop()
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(10)
+        log.close()
