@@ -17,15 +17,25 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from collector.enrolment import ADMITTED, Admission, Enrolment, Sighting
 from collector.hooks import Listener, TelemetrySink
 from collector.ingest import Item, LinkEvent, Received
 from collector.liveness import LivenessTracker, Outcome
 from collector.metrics import CollectorMetrics
 from collector.model import SubjectType, Transition
-from collector.store.sqlite import Batch, SqliteStore, SubjectUpdate, TelemetryRow, dumps
+from collector.store.sqlite import (
+    AutoEnrolled,
+    Batch,
+    SqliteStore,
+    SubjectUpdate,
+    TelemetryRow,
+    WriteResult,
+    dumps,
+)
 from telemetry.clock import Clock, SystemClock
-from telemetry.codec import MAX_PAYLOAD_BYTES, Decoded, Rejected, decode
+from telemetry.codec import MAX_PAYLOAD_BYTES, Decoded, Rejected, RejectReason, decode
 from telemetry.models import Firmware, Hardware, Heartbeat, Network, Status
+from telemetry.topics import TopicRef
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +66,14 @@ class Processor:
         clock: Clock | None = None,
         housekeeping: Sequence[Callable[[sqlite3.Connection, datetime], object]] = (),
         pump: Callable[[float], bool] | None = None,
+        enrolment: Enrolment | None = None,
     ) -> None:
         self.store = store
+        if enrolment is None:
+            enrolment = Enrolment(store.is_enrolled)
+            enrolment.load(*store.enrolled_ids())
+        # Who is in the inventory: nothing else is tracked, stored or alerted on.
+        self.enrolment = enrolment
         self.tracker = tracker
         self.metrics = metrics
         self.inbox = inbox
@@ -149,12 +165,19 @@ class Processor:
         if self._may_judge_deadlines(behind, mono):
             batch.transitions += self.tracker.tick(now, mono)
         tick_listeners = bool(self.listeners) and mono >= self._next_listener_tick
+        applied: list[Transition] = []
         if batch or accepted or tick_listeners:
             t0 = time.perf_counter()
             with self.store.transaction() as conn:
-                self.store.write(conn, batch)
-                self._notify(conn, batch.transitions, accepted, now, tick_listeners)
+                written = self.store.write(conn, batch)
+                if written.lost:
+                    self._lost(conn, written)
+                # Listeners (the alert engine) see only what the store's guard let through.
+                self._notify(conn, written.applied, accepted, now, tick_listeners)
+            applied = written.applied
             self.metrics.store_write_seconds.observe(time.perf_counter() - t0)
+            if written.enrolment_dropped:
+                self.metrics.enrolment_dropped.inc(written.enrolment_dropped)
             if tick_listeners:
                 self._next_listener_tick = mono + self.settings.tick_every_s
         if self.housekeeping and mono >= self._next_housekeeping:
@@ -167,7 +190,7 @@ class Processor:
         done = self.clock.monotonic()
         for r in received:
             self.metrics.ingest_latency.observe(max(done - r, 0.0))
-        for t in batch.transitions:
+        for t in applied:
             self.metrics.state_changes.labels(t.subject_type.value, t.to_status.value).inc()
         for sink in self.sinks:
             for decoded, at in accepted:
@@ -175,6 +198,25 @@ class Processor:
                     sink.submit(decoded, at)
                 except Exception:  # a sink must never take ingest down
                     log.exception("telemetry sink failed")
+
+    def _lost(self, conn: sqlite3.Connection, written: WriteResult) -> None:
+        """Transitions the store's guard refused: the subject was not in the status the
+        tracker believed (another writer moved it). The store is the truth: the tracker
+        takes its status back from there, and the next evidence is judged against it."""
+        for t in written.lost:
+            self.metrics.transitions_lost.labels(t.subject_type.value).inc()
+        keys = dict.fromkeys((t.subject_type, t.subject_id) for t in written.lost)
+        self.tracker.load(self.store.stored_states(conn, keys))
+        if self._log_budget.allow("transition_lost", self.clock.monotonic()):
+            t = written.lost[0]
+            log.warning(
+                "%d transition(s) lost to another writer, e.g. %s %s %s->%s",
+                len(written.lost),
+                t.subject_type.value,
+                t.subject_id,
+                t.from_status.value,
+                t.to_status.value,
+            )
 
     def _link(self, ev: LinkEvent) -> None:
         self.connected = ev.connected
@@ -200,6 +242,15 @@ class Processor:
             return None
         msg, ref = result.message, result.ref
         at, mono = item.received_at, item.mono
+        admission = self.enrolment.admit(ref.gateway_id, ref.terminal_id)
+        if admission is not ADMITTED and not self._admit(admission, ref, at, batch):
+            stype, sid = admission.unknown or ("", "")
+            self._reject(
+                RejectReason.UNREGISTERED.value,
+                f"{stype} {sid} is not in the inventory: listed for enrolment",
+                item.topic,
+            )
+            return None
         outcome: Outcome | None = None
         if not msg.historical:
             if isinstance(msg, Status):
@@ -227,6 +278,31 @@ class Processor:
         batch.accepted[ref.kind.value] = batch.accepted.get(ref.kind.value, 0) + 1
         self._remember(batch, result, at)
         return result
+
+    def _admit(self, admission: Admission, ref: TopicRef, at: datetime, batch: Batch) -> bool:
+        """List an id that is not enrolled (False), or write down what was auto-enrolled."""
+        if admission.unknown is not None:
+            stype, sid = admission.unknown
+            seen = batch.unregistered.get(admission.unknown)
+            if seen is None:
+                gateway = ref.gateway_id if stype is SubjectType.TERMINAL else ""
+                seen = Sighting(stype, sid, gateway, at, at, 0, ref.kind.value)
+                batch.unregistered[admission.unknown] = seen
+            seen.last_seen_at, seen.last_kind = at, ref.kind.value
+            seen.messages += 1
+            return False
+        region = self.enrolment.settings.auto_region
+        for stype, sid in admission.enrol:
+            terminal = stype is SubjectType.TERMINAL
+            batch.enrol.append(
+                AutoEnrolled(
+                    stype, sid, ref.gateway_id if terminal else "", "" if terminal else region, at
+                )
+            )
+            self.metrics.auto_enrolled.labels(stype.value).inc()
+            if self._log_budget.allow("auto_enrol", self.clock.monotonic()):
+                log.info("auto-enrolled %s %s (POSFLEET_AUTO_ENROL)", stype.value, sid)
+        return True
 
     def _remember(self, batch: Batch, decoded: Decoded, at: datetime) -> None:
         msg, ref = decoded.message, decoded.ref
