@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from collector.alerts.listener import build_listener  # noqa: E402
 from collector.ingest import Item, LinkEvent, Received  # noqa: E402
+from collector.inventory import upsert_rows  # noqa: E402
 from collector.liveness import LivenessConfig, LivenessTracker  # noqa: E402
 from collector.metrics import CollectorMetrics  # noqa: E402
 from collector.model import Liveness, Transition  # noqa: E402
@@ -104,6 +105,9 @@ def main() -> None:
     rss0 = proc.memory_info().rss
     tmp = tempfile.mkdtemp(prefix="posfleet-bench-")
     store = SqliteStore(Path(tmp) / "scale.sqlite")
+    ids = [f"gw-{i:06d}" for i in range(n)]
+    with store.conn:  # only gateways in the inventory are tracked (collector/enrolment.py)
+        upsert_rows(store.conn, "gateways", [{"gateway_id": g} for g in ids])
     cfg = LivenessConfig()
     grace = cfg.grace(interval)
     with store.transaction() as conn:
@@ -119,7 +123,6 @@ def main() -> None:
     worker.start()
     inbox.put(LinkEvent(True, datetime.now(UTC), time.monotonic()))
 
-    ids = [f"gw-{i:06d}" for i in range(n)]
     stopped = set(rng.sample(ids, int(n * args.stopped)))
     # Each gateway beats at a random phase; the stopped ones stop at a random moment
     # during the second interval.

@@ -337,7 +337,8 @@ def test_a_lost_race_is_counted_hidden_from_listeners_and_the_tracker_takes_the_
     assert store.conn.execute("SELECT to_status FROM state_changes").fetchall() == [("online",)]
     assert store.conn.execute("SELECT count(*) FROM incidents").fetchone() == (0,)
     state = p.tracker.get(SubjectType.GATEWAY, "gw-1")
-    assert state is not None and state.status is Liveness.DOWN
+    assert state is not None
+    assert state.status is Liveness.DOWN
     clock.advance(30)
     p.process([])  # and it does not try again from the status it had believed
     assert recorder.transitions == [("gw-1", "unknown", "online")]
@@ -395,7 +396,8 @@ def test_the_enrolment_list_exports_as_inventory_files_an_operator_completes_and
     db = str(tmp_path / "e.sqlite")
     assert main(["enrolment", "list", "--db", db]) == 0
     out = capsys.readouterr().out
-    assert "gateway\tgw-stranger\t" in out and "terminal\tpinpad-new\tgw-known\t" in out
+    assert "gateway\tgw-stranger\t" in out
+    assert "terminal\tpinpad-new\tgw-known\t" in out
     out_dir = tmp_path / "enrol"
     assert main(["enrolment", "export", "--db", db, str(out_dir)]) == 0
     with (out_dir / "terminals.csv").open() as fh:

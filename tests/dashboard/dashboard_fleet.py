@@ -276,10 +276,11 @@ def _fill_state(
         " ended_at, class, fault_category, detected_by) VALUES (?,?,?,?,?,?,?,?,?,?)",
         incidents,
     )
-    # Two gateways that report but are not in the inventory.
+    # Two gateways that report but are not in the inventory: listed for enrolment.
     conn.executemany(
-        "INSERT INTO gateways (gateway_id, registered, status, last_seen_at) VALUES (?, 0, ?, ?)",
-        [("GWX-ROGUE1", "online", ts(now)), ("GWX-ROGUE2", "late", ts(now))],
+        "INSERT INTO enrolment (subject_type, subject_id, first_seen_at, last_seen_at, messages, "
+        "last_kind) VALUES ('gateway', ?, ?, ?, ?, 'heartbeat')",
+        [("GWX-ROGUE1", ts(now), ts(now), 12), ("GWX-ROGUE2", ts(now), ts(now), 3)],
     )
 
 
