@@ -437,3 +437,38 @@ def test_auto_enrol_setting_reads_true_as_all_and_names_itself_when_wrong(
         load_settings()
     monkeypatch.delenv("POSFLEET_AUTO_ENROL")
     assert load_settings().auto_enrol is AutoEnrol.OFF
+
+
+def test_unregistered_rows_of_an_older_release_are_adopted_when_auto_enrolment_covers_them(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "old.sqlite")
+    conn = store.conn
+    with conn:
+        conn.execute(
+            "INSERT INTO gateways (gateway_id, site_id, region_id) VALUES ('gw-ok', 'S1', 'north')"
+        )
+        conn.execute("INSERT INTO gateways (gateway_id, registered) VALUES ('gw-rogue', 0)")
+        conn.executemany(
+            "INSERT INTO terminals (terminal_id, gateway_id, registered) VALUES (?, ?, 0)",
+            [("pad-behind-ok", "gw-ok"), ("pad-behind-rogue", "gw-rogue")],
+        )
+    counts = store.retire_unregistered(FakeClock().now(), adopt_terminals=True, adopt_gateways=None)
+    assert counts == {"terminals adopted": 1, "gateways listed": 1, "terminals listed": 1}
+    assert conn.execute("SELECT terminal_id, site_id, region_id FROM terminals").fetchall() == [
+        ("pad-behind-ok", "S1", "north")
+    ]
+    assert sorted(conn.execute("SELECT subject_type, subject_id FROM enrolment")) == [
+        ("gateway", "gw-rogue"),
+        ("terminal", "pad-behind-rogue"),
+    ]
+    with conn:
+        conn.execute("INSERT INTO gateways (gateway_id, registered) VALUES ('gw-walkin', 0)")
+    counts = store.retire_unregistered(
+        FakeClock().now(), adopt_terminals=True, adopt_gateways="unassigned"
+    )
+    assert counts == {"gateways adopted": 1}
+    assert conn.execute(
+        "SELECT region_id, registered FROM gateways WHERE gateway_id='gw-walkin'"
+    ).fetchall() == [("unassigned", 1)]
+    store.close()
