@@ -37,7 +37,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support.gateways import TestGateway  # noqa: E402
 
 from collector.config import load_settings  # noqa: E402
+from collector.inventory import upsert_rows  # noqa: E402
 from collector.main import Collector  # noqa: E402
+from collector.store.sqlite import SqliteStore  # noqa: E402
 from simulators.broker import MosquittoProcess  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
@@ -64,6 +66,14 @@ def go(proc: subprocess.Popen[bytes]) -> float:
     proc.stdin.write(b"go\n")
     proc.stdin.flush()
     return t0
+
+
+def enrol(db: Path, ids: list[str]) -> None:
+    """Only gateways in the inventory are tracked (collector/enrolment.py)."""
+    store = SqliteStore(db)
+    with store.conn:
+        upsert_rows(store.conn, "gateways", [{"gateway_id": g} for g in ids])
+    store.close()
 
 
 def _backlog(port: int, gateways: int, per: int) -> None:
@@ -133,6 +143,7 @@ def bare_rate(port: int, gateways: int, per: int) -> dict[str, float]:
 def collector_rate(port: int, db: Path, gateways: int, per: int) -> dict[str, float]:
     """The collector draining the same backlog: validation, liveness, alerts, SQLite commits."""
     total = gateways * per
+    enrol(db, [f"gw-{g:05d}" for g in range(gateways)])  # bench/_publisher.py's ids
     settings = load_settings(
         db=db, broker_port=port, metrics_host="127.0.0.1", metrics_port=0, client_id="bench-coll"
     )
@@ -173,6 +184,7 @@ def _wait(cond: object, timeout: float = 10) -> None:
 
 def detection_delay(port: int, db: Path, trials: int = 5) -> dict[str, object]:
     """Hung gateways (connection alive, heartbeats stop): down seen vs the theoretical deadline."""
+    enrol(db, [f"gw-hang-{i}" for i in range(trials)])
     settings = load_settings(
         db=db, broker_port=port, metrics_host="127.0.0.1", metrics_port=0, client_id="bench-det"
     )

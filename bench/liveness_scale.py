@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 from collector.alerts.listener import build_listener  # noqa: E402
 from collector.ingest import Item, LinkEvent, Received  # noqa: E402
+from collector.inventory import upsert_rows  # noqa: E402
 from collector.liveness import LivenessConfig, LivenessTracker  # noqa: E402
 from collector.metrics import CollectorMetrics  # noqa: E402
 from collector.model import Liveness, Transition  # noqa: E402
@@ -141,6 +142,9 @@ def main() -> None:
     rss0 = proc.memory_info().rss
     tmp = tempfile.mkdtemp(prefix="posfleet-bench-")
     store = SqliteStore(Path(tmp) / "scale.sqlite")
+    ids = [f"gw-{i:06d}" for i in range(n)]
+    with store.conn:  # only gateways in the inventory are tracked (collector/enrolment.py)
+        upsert_rows(store.conn, "gateways", [{"gateway_id": g} for g in ids])
     cfg = LivenessConfig()
     grace = cfg.grace(interval)
     with store.transaction() as conn:
@@ -156,7 +160,6 @@ def main() -> None:
     worker.start()
     inbox.put(LinkEvent(True, datetime.now(UTC), time.monotonic()))
 
-    ids = [f"gw-{i:06d}" for i in range(n)]
     stopped = set(rng.sample(ids, int(n * args.stopped)))
     # Each gateway beats at a random phase; the stopped ones stop at a random moment
     # during the second interval.

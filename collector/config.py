@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from collector.enrolment import AutoEnrol
+
 
 class ConfigError(ValueError):
     """A bad setting; the message names the variable and how to fix it."""
@@ -44,6 +46,22 @@ class CollectorSettings(BaseSettings):
     alerts: bool = True
     telemetry_raw_days: float = Field(3.0, gt=0)  # raw history kept in SQLite
     telemetry_rollup_days: float = Field(90.0, gt=0)  # hourly rollups kept in SQLite
+    # Ids not in the inventory (collector/enrolment.py): listed, never paged, unless enrolled.
+    auto_enrol: AutoEnrol = AutoEnrol.OFF
+    auto_enrol_region: str = Field("unassigned", min_length=1)
+    enrolment_max: int = Field(1000, ge=1)
+
+    @field_validator("auto_enrol", mode="before")
+    @classmethod
+    def _auto_enrol(cls, value: object) -> object:
+        # "true"/"false" read as the whole policy on or off: off | terminals | all.
+        if isinstance(value, bool):
+            return AutoEnrol.ALL if value else AutoEnrol.OFF
+        if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+            return AutoEnrol.ALL
+        if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", ""):
+            return AutoEnrol.OFF
+        return value
 
     @field_validator("broker_password_file", "broker_tls_ca", "broker_tls_cert", "broker_tls_key")
     @classmethod

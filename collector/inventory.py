@@ -8,6 +8,7 @@ touches the liveness columns the collector owns.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import sqlite3
 from collections.abc import Iterable
@@ -78,13 +79,83 @@ def upsert_rows(conn: sqlite3.Connection, table: str, rows: Iterable[dict[str, s
         values = [row[c] if row[c] != "" else None for c in cols]
         updates = ", ".join(f"{c}=excluded.{c}" for c in cols if c != key)
         extra = ", registered=1" if table in ("gateways", "terminals") else ""
-        conn.execute(
-            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-            f"ON CONFLICT({key}) DO UPDATE SET {updates or key + '=excluded.' + key}{extra}",
-            values,
-        )
+        try:
+            conn.execute(
+                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                f"ON CONFLICT({key}) DO UPDATE SET {updates or key + '=excluded.' + key}{extra}",
+                values,
+            )
+        except sqlite3.IntegrityError as exc:
+            empty = [c for c, v in zip(cols, values, strict=True) if v is None]
+            raise InventoryError(
+                f"{table}: {key} {row[key]}: {exc}; empty column(s) {empty}: fill them in or "
+                "leave the column out of the file"
+            ) from None
+        if extra:
+            _enrolled(conn, table, row[key])
         count += 1
     return count
+
+
+def _enrolled(conn: sqlite3.Connection, table: str, subject_id: str) -> None:
+    """An id imported into the inventory leaves the enrolment list (collector/enrolment.py);
+    the collector tracks it from its next message."""
+    subject_type = "gateway" if table == "gateways" else "terminal"
+    # OperationalError: a store the collector has not opened since upgrading (no table yet).
+    with contextlib.suppress(sqlite3.OperationalError):
+        conn.execute(
+            "DELETE FROM enrolment WHERE subject_type = ? AND subject_id = ?",
+            (subject_type, subject_id),
+        )
+
+
+ENROLMENT_COLUMNS = (
+    "subject_type",
+    "subject_id",
+    "gateway_id",
+    "first_seen_at",
+    "last_seen_at",
+    "messages",
+    "last_kind",
+)
+
+
+def list_enrolment(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+    """The enrolment list, most recently seen first."""
+    return conn.execute(
+        f"SELECT {', '.join(ENROLMENT_COLUMNS)} FROM enrolment "
+        "ORDER BY last_seen_at DESC, subject_type, subject_id"
+    ).fetchall()
+
+
+def export_enrolment(conn: sqlite3.Connection, directory: Path) -> dict[str, int]:
+    """``gateways.csv`` / ``terminals.csv`` in the import format, for the ids listed for
+    enrolment: an operator fills in site_id and region_id (a terminal's come from its
+    gateway) and imports the directory with ``import-inventory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    queries = {
+        "gateways": (
+            ("gateway_id", "site_id", "region_id"),
+            "SELECT subject_id, '', '' FROM enrolment WHERE subject_type = 'gateway' "
+            "ORDER BY subject_id",
+        ),
+        "terminals": (
+            ("terminal_id", "gateway_id", "site_id", "region_id"),
+            "SELECT e.subject_id, e.gateway_id, coalesce(g.site_id, ''), "
+            "coalesce(g.region_id, '') FROM enrolment e "
+            "LEFT JOIN gateways g ON g.gateway_id = e.gateway_id "
+            "WHERE e.subject_type = 'terminal' ORDER BY e.subject_id",
+        ),
+    }
+    counts: dict[str, int] = {}
+    for table, (cols, sql) in queries.items():
+        rows = conn.execute(sql).fetchall()
+        with (directory / f"{table}.csv").open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(cols)
+            w.writerows(rows)
+        counts[table] = len(rows)
+    return counts
 
 
 def import_dir(conn: sqlite3.Connection, directory: Path) -> dict[str, int]:

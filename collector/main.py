@@ -38,6 +38,15 @@ def _parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=f"{name.split('-')[0]} inventory CSVs")
         sp.add_argument("--db", type=Path, help="SQLite file (POSFLEET_DB)")
         sp.add_argument("directory", type=Path)
+    en = sub.add_parser("enrolment", help="ids that report but are not in the inventory")
+    en_sub = en.add_subparsers(dest="enrolment_command", required=True)
+    ls = en_sub.add_parser("list", help="print the enrolment list, most recently seen first")
+    ls.add_argument("--db", type=Path, help="SQLite file (POSFLEET_DB)")
+    ex = en_sub.add_parser(
+        "export", help="write gateways.csv/terminals.csv to complete and import-inventory"
+    )
+    ex.add_argument("--db", type=Path, help="SQLite file (POSFLEET_DB)")
+    ex.add_argument("directory", type=Path)
     return p
 
 
@@ -64,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "run":
             return Collector(settings).run_until_signalled()
+        if args.command == "enrolment":
+            return _enrolment(args.enrolment_command, settings.db, getattr(args, "directory", None))
         return _inventory(args.command, settings.db, args.directory)
     except (ConfigError, StoreError, InfluxConfigError, AlertConfigError) as exc:
         print(f"posfleet-collector: {exc}", file=sys.stderr)
@@ -89,12 +100,36 @@ def _inventory(command: str, db: Path, directory: Path) -> int:
     return 0
 
 
+def _enrolment(command: str, db: Path, directory: Path | None) -> int:
+    from collector.inventory import export_enrolment, list_enrolment
+    from collector.store.sqlite import SqliteStore
+
+    store = SqliteStore(db)
+    try:
+        if command == "list":
+            rows = list_enrolment(store.conn)
+            print(
+                "subject_type\tsubject_id\tgateway_id\tfirst_seen_at\tlast_seen_at\tmessages\tlast_kind"
+            )
+            for row in rows:
+                print("\t".join(str(v) for v in row))
+            print(f"{len(rows)} listed for enrolment", file=sys.stderr)
+        else:
+            assert directory is not None
+            counts = export_enrolment(store.conn, directory)
+            print(", ".join(f"{n} {t}" for t, n in counts.items()))
+    finally:
+        store.close()
+    return 0
+
+
 class Collector:
     """Everything wired together; ``start()``/``stop()`` for tests, or run until a signal."""
 
     def __init__(self, settings: Any) -> None:
         from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
+        from collector.enrolment import AutoEnrol, Enrolment, EnrolmentSettings
         from collector.http import HttpServer
         from collector.ingest import BrokerSettings, Item, MqttIngest
         from collector.inventory import import_dir
@@ -106,10 +141,22 @@ class Collector:
 
         self.settings = s = settings
         self.clock = SystemClock()
-        self.store = SqliteStore(s.db)
+        self.store = SqliteStore(s.db, enrolment_max=s.enrolment_max)
         if s.inventory:
             counts = import_dir(self.store.conn, s.inventory)
             log.info("inventory imported from %s: %s", s.inventory, counts)
+        retired = self.store.retire_unregistered(
+            self.clock.now(),
+            adopt_terminals=s.auto_enrol is not AutoEnrol.OFF,
+            adopt_gateways=s.auto_enrol_region if s.auto_enrol is AutoEnrol.ALL else None,
+        )
+        if retired:
+            log.warning("ids of an older release not in the inventory: %s", retired)
+        enrolment = Enrolment(
+            self.store.is_enrolled,
+            EnrolmentSettings(s.auto_enrol, s.auto_enrol_region, s.enrolment_max),
+        )
+        enrolment.load(*self.store.enrolled_ids())
         self.tracker = LivenessTracker(
             LivenessConfig(s.default_interval_s, s.grace_ratio, s.grace_min_s, s.grace_max_s)
         )
@@ -141,6 +188,7 @@ class Collector:
             settings=ProcessorSettings(s.max_payload_bytes, s.batch_max, max_defer_s=s.max_defer_s),
             clock=self.clock,
             housekeeping=[self._retention, self.tags.refresh],
+            enrolment=enrolment,
         )
         self.ingest = MqttIngest(
             BrokerSettings(

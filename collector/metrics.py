@@ -92,11 +92,32 @@ class CollectorMetrics:
             "backs off and goes on",
             registry=registry,
         )
+        self.transitions_lost = Counter(
+            "posfleet_collector_transitions_lost",
+            "Liveness transitions the store refused because the subject was no longer in the "
+            "status the collector believed (another writer moved it first): nothing written",
+            ["subject_type"],
+            registry=registry,
+        )
+        self.enrolment_dropped = Counter(
+            "posfleet_collector_enrolment_dropped",
+            "Rows dropped from the bounded enrolment list (least recently seen first)",
+            registry=registry,
+        )
+        self.auto_enrolled = Counter(
+            "posfleet_collector_auto_enrolled",
+            "Ids added to the inventory by POSFLEET_AUTO_ENROL",
+            ["subject_type"],
+            registry=registry,
+        )
         # Pre-create the label values so dashboards and rate() see zeros, not absences.
         for reason in RejectReason:
             self.rejected.labels(reason.value)
         for kind in Kind:
             self.messages.labels(kind.value)
+        for subject in ("gateway", "terminal"):
+            self.transitions_lost.labels(subject)
+            self.auto_enrolled.labels(subject)
 
 
 class LiveGauges(Collector):
@@ -161,10 +182,10 @@ class WorkerGauges(Collector):
         yield family
 
 
-# Overlays first: decommissioned, suspended, unregistered, then maintenance (active window).
+# Overlays first: decommissioned, suspended, then maintenance (active window).
 _STATUS = (
     "CASE WHEN decommissioned = 1 THEN 'decommissioned' WHEN suspended = 1 THEN 'suspended' "
-    "WHEN registered = 0 THEN 'unregistered' ELSE status END"
+    "ELSE status END"
 )
 ALERT_LABELS = (
     "alertname",
@@ -226,11 +247,21 @@ class FleetCollector(Collector):
                 "ELSE status", f"WHEN {overlay.format(key=key)} ELSE status"
             )
             for status, region, model, n in db.execute(
-                f"SELECT {status_sql}, region_id, model, count(*) FROM {table} GROUP BY 1, 2, 3",
+                f"SELECT {status_sql}, region_id, model, count(*) FROM {table} "
+                "WHERE registered = 1 GROUP BY 1, 2, 3",
                 args[table],
             ):
                 fam.add_metric([status, region, model], n)
             yield fam
+        pending = GaugeMetricFamily(
+            "posfleet_enrolment_pending",
+            "Ids that reported but are not in the inventory (listed for enrolment, never paged)",
+            labels=["subject_type"],
+        )
+        counts = dict(db.execute("SELECT subject_type, count(*) FROM enrolment GROUP BY 1"))
+        for subject in ("gateway", "terminal"):
+            pending.add_metric([subject], counts.get(subject, 0))
+        yield pending
         alerts = GaugeMetricFamily(
             "posfleet_alerts", "Alerts by kind and state", labels=["kind", "state"]
         )

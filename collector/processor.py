@@ -25,17 +25,20 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from collector.enrolment import ADMITTED, Admission, Enrolment, Sighting
 from collector.hooks import Listener, TelemetrySink
 from collector.ingest import Item, LinkEvent, Received
 from collector.liveness import Key, LivenessTracker, Outcome
 from collector.metrics import CollectorMetrics
 from collector.model import SubjectType, Transition
 from collector.store.sqlite import (
+    AutoEnrolled,
     Batch,
     SqliteStore,
     StoreError,
     SubjectUpdate,
     TelemetryRow,
+    WriteResult,
     dumps,
 )
 from telemetry.clock import Clock, SystemClock
@@ -49,7 +52,7 @@ from telemetry.models import (
     OfflineReason,
     Status,
 )
-from telemetry.topics import parse_topic
+from telemetry.topics import TopicRef, parse_topic
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +98,14 @@ class Processor:
         clock: Clock | None = None,
         housekeeping: Sequence[Callable[[sqlite3.Connection, datetime], object]] = (),
         pump: Callable[[float], bool] | None = None,
+        enrolment: Enrolment | None = None,
     ) -> None:
         self.store = store
+        if enrolment is None:
+            enrolment = Enrolment(store.is_enrolled)
+            enrolment.load(*store.enrolled_ids())
+        # Who is in the inventory: nothing else is tracked, stored or alerted on.
+        self.enrolment = enrolment
         self.tracker = tracker
         self.metrics = metrics
         self.inbox = inbox
@@ -224,12 +233,18 @@ class Processor:
         tick_listeners = bool(self.listeners) and mono >= self._next_listener_tick
         counts = batch.accepted
         store_down: StoreError | None = None
+        applied: list[Transition] = []
+        enrolment_dropped = 0
         if batch or accepted or tick_listeners:
             t0 = time.perf_counter()
             try:
                 with self.store.transaction() as conn:
-                    self.store.write(conn, batch)
-                    self._notify(conn, batch.transitions, accepted, now, tick_listeners)
+                    written = self.store.write(conn, batch)
+                    if written.lost:
+                        self._lost_race(conn, written)
+                    # Listeners (the alert engine) see only what the store's guard let through.
+                    self._notify(conn, written.applied, accepted, now, tick_listeners)
+                applied, enrolment_dropped = written.applied, written.enrolment_dropped
             except sqlite3.OperationalError as exc:
                 # The store, not a message (locked, disk full, I/O): one transaction per
                 # message would only wait on it once per message. Counted by run().
@@ -238,16 +253,17 @@ class Processor:
                     _Share("", None, now, deadlines_from, len(batch.transitions)),
                 ]:
                     self._lost(part, batch, exc)
-                accepted, batch.transitions, counts = [], [], {}
+                accepted, counts = [], {}
                 store_down = StoreError(f"the store refuses writes: {exc}")
             except Exception as exc:
                 self._loop_error("batch write failed, storing it message by message", exc)
-                accepted, transitions, store_down = self._store_one_by_one(
+                accepted, applied, enrolment_dropped, store_down = self._store_one_by_one(
                     batch, shares, deadlines_from, now, tick_listeners
                 )
-                batch.transitions = transitions
                 counts = Counter(d.ref.kind.value for d, _ in accepted)
             self.metrics.store_write_seconds.observe(time.perf_counter() - t0)
+            if enrolment_dropped:
+                self.metrics.enrolment_dropped.inc(enrolment_dropped)
             if tick_listeners:
                 self._next_listener_tick = mono + self.settings.tick_every_s
         for kind, n in counts.items():  # once per kind, not once per message
@@ -264,7 +280,7 @@ class Processor:
         done = self.clock.monotonic()
         for r in received:
             self.metrics.ingest_latency.observe(max(done - r, 0.0))
-        for t in batch.transitions:
+        for t in applied:
             self.metrics.state_changes.labels(t.subject_type.value, t.to_status.value).inc()
         for sink in self.sinks:
             for decoded, at in accepted:
@@ -282,18 +298,20 @@ class Processor:
         deadlines_from: int,
         now: datetime,
         tick_listeners: bool,
-    ) -> tuple[list[tuple[Decoded, datetime]], list[Transition], StoreError | None]:
+    ) -> tuple[list[tuple[Decoded, datetime]], list[Transition], int, StoreError | None]:
         """The batch's transaction failed and was rolled back: store each message (and the
         deadlines' transitions) in a transaction of its own, with the transitions the
         tracker gave it. The one that fails is rejected ``internal``; the tracker has
         already counted it, so its subjects are reloaded from the store afterwards.
 
-        Returns what was stored, and a ``StoreError`` when the store itself is failing
+        Returns what was stored, the transitions the store's guard let through, the enrolment
+        rows dropped, and a ``StoreError`` when the store itself is failing
         (``sqlite3.OperationalError``: locked, disk full, I/O): then the rest is not tried,
         each of its messages is rejected ``internal``, and the caller backs off."""
         parts = [*shares, _Share("", None, now, deadlines_from, len(batch.transitions))]
         stored: list[tuple[Decoded, datetime]] = []
         transitions: list[Transition] = []
+        dropped = 0
         for i, part in enumerate(parts):
             one = Batch(transitions=batch.transitions[part.start : part.end])
             tick = tick_listeners and i == len(parts) - 1
@@ -304,18 +322,21 @@ class Processor:
                 if part.decoded is not None:
                     self._remember(one, part.decoded, part.at)
                 with self.store.transaction() as conn:
-                    self.store.write(conn, one)
-                    self._notify(conn, one.transitions, messages, now, tick)
+                    written = self.store.write(conn, one)
+                    if written.lost:
+                        self._lost_race(conn, written)
+                    self._notify(conn, written.applied, messages, now, tick)
             except sqlite3.OperationalError as exc:
                 for rest in parts[i:]:
                     self._lost(rest, batch, exc)
-                return stored, transitions, StoreError(f"the store refuses writes: {exc}")
+                return stored, transitions, dropped, StoreError(f"the store refuses writes: {exc}")
             except Exception as exc:
                 self._lost(part, batch, exc)
                 continue
             stored += messages
-            transitions += one.transitions
-        return stored, transitions, None
+            transitions += written.applied
+            dropped += written.enrolment_dropped
+        return stored, transitions, dropped, None
 
     def _lost(self, part: _Share, batch: Batch, exc: BaseException) -> None:
         if part.decoded is not None:  # a message whose handling raised is counted already
@@ -333,6 +354,25 @@ class Processor:
                 self._dirty.discard(key)
         except Exception as exc:  # the store cannot be read: try again after the next batch
             self._loop_error("reloading subjects from the store failed", exc)
+
+    def _lost_race(self, conn: sqlite3.Connection, written: WriteResult) -> None:
+        """Transitions the store's guard refused: the subject was not in the status the
+        tracker believed (another writer moved it). The store is the truth: the tracker
+        takes its status back from there, and the next evidence is judged against it."""
+        for t in written.lost:
+            self.metrics.transitions_lost.labels(t.subject_type.value).inc()
+        keys = dict.fromkeys((t.subject_type, t.subject_id) for t in written.lost)
+        self.tracker.load(self.store.stored_states(conn, keys))
+        if self._log_budget.allow("transition_lost", self.clock.monotonic()):
+            t = written.lost[0]
+            log.warning(
+                "%d transition(s) lost to another writer, e.g. %s %s %s->%s",
+                len(written.lost),
+                t.subject_type.value,
+                t.subject_id,
+                t.from_status.value,
+                t.to_status.value,
+            )
 
     def _link(self, ev: LinkEvent) -> None:
         self.connected = ev.connected
@@ -358,6 +398,15 @@ class Processor:
             return None
         msg, ref = result.message, result.ref
         at, mono = item.received_at, item.mono
+        admission = self.enrolment.admit(ref.gateway_id, ref.terminal_id)
+        if admission is not ADMITTED and not self._admit(admission, ref, at, batch):
+            stype, sid = admission.unknown or ("", "")
+            self._reject(
+                RejectReason.UNREGISTERED.value,
+                f"{stype} {sid} is not in the inventory: listed for enrolment",
+                item.topic,
+            )
+            return None
         outcome: Outcome | None = None
         if (
             isinstance(msg, Status)
@@ -391,6 +440,31 @@ class Processor:
         batch.accepted[ref.kind.value] = batch.accepted.get(ref.kind.value, 0) + 1
         self._remember(batch, result, at)
         return result
+
+    def _admit(self, admission: Admission, ref: TopicRef, at: datetime, batch: Batch) -> bool:
+        """List an id that is not enrolled (False), or write down what was auto-enrolled."""
+        if admission.unknown is not None:
+            stype, sid = admission.unknown
+            seen = batch.unregistered.get(admission.unknown)
+            if seen is None:
+                gateway = ref.gateway_id if stype is SubjectType.TERMINAL else ""
+                seen = Sighting(stype, sid, gateway, at, at, 0, ref.kind.value)
+                batch.unregistered[admission.unknown] = seen
+            seen.last_seen_at, seen.last_kind = at, ref.kind.value
+            seen.messages += 1
+            return False
+        region = self.enrolment.settings.auto_region
+        for stype, sid in admission.enrol:
+            terminal = stype is SubjectType.TERMINAL
+            batch.enrol.append(
+                AutoEnrolled(
+                    stype, sid, ref.gateway_id if terminal else "", "" if terminal else region, at
+                )
+            )
+            self.metrics.auto_enrolled.labels(stype.value).inc()
+            if self._log_budget.allow("auto_enrol", self.clock.monotonic()):
+                log.info("auto-enrolled %s %s (POSFLEET_AUTO_ENROL)", stype.value, sid)
+        return True
 
     def _remember(self, batch: Batch, decoded: Decoded, at: datetime) -> None:
         msg, ref = decoded.message, decoded.ref

@@ -276,12 +276,12 @@ def inventory_counts(conn: sqlite3.Connection) -> pd.DataFrame:
 
 
 def unregistered(conn: sqlite3.Connection) -> pd.DataFrame:
+    """Ids awaiting enrolment (collector/enrolment.py): bounded, never paged."""
     return frame(
         conn,
-        "SELECT 'gateway' AS type, gateway_id AS id, status, last_seen_at, firmware_version "
-        "FROM gateways WHERE registered = 0 UNION ALL "
-        "SELECT 'terminal', terminal_id, status, last_seen_at, firmware_version "
-        "FROM terminals WHERE registered = 0 ORDER BY 4 DESC",
+        "SELECT subject_type AS type, subject_id AS id, gateway_id AS behind_gateway, "
+        "first_seen_at, last_seen_at, messages, last_kind FROM enrolment "
+        "ORDER BY last_seen_at DESC",
     )
 
 

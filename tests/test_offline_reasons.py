@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from collector.ingest import LinkEvent, Received
+from collector.inventory import upsert_rows
 from collector.liveness import LivenessTracker
 from collector.metrics import CollectorMetrics
 from collector.processor import Processor
@@ -64,6 +65,8 @@ def test_the_collector_takes_an_unknown_reason_as_an_unplanned_fault_and_counts_
     clock = FakeClock()
     registry = CollectorRegistry()
     store = SqliteStore(tmp_path / "p.sqlite")
+    with store.conn:  # only a gateway in the inventory is tracked
+        upsert_rows(store.conn, "gateways", [{"gateway_id": "gw-1", "site_id": "S1"}])
     p = Processor(
         store, LivenessTracker(), CollectorMetrics(registry), queue.SimpleQueue(), clock=clock
     )

@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS gateways (
     region_id TEXT NOT NULL DEFAULT '',
     model TEXT NOT NULL DEFAULT '',
     serial TEXT NOT NULL DEFAULT '',
-    registered INTEGER NOT NULL DEFAULT 1,      -- 0: reported but not in the inventory
+    registered INTEGER NOT NULL DEFAULT 1,      -- 0: only in stores of older releases (see enrolment)
     install_date TEXT,
     warranty_end TEXT,
     last_service_at TEXT,
@@ -93,6 +93,21 @@ CREATE TABLE IF NOT EXISTS terminals (
 CREATE INDEX IF NOT EXISTS terminals_gateway ON terminals(gateway_id);
 CREATE INDEX IF NOT EXISTS terminals_status ON terminals(status);
 CREATE INDEX IF NOT EXISTS terminals_site ON terminals(site_id);
+
+-- Ids that reported but are not in the inventory (collector/enrolment.py): listed for an
+-- operator to enrol, never tracked nor paged. Bounded (POSFLEET_ENROLMENT_MAX rows, least
+-- recently seen dropped first). Rows leave when the id is imported into the inventory.
+CREATE TABLE IF NOT EXISTS enrolment (
+    subject_type TEXT NOT NULL,                -- gateway | terminal
+    subject_id TEXT NOT NULL,
+    gateway_id TEXT NOT NULL DEFAULT '',       -- terminals: the enrolled gateway that reported it
+    first_seen_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    messages INTEGER NOT NULL DEFAULT 0,       -- since first seen (0: carried over from gateways/terminals)
+    last_kind TEXT NOT NULL DEFAULT '',        -- topic kind of the last message (heartbeat, status, ...)
+    PRIMARY KEY (subject_type, subject_id)
+);
+CREATE INDEX IF NOT EXISTS enrolment_last_seen ON enrolment(last_seen_at);
 
 -- ---------------------------------------------------------------- history
 -- Every liveness change is a row (the healthchecks "flip"). subject_type: gateway | terminal | site.

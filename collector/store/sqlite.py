@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
+from collector.enrolment import Sighting
 from collector.liveness import StoredState
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
 from collector.store.times import from_db_opt, to_db
@@ -76,6 +77,15 @@ class TelemetryRow:
     payload: str
 
 
+@dataclass(frozen=True, slots=True)
+class AutoEnrolled:
+    subject_type: SubjectType
+    subject_id: str
+    gateway_id: str  # terminals: the gateway in front of it ('' for a gateway)
+    region_id: str  # gateways: the auto-enrolment region; terminals inherit their gateway's
+    at: datetime
+
+
 @dataclass(slots=True)
 class Batch:
     gateways: dict[str, SubjectUpdate] = field(default_factory=dict)
@@ -83,9 +93,27 @@ class Batch:
     transitions: list[Transition] = field(default_factory=list)
     telemetry: list[TelemetryRow] = field(default_factory=list)
     accepted: dict[str, int] = field(default_factory=dict)  # messages by kind (metrics only)
+    # Ids not in the inventory seen in this batch: listed for enrolment, nothing else.
+    unregistered: dict[tuple[SubjectType, str], Sighting] = field(default_factory=dict)
+    # Auto-enrolled in this batch (POSFLEET_AUTO_ENROL), gateways before their terminals.
+    enrol: list[AutoEnrolled] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.gateways or self.terminals or self.transitions or self.telemetry)
+        return bool(
+            self.gateways
+            or self.terminals
+            or self.transitions
+            or self.telemetry
+            or self.unregistered
+            or self.enrol
+        )
+
+
+@dataclass(slots=True)
+class WriteResult:
+    applied: list[Transition]  # the transitions whose guard held; listeners see only these
+    lost: list[Transition]  # the subject was not in the status we believed: nothing written
+    enrolment_dropped: int = 0  # rows dropped from the bounded enrolment list
 
 
 _TABLE = {
@@ -104,8 +132,9 @@ TERMINAL_COLUMNS = (
 
 
 class SqliteStore:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, enrolment_max: int = 1000) -> None:
         self.path = Path(path)
+        self.enrolment_max = enrolment_max
         if self.path.parent and not self.path.parent.exists():
             raise StoreError(
                 f"directory {self.path.parent} of the store does not exist: create it or set "
@@ -135,7 +164,8 @@ class SqliteStore:
     def load_liveness(self) -> list[StoredState]:
         rows: list[StoredState] = []
         for gid, status, since, session, interval in self.conn.execute(
-            "SELECT gateway_id, status, status_since, session, heartbeat_interval FROM gateways"
+            "SELECT gateway_id, status, status_since, session, heartbeat_interval FROM gateways "
+            "WHERE registered = 1"
         ):
             rows.append(
                 StoredState(
@@ -148,7 +178,8 @@ class SqliteStore:
                 )
             )
         for tid, gid, status, since, interval in self.conn.execute(
-            "SELECT terminal_id, gateway_id, status, status_since, heartbeat_interval FROM terminals"
+            "SELECT terminal_id, gateway_id, status, status_since, heartbeat_interval FROM terminals "
+            "WHERE registered = 1"
         ):
             rows.append(
                 StoredState(
@@ -191,14 +222,16 @@ class SqliteStore:
         )
 
     # ------------------------------------------------------------------ writes
-    def write(self, conn: sqlite3.Connection, batch: Batch) -> None:
-        """Write one batch with ``conn`` inside the caller's transaction."""
+    def write(self, conn: sqlite3.Connection, batch: Batch) -> WriteResult:
+        """Write one batch with ``conn`` inside the caller's transaction.
+
+        Only enrolled subjects reach ``gateways``/``terminals`` (the processor admits them);
+        an update of a row that does not exist changes nothing.
+        """
+        if batch.enrol:
+            self._auto_enrol(conn, batch.enrol)
+        dropped = self._list_for_enrolment(conn, batch.unregistered) if batch.unregistered else 0
         if batch.gateways:
-            # A gateway that reports but is not in the inventory appears as unregistered.
-            conn.executemany(
-                "INSERT OR IGNORE INTO gateways (gateway_id, registered) VALUES (?, 0)",
-                [(g,) for g in batch.gateways],
-            )
             conn.executemany(
                 "UPDATE gateways SET last_seen_at=?, session=coalesce(?, session), "
                 "heartbeat_interval=coalesce(?, heartbeat_interval), due_at=coalesce(?, due_at), "
@@ -218,12 +251,6 @@ class SqliteStore:
             self._denormalise(conn, "gateways", "gateway_id", batch.gateways, GATEWAY_COLUMNS)
         if batch.terminals:
             conn.executemany(
-                "INSERT OR IGNORE INTO terminals (terminal_id, gateway_id, site_id, region_id, "
-                "registered) SELECT ?, ?, coalesce(g.site_id, ''), coalesce(g.region_id, ''), 0 "
-                "FROM (SELECT 1) LEFT JOIN gateways g ON g.gateway_id = ?",
-                [(t, u.gateway_id, u.gateway_id) for t, u in batch.terminals.items()],
-            )
-            conn.executemany(
                 "UPDATE terminals SET last_seen_at=?, "
                 "heartbeat_interval=coalesce(?, heartbeat_interval), due_at=coalesce(?, due_at) "
                 "WHERE terminal_id=?",
@@ -233,8 +260,7 @@ class SqliteStore:
                 ],
             )
             self._denormalise(conn, "terminals", "terminal_id", batch.terminals, TERMINAL_COLUMNS)
-        if batch.transitions:
-            self.apply_transitions(conn, batch.transitions)
+        applied = self.apply_transitions(conn, batch.transitions) if batch.transitions else []
         if batch.telemetry:
             conn.executemany(
                 "INSERT INTO telemetry (gateway_id, terminal_id, kind, received_at, device_ts, "
@@ -252,6 +278,76 @@ class SqliteStore:
                     for r in batch.telemetry
                 ],
             )
+        done = {id(t) for t in applied}
+        lost = [t for t in batch.transitions if id(t) not in done]
+        return WriteResult(applied, lost, dropped)
+
+    @staticmethod
+    def _auto_enrol(conn: sqlite3.Connection, enrol: Sequence[AutoEnrolled]) -> None:
+        for e in enrol:
+            stype, sid, gateway_id, region = e.subject_type, e.subject_id, e.gateway_id, e.region_id
+            if stype is SubjectType.GATEWAY:
+                conn.execute(
+                    "INSERT INTO gateways (gateway_id, region_id, registered) VALUES (?, ?, 1) "
+                    "ON CONFLICT(gateway_id) DO UPDATE SET registered = 1",
+                    (sid, region),
+                )
+            else:
+                # The terminal inherits its gateway's site and region: its pages are routed.
+                conn.execute(
+                    "INSERT INTO terminals (terminal_id, gateway_id, site_id, region_id, "
+                    "registered) SELECT ?, ?, coalesce(g.site_id, ''), coalesce(g.region_id, ''), "
+                    "1 FROM (SELECT 1) LEFT JOIN gateways g ON g.gateway_id = ? "
+                    "WHERE true ON CONFLICT(terminal_id) DO UPDATE SET registered = 1",
+                    (sid, gateway_id, gateway_id),
+                )
+            conn.execute(
+                "DELETE FROM enrolment WHERE subject_type = ? AND subject_id = ?",
+                (stype.value, sid),
+            )
+            conn.execute(
+                "INSERT INTO audit_log (at, actor, action, subject, details) "
+                "VALUES (?, 'collector', 'enrolment.auto', ?, ?)",
+                (to_db(e.at), f"{stype.value}:{sid}", dumps({"gateway_id": gateway_id})),
+            )
+
+    def _list_for_enrolment(
+        self, conn: sqlite3.Connection, seen: dict[tuple[SubjectType, str], Sighting]
+    ) -> int:
+        """Fold the batch's sightings into the enrolment list; return how many rows the
+        bound dropped (least recently seen first)."""
+        conn.executemany(
+            "INSERT INTO enrolment (subject_type, subject_id, gateway_id, first_seen_at, "
+            "last_seen_at, messages, last_kind) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(subject_type, subject_id) DO UPDATE SET "
+            "gateway_id = excluded.gateway_id, last_seen_at = excluded.last_seen_at, "
+            "messages = messages + excluded.messages, last_kind = excluded.last_kind",
+            [
+                (
+                    s.subject_type.value,
+                    s.subject_id,
+                    s.gateway_id,
+                    to_db(s.first_seen_at),
+                    to_db(s.last_seen_at),
+                    s.messages,
+                    s.last_kind,
+                )
+                for s in seen.values()
+            ],
+        )
+        return self.bound_enrolment(conn)
+
+    def bound_enrolment(self, conn: sqlite3.Connection) -> int:
+        (n,) = conn.execute("SELECT count(*) FROM enrolment").fetchone()
+        excess = int(n) - self.enrolment_max
+        if excess <= 0:
+            return 0
+        conn.execute(
+            "DELETE FROM enrolment WHERE rowid IN (SELECT rowid FROM enrolment "
+            "ORDER BY last_seen_at, rowid LIMIT ?)",
+            (excess,),
+        )
+        return excess
 
     @staticmethod
     def _denormalise(
@@ -271,26 +367,26 @@ class SqliteStore:
 
     def apply_transitions(
         self, conn: sqlite3.Connection, transitions: Sequence[Transition]
-    ) -> None:
+    ) -> list[Transition]:
+        """Write the transitions whose subject still holds ``from_status``; return those.
+
+        The conditional UPDATE is the guard (healthchecks' ``sendalerts``): when it changes no
+        row, someone else (another collector, an operator) moved the subject first, or the
+        subject is not in the inventory, and this transition did not happen: no state-change
+        row, no incident, and the caller must not tell the listeners about it.
+        """
+        applied: list[Transition] = []
         for t in transitions:
             table, key = _TABLE[t.subject_type]
-            if t.subject_type is SubjectType.TERMINAL:
-                conn.execute(
-                    "INSERT OR IGNORE INTO terminals (terminal_id, gateway_id, registered) "
-                    "VALUES (?, ?, 0)",
-                    (t.subject_id, t.gateway_id),
-                )
-            else:
-                conn.execute(
-                    "INSERT OR IGNORE INTO gateways (gateway_id, registered) VALUES (?, 0)",
-                    (t.subject_id,),
-                )
             reason = t.detected_by.value + (f":{t.reason}" if t.reason else "")
-            conn.execute(
+            cur = conn.execute(
                 f"UPDATE {table} SET status=?, status_since=?, status_reason=? "
                 f"WHERE {key}=? AND status=?",
                 (t.to_status.value, to_db(t.at), reason, t.subject_id, t.from_status.value),
             )
+            if cur.rowcount != 1:
+                continue
+            applied.append(t)
             conn.execute(
                 "INSERT INTO state_changes (subject_type, subject_id, from_status, to_status, at, "
                 "reason) VALUES (?, ?, ?, ?, ?, ?)",
@@ -311,6 +407,33 @@ class SqliteStore:
                     "AND ended_at IS NULL",
                     (to_db(t.at), t.subject_type.value, t.subject_id),
                 )
+        return applied
+
+    def stored_states(
+        self, conn: sqlite3.Connection, keys: Iterable[tuple[SubjectType, str]]
+    ) -> list[StoredState]:
+        """What the store holds for these subjects (to resync the tracker after a lost race)."""
+        out: list[StoredState] = []
+        for stype, sid in keys:
+            if stype is SubjectType.GATEWAY:
+                row = conn.execute(
+                    "SELECT status, status_since, session, heartbeat_interval, '' FROM gateways "
+                    "WHERE gateway_id=?",
+                    (sid,),
+                ).fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT status, status_since, NULL, heartbeat_interval, gateway_id "
+                    "FROM terminals WHERE terminal_id=?",
+                    (sid,),
+                ).fetchone()
+            if row is not None:
+                out.append(
+                    StoredState(
+                        stype, sid, Liveness(row[0]), from_db_opt(row[1]), row[2], row[3], row[4]
+                    )
+                )
+        return out
 
     @staticmethod
     def _open_incident(conn: sqlite3.Connection, t: Transition, table: str, key: str) -> None:
@@ -336,6 +459,106 @@ class SqliteStore:
                 t.subject_id,
             ),
         )
+
+    # ------------------------------------------------------------------ enrolment
+    def is_enrolled(self, subject_type: SubjectType, subject_id: str) -> bool:
+        table, key = _TABLE[subject_type]
+        row = self.conn.execute(
+            f"SELECT 1 FROM {table} WHERE {key} = ? AND registered = 1", (subject_id,)
+        ).fetchone()
+        return row is not None
+
+    def enrolled_ids(self) -> tuple[list[str], list[str]]:
+        """Every enrolled gateway and terminal id (loaded once at start)."""
+        return (
+            [r[0] for r in self.conn.execute("SELECT gateway_id FROM gateways WHERE registered=1")],
+            [
+                r[0]
+                for r in self.conn.execute("SELECT terminal_id FROM terminals WHERE registered=1")
+            ],
+        )
+
+    def retire_unregistered(
+        self, now: datetime, *, adopt_terminals: bool, adopt_gateways: str | None
+    ) -> dict[str, int]:
+        """Stores of older releases hold rows with ``registered = 0`` (ids that reported but
+        were never imported), and alerts and incidents about them. Judge them by today's
+        policy, once, at start: adopted when auto-enrolment covers them, else moved to the
+        enrolment list, their open alerts resolved and open incidents closed, and the rows
+        deleted (history rows stay). ``adopt_gateways``: the auto-enrolment region, or None.
+        """
+        at = to_db(now)
+        counts: dict[str, int] = {}
+        with self.transaction() as conn:
+            if adopt_gateways is not None:
+                counts["gateways adopted"] = conn.execute(
+                    "UPDATE gateways SET registered = 1, region_id = CASE WHEN region_id = '' "
+                    "THEN ? ELSE region_id END WHERE registered = 0",
+                    (adopt_gateways,),
+                ).rowcount
+            if adopt_terminals:
+                counts["terminals adopted"] = conn.execute(
+                    "UPDATE terminals SET registered = 1, "
+                    "site_id = coalesce((SELECT g.site_id FROM gateways g "
+                    "WHERE g.gateway_id = terminals.gateway_id), site_id), "
+                    "region_id = coalesce((SELECT g.region_id FROM gateways g "
+                    "WHERE g.gateway_id = terminals.gateway_id), region_id) "
+                    "WHERE registered = 0 AND gateway_id IN "
+                    "(SELECT gateway_id FROM gateways WHERE registered = 1)"
+                ).rowcount
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS retired (subject_type TEXT, subject_id TEXT, "
+                "gateway_id TEXT, last_seen_at TEXT, PRIMARY KEY (subject_type, subject_id))"
+            )
+            conn.execute("DELETE FROM retired")
+            conn.execute(
+                "INSERT INTO retired SELECT 'gateway', gateway_id, '', last_seen_at "
+                "FROM gateways WHERE registered = 0"
+            )
+            conn.execute(
+                "INSERT INTO retired SELECT 'terminal', terminal_id, gateway_id, last_seen_at "
+                "FROM terminals WHERE registered = 0"
+            )
+            (n,) = conn.execute("SELECT count(*) FROM retired").fetchone()
+            if n:
+                conn.execute(
+                    "INSERT OR IGNORE INTO enrolment (subject_type, subject_id, gateway_id, "
+                    "first_seen_at, last_seen_at, messages, last_kind) "
+                    "SELECT subject_type, subject_id, gateway_id, coalesce(last_seen_at, ?), "
+                    "coalesce(last_seen_at, ?), 0, '' FROM retired",
+                    (at, at),
+                )
+                # Their alerts were pages with no route: void them, with a note saying why.
+                active = (
+                    "SELECT id, state FROM alerts WHERE state != 'resolved' AND "
+                    "(subject_type, subject_id) IN (SELECT subject_type, subject_id FROM retired)"
+                )
+                conn.execute(
+                    "INSERT INTO alert_events (alert_id, at, from_state, to_state, note) "
+                    f"SELECT id, ?, state, 'resolved', 'not in the inventory: listed for "
+                    f"enrolment' FROM ({active})",
+                    (at,),
+                )
+                counts["alerts resolved"] = conn.execute(
+                    f"UPDATE alerts SET state = 'resolved', resolved_at = ? "
+                    f"WHERE id IN (SELECT id FROM ({active}))",
+                    (at,),
+                ).rowcount
+                counts["incidents closed"] = conn.execute(
+                    "UPDATE incidents SET ended_at = ?, notes = 'not in the inventory' "
+                    "WHERE ended_at IS NULL AND (subject_type, subject_id) IN "
+                    "(SELECT subject_type, subject_id FROM retired)",
+                    (at,),
+                ).rowcount
+                counts["gateways listed"] = conn.execute(
+                    "DELETE FROM gateways WHERE registered = 0"
+                ).rowcount
+                counts["terminals listed"] = conn.execute(
+                    "DELETE FROM terminals WHERE registered = 0"
+                ).rowcount
+                self.bound_enrolment(conn)
+            conn.execute("DELETE FROM retired")
+        return {k: v for k, v in counts.items() if v}
 
     # ------------------------------------------------------------------ reads
     def status_counts(self) -> dict[str, int]:

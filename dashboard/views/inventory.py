@@ -1,4 +1,4 @@
-"""Inventory: counts, unregistered gateways, CSV export and (admin) import."""
+"""Inventory: counts, ids awaiting enrolment, CSV export and (admin) import."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ c = ui.ctx()
 st.title("Inventory")
 ui.flash()
 ui.table(ui.load(c, queries_ops.inventory_counts), "inventory-counts")
-st.subheader("Reporting but not in the inventory")
+st.subheader("Reporting but not in the inventory (awaiting enrolment, never paged)")
 ui.table(ui.load(c, queries_ops.unregistered), "unregistered")
 st.subheader("Export")
 for table_name, cols in INVENTORY_COLUMNS.items():

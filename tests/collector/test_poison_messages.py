@@ -21,6 +21,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
 from support.wait import wait_for
 
+from collector.inventory import upsert_rows
+from collector.store.sqlite import SqliteStore
 from simulators.broker import MosquittoProcess, free_port
 
 pytestmark = pytest.mark.integration
@@ -74,6 +76,10 @@ def test_a_poison_message_and_its_retained_twin_neither_stop_nor_crash_loop_the_
         "--broker-port", str(mosquitto.port), "--metrics-host", "127.0.0.1",
         "--metrics-port", str(port),
     ]  # fmt: skip
+    store = SqliteStore(db_path)  # the inventory: the poisoned gateway is a real, enrolled one
+    with store.conn:
+        upsert_rows(store.conn, "gateways", [{"gateway_id": g} for g in ("gw-0042", "gw-0007")])
+    store.close()
     log = (tmp_path / "collector.log").open("w")
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="poisoner")
     pub.connect("127.0.0.1", mosquitto.port)
@@ -111,7 +117,8 @@ def test_a_poison_message_and_its_retained_twin_neither_stop_nor_crash_loop_the_
         publish("posfleet/v1/gw-0007/heartbeat", _beat("gw-0007", 1))
         wait_for(lambda: _status(db_path, "gw-0007") == "online", 20, what="gw-0007 online")
         assert _sample(port, "posfleet_collector_messages_total", kind="heartbeat") == 1.0
-        assert _status(db_path, "gw-0042") is None  # nothing stored for the poison
+        # Enrolled, and nothing of the poison stored.
+        assert _status(db_path, "gw-0042") == "unknown"
 
         # A clean stop, then a restart with the retained poison still on the broker.
         procs[-1].terminate()

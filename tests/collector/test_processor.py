@@ -11,6 +11,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from collector.ingest import Item, LinkEvent, Received
+from collector.inventory import upsert_rows
 from collector.liveness import LivenessTracker
 from collector.metrics import CollectorMetrics
 from collector.model import Transition
@@ -40,11 +41,25 @@ class ExplodingListener:
         pass
 
 
-def _processor(tmp_path: Path, **kw: object) -> tuple[Processor, FakeClock, CollectorRegistry]:
+def enrol(store: SqliteStore, *gateways: str) -> None:
+    """What an inventory import does: only enrolled gateways are tracked."""
+    with store.conn:
+        upsert_rows(
+            store.conn,
+            "gateways",
+            [{"gateway_id": g, "site_id": "S1", "region_id": "north"} for g in gateways],
+        )
+
+
+def _processor(
+    tmp_path: Path, *, enrolled: Sequence[str] = ("gw-0", "gw-1", "gw-2"), **kw: object
+) -> tuple[Processor, FakeClock, CollectorRegistry]:
     clock = FakeClock()
     registry = CollectorRegistry()
+    store = SqliteStore(tmp_path / "p.sqlite")
+    enrol(store, *enrolled)
     p = Processor(
-        SqliteStore(tmp_path / "p.sqlite"),
+        store,
         LivenessTracker(),
         CollectorMetrics(registry),
         queue.SimpleQueue(),
@@ -61,7 +76,7 @@ def _beat(clock: FakeClock, gw: str, seq: int) -> Received:
 
 def test_a_failing_listener_loses_its_own_writes_but_never_the_batch(tmp_path: Path) -> None:
     bad = ExplodingListener()
-    p, clock, registry = _processor(tmp_path, listeners=[bad])
+    p, clock, registry = _processor(tmp_path, listeners=[bad], enrolled=["gw-1"])
     items: list[Item] = [LinkEvent(True, clock.now(), clock.monotonic()), _beat(clock, "gw-1", 0)]
     p.process(items)
     conn = p.store.conn
@@ -80,7 +95,10 @@ def test_housekeeping_runs_once_per_period_and_its_failure_is_contained(tmp_path
         raise OSError("disk full")
 
     p, clock, _ = _processor(
-        tmp_path, housekeeping=[chore], settings=ProcessorSettings(housekeeping_every_s=60)
+        tmp_path,
+        housekeeping=[chore],
+        settings=ProcessorSettings(housekeeping_every_s=60),
+        enrolled=["gw-1"],
     )
     for seq in range(10):
         clock.advance(15)

@@ -20,11 +20,12 @@ from prometheus_client import CollectorRegistry
 from support.wait import wait_for
 
 from collector.ingest import Item, LinkEvent, Received
+from collector.inventory import upsert_rows
 from collector.liveness import LivenessTracker, Outcome
 from collector.metrics import CollectorMetrics
 from collector.model import Liveness, SubjectType
 from collector.processor import Processor, ProcessorSettings
-from collector.store.sqlite import Batch, SqliteStore
+from collector.store.sqlite import Batch, SqliteStore, WriteResult
 from telemetry import FakeClock, Heartbeat, Kind, Status, encode, topic_for
 from telemetry.models import LinkState, OfflineReason
 
@@ -38,12 +39,12 @@ class PoisonStore(SqliteStore):
         self.poison: set[str] = set()
         self.writes = 0
 
-    def write(self, conn: sqlite3.Connection, batch: Batch) -> None:
+    def write(self, conn: sqlite3.Connection, batch: Batch) -> WriteResult:
         self.writes += 1
         touched = set(batch.gateways) | {t.subject_id for t in batch.transitions}
         if touched & self.poison:
             raise OverflowError("Python int too large to convert to SQLite INTEGER")
-        super().write(conn, batch)
+        return super().write(conn, batch)
 
 
 class ExplodingTracker(LivenessTracker):
@@ -57,13 +58,19 @@ class ExplodingTracker(LivenessTracker):
         return super().observe_heartbeat(gateway_id, *args, **kw)
 
 
+GATEWAYS = ("gw-0", "gw-1", "gw-2", "gw-bad", "gw-poison")
+
+
 def _processor(
     tmp_path: Path, *, store: SqliteStore | None = None, tracker: LivenessTracker | None = None
 ) -> tuple[Processor, FakeClock, CollectorRegistry]:
     clock = FakeClock()
     registry = CollectorRegistry()
+    store = store or SqliteStore(tmp_path / "p.sqlite")
+    with store.conn:  # only gateways in the inventory are tracked (collector/enrolment.py)
+        upsert_rows(store.conn, "gateways", [{"gateway_id": g, "site_id": "S1"} for g in GATEWAYS])
     p = Processor(
-        store or SqliteStore(tmp_path / "p.sqlite"),
+        store,
         LivenessTracker() if tracker is None else tracker,  # an empty tracker is falsy
         CollectorMetrics(registry),
         queue.SimpleQueue(),
@@ -91,7 +98,12 @@ def _offline(clock: FakeClock, gw: str, session: int = 1) -> Received:
 
 
 def _stored(p: Processor) -> dict[str, str]:
-    return dict(p.store.conn.execute("SELECT gateway_id, status FROM gateways").fetchall())
+    """The gateways the collector has seen (enrolled ones it never heard from stay unknown)."""
+    return dict(
+        p.store.conn.execute(
+            "SELECT gateway_id, status FROM gateways WHERE status != 'unknown'"
+        ).fetchall()
+    )
 
 
 def _count(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -180,11 +192,11 @@ class FlakyConnectionStore(SqliteStore):
         self.broken = threading.Event()
         self.attempts: list[float] = []
 
-    def write(self, conn: sqlite3.Connection, batch: Batch) -> None:
+    def write(self, conn: sqlite3.Connection, batch: Batch) -> WriteResult:
         if self.broken.is_set():
             self.attempts.append(time.monotonic())
             raise sqlite3.OperationalError("disk I/O error")
-        super().write(conn, batch)
+        return super().write(conn, batch)
 
 
 def test_a_store_that_refuses_every_write_makes_the_loop_back_off_and_it_recovers(

@@ -287,10 +287,11 @@ def _fill_state(
         " ended_at, class, fault_category, detected_by) VALUES (?,?,?,?,?,?,?,?,?,?)",
         incidents,
     )
-    # Two gateways that report but are not in the inventory.
+    # Two gateways that report but are not in the inventory: listed for enrolment.
     conn.executemany(
-        "INSERT INTO gateways (gateway_id, registered, status, last_seen_at) VALUES (?, 0, ?, ?)",
-        [("GWX-ROGUE1", "online", to_db(now)), ("GWX-ROGUE2", "late", to_db(now))],
+        "INSERT INTO enrolment (subject_type, subject_id, first_seen_at, last_seen_at, messages, "
+        "last_kind) VALUES ('gateway', ?, ?, ?, ?, 'heartbeat')",
+        [("GWX-ROGUE1", to_db(now), to_db(now), 12), ("GWX-ROGUE2", to_db(now), to_db(now), 3)],
     )
 
 

@@ -1,0 +1,474 @@
+"""Ids not in the inventory: listed for enrolment, never tracked, stored nor paged
+(collector/enrolment.py), with a fake clock, a real SQLite file and the real alert engine."""
+
+from __future__ import annotations
+
+import csv
+import queue
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from collector.alerts.config import AlertSettings
+from collector.alerts.listener import build_listener
+from collector.config import ConfigError, load_settings
+from collector.enrolment import AutoEnrol, Enrolment, EnrolmentSettings
+from collector.ingest import LinkEvent, Received
+from collector.inventory import import_dir, upsert_rows
+from collector.liveness import LivenessTracker
+from collector.main import main
+from collector.metrics import CollectorMetrics
+from collector.model import Liveness, SubjectType
+from collector.processor import Processor
+from collector.store.sqlite import SqliteStore, connect
+from telemetry import FakeClock, Heartbeat, Kind, Status, encode, topic_for
+from telemetry.models import LinkState, OfflineReason
+
+
+class Rig:
+    """A processor with the alert engine, as ``collector.main`` wires it."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        enrolled: Sequence[str] = ("gw-known",),
+        auto: AutoEnrol = AutoEnrol.OFF,
+        max_listed: int = 1000,
+    ) -> None:
+        self.clock = FakeClock()
+        self.registry = CollectorRegistry()
+        self.store = SqliteStore(tmp_path / "e.sqlite", enrolment_max=max_listed)
+        with self.store.conn:
+            upsert_rows(
+                self.store.conn,
+                "gateways",
+                [{"gateway_id": g, "site_id": "S1", "region_id": "north"} for g in enrolled],
+            )
+        with self.store.transaction() as conn:
+            listener = build_listener(
+                conn, AlertSettings(), now=self.clock.now(), monotonic=self.clock.monotonic
+            )
+        enrolment = Enrolment(self.store.is_enrolled, EnrolmentSettings(auto, "unassigned"))
+        enrolment.load(*self.store.enrolled_ids())
+        self.p = Processor(
+            self.store,
+            LivenessTracker(),
+            CollectorMetrics(self.registry),
+            queue.SimpleQueue(),
+            listeners=[listener],
+            clock=self.clock,
+            enrolment=enrolment,
+        )
+        self.p.process([LinkEvent(True, self.clock.now(), self.clock.monotonic())])
+        self.seq: dict[str, int] = {}
+
+    def beat(self, gw: str, terminal: str | None = None, interval: float = 10) -> Received:
+        key = f"{gw}/{terminal}"
+        seq = self.seq[key] = self.seq.get(key, -1) + 1
+        hb = Heartbeat(
+            gw=gw, terminal=terminal, ts=self.clock.now(), session=1, seq=seq, interval=interval
+        )
+        topic = topic_for(gw, Kind.HEARTBEAT, terminal)
+        return Received(topic, encode(hb), self.clock.now(), self.clock.monotonic())
+
+    def status(self, gw: str, state: LinkState) -> Received:
+        reason = OfflineReason.CONNECTION_LOST if state is LinkState.OFFLINE else None
+        st = Status(gw=gw, ts=self.clock.now(), state=state, session=1, reason=reason)
+        return Received(
+            topic_for(gw, Kind.STATUS), encode(st), self.clock.now(), self.clock.monotonic()
+        )
+
+    def rows(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        return self.store.conn.execute(sql, args).fetchall()
+
+    def sample(self, name: str, **labels: str) -> float | None:
+        return self.registry.get_sample_value(name, labels)
+
+    def silence(self, seconds: float, step: float = 1.0) -> None:
+        """Time passes with nothing received; deadlines and the alert engine's ticks run."""
+        waited = 0.0
+        while waited < seconds:
+            self.clock.advance(step)
+            waited += step
+            self.p.process([])
+
+
+def test_an_unknown_gateway_is_listed_for_enrolment_and_never_tracked_nor_stored(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    t0 = rig.clock.now()
+    rig.p.process([rig.status("gw-stranger", LinkState.ONLINE), rig.beat("gw-stranger")])
+    rig.clock.advance(5)
+    rig.p.process([rig.beat("gw-stranger")])
+    assert rig.rows("SELECT gateway_id FROM gateways") == [("gw-known",)]
+    assert rig.rows(
+        "SELECT subject_type, subject_id, gateway_id, first_seen_at, last_seen_at, messages, "
+        "last_kind FROM enrolment"
+    ) == [
+        (
+            "gateway",
+            "gw-stranger",
+            "",
+            t0.isoformat(timespec="microseconds"),
+            rig.clock.now().isoformat(timespec="microseconds"),
+            3,
+            "heartbeat",
+        )
+    ]
+    assert rig.p.tracker.get(SubjectType.GATEWAY, "gw-stranger") is None
+    assert rig.sample("posfleet_collector_rejected_total", reason="unregistered") == 3.0
+    assert rig.sample("posfleet_collector_messages_total", kind="heartbeat") == 0.0
+    assert rig.rows("SELECT count(*) FROM telemetry") == [(0,)]
+
+
+def test_an_unknown_gateway_that_stops_beating_or_dies_is_never_paged(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, enrolled=["gw-known"])
+    for gw in ("gw-known", "gw-stranger"):
+        rig.p.process([rig.status(gw, LinkState.ONLINE), rig.beat(gw)])
+    rig.p.process([rig.status("gw-ghost", LinkState.ONLINE), rig.beat("gw-ghost")])
+    rig.p.process([rig.status("gw-ghost", LinkState.OFFLINE)])  # its will
+    rig.silence(10 + 2.5 + 2.5 + 90)  # past down, then past gateway_down's pending_for
+    # The enrolled gateway that went silent the same way is paged (as its store, the only
+    # gateway there): the engine was running.
+    assert rig.rows("SELECT kind, subject_id, state FROM alerts ORDER BY 1") == [
+        ("gateway_down", "gw-known", "suppressed"),
+        ("site_down", "S1", "firing"),
+    ]
+    assert rig.rows("SELECT DISTINCT subject_id FROM state_changes ORDER BY 1") == [
+        ("S1",),
+        ("gw-known",),
+    ]
+    assert rig.rows("SELECT subject_id FROM incidents ORDER BY 1") == [("S1",), ("gw-known",)]
+    assert sorted(rig.rows("SELECT subject_id FROM enrolment")) == [
+        ("gw-ghost",),
+        ("gw-stranger",),
+    ]
+
+
+def test_the_enrolment_list_is_bounded_and_drops_the_least_recently_seen(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path, max_listed=5)
+    for i in range(8):
+        rig.clock.advance(1)
+        rig.p.process([rig.beat(f"gw-hostile-{i}")])
+    rig.clock.advance(1)
+    rig.p.process([rig.beat("gw-hostile-3")])  # still talking: seen again, kept
+    for i in range(8, 10):
+        rig.clock.advance(1)
+        rig.p.process([rig.beat(f"gw-hostile-{i}")])
+    listed = sorted(str(r[0]) for r in rig.rows("SELECT subject_id FROM enrolment"))
+    assert listed == [f"gw-hostile-{i}" for i in (3, 6, 7, 8, 9)]
+    assert rig.sample("posfleet_collector_enrolment_dropped_total") == 5.0
+    assert rig.sample("posfleet_collector_rejected_total", reason="unregistered") == 11.0
+    assert rig.rows("SELECT count(*) FROM gateways") == [(1,)]
+
+
+def test_an_id_imported_while_the_collector_runs_is_tracked_from_its_next_message(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    rig.p.process([rig.beat("gw-new")])
+    assert rig.rows("SELECT subject_id FROM enrolment") == [("gw-new",)]
+    # The operator imports it from another process (posfleet-collector import-inventory).
+    other = connect(rig.store.path)
+    with other:
+        upsert_rows(other, "gateways", [{"gateway_id": "gw-new", "site_id": "S2"}])
+    other.close()
+    assert rig.rows("SELECT count(*) FROM enrolment") == [(0,)]
+    rig.clock.advance(1)
+    rig.p.process([rig.beat("gw-new")])
+    assert rig.rows("SELECT status, site_id FROM gateways WHERE gateway_id='gw-new'") == [
+        ("online", "S2")
+    ]
+    assert rig.rows("SELECT count(*) FROM enrolment") == [(0,)]
+
+
+def test_an_unknown_terminal_behind_an_enrolled_gateway_is_listed_with_its_gateway(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    rig.p.process([rig.beat("gw-known"), rig.beat("gw-known", "pinpad-new")])
+    assert rig.rows("SELECT count(*) FROM terminals") == [(0,)]
+    assert rig.rows("SELECT subject_type, subject_id, gateway_id FROM enrolment") == [
+        ("terminal", "pinpad-new", "gw-known")
+    ]
+    assert rig.p.tracker.get(SubjectType.TERMINAL, "pinpad-new") is None
+    assert rig.rows("SELECT status FROM gateways") == [("online",)]  # its gateway goes on
+
+
+def test_auto_enrol_all_tracks_an_unknown_gateway_in_the_unassigned_region(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path, auto=AutoEnrol.ALL)
+    rig.p.process([rig.status("gw-auto", LinkState.ONLINE), rig.beat("gw-auto")])
+    rig.p.process([rig.beat("gw-auto", "pinpad-auto")])
+    assert rig.rows(
+        "SELECT gateway_id, site_id, region_id, registered, status FROM gateways "
+        "WHERE gateway_id='gw-auto'"
+    ) == [("gw-auto", "", "unassigned", 1, "online")]
+    assert rig.rows("SELECT terminal_id, region_id, registered, status FROM terminals") == [
+        ("pinpad-auto", "unassigned", 1, "online")
+    ]
+    assert rig.rows("SELECT count(*) FROM enrolment") == [(0,)]
+    assert rig.sample("posfleet_collector_auto_enrolled_total", subject_type="gateway") == 1.0
+    assert rig.rows("SELECT actor, action, subject FROM audit_log ORDER BY id") == [
+        ("collector", "enrolment.auto", "gateway:gw-auto"),
+        ("collector", "enrolment.auto", "terminal:pinpad-auto"),
+    ]
+    rig.silence(10 + 2.5 + 2.5 + 90)
+    assert rig.rows("SELECT kind, region_id, state FROM alerts WHERE subject_id='gw-auto'") == [
+        ("gateway_down", "unassigned", "firing")
+    ]
+
+
+def test_auto_enrol_terminals_gives_a_new_pinpad_its_gateways_site_but_lists_gateways(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path, auto=AutoEnrol.TERMINALS)
+    rig.p.process([rig.beat("gw-known"), rig.beat("gw-known", "pinpad-new")])
+    rig.p.process([rig.beat("gw-stranger")])
+    assert rig.rows("SELECT terminal_id, site_id, region_id, status FROM terminals") == [
+        ("pinpad-new", "S1", "north", "online")
+    ]
+    assert rig.rows("SELECT subject_type, subject_id FROM enrolment") == [
+        ("gateway", "gw-stranger")
+    ]
+
+
+def test_a_transition_the_store_no_longer_holds_writes_no_state_change_nor_incident(
+    tmp_path: Path,
+) -> None:
+    """The conditional UPDATE's row count decides (healthchecks' sendalerts)."""
+    from collector.model import DetectedBy, Transition
+
+    store = SqliteStore(tmp_path / "g.sqlite")
+    conn = store.conn
+    with conn:
+        conn.execute("INSERT INTO gateways (gateway_id, status) VALUES ('gw-1', 'online')")
+    clock = FakeClock()
+    stale = Transition(
+        SubjectType.GATEWAY, "gw-1", Liveness.LATE, Liveness.DOWN, clock.now(), DetectedBy.DEADLINE
+    )
+    held = Transition(
+        SubjectType.GATEWAY,
+        "gw-1",
+        Liveness.ONLINE,
+        Liveness.LATE,
+        clock.now(),
+        DetectedBy.DEADLINE,
+    )
+    with store.transaction() as c:
+        applied = store.apply_transitions(c, [stale])
+    assert applied == []
+    assert conn.execute("SELECT count(*) FROM state_changes").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM incidents").fetchone() == (0,)
+    assert conn.execute("SELECT status FROM gateways").fetchone() == ("online",)
+    with store.transaction() as c:
+        assert store.apply_transitions(c, [held]) == [held]
+    assert conn.execute("SELECT from_status, to_status FROM state_changes").fetchall() == [
+        ("online", "late")
+    ]
+    store.close()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.transitions: list[tuple[str, str, str]] = []
+
+    def on_messages(self, conn: sqlite3.Connection, messages: object, now: datetime) -> None:
+        pass
+
+    def on_transitions(
+        self, conn: sqlite3.Connection, transitions: Sequence[object], now: datetime
+    ) -> None:
+        for t in transitions:
+            self.transitions.append((t.subject_id, t.from_status.value, t.to_status.value))  # type: ignore[attr-defined]
+
+    def tick(self, conn: sqlite3.Connection, now: datetime) -> None:
+        pass
+
+
+def test_a_lost_race_is_counted_hidden_from_listeners_and_the_tracker_takes_the_stored_status(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    registry = CollectorRegistry()
+    store = SqliteStore(tmp_path / "r.sqlite")
+    with store.conn:
+        upsert_rows(store.conn, "gateways", [{"gateway_id": "gw-1"}])
+    recorder = Recorder()
+    p = Processor(
+        store,
+        LivenessTracker(),
+        CollectorMetrics(registry),
+        queue.SimpleQueue(),
+        listeners=[recorder],
+        clock=clock,
+    )
+    hb = Heartbeat(gw="gw-1", ts=clock.now(), session=1, seq=0, interval=10)
+    p.process(
+        [
+            LinkEvent(True, clock.now(), clock.monotonic()),
+            Received(topic_for("gw-1", Kind.HEARTBEAT), encode(hb), clock.now(), clock.monotonic()),
+        ]
+    )
+    assert recorder.transitions == [("gw-1", "unknown", "online")]
+    # Another writer (a second collector on the shared subscription) already took it down.
+    other = connect(store.path)
+    with other:
+        other.execute("UPDATE gateways SET status='down' WHERE gateway_id='gw-1'")
+    other.close()
+    clock.advance(10 + 2.5 + 0.1)  # past the deadline: the tracker says online -> late
+    p.process([])
+    assert recorder.transitions == [("gw-1", "unknown", "online")]
+    assert (
+        registry.get_sample_value(
+            "posfleet_collector_transitions_lost_total", {"subject_type": "gateway"}
+        )
+        == 1.0
+    )
+    assert store.conn.execute("SELECT to_status FROM state_changes").fetchall() == [("online",)]
+    assert store.conn.execute("SELECT count(*) FROM incidents").fetchone() == (0,)
+    state = p.tracker.get(SubjectType.GATEWAY, "gw-1")
+    assert state is not None
+    assert state.status is Liveness.DOWN
+    clock.advance(30)
+    p.process([])  # and it does not try again from the status it had believed
+    assert recorder.transitions == [("gw-1", "unknown", "online")]
+    store.close()
+
+
+def test_unregistered_rows_of_an_older_release_are_listed_and_their_pages_voided(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "old.sqlite")
+    conn = store.conn
+    with conn:
+        conn.execute(
+            "INSERT INTO gateways (gateway_id, registered, status, last_seen_at) "
+            "VALUES ('gw-rogue', 0, 'down', '2026-11-01T10:00:00.000000+00:00')"
+        )
+        conn.execute(
+            "INSERT INTO gateways (gateway_id, site_id, status) VALUES ('gw-ok', 'S1', 'down')"
+        )
+        for gw, state in (("gw-rogue", "firing"), ("gw-ok", "firing")):
+            conn.execute(
+                "INSERT INTO alerts (kind, subject_type, subject_id, state, started_at) "
+                "VALUES ('gateway_down', 'gateway', ?, ?, '2026-11-01T10:00:00+00:00')",
+                (gw, state),
+            )
+            conn.execute(
+                "INSERT INTO incidents (subject_type, subject_id, started_at) "
+                "VALUES ('gateway', ?, '2026-11-01T10:00:00+00:00')",
+                (gw,),
+            )
+    clock = FakeClock()
+    counts = store.retire_unregistered(clock.now(), adopt_terminals=False, adopt_gateways=None)
+    assert counts == {"alerts resolved": 1, "incidents closed": 1, "gateways listed": 1}
+    assert conn.execute("SELECT gateway_id FROM gateways").fetchall() == [("gw-ok",)]
+    assert conn.execute("SELECT subject_id, last_seen_at FROM enrolment").fetchall() == [
+        ("gw-rogue", "2026-11-01T10:00:00.000000+00:00")
+    ]
+    assert conn.execute("SELECT subject_id, state FROM alerts ORDER BY 1").fetchall() == [
+        ("gw-ok", "firing"),
+        ("gw-rogue", "resolved"),
+    ]
+    assert conn.execute("SELECT subject_id FROM incidents WHERE ended_at IS NULL").fetchall() == [
+        ("gw-ok",)
+    ]
+    assert [s.subject_id for s in store.load_liveness()] == ["gw-ok"]
+    store.close()
+
+
+def test_the_enrolment_list_exports_as_inventory_files_an_operator_completes_and_imports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rig = Rig(tmp_path)
+    rig.p.process([rig.beat("gw-stranger"), rig.beat("gw-known", "pinpad-new")])
+    rig.store.close()
+    db = str(tmp_path / "e.sqlite")
+    assert main(["enrolment", "list", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "gateway\tgw-stranger\t" in out
+    assert "terminal\tpinpad-new\tgw-known\t" in out
+    out_dir = tmp_path / "enrol"
+    assert main(["enrolment", "export", "--db", db, str(out_dir)]) == 0
+    with (out_dir / "terminals.csv").open() as fh:
+        assert list(csv.DictReader(fh)) == [
+            {
+                "terminal_id": "pinpad-new",
+                "gateway_id": "gw-known",
+                "site_id": "S1",
+                "region_id": "north",
+            }
+        ]
+    gateways = (out_dir / "gateways.csv").read_text()
+    assert gateways.splitlines() == ["gateway_id,site_id,region_id", "gw-stranger,,"]
+    # Imported as exported, the empty site is refused with a message naming it.
+    assert main(["import-inventory", "--db", db, str(out_dir)]) == 2
+    assert "site_id" in capsys.readouterr().err
+    (out_dir / "gateways.csv").write_text("gateway_id,site_id,region_id\ngw-stranger,S9,south\n")
+    conn = connect(db)
+    import_dir(conn, out_dir)
+    assert conn.execute("SELECT count(*) FROM enrolment").fetchone() == (0,)
+    assert conn.execute(
+        "SELECT site_id FROM terminals WHERE terminal_id='pinpad-new'"
+    ).fetchone() == ("S1",)
+    conn.close()
+
+
+def test_auto_enrol_setting_reads_true_as_all_and_names_itself_when_wrong(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POSFLEET_AUTO_ENROL", "true")
+    assert load_settings().auto_enrol is AutoEnrol.ALL
+    monkeypatch.setenv("POSFLEET_AUTO_ENROL", "terminals")
+    assert load_settings().auto_enrol is AutoEnrol.TERMINALS
+    assert load_settings(auto_enrol=None).auto_enrol is AutoEnrol.TERMINALS
+    monkeypatch.setenv("POSFLEET_AUTO_ENROL", "sometimes")
+    with pytest.raises(ConfigError, match="POSFLEET_AUTO_ENROL"):
+        load_settings()
+    monkeypatch.delenv("POSFLEET_AUTO_ENROL")
+    assert load_settings().auto_enrol is AutoEnrol.OFF
+
+
+def test_unregistered_rows_of_an_older_release_are_adopted_when_auto_enrolment_covers_them(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "old.sqlite")
+    conn = store.conn
+    with conn:
+        conn.execute(
+            "INSERT INTO gateways (gateway_id, site_id, region_id) VALUES ('gw-ok', 'S1', 'north')"
+        )
+        conn.execute("INSERT INTO gateways (gateway_id, registered) VALUES ('gw-rogue', 0)")
+        conn.executemany(
+            "INSERT INTO terminals (terminal_id, gateway_id, registered) VALUES (?, ?, 0)",
+            [("pad-behind-ok", "gw-ok"), ("pad-behind-rogue", "gw-rogue")],
+        )
+    counts = store.retire_unregistered(FakeClock().now(), adopt_terminals=True, adopt_gateways=None)
+    assert counts == {"terminals adopted": 1, "gateways listed": 1, "terminals listed": 1}
+    assert conn.execute("SELECT terminal_id, site_id, region_id FROM terminals").fetchall() == [
+        ("pad-behind-ok", "S1", "north")
+    ]
+    assert sorted(conn.execute("SELECT subject_type, subject_id FROM enrolment")) == [
+        ("gateway", "gw-rogue"),
+        ("terminal", "pad-behind-rogue"),
+    ]
+    with conn:
+        conn.execute("INSERT INTO gateways (gateway_id, registered) VALUES ('gw-walkin', 0)")
+    counts = store.retire_unregistered(
+        FakeClock().now(), adopt_terminals=True, adopt_gateways="unassigned"
+    )
+    assert counts == {"gateways adopted": 1}
+    assert conn.execute(
+        "SELECT region_id, registered FROM gateways WHERE gateway_id='gw-walkin'"
+    ).fetchall() == [("unassigned", 1)]
+    store.close()

@@ -1,0 +1,219 @@
+"""Ids not in the inventory, end to end: a real Mosquitto and a real collector process."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import sqlite3
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from support.gateways import TestGateway
+from support.wait import wait_for
+
+from simulators.broker import MosquittoProcess, free_port
+from telemetry import Heartbeat, Kind, encode, topic_for
+
+pytestmark = pytest.mark.integration
+
+HOSTILE = 600
+MAX_LISTED = 100
+
+
+def _rows(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def _scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            return str(r.read().decode())
+    except OSError:
+        return ""
+
+
+def _sample(text: str, name: str) -> float | None:
+    m = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+@pytest.fixture
+def run_collector(mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path) -> Iterator[object]:
+    procs: list[subprocess.Popen[bytes]] = []
+    log = (tmp_path / "collector.log").open("ab")
+
+    def start(**env: str) -> int:
+        inv = tmp_path / "inventory"
+        inv.mkdir(exist_ok=True)
+        (inv / "sites.csv").write_text("site_id,region_id,name\nS1,north,Store 1\n")
+        (inv / "gateways.csv").write_text(
+            "gateway_id,site_id,region_id\ngw-known,S1,north\ngw-peer,S1,north\n"
+        )
+        port = free_port()
+        cmd = [
+            sys.executable, "-m", "collector.main", "run", "--db", str(db_path),
+            "--broker-port", str(mosquitto.port), "--metrics-host", "127.0.0.1",
+            "--metrics-port", str(port), "--inventory", str(inv),
+        ]  # fmt: skip
+        full_env = {
+            **os.environ,
+            "POSFLEET_GRACE_MIN_S": "0.5",
+            "POSFLEET_ENROLMENT_MAX": str(MAX_LISTED),
+            "POSFLEET_ALERT_PENDING_GATEWAY_DOWN_S": "0",
+            **env,
+        }
+        procs.append(subprocess.Popen(cmd, env=full_env, stdout=log, stderr=log))
+        wait_for(lambda: "posfleet_collector_blind 0.0" in _scrape(port), 30, what="collector up")
+        return port
+
+    try:
+        yield start
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(10)
+        log.close()
+
+
+def test_random_hostile_ids_and_a_dead_stranger_make_no_gateway_row_and_no_page(
+    run_collector, mosquitto: MosquittoProcess, db_path: Path
+) -> None:
+    port = run_collector()
+    hostile = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hostile")
+    hostile.connect("127.0.0.1", mosquitto.port)
+    hostile.loop_start()
+    try:
+        for _ in range(HOSTILE):
+            gw = f"gw-{secrets.token_hex(6)}"
+            hb = Heartbeat(gw=gw, ts=datetime.now(UTC), session=1, seq=0, interval=0.5)
+            hostile.publish(topic_for(gw, Kind.HEARTBEAT), encode(hb), 1).wait_for_publish(5)
+    finally:
+        hostile.disconnect()
+        hostile.loop_stop()
+    wait_for(
+        lambda: (
+            _sample(_scrape(port), 'posfleet_collector_rejected_total{reason="unregistered"}')
+            == HOSTILE
+        ),
+        30,
+        what="every hostile heartbeat rejected as unregistered",
+    )
+    # A stranger and an enrolled gateway (plus a live peer, so the store itself stays up) die
+    # the same way: only the enrolled one is paged.
+    peer = TestGateway("gw-peer", mosquitto.port, interval=0.5).connect()
+    known = TestGateway("gw-known", mosquitto.port, interval=0.5).connect()
+    stranger = TestGateway("gw-stranger", mosquitto.port, interval=0.5).connect()
+    try:
+        wait_for(
+            lambda: (
+                _rows(db_path, "SELECT status FROM gateways WHERE gateway_id='gw-known'")
+                == [("online",)]
+            ),
+            15,
+            what="gw-known online",
+        )
+        wait_for(
+            lambda: (
+                _rows(
+                    db_path, "SELECT messages > 2 FROM enrolment WHERE subject_id=?", "gw-stranger"
+                )
+                == [(1,)]
+            ),
+            15,
+            what="the stranger listed and beating",
+        )
+        known.kill()
+        stranger.kill()
+        wait_for(
+            lambda: (
+                _rows(
+                    db_path,
+                    "SELECT state FROM alerts WHERE kind='gateway_down' AND subject_id='gw-known'",
+                )
+                == [("firing",)]
+            ),
+            30,
+            what="the enrolled gateway paged",
+        )
+        wait_for(
+            lambda: (
+                _rows(db_path, "SELECT last_kind FROM enrolment WHERE subject_id='gw-stranger'")
+                == [("status",)]
+            ),
+            15,
+            what="the stranger's will listed",
+        )
+    finally:
+        peer.close()
+        for g in (known, stranger):
+            if g.client is not None:
+                g.close()
+    assert _rows(db_path, "SELECT gateway_id FROM gateways ORDER BY 1") == [
+        ("gw-known",),
+        ("gw-peer",),
+    ]
+    assert _rows(db_path, "SELECT count(*) FROM terminals") == [(0,)]
+    assert _rows(db_path, "SELECT DISTINCT subject_id FROM alerts") == [("gw-known",)]
+    assert _rows(db_path, "SELECT DISTINCT subject_id FROM state_changes ORDER BY 1") == [
+        ("gw-known",),
+        ("gw-peer",),
+    ]
+    assert _rows(db_path, "SELECT count(*) FROM enrolment") == [(MAX_LISTED,)]
+    text = _scrape(port)
+    assert _sample(text, 'posfleet_enrolment_pending{subject_type="gateway"}') == MAX_LISTED
+    # Every hostile id was listed once; the bound dropped all but the most recent.
+    assert _sample(text, "posfleet_collector_enrolment_dropped_total") == HOSTILE + 1 - MAX_LISTED
+    assert 'status="unregistered"' not in text
+    assert "gw-stranger" not in text  # no per-id series, least of all a firing alert
+
+
+def test_auto_enrol_all_tracks_and_pages_an_unknown_gateway_in_the_unassigned_region(
+    run_collector, mosquitto: MosquittoProcess, db_path: Path
+) -> None:
+    port = run_collector(POSFLEET_AUTO_ENROL="all")
+    gw = TestGateway("gw-walkin", mosquitto.port, interval=0.5).connect()
+    try:
+        wait_for(
+            lambda: (
+                _rows(
+                    db_path,
+                    "SELECT site_id, region_id, registered, status FROM gateways "
+                    "WHERE gateway_id='gw-walkin'",
+                )
+                == [("", "unassigned", 1, "online")]
+            ),
+            15,
+            what="gw-walkin enrolled and online",
+        )
+        gw.kill()
+        wait_for(
+            lambda: (
+                _rows(
+                    db_path,
+                    "SELECT region_id, state FROM alerts WHERE kind='gateway_down' "
+                    "AND subject_id='gw-walkin'",
+                )
+                == [("unassigned", "firing")]
+            ),
+            30,
+            what="gw-walkin paged in the unassigned region",
+        )
+    finally:
+        if gw.client is not None:
+            gw.close()
+    assert _rows(db_path, "SELECT count(*) FROM enrolment") == [(0,)]
+    text = _scrape(port)
+    assert _sample(text, 'posfleet_collector_auto_enrolled_total{subject_type="gateway"}') == 1.0
+    assert _sample(text, 'posfleet_collector_rejected_total{reason="unregistered"}') == 0.0
