@@ -107,7 +107,13 @@ class Collector:
             counts = import_dir(self.store.conn, s.inventory)
             log.info("inventory imported from %s: %s", s.inventory, counts)
         self.tracker = LivenessTracker(
-            LivenessConfig(s.default_interval_s, s.grace_ratio, s.grace_min_s, s.grace_max_s)
+            LivenessConfig(
+                s.default_interval_s,
+                s.grace_ratio,
+                s.grace_min_s,
+                s.grace_max_s,
+                restart_hold_s=s.restart_hold_s,
+            )
         )
         self.tracker.load(self.store.load_liveness())
         from collector.store.retention import RetentionPolicy
