@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from agent.contract import ID_PATTERN, valid_id
+from agent.contract import ID_PATTERN, RECONNECT_MAX_DELAY_S, RECONNECT_MIN_DELAY_S, valid_id
 
 ENV_PREFIX = "POSFLEET_AGENT_"
 DEFAULT_CONFIG = Path("/etc/posfleet/agent.toml")
@@ -61,8 +61,12 @@ class AgentSettings:
     network_max_silence: float = field(default=3600.0, metadata=_range(0, open_lo=True))
     firmware_max_silence: float = field(default=86400.0, metadata=_range(0, open_lo=True))
     hardware_max_silence: float = field(default=3600.0, metadata=_range(0, open_lo=True))
-    reconnect_min_delay: float = field(default=1.0, metadata=_range(0, open_lo=True))
-    reconnect_max_delay: float = field(default=120.0, metadata=_range(0, open_lo=True))
+    reconnect_min_delay: float = field(
+        default=RECONNECT_MIN_DELAY_S, metadata=_range(0, open_lo=True)
+    )
+    reconnect_max_delay: float = field(
+        default=RECONNECT_MAX_DELAY_S, metadata=_range(0, open_lo=True)
+    )
 
     # Store-and-forward bounds.
     queue_max_messages: int = field(default=20_000, metadata=_range(1))

@@ -28,6 +28,10 @@ OFFLINE_REASONS = (
     "decommission",
 )
 PLANNED_REASONS = OFFLINE_REASONS[1:]
+# Reconnect backoff bounds (exponential, full jitter): the collector holds a broker restart's
+# wills for RECONNECT_MAX_DELAY_S plus a margin, so an agent must be back within it.
+RECONNECT_MIN_DELAY_S = 1.0
+RECONNECT_MAX_DELAY_S = 120.0
 Body = dict[str, Any]
 
 

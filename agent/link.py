@@ -24,7 +24,15 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 
-from agent.contract import Body, Clock, build, encode, topic_for
+from agent.contract import (
+    RECONNECT_MAX_DELAY_S,
+    RECONNECT_MIN_DELAY_S,
+    Body,
+    Clock,
+    build,
+    encode,
+    topic_for,
+)
 from agent.queue import Outbox
 from agent.session import SessionCounter
 
@@ -45,8 +53,8 @@ class BrokerConfig:
     key_file: Path | None = None
     tls: bool = False
     tls_insecure_hostname: bool = False
-    reconnect_min_delay: float = 1.0
-    reconnect_max_delay: float = 120.0
+    reconnect_min_delay: float = RECONNECT_MIN_DELAY_S
+    reconnect_max_delay: float = RECONNECT_MAX_DELAY_S
 
 
 def _quiet_not_connected(record: logging.LogRecord) -> bool:

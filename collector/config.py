@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector.enrolment import AutoEnrol
+from telemetry.models import RECONNECT_MAX_DELAY_S
 
 
 class ConfigError(ValueError):
@@ -43,6 +44,10 @@ class CollectorSettings(BaseSettings):
     max_payload_bytes: int = Field(16 * 1024, ge=256)
     stall_after_s: float = Field(120.0, gt=0)
     max_defer_s: float = Field(30.0, ge=0)  # deadlines wait this long at most for a backlog
+    # A broker restart's wills (and silence) are evidence only after the agents' reconnect
+    # backoff: held agent_reconnect_max_s + restart_margin_s after the collector is back.
+    agent_reconnect_max_s: float = Field(RECONNECT_MAX_DELAY_S, gt=0)
+    restart_margin_s: float = Field(10.0, ge=0)
     alerts: bool = True
     telemetry_raw_days: float = Field(3.0, gt=0)  # raw history kept in SQLite
     telemetry_rollup_days: float = Field(90.0, gt=0)  # hourly rollups kept in SQLite
@@ -62,6 +67,11 @@ class CollectorSettings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", ""):
             return AutoEnrol.OFF
         return value
+
+    @property
+    def restart_hold_s(self) -> float:
+        """The one broker-restart hold, derived from the agents' maximum reconnect backoff."""
+        return self.agent_reconnect_max_s + self.restart_margin_s
 
     @field_validator("broker_password_file", "broker_tls_ca", "broker_tls_cert", "broker_tls_key")
     @classmethod

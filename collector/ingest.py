@@ -42,6 +42,9 @@ class LinkEvent:
     at: datetime
     mono: float
     detail: str = ""
+    # False: the broker came back without our persistent session, i.e. it restarted
+    # without persistence (or this is our first connection): its clients are reconnecting.
+    session_present: bool = True
 
 
 Item = Received | LinkEvent
@@ -172,7 +175,8 @@ class MqttIngest:
         client.subscribe(subscription(self.settings.share_group), qos=1)
         if not self.connected:
             self.connected = True
-            self.out.put(LinkEvent(True, datetime.now(UTC), time.monotonic()))
+            kept = bool(getattr(_f, "session_present", True))
+            self.out.put(LinkEvent(True, datetime.now(UTC), time.monotonic(), "", kept))
             log.info("connected to %s:%s", self.settings.host, self.settings.port)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:

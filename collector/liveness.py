@@ -14,6 +14,14 @@ gateway whose payment software is hung. Historical (back-filled) messages are ne
 The collector's own blind spots are not outages: ``pause()`` while the broker is unreachable
 freezes every deadline, ``resume_all()`` restarts them all from the moment it can see again.
 
+Nor are the broker's: a broker that restarts publishes its clients' wills (as it shuts
+down, and again from its store to our persistent session when we are back), and its clients
+come back over their whole reconnect backoff. So a *restart will* (held when we lost the
+broker, or arriving within ``restart_hold_s`` of our return for a gateway not born since)
+counts only once ``restart_hold_s`` has passed since the return; when the return shows the
+broker restarted, silence is judged no sooner either. A lone will at any other time is held
+only ``will_hold_s``.
+
 Deadlines sit in a heap with one live entry per subject; a heartbeat only moves the
 subject's deadline forward and the heap entry is re-queued lazily when it surfaces, so the
 cost is O(log n) per interval per subject and nothing ever scans the fleet.
@@ -28,7 +36,7 @@ from datetime import datetime, timedelta
 
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
 from telemetry.codec import RejectReason
-from telemetry.models import PLANNED_REASONS, LinkState, OfflineReason
+from telemetry.models import PLANNED_REASONS, RECONNECT_MAX_DELAY_S, LinkState, OfflineReason
 
 Key = tuple[SubjectType, str]
 
@@ -43,6 +51,10 @@ class LivenessConfig:
     # reconnects (session takeover) delivers will(n) just before birth(n+1); that is a
     # reconnect, not an outage. Planned (graceful) offlines are not held.
     will_hold_s: float = 2.0
+    # How long after the collector is back a broker restart's wills (and silence) prove
+    # nothing: the agent's maximum reconnect backoff plus a margin (connect, our own
+    # reconnect, the backlog). One value; the collector derives it from its settings.
+    restart_hold_s: float = RECONNECT_MAX_DELAY_S + 10.0
 
     def grace(self, interval: float) -> float:
         return min(max(self.grace_ratio * interval, self.grace_min_s), self.grace_max_s)
@@ -62,6 +74,7 @@ class SubjectState:
     token: int = 0
     gateway_id: str = ""  # terminals: the gateway in front of them
     pending_down: tuple[datetime, str] | None = None  # a held will: (received at, reason)
+    born_epoch: int = 0  # the tracker's epoch (resume count) of the last live birth
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +105,10 @@ class LivenessTracker:
         self._terminals_of: dict[str, set[str]] = {}
         self._heap: list[tuple[float, int, SubjectType, str]] = []
         self._paused = True  # blind until the first broker connection
+        self._epoch = 0  # +1 per resume_all: births since the last return carry it
+        self._restart_until = float("-inf")  # monotonic end of the restart hold
+        self._restart_wall: datetime | None = None
+        self._restarting = False  # the broker restarted: silence waits for the hold too
 
     # ------------------------------------------------------------------ queries
     def __len__(self) -> int:
@@ -141,19 +158,30 @@ class LivenessTracker:
         """The collector cannot see the broker: no deadline may fire from now on."""
         self._paused = True
 
-    def resume_all(self, now: datetime, mono: float) -> None:
-        """Restart every deadline from ``now``: silence while we were blind proves nothing."""
+    def resume_all(self, now: datetime, mono: float, *, broker_restarted: bool = False) -> None:
+        """Restart every deadline from ``now``: silence while we were blind proves nothing.
+
+        ``broker_restarted``: the broker lost our session (it restarted without persistence).
+        A will held from before we went blind says the same: a broker that shuts down
+        publishes its clients' wills and then drops us. Then every client is somewhere in
+        its reconnect backoff: no deadline of a client not back yet falls due before
+        ``restart_hold_s`` (deferred lazily in ``tick``, no scan), and its will, live or
+        queued, waits as long. A retained will waits as long after any return: it may be a
+        restarted broker's memory.
+        """
         self._paused = False
         self._heap.clear()
+        self._epoch += 1
+        hold = self.config.restart_hold_s
+        self._restart_until = mono + hold
+        self._restart_wall = now + timedelta(seconds=hold)
+        self._restarting = broker_restarted
         for key, s in self._subjects.items():
             s.queued = None
             if s.pending_down is not None:
-                # A will that arrived just before we went blind is as uncertain as a
-                # broker-restart will: a full deadline to be contradicted.
-                span = self._full_span(s)
-                s.deadline = mono + span
-                s.deadline_wall = now + timedelta(seconds=span)
-                self._push(key, s, s.deadline)
+                # A will held when we went blind: most likely the broker shutting down.
+                self._restarting = True
+                self._hold_until(key, s, now, mono, max(self._full_span(s), hold))
             elif s.status in (Liveness.ONLINE, Liveness.LATE) and self._observable(key, s):
                 self._set_deadline(key, s, now, mono, self._interval(s))
             else:
@@ -184,6 +212,8 @@ class LivenessTracker:
             )
             return out
         if state is LinkState.ONLINE:
+            if not retained:  # a retained birth is the broker's memory, not a new connection
+                s.born_epoch = self._epoch
             if s.session != session:
                 s.seq = -1
             if s.pending_down is not None and session > (s.session or -1):
@@ -203,6 +233,15 @@ class LivenessTracker:
             # (Mosquitto publishes its clients' wills when it shuts down): it gets a whole
             # heartbeat deadline to be contradicted by a new session, not just the hold.
             hold = self._full_span(s) if retained else self.config.will_hold_s
+            if (
+                (retained or self._restarting)
+                and mono < self._restart_until
+                and s.born_epoch != self._epoch
+            ):
+                # After our return, for a gateway not born since: the broker's restart
+                # delivering its wills (retained, or queued for our persistent session). Its
+                # agent may still be in its backoff: evidence only once the hold is over.
+                hold = max(hold, self._restart_until - mono)
             self._hold_will(key, s, now, mono, str(reason or ""), hold)
             return out
         by = DetectedBy.GRACEFUL if planned else DetectedBy.WILL
@@ -246,10 +285,13 @@ class LivenessTracker:
             if s.session == session and seq <= s.seq:
                 out.rejected, out.detail = RejectReason.DUPLICATE, f"seq {seq} <= {s.seq}"
                 return out
+        if key[0] is SubjectType.GATEWAY and (s.session is None or session > s.session):
+            s.born_epoch = self._epoch  # a new session is alive (its birth may come later)
         if s.pending_down is not None and key[0] is SubjectType.GATEWAY:
             s.pending_down = None  # a new session is alive (its birth may come later)
             out.absorbed_will = True
             s.ended_session = None
+            self._resume_terminals(gateway_id, now, mono)  # not judged while it was held
         s.session, s.seq, s.interval = session, seq, interval
         if key[0] is SubjectType.GATEWAY or self._observable(key, s):
             self._to(out, key, s, Liveness.ONLINE, now, DetectedBy.HEARTBEAT)
@@ -286,6 +328,11 @@ class LivenessTracker:
             if not self._observable(key, s):
                 s.deadline = s.deadline_wall = None
                 continue
+            if self._restarting and due < self._restart_until and not self._back(key, s):
+                # The broker restarted: this client may still be in its reconnect backoff.
+                s.deadline, s.deadline_wall = self._restart_until, self._restart_wall
+                self._push(key, s, s.deadline)
+                continue
             # Stamp the transition with the deadline itself, not the (later) wake-up time.
             at = s.deadline_wall or now
             if s.status is Liveness.ONLINE:
@@ -318,11 +365,21 @@ class LivenessTracker:
         return s.interval or self.config.default_interval_s
 
     def _observable(self, key: Key, s: SubjectState) -> bool:
-        """A terminal is only observable through a gateway that is up."""
+        """A terminal is only observable through a gateway that is up (and whose will is
+        not held: its terminals' silence is the gateway's, until the will is decided)."""
         if key[0] is not SubjectType.TERMINAL:
             return True
         gw = self._subjects.get((SubjectType.GATEWAY, s.gateway_id))
-        return gw is None or gw.status in (Liveness.ONLINE, Liveness.UNKNOWN)
+        return gw is None or (
+            gw.status in (Liveness.ONLINE, Liveness.UNKNOWN) and gw.pending_down is None
+        )
+
+    def _back(self, key: Key, s: SubjectState) -> bool:
+        """Born (its gateway, for a terminal) since the collector's last return."""
+        if key[0] is SubjectType.TERMINAL:
+            gw = self._subjects.get((SubjectType.GATEWAY, s.gateway_id))
+            return gw is not None and gw.born_epoch == self._epoch
+        return s.born_epoch == self._epoch
 
     def _full_span(self, s: SubjectState) -> float:
         interval = self._interval(s)
@@ -331,9 +388,21 @@ class LivenessTracker:
     def _hold_will(
         self, key: Key, s: SubjectState, now: datetime, mono: float, reason: str, hold: float
     ) -> None:
-        s.pending_down = (now, reason)
-        s.deadline = mono + hold
-        s.deadline_wall = now + timedelta(seconds=hold)
+        if s.pending_down is not None and s.deadline is not None:
+            # Another copy of a will already held (a broker restart delivers it live, then
+            # queued, then retained): it never shortens the hold, and the outage, if there
+            # is one, began with the first copy.
+            if s.deadline >= mono + hold:
+                return
+        else:
+            s.pending_down = (now, reason)
+        self._hold_until(key, s, now, mono, hold)
+
+    def _hold_until(
+        self, key: Key, s: SubjectState, now: datetime, mono: float, span: float
+    ) -> None:
+        s.deadline = mono + span
+        s.deadline_wall = now + timedelta(seconds=span)
         if s.queued is None or s.deadline < s.queued:
             self._push(key, s, s.deadline)
 

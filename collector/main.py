@@ -158,7 +158,13 @@ class Collector:
         )
         enrolment.load(*self.store.enrolled_ids())
         self.tracker = LivenessTracker(
-            LivenessConfig(s.default_interval_s, s.grace_ratio, s.grace_min_s, s.grace_max_s)
+            LivenessConfig(
+                s.default_interval_s,
+                s.grace_ratio,
+                s.grace_min_s,
+                s.grace_max_s,
+                restart_hold_s=s.restart_hold_s,
+            )
         )
         self.tracker.load(self.store.load_liveness())
         from collector.store.retention import RetentionPolicy

@@ -379,7 +379,8 @@ class Processor:
         self.metrics.broker_connected.set(1 if ev.connected else 0)
         if ev.connected:
             # Deadlines restart from the moment we can see again: our blindness is no outage.
-            self.tracker.resume_all(ev.at, ev.mono)
+            # A broker that lost our session restarted: its clients are in their backoff.
+            self.tracker.resume_all(ev.at, ev.mono, broker_restarted=not ev.session_present)
         else:
             self.tracker.pause()
 

@@ -24,9 +24,16 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from agent.link import full_jitter
 from simulators.fleetmodel import GatewaySpec
 from telemetry import Firmware, Hardware, Heartbeat, Kind, Network, Status, encode, topic_for
-from telemetry.models import LinkState, LinkType, OfflineReason
+from telemetry.models import (
+    RECONNECT_MAX_DELAY_S,
+    RECONNECT_MIN_DELAY_S,
+    LinkState,
+    LinkType,
+    OfflineReason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +65,8 @@ class VirtualGateway:
     clock_skew_s: float = 0.0  # the gateway's own clock; its terminals keep theirs
     firmware: str = ""  # what it runs now (a rollout changes it); "" = the inventory's
     last_beat: float = 0.0  # monotonic time of the last heartbeat sent
-    backoff: float = 1.0  # reconnect backoff after the broker went away, jittered
-    retry_at: float = 0.0
+    attempt: int = 0  # reconnect attempts since the broker went away (the agent's backoff)
+    retry_at: float | None = None  # monotonic time of the next attempt, once the link is lost
 
     @property
     def gateway_id(self) -> str:
@@ -88,8 +95,13 @@ class Fleet:
         interval: float = 5.0,
         keepalive: int = 30,
         seed: int = 1,
+        reconnect_min_s: float = RECONNECT_MIN_DELAY_S,
+        reconnect_max_s: float = RECONNECT_MAX_DELAY_S,
     ) -> None:
+        """``reconnect_min_s``/``reconnect_max_s``: the agent's backoff after the broker goes
+        away (exponential, full jitter, as agent/link.py); its defaults are the agent's."""
         self.host, self.port = host, port
+        self.reconnect_min_s, self.reconnect_max_s = reconnect_min_s, reconnect_max_s
         self.rng = random.Random(seed)
         self.gateways = {s.gateway_id: VirtualGateway(s, interval, keepalive) for s in specs}
         self.selector = selectors.DefaultSelector()
@@ -124,6 +136,7 @@ class Fleet:
         c.on_connect = lambda *a, g=gw: self._on_connect(g)
         c.connect(self.host, self.port, gw.keepalive)
         gw.client = c
+        gw.retry_at = None  # connected: a later drop starts the backoff afresh
         if gw.mode is Mode.DEAD:
             gw.mode = Mode.RUNNING  # a hung gateway stays hung across reconnects
         self.counters.connects += 1
@@ -281,15 +294,26 @@ class Fleet:
         self._beat(mono)
 
     def _reconnect(self, gw: VirtualGateway, mono: float) -> None:
+        """The agent's backoff (agent/link.py): the first wait after the link drops is
+        ``reconnect_min_s``; each failed attempt doubles the ceiling up to
+        ``reconnect_max_s``, and the wait is drawn uniformly below it (full jitter). After
+        a long broker outage the fleet comes back spread over the whole ``reconnect_max_s``.
+        """
+        if gw.retry_at is None:  # the link just dropped
+            gw.attempt = 0
+            gw.retry_at = mono + self._backoff(gw)
+            return
         if mono < gw.retry_at:
             return
         try:
             self.connect(gw)  # a new connection is a new session, with a new will
-            gw.backoff = 1.0
         except OSError:
-            # Never away longer than a heartbeat interval once the broker is back.
-            gw.backoff = min(gw.backoff * 2, max(1.0, gw.interval))
-            gw.retry_at = mono + gw.backoff * self.rng.uniform(0.5, 1.0)
+            gw.retry_at = mono + self._backoff(gw)
+
+    def _backoff(self, gw: VirtualGateway) -> float:
+        delay = full_jitter(gw.attempt, self.reconnect_min_s, self.reconnect_max_s, self.rng)
+        gw.attempt += 1
+        return float(delay)
 
     def _beat(self, mono: float) -> None:
         due = self._due

@@ -26,6 +26,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=1)
     run.add_argument("--heartbeat", type=float, default=10.0, help="heartbeat interval, s")
     run.add_argument("--keepalive", type=int, default=15, help="MQTT keepalive, s")
+    run.add_argument(
+        "--reconnect-max",
+        type=float,
+        default=120.0,
+        help="the agents' reconnect backoff cap after the broker goes away, s (the agent's: "
+        "120; the collector's POSFLEET_AGENT_RECONNECT_MAX_S must match)",
+    )
     run.add_argument("--duration", type=float, default=0, help="stop after S seconds (0: never)")
     run.add_argument("--faults-every", type=float, default=0, help="inject a fault every S s")
     run.add_argument("--truth", type=Path, help="append injected faults here (JSON lines)")
@@ -97,6 +104,7 @@ def run(args: argparse.Namespace, model: object) -> int:
         interval=args.heartbeat,
         keepalive=args.keepalive,
         seed=args.seed,
+        reconnect_max_s=args.reconnect_max,
     )
     stop = False
 

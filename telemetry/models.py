@@ -69,6 +69,12 @@ class OfflineReason(StrEnum):
     DECOMMISSION = "decommission"
 
 
+# The agent's reconnect backoff (exponential, full jitter): after the broker comes back, every
+# agent has reconnected within RECONNECT_MAX_DELAY_S. The collector holds the wills of a
+# broker restart that long (docs/protocol.md "Sessions"); agent/contract.py has the same.
+RECONNECT_MIN_DELAY_S = 1.0
+RECONNECT_MAX_DELAY_S = 120.0
+
 PLANNED_REASONS = frozenset(
     {
         OfflineReason.SHUTDOWN,

@@ -252,7 +252,9 @@ class ScenarioRun:
         self.plan: Plan = compile_plan(scenario, model)
 
     def collector_env(self) -> dict[str, str]:
-        env = {f"POSFLEET_{k.upper()}": str(v) for k, v in self.s.collector.settings.items()}
+        # The collector holds a broker restart's wills for the agents' backoff: this fleet's.
+        env = {"POSFLEET_AGENT_RECONNECT_MAX_S": str(self.s.fleet.reconnect_max)}
+        env |= {f"POSFLEET_{k.upper()}": str(v) for k, v in self.s.collector.settings.items()}
         env |= {f"POSFLEET_ALERT_{k.upper()}": str(v) for k, v in self.s.collector.alerts.items()}
         return env
 
@@ -311,6 +313,8 @@ class ScenarioRun:
                 interval=self.s.fleet.heartbeat,
                 keepalive=self.s.fleet.keepalive,
                 seed=self.s.seed,
+                reconnect_min_s=self.s.fleet.reconnect_min,
+                reconnect_max_s=self.s.fleet.reconnect_max,
             )
             runner = FleetRunner(fleet).start()
             t_conn = time.monotonic()

@@ -27,6 +27,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from telemetry.models import RECONNECT_MAX_DELAY_S, RECONNECT_MIN_DELAY_S
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -237,6 +239,15 @@ class FleetSpec(_Strict):
     gateways: Annotated[int, Field(ge=1, le=20_000)] = 300
     heartbeat: Duration = 5.0
     keepalive: Annotated[int, Field(ge=2)] = 10
+    # The agents' reconnect backoff after the broker goes away (exponential, full jitter):
+    # the agent's own bounds unless a scenario scales them. The run's collector is told the
+    # same cap (POSFLEET_AGENT_RECONNECT_MAX_S) unless [collector.settings] says otherwise.
+    reconnect_min: Annotated[float, BeforeValidator(parse_duration), Field(gt=0)] = (
+        RECONNECT_MIN_DELAY_S
+    )
+    reconnect_max: Annotated[float, BeforeValidator(parse_duration), Field(gt=0)] = (
+        RECONNECT_MAX_DELAY_S
+    )
 
 
 class CollectorSpec(_Strict):
@@ -295,6 +306,8 @@ def parse(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
             lines.append(f"  {_where(err['loc'], data)}: {msg}")
         raise ScenarioError(f"{source}: invalid scenario\n" + "\n".join(lines)) from exc
     _check_collector(scenario, source)
+    if scenario.fleet.reconnect_max < scenario.fleet.reconnect_min:
+        raise ScenarioError(f"{source}: [fleet] reconnect_max must be >= reconnect_min")
     return scenario
 
 

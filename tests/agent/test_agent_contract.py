@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agent import contract
-from telemetry import topics
+from telemetry import models, topics
 from telemetry.codec import MODEL_FOR_KIND, Decoded, decode
 from telemetry.models import OfflineReason
 from telemetry.topics import Kind
@@ -21,6 +21,9 @@ def test_topic_layout_ids_and_reasons_match_telemetry() -> None:
     assert contract.ROOT == topics.ROOT
     assert set(contract.KINDS) == {k.value for k in Kind}
     assert tuple(r.value for r in OfflineReason) == contract.OFFLINE_REASONS
+    # The collector's broker-restart hold is derived from the agent's backoff bounds.
+    assert contract.RECONNECT_MIN_DELAY_S == models.RECONNECT_MIN_DELAY_S
+    assert contract.RECONNECT_MAX_DELAY_S == models.RECONNECT_MAX_DELAY_S
     for kind in contract.KINDS:
         assert contract.topic_for("gw-1", kind) == topics.topic_for("gw-1", kind)
         assert contract.topic_for("gw-1", kind, "t.2") == topics.topic_for("gw-1", kind, "t.2")

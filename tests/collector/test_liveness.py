@@ -282,3 +282,172 @@ def test_will_held_when_the_collector_went_blind_is_not_fired_at_resume() -> Non
     t.resume_all(c.now(), c.monotonic())
     assert _advance(t, c, 5) == []  # not after the 2 s hold: a full deadline
     assert _birth(t, c, "gw-1", 4).absorbed_will
+
+
+# --- broker restarts: wills and silence wait out the agents' reconnect backoff ------------
+HOLD = 130.0  # CFG's default: the agent's maximum reconnect backoff (120 s) + a 10 s margin
+
+
+def test_the_restart_hold_is_the_agents_maximum_backoff_plus_a_margin() -> None:
+    assert CFG.restart_hold_s == HOLD
+
+
+def _retained_will(t: LivenessTracker, c: FakeClock, gw: str, session: int):  # type: ignore[no-untyped-def]
+    return t.observe_status(
+        gw, None, LinkState.OFFLINE, session, OfflineReason.CONNECTION_LOST, c.now(),
+        c.monotonic(), retained=True,
+    )  # fmt: skip
+
+
+def _broker_restart(t: LivenessTracker, c: FakeClock, gateways: list[str], down: float) -> None:
+    """Mosquitto shutting down: every client's will, live, then our link drops; back after
+    ``down``, it delivers the wills again from our persistent session and as retained."""
+    for gw in gateways:
+        _will(t, c, gw, 3)
+    t.pause()
+    c.advance(down)
+    t.resume_all(c.now(), c.monotonic())
+    for gw in gateways:
+        _will(t, c, gw, 3)  # queued for our persistent session
+        _retained_will(t, c, gw, 3)
+
+
+def _online_fleet(n: int) -> tuple[LivenessTracker, FakeClock, list[str]]:
+    t, c = _tracker()
+    gws = [f"gw-{i}" for i in range(n)]
+    for gw in gws:
+        _birth(t, c, gw, 3)
+        _beat(t, c, gw, 3, 0)
+    return t, c, gws
+
+
+def test_gateways_back_within_the_agents_backoff_after_a_broker_restart_page_nobody() -> None:
+    t, c, gws = _online_fleet(20)
+    _broker_restart(t, c, gws, down=30)
+    out = []
+    # Full jitter up to 120 s: they come back spread over the whole backoff.
+    for i, gw in enumerate(gws):
+        out += _advance(t, c, 120 / len(gws), step=0.5)
+        birth = _birth(t, c, gw, 4)
+        assert birth.absorbed_will
+        out += birth.transitions
+        for back in gws[: i + 1]:  # those back keep beating
+            out += _beat(t, c, back, 4, i).transitions
+    out += _advance(t, c, 1)
+    assert out == []
+    assert all(t.get(GW, gw).status is Liveness.ONLINE for gw in gws)  # type: ignore[union-attr]
+
+
+def test_a_restart_will_of_a_gateway_that_never_comes_back_counts_once_the_hold_is_over() -> None:
+    t, c, gws = _online_fleet(1)
+    first_copy_at = c.now()
+    _broker_restart(t, c, gws, down=5)
+    assert _advance(t, c, HOLD - 0.5, step=0.5) == []
+    out = _advance(t, c, 1, step=0.1)
+    assert [(x.subject_id, x.to_status, x.detected_by) for x in out] == [
+        ("gw-0", Liveness.DOWN, DetectedBy.WILL)
+    ]
+    assert out[0].at == first_copy_at  # the outage began with the first copy of the will
+
+
+def test_a_queued_copy_of_a_held_will_never_shortens_the_hold() -> None:
+    t, c, _gws = _online_fleet(1)
+    _will(t, c, "gw-0", 3)
+    t.pause()
+    c.advance(5)
+    t.resume_all(c.now(), c.monotonic())
+    c.advance(HOLD / 2)
+    _will(t, c, "gw-0", 3)  # late in a backlog, and live, non-retained
+    assert _advance(t, c, HOLD / 2 - 1, step=0.5) == []
+
+
+def test_wills_delivered_after_the_return_for_gateways_not_born_since_are_held() -> None:
+    # A broker with persistence, restarted while the collector was down too: nothing was
+    # held when we went blind, and it kept our session; the wills come after our return,
+    # queued for our session and then retained.
+    t, c, _gws = _online_fleet(2)
+    t.pause()
+    c.advance(10)
+    t.resume_all(c.now(), c.monotonic())
+    c.advance(0.2)
+    _will(t, c, "gw-0", 3)
+    _retained_will(t, c, "gw-0", 3)
+    _retained_will(t, c, "gw-1", 3)
+    assert _advance(t, c, HOLD - 1, step=0.5) == []
+    assert _birth(t, c, "gw-0", 4).absorbed_will
+    assert _birth(t, c, "gw-1", 4).absorbed_will
+
+
+def test_a_live_will_after_a_return_without_a_broker_restart_counts_in_two_seconds() -> None:
+    # Only the collector was away (its own restart; the broker kept its session, published
+    # no will as we left): a will now is a gateway dying, not the broker talking.
+    t, c, _gws = _online_fleet(1)
+    t.pause()
+    c.advance(10)
+    t.resume_all(c.now(), c.monotonic())
+    _beat(t, c, "gw-0", 3, 1)
+    c.advance(3)
+    _will(t, c, "gw-0", 3)
+    out = _advance(t, c, CFG.will_hold_s + 0.2)
+    assert [x.to_status for x in out] == [Liveness.DOWN]
+
+
+def test_a_lone_will_from_a_gateway_born_after_the_return_still_counts_in_two_seconds() -> None:
+    t, c, gws = _online_fleet(2)
+    _broker_restart(t, c, gws, down=5)
+    c.advance(3)
+    _birth(t, c, "gw-0", 4)  # back after the restart...
+    _beat(t, c, "gw-0", 4, 0)
+    c.advance(1)
+    _will(t, c, "gw-0", 4)  # ...then its store loses power, inside the restart hold
+    out = _advance(t, c, CFG.will_hold_s + 0.2)
+    assert [(x.subject_id, x.to_status) for x in out] == [("gw-0", Liveness.DOWN)]
+
+
+def test_a_lone_will_after_the_restart_hold_counts_in_two_seconds() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 3)
+    t.pause()
+    c.advance(5)
+    t.resume_all(c.now(), c.monotonic())
+    for seq in range(int(HOLD // 10) + 2):  # alive and beating past the hold
+        _beat(t, c, "gw-1", 3, seq)
+        assert _advance(t, c, 10, step=1) == []
+    _will(t, c, "gw-1", 3)
+    out = _advance(t, c, CFG.will_hold_s + 0.2)
+    assert [x.to_status for x in out] == [Liveness.DOWN]
+
+
+def test_silence_after_a_broker_restart_is_judged_only_after_the_hold() -> None:
+    # The broker came back without our session (no persistence): its clients' wills are
+    # gone with it, and the clients return over their backoff.
+    clock = FakeClock()
+    t = LivenessTracker(CFG)
+    t.load([StoredState(GW, f"gw-{i}", Liveness.ONLINE, clock.now(), 3, 10.0) for i in range(3)])
+    t.resume_all(clock.now(), clock.monotonic(), broker_restarted=True)
+    assert _advance(t, clock, HOLD - 0.5, step=0.5) == []
+    _birth(t, clock, "gw-0", 4)
+    _birth(t, clock, "gw-1", 4)
+    out = _advance(t, clock, 3, step=0.5)  # gw-2 never came back: late, then down (grace 2 s)
+    assert [(x.subject_id, x.to_status) for x in out] == [
+        ("gw-2", Liveness.LATE),
+        ("gw-2", Liveness.DOWN),
+    ]
+
+
+def test_terminals_behind_a_gateway_whose_will_is_held_are_not_judged() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 3)
+    _beat(t, c, "gw-1", 3, 0)
+    _beat(t, c, "gw-1", 3, 1, term="pp-1")
+    _broker_restart(t, c, ["gw-1"], down=5)
+    assert _advance(t, c, 100, step=0.5) == []  # the PIN pad's 12 s deadline is moot
+    _birth(t, c, "gw-1", 4)
+    out = []
+    for seq in range(3):  # back: the PIN pad has a full interval, then it is judged
+        _beat(t, c, "gw-1", 4, seq)
+        out += _advance(t, c, 5)
+    assert [(x.subject_id, x.to_status) for x in out] == [
+        ("pp-1", Liveness.LATE),
+        ("pp-1", Liveness.DOWN),
+    ]

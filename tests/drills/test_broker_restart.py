@@ -5,6 +5,12 @@
   reconnects -> zero incidents, zero alerts firing.
 - Collector restart: `posfleet-collector run` as a subprocess, SIGKILLed, left dead past
   several deadlines, started again on the same database -> zero incidents.
+- Broker restart, slow reconnects: Mosquitto (with persistence, like production) restarts
+  under a `posfleet-collector run` subprocess and the gateways' agents come back only
+  45 s after it went away (their backoff); the collector holds the restart's wills for the
+  agents' maximum backoff (set to 55 s on both sides, so the drill takes a minute and a
+  half, not three) plus the margin -> nobody down, while the one gateway that never comes
+  back is down, by its will, once the hold is over.
 
 Waiting out the blind period is the scenario itself (deadlines must pass), so it is a
 wait_for on elapsed monotonic time, never a sleep used to synchronise.
@@ -85,7 +91,9 @@ def test_a_broker_restart_with_a_thousand_gateways_opens_no_incident(
     assert _q(db_path, "SELECT count(*) FROM gateways WHERE status='online'") == [(1000,)]
 
 
-def _collector_proc(db: Path, port: int, inv: Path | None, log: Path) -> subprocess.Popen[bytes]:
+def _collector_proc(
+    db: Path, port: int, inv: Path | None, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     args = [
         sys.executable,
         "-m",
@@ -102,9 +110,9 @@ def _collector_proc(db: Path, port: int, inv: Path | None, log: Path) -> subproc
     ]
     if inv is not None:
         args += ["--inventory", str(inv)]
-    env = {**os.environ, "POSFLEET_GRACE_MIN_S": "0.5"}
+    full = {**os.environ, "POSFLEET_GRACE_MIN_S": "0.5", **(env or {})}
     with log.open("ab") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=full)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -155,3 +163,98 @@ def test_a_collector_killed_and_restarted_opens_no_incident(
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 _kill(proc)
+
+
+def _online(db: Path, n: int) -> bool:
+    return (
+        db.exists()
+        and _q(db, "SELECT count(*) FROM sqlite_master WHERE name='gateways'") == [(1,)]
+        and _q(db, "SELECT count(*) FROM gateways WHERE status='online'") == [(n,)]
+    )
+
+
+def test_gateways_back_45_s_after_a_broker_restart_are_not_paged_a_dead_one_is(
+    db_path: Path, tmp_path: Path
+) -> None:
+    backoff = 55.0  # the agents' maximum reconnect backoff, told to the collector too
+    n = 30
+    model = generate(n, seed=11)
+    lone = sorted(
+        g.gateway_id
+        for g in model.gateways
+        if sum(1 for o in model.gateways if o.site_id == g.site_id) == 1
+    )
+    assert lone, "the fleet needs a one-gateway store"
+    dead = lone[0]
+    inv = tmp_path / "inventory"
+    model.export_inventory(inv)
+    log = tmp_path / "collector.log"
+    broker = MosquittoProcess(workdir=tmp_path / "mosquitto", persistence=True).start()
+    env = {"POSFLEET_AGENT_RECONNECT_MAX_S": str(backoff)}  # shipped pending delays
+    proc = _collector_proc(db_path, broker.port, inv, log, env)
+    # Agents whose first retry after losing the broker comes 45 s later (then up to 55 s):
+    # the real agent's backoff, as after a long outage, scaled to keep the drill short.
+    runner = FleetRunner(
+        Fleet(
+            model.gateways,
+            "127.0.0.1",
+            broker.port,
+            interval=2.0,
+            keepalive=5,
+            reconnect_min_s=45.0,
+            reconnect_max_s=backoff,
+        )
+    ).start()
+    try:
+        runner.call(lambda f: f.connect_all())
+        wait_for(lambda: _online(db_path, n), 60, what=f"{n} gateways online")
+        wait_for(  # their 2 s interval known: a deadline is 3 s, not the default 90 s
+            lambda: (
+                _q(db_path, "SELECT count(*) FROM gateways WHERE heartbeat_interval = 2") == [(n,)]
+            ),
+            30,
+            what="every gateway's heartbeat interval",
+        )
+        broker.stop()  # Mosquitto publishes every client's will as it shuts down
+        runner.call(lambda f: f.kill(dead))  # this store's power fails meanwhile
+        broker.start()
+        restarted = time.monotonic()
+        # Back = a new session's birth (the restart's wills, delivered again, are news too).
+        wait_for(
+            lambda: _q(db_path, "SELECT count(*) FROM gateways WHERE session > 1") == [(n - 1,)],
+            90,
+            what="all but one back with a new session",
+        )
+        assert time.monotonic() - restarted >= 40  # they did come back late
+        assert proc.poll() is None, log.read_text()
+        # Down deadline = 2 s + 2 x 0.5 s: dozens of them passed while they were away.
+        assert _q(db_path, "SELECT subject_id FROM state_changes WHERE to_status='down'") == []
+        assert _q(db_path, "SELECT kind, subject_id FROM alerts") == []
+        assert _q(db_path, "SELECT count(*) FROM incidents") == [(0,)]
+        assert _q(db_path, "SELECT status FROM gateways WHERE gateway_id=?", dead) == [
+            ("online",)
+        ]  # not yet: its will is held with the others'
+        # The one that never came back: down by its will once the hold (55 s + 10 s) is over.
+        wait_for(
+            lambda: (
+                _q(db_path, "SELECT status FROM gateways WHERE gateway_id=?", dead) == [("down",)]
+            ),
+            60,
+            what=f"{dead} down",
+        )
+        assert time.monotonic() - restarted >= backoff
+        site = next(g.site_id for g in model.gateways if g.gateway_id == dead)
+        assert _q(
+            db_path,
+            "SELECT subject_type, subject_id, reason FROM state_changes WHERE to_status='down'",
+        ) == [("gateway", dead, "will:connection_lost"), ("site", site, "children")]
+        assert _q(db_path, "SELECT count(*) FROM gateways WHERE status='online'") == [(n - 1,)]
+    finally:
+        runner.stop()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                _kill(proc)
+        broker.close()

@@ -210,3 +210,20 @@ def test_every_event_type_of_the_spec_has_an_expander() -> None:
     kinds = set(typing.get_args(union))
     assert kinds, "EventSpec is a union of the event types"
     assert kinds == set(plan._EXPANDERS), kinds ^ set(plan._EXPANDERS)
+
+
+def test_the_runs_collector_is_told_the_fleets_reconnect_backoff(tmp_path: Path) -> None:
+    from simulators.scenarios.run import ScenarioRun
+
+    def env(**top: object) -> dict[str, str]:
+        s = parse({"name": "t", **top})
+        return ScenarioRun(s, generate(s.fleet.gateways, s.seed), tmp_path).collector_env()
+
+    assert env()["POSFLEET_AGENT_RECONNECT_MAX_S"] == "120.0"  # the agent's own
+    assert env(fleet={"reconnect_max": "55s"})["POSFLEET_AGENT_RECONNECT_MAX_S"] == "55.0"
+    told = env(
+        fleet={"reconnect_max": "55s"}, collector={"settings": {"agent_reconnect_max_s": 30}}
+    )
+    assert told["POSFLEET_AGENT_RECONNECT_MAX_S"] == "30"  # a scenario may lie on purpose
+    with pytest.raises(ScenarioError, match="reconnect_max must be >= reconnect_min"):
+        parse({"name": "t", "fleet": {"reconnect_min": "10s", "reconnect_max": "5s"}})

@@ -35,9 +35,11 @@ def fleet_stack(
     interval: float,
     keepalive: int = 5,
     online_timeout: float = 60.0,
+    reconnect_max_s: float | None = None,
     **settings: object,
 ) -> Iterator[tuple[FleetRunner, Collector]]:
-    """Inventory imported, collector started, every gateway connected and seen online."""
+    """Inventory imported, collector started, every gateway connected and seen online.
+    ``reconnect_max_s``: the fleet's reconnect backoff cap, told to the collector too."""
     inventory = workdir / "inventory"
     model.export_inventory(inventory)
     collector = Collector(
@@ -47,11 +49,20 @@ def fleet_stack(
             metrics_host="127.0.0.1",
             metrics_port=0,
             inventory=inventory,
+            agent_reconnect_max_s=reconnect_max_s,  # None: the default (the agent's)
             **settings,
         )
     ).start()
+    backoff = {} if reconnect_max_s is None else {"reconnect_max_s": reconnect_max_s}
     runner = FleetRunner(
-        Fleet(model.gateways, "127.0.0.1", broker.port, interval=interval, keepalive=keepalive)
+        Fleet(
+            model.gateways,
+            "127.0.0.1",
+            broker.port,
+            interval=interval,
+            keepalive=keepalive,
+            **backoff,
+        )
     ).start()
     try:
         runner.call(lambda f: f.connect_all(), timeout=120)
