@@ -434,3 +434,17 @@ def import_inventory(
     except InventoryError as exc:
         raise InvalidAction(str(exc)) from exc
     return count
+
+
+def record_audit(
+    conn: sqlite3.Connection,
+    actor_name: str,
+    action: str,
+    subject: str,
+    now: datetime,
+    details: dict[str, Any],
+) -> None:
+    """One ``audit_log`` row in its own transaction, for services that are not console
+    actions (posfleet-notify records each delivery, failure and ack link here)."""
+    with conn:
+        _audit(conn, Actor(actor_name, Role.VIEWER), action, subject, now, details)
