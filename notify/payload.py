@@ -123,7 +123,7 @@ def parse_time(value: str) -> datetime | None:
     # Python parses at most microseconds: cut the fraction to six digits.
     head, dot, rest = text.partition(".")
     if dot:
-        digits = "".join(c for c in rest if c.isdigit())
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
         tail = rest[len(digits) :]
         text = f"{head}.{digits[:6].ljust(6, '0')}{tail}"
     try:

@@ -62,6 +62,7 @@ AckLink = Callable[[Alert], str | None]
 
 STRINGS: dict[str, dict[str, str]] = {
     "zh-CN": {
+        "tag": "【{status}】",
         "firing": "告警",
         "resolved": "已恢复",
         "what": "内容",
@@ -94,6 +95,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "seconds": "不到 1 分钟",
     },
     "en": {
+        "tag": "{status}: ",
         "firing": "FIRING",
         "resolved": "RESOLVED",
         "what": "What",
@@ -255,7 +257,7 @@ def render_single(
     first = n.alerts[0]
     name = clean(n.common_labels.get("alertname") or first.labels.get("alertname", ""), 60)
     count = f" ×{len(n.alerts)}" if len(n.alerts) > 1 else ""
-    title = f"[{s[n.status]}] {name}{count}"
+    title = s["tag"].format(status=s[n.status]) + f"{name}{count}"
     lines: list[Line] = []
     for i, a in enumerate(n.alerts[:SINGLE_MAX_ALERTS]):
         if i:
@@ -326,7 +328,7 @@ def _digest_line(
     if since is not None:
         when = f" {since.astimezone(tz).strftime('%H:%M')} ({s['lasting'].format(d=duration((now - since).total_seconds(), lang))})"
     line: Line = [
-        Text(f"[{s[a.status if a.status in ('firing', 'resolved') else status]}] ", True),
+        Text(s["tag"].format(status=s[a.status if a.status in ("firing", "resolved") else status]), True),
         Text(f"{clean(what, 80)} · {where}" + (f" · {clean(store, 40)}" if store else "") + when),
     ]
     if ack_url and a.status == "firing":

@@ -123,7 +123,7 @@ class Sender:
             wall, mono = self.clock.now().timestamp(), self.clock.monotonic()
             paused = self._paused_until.get(ch.name, 0.0)
             if mono < paused:
-                return paused - mono
+                return None if self.spool.next_due(ch.name) is None else paused - mono
             due = self.spool.pending(ch.name, wall)
             if not due:
                 nxt = self.spool.next_due(ch.name)
