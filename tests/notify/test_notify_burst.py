@@ -78,3 +78,30 @@ def test_a_robot_that_says_too_fast_gets_a_digest_after_its_window_not_a_drop(ma
     assert relay.registry.get_sample_value(
         "posfleet_notify_notifications_total", {"channel": "noc", "result": "rate_limited"}
     ) >= 1
+
+
+def test_a_restarted_relay_remembers_what_it_sent_in_the_robots_current_window(tmp_path, clock):
+    from notify_fakes import write_config
+    from prometheus_client import CollectorRegistry
+
+    from notify.config import load
+    from notify.server import Relay
+
+    with FakeRobot("dingtalk", monotonic=clock.monotonic, wall=clock.time) as robot:
+        cfg = load(write_config(tmp_path, {"noc": {"type": "dingtalk", "url": robot.url}}))
+        first = Relay(cfg, CollectorRegistry(), clock=clock).start(sender=False)
+        for i in range(20):
+            assert post(f"http://127.0.0.1:{first.port}/alertmanager", webhook([alert(i)])) == 200
+            first.sender.pump()
+        first.stop()
+        clock.advance(5.0)
+        second = Relay(cfg, CollectorRegistry(), clock=clock).start(sender=False)
+        try:
+            for i in range(20, 25):
+                assert post(f"http://127.0.0.1:{second.port}/alertmanager", webhook([alert(i)])) == 200
+            drain(second, clock)
+        finally:
+            second.stop()
+    assert robot.refused() == []
+    assert robot.max_in_window(60.0) <= 20
+    assert _gateways_per_message(robot) == {f"gw-{i:04d}": 1 for i in range(25)}
