@@ -93,7 +93,7 @@ def _get(table: dict[str, Any], name: str, key: str, kind: type, default: Any) -
     value = table.get(key, default)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise ConfigError(
             f"{name}.{key} must be a {kind.__name__}, got {type(value).__name__} {value!r}"
         )
@@ -115,7 +115,11 @@ def _channel(base: Path, name: str, table: dict[str, Any]) -> Channel:
             f"{where}.url (or url_file) must be an http(s) URL such as the robot's webhook "
             "address; got a value without scheme or host"
         )
-    secret = _read_secret(base, where, "secret_file", table["secret_file"]) if "secret_file" in table else ""
+    secret = (
+        _read_secret(base, where, "secret_file", table["secret_file"])
+        if "secret_file" in table
+        else ""
+    )
     lang = _get(table, where, "lang", str, "zh-CN")
     if lang not in LANGS:
         raise ConfigError(f"{where}.lang must be one of {', '.join(LANGS)}, got {lang!r}")
@@ -123,7 +127,9 @@ def _channel(base: Path, name: str, table: dict[str, Any]) -> Channel:
     try:
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{where}.tz: unknown time zone {tz_name!r}; use e.g. Asia/Shanghai") from None
+        raise ConfigError(
+            f"{where}.tz: unknown time zone {tz_name!r}; use e.g. Asia/Shanghai"
+        ) from None
     rate_default, per_default = DEFAULT_RATE[ctype]
     rate = _get(table, where, "rate", int, rate_default)
     per_s = _get(table, where, "per_s", float, per_default)
@@ -145,7 +151,11 @@ def _channel(base: Path, name: str, table: dict[str, Any]) -> Channel:
         if body is not None and not isinstance(body, dict):
             raise ConfigError(f"{where}.body must be a TOML table (the JSON body template)")
         raw_to = table.get("to", [])
-        if not isinstance(raw_to, list) or not all(isinstance(t, str) for t in raw_to) or not raw_to:
+        if (
+            not isinstance(raw_to, list)
+            or not all(isinstance(t, str) for t in raw_to)
+            or not raw_to
+        ):
             raise ConfigError(f"{where}.to must be a non-empty list of recipients (phone numbers)")
         to = tuple(raw_to)
         extra = table.get("headers", {})
@@ -158,9 +168,21 @@ def _channel(base: Path, name: str, table: dict[str, Any]) -> Channel:
         ok_field = _get(table, where, "ok_field", str, "")
         ok_value = _get(table, where, "ok_value", str, "")
     return Channel(
-        name=name, type=ctype, url=url, secret=secret, lang=lang, tz=tz, rate=rate,
-        per_s=per_s, digest_max=digest_max, method=method, body=body, headers=headers,
-        to=to, ok_field=ok_field, ok_value=ok_value,
+        name=name,
+        type=ctype,
+        url=url,
+        secret=secret,
+        lang=lang,
+        tz=tz,
+        rate=rate,
+        per_s=per_s,
+        digest_max=digest_max,
+        method=method,
+        body=body,
+        headers=headers,
+        to=to,
+        ok_field=ok_field,
+        ok_value=ok_value,
     )
 
 

@@ -76,7 +76,10 @@ def parse(raw: bytes) -> Notification | Rejected:
     for item in items:
         if not isinstance(item, dict):
             return Rejected("wrong_schema", "an alert is not an object")
-        labels, annotations = _str_map(item.get("labels", {})), _str_map(item.get("annotations", {}))
+        labels, annotations = (
+            _str_map(item.get("labels", {})),
+            _str_map(item.get("annotations", {})),
+        )
         fp = item.get("fingerprint")
         if labels is None or annotations is None or not isinstance(fp, str) or not fp:
             return Rejected("wrong_schema", "an alert lacks labels, annotations or fingerprint")

@@ -206,7 +206,9 @@ def alert_lines(
                 [
                     Text(f"{s['since']}: ", True),
                     Text(f"{local(since, tz)}, {s['ended']} {local(ended, tz)}"),
-                    Text(f" ({s['lasted'].format(d=duration((ended - since).total_seconds(), lang))})"),
+                    Text(
+                        f" ({s['lasted'].format(d=duration((ended - since).total_seconds(), lang))})"
+                    ),
                 ]
             )
         else:
@@ -214,7 +216,9 @@ def alert_lines(
                 [
                     Text(f"{s['since']}: ", True),
                     Text(local(since, tz)),
-                    Text(f" ({s['lasting'].format(d=duration((now - since).total_seconds(), lang))})"),
+                    Text(
+                        f" ({s['lasting'].format(d=duration((now - since).total_seconds(), lang))})"
+                    ),
                 ]
             )
     merchant = a.get("merchant") or (site.merchant if site else "")
@@ -224,7 +228,10 @@ def alert_lines(
         if merchant:
             seg += [Text(f"{s['merchant']}: ", True), Text(clean(merchant))]
         if phone:
-            seg += [Text(("  " if merchant else "") + f"{s['phone']}: ", True), Text(clean(phone, 40))]
+            seg += [
+                Text(("  " if merchant else "") + f"{s['phone']}: ", True),
+                Text(clean(phone, 40)),
+            ]
         lines.append(seg)
     sev, esc = a.labels.get("severity", ""), a.labels.get("escalation", "")
     if sev or esc:
@@ -319,7 +326,12 @@ def _digest_line(
     what = a.annotations.get("summary") or a.labels.get("summary") or a.labels.get("alertname", "")
     where = "/".join(
         clean(v, 40)
-        for v in (a.labels.get("region", ""), a.labels.get("site", ""), a.labels.get("gateway", ""), a.labels.get("terminal", ""))
+        for v in (
+            a.labels.get("region", ""),
+            a.labels.get("site", ""),
+            a.labels.get("gateway", ""),
+            a.labels.get("terminal", ""),
+        )
         if v
     )
     store = a.get("site_name") or (site.name if site else "")
@@ -328,7 +340,10 @@ def _digest_line(
     if since is not None:
         when = f" {since.astimezone(tz).strftime('%H:%M')} ({s['lasting'].format(d=duration((now - since).total_seconds(), lang))})"
     line: Line = [
-        Text(s["tag"].format(status=s[a.status if a.status in ("firing", "resolved") else status]), True),
+        Text(
+            s["tag"].format(status=s[a.status if a.status in ("firing", "resolved") else status]),
+            True,
+        ),
         Text(f"{clean(what, 80)} · {where}" + (f" · {clean(store, 40)}" if store else "") + when),
     ]
     if ack_url and a.status == "firing":
@@ -404,7 +419,9 @@ def to_plain(doc: Document, max_chars: int = 0) -> str:
     """Plain text for SMS/voice; links as bare URLs (SMS gateways reject markup)."""
     out = [doc.title]
     for line in doc.lines:
-        out.append("".join(f"{seg.text} {seg.url}" if isinstance(seg, Link) else seg.text for seg in line))
+        out.append(
+            "".join(f"{seg.text} {seg.url}" if isinstance(seg, Link) else seg.text for seg in line)
+        )
     text = "\n".join(out)
     if max_chars and len(text) > max_chars:
         text = text[: max_chars - 1] + "…"
@@ -417,4 +434,3 @@ def utf8_len(text: str) -> int:
 
 def fits(doc: Document, limit_bytes: int) -> bool:
     return utf8_len(to_markdown(doc)[1]) <= limit_bytes if limit_bytes else True
-

@@ -131,6 +131,7 @@ class Sender:
             room = lim.available(mono)
             if room <= 0:
                 return lim.next_free(mono) - mono
+            rest: list[Pending]
             if len(due) <= room:
                 batch, rest, kind = due[:1], [], "single"
             else:
@@ -156,7 +157,9 @@ class Sender:
             batch.pop()
         return batch, due[len(batch) :]
 
-    def _render(self, ch: Channel, batch: list[Pending], rest: list[Pending], kind: str) -> Document:
+    def _render(
+        self, ch: Channel, batch: list[Pending], rest: list[Pending], kind: str
+    ) -> Document:
         now = self.clock.now()
 
         def link(a: Alert) -> str | None:
@@ -218,7 +221,7 @@ class Sender:
         self._account(ch, kind, batch, outcome, delivered, failed, ended)
 
     def _backoff(self, attempt: int) -> float:
-        base = min(self.config.backoff_initial_s * 2 ** (attempt - 1), self.config.backoff_max_s)
+        base = min(self.config.backoff_initial_s * 2.0 ** (attempt - 1), self.config.backoff_max_s)
         # Jitter (half to full delay) keeps many relays or channels from retrying in step.
         return base * (0.5 + 0.5 * self.rng.random())
 
@@ -240,7 +243,13 @@ class Sender:
                 m.notifications.labels(ch.name, "delivered").inc()
                 m.delivery_seconds.labels(ch.name).observe(max(now.timestamp() - p.created_at, 0))
                 self._audit("notify.delivered", ch, p, now, kind, "")
-            log.info("%s: delivered %d notification(s) as %s to %s", ch.name, len(delivered), kind, ch.host)
+            log.info(
+                "%s: delivered %d notification(s) as %s to %s",
+                ch.name,
+                len(delivered),
+                kind,
+                ch.host,
+            )
             return
         result = "rate_limited" if outcome.result == "rate_limited" else "retry"
         m.notifications.labels(ch.name, result).inc(len(batch) - len(failed))
@@ -249,10 +258,17 @@ class Sender:
             self._audit("notify.failed", ch, p, now, kind, outcome.detail)
         log.warning(
             "%s: %s to %s failed (%s); %d will be retried, %d given up",
-            ch.name, kind, ch.host, outcome.detail, len(batch) - len(failed), len(failed),
+            ch.name,
+            kind,
+            ch.host,
+            outcome.detail,
+            len(batch) - len(failed),
+            len(failed),
         )
 
-    def _audit(self, action: str, ch: Channel, p: Pending, now: datetime, kind: str, error: str) -> None:
+    def _audit(
+        self, action: str, ch: Channel, p: Pending, now: datetime, kind: str, error: str
+    ) -> None:
         n = p.notification
         details = {
             "channel": ch.name,
@@ -262,8 +278,12 @@ class Sender:
             "message": kind,
             "attempts": p.attempts + 1,
             "alerts": [
-                {"alertname": a.labels.get("alertname", ""), "fingerprint": a.fingerprint,
-                 "site": a.labels.get("site", ""), "startsAt": a.starts_at}
+                {
+                    "alertname": a.labels.get("alertname", ""),
+                    "fingerprint": a.fingerprint,
+                    "site": a.labels.get("site", ""),
+                    "startsAt": a.starts_at,
+                }
                 for a in n.alerts[:50]
             ],
         }

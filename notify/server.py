@@ -88,7 +88,9 @@ class Relay:
         t.start()
         self._threads.append(t)
         if sender:
-            s = threading.Thread(target=self.sender.run, args=(self._stop,), name="notify-sender", daemon=True)
+            s = threading.Thread(
+                target=self.sender.run, args=(self._stop,), name="notify-sender", daemon=True
+            )
             s.start()
             self._threads.append(s)
         return self
@@ -123,7 +125,8 @@ class Relay:
             self.metrics.rejected.labels("unrouted").inc()
             log.warning(
                 "receiver %r has no route: add it to [routes] in the config (stored as inbox %d)",
-                n.receiver, stored.inbox_id,
+                n.receiver,
+                stored.inbox_id,
             )
         self.sender.wake()
         return 200, "stored\n"
@@ -138,14 +141,21 @@ class Relay:
         lang = ch.lang if ch else "zh-CN"
         by = " ".join(by.split())[:80]
         now = self.clock.now()
-        result = self.spool.ack(claim.fingerprint, claim.starts_at, by or "ack-link", claim.channel, "", now.timestamp())
+        result = self.spool.ack(
+            claim.fingerprint, claim.starts_at, by or "ack-link", claim.channel, "", now.timestamp()
+        )
         self.metrics.acks.labels(result).inc()
         if result == "acked":
             self.audit.record(
                 "notify.ack",
                 f"alert:{claim.fingerprint}",
                 now,
-                {"startsAt": claim.starts_at, "channel": claim.channel, "by": by, "via": "ack-link"},
+                {
+                    "startsAt": claim.starts_at,
+                    "channel": claim.channel,
+                    "by": by,
+                    "via": "ack-link",
+                },
             )
         return (200 if result != "unknown" else 404), result, lang
 
@@ -162,7 +172,9 @@ def _handler(relay: Relay) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "posfleet-notify"
 
-        def _reply(self, status: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
+        def _reply(
+            self, status: int, body: bytes, ctype: str = "text/plain; charset=utf-8"
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -199,7 +211,11 @@ def _handler(relay: Relay) -> type[BaseHTTPRequestHandler]:
                 status, result, lang = relay.ack(form.get("t", [""])[0], form.get("name", [""])[0])
                 p = PAGES[lang]
                 msg = p.get(result) or (p["expired"] if result == "expired" else p["bad"])
-                self._reply(status, _page(p["confirm_title"], f"<p>{html.escape(msg)}</p>"), "text/html; charset=utf-8")
+                self._reply(
+                    status,
+                    _page(p["confirm_title"], f"<p>{html.escape(msg)}</p>"),
+                    "text/html; charset=utf-8",
+                )
             else:
                 self._reply(404, b"not found\n")
 
@@ -215,7 +231,11 @@ def _handler(relay: Relay) -> type[BaseHTTPRequestHandler]:
                 if not isinstance(claim, AckClaim):
                     p = PAGES["zh-CN"]
                     msg = p["expired"] if claim == "expired" else p["bad"]
-                    self._reply(410 if claim == "expired" else 403, _page(p["confirm_title"], f"<p>{html.escape(msg)}</p>"), "text/html; charset=utf-8")
+                    self._reply(
+                        410 if claim == "expired" else 403,
+                        _page(p["confirm_title"], f"<p>{html.escape(msg)}</p>"),
+                        "text/html; charset=utf-8",
+                    )
                     return
                 ch = relay.config.channels.get(claim.channel)
                 p = PAGES[ch.lang if ch else "zh-CN"]

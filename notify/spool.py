@@ -74,9 +74,7 @@ class Spool:
                 raise
             self.conn.execute("COMMIT")
 
-    def store(
-        self, n: Notification, raw: bytes, channels: tuple[str, ...], now: float
-    ) -> Stored:
+    def store(self, n: Notification, raw: bytes, channels: tuple[str, ...], now: float) -> Stored:
         """Write the notification and what each channel is owed, in one transaction."""
         key = idempotency_key(n)
         with self._tx() as c:
@@ -169,7 +167,14 @@ class Spool:
             msg_id = c.execute(
                 "INSERT INTO messages (channel, sent_at, kind, alerts, result, error) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (channel, sent_at, kind, sum(len(p.notification.alerts) for p in items), result, error),
+                (
+                    channel,
+                    sent_at,
+                    kind,
+                    sum(len(p.notification.alerts) for p in items),
+                    result,
+                    error,
+                ),
             ).lastrowid
             for p in items:
                 if result == "ok":

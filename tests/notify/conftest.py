@@ -25,7 +25,11 @@ def make_relay(tmp_path: Path, clock: SharedClock) -> Iterator[Callable[..., Rel
     driven by hand with ``relay.sender.pump()`` on the fake clock."""
     relays: list[Relay] = []
 
-    def make(channels: dict[str, dict[str, Any]], routes: dict[str, list[str]] | None = None, **relay: Any) -> Relay:
+    def make(
+        channels: dict[str, dict[str, Any]],
+        routes: dict[str, list[str]] | None = None,
+        **relay: Any,
+    ) -> Relay:
         cfg = load(write_config(tmp_path / f"relay{len(relays)}", channels, routes, **relay))
         r = Relay(cfg, CollectorRegistry(), clock=clock).start(sender=False)
         relays.append(r)

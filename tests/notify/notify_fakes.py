@@ -43,7 +43,11 @@ class Received:
             lang = next(iter(post.values()))
             parts = [lang["title"]]
             for row in lang["content"]:
-                parts.append("".join(n.get("text", "") + (" " + n["href"] if "href" in n else "") for n in row))
+                parts.append(
+                    "".join(
+                        n.get("text", "") + (" " + n["href"] if "href" in n else "") for n in row
+                    )
+                )
             return "\n".join(parts)
         return json.dumps(b, ensure_ascii=False)
 
@@ -79,7 +83,9 @@ class FakeRobot:
             ts, sign = q.get("timestamp", ""), q.get("sign", "")
             if not ts.isdigit() or abs(now * 1000 - int(ts)) > 3600 * 1000:
                 return {"errcode": 310000, "errmsg": "invalid timestamp"}
-            mac = hmac.new(self.secret.encode("utf-8"), f"{ts}\n{self.secret}".encode("utf-8"), hashlib.sha256)
+            mac = hmac.new(
+                self.secret.encode("utf-8"), f"{ts}\n{self.secret}".encode(), hashlib.sha256
+            )
             if not hmac.compare_digest(base64.b64encode(mac.digest()).decode(), sign):
                 return {"errcode": 310000, "errmsg": "sign not match"}
             return None
@@ -92,10 +98,16 @@ class FakeRobot:
                 return None
             ts, sign = str(body.get("timestamp", "")), str(body.get("sign", ""))
             if not ts.isdigit() or abs(now - int(ts)) > 3600:
-                return {"code": 19021, "msg": "sign match fail or timestamp is not within one hour from current time"}
-            mac = hmac.new(f"{ts}\n{self.secret}".encode("utf-8"), b"", hashlib.sha256)
+                return {
+                    "code": 19021,
+                    "msg": "sign match fail or timestamp is not within one hour from current time",
+                }
+            mac = hmac.new(f"{ts}\n{self.secret}".encode(), b"", hashlib.sha256)
             if not hmac.compare_digest(base64.b64encode(mac.digest()).decode(), sign):
-                return {"code": 19021, "msg": "sign match fail or timestamp is not within one hour from current time"}
+                return {
+                    "code": 19021,
+                    "msg": "sign match fail or timestamp is not within one hour from current time",
+                }
             return None
         return None
 
@@ -104,16 +116,29 @@ class FakeRobot:
             return {"errcode": 40035, "errmsg": "body is not a JSON object"}
         if self.kind == "dingtalk":
             md = body.get("markdown")
-            if body.get("msgtype") != "markdown" or not isinstance(md, dict) or not md.get("title") or not md.get("text"):
+            if (
+                body.get("msgtype") != "markdown"
+                or not isinstance(md, dict)
+                or not md.get("title")
+                or not md.get("text")
+            ):
                 return {"errcode": 40035, "errmsg": "markdown needs title and text"}
         if self.kind == "wecom":
             md = body.get("markdown")
-            if body.get("msgtype") != "markdown" or not isinstance(md, dict) or not md.get("content"):
+            if (
+                body.get("msgtype") != "markdown"
+                or not isinstance(md, dict)
+                or not md.get("content")
+            ):
                 return {"errcode": 40008, "errmsg": "invalid message type"}
             if len(md["content"].encode("utf-8")) > 4096:
                 return {"errcode": 40058, "errmsg": "markdown.content exceed max length 4096"}
         if self.kind == "feishu":
-            post = body.get("content", {}).get("post") if isinstance(body.get("content"), dict) else None
+            post = (
+                body.get("content", {}).get("post")
+                if isinstance(body.get("content"), dict)
+                else None
+            )
             if body.get("msg_type") != "post" or not isinstance(post, dict) or not post:
                 return {"code": 9499, "msg": "Bad Request"}
         return None
@@ -132,7 +157,9 @@ class FakeRobot:
             return {"errcode": 45009, "errmsg": "api freq out of limit"}
         return {"code": 11232, "msg": "frequency limited psm"}
 
-    def handle(self, path: str, query: dict[str, str], headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
+    def handle(
+        self, path: str, query: dict[str, str], headers: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, Any]]:
         with self._lock:
             now = self.monotonic()
             try:
@@ -150,17 +177,25 @@ class FakeRobot:
             elif self.kind == "sms":
                 if self.auth and headers.get("authorization") != self.auth:
                     status, answer = 401, {"Code": "Unauthorized"}
-                elif not isinstance(body, dict) or not body.get("PhoneNumbers") or not body.get("Text"):
+                elif (
+                    not isinstance(body, dict)
+                    or not body.get("PhoneNumbers")
+                    or not body.get("Text")
+                ):
                     status, answer = 400, {"Code": "MissingParameter"}
                 else:
                     answer = {"Code": "OK", "BizId": str(len(self.received))}
             else:
-                err = self._check_sign(query, body if isinstance(body, dict) else {}) or self._check_body(body)
+                err = self._check_sign(
+                    query, body if isinstance(body, dict) else {}
+                ) or self._check_body(body)
                 if err is not None:
                     answer = err
                 elif self._limited(now):
                     answer = self._too_fast()
-            ok = status == 200 and answer.get("errcode", answer.get("code", answer.get("Code"))) in (0, "OK")
+            ok = status == 200 and answer.get(
+                "errcode", answer.get("code", answer.get("Code"))
+            ) in (0, "OK")
             self.received.append(Received(path, query, headers, body, now, ok, answer))
             return status, answer
 
@@ -301,11 +336,17 @@ def alert(
     }
 
 
-def webhook(alerts: list[dict[str, Any]], receiver: str = "north-oncall", status: str = "firing", group: str = "") -> dict[str, Any]:
+def webhook(
+    alerts: list[dict[str, Any]],
+    receiver: str = "north-oncall",
+    status: str = "firing",
+    group: str = "",
+) -> dict[str, Any]:
     first = alerts[0]["labels"]
     return {
         "version": "4",
-        "groupKey": group or '{}:{alertname="%s", gateway="%s"}' % (first["alertname"], first["gateway"]),
+        "groupKey": group
+        or '{{}}:{{alertname="{}", gateway="{}"}}'.format(first["alertname"], first["gateway"]),
         "truncatedAlerts": 0,
         "status": status,
         "receiver": receiver,
@@ -322,7 +363,9 @@ def post(url: str, body: Any) -> int:
     import urllib.request
 
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=data, method="POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return int(resp.status)
@@ -343,7 +386,12 @@ def write_config(
     d.mkdir(parents=True, exist_ok=True)
     (d / "ack.key").write_text("test-ack-key-0123456789\n")
     lines = ["[relay]"]
-    relay = {"listen": "127.0.0.1:0", "spool": str(d / "spool.sqlite"), "ack_secret_file": "ack.key", **relay}
+    relay = {
+        "listen": "127.0.0.1:0",
+        "spool": str(d / "spool.sqlite"),
+        "ack_secret_file": "ack.key",
+        **relay,
+    }
     for k, v in relay.items():
         lines.append(f"{k} = {json.dumps(v)}")
     for name, ch in channels.items():

@@ -38,11 +38,21 @@ class RelayProcess:
         self.log_path = workdir / "relay.log"
 
     def start(self) -> RelayProcess:
-        argv = [sys.executable, "-m", "notify.main", "--config", str(self.config), "--listen", f"127.0.0.1:{self.port}"]
+        argv = [
+            sys.executable,
+            "-m",
+            "notify.main",
+            "--config",
+            str(self.config),
+            "--listen",
+            f"127.0.0.1:{self.port}",
+        ]
         if self.db is not None:
             argv += ["--db", str(self.db)]
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ)
+            )
 
         def ready() -> bool:
             assert self.proc is not None

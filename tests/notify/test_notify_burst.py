@@ -19,7 +19,9 @@ def _gateways_per_message(robot: FakeRobot) -> dict[str, int]:
 def test_burst_of_200_pages_to_one_dingtalk_robot_is_delivered_in_digests_within_its_limit(
     make_relay, clock
 ):
-    with FakeRobot("dingtalk", secret="SECburst", monotonic=clock.monotonic, wall=clock.time) as robot:
+    with FakeRobot(
+        "dingtalk", secret="SECburst", monotonic=clock.monotonic, wall=clock.time
+    ) as robot:
         relay = make_relay({"noc": {"type": "dingtalk", "url": robot.url, "secret": robot.secret}})
         hook = f"http://127.0.0.1:{relay.port}/alertmanager"
         for i in range(200):
@@ -33,14 +35,21 @@ def test_burst_of_200_pages_to_one_dingtalk_robot_is_delivered_in_digests_within
     assert len(robot.accepted()) <= 20, "a burst this size fits in one window when digested"
     assert spent < 60.0
     reg = relay.registry
-    assert reg.get_sample_value("posfleet_notify_digests_total", {"channel": "noc"}) == len(robot.accepted())
-    assert reg.get_sample_value(
-        "posfleet_notify_notifications_total", {"channel": "noc", "result": "delivered"}
-    ) == 200
+    assert reg.get_sample_value("posfleet_notify_digests_total", {"channel": "noc"}) == len(
+        robot.accepted()
+    )
+    assert (
+        reg.get_sample_value(
+            "posfleet_notify_notifications_total", {"channel": "noc", "result": "delivered"}
+        )
+        == 200
+    )
     assert reg.get_sample_value("posfleet_notify_queue_depth", {"channel": "noc"}) == 0
 
 
-def test_pages_trickling_in_go_out_singly_until_the_window_is_spent_then_as_digests(make_relay, clock):
+def test_pages_trickling_in_go_out_singly_until_the_window_is_spent_then_as_digests(
+    make_relay, clock
+):
     with FakeRobot("wecom", monotonic=clock.monotonic, wall=clock.time) as robot:
         relay = make_relay({"noc": {"type": "wecom", "url": robot.url, "lang": "en"}})
         hook = f"http://127.0.0.1:{relay.port}/alertmanager"
@@ -57,7 +66,8 @@ def test_pages_trickling_in_go_out_singly_until_the_window_is_spent_then_as_dige
     singles = [t for t in texts if "Alert digest" not in t]
     digests = [t for t in texts if "Alert digest" in t]
     assert len(singles) == 20  # the window's worth, while it had room
-    assert digests and all("none dropped" in t for t in digests)
+    assert digests
+    assert all("none dropped" in t for t in digests)
 
 
 def test_a_robot_that_says_too_fast_gets_a_digest_after_its_window_not_a_drop(make_relay, clock):
@@ -65,7 +75,12 @@ def test_a_robot_that_says_too_fast_gets_a_digest_after_its_window_not_a_drop(ma
     # says there is room, the robot says 130101. The relay must back off and digest.
     with FakeRobot("dingtalk", monotonic=clock.monotonic, wall=clock.time) as robot:
         for _ in range(20):
-            robot.handle("/robot/send", {"access_token": robot.token}, {}, b'{"msgtype":"markdown","markdown":{"title":"x","text":"y"}}')
+            robot.handle(
+                "/robot/send",
+                {"access_token": robot.token},
+                {},
+                b'{"msgtype":"markdown","markdown":{"title":"x","text":"y"}}',
+            )
         relay = make_relay({"noc": {"type": "dingtalk", "url": robot.url}}, backoff_initial_s=5.0)
         hook = f"http://127.0.0.1:{relay.port}/alertmanager"
         for i in range(30):
@@ -73,11 +88,15 @@ def test_a_robot_that_says_too_fast_gets_a_digest_after_its_window_not_a_drop(ma
         drain(relay, clock)
 
     refused = robot.refused()
-    assert refused and all(r.answer["errcode"] == 130101 for r in refused)
+    assert refused
+    assert all(r.answer["errcode"] == 130101 for r in refused)
     assert _gateways_per_message(robot) == {f"gw-{i:04d}": 1 for i in range(30)}
-    assert relay.registry.get_sample_value(
-        "posfleet_notify_notifications_total", {"channel": "noc", "result": "rate_limited"}
-    ) >= 1
+    assert (
+        relay.registry.get_sample_value(
+            "posfleet_notify_notifications_total", {"channel": "noc", "result": "rate_limited"}
+        )
+        >= 1
+    )
 
 
 def test_a_restarted_relay_remembers_what_it_sent_in_the_robots_current_window(tmp_path, clock):
@@ -98,7 +117,9 @@ def test_a_restarted_relay_remembers_what_it_sent_in_the_robots_current_window(t
         second = Relay(cfg, CollectorRegistry(), clock=clock).start(sender=False)
         try:
             for i in range(20, 25):
-                assert post(f"http://127.0.0.1:{second.port}/alertmanager", webhook([alert(i)])) == 200
+                assert (
+                    post(f"http://127.0.0.1:{second.port}/alertmanager", webhook([alert(i)])) == 200
+                )
             drain(second, clock)
         finally:
             second.stop()

@@ -15,13 +15,41 @@ from notify.main import main
 @pytest.mark.parametrize(
     ("channel", "routes", "message"),
     [
-        ({"type": "slack", "url": "https://x.example/"}, None, "channels.noc.type must be one of dingtalk, wecom, feishu, http"),
-        ({"type": "dingtalk", "url": "oapi.dingtalk.com/robot/send"}, None, "channels.noc.url (or url_file) must be an http(s) URL"),
-        ({"type": "dingtalk", "url": "https://x.example/", "lang": "fr"}, None, "channels.noc.lang must be one of zh-CN, en"),
-        ({"type": "dingtalk", "url": "https://x.example/", "tz": "Mars/Olympus"}, None, "channels.noc.tz: unknown time zone 'Mars/Olympus'"),
-        ({"type": "dingtalk", "url": "https://x.example/", "rate": 0}, None, "channels.noc.rate must be >= 1"),
-        ({"type": "http", "url": "https://sms.example/"}, None, "channels.noc.to must be a non-empty list"),
-        ({"type": "dingtalk", "url": "https://x.example/"}, {"north-oncall": ["nope"]}, "routes.north-oncall names channel 'nope', which is not defined; add [channels.nope]"),
+        (
+            {"type": "slack", "url": "https://x.example/"},
+            None,
+            "channels.noc.type must be one of dingtalk, wecom, feishu, http",
+        ),
+        (
+            {"type": "dingtalk", "url": "oapi.dingtalk.com/robot/send"},
+            None,
+            "channels.noc.url (or url_file) must be an http(s) URL",
+        ),
+        (
+            {"type": "dingtalk", "url": "https://x.example/", "lang": "fr"},
+            None,
+            "channels.noc.lang must be one of zh-CN, en",
+        ),
+        (
+            {"type": "dingtalk", "url": "https://x.example/", "tz": "Mars/Olympus"},
+            None,
+            "channels.noc.tz: unknown time zone 'Mars/Olympus'",
+        ),
+        (
+            {"type": "dingtalk", "url": "https://x.example/", "rate": 0},
+            None,
+            "channels.noc.rate must be >= 1",
+        ),
+        (
+            {"type": "http", "url": "https://sms.example/"},
+            None,
+            "channels.noc.to must be a non-empty list",
+        ),
+        (
+            {"type": "dingtalk", "url": "https://x.example/"},
+            {"north-oncall": ["nope"]},
+            "routes.north-oncall names channel 'nope', which is not defined; add [channels.nope]",
+        ),
     ],
 )
 def test_bad_config_names_the_setting_and_the_fix(tmp_path, channel, routes, message):
@@ -32,8 +60,15 @@ def test_bad_config_names_the_setting_and_the_fix(tmp_path, channel, routes, mes
 
 def test_a_missing_secret_file_is_named(tmp_path):
     path = write_config(tmp_path, {"noc": {"type": "dingtalk", "url": "https://x.example/"}})
-    path.write_text(path.read_text().replace('url = "https://x.example/"', 'url = "https://x.example/"\nsecret_file = "missing.secret"'))
-    with pytest.raises(ConfigError, match=r"channels.noc.secret_file: cannot read .*missing.secret"):
+    path.write_text(
+        path.read_text().replace(
+            'url = "https://x.example/"',
+            'url = "https://x.example/"\nsecret_file = "missing.secret"',
+        )
+    )
+    with pytest.raises(
+        ConfigError, match=r"channels.noc.secret_file: cannot read .*missing.secret"
+    ):
         load(path)
 
 
@@ -45,11 +80,19 @@ def test_main_exits_2_with_the_message_on_bad_config(tmp_path, capsys):
 
 
 def test_the_robot_token_and_secret_never_reach_the_log(make_relay, clock, caplog):
-    with FakeRobot("dingtalk", token="tok-SECRET-42", secret="SEC-very-secret", down=True, monotonic=clock.monotonic, wall=clock.time) as robot:
+    with FakeRobot(
+        "dingtalk",
+        token="tok-SECRET-42",
+        secret="SEC-very-secret",
+        down=True,
+        monotonic=clock.monotonic,
+        wall=clock.time,
+    ) as robot:
         relay = make_relay({"noc": {"type": "dingtalk", "url": robot.url, "secret": robot.secret}})
         with caplog.at_level(logging.DEBUG):
             assert post(f"http://127.0.0.1:{relay.port}/alertmanager", webhook([alert(1)])) == 200
             relay.sender.pump()
     assert "failed (HTTP 503)" in caplog.text
-    assert "tok-SECRET-42" not in caplog.text and "SEC-very-secret" not in caplog.text
+    assert "tok-SECRET-42" not in caplog.text
+    assert "SEC-very-secret" not in caplog.text
     assert repr(relay.config).count("tok-SECRET-42") == 0

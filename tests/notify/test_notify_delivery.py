@@ -3,6 +3,7 @@ given up only after the configured time, every outcome in the console's audit lo
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import urllib.parse
@@ -18,7 +19,9 @@ from collector.store.sqlite import SqliteStore
 
 def _audit_rows(db: Path) -> list[tuple[str, str, str, dict]]:
     conn = sqlite3.connect(db)
-    rows = conn.execute("SELECT actor, action, subject, details FROM audit_log ORDER BY id").fetchall()
+    rows = conn.execute(
+        "SELECT actor, action, subject, details FROM audit_log ORDER BY id"
+    ).fetchall()
     conn.close()
     return [(a, b, c, json.loads(d)) for a, b, c, d in rows]
 
@@ -42,8 +45,12 @@ def test_alertmanager_retrying_the_same_notification_pages_once(make_relay, cloc
     assert reg.get_sample_value("posfleet_notify_received_total", {"result": "stored"}) == 2
 
 
-def test_sms_provider_answering_500_is_retried_with_growing_backoff_then_delivered(make_relay, clock):
-    with FakeRobot("sms", auth="Bearer sms-token", monotonic=clock.monotonic, wall=clock.time, fail_next=3) as sms:
+def test_sms_provider_answering_500_is_retried_with_growing_backoff_then_delivered(
+    make_relay, clock
+):
+    with FakeRobot(
+        "sms", auth="Bearer sms-token", monotonic=clock.monotonic, wall=clock.time, fail_next=3
+    ) as sms:
         relay = make_relay(
             {
                 "sms": {
@@ -64,15 +71,21 @@ def test_sms_provider_answering_500_is_retried_with_growing_backoff_then_deliver
         drain(relay, clock)
     attempts = sms.received
     assert [r.accepted for r in attempts] == [False, False, False, True]
-    gaps = [b.at - a.at for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(attempts)]
     # Exponential with jitter in [0.5, 1] x 2, 4, 8 s.
-    assert 1.0 <= gaps[0] <= 2.0 + 0.01 and 2.0 <= gaps[1] <= 4.0 + 0.01 and 4.0 <= gaps[2] <= 8.0 + 0.01, gaps
+    for gap, full in zip(gaps, (2.0, 4.0, 8.0), strict=True):
+        assert full / 2 <= gap <= full + 0.01, gaps
     body = attempts[-1].body
-    assert body["PhoneNumbers"] == "13800138000" and body["SignName"] == "posfleet"
-    assert "GatewayDown" in body["Text"] and "gw-0001" in body["Text"]
-    assert relay.registry.get_sample_value(
-        "posfleet_notify_notifications_total", {"channel": "sms", "result": "retry"}
-    ) == 3
+    assert body["PhoneNumbers"] == "13800138000"
+    assert body["SignName"] == "posfleet"
+    assert "GatewayDown" in body["Text"]
+    assert "gw-0001" in body["Text"]
+    assert (
+        relay.registry.get_sample_value(
+            "posfleet_notify_notifications_total", {"channel": "sms", "result": "retry"}
+        )
+        == 3
+    )
 
 
 def test_every_delivery_and_every_give_up_is_an_audit_row_in_the_posfleet_store(
@@ -80,11 +93,15 @@ def test_every_delivery_and_every_give_up_is_an_audit_row_in_the_posfleet_store(
 ):
     db = tmp_path / "posfleet.sqlite"
     SqliteStore(db).close()
-    with FakeRobot("wecom", monotonic=clock.monotonic, wall=clock.time) as ok_robot, FakeRobot(
-        "dingtalk", down=True, monotonic=clock.monotonic, wall=clock.time
-    ) as dead_robot:
+    with (
+        FakeRobot("wecom", monotonic=clock.monotonic, wall=clock.time) as ok_robot,
+        FakeRobot("dingtalk", down=True, monotonic=clock.monotonic, wall=clock.time) as dead_robot,
+    ):
         relay = make_relay(
-            {"ok": {"type": "wecom", "url": ok_robot.url}, "dead": {"type": "dingtalk", "url": dead_robot.url}},
+            {
+                "ok": {"type": "wecom", "url": ok_robot.url},
+                "dead": {"type": "dingtalk", "url": dead_robot.url},
+            },
             db=str(db),
             give_up_after_s=600.0,
             backoff_initial_s=10.0,
@@ -96,18 +113,25 @@ def test_every_delivery_and_every_give_up_is_an_audit_row_in_the_posfleet_store(
     (last,) = relay.spool.conn.execute(
         "SELECT max(sent_at) - (SELECT min(received_at) FROM inbox) FROM messages"
     ).fetchone()
-    assert 600.0 <= last <= 600.0 + 120.0 and spent == pytest.approx(last, abs=0.1)
+    assert 600.0 <= last <= 600.0 + 120.0
+    assert spent == pytest.approx(last, abs=0.1)
     rows = _audit_rows(db)
     assert [(a, b) for a, b, _, _ in rows] == [
         ("posfleet-notify", "notify.delivered"),
         ("posfleet-notify", "notify.failed"),
     ]
     delivered, failed = rows[0][3], rows[1][3]
-    assert delivered["channel"] == "ok" and delivered["alerts"][0]["fingerprint"] == "fp000001"
-    assert failed["channel"] == "dead" and failed["error"] == "HTTP 503" and failed["attempts"] > 3
-    assert relay.registry.get_sample_value(
-        "posfleet_notify_notifications_total", {"channel": "dead", "result": "failed"}
-    ) == 1
+    assert delivered["channel"] == "ok"
+    assert delivered["alerts"][0]["fingerprint"] == "fp000001"
+    assert failed["channel"] == "dead"
+    assert failed["error"] == "HTTP 503"
+    assert failed["attempts"] > 3
+    assert (
+        relay.registry.get_sample_value(
+            "posfleet_notify_notifications_total", {"channel": "dead", "result": "failed"}
+        )
+        == 1
+    )
 
 
 def _ack_link(text: str) -> str:
@@ -129,7 +153,8 @@ def test_ack_link_shows_a_form_and_only_its_post_records_the_ack(make_relay, clo
         # A chat app previewing the link does a GET: that must not acknowledge anything.
         with urllib.request.urlopen(f"{base}/ack?t={urllib.parse.quote(token)}", timeout=5) as resp:
             page = resp.read().decode()
-        assert "<form method='post'" in page and "确认" in page
+        assert "<form method='post'" in page
+        assert "确认" in page
         assert relay.spool.ack_state("fp000001", "2026-11-30T07:48:00Z") == (None, None)
 
         def submit(t: str) -> int:
@@ -138,14 +163,19 @@ def test_ack_link_shows_a_form_and_only_its_post_records_the_ack(make_relay, clo
         assert submit(token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]) == 403
         assert submit(token) == 200
         acked_at, by = relay.spool.ack_state("fp000001", "2026-11-30T07:48:00Z")
-        assert acked_at is not None and by == "李工"
+        assert acked_at is not None
+        assert by == "李工"
         assert submit(token) == 200  # again: already acknowledged, no second audit row
         clock.advance(relay.config.ack_ttl_s + 1)
         assert submit(token) == 410
     acks = [r for r in _audit_rows(db) if r[1] == "notify.ack"]
     assert len(acks) == 1
-    assert acks[0][2] == "alert:fp000001" and acks[0][3]["by"] == "李工"
-    assert relay.registry.get_sample_value("posfleet_notify_acks_total", {"result": "bad_signature"}) == 1
+    assert acks[0][2] == "alert:fp000001"
+    assert acks[0][3]["by"] == "李工"
+    assert (
+        relay.registry.get_sample_value("posfleet_notify_acks_total", {"result": "bad_signature"})
+        == 1
+    )
 
 
 @pytest.mark.parametrize(
@@ -153,19 +183,37 @@ def test_ack_link_shows_a_form_and_only_its_post_records_the_ack(make_relay, clo
     [
         (b"{not json", "malformed_json"),
         (json.dumps({"version": "3", "alerts": []}).encode(), "wrong_version"),
-        (json.dumps({"version": "4", "receiver": "x", "status": "firing", "alerts": [{"labels": {}}]}).encode(), "wrong_schema"),
+        (
+            json.dumps(
+                {"version": "4", "receiver": "x", "status": "firing", "alerts": [{"labels": {}}]}
+            ).encode(),
+            "wrong_schema",
+        ),
     ],
 )
 def test_bad_webhook_bodies_are_refused_with_a_reason_and_counted(make_relay, clock, body, reason):
     relay = make_relay({"noc": {"type": "dingtalk", "url": "http://127.0.0.1:9/robot/send"}})
     assert post(f"http://127.0.0.1:{relay.port}/alertmanager", body) == 400
-    assert relay.registry.get_sample_value("posfleet_notify_rejected_total", {"reason": reason}) == 1
+    assert (
+        relay.registry.get_sample_value("posfleet_notify_rejected_total", {"reason": reason}) == 1
+    )
     assert relay.spool.depth() == {}
 
 
 def test_a_receiver_without_a_route_is_kept_and_counted_not_lost(make_relay, clock):
     relay = make_relay({"noc": {"type": "dingtalk", "url": "http://127.0.0.1:9/robot/send"}})
-    assert post(f"http://127.0.0.1:{relay.port}/alertmanager", webhook([alert(1)], receiver="south-oncall")) == 200
-    assert relay.registry.get_sample_value("posfleet_notify_rejected_total", {"reason": "unrouted"}) == 1
-    (stored,) = relay.spool.conn.execute("SELECT count(*) FROM inbox WHERE receiver = 'south-oncall'").fetchone()
+    assert (
+        post(
+            f"http://127.0.0.1:{relay.port}/alertmanager",
+            webhook([alert(1)], receiver="south-oncall"),
+        )
+        == 200
+    )
+    assert (
+        relay.registry.get_sample_value("posfleet_notify_rejected_total", {"reason": "unrouted"})
+        == 1
+    )
+    (stored,) = relay.spool.conn.execute(
+        "SELECT count(*) FROM inbox WHERE receiver = 'south-oncall'"
+    ).fetchone()
     assert stored == 1

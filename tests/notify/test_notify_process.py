@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -20,12 +19,16 @@ def _gateways(robot: FakeRobot) -> list[str]:
     return [gw for r in robot.accepted() for gw in sorted(set(re.findall(r"gw-\d{4}", r.text())))]
 
 
-def test_relay_killed_with_undelivered_pages_delivers_them_after_restart_and_nothing_twice(tmp_path):
+def test_relay_killed_with_undelivered_pages_delivers_them_after_restart_and_nothing_twice(
+    tmp_path,
+):
     with FakeRobot("dingtalk", secret="SECkill") as robot:
         port = free_port()
         cfg = write_config(
-            tmp_path, {"noc": {"type": "dingtalk", "url": robot.url, "secret": robot.secret}},
-            backoff_initial_s=0.2, backoff_max_s=0.5,
+            tmp_path,
+            {"noc": {"type": "dingtalk", "url": robot.url, "secret": robot.secret}},
+            backoff_initial_s=0.2,
+            backoff_max_s=0.5,
         )
         relay = RelayProcess(cfg, port, tmp_path).start()
         try:
@@ -41,7 +44,11 @@ def test_relay_killed_with_undelivered_pages_delivers_them_after_restart_and_not
             robot.down = False
             relay.start()
             wait_for(lambda: len(_gateways(robot)) >= 12, timeout=30, what="all twelve delivered")
-            wait_for(lambda: metric(relay.url, "posfleet_notify_queue_depth", 'channel="noc"') == 0, timeout=10, what="queue empty")
+            wait_for(
+                lambda: metric(relay.url, "posfleet_notify_queue_depth", 'channel="noc"') == 0,
+                timeout=10,
+                what="queue empty",
+            )
         finally:
             relay.stop()
     assert sorted(_gateways(robot)) == [f"gw-{i:04d}" for i in range(12)]  # each exactly once
@@ -51,7 +58,10 @@ def test_relay_killed_with_undelivered_pages_delivers_them_after_restart_and_not
 def test_real_time_digest_at_a_reduced_rate_of_5_per_10_seconds(tmp_path):
     with FakeRobot("wecom", rate=5, per_s=10.0) as robot:
         port = free_port()
-        cfg = write_config(tmp_path, {"noc": {"type": "wecom", "url": robot.url, "rate": 5, "per_s": 10.0, "lang": "en"}})
+        cfg = write_config(
+            tmp_path,
+            {"noc": {"type": "wecom", "url": robot.url, "rate": 5, "per_s": 10.0, "lang": "en"}},
+        )
         relay = RelayProcess(cfg, port, tmp_path).start()
         try:
             hook = f"{relay.url}/alertmanager"
@@ -80,13 +90,31 @@ def test_real_alertmanager_posting_to_the_relay_reaches_dingtalk_rendered(tmp_pa
         port = free_port()
         cfg = write_config(
             tmp_path / "relay",
-            {"noc": {"type": "dingtalk", "url": robot.url, "secret": robot.secret, "lang": "zh-CN"}},
+            {
+                "noc": {
+                    "type": "dingtalk",
+                    "url": robot.url,
+                    "secret": robot.secret,
+                    "lang": "zh-CN",
+                }
+            },
             routes={"north-oncall": ["noc"]},
         )
         am_config = {
-            "route": {"receiver": "north-oncall", "group_by": ["alertname", "site"], "group_wait": "1s", "group_interval": "2s", "repeat_interval": "1h"},
+            "route": {
+                "receiver": "north-oncall",
+                "group_by": ["alertname", "site"],
+                "group_wait": "1s",
+                "group_interval": "2s",
+                "repeat_interval": "1h",
+            },
             "receivers": [
-                {"name": "north-oncall", "webhook_configs": [{"url": f"http://127.0.0.1:{port}/alertmanager", "send_resolved": True}]}
+                {
+                    "name": "north-oncall",
+                    "webhook_configs": [
+                        {"url": f"http://127.0.0.1:{port}/alertmanager", "send_resolved": True}
+                    ],
+                }
             ],
         }
         am_dir = tmp_path / "am"
@@ -102,19 +130,31 @@ def test_real_alertmanager_posting_to_the_relay_reaches_dingtalk_rendered(tmp_pa
                 am.post_alerts(
                     [
                         {
-                            "labels": {"alertname": "SiteDown", "severity": "page", "region": "north", "site": "site-9"},
-                            "annotations": {"summary": "Site site-9 (north) is down", "runbook_url": "https://runbooks.example/site-down.md"},
+                            "labels": {
+                                "alertname": "SiteDown",
+                                "severity": "page",
+                                "region": "north",
+                                "site": "site-9",
+                            },
+                            "annotations": {
+                                "summary": "Site site-9 (north) is down",
+                                "runbook_url": "https://runbooks.example/site-down.md",
+                            },
                         }
                     ]
                 )
-                wait_for(lambda: robot.accepted(), timeout=30, what="a message at the fake DingTalk")
+                wait_for(
+                    lambda: robot.accepted(), timeout=30, what="a message at the fake DingTalk"
+                )
             finally:
                 am.stop()
         finally:
             relay.stop()
     msg = robot.accepted()[0]
-    assert msg.query["access_token"] == robot.token and "sign" in msg.query
+    assert msg.query["access_token"] == robot.token
+    assert "sign" in msg.query
     text = msg.text()
-    assert "【告警】SiteDown" in text and "Site site-9 （north） is down" in text
+    assert "【告警】SiteDown" in text
+    assert "Site site-9 （north） is down" in text
     assert "[处理手册](https://runbooks.example/site-down.md)" in text
     assert json.dumps(msg.body, ensure_ascii=False).count("确认（认领）") == 1

@@ -19,9 +19,7 @@ HOSTILE = {
 def _store(path: Path) -> Path:
     store = SqliteStore(path)
     with store.conn:
-        store.conn.execute(
-            "INSERT INTO regions (region_id, name) VALUES ('north', '华北一区')"
-        )
+        store.conn.execute("INSERT INTO regions (region_id, name) VALUES ('north', '华北一区')")
         store.conn.execute(
             "INSERT INTO sites (site_id, region_id, name, merchant_name, merchant_contact) "
             "VALUES ('site-1', 'north', '人民路店', '张三便利店', '13800138000')"
@@ -45,8 +43,13 @@ def test_chinese_page_says_what_where_since_when_store_merchant_phone_runbook_an
     # The fake clock stands at 2026-11-30 08:00 UTC; the outage began 07:48 UTC.
     page = webhook([alert(7, extra_labels={"since": "2026-11-30T07:48:00+00:00"})])
     text = _one_message(
-        make_relay, clock, "dingtalk", "zh-CN", page,
-        db=str(_store(tmp_path / "posfleet.sqlite")), public_url="https://noc.example/notify",
+        make_relay,
+        clock,
+        "dingtalk",
+        "zh-CN",
+        page,
+        db=str(_store(tmp_path / "posfleet.sqlite")),
+        public_url="https://noc.example/notify",
     )
     assert "【告警】GatewayDown" in text
     assert "Gateway gw-0007 at site site-1 （north） is down" in text  # summary, markup-neutral
@@ -55,7 +58,8 @@ def test_chinese_page_says_what_where_since_when_store_merchant_phone_runbook_an
     assert "网关 gw-0007" in text
     assert "2026-11-30 15:48 （Asia/Shanghai）" in text
     assert "已持续 12 分钟" in text
-    assert "**商户:** 张三便利店" in text and "**电话:** 13800138000" in text
+    assert "**商户:** 张三便利店" in text
+    assert "**电话:** 13800138000" in text
     assert "[处理手册](https://runbooks.example/gateway-down.md)" in text
     assert re.search(r"\[确认（认领）\]\(https://noc\.example/notify/ack\?t=[\w.%-]+\)", text)
 
@@ -63,7 +67,9 @@ def test_chinese_page_says_what_where_since_when_store_merchant_phone_runbook_an
 def test_english_page_in_a_configured_zone(make_relay, clock):
     page = webhook([alert(7, starts_at="2026-11-30T05:30:00Z")])
     with FakeRobot("wecom", monotonic=clock.monotonic, wall=clock.time) as robot:
-        r = make_relay({"noc": {"type": "wecom", "url": robot.url, "lang": "en", "tz": "Europe/Berlin"}})
+        r = make_relay(
+            {"noc": {"type": "wecom", "url": robot.url, "lang": "en", "tz": "Europe/Berlin"}}
+        )
         assert post(f"http://127.0.0.1:{r.port}/alertmanager", page) == 200
         drain(r, clock)
     text = robot.accepted()[0].text()
@@ -79,7 +85,8 @@ def test_resolved_page_says_how_long_it_lasted(make_relay, clock):
     a["endsAt"] = "2026-11-30T07:45:30.123456789Z"
     text = _one_message(make_relay, clock, "dingtalk", "en", webhook([a], status="resolved"))
     assert "RESOLVED: GatewayDown" in text
-    assert "Resolved at 2026-11-30 15:45" in text and "lasted 45 min" in text
+    assert "Resolved at 2026-11-30 15:45" in text
+    assert "lasted 45 min" in text
     assert "Acknowledge" not in text  # nothing to acknowledge once it is over
 
 
@@ -89,13 +96,26 @@ def _links(markdown: str) -> list[str]:
 
 def test_hostile_labels_cannot_add_links_markup_or_mentions_in_markdown(make_relay, clock):
     page = webhook(
-        [alert(7, extra_labels=HOSTILE, annotations={"summary": "**x** [y](http://evil.example) <@all>", "runbook_url": "javascript:alert(1)"})]
+        [
+            alert(
+                7,
+                extra_labels=HOSTILE,
+                annotations={
+                    "summary": "**x** [y](http://evil.example) <@all>",
+                    "runbook_url": "javascript:alert(1)",
+                },
+            )
+        ]
     )
     for kind, lang in (("dingtalk", "zh-CN"), ("wecom", "en")):
         text = _one_message(make_relay, clock, kind, lang, page, public_url="https://noc.example/n")
-        assert all(url.startswith("https://noc.example/n/ack?t=") for url in _links(text)), _links(text)
+        assert all(url.startswith("https://noc.example/n/ack?t=") for url in _links(text)), _links(
+            text
+        )
         assert "evil.example" in text  # shown, as text
-        assert "<" not in text and "**boom**" not in text and "**x**" not in text
+        assert "<" not in text
+        assert "**boom**" not in text
+        assert "**x**" not in text
         assert "@all" not in text
         body_lines = text.split("\n")[1:]
         assert not any(line.lstrip().startswith(("#", ">")) for line in body_lines), body_lines
@@ -103,7 +123,9 @@ def test_hostile_labels_cannot_add_links_markup_or_mentions_in_markdown(make_rel
 
 
 def test_a_runbook_url_cannot_close_its_markdown_link(make_relay, clock):
-    page = webhook([alert(7, annotations={"runbook_url": "https://ok.example/a) [x](http://evil.example"})])
+    page = webhook(
+        [alert(7, annotations={"runbook_url": "https://ok.example/a) [x](http://evil.example"})]
+    )
     text = _one_message(make_relay, clock, "dingtalk", "en", page)
     runbook = [u for u in _links(text) if "ok.example" in u]
     assert runbook == ["https://ok.example/a%29%20%5Bx%5D%28http://evil.example"]
@@ -113,13 +135,18 @@ def test_a_runbook_url_cannot_close_its_markdown_link(make_relay, clock):
 def test_feishu_post_carries_hostile_text_only_in_text_nodes(make_relay, clock):
     page = webhook([alert(7, extra_labels=HOSTILE)])
     with FakeRobot("feishu", monotonic=clock.monotonic, wall=clock.time) as robot:
-        r = make_relay({"noc": {"type": "feishu", "url": robot.url, "lang": "zh-CN"}}, public_url="https://noc.example/n")
+        r = make_relay(
+            {"noc": {"type": "feishu", "url": robot.url, "lang": "zh-CN"}},
+            public_url="https://noc.example/n",
+        )
         assert post(f"http://127.0.0.1:{r.port}/alertmanager", page) == 200
         drain(r, clock)
     post_body = robot.accepted()[0].body["content"]["post"]["zh_cn"]
     nodes = [n for row in post_body["content"] for n in row]
     assert {n["tag"] for n in nodes} <= {"text", "a"}
     hrefs = [n["href"] for n in nodes if n["tag"] == "a"]
-    assert all(h.startswith(("https://runbooks.example/", "https://noc.example/n/ack?t=")) for h in hrefs)
+    assert all(
+        h.startswith(("https://runbooks.example/", "https://noc.example/n/ack?t=")) for h in hrefs
+    )
     assert any("evil.example" in n["text"] for n in nodes if n["tag"] == "text")
     assert not any("\n" in n["text"] for n in nodes)

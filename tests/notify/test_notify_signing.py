@@ -15,7 +15,10 @@ from notify.channels import feishu_sign
 def test_feishu_signature_matches_an_independent_implementations_vector():
     # HMAC-SHA256 keyed with "timestamp\nsecret" over an empty message, base64: the vector
     # comes from another project's test suite, computed with node:crypto.
-    assert feishu_sign("orbit-test-secret", 1756800000) == "sN+9ZKa5w6BQmKyxCaxNA1DWEgtEnZaOcfEOCqZ26fg="
+    assert (
+        feishu_sign("orbit-test-secret", 1756800000)
+        == "sN+9ZKa5w6BQmKyxCaxNA1DWEgtEnZaOcfEOCqZ26fg="
+    )
 
 
 def _first_second_whose_dingtalk_sign_has_a_plus(secret: str, start_s: float) -> float:
@@ -43,16 +46,22 @@ def test_dingtalk_signed_message_is_accepted_by_a_robot_checking_the_signature(m
 
 
 def test_dingtalk_robot_refuses_a_wrong_secret_and_the_page_stays_queued(make_relay, clock):
-    with FakeRobot("dingtalk", secret="SECright", monotonic=clock.monotonic, wall=clock.time) as robot:
+    with FakeRobot(
+        "dingtalk", secret="SECright", monotonic=clock.monotonic, wall=clock.time
+    ) as robot:
         relay = make_relay({"noc": {"type": "dingtalk", "url": robot.url, "secret": "SECwrong"}})
         assert post(f"http://127.0.0.1:{relay.port}/alertmanager", webhook([alert(1)])) == 200
         relay.sender.pump()
     [msg] = robot.received
-    assert not msg.accepted and msg.answer["errcode"] == 310000
+    assert not msg.accepted
+    assert msg.answer["errcode"] == 310000
     assert relay.spool.depth() == {"noc": 1}
-    assert relay.registry.get_sample_value(
-        "posfleet_notify_notifications_total", {"channel": "noc", "result": "retry"}
-    ) == 1
+    assert (
+        relay.registry.get_sample_value(
+            "posfleet_notify_notifications_total", {"channel": "noc", "result": "retry"}
+        )
+        == 1
+    )
 
 
 def test_dingtalk_robot_refuses_a_stale_timestamp(make_relay, clock):
@@ -68,17 +77,27 @@ def test_dingtalk_robot_refuses_a_stale_timestamp(make_relay, clock):
 
 
 def test_feishu_signed_post_is_accepted_and_a_wrong_secret_is_refused(make_relay, clock):
-    with FakeRobot("feishu", secret="fs-secret", monotonic=clock.monotonic, wall=clock.time) as robot:
-        good = make_relay({"good": {"type": "feishu", "url": robot.url, "secret": "fs-secret"}}, routes={"north-oncall": ["good"]})
-        bad = make_relay({"bad": {"type": "feishu", "url": robot.url, "secret": "other"}}, routes={"north-oncall": ["bad"]})
+    with FakeRobot(
+        "feishu", secret="fs-secret", monotonic=clock.monotonic, wall=clock.time
+    ) as robot:
+        good = make_relay(
+            {"good": {"type": "feishu", "url": robot.url, "secret": "fs-secret"}},
+            routes={"north-oncall": ["good"]},
+        )
+        bad = make_relay(
+            {"bad": {"type": "feishu", "url": robot.url, "secret": "other"}},
+            routes={"north-oncall": ["bad"]},
+        )
         for r in (good, bad):
             assert post(f"http://127.0.0.1:{r.port}/alertmanager", webhook([alert(1)])) == 200
             r.sender.pump()
     ok, refused = robot.received
     assert ok.accepted, ok.answer
-    assert isinstance(ok.body["timestamp"], str) and len(ok.body["timestamp"]) == 10  # seconds
+    assert isinstance(ok.body["timestamp"], str)
+    assert len(ok.body["timestamp"]) == 10
     assert ok.body["msg_type"] == "post"
-    assert not refused.accepted and refused.answer["code"] == 19021
+    assert not refused.accepted
+    assert refused.answer["code"] == 19021
     assert bad.spool.depth() == {"bad": 1}
 
 
@@ -88,5 +107,6 @@ def test_wecom_robot_needs_its_key_and_gets_markdown_content(make_relay, clock):
         assert post(f"http://127.0.0.1:{relay.port}/alertmanager", webhook([alert(1)])) == 200
         drain(relay, clock)
     [msg] = robot.received
-    assert msg.accepted and msg.body["msgtype"] == "markdown"
+    assert msg.accepted
+    assert msg.body["msgtype"] == "markdown"
     assert "gw-0001" in msg.body["markdown"]["content"]
