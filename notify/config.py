@@ -19,13 +19,12 @@ from notify import ConfigError
 CHANNEL_TYPES = ("dingtalk", "wecom", "feishu", "http")
 LANGS = ("zh-CN", "en")
 # Per robot, from each vendor's documentation (docs/notify.md cites the sources): DingTalk
-# and WeCom 20 messages a minute; Feishu custom bots 100 a minute and 5 a second (the
-# stricter per-second rule is what a burst meets first, so 5 per second is the default).
-DEFAULT_RATE = {
-    "dingtalk": (20, 60.0),
-    "wecom": (20, 60.0),
-    "feishu": (5, 1.0),
-    "http": (60, 60.0),
+# and WeCom 20 messages a minute; Feishu custom bots 100 a minute and 5 a second.
+DEFAULT_LIMITS: dict[str, list[tuple[int, float]]] = {
+    "dingtalk": [(20, 60.0)],
+    "wecom": [(20, 60.0)],
+    "feishu": [(100, 60.0), (5, 1.0)],
+    "http": [(60, 60.0)],
 }
 
 
@@ -37,8 +36,7 @@ class Channel:
     secret: str = field(default="", repr=False)
     lang: str = "zh-CN"
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
-    rate: int = 20
-    per_s: float = 60.0
+    limits: tuple[tuple[int, float], ...] = ((20, 60.0),)
     digest_max: int = 20
     # http (SMS / voice) providers only
     method: str = "POST"
@@ -130,11 +128,16 @@ def _channel(base: Path, name: str, table: dict[str, Any]) -> Channel:
         raise ConfigError(
             f"{where}.tz: unknown time zone {tz_name!r}; use e.g. Asia/Shanghai"
         ) from None
-    rate_default, per_default = DEFAULT_RATE[ctype]
-    rate = _get(table, where, "rate", int, rate_default)
-    per_s = _get(table, where, "per_s", float, per_default)
-    if rate < 1 or per_s <= 0:
-        raise ConfigError(f"{where}.rate must be >= 1 and {where}.per_s > 0 (messages per window)")
+    limits = list(DEFAULT_LIMITS[ctype])
+    if "rate" in table or "per_s" in table:
+        # rate/per_s replace the main (longest) window; Feishu keeps its 5-a-second pacing.
+        rate = _get(table, where, "rate", int, limits[0][0])
+        per_s = _get(table, where, "per_s", float, limits[0][1])
+        if rate < 1 or per_s <= 0:
+            raise ConfigError(
+                f"{where}.rate must be >= 1 and {where}.per_s > 0 (messages per window)"
+            )
+        limits[0] = (rate, per_s)
     digest_max = _get(table, where, "digest_max", int, 20)
     if digest_max < 1:
         raise ConfigError(f"{where}.digest_max must be >= 1 (alerts listed in one digest)")
@@ -174,8 +177,7 @@ def _channel(base: Path, name: str, table: dict[str, Any]) -> Channel:
         secret=secret,
         lang=lang,
         tz=tz,
-        rate=rate,
-        per_s=per_s,
+        limits=tuple(limits),
         digest_max=digest_max,
         method=method,
         body=body,

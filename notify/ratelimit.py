@@ -45,3 +45,33 @@ class SlidingWindow:
         """The robot said 'too fast': treat the window as full from now on."""
         for _ in range(self.rate - len(self._ends)):
             self._ends.append(now)
+
+
+class RateLimit:
+    """Several windows at once (Feishu: 100 a minute *and* 5 a second).
+
+    ``budget`` is the room in the longest window: it decides between single messages and a
+    digest. The shorter windows only pace the sending (wait a second rather than digest).
+    """
+
+    def __init__(self, limits: list[tuple[int, float]]) -> None:
+        if not limits:
+            raise ValueError("at least one (rate, per_s) limit")
+        self.windows = sorted((SlidingWindow(r, p) for r, p in limits), key=lambda w: -w.per_s)
+
+    def available(self, now: float) -> int:
+        return min(w.available(now) for w in self.windows)
+
+    def budget(self, now: float) -> int:
+        return self.windows[0].available(now)
+
+    def next_free(self, now: float) -> float:
+        return max(w.next_free(now) for w in self.windows)
+
+    def record(self, ended_at: float) -> None:
+        for w in self.windows:
+            w.record(ended_at)
+
+    def exhaust(self, now: float) -> None:
+        for w in self.windows:
+            w.exhaust(now)

@@ -37,7 +37,7 @@ from notify.channels import MAX_BYTES, Outcome, Request, build, classify
 from notify.config import Channel, Config
 from notify.metrics import NotifyMetrics
 from notify.payload import Alert
-from notify.ratelimit import SlidingWindow
+from notify.ratelimit import RateLimit
 from notify.render import Document, SiteLookup, render_digest, render_single, to_markdown, utf8_len
 from notify.spool import Pending, Spool
 from telemetry.clock import Clock
@@ -79,15 +79,16 @@ class Sender:
         self.audit = audit
         self.transport = transport
         self.rng = rng or random.Random()
-        self.limiters: dict[str, SlidingWindow] = {}
+        self.limiters: dict[str, RateLimit] = {}
         self._paused_until: dict[str, float] = {}
         self._failures: dict[str, int] = {}
         self._wake = threading.Event()
         wall, mono = clock.now().timestamp(), clock.monotonic()
         for ch in config.channels.values():
-            lim = SlidingWindow(ch.rate, ch.per_s)
-            # After a restart the robot still remembers what we sent: rebuild the window.
-            for sent in self.spool.recent_sends(ch.name, wall - ch.per_s):
+            lim = RateLimit(list(ch.limits))
+            # After a restart the robot still remembers what we sent: rebuild the windows.
+            longest = max(per for _, per in ch.limits)
+            for sent in self.spool.recent_sends(ch.name, wall - longest):
                 lim.record(mono - (wall - sent))
             self.limiters[ch.name] = lim
 
@@ -128,9 +129,9 @@ class Sender:
             if not due:
                 nxt = self.spool.next_due(ch.name)
                 return None if nxt is None else max(nxt - wall, 0.0)
-            room = lim.available(mono)
-            if room <= 0:
+            if lim.available(mono) <= 0:
                 return lim.next_free(mono) - mono
+            room = lim.budget(mono)
             rest: list[Pending]
             if len(due) <= room:
                 batch, rest, kind = due[:1], [], "single"
@@ -181,7 +182,7 @@ class Sender:
         )
 
     def _send(
-        self, ch: Channel, lim: SlidingWindow, batch: list[Pending], kind: str, doc: Document
+        self, ch: Channel, lim: RateLimit, batch: list[Pending], kind: str, doc: Document
     ) -> None:
         outcome = Outcome("ok", "")
         for to in ch.to or ("",):

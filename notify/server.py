@@ -198,7 +198,9 @@ def _handler(relay: Relay) -> type[BaseHTTPRequestHandler]:
             raw = self._body()
             if raw is None:
                 return
-            if path == "/alertmanager":
+            # /alertmanager/<anything> too: the receiver's name is in the payload, but a
+            # per-receiver path reads better in Alertmanager's config and logs.
+            if path == "/alertmanager" or path.startswith("/alertmanager/"):
                 try:
                     status, text = relay.receive(raw)
                 except Exception as exc:

@@ -126,3 +126,25 @@ def test_a_restarted_relay_remembers_what_it_sent_in_the_robots_current_window(t
     assert robot.refused() == []
     assert robot.max_in_window(60.0) <= 20
     assert _gateways_per_message(robot) == {f"gw-{i:04d}": 1 for i in range(25)}
+
+
+def test_feishu_burst_keeps_both_its_limits_of_100_a_minute_and_5_a_second(make_relay, clock):
+    with FakeRobot(
+        "feishu",
+        rate=100,
+        per_s=60.0,
+        extra_limits=[(5, 1.0)],
+        monotonic=clock.monotonic,
+        wall=clock.time,
+    ) as robot:
+        relay = make_relay({"noc": {"type": "feishu", "url": robot.url, "lang": "en"}})
+        hook = f"http://127.0.0.1:{relay.port}/alertmanager"
+        for i in range(60):
+            assert post(hook, webhook([alert(i)])) == 200
+        drain(relay, clock)
+    assert robot.refused() == []
+    assert robot.max_in_window(1.0) <= 5
+    assert robot.max_in_window(60.0) <= 100
+    # The minute's budget has room for all 60: they go singly, paced at 5 a second.
+    assert len(robot.accepted()) == 60
+    assert _gateways_per_message(robot) == {f"gw-{i:04d}": 1 for i in range(60)}

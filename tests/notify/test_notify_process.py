@@ -112,7 +112,10 @@ def test_real_alertmanager_posting_to_the_relay_reaches_dingtalk_rendered(tmp_pa
                 {
                     "name": "north-oncall",
                     "webhook_configs": [
-                        {"url": f"http://127.0.0.1:{port}/alertmanager", "send_resolved": True}
+                        {
+                            "url": f"http://127.0.0.1:{port}/alertmanager/north-oncall",
+                            "send_resolved": True,
+                        }
                     ],
                 }
             ],
