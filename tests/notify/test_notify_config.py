@@ -96,3 +96,29 @@ def test_the_robot_token_and_secret_never_reach_the_log(make_relay, clock, caplo
     assert "tok-SECRET-42" not in caplog.text
     assert "SEC-very-secret" not in caplog.text
     assert repr(relay.config).count("tok-SECRET-42") == 0
+
+
+def test_the_shipped_example_config_loads(tmp_path):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "deploy" / "systemd" / "notify.toml.example"
+    text = example.read_text().replace("/etc/posfleet/notify/", f"{tmp_path}/")
+    text = text.replace("/var/lib/posfleet-notify/", f"{tmp_path}/").replace(
+        "/var/lib/posfleet/", f"{tmp_path}/"
+    )
+    for name, value in {
+        "ack.key": "k",
+        "north-dingtalk.url": "https://oapi.dingtalk.com/robot/send?access_token=t",
+        "north-dingtalk.secret": "SECx",
+        "north-wecom.url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k",
+        "platform-feishu.url": "https://open.feishu.cn/open-apis/bot/v2/hook/h",
+        "platform-feishu.secret": "s",
+        "sms.token": "Bearer t",
+    }.items():
+        (tmp_path / name).write_text(value)
+    (tmp_path / "notify.toml").write_text(text)
+    cfg = load(tmp_path / "notify.toml")
+    assert cfg.channels["north-dingtalk"].limits == ((20, 60.0),)
+    assert cfg.channels["platform-feishu"].limits == ((100, 60.0), (5, 1.0))
+    assert cfg.channels["north-sms"].headers == {"Authorization": "Bearer t"}
+    assert cfg.routes["north-oncall"] == ("north-dingtalk", "north-wecom", "north-sms")
