@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 Transport = Callable[[Request, float], tuple[int, bytes]]
 IDLE_S = 30.0
+KEEP_S = 14 * 86400.0  # finished notifications, requests and acks kept in the spool
+PRUNE_EVERY_S = 3600.0
 
 
 def urllib_transport(req: Request, timeout: float) -> tuple[int, bytes]:
@@ -98,8 +100,14 @@ class Sender:
         self._wake.set()
 
     def run(self, stop: threading.Event) -> None:
+        pruned_at = float("-inf")
         while not stop.is_set():
             try:
+                if self.clock.monotonic() - pruned_at >= PRUNE_EVERY_S:
+                    pruned_at = self.clock.monotonic()
+                    gone = self.spool.prune(self.clock.now().timestamp() - KEEP_S)
+                    if gone:
+                        log.info("spool: forgot %d finished notifications", gone)
                 wait = self.pump()
             except Exception:
                 # One bad row or a full disk must not kill the sender; it tries again.

@@ -241,8 +241,13 @@ def _handler(relay: Relay) -> type[BaseHTTPRequestHandler]:
                     return
                 ch = relay.config.channels.get(claim.channel)
                 p = PAGES[ch.lang if ch else "zh-CN"]
+                labels = relay.spool.alert_labels(claim.fingerprint, claim.starts_at)
+                what = " ".join(
+                    labels.get(k, "")
+                    for k in ("alertname", "region", "site", "gateway", "terminal")
+                ).strip()
                 form = (
-                    f"<p>{html.escape(p['confirm'].format(what=claim.fingerprint))}</p>"
+                    f"<p>{html.escape(p['confirm'].format(what=what or claim.fingerprint))}</p>"
                     "<form method='post' action='ack'>"
                     f"<input type='hidden' name='t' value='{html.escape(token, quote=True)}'>"
                     f"<label>{html.escape(p['name'])} <input name='name' maxlength='80'></label> "

@@ -234,6 +234,32 @@ class Spool:
             ).fetchone()
             return "already" if row else "unknown"
 
+    def alert_labels(self, fingerprint: str, starts_at: str) -> dict[str, str]:
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT labels FROM alerts WHERE fingerprint = ? AND starts_at = ?",
+                (fingerprint, starts_at),
+            ).fetchone()
+        return {str(k): str(v) for k, v in json.loads(row[0]).items()} if row else {}
+
+    def prune(self, before: float) -> int:
+        """Forget finished work older than ``before`` (unix seconds); pending rows stay,
+        however old. Returns the number of notifications removed."""
+        with self._tx() as c:
+            old = (
+                "SELECT id FROM inbox WHERE received_at < ? AND NOT EXISTS "
+                "(SELECT 1 FROM deliveries d WHERE d.inbox_id = inbox.id AND d.state = 'pending')"
+            )
+            c.execute(f"DELETE FROM deliveries WHERE inbox_id IN ({old})", (before,))
+            n = c.execute(f"DELETE FROM inbox WHERE id IN ({old})", (before,)).rowcount
+            c.execute(
+                "DELETE FROM messages WHERE sent_at < ? AND id NOT IN "
+                "(SELECT message_id FROM deliveries WHERE message_id IS NOT NULL)",
+                (before,),
+            )
+            c.execute("DELETE FROM alerts WHERE last_seen_at < ?", (before,))
+        return int(n)
+
     def ack_state(self, fingerprint: str, starts_at: str) -> tuple[float | None, str | None] | None:
         with self._lock:
             row = self.conn.execute(

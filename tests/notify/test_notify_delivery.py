@@ -217,3 +217,21 @@ def test_a_receiver_without_a_route_is_kept_and_counted_not_lost(make_relay, clo
         "SELECT count(*) FROM inbox WHERE receiver = 'south-oncall'"
     ).fetchone()
     assert stored == 1
+
+
+def test_the_spool_forgets_finished_work_after_its_keep_time_but_never_pending_work(
+    make_relay, clock
+):
+    with FakeRobot("dingtalk", monotonic=clock.monotonic, wall=clock.time) as robot:
+        relay = make_relay({"noc": {"type": "dingtalk", "url": robot.url}})
+        hook = f"http://127.0.0.1:{relay.port}/alertmanager"
+        assert post(hook, webhook([alert(1)])) == 200
+        drain(relay, clock)
+        robot.down = True
+        assert post(hook, webhook([alert(2)])) == 200
+        relay.sender.pump()
+    clock.advance(15 * 86400)
+    assert relay.spool.prune(clock.time() - 14 * 86400) == 1
+    (inbox,) = relay.spool.conn.execute("SELECT count(*) FROM inbox").fetchone()
+    assert inbox == 1
+    assert relay.spool.depth() == {"noc": 1}
