@@ -154,7 +154,7 @@ def test_ack_link_shows_a_form_and_only_its_post_records_the_ack(make_relay, clo
         with urllib.request.urlopen(f"{base}/ack?t={urllib.parse.quote(token)}", timeout=5) as resp:
             page = resp.read().decode()
         assert "<form method='post'" in page
-        assert "确认" in page
+        assert "确认（认领）此告警：GatewayDown north site-1 gw-0001" in page
         assert relay.spool.ack_state("fp000001", "2026-11-30T07:48:00Z") == (None, None)
 
         def submit(t: str) -> int:
