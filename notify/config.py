@@ -168,6 +168,8 @@ def _channel(base: Path, name: str, table: dict[str, Any]) -> Channel:
         if "auth_file" in table:
             header = _get(table, where, "auth_header", str, "Authorization")
             headers[header] = _read_secret(base, where, "auth_file", table["auth_file"])
+        _check_template(where, "url", url)
+        _check_template(where, "body", body)
         ok_field = _get(table, where, "ok_field", str, "")
         ok_value = _get(table, where, "ok_value", str, "")
     return Channel(
@@ -186,6 +188,27 @@ def _channel(base: Path, name: str, table: dict[str, Any]) -> Channel:
         ok_field=ok_field,
         ok_value=ok_value,
     )
+
+
+PLACEHOLDERS = ("to", "title", "text")
+
+
+def _check_template(where: str, key: str, template: Any) -> None:
+    """Fail at start-up, not at the first page, on a placeholder the relay cannot fill."""
+    if isinstance(template, dict):
+        for k, v in template.items():
+            _check_template(where, f"{key}.{k}", v)
+    elif isinstance(template, list):
+        for i, v in enumerate(template):
+            _check_template(where, f"{key}[{i}]", v)
+    elif isinstance(template, str):
+        try:
+            template.format(**dict.fromkeys(PLACEHOLDERS, ""))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(
+                f"{where}.{key}: bad placeholder {exc} in {template!r}; use {{to}}, {{title}} "
+                "or {text} (write {{ and }} for literal braces)"
+            ) from None
 
 
 def parse(data: dict[str, Any], base: Path) -> Config:

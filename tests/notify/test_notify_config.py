@@ -46,6 +46,16 @@ from notify.main import main
             "channels.noc.to must be a non-empty list",
         ),
         (
+            {
+                "type": "http",
+                "url": "https://sms.example/",
+                "to": ["1"],
+                "body": {"Text": "{message}"},
+            },
+            None,
+            "channels.noc.body.Text: bad placeholder 'message' in '{message}'; use {to}, {title} or {text}",
+        ),
+        (
             {"type": "dingtalk", "url": "https://x.example/"},
             {"north-oncall": ["nope"]},
             "routes.north-oncall names channel 'nope', which is not defined; add [channels.nope]",
