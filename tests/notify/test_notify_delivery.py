@@ -156,6 +156,10 @@ def test_ack_link_shows_a_form_and_only_its_post_records_the_ack(make_relay, clo
         assert "<form method='post'" in page
         assert "确认（认领）此告警：GatewayDown north site-1 gw-0001" in page
         assert relay.spool.ack_state("fp000001", "2026-11-30T07:48:00Z") == (None, None)
+        (paged,) = relay.spool.conn.execute(
+            "SELECT first_paged_at FROM alerts WHERE fingerprint = 'fp000001'"
+        ).fetchone()
+        assert paged == clock.time()  # the escalation seam: when it was first paged
 
         def submit(t: str) -> int:
             return post(f"{base}/ack", urllib.parse.urlencode({"t": t, "name": "李工"}).encode())
