@@ -121,6 +121,14 @@ def test_every_delivery_and_every_give_up_is_an_audit_row_in_the_posfleet_store(
         ("posfleet-notify", "notify.failed"),
     ]
     delivered, failed = rows[0][3], rows[1][3]
+    # What the console's audit page shows (its own query, filtered by actor).
+    from dashboard.queries import audit_log
+
+    conn = sqlite3.connect(db)
+    shown, total = audit_log(conn, "posfleet-notify", 50, 0)
+    conn.close()
+    assert total == 2
+    assert set(shown["action"]) == {"notify.delivered", "notify.failed"}
     assert delivered["channel"] == "ok"
     assert delivered["alerts"][0]["fingerprint"] == "fp000001"
     assert failed["channel"] == "dead"
