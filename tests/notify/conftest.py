@@ -38,19 +38,3 @@ def make_relay(tmp_path: Path, clock: SharedClock) -> Iterator[Callable[..., Rel
     yield make
     for r in relays:
         r.stop()
-
-
-def drain(relay: Relay, clock: SharedClock, limit_s: float = 3600.0) -> float:
-    """Pump the sender, advancing the fake clock to each next wake-up, until idle.
-
-    Returns the fake seconds it took. Fails if the queue is not empty after ``limit_s``.
-    """
-    spent = 0.0
-    while True:
-        wait = relay.sender.pump()
-        if wait is None:
-            return spent
-        assert spent <= limit_s, f"still sending after {limit_s} fake seconds"
-        step = max(wait, 0.001)
-        clock.advance(step)
-        spent += step

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import drain
-from notify_fakes import FakeRobot, alert, post, webhook
+from notify_fakes import FakeRobot, alert, drain, post, webhook
 
 
 def _gateways_per_message(robot: FakeRobot) -> dict[str, int]:

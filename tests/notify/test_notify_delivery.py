@@ -11,8 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import drain
-from notify_fakes import FakeRobot, alert, post, webhook
+from notify_fakes import FakeRobot, alert, drain, post, webhook
 
 from collector.store.sqlite import SqliteStore
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import drain
-from notify_fakes import FakeRobot, alert, post, webhook
+from notify_fakes import FakeRobot, alert, drain, post, webhook
 
 from collector.store.sqlite import SqliteStore
 

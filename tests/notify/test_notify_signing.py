@@ -6,8 +6,7 @@ import base64
 import hashlib
 import hmac
 
-from conftest import drain
-from notify_fakes import FakeRobot, alert, post, webhook
+from notify_fakes import FakeRobot, alert, drain, post, webhook
 
 from notify.channels import feishu_sign
 
