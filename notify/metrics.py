@@ -6,6 +6,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 RESULTS = ("delivered", "retry", "rate_limited", "failed")
+ESCALATION_LEVELS = ("1", "2", "3+")
 REJECT_REASONS = ("oversized", "malformed_json", "wrong_schema", "wrong_version", "unrouted")
 
 
@@ -29,6 +30,13 @@ class NotifyMetrics:
             "posfleet_notify_digests_total",
             "Digest messages sent because a robot's rate budget was exhausted",
             ["channel"],
+            registry=registry,
+        )
+        self.escalations = Counter(
+            "posfleet_notify_escalations_total",
+            "Escalated alerts delivered (the alert's escalation label above 0), by level "
+            "1, 2 or 3+ (the level is raised upstream while an alert stays unacknowledged)",
+            ["channel", "level"],
             registry=registry,
         )
         self.queue_depth = Gauge(
@@ -58,9 +66,22 @@ class NotifyMetrics:
         for ch in channels:
             self.queue_depth.labels(ch).set(0)
             self.digests.labels(ch)
+            for level in ESCALATION_LEVELS:
+                self.escalations.labels(ch, level)
             for r in RESULTS:
                 self.notifications.labels(ch, r)
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)
         for r in ("stored", "duplicate"):
             self.received.labels(r)
+
+
+def escalation_level(label: str) -> str | None:
+    """The bounded ``level`` label for an alert's ``escalation`` label (None: not escalated)."""
+    try:
+        level = int(label)
+    except ValueError:
+        return None
+    if level <= 0:
+        return None
+    return str(level) if level < 3 else "3+"

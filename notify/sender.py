@@ -35,7 +35,7 @@ from notify.ack import AckClaim, ack_url
 from notify.audit import AuditLog
 from notify.channels import MAX_BYTES, Outcome, Request, build, classify
 from notify.config import Channel, Config
-from notify.metrics import NotifyMetrics
+from notify.metrics import NotifyMetrics, escalation_level
 from notify.payload import Alert
 from notify.ratelimit import RateLimit
 from notify.render import Document, SiteLookup, render_digest, render_single, to_markdown, utf8_len
@@ -251,6 +251,10 @@ class Sender:
             for p in delivered:
                 m.notifications.labels(ch.name, "delivered").inc()
                 m.delivery_seconds.labels(ch.name).observe(max(now.timestamp() - p.created_at, 0))
+                for a in p.notification.alerts:
+                    level = escalation_level(a.labels.get("escalation", ""))
+                    if level is not None and a.status == "firing":
+                        m.escalations.labels(ch.name, level).inc()
                 self._audit("notify.delivered", ch, p, now, kind, "")
             log.info(
                 "%s: delivered %d notification(s) as %s to %s",

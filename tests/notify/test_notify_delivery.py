@@ -246,3 +246,21 @@ def test_the_spool_forgets_finished_work_after_its_keep_time_but_never_pending_w
     (inbox,) = relay.spool.conn.execute("SELECT count(*) FROM inbox").fetchone()
     assert inbox == 1
     assert relay.spool.depth() == {"noc": 1}
+
+
+def test_escalated_alerts_are_counted_by_bounded_level(make_relay, clock):
+    with FakeRobot("dingtalk", monotonic=clock.monotonic, wall=clock.time) as robot:
+        relay = make_relay({"noc": {"type": "dingtalk", "url": robot.url}})
+        hook = f"http://127.0.0.1:{relay.port}/alertmanager"
+        for i, level in enumerate(["0", "1", "2", "2", "5", "x"]):
+            assert post(hook, webhook([alert(i, extra_labels={"escalation": level})])) == 200
+        drain(relay, clock)
+    text = robot.accepted()[2].text()
+    assert "升级级别 2" in text
+    got = {
+        level: relay.registry.get_sample_value(
+            "posfleet_notify_escalations_total", {"channel": "noc", "level": level}
+        )
+        for level in ("1", "2", "3+")
+    }
+    assert got == {"1": 1, "2": 2, "3+": 1}
