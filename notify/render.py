@@ -259,6 +259,7 @@ def render_single(
     now: datetime,
     lookup: SiteLookup,
     ack: AckLink,
+    max_alerts: int = SINGLE_MAX_ALERTS,
 ) -> Document:
     s = STRINGS[lang]
     first = n.alerts[0]
@@ -266,12 +267,12 @@ def render_single(
     count = f" ×{len(n.alerts)}" if len(n.alerts) > 1 else ""
     title = s["tag"].format(status=s[n.status]) + f"{name}{count}"
     lines: list[Line] = []
-    for i, a in enumerate(n.alerts[:SINGLE_MAX_ALERTS]):
+    for i, a in enumerate(n.alerts[:max_alerts]):
         if i:
             lines.append([Text("—")])
         site = lookup(a.labels.get("site", "")) if a.labels.get("site") else None
         lines += alert_lines(a, lang, tz, now, site, ack(a))
-    hidden = len(n.alerts) - SINGLE_MAX_ALERTS
+    hidden = len(n.alerts) - max_alerts
     if hidden > 0:
         lines.append([Text(s["more"].format(n=hidden))])
     if n.truncated_alerts:

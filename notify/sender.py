@@ -38,7 +38,15 @@ from notify.config import Channel, Config
 from notify.metrics import NotifyMetrics, escalation_level
 from notify.payload import Alert
 from notify.ratelimit import RateLimit
-from notify.render import Document, SiteLookup, render_digest, render_single, to_markdown, utf8_len
+from notify.render import (
+    SINGLE_MAX_ALERTS,
+    Document,
+    SiteLookup,
+    render_digest,
+    render_single,
+    to_markdown,
+    utf8_len,
+)
 from notify.spool import Pending, Spool
 from telemetry.clock import Clock
 
@@ -178,7 +186,15 @@ class Sender:
             return ack_url(self.config.public_url, self.config.ack_secret, claim)
 
         if kind == "single":
-            return render_single(batch[0].notification, ch.lang, ch.tz, now, self.lookup, link)
+            n = batch[0].notification
+            # A big group lists fewer alerts in full until it fits the robot's size limit.
+            shown = SINGLE_MAX_ALERTS
+            while True:
+                doc = render_single(n, ch.lang, ch.tz, now, self.lookup, link, shown)
+                limit = MAX_BYTES[ch.type]
+                if shown <= 1 or not limit or utf8_len(to_markdown(doc)[1]) <= limit:
+                    return doc
+                shown -= 1
         return render_digest(
             [p.notification for p in batch],
             [p.notification for p in rest],

@@ -149,3 +149,18 @@ def test_feishu_post_carries_hostile_text_only_in_text_nodes(make_relay, clock):
     )
     assert any("evil.example" in n["text"] for n in nodes if n["tag"] == "text")
     assert not any("\n" in n["text"] for n in nodes)
+
+
+def test_a_big_group_fits_wecoms_4096_bytes_by_listing_fewer_alerts_in_full(make_relay, clock):
+    long = "长" * 400  # 1200 bytes of summary per alert, cut to 300 characters when shown
+    alerts = [alert(i, annotations={"summary": long}) for i in range(8)]
+    with FakeRobot("wecom", monotonic=clock.monotonic, wall=clock.time) as robot:
+        r = make_relay({"noc": {"type": "wecom", "url": robot.url, "lang": "zh-CN"}})
+        assert post(f"http://127.0.0.1:{r.port}/alertmanager", webhook(alerts)) == 200
+        drain(r, clock)
+    [msg] = robot.received
+    assert msg.accepted, msg.answer
+    text = msg.text()
+    shown = len(re.findall(r"网关 gw-\d{4}", text))
+    assert 1 <= shown < 5
+    assert f"另有 {8 - shown} 条告警未列出（见控制台）" in text
