@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
-import yaml
 from notify_fakes import FakeRobot, alert, post, webhook, write_config
 from relay_proc import RelayProcess, free_port, metric
 from support.wait import wait_for
@@ -100,29 +100,12 @@ def test_real_alertmanager_posting_to_the_relay_reaches_dingtalk_rendered(tmp_pa
             },
             routes={"north-oncall": ["noc"]},
         )
-        am_config = {
-            "route": {
-                "receiver": "north-oncall",
-                "group_by": ["alertname", "site"],
-                "group_wait": "1s",
-                "group_interval": "2s",
-                "repeat_interval": "1h",
-            },
-            "receivers": [
-                {
-                    "name": "north-oncall",
-                    "webhook_configs": [
-                        {
-                            "url": f"http://127.0.0.1:{port}/alertmanager/north-oncall",
-                            "send_resolved": True,
-                        }
-                    ],
-                }
-            ],
-        }
+        template = Path(__file__).with_name("alertmanager-notify.yml").read_text()
         am_dir = tmp_path / "am"
         am_dir.mkdir()
-        (am_dir / "alertmanager.yml").write_text(yaml.safe_dump(am_config))
+        (am_dir / "alertmanager.yml").write_text(
+            template.replace("RELAY_URL", f"http://127.0.0.1:{port}")
+        )
         relay = RelayProcess(cfg, port, tmp_path / "relay").start()
         try:
             try:
