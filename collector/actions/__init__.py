@@ -22,6 +22,7 @@ from collector.actions.base import (
     NotFound,
     PermissionDenied,
     Role,
+    record_audit,
 )
 from collector.actions.inventory import import_inventory
 from collector.actions.subjects import (
@@ -56,6 +57,7 @@ __all__ = [
     "end_window_early",
     "import_inventory",
     "open_window",
+    "record_audit",
     "record_service",
     "reschedule_window",
     "set_suspended",

@@ -72,3 +72,17 @@ def _audit(
         "INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)",
         (to_db(now), actor.name, action, subject, json.dumps(details, sort_keys=True, default=str)),
     )
+
+
+def record_audit(
+    conn: sqlite3.Connection,
+    actor_name: str,
+    action: str,
+    subject: str,
+    now: datetime,
+    details: dict[str, Any],
+) -> None:
+    """One ``audit_log`` row in its own transaction, for services that are not console
+    actions (posfleet-notify records each delivery, failure and ack link here)."""
+    with conn:
+        _audit(conn, Actor(actor_name, Role.VIEWER), action, subject, now, details)

@@ -1,0 +1,166 @@
+"""What a person reads: zh-CN and English, local time, store and merchant, no injection."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from notify_fakes import FakeRobot, alert, drain, post, webhook
+
+from collector.store.sqlite import SqliteStore
+
+HOSTILE = {
+    "site": "s1](http://evil.example/x) **boom** <@all> <font color=red>",
+    "gateway": "gw-0007\n### injected heading\n> quote [click](http://evil.example)",
+}
+
+
+def _store(path: Path) -> Path:
+    store = SqliteStore(path)
+    with store.conn:
+        store.conn.execute("INSERT INTO regions (region_id, name) VALUES ('north', '华北一区')")
+        store.conn.execute(
+            "INSERT INTO sites (site_id, region_id, name, merchant_name, merchant_contact) "
+            "VALUES ('site-1', 'north', '人民路店', '张三便利店', '13800138000')"
+        )
+    store.close()
+    return path
+
+
+def _one_message(make_relay, clock, robot_kind: str, lang: str, page: dict, **relay) -> str:
+    with FakeRobot(robot_kind, monotonic=clock.monotonic, wall=clock.time) as robot:
+        r = make_relay({"noc": {"type": robot_kind, "url": robot.url, "lang": lang}}, **relay)
+        assert post(f"http://127.0.0.1:{r.port}/alertmanager", page) == 200
+        drain(r, clock)
+    [msg] = robot.accepted()
+    return msg.text()
+
+
+def test_chinese_page_says_what_where_since_when_store_merchant_phone_runbook_and_ack(
+    make_relay, clock, tmp_path
+):
+    # The fake clock stands at 2026-11-30 08:00 UTC; the outage began 07:48 UTC.
+    page = webhook([alert(7, extra_labels={"since": "2026-11-30T07:48:00+00:00"})])
+    text = _one_message(
+        make_relay,
+        clock,
+        "dingtalk",
+        "zh-CN",
+        page,
+        db=str(_store(tmp_path / "posfleet.sqlite")),
+        public_url="https://noc.example/notify",
+    )
+    assert "【告警】GatewayDown" in text
+    assert "Gateway gw-0007 at site site-1 （north） is down" in text  # summary, markup-neutral
+    assert "区域 north （华北一区）" in text
+    assert "门店 人民路店 （site-1）" in text
+    assert "网关 gw-0007" in text
+    assert "2026-11-30 15:48 （Asia/Shanghai）" in text
+    assert "已持续 12 分钟" in text
+    assert "**商户:** 张三便利店" in text
+    assert "**电话:** 13800138000" in text
+    assert "[处理手册](https://runbooks.example/gateway-down.md)" in text
+    assert re.search(r"\[确认（认领）\]\(https://noc\.example/notify/ack\?t=[\w.%-]+\)", text)
+
+
+def test_english_page_in_a_configured_zone(make_relay, clock):
+    page = webhook([alert(7, starts_at="2026-11-30T05:30:00Z")])
+    with FakeRobot("wecom", monotonic=clock.monotonic, wall=clock.time) as robot:
+        r = make_relay(
+            {"noc": {"type": "wecom", "url": robot.url, "lang": "en", "tz": "Europe/Berlin"}}
+        )
+        assert post(f"http://127.0.0.1:{r.port}/alertmanager", page) == 200
+        drain(r, clock)
+    text = robot.accepted()[0].text()
+    assert "FIRING: GatewayDown" in text
+    assert "2026-11-30 06:30 （Europe/Berlin）" in text
+    assert "for 2 h 30 min" in text
+    assert "[Runbook](https://runbooks.example/gateway-down.md)" in text
+    assert "[Acknowledge](" in text
+
+
+def test_resolved_page_says_how_long_it_lasted(make_relay, clock):
+    a = alert(7, status="resolved", starts_at="2026-11-30T07:00:00Z")
+    a["endsAt"] = "2026-11-30T07:45:30.123456789Z"
+    text = _one_message(make_relay, clock, "dingtalk", "en", webhook([a], status="resolved"))
+    assert "RESOLVED: GatewayDown" in text
+    assert "Resolved at 2026-11-30 15:45" in text
+    assert "lasted 45 min" in text
+    assert "Acknowledge" not in text  # nothing to acknowledge once it is over
+
+
+def _links(markdown: str) -> list[str]:
+    return re.findall(r"\]\(([^)]*)\)", markdown)
+
+
+def test_hostile_labels_cannot_add_links_markup_or_mentions_in_markdown(make_relay, clock):
+    page = webhook(
+        [
+            alert(
+                7,
+                extra_labels=HOSTILE,
+                annotations={
+                    "summary": "**x** [y](http://evil.example) <@all>",
+                    "runbook_url": "javascript:alert(1)",
+                },
+            )
+        ]
+    )
+    for kind, lang in (("dingtalk", "zh-CN"), ("wecom", "en")):
+        text = _one_message(make_relay, clock, kind, lang, page, public_url="https://noc.example/n")
+        assert all(url.startswith("https://noc.example/n/ack?t=") for url in _links(text)), _links(
+            text
+        )
+        assert "evil.example" in text  # shown, as text
+        assert "<" not in text
+        assert "**boom**" not in text
+        assert "**x**" not in text
+        assert "@all" not in text
+        body_lines = text.split("\n")[1:]
+        assert not any(line.lstrip().startswith(("#", ">")) for line in body_lines), body_lines
+        assert "javascript" not in text
+
+
+def test_a_runbook_url_cannot_close_its_markdown_link(make_relay, clock):
+    page = webhook(
+        [alert(7, annotations={"runbook_url": "https://ok.example/a) [x](http://evil.example"})]
+    )
+    text = _one_message(make_relay, clock, "dingtalk", "en", page)
+    runbook = [u for u in _links(text) if "ok.example" in u]
+    assert runbook == ["https://ok.example/a%29%20%5Bx%5D%28http://evil.example"]
+    assert not any("evil" in u and "ok.example" not in u for u in _links(text))
+
+
+def test_feishu_post_carries_hostile_text_only_in_text_nodes(make_relay, clock):
+    page = webhook([alert(7, extra_labels=HOSTILE)])
+    with FakeRobot("feishu", monotonic=clock.monotonic, wall=clock.time) as robot:
+        r = make_relay(
+            {"noc": {"type": "feishu", "url": robot.url, "lang": "zh-CN"}},
+            public_url="https://noc.example/n",
+        )
+        assert post(f"http://127.0.0.1:{r.port}/alertmanager", page) == 200
+        drain(r, clock)
+    post_body = robot.accepted()[0].body["content"]["post"]["zh_cn"]
+    nodes = [n for row in post_body["content"] for n in row]
+    assert {n["tag"] for n in nodes} <= {"text", "a"}
+    hrefs = [n["href"] for n in nodes if n["tag"] == "a"]
+    assert all(
+        h.startswith(("https://runbooks.example/", "https://noc.example/n/ack?t=")) for h in hrefs
+    )
+    assert any("evil.example" in n["text"] for n in nodes if n["tag"] == "text")
+    assert not any("\n" in n["text"] for n in nodes)
+
+
+def test_a_big_group_fits_wecoms_4096_bytes_by_listing_fewer_alerts_in_full(make_relay, clock):
+    long = "长" * 400  # 1200 bytes of summary per alert, cut to 300 characters when shown
+    alerts = [alert(i, annotations={"summary": long}) for i in range(8)]
+    with FakeRobot("wecom", monotonic=clock.monotonic, wall=clock.time) as robot:
+        r = make_relay({"noc": {"type": "wecom", "url": robot.url, "lang": "zh-CN"}})
+        assert post(f"http://127.0.0.1:{r.port}/alertmanager", webhook(alerts)) == 200
+        drain(r, clock)
+    [msg] = robot.received
+    assert msg.accepted, msg.answer
+    text = msg.text()
+    shown = len(re.findall(r"网关 gw-\d{4}", text))
+    assert 1 <= shown < 5
+    assert f"另有 {8 - shown} 条告警未列出（见控制台）" in text
