@@ -36,9 +36,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.gateways import TestGateway  # noqa: E402
 
-from collector.config import load_settings  # noqa: E402
+from collector.config import load_config  # noqa: E402
 from collector.inventory import upsert_rows  # noqa: E402
-from collector.main import Collector  # noqa: E402
+from collector.service import Collector  # noqa: E402
 from collector.store.sqlite import SqliteStore  # noqa: E402
 from simulators.broker import MosquittoProcess  # noqa: E402
 
@@ -144,7 +144,7 @@ def collector_rate(port: int, db: Path, gateways: int, per: int) -> dict[str, fl
     """The collector draining the same backlog: validation, liveness, alerts, SQLite commits."""
     total = gateways * per
     enrol(db, [f"gw-{g:05d}" for g in range(gateways)])  # bench/_publisher.py's ids
-    settings = load_settings(
+    settings = load_config(
         db=db, broker_port=port, metrics_host="127.0.0.1", metrics_port=0, client_id="bench-coll"
     )
     col = Collector(settings).start()  # creates the persistent session, then goes away
@@ -185,7 +185,7 @@ def _wait(cond: object, timeout: float = 10) -> None:
 def detection_delay(port: int, db: Path, trials: int = 5) -> dict[str, object]:
     """Hung gateways (connection alive, heartbeats stop): down seen vs the theoretical deadline."""
     enrol(db, [f"gw-hang-{i}" for i in range(trials)])
-    settings = load_settings(
+    settings = load_config(
         db=db, broker_port=port, metrics_host="127.0.0.1", metrics_port=0, client_id="bench-det"
     )
     col = Collector(settings).start()

@@ -33,19 +33,19 @@ import psutil
 from prometheus_client import CollectorRegistry
 
 from bench.report import Figure, Headline, fmt, ratio, write_result
+from collector.alerts.config import AlertSettings
+from collector.alerts.listener import build_listener
+from collector.ingest import Item, LinkEvent, Received
+from collector.inventory import upsert_rows
+from collector.liveness import LivenessConfig, LivenessTracker
+from collector.metrics import CollectorMetrics
+from collector.model import Liveness, Transition
+from collector.processor import Processor
+from collector.store.sqlite import SqliteStore
+from telemetry import Heartbeat, Kind, encode, topic_for
+from telemetry.models import LinkState
 
 ROOT = Path(__file__).resolve().parent.parent
-
-from collector.alerts.listener import build_listener  # noqa: E402
-from collector.ingest import Item, LinkEvent, Received  # noqa: E402
-from collector.inventory import upsert_rows  # noqa: E402
-from collector.liveness import LivenessConfig, LivenessTracker  # noqa: E402
-from collector.metrics import CollectorMetrics  # noqa: E402
-from collector.model import Liveness, Transition  # noqa: E402
-from collector.processor import Processor  # noqa: E402
-from collector.store.sqlite import SqliteStore  # noqa: E402
-from telemetry import Heartbeat, Kind, encode, topic_for  # noqa: E402
-from telemetry.models import LinkState  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "liveness_scale.json"
 
@@ -148,7 +148,7 @@ def main() -> None:
     cfg = LivenessConfig()
     grace = cfg.grace(interval)
     with store.transaction() as conn:
-        alerts = build_listener(conn, now=datetime.now(UTC))
+        alerts = build_listener(conn, AlertSettings(), now=datetime.now(UTC))
     recorder = DownRecorder()
     inbox: queue.SimpleQueue[Item] = queue.SimpleQueue()
     processor = Processor(

@@ -27,12 +27,11 @@ from typing import Any
 import psutil
 
 from bench.report import Figure, Headline, fmt, get, ratio, write_result
+from simulators.broker import MosquittoProcess, free_port
+from simulators.fleetmodel import generate
+from simulators.gateways import Fleet
 
 ROOT = Path(__file__).resolve().parent.parent
-
-from simulators.broker import MosquittoProcess, free_port  # noqa: E402
-from simulators.fleetmodel import generate  # noqa: E402
-from simulators.gateways import Fleet  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "sim_scale.json"
 

@@ -5,13 +5,19 @@ Every setting is a ``POSFLEET_*`` environment variable and most have a command-l
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector.enrolment import AutoEnrol
 from telemetry.models import RECONNECT_MAX_DELAY_S
+
+if TYPE_CHECKING:
+    from collector.alerts.config import AlertSettings
+    from collector.sinks.settings import InfluxSettings
 
 
 class ConfigError(ValueError):
@@ -95,3 +101,24 @@ def load_settings(**overrides: object) -> CollectorSettings:
                 f"(got {err.get('input')!r})"
             )
         raise ConfigError("invalid collector configuration:\n  " + "\n  ".join(lines)) from None
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the collector reads from its environment, read once (``load_config``)."""
+
+    collector: CollectorSettings
+    alerts: AlertSettings | None  # None: the alert engine is off (POSFLEET_ALERTS=false)
+    influx: InfluxSettings
+
+
+def load_config(**overrides: object) -> Config:
+    """The collector's settings (environment, then the command line's ``overrides``), the
+    alert engine's (``POSFLEET_ALERT_*``) and the InfluxDB sink's (``POSFLEET_INFLUX_*``).
+    Each kind raises its own error naming the variable and the fix."""
+    from collector.alerts.config import AlertSettings
+    from collector.sinks.settings import load_influx_settings
+
+    collector = load_settings(**overrides)
+    alerts = AlertSettings.from_env() if collector.alerts else None
+    return Config(collector, alerts, load_influx_settings())

@@ -193,3 +193,22 @@ def export_dir(conn: sqlite3.Connection, directory: Path) -> dict[str, int]:
                 n += 1
         counts[table] = n
     return counts
+
+
+class InventoryTags:
+    """site/region/model per gateway, in memory: the Influx sink asks on the hot path."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._tags: dict[str, dict[str, str]] = {}
+        self.refresh(conn, None)
+
+    def refresh(self, conn: sqlite3.Connection, _now: object) -> None:
+        self._tags = {
+            gid: {k: v for k, v in (("site", site), ("region", region), ("model", model)) if v}
+            for gid, site, region, model in conn.execute(
+                "SELECT gateway_id, site_id, region_id, model FROM gateways WHERE registered = 1"
+            )
+        }
+
+    def get(self, gateway_id: str) -> dict[str, str]:
+        return self._tags.get(gateway_id, {})

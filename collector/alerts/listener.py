@@ -210,13 +210,12 @@ class AlertListener:
 
 def build_listener(
     conn: sqlite3.Connection,
-    settings: AlertSettings | None = None,
+    settings: AlertSettings,
     *,
     now: datetime,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> AlertListener:
     """The collector's main calls this once with the store connection and its clock's now."""
-    settings = settings or AlertSettings.from_env()
     listener = AlertListener(AlertEngine(settings), TelemetryRules(settings), monotonic=monotonic)
     listener.load(conn, now)
     return listener

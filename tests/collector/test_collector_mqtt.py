@@ -13,9 +13,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from support.gateways import TestGateway
 from support.wait import wait_for
 
-from collector.config import load_settings
+from collector.config import load_config
 from collector.inventory import upsert_rows
-from collector.main import Collector
+from collector.service import Collector
 from collector.store.sqlite import SqliteStore
 from simulators.broker import MosquittoProcess
 
@@ -43,7 +43,7 @@ def enrol(db: Path, *gateways: str) -> None:
 @pytest.fixture
 def collector(mosquitto: MosquittoProcess, db_path: Path) -> Iterator[Collector]:
     enrol(db_path, *ENROLLED)
-    settings = load_settings(
+    settings = load_config(
         db=db_path,
         broker_port=mosquitto.port,
         metrics_host="127.0.0.1",

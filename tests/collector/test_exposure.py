@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import load_settings
-from collector.main import Collector
+from collector.config import load_config, load_settings
+from collector.service import Collector
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +20,7 @@ def _no_metrics_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_metrics_listen_on_loopback_unless_a_bind_is_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    collector = Collector(load_settings(db=tmp_path / "s.sqlite", metrics_port=0))
+    collector = Collector(load_config(db=tmp_path / "s.sqlite", metrics_port=0))
     try:
         assert collector.http.server.server_address[0] == "127.0.0.1"
     finally:

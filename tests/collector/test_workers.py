@@ -14,8 +14,8 @@ import pytest
 from support.wait import wait_for
 from support.webhook import WebhookReceiver
 
-from collector.config import load_settings
-from collector.main import Collector
+from collector.config import load_config
+from collector.service import Collector
 from simulators.broker import MosquittoProcess
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ def collector(
 ) -> Iterator[Collector]:
     with WebhookReceiver() as hook:
         monkeypatch.setenv("POSFLEET_ALERT_WEBHOOK_URL", hook.url)
-        settings = load_settings(
+        settings = load_config(
             db=db_path, broker_port=mosquitto.port, metrics_port=0, client_id="test-workers"
         )
         c = Collector(settings).start()

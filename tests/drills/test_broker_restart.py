@@ -30,7 +30,7 @@ import pytest
 from support.stack import fleet_stack, query
 from support.wait import wait_for
 
-from collector.main import Collector
+from collector.service import Collector
 from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import generate
 from simulators.gateways import Fleet

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from collector.config import load_settings
-from collector.main import Collector
+from collector.config import load_config
+from collector.service import Collector
 from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import Fleet as FleetModel
 from simulators.gateways import Fleet
@@ -43,7 +43,7 @@ def fleet_stack(
     inventory = workdir / "inventory"
     model.export_inventory(inventory)
     collector = Collector(
-        load_settings(
+        load_config(
             db=db,
             broker_port=broker.port,
             metrics_host="127.0.0.1",
