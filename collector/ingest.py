@@ -16,12 +16,17 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from telemetry.topics import subscription
+
+if TYPE_CHECKING:
+    from collector.metrics import CollectorMetrics
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,30 @@ class LinkEvent:
 
 Item = Received | LinkEvent
 
+# MQTT 5 DISCONNECT reason "Session taken over": another client connected with our client id.
+SESSION_TAKEN_OVER = 0x8E
+# A connection the broker closes this soon after accepting it is counted as taken over when
+# the broker gives no reason: Mosquitto before 2.0.15 (Debian 12 ships 2.0.11) closes the old
+# connection without the 0x8E DISCONNECT, and two clients fighting over one client id
+# reconnect within a second or two of each other. A broker restart or a network fault
+# ends a connection that has lived longer (ours are up for minutes to weeks).
+SHORT_CONNECTION_S = 10.0
+TAKEOVER_EVIDENCE = ("reason_code", "short_connection")
+
+
+def takeover_evidence(rc: Any, lived_s: float) -> str | None:
+    """Why a lost connection counts as a session takeover, or None when it does not."""
+    if getattr(rc, "value", None) == SESSION_TAKEN_OVER:
+        return "reason_code"
+    if lived_s < SHORT_CONNECTION_S:
+        return "short_connection"
+    return None
+
+
+# MQTT 5 session expiry "never": the session outlives any collector restart, as an
+# MQTT 3.1.1 persistent session (clean_session=False) does.
+SESSION_NEVER_EXPIRES = 0xFFFFFFFF
+
 
 @dataclass(frozen=True, slots=True)
 class BrokerSettings:
@@ -62,17 +91,29 @@ class BrokerSettings:
 
 
 class MqttIngest:
-    def __init__(self, settings: BrokerSettings, out: queue.SimpleQueue[Item]) -> None:
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        out: queue.SimpleQueue[Item],
+        metrics: CollectorMetrics | None = None,
+    ) -> None:
         self.settings = settings
         self.out = out
+        self.metrics = metrics
         self.connected = False
-        # A persistent session (clean_session=False, fixed client id): QoS 1 messages that
-        # arrive while the collector restarts are queued by the broker, not lost.
+        self.takeovers = 0  # our session taken over by another client with our client id
+        self._stopping = False  # our own farewell DISCONNECT is no lost link
+        self._connected_mono = 0.0
+        self._was_connected = False
+        # A persistent session (clean start off, session never expires, fixed client id):
+        # QoS 1 messages that arrive while the collector restarts are queued by the broker,
+        # not lost. MQTT 5 rather than 3.1.1 because a 5 broker says WHY it closes the
+        # connection: "Session taken over" tells a second client under our id (stolen
+        # credentials, two collectors sharing one POSFLEET_CLIENT_ID) from a broken link.
         self.client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
+            protocol=mqtt.MQTTv5,
         )
         self.client.enable_logger(logging.getLogger("collector.paho"))
         self.client.max_queued_messages_set(0)
@@ -106,10 +147,21 @@ class MqttIngest:
         serialise on the GIL and paho, which releases it on every socket read, waits behind
         the processing (a convoy) — measured at less than half the throughput.
         """
-        self.client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_NEVER_EXPIRES
+        # clean_start=False on every connect, the first included (paho's default cleans the
+        # first one): a restarted collector picks up what the broker queued meanwhile.
+        self.client.connect_async(
+            self.settings.host,
+            self.settings.port,
+            self.settings.keepalive,
+            clean_start=False,
+            properties=props,
+        )
 
     def stop(self) -> None:
         """Call from the thread that pumped, or after it stopped."""
+        self._stopping = True
         if self.client.socket() is not None:
             self.client.disconnect()
             self.client.loop_write()
@@ -164,7 +216,9 @@ class MqttIngest:
         return _readable(c.socket())
 
     # paho may call these more than once for one event: each is idempotent.
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any = None
+    ) -> None:
         if rc.is_failure:
             log.warning("broker refused the connection: %s", rc)
             return
@@ -172,14 +226,45 @@ class MqttIngest:
         client.subscribe(subscription(self.settings.share_group), qos=1)
         if not self.connected:
             self.connected = True
-            self.out.put(LinkEvent(True, datetime.now(UTC), time.monotonic()))
+            self._connected_mono = time.monotonic()
+            self.out.put(LinkEvent(True, datetime.now(UTC), self._connected_mono))
             log.info("connected to %s:%s", self.settings.host, self.settings.port)
+            if self._was_connected and not getattr(flags, "session_present", True):
+                log.warning(
+                    "the broker kept no session for client id %r: what it queued for us while "
+                    "we were away (wills included) is lost",
+                    self.settings.client_id,
+                )
+            self._was_connected = True
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
-        if self.connected:
-            self.connected = False
-            self.out.put(LinkEvent(False, datetime.now(UTC), time.monotonic(), str(rc)))
+        if not self.connected:
+            return
+        self.connected = False
+        now = time.monotonic()
+        self.out.put(LinkEvent(False, datetime.now(UTC), now, str(rc)))
+        if self._stopping:
+            return
+        if self.metrics is not None:
+            self.metrics.broker_disconnects.inc()
+        evidence = takeover_evidence(rc, now - self._connected_mono)
+        if evidence is None:
             log.warning("lost the broker (%s): blind until reconnected", rc)
+            return
+        self.takeovers += 1
+        if self.metrics is not None:
+            self.metrics.session_takeovers.labels(evidence).inc()
+        # Whoever took it holds our credentials and our client id, and what the broker had
+        # queued for us (wills included) may be gone with their session.
+        log.error(
+            "the broker dropped the collector's session (%s, %s): another client connected "
+            "with client id %r and user %r (stolen credentials, or two collectors sharing "
+            "one POSFLEET_CLIENT_ID); reconnecting",
+            evidence,
+            rc,
+            self.settings.client_id,
+            self.settings.username,
+        )
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._received += 1

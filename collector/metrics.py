@@ -58,6 +58,19 @@ class CollectorMetrics:
             "1 while the collector's MQTT connection is up",
             registry=registry,
         )
+        self.broker_disconnects = Counter(
+            "posfleet_collector_broker_disconnects",
+            "Established broker connections that were lost (each restarts every deadline)",
+            registry=registry,
+        )
+        self.session_takeovers = Counter(
+            "posfleet_collector_session_takeovers",
+            "Lost connections counted as another client taking over the collector's session, "
+            "by evidence: reason_code (MQTT 5 DISCONNECT 0x8E) or short_connection (closed "
+            "within seconds of the connect, by a broker that gives no reason)",
+            ["evidence"],
+            registry=registry,
+        )
         self.state_changes = Counter(
             "posfleet_collector_state_changes",
             "Liveness transitions",
@@ -85,6 +98,8 @@ class CollectorMetrics:
             self.rejected.labels(reason.value)
         for kind in Kind:
             self.messages.labels(kind.value)
+        for evidence in ("reason_code", "short_connection"):  # collector.ingest's two kinds
+            self.session_takeovers.labels(evidence)
 
 
 class LiveGauges(Collector):
