@@ -5,6 +5,7 @@ authenticated identity, and the collector's own listener."""
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -588,3 +589,33 @@ def test_the_collector_counts_a_takeover_of_its_session(secure_broker: SecureBro
     losses = links.count(False) - 1
     assert registry.get_sample_value("posfleet_collector_broker_disconnects_total") == losses
     assert takeovers_counted(registry) == losses
+
+
+def test_check_on_a_gateway_whose_agent_is_running_does_not_knock_it_off(
+    secure_broker: SecureBroker, tmp_path: Path
+) -> None:
+    """`posfleet-agent check` next to a running agent: on the shipped broker any login as
+    gw-a IS client id gw-a, so the check must not log in (it says why) and the agent stays
+    connected: no will, no second birth."""
+    b = secure_broker
+    s = gw_agent(b, tmp_path, "gw-a")
+    obs = collector_observer(b)
+    agent = AgentThread(s)
+    try:
+        wait_for(lambda: statuses(obs, "gw-a") == ["online"], 10, what="gw-a's birth")
+        (s.state_dir / "agent.pid").write_text(f"{os.getpid()}\n")  # the agent runs here
+        out = io.StringIO()
+        assert check_broker(s, out), out.getvalue()
+        assert "ok   TLS" in out.getvalue()
+        assert "skip MQTT credentials" in out.getvalue()
+        marker_at = len(obs.raw)
+        marker(b, "gw-b", obs)
+        wait_for(
+            lambda: "posfleet/v1/gw-b/event" in [t for t, _ in obs.raw[marker_at:]],
+            5,
+            what="gw-b's marker",
+        )
+        assert statuses(obs, "gw-a") == ["online"], "the check knocked the agent off"
+    finally:
+        agent.stop()
+        obs.close()
