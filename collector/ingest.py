@@ -147,7 +147,7 @@ class MqttIngest:
         serialise on the GIL and paho, which releases it on every socket read, waits behind
         the processing (a convoy) — measured at less than half the throughput.
         """
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho untyped
         props.SessionExpiryInterval = SESSION_NEVER_EXPIRES
         # clean_start=False on every connect, the first included (paho's default cleans the
         # first one): a restarted collector picks up what the broker queued meanwhile.

@@ -99,7 +99,7 @@ def test_gateways_and_service_accounts_never_share_a_password_file(
     passwd = tmp_path / "passwd"
     set_password(passwd, first, "x")
     before = passwd.read_text()
-    with pytest.raises(CredentialsError, match="collector.passwd"):
+    with pytest.raises(CredentialsError, match=r"collector\.passwd"):
         issue(second, passwd, tmp_path / "out")
     assert passwd.read_text() == before
     assert not (tmp_path / "out" / f"{second}.password").exists()
