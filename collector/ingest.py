@@ -53,20 +53,25 @@ Item = Received | LinkEvent
 
 # MQTT 5 DISCONNECT reason "Session taken over": another client connected with our client id.
 SESSION_TAKEN_OVER = 0x8E
-# A connection the broker closes this soon after accepting it is counted as taken over when
-# the broker gives no reason: Mosquitto before 2.0.15 (Debian 12 ships 2.0.11) closes the old
-# connection without the 0x8E DISCONNECT, and two clients fighting over one client id
-# reconnect within a second or two of each other. A broker restart or a network fault
-# ends a connection that has lived longer (ours are up for minutes to weeks).
+# Mosquitto before 2.0.15 (Debian 12 ships 2.0.11) closes a taken-over connection without
+# the 0x8E DISCONNECT, exactly as it does when it shuts down. What tells them apart is what
+# follows: after a takeover the broker is still there, and our first reconnect attempt is
+# accepted; after a shutdown or a network fault it is refused or times out. And two clients
+# fighting over one client id each stay connected only until the other's reconnect (a second
+# or two). So a connection closed without a reason within SHORT_CONNECTION_S of its connect,
+# and followed by a reconnect that succeeds at the first attempt, counts as a takeover
+# (`short_connection`); a broker restarted faster than our 1 s retry would count too.
 SHORT_CONNECTION_S = 10.0
 TAKEOVER_EVIDENCE = ("reason_code", "short_connection")
 
 
-def takeover_evidence(rc: Any, lived_s: float) -> str | None:
-    """Why a lost connection counts as a session takeover, or None when it does not."""
+def takeover_evidence(rc: Any, lived_s: float, *, from_server: bool = False) -> str | None:
+    """Why a lost connection may be a session takeover: ``reason_code`` (the broker said so),
+    ``short_connection`` (a suspect, confirmed only by a first-attempt reconnect), or None.
+    ``from_server``: the broker sent a DISCONNECT, so its reason code is the whole story."""
     if getattr(rc, "value", None) == SESSION_TAKEN_OVER:
         return "reason_code"
-    if lived_s < SHORT_CONNECTION_S:
+    if not from_server and lived_s < SHORT_CONNECTION_S:
         return "short_connection"
     return None
 
@@ -105,6 +110,7 @@ class MqttIngest:
         self._stopping = False  # our own farewell DISCONNECT is no lost link
         self._connected_mono = 0.0
         self._was_connected = False
+        self._suspect = False  # the last loss looked like a takeover; the reconnect decides
         # A persistent session (clean start off, session never expires, fixed client id):
         # QoS 1 messages that arrive while the collector restarts are queued by the broker,
         # not lost. MQTT 5 rather than 3.1.1 because a 5 broker says WHY it closes the
@@ -184,6 +190,7 @@ class MqttIngest:
                 c.reconnect()
                 self._backoff = 1.0
             except OSError as exc:
+                self._suspect = False  # the broker is not there: no takeover, a restart
                 log.warning("cannot reach the broker %s:%s: %s", self.settings.host,
                             self.settings.port, exc)  # fmt: skip
                 self._retry_at = now + self._backoff
@@ -220,6 +227,7 @@ class MqttIngest:
         self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any = None
     ) -> None:
         if rc.is_failure:
+            self._suspect = False
             log.warning("broker refused the connection: %s", rc)
             return
         # Subscribe here so every reconnect renews the subscription.
@@ -229,6 +237,9 @@ class MqttIngest:
             self._connected_mono = time.monotonic()
             self.out.put(LinkEvent(True, datetime.now(UTC), self._connected_mono))
             log.info("connected to %s:%s", self.settings.host, self.settings.port)
+            if self._suspect:
+                self._suspect = False
+                self._count_takeover("short_connection", "closed within seconds, no reason")
             if self._was_connected and not getattr(flags, "session_present", True):
                 log.warning(
                     "the broker kept no session for client id %r: what it queued for us while "
@@ -237,7 +248,7 @@ class MqttIngest:
                 )
             self._was_connected = True
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any = None) -> None:
         if not self.connected:
             return
         self.connected = False
@@ -247,21 +258,29 @@ class MqttIngest:
             return
         if self.metrics is not None:
             self.metrics.broker_disconnects.inc()
-        evidence = takeover_evidence(rc, now - self._connected_mono)
-        if evidence is None:
-            log.warning("lost the broker (%s): blind until reconnected", rc)
+        evidence = takeover_evidence(
+            rc,
+            now - self._connected_mono,
+            from_server=bool(getattr(flags, "is_disconnect_packet_from_server", False)),
+        )
+        if evidence == "reason_code":
+            self._count_takeover(evidence, str(rc))
             return
+        self._suspect = evidence == "short_connection"
+        log.warning("lost the broker (%s): blind until reconnected", rc)
+
+    def _count_takeover(self, evidence: str, detail: str) -> None:
         self.takeovers += 1
         if self.metrics is not None:
             self.metrics.session_takeovers.labels(evidence).inc()
         # Whoever took it holds our credentials and our client id, and what the broker had
         # queued for us (wills included) may be gone with their session.
         log.error(
-            "the broker dropped the collector's session (%s, %s): another client connected "
-            "with client id %r and user %r (stolen credentials, or two collectors sharing "
-            "one POSFLEET_CLIENT_ID); reconnecting",
+            "another client took over the collector's session (%s: %s): it connected with "
+            "client id %r and user %r (stolen credentials, or two collectors sharing one "
+            "POSFLEET_CLIENT_ID)",
             evidence,
-            rc,
+            detail,
             self.settings.client_id,
             self.settings.username,
         )
