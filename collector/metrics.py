@@ -65,10 +65,8 @@ class CollectorMetrics:
         )
         self.session_takeovers = Counter(
             "posfleet_collector_session_takeovers",
-            "Lost connections counted as another client taking over the collector's session, "
-            "by evidence: reason_code (MQTT 5 DISCONNECT 0x8E) or short_connection (closed "
-            "within seconds of the connect, by a broker that gives no reason)",
-            ["evidence"],
+            "Connections the broker closed within seconds of the connect and then accepted "
+            "again at once: another client taking over the collector's session",
             registry=registry,
         )
         self.state_changes = Counter(
@@ -98,8 +96,6 @@ class CollectorMetrics:
             self.rejected.labels(reason.value)
         for kind in Kind:
             self.messages.labels(kind.value)
-        for evidence in ("reason_code", "short_connection"):  # collector.ingest's two kinds
-            self.session_takeovers.labels(evidence)
 
 
 class LiveGauges(Collector):

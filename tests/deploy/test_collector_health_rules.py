@@ -68,7 +68,7 @@ def _takeovers(stack: PagingStack) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in stack.metrics().splitlines()
-        if line.startswith("posfleet_collector_session_takeovers_total{")
+        if line.startswith("posfleet_collector_session_takeovers_total ")
     )
 
 
