@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import ssl
 import threading
@@ -15,6 +16,21 @@ from agent.config import AgentSettings
 from agent.probes import run_probes
 from agent.probes.terminals import collect_all
 from agent.runner import Probes
+
+
+def running_agent_pid(s: AgentSettings) -> int | None:
+    """The pid in ``state_dir/agent.pid`` if that process is alive, else None."""
+    try:
+        pid = int((s.state_dir / "agent.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, someone else's
+    return pid
 
 
 def check_broker(s: AgentSettings, out: TextIO) -> bool:
@@ -38,7 +54,18 @@ def check_broker(s: AgentSettings, out: TextIO) -> bool:
         except (OSError, ssl.SSLError) as exc:
             out.write(f"FAIL TLS handshake: {exc} (check ca_file and the broker's cert)\n")
             return False
-    # A separate client id, so the check never kicks a running agent off the broker.
+    running = running_agent_pid(s)
+    if running is not None:
+        # The shipped broker makes every gateway connection's client id its username
+        # (use_username_as_clientid): whatever id we send, a second login would take over
+        # the running agent's session, and the broker would publish its will.
+        out.write(
+            f"skip MQTT credentials: the agent (pid {running}) is running and connected under "
+            "this gateway's id, which a second login would disconnect; its own connection "
+            "is the proof (or stop it, then check)\n"
+        )
+        return True
+    # A separate client id, for brokers that keep the one we send (the shipped one does not).
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{s.gateway_id}-check")
     if s.username:
         client.username_pw_set(s.username, s.password())

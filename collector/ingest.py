@@ -16,12 +16,15 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from telemetry.topics import subscription
+
+if TYPE_CHECKING:
+    from collector.metrics import CollectorMetrics
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,19 @@ class LinkEvent:
 
 Item = Received | LinkEvent
 
+# A session taken over by another client with our client id (stolen credentials, or two
+# collectors sharing one POSFLEET_CLIENT_ID) looks, over MQTT 3.1.1, like any connection the
+# broker closes: no reason is given (nor by Mosquitto 2.0.11 over MQTT 5: it sends the 0x8E
+# "Session taken over" DISCONNECT only from 2.0.15, and paho's MQTT 5 parsing of every PUBLISH
+# costs the collector more than half its read rate, measured). What tells a takeover from a
+# broker going down is what follows: the broker is still there, so our first reconnect
+# attempt is accepted; a broker shutting down, or a network fault, refuses it or times out.
+# And two clients fighting over one id each stay connected only until the other's reconnect
+# (a second or two). So a connection lost within SHORT_CONNECTION_S of its connect and
+# followed by a reconnect accepted at the first attempt counts as a takeover. A broker that
+# is restarted faster than our 1 s retry, right after we connected, would count too.
+SHORT_CONNECTION_S = 10.0
+
 
 @dataclass(frozen=True, slots=True)
 class BrokerSettings:
@@ -65,10 +81,21 @@ class BrokerSettings:
 
 
 class MqttIngest:
-    def __init__(self, settings: BrokerSettings, out: queue.SimpleQueue[Item]) -> None:
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        out: queue.SimpleQueue[Item],
+        metrics: CollectorMetrics | None = None,
+    ) -> None:
         self.settings = settings
         self.out = out
+        self.metrics = metrics
         self.connected = False
+        self.takeovers = 0  # our session taken over by another client with our client id
+        self._stopping = False  # our own farewell DISCONNECT is no lost link
+        self._connected_mono = 0.0
+        self._was_connected = False
+        self._suspect = False  # the last loss looked like a takeover; the reconnect decides
         # A persistent session (clean_session=False, fixed client id): QoS 1 messages that
         # arrive while the collector restarts are queued by the broker, not lost.
         self.client = _Client(
@@ -113,6 +140,7 @@ class MqttIngest:
 
     def stop(self) -> None:
         """Call from the thread that pumped, or after it stopped."""
+        self._stopping = True
         if self.client.socket() is not None:
             self.client.disconnect()
             self.client.loop_write()
@@ -135,6 +163,7 @@ class MqttIngest:
                 c.reconnect()
                 self._backoff = 1.0
             except OSError as exc:
+                self._suspect = False  # the broker is not there: no takeover, a restart
                 log.warning("cannot reach the broker %s:%s: %s", self.settings.host,
                             self.settings.port, exc)  # fmt: skip
                 self._retry_at = now + self._backoff
@@ -167,23 +196,61 @@ class MqttIngest:
         return _readable(c.socket())
 
     # paho may call these more than once for one event: each is idempotent.
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any = None
+    ) -> None:
         if rc.is_failure:
+            self._suspect = False
             log.warning("broker refused the connection: %s", rc)
             return
         # Subscribe here so every reconnect renews the subscription.
         client.subscribe(subscription(self.settings.share_group), qos=1)
         if not self.connected:
             self.connected = True
-            kept = bool(getattr(_f, "session_present", True))
-            self.out.put(LinkEvent(True, datetime.now(UTC), time.monotonic(), "", kept))
+            self._connected_mono = time.monotonic()
+            kept = bool(getattr(flags, "session_present", True))
+            self.out.put(LinkEvent(True, datetime.now(UTC), self._connected_mono, "", kept))
             log.info("connected to %s:%s", self.settings.host, self.settings.port)
+            if self._suspect:
+                self._suspect = False
+                self._count_takeover()
+            if self._was_connected and not getattr(flags, "session_present", True):
+                log.warning(
+                    "the broker kept no session for client id %r: what it queued for us while "
+                    "we were away (wills included) is lost",
+                    self.settings.client_id,
+                )
+            self._was_connected = True
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
-        if self.connected:
-            self.connected = False
-            self.out.put(LinkEvent(False, datetime.now(UTC), time.monotonic(), str(rc)))
-            log.warning("lost the broker (%s): blind until reconnected", rc)
+        if not self.connected:
+            return
+        self.connected = False
+        now = time.monotonic()
+        self.out.put(LinkEvent(False, datetime.now(UTC), now, str(rc)))
+        if self._stopping:
+            return
+        if self.metrics is not None:
+            self.metrics.broker_disconnects.inc()
+        # A suspect only: the reconnect decides (see SHORT_CONNECTION_S).
+        self._suspect = now - self._connected_mono < SHORT_CONNECTION_S
+        log.warning("lost the broker (%s): blind until reconnected", rc)
+
+    def _count_takeover(self) -> None:
+        self.takeovers += 1
+        if self.metrics is not None:
+            self.metrics.session_takeovers.inc()
+        # Whoever took it holds our credentials and our client id, and what the broker had
+        # queued for us (wills included) may be gone with their session.
+        log.error(
+            "another client took over the collector's session: the broker closed it within "
+            "%.0f s of the connect and accepted us again at once; someone connects with client "
+            "id %r and user %r (stolen credentials, or two collectors sharing one "
+            "POSFLEET_CLIENT_ID)",
+            SHORT_CONNECTION_S,
+            self.settings.client_id,
+            self.settings.username,
+        )
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._received += 1

@@ -58,6 +58,17 @@ class CollectorMetrics:
             "1 while the collector's MQTT connection is up",
             registry=registry,
         )
+        self.broker_disconnects = Counter(
+            "posfleet_collector_broker_disconnects",
+            "Established broker connections that were lost (each restarts every deadline)",
+            registry=registry,
+        )
+        self.session_takeovers = Counter(
+            "posfleet_collector_session_takeovers",
+            "Connections the broker closed within seconds of the connect and then accepted "
+            "again at once: another client taking over the collector's session",
+            registry=registry,
+        )
         self.state_changes = Counter(
             "posfleet_collector_state_changes",
             "Liveness transitions",

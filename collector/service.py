@@ -114,6 +114,7 @@ class Collector:
                 s.share_group,
             ),
             self.inbox,
+            self.metrics,
         )
         self.processor.pump = self.ingest.pump  # one thread drives the socket and the store
         self.registry.register(

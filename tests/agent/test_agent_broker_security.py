@@ -1,9 +1,11 @@
 """The shipped deploy/mosquitto config, adapted to free ports and temp paths, on a real
-Mosquitto: TLS with the pinned CA, per-gateway passwords, and the ACL."""
+Mosquitto: TLS with the pinned CA, per-gateway passwords, the ACL, client ids bound to the
+authenticated identity, and the collector's own listener."""
 
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,6 +58,7 @@ class SecureBroker:
     dir: Path
     port: int
     cert_port: int
+    collector_port: int
     ca: Path
     ca_key: Path
     creds: Path
@@ -105,14 +108,18 @@ def secure_broker(tmp_path: Path) -> Iterator[SecureBroker]:
         str(d / "server.crt"),
     )
     creds = tmp_path / "creds"
-    for user in ("gw-a", "gw-b", "_collector"):
+    for user, passwd in (
+        ("gw-a", "passwd"),
+        ("gw-b", "passwd"),
+        ("_collector", "collector.passwd"),
+    ):
         assert (
             agent_main(
                 [
                     "issue-credentials",
                     user,
                     "--password-file",
-                    str(d / "passwd"),
+                    str(d / passwd),
                     "--out",
                     str(creds),
                     "--ca-cert",
@@ -123,12 +130,14 @@ def secure_broker(tmp_path: Path) -> Iterator[SecureBroker]:
             )
             == 0
         )
-    (d / "acl").write_text((DEPLOY / "acl").read_text())
-    port, cert_port = free_port(), free_port()
+    for name in ("acl", "collector.acl"):
+        (d / name).write_text((DEPLOY / name).read_text())
+    port, cert_port, collector_port = free_port(), free_port(), free_port()
     conf = (DEPLOY / "mosquitto.conf").read_text()
     conf = conf.replace("/etc/mosquitto/posfleet/", f"{d}/")
     conf = conf.replace("listener 8883", f"listener {port} 127.0.0.1")
     conf = conf.replace("listener 8884", f"listener {cert_port} 127.0.0.1")
+    conf = conf.replace("listener 8885 127.0.0.1", f"listener {collector_port} 127.0.0.1")
     conf = conf.replace("/var/lib/mosquitto/", f"{tmp_path}/")
     conf = conf.replace("log_dest syslog", f"log_dest file {tmp_path}/mosquitto.log")
     conf += "user root\n"  # the test runs as root; never drop to a user that can't read tmp
@@ -139,16 +148,26 @@ def secure_broker(tmp_path: Path) -> Iterator[SecureBroker]:
     try:
         wait_for_port("127.0.0.1", port)
         wait_for_port("127.0.0.1", cert_port)
-        yield SecureBroker(d, port, cert_port, ca, ca_key, creds)
+        wait_for_port("127.0.0.1", collector_port)
+        yield SecureBroker(d, port, cert_port, collector_port, ca, ca_key, creds)
     finally:
         proc.terminate()
         proc.wait(10)
 
 
 def client(
-    b: SecureBroker, user: str | None, password: str | None = None, cert: bool = False
+    b: SecureBroker,
+    user: str | None,
+    password: str | None = None,
+    cert: bool = False,
+    *,
+    client_id: str | None = None,
+    port: int | None = None,
 ) -> tuple[mqtt.Client, list[object]]:
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{user}-test")
+    """Connect and wait for the CONNACK. The port defaults to the listener the user belongs
+    on: the certificate listener, the collector's (service accounts, ``_name``), else the
+    gateways' password listener."""
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"{user}-test")
     result: list[object] = []
     c.on_connect = lambda cl, u, f, rc, p: result.append(rc)
     if cert:
@@ -161,10 +180,24 @@ def client(
         c.tls_set(ca_certs=str(b.ca))
         if user is not None:
             c.username_pw_set(user, password if password is not None else b.password(user))
-    c.connect("127.0.0.1", b.cert_port if cert else b.port, keepalive=10)
+    if port is None:
+        service = user is not None and user.startswith("_")
+        port = b.cert_port if cert else b.collector_port if service else b.port
+    c.connect("127.0.0.1", port, keepalive=10)
     c.loop_start()
     wait_for(lambda: result, 5, what="CONNACK")
     return c, result
+
+
+def collector_observer(b: SecureBroker) -> Observer:
+    """Reads posfleet/v1/# as the collector does: its credentials, its own listener."""
+    return Observer(
+        "127.0.0.1",
+        b.collector_port,
+        username="_collector",
+        password=b.password("_collector"),
+        ca_file=b.ca,
+    )
 
 
 def attempt_denied(c: mqtt.Client, topic: str) -> None:
@@ -206,9 +239,7 @@ def tls_agent(b: SecureBroker, tmp_path: Path) -> AgentSettings:
 
 def test_a_gateway_cannot_publish_under_another_gateways_id(secure_broker: SecureBroker) -> None:
     b = secure_broker
-    obs = Observer(
-        "127.0.0.1", b.port, username="_collector", password=b.password("_collector"), ca_file=b.ca
-    )
+    obs = collector_observer(b)
     gw_a, rc = client(b, "gw-a")
     try:
         assert not rc[0].is_failure  # type: ignore[attr-defined]
@@ -223,9 +254,7 @@ def test_a_gateway_cannot_publish_under_another_gateways_id(secure_broker: Secur
 
 def test_the_collector_reads_but_cannot_publish(secure_broker: SecureBroker) -> None:
     b = secure_broker
-    obs = Observer(
-        "127.0.0.1", b.port, username="_collector", password=b.password("_collector"), ca_file=b.ca
-    )
+    obs = collector_observer(b)
     collector, _ = client(b, "_collector")
     try:
         wait_for(obs.subscribed.is_set, 5, what="collector subscribed")
@@ -252,9 +281,7 @@ def test_a_client_certificate_identifies_the_gateway_for_the_acl(
     secure_broker: SecureBroker,
 ) -> None:
     b = secure_broker
-    obs = Observer(
-        "127.0.0.1", b.port, username="_collector", password=b.password("_collector"), ca_file=b.ca
-    )
+    obs = collector_observer(b)
     gw_a, rc = client(b, "gw-a", cert=True)
     try:
         assert not rc[0].is_failure  # type: ignore[attr-defined]
@@ -275,9 +302,7 @@ def test_the_agent_connects_over_tls_with_the_pinned_ca_and_its_birth_passes_the
     out = io.StringIO()
     assert check_broker(s, out), out.getvalue()
     assert "ok   TLS" in out.getvalue()
-    obs = Observer(
-        "127.0.0.1", b.port, username="_collector", password=b.password("_collector"), ca_file=b.ca
-    )
+    obs = collector_observer(b)
     try:
         wait_for(obs.subscribed.is_set, 5, what="collector subscribed")
         agent = AgentThread(s)
@@ -324,7 +349,7 @@ def test_the_collector_ingests_the_agents_telemetry_over_tls(
     inbox: queue.SimpleQueue[Received | LinkEvent] = queue.SimpleQueue()
     ingest = MqttIngest(
         BrokerSettings(
-            port=b.port,
+            port=b.collector_port,
             client_id="collector-tls-test",
             username="_collector",
             password_file=b.creds / "_collector.password",
@@ -357,3 +382,235 @@ def test_the_collector_ingests_the_agents_telemetry_over_tls(
     assert isinstance(got[0], LinkEvent)
     assert got[0].connected
     assert all(i.topic.startswith("posfleet/v1/gw-a/") for i in got if isinstance(i, Received))
+
+
+# ---------------------------------------------------------------- identity: client id = user
+def gw_agent(b: SecureBroker, tmp_path: Path, gateway_id: str) -> AgentSettings:
+    return settings(
+        b.port,
+        tmp_path / gateway_id,
+        gateway_id=gateway_id,
+        tls=True,
+        ca_file=b.ca,
+        username=gateway_id,
+        password_file=b.creds / f"{gateway_id}.password",
+    )
+
+
+def statuses(obs: Observer, gateway_id: str) -> list[str]:
+    return [
+        body.get("state", "?")
+        for t, body, _ in list(obs.messages)
+        if t == f"posfleet/v1/{gateway_id}/status"
+    ]
+
+
+@pytest.mark.parametrize("cert", [False, True], ids=["password", "certificate"])
+def test_a_gateway_connecting_under_another_gateways_client_id_does_not_disconnect_it(
+    secure_broker: SecureBroker, tmp_path: Path, cert: bool
+) -> None:
+    """The issue's attack: gw-a, with its own valid credentials, connects again and again
+    with client id gw-b. The broker makes that connection gw-a's own, so the real gw-b
+    agent is never taken over: no will, no second birth."""
+    b = secure_broker
+    obs = collector_observer(b)
+    agent = AgentThread(gw_agent(b, tmp_path, "gw-b"))
+    try:
+        wait_for(lambda: statuses(obs, "gw-b") == ["online"], 10, what="gw-b's birth")
+        for _ in range(5):
+            attacker, rc = client(b, "gw-a", cert=cert, client_id="gw-b")
+            assert not rc[0].is_failure  # type: ignore[attr-defined]
+            close(attacker)
+        # A takeover publishes gw-b's will while the broker handles that CONNECT, before
+        # its CONNACK; gw-a's own message, sent after the last CONNACK, comes after it.
+        marker_at = len(obs.raw)
+        c, _ = client(b, "gw-a", cert=cert)
+        c.publish("posfleet/v1/gw-a/event", b"{}", qos=1).wait_for_publish(5)
+        close(c)
+        wait_for(
+            lambda: "posfleet/v1/gw-a/event" in [t for t, _ in obs.raw[marker_at:]],
+            5,
+            what="gw-a's marker",
+        )
+        assert statuses(obs, "gw-b") == ["online"], "gw-b was knocked off the broker"
+    finally:
+        agent.stop()
+        obs.close()
+
+
+def takeovers_counted(registry: object) -> float:
+    value = registry.get_sample_value(  # type: ignore[attr-defined]
+        "posfleet_collector_session_takeovers_total"
+    )
+    assert value is not None, "the takeover counter is missing"
+    return float(value)
+
+
+def test_a_gateway_cannot_take_over_the_collectors_session(secure_broker: SecureBroker) -> None:
+    """gw-a connecting with the collector's client id, on the gateways' listener, gets a
+    session of its own (gw-a): the collector's persistent session stays, and it is not
+    disconnected even once."""
+    import queue
+
+    from prometheus_client import CollectorRegistry
+
+    from collector.ingest import BrokerSettings, LinkEvent, MqttIngest, Received
+    from collector.metrics import CollectorMetrics
+
+    b = secure_broker
+    registry = CollectorRegistry()
+    inbox: queue.SimpleQueue[Received | LinkEvent] = queue.SimpleQueue()
+    ingest = MqttIngest(
+        BrokerSettings(
+            port=b.collector_port,
+            client_id="posfleet-collector",
+            username="_collector",
+            password_file=b.creds / "_collector.password",
+            tls_ca=b.ca,
+        ),
+        inbox,
+        CollectorMetrics(registry),
+    )
+    got: list[Received | LinkEvent] = []
+
+    def drain() -> list[Received | LinkEvent]:
+        ingest.pump(0.05)
+        while not inbox.empty():
+            got.append(inbox.get_nowait())
+        return got
+
+    ingest.start()
+    try:
+        wait_for(lambda: drain() and ingest.connected, 10, what="collector connected")
+        for _ in range(5):
+            attacker, rc = client(b, "gw-a", client_id="posfleet-collector")
+            assert not rc[0].is_failure  # type: ignore[attr-defined]
+            close(attacker)
+        # The broker sends the collector its DISCONNECT (0x8E) before the attacker's
+        # CONNACK; gw-b's message, published after, reaches the collector after it.
+        marker(b, "gw-b", collector_observer_stub := collector_observer(b))
+        collector_observer_stub.close()
+        wait_for(
+            lambda: any(isinstance(i, Received) and "gw-b" in i.topic for i in drain()),
+            10,
+            what="gw-b's marker read by the collector",
+        )
+    finally:
+        ingest.stop()
+    links = [i.connected for i in got if isinstance(i, LinkEvent)]
+    assert links == [True], f"the collector's link went {links}"
+    assert takeovers_counted(registry) == 0
+    assert registry.get_sample_value("posfleet_collector_broker_disconnects_total") == 0
+
+
+def test_gateway_credentials_do_not_open_the_collectors_listener(
+    secure_broker: SecureBroker,
+) -> None:
+    """The collector's listener takes only the collector's password file: a gateway cannot
+    log in there under any client id; and the collector's password opens no gateway
+    listener (where its client id would be forced to `_collector` anyway)."""
+    b = secure_broker
+    gw, rc_gw = client(b, "gw-a", client_id="posfleet-collector", port=b.collector_port)
+    col, rc_col = client(b, "_collector", port=b.port)
+    try:
+        assert rc_gw[0].is_failure, "gw-a's password opened the collector's listener"  # type: ignore[attr-defined]
+        assert rc_col[0].is_failure, "_collector's password opened the gateways' listener"  # type: ignore[attr-defined]
+    finally:
+        close(gw)
+        close(col)
+
+
+def test_the_collector_counts_a_takeover_of_its_session(secure_broker: SecureBroker) -> None:
+    """A second client with the collector's credentials and client id (stolen credentials,
+    or two collectors given one POSFLEET_CLIENT_ID) takes the session over: the collector
+    counts it (posfleet_collector_session_takeovers_total, the alert's input) and
+    reconnects."""
+    import queue
+
+    from prometheus_client import CollectorRegistry
+
+    from collector.ingest import BrokerSettings, LinkEvent, MqttIngest, Received
+    from collector.metrics import CollectorMetrics
+
+    b = secure_broker
+    registry = CollectorRegistry()
+    inbox: queue.SimpleQueue[Received | LinkEvent] = queue.SimpleQueue()
+    ingest = MqttIngest(
+        BrokerSettings(
+            port=b.collector_port,
+            client_id="posfleet-collector",
+            username="_collector",
+            password_file=b.creds / "_collector.password",
+            tls_ca=b.ca,
+        ),
+        inbox,
+        CollectorMetrics(registry),
+    )
+    links: list[bool] = []
+
+    def drain() -> list[bool]:
+        ingest.pump(0.05)
+        while not inbox.empty():
+            item = inbox.get_nowait()
+            if isinstance(item, LinkEvent):
+                links.append(item.connected)
+        return links
+
+    def takeovers() -> float:
+        drain()
+        return takeovers_counted(registry)
+
+    ingest.start()
+    try:
+        wait_for(lambda: drain() == [True], 10, what="collector connected")
+        assert takeovers() == 0
+        thief, rc = client(b, "_collector", client_id="posfleet-collector")
+        try:
+            assert not rc[0].is_failure  # type: ignore[attr-defined]
+            wait_for(lambda: takeovers() >= 1, 10, what="the takeover counted")
+        finally:
+            close(thief)
+        # The thief's paho reconnects on its own until closed: the two may have fought
+        # over the id a few rounds. The collector ends connected, and counted every loss.
+        wait_for(lambda: drain()[-1:] == [True], 10, what="the collector reconnected")
+    finally:
+        ingest.stop()
+    while not inbox.empty():
+        item = inbox.get_nowait()
+        if isinstance(item, LinkEvent):
+            links.append(item.connected)
+    assert links[:2] == [True, False]
+    assert links[-2:] == [True, False]  # reconnected, then our own stop()
+    losses = links.count(False) - 1
+    assert registry.get_sample_value("posfleet_collector_broker_disconnects_total") == losses
+    assert takeovers_counted(registry) == losses
+
+
+def test_check_on_a_gateway_whose_agent_is_running_does_not_knock_it_off(
+    secure_broker: SecureBroker, tmp_path: Path
+) -> None:
+    """`posfleet-agent check` next to a running agent: on the shipped broker any login as
+    gw-a IS client id gw-a, so the check must not log in (it says why) and the agent stays
+    connected: no will, no second birth."""
+    b = secure_broker
+    s = gw_agent(b, tmp_path, "gw-a")
+    obs = collector_observer(b)
+    agent = AgentThread(s)
+    try:
+        wait_for(lambda: statuses(obs, "gw-a") == ["online"], 10, what="gw-a's birth")
+        (s.state_dir / "agent.pid").write_text(f"{os.getpid()}\n")  # the agent runs here
+        out = io.StringIO()
+        assert check_broker(s, out), out.getvalue()
+        assert "ok   TLS" in out.getvalue()
+        assert "skip MQTT credentials" in out.getvalue()
+        marker_at = len(obs.raw)
+        marker(b, "gw-b", obs)
+        wait_for(
+            lambda: "posfleet/v1/gw-b/event" in [t for t, _ in obs.raw[marker_at:]],
+            5,
+            what="gw-b's marker",
+        )
+        assert statuses(obs, "gw-a") == ["online"], "the check knocked the agent off"
+    finally:
+        agent.stop()
+        obs.close()
