@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from dashboard_fleet import NOW, build_store  # noqa: E402
 from support.wait import wait_for  # noqa: E402
 
+from collector.process import free_port  # noqa: E402
 from collector.store.times import to_db  # noqa: E402
-from simulators.broker import free_port  # noqa: E402
 
 GOAL_S = 2.0
 CHROMIUM = "/usr/bin/chromium"

@@ -37,7 +37,7 @@ from bench.report import Figure, Headline, fmt, get, ratio, write_result
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "deploy")]
 
-from paging_stack import GatewaySpec, PagingStack, collector_exe  # noqa: E402
+from paging_stack import GatewaySpec, PagingStack  # noqa: E402
 from promstack import (  # noqa: E402
     RECOMMENDED_INTERVALS,
     TEST_INTERVALS,
@@ -317,7 +317,7 @@ def main() -> int:
         "results": {},
     }
     paths = args.paths.split(",")
-    if "full" in paths and not (collector_exe() and importlib.util.find_spec("collector.main")):
+    if "full" in paths and not importlib.util.find_spec("collector.main"):
         report["full_path_skipped"] = "posfleet-collector (collector.main) is not available"
         paths.remove("full")
     runners = {"prom_am": run_prom_am, "full": run_full}

@@ -15,8 +15,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -27,7 +25,8 @@ from typing import Any
 import psutil
 
 from bench.report import Figure, Headline, fmt, get, ratio, write_result
-from simulators.broker import MosquittoProcess, free_port
+from collector.process import CollectorProcess, free_port
+from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import generate
 from simulators.gateways import Fleet
 
@@ -170,22 +169,13 @@ def main() -> None:
         if args.collector:
             inv = Path(tmp) / "inv"
             model.export_inventory(inv)
-            coll = subprocess.Popen(
-                [sys.executable, "-m", "collector.main", "run", "--db", f"{tmp}/c.sqlite",
-                 "--broker-port", str(broker.port), "--metrics-port", str(metrics_port),
-                 "--inventory", str(inv)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-            )  # fmt: skip
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    with urllib.request.urlopen(
-                        f"http://127.0.0.1:{metrics_port}/metrics", timeout=2
-                    ):
-                        break
-                except OSError:
-                    time.sleep(0.2)
+            coll = CollectorProcess(
+                Path(tmp) / "c.sqlite",
+                broker.port,
+                inventory=inv,
+                log_path=Path(tmp) / "collector.log",
+                metrics_port=metrics_port,
+            ).start(timeout=60)
         fleet = Fleet(model.gateways, "127.0.0.1", broker.port, interval=args.heartbeat,
                       keepalive=60)  # fmt: skip
         t0 = time.monotonic()
@@ -229,7 +219,8 @@ def main() -> None:
             "open_files_limit": hard,
         }
         if coll is not None:
-            cp = psutil.Process(coll.pid)
+            assert coll.proc is not None
+            cp = psutil.Process(coll.proc.pid)
             c0 = cp.cpu_times()
             t2 = time.monotonic()
             for _ in range(int(10 / 0.05)):
@@ -241,8 +232,7 @@ def main() -> None:
             )
             result["collector_rss_mb"] = round(cp.memory_info().rss / 2**20, 1)
             result["detection_at_scale"] = detection(fleet, Path(tmp) / "c.sqlite", args.faults)
-            coll.terminate()
-            coll.wait(30)
+            coll.stop()
         fleet.close()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     write_result(RESULTS, result, headline)

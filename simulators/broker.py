@@ -14,15 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from collector.process import free_port
+
 
 class BrokerError(RuntimeError):
     """Mosquitto could not be started; the message says what to install or fix."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:

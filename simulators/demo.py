@@ -27,7 +27,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from simulators.broker import MosquittoProcess, find_mosquitto, free_port, wait_for_port
+from collector.process import free_port
+from simulators.broker import MosquittoProcess, find_mosquitto, wait_for_port
 
 log = logging.getLogger("posfleet-demo")
 

@@ -18,7 +18,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from simulators.broker import MosquittoProcess, free_port
+from collector.process import CollectorProcess, CollectorProcessError, proc_usage
+from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import Fleet as FleetModel
 from simulators.gateways import Fleet, Mode
 from simulators.runner import FleetRunner
@@ -49,11 +49,17 @@ FLEET_OPS = {
     "hardware",
     "mark",
 }
-CLK = os.sysconf("SC_CLK_TCK")
 
 
 class ScenarioRunError(RuntimeError):
     pass
+
+
+def _start(collector: CollectorProcess) -> None:
+    try:
+        collector.start()
+    except CollectorProcessError as exc:
+        raise ScenarioRunError(str(exc)) from exc
 
 
 def _wait(pred: Callable[[], bool], timeout: float, what: str, every: float = 0.2) -> None:
@@ -62,107 +68,6 @@ def _wait(pred: Callable[[], bool], timeout: float, what: str, every: float = 0.
         if time.monotonic() > deadline:
             raise ScenarioRunError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(every)
-
-
-def proc_usage(pid: int) -> tuple[float, float]:
-    """(CPU seconds, RSS MB) of a process, from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / CLK
-        rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-        return cpu, rss_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, IndexError, ValueError):
-        return 0.0, 0.0
-
-
-class CollectorProcess:
-    """``posfleet-collector run`` in a process of its own, restartable."""
-
-    def __init__(self, out: Path, broker_port: int, env: dict[str, str]) -> None:
-        self.db = out / "collector.sqlite"
-        self.inventory = out / "inventory"
-        self.log_path = out / "collector.log"
-        self.broker_port = broker_port
-        self.metrics_port = free_port()
-        self.env = {**os.environ, **env}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.cpu_s = 0.0  # of processes that have exited
-        self.peak_rss_mb = 0.0
-        self.starts = 0
-
-    def start(self) -> None:
-        cmd = [
-            sys.executable,
-            "-m",
-            "collector.main",
-            "run",
-            "--db",
-            str(self.db),
-            "--broker-host",
-            "127.0.0.1",
-            "--broker-port",
-            str(self.broker_port),
-            "--metrics-host",
-            "127.0.0.1",
-            "--metrics-port",
-            str(self.metrics_port),
-            "--log-level",
-            "WARNING",
-        ]
-        if self.starts == 0:
-            cmd += ["--inventory", str(self.inventory)]
-        self.starts += 1
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while True:
-            if self.proc.poll() is not None:
-                tail = self.log_path.read_text(errors="replace")[-2000:]
-                raise ScenarioRunError(f"the collector exited ({self.proc.returncode}):\n{tail}")
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(self.url, timeout=2).read()
-                return
-            if time.monotonic() > deadline:
-                raise ScenarioRunError("the collector's /metrics did not come up in 120 s")
-            time.sleep(0.2)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
-
-    def sample(self) -> tuple[float, float]:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.cpu_s, 0.0
-        cpu, rss = proc_usage(self.proc.pid)
-        self.peak_rss_mb = max(self.peak_rss_mb, rss)
-        return self.cpu_s + cpu, rss
-
-    def stop(self, hard: bool = False) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        cpu, _rss = self.sample()
-        if hard:
-            self.proc.kill()
-        else:
-            self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.cpu_s = cpu
-
-    def rejected(self) -> Counter[str]:
-        from prometheus_client.parser import text_string_to_metric_families
-
-        text = urllib.request.urlopen(self.url, timeout=10).read().decode()
-        out: Counter[str] = Counter()
-        for fam in text_string_to_metric_families(text):
-            if fam.name == "posfleet_collector_rejected":
-                for s in fam.samples:
-                    if s.name.endswith("_total"):
-                        out[s.labels["reason"]] += int(s.value)
-        return out
 
 
 @dataclass
@@ -290,7 +195,13 @@ class ScenarioRun:
             )
         )
         broker = MosquittoProcess(workdir=out / "broker", persistence=True).start()
-        collector = CollectorProcess(out, broker.port, self.collector_env())
+        collector = CollectorProcess(
+            out / "collector.sqlite",
+            broker.port,
+            inventory=out / "inventory",
+            log_path=out / "collector.log",
+            env=self.collector_env(),
+        )
         runner: FleetRunner | None = None
         truth = _Truth(out / "truth.jsonl")
         result = RunResult(
@@ -305,7 +216,7 @@ class ScenarioRun:
         )
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         try:
-            collector.start()
+            _start(collector)
             fleet = Fleet(
                 self.model.gateways,
                 "127.0.0.1",
@@ -471,7 +382,7 @@ class ScenarioRun:
         elif step.op == "collector_restart":
             collector.stop(hard=kw["hard"])
             time.sleep(kw["down"])
-            collector.start()
+            _start(collector)
         elif step.op == "window":
             from collector.actions import Actor, Role, create_window
 

@@ -21,7 +21,8 @@ from support.wait import wait_for
 from agent.check import check_broker
 from agent.config import AgentSettings
 from agent.main import main as agent_main
-from simulators.broker import find_mosquitto, free_port, wait_for_port
+from collector.process import free_port
+from simulators.broker import find_mosquitto, wait_for_port
 
 pytestmark = pytest.mark.integration
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"

@@ -15,7 +15,8 @@ import pytest
 from agent_support import Observer
 from support.wait import wait_for
 
-from simulators.broker import MosquittoProcess, free_port
+from collector.process import free_port
+from simulators.broker import MosquittoProcess
 
 pytestmark = pytest.mark.integration
 

@@ -15,6 +15,7 @@ from support.wait import wait_for
 
 from collector.config import load_config
 from collector.inventory import upsert_rows
+from collector.process import CollectorProcess
 from collector.service import Collector
 from collector.store.sqlite import SqliteStore
 from simulators.broker import MosquittoProcess
@@ -238,43 +239,28 @@ def test_metrics_count_the_fleet_by_status_and_healthz_reports_the_broker(
 def test_collector_killed_and_restarted_opens_no_incident_for_gateways_that_stayed_up(
     mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path
 ) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from simulators.broker import free_port
-
-    port = free_port()
-    cmd = [
-        sys.executable, "-m", "collector.main", "run", "--db", str(db_path),
-        "--broker-port", str(mosquitto.port), "--metrics-host", "127.0.0.1",
-        "--metrics-port", str(port),
-    ]  # fmt: skip
-    env = {**os.environ, "POSFLEET_GRACE_MIN_S": "0.5"}
-    log = (tmp_path / "collector.log").open("w")
+    collector = CollectorProcess(
+        db_path, mosquitto.port, log_path=tmp_path / "collector.log",
+        env={"POSFLEET_GRACE_MIN_S": "0.5"},
+    )  # fmt: skip
     enrol(db_path, *(f"gw-r{i}" for i in range(5)))
     gws = [TestGateway(f"gw-r{i}", mosquitto.port, interval=0.5).connect() for i in range(5)]
-    procs: list[subprocess.Popen[bytes]] = []
     try:
-        procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=log))
-        wait_for(lambda: _scrape_port(port).startswith("#"), 20, what="collector up")
+        collector.start()
         wait_for(
             lambda: _rows(db_path, "SELECT count(*) FROM gateways WHERE status='online'") == [(5,)],
             20,
             what="5 online",
         )
-        procs[0].send_signal(signal.SIGKILL)
-        procs[0].wait(10)
+        collector.stop(hard=True)
         # Down for several heartbeat deadlines (0.5 s + grace): silence we did not see.
         mark = _rows(db_path, "SELECT max(id) FROM state_changes")[0][0]
-        procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=log))
+        collector.start()
 
         def beats_seen_after_restart() -> bool:
             rows = _rows(db_path, "SELECT min(last_seen_at) FROM gateways")
             return bool(rows[0][0]) and all(g.seq > 10 for g in gws)
 
-        wait_for(lambda: _scrape_port(port).startswith("#"), 20, what="restarted collector up")
         seq_at_restart = [g.seq for g in gws]
         wait_for(
             lambda: all(g.seq > s + 8 for g, s in zip(gws, seq_at_restart, strict=True)),
@@ -290,11 +276,7 @@ def test_collector_killed_and_restarted_opens_no_incident_for_gateways_that_stay
     finally:
         for g in gws:
             g.close()
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                p.wait(10)
-        log.close()
+        collector.stop()
 
 
 def _scrape_port(port: int) -> str:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import sqlite3
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,7 +16,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from support.gateways import TestGateway
 from support.wait import wait_for
 
-from simulators.broker import MosquittoProcess, free_port
+from collector.process import CollectorProcess
+from simulators.broker import MosquittoProcess
 from telemetry import Heartbeat, Kind, encode, topic_for
 
 pytestmark = pytest.mark.integration
@@ -51,8 +49,7 @@ def _sample(text: str, name: str) -> float | None:
 
 @pytest.fixture
 def run_collector(mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path) -> Iterator[object]:
-    procs: list[subprocess.Popen[bytes]] = []
-    log = (tmp_path / "collector.log").open("ab")
+    procs: list[CollectorProcess] = []
 
     def start(**env: str) -> int:
         inv = tmp_path / "inventory"
@@ -61,20 +58,20 @@ def run_collector(mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path) ->
         (inv / "gateways.csv").write_text(
             "gateway_id,site_id,region_id\ngw-known,S1,north\ngw-peer,S1,north\n"
         )
-        port = free_port()
-        cmd = [
-            sys.executable, "-m", "collector.main", "run", "--db", str(db_path),
-            "--broker-port", str(mosquitto.port), "--metrics-host", "127.0.0.1",
-            "--metrics-port", str(port), "--inventory", str(inv),
-        ]  # fmt: skip
-        full_env = {
-            **os.environ,
-            "POSFLEET_GRACE_MIN_S": "0.5",
-            "POSFLEET_ENROLMENT_MAX": str(MAX_LISTED),
-            "POSFLEET_ALERT_PENDING_GATEWAY_DOWN_S": "0",
-            **env,
-        }
-        procs.append(subprocess.Popen(cmd, env=full_env, stdout=log, stderr=log))
+        collector = CollectorProcess(
+            db_path,
+            mosquitto.port,
+            inventory=inv,
+            log_path=tmp_path / "collector.log",
+            env={
+                "POSFLEET_GRACE_MIN_S": "0.5",
+                "POSFLEET_ENROLMENT_MAX": str(MAX_LISTED),
+                "POSFLEET_ALERT_PENDING_GATEWAY_DOWN_S": "0",
+                **env,
+            },
+        )
+        procs.append(collector.start())
+        port = collector.metrics_port
         wait_for(lambda: "posfleet_collector_blind 0.0" in _scrape(port), 30, what="collector up")
         return port
 
@@ -82,9 +79,7 @@ def run_collector(mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path) ->
         yield start
     finally:
         for p in procs:
-            p.terminate()
-            p.wait(10)
-        log.close()
+            p.stop()
 
 
 def test_random_hostile_ids_and_a_dead_stranger_make_no_gateway_row_and_no_page(

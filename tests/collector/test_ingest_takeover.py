@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from collector.ingest import SHORT_CONNECTION_S, BrokerSettings, Item, MqttIngest
 from collector.metrics import CollectorMetrics
-from simulators.broker import free_port
+from collector.process import free_port
 
 LOST = ReasonCode(PacketTypes.DISCONNECT, "Unspecified error")  # paho's word for a bare EOF
 OK = ReasonCode(PacketTypes.CONNACK, "Success")

@@ -8,22 +8,18 @@ still on the broker.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
-import urllib.request
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from prometheus_client.parser import text_string_to_metric_families
 from support.wait import wait_for
 
 from collector.inventory import upsert_rows
+from collector.process import CollectorProcess
 from collector.store.sqlite import SqliteStore
-from simulators.broker import MosquittoProcess, free_port
+from simulators.broker import MosquittoProcess
 
 pytestmark = pytest.mark.integration
 
@@ -36,22 +32,8 @@ POISON_BEAT = (
 )
 
 
-def _sample(port: int, name: str, **labels: str) -> float | None:
-    """One sample from the collector's /metrics; None while it does not answer."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-            text = r.read().decode()
-    except OSError:
-        return None
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                return float(s.value)
-    return 0.0
-
-
-def _out_of_range(port: int) -> float:
-    return _sample(port, "posfleet_collector_rejected_total", reason="out_of_range") or 0.0
+def _out_of_range(collector: CollectorProcess) -> float:
+    return collector.sample_value("posfleet_collector_rejected_total", reason="out_of_range") or 0.0
 
 
 def _status(db: Path, gw: str) -> str | None:
@@ -70,43 +52,35 @@ def _beat(gw: str, seq: int) -> bytes:
 def test_a_poison_message_and_its_retained_twin_neither_stop_nor_crash_loop_the_collector(
     mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path
 ) -> None:
-    port = free_port()
-    cmd = [
-        sys.executable, "-m", "collector.main", "run", "--db", str(db_path),
-        "--broker-port", str(mosquitto.port), "--metrics-host", "127.0.0.1",
-        "--metrics-port", str(port),
-    ]  # fmt: skip
+    collector = CollectorProcess(db_path, mosquitto.port, log_path=tmp_path / "collector.log")
     store = SqliteStore(db_path)  # the inventory: the poisoned gateway is a real, enrolled one
     with store.conn:
         upsert_rows(store.conn, "gateways", [{"gateway_id": g} for g in ("gw-0042", "gw-0007")])
     store.close()
-    log = (tmp_path / "collector.log").open("w")
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="poisoner")
     pub.connect("127.0.0.1", mosquitto.port)
     pub.loop_start()
-    procs: list[subprocess.Popen[bytes]] = []
 
     def publish(topic: str, payload: bytes, retain: bool = False) -> None:
         pub.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
 
-    def alive() -> bool:
-        return procs[-1].poll() is None
+    alive = collector.alive
 
     try:
-        procs.append(subprocess.Popen(cmd, env=dict(os.environ), stdout=log, stderr=log))
+        collector.start()
         wait_for(
-            lambda: _sample(port, "posfleet_collector_broker_connected") == 1.0,
+            lambda: collector.sample_value("posfleet_collector_broker_connected") == 1.0,
             30,
             what="collector up and connected",
         )
         # The retained birth first: its rejection proves the subscription is in place.
         publish("posfleet/v1/gw-0042/status", POISON_BIRTH, retain=True)
-        wait_for(lambda: _out_of_range(port) >= 1 or not alive(), 20, what="birth rejected")
+        wait_for(lambda: _out_of_range(collector) >= 1 or not alive(), 20, what="birth rejected")
         assert alive(), "the collector died on a retained birth"
         publish("posfleet/v1/gw-0042/heartbeat", POISON_BEAT)
-        wait_for(lambda: _out_of_range(port) >= 2 or not alive(), 20, what="beat rejected")
+        wait_for(lambda: _out_of_range(collector) >= 2 or not alive(), 20, what="beat rejected")
         assert alive(), "the collector died on a heartbeat"
-        assert _out_of_range(port) == 2.0
+        assert _out_of_range(collector) == 2.0
 
         # Normal traffic after the poison is stored.
         publish(
@@ -116,36 +90,37 @@ def test_a_poison_message_and_its_retained_twin_neither_stop_nor_crash_loop_the_
         )
         publish("posfleet/v1/gw-0007/heartbeat", _beat("gw-0007", 1))
         wait_for(lambda: _status(db_path, "gw-0007") == "online", 20, what="gw-0007 online")
-        assert _sample(port, "posfleet_collector_messages_total", kind="heartbeat") == 1.0
+        assert collector.sample_value("posfleet_collector_messages_total", kind="heartbeat") == 1.0
         # Enrolled, and nothing of the poison stored.
         assert _status(db_path, "gw-0042") == "unknown"
 
         # A clean stop, then a restart with the retained poison still on the broker.
-        procs[-1].terminate()
-        assert procs[-1].wait(20) == 0
-        procs.append(subprocess.Popen(cmd, env=dict(os.environ), stdout=log, stderr=log))
+        assert collector.stop() == 0
+        collector.start()
         wait_for(
-            lambda: (_sample(port, "posfleet_collector_broker_connected") == 1.0) or not alive(),
+            lambda: (
+                collector.sample_value("posfleet_collector_broker_connected") == 1.0 or not alive()
+            ),
             30,
             what="restarted collector connected",
         )
-        wait_for(lambda: _out_of_range(port) >= 1 or not alive(), 20, what="retained birth again")
+        wait_for(
+            lambda: _out_of_range(collector) >= 1 or not alive(), 20, what="retained birth again"
+        )
         assert alive(), "the retained poison crashed the restarted collector"
         publish("posfleet/v1/gw-0007/heartbeat", _beat("gw-0007", 2))
         wait_for(
-            lambda: _sample(port, "posfleet_collector_messages_total", kind="heartbeat") == 1.0,
+            lambda: (
+                collector.sample_value("posfleet_collector_messages_total", kind="heartbeat") == 1.0
+            ),
             20,
             what="a heartbeat processed after the restart",
         )
         assert alive()
         assert _status(db_path, "gw-0007") == "online"
-        assert _sample(port, "posfleet_collector_rejected_total", reason="internal") == 0.0
+        assert collector.sample_value("posfleet_collector_rejected_total", reason="internal") == 0.0
     finally:
         publish("posfleet/v1/gw-0042/status", b"", retain=True)  # clear the retained poison
         pub.disconnect()
         pub.loop_stop()
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                p.wait(10)
-        log.close()
+        collector.stop()

@@ -23,8 +23,8 @@ from dashboard_fleet import NOW
 from support.services import missing
 from support.wait import wait_for
 
+from collector.process import free_port
 from collector.store.times import to_db
-from simulators.broker import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 DOC_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

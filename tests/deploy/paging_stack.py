@@ -7,12 +7,9 @@ gateways (raw paho, tests/deploy/gateway_proc.py) -> Mosquitto -> posfleet-colle
 from __future__ import annotations
 
 import csv
-import os
-import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -24,11 +21,12 @@ from promstack import (
     PrometheusProcess,
     StackError,
     free_port,
-    is_ready,
     render_alertmanager_config,
     render_prometheus_config,
 )
 from support.webhook import WebhookReceiver
+
+from collector.process import CollectorProcess, CollectorProcessError
 
 GATEWAY_PROC = Path(__file__).with_name("gateway_proc.py")
 
@@ -60,11 +58,6 @@ def write_inventory(directory: Path, gateways: list[GatewaySpec]) -> Path:
     return directory
 
 
-def collector_exe() -> str:
-    exe = Path(sys.executable).with_name("posfleet-collector")
-    return str(exe) if exe.exists() else (shutil.which("posfleet-collector") or "")
-
-
 @dataclass
 class PagingStack:
     """Start with ``with PagingStack(...) as stack``; everything stops on exit."""
@@ -79,7 +72,7 @@ class PagingStack:
     webhook: WebhookReceiver = field(default_factory=WebhookReceiver)
     metrics_port: int = field(default_factory=free_port)
     _stack: ExitStack = field(default_factory=ExitStack)
-    _collector: subprocess.Popen[bytes] | None = None
+    _collector: CollectorProcess | None = None
     _gateway_procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     prometheus: PrometheusProcess | None = None
     alertmanager: AlertmanagerProcess | None = None
@@ -112,37 +105,20 @@ class PagingStack:
         self._stack.enter_context(self.prometheus)
 
     def start_collector(self, timeout: float = 30.0) -> None:
-        exe = collector_exe()
-        if not exe:
-            raise StackError("posfleet-collector is not installed in this environment")
         inventory = write_inventory(self.workdir / "inventory", self.gateways)
-        log = (self.workdir / "collector.log").open("ab")
-        env = {**os.environ, **self.collector_env}
-        self._collector = subprocess.Popen(
-            [
-                exe,
-                "run",
-                "--db",
-                str(self.workdir / "posfleet.sqlite"),
-                "--broker-host",
-                "127.0.0.1",
-                "--broker-port",
-                str(self.broker_port),
-                "--metrics-port",
-                str(self.metrics_port),
-                "--inventory",
-                str(inventory),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
+        self._collector = CollectorProcess(
+            self.workdir / "posfleet.sqlite",
+            self.broker_port,
+            inventory=inventory,
+            log_path=self.workdir / "collector.log",
+            env=self.collector_env,
+            metrics_port=self.metrics_port,
+            log_level="INFO",
         )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while not is_ready(f"http://127.0.0.1:{self.metrics_port}/metrics"):
-            if self._collector.poll() is not None or time.monotonic() > deadline:
-                raise StackError(f"collector did not serve /metrics: {self.collector_log()}")
-            time.sleep(0.05)
+        try:
+            self._collector.start(timeout)
+        except CollectorProcessError as exc:
+            raise StackError(f"collector did not serve /metrics: {exc}") from exc
 
     def collector_log(self) -> str:
         path = self.workdir / "collector.log"
@@ -190,18 +166,8 @@ class PagingStack:
             proc.stdout.close()
 
     def stop_collector(self, *, kill: bool = False) -> None:
-        if self._collector is None:
-            return
-        if self._collector.poll() is None:
-            if kill:
-                self._collector.kill()
-            else:
-                self._collector.terminate()
-            try:
-                self._collector.wait(10)
-            except subprocess.TimeoutExpired:
-                self._collector.kill()
-                self._collector.wait(10)
+        if self._collector is not None:
+            self._collector.stop(hard=kill)
         self._collector = None
 
     def close(self) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -21,6 +20,7 @@ from typing import Any
 import yaml
 
 from collector.metrics import ALERT_LABELS
+from collector.process import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PROM_DIR = REPO / "deploy" / "prometheus"
@@ -34,12 +34,6 @@ SHIPPED_BASE_URLS = ("http://pager-bridge.example:8080", "http://chat.example:80
 
 class StackError(RuntimeError):
     """A Prometheus/Alertmanager program is missing or did not start; the message says why."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def find_program(*names: str) -> str | None:

@@ -18,10 +18,6 @@ wait_for on elapsed monotonic time, never a sleep used to synchronise.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +26,7 @@ import pytest
 from support.stack import fleet_stack, query
 from support.wait import wait_for
 
+from collector.process import CollectorProcess
 from collector.service import Collector
 from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import generate
@@ -91,34 +88,12 @@ def test_a_broker_restart_with_a_thousand_gateways_opens_no_incident(
     assert _q(db_path, "SELECT count(*) FROM gateways WHERE status='online'") == [(1000,)]
 
 
-def _collector_proc(
+def _collector(
     db: Path, port: int, inv: Path | None, log: Path, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    args = [
-        sys.executable,
-        "-m",
-        "collector.main",
-        "run",
-        "--db",
-        str(db),
-        "--broker-port",
-        str(port),
-        "--metrics-host",
-        "127.0.0.1",
-        "--metrics-port",
-        "0",
-    ]
-    if inv is not None:
-        args += ["--inventory", str(inv)]
-    full = {**os.environ, "POSFLEET_GRACE_MIN_S": "0.5", **(env or {})}
-    with log.open("ab") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=full)
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
+) -> CollectorProcess:
+    return CollectorProcess(
+        db, port, inventory=inv, log_path=log, env={"POSFLEET_GRACE_MIN_S": "0.5", **(env or {})}
+    ).start()
 
 
 def test_a_collector_killed_and_restarted_opens_no_incident(
@@ -129,7 +104,7 @@ def test_a_collector_killed_and_restarted_opens_no_incident(
     inv = tmp_path / "inventory"
     model.export_inventory(inv)
     log = tmp_path / "collector.log"
-    proc = _collector_proc(db_path, mosquitto.port, inv, log)
+    collector = _collector(db_path, mosquitto.port, inv, log)
     runner = FleetRunner(
         Fleet(model.gateways, "127.0.0.1", mosquitto.port, interval=2.0, keepalive=5)
     ).start()
@@ -145,24 +120,19 @@ def test_a_collector_killed_and_restarted_opens_no_incident(
             60,
             what=f"{n} gateways online",
         )
-        _kill(proc)
+        collector.stop(hard=True)
         # Down deadline = 2 s + 2 x 0.5 s = 3 s: dead for several of them.
         _elapsed(10)
-        proc = _collector_proc(db_path, mosquitto.port, None, log)
+        collector.start()
         back = _now_iso(db_path)
         wait_for(lambda: _all_seen_since(db_path, n, back), 60, what=f"all {n} heard again")
         _elapsed(4)
-        assert proc.poll() is None, log.read_text()
+        assert collector.alive(), collector.log_tail()
         _no_harm(db_path)
         assert _q(db_path, "SELECT count(*) FROM gateways WHERE status='online'") == [(n,)]
     finally:
         runner.stop()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                _kill(proc)
+        collector.stop()
 
 
 def _online(db: Path, n: int) -> bool:
@@ -191,7 +161,7 @@ def test_gateways_back_45_s_after_a_broker_restart_are_not_paged_a_dead_one_is(
     log = tmp_path / "collector.log"
     broker = MosquittoProcess(workdir=tmp_path / "mosquitto", persistence=True).start()
     env = {"POSFLEET_AGENT_RECONNECT_MAX_S": str(backoff)}  # shipped pending delays
-    proc = _collector_proc(db_path, broker.port, inv, log, env)
+    collector = _collector(db_path, broker.port, inv, log, env)
     # Agents whose first retry after losing the broker comes 45 s later (then up to 55 s):
     # the real agent's backoff, as after a long outage, scaled to keep the drill short.
     runner = FleetRunner(
@@ -226,7 +196,7 @@ def test_gateways_back_45_s_after_a_broker_restart_are_not_paged_a_dead_one_is(
             what="all but one back with a new session",
         )
         assert time.monotonic() - restarted >= 40  # they did come back late
-        assert proc.poll() is None, log.read_text()
+        assert collector.alive(), collector.log_tail()
         # Down deadline = 2 s + 2 x 0.5 s: dozens of them passed while they were away.
         assert _q(db_path, "SELECT subject_id FROM state_changes WHERE to_status='down'") == []
         assert _q(db_path, "SELECT kind, subject_id FROM alerts") == []
@@ -251,10 +221,5 @@ def test_gateways_back_45_s_after_a_broker_restart_are_not_paged_a_dead_one_is(
         assert _q(db_path, "SELECT count(*) FROM gateways WHERE status='online'") == [(n - 1,)]
     finally:
         runner.stop()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                _kill(proc)
+        collector.stop()
         broker.close()

@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from simulators.broker import free_port
+from collector.process import free_port
 
 
 class VictoriaMetrics:

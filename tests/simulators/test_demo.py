@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from support.wait import wait_for
 
-from simulators.broker import free_port
+from collector.process import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

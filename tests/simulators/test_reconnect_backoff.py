@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulators.broker import free_port
+from collector.process import free_port
 from simulators.fleetmodel import generate
 from simulators.gateways import Fleet
 
