@@ -92,15 +92,23 @@ class _Truth:
     def __init__(self, path: Path) -> None:
         self.fh = path.open("w", encoding="utf-8")
 
-    def write(self, marks: tuple[Mark, ...]) -> None:
-        now = datetime.now(UTC).isoformat()
+    def write(
+        self,
+        marks: tuple[Mark, ...],
+        begun: datetime | None = None,
+        done: datetime | None = None,
+    ) -> None:
+        """``begun``: when the step was handed over, the time of its starts; ``done``: when
+        it had been applied, the time of its ends (both default to now)."""
+        now = datetime.now(UTC)
+        began, ended = (begun or now).isoformat(), (done or now).isoformat()
         for m in marks:
             row = {
                 "fault": f"{m.fault}_end" if m.end else m.fault,
                 "subject_type": m.subject_type,
                 "subject_id": m.subject_id,
-                "start": now,
-                "end": now if (m.end or m.instant) else None,
+                "start": ended if m.end else began,
+                "end": ended if (m.end or m.instant) else None,
                 "expect_alert": None if m.end else m.expect_alert,
             }
             self.fh.write(json.dumps(row) + "\n")
@@ -114,6 +122,22 @@ class _Truth:
 def _fleet_ops(f: Fleet, steps: tuple[Step, ...]) -> None:
     for step in steps:
         _fleet_op(f, step)
+
+
+def run_fleet_steps(runner: FleetRunner, steps: tuple[Step, ...], truth: _Truth) -> None:
+    """Apply ``steps`` on the fleet's thread and write their truth.
+
+    A fault starts when its step is handed to the fleet, not when the call returns: the
+    fleet thread sends a hardware report at once and a ``hardware_fault`` (no pending
+    delay) pages on receipt, which under load can come before this thread runs again. A
+    start stamped after the call then postdates its own page (a false page, and a miss).
+    An end is stamped once the step has been applied, so a fault never ends early either.
+    """
+    begun = datetime.now(UTC)
+    runner.call(partial(_fleet_ops, steps=steps))
+    done = datetime.now(UTC)
+    for st in steps:
+        truth.write(st.truth, begun, done)
 
 
 def _fleet_op(f: Fleet, step: Step) -> None:
@@ -342,9 +366,8 @@ class ScenarioRun:
                 while i < len(steps) and steps[i].op in FLEET_OPS and steps[i].at <= now:
                     batch.append(steps[i])
                     i += 1
-                runner.call(partial(_fleet_ops, steps=tuple(batch)))
+                run_fleet_steps(runner, tuple(batch), truth)
                 for st in batch:
-                    truth.write(st.truth)
                     if st.note:
                         self.say(f"[{now:7.1f}s] {st.note}")
                 continue
