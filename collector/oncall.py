@@ -100,9 +100,9 @@ def _override(
     # The newest override wins when two overlap: it is the later decision.
     best: Override | None = None
     for o in overrides:
-        if o.region_id == region_id and o.tier == tier and o.starts_at <= now < o.ends_at:
-            if best is None or o.id > best.id:
-                best = o
+        covers = o.region_id == region_id and o.tier == tier and o.starts_at <= now < o.ends_at
+        if covers and (best is None or o.id > best.id):
+            best = o
     return best
 
 

@@ -226,7 +226,7 @@ def load_oncall(
                 str(region),
                 int(tier),
                 people,
-                datetime.strptime(start, LOCAL_FORMAT),
+                datetime.fromisoformat(start),  # naive on purpose: a wall-clock time
                 timedelta(seconds=max(int(shift_s), int(MIN_SHIFT.total_seconds()))),
                 str(tz),
             )
