@@ -321,9 +321,7 @@ class Sender:
             if a.status != "firing" or level < 2:
                 continue
             region = a.labels.get("region", "")
-            to = [
-                {"tier": x.tier, "name": x.person.name} for x in mentions if x.region == region
-            ]
+            to = [{"tier": x.tier, "name": x.person.name} for x in mentions if x.region == region]
             self.audit.record(
                 "notify.escalated",
                 f"alert:{a.fingerprint}",

@@ -51,7 +51,6 @@ class Received:
             return "\n".join(parts)
         return json.dumps(b, ensure_ascii=False)
 
-
     def mentioned(self) -> list[str]:
         """Who this message @-mentions, by each robot's documented rule: DingTalk notifies
         ``at.atMobiles`` / ``at.atUserIds`` entries that also appear as ``@<id>`` in the

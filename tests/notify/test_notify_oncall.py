@@ -141,9 +141,12 @@ def test_sms_to_on_call_with_nobody_on_call_is_retried_not_dropped(make_relay, c
         assert post(f"http://127.0.0.1:{relay.port}/alertmanager", _page(1)) == 200
         drain(relay, clock)
     assert sms.received == []
-    assert relay.registry.get_sample_value(
-        "posfleet_notify_notifications_total", {"channel": "sms", "result": "failed"}
-    ) == 1
+    assert (
+        relay.registry.get_sample_value(
+            "posfleet_notify_notifications_total", {"channel": "sms", "result": "failed"}
+        )
+        == 1
+    )
 
 
 def _ack_link(text: str) -> str:
@@ -199,9 +202,7 @@ def test_an_ack_link_acknowledges_the_posfleet_alert_in_the_store_and_audits_it(
     assert conn.execute("SELECT acked_by FROM alerts WHERE id = ?", (alert_id,)).fetchone() == (
         "chat:Ann",
     )
-    assert conn.execute("SELECT count(*) FROM alerts WHERE acked_by IS NOT NULL").fetchone() == (
-        1,
-    )
+    assert conn.execute("SELECT count(*) FROM alerts WHERE acked_by IS NOT NULL").fetchone() == (1,)
     rows = conn.execute("SELECT actor, action, subject, details FROM audit_log").fetchall()
     conn.close()
     acts = [(a, b, c) for a, b, c, _ in rows]
@@ -210,9 +211,10 @@ def test_an_ack_link_acknowledges_the_posfleet_alert_in_the_store_and_audits_it(
     assert (ack["by"], ack["store"]) == ("Ann", "acked")
     (delivered,) = [json.loads(d) for _, b, _, d in rows if b == "notify.delivered"]
     assert delivered["oncall"] == [{"name": "Ann", "region": "north", "tier": 1}]
-    assert relay.registry.get_sample_value(
-        "posfleet_notify_store_acks_total", {"result": "acked"}
-    ) == 1
+    assert (
+        relay.registry.get_sample_value("posfleet_notify_store_acks_total", {"result": "acked"})
+        == 1
+    )
 
 
 def test_an_escalated_page_is_audited_with_whom_it_went_to(make_relay, clock, db):
