@@ -35,6 +35,7 @@ from notify.payload import Alert
 
 log = logging.getLogger(__name__)
 CACHE_S = 30.0
+SAME_OUTAGE = ("alertname", "region", "site", "gateway", "terminal", "since")
 
 
 @dataclass(frozen=True)
@@ -76,13 +77,20 @@ class OnCallDirectory:
         escalation level capped at the region's highest tier."""
         with self._lock:
             rotations, overrides = self._load(now)
+        # When the collector raises a level, Prometheus replaces the alert (the label
+        # changed) and the old level stays firing in Alertmanager until it resolves: one
+        # outage, counted once, at its highest level.
+        levels: dict[tuple[str, ...], int] = {}
+        for a in alerts:
+            if a.status != "firing" or not a.labels.get("region"):
+                continue
+            key = tuple(a.labels.get(k, "") for k in SAME_OUTAGE)
+            levels[key] = max(levels.get(key, 0), alert_level(a))
         out: list[Mention] = []
         seen: set[tuple[str, int]] = set()
-        for a in alerts:
-            region = a.labels.get("region", "")
-            if a.status != "firing" or not region:
-                continue
-            tier = tier_for(rotations, overrides, region, alert_level(a))
+        for key, level in levels.items():
+            region = key[1]
+            tier = tier_for(rotations, overrides, region, level)
             if tier is None or (region, tier) in seen:
                 continue
             seen.add((region, tier))

@@ -72,6 +72,23 @@ def test_dingtalk_page_names_and_mentions_the_on_call_person_of_its_tier(
     assert f"**On call:** {who} {phone} （north tier {min(level, 2)}）" in msg.text()
 
 
+def test_a_stale_lower_level_copy_of_the_same_outage_mentions_nobody_else(make_relay, clock, db):
+    # Prometheus replaced the level-1 alert by the level-2 one; Alertmanager still lists both.
+    same = {"since": SINCE}
+    page = webhook(
+        [
+            alert(1, alertname="PosfleetGatewayDown", extra_labels={**same, "escalation": "1"}),
+            alert(1, alertname="PosfleetGatewayDown", extra_labels={**same, "escalation": "2"}),
+        ]
+    )
+    page["alerts"][1]["fingerprint"] = "fp-level2"
+    with FakeRobot("dingtalk", monotonic=clock.monotonic, wall=clock.time) as robot:
+        relay = make_relay({"noc": {"type": "dingtalk", "url": robot.url}}, db=str(db))
+        assert post(f"http://127.0.0.1:{relay.port}/alertmanager", page) == 200
+        drain(relay, clock)
+    assert [m.mentioned() for m in robot.accepted()] == [["13800000002"]]
+
+
 def test_wecom_and_feishu_mention_by_chat_user_id(make_relay, clock, db):
     with (
         FakeRobot("wecom", monotonic=clock.monotonic, wall=clock.time) as wecom,
