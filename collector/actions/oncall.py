@@ -226,7 +226,8 @@ def load_oncall(
                 str(region),
                 int(tier),
                 people,
-                datetime.fromisoformat(start),  # naive on purpose: a wall-clock time
+                # A wall-clock time in the rotation's zone, not a stored instant: naive on purpose.
+                datetime.strptime(start, LOCAL_FORMAT),  # noqa: DTZ007
                 timedelta(seconds=max(int(shift_s), int(MIN_SHIFT.total_seconds()))),
                 str(tz),
             )
