@@ -248,3 +248,21 @@ def test_an_escalated_page_is_audited_with_whom_it_went_to(make_relay, clock, db
     assert subject == "alert:fp000001"
     d = json.loads(details)
     assert (d["level"], d["oncall"]) == (2, [{"name": "Bob", "tier": 2}])
+
+
+def test_every_shipped_fleet_rule_maps_back_to_its_store_kind():
+    # The ack link finds the store's alert by kind: a rule renamed without this mapping
+    # would leave acks unable to stop the escalation.
+    import yaml
+
+    from notify.oncall import kind_of
+
+    rules = Path(__file__).resolve().parents[2] / "deploy/prometheus/rules/posfleet.rules.yml"
+    pairs = [
+        (r["alert"], m.group(1))
+        for g in yaml.safe_load(rules.read_text())["groups"]
+        for r in g["rules"]
+        if "alert" in r and (m := re.search(r'posfleet_alert_firing\{alertname="(\w+)"', r["expr"]))
+    ]
+    assert len(pairs) >= 9
+    assert [(name, kind_of(name)) for name, _ in pairs] == pairs
