@@ -15,6 +15,7 @@ PAGES = [
     st.Page("views/incidents.py", title="Incidents & SLA", url_path="incidents"),
     st.Page("views/firmware.py", title="Firmware", url_path="firmware"),
     st.Page("views/maintenance.py", title="Maintenance", url_path="maintenance"),
+    st.Page("views/oncall.py", title="On-call", url_path="oncall"),
     st.Page("views/inventory.py", title="Inventory", url_path="inventory"),
     st.Page("views/audit.py", title="Audit log", url_path="audit"),
 ]

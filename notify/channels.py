@@ -23,6 +23,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import string
 import urllib.parse
 from dataclasses import dataclass
@@ -35,6 +36,15 @@ RATE_LIMIT_CODES = {"dingtalk": {130101}, "wecom": {45009}, "feishu": {11232}}
 # Bytes of markdown a robot accepts in one message (WeCom documents 4096; DingTalk and
 # Feishu allow more, but a page people read on a phone should stay short anyway).
 MAX_BYTES = {"dingtalk": 8000, "wecom": 4000, "feishu": 12000, "http": 0}
+
+
+_ID = re.compile(r"^[A-Za-z0-9_.@+-]{1,64}$")
+
+
+def _ids(values: list[str]) -> list[str]:
+    """Ids that go into markup (``@138...``, ``<@userid>``): the store validates them on
+    the way in; a hand-edited row with markup in it is dropped here, not sent."""
+    return [v for v in values if _ID.match(v)]
 
 
 @dataclass(frozen=True)
@@ -74,13 +84,31 @@ def build(channel: Channel, doc: Document, now_s: float, to: str = "") -> Reques
             sep = "&" if "?" in url else "?"
             url = f"{url}{sep}timestamp={ts}&sign={dingtalk_sign(channel.secret, ts)}"
         body: Any = {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
+        # DingTalk @-mentions: the mobile (or userId) in ``at`` AND "@<it>" in the text.
+        mobiles = _ids([m.person.phone for m in doc.mentions if m.person.phone])
+        user_ids = _ids(
+            [m.person.im_id for m in doc.mentions if m.person.im_id and not m.person.phone]
+        )
+        if mobiles or user_ids:
+            tags = " ".join(f"@{x}" for x in mobiles + user_ids)
+            body["markdown"]["text"] = f"{text}\n\n{tags}"
+            body["at"] = {"atMobiles": mobiles, "atUserIds": user_ids, "isAtAll": False}
         return Request("POST", url, json.dumps(body, ensure_ascii=False).encode(), headers)
     if channel.type == "wecom":
         _, text = to_markdown(doc)
+        # WeCom markdown mentions by userid only (<@userid>); mentioned_mobile_list is for
+        # text messages, which would lose the formatting and the links.
+        tags = " ".join(f"<@{i}>" for i in _ids([m.person.im_id for m in doc.mentions]))
+        if tags:
+            text = f"{text}\n\n{tags}"
         body = {"msgtype": "markdown", "markdown": {"content": text}}
         return Request("POST", channel.url, json.dumps(body, ensure_ascii=False).encode(), headers)
     if channel.type == "feishu":
-        body = {"msg_type": "post", "content": {"post": to_feishu_post(doc, channel.lang)}}
+        post = to_feishu_post(doc, channel.lang)
+        ats = [{"tag": "at", "user_id": i} for i in _ids([m.person.im_id for m in doc.mentions])]
+        if ats:
+            next(iter(post.values()))["content"].append(ats)
+        body = {"msg_type": "post", "content": {"post": post}}
         if channel.secret:
             ts = int(now_s)
             body = {"timestamp": str(ts), "sign": feishu_sign(channel.secret, ts), **body}

@@ -43,6 +43,8 @@ class Channel:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     to: tuple[str, ...] = ()
+    # Also send to the phone of whoever is on call for the alert's region and tier.
+    to_oncall: bool = False
     ok_field: str = ""
     ok_value: str = ""
 
@@ -146,6 +148,7 @@ def _channel(base: Path, name: str, table: dict[str, Any]) -> Channel:
     body: Any = None
     method = "POST"
     ok_field = ok_value = ""
+    to_oncall = False
     if ctype == "http":
         method = _get(table, where, "method", str, "POST").upper()
         if method not in ("POST", "PUT", "GET"):
@@ -154,12 +157,16 @@ def _channel(base: Path, name: str, table: dict[str, Any]) -> Channel:
         if body is not None and not isinstance(body, dict):
             raise ConfigError(f"{where}.body must be a TOML table (the JSON body template)")
         raw_to = table.get("to", [])
+        to_oncall = _get(table, where, "to_oncall", bool, False)
         if (
             not isinstance(raw_to, list)
             or not all(isinstance(t, str) for t in raw_to)
-            or not raw_to
+            or not (raw_to or to_oncall)
         ):
-            raise ConfigError(f"{where}.to must be a non-empty list of recipients (phone numbers)")
+            raise ConfigError(
+                f"{where}.to must be a non-empty list of recipients (phone numbers), "
+                "unless to_oncall = true sends to whoever is on call"
+            )
         to = tuple(raw_to)
         extra = table.get("headers", {})
         if not isinstance(extra, dict):
@@ -185,6 +192,7 @@ def _channel(base: Path, name: str, table: dict[str, Any]) -> Channel:
         body=body,
         headers=headers,
         to=to,
+        to_oncall=to_oncall,
         ok_field=ok_field,
         ok_value=ok_value,
     )

@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 RESULTS = ("delivered", "retry", "rate_limited", "failed")
 ESCALATION_LEVELS = ("1", "2", "3+")
+STORE_ACK_RESULTS = ("acked", "already", "not_found", "no_store", "error")
 REJECT_REASONS = ("oversized", "malformed_json", "wrong_schema", "wrong_version", "unrouted")
 
 
@@ -63,6 +64,16 @@ class NotifyMetrics:
             ["result"],
             registry=registry,
         )
+        self.store_acks = Counter(
+            "posfleet_notify_store_acks_total",
+            "Ack links passed on to the posfleet store (acknowledge_alert, which stops the "
+            "escalation): acked, already (acked or resolved before), not_found, no_store "
+            "(no --db), error",
+            ["result"],
+            registry=registry,
+        )
+        for r in STORE_ACK_RESULTS:
+            self.store_acks.labels(r)
         for ch in channels:
             self.queue_depth.labels(ch).set(0)
             self.digests.labels(ch)

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from notify.oncall import Mention
 from notify.payload import Alert, Notification, parse_time
 
 MAX_VALUE_CHARS = 120  # one label value in a message; a hostile 1 MB label stays a line
@@ -45,6 +46,8 @@ Line = list[Segment]
 class Document:
     title: str
     lines: list[Line]
+    # Who is on call for these alerts: named in a line, @-mentioned where the channel can.
+    mentions: tuple[Mention, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "hours": "{h} 小时 {m} 分钟",
         "days": "{d} 天 {h} 小时",
         "seconds": "不到 1 分钟",
+        "oncall": "值班",
+        "tier": "第 {n} 级",
     },
     "en": {
         "tag": "{status}: ",
@@ -126,6 +131,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "hours": "{h} h {m} min",
         "days": "{d} d {h} h",
         "seconds": "under a minute",
+        "oncall": "On call",
+        "tier": "tier {n}",
     },
 }
 
@@ -350,6 +357,19 @@ def _digest_line(
     if ack_url and a.status == "firing":
         line += [Text(" "), Link(s["ack"], ack_url)]
     return line
+
+
+def with_oncall(doc: Document, mentions: Sequence[Mention], lang: str) -> Document:
+    """``doc`` with a line naming who is on call (and the mentions for the serializers)."""
+    if not mentions:
+        return doc
+    s = STRINGS[lang]
+    line: Line = [Text(f"{s['oncall']}: ", True)]
+    for i, m in enumerate(mentions):
+        who = clean(m.person.name, 40) + (f" {clean(m.person.phone, 20)}" if m.person.phone else "")
+        where = f"{clean(m.region, 30)} {s['tier'].format(n=m.tier)}"
+        line.append(Text(("; " if i else "") + f"{who} ({where})"))
+    return Document(doc.title, [*doc.lines, line], tuple(mentions))
 
 
 # ------------------------------------------------------------------ serializers

@@ -36,6 +36,7 @@ from notify.audit import AuditLog
 from notify.channels import MAX_BYTES, Outcome, Request, build, classify
 from notify.config import Channel, Config
 from notify.metrics import NotifyMetrics, escalation_level
+from notify.oncall import Mention, OnCallDirectory, alert_level
 from notify.payload import Alert
 from notify.ratelimit import RateLimit
 from notify.render import (
@@ -46,6 +47,7 @@ from notify.render import (
     render_single,
     to_markdown,
     utf8_len,
+    with_oncall,
 )
 from notify.spool import Pending, Spool
 from telemetry.clock import Clock
@@ -80,6 +82,7 @@ class Sender:
         audit: AuditLog,
         transport: Transport = urllib_transport,
         rng: random.Random | None = None,
+        oncall: OnCallDirectory | None = None,
     ) -> None:
         self.config = config
         self.spool = spool
@@ -89,6 +92,7 @@ class Sender:
         self.audit = audit
         self.transport = transport
         self.rng = rng or random.Random()
+        self.oncall = oncall
         self.limiters: dict[str, RateLimit] = {}
         self._paused_until: dict[str, float] = {}
         self._failures: dict[str, int] = {}
@@ -155,6 +159,10 @@ class Sender:
                 batch, rest = self._digest_batch(ch, due)
                 kind = "digest" if len(batch) > 1 else "single"
             doc = self._render(ch, batch, rest, kind)
+            if self.oncall is not None:
+                alerts = [a for p in batch for a in p.notification.alerts]
+                mentions = self.oncall.for_alerts(alerts, self.clock.now())
+                doc = with_oncall(doc, mentions, ch.lang)
             self._send(ch, lim, batch, kind, doc)
 
     def _digest_batch(self, ch: Channel, due: list[Pending]) -> tuple[list[Pending], list[Pending]]:
@@ -209,7 +217,14 @@ class Sender:
         self, ch: Channel, lim: RateLimit, batch: list[Pending], kind: str, doc: Document
     ) -> None:
         outcome = Outcome("ok", "")
-        for to in ch.to or ("",):
+        recipients: tuple[str, ...] = ch.to or ("",)
+        if ch.to_oncall:
+            phones = [m.person.phone for m in doc.mentions if m.person.phone]
+            recipients = tuple(dict.fromkeys([*ch.to, *phones]))
+            if not recipients:
+                # Retried until someone is on call (or give_up_after_s): never dropped silently.
+                outcome = Outcome("error", "nobody on call with a phone, and no static `to`")
+        for to in recipients:
             req = build(ch, doc, self.clock.now().timestamp(), to)
             try:
                 status, raw = self.transport(req, self.config.timeout_s)
@@ -243,7 +258,7 @@ class Sender:
             retry_at,
             wall_end - self.config.give_up_after_s,
         )
-        self._account(ch, kind, batch, outcome, delivered, failed, ended)
+        self._account(ch, kind, batch, outcome, delivered, failed, ended, doc.mentions)
 
     def _backoff(self, attempt: int) -> float:
         base = min(self.config.backoff_initial_s * 2.0 ** (attempt - 1), self.config.backoff_max_s)
@@ -259,6 +274,7 @@ class Sender:
         delivered: list[Pending],
         failed: list[Pending],
         now: datetime,
+        mentions: tuple[Mention, ...] = (),
     ) -> None:
         m = self.metrics
         if outcome.result == "ok":
@@ -271,7 +287,8 @@ class Sender:
                     level = escalation_level(a.labels.get("escalation", ""))
                     if level is not None and a.status == "firing":
                         m.escalations.labels(ch.name, level).inc()
-                self._audit("notify.delivered", ch, p, now, kind, "")
+                self._audit("notify.delivered", ch, p, now, kind, "", mentions)
+                self._audit_escalations(ch, p, now, mentions)
             log.info(
                 "%s: delivered %d notification(s) as %s to %s",
                 ch.name,
@@ -295,8 +312,39 @@ class Sender:
             len(failed),
         )
 
+    def _audit_escalations(
+        self, ch: Channel, p: Pending, now: datetime, mentions: tuple[Mention, ...]
+    ) -> None:
+        """One ``notify.escalated`` row per firing alert above level 1: to whom it went."""
+        for a in p.notification.alerts:
+            level = alert_level(a)
+            if a.status != "firing" or level < 2:
+                continue
+            region = a.labels.get("region", "")
+            to = [{"tier": x.tier, "name": x.person.name} for x in mentions if x.region == region]
+            self.audit.record(
+                "notify.escalated",
+                f"alert:{a.fingerprint}",
+                now.astimezone(UTC),
+                {
+                    "alertname": a.labels.get("alertname", ""),
+                    "level": level,
+                    "region": region,
+                    "site": a.labels.get("site", ""),
+                    "channel": ch.name,
+                    "oncall": to,
+                },
+            )
+
     def _audit(
-        self, action: str, ch: Channel, p: Pending, now: datetime, kind: str, error: str
+        self,
+        action: str,
+        ch: Channel,
+        p: Pending,
+        now: datetime,
+        kind: str,
+        error: str,
+        mentions: tuple[Mention, ...] = (),
     ) -> None:
         n = p.notification
         details = {
@@ -316,6 +364,10 @@ class Sender:
                 for a in n.alerts[:50]
             ],
         }
+        if mentions:
+            details["oncall"] = [
+                {"region": x.region, "tier": x.tier, "name": x.person.name} for x in mentions
+            ]
         if error:
             details["error"] = error
         self.audit.record(action, f"notification:{p.inbox_id}", now.astimezone(UTC), details)

@@ -20,6 +20,7 @@ from notify.ack import AckClaim, check_token
 from notify.audit import AuditLog
 from notify.config import Config
 from notify.metrics import NotifyMetrics
+from notify.oncall import OnCallDirectory, StoreAck
 from notify.payload import MAX_BODY_BYTES, Rejected, parse
 from notify.sender import Sender, Transport, urllib_transport
 from notify.sites import SiteDirectory
@@ -71,8 +72,17 @@ class Relay:
         self.spool = Spool(config.spool)
         self.sites = SiteDirectory(config.db)
         self.audit = AuditLog(config.db)
+        self.oncall = OnCallDirectory(config.db)
+        self.store_ack = StoreAck(config.db)
         self.sender = Sender(
-            config, self.spool, self.metrics, self.clock, self.sites, self.audit, transport
+            config,
+            self.spool,
+            self.metrics,
+            self.clock,
+            self.sites,
+            self.audit,
+            transport,
+            oncall=self.oncall,
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -105,6 +115,8 @@ class Relay:
         self.spool.close()
         self.sites.close()
         self.audit.close()
+        self.oncall.close()
+        self.store_ack.close()
 
     # ------------------------------------------------------------------ requests
 
@@ -145,6 +157,14 @@ class Relay:
             claim.fingerprint, claim.starts_at, by or "ack-link", claim.channel, "", now.timestamp()
         )
         self.metrics.acks.labels(result).inc()
+        stored = "skipped"
+        if result in ("acked", "already"):
+            # The escalation lives in the collector's store: acknowledge the posfleet alert
+            # there too, or the page keeps climbing tiers. Also on 'already', so a link
+            # opened again after a failed store write (locked store) can still stop it.
+            labels = self.spool.alert_labels(claim.fingerprint, claim.starts_at)
+            stored = self.store_ack.acknowledge(labels, by, f"via {claim.channel} ack link", now)
+            self.metrics.store_acks.labels(stored).inc()
         if result == "acked":
             self.audit.record(
                 "notify.ack",
@@ -155,6 +175,7 @@ class Relay:
                     "channel": claim.channel,
                     "by": by,
                     "via": "ack-link",
+                    "store": stored,
                 },
             )
         return (200 if result != "unknown" else 404), result, lang

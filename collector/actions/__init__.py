@@ -25,6 +25,7 @@ from collector.actions.base import (
     record_audit,
 )
 from collector.actions.inventory import import_inventory
+from collector.actions.oncall import add_override, load_oncall, remove_override, set_rotation
 from collector.actions.subjects import (
     FAULT_CATEGORIES,
     SUBJECT_TABLES,
@@ -52,14 +53,18 @@ __all__ = [
     "PermissionDenied",
     "Role",
     "acknowledge_alert",
+    "add_override",
     "create_window",
     "edit_window",
     "end_window_early",
     "import_inventory",
+    "load_oncall",
     "open_window",
     "record_audit",
     "record_service",
+    "remove_override",
     "reschedule_window",
+    "set_rotation",
     "set_suspended",
     "update_incident",
 ]

@@ -34,6 +34,15 @@ class AlertSettings(BaseSettings):
 
     # Escalation: seconds after firing at which the level rises (level 1 at fire).
     escalation_after_s: list[float] = Field(default_factory=lambda: [900.0, 1800.0])
+    # The same per severity (unset: escalation_after_s), e.g. a critical page climbs faster.
+    escalation_after_critical_s: list[float] | None = None
+    escalation_after_warning_s: list[float] | None = None
+    escalation_after_info_s: list[float] | None = None
+
+    def escalation_delays(self, severity: str) -> list[float]:
+        """Seconds after firing at which an alert of ``severity`` climbs a level."""
+        own = getattr(self, f"escalation_after_{severity}_s", None)
+        return sorted(own if own is not None else self.escalation_after_s)
 
     # Flapping: more than N down/up changes within the window; resolved after quiet.
     flap_changes: int = Field(5, ge=1)

@@ -75,7 +75,13 @@ class AlertEngine:
         )
         self.active: dict[Key, Alert] = {}
         self.sites_down: set[str] = set()
-        self._escalate_at = sorted(timedelta(seconds=s) for s in self.settings.escalation_after_s)
+        self._escalate_at = {
+            sev: [timedelta(seconds=s) for s in self.settings.escalation_delays(sev)]
+            for sev in ("critical", "warning", "info")
+        }
+        self._escalate_default = [
+            timedelta(seconds=s) for s in sorted(self.settings.escalation_after_s)
+        ]
         self._out = Outbox()
         self._dirty_ids: set[int] = set()
 
@@ -290,7 +296,8 @@ class AlertEngine:
                 self._event(alert, now, AlertState.PENDING.value, AlertState.FIRING.value)
         if alert.state is AlertState.FIRING and alert.acked_by is None:
             assert alert.fired_at is not None
-            level = 1 + sum(1 for d in self._escalate_at if now - alert.fired_at >= d)
+            delays = self._escalate_at.get(alert.severity, self._escalate_default)
+            level = 1 + sum(1 for d in delays if now - alert.fired_at >= d)
             if level > alert.escalation:
                 old = alert.escalation
                 alert.escalation = level

@@ -302,3 +302,35 @@ CREATE TABLE IF NOT EXISTS telemetry_rollup (
     PRIMARY KEY (gateway_id, terminal_id, kind, metric, bucket_start)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS telemetry_rollup_bucket ON telemetry_rollup(bucket_start);
+
+-- ---------------------------------------------------------------- on-call (collector.oncall)
+-- One rotation per region and tier (1 technician, 2 supervisor, 3 manager...). Handovers at
+-- local wall-clock times in ``tz``: start_local is naive "YYYY-MM-DDTHH:MM"; members is a
+-- JSON list of {"name", "phone", "im_id"} in rotation order. Written by
+-- collector.actions.oncall (audited), read by the console and posfleet-notify.
+CREATE TABLE IF NOT EXISTS oncall_rotations (
+    region_id TEXT NOT NULL,
+    tier INTEGER NOT NULL,
+    tz TEXT NOT NULL DEFAULT 'Asia/Shanghai',
+    start_local TEXT NOT NULL,
+    shift_s INTEGER NOT NULL,
+    members TEXT NOT NULL DEFAULT '[]',
+    updated_by TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (region_id, tier)
+);
+-- Someone covers a tier of a region for a while (UTC times); wins over the rotation.
+CREATE TABLE IF NOT EXISTS oncall_overrides (
+    id INTEGER PRIMARY KEY,
+    region_id TEXT NOT NULL,
+    tier INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    phone TEXT NOT NULL DEFAULT '',
+    im_id TEXT NOT NULL DEFAULT '',
+    starts_at TEXT NOT NULL,
+    ends_at TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS oncall_overrides_ends ON oncall_overrides(ends_at);

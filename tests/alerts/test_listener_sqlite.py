@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from collector.model import DetectedBy, Liveness
-from collector.store.times import to_db
+from collector.store.times import from_db, to_db
 
 from .store import Harness, add_site, open_store
 
@@ -114,6 +114,22 @@ def test_unacknowledged_alert_escalates_in_the_store(conn: sqlite3.Connection) -
     h = Harness(conn, T0, escalation_after_s=[300, 600])
     h.gateway("gw0", Liveness.DOWN)
     h.advance(61 + 600, step=10)
+    assert h.rows("SELECT escalation FROM alerts") == [(3,)]
+
+
+def test_a_critical_alert_climbs_on_its_own_per_severity_delays(
+    conn: sqlite3.Connection,
+) -> None:
+    # gateway_down is critical: its own delays (60 s, 120 s) win over the general ones.
+    h = Harness(conn, T0, escalation_after_s=[300, 600], escalation_after_critical_s=[60, 120])
+    h.gateway("gw0", Liveness.DOWN)
+    h.advance(61)
+    ((fired,),) = h.rows("SELECT fired_at FROM alerts WHERE state = 'firing'")
+    h.advance((from_db(fired) + timedelta(seconds=59) - h.now).total_seconds())
+    assert h.rows("SELECT severity, escalation FROM alerts") == [("critical", 1)]
+    h.advance(1)
+    assert h.rows("SELECT escalation FROM alerts") == [(2,)]
+    h.advance(60)
     assert h.rows("SELECT escalation FROM alerts") == [(3,)]
 
 

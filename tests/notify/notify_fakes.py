@@ -51,6 +51,25 @@ class Received:
             return "\n".join(parts)
         return json.dumps(b, ensure_ascii=False)
 
+    def mentioned(self) -> list[str]:
+        """Who this message @-mentions, by each robot's documented rule: DingTalk notifies
+        ``at.atMobiles`` / ``at.atUserIds`` entries that also appear as ``@<id>`` in the
+        text; WeCom markdown notifies ``<@userid>``; Feishu ``post`` notifies ``at`` nodes."""
+        import re
+
+        b = self.body if isinstance(self.body, dict) else {}
+        if "at" in b:
+            at = b["at"]
+            ids = list(at.get("atMobiles", [])) + list(at.get("atUserIds", []))
+            text = str(b.get("markdown", {}).get("text", ""))
+            return [i for i in ids if f"@{i}" in text]
+        if b.get("msgtype") == "markdown" and "content" in b.get("markdown", {}):
+            return re.findall(r"<@([^>]+)>", b["markdown"]["content"])
+        if b.get("msg_type") == "post":
+            post = next(iter(b["content"]["post"].values()))
+            return [n["user_id"] for row in post["content"] for n in row if n.get("tag") == "at"]
+        return []
+
 
 @dataclass
 class FakeRobot:
