@@ -279,14 +279,6 @@ def test_collector_killed_and_restarted_opens_no_incident_for_gateways_that_stay
         collector.stop()
 
 
-def _scrape_port(port: int) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-            return str(r.read().decode())
-    except OSError:
-        return ""
-
-
 def test_pump_says_when_more_is_waiting_than_one_burst(mosquitto: MosquittoProcess) -> None:
     """The backlog signal the processor defers deadlines on, from a real socket."""
     import queue
