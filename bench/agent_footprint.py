@@ -40,11 +40,10 @@ from typing import Any
 import psutil
 
 from bench.report import Figure, Headline, fmt, ratio, write_result
+from collector.process import free_port
+from simulators.broker import MosquittoProcess
 
 ROOT = Path(__file__).resolve().parents[1]
-
-from collector.process import free_port  # noqa: E402
-from simulators.broker import MosquittoProcess  # noqa: E402
 
 TCPIP_HEADER = 52  # IPv4 20 + TCP 20 + timestamps option 12
 

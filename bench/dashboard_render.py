@@ -32,16 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import Figure, Headline, fmt, get, ratio, write_result
+from collector.process import free_port
+from collector.store.times import to_db
+from simulators.stack.seeded_store import NOW, build_store
+from simulators.stack.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "dashboard"))  # the seeded fleet builder
-sys.path.insert(0, str(ROOT / "tests"))
-
-from dashboard_fleet import NOW, build_store  # noqa: E402
-from support.wait import wait_for  # noqa: E402
-
-from collector.process import free_port  # noqa: E402
-from collector.store.times import to_db  # noqa: E402
 
 GOAL_S = 2.0
 CHROMIUM = "/usr/bin/chromium"

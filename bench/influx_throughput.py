@@ -25,13 +25,12 @@ from prometheus_client import CollectorRegistry
 from bench.report import Figure, Headline, fmt, ratio, write_result
 from collector.sinks.influx import build_influx_sink
 from collector.sinks.settings import InfluxSettings
+from simulators.stack.victoria import VictoriaMetrics
 from telemetry.codec import Decoded
 from telemetry.models import Heartbeat
 from telemetry.topics import Kind, TopicRef
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "influx"))
-from vmserver import VictoriaMetrics  # noqa: E402 - test helper, found through sys.path
 
 RESULTS = Path(__file__).parent / "results" / "influx_throughput.json"
 GATEWAYS = 1000

@@ -30,17 +30,14 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.report import Figure, Headline, fmt, get, write_result
+from collector.config import load_config
+from collector.inventory import upsert_rows
+from collector.service import Collector
+from collector.store.sqlite import SqliteStore
+from simulators.broker import MosquittoProcess
+from simulators.stack.single_gateway import TestGateway
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from support.gateways import TestGateway  # noqa: E402
-
-from collector.config import load_config  # noqa: E402
-from collector.inventory import upsert_rows  # noqa: E402
-from collector.service import Collector  # noqa: E402
-from collector.store.sqlite import SqliteStore  # noqa: E402
-from simulators.broker import MosquittoProcess  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
 

@@ -33,12 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import Figure, Headline, fmt, get, ratio, write_result
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "deploy")]
-
-from paging_stack import GatewaySpec, PagingStack  # noqa: E402
-from promstack import (  # noqa: E402
+from simulators.broker import MosquittoProcess
+from simulators.stack.paging import GatewaySpec, PagingStack
+from simulators.stack.prometheus import (
     RECOMMENDED_INTERVALS,
     TEST_INTERVALS,
     AlertmanagerProcess,
@@ -48,9 +45,9 @@ from promstack import (  # noqa: E402
     render_alertmanager_config,
     render_prometheus_config,
 )
-from support.webhook import WebhookReceiver  # noqa: E402
+from simulators.stack.webhook import WebhookReceiver
 
-from simulators.broker import MosquittoProcess  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 PROFILES: dict[str, tuple[Intervals, dict[str, str]]] = {
     # the intervals the end-to-end test uses, with short engine delays

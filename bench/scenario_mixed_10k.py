@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import Figure, Headline, fmt, get, ratio, write_result
+from simulators.fleetmodel import generate
+from simulators.scenarios import library
+from simulators.scenarios.run import ScenarioRun
+from simulators.scenarios.spec import load
 
 ROOT = Path(__file__).resolve().parents[1]
-
-from simulators.fleetmodel import generate  # noqa: E402
-from simulators.scenarios import library  # noqa: E402
-from simulators.scenarios.run import ScenarioRun  # noqa: E402
-from simulators.scenarios.spec import load  # noqa: E402
 
 # The alert kind each fault of the truth expects (for its pending delay).
 EXPECTS = {

@@ -16,13 +16,13 @@ import pytest
 from agent_support import AgentThread, Observer, settings
 from paho.mqtt.enums import CallbackAPIVersion
 from support.services import missing
-from support.wait import wait_for
 
 from agent.check import check_broker
 from agent.config import AgentSettings
 from agent.main import main as agent_main
 from collector.process import free_port
 from simulators.broker import find_mosquitto, wait_for_port
+from simulators.stack.wait import wait_for
 
 pytestmark = pytest.mark.integration
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 from agent_support import Observer
-from support.wait import wait_for
 
 from collector.process import free_port
 from simulators.broker import MosquittoProcess
+from simulators.stack.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from agent_support import AgentThread, Observer, settings
-from support.wait import wait_for
 
 from simulators.broker import MosquittoProcess
+from simulators.stack.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

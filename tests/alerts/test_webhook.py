@@ -255,7 +255,8 @@ def test_a_receiver_answering_garbage_does_not_kill_the_notifier(
 ) -> None:
     """BadStatusLine is no OSError: it used to end the thread, and every later page with it."""
     from prometheus_client import CollectorRegistry
-    from support.wait import wait_for
+
+    from simulators.stack.wait import wait_for
 
     receiver = GarbageThenReceiver(garbage=2)
     registry = CollectorRegistry()
@@ -287,9 +288,9 @@ def test_any_error_of_a_delivery_is_counted_retried_with_backoff_and_survived(
     conn: sqlite3.Connection, db_path: Path, receiver: Receiver
 ) -> None:
     from prometheus_client import CollectorRegistry
-    from support.wait import wait_for
 
     from collector.alerts.webhook import http_post
+    from simulators.stack.wait import wait_for
 
     calls: list[float] = []
 

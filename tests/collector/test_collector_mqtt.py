@@ -10,8 +10,6 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from support.gateways import TestGateway
-from support.wait import wait_for
 
 from collector.config import load_config
 from collector.inventory import upsert_rows
@@ -19,6 +17,8 @@ from collector.process import CollectorProcess
 from collector.service import Collector
 from collector.store.sqlite import SqliteStore
 from simulators.broker import MosquittoProcess
+from simulators.stack.single_gateway import TestGateway
+from simulators.stack.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

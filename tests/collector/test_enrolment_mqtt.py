@@ -13,11 +13,11 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from support.gateways import TestGateway
-from support.wait import wait_for
 
 from collector.process import CollectorProcess
 from simulators.broker import MosquittoProcess
+from simulators.stack.single_gateway import TestGateway
+from simulators.stack.wait import wait_for
 from telemetry import Heartbeat, Kind, encode, topic_for
 
 pytestmark = pytest.mark.integration

@@ -14,12 +14,12 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from support.wait import wait_for
 
 from collector.inventory import upsert_rows
 from collector.process import CollectorProcess
 from collector.store.sqlite import SqliteStore
 from simulators.broker import MosquittoProcess
+from simulators.stack.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

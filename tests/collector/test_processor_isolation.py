@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from support.wait import wait_for
 
 from collector.ingest import Item, LinkEvent, Received
 from collector.inventory import upsert_rows
@@ -26,6 +25,7 @@ from collector.metrics import CollectorMetrics
 from collector.model import Liveness, SubjectType
 from collector.processor import Processor, ProcessorSettings
 from collector.store.sqlite import Batch, SqliteStore, WriteResult
+from simulators.stack.wait import wait_for
 from telemetry import FakeClock, Heartbeat, Kind, Status, encode, topic_for
 from telemetry.models import LinkState, OfflineReason
 

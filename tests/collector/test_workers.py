@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.wait import wait_for
-from support.webhook import WebhookReceiver
 
 from collector.config import load_config
 from collector.service import Collector
 from simulators.broker import MosquittoProcess
+from simulators.stack.wait import wait_for
+from simulators.stack.webhook import WebhookReceiver
 
 pytestmark = pytest.mark.integration
 

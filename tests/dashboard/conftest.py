@@ -7,11 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from dashboard_fleet import NOW, Fleet, build_store
 from streamlit.testing.v1 import AppTest
 
 from collector.store.times import to_db
 from dashboard.auth import add_user
+from simulators.stack.seeded_store import NOW, Fleet, build_store
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 PASSWORD = "correct horse battery"

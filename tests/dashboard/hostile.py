@@ -8,7 +8,6 @@ import queue
 import sqlite3
 from datetime import timedelta
 
-from dashboard_fleet import NOW, Fleet
 from prometheus_client import CollectorRegistry
 
 from collector.actions import (
@@ -26,6 +25,7 @@ from collector.liveness import LivenessTracker
 from collector.metrics import CollectorMetrics
 from collector.processor import Processor
 from collector.store.sqlite import SqliteStore
+from simulators.stack.seeded_store import NOW, Fleet
 from telemetry import FakeClock, Kind, encode, topic_for
 from telemetry.models import Firmware
 

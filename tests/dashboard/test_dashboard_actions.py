@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from dashboard_fleet import NOW, Fleet, build_store
 
 from collector.actions import (
     Actor,
@@ -29,6 +28,7 @@ from collector.actions import (
 from collector.maintenance import DueState, Usage, compute_due
 from collector.store.times import from_db_opt, to_db
 from dashboard.queries_ops import policies
+from simulators.stack.seeded_store import NOW, Fleet, build_store
 
 OLGA = Actor("olga", Role.OPERATOR)
 VIC = Actor("vic", Role.VIEWER)

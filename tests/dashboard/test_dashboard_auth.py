@@ -6,11 +6,11 @@ import io
 import sqlite3
 
 import pytest
-from dashboard_fleet import NOW, apply_schema
 
 from collector.actions import InvalidAction, Role
 from dashboard import main as cli
 from dashboard.auth import add_user, authenticate, hash_password, verify_password
+from simulators.stack.seeded_store import NOW, apply_schema
 
 
 @pytest.fixture

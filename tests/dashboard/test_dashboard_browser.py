@@ -19,12 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from dashboard_fleet import NOW
 from support.services import missing
-from support.wait import wait_for
 
 from collector.process import free_port
 from collector.store.times import to_db
+from simulators.stack.seeded_store import NOW
+from simulators.stack.wait import wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 DOC_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

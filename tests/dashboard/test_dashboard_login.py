@@ -8,11 +8,11 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
-from dashboard_fleet import NOW, apply_schema
 
 from collector.actions import InvalidAction
 from dashboard.auth import add_user, login
 from dashboard.throttle import LoginPolicy
+from simulators.stack.seeded_store import NOW, apply_schema
 
 PW = "correct horse battery"
 POLICY = LoginPolicy()  # 5 free, then 30 s, 60 s, ... up to 15 min

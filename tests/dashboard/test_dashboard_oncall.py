@@ -8,11 +8,11 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 import pytest
-from dashboard_fleet import NOW
 
 from collector.actions import Actor, Role, add_override, set_rotation
 from collector.oncall import Person
 from collector.store.times import to_db
+from simulators.stack.seeded_store import NOW
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:altair.*")
 PAGE = "views/oncall.py"

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_fleet import NOW
 from streamlit.testing.v1 import AppTest
 
 from collector.actions import Actor, Role, create_window
 from collector.store.times import to_db
+from simulators.stack.seeded_store import NOW
 
 # AppTest runs the pages in this process; these come from streamlit/pandas internals.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:altair.*")

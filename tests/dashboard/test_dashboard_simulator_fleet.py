@@ -15,13 +15,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from support.services import missing
 from support.stack import fleet_stack, query
-from support.wait import wait_for
 
 from collector.actions import Actor, Role, create_window, record_service
 from simulators.broker import BrokerError, MosquittoProcess, find_mosquitto
 from simulators.fleetmodel import Fleet as FleetModel
 from simulators.fleetmodel import generate
 from simulators.gateways import Fleet
+from simulators.stack.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

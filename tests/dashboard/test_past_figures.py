@@ -7,11 +7,11 @@ import sqlite3
 from collections.abc import Iterator
 
 import pytest
-from dashboard_fleet import NOW
 
 from collector.store.times import to_db
 from dashboard import queries, serve
 from dashboard.queries_ops import day_start, month_start
+from simulators.stack.seeded_store import NOW
 
 START, END = month_start(NOW), day_start(NOW)
 

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from promstack import (
+from support.services import missing
+
+from simulators.stack.prometheus import (
     TEST_INTERVALS,
     AlertmanagerProcess,
     StackError,
@@ -15,8 +17,7 @@ from promstack import (
     promtool,
     render_alertmanager_config,
 )
-from support.services import missing
-from support.webhook import WebhookReceiver
+from simulators.stack.webhook import WebhookReceiver
 
 
 def _need(path: str | None, what: str) -> str:

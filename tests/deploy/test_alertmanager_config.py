@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
-from promstack import AM_CONFIG, AM_DIR, AM_TEMPLATES, AlertmanagerProcess
-from support.wait import wait_for
-from support.webhook import Notification, WebhookReceiver
+
+from simulators.stack.prometheus import AM_CONFIG, AM_DIR, AM_TEMPLATES, AlertmanagerProcess
+from simulators.stack.wait import wait_for
+from simulators.stack.webhook import Notification, WebhookReceiver
 
 ROUTE_CASES = yaml.safe_load((AM_DIR / "route-tests.yml").read_text())["cases"]
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from paging_stack import GatewaySpec, PagingStack
-from promstack import TEST_INTERVALS, PrometheusProcess
-from support.wait import wait_for
 
 from simulators.broker import MosquittoProcess
+from simulators.stack.paging import GatewaySpec, PagingStack
+from simulators.stack.prometheus import TEST_INTERVALS, PrometheusProcess
+from simulators.stack.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from paging_stack import GatewaySpec, PagingStack
-from promstack import TEST_INTERVALS
-from support.wait import wait_for
-from support.webhook import Notification
 
 from simulators.broker import MosquittoProcess
+from simulators.stack.paging import GatewaySpec, PagingStack
+from simulators.stack.prometheus import TEST_INTERVALS
+from simulators.stack.wait import wait_for
+from simulators.stack.webhook import Notification
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

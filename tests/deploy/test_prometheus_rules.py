@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from promstack import PROM_DIR, REPO, RULES
+
+from simulators.stack.prometheus import PROM_DIR, REPO, RULES
 
 RULE_TESTS = PROM_DIR / "tests" / "posfleet.rules.test.yml"
 

@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from promstack import (
+
+from simulators.stack.prometheus import (
     TEST_INTERVALS,
     AlertmanagerProcess,
     PrometheusProcess,
@@ -16,8 +17,8 @@ from promstack import (
     StandInExporter,
     render_prometheus_config,
 )
-from support.wait import wait_for
-from support.webhook import Notification, WebhookReceiver
+from simulators.stack.wait import wait_for
+from simulators.stack.webhook import Notification, WebhookReceiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pytest
 from support.stack import fleet_stack, query
-from support.wait import wait_for
 
 from collector.process import CollectorProcess
 from collector.service import Collector
@@ -32,6 +31,7 @@ from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import generate
 from simulators.gateways import Fleet
 from simulators.runner import FleetRunner
+from simulators.stack.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

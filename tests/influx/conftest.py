@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from support.services import missing
-from vmserver import VictoriaMetrics
+
+from simulators.stack.victoria import VictoriaMetrics
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from pathlib import Path
 import points as p
 import pytest
 from prometheus_client import CollectorRegistry
-from support.wait import wait_for
 
 from collector.sinks.influx import build_influx_sink
 from collector.sinks.settings import InfluxSettings
+from simulators.stack.wait import wait_for
 
 pytestmark = [
     pytest.mark.integration,

@@ -15,11 +15,11 @@ import points as p
 import pytest
 from influxdb_client.rest import ApiException
 from prometheus_client import CollectorRegistry
-from support.wait import wait_for
 
 from collector.sinks.buffer import PointBuffer
 from collector.sinks.influx import InfluxSink, Outcome, classify
 from collector.sinks.schema import to_lines
+from simulators.stack.wait import wait_for
 
 
 class ScriptedServer:

@@ -19,12 +19,12 @@ from pathlib import Path
 import points as p
 import pytest
 from prometheus_client import CollectorRegistry
-from support.wait import wait_for
-from vmserver import VictoriaMetrics
 
 from collector.sinks.influx import InfluxSink, build_influx_sink
 from collector.sinks.schema import to_lines
 from collector.sinks.settings import InfluxSettings
+from simulators.stack.victoria import VictoriaMetrics
+from simulators.stack.wait import wait_for
 from telemetry.codec import Decoded
 
 pytestmark = pytest.mark.integration

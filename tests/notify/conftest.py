@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,10 +38,3 @@ def make_relay(tmp_path: Path, clock: SharedClock) -> Iterator[Callable[..., Rel
     yield make
     for r in relays:
         r.stop()
-
-
-# The escalation drill runs the whole paging path (tests/deploy/paging_stack.py), whose
-# modules import each other top-level, as tests/deploy's own tests do.
-_DEPLOY = str(Path(__file__).resolve().parents[1] / "deploy")
-if _DEPLOY not in sys.path:
-    sys.path.append(_DEPLOY)

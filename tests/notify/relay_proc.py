@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from support.wait import wait_for
+from simulators.stack.wait import wait_for
 
 
 def free_port() -> int:

@@ -23,12 +23,12 @@ from types import TracebackType
 import pytest
 from notify_fakes import FakeRobot, write_config
 from relay_proc import RelayProcess, free_port
-from support.wait import wait_for
 
 from collector.actions import Actor, Role, set_rotation
 from collector.oncall import Person
 from collector.store.times import from_db
 from simulators.broker import MosquittoProcess
+from simulators.stack.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

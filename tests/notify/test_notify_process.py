@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from notify_fakes import FakeRobot, alert, post, webhook, write_config
 from relay_proc import RelayProcess, free_port, metric
-from support.wait import wait_for
+
+from simulators.stack.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from support.wait import wait_for
 
 from collector.process import free_port
+from simulators.stack.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

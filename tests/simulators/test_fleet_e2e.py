@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from support.stack import fleet_stack, query
-from support.wait import wait_for
 
 from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import generate
 from simulators.runner import FleetRunner
+from simulators.stack.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

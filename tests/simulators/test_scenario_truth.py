@@ -14,14 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from support.wait import wait_for
-
 from simulators.fleetmodel import generate
 from simulators.gateways import Fleet
 from simulators.runner import FleetRunner
 from simulators.scenarios.plan import Mark, Step
 from simulators.scenarios.run import _Truth, run_fleet_steps
 from simulators.scorecard import Page, read_truth, score
+from simulators.stack.wait import wait_for
 
 
 class PagedOnReceipt(Fleet):

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from support.wait import wait_for
 
 from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import generate
 from simulators.gateways import Fleet
 from simulators.runner import FleetRunner
+from simulators.stack.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import Fleet as FleetModel
 from simulators.gateways import Fleet
 from simulators.runner import FleetRunner
-from support.wait import wait_for
+from simulators.stack.wait import wait_for
 
 
 def query(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:

@@ -178,13 +178,13 @@ def build_store(
         conn.close()
     return Fleet(
         path=path,
-        gateway_ids=[r[0] for r in gw_rows],
-        terminal_ids=[r[0] for r in term_rows],
+        gateway_ids=[str(r[0]) for r in gw_rows],
+        terminal_ids=[str(r[0]) for r in term_rows],
         down_gateway=ids[0],
         alert_id=ids[1],
         incident_id=ids[2],
-        serial_of_first_terminal=term_rows[0][5],
-        merchant_of_first_site=site_rows[0][7],
+        serial_of_first_terminal=str(term_rows[0][5]),
+        merchant_of_first_site=str(site_rows[0][7]),
     )
 
 
@@ -196,7 +196,10 @@ def _fill_state(
     days: int,
     now: datetime,
 ) -> None:
-    gw_updates, term_updates, changes, incidents = [], [], [], []
+    gw_updates: list[tuple[object, ...]] = []
+    term_updates: list[tuple[object, ...]] = []
+    changes: list[tuple[object, ...]] = []
+    incidents: list[tuple[object, ...]] = []
     for g, row in enumerate(gw_rows):
         gid, site, region, model = row[0], row[1], row[2], str(row[3])
         # GW000000 is always down: tests act on it.

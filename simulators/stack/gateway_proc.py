@@ -17,6 +17,7 @@ import threading
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from telemetry.topics import Kind, topic_for
 
@@ -38,7 +39,7 @@ def main() -> int:
     clients: list[mqtt.Client] = []
     for gw in args.gateways:
         status = topic_for(gw, Kind.STATUS)
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=gw)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=gw)
         client.username_pw_set(gw)
         will = {"v": 1, "gw": gw, "ts": _now(), "state": "offline", "session": args.session}
         will["reason"] = "connection_lost"
@@ -55,7 +56,12 @@ def main() -> int:
         ) -> None:
             birth = {"v": 1, "gw": gw, "ts": _now(), "state": "online", "session": args.session}
             info = c.publish(status, json.dumps(birth), qos=1, retain=True)
-            threading.Thread(target=lambda: (info.wait_for_publish(10), born.release())).start()
+
+            def confirm() -> None:
+                info.wait_for_publish(10)
+                born.release()
+
+            threading.Thread(target=confirm).start()
 
         client.on_connect = on_connect
         client.connect(args.host, args.port, keepalive=5)

@@ -15,18 +15,16 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from promstack import (
+from collector.process import CollectorProcess, CollectorProcessError, free_port
+from simulators.stack.prometheus import (
     AlertmanagerProcess,
     Intervals,
     PrometheusProcess,
     StackError,
-    free_port,
     render_alertmanager_config,
     render_prometheus_config,
 )
-from support.webhook import WebhookReceiver
-
-from collector.process import CollectorProcess, CollectorProcessError
+from simulators.stack.webhook import WebhookReceiver
 
 GATEWAY_PROC = Path(__file__).with_name("gateway_proc.py")
 
