@@ -3,8 +3,12 @@
 Every condition (a subject down, a telemetry fault) is raised or cleared; ``evaluate(now)``
 then decides, parents first, what each active alert should be:
 
-- blocked (parent alert active, suspended, in a maintenance window, flapping,
-  decommissioned) -> ``suppressed``; never pages;
+- blocked (suspended, in a maintenance window, flapping, decommissioned, or a parent
+  alert) -> ``suppressed``; never pages. A parent that has not paged (pending, or
+  itself suppressed under no page) holds back a child that has not paged either, so
+  an outage is one page; it silences a child that already paged only once its own
+  outage pages (the Alertmanager rule: inhibition comes from a firing source), so a
+  store that blips shorter than its pending_for never pages a fault twice;
 - unblocked again while the condition still holds -> the suppressed row is closed
   silently and the condition continues as a NEW ``pending`` alert with a fresh
   pending_for (so a recovering site whose gateways reconnect over a few seconds does not
@@ -309,8 +313,14 @@ class AlertEngine:
             above = self.active.get(parent)
             # A store down only because a router is rebooting on plan is no outage of its
             # own: it must not silence the real outage behind it.
-            if above is not None and above.blocker is not Blocker.PLANNED:
-                return Blocker.INHIBITED, parent, f"{parent.kind.value} {parent.subject_id}"
+            if above is None or above.blocker is Blocker.PLANNED:
+                continue
+            # Silencing a paged child sends its receivers a "suppressed" (the end of that
+            # page) and the child pages again as new when the parent clears: only worth it
+            # when the parent's page takes over, never for a blip that pages nobody.
+            if alert.state is AlertState.FIRING and not self._paged(above):
+                continue
+            return Blocker.INHIBITED, parent, f"{parent.kind.value} {parent.subject_id}"
         ids = {key.subject_id, place.gateway_id} - {""}
         if key.subject_type is not SubjectType.SITE and ids & self.topology.decommissioned:
             return Blocker.DECOMMISSIONED, None, "decommissioned"
@@ -328,6 +338,17 @@ class AlertEngine:
             if flap in self.active:
                 return Blocker.FLAPPING, flap, "flapping"
         return None
+
+    def _paged(self, alert: Alert) -> bool:
+        """The outage behind ``alert`` pages now: it fires, or it is inhibited by a parent
+        whose outage pages (a store's page covers the gateways it inhibits and, through
+        them, their terminals). Parents are evaluated first, so this is this sweep's view."""
+        while alert.state is AlertState.SUPPRESSED and alert.blocker is Blocker.INHIBITED:
+            parent = self.active.get(alert.inhibited_by) if alert.inhibited_by else None
+            if parent is None:
+                return False
+            alert = parent
+        return alert.state is AlertState.FIRING
 
     def _site_planned(self, site_id: str, now: datetime) -> str | None:
         """The store went down only because a gateway of it is down for a planned reason

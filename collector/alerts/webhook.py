@@ -3,7 +3,7 @@
 Reads the alert history from the store on its own thread and connection (never on the
 processing thread: no network I/O there) and POSTs one JSON document per page
 (``firing``), escalation (``escalated``), ``resolved`` and ``suppressed`` (a paged alert
-now covered by its parent, a window or a suspension: no resolve is ever lost). Delivery is
+now covered by its parent's page, a window or a suspension: no resolve is ever lost). Delivery is
 at least once and in order: the cursor (last delivered ``alert_events.id``, kept in
 ``meta``) only moves after a 2xx; a 4xx is logged and skipped (retrying cannot help);
 anything else is retried, after a backoff that doubles from ``poll_s`` up to
@@ -94,8 +94,8 @@ def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float) ->
 def payload(row: tuple[Any, ...]) -> dict[str, Any]:
     (eid, at, frm, to, note, aid, kind, st, sid, sev, region, site, gw, term, summary,
      started, fired, resolved, escalation, acked_by) = row  # fmt: skip
-    # "suppressed": a paged alert went quiet because its parent (site, gateway), a window or
-    # a suspension now covers it; receivers treat it like a resolve of that page.
+    # "suppressed": a paged alert went quiet because its parent's page (site, gateway), a
+    # window or a suspension now covers it; receivers treat it like a resolve of that page.
     event = "firing" if frm == "pending" else "escalated" if to == "firing" else to
     return {
         "event": event,

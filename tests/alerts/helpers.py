@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from collector.alerts.config import AlertSettings
 from collector.alerts.engine import AlertEngine
-from collector.alerts.model import Alert, AlertState, Kind
+from collector.alerts.model import Alert, AlertState, Key, Kind
+from collector.alerts.rules import Verdict
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -73,6 +74,14 @@ class Sim:
             gateway_id=gateway_id,
         )
         self.transition(t)
+
+    def fault(self, subject_type: SubjectType, subject_id: str, active: bool = True) -> None:
+        """A telemetry verdict (say a printer out of paper) raised or cleared now."""
+        key = Key(Kind.HARDWARE_FAULT, subject_type, subject_id)
+        place = self.engine.topology.place(subject_type, subject_id)
+        summary = f"{subject_type.value} {subject_id}: printer paper_out"
+        self.engine.apply_verdicts([Verdict(key, active, place, summary)], self.now)
+        self.tick()
 
     def transition(self, t: Transition) -> None:
         self.engine.apply_transition(t)

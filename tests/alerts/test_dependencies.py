@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collector.alerts.model import AlertState, Kind
+from collector.alerts.model import AlertState, Key, Kind
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
 
 from .helpers import Sim, site_engine
@@ -106,3 +106,93 @@ def test_gateway_recovery_fires_terminal_still_down_once_and_resolves_the_rest()
     assert sim.pages() == [("gateway_down", "gw1"), ("terminal_down", "t2")]
     assert sim.loud_resolves() == [("gateway_down", "gw1")]
     assert [k.subject_id for k in sim.engine.active] == ["t2"]
+
+
+def _history(sim: Sim, key: Key) -> list[tuple[str, str]]:
+    return [(frm, to) for alert, frm, to in sim.row_events if alert.key == key]
+
+
+def test_a_paged_fault_pages_once_when_its_single_gateway_store_blips() -> None:
+    sim = Sim(site_engine({"store": ["gw1"]}))
+    fault = Key(Kind.HARDWARE_FAULT, SubjectType.GATEWAY, "gw1")
+    sim.fault(SubjectType.GATEWAY, "gw1")  # printer out of paper: pages at once
+    sim.advance(120)
+    paged = sim.engine.active[fault]
+    assert sim.pages() == [("hardware_fault", "gw1")]
+    sim.gw("gw1", Liveness.DOWN)  # the connection blips: the store counts as down
+    assert sim.state(Kind.SITE_DOWN, "store") is AlertState.PENDING
+    sim.advance(10)
+    sim.gw("gw1", Liveness.ONLINE)  # back before site_down's pending_for (30 s)
+    sim.advance(600, step=5)
+    assert sim.pages() == [("hardware_fault", "gw1")]
+    # The same row, still paging, and receivers were never told the page was over.
+    assert sim.engine.active == {fault: paged}
+    assert paged.state is AlertState.FIRING
+    assert _history(sim, fault) == [("none", "pending"), ("pending", "firing")]
+
+
+def test_paged_terminal_alerts_page_once_when_their_gateway_blips() -> None:
+    sim = Sim(site_engine({"s1": ["gw1", "gw2"]}, {"gw1": ["t1", "t2"]}))
+    sim.fault(SubjectType.TERMINAL, "t1")
+    sim.term("t2", "gw1", Liveness.ONLINE, Liveness.DOWN)
+    sim.advance(120)
+    assert sim.pages() == [("hardware_fault", "t1"), ("terminal_down", "t2")]
+    for _ in range(2):  # blips shorter than gateway_down's pending_for, too few to flap
+        sim.gw("gw1", Liveness.DOWN)
+        sim.advance(40)
+        sim.gw("gw1", Liveness.ONLINE)
+        sim.advance(120, step=5)
+    assert sim.pages() == [("hardware_fault", "t1"), ("terminal_down", "t2")]
+    assert {k.subject_id: a.state for k, a in sim.engine.active.items()} == {
+        "t1": AlertState.FIRING,
+        "t2": AlertState.FIRING,
+    }
+    assert sim.loud_resolves() == []
+
+
+def test_a_site_that_pages_silences_its_paged_gateway_and_terminal_alerts() -> None:
+    sim = Sim(site_engine({"store": ["gw1", "gw2"]}, {"gw1": ["t1"]}))
+    sim.fault(SubjectType.GATEWAY, "gw2")
+    sim.fault(SubjectType.TERMINAL, "t1")
+    sim.advance(60)
+    gw_fault = Key(Kind.HARDWARE_FAULT, SubjectType.GATEWAY, "gw2")
+    t_fault = Key(Kind.HARDWARE_FAULT, SubjectType.TERMINAL, "t1")
+    sim.gw("gw1", Liveness.DOWN)  # the router dies
+    sim.advance(5)
+    sim.gw("gw2", Liveness.DOWN)
+    sim.advance(29)  # the site is pending: the faults' pages stay open
+    assert sim.state(Kind.SITE_DOWN, "store") is AlertState.PENDING
+    assert sim.state(Kind.HARDWARE_FAULT, "gw2") is AlertState.FIRING
+    assert sim.state(Kind.HARDWARE_FAULT, "t1") is AlertState.FIRING
+    sim.advance(1)  # the site pages: one page for the store, its paged children go quiet
+    site = Key(Kind.SITE_DOWN, SubjectType.SITE, "store")
+    gw1 = Key(Kind.GATEWAY_DOWN, SubjectType.GATEWAY, "gw1")
+    assert sim.pages() == [
+        ("hardware_fault", "gw2"),
+        ("hardware_fault", "t1"),
+        ("site_down", "store"),
+    ]
+    assert sim.engine.active[gw_fault].state is AlertState.SUPPRESSED
+    assert sim.engine.active[gw_fault].inhibited_by == site
+    assert sim.engine.active[t_fault].state is AlertState.SUPPRESSED
+    assert sim.engine.active[t_fault].inhibited_by == gw1  # held back by the site, in turn
+    assert sim.engine.firing() == [sim.engine.active[site]]
+    sim.advance(600, step=5)
+    assert len(sim.pages()) == 3
+    # The router is back with both faults still true: their pages were closed by the
+    # "suppressed" event, so each continues as a new alert and pages once more.
+    sim.gw("gw1", Liveness.ONLINE)
+    sim.gw("gw2", Liveness.ONLINE)
+    sim.advance(600, step=5)
+    assert sim.loud_resolves() == [("site_down", "store")]
+    assert sim.pages()[3:] == [("hardware_fault", "gw2"), ("hardware_fault", "t1")]
+    assert {a.state for a in sim.engine.active.values()} == {AlertState.FIRING}
+    for key in (gw_fault, t_fault):
+        assert _history(sim, key) == [
+            ("none", "pending"),
+            ("pending", "firing"),
+            ("firing", "suppressed"),
+            ("suppressed", "resolved"),
+            ("none", "pending"),
+            ("pending", "firing"),
+        ]
