@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.parse
@@ -22,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from amcluster import PROM_HA_CONFIG, ClusteredAlertmanager, HaStack
-from promstack import Intervals, find_program
+from amcluster import PROM_HA_CONFIG, ClusteredAlertmanager, ClusterTimings, HaStack
+from promstack import REPO, Intervals, find_program
 from support.services import missing
 from support.wait import wait_for
 from support.webhook import Notification
@@ -144,6 +145,37 @@ def test_shipped_prometheus_ha_config_passes_promtool_check() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _unit_flags() -> dict[str, str]:
+    unit = (REPO / "deploy" / "systemd" / "alertmanager-ha@.service").read_text()
+    (start,) = re.findall(r"^ExecStart=((?:.*\\\n)*.*)$", unit, flags=re.M)
+    flags = re.findall(r"(--[a-z.-]+)=(\S+)", start)
+    return dict(flags)
+
+
+def test_the_shipped_unit_uses_flags_this_alertmanager_knows_and_the_drill_uses_its_flags(
+    tmp_path: Path,
+) -> None:
+    exe = find_program("prometheus-alertmanager", "alertmanager")
+    if exe is None:
+        missing("Alertmanager (Debian package prometheus-alertmanager)")
+    shown = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=30, check=False)
+    help_text = shown.stdout + shown.stderr
+    flags = _unit_flags()
+    assert {"--cluster.listen-address", "--cluster.peer", "--cluster.peer-timeout"} <= set(flags)
+    for flag in flags:
+        assert f"{flag}=" in help_text, f"{flag} is not a flag of {exe}"
+    # The drill runs the unit's cluster flags (its own timings, shorter) ...
+    drill = ClusteredAlertmanager(tmp_path / "am.yml", tmp_path, 1, [2])
+    drill_flags = {a.split("=", 1)[0] for a in drill.argv if a.startswith("--cluster.")}
+    assert drill_flags == {f for f in flags if f.startswith("--cluster.")}
+    # ... and the unit's values are the ones docs/alerting.md quotes as shipped.
+    shipped = ClusterTimings()
+    assert flags["--cluster.peer-timeout"] == shipped.peer_timeout
+    assert flags["--cluster.gossip-interval"] == shipped.gossip_interval
+    assert flags["--cluster.pushpull-interval"] == shipped.pushpull_interval
+    assert flags["--cluster.reconnect-interval"] == shipped.reconnect_interval
 
 
 def test_two_unclustered_alertmanagers_page_twice(unclustered: HaStack) -> None:
