@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from amcluster import PROM_HA_CONFIG, ClusteredAlertmanager, ClusterTimings, HaStack
+from amcluster import (
+    PROM_HA_CONFIG,
+    TEST_CLUSTER_TIMINGS,
+    ClusteredAlertmanager,
+    ClusterTimings,
+    HaStack,
+)
 from promstack import REPO, Intervals, find_program
 from support.services import missing
 from support.wait import wait_for
@@ -128,7 +134,12 @@ def _record(figures: dict[str, Any]) -> None:
     path = Path(out)
     data = json.loads(path.read_text()) if path.exists() else {}
     data.update(figures)
-    data["load_average"] = list(os.getloadavg())
+    data["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    data["settings"] = {
+        "intervals": vars(DRILL_INTERVALS),
+        "cluster": vars(TEST_CLUSTER_TIMINGS),
+        "prometheus_resend_delay": "1s",
+    }
     data["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     path.write_text(json.dumps(data, indent=2) + "\n")
 
@@ -187,6 +198,7 @@ def test_two_unclustered_alertmanagers_page_twice(unclustered: HaStack) -> None:
     for am in unclustered.alertmanagers:
         assert am.proc is not None
     assert len(unclustered.pages("gw-1")) == 2
+    _record({"unclustered": {"pages": len(unclustered.pages("gw-1"))}})
 
 
 def test_a_clustered_pair_pages_once_and_resolves_once(cluster: HaStack) -> None:
@@ -205,7 +217,14 @@ def test_a_clustered_pair_pages_once_and_resolves_once(cluster: HaStack) -> None
         _decided_twice_more(am)
     assert len(cluster.pages("gw-1", "resolved")) == 1
     assert len(cluster.pages("gw-1")) == 1
-    _record({"both_up": {"pages": 1, "resolves": 1}})
+    _record(
+        {
+            "both_up": {
+                "pages": len(cluster.pages("gw-1")),
+                "resolves": len(cluster.pages("gw-1", "resolved")),
+            }
+        }
+    )
 
 
 def test_killing_the_sending_alertmanager_loses_no_page_and_duplicates_at_most_one(
