@@ -126,14 +126,17 @@ def render_prometheus_ha_config(
 @dataclass
 class HaStack:
     """Webhook, stand-in exporter, two Alertmanagers (clustered or not) and one Prometheus
-    sending to both. ``with HaStack(tmp_path, intervals) as stack``."""
+    per replica, each sending to both. ``with HaStack(tmp_path, intervals) as stack``."""
 
     workdir: Path
     intervals: Intervals
     clustered: bool = True
     timings: ClusterTimings = TEST_CLUSTER_TIMINGS
+    # One Prometheus per replica label, all sending to both Alertmanagers.
+    replicas: tuple[str, ...] = ("a",)
     webhook: WebhookReceiver = field(default_factory=WebhookReceiver)
     alertmanagers: list[AlertmanagerProcess] = field(default_factory=list)
+    prometheuses: list[PrometheusProcess] = field(default_factory=list)
     _stack: ExitStack = field(default_factory=ExitStack)
 
     def __enter__(self) -> HaStack:
@@ -167,18 +170,22 @@ class HaStack:
             self._stack.callback(am.stop)
             am.start()
             self.alertmanagers.append(am)
-        prom_config = render_prometheus_ha_config(
-            f"127.0.0.1:{self.exporter.port}",
-            [f"127.0.0.1:{am.port}" for am in self.alertmanagers],
-            self.intervals,
-            self.workdir / "prom",
-        )
-        self.prometheus = PrometheusProcess(prom_config, self.workdir / "prom")
-        # Prometheus re-sends firing alerts every resend-delay (default 1m): that is how a
-        # restarted Alertmanager, which starts with no alerts, learns them again.
-        self.prometheus.argv.append("--rules.alert.resend-delay=1s")
-        self._stack.callback(self.prometheus.stop)
-        self.prometheus.start()
+        for replica in self.replicas:
+            workdir = self.workdir / f"prom-{replica}"
+            prom_config = render_prometheus_ha_config(
+                f"127.0.0.1:{self.exporter.port}",
+                [f"127.0.0.1:{am.port}" for am in self.alertmanagers],
+                self.intervals,
+                workdir,
+                replica,
+            )
+            prom = PrometheusProcess(prom_config, workdir)
+            # Prometheus re-sends firing alerts every resend-delay (default 1m): that is how a
+            # restarted Alertmanager, which starts with no alerts, learns them again.
+            prom.argv.append("--rules.alert.resend-delay=1s")
+            self._stack.callback(prom.stop)
+            prom.start()
+            self.prometheuses.append(prom)
 
     def members(self) -> list[ClusteredAlertmanager]:
         """The clustered Alertmanagers in peer position order: position 0 sends first, the

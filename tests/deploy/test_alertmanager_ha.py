@@ -60,6 +60,14 @@ def cluster(tmp_path: Path) -> Iterator[HaStack]:
 
 
 @pytest.fixture
+def replicated(tmp_path: Path) -> Iterator[HaStack]:
+    _need_services()
+    with HaStack(tmp_path, DRILL_INTERVALS, replicas=("a", "b")) as stack:
+        wait_for(stack.cluster_ready, 60, interval=0.2, what="a settled two-node cluster")
+        yield stack
+
+
+@pytest.fixture
 def unclustered(tmp_path: Path) -> Iterator[HaStack]:
     _need_services()
     with HaStack(tmp_path, DRILL_INTERVALS, clustered=False) as stack:
@@ -225,6 +233,27 @@ def test_a_clustered_pair_pages_once_and_resolves_once(cluster: HaStack) -> None
             }
         }
     )
+
+
+def test_two_prometheus_replicas_make_one_alert_and_one_page(replicated: HaStack) -> None:
+    # prometheus-ha.yml drops the replica label from alerts: both replicas' copies are the
+    # same alert to Alertmanager. Kept, each page would list every alert twice.
+    _fire(replicated, 1)
+    for prom in replicated.prometheuses:
+        wait_for(
+            lambda p=prom: any(a["labels"].get("gateway") == "gw-1" for a in p.alerts()),
+            PAGE_TIMEOUT,
+            interval=0.2,
+            what=f"{prom.url} evaluates gw-1 as firing",
+        )
+    (page,) = _page(replicated, 1)
+    assert [a["labels"]["gateway"] for a in page.alerts] == ["gw-1"]
+    assert "replica" not in page.alerts[0]["labels"]
+    for am in replicated.members():
+        assert len([a for a in am.alerts() if a["labels"].get("gateway") == "gw-1"]) == 1
+        _decided_twice_more(am)
+    assert len(replicated.pages("gw-1")) == 1
+    _record({"two_prometheus_replicas": {"pages": len(replicated.pages("gw-1"))}})
 
 
 def test_killing_the_sending_alertmanager_loses_no_page_and_duplicates_at_most_one(
