@@ -30,16 +30,15 @@ from amcluster import (
     ClusterTimings,
     HaStack,
 )
-from promstack import REPO, Intervals, find_program
+from promstack import REPO, TEST_INTERVALS, find_program
 from support.services import missing
 from support.wait import wait_for
 from support.webhook import Notification
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# group_wait 4s: long enough that a test can see an alert reach both nodes before either
-# flushes; group_interval 2s: resolves and re-evaluations come quickly.
-DRILL_INTERVALS = Intervals(scrape="1s", evaluation="1s", group_wait="4s", group_interval="2s")
+# The short test intervals of promstack: pages, resolves and re-evaluations come quickly.
+DRILL_INTERVALS = TEST_INTERVALS
 # A page's way: scrape + eval + group_wait + peer_timeout (when the sender is gone) + margin.
 PAGE_TIMEOUT = 40.0
 
