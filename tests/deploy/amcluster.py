@@ -63,6 +63,8 @@ class ClusteredAlertmanager(AlertmanagerProcess):
         super().__init__(config, workdir)
         self.cluster_port = cluster_port
         self.argv.remove("--cluster.listen-address=")
+        # Debug logs say which member sent what ("Notify success") and when a peer was marked
+        # failed: what a failing drill needs to be read (they go to the log file only).
         self.argv[self.argv.index("--log.level=info")] = "--log.level=debug"
         self.argv += [
             f"--cluster.listen-address=127.0.0.1:{cluster_port}",
