@@ -39,6 +39,9 @@ class WebhookReceiver:
     """``with WebhookReceiver() as hook:`` then point Alertmanager at ``hook.url``."""
 
     host: str = "127.0.0.1"
+    # Called in the server thread with each notification before the reply, e.g. to kill the
+    # sender between its post and its bookkeeping (the Alertmanager HA drill).
+    before_reply: Callable[[Notification], None] | None = None
     _received: list[Notification] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -56,11 +59,17 @@ class WebhookReceiver:
                     body = json.loads(raw)
                 except ValueError:
                     body = {"_unparsed": raw.decode("utf-8", "replace")}
+                notification = Notification(self.path, body, now)
                 with receiver._lock:
-                    receiver._received.append(Notification(self.path, body, now))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                    receiver._received.append(notification)
+                if receiver.before_reply is not None:
+                    receiver.before_reply(notification)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass  # the sender went away (killed by before_reply): nothing to tell it
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep test output clean; the notifications are the record
