@@ -20,18 +20,24 @@ from typing import Any
 import pandas as pd
 
 from collector import sla
+from collector.status import effective
 from collector.store.times import to_db
 
-# Effective status: administrative overlays win over liveness.
-EFFECTIVE = (
-    "CASE WHEN decommissioned = 1 THEN 'decommissioned' WHEN suspended = 1 THEN 'suspended' "
-    "ELSE status END"
-)
-SEVERITY_RANK = {"down": 4, "late": 3, "unknown": 2, "suspended": 1, "online": 0}
+# Effective status (overlays, and terminals behind a gateway that is not online counted
+# unknown) is ``collector.status``: the one definition the metrics count with too.
+SEVERITY_RANK = {
+    "down": 5,
+    "late": 4,
+    "unknown": 3,
+    "maintenance": 2,
+    "suspended": 1,
+    "online": 0,
+}
 STATUS_COLOURS = {
     "down": "#d62728",
     "late": "#ff7f0e",
     "unknown": "#7f7f7f",
+    "maintenance": "#1f77b4",
     "suspended": "#9467bd",
     "online": "#2ca02c",
 }
@@ -55,12 +61,13 @@ def frame(conn: sqlite3.Connection, sql: str, params: Any = ()) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ overview
-def status_counts(conn: sqlite3.Connection) -> pd.DataFrame:
-    sql = (
-        "SELECT '{t}' AS subject, {e} AS status, COUNT(*) AS n FROM {t} "
-        "WHERE registered = 1 GROUP BY 2"
-    )
-    parts = [sql.format(t=t, e=EFFECTIVE) for t in ("gateways", "terminals")]
+def status_counts(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+    """Gateways and terminals by effective status (``collector.status``) at ``now``."""
+    parts = [
+        f"SELECT '{t}' AS subject, {effective(conn, now, t, 'x')} AS status, COUNT(*) AS n "
+        f"FROM {t} x WHERE x.registered = 1 GROUP BY 2"
+        for t in ("gateways", "terminals")
+    ]
     return frame(conn, " UNION ALL ".join(parts))
 
 
@@ -173,7 +180,7 @@ def reliability_frame(
     return pd.DataFrame(rows)
 
 
-def site_map(conn: sqlite3.Connection) -> pd.DataFrame:
+def site_map(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
     """Sites merged per ~10 km cell (0.1 degree), coloured by the cell's worst status.
 
     One dot per cell, not per site: a few hundred to ~1,300 dots (``dashboard.charts``),
@@ -183,7 +190,8 @@ def site_map(conn: sqlite3.Connection) -> pd.DataFrame:
     rank = " ".join(f"WHEN '{s}' THEN {r}" for s, r in SEVERITY_RANK.items())
     df = frame(
         conn,
-        f"SELECT s.site_id, s.lat, s.lon, MAX(CASE {EFFECTIVE} {rank} ELSE 0 END) AS worst "
+        f"SELECT s.site_id, s.lat, s.lon, "
+        f"MAX(CASE {effective(conn, now, 'gateways', 'g')} {rank} ELSE 0 END) AS worst "
         "FROM gateways g JOIN sites s ON s.site_id = g.site_id "
         "WHERE g.registered = 1 AND g.decommissioned = 0 AND s.lat IS NOT NULL "
         "GROUP BY s.site_id",
@@ -206,18 +214,24 @@ def site_map(conn: sqlite3.Connection) -> pd.DataFrame:
 
 
 def regions(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+    """Each region: its gateways and terminals, how many are down and (terminals) how many
+    the collector cannot see, by effective status; alerts firing; the on-call contact."""
+    g_eff, t_eff = effective(conn, now, "gateways", "g"), effective(conn, now, "terminals", "t")
     df = frame(
         conn,
+        "WITH g AS (SELECT g.region_id, COUNT(*) AS n, "
+        f"  SUM({g_eff} = 'down') AS down FROM gateways g WHERE g.registered = 1 GROUP BY 1), "
+        "t AS (SELECT t.region_id, COUNT(*) AS n, "
+        f"  SUM({t_eff} = 'down') AS down, SUM({t_eff} = 'unknown') AS unknown "
+        "  FROM terminals t WHERE t.registered = 1 GROUP BY 1) "
         "SELECT r.region_id, r.name, r.oncall_name, r.oncall_contact, r.contact_verified_at, "
-        " (SELECT COUNT(*) FROM gateways g WHERE g.region_id = r.region_id) AS gateways, "
-        " (SELECT COUNT(*) FROM gateways g WHERE g.region_id = r.region_id "
-        "   AND g.status = 'down' AND g.suspended = 0) AS gateways_down, "
-        " (SELECT COUNT(*) FROM terminals t WHERE t.region_id = r.region_id) AS terminals, "
-        " (SELECT COUNT(*) FROM terminals t WHERE t.region_id = r.region_id "
-        "   AND t.status = 'down' AND t.suspended = 0) AS terminals_down, "
+        " COALESCE(g.n, 0) AS gateways, COALESCE(g.down, 0) AS gateways_down, "
+        " COALESCE(t.n, 0) AS terminals, COALESCE(t.down, 0) AS terminals_down, "
+        " COALESCE(t.unknown, 0) AS terminals_unknown, "
         " (SELECT COUNT(*) FROM alerts a WHERE a.region_id = r.region_id "
         "   AND a.state = 'firing') AS alerts_firing "
-        "FROM regions r ORDER BY r.region_id",
+        "FROM regions r LEFT JOIN g ON g.region_id = r.region_id "
+        "LEFT JOIN t ON t.region_id = r.region_id ORDER BY r.region_id",
     )
     stale_before = to_db(now - timedelta(days=STALE_CONTACT_DAYS))
     df["contact_stale"] = df["contact_verified_at"].isna() | (
