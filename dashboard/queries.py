@@ -7,6 +7,7 @@ values; Streamlit caching and widgets live in ``dashboard.ui`` (one exception:
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 import time
@@ -93,21 +94,27 @@ def _gateway_incidents(conn: sqlite3.Connection, start: datetime, end: datetime)
     return [sla.Incident.from_values(*r) for r in cur]
 
 
-def _population(conn: sqlite3.Connection, key: str) -> dict[Any, int]:
-    return dict(
-        conn.execute(
-            f"SELECT {key}, COUNT(*) FROM gateways WHERE registered = 1 AND decommissioned = 0 "
-            "GROUP BY 1"
-        ).fetchall()
-    )
+def _subjects(conn: sqlite3.Connection) -> list[sla.Subject]:
+    """The gateways counted in the figures, each observed from the first time the collector
+    saw it (its first state change; never seen: not observed). ``install_date`` is not
+    evidence: it is paperwork, often years before the collector watched the device."""
+    from collector.store.times import from_db_opt
+
+    return [
+        sla.Subject("gateway", gw, from_db_opt(first), site or "", region or "", model or "")
+        for gw, site, region, model, first in conn.execute(
+            "SELECT g.gateway_id, g.site_id, g.region_id, g.model, "
+            " (SELECT MIN(sc.at) FROM state_changes sc WHERE sc.subject_type = 'gateway' "
+            "  AND sc.subject_id = g.gateway_id) "
+            "FROM gateways g WHERE g.registered = 1 AND g.decommissioned = 0"
+        )
+    ]
 
 
 def fleet_reliability(conn: sqlite3.Connection, start: datetime, end: datetime) -> sla.Reliability:
     """The whole fleet's gateway figures in [start, end) (see ``reliability``)."""
     incidents = _gateway_incidents(conn, start, end)
-    return sla.reliability(
-        incidents, start, end, population=_population(conn, "'all'").get("all", 0)
-    )
+    return sla.reliability(incidents, start, end, subjects=_subjects(conn))
 
 
 _PAST: dict[tuple[str, datetime, datetime], tuple[float, sla.Reliability]] = {}
@@ -146,7 +153,9 @@ def reliability(
 ) -> pd.DataFrame:
     """Gateway availability, MTTR, MTBF in [start, end) by ``collector.sla`` (the shared rule:
     planned and administrative time is removed from the period, a fault inside a planned
-    window does not count). ``group``: region_id | site_id | model | None (whole fleet)."""
+    window does not count, a gateway counts only from when it was first seen).
+    ``group``: region_id | site_id | model | None (whole fleet); groups are named (sites and
+    regions) and listed worst first."""
     if group is None:
         figures = {"all": fleet_reliability(conn, start, end)}
     else:
@@ -155,29 +164,61 @@ def reliability(
             start,
             end,
             SLA_GROUPS[group],
-            population=_population(conn, group),
+            subjects=_subjects(conn),
         )
-    return reliability_frame(figures, group)
+    df = reliability_frame(figures, group)
+    if group in ("site_id", "region_id") and len(df):
+        table = "sites" if group == "site_id" else "regions"
+        names = dict(conn.execute(f"SELECT {group}, name FROM {table}").fetchall())
+        df.insert(1, "name", [names.get(k, "") for k in df[group]])
+    return df
 
 
 def reliability_frame(
     figures: dict[str, sla.Reliability], group: str | None = None
 ) -> pd.DataFrame:
+    """One row per group, the worst first (lowest availability, then most downtime).
+    ``availability_pct`` is floored to 5 decimals, never rounded up: 15 minutes down in a
+    region is never shown as 100 %; ``downtime_min`` stands next to it."""
     rows = []
-    for name, r in sorted(figures.items()):
+    for name, r in figures.items():
         avail = r.availability
         rows.append(
             {
                 group or "fleet": name,
                 "gateways": r.subjects,
-                "availability_pct": None if avail is None else round(100 * avail, 3),
+                "availability_pct": None if avail is None else floor_pct(avail),
                 "downtime_min": round(r.downtime_s / 60, 1),
                 "failures": r.failures,
                 "mttr_min": None if r.mttr_s is None else round(r.mttr_s / 60, 1),
                 "mtbf_h": None if r.mtbf_s is None else round(r.mtbf_s / 3600, 1),
+                "_sort": 2.0 if avail is None else avail,
+                "_down": -r.downtime_s,
             }
         )
-    return pd.DataFrame(rows)
+    columns = [group or "fleet", "gateways", "availability_pct", "downtime_min", "failures",
+               "mttr_min", "mtbf_h"]  # fmt: skip
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    df = pd.DataFrame(rows).sort_values(["_sort", "_down", group or "fleet"], kind="stable")
+    return df[columns].reset_index(drop=True)
+
+
+def floor_pct(avail: float, decimals: int = 5) -> float:
+    """``avail`` (0..1) as a percentage floored to ``decimals``: never shown higher than it is."""
+    scale = 10**decimals
+    return float(math.floor(avail * 100 * scale + 1e-9) / scale)
+
+
+def availability_text(avail: float | None, downtime_s: float) -> str:
+    """What a page shows: 3 decimals floored, never rounded up (15 minutes down reads
+    99.999 %, not 100.000 %), and the downtime in minutes when there was any."""
+    if avail is None:
+        return "n/a"
+    shown = f"{math.floor(100_000 * avail) / 1000:.3f} %"
+    if downtime_s > 0:
+        shown += f" ({downtime_s / 60:.0f} min down)" if downtime_s >= 60 else " (<1 min down)"
+    return shown
 
 
 def site_map(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
@@ -302,20 +343,28 @@ def alert_facets(conn: sqlite3.Connection) -> dict[str, list[str]]:
 
 
 # ------------------------------------------------------------------ search
-def search(conn: sqlite3.Connection, text: str, limit: int = 20) -> pd.DataFrame:
-    """Any id, serial or merchant name: exact ids and serials first, then prefixes."""
-    like = text.strip() + "%"
-    return frame(
+_SEARCH = (
+    "SELECT 'gateway' AS type, gateway_id AS id, serial, site_id, status FROM gateways "
+    "WHERE gateway_id LIKE :q OR serial LIKE :q "
+    "UNION ALL SELECT 'terminal', terminal_id, serial, site_id, status FROM terminals "
+    "WHERE terminal_id LIKE :q OR serial LIKE :q "
+    "UNION ALL SELECT 'site', site_id, merchant_name, site_id, '' FROM sites "
+    "WHERE site_id LIKE :q OR merchant_name LIKE :q OR name LIKE :q"
+)
+
+
+def search(conn: sqlite3.Connection, text: str, limit: int = 20) -> tuple[pd.DataFrame, int]:
+    """Any id, serial or merchant name: exact ids and serials first, then prefixes; the
+    first ``limit`` hits and how many there are in all (the sidebar offers "more")."""
+    args = {"q": text.strip() + "%", "exact": text.strip(), "limit": limit}
+    total = conn.execute(f"SELECT COUNT(*) FROM ({_SEARCH})", args).fetchone()[0]
+    df = frame(
         conn,
-        "SELECT 'gateway' AS type, gateway_id AS id, serial, site_id, status FROM gateways "
-        "WHERE gateway_id LIKE :q OR serial LIKE :q "
-        "UNION ALL SELECT 'terminal', terminal_id, serial, site_id, status FROM terminals "
-        "WHERE terminal_id LIKE :q OR serial LIKE :q "
-        "UNION ALL SELECT 'site', site_id, merchant_name, site_id, '' FROM sites "
-        "WHERE site_id LIKE :q OR merchant_name LIKE :q OR name LIKE :q "
-        "LIMIT :limit",
-        {"q": like, "limit": limit},
+        f"SELECT * FROM ({_SEARCH}) ORDER BY (id = :exact OR serial = :exact) DESC, "
+        "type, id LIMIT :limit",
+        args,
     )
+    return df, int(total)
 
 
 def audit_log(

@@ -37,7 +37,7 @@ _, total = ui.load(c, queries_ops.incidents, start, open_only, 1, 0)
 offset = ui.pager(total, size, "incidents")
 df, total = ui.load(c, queries_ops.incidents, start, open_only, size, offset)
 st.caption(f"{total} incidents")
-ui.table(df, "incidents")
+ui.table(df, "incidents", export=ui.all_rows(c, queries_ops.incidents, start, open_only))
 
 st.subheader("Cause and expected recovery (what the merchant is told)")
 if ui.need(c, Role.OPERATOR, "edit incidents") and len(df):
