@@ -170,6 +170,13 @@ def pct(frame: pd.DataFrame, column: str = "availability_pct") -> str:
     return queries.availability_text(avail, 60 * float(frame["downtime_min"].iloc[0]))
 
 
+def figure(frame: pd.DataFrame, column: str, unit: str) -> str:
+    """The first row's ``column`` with its unit, or n/a (no repair, no failure yet)."""
+    if len(frame) == 0 or pd.isna(frame[column].iloc[0]):
+        return "n/a"
+    return f"{frame[column].iloc[0]} {unit}"
+
+
 def availability(r: sla.Reliability) -> str:
     """A figure's availability as the pages show it, or n/a for an empty fleet."""
     return queries.availability_text(r.availability, r.downtime_s)
