@@ -343,25 +343,33 @@ def alert_facets(conn: sqlite3.Connection) -> dict[str, list[str]]:
 
 
 # ------------------------------------------------------------------ search
-_SEARCH = (
-    "SELECT 'gateway' AS type, gateway_id AS id, serial, site_id, status FROM gateways "
-    "WHERE gateway_id LIKE :q OR serial LIKE :q "
-    "UNION ALL SELECT 'terminal', terminal_id, serial, site_id, status FROM terminals "
-    "WHERE terminal_id LIKE :q OR serial LIKE :q "
-    "UNION ALL SELECT 'site', site_id, merchant_name, site_id, '' FROM sites "
-    "WHERE site_id LIKE :q OR merchant_name LIKE :q OR name LIKE :q"
-)
+def _search_sql(conn: sqlite3.Connection, now: datetime) -> str:
+    g_eff, t_eff = effective(conn, now, "gateways", "g"), effective(conn, now, "terminals", "t")
+    return (
+        f"SELECT 'gateway' AS type, g.gateway_id AS id, g.serial, g.site_id, {g_eff} AS status "
+        "FROM gateways g WHERE g.gateway_id LIKE :q OR g.serial LIKE :q "
+        f"UNION ALL SELECT 'terminal', t.terminal_id, t.serial, t.site_id, {t_eff} "
+        "FROM terminals t WHERE t.terminal_id LIKE :q OR t.serial LIKE :q "
+        "UNION ALL SELECT 'site', site_id, merchant_name, site_id, '' FROM sites "
+        "WHERE site_id LIKE :q OR merchant_name LIKE :q OR name LIKE :q"
+    )
 
 
-def search(conn: sqlite3.Connection, text: str, limit: int = 20) -> tuple[pd.DataFrame, int]:
-    """Any id, serial or merchant name: exact ids and serials first, then prefixes; the
-    first ``limit`` hits and how many there are in all (the sidebar offers "more")."""
+def search(
+    conn: sqlite3.Connection, text: str, now: datetime, limit: int = 20
+) -> tuple[pd.DataFrame, int]:
+    """Any id, serial or merchant name: exact ids and serials first, then prefixes, each with
+    its effective status at ``now``; the first ``limit`` hits and how many there are in all
+    (the sidebar offers "more")."""
     args = {"q": text.strip() + "%", "exact": text.strip(), "limit": limit}
-    total = conn.execute(f"SELECT COUNT(*) FROM ({_SEARCH})", args).fetchone()[0]
+    sql = _search_sql(conn, now)
+    total = conn.execute(
+        f"SELECT COUNT(*) FROM ({sql})", {k: v for k, v in args.items() if k == "q"}
+    ).fetchone()[0]
     df = frame(
         conn,
-        f"SELECT * FROM ({_SEARCH}) ORDER BY (id = :exact OR serial = :exact) DESC, "
-        "type, id LIMIT :limit",
+        f"SELECT * FROM ({sql}) ORDER BY (id = :exact OR serial = :exact) DESC, type, id "
+        "LIMIT :limit",
         args,
     )
     return df, int(total)

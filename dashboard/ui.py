@@ -241,7 +241,8 @@ def sidebar(c: Ctx) -> None:
                 shown = max(SEARCH_PAGE, min(SEARCH_MAX, int(st.query_params.get("qn", ""))))
             except ValueError:
                 shown = SEARCH_PAGE
-            hits, total = load(c, queries.search, q, shown)
+            minute = c.now.replace(second=0, microsecond=0)
+            hits, total = load(c, queries.search, q, minute, shown)
             if total == 0:
                 st.caption("no match")
             for row in hits.itertuples(index=False):

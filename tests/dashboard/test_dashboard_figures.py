@@ -322,3 +322,16 @@ def test_firmware_page_counts_gateways_and_says_no_policy_where_there_is_none(
     others = {str(r["compliance"]) for r in versions if r["model"] != store.policy_model}
     assert verdicts == {"compliant"}
     assert others == {"no policy"}
+
+
+def test_search_shows_a_pin_pad_behind_a_dead_gateway_as_unknown(
+    app: AppTest, store: Store
+) -> None:
+    pad = store.gateways(store.dead_site)[0].terminals[0]
+    app.query_params["q"] = pad.terminal_id
+    app.run()
+    assert not app.exception, app.exception
+    labels = [str(e.proto.label) for e in app.sidebar.get("page_link")]
+    hit = [label for label in labels if pad.terminal_id in label]
+    assert len(hit) == 1, labels
+    assert hit[0].endswith(" unknown"), hit
