@@ -62,9 +62,11 @@ def effective_sql(table: str, alias: str, scopes: dict[str, list[str]]) -> str:
         raise ValueError(f"effective status of {table!r}: gateways or terminals only")
     blind = ""
     if table == "terminals":
+        # A set built once per query (the gateways that are not online: few), probed per
+        # row: cheaper than a lookup in the gateways table for each terminal.
         blind = (
-            "WHEN COALESCE((SELECT g_.status FROM gateways g_ "
-            f"WHERE g_.gateway_id = {alias}.gateway_id), 'unknown') != 'online' THEN 'unknown' "
+            f"WHEN {alias}.gateway_id IN (SELECT gateway_id FROM gateways "
+            "WHERE status != 'online') THEN 'unknown' "
         )
     return (
         f"(CASE WHEN {alias}.decommissioned = 1 THEN 'decommissioned' "

@@ -62,14 +62,25 @@ def frame(conn: sqlite3.Connection, sql: str, params: Any = ()) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ overview
-def status_counts(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
-    """Gateways and terminals by effective status (``collector.status``) at ``now``."""
+def status_by_region(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+    """Gateways and terminals by region and effective status (``collector.status``) at
+    ``now``: one scan per table, shared by the Overview's counts and its regions table."""
     parts = [
-        f"SELECT '{t}' AS subject, {effective(conn, now, t, 'x')} AS status, COUNT(*) AS n "
-        f"FROM {t} x WHERE x.registered = 1 GROUP BY 2"
+        f"SELECT '{t}' AS subject, x.region_id, {effective(conn, now, t, 'x')} AS status, "
+        f"COUNT(*) AS n FROM {t} x WHERE x.registered = 1 GROUP BY 2, 3"
         for t in ("gateways", "terminals")
     ]
     return frame(conn, " UNION ALL ".join(parts))
+
+
+def status_counts(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+    """Gateways and terminals by effective status at ``now``."""
+    return totals(status_by_region(conn, now))
+
+
+def totals(by_region: pd.DataFrame) -> pd.DataFrame:
+    """``status_by_region`` summed over regions: subject, status, n."""
+    return by_region.groupby(["subject", "status"], as_index=False)["n"].sum()
 
 
 def outage_trend(conn: sqlite3.Connection, now: datetime, days: int = 30) -> pd.DataFrame:
@@ -255,29 +266,52 @@ def site_map(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
 
 
 def regions(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
-    """Each region: its gateways and terminals, how many are down and (terminals) how many
-    the collector cannot see, by effective status; alerts firing; the on-call contact."""
-    g_eff, t_eff = effective(conn, now, "gateways", "g"), effective(conn, now, "terminals", "t")
+    """Each region: on-call contact, gateways and terminals, how many are down and
+    (terminals) how many the collector cannot see, alerts firing."""
+    return with_counts(region_contacts(conn, now), status_by_region(conn, now))
+
+
+def region_contacts(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+    """Each region's on-call contact (flagged stale after ``STALE_CONTACT_DAYS``) and its
+    firing alerts."""
     df = frame(
         conn,
-        "WITH g AS (SELECT g.region_id, COUNT(*) AS n, "
-        f"  SUM({g_eff} = 'down') AS down FROM gateways g WHERE g.registered = 1 GROUP BY 1), "
-        "t AS (SELECT t.region_id, COUNT(*) AS n, "
-        f"  SUM({t_eff} = 'down') AS down, SUM({t_eff} = 'unknown') AS unknown "
-        "  FROM terminals t WHERE t.registered = 1 GROUP BY 1) "
         "SELECT r.region_id, r.name, r.oncall_name, r.oncall_contact, r.contact_verified_at, "
-        " COALESCE(g.n, 0) AS gateways, COALESCE(g.down, 0) AS gateways_down, "
-        " COALESCE(t.n, 0) AS terminals, COALESCE(t.down, 0) AS terminals_down, "
-        " COALESCE(t.unknown, 0) AS terminals_unknown, "
         " (SELECT COUNT(*) FROM alerts a WHERE a.region_id = r.region_id "
         "   AND a.state = 'firing') AS alerts_firing "
-        "FROM regions r LEFT JOIN g ON g.region_id = r.region_id "
-        "LEFT JOIN t ON t.region_id = r.region_id ORDER BY r.region_id",
+        "FROM regions r ORDER BY r.region_id",
     )
     stale_before = to_db(now - timedelta(days=STALE_CONTACT_DAYS))
     df["contact_stale"] = df["contact_verified_at"].isna() | (
         df["contact_verified_at"].fillna("") < stale_before
     )
+    return df
+
+
+def with_counts(contacts: pd.DataFrame, by_region: pd.DataFrame) -> pd.DataFrame:
+    """``region_contacts`` with the region's counts from ``status_by_region``."""
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for subject, region, status, n in by_region[["subject", "region_id", "status", "n"]].itertuples(
+        index=False
+    ):
+        per = counts.setdefault((str(subject), str(region)), {})
+        per[str(status)] = per.get(str(status), 0) + int(n)
+
+    def column(subject: str, status: str | None) -> list[int]:
+        out = []
+        for region in contacts["region_id"]:
+            per = counts.get((subject, str(region)), {})
+            out.append(sum(per.values()) if status is None else per.get(status, 0))
+        return out
+
+    df = contacts.drop(columns=["alerts_firing", "contact_stale"])
+    df["gateways"] = column("gateways", None)
+    df["gateways_down"] = column("gateways", "down")
+    df["terminals"] = column("terminals", None)
+    df["terminals_down"] = column("terminals", "down")
+    df["terminals_unknown"] = column("terminals", "unknown")
+    df["alerts_firing"] = contacts["alerts_firing"]
+    df["contact_stale"] = contacts["contact_stale"]
     return df
 
 

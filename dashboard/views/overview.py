@@ -18,7 +18,8 @@ st.title("Fleet overview")
 @st.fragment(run_every=c.settings.dashboard_refresh_s)
 def body() -> None:
     minute = c.now.replace(second=0, microsecond=0)
-    counts: pd.DataFrame = ui.load(c, queries.status_counts, minute)
+    by_region: pd.DataFrame = ui.load(c, queries.status_by_region, minute)
+    counts = queries.totals(by_region)
     trend: pd.DataFrame = ui.load(c, queries.outage_trend, minute)
     outages_today = trend[trend["day"] == c.now.date().isoformat()]["outages"].sum()
     for subject in ("gateways", "terminals"):
@@ -41,7 +42,8 @@ def body() -> None:
     left, right = st.columns([3, 2])
     with right:
         st.subheader("Regions at a glance")
-        regions: pd.DataFrame = ui.load(c, queries.regions, minute)
+        contacts: pd.DataFrame = ui.load(c, queries.region_contacts, minute)
+        regions = queries.with_counts(contacts, by_region)
         ui.table(regions, "regions")
     with left:
         st.subheader("Sites by worst status")
