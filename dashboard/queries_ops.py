@@ -296,8 +296,9 @@ def windows(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
     """Windows that are active or upcoming (recurring ones always listed)."""
     return frame(
         conn,
-        "SELECT id, scope_type, scope_id, starts_at, ends_at, recurrence, reason, created_by, "
-        "ended_early_at FROM maintenance_windows WHERE ended_early_at IS NULL "
+        "SELECT id, scope_type, scope_id, starts_at, ends_at, recurrence, "
+        "CASE WHEN tz IN ('', 'UTC') THEN 'scope''s zone' ELSE tz END AS zone, reason, "
+        "created_by, ended_early_at FROM maintenance_windows WHERE ended_early_at IS NULL "
         "AND (ends_at > ? OR recurrence IS NOT NULL) ORDER BY starts_at",
         (to_db(now),),
     )

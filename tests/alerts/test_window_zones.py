@@ -97,3 +97,17 @@ def test_a_region_window_is_read_in_the_deployments_default_zone(
     # ... and the console's and the metrics' effective status see the same window.
     assert active_scopes(conn, at) == {"region": ["north"]}
     assert active_scopes(conn, datetime(2026, 1, 11, 2, 30, tzinfo=UTC)) == {}
+
+
+def test_an_unknown_default_zone_is_refused_naming_the_setting() -> None:
+    from collector.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match=r"POSFLEET_DEFAULT_TZ.*Mars/Olympus"):
+        load_settings(default_tz="Mars/Olympus")
+
+
+def test_a_window_with_an_unknown_zone_is_refused(conn: sqlite3.Connection) -> None:
+    from collector.actions import InvalidAction
+
+    with pytest.raises(InvalidAction, match="Mars/Olympus"):
+        _weekly(conn, "site", "SH01", datetime(2026, 1, 3, 18, tzinfo=UTC), tz="Mars/Olympus")

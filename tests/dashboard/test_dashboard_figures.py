@@ -94,7 +94,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
         pytest.fail(str(exc))
     try:
         with fleet_stack(
-            model, broker, db, work, interval=1.0, online_timeout=60, grace_min_s=0.5
+            model,
+            broker,
+            db,
+            work,
+            interval=1.0,
+            online_timeout=60,
+            grace_min_s=0.5,
+            default_tz="Asia/Shanghai",
         ) as (runner, _collector):
             for gid in [*dead, suspended, recovered]:
                 runner.call(lambda f, g=gid: f.kill(g))
@@ -335,3 +342,10 @@ def test_search_shows_a_pin_pad_behind_a_dead_gateway_as_unknown(
     hit = [label for label in labels if pad.terminal_id in label]
     assert len(hit) == 1, labels
     assert hit[0].endswith(" unknown"), hit
+
+
+def test_the_collector_tells_the_console_its_default_zone(store: Store) -> None:
+    # Region- and model-scoped windows are read in it, by the collector and the console.
+    assert query(store.db, "SELECT value FROM meta WHERE key = 'default_tz'") == [
+        ("Asia/Shanghai",)
+    ]
