@@ -61,6 +61,10 @@ class CollectorSettings(BaseSettings):
     auto_enrol: AutoEnrol = AutoEnrol.OFF
     auto_enrol_region: str = Field("unassigned", min_length=1)
     enrolment_max: int = Field(1000, ge=1)
+    # The zone of schedules whose scope has none of its own (region- and model-scoped
+    # maintenance windows); stores use their own ``sites.tz``. Written to the store's meta
+    # so that the console reads the same one.
+    default_tz: str = "UTC"
 
     @field_validator("auto_enrol", mode="before")
     @classmethod
@@ -78,6 +82,19 @@ class CollectorSettings(BaseSettings):
     def restart_hold_s(self) -> float:
         """The one broker-restart hold, derived from the agents' maximum reconnect backoff."""
         return self.agent_reconnect_max_s + self.restart_margin_s
+
+    @field_validator("default_tz")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai"
+            ) from None
+        return value
 
     @field_validator("broker_password_file", "broker_tls_ca", "broker_tls_cert", "broker_tls_key")
     @classmethod

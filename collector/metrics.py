@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from collector.status import active_scopes, effective_sql
 from collector.store.sqlite import connect
 from telemetry.codec import RejectReason
 from telemetry.topics import Kind
@@ -193,11 +194,6 @@ class WorkerGauges(Collector):
         yield family
 
 
-# Overlays first: decommissioned, suspended, then maintenance (active window).
-_STATUS = (
-    "CASE WHEN decommissioned = 1 THEN 'decommissioned' WHEN suspended = 1 THEN 'suspended' "
-    "ELSE status END"
-)
 ALERT_LABELS = (
     "alertname",
     "severity",
@@ -246,21 +242,18 @@ class FleetCollector(Collector):
                 log.warning("metrics could not read the store: %s", exc)
 
     def _collect(self, db: sqlite3.Connection) -> Iterator[Metric]:
-        overlay, args = _maintenance_overlay(db, datetime.now(UTC))
+        # The console's definition (collector.status): overlays, then terminals behind a
+        # gateway that is not online counted unknown.
+        scopes = active_scopes(db, datetime.now(UTC))
         for table, name in (("gateways", "posfleet_gateways"), ("terminals", "posfleet_terminals")):
             fam = GaugeMetricFamily(
                 name,
-                f"{table.capitalize()} by status, region and model",
+                f"{table.capitalize()} by effective status, region and model",
                 labels=["status", "region", "model"],
             )
-            key = "gateway_id" if table == "gateways" else "terminal_id"
-            status_sql = _STATUS.replace(
-                "ELSE status", f"WHEN {overlay.format(key=key)} ELSE status"
-            )
             for status, region, model, n in db.execute(
-                f"SELECT {status_sql}, region_id, model, count(*) FROM {table} "
-                "WHERE registered = 1 GROUP BY 1, 2, 3",
-                args[table],
+                f"SELECT {effective_sql(table, 'x', scopes)}, x.region_id, x.model, count(*) "
+                f"FROM {table} x WHERE x.registered = 1 GROUP BY 1, 2, 3"
             ):
                 fam.add_metric([status, region, model], n)
             yield fam
@@ -298,37 +291,6 @@ class FleetCollector(Collector):
             self._slow = [firmware_compliance(db), maintenance_due(db)]
             self._slow_at = mono
         yield from self._slow
-
-
-def _maintenance_overlay(db: sqlite3.Connection, now: datetime) -> tuple[str, dict[str, list[str]]]:
-    """A SQL condition (and its arguments per table) true for subjects inside an active
-    maintenance window; the window rule (one-off, recurring, ended early) is the engine's."""
-    from collector.alerts.repository import load_windows
-
-    scopes: dict[str, list[str]] = {}
-    for w in load_windows(db, now):
-        if w.active(now):
-            scopes.setdefault(w.scope_type, []).append(w.scope_id)
-    if not scopes:
-        return "0 THEN 'maintenance'", {"gateways": [], "terminals": []}
-    parts, args = [], {"gateways": [], "terminals": []}  # type: ignore[var-annotated]
-    for scope, column in (("site", "site_id"), ("region", "region_id"), ("model", "model")):
-        ids = scopes.get(scope, [])
-        if ids:
-            parts.append(f"{column} IN ({','.join('?' * len(ids))})")
-            args["gateways"] += ids
-            args["terminals"] += ids
-    gw_ids, t_ids = scopes.get("gateway", []), scopes.get("terminal", [])
-    # {key} is the table's id column; a gateway window also covers the terminals behind it.
-    parts.append(
-        "({key} IN ("
-        + ",".join("?" * len(gw_ids + t_ids))
-        + ")"
-        + (f" OR gateway_id IN ({','.join('?' * len(gw_ids))}))" if gw_ids else ")")
-    )
-    args["gateways"] += gw_ids + t_ids + gw_ids
-    args["terminals"] += gw_ids + t_ids + gw_ids
-    return "(" + " OR ".join(parts) + ") THEN 'maintenance'", args
 
 
 def firmware_compliance(db: sqlite3.Connection, now: datetime | None = None) -> Metric:

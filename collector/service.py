@@ -45,6 +45,12 @@ class Collector:
         self.settings = s = config.collector
         self.clock = SystemClock()
         self.store = SqliteStore(s.db, enrolment_max=s.enrolment_max)
+        with self.store.conn:  # the console evaluates windows in the same default zone
+            self.store.conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('default_tz', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (s.default_tz,),
+            )
         if s.inventory:
             counts = import_dir(self.store.conn, s.inventory)
             log.info("inventory imported from %s: %s", s.inventory, counts)

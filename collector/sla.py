@@ -4,6 +4,10 @@ Used by the dashboard and the metrics. Time covered by excluded classes (planned
 maintenance; administrative suspension by default) counts neither as up nor as down:
 it is removed from the period. A fault incident overlapping a planned window only counts
 outside the window. Open incidents run until ``now`` (or the period's end).
+
+A subject is observed only from when the collector first saw it (``Subject.observed_from``):
+time before a device existed, or before the collector watched it, is neither up nor down,
+so it cannot inflate availability or MTBF.
 """
 
 from __future__ import annotations
@@ -75,6 +79,19 @@ class Incident:
 
 
 @dataclass(frozen=True, slots=True)
+class Subject:
+    """One gateway or terminal of the population, and since when it is observed (None:
+    never seen, so never observed)."""
+
+    subject_type: str
+    subject_id: str
+    observed_from: datetime | None
+    site_id: str = ""
+    region_id: str = ""
+    model: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Reliability:
     subjects: int
     observed_s: float  # subjects x period, minus excluded time
@@ -127,14 +144,16 @@ def reliability(
     end: datetime,
     *,
     population: int | None = None,
+    subjects: Iterable[Subject] | None = None,
     now: datetime | None = None,
     exclude: tuple[str, ...] = DEFAULT_EXCLUDED,
 ) -> Reliability:
     """Figures for one set of subjects over ``[start, end)``.
 
-    ``population`` is how many subjects the set has, including those without incidents
-    (without it, only subjects that had an incident are counted, which understates
-    availability).
+    ``subjects`` is the set, including those without incidents, each observed from its
+    ``observed_from``; or, coarser, ``population`` is how many subjects the set has, each
+    observed the whole period (without either, only subjects that had an incident are
+    counted, which understates availability).
     """
     if end <= start:
         raise ValueError(f"empty period: {start} .. {end}")
@@ -174,11 +193,22 @@ def reliability(
         excluded += _seconds(cut)
         downtime += _seconds(_subtract(_merge(fault), cut))
 
-    subjects = max(population or 0, len(per_subject))
-    observed = subjects * period - excluded
+    if subjects is None:
+        count = max(population or 0, len(per_subject))
+        observed = count * period - excluded
+    else:
+        watched = {(x.subject_type, x.subject_id): x.observed_from for x in subjects}
+        for key in per_subject:
+            watched.setdefault(key, start)  # had an incident: it was seen
+        count = len(watched)
+        observed = -excluded
+        for since in watched.values():
+            if since is not None:
+                observed += max(0.0, (horizon - max(start, since)).total_seconds())
+    observed = max(0.0, observed)
     up = observed - downtime
     return Reliability(
-        subjects=subjects,
+        subjects=count,
         observed_s=observed,
         downtime_s=downtime,
         excluded_s=excluded,
@@ -221,13 +251,15 @@ def by_group(
     by: str,
     *,
     population: Mapping[str, int] | None = None,
+    subjects: Iterable[Subject] | None = None,
     now: datetime | None = None,
     exclude: tuple[str, ...] = DEFAULT_EXCLUDED,
 ) -> dict[str, Reliability]:
     """``reliability`` per terminal/gateway ("subject"), site, region or model.
 
-    ``population`` maps group -> number of subjects; groups that had no incident are
-    reported too (availability 1.0) when they appear there.
+    ``subjects`` (each observed from its ``observed_from``), or coarser ``population``
+    (group -> number of subjects); groups that had no incident are reported too
+    (availability 1.0) when they appear there.
     """
     if by not in GROUPS:
         raise ValueError(f"group by {by!r}: use one of {', '.join(GROUPS)}")
@@ -242,12 +274,21 @@ def by_group(
         groups[key].append(inc)
     for key in population or {}:
         groups.setdefault(key, [])
+    members: dict[str, list[Subject]] | None = None
+    if subjects is not None:
+        members = defaultdict(list)
+        for x in subjects:
+            key = {"subject": x.subject_id, "site": x.site_id, "region": x.region_id,
+                   "model": x.model}[by]  # fmt: skip
+            members[key].append(x)
+            groups.setdefault(key, [])
     return {
         key: reliability(
             incs,
             start,
             end,
             population=(population or {}).get(key, 1 if by == "subject" else None),
+            subjects=None if members is None else members.get(key, []),
             now=now,
             exclude=exclude,
         )

@@ -7,6 +7,7 @@ values; Streamlit caching and widgets live in ``dashboard.ui`` (one exception:
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 import time
@@ -20,18 +21,24 @@ from typing import Any
 import pandas as pd
 
 from collector import sla
+from collector.status import effective
 from collector.store.times import to_db
 
-# Effective status: administrative overlays win over liveness.
-EFFECTIVE = (
-    "CASE WHEN decommissioned = 1 THEN 'decommissioned' WHEN suspended = 1 THEN 'suspended' "
-    "ELSE status END"
-)
-SEVERITY_RANK = {"down": 4, "late": 3, "unknown": 2, "suspended": 1, "online": 0}
+# Effective status (overlays, and terminals behind a gateway that is not online counted
+# unknown) is ``collector.status``: the one definition the metrics count with too.
+SEVERITY_RANK = {
+    "down": 5,
+    "late": 4,
+    "unknown": 3,
+    "maintenance": 2,
+    "suspended": 1,
+    "online": 0,
+}
 STATUS_COLOURS = {
     "down": "#d62728",
     "late": "#ff7f0e",
     "unknown": "#7f7f7f",
+    "maintenance": "#1f77b4",
     "suspended": "#9467bd",
     "online": "#2ca02c",
 }
@@ -55,13 +62,25 @@ def frame(conn: sqlite3.Connection, sql: str, params: Any = ()) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ overview
-def status_counts(conn: sqlite3.Connection) -> pd.DataFrame:
-    sql = (
-        "SELECT '{t}' AS subject, {e} AS status, COUNT(*) AS n FROM {t} "
-        "WHERE registered = 1 GROUP BY 2"
-    )
-    parts = [sql.format(t=t, e=EFFECTIVE) for t in ("gateways", "terminals")]
+def status_by_region(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+    """Gateways and terminals by region and effective status (``collector.status``) at
+    ``now``: one scan per table, shared by the Overview's counts and its regions table."""
+    parts = [
+        f"SELECT '{t}' AS subject, x.region_id, {effective(conn, now, t, 'x')} AS status, "
+        f"COUNT(*) AS n FROM {t} x WHERE x.registered = 1 GROUP BY 2, 3"
+        for t in ("gateways", "terminals")
+    ]
     return frame(conn, " UNION ALL ".join(parts))
+
+
+def status_counts(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+    """Gateways and terminals by effective status at ``now``."""
+    return totals(status_by_region(conn, now))
+
+
+def totals(by_region: pd.DataFrame) -> pd.DataFrame:
+    """``status_by_region`` summed over regions: subject, status, n."""
+    return by_region.groupby(["subject", "status"], as_index=False)["n"].sum()
 
 
 def outage_trend(conn: sqlite3.Connection, now: datetime, days: int = 30) -> pd.DataFrame:
@@ -86,21 +105,27 @@ def _gateway_incidents(conn: sqlite3.Connection, start: datetime, end: datetime)
     return [sla.Incident.from_values(*r) for r in cur]
 
 
-def _population(conn: sqlite3.Connection, key: str) -> dict[Any, int]:
-    return dict(
-        conn.execute(
-            f"SELECT {key}, COUNT(*) FROM gateways WHERE registered = 1 AND decommissioned = 0 "
-            "GROUP BY 1"
-        ).fetchall()
-    )
+def _subjects(conn: sqlite3.Connection) -> list[sla.Subject]:
+    """The gateways counted in the figures, each observed from the first time the collector
+    saw it (its first state change; never seen: not observed). ``install_date`` is not
+    evidence: it is paperwork, often years before the collector watched the device."""
+    from collector.store.times import from_db_opt
+
+    return [
+        sla.Subject("gateway", gw, from_db_opt(first), site or "", region or "", model or "")
+        for gw, site, region, model, first in conn.execute(
+            "SELECT g.gateway_id, g.site_id, g.region_id, g.model, "
+            " (SELECT MIN(sc.at) FROM state_changes sc WHERE sc.subject_type = 'gateway' "
+            "  AND sc.subject_id = g.gateway_id) "
+            "FROM gateways g WHERE g.registered = 1 AND g.decommissioned = 0"
+        )
+    ]
 
 
 def fleet_reliability(conn: sqlite3.Connection, start: datetime, end: datetime) -> sla.Reliability:
     """The whole fleet's gateway figures in [start, end) (see ``reliability``)."""
     incidents = _gateway_incidents(conn, start, end)
-    return sla.reliability(
-        incidents, start, end, population=_population(conn, "'all'").get("all", 0)
-    )
+    return sla.reliability(incidents, start, end, subjects=_subjects(conn))
 
 
 _PAST: dict[tuple[str, datetime, datetime], tuple[float, sla.Reliability]] = {}
@@ -139,7 +164,9 @@ def reliability(
 ) -> pd.DataFrame:
     """Gateway availability, MTTR, MTBF in [start, end) by ``collector.sla`` (the shared rule:
     planned and administrative time is removed from the period, a fault inside a planned
-    window does not count). ``group``: region_id | site_id | model | None (whole fleet)."""
+    window does not count, a gateway counts only from when it was first seen).
+    ``group``: region_id | site_id | model | None (whole fleet); groups are named (sites and
+    regions) and listed worst first."""
     if group is None:
         figures = {"all": fleet_reliability(conn, start, end)}
     else:
@@ -148,32 +175,64 @@ def reliability(
             start,
             end,
             SLA_GROUPS[group],
-            population=_population(conn, group),
+            subjects=_subjects(conn),
         )
-    return reliability_frame(figures, group)
+    df = reliability_frame(figures, group)
+    if group in ("site_id", "region_id") and len(df):
+        table = "sites" if group == "site_id" else "regions"
+        names = dict(conn.execute(f"SELECT {group}, name FROM {table}").fetchall())
+        df.insert(1, "name", [names.get(k, "") for k in df[group]])
+    return df
 
 
 def reliability_frame(
     figures: dict[str, sla.Reliability], group: str | None = None
 ) -> pd.DataFrame:
+    """One row per group, the worst first (lowest availability, then most downtime).
+    ``availability_pct`` is floored to 5 decimals, never rounded up: 15 minutes down in a
+    region is never shown as 100 %; ``downtime_min`` stands next to it."""
     rows = []
-    for name, r in sorted(figures.items()):
+    for name, r in figures.items():
         avail = r.availability
         rows.append(
             {
                 group or "fleet": name,
                 "gateways": r.subjects,
-                "availability_pct": None if avail is None else round(100 * avail, 3),
+                "availability_pct": None if avail is None else floor_pct(avail),
                 "downtime_min": round(r.downtime_s / 60, 1),
                 "failures": r.failures,
                 "mttr_min": None if r.mttr_s is None else round(r.mttr_s / 60, 1),
                 "mtbf_h": None if r.mtbf_s is None else round(r.mtbf_s / 3600, 1),
+                "_sort": 2.0 if avail is None else avail,
+                "_down": -r.downtime_s,
             }
         )
-    return pd.DataFrame(rows)
+    columns = [group or "fleet", "gateways", "availability_pct", "downtime_min", "failures",
+               "mttr_min", "mtbf_h"]  # fmt: skip
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    df = pd.DataFrame(rows).sort_values(["_sort", "_down", group or "fleet"], kind="stable")
+    return df[columns].reset_index(drop=True)
 
 
-def site_map(conn: sqlite3.Connection) -> pd.DataFrame:
+def floor_pct(avail: float, decimals: int = 5) -> float:
+    """``avail`` (0..1) as a percentage floored to ``decimals``: never shown higher than it is."""
+    scale = 10**decimals
+    return float(math.floor(avail * 100 * scale + 1e-9) / scale)
+
+
+def availability_text(avail: float | None, downtime_s: float) -> str:
+    """What a page shows: 3 decimals floored, never rounded up (15 minutes down reads
+    99.999 %, not 100.000 %), and the downtime in minutes when there was any."""
+    if avail is None:
+        return "n/a"
+    shown = f"{math.floor(100_000 * avail) / 1000:.3f} %"
+    if downtime_s > 0:
+        shown += f" ({downtime_s / 60:.0f} min down)" if downtime_s >= 60 else " (<1 min down)"
+    return shown
+
+
+def site_map(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
     """Sites merged per ~10 km cell (0.1 degree), coloured by the cell's worst status.
 
     One dot per cell, not per site: a few hundred to ~1,300 dots (``dashboard.charts``),
@@ -183,7 +242,8 @@ def site_map(conn: sqlite3.Connection) -> pd.DataFrame:
     rank = " ".join(f"WHEN '{s}' THEN {r}" for s, r in SEVERITY_RANK.items())
     df = frame(
         conn,
-        f"SELECT s.site_id, s.lat, s.lon, MAX(CASE {EFFECTIVE} {rank} ELSE 0 END) AS worst "
+        f"SELECT s.site_id, s.lat, s.lon, "
+        f"MAX(CASE {effective(conn, now, 'gateways', 'g')} {rank} ELSE 0 END) AS worst "
         "FROM gateways g JOIN sites s ON s.site_id = g.site_id "
         "WHERE g.registered = 1 AND g.decommissioned = 0 AND s.lat IS NOT NULL "
         "GROUP BY s.site_id",
@@ -206,15 +266,17 @@ def site_map(conn: sqlite3.Connection) -> pd.DataFrame:
 
 
 def regions(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+    """Each region: on-call contact, gateways and terminals, how many are down and
+    (terminals) how many the collector cannot see, alerts firing."""
+    return with_counts(region_contacts(conn, now), status_by_region(conn, now))
+
+
+def region_contacts(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+    """Each region's on-call contact (flagged stale after ``STALE_CONTACT_DAYS``) and its
+    firing alerts."""
     df = frame(
         conn,
         "SELECT r.region_id, r.name, r.oncall_name, r.oncall_contact, r.contact_verified_at, "
-        " (SELECT COUNT(*) FROM gateways g WHERE g.region_id = r.region_id) AS gateways, "
-        " (SELECT COUNT(*) FROM gateways g WHERE g.region_id = r.region_id "
-        "   AND g.status = 'down' AND g.suspended = 0) AS gateways_down, "
-        " (SELECT COUNT(*) FROM terminals t WHERE t.region_id = r.region_id) AS terminals, "
-        " (SELECT COUNT(*) FROM terminals t WHERE t.region_id = r.region_id "
-        "   AND t.status = 'down' AND t.suspended = 0) AS terminals_down, "
         " (SELECT COUNT(*) FROM alerts a WHERE a.region_id = r.region_id "
         "   AND a.state = 'firing') AS alerts_firing "
         "FROM regions r ORDER BY r.region_id",
@@ -223,6 +285,33 @@ def regions(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
     df["contact_stale"] = df["contact_verified_at"].isna() | (
         df["contact_verified_at"].fillna("") < stale_before
     )
+    return df
+
+
+def with_counts(contacts: pd.DataFrame, by_region: pd.DataFrame) -> pd.DataFrame:
+    """``region_contacts`` with the region's counts from ``status_by_region``."""
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for subject, region, status, n in by_region[["subject", "region_id", "status", "n"]].itertuples(
+        index=False
+    ):
+        per = counts.setdefault((str(subject), str(region)), {})
+        per[str(status)] = per.get(str(status), 0) + int(n)
+
+    def column(subject: str, status: str | None) -> list[int]:
+        out = []
+        for region in contacts["region_id"]:
+            per = counts.get((subject, str(region)), {})
+            out.append(sum(per.values()) if status is None else per.get(status, 0))
+        return out
+
+    df = contacts.drop(columns=["alerts_firing", "contact_stale"])
+    df["gateways"] = column("gateways", None)
+    df["gateways_down"] = column("gateways", "down")
+    df["terminals"] = column("terminals", None)
+    df["terminals_down"] = column("terminals", "down")
+    df["terminals_unknown"] = column("terminals", "unknown")
+    df["alerts_firing"] = contacts["alerts_firing"]
+    df["contact_stale"] = contacts["contact_stale"]
     return df
 
 
@@ -288,20 +377,36 @@ def alert_facets(conn: sqlite3.Connection) -> dict[str, list[str]]:
 
 
 # ------------------------------------------------------------------ search
-def search(conn: sqlite3.Connection, text: str, limit: int = 20) -> pd.DataFrame:
-    """Any id, serial or merchant name: exact ids and serials first, then prefixes."""
-    like = text.strip() + "%"
-    return frame(
-        conn,
-        "SELECT 'gateway' AS type, gateway_id AS id, serial, site_id, status FROM gateways "
-        "WHERE gateway_id LIKE :q OR serial LIKE :q "
-        "UNION ALL SELECT 'terminal', terminal_id, serial, site_id, status FROM terminals "
-        "WHERE terminal_id LIKE :q OR serial LIKE :q "
+def _search_sql(conn: sqlite3.Connection, now: datetime) -> str:
+    g_eff, t_eff = effective(conn, now, "gateways", "g"), effective(conn, now, "terminals", "t")
+    return (
+        f"SELECT 'gateway' AS type, g.gateway_id AS id, g.serial, g.site_id, {g_eff} AS status "
+        "FROM gateways g WHERE g.gateway_id LIKE :q OR g.serial LIKE :q "
+        f"UNION ALL SELECT 'terminal', t.terminal_id, t.serial, t.site_id, {t_eff} "
+        "FROM terminals t WHERE t.terminal_id LIKE :q OR t.serial LIKE :q "
         "UNION ALL SELECT 'site', site_id, merchant_name, site_id, '' FROM sites "
-        "WHERE site_id LIKE :q OR merchant_name LIKE :q OR name LIKE :q "
-        "LIMIT :limit",
-        {"q": like, "limit": limit},
+        "WHERE site_id LIKE :q OR merchant_name LIKE :q OR name LIKE :q"
     )
+
+
+def search(
+    conn: sqlite3.Connection, text: str, now: datetime, limit: int = 20
+) -> tuple[pd.DataFrame, int]:
+    """Any id, serial or merchant name: exact ids and serials first, then prefixes, each with
+    its effective status at ``now``; the first ``limit`` hits and how many there are in all
+    (the sidebar offers "more")."""
+    args = {"q": text.strip() + "%", "exact": text.strip(), "limit": limit}
+    sql = _search_sql(conn, now)
+    total = conn.execute(
+        f"SELECT COUNT(*) FROM ({sql})", {k: v for k, v in args.items() if k == "q"}
+    ).fetchone()[0]
+    df = frame(
+        conn,
+        f"SELECT * FROM ({sql}) ORDER BY (id = :exact OR serial = :exact) DESC, type, id "
+        "LIMIT :limit",
+        args,
+    )
+    return df, int(total)
 
 
 def audit_log(

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
+from collector.alerts.repository import load_policies
+from collector.alerts.versions import FirmwarePolicy, version_key
 from collector.maintenance import DueState, MaintenancePolicy, Usage, compute_due
+from collector.status import effective
 from collector.store.times import from_db_opt, to_db
-from dashboard.queries import EFFECTIVE, frame
+from dashboard.queries import frame
 
 
 # ------------------------------------------------------------------ detail
-def find_subject(conn: sqlite3.Connection, ident: str) -> tuple[str, dict[str, Any]] | None:
-    """A gateway or terminal by id or serial, with its site, merchant and technician; else a
-    site by id (the Overview's map and the search link stores here)."""
+def find_subject(
+    conn: sqlite3.Connection, ident: str, now: datetime
+) -> tuple[str, dict[str, Any]] | None:
+    """A gateway or terminal by id or serial, with its site, merchant and technician and its
+    ``effective_status`` at ``now`` (``collector.status``); else a site by id (the
+    Overview's map and the search link stores here)."""
     for kind, table, key in (("gateway", "gateways", "gateway_id"),
                              ("terminal", "terminals", "terminal_id")):  # fmt: skip
         df = frame(
             conn,
-            f"SELECT x.*, s.name AS site_name, s.address, s.merchant_name, s.merchant_contact, "
+            f"SELECT x.*, {effective(conn, now, table, 'x')} AS effective_status, "
+            f"s.name AS site_name, s.address, s.merchant_name, s.merchant_contact, "
             f"r.oncall_name, r.oncall_contact, r.contact_verified_at FROM {table} x "
             f"LEFT JOIN sites s ON s.site_id = x.site_id "
             f"LEFT JOIN regions r ON r.region_id = x.region_id "
@@ -43,14 +49,30 @@ def find_subject(conn: sqlite3.Connection, ident: str) -> tuple[str, dict[str, A
     return None
 
 
-def site_members(conn: sqlite3.Connection, site_id: str) -> pd.DataFrame:
-    """A store's gateways and terminals, the ones with a problem first."""
+def subject_page(
+    conn: sqlite3.Connection, ident: str, now: datetime, since: datetime
+) -> tuple[str, dict[str, Any], pd.DataFrame] | None:
+    """What a gateway's or terminal's page shows at the top (``find_subject``) and its
+    timeline, from one read: the header and the timeline below it can never disagree."""
+    found = find_subject(conn, ident, now)
+    if found is None or found[0] == "site":
+        return None
+    kind, row = found
+    sid = row["gateway_id"] if kind == "gateway" else row["terminal_id"]
+    return kind, row, timeline(conn, kind, sid, since)
+
+
+def site_members(conn: sqlite3.Connection, site_id: str, now: datetime) -> pd.DataFrame:
+    """A store's gateways and terminals by effective status, the ones with a problem first
+    (a terminal behind a gateway that is not online is ``unknown``)."""
+    g_eff, t_eff = effective(conn, now, "gateways", "g"), effective(conn, now, "terminals", "t")
     return frame(
         conn,
-        f"SELECT * FROM (SELECT 'gateway' AS type, gateway_id AS id, serial, model, "
-        f"{EFFECTIVE} AS status, status_since, last_seen_at, '' AS gateway_id FROM gateways "
-        f"WHERE site_id = :s UNION ALL SELECT 'terminal', terminal_id, serial, model, "
-        f"{EFFECTIVE}, status_since, last_seen_at, gateway_id FROM terminals WHERE site_id = :s) "
+        f"SELECT * FROM (SELECT 'gateway' AS type, g.gateway_id AS id, g.serial, g.model, "
+        f"{g_eff} AS status, g.status_since, g.last_seen_at, '' AS gateway_id FROM gateways g "
+        f"WHERE g.site_id = :s UNION ALL SELECT 'terminal', t.terminal_id, t.serial, t.model, "
+        f"{t_eff}, t.status_since, t.last_seen_at, t.gateway_id FROM terminals t "
+        "WHERE t.site_id = :s) "
         "ORDER BY CASE status WHEN 'down' THEN 0 WHEN 'late' THEN 1 WHEN 'unknown' THEN 2 "
         "ELSE 3 END, type, id LIMIT 2000",
         {"s": site_id},
@@ -141,53 +163,70 @@ def incidents(
 
 
 # ------------------------------------------------------------------ firmware
-def version_key(version: str | None) -> tuple[int, ...]:
-    parts: list[int] = []
-    for piece in (version or "").replace("-", ".").split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
+def firmware(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+    """Gateways and terminals by model and version (gateways report versions too), with the
+    policy's verdict: the engine's own rule (``collector.alerts.versions``), judged once per
+    (model, version) in plain Python, so missing policy fields never meet pandas' missing
+    values. A model without a policy says "no policy", never compliant."""
+    policies = load_policies(conn)
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for table in ("gateways", "terminals"):
+        for model, version, n in conn.execute(
+            f"SELECT model, COALESCE(firmware_version, ''), COUNT(*) FROM {table} "
+            "WHERE registered = 1 AND decommissioned = 0 GROUP BY 1, 2"
+        ):
+            counts.setdefault((model, version), {"gateways": 0, "terminals": 0})[table] += n
+    rows = []
+    for (model, version), n in sorted(counts.items()):
+        policy = policies.get(model)
+        if policy is None:
+            verdict = "no policy"
+        elif not version:
+            verdict = "unknown"
+        else:
+            verdict = "non-compliant" if policy.violation(version, now) else "compliant"
+        rows.append(
+            {"model": model, "version": version, "gateways": n["gateways"],
+             "terminals": n["terminals"], "target": policy_target(policy),
+             "compliance": verdict}
+        )  # fmt: skip
+    columns = ["model", "version", "gateways", "terminals", "target", "compliance"]
+    return pd.DataFrame(rows, columns=columns)
 
 
-def firmware(conn: sqlite3.Connection) -> pd.DataFrame:
-    """Terminal counts by model and version, with the policy verdict for each version."""
-    df = frame(
-        conn,
-        "SELECT t.model, COALESCE(t.firmware_version, '') AS version, COUNT(*) AS terminals, "
-        "p.min_version, p.approved_versions, p.end_of_support FROM terminals t "
-        "LEFT JOIN firmware_policy p ON p.model = t.model WHERE t.registered = 1 "
-        "GROUP BY t.model, t.firmware_version ORDER BY t.model, t.firmware_version",
-    )
-
-    def verdict(row: pd.Series) -> str:
-        if row["min_version"] is None and row["approved_versions"] is None:
-            return "no policy"
-        approved = json.loads(row["approved_versions"] or "[]")
-        if not row["version"]:
-            return "unknown"
-        if approved:
-            return "compliant" if row["version"] in approved else "non-compliant"
-        ok = version_key(row["version"]) >= version_key(row["min_version"])
-        return "compliant" if ok else "non-compliant"
-
-    df["compliance"] = df.apply(verdict, axis=1) if len(df) else []
-    return df
+def policy_target(policy: FirmwarePolicy | None) -> str:
+    """The version a model should be on: the newest approved one, else the minimum; ''
+    without a policy (or a policy that names no version)."""
+    if policy is None:
+        return ""
+    if policy.approved:
+        return max(policy.approved, key=version_key)
+    return policy.min_version or ""
 
 
 def rollout(fw: pd.DataFrame) -> pd.DataFrame:
-    """Per model: share of terminals on the newest version seen, and overall compliance."""
+    """Per model: devices (gateways and terminals) on the policy's target or newer, and
+    compliant; both "no policy" where the model has none (there is no target to be on)."""
     rows = []
-    for model, grp in fw.groupby("model"):
-        newest = max(grp["version"], key=version_key)
-        total = int(grp["terminals"].sum())
-        on_newest = int(grp.loc[grp["version"] == newest, "terminals"].sum())
-        compliant = int(grp.loc[grp["compliance"] == "compliant", "terminals"].sum())
-        rows.append(
-            {"model": model, "target": newest, "terminals": total,
-             "on_target_pct": round(100 * on_newest / total, 1),
-             "compliant_pct": round(100 * compliant / total, 1)}
-        )  # fmt: skip
-    return pd.DataFrame(rows)
+    for model, grp in fw.groupby("model", sort=True):
+        devices = grp["gateways"] + grp["terminals"]
+        total = int(devices.sum())
+        target = str(grp["target"].iloc[0])
+        row: dict[str, Any] = {"model": model, "target": target or "no policy",
+                               "gateways": int(grp["gateways"].sum()),
+                               "terminals": int(grp["terminals"].sum())}  # fmt: skip
+        if not target or total == 0:
+            row["on_target_pct"], row["compliant_pct"] = None, None
+        else:
+            least = version_key(target)
+            on = [bool(v) and version_key(str(v)) >= least for v in grp["version"]]
+            on_target = int(devices[pd.Series(on, index=devices.index)].sum())
+            row["on_target_pct"] = round(100 * on_target / total, 1)
+            compliant = int(devices[grp["compliance"] == "compliant"].sum())
+            row["compliant_pct"] = round(100 * compliant / total, 1)
+        rows.append(row)
+    columns = ["model", "target", "gateways", "terminals", "on_target_pct", "compliant_pct"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 # ------------------------------------------------------------------ maintenance
@@ -257,8 +296,9 @@ def windows(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
     """Windows that are active or upcoming (recurring ones always listed)."""
     return frame(
         conn,
-        "SELECT id, scope_type, scope_id, starts_at, ends_at, recurrence, reason, created_by, "
-        "ended_early_at FROM maintenance_windows WHERE ended_early_at IS NULL "
+        "SELECT id, scope_type, scope_id, starts_at, ends_at, recurrence, "
+        "CASE WHEN tz IN ('', 'UTC') THEN 'scope''s zone' ELSE tz END AS zone, reason, "
+        "created_by, ended_early_at FROM maintenance_windows WHERE ended_early_at IS NULL "
         "AND (ends_at > ? OR recurrence IS NOT NULL) ORDER BY starts_at",
         (to_db(now),),
     )

@@ -103,17 +103,49 @@ def pager(total: int, page_size: int, key: str) -> int:
     return (page - 1) * page_size
 
 
-def table(df: pd.DataFrame, name: str, **kwargs: Any) -> None:
-    """A table with its CSV export (the rows shown)."""
+def table(
+    df: pd.DataFrame,
+    name: str,
+    *,
+    export: Callable[[], pd.DataFrame] | None = None,
+    **kwargs: Any,
+) -> None:
+    """A table with its CSV export: of the rows shown, or, for a paged table, of every row
+    its filters match (``export``, built only when clicked: ``all_rows``)."""
     st.dataframe(df, hide_index=True, **kwargs)
+    data: str | Callable[[], str] = df.to_csv(index=False)
+    if export is not None:
+        build = export
+
+        def data() -> str:
+            return str(build().to_csv(index=False))
+
     st.download_button(
-        f"Download {name}.csv",
-        data=df.to_csv(index=False),
+        f"Download {name}.csv" if export is None else f"Download all {name} (CSV)",
+        data=data,
         file_name=f"{name}.csv",
         mime="text/csv",
         key=f"dl_{name}",
         on_click="ignore",
     )
+
+
+EXPORT_ROWS_MAX = 1_000_000  # a bound, not a page: beyond it, narrow the filters
+
+
+def all_rows(
+    c: Ctx,
+    query: Callable[..., tuple[pd.DataFrame, int]],
+    *args: Any,
+) -> Callable[[], pd.DataFrame]:
+    """Every row of a paged ``query(conn, *filters, limit, offset)``, read when called."""
+
+    def read() -> pd.DataFrame:
+        with queries.open_ro(c.db) as conn:
+            df, _ = query(conn, *args, EXPORT_ROWS_MAX, 0)
+        return df
+
+    return read
 
 
 def full_export(c: Ctx, name: str, sql: str, params: tuple[Any, ...] = ()) -> None:
@@ -130,16 +162,24 @@ def full_export(c: Ctx, name: str, sql: str, params: tuple[Any, ...] = ()) -> No
 
 
 def pct(frame: pd.DataFrame, column: str = "availability_pct") -> str:
-    """The first row's percentage, or n/a (an empty fleet has no availability)."""
+    """The first row's availability (``queries.availability_text``), or n/a (an empty fleet
+    has no availability)."""
     if len(frame) == 0 or pd.isna(frame[column].iloc[0]):
         return "n/a"
-    return f"{frame[column].iloc[0]:.3f} %"
+    avail = float(frame[column].iloc[0]) / 100
+    return queries.availability_text(avail, 60 * float(frame["downtime_min"].iloc[0]))
+
+
+def figure(frame: pd.DataFrame, column: str, unit: str) -> str:
+    """The first row's ``column`` with its unit, or n/a (no repair, no failure yet)."""
+    if len(frame) == 0 or pd.isna(frame[column].iloc[0]):
+        return "n/a"
+    return f"{frame[column].iloc[0]} {unit}"
 
 
 def availability(r: sla.Reliability) -> str:
-    """A figure's availability as the pages show it (``pct``), or n/a for an empty fleet."""
-    avail = r.availability
-    return "n/a" if avail is None else f"{100 * avail:.3f} %"
+    """A figure's availability as the pages show it, or n/a for an empty fleet."""
+    return queries.availability_text(r.availability, r.downtime_s)
 
 
 def can(c: Ctx, role: Role) -> bool:
@@ -186,20 +226,37 @@ def subject_link(kind: str, ident: str) -> str:
     return f"/?q={url_param(ident)}"
 
 
+SEARCH_PAGE = 20  # hits shown at first; "more" adds as many
+SEARCH_MAX = 500  # beyond: type more of the name
+
+
 def sidebar(c: Ctx) -> None:
     with st.sidebar:
         q = st.text_input("Search id, serial or merchant", value=st.query_params.get("q", ""))
         if q:
+            if st.query_params.get("q") != q:
+                st.query_params.pop("qn", None)  # a new search starts from its first hits
             st.query_params["q"] = q
-            hits = load(c, queries.search, q)
-            if len(hits) == 0:
+            try:
+                shown = max(SEARCH_PAGE, min(SEARCH_MAX, int(st.query_params.get("qn", ""))))
+            except ValueError:
+                shown = SEARCH_PAGE
+            minute = c.now.replace(second=0, microsecond=0)
+            hits, total = load(c, queries.search, q, minute, shown)
+            if total == 0:
                 st.caption("no match")
             for row in hits.itertuples(index=False):
                 target = row.id if row.type != "site" else row.site_id
                 label = md(f"{row.type} {row.id} {row.serial or ''} {row.status or ''}")
                 st.page_link("views/detail.py", label=label, query_params={"id": target})
+            if total > len(hits):
+                st.caption(f"{len(hits)} of {total} matches")
+                if len(hits) < SEARCH_MAX and st.button("more", key="search_more"):
+                    st.query_params["qn"] = str(min(SEARCH_MAX, len(hits) + SEARCH_PAGE))
+                    st.rerun()
         elif "q" in st.query_params:
             del st.query_params["q"]
+            st.query_params.pop("qn", None)
         st.divider()
         _login(c)
 

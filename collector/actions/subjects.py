@@ -37,6 +37,7 @@ def set_suspended(
         )
         if cur.rowcount != 1:
             raise NotFound(f"{subject_type} {subject_id} does not exist")
+        _split_incident(conn, subject_type, subject_id, suspended, reason, now)
         _audit(
             conn,
             actor,
@@ -45,6 +46,45 @@ def set_suspended(
             now,
             {"reason": reason},
         )
+
+
+def _split_incident(
+    conn: sqlite3.Connection,
+    subject_type: str,
+    subject_id: str,
+    suspended: bool,
+    reason: str,
+    now: datetime,
+) -> None:
+    """A subject suspended while down: its open fault incident ends at the suspension and an
+    administrative one (excluded from the SLA) runs from it; unsuspended while still down:
+    the administrative one ends and a fault one runs from then. The time before the
+    suspension stays a fault: it was one."""
+    table, key = SUBJECT_TABLES[subject_type]
+    closing, opening = ("fault", "administrative") if suspended else ("administrative", "fault")
+    at = to_db(now)
+    cur = conn.execute(
+        "UPDATE incidents SET ended_at = ?, notes = CASE WHEN notes = '' THEN ? ELSE notes END "
+        "WHERE subject_type = ? AND subject_id = ? AND ended_at IS NULL AND class = ?",
+        (at, "suspended" if suspended else "unsuspended", subject_type, subject_id, closing),
+    )
+    if cur.rowcount != 1:  # nothing open of that class: nothing to split
+        return
+    # Only a subject that is still down goes on with an incident.
+    conn.execute(
+        "INSERT INTO incidents (subject_type, subject_id, site_id, region_id, model, "
+        "started_at, class, fault_category, detected_by, cause) "
+        f"SELECT ?, {key}, site_id, region_id, model, ?, ?, ?, 'admin', ? FROM {table} "
+        f"WHERE {key} = ? AND status IN ('down', 'late')",
+        (
+            subject_type,
+            at,
+            opening,
+            "unknown",
+            f"suspended: {reason}" if suspended else "",
+            subject_id,
+        ),
+    )
 
 
 def record_service(

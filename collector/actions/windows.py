@@ -23,11 +23,26 @@ def create_window(
     reason: str,
     now: datetime,
     recurrence: str | None = None,
-    tz: str = "UTC",
+    tz: str = "",
 ) -> int:
-    """A one-off window, or a recurring one (cron of start times, each lasting as the first)."""
+    """A one-off window, or a recurring one (cron of start times, each lasting as the first).
+
+    ``tz``: the zone the recurrence is read in; '' (the default) is the scope's own zone
+    (the store's; for region and model scopes the deployment's ``POSFLEET_DEFAULT_TZ``),
+    resolved when the window is evaluated, so a store that changes zone takes its windows
+    along."""
     _require(actor, Role.OPERATOR, "schedule maintenance windows")
     _check_window(scope_type, scope_id, starts_at, ends_at, recurrence)
+    if tz:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidAction(
+                f"time zone {tz!r} unknown; use an IANA name (Asia/Shanghai), or none for "
+                "the scope's own zone"
+            ) from None
     with conn:
         return _insert_window(
             conn, actor, scope_type, scope_id, starts_at, ends_at, reason, now, recurrence, tz
@@ -242,7 +257,7 @@ def reschedule_window(
             reason,
             now,
             recurrence,
-            tz or "UTC",
+            tz or "",
         )
         _end_window(conn, actor, window_id, now)
     return new_id

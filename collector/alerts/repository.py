@@ -286,15 +286,41 @@ def load_suspended(conn: sqlite3.Connection) -> set[tuple[SubjectType, str]]:
     return found
 
 
+# The zone a recurring window's cron is read in when the row names none: the scope's own
+# (terminal and gateway: their site's; site: its own). '' and 'UTC' (the default every window
+# was created with before the zone was the scope's, while the docs already said "store time")
+# both mean "the scope's zone"; an operator who wants UTC itself picks 'Etc/UTC'.
+_SCOPE_TZ = (
+    "CASE w.scope_type "
+    "WHEN 'site' THEN (SELECT s.tz FROM sites s WHERE s.site_id = w.scope_id) "
+    "WHEN 'gateway' THEN (SELECT s.tz FROM gateways g JOIN sites s ON s.site_id = g.site_id "
+    "WHERE g.gateway_id = w.scope_id) "
+    "WHEN 'terminal' THEN (SELECT s.tz FROM terminals t JOIN sites s ON s.site_id = t.site_id "
+    "WHERE t.terminal_id = w.scope_id) END"
+)
+SCOPE_ZONE_MARKERS = ("", "UTC")
+DEFAULT_TZ_KEY = "default_tz"
+
+
+def default_zone(conn: sqlite3.Connection) -> str:
+    """The deployment's default zone (``POSFLEET_DEFAULT_TZ``, written to ``meta`` by the
+    collector at start): region- and model-scoped windows are read in it."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (DEFAULT_TZ_KEY,)).fetchone()
+    return str(row[0]) if row and row[0] else "UTC"
+
+
 def load_windows(conn: sqlite3.Connection, now: datetime) -> list[Window]:
-    """Windows that may matter now or later (the table is small: tens of rows)."""
+    """Windows that may matter now or later (the table is small: tens of rows), each with
+    the zone its recurrence is evaluated in resolved (see ``_SCOPE_TZ``)."""
     rows = conn.execute(
-        "SELECT id, scope_type, scope_id, starts_at, ends_at, recurrence, duration_s, tz, "
-        "reason, ended_early_at FROM maintenance_windows "
-        "WHERE (recurrence IS NOT NULL OR ends_at > ?) "
-        "AND (ended_early_at IS NULL OR ended_early_at > ?)",
+        "SELECT w.id, w.scope_type, w.scope_id, w.starts_at, w.ends_at, w.recurrence, "
+        f"w.duration_s, w.tz, w.reason, w.ended_early_at, {_SCOPE_TZ} "
+        "FROM maintenance_windows w "
+        "WHERE (w.recurrence IS NOT NULL OR w.ends_at > ?) "
+        "AND (w.ended_early_at IS NULL OR w.ended_early_at > ?)",
         (to_db(now), to_db(now)),
     ).fetchall()
+    fallback = default_zone(conn)
     return [
         Window(
             r[0],
@@ -304,7 +330,7 @@ def load_windows(conn: sqlite3.Connection, now: datetime) -> list[Window]:
             from_db(r[4]),
             r[5],
             r[6],
-            r[7] or "UTC",
+            (r[7] if (r[7] or "") not in SCOPE_ZONE_MARKERS else "") or r[10] or fallback,
             r[8],
             from_db_opt(r[9]),
         )

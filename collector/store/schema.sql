@@ -195,7 +195,7 @@ CREATE TABLE IF NOT EXISTS maintenance_windows (
     ends_at TEXT NOT NULL,                     -- for recurring: the first occurrence's end
     recurrence TEXT,                           -- NULL or a 5-field cron expression (start times)
     duration_s REAL,                           -- for recurring windows
-    tz TEXT NOT NULL DEFAULT 'UTC',
+    tz TEXT NOT NULL DEFAULT '',               -- recurrence's zone; '' (or 'UTC', the old default): the scope's
     reason TEXT NOT NULL DEFAULT '',
     created_by TEXT NOT NULL,
     created_at TEXT NOT NULL,

@@ -37,6 +37,7 @@ def body() -> None:
     ui.table(
         df,
         "alerts",
+        export=ui.all_rows(c, queries.alerts, region, severity, kind, ack or "all"),
         column_config={
             "link": st.column_config.LinkColumn("subject", display_text=r"=(.*)$"),
             "escalation": st.column_config.NumberColumn("escalation", format="L%d"),

@@ -10,6 +10,7 @@ import streamlit as st
 
 from collector.actions import Role, record_service, set_suspended
 from dashboard import queries_ops, ui
+from dashboard.settings import now_from
 from dashboard.text import md, url_param
 
 c = ui.ctx()
@@ -21,7 +22,8 @@ if ident:
 if not ident:
     st.info("Pick a gateway or terminal: search in the sidebar, or follow a link from Alerts.")
     st.stop()
-found = ui.load(c, queries_ops.find_subject, ident)
+minute = c.now.replace(second=0, microsecond=0)
+found = ui.load(c, queries_ops.find_subject, ident, minute)
 if found is None:
     st.warning(f"No gateway, terminal or site with id or serial {md(repr(ident))}.")
     st.stop()
@@ -33,12 +35,15 @@ def site_page() -> None:
     """A store: what is down there, who to call, its alerts and incidents."""
     site = row["site_id"]
     st.header(f"site {md(site)} {md(row['name'])}")
-    members = ui.load(c, queries_ops.site_members, site)
+    members = ui.load(c, queries_ops.site_members, site, minute)
     alerts = ui.load(c, queries_ops.site_alerts, site)
     gws, terms = members[members["type"] == "gateway"], members[members["type"] == "terminal"]
-    a, b, d = st.columns(3)
+    a, b, u, d = st.columns(4)
     a.metric("Gateways down", f"{int((gws['status'] == 'down').sum())} of {len(gws)}")
     b.metric("Terminals down", f"{int((terms['status'] == 'down').sum())} of {len(terms)}")
+    # Behind a gateway that is not online the collector cannot see a terminal: not down,
+    # not online either.
+    u.metric("Terminals unknown", f"{int((terms['status'] == 'unknown').sum())} of {len(terms)}")
     d.metric("Active alerts", len(alerts))
     info = pd.DataFrame(
         [
@@ -75,10 +80,21 @@ sid = row["gateway_id"] if kind == "gateway" else row["terminal_id"]
 
 @st.fragment(run_every=c.settings.dashboard_refresh_s)
 def body() -> None:
+    # Every refresh reads the header and the timeline afresh and together (one read): the
+    # script's first read (``found``) would be as old as the page.
+    now = now_from(c.settings).replace(second=0, microsecond=0)
+    page = ui.load(c, queries_ops.subject_page, ident, now, since)
+    if page is None:
+        st.warning(f"{md(kind)} {md(sid)} is no longer in the inventory.")
+        return
+    _, row, changes = page
     st.header(f"{kind} {md(sid)}")
-    status = "suspended" if row["suspended"] else row["status"]
+    status = row["effective_status"]
     a, b, d, e = st.columns(4)
-    a.metric("Status", md(status), help=md(row.get("status_reason")) or None)
+    why = row.get("status_reason")
+    if status == "unknown" and kind == "terminal" and row["status"] != "unknown":
+        why = f"its gateway {row['gateway_id']} is not online: the collector cannot see it"
+    a.metric("Status", md(status), help=md(why) or None)
     b.metric("Since", md(str(row["status_since"] or "")[:16].replace("T", " ")))
     d.metric("Last seen", md(str(row["last_seen_at"] or "never")[:16].replace("T", " ")))
     e.metric("Firmware", md(row["firmware_version"] or "unknown"))
@@ -104,7 +120,7 @@ def body() -> None:
     )
     ui.table(info, f"{sid}-info")
     st.subheader("Status timeline (30 days)")
-    ui.table(ui.load(c, queries_ops.timeline, kind, sid, since), f"{sid}-timeline")
+    ui.table(changes, f"{sid}-timeline")
     gw = row["gateway_id"]
     term = sid if kind == "terminal" else ""
     net = ui.load(c, queries_ops.telemetry, gw, term, "network", since)

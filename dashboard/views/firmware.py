@@ -1,4 +1,5 @@
-"""Firmware: versions by model, compliance against policy, rollout progress."""
+"""Firmware: versions by model (gateways and terminals), compliance against policy, rollout
+progress towards the policy's target ("no policy" where a model has none)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,23 @@ from dashboard.queries_ops import rollout
 
 c = ui.ctx()
 st.title("Firmware")
-fw: pd.DataFrame = ui.load(c, queries_ops.firmware)
+minute = c.now.replace(second=0, microsecond=0)
+fw: pd.DataFrame = ui.load(c, queries_ops.firmware, minute)
 model = ui.qp_select("Model", sorted(fw["model"].unique().tolist()), "model")
 shown = fw[fw["model"] == model] if model else fw
 st.subheader("Rollout progress")
 ui.table(rollout(shown), "firmware-rollout")
 st.subheader("Versions by model")
-st.bar_chart(shown, x="model", y="terminals", color="version", height=260)
-ui.table(shown.drop(columns=["approved_versions"]), "firmware-versions")
+if len(shown):
+    st.bar_chart(
+        shown.assign(devices=shown["gateways"] + shown["terminals"]),
+        x="model",
+        y="devices",
+        color="version",
+        height=260,
+    )
+ui.table(shown, "firmware-versions")
 bad = shown[shown["compliance"] == "non-compliant"]
-st.metric("Non-compliant terminals", int(bad["terminals"].sum()))
+a, b = st.columns(2)
+a.metric("Non-compliant gateways", int(bad["gateways"].sum()))
+b.metric("Non-compliant terminals", int(bad["terminals"].sum()))

@@ -22,8 +22,8 @@ st.subheader(f"SLA by {group}, last {days} days (gateways; planned windows exclu
 fleet = ui.load(c, queries.reliability, start, now)
 a, b, d = st.columns(3)
 a.metric("Fleet availability", ui.pct(fleet))
-b.metric("MTTR", f"{fleet['mttr_min'].iloc[0]} min")
-d.metric("MTBF", f"{fleet['mtbf_h'].iloc[0]} h")
+b.metric("MTTR", ui.figure(fleet, "mttr_min", "min"))
+d.metric("MTBF", ui.figure(fleet, "mtbf_h", "h"))
 ui.table(ui.load(c, queries.reliability, start, now, group), f"sla-by-{group}")
 
 st.subheader("Incidents")
@@ -37,7 +37,7 @@ _, total = ui.load(c, queries_ops.incidents, start, open_only, 1, 0)
 offset = ui.pager(total, size, "incidents")
 df, total = ui.load(c, queries_ops.incidents, start, open_only, size, offset)
 st.caption(f"{total} incidents")
-ui.table(df, "incidents")
+ui.table(df, "incidents", export=ui.all_rows(c, queries_ops.incidents, start, open_only))
 
 st.subheader("Cause and expected recovery (what the merchant is told)")
 if ui.need(c, Role.OPERATOR, "edit incidents") and len(df):

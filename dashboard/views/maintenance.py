@@ -50,7 +50,7 @@ if region:
 todo = todo.sort_values("due_at")
 size = c.settings.dashboard_page_size
 offset = ui.pager(len(todo), size, "due")
-ui.table(todo.iloc[offset : offset + size], "maintenance-due")
+ui.table(todo.iloc[offset : offset + size], "maintenance-due", export=lambda: todo)
 
 st.subheader("Maintenance windows (active and upcoming)")
 windows: pd.DataFrame = ui.load(c, queries_ops.windows, now)

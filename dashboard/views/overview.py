@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from collector import sla
+from collector.status import STATUSES
 from dashboard import charts, queries, ui
 from dashboard.queries import past_reliability
 from dashboard.queries_ops import day_start, month_start
@@ -17,16 +18,15 @@ st.title("Fleet overview")
 @st.fragment(run_every=c.settings.dashboard_refresh_s)
 def body() -> None:
     minute = c.now.replace(second=0, microsecond=0)
-    counts: pd.DataFrame = ui.load(c, queries.status_counts)
+    by_region: pd.DataFrame = ui.load(c, queries.status_by_region, minute)
+    counts = queries.totals(by_region)
     trend: pd.DataFrame = ui.load(c, queries.outage_trend, minute)
     outages_today = trend[trend["day"] == c.now.date().isoformat()]["outages"].sum()
     for subject in ("gateways", "terminals"):
         st.subheader(subject.capitalize())
         sub = counts[counts["subject"] == subject].set_index("status")["n"]
-        cols = st.columns(6)
-        for col, status in zip(
-            cols, ["online", "late", "down", "unknown", "suspended", "decommissioned"], strict=True
-        ):
+        cols = st.columns(len(STATUSES))
+        for col, status in zip(cols, STATUSES, strict=True):
             col.metric(status, int(sub.get(status, 0)))
     # Elements go out in the order the browser should start on them, slowest read last: each
     # kind of element has its own JavaScript, fetched when the first one arrives, so the
@@ -42,11 +42,12 @@ def body() -> None:
     left, right = st.columns([3, 2])
     with right:
         st.subheader("Regions at a glance")
-        regions: pd.DataFrame = ui.load(c, queries.regions, minute)
+        contacts: pd.DataFrame = ui.load(c, queries.region_contacts, minute)
+        regions = queries.with_counts(contacts, by_region)
         ui.table(regions, "regions")
     with left:
         st.subheader("Sites by worst status")
-        sites: pd.DataFrame = ui.load(c, queries.site_map)
+        sites: pd.DataFrame = ui.load(c, queries.site_map, minute)
         if len(sites):
             st.html(charts.as_img(charts.site_map_svg(sites), "sites by worst status"))
             st.caption(

@@ -208,6 +208,10 @@ def _fill_state(
         fw = rnd.choice(MODELS[model])
         seen = None if status == "unknown" else to_db(since if status != "online" else now)
         gw_updates.append((status, to_db(since), seen, fw, 1 if g % 97 == 5 else 0, gid))
+        if status != "unknown":
+            # The collector's first sighting (the first birth): figures count from it.
+            first = now - timedelta(days=days + 1)
+            changes.append(("gateway", gid, "unknown", "online", to_db(first), "birth"))
         for k in range(per_gateway):
             tid = f"T{g * per_gateway + k:07d}"
             term_updates.append(

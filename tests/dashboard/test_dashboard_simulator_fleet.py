@@ -118,7 +118,7 @@ def _table(at: AppTest, with_column: str) -> list[dict[str, object]]:
 def test_overview_counts_the_killed_gateway_down_and_the_rest_online(
     app: AppTest, store: Store
 ) -> None:
-    gateways = {m.label: m.value for m in app.metric[:6]}  # the first row: gateways
+    gateways = {m.label: m.value for m in app.metric[:7]}  # the first row: gateways
     assert gateways["down"] == "1"
     assert gateways["online"] == str(len(store.model.gateways) - 1)
 
@@ -144,18 +144,21 @@ def test_incidents_page_shows_the_open_outage_of_the_killed_gateway(
     assert rows[0]["class"] == "fault"
 
 
-def test_firmware_page_counts_every_terminal_of_the_fleet_by_model(
+def test_firmware_page_counts_every_gateway_and_terminal_of_the_fleet_by_model(
     app: AppTest, store: Store
 ) -> None:
     at = _open(app, "firmware")
-    shown: dict[str, int] = {}
+    shown: dict[tuple[str, str], int] = {}
     for r in _table(at, "compliance"):
-        shown[str(r["model"])] = shown.get(str(r["model"]), 0) + int(str(r["terminals"]))
-    expected: dict[str, int] = {}
+        for kind in ("gateways", "terminals"):
+            key = (kind, str(r["model"]))
+            shown[key] = shown.get(key, 0) + int(str(r[kind]))
+    expected: dict[tuple[str, str], int] = {}
     for g in store.model.gateways:
+        expected[("gateways", g.model)] = expected.get(("gateways", g.model), 0) + 1
         for t in g.terminals:
-            expected[t.model] = expected.get(t.model, 0) + 1
-    assert shown == expected
+            expected[("terminals", t.model)] = expected.get(("terminals", t.model), 0) + 1
+    assert {k: n for k, n in shown.items() if n} == expected
 
 
 def test_maintenance_page_shows_the_scheduled_window(app: AppTest, store: Store) -> None:

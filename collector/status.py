@@ -1,0 +1,81 @@
+"""Effective status: the one definition the console and ``/metrics`` both count with.
+
+A gateway's or terminal's stored ``status`` is liveness only (unknown, online, late, down).
+What a person is shown, and what the fleet gauges count, overlays it, strongest first:
+
+1. ``decommissioned``;
+2. ``suspended`` (administratively stopped);
+3. ``maintenance``: inside an active maintenance window (one-off or recurring, the recurrence
+   read in the scope's zone; the engine's own rule, ``collector.alerts.windows``);
+4. terminals only: ``unknown`` while their gateway is not ``online`` (late, down or never
+   seen): the collector cannot see a terminal behind a dead gateway, so it is neither
+   online nor down;
+5. liveness.
+
+Windows are cron expressions in zones, so which scopes are in maintenance *now* is decided
+in Python (a handful of windows) and handed to SQL as literal id lists: the expression stays
+one string that any query can embed, whatever its parameter style.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+STATUSES = ("online", "late", "down", "unknown", "maintenance", "suspended", "decommissioned")
+
+
+def _literals(ids: list[str]) -> str:
+    # Ids come from the store; quoting doubles single quotes, the one SQLite string escape.
+    return ",".join("'" + i.replace("'", "''") + "'" for i in sorted(set(ids)))
+
+
+def active_scopes(conn: sqlite3.Connection, now: datetime) -> dict[str, list[str]]:
+    """scope_type -> ids of the maintenance windows active at ``now``."""
+    from collector.alerts.repository import load_windows
+
+    scopes: dict[str, list[str]] = {}
+    for w in load_windows(conn, now):
+        if w.active(now):
+            scopes.setdefault(w.scope_type, []).append(w.scope_id)
+    return scopes
+
+
+def maintenance_sql(scopes: dict[str, list[str]], table: str, alias: str) -> str:
+    """A SQL condition true for rows of ``table`` (gateways | terminals, as ``alias``)
+    covered by one of the active ``scopes``."""
+    parts = []
+    for scope, column in (("site", "site_id"), ("region", "region_id"), ("model", "model")):
+        if scopes.get(scope):
+            parts.append(f"{alias}.{column} IN ({_literals(scopes[scope])})")
+    # A gateway window covers the gateway and every terminal behind it.
+    if scopes.get("gateway"):
+        parts.append(f"{alias}.gateway_id IN ({_literals(scopes['gateway'])})")
+    if table == "terminals" and scopes.get("terminal"):
+        parts.append(f"{alias}.terminal_id IN ({_literals(scopes['terminal'])})")
+    return "(" + " OR ".join(parts) + ")" if parts else "0"
+
+
+def effective_sql(table: str, alias: str, scopes: dict[str, list[str]]) -> str:
+    """The effective status of a row of ``table`` (gateways | terminals) read as ``alias``."""
+    if table not in ("gateways", "terminals"):
+        raise ValueError(f"effective status of {table!r}: gateways or terminals only")
+    blind = ""
+    if table == "terminals":
+        # A set built once per query (the gateways that are not online: few), probed per
+        # row: cheaper than a lookup in the gateways table for each terminal.
+        blind = (
+            f"WHEN {alias}.gateway_id IN (SELECT gateway_id FROM gateways "
+            "WHERE status != 'online') THEN 'unknown' "
+        )
+    return (
+        f"(CASE WHEN {alias}.decommissioned = 1 THEN 'decommissioned' "
+        f"WHEN {alias}.suspended = 1 THEN 'suspended' "
+        f"WHEN {maintenance_sql(scopes, table, alias)} THEN 'maintenance' "
+        f"{blind}ELSE {alias}.status END)"
+    )
+
+
+def effective(conn: sqlite3.Connection, now: datetime, table: str, alias: str) -> str:
+    """``effective_sql`` with the windows active at ``now`` read from the store."""
+    return effective_sql(table, alias, active_scopes(conn, now))

@@ -1,0 +1,74 @@
+"""The device page in Chromium: after a recovery, its header follows its timeline without a
+reload (one source of truth per page: both come from one fresh read every refresh)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from test_dashboard_browser import CHROMIUM, LAUNCH_ARGS, _settled, serve
+
+from collector.store.times import to_db
+from simulators.stack.seeded_store import NOW
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _status(page: object) -> object:
+    label = page.locator(  # type: ignore[attr-defined]
+        '[data-testid="stMetricLabel"]', has_text=re.compile(r"^\s*Status\s*$")
+    )
+    metric = page.locator('[data-testid="stMetric"]', has=label)  # type: ignore[attr-defined]
+    return metric.locator('[data-testid="stMetricValue"]')
+
+
+def test_the_header_follows_a_recovery_without_a_reload(browser, fleet) -> None:
+    with serve(fleet.path, refresh_s=1) as url:
+        page = browser.new_page(viewport={"width": 1440, "height": 1400})  # type: ignore[attr-defined]
+        page.goto(f"{url}/detail?id=GW000000")  # the fleet's gateway that is always down
+        _settled(page, "Status timeline (30 days)")
+        assert _status(page).inner_text().strip() == "down"
+        back = NOW - timedelta(minutes=1)
+        conn = sqlite3.connect(fleet.path)
+        try:
+            with conn:  # what the collector writes when the gateway's birth arrives
+                conn.execute(
+                    "UPDATE gateways SET status = 'online', status_since = ?, "
+                    "status_reason = 'birth' WHERE gateway_id = 'GW000000'",
+                    (to_db(back),),
+                )
+                conn.execute(
+                    "INSERT INTO state_changes (subject_type, subject_id, from_status, "
+                    "to_status, at, reason) VALUES ('gateway', 'GW000000', 'down', 'online', "
+                    "?, 'recovery-marker')",
+                    (to_db(back),),
+                )
+        finally:
+            conn.close()
+        # No reload: the fragment's timer brings the new timeline row in ...
+        page.get_by_text("recovery-marker").wait_for(state="attached", timeout=20_000)
+        # ... and the header above it says the same, on the same refresh or the next.
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(m =>
+                m.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim() === 'Status'
+                && m.querySelector('[data-testid="stMetricValue"]')?.innerText.trim()
+                   === 'online')""",
+            timeout=10_000,
+        )
+        assert page.url.endswith("/detail?id=GW000000")
+        page.close()
