@@ -103,6 +103,13 @@ def test_an_outage_that_continues_across_a_collector_death_pages_once_and_resolv
 
         # ---- it comes back while the gateway is still down
         stack.start_collector()
+        # its first /metrics (the earliest Prometheus can scrape it, whether or not it sees
+        # the broker yet) already serves the outage from its store
+        assert any(
+            line.startswith('posfleet_alert_firing{alertname="gateway_down"')
+            and 'gateway="gw-a1"' in line
+            for line in stack.metrics().splitlines()
+        )
         wait_for(
             lambda: hook.received(_collector_down("resolved")),
             30,

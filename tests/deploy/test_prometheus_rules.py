@@ -54,7 +54,7 @@ def test_every_alert_rule_has_a_firing_and_a_silent_promtool_case() -> None:
             (firing if check.get("exp_alerts") else silent).add(check["alertname"])
     names = {rule["alert"] for rule in _alert_rules()}
     assert names - firing == set(), "rules without a firing unit test"
-    # The engine-fed rules share one shape (`posfleet_alert_firing{alertname=kind} == 1`);
+    # The engine-fed rules share one shape (`posfleet_alert_firing:held{alertname=kind} == 1`);
     # the silent cases of gateway/site/terminal stand for them. Every rule with its own
     # threshold or hold time must be shown silent below it.
     thresholded = {rule["alert"] for rule in _alert_rules() if "for" in rule}
