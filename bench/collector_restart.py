@@ -17,13 +17,16 @@ should show 1 page, 0 resolves before the recovery and 1 after, the collector's 
 
 ``--before REV`` runs the same drill once more per profile with the rules file of git
 revision REV (e.g. the commit before the hold), for comparison; ``--repeat N`` runs each
-combination N times. Writes bench/results/collector_restart.json.
+combination N times; ``--kill-before-tick S`` kills the collector S seconds before a
+group_interval tick of the outage's group (the previous rules' worst case). Writes
+bench/results/collector_restart.json (``--out`` to choose).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import subprocess
 import sys
@@ -114,7 +117,9 @@ def _wait(hook: WebhookReceiver, pred: Callable[[Notification], bool], timeout: 
     return found[0].received_at
 
 
-def drill(intervals: Intervals, rules: Path, workdir: Path) -> dict[str, Any]:
+def drill(
+    intervals: Intervals, rules: Path, workdir: Path, kill_before_tick: float | None = None
+) -> dict[str, Any]:
     scrape, evaluation = _seconds(intervals.scrape), _seconds(intervals.evaluation)
     group_interval = _seconds(intervals.group_interval)
     # the longest a resolve (or a changed group) can take to leave Alertmanager
@@ -152,7 +157,16 @@ def drill(intervals: Intervals, rules: Path, workdir: Path) -> dict[str, Any]:
         prom_plain_s = _gateway_down_gone(prom, "gw-2-a", recovered)
         resolve_plain_s = _wait(hook, _site("s-2", "resolved"), 3 * notify_s) - recovered
 
-        # the collector dies until its own alert has paged, and comes back
+        # the collector dies until its own alert has paged, and comes back. Whether the
+        # previous rules' resolve gets out depends on where the kill falls in the s-1 group's
+        # group_interval cycle (its ticks follow its first page): --kill-before-tick puts it
+        # that many seconds before a tick instead of right after the s-2 resolve.
+        if kill_before_tick is not None:
+            page_at = hook.received(_site("s-1", "firing"))[0].received_at
+            ticks = math.ceil((time.monotonic() + kill_before_tick - page_at) / group_interval)
+            time.sleep(
+                max(0.0, page_at + ticks * group_interval - kill_before_tick - time.monotonic())
+            )
         killed = time.monotonic()
         stack.stop_collector(kill=True)
         collector_page_s = _wait(hook, _collector_down("firing"), 120 + notify_s) - killed
@@ -182,6 +196,7 @@ def drill(intervals: Intervals, rules: Path, workdir: Path) -> dict[str, Any]:
         resolve_after_restart_s = hook.received(_site("s-1", "resolved"))[-1].received_at
         resolve_after_restart_s -= recovered
         return {
+            "kill_before_group_tick_s": kill_before_tick,
             "collector_dead_s": round(restarted - killed, 3),
             "outage_across_collector_death_before_recovery": s1_before_recovery,
             "outage_across_collector_death_total": {
@@ -213,6 +228,12 @@ def main() -> int:
     parser.add_argument("--profiles", default="test,recommended")
     parser.add_argument("--before", default="", help="git revision whose rules to compare")
     parser.add_argument("--repeat", type=int, default=1, help="runs per profile and rules")
+    parser.add_argument(
+        "--kill-before-tick",
+        type=float,
+        default=None,
+        help="kill the collector this many seconds before a group_interval tick of s-1",
+    )
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "collector_restart.json"))
     args = parser.parse_args()
     report: dict[str, Any] = {
@@ -241,7 +262,7 @@ def main() -> int:
                 runs = []
                 for i in range(args.repeat):
                     workdir = Path(tmp) / f"{name}-{len(report['results'])}-{i}"
-                    runs.append(drill(intervals, rules, workdir))
+                    runs.append(drill(intervals, rules, workdir, args.kill_before_tick))
                     print(f"{name}/{variant}", json.dumps(runs[-1]), flush=True)
                 clean = [
                     r["outage_across_collector_death_total"] == {"pages": 1, "resolves": 1}
