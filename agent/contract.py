@@ -132,7 +132,7 @@ SCHEMA: dict[str, dict[str, Spec]] = {
 # seconds or RFC 3339 with an offset; counts and amounts are bounded far below 13 digits.
 MAX_TXN_COUNT = 1_000_000
 MAX_AMOUNT = 999_999_999_999
-TS_MAX = 9_183_110_400  # 2262-01-01T00:00:00Z, telemetry.models.TS_MAX
+TS_MAX = 9_214_646_400  # 2262-01-01T00:00:00Z, telemetry.models.TS_MAX
 OUTCOMES = ("approved", "declined", "reversed", "timed_out", "error")
 CLASSES = (
     "approved",
