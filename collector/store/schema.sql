@@ -353,7 +353,7 @@ CREATE INDEX IF NOT EXISTS txn_batches_received ON txn_batches(received_at);
 
 -- Cumulative counts behind posfleet_transactions_total and
 -- posfleet_transaction_responses_total (docs/metrics.md): bounded by construction (regions x
--- the first POSFLEET_TXN_ACQUIRERS_MAX acquirers seen, the rest 'other' x a few keys), kept
+-- the first 20 acquirers seen (ACQUIRERS_MAX), the rest 'other' x a few keys), kept
 -- in the store so every collector of a cluster serves the same monotonic counters.
 CREATE TABLE IF NOT EXISTS txn_totals (
     dim TEXT NOT NULL,                         -- 'outcome' | 'class'

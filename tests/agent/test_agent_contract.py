@@ -229,9 +229,9 @@ def test_compact_encoding_uses_unix_seconds_and_integral_numbers() -> None:
 def test_the_agents_transaction_bounds_are_the_models() -> None:
     assert contract.MAX_TXN_COUNT == models.MAX_TXN_COUNT
     assert contract.MAX_AMOUNT == models.MAX_AMOUNT
-    assert contract.TS_MAX == models.TS_MAX.timestamp()
-    assert contract.OUTCOMES == tuple(models.Outcomes.model_fields)
-    assert contract.CLASSES == tuple(models.Responses.model_fields)
+    assert models.TS_MAX.timestamp() == contract.TS_MAX
+    assert tuple(models.Outcomes.model_fields) == contract.OUTCOMES
+    assert tuple(models.Responses.model_fields) == contract.CLASSES
     assert contract.ID_FIELDS == cards.ID_FIELDS
 
 
