@@ -237,8 +237,10 @@ def test_the_agents_transaction_bounds_are_the_models() -> None:
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(alphabet="0123456789 -ab", max_size=40),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(alphabet="0123456789ab", max_size=20), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(alphabet="0123456789ab", max_size=20), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 

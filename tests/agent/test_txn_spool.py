@@ -17,7 +17,7 @@ from agent.queue import Outbox
 from agent.runner import Agent, Probes, Schedule
 from agent.session import SessionCounter
 from agent.transport import broker_config
-from agent.txnspool import TxnSpool
+from agent.txnspool import TxnSpool, check_line, merge
 from collector.process import free_port
 from telemetry.codec import Decoded, decode
 
@@ -184,3 +184,13 @@ def test_the_agent_queues_the_spool_while_offline_and_deletes_it_only_after_queu
         assert result.message.historical
     assert sorted(p.name for p in spool_dir.iterdir()) == ["20261122T0932-0003.tmp", "rejected"]
     outbox.close()
+
+
+def test_the_example_lines_in_the_vendor_doc_are_accepted() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "agent.md").read_text()
+    section = doc.split("## Transaction aggregates from the payment app")[1].split("\n## ")[0]
+    lines = [ln for ln in section.splitlines() if ln.startswith('{"terminal"')]
+    assert len(lines) == 2
+    messages = merge([check_line(ln.encode()) for ln in lines])
+    assert len(messages) == 1
+    assert messages[0]["batch"]["id"] == "000123"
