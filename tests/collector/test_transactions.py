@@ -130,7 +130,12 @@ def test_an_aggregate_is_stored_once_with_its_batch_even_when_replayed(rig: Rig)
         batch=BATCH,
     )
     rig.send(body)
-    rig.send({**body, "ts": UNTIL + 300, "historical": True})  # the agent's queue replays it
+    rig.clock.advance(600)
+    rig.send({**body, "historical": True})  # the agent's queue sends it again after a crash
+    accepted = rig.registry.get_sample_value(
+        "posfleet_collector_messages_total", {"kind": "transactions"}
+    )
+    assert accepted == 2, "the replay is a valid message: accepted, then stored once"
     assert rig.rows(
         "SELECT gateway_id, terminal_id, window_start, window_end, approved, declined, reversed, "
         "timed_out, error, rc_approved, rc_cardholder_decline, rc_issuer_unavailable, "
