@@ -200,6 +200,10 @@ def headline(r: dict[str, Any]) -> Headline:
                 "with TCP/IP headers (estimate)",
                 fmt(r.get("with_tcpip_headers_kb_per_day_estimate"), "KB/day"),
             ),
+            Figure(
+                "transactions kind, computed (issue 16)",
+                fmt(r.get("transactions", {}).get("kb_per_day"), "KB/day"),
+            ),
             Figure("downtime detection bound", fmt(r.get("detection_bound_s"), "s")),
             Figure(
                 "measured / simulated default time",
