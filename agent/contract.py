@@ -191,6 +191,11 @@ def unix_seconds(value: Any) -> float | None:
     return None
 
 
+def valid(spec: Spec, value: Any) -> bool:
+    """``value`` satisfies the field spec ``spec``."""
+    return _valid(spec, value)
+
+
 def _valid(spec: Spec, value: Any) -> bool:
     kind = spec[0]
     if kind == "num":
@@ -251,6 +256,7 @@ def _valid(spec: Spec, value: Any) -> bool:
 # grouped by single spaces or dashes, that passes the Luhn check. The agent never forwards it.
 _RUN = re.compile(r"(?<!\d)(?<!\d[ -])\d(?:[ -]?\d)*(?![ -]?\d)")
 ID_FIELDS = frozenset({"gw", "terminal"})
+TIME_FIELDS = frozenset({"ts", "since", "until", "last_txn_at", "closed_at"})
 
 
 def luhn_ok(digits: str) -> bool:
@@ -279,6 +285,8 @@ def card_field(value: Any, path: str = "") -> str | None:
             if isinstance(k, str) and _looks_like_pan(k):
                 return f"{path}.<key>" if path else "<key>"
             if not path and k in ID_FIELDS and isinstance(v, str):
+                continue
+            if k in TIME_FIELDS and isinstance(v, int | float) and not isinstance(v, bool):
                 continue
             found = card_field(v, where)
             if found is not None:

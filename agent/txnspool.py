@@ -29,10 +29,10 @@ from agent.contract import (
     OUTCOMES,
     SCHEMA,
     Body,
-    _valid,
     card_field,
     topic_for,
     unix_seconds,
+    valid,
     valid_id,
 )
 
@@ -82,7 +82,7 @@ def check_line(raw: bytes) -> dict[str, Any]:
         raise LineError("schema", "terminal: not a valid id")
     spec = SCHEMA["transactions"]
     for name, value in line.items():
-        if name != "terminal" and not _valid(spec[name], value):
+        if name != "terminal" and not valid(spec[name], value):
             raise LineError("schema", f"{name}: invalid value")
     if "batch" not in line and not {"since", "until"} <= set(line):
         raise LineError("schema", "an aggregate needs since and until (or a batch close)")
@@ -160,7 +160,7 @@ def _sum_ok(fields: dict[str, Any]) -> bool:
     """Merged counts and amounts still within the wire's bounds."""
     spec = SCHEMA["transactions"]
     names = ("outcomes", "responses", *_COUNTED)
-    return all(_valid(spec[k], fields[k]) for k in names if k in fields)
+    return all(valid(spec[k], fields[k]) for k in names if k in fields)
 
 
 class TxnSpool:

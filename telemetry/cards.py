@@ -19,6 +19,9 @@ PAN_MIN, PAN_MAX = 13, 19
 # Identity fields equal the topic's ids (checked by the decoder) and are inventory ids, not
 # data; a gateway named by its IMEI (15 digits, Luhn-valid by design) must not be refused.
 ID_FIELDS = frozenset({"gw", "terminal"})
+# A time may be sent as Unix milliseconds (13 digits until 2286): as a number it is a time,
+# read as one (and refused out_of_range if it is not), never a card number.
+TIME_FIELDS = frozenset({"ts", "since", "until", "last_txn_at", "closed_at"})
 
 
 def luhn_ok(digits: str) -> bool:
@@ -50,6 +53,8 @@ def card_field(value: Any, path: str = "") -> str | None:
             if isinstance(k, str) and _looks_like_pan(k):
                 return f"{path}.<key>" if path else "<key>"
             if not path and k in ID_FIELDS and isinstance(v, str):
+                continue
+            if k in TIME_FIELDS and isinstance(v, int | float) and not isinstance(v, bool):
                 continue
             found = card_field(v, where)
             if found is not None:

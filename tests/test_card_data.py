@@ -119,3 +119,11 @@ def test_the_refusal_comes_before_the_schema_so_it_is_counted_as_card_data() -> 
     assert isinstance(result, Rejected)
     assert result.reason is RejectReason.CARD_DATA
     assert result.detail.startswith("pan:")
+
+
+def test_a_time_sent_as_unix_milliseconds_is_a_time_even_when_its_digits_pass_luhn() -> None:
+    ms = "179533800012"
+    since = int(ms + _check_digit(ms))  # 13 digits, Luhn-valid, 2026-11-22T09:00:00.12x
+    result = _rejected({**BASE, "since": since})
+    assert isinstance(result, Decoded), result
+    assert result.message.since.year == 2026  # type: ignore[union-attr]

@@ -233,6 +233,7 @@ def test_the_agents_transaction_bounds_are_the_models() -> None:
     assert tuple(models.Outcomes.model_fields) == contract.OUTCOMES
     assert tuple(models.Responses.model_fields) == contract.CLASSES
     assert contract.ID_FIELDS == cards.ID_FIELDS
+    assert contract.TIME_FIELDS == cards.TIME_FIELDS
 
 
 _JSON = st.recursive(
