@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_LINE_BYTES = 16 * 1024
+# Bounds on the gateway's memory and flash whatever the payment app does: files read per scan
+# (the rest wait for the next one) and files kept in rejected/ (the oldest go first).
+MAX_FILES_PER_SCAN = 500
+MAX_REJECTED_FILES = 200
 LINE_FIELDS = frozenset(SCHEMA["transactions"]) | {"terminal"}
 _COUNTED = ("approved_amount", "refunded_amount")
 
@@ -168,14 +172,26 @@ class TxnSpool:
         self.root = root
         self.rejected_dir = root / "rejected"
         self.gw = gateway_id
-        root.mkdir(parents=True, exist_ok=True)
+        self._usable()
+
+    def _usable(self) -> bool:
+        """The spool exists (created if need be); a wrong path must not stop the agent, so
+        every scan says so in the log instead, and the payment app's files wait."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.error("transaction spool %s cannot be created: %s (txn_spool_dir)", self.root, exc)
+            return False
+        return True
 
     def scan(self, now: float) -> Scan:
         """Read what is complete; a journal left by a crash is replayed first."""
+        if not self._usable():
+            return Scan()
         journals = sorted(self.root.glob("*.merged"))
         if journals:
             return self._replay(journals[0])
-        files = sorted(p for p in self.root.glob("*.jsonl") if p.is_file())
+        files = sorted(p for p in self.root.glob("*.jsonl") if p.is_file())[:MAX_FILES_PER_SCAN]
         if not files:
             return Scan()
         scan = Scan()
@@ -252,8 +268,11 @@ class TxnSpool:
         return good
 
     def _set_aside(self, path: Path, content: bytes, reasons: list[str]) -> None:
-        self.rejected_dir.mkdir(exist_ok=True)
         with contextlib.suppress(OSError):
+            self.rejected_dir.mkdir(exist_ok=True)
             if content:
                 (self.rejected_dir / path.name).write_bytes(content)
             (self.rejected_dir / (path.name + ".reason")).write_text("\n".join(reasons) + "\n")
+            kept = sorted(self.rejected_dir.iterdir(), key=lambda p: (p.stat().st_mtime, p.name))
+            for old in kept[: max(0, len(kept) - MAX_REJECTED_FILES)]:
+                old.unlink(missing_ok=True)

@@ -194,3 +194,46 @@ def test_the_example_lines_in_the_vendor_doc_are_accepted() -> None:
     messages = merge([check_line(ln.encode()) for ln in lines])
     assert len(messages) == 1
     assert messages[0]["batch"]["id"] == "000123"
+
+
+def test_one_scan_reads_a_bounded_number_of_files_and_the_rest_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agent.txnspool as txnspool
+
+    monkeypatch.setattr(txnspool, "MAX_FILES_PER_SCAN", 2)
+    spool = TxnSpool(tmp_path / "s", "gw-0042")
+    for i in range(3):
+        line = {"terminal": f"t-{i}", "since": 1795338000, "until": 1795339200}
+        (spool.root / f"{i}.jsonl").write_text(json.dumps(line) + "\n")
+    first = spool.scan(NOW)
+    spool.done(first)
+    assert [b["terminal"] for _, b in first.messages] == ["t-0", "t-1"]
+    second = spool.scan(NOW + 1200)
+    assert [b["terminal"] for _, b in second.messages] == ["t-2"]
+
+
+def test_the_rejected_folder_keeps_only_the_newest_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agent.txnspool as txnspool
+
+    monkeypatch.setattr(txnspool, "MAX_REJECTED_FILES", 4)
+    spool = TxnSpool(tmp_path / "s", "gw-0042")
+    for i in range(5):
+        (spool.root / f"{i}.jsonl").write_text("not json\n")
+        spool.done(spool.scan(NOW + i))
+    kept = sorted(p.name for p in spool.rejected_dir.iterdir())
+    assert kept == ["3.jsonl", "3.jsonl.reason", "4.jsonl", "4.jsonl.reason"]
+
+
+def test_a_spool_that_cannot_be_created_is_logged_on_every_scan_and_stops_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    spool = TxnSpool(blocker / "spool", "gw-0042")  # a path under a file: never a directory
+    caplog.clear()
+    assert spool.scan(NOW).messages == []
+    assert "transaction spool" in caplog.text
+    assert "txn_spool_dir" in caplog.text
