@@ -69,7 +69,6 @@ class Agent:
         self._next_probe: float | None = None
         self.txn_spool = txn_spool
         self._next_txn: float | None = None
-        self.txn_rejected: dict[str, int] = {}  # spool lines refused, by reason (cumulative)
         self._full_session = -1
         s = schedule
         self.policies: dict[tuple[str | None, str], ChangePolicy] = {}
@@ -109,8 +108,6 @@ class Agent:
             self.sink.send(topic, body)  # queued (the outbox) before the journal goes
         spool.done(scan)
         if scan.rejected:
-            for reason, n in scan.rejected.items():
-                self.txn_rejected[reason] = self.txn_rejected.get(reason, 0) + n
             self._emit(
                 None,
                 "event",

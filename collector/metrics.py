@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from collector.store.sqlite import connect
+from collector.store.transactions import ACQUIRERS_MAX
 from telemetry.codec import RejectReason
 from telemetry.topics import Kind
 
@@ -409,7 +410,7 @@ def transaction_totals(db: sqlite3.Connection) -> Iterator[Metric]:
     responses = CounterMetricFamily(
         "posfleet_transaction_responses",
         "Transaction responses by ISO 8583 response class, region and acquirer (the first "
-        "20 acquirers seen by name, later ones as 'other')",
+        f"{ACQUIRERS_MAX} acquirers seen by name, later ones as 'other')",
         labels=["class", "region", "acquirer"],
     )
     for key, region, acquirer, n in db.execute(
