@@ -68,6 +68,11 @@ class AgentSettings:
         default=RECONNECT_MAX_DELAY_S, metadata=_range(0, open_lo=True)
     )
 
+    # Transaction aggregates from the payment app (docs/agent.md): a spool directory of JSON
+    # lines (default: <state_dir>/txn-spool), read every txn_interval seconds.
+    txn_spool_dir: Path | None = None
+    txn_interval: float = field(default=1200.0, metadata=_range(0, 86400, True))
+
     # Store-and-forward bounds.
     queue_max_messages: int = field(default=20_000, metadata=_range(1))
     queue_max_age_s: float = field(default=7 * 86400.0, metadata=_range(0, open_lo=True))

@@ -13,12 +13,13 @@ import math
 import re
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 ROOT = "posfleet/v1"
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 _ID_RE = re.compile(ID_PATTERN)  # used with fullmatch: "$" would let a trailing newline in
-KINDS = ("status", "heartbeat", "network", "firmware", "hardware", "event")
+KINDS = ("status", "heartbeat", "network", "firmware", "hardware", "event", "transactions")
 OFFLINE_REASONS = (
     "connection_lost",
     "shutdown",
@@ -127,11 +128,72 @@ SCHEMA: dict[str, dict[str, Spec]] = {
         "data": ("dict", 32),
     },
 }
+# Transactions (docs/protocol.md "Transactions"): aggregates only. Times are ("time",): Unix
+# seconds or RFC 3339 with an offset; counts and amounts are bounded far below 13 digits.
+MAX_TXN_COUNT = 1_000_000
+MAX_AMOUNT = 999_999_999_999
+TS_MAX = 9_214_646_400  # 2262-01-01T00:00:00Z, telemetry.models.TS_MAX
+OUTCOMES = ("approved", "declined", "reversed", "timed_out", "error")
+CLASSES = (
+    "approved",
+    "cardholder_decline",
+    "issuer_unavailable",
+    "format_or_terminal_error",
+    "other",
+)
+CURRENCY_PATTERN = r"[A-Z]{3}"
+TIME: Spec = ("time",)
+TXN_COUNT: Spec = ("int", 0, MAX_TXN_COUNT)
+AMOUNT: Spec = ("int", 0, MAX_AMOUNT)
+BATCH_SCHEMA: dict[str, Spec] = {
+    "id": ("pattern", ID_PATTERN),
+    "count": TXN_COUNT,
+    "amount": AMOUNT,
+    "currency": ("pattern", CURRENCY_PATTERN),
+    "closed_at": TIME,
+}
+SCHEMA["transactions"] = {
+    "since": TIME,
+    "until": TIME,
+    "outcomes": ("counts", OUTCOMES, MAX_TXN_COUNT),
+    "responses": ("counts", CLASSES, MAX_TXN_COUNT),
+    "approved_amount": AMOUNT,
+    "refunded_amount": AMOUNT,
+    "currency": ("pattern", CURRENCY_PATTERN),
+    "last_txn_at": TIME,
+    "acquirer": ("pattern", ID_PATTERN),
+    "batch": ("object", BATCH_SCHEMA),
+}
 REQUIRED = {
     "status": ("state", "session"),
     "heartbeat": ("session", "seq", "interval"),
     "event": ("type",),
+    "transactions": ("since", "until"),
 }
+
+
+def unix_seconds(value: Any) -> float | None:
+    """A wire time (Unix seconds, or RFC 3339 with an offset) as Unix seconds, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        ok = math.isfinite(value) and 0 <= value < TS_MAX
+        return float(value) if ok else None
+    if isinstance(value, str) and len(value) <= 64:
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if at.tzinfo is None:
+            return None
+        seconds = at.timestamp()
+        return seconds if 0 <= seconds < TS_MAX else None
+    return None
+
+
+def valid(spec: Spec, value: Any) -> bool:
+    """``value`` satisfies the field spec ``spec``."""
+    return _valid(spec, value)
 
 
 def _valid(spec: Spec, value: Any) -> bool:
@@ -171,7 +233,82 @@ def _valid(spec: Spec, value: Any) -> bool:
                 for k, v in value.items()
             )
         )
+    if kind == "time":
+        return unix_seconds(value) is not None
+    if kind == "pattern":
+        return isinstance(value, str) and re.fullmatch(spec[1], value) is not None
+    if kind == "counts":
+        return isinstance(value, dict) and all(
+            k in spec[1] and isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= spec[2]
+            for k, v in value.items()
+        )
+    if kind == "object":
+        return (
+            isinstance(value, dict)
+            and set(value) == set(spec[1])
+            and all(_valid(spec[1][k], v) for k, v in value.items())
+        )
     raise AssertionError(f"unknown spec {spec}")
+
+
+# ---------------------------------------------------------------- card numbers
+# The same rule as telemetry/cards.py (the collector's): a run of 13-19 digits, optionally
+# grouped by single spaces or dashes, that passes the Luhn check. The agent never forwards it.
+_RUN = re.compile(r"(?<!\d)(?<!\d[ -])\d(?:[ -]?\d)*(?![ -]?\d)")
+ID_FIELDS = frozenset({"gw", "terminal"})
+TIME_FIELDS = frozenset({"ts", "since", "until", "last_txn_at", "closed_at"})
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _looks_like_pan(text: str) -> bool:
+    for m in _RUN.finditer(text):
+        digits = "".join(c for c in m.group() if c not in " -")
+        if 13 <= len(digits) <= 19 and luhn_ok(digits):
+            return True
+    return False
+
+
+def card_field(value: Any, path: str = "") -> str | None:
+    """The path of the first field (or key) that looks like a card number, else None."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            where = f"{path}.{k}" if path else str(k)
+            if isinstance(k, str) and _looks_like_pan(k):
+                return f"{path}.<key>" if path else "<key>"
+            if not path and k in ID_FIELDS and isinstance(v, str):
+                continue
+            if k in TIME_FIELDS and isinstance(v, int | float) and not isinstance(v, bool):
+                continue
+            found = card_field(v, where)
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = card_field(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return path if _looks_like_pan(str(abs(value))) else None
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e20:
+            return path if _looks_like_pan(str(abs(int(value)))) else None
+        return None
+    if isinstance(value, str):
+        return path if _looks_like_pan(value) else None
+    return None
 
 
 class ContractError(ValueError):

@@ -15,6 +15,7 @@ from agent.contract import KINDS, Body, Clock, ContractError, build, topic_for
 from agent.policy import HARDWARE_DEADBANDS, NETWORK_DEADBANDS, ChangePolicy
 from agent.probes import Probe, Reading, run_probes
 from agent.probes.terminals import TerminalProbe, TerminalReading, collect_all
+from agent.txnspool import TxnSpool
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ class Schedule:
     network_max_silence: float = 3600.0
     firmware_max_silence: float = 86400.0
     hardware_max_silence: float = 3600.0
+    # The transaction spool is read (and its lines merged per terminal) this often: at most
+    # one transactions message per terminal per interval, plus extra batch closes.
+    txn_interval: float = 1200.0
 
 
 @dataclass
@@ -47,7 +51,13 @@ class Probes:
 
 class Agent:
     def __init__(
-        self, gateway_id: str, probes: Probes, sink: Sink, clock: Clock, schedule: Schedule
+        self,
+        gateway_id: str,
+        probes: Probes,
+        sink: Sink,
+        clock: Clock,
+        schedule: Schedule,
+        txn_spool: TxnSpool | None = None,
     ) -> None:
         self.gw = gateway_id
         self.probes = probes
@@ -57,6 +67,8 @@ class Agent:
         self.seq = 0
         self._next_beat: float | None = None
         self._next_probe: float | None = None
+        self.txn_spool = txn_spool
+        self._next_txn: float | None = None
         self._full_session = -1
         s = schedule
         self.policies: dict[tuple[str | None, str], ChangePolicy] = {}
@@ -68,7 +80,7 @@ class Agent:
         self.stop_requested = threading.Event()
 
     def next_due(self) -> float:
-        due = [t for t in (self._next_beat, self._next_probe) if t is not None]
+        due = [t for t in (self._next_beat, self._next_probe, self._next_txn) if t is not None]
         return min(due) if due else self.clock.monotonic()
 
     def tick(self, force: bool = False) -> None:
@@ -81,6 +93,33 @@ class Agent:
             self.on_change("network", run_probes([self.probes.network]), force=force)
             self.on_change("firmware", run_probes([self.probes.firmware]), force=force)
             self.on_change("hardware", run_probes([self.probes.hardware]), force=force)
+        if self.txn_spool is not None and (self._next_txn is None or now >= self._next_txn):
+            self._next_txn = now + self.schedule.txn_interval
+            self.transactions(self.txn_spool)
+
+    def transactions(self, spool: TxnSpool) -> None:
+        """Forward what the payment app dropped in the spool; bad lines become an event."""
+        try:
+            scan = spool.scan(self.clock.time())
+        except OSError as exc:
+            log.error("transaction spool %s unreadable: %s", spool.root, exc)
+            return
+        for topic, body in scan.messages:
+            self.sink.send(topic, body)  # queued (the outbox) before the journal goes
+        spool.done(scan)
+        if scan.rejected:
+            self._emit(
+                None,
+                "event",
+                {
+                    "type": "txn_spool_rejected",
+                    "severity": "warning",
+                    "message": f"{sum(scan.rejected.values())} transaction spool lines refused "
+                    f"(see {spool.rejected_dir})",
+                    "data": dict(scan.rejected),
+                },
+                {},
+            )
 
     def heartbeat(self, full: bool = False) -> None:
         session = self.sink.session
@@ -111,7 +150,8 @@ class Agent:
 
     def _terminal(self, t: TerminalReading, common: dict[str, Any]) -> None:
         kind = t.kind
-        if kind not in KINDS or kind == "status":
+        # Status is the gateway's own; transactions come from the payment app's spool.
+        if kind not in KINDS or kind in ("status", "transactions"):
             log.warning("terminal probe gave unknown kind %r for %s", t.kind, t.terminal_id)
             return
         if kind == "heartbeat":

@@ -15,6 +15,7 @@ from agent.queue import Outbox
 from agent.runner import Agent, Probes, Schedule
 from agent.session import SessionCounter
 from agent.transport import broker_config
+from agent.txnspool import TxnSpool
 
 log = logging.getLogger("agent")
 
@@ -27,7 +28,12 @@ def schedule_of(s: AgentSettings) -> Schedule:
         network_max_silence=s.network_max_silence,
         firmware_max_silence=s.firmware_max_silence,
         hardware_max_silence=s.hardware_max_silence,
+        txn_interval=s.txn_interval,
     )
+
+
+def txn_spool_of(s: AgentSettings) -> TxnSpool:
+    return TxnSpool(s.txn_spool_dir or s.state_dir / "txn-spool", s.gateway_id)
 
 
 class Service:
@@ -51,7 +57,9 @@ class Service:
             clock=self.clock,
             wake=self.wake,
         )
-        self.agent = Agent(s.gateway_id, probes, self.link, self.clock, schedule_of(s))
+        self.agent = Agent(
+            s.gateway_id, probes, self.link, self.clock, schedule_of(s), txn_spool_of(s)
+        )
 
     def request_stop(self, reason: str | None = None) -> None:
         if reason is not None:

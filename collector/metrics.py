@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from collector.status import active_scopes, effective_sql
 from collector.store.sqlite import StoreError, connect
+from collector.store.transactions import ACQUIRERS_MAX
 from telemetry.codec import RejectReason
 from telemetry.topics import Kind
 
@@ -296,6 +297,7 @@ class FleetCollector(Collector):
         ):
             firing.add_metric([str(v) for v in row], 1)
         yield firing
+        yield from transaction_totals(db)
         mono = time.monotonic()
         if mono - self._slow_at >= self._slow_refresh_s:
             self._slow = [firmware_compliance(db), maintenance_due(db)]
@@ -360,3 +362,31 @@ def maintenance_due(db: sqlite3.Connection, now: datetime | None = None) -> Metr
     for (region, state), n in sorted(counts.items()):
         fam.add_metric([region, state], n)
     return fam
+
+
+def transaction_totals(db: sqlite3.Connection) -> Iterator[Metric]:
+    """Transactions since the store began, from ``txn_totals`` (collector.store.transactions):
+    by outcome and region, and by response class, region and bounded acquirer. Stored, not
+    in-process, so a restart or a second collector never resets or splits them; never by
+    terminal (per-terminal detail is in ``txn_aggregates``)."""
+    outcomes = CounterMetricFamily(
+        "posfleet_transactions",
+        "Transactions reported by terminals, by outcome and region",
+        labels=["outcome", "region"],
+    )
+    for key, region, n in db.execute(
+        "SELECT key, region_id, sum(n) FROM txn_totals WHERE dim = 'outcome' GROUP BY 1, 2"
+    ):
+        outcomes.add_metric([key, region], n)
+    yield outcomes
+    responses = CounterMetricFamily(
+        "posfleet_transaction_responses",
+        "Transaction responses by ISO 8583 response class, region and acquirer (the first "
+        f"{ACQUIRERS_MAX} acquirers seen by name, later ones as 'other')",
+        labels=["class", "region", "acquirer"],
+    )
+    for key, region, acquirer, n in db.execute(
+        "SELECT key, region_id, acquirer, n FROM txn_totals WHERE dim = 'class'"
+    ):
+        responses.add_metric([key, region, acquirer], n)
+    yield responses

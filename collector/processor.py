@@ -41,6 +41,7 @@ from collector.store.sqlite import (
     WriteResult,
     dumps,
 )
+from collector.store.transactions import TxnAggregate
 from telemetry.clock import Clock, SystemClock
 from telemetry.codec import MAX_PAYLOAD_BYTES, Decoded, Rejected, RejectReason, decode
 from telemetry.models import (
@@ -51,6 +52,7 @@ from telemetry.models import (
     Network,
     OfflineReason,
     Status,
+    Transactions,
 )
 from telemetry.topics import TopicRef, parse_topic
 
@@ -495,6 +497,11 @@ class Processor:
             if not msg.historical and ref.terminal_id is None:
                 gw.clock_skew_s = round((msg.ts - at).total_seconds(), 3)
             return  # liveness evidence: kept as columns and state changes, not as history rows
+        if isinstance(msg, Transactions):
+            # Money has its own tables (collector/store/transactions.py), not the telemetry
+            # history whose rollups would average counts into nonsense.
+            batch.transactions.append(TxnAggregate(ref.gateway_id, ref.terminal_id or "", at, msg))
+            return
         if isinstance(msg, Firmware):
             subject.columns.update(
                 {

@@ -10,6 +10,7 @@ from telemetry.models import (
     Message,
     Network,
     Status,
+    Transactions,
 )
 from telemetry.topics import ROOT, Kind, TopicRef, parse_topic, topic_for
 
@@ -31,6 +32,7 @@ __all__ = [
     "Status",
     "SystemClock",
     "TopicRef",
+    "Transactions",
     "decode",
     "encode",
     "parse_topic",

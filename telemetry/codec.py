@@ -10,7 +10,17 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from telemetry.models import Event, Firmware, Hardware, Heartbeat, Message, Network, Status
+from telemetry.cards import card_field
+from telemetry.models import (
+    Event,
+    Firmware,
+    Hardware,
+    Heartbeat,
+    Message,
+    Network,
+    Status,
+    Transactions,
+)
 from telemetry.topics import Kind, TopicRef, parse_topic
 
 MAX_PAYLOAD_BYTES = 16 * 1024
@@ -22,6 +32,7 @@ MODEL_FOR_KIND: dict[Kind, type[Message]] = {
     Kind.FIRMWARE: Firmware,
     Kind.HARDWARE: Hardware,
     Kind.EVENT: Event,
+    Kind.TRANSACTIONS: Transactions,
 }
 
 
@@ -41,6 +52,9 @@ class RejectReason(StrEnum):
     DUPLICATE = "duplicate"
     STALE_SESSION = "stale_session"
     UNREGISTERED = "unregistered"
+    # A transactions message with anything that looks like a card number (telemetry.cards):
+    # refused whole, never stored nor logged; the log line names the field, not the value.
+    CARD_DATA = "card_data"
     # The collector failed to process a valid-looking message (a bug or a store error): the
     # message is dropped and counted, the rest of its batch goes on.
     INTERNAL = "internal"
@@ -108,6 +122,20 @@ def decode(
         return Rejected(RejectReason.UNKNOWN_TOPIC, f"not a posfleet/v1 topic: {topic[:200]!r}")
     if len(payload) > max_bytes:
         return Rejected(RejectReason.OVERSIZED, f"{len(payload)} bytes > {max_bytes}", ref)
+    if ref.kind is Kind.TRANSACTIONS:
+        # Before the model: its extra="ignore" would drop an unknown field unseen. A second
+        # parse, but only for this low-volume kind (one message per terminal per 15 min).
+        try:
+            raw = json.loads(payload)
+        except (ValueError, RecursionError):
+            raw = None  # the model's parse says what is wrong with it
+        where = card_field(raw) if raw is not None else None
+        if where is not None:
+            return Rejected(
+                RejectReason.CARD_DATA,
+                f"{where or 'payload'}: looks like a card number (13-19 digits, Luhn)",
+                ref,
+            )
     try:
         # pydantic-core parses and validates in one pass (no intermediate dict): the hot path.
         msg = MODEL_FOR_KIND[ref.kind].model_validate_json(payload)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from telemetry.topics import ID_PATTERN
 
@@ -191,4 +191,73 @@ class Event(_Wire):
     )
 
 
-Message = Status | Heartbeat | Network | Firmware | Hardware | Event
+# ---------------------------------------------------------------- transactions (aggregates)
+# Counts since the last report: a terminal cannot take a million transactions in one window,
+# and a bound far below 13 digits means no count or amount can ever look like a card number.
+MAX_TXN_COUNT = 1_000_000
+MAX_AMOUNT = 999_999_999_999  # minor units (cents, fen): 12 digits
+TxnCount = Annotated[int, Field(ge=0, le=MAX_TXN_COUNT)]
+Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]  # ISO 4217 alphabetic code
+
+
+class _Part(BaseModel):
+    """A nested object of a wire message: extra keys ignored (additive), numbers finite."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, frozen=True)
+
+
+class Outcomes(_Part):
+    """Transactions by how they ended (docs/protocol.md, "Transactions")."""
+
+    approved: TxnCount = 0
+    declined: TxnCount = 0
+    reversed: TxnCount = 0
+    timed_out: TxnCount = 0
+    error: TxnCount = 0
+
+
+class Responses(_Part):
+    """Responses by ISO 8583 response-code class (docs/protocol.md, "Response classes")."""
+
+    approved: TxnCount = 0
+    cardholder_decline: TxnCount = 0
+    issuer_unavailable: TxnCount = 0
+    format_or_terminal_error: TxnCount = 0
+    other: TxnCount = 0
+
+
+class BatchClose(_Part):
+    """The terminal closed (settled) a batch: its own totals, for reconciliation."""
+
+    id: GatewayId
+    count: TxnCount
+    amount: Amount
+    currency: Currency
+    closed_at: Timestamp
+
+
+class Transactions(_Wire):
+    """Aggregates of one terminal since its last report: never card data or single
+    transactions. A payload with anything that looks like a card number is refused
+    (``card_data``) before this model sees it (telemetry.cards)."""
+
+    since: Timestamp
+    until: Timestamp
+    outcomes: Outcomes = Outcomes()
+    responses: Responses = Responses()
+    approved_amount: Amount = 0
+    refunded_amount: Amount = 0
+    currency: Currency | None = None
+    last_txn_at: Timestamp | None = None
+    acquirer: GatewayId | None = None
+    batch: BatchClose | None = None
+
+    @model_validator(mode="after")
+    def _window_in_order(self) -> Transactions:
+        if self.until < self.since:
+            raise ValueError("until is before since")
+        return self
+
+
+Message = Status | Heartbeat | Network | Firmware | Hardware | Event | Transactions

@@ -20,6 +20,7 @@ class Kind(StrEnum):
     FIRMWARE = "firmware"
     HARDWARE = "hardware"
     EVENT = "event"
+    TRANSACTIONS = "transactions"
 
 
 class TopicRef(NamedTuple):

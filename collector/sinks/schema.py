@@ -27,6 +27,7 @@ from telemetry.models import (
     Network,
     OfflineReason,
     Status,
+    Transactions,
 )
 
 # influxdb-client's WritePrecision.MS value; a str keeps this module free of the client.
@@ -103,6 +104,14 @@ def _tags_and_fields(message: Message) -> tuple[dict[str, str], dict[str, float]
         # constant field because a point needs at least one field.
         tags.update({k: v for k in _FIRMWARE_TAGS if (v := getattr(message, k))})
         fields = {"reported": 1.0}
+    elif isinstance(message, Transactions):
+        # Counts and amounts of the window; acquirer and currency are bounded ids (tags).
+        fields = {f"outcome_{k}": float(v) for k, v in message.outcomes.model_dump().items()}
+        fields.update({f"class_{k}": float(v) for k, v in message.responses.model_dump().items()})
+        fields["approved_amount"] = float(message.approved_amount)
+        fields["refunded_amount"] = float(message.refunded_amount)
+        fields["window_s"] = (message.until - message.since).total_seconds()
+        tags.update({k: v for k in ("currency", "acquirer") if (v := getattr(message, k))})
     else:
         assert isinstance(message, Event)
         tags["type"] = message.type

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from collector.store.times import to_db
+from collector.store.transactions import prune_transactions
 
 # Identity, sequence numbers and configuration echoes are not measurements: never rolled up.
 EXCLUDED_METRICS: frozenset[str] = frozenset({"v", "session", "seq", "interval"})
@@ -51,6 +52,7 @@ class Cutoffs:
 class RetentionReport:
     raw_rows_folded: int
     rollup_rows_deleted: int
+    txn_rows_deleted: int = 0  # transaction windows and batches past rollup_keep
 
 
 def hour_bucket(received_at: str) -> str:
@@ -156,4 +158,7 @@ def apply_retention(
         pruned = conn.execute(
             "DELETE FROM telemetry_rollup WHERE bucket_start < ?", (cut.rollup_before,)
         ).rowcount
-    return RetentionReport(raw_rows_folded=folded, rollup_rows_deleted=pruned)
+        # Transaction aggregates are already small (one row per terminal per window): kept
+        # as long as the rollups, for reconciliation and the detectors' baselines.
+        txn = prune_transactions(conn, cut.rollup_before)
+    return RetentionReport(raw_rows_folded=folded, rollup_rows_deleted=pruned, txn_rows_deleted=txn)

@@ -334,3 +334,64 @@ CREATE TABLE IF NOT EXISTS oncall_overrides (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS oncall_overrides_ends ON oncall_overrides(ends_at);
+
+-- ---------------------------------------------------------------- transaction health
+-- Aggregates from `transactions` messages (docs/protocol.md "Transactions"): counts and
+-- amounts per terminal and reporting window, never card data or single transactions. A
+-- replay of the same window (the agent's at-least-once queue) hits the unique key and is
+-- stored once. terminal_id '' = the gateway is the payment device. The silent-terminal and
+-- spike detectors read txn_aggregates by (terminal, window_end); reconciliation joins
+-- txn_batches with the acquirer's settlement by (terminal, batch_id).
+CREATE TABLE IF NOT EXISTS txn_aggregates (
+    id INTEGER PRIMARY KEY,
+    gateway_id TEXT NOT NULL,
+    terminal_id TEXT NOT NULL DEFAULT '',
+    window_start TEXT NOT NULL,                -- device `since`
+    window_end TEXT NOT NULL,                  -- device `until`
+    received_at TEXT NOT NULL,                 -- collector time
+    historical INTEGER NOT NULL DEFAULT 0,
+    approved INTEGER NOT NULL DEFAULT 0,
+    declined INTEGER NOT NULL DEFAULT 0,
+    reversed INTEGER NOT NULL DEFAULT 0,
+    timed_out INTEGER NOT NULL DEFAULT 0,
+    error INTEGER NOT NULL DEFAULT 0,
+    rc_approved INTEGER NOT NULL DEFAULT 0,
+    rc_cardholder_decline INTEGER NOT NULL DEFAULT 0,
+    rc_issuer_unavailable INTEGER NOT NULL DEFAULT 0,
+    rc_format_or_terminal_error INTEGER NOT NULL DEFAULT 0,
+    rc_other INTEGER NOT NULL DEFAULT 0,
+    approved_amount INTEGER NOT NULL DEFAULT 0, -- minor units of `currency`
+    refunded_amount INTEGER NOT NULL DEFAULT 0,
+    currency TEXT NOT NULL DEFAULT '',
+    last_txn_at TEXT,
+    acquirer TEXT NOT NULL DEFAULT '',
+    UNIQUE (gateway_id, terminal_id, window_start, window_end, currency, acquirer)
+);
+CREATE INDEX IF NOT EXISTS txn_aggregates_terminal ON txn_aggregates(terminal_id, window_end);
+CREATE INDEX IF NOT EXISTS txn_aggregates_received ON txn_aggregates(received_at);
+
+CREATE TABLE IF NOT EXISTS txn_batches (
+    gateway_id TEXT NOT NULL,
+    terminal_id TEXT NOT NULL DEFAULT '',
+    batch_id TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    amount INTEGER NOT NULL,                   -- minor units of `currency`
+    currency TEXT NOT NULL,
+    closed_at TEXT NOT NULL,                   -- device time
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (gateway_id, terminal_id, batch_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS txn_batches_received ON txn_batches(received_at);
+
+-- Cumulative counts behind posfleet_transactions_total and
+-- posfleet_transaction_responses_total (docs/metrics.md): bounded by construction (regions x
+-- the first 20 acquirers seen (ACQUIRERS_MAX), the rest 'other' x a few keys), kept
+-- in the store so every collector of a cluster serves the same monotonic counters.
+CREATE TABLE IF NOT EXISTS txn_totals (
+    dim TEXT NOT NULL,                         -- 'outcome' | 'class'
+    key TEXT NOT NULL,                         -- approved, declined, ... | cardholder_decline, ...
+    region_id TEXT NOT NULL,
+    acquirer TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (dim, key, region_id, acquirer)
+) WITHOUT ROWID;

@@ -21,6 +21,7 @@ from collector.enrolment import Sighting
 from collector.liveness import StoredState
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
 from collector.store.times import from_db_opt, to_db
+from collector.store.transactions import TxnAggregate, write_transactions
 
 
 class StoreError(RuntimeError):
@@ -97,6 +98,8 @@ class Batch:
     unregistered: dict[tuple[SubjectType, str], Sighting] = field(default_factory=dict)
     # Auto-enrolled in this batch (POSFLEET_AUTO_ENROL), gateways before their terminals.
     enrol: list[AutoEnrolled] = field(default_factory=list)
+    # Transaction aggregates (collector.store.transactions).
+    transactions: list[TxnAggregate] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
@@ -106,6 +109,7 @@ class Batch:
             or self.telemetry
             or self.unregistered
             or self.enrol
+            or self.transactions
         )
 
 
@@ -278,6 +282,8 @@ class SqliteStore:
                     for r in batch.telemetry
                 ],
             )
+        if batch.transactions:
+            write_transactions(conn, batch.transactions)
         done = {id(t) for t in applied}
         lost = [t for t in batch.transitions if id(t) not in done]
         return WriteResult(applied, lost, dropped)

@@ -24,6 +24,9 @@ from collector.process import free_port
 from simulators.broker import find_mosquitto, wait_for_port
 from simulators.stack.wait import wait_for
 
+# Waits that only guard against "never": generous, for a loaded 2-core CI machine.
+DEADLINE = 30.0
+
 pytestmark = pytest.mark.integration
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
 
@@ -186,7 +189,7 @@ def client(
         port = b.cert_port if cert else b.collector_port if service else b.port
     c.connect("127.0.0.1", port, keepalive=10)
     c.loop_start()
-    wait_for(lambda: result, 5, what="CONNACK")
+    wait_for(lambda: result, DEADLINE, what="CONNACK")
     return c, result
 
 
@@ -205,7 +208,7 @@ def attempt_denied(c: mqtt.Client, topic: str) -> None:
     """Publish outside the ACL. Mosquitto 2.0 drops the message and, for MQTT 3.1.1 QoS 1,
     closes the connection (observed with 2.0.11); wait for either outcome."""
     info = c.publish(topic, b'{"spoof":1}', qos=1)
-    wait_for(lambda: info.is_published() or not c.is_connected(), 5, what="publish handled")
+    wait_for(lambda: info.is_published() or not c.is_connected(), DEADLINE, what="publish handled")
 
 
 def marker(b: SecureBroker, user: str, obs: Observer, cert: bool = False) -> None:
@@ -214,8 +217,8 @@ def marker(b: SecureBroker, user: str, obs: Observer, cert: bool = False) -> Non
     c, rc = client(b, user, cert=cert)
     try:
         assert not rc[0].is_failure  # type: ignore[attr-defined]
-        c.publish(f"posfleet/v1/{user}/event", b"{}", qos=1).wait_for_publish(5)
-        wait_for(lambda: obs.raw, 5, what=f"{user}'s own message")
+        c.publish(f"posfleet/v1/{user}/event", b"{}", qos=1).wait_for_publish(DEADLINE)
+        wait_for(lambda: obs.raw, DEADLINE, what=f"{user}'s own message")
     finally:
         close(c)
 
@@ -244,7 +247,7 @@ def test_a_gateway_cannot_publish_under_another_gateways_id(secure_broker: Secur
     gw_a, rc = client(b, "gw-a")
     try:
         assert not rc[0].is_failure  # type: ignore[attr-defined]
-        wait_for(obs.subscribed.is_set, 5, what="collector subscribed")
+        wait_for(obs.subscribed.is_set, DEADLINE, what="collector subscribed")
         attempt_denied(gw_a, "posfleet/v1/gw-b/status")
         marker(b, "gw-a", obs)
         assert [t for t, _ in obs.raw] == ["posfleet/v1/gw-a/event"]
@@ -258,7 +261,7 @@ def test_the_collector_reads_but_cannot_publish(secure_broker: SecureBroker) -> 
     obs = collector_observer(b)
     collector, _ = client(b, "_collector")
     try:
-        wait_for(obs.subscribed.is_set, 5, what="collector subscribed")
+        wait_for(obs.subscribed.is_set, DEADLINE, what="collector subscribed")
         attempt_denied(collector, "posfleet/v1/gw-b/status")
         marker(b, "gw-b", obs)
         assert [t for t, _ in obs.raw] == ["posfleet/v1/gw-b/event"]
@@ -286,7 +289,7 @@ def test_a_client_certificate_identifies_the_gateway_for_the_acl(
     gw_a, rc = client(b, "gw-a", cert=True)
     try:
         assert not rc[0].is_failure  # type: ignore[attr-defined]
-        wait_for(obs.subscribed.is_set, 5, what="collector subscribed")
+        wait_for(obs.subscribed.is_set, DEADLINE, what="collector subscribed")
         attempt_denied(gw_a, "posfleet/v1/gw-b/event")
         marker(b, "gw-a", obs, cert=True)
         assert [t for t, _ in obs.raw] == ["posfleet/v1/gw-a/event"]
@@ -305,12 +308,12 @@ def test_the_agent_connects_over_tls_with_the_pinned_ca_and_its_birth_passes_the
     assert "ok   TLS" in out.getvalue()
     obs = collector_observer(b)
     try:
-        wait_for(obs.subscribed.is_set, 5, what="collector subscribed")
+        wait_for(obs.subscribed.is_set, DEADLINE, what="collector subscribed")
         agent = AgentThread(s)
         try:
             wait_for(
                 lambda: obs.of_kind("status") and obs.of_kind("heartbeat"),
-                10,
+                DEADLINE,
                 what="agent birth and heartbeat over TLS",
             )
         finally:
@@ -368,7 +371,9 @@ def test_the_collector_ingests_the_agents_telemetry_over_tls(
         return [i.topic.rsplit("/", 1)[-1] for i in got if isinstance(i, Received)]
 
     try:
-        wait_for(lambda: drain() is not None and ingest.connected, 10, what="collector connected")
+        wait_for(
+            lambda: drain() is not None and ingest.connected, DEADLINE, what="collector connected"
+        )
         agent = AgentThread(tls_agent(b, tmp_path))
         try:
             wait_for(
@@ -417,7 +422,7 @@ def test_a_gateway_connecting_under_another_gateways_client_id_does_not_disconne
     obs = collector_observer(b)
     agent = AgentThread(gw_agent(b, tmp_path, "gw-b"))
     try:
-        wait_for(lambda: statuses(obs, "gw-b") == ["online"], 10, what="gw-b's birth")
+        wait_for(lambda: statuses(obs, "gw-b") == ["online"], DEADLINE, what="gw-b's birth")
         for _ in range(5):
             attacker, rc = client(b, "gw-a", cert=cert, client_id="gw-b")
             assert not rc[0].is_failure  # type: ignore[attr-defined]
@@ -426,11 +431,11 @@ def test_a_gateway_connecting_under_another_gateways_client_id_does_not_disconne
         # its CONNACK; gw-a's own message, sent after the last CONNACK, comes after it.
         marker_at = len(obs.raw)
         c, _ = client(b, "gw-a", cert=cert)
-        c.publish("posfleet/v1/gw-a/event", b"{}", qos=1).wait_for_publish(5)
+        c.publish("posfleet/v1/gw-a/event", b"{}", qos=1).wait_for_publish(DEADLINE)
         close(c)
         wait_for(
             lambda: "posfleet/v1/gw-a/event" in [t for t, _ in obs.raw[marker_at:]],
-            5,
+            DEADLINE,
             what="gw-a's marker",
         )
         assert statuses(obs, "gw-b") == ["online"], "gw-b was knocked off the broker"
@@ -482,7 +487,7 @@ def test_a_gateway_cannot_take_over_the_collectors_session(secure_broker: Secure
 
     ingest.start()
     try:
-        wait_for(lambda: drain() and ingest.connected, 10, what="collector connected")
+        wait_for(lambda: drain() and ingest.connected, DEADLINE, what="collector connected")
         for _ in range(5):
             attacker, rc = client(b, "gw-a", client_id="posfleet-collector")
             assert not rc[0].is_failure  # type: ignore[attr-defined]
@@ -493,7 +498,7 @@ def test_a_gateway_cannot_take_over_the_collectors_session(secure_broker: Secure
         collector_observer_stub.close()
         wait_for(
             lambda: any(isinstance(i, Received) and "gw-b" in i.topic for i in drain()),
-            10,
+            DEADLINE,
             what="gw-b's marker read by the collector",
         )
     finally:
@@ -563,17 +568,17 @@ def test_the_collector_counts_a_takeover_of_its_session(secure_broker: SecureBro
 
     ingest.start()
     try:
-        wait_for(lambda: drain() == [True], 10, what="collector connected")
+        wait_for(lambda: drain() == [True], DEADLINE, what="collector connected")
         assert takeovers() == 0
         thief, rc = client(b, "_collector", client_id="posfleet-collector")
         try:
             assert not rc[0].is_failure  # type: ignore[attr-defined]
-            wait_for(lambda: takeovers() >= 1, 10, what="the takeover counted")
+            wait_for(lambda: takeovers() >= 1, DEADLINE, what="the takeover counted")
         finally:
             close(thief)
         # The thief's paho reconnects on its own until closed: the two may have fought
         # over the id a few rounds. The collector ends connected, and counted every loss.
-        wait_for(lambda: drain()[-1:] == [True], 10, what="the collector reconnected")
+        wait_for(lambda: drain()[-1:] == [True], DEADLINE, what="the collector reconnected")
     finally:
         ingest.stop()
     while not inbox.empty():
@@ -598,7 +603,7 @@ def test_check_on_a_gateway_whose_agent_is_running_does_not_knock_it_off(
     obs = collector_observer(b)
     agent = AgentThread(s)
     try:
-        wait_for(lambda: statuses(obs, "gw-a") == ["online"], 10, what="gw-a's birth")
+        wait_for(lambda: statuses(obs, "gw-a") == ["online"], DEADLINE, what="gw-a's birth")
         (s.state_dir / "agent.pid").write_text(f"{os.getpid()}\n")  # the agent runs here
         out = io.StringIO()
         assert check_broker(s, out), out.getvalue()
@@ -608,7 +613,7 @@ def test_check_on_a_gateway_whose_agent_is_running_does_not_knock_it_off(
         marker(b, "gw-b", obs)
         wait_for(
             lambda: "posfleet/v1/gw-b/event" in [t for t, _ in obs.raw[marker_at:]],
-            5,
+            DEADLINE,
             what="gw-b's marker",
         )
         assert statuses(obs, "gw-a") == ["online"], "the check knocked the agent off"

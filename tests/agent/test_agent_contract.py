@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent import contract
-from telemetry import models, topics
+from telemetry import cards, models, topics
 from telemetry.codec import MODEL_FOR_KIND, Decoded, decode
 from telemetry.models import OfflineReason
 from telemetry.topics import Kind
@@ -69,6 +71,34 @@ def test_field_names_bounds_and_enums_match_the_models(kind: str) -> None:
             assert p["type"] == "boolean", name
         elif spec[0] in ("strlist", "dict"):
             assert p.get("maxItems", p.get("maxProperties")) == spec[1], name
+        else:
+            _check_nested(spec, p, props_defs(kind), name)
+
+
+def props_defs(kind: str) -> dict[str, Any]:
+    defs: dict[str, Any] = MODEL_FOR_KIND[Kind(kind)].model_json_schema().get("$defs", {})
+    return defs
+
+
+def _check_nested(spec: contract.Spec, p: dict[str, Any], defs: dict[str, Any], name: str) -> None:
+    if "$ref" in p:
+        p = defs[p["$ref"].split("/")[-1]]
+    if spec[0] == "time":
+        assert (p["type"], p["format"]) == ("string", "date-time"), name
+    elif spec[0] == "pattern":
+        assert p["pattern"] == f"^{spec[1]}$", name
+    elif spec[0] == "int":
+        assert (p["type"], p.get("minimum"), p.get("maximum")) == ("integer", *spec[1:]), name
+    elif spec[0] == "counts":
+        assert tuple(p["properties"]) == spec[1], name
+        for key, sub in p["properties"].items():
+            assert (sub["minimum"], sub["maximum"]) == (0, spec[2]), (name, key)
+    elif spec[0] == "object":
+        assert set(p["properties"]) == set(p["required"]) == set(spec[1]), name
+        for key, sub_spec in spec[1].items():
+            _check_nested(sub_spec, p["properties"][key], defs, f"{name}.{key}")
+    else:
+        raise AssertionError(f"{name}: spec {spec} is not compared with the model")
 
 
 EXTREMES = {
@@ -121,6 +151,24 @@ EXTREMES = {
         "message": "m" * 1024,
         "data": {"a": 1, "b": "x", "c": None, "d": True, "e": 1.5},
     },
+    "transactions": {
+        "since": 0,
+        "until": "2261-12-31T23:59:59+00:00",
+        "outcomes": {k: contract.MAX_TXN_COUNT for k in contract.OUTCOMES},
+        "responses": {k: 0 for k in contract.CLASSES},
+        "approved_amount": contract.MAX_AMOUNT,
+        "refunded_amount": 0,
+        "currency": "XTS",
+        "last_txn_at": "2026-11-22T09:30:00Z",
+        "acquirer": "a" * 64,
+        "batch": {
+            "id": "4111111111111112",  # 16 digits, not Luhn: an id, not a card
+            "count": 0,
+            "amount": contract.MAX_AMOUNT,
+            "currency": "CNY",
+            "closed_at": 1795339200.5,
+        },
+    },
 }
 
 
@@ -146,6 +194,12 @@ def test_every_field_at_its_bounds_builds_a_message_the_collector_accepts(kind: 
         ("network", "link", "satellite"),
         ("heartbeat", "load1", -1),
         ("hardware", "charging", "yes"),
+        ("transactions", "currency", "cny"),
+        ("transactions", "approved_amount", contract.MAX_AMOUNT + 1),
+        ("transactions", "outcomes", {"approved": -1}),
+        ("transactions", "outcomes", {"aproved": 1}),
+        ("transactions", "last_txn_at", "2026-11-22T09:30:00"),
+        ("transactions", "batch", {"id": "b1", "count": 1}),
     ],
 )
 def test_an_invalid_reading_is_dropped_and_named_in_errors(
@@ -170,3 +224,29 @@ def test_compact_encoding_uses_unix_seconds_and_integral_numbers() -> None:
     raw = contract.encode(body)
     assert raw == b'{"v":1,"gw":"gw-1","ts":1795339200,"session":1,"seq":2,"interval":120}'
     assert json.loads(raw)["ts"] == 1795339200
+
+
+def test_the_agents_transaction_bounds_are_the_models() -> None:
+    assert contract.MAX_TXN_COUNT == models.MAX_TXN_COUNT
+    assert contract.MAX_AMOUNT == models.MAX_AMOUNT
+    assert models.TS_MAX.timestamp() == contract.TS_MAX
+    assert tuple(models.Outcomes.model_fields) == contract.OUTCOMES
+    assert tuple(models.Responses.model_fields) == contract.CLASSES
+    assert contract.ID_FIELDS == cards.ID_FIELDS
+    assert contract.TIME_FIELDS == cards.TIME_FIELDS
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet="0123456789 -ab", max_size=40),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(alphabet="0123456789ab", max_size=20), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON)
+def test_the_agents_card_number_rule_is_the_collectors(value: Any) -> None:
+    assert contract.card_field(value) == cards.card_field(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import points as p
@@ -9,6 +10,7 @@ from influxdb_client.client.write.point import Point
 from influxdb_client.domain.write_precision import WritePrecision
 
 from collector.sinks.schema import to_lines
+from telemetry.codec import Decoded, decode
 
 TS = datetime(2026, 11, 22, 9, 0, 0, 250_000, tzinfo=UTC)
 MS = 1_795_338_000_250
@@ -105,3 +107,36 @@ def test_an_offline_reason_this_version_does_not_know_is_one_bounded_tag_value()
         [line] = to_lines(decoded)
         lines.append(_parse(line)[1]["reason"])
     assert lines == ["other", "other", "upgrade"]
+
+
+def test_transaction_aggregates_become_one_point_of_counts_and_amounts() -> None:
+    body = {
+        "v": 1,
+        "gw": "gw-1",
+        "terminal": "t-1",
+        "ts": TS.isoformat(),
+        "since": "2026-11-22T08:40:00+00:00",
+        "until": "2026-11-22T09:00:00+00:00",
+        "outcomes": {"approved": 12, "declined": 1},
+        "responses": {"approved": 12, "issuer_unavailable": 1},
+        "approved_amount": 45600,
+        "currency": "CNY",
+        "acquirer": "unionpay-sh",
+    }
+    decoded = decode("posfleet/v1/gw-1/terminal/t-1/transactions", json.dumps(body).encode())
+    assert isinstance(decoded, Decoded)
+    [line] = to_lines(decoded)
+    measurement, tags, fields, stamp = _parse(line)
+    assert measurement == "transactions"
+    assert tags == {
+        "gateway": "gw-1",
+        "terminal": "t-1",
+        "currency": "CNY",
+        "acquirer": "unionpay-sh",
+    }
+    assert fields["outcome_approved"] == 12.0
+    assert fields["outcome_timed_out"] == 0.0
+    assert fields["class_issuer_unavailable"] == 1.0
+    assert (fields["approved_amount"], fields["refunded_amount"]) == (45600.0, 0.0)
+    assert fields["window_s"] == 1200.0
+    assert stamp == MS

@@ -1,0 +1,278 @@
+"""The vendor-neutral transaction input: JSON lines dropped in a spool directory.
+
+A payment app reports aggregates without linking to posfleet (docs/agent.md, "Transaction
+aggregates from the payment app"): it writes ``<name>.tmp`` and renames it to
+``<name>.jsonl`` (a rename is atomic, so the agent never reads half a file). Each line is one
+aggregate or one batch close: the wire fields of ``transactions`` without ``v``/``gw``/``ts``.
+
+Each scan takes every complete file, checks every line with the stdlib contract (a line with
+anything that looks like a card number is never forwarded, nor kept), merges the good lines
+per terminal, currency and acquirer into one message, and journals those messages in a
+``*.merged`` file before it deletes its sources: a crash at any point replays the very same
+messages (same windows, so the collector stores them once) and never counts a line twice.
+The caller queues the messages (the outbox) and only then calls :meth:`TxnSpool.done`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.contract import (
+    CLASSES,
+    OUTCOMES,
+    SCHEMA,
+    Body,
+    card_field,
+    topic_for,
+    unix_seconds,
+    valid,
+    valid_id,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_LINE_BYTES = 16 * 1024
+# Bounds on the gateway's memory and flash whatever the payment app does: files read per scan
+# (the rest wait for the next one) and files kept in rejected/ (the oldest go first).
+MAX_FILES_PER_SCAN = 500
+MAX_REJECTED_FILES = 200
+LINE_FIELDS = frozenset(SCHEMA["transactions"]) | {"terminal"}
+_COUNTED = ("approved_amount", "refunded_amount")
+
+
+class LineError(ValueError):
+    """One spool line is not a valid aggregate; ``reason`` is a short label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass
+class Scan:
+    """What one scan found: messages to queue, and bad lines by reason."""
+
+    messages: list[tuple[str, Body]] = field(default_factory=list)
+    rejected: Counter[str] = field(default_factory=Counter)
+    journal: Path | None = None
+
+
+def check_line(raw: bytes) -> dict[str, Any]:
+    """One line as a dict of valid fields, times as Unix seconds; raises ``LineError``."""
+    if len(raw) > MAX_LINE_BYTES:
+        raise LineError("oversized", f"{len(raw)} bytes > {MAX_LINE_BYTES}")
+    try:
+        line = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise LineError("malformed_json", str(exc)[:200]) from None
+    if not isinstance(line, dict):
+        raise LineError("schema", "a line must be a JSON object")
+    where = card_field(line)
+    if where is not None:  # first: nothing else about this line may reach a log or a file
+        raise LineError("card_data", f"{where or 'line'}: looks like a card number")
+    unknown = set(line) - LINE_FIELDS
+    if unknown:
+        raise LineError("schema", f"unknown fields {sorted(unknown)[:5]}")
+    terminal = line.get("terminal")
+    if terminal is not None and not (isinstance(terminal, str) and valid_id(terminal)):
+        raise LineError("schema", "terminal: not a valid id")
+    spec = SCHEMA["transactions"]
+    for name, value in line.items():
+        if name != "terminal" and not valid(spec[name], value):
+            raise LineError("schema", f"{name}: invalid value")
+    if "batch" not in line and not {"since", "until"} <= set(line):
+        raise LineError("schema", "an aggregate needs since and until (or a batch close)")
+    out = dict(line)
+    for name in ("since", "until", "last_txn_at"):
+        if name in out:
+            out[name] = unix_seconds(out[name])
+    if "batch" in out:
+        out["batch"] = {**out["batch"], "closed_at": unix_seconds(out["batch"]["closed_at"])}
+    if "since" in out and "until" in out and out["until"] < out["since"]:
+        raise LineError("schema", "until is before since")
+    if any(out.get(k) for k in _COUNTED) and "currency" not in out:
+        raise LineError("schema", "amounts need a currency")
+    return out
+
+
+def merge(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Lines of one scan as message fields: one per (terminal, currency, acquirer); the
+    first batch close rides on it, any further one gets a message of its own."""
+    groups: dict[tuple[str | None, str | None, str | None], dict[str, Any]] = {}
+    extra: list[dict[str, Any]] = []
+    for line in lines:
+        key = (line.get("terminal"), line.get("currency"), line.get("acquirer"))
+        g = groups.get(key)
+        if "since" not in line:  # a batch close alone
+            closed = line["batch"]["closed_at"]
+            line = {**line, "since": closed, "until": closed}
+        if g is None:
+            groups[key] = g = {k: v for k, v in line.items() if k != "batch"}
+            g["outcomes"] = dict(line.get("outcomes", {}))
+            g["responses"] = dict(line.get("responses", {}))
+        else:
+            g["since"] = min(g["since"], line["since"])
+            g["until"] = max(g["until"], line["until"])
+            for name in ("outcomes", "responses"):
+                for k, v in line.get(name, {}).items():
+                    g[name][k] = g[name].get(k, 0) + v
+            for name in _COUNTED:
+                if name in line:
+                    g[name] = g.get(name, 0) + line[name]
+            if "last_txn_at" in line:
+                g["last_txn_at"] = max(g.get("last_txn_at", 0), line["last_txn_at"])
+        if "batch" in line:
+            if "batch" not in g:
+                g["batch"] = line["batch"]
+            else:
+                closed = line["batch"]["closed_at"]
+                extra.append(
+                    {**key_fields(key), "since": closed, "until": closed, "batch": line["batch"]}
+                )
+    out = []
+    for g in [*groups.values(), *extra]:
+        for name, keys in (("outcomes", OUTCOMES), ("responses", CLASSES)):
+            # Zero counts are left out (absent is 0): fewer cellular bytes.
+            counts = {k: g[name][k] for k in keys if g.get(name, {}).get(k)}
+            if counts:
+                g[name] = counts
+            else:
+                g.pop(name, None)
+        for name in ("since", "until", "last_txn_at"):
+            if name in g:
+                g[name] = int(g[name])
+        if "batch" in g:
+            g["batch"] = {**g["batch"], "closed_at": int(g["batch"]["closed_at"])}
+        out.append(g)
+    return out
+
+
+def key_fields(key: tuple[str | None, str | None, str | None]) -> dict[str, str]:
+    names = ("terminal", "currency", "acquirer")
+    return {n: v for n, v in zip(names, key, strict=True) if v is not None}
+
+
+def _sum_ok(fields: dict[str, Any]) -> bool:
+    """Merged counts and amounts still within the wire's bounds."""
+    spec = SCHEMA["transactions"]
+    names = ("outcomes", "responses", *_COUNTED)
+    return all(valid(spec[k], fields[k]) for k in names if k in fields)
+
+
+class TxnSpool:
+    def __init__(self, root: Path, gateway_id: str) -> None:
+        self.root = root
+        self.rejected_dir = root / "rejected"
+        self.gw = gateway_id
+        self._usable()
+
+    def _usable(self) -> bool:
+        """The spool exists (created if need be); a wrong path must not stop the agent, so
+        every scan says so in the log instead, and the payment app's files wait."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.error("transaction spool %s cannot be created: %s (txn_spool_dir)", self.root, exc)
+            return False
+        return True
+
+    def scan(self, now: float) -> Scan:
+        """Read what is complete; a journal left by a crash is replayed first."""
+        if not self._usable():
+            return Scan()
+        journals = sorted(self.root.glob("*.merged"))
+        if journals:
+            return self._replay(journals[0])
+        files = sorted(p for p in self.root.glob("*.jsonl") if p.is_file())[:MAX_FILES_PER_SCAN]
+        if not files:
+            return Scan()
+        scan = Scan()
+        good: list[dict[str, Any]] = []
+        for path in files:
+            good += self._read(path, scan)
+        fields = merge(good)
+        bodies: list[tuple[str, Body]] = []
+        for f in fields:
+            if not _sum_ok(f):  # e.g. a million approvals summed over many files
+                scan.rejected["out_of_range"] += 1
+                who = f.get("terminal", self.gw)
+                log.warning("transaction aggregate of %s over its bounds after merging", who)
+                continue
+            terminal = f.pop("terminal", None)
+            body: Body = {"v": 1, "gw": self.gw, "ts": int(now)}
+            if terminal is not None:
+                body["terminal"] = terminal
+            body.update(f)
+            bodies.append((topic_for(self.gw, "transactions", terminal), body))
+        journal = self.root / f"{int(now * 1000)}.merged"
+        tmp = journal.with_suffix(".merged-tmp")
+        tmp.write_text(json.dumps({"sources": [p.name for p in files], "messages": bodies}))
+        os.replace(tmp, journal)
+        for path in files:
+            path.unlink(missing_ok=True)
+        scan.messages = bodies
+        scan.journal = journal
+        return scan
+
+    def done(self, scan: Scan) -> None:
+        """The scan's messages are queued: forget them."""
+        if scan.journal is not None:
+            scan.journal.unlink(missing_ok=True)
+
+    def _replay(self, journal: Path) -> Scan:
+        try:
+            saved = json.loads(journal.read_text())
+            for name in saved["sources"]:
+                (self.root / name).unlink(missing_ok=True)  # merged before the crash
+            messages = [(str(t), dict(b)) for t, b in saved["messages"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("unreadable transaction journal %s (%s): set aside", journal, exc)
+            self._set_aside(journal, journal.read_bytes() if journal.exists() else b"", [])
+            journal.unlink(missing_ok=True)
+            return Scan(rejected=Counter({"journal": 1}))
+        return Scan(messages=messages, journal=journal)
+
+    def _read(self, path: Path, scan: Scan) -> list[dict[str, Any]]:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            log.warning("cannot read %s: %s (left for the next scan)", path, exc)
+            return []
+        if len(data) > MAX_FILE_BYTES:
+            scan.rejected["oversized"] += 1
+            self._set_aside(path, b"", [f"file: {len(data)} bytes > {MAX_FILE_BYTES}"])
+            return []
+        good, bad_lines, reasons = [], [], []
+        for n, raw in enumerate(data.splitlines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                good.append(check_line(raw))
+            except LineError as exc:
+                scan.rejected[exc.reason] += 1
+                reasons.append(f"line {n}: {exc}")
+                # A line that looks like card data is not kept anywhere, not even here.
+                if exc.reason != "card_data":
+                    bad_lines.append(raw)
+        if reasons:
+            self._set_aside(path, b"\n".join(bad_lines) + b"\n" if bad_lines else b"", reasons)
+            log.warning("%s: %d bad lines moved to %s", path.name, len(reasons), self.rejected_dir)
+        return good
+
+    def _set_aside(self, path: Path, content: bytes, reasons: list[str]) -> None:
+        with contextlib.suppress(OSError):
+            self.rejected_dir.mkdir(exist_ok=True)
+            if content:
+                (self.rejected_dir / path.name).write_bytes(content)
+            (self.rejected_dir / (path.name + ".reason")).write_text("\n".join(reasons) + "\n")
+            kept = sorted(self.rejected_dir.iterdir(), key=lambda p: (p.stat().st_mtime, p.name))
+            for old in kept[: max(0, len(kept) - MAX_REJECTED_FILES)]:
+                old.unlink(missing_ok=True)

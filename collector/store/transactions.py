@@ -1,0 +1,128 @@
+"""Transaction aggregates in the store: windows, batch closes and the bounded totals.
+
+One ``INSERT OR IGNORE`` per aggregate inside the batch's transaction (never a commit per
+row): its row count says whether the window is new, and only a new window adds to
+``txn_totals``, so an at-least-once replay is stored and counted once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from collector.store.times import to_db
+from telemetry.models import Transactions
+
+OUTCOMES = ("approved", "declined", "reversed", "timed_out", "error")
+CLASSES = (
+    "approved",
+    "cardholder_decline",
+    "issuer_unavailable",
+    "format_or_terminal_error",
+    "other",
+)
+OTHER_ACQUIRER = "other"
+NO_ACQUIRER = "unknown"  # label for aggregates that name no acquirer
+# The first this many acquirers seen keep their own label; later ones count as "other", so
+# the counters stay bounded and never move between label sets (a counter must only rise).
+ACQUIRERS_MAX = 20
+
+
+@dataclass(frozen=True, slots=True)
+class TxnAggregate:
+    gateway_id: str
+    terminal_id: str  # '' when the gateway is the payment device
+    received_at: datetime
+    message: Transactions
+
+
+_INSERT = (
+    "INSERT OR IGNORE INTO txn_aggregates (gateway_id, terminal_id, window_start, window_end, "
+    "received_at, historical, approved, declined, reversed, timed_out, error, rc_approved, "
+    "rc_cardholder_decline, rc_issuer_unavailable, rc_format_or_terminal_error, rc_other, "
+    "approved_amount, refunded_amount, currency, last_txn_at, acquirer) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_REGION = (
+    "coalesce((SELECT region_id FROM terminals WHERE terminal_id = ?), "
+    "(SELECT region_id FROM gateways WHERE gateway_id = ?), '')"
+)
+_TOTAL = (
+    f"INSERT INTO txn_totals (dim, key, region_id, acquirer, n) SELECT ?, ?, {_REGION}, ?, ? "
+    "WHERE ? > 0 ON CONFLICT (dim, key, region_id, acquirer) DO UPDATE SET n = n + excluded.n"
+)
+
+
+def _acquirer_label(conn: sqlite3.Connection, acquirer: str | None, limit: int) -> str:
+    if not acquirer:
+        return NO_ACQUIRER
+    if conn.execute("SELECT 1 FROM txn_totals WHERE acquirer = ? LIMIT 1", (acquirer,)).fetchone():
+        return acquirer
+    named = conn.execute(
+        "SELECT count(DISTINCT acquirer) FROM txn_totals WHERE acquirer NOT IN (?, ?)",
+        (OTHER_ACQUIRER, NO_ACQUIRER),
+    ).fetchone()[0]
+    return acquirer if named < limit else OTHER_ACQUIRER
+
+
+def write_transactions(
+    conn: sqlite3.Connection, rows: Sequence[TxnAggregate], acquirers_max: int = ACQUIRERS_MAX
+) -> int:
+    """Store ``rows`` in the caller's transaction; return how many windows were new."""
+    new = 0
+    for r in rows:
+        m = r.message
+        o, c = m.outcomes, m.responses
+        cur = conn.execute(
+            _INSERT,
+            (
+                r.gateway_id,
+                r.terminal_id,
+                to_db(m.since),
+                to_db(m.until),
+                to_db(r.received_at),
+                int(m.historical),
+                *(getattr(o, k) for k in OUTCOMES),
+                *(getattr(c, k) for k in CLASSES),
+                m.approved_amount,
+                m.refunded_amount,
+                m.currency or "",
+                to_db(m.last_txn_at) if m.last_txn_at else None,
+                m.acquirer or "",
+            ),
+        )
+        if m.batch is not None:
+            b = m.batch
+            conn.execute(
+                "INSERT OR IGNORE INTO txn_batches (gateway_id, terminal_id, batch_id, count, "
+                "amount, currency, closed_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    r.gateway_id,
+                    r.terminal_id,
+                    b.id,
+                    b.count,
+                    b.amount,
+                    b.currency,
+                    to_db(b.closed_at),
+                    to_db(r.received_at),
+                ),
+            )
+        if cur.rowcount != 1:
+            continue  # a replayed window: already stored and counted
+        new += 1
+        acquirer = _acquirer_label(conn, m.acquirer, acquirers_max)
+        where = (r.terminal_id, r.gateway_id)
+        conn.executemany(
+            _TOTAL,
+            [("outcome", k, *where, acquirer, getattr(o, k), getattr(o, k)) for k in OUTCOMES]
+            + [("class", k, *where, acquirer, getattr(c, k), getattr(c, k)) for k in CLASSES],
+        )
+    return new
+
+
+def prune_transactions(conn: sqlite3.Connection, before: str) -> int:
+    """Delete windows and batches received before ``before`` (the totals stay)."""
+    n = conn.execute("DELETE FROM txn_aggregates WHERE received_at < ?", (before,)).rowcount
+    return n + conn.execute("DELETE FROM txn_batches WHERE received_at < ?", (before,)).rowcount

@@ -1,0 +1,79 @@
+"""What looks like a card number (PAN): a run of 13 to 19 digits that passes the Luhn check.
+
+Transaction messages carry aggregates only; a payload with anything that looks like a PAN is
+refused whole (``card_data``), whatever field it hides in. agent/contract.py has the same
+rule in its own copy (tests/agent/test_agent_contract.py proves they agree). Standard
+library only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# A run of digits, optionally grouped by single spaces or dashes ("4111 1111 1111 1111"); the
+# lookarounds make it the whole run, so a 20-digit reference is one run (not a PAN), never
+# a 16-digit window inside it. \d is Unicode: full-width digits count too.
+_RUN = re.compile(r"(?<!\d)(?<!\d[ -])\d(?:[ -]?\d)*(?![ -]?\d)")
+PAN_MIN, PAN_MAX = 13, 19
+# Identity fields equal the topic's ids (checked by the decoder) and are inventory ids, not
+# data; a gateway named by its IMEI (15 digits, Luhn-valid by design) must not be refused.
+ID_FIELDS = frozenset({"gw", "terminal"})
+# A time may be sent as Unix milliseconds (13 digits until 2286): as a number it is a time,
+# read as one (and refused out_of_range if it is not), never a card number.
+TIME_FIELDS = frozenset({"ts", "since", "until", "last_txn_at", "closed_at"})
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _looks_like_pan(text: str) -> bool:
+    for m in _RUN.finditer(text):
+        digits = "".join(c for c in m.group() if c not in " -")
+        if PAN_MIN <= len(digits) <= PAN_MAX and luhn_ok(digits):
+            return True
+    return False
+
+
+def card_field(value: Any, path: str = "") -> str | None:
+    """The path of the first field (or key) that looks like a card number, else ``None``.
+
+    ``value`` is parsed JSON. Never returns the value itself: it must not reach a log.
+    """
+    if isinstance(value, dict):
+        for k, v in value.items():
+            where = f"{path}.{k}" if path else str(k)
+            if isinstance(k, str) and _looks_like_pan(k):
+                return f"{path}.<key>" if path else "<key>"
+            if not path and k in ID_FIELDS and isinstance(v, str):
+                continue
+            if k in TIME_FIELDS and isinstance(v, int | float) and not isinstance(v, bool):
+                continue
+            found = card_field(v, where)
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = card_field(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return path if _looks_like_pan(str(abs(value))) else None
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e20:
+            return path if _looks_like_pan(str(abs(int(value)))) else None
+        return None
+    if isinstance(value, str):
+        return path if _looks_like_pan(value) else None
+    return None

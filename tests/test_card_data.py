@@ -1,0 +1,129 @@
+"""A transactions message with anything that looks like a card number is refused (card_data),
+wherever it hides; ids that merely have many digits are not."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from telemetry.cards import luhn_ok
+from telemetry.codec import Decoded, Rejected, RejectReason, decode
+
+TOPIC = "posfleet/v1/gw-0042/terminal/pinpad-2/transactions"
+BASE: dict[str, Any] = {
+    "v": 1,
+    "gw": "gw-0042",
+    "terminal": "pinpad-2",
+    "ts": 1795339260,
+    "since": 1795338000,
+    "until": 1795339200,
+    "outcomes": {"approved": 3},
+    "currency": "CNY",
+    "approved_amount": 4500,
+}
+
+
+def _check_digit(body: str) -> str:
+    """The digit that makes ``body + digit`` pass Luhn, computed by hand (not telemetry's)."""
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch)
+        if i % 2 == 0:  # these are doubled once the check digit is appended
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def _wrong_check_digit(body: str) -> str:
+    return str((int(_check_digit(body)) + 1) % 10)
+
+
+# A PAN starts with its industry digit 1-9 (ISO/IEC 7812), so it survives being a JSON number.
+_bodies = st.tuples(st.sampled_from("123456789"), st.text("0123456789", min_size=11, max_size=17))
+pans = _bodies.map(lambda t: t[0] + t[1]).map(lambda b: b + _check_digit(b))
+not_pans = st.text("0123456789", min_size=12, max_size=18).map(lambda b: b + _wrong_check_digit(b))
+
+
+def _grouped(pan: str, sep: str) -> str:
+    return sep.join(pan[i : i + 4] for i in range(0, len(pan), 4))
+
+
+def _rejected(body: dict[str, Any]) -> Decoded | Rejected:
+    return decode(TOPIC, json.dumps(body).encode())
+
+
+PLACES = ("extra", "nested_extra", "batch_id", "acquirer", "key", "number", "list", "text")
+
+
+def _embed(place: str, pan: str, sep: str) -> dict[str, Any]:
+    shown = _grouped(pan, sep) if sep else pan
+    batch = {"id": "b1", "count": 1, "amount": 1, "currency": "CNY", "closed_at": 1795339000}
+    return {
+        "extra": {**BASE, "card": shown},
+        "nested_extra": {**BASE, "outcomes": {"approved": 3, "debug": {"pan": [shown]}}},
+        "batch_id": {**BASE, "batch": {**batch, "id": pan}},
+        "acquirer": {**BASE, "acquirer": pan},
+        "key": {**BASE, "seen": {shown: 1}},
+        "number": {**BASE, "x": int(pan)},
+        "list": {**BASE, "refs": ["a", shown]},
+        "text": {**BASE, "note": f"card {shown} declined"},
+    }[place]
+
+
+def test_the_test_check_digit_agrees_with_known_card_numbers() -> None:
+    assert _check_digit("411111111111111") == "1"  # 4111 1111 1111 1111, the Visa test card
+    assert _check_digit("621234567890123") == "2"
+
+
+@settings(max_examples=400, deadline=None)
+@given(pans, st.sampled_from(PLACES), st.sampled_from(["", " ", "-"]))
+def test_a_card_number_anywhere_in_the_message_is_always_refused(
+    pan: str, place: str, sep: str
+) -> None:
+    if place in ("batch_id", "acquirer", "number"):
+        sep = ""  # these places hold the bare digits
+    result = _rejected(_embed(place, pan, sep))
+    assert isinstance(result, Rejected)
+    assert result.reason is RejectReason.CARD_DATA
+    assert pan not in result.detail
+    assert pan[:6] not in result.detail
+
+
+@settings(max_examples=300, deadline=None)
+@given(not_pans, st.sampled_from(["batch_id", "acquirer"]))
+def test_digit_ids_that_fail_the_luhn_check_are_accepted(digits: str, place: str) -> None:
+    assert not luhn_ok(digits)
+    result = _rejected(_embed(place, digits, ""))
+    assert isinstance(result, Decoded), result
+
+
+def test_a_gateway_named_by_its_imei_is_not_card_data() -> None:
+    imei = "49015420323751" + _check_digit("49015420323751")  # 15 digits, Luhn by design
+    body = {**BASE, "gw": imei}
+    result = decode(f"posfleet/v1/{imei}/terminal/pinpad-2/transactions", json.dumps(body).encode())
+    assert isinstance(result, Decoded), result
+
+
+def test_a_long_reference_is_one_run_not_a_card_number() -> None:
+    assert isinstance(_rejected({**BASE, "ref": "4111111111111111" + "0000"}), Decoded)
+
+
+def test_the_refusal_comes_before_the_schema_so_it_is_counted_as_card_data() -> None:
+    body = {**BASE, "since": "not a time", "pan": "4111111111111111"}
+    result = _rejected(body)
+    assert isinstance(result, Rejected)
+    assert result.reason is RejectReason.CARD_DATA
+    assert result.detail.startswith("pan:")
+
+
+def test_a_time_sent_as_unix_milliseconds_is_a_time_even_when_its_digits_pass_luhn() -> None:
+    ms = "179533800012"
+    since = int(ms + _check_digit(ms))  # 13 digits, Luhn-valid, 2026-11-22T09:00:00.12x
+    result = _rejected({**BASE, "since": since})
+    assert isinstance(result, Decoded), result
+    assert result.message.since.year == 2026  # type: ignore[union-attr]
