@@ -36,19 +36,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "deploy")]
-
-from simulators.broker import MosquittoProcess  # noqa: E402
-from simulators.stack.paging import GatewaySpec, PagingStack  # noqa: E402
-from simulators.stack.prometheus import (  # noqa: E402
+from bench.report import Figure, Headline, fmt, get, ratio, write_result
+from simulators.broker import MosquittoProcess
+from simulators.stack.paging import GatewaySpec, PagingStack
+from simulators.stack.prometheus import (
     RECOMMENDED_INTERVALS,
     RULES,
     TEST_INTERVALS,
     Intervals,
     PrometheusProcess,
 )
-from simulators.stack.webhook import Notification, WebhookReceiver  # noqa: E402
+from simulators.stack.webhook import Notification, WebhookReceiver
+
+REPO = Path(__file__).resolve().parents[1]
 
 # Short engine delays in both profiles: the engine's pending_for is not what this measures.
 ENGINE_ENV = {
@@ -222,6 +222,31 @@ def drill(
         }
 
 
+def headline(r: dict[str, Any]) -> Headline:
+    """The figures docs/benchmarks.md shows for this result (ratios first)."""
+    h = Headline()
+    for key, res in (r.get("results") or {}).items():
+        clean = str(res.get("runs_one_page_one_resolve", "0/0")).split("/")
+        h.ratios.append(
+            Figure(
+                f"{key}: runs with one page and one resolve ÷ runs",
+                ratio(int(clean[0]), int(clean[1])),
+                "runs where the outage continued across a collector death",
+            )
+        )
+        runs = res.get("runs") or []
+        after = [get(x, "resolve_latency_s.after_collector_restart") for x in runs]
+        without = [get(x, "resolve_latency_s.without_collector_restart") for x in runs]
+        h.figures.append(
+            Figure(
+                f"{key}: resolve latency after the outage ends, without / after a restart (max)",
+                f"{fmt(max((v for v in without if v is not None), default=None), 's')} / "
+                f"{fmt(max((v for v in after if v is not None), default=None), 's')}",
+            )
+        )
+    return h
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", default="test,recommended")
@@ -275,8 +300,7 @@ def main() -> int:
                     "runs": runs,
                 }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_result(out, report, headline)
     print(f"wrote {out}")
     return 0
 

@@ -74,6 +74,12 @@ BENCHMARKS: list[Bench] = [
     ),
     Bench("dashboard_render", ["bench.dashboard_render"], 1.5, ["--terminals", "10000"]),
     Bench(
+        "collector_restart",
+        ["bench.collector_restart", "--before", "b632e86", "--repeat", "3"],
+        12.0,
+        ["--profiles", "test"],
+    ),
+    Bench(
         "paging_latency",
         ["bench.paging_latency", "--trials", "8"],
         4.5,
