@@ -10,6 +10,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from collector.store.sqlite import StoreError
+
 Health = Callable[[], tuple[bool, Mapping[str, Any]]]
 
 
@@ -21,7 +23,15 @@ class HttpServer:
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
-                    body, ctype, code = generate_latest(outer.registry), CONTENT_TYPE_LATEST, 200
+                    try:
+                        body, ctype, code = (
+                            generate_latest(outer.registry),
+                            CONTENT_TYPE_LATEST,
+                            200,
+                        )
+                    except StoreError as exc:
+                        # A failed scrape (up == 0), never a partial one: see FleetCollector.
+                        body, ctype, code = f"{exc}\n".encode(), "text/plain", 503
                 elif path == "/healthz":
                     ok, detail = outer.health()
                     body = json.dumps({"ok": ok, **detail}, default=str).encode()

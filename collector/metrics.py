@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from collector.store.sqlite import connect
+from collector.store.sqlite import StoreError, connect
 from telemetry.codec import RejectReason
 from telemetry.topics import Kind
 
@@ -234,16 +234,26 @@ class FleetCollector(Collector):
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self.close_unlocked()
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             try:
-                yield from self._collect(self._db())
+                families = list(self._collect(self._db()))
             except sqlite3.Error as exc:
+                # A scrape without the alert series would tell Prometheus that every fleet
+                # alert has resolved, and they would page again once the store reads: fail
+                # the scrape instead (up == 0), so the rules hold the last picture.
                 log.warning("metrics could not read the store: %s", exc)
+                self.close_unlocked()
+                raise StoreError(f"metrics could not read the store: {exc}") from exc
+        yield from families
+
+    def close_unlocked(self) -> None:
+        """Drop the connection (reopened by the next scrape); the caller holds the lock."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def _collect(self, db: sqlite3.Connection) -> Iterator[Metric]:
         overlay, args = _maintenance_overlay(db, datetime.now(UTC))

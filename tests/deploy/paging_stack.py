@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from promstack import (
+    RULES,
     AlertmanagerProcess,
     Intervals,
     PrometheusProcess,
@@ -69,6 +70,7 @@ class PagingStack:
     heartbeat_interval: float = 1.0
     # Engine settings for the collector (env POSFLEET_ALERT_*), e.g. short pending delays.
     collector_env: dict[str, str] = field(default_factory=dict)
+    rules: Path = RULES  # the shipped rules unless a drill compares another revision
     webhook: WebhookReceiver = field(default_factory=WebhookReceiver)
     metrics_port: int = field(default_factory=free_port)
     _stack: ExitStack = field(default_factory=ExitStack)
@@ -100,6 +102,7 @@ class PagingStack:
             f"127.0.0.1:{self.alertmanager.port}",
             self.intervals,
             self.workdir / "prom",
+            self.rules,
         )
         self.prometheus = PrometheusProcess(prom_conf, self.workdir / "prom")
         self._stack.enter_context(self.prometheus)

@@ -103,15 +103,20 @@ def render_alertmanager_config(
 
 
 def render_prometheus_config(
-    collector_target: str, alertmanager_target: str, intervals: Intervals, dest_dir: Path
+    collector_target: str,
+    alertmanager_target: str,
+    intervals: Intervals,
+    dest_dir: Path,
+    rules: Path = RULES,
 ) -> Path:
-    """The shipped prometheus.yml with the given targets and intervals, and the shipped rules."""
+    """The shipped prometheus.yml with the given targets and intervals, and the shipped rules
+    (``rules``: another rules file, e.g. an older revision for a before/after drill)."""
     config = yaml.safe_load((PROM_DIR / "prometheus.yml").read_text())
     config["global"]["scrape_interval"] = intervals.scrape
     config["global"]["evaluation_interval"] = intervals.evaluation
     # A scrape timeout cannot exceed the interval.
     config["global"]["scrape_timeout"] = intervals.scrape
-    config["rule_files"] = [str(RULES)]
+    config["rule_files"] = [str(rules)]
     config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [alertmanager_target]
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "posfleet-collector"]
     job["static_configs"][0]["targets"] = [collector_target]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from collector.http import HttpServer
 from collector.inventory import import_dir
 from collector.metrics import FleetCollector
 from collector.store.sqlite import SqliteStore
@@ -164,3 +167,30 @@ def test_subjects_inside_an_active_maintenance_window_count_as_maintenance(tmp_p
     maintenance = sum(v for s, v in series["posfleet_gateways"] if s["status"] == "maintenance")
     assert maintenance == in_site
     assert sum(v for _, v in series["posfleet_gateways"]) == 200
+
+
+def test_a_store_that_cannot_be_read_fails_the_scrape_instead_of_dropping_the_alerts(
+    tmp_path: Path,
+) -> None:
+    # A 200 without posfleet_alert_firing would resolve every fleet alert in Prometheus (and
+    # page them again once the store reads); a failed scrape makes up == 0 and the rules hold.
+    db = _store(tmp_path, 10)
+    _fire(db, 2)
+    registry = CollectorRegistry()
+    fleet = FleetCollector(db)
+    registry.register(fleet)
+    http = HttpServer("127.0.0.1", 0, registry, lambda: (True, {})).start()
+    url = f"http://127.0.0.1:{http.port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            assert resp.read().decode().count("posfleet_alert_firing{") == 2
+        conn = sqlite3.connect(db)
+        conn.execute("ALTER TABLE alerts RENAME TO alerts_away")  # what a read error looks like
+        conn.close()
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(url, timeout=5)
+        assert failed.value.code == 503
+        assert "could not read the store" in failed.value.read().decode()
+    finally:
+        http.stop()
+        fleet.close()
