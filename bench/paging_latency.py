@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import platform
 import random
 import re
@@ -477,7 +478,12 @@ def main() -> int:
     args = parser.parse_args()
     report: dict[str, Any] = {
         "what": "time to page on real Prometheus + Alertmanager with the shipped config",
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "loadavg_at_start": [round(v, 2) for v in os.getloadavg()],
+            "started_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        },
         "results": {},
     }
     paths = args.paths.split(",")
