@@ -6,12 +6,17 @@ routes, for each interval profile (tests, recommended):
 - ``full`` (when ``posfleet-collector`` is installed): a gateway's death (SIGKILL, so its
   Last Will fires) -> page, through Mosquitto -> posfleet-collector -> Prometheus ->
   Alertmanager; the collector's share (will -> alert firing in its /metrics, mostly the
-  engine's pending_for) is recorded apart.
+  engine's pending_for) is recorded apart;
+- ``store``: store power cuts: each store's gateways die one by one over 1.5 x the agent's
+  keepalive (as their wills arrive after a power cut), then power comes back; every
+  notification of the store's Alertmanager group is counted (one page: the first gateway's
+  or the site's; at most one update, the promotion to site down), with the latencies of the
+  first notification, of the site-down one and of the resolve.
 
 Each trial is a subject on its own site (a new Alertmanager group that pays group_wait, as a
 real outage does), started at a random moment relative to the scrape/evaluation cycles.
 
-    .venv/bin/python bench/paging_latency.py [--profiles test,recommended] [--trials 6]
+    .venv/bin/python -m bench.paging_latency [--profiles test,recommended] [--trials 6] [--stores 3]
 
 Writes bench/results/paging_latency.json.
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import platform
 import random
 import re
@@ -50,17 +56,17 @@ from simulators.stack.webhook import WebhookReceiver
 REPO = Path(__file__).resolve().parents[1]
 
 PROFILES: dict[str, tuple[Intervals, dict[str, str]]] = {
-    # the intervals the end-to-end test uses, with short engine delays
-    "test": (
-        TEST_INTERVALS,
-        {
-            "POSFLEET_ALERT_PENDING_GATEWAY_DOWN_S": "3",
-            "POSFLEET_ALERT_PENDING_SITE_DOWN_S": "1",
-        },
-    ),
+    # the intervals the end-to-end test uses, the engine's shipped pending delays, and the
+    # store hold scaled down with the store's spread (tests/deploy/test_paging_e2e.py)
+    "test": (TEST_INTERVALS, {"POSFLEET_ALERT_SITE_SPREAD_S": "9"}),
     # the shipped deploy/ intervals and the engine's shipped defaults
     "recommended": (RECOMMENDED_INTERVALS, {}),
 }
+# How far apart a store's wills arrive after a power cut: each gateway's keepalive expires
+# on its own, within 1.5 x keepalive of the cut (docs/agent.md: keepalive 55 s). The test
+# profile scales it like the e2e test (a 6 s keepalive).
+STORE_SPREAD_S = {"test": 8.0, "recommended": 1.5 * 55}
+STORE_SIZE = 3
 
 
 def _seconds(value: str) -> float:
@@ -253,6 +259,149 @@ def run_full(name: str, trials: int, spread_s: float, workdir: Path) -> dict[str
     }
 
 
+def run_store(name: str, trials: int, spread_s: float, workdir: Path) -> dict[str, Any]:
+    """Store power cuts: each store's gateways die one by one over STORE_SPREAD_S (SIGKILL
+    at the moment its will would arrive), stores starting at random moments; then power
+    comes back. Counts every notification of each store's group."""
+    intervals, env = PROFILES[name]
+    cut_spread = STORE_SPREAD_S[name]
+    group_interval = _seconds(intervals.group_interval)
+    specs = [
+        GatewaySpec(f"gw-{i}-{j}", f"store-{i}", "north")
+        for i in range(trials)
+        for j in range(STORE_SIZE)
+    ]
+    rng = random.Random(7)
+    with (
+        MosquittoProcess(workdir=workdir / "mosquitto") as broker,
+        PagingStack(
+            workdir=workdir / "stack",
+            broker_port=broker.port,
+            gateways=specs,
+            intervals=intervals,
+            heartbeat_interval=5.0,
+            collector_env=env,
+        ) as stack,
+    ):
+        procs = {s.gateway_id: stack.start_gateways([s.gateway_id], session=1) for s in specs}
+        prom = stack.prometheus
+        assert prom is not None
+        deadline = time.monotonic() + 120
+        while not prom.query(f'sum(posfleet_gateways{{status="online"}}) == {len(specs)}'):
+            if time.monotonic() > deadline:
+                raise RuntimeError("gateways not online in Prometheus")
+            time.sleep(0.2)
+        # (moment, gateway): the first of a store at its start, the last at start + spread
+        plan: list[tuple[float, str]] = []
+        for i in range(trials):
+            at = rng.uniform(0, spread_s)
+            middle = sorted(rng.uniform(0, cut_spread) for _ in range(STORE_SIZE - 2))
+            offsets = [0.0, *middle, cut_spread]
+            plan += [(at + o, f"gw-{i}-{j}") for j, o in enumerate(offsets)]
+        plan.sort()
+        kills: dict[str, float] = {}
+        start = time.monotonic()
+        for offset, gw in plan:
+            time.sleep(max(0.0, start + offset - time.monotonic()))
+            kills[gw] = time.monotonic()
+            stack.kill(procs[gw])
+        stores = [f"store-{i}" for i in range(trials)]
+
+        def notes(site: str) -> list[Any]:
+            return stack.webhook.received(lambda n: n.group_labels.get("site") == site)
+
+        def site_paged(site: str) -> bool:
+            return any(
+                a["status"] == "firing" and a["labels"]["alertname"] == "PosfleetSiteDown"
+                for n in notes(site)
+                for a in n.alerts
+            )
+
+        deadline = time.monotonic() + 300
+        while not all(site_paged(s) for s in stores):
+            if time.monotonic() > deadline:
+                raise RuntimeError("not every store was promoted to site down")
+            time.sleep(0.2)
+        # Quiet: two group intervals without a further notification for any store.
+        seen, quiet_since = sum(len(notes(s)) for s in stores), time.monotonic()
+        while time.monotonic() - quiet_since < 2 * group_interval + 5:
+            now_seen = sum(len(notes(s)) for s in stores)
+            if now_seen != seen:
+                seen, quiet_since = now_seen, time.monotonic()
+            time.sleep(0.5)
+        down_notes = {s: notes(s) for s in stores}
+        back: dict[str, float] = {}
+        for i, site in enumerate(stores):
+            back[site] = time.monotonic()
+            for j in range(STORE_SIZE):
+                stack.start_gateways([f"gw-{i}-{j}"], session=2)
+
+        def resolved(site: str) -> list[Any]:
+            return [n for n in notes(site) if n.status == "resolved"]
+
+        deadline = time.monotonic() + 300
+        while not all(resolved(s) for s in stores):
+            if time.monotonic() > deadline:
+                raise RuntimeError("not every store's resolve arrived")
+            time.sleep(0.2)
+        results = []
+        for i, site in enumerate(stores):
+            gws = [f"gw-{i}-{j}" for j in range(STORE_SIZE)]
+            ns = down_notes[site]
+            firing = [
+                (a["labels"]["alertname"], a["labels"].get("gateway", ""))
+                for n in ns
+                for a in n.alerts
+                if a["status"] == "firing"
+            ]
+            site_note = next(
+                n
+                for n in ns
+                if ("PosfleetSiteDown", "")
+                in [
+                    (a["labels"]["alertname"], a["labels"].get("gateway", ""))
+                    for a in n.alerts
+                    if a["status"] == "firing"
+                ]
+            )
+            results.append(
+                {
+                    "site": site,
+                    "notifications": len(ns),
+                    "groups": len({n.body.get("groupKey") for n in ns}),
+                    "gateways_paged": sorted({g for a, g in firing if a == "PosfleetGatewayDown"}),
+                    "first_kill_to_first_notification_s": ns[0].received_at - kills[gws[0]],
+                    "last_kill_to_site_down_notification_s": site_note.received_at - kills[gws[-1]],
+                    "power_back_to_resolved_s": resolved(site)[0].received_at - back[site],
+                    "resolved_notifications": len(resolved(site)),
+                }
+            )
+    return {
+        "what": (
+            f"store power cut: {STORE_SIZE} gateways die over {cut_spread:g} s "
+            "(1.5 x keepalive), then power is back; every notification of the store's group"
+        ),
+        "intervals": vars(intervals),
+        "engine_env": env,
+        "store_size": STORE_SIZE,
+        "cut_spread_s": cut_spread,
+        "trials": len(results),
+        "notifications_per_store": sorted(r["notifications"] for r in results),
+        "groups_per_store": sorted(r["groups"] for r in results),
+        "sibling_gateway_pages": sum(max(0, len(r["gateways_paged"]) - 1) for r in results),
+        "first_kill_to_first_notification": _summary(
+            [r["first_kill_to_first_notification_s"] for r in results]
+        ),
+        "last_kill_to_site_down_notification": _summary(
+            [r["last_kill_to_site_down_notification_s"] for r in results]
+        ),
+        "power_back_to_resolved": _summary([r["power_back_to_resolved_s"] for r in results]),
+        "raw": [
+            {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in results
+        ],
+    }
+
+
 def headline(r: dict[str, Any]) -> Headline:
     """The figures docs/benchmarks.md shows for this result (ratios first)."""
     h = Headline()
@@ -271,6 +420,21 @@ def headline(r: dict[str, Any]) -> Headline:
                 Figure(
                     f"{key}: alert in /metrics → page, median (max)",
                     f"{fmt(m.get('median_s'), 's')} ({fmt(m.get('max_s'), 's')})",
+                )
+            )
+        elif path == "store":
+            first = res.get("first_kill_to_first_notification", {})
+            h.figures.append(
+                Figure(
+                    f"{key}: notifications per store (groups per store), sibling gateway pages",
+                    f"{res.get('notifications_per_store')} ({res.get('groups_per_store')}), "
+                    f"{res.get('sibling_gateway_pages')}",
+                )
+            )
+            h.figures.append(
+                Figure(
+                    f"{key}: first death → first notification, median (max)",
+                    f"{fmt(first.get('median_s'), 's')} ({fmt(first.get('max_s'), 's')})",
                 )
             )
         else:
@@ -305,28 +469,38 @@ def main() -> int:
     parser.add_argument("--profiles", default="test,recommended")
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--spread", type=float, default=None, help="start times spread (s)")
-    parser.add_argument("--paths", default="prom_am,full")
+    parser.add_argument("--paths", default="prom_am,full,store")
+    parser.add_argument("--stores", type=int, default=3, help="store power cuts per profile")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "paging_latency.json"))
     args = parser.parse_args()
     report: dict[str, Any] = {
         "what": "time to page on real Prometheus + Alertmanager with the shipped config",
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "loadavg_at_start": [round(v, 2) for v in os.getloadavg()],
+            "started_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        },
         "results": {},
     }
     paths = args.paths.split(",")
-    if "full" in paths and not importlib.util.find_spec("collector.main"):
+    needs_collector = [p for p in ("full", "store") if p in paths]
+    if needs_collector and not importlib.util.find_spec("collector.main"):
         report["full_path_skipped"] = "posfleet-collector (collector.main) is not available"
-        paths.remove("full")
-    runners = {"prom_am": run_prom_am, "full": run_full}
+        paths = [p for p in paths if p not in needs_collector]
+    runners = {"prom_am": run_prom_am, "full": run_full, "store": run_store}
     for name in args.profiles.split(","):
         intervals, _ = PROFILES[name]
         cycle = _seconds(intervals.scrape) + _seconds(intervals.evaluation)
         spread = args.spread if args.spread is not None else max(5.0, 3 * cycle)
         for path in paths:
             with tempfile.TemporaryDirectory(prefix=f"posfleet-paging-{name}-") as tmp:
-                result = runners[path](name, args.trials, spread, Path(tmp))
+                n = args.stores if path == "store" else args.trials
+                result = runners[path](name, n, spread, Path(tmp))
             report["results"][f"{path}/{name}"] = result
-            key = "metrics_to_page" if path == "prom_am" else "death_to_page"
+            key = {"prom_am": "metrics_to_page", "store": "notifications_per_store"}.get(
+                path, "death_to_page"
+            )
             print(f"{path}/{name}", json.dumps(result[key]), flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,12 +18,20 @@ class AlertConfigError(ValueError):
 class AlertSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
-    # pending_for: the delay a condition must hold before it pages. gateway_down must
-    # outlast the spread of a site's wills (up to ~1.5 x keepalive) so that the site is
-    # recognised first and pages once; see docs/alerts.md.
-    pending_gateway_down_s: float = Field(60.0, ge=0)
+    # pending_for: the delay a condition must hold before it pages. A will is already held
+    # 2 s by liveness (a quick reconnect never reaches the engine), so gateway_down and
+    # site_down page almost at once: a killed gateway must page within 30 s with the
+    # recommended Prometheus/Alertmanager intervals (docs/alerting.md "Page latency").
+    pending_gateway_down_s: float = Field(1.0, ge=0)
     pending_terminal_down_s: float = Field(90.0, ge=0)
-    pending_site_down_s: float = Field(30.0, ge=0)
+    pending_site_down_s: float = Field(0.0, ge=0)
+    # A store that loses power loses its gateways one keepalive expiry at a time (up to
+    # 1.5 x the agent's keepalive apart). A gateway that goes down less than this after a
+    # sibling of its site waits until this long after that sibling's outage began: either
+    # the whole store goes down meanwhile (one site_down, the gateways inhibited) or it
+    # pages then. The first gateway of a store pages at once: nothing distinguishes it yet
+    # from a single gateway's death. 0 disables the hold.
+    site_spread_s: float = Field(90.0, ge=0)
     pending_default_s: float = Field(0.0, ge=0)
     pending_network_degraded_s: float = Field(120.0, ge=0)
 

@@ -295,7 +295,10 @@ class AlertEngine:
             alert = self._reopen(alert, now)
         if alert.state is AlertState.PENDING:
             wait = timedelta(seconds=self.settings.pending_for(alert.key.kind.value))
-            if now - alert.pending_since >= wait:
+            due = alert.pending_since + wait
+            if alert.key.kind is Kind.GATEWAY_DOWN:
+                due = max(due, self._store_hold_until(alert, now))
+            if now >= due:
                 alert.state, alert.fired_at, alert.escalation = AlertState.FIRING, now, 1
                 self._event(alert, now, AlertState.PENDING.value, AlertState.FIRING.value)
         if alert.state is AlertState.FIRING and alert.acked_by is None:
@@ -349,6 +352,21 @@ class AlertEngine:
                 return False
             alert = parent
         return alert.state is AlertState.FIRING
+
+    def _store_hold_until(self, alert: Alert, now: datetime) -> datetime:
+        """A gateway that went down shortly after a sibling of its store may be the store
+        losing power one keepalive at a time: it waits until ``site_spread_s`` after the
+        first such sibling went down, so that the store pages once, as a site."""
+        spread = timedelta(seconds=self.settings.site_spread_s)
+        site = alert.place.site_id
+        first: datetime | None = None
+        for gid in self.topology.live_members(site) if site and spread else ():
+            other = self.active.get(Key(Kind.GATEWAY_DOWN, SubjectType.GATEWAY, gid))
+            if other is None or other is alert or _planned(other, now):
+                continue
+            if alert.started_at - spread < other.started_at <= alert.started_at:
+                first = other.started_at if first is None else min(first, other.started_at)
+        return alert.started_at if first is None else first + spread
 
     def _site_planned(self, site_id: str, now: datetime) -> str | None:
         """The store went down only because a gateway of it is down for a planned reason

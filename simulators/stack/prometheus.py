@@ -76,7 +76,7 @@ class Intervals:
 
     scrape: str = "10s"
     evaluation: str = "10s"
-    group_wait: str = "10s"
+    group_wait: str = "5s"
     group_interval: str = "1m"
 
 

@@ -196,3 +196,42 @@ def test_a_site_that_pages_silences_its_paged_gateway_and_terminal_alerts() -> N
             ("none", "pending"),
             ("pending", "firing"),
         ]
+
+
+SHIPPED = {"pending_gateway_down_s": 1, "pending_site_down_s": 0, "site_spread_s": 90}
+
+
+def test_power_cut_with_wills_spread_over_one_and_a_half_keepalives_pages_first_gateway_then_site() -> (
+    None
+):
+    # Shipped delays: the first will pages at once (nothing tells it from a single death);
+    # the siblings wait for the store, which is promoted to site_down when the last is down.
+    sim = Sim(site_engine({"store": GWS[:5], "other": ["gwx"]}, **SHIPPED))
+    for gw in GWS[:5]:  # wills 20 s apart: 80 s, under 1.5 x a 60 s keepalive
+        sim.gw(gw, Liveness.DOWN)
+        sim.advance(20)
+    sim.advance(600, step=5)
+    assert sim.pages() == [("gateway_down", GWS[0]), ("site_down", "store")]
+    assert [a.key.kind for a in sim.engine.firing()] == [Kind.SITE_DOWN]
+
+
+def test_single_gateway_death_pages_after_one_second_and_a_sibling_soon_after_is_held() -> None:
+    sim = Sim(site_engine({"store": GWS[:3]}, **SHIPPED))
+    sim.gw(GWS[0], Liveness.DOWN)
+    sim.advance(1)
+    assert sim.pages() == [("gateway_down", GWS[0])]
+    sim.advance(29)
+    sim.gw(GWS[1], Liveness.DOWN)  # 30 s later: maybe the store going down, maybe not
+    sim.advance(59)
+    assert sim.pages() == [("gateway_down", GWS[0])]
+    sim.advance(2)  # 90 s after the first: the store did not follow, it pages on its own
+    assert sim.pages() == [("gateway_down", GWS[0]), ("gateway_down", GWS[1])]
+
+
+def test_a_sibling_down_long_ago_does_not_hold_a_new_gateway_death() -> None:
+    sim = Sim(site_engine({"store": GWS[:3]}, **SHIPPED))
+    sim.gw(GWS[0], Liveness.DOWN)
+    sim.advance(600, step=5)
+    sim.gw(GWS[1], Liveness.DOWN)
+    sim.advance(1)
+    assert sim.pages() == [("gateway_down", GWS[0]), ("gateway_down", GWS[1])]
