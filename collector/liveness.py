@@ -212,7 +212,17 @@ class LivenessTracker:
             )
             return out
         if state is LinkState.ONLINE:
-            if not retained:  # a retained birth is the broker's memory, not a new connection
+            if session == s.ended_session:
+                # That session already ended (its will arrived): its birth delivered again (a
+                # restarted broker redelivers what was in flight, not retained) revives nothing.
+                out.rejected, out.detail = (
+                    RejectReason.STALE_SESSION,
+                    f"session {session} ended",
+                )
+                return out
+            if not retained and (s.session is None or session > s.session):
+                # A new connection since our return. A retained birth is the broker's memory,
+                # and a birth of the current session delivered again proves nothing new.
                 s.born_epoch = self._epoch
             if s.session != session:
                 s.seq = -1

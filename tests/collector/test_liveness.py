@@ -338,6 +338,24 @@ def test_gateways_back_within_the_agents_backoff_after_a_broker_restart_page_nob
     assert all(t.get(GW, gw).status is Liveness.ONLINE for gw in gws)  # type: ignore[union-attr]
 
 
+def test_a_restarted_broker_redelivering_a_birth_in_flight_does_not_cut_the_hold_short() -> None:
+    """Mosquitto drops us before it has published every will; back with our persistent
+    session, it delivers the rest queued, after (not retained, since it was in flight) a
+    birth of the same session: that old birth proves nobody is back."""
+    t, c, gws = _online_fleet(2)
+    _will(t, c, gws[0], 3)  # the one will published before the broker dropped us
+    t.pause()
+    c.advance(1)
+    t.resume_all(c.now(), c.monotonic())  # session kept: the held will says "restart"
+    redelivered = _birth(t, c, gws[1], 3)
+    assert redelivered.rejected is None  # the same session: nothing new, nothing wrong
+    _will(t, c, gws[1], 3)  # queued for our session, delivered after the return
+    assert _advance(t, c, HOLD - 2, step=0.5) == []  # both wait out the agents' backoff
+    stale = _birth(t, c, gws[1], 3)  # its session ended with its will: a stale birth
+    assert stale.rejected is RejectReason.STALE_SESSION
+    assert stale.transitions == []
+
+
 def test_a_restart_will_of_a_gateway_that_never_comes_back_counts_once_the_hold_is_over() -> None:
     t, c, gws = _online_fleet(1)
     first_copy_at = c.now()
