@@ -90,7 +90,14 @@ def test_a_poison_message_and_its_retained_twin_neither_stop_nor_crash_loop_the_
         )
         publish("posfleet/v1/gw-0007/heartbeat", _beat("gw-0007", 1))
         wait_for(lambda: _status(db_path, "gw-0007") == "online", 20, what="gw-0007 online")
-        assert collector.sample_value("posfleet_collector_messages_total", kind="heartbeat") == 1.0
+        # The birth alone makes it online: wait for its heartbeat to be counted too.
+        wait_for(
+            lambda: (
+                collector.sample_value("posfleet_collector_messages_total", kind="heartbeat") == 1.0
+            ),
+            20,
+            what="gw-0007's heartbeat counted",
+        )
         # Enrolled, and nothing of the poison stored.
         assert _status(db_path, "gw-0042") == "unknown"
 

@@ -64,8 +64,8 @@ def _level(text: str) -> int:
 def test_an_unacknowledged_page_climbs_to_tier_2_on_time_and_an_ack_link_stops_it(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
-    from deploy.paging_stack import GatewaySpec, PagingStack
-    from deploy.promstack import TEST_INTERVALS, StackError
+    from simulators.stack.paging import GatewaySpec, PagingStack
+    from simulators.stack.prometheus import TEST_INTERVALS, StackError
 
     port = free_port()
     gateways = [GatewaySpec("gw-a1", "s-1", "north"), GatewaySpec("gw-a2", "s-1", "north")]

@@ -81,7 +81,7 @@ def test_real_time_digest_at_a_reduced_rate_of_5_per_10_seconds(tmp_path):
 
 
 def test_real_alertmanager_posting_to_the_relay_reaches_dingtalk_rendered(tmp_path):
-    from deploy.promstack import AlertmanagerProcess, StackError, find_program
+    from simulators.stack.prometheus import AlertmanagerProcess, StackError, find_program
 
     if find_program("prometheus-alertmanager", "alertmanager") is None:
         from support.services import missing
