@@ -4,7 +4,7 @@
         [--out scenario-runs/mixed-10k]
 
 Plays ``simulators/scenarios/library/mixed-10k.toml`` (every fault kind on 10,000 live
-gateways, production pending delays) against its own Mosquitto and collector process and
+gateways, the 60 s / 30 s engine holds set in the file) against its own Mosquitto and collector process and
 writes bench/results/scenario_mixed_10k.json: the scorecard per fault kind, bad input
 injected vs counted, publish errors, CPU and memory of the simulator and the collector.
 
