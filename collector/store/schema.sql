@@ -395,3 +395,63 @@ CREATE TABLE IF NOT EXISTS txn_totals (
     n INTEGER NOT NULL,
     PRIMARY KEY (dim, key, region_id, acquirer)
 ) WITHOUT ROWID;
+
+-- ---------------------------------------------------------------- settlement (collector/reconcile.py)
+-- One row per imported settlement file (the same bytes import once).
+CREATE TABLE IF NOT EXISTS settlement_imports (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    sha256 TEXT NOT NULL UNIQUE,
+    imported_at TEXT NOT NULL,
+    imported_by TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    bad_rows INTEGER NOT NULL DEFAULT 0,
+    first_day TEXT NOT NULL DEFAULT '',
+    last_day TEXT NOT NULL DEFAULT ''
+);
+-- The acquirer's settled figures per batch (a corrected file replaces them).
+CREATE TABLE IF NOT EXISTS settlement_rows (
+    terminal_id TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    merchant_id TEXT NOT NULL,
+    business_date TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    amount INTEGER NOT NULL,                   -- minor units of `currency`
+    currency TEXT NOT NULL,
+    import_id INTEGER NOT NULL,
+    PRIMARY KEY (terminal_id, batch_id)
+);
+CREATE INDEX IF NOT EXISTS settlement_rows_day ON settlement_rows(business_date);
+CREATE INDEX IF NOT EXISTS txn_batches_closed ON txn_batches(closed_at);
+-- Shortfall cases (少刷钱): one per differing batch; worked in the console.
+CREATE TABLE IF NOT EXISTS shortfall_cases (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,                        -- mismatch | missing_on_terminal | missing_in_settlement
+    status TEXT NOT NULL DEFAULT 'open',       -- open | closed
+    terminal_id TEXT NOT NULL,
+    gateway_id TEXT NOT NULL DEFAULT '',
+    site_id TEXT NOT NULL DEFAULT '',
+    region_id TEXT NOT NULL DEFAULT '',
+    merchant_id TEXT NOT NULL DEFAULT '',
+    batch_id TEXT NOT NULL,
+    business_date TEXT NOT NULL,
+    terminal_count INTEGER,
+    terminal_amount INTEGER,
+    settled_count INTEGER,
+    settled_amount INTEGER,
+    currency TEXT NOT NULL DEFAULT '',
+    difference INTEGER NOT NULL,               -- terminal - settled (minor units): > 0 short
+    closed_at_terminal TEXT,                   -- when the terminal closed the batch
+    import_id INTEGER NOT NULL,
+    opened_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    cause TEXT NOT NULL DEFAULT '',            -- operator_error | duplicated_refund | system_fault | settlement_pending | other
+    follow_up_due TEXT,
+    closed_at TEXT,
+    closed_by TEXT,
+    resolution TEXT NOT NULL DEFAULT '',
+    recovered_amount INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS shortfall_cases_one_open
+    ON shortfall_cases(terminal_id, batch_id) WHERE status = 'open';
+CREATE INDEX IF NOT EXISTS shortfall_cases_status ON shortfall_cases(status, business_date);

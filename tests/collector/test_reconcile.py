@@ -1,0 +1,254 @@
+"""Settlement reconciliation against batches the collector stored from real ``transactions``
+messages (its processing path, a real SQLite store): every kind of case, a late and a
+corrected file, tolerance, bad rows, and the same file twice."""
+
+from __future__ import annotations
+
+import json
+import queue
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from collector.actions import Actor, Role
+from collector.actions.base import PermissionDenied
+from collector.ingest import LinkEvent, Received
+from collector.inventory import upsert_rows
+from collector.liveness import LivenessTracker
+from collector.metrics import CollectorMetrics
+from collector.processor import Processor
+from collector.reconcile import ReconcileError, import_settlement, parse_settlement
+from collector.store.sqlite import SqliteStore
+from telemetry.clock import FakeClock
+
+# 2026-11-22 21:30 UTC is 2026-11-23 05:30 in Shanghai: the business day differs by zone.
+START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+NOC = Actor("chen.li", Role.OPERATOR)
+HEADER = "merchant,terminal,batch,business_date,count,amount,currency\n"
+
+
+def _ts(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp())
+
+
+class Rig:
+    def __init__(self, tmp_path: Path) -> None:
+        self.store = SqliteStore(tmp_path / "c.sqlite")
+        with self.store.transaction() as conn:
+            upsert_rows(conn, "regions", [{"region_id": "east"}])
+            upsert_rows(
+                conn,
+                "sites",
+                [
+                    {"site_id": "s-sh", "region_id": "east", "tz": "Asia/Shanghai"},
+                    {"site_id": "s-utc", "region_id": "east", "tz": "UTC"},
+                ],
+            )
+            upsert_rows(
+                conn,
+                "gateways",
+                [
+                    {"gateway_id": "gw-1", "site_id": "s-sh", "region_id": "east"},
+                    {"gateway_id": "pos-9", "site_id": "s-utc", "region_id": "east"},
+                ],
+            )
+            upsert_rows(
+                conn,
+                "terminals",
+                [
+                    {"terminal_id": t, "gateway_id": "gw-1", "site_id": "s-sh", "region_id": "east"}
+                    for t in ("pp-1", "pp-2", "pp-3")
+                ],
+            )
+        self.clock = FakeClock(START)
+        self.processor = Processor(
+            self.store,
+            LivenessTracker(),
+            CollectorMetrics(CollectorRegistry()),
+            queue.SimpleQueue(),
+            clock=self.clock,
+        )
+        self.processor.process([LinkEvent(True, self.clock.now(), self.clock.monotonic())])
+
+    def batch(
+        self, gw: str, terminal: str | None, bid: str, count: int, amount: int, at: str
+    ) -> None:
+        closed = _ts(at)
+        body: dict[str, Any] = {
+            "v": 1,
+            "gw": gw,
+            "ts": closed + 60,
+            "since": closed - 600,
+            "until": closed + 30,
+            "batch": {
+                "id": bid,
+                "count": count,
+                "amount": amount,
+                "currency": "CNY",
+                "closed_at": closed,
+            },
+        }
+        topic = f"posfleet/v1/{gw}/transactions"
+        if terminal is not None:
+            body["terminal"] = terminal
+            topic = f"posfleet/v1/{gw}/terminal/{terminal}/transactions"
+        self.processor.process(
+            [Received(topic, json.dumps(body).encode(), self.clock.now(), self.clock.monotonic())]
+        )
+
+    def cases(self) -> dict[tuple[str, str], dict[str, Any]]:
+        conn = self.store.conn
+        cur = conn.execute("SELECT * FROM shortfall_cases")
+        names = [d[0] for d in cur.description]
+        return {
+            (r[names.index("terminal_id")], r[names.index("batch_id")]): dict(
+                zip(names, r, strict=True)
+            )
+            for r in cur
+        }
+
+    def imp(self, text: str, name: str = "settle.csv", **kw: Any) -> Any:
+        return import_settlement(
+            self.store.conn, text.encode(), name=name, actor=NOC, now=self.clock.now(), **kw
+        )
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Any:
+    r = Rig(tmp_path)
+    # Day 2026-11-23 in Shanghai (UTC+8).
+    r.batch("gw-1", "pp-1", "B1", 120, 1_234_500, "2026-11-23T01:00:00+00:00")  # matches
+    r.batch("gw-1", "pp-2", "B2", 80, 500_000, "2026-11-23T02:00:00+00:00")  # settled short
+    r.batch("gw-1", "pp-3", "B3", 10, 99_900, "2026-11-22T21:30:00+00:00")  # 05:30 on the 23rd
+    r.batch("pos-9", None, "B9", 5, 1_000, "2026-11-23T12:00:00+00:00")  # gateway is the POS
+    yield r
+    r.store.close()
+
+
+def test_each_kind_of_difference_opens_one_case_with_amount_place_and_merchant(rig: Rig) -> None:
+    result = rig.imp(
+        HEADER
+        + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n"
+        + "M-100,pp-2,B2,2026-11-23,80,4980.00,CNY\n"  # 20.00 CNY short
+        + "M-100,pp-4,B4,2026-11-23,3,30.00,CNY\n"  # no terminal reported B4
+        + "M-200,pos-9,B9,2026-11-23,5,10.00,CNY\n"
+        # pp-3's B3 (closed 05:30 Shanghai on the 23rd) is not settled: missing in settlement
+        + "M-100,pp-3,B0,2026-11-22,1,1.00,CNY\n"
+    )
+    assert (result.rows, result.bad_rows, result.matched) == (5, 0, 2)
+    assert result.opened == {"mismatch": 1, "missing_on_terminal": 2, "missing_in_settlement": 1}
+    cases = rig.cases()
+    short = cases[("pp-2", "B2")]
+    assert (short["kind"], short["difference"], short["settled_amount"]) == (
+        "mismatch",
+        2000,
+        498000,
+    )
+    assert (short["site_id"], short["region_id"], short["merchant_id"], short["gateway_id"]) == (
+        "s-sh", "east", "M-100", "gw-1",
+    )  # fmt: skip
+    assert cases[("pp-4", "B4")]["kind"] == "missing_on_terminal"
+    assert cases[("pp-4", "B4")]["difference"] == -3000
+    missing = cases[("pp-3", "B3")]
+    assert (missing["kind"], missing["business_date"], missing["difference"]) == (
+        "missing_in_settlement", "2026-11-23", 99_900,
+    )  # fmt: skip
+    assert ("pp-1", "B1") not in cases
+    assert ("pos-9", "B9") not in cases
+    assert result.short_amount == 2000
+    audit = rig.store.conn.execute(
+        "SELECT actor, action FROM audit_log WHERE action = 'settlement.import'"
+    ).fetchall()
+    assert audit == [("chen.li", "settlement.import")]
+
+
+def test_a_late_or_corrected_file_closes_what_it_settles(rig: Rig) -> None:
+    first = rig.imp(
+        HEADER
+        + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n"
+        + "M-100,pp-2,B2,2026-11-23,80,4980.00,CNY\n"
+        + "M-100,pp-3,B0,2026-11-22,1,1.00,CNY\n"  # pp-3 is this acquirer's; B3 is not settled
+    )
+    assert first.opened == {"mismatch": 1, "missing_on_terminal": 1, "missing_in_settlement": 1}
+    # The acquirer corrects B2 and settles B3 late.
+    later = rig.imp(
+        HEADER
+        + "M-100,pp-2,B2,2026-11-23,80,5000.00,CNY\nM-100,pp-3,B3,2026-11-23,10,999.00,CNY\n",
+        name="settle-corrected.csv",
+    )
+    assert (later.opened, later.closed, later.matched) == ({}, 2, 2)
+    status = {k: c["status"] for k, c in rig.cases().items()}
+    assert status == {("pp-2", "B2"): "closed", ("pp-3", "B3"): "closed", ("pp-3", "B0"): "open"}
+    b2 = rig.cases()[("pp-2", "B2")]
+    assert (b2["closed_by"], b2["resolution"]) == (
+        "reconcile",
+        f"settled in import {later.import_id}",
+    )
+    assert later.short_amount == 0
+
+
+def test_only_terminals_the_acquirer_settles_can_miss_a_settlement(rig: Rig) -> None:
+    # pp-3 has never been in a file of this acquirer: its batch is another acquirer's business.
+    result = rig.imp(HEADER + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n")
+    assert result.opened == {}
+    assert rig.cases() == {}
+    # Once pp-3 is known to this acquirer (an earlier day), its unsettled batch is a case.
+    rig.imp(HEADER + "M-100,pp-3,B0,2026-11-22,1,1.00,CNY\n", name="old.csv")
+    again = rig.imp(HEADER + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n\n", name="again.csv")
+    assert again.opened == {"missing_in_settlement": 1}
+    assert rig.cases()[("pp-3", "B3")]["business_date"] == "2026-11-23"
+
+
+def test_tolerance_in_minor_units(rig: Rig) -> None:
+    text = HEADER + "M-100,pp-2,B2,2026-11-23,80,4999.99,CNY\n"
+    assert rig.imp(text, tolerance=1).opened == {}
+    assert rig.cases() == {}
+
+
+def test_the_same_file_twice_is_imported_once(rig: Rig) -> None:
+    text = HEADER + "M-100,pp-2,B2,2026-11-23,80,4980.00,CNY\n"
+    first = rig.imp(text)
+    second = rig.imp(text, name="copy.csv")
+    assert (second.duplicate, second.import_id) == (True, first.import_id)
+    assert len(rig.cases()) == 1
+    n = rig.store.conn.execute("SELECT count(*) FROM settlement_imports").fetchone()[0]
+    assert n == 1
+
+
+def test_bad_rows_are_reported_by_line_and_the_rest_is_reconciled(rig: Rig) -> None:
+    result = rig.imp(
+        "\ufeff"
+        + HEADER.replace("merchant,", "Merchant,")
+        + "M-100,pp-2,B2,2026-11-23,80,4980.00,CNY\n"
+        + "M-100,pp-1,B1,23/11/2026,120,12345.00,CNY\n"
+        + "M-100,pp-1,B1,2026-11-23,120,12345.001,CNY\n"
+        + "M-100,pp-1,B1,2026-11-23,many,12345.00,CNY\n"
+        + "M-100,pp-1,B1,2026-11-23,120,12345.00,XXX\n"
+        + "M-100,pp-1,B1,2026-11-23,120,NaN,CNY\n"
+        + "M-100,pp-2,B2,2026-11-23,80,4980.00,CNY\n"
+        + "M-100,pp-1\n"
+    )
+    assert result.rows == 1
+    assert result.bad_rows == 7
+    assert [e.split(":")[0] for e in result.errors] == [f"line {n}" for n in range(3, 10)]
+    assert "business_date '23/11/2026' is not YYYY-MM-DD" in result.errors[0]
+    assert "more than 2 decimals" in result.errors[1]
+    assert "settled twice (line 2)" in result.errors[5]
+    assert rig.cases()[("pp-2", "B2")]["difference"] == 2000
+
+
+def test_a_file_without_a_column_is_refused_whole_naming_it() -> None:
+    with pytest.raises(ReconcileError, match=r"lacks column\(s\) currency"):
+        parse_settlement(b"merchant,terminal,batch,business_date,count,amount\n")
+    with pytest.raises(ReconcileError, match="not UTF-8"):
+        parse_settlement(HEADER.encode() + "M,pp-1,B1,2026-11-23,1,1.00,CNY\n".encode("utf-16"))
+
+
+def test_a_viewer_may_not_import(rig: Rig) -> None:
+    with pytest.raises(PermissionDenied):
+        import_settlement(
+            rig.store.conn, HEADER.encode(), name="x.csv", actor=Actor("v", Role.VIEWER), now=START
+        )
