@@ -63,6 +63,7 @@ BENCHMARKS: list[Bench] = [
     Bench("alerts_ingest", ["bench.alerts_ingest"], 0.2, ["--gateways", "10000"]),
     Bench("ingest", ["bench.ingest"], 0.8, ["--gateways", "500", "--per-gateway", "10"]),
     Bench("fuzz_ingest", ["bench.fuzz_ingest"], 0.6, ["--cases", "10000"]),
+    Bench("reconcile", ["bench.reconcile"], 0.3, ["--terminals", "10000"]),
     Bench("influx_throughput", ["bench.influx_throughput"], 0.2, ["--points", "5000"]),
     Bench("liveness_scale", ["bench.liveness_scale"], 2.2, ["--gateways", "10000"]),
     Bench("agent_footprint", ["bench.agent_footprint"], 2.1, ["--seconds", "20"]),
