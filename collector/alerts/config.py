@@ -86,6 +86,15 @@ class AlertSettings(BaseSettings):
     # maintenance_overdue sweep: this many terminals every poll_maintenance_s.
     maintenance_chunk: int = Field(1000, ge=1)
     poll_maintenance_s: float = Field(5.0, gt=0)
+    # terminal_silent (collector.alerts.silence): fold new transaction windows into each
+    # terminal's hour-of-week baseline and judge silence_chunk terminals every
+    # poll_silence_s. Silent: at least silence_expected transactions were expected since the
+    # last one (chance < 0.1 % at 7), and at least silence_floor_s have passed.
+    poll_silence_s: float = Field(15.0, gt=0)
+    silence_chunk: int = Field(5000, ge=1)
+    silence_expected: float = Field(7.0, gt=0)
+    silence_floor_s: float = Field(1800.0, ge=0)
+    silence_min_hours: float = Field(1.5, gt=0)
 
     # Optional webhook notifier (collector.alerts.webhook) for teams without Alertmanager.
     # The URL usually carries a token: give it in a file (POSFLEET_ALERT_WEBHOOK_URL_FILE,

@@ -20,6 +20,7 @@ from collector.alerts.config import AlertSettings
 from collector.alerts.engine import AlertEngine
 from collector.alerts.model import Key
 from collector.alerts.rules import TelemetryRules
+from collector.alerts.silence import SilenceSettings, SilenceSweep
 from collector.alerts.sweeps import FirmwareSweep, OverdueSweep, load_maintenance_policies
 from collector.hooks import Listener
 from collector.model import SubjectType, Transition
@@ -44,6 +45,15 @@ class AlertListener:
         self._stale = False
         self.overdue = OverdueSweep(engine.settings.maintenance_chunk)
         self.firmware = FirmwareSweep(engine.settings.maintenance_chunk)
+        s = engine.settings
+        self.silence = SilenceSweep(
+            SilenceSettings(
+                expected=s.silence_expected,
+                floor_s=s.silence_floor_s,
+                min_hours=s.silence_min_hours,
+            ),
+            chunk=s.silence_chunk,
+        )
 
     # ------------------------------------------------------------ Listener protocol
     def on_messages(
@@ -127,6 +137,9 @@ class AlertListener:
             self.engine.apply_verdicts(self.overdue.step(conn, now), now)
         if self.firmware.running:
             self.engine.apply_verdicts(self.firmware.step(conn, self.rules.policies, now), now)
+        if self._due("silence", s.poll_silence_s):
+            self.silence.fold(conn)
+            self.engine.apply_verdicts(self.silence.step(conn, now), now)
         self._flush(conn, now)
 
     # ------------------------------------------------------------ internals

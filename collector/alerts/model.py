@@ -31,6 +31,9 @@ class Kind(StrEnum):
     HARDWARE_FAULT = "hardware_fault"  # printer, battery, temperature, storage: one per subject
     CLOCK_SKEW = "clock_skew"
     MAINTENANCE_OVERDUE = "maintenance_overdue"
+    # Online, yet no transaction for longer than its own hour-of-week baseline allows
+    # (collector.alerts.silence): the payment app is stuck or the terminal is unusable.
+    TERMINAL_SILENT = "terminal_silent"
 
 
 DOWN_KINDS = frozenset({Kind.SITE_DOWN, Kind.GATEWAY_DOWN, Kind.TERMINAL_DOWN})

@@ -17,6 +17,7 @@ SEVERITY: dict[Kind, str] = {
     Kind.HARDWARE_FAULT: "warning",
     Kind.CLOCK_SKEW: "warning",
     Kind.MAINTENANCE_OVERDUE: "info",
+    Kind.TERMINAL_SILENT: "warning",  # a fault: routed like terminal_down
 }
 
 

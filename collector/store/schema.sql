@@ -455,3 +455,19 @@ CREATE TABLE IF NOT EXISTS shortfall_cases (
 CREATE UNIQUE INDEX IF NOT EXISTS shortfall_cases_one_open
     ON shortfall_cases(terminal_id, batch_id) WHERE status = 'open';
 CREATE INDEX IF NOT EXISTS shortfall_cases_status ON shortfall_cases(status, business_date);
+
+-- ---------------------------------------------------------------- silent terminals (collector/alerts/silence.py)
+-- Each terminal's rhythm: transactions and observed hours per hour of the week (0 = Monday
+-- 00:00 in its store's zone); rate = txn / hours. Halved past a cap, so bounded and current.
+CREATE TABLE IF NOT EXISTS txn_baseline (
+    terminal_id TEXT NOT NULL,
+    how INTEGER NOT NULL,
+    txn REAL NOT NULL,
+    hours REAL NOT NULL,
+    PRIMARY KEY (terminal_id, how)
+);
+-- When each terminal that ever reported transactions took its last one (device time).
+CREATE TABLE IF NOT EXISTS txn_state (
+    terminal_id TEXT PRIMARY KEY,
+    last_txn_at TEXT
+);

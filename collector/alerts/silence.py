@@ -1,0 +1,223 @@
+"""Silent terminals: online, yet no transaction for longer than their own week says is normal.
+
+A terminal can beat every minute while its payment app is stuck, so liveness never sees it;
+the merchant sees a queue of customers whose cards "do not work". Each terminal learns its
+own rhythm from the transaction windows it reports (``txn_aggregates``):
+
+- **Baseline**: per terminal and *hour of the week in its store's time zone* (168 buckets:
+  a Sunday is not a Monday, 09:00 is not 03:00), the transactions it took and the hours it
+  was observed in that bucket. Rate = transactions / hours. The sums are halved once a bucket
+  has seen ``max_hours`` hours, so the baseline follows a store whose trade changes.
+- **Judgement** (Poisson): if the terminal took λ(h) transactions per hour in the hours since
+  its last transaction, the chance of seeing none is ``exp(-Σ λ(h)·Δt)``. It is *silent*
+  when that expected count reaches ``expected`` (default 7: a chance under 0.1 % that a
+  working terminal is this quiet) and the silence has lasted at least ``floor_s`` (a quiet
+  store is never judged on minutes). Hours without enough history count as closed (rate 0),
+  so a shop that is closed at night, or a terminal too new to know, is never called silent.
+- Only a terminal that is **online** is judged: a terminal or gateway that is down is the
+  liveness alerts' business (and inhibits this one through the usual dependencies).
+
+Both steps run a chunk at a time from the alert listener's tick (never a fleet scan in one
+tick): the fold reads new windows past a cursor kept in ``meta``; the judgement walks the
+terminals that ever reported transactions.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from collector.alerts.model import Key, Kind, Place
+from collector.alerts.rules import Verdict
+from collector.model import SubjectType
+from collector.store.db import Connection
+from collector.store.times import from_db, from_db_opt, to_db
+
+HOURS_PER_WEEK = 168
+CURSOR_KEY = "silence_fold_cursor"
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceSettings:
+    expected: float = 7.0  # expected transactions in the silence before it is silent
+    floor_s: float = 1800.0  # never silent sooner than this
+    min_hours: float = 1.5  # a bucket needs this much history to count as open
+    max_hours: float = 12.0  # halve a bucket's sums past this (follows change, bounded)
+    lookback_s: float = 7 * 86400.0  # silences longer than this are judged on the last week
+
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def hour_of_week(at: datetime, tz: ZoneInfo) -> int:
+    local = at.astimezone(tz)
+    return local.weekday() * 24 + local.hour
+
+
+def split_hours(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[int, float]]:
+    """[(hour of week, hours of [start, end) in it)], in the store's zone (DST-safe: each
+    piece is cut at the next local hour boundary, computed from UTC)."""
+    out: list[tuple[int, float]] = []
+    t = start
+    while t < end:
+        local = t.astimezone(tz)
+        nxt = (local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)).astimezone(
+            UTC
+        )
+        if nxt <= t:  # a zone transition inside the hour: step one real hour
+            nxt = t + timedelta(hours=1)
+        piece_end = min(nxt, end)
+        out.append((local.weekday() * 24 + local.hour, (piece_end - t).total_seconds() / 3600))
+        t = piece_end
+    return out
+
+
+def expected_count(
+    rates: Mapping[int, float], since: datetime, now: datetime, tz: ZoneInfo
+) -> float:
+    """Transactions a terminal with these per-bucket rates would take in [since, now)."""
+    return sum(rates.get(how, 0.0) * hours for how, hours in split_hours(since, now, tz))
+
+
+def rates_of(buckets: Iterable[tuple[int, float, float]], min_hours: float) -> dict[int, float]:
+    """(hour of week, transactions, hours) -> rate per hour, for buckets with enough history."""
+    return {how: txn / hours for how, txn, hours in buckets if hours >= min_hours and hours > 0}
+
+
+def is_silent(
+    rates: Mapping[int, float],
+    last_txn: datetime,
+    now: datetime,
+    tz: ZoneInfo,
+    s: SilenceSettings,
+) -> tuple[bool, float]:
+    silence = (now - last_txn).total_seconds()
+    if silence < s.floor_s:
+        return False, 0.0
+    since = max(last_txn, now - timedelta(seconds=s.lookback_s))
+    exp = expected_count(rates, since, now, tz)
+    return exp >= s.expected, exp
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+class SilenceSweep:
+    """Fold new windows into the baselines, then judge a chunk of terminals."""
+
+    def __init__(self, settings: SilenceSettings | None = None, chunk: int = 5000) -> None:
+        self.s = settings or SilenceSettings()
+        self.chunk = chunk
+        self.cursor = ""  # terminal_id of the last terminal judged
+
+    # ------------------------------------------------------------------ fold
+    def fold(self, conn: Connection, limit: int = 20000) -> int:
+        """Add windows stored since the last fold to ``txn_baseline``/``txn_state``."""
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (CURSOR_KEY,)).fetchone()
+        after = int(row[0]) if row else 0
+        rows = conn.execute(
+            "SELECT a.id, a.terminal_id, a.gateway_id, a.window_start, a.window_end, "
+            "a.approved + a.declined + a.reversed + a.timed_out + a.error, a.last_txn_at, "
+            "COALESCE(s.tz, 'UTC') FROM txn_aggregates a "
+            "LEFT JOIN terminals t ON t.terminal_id = a.terminal_id "
+            "LEFT JOIN sites s ON s.site_id = COALESCE(t.site_id, '') "
+            "WHERE a.id > ? AND a.terminal_id != '' ORDER BY a.id LIMIT ?",
+            (after, limit),
+        ).fetchall()
+        if not rows:
+            return 0
+        sums: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
+        last: dict[str, str] = {}
+        zones: dict[str, ZoneInfo] = {}
+        for _id, tid, _gw, start, end, n, last_txn, tz in rows:
+            zi = zones.setdefault(tz, zone(tz))
+            t0, t1 = from_db(start), from_db(end)
+            span = (t1 - t0).total_seconds() / 3600
+            if span <= 0 or span > 24:
+                continue  # not a window a baseline can use (device clock); still stored
+            for how, hours in split_hours(t0, t1, zi):
+                acc = sums[(tid, how)]
+                acc[0] += n * hours / span
+                acc[1] += hours
+            if last_txn is not None and last_txn > last.get(tid, ""):
+                last[tid] = last_txn
+        conn.executemany(
+            "INSERT INTO txn_baseline (terminal_id, how, txn, hours) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (terminal_id, how) DO UPDATE SET "
+            "txn = CASE WHEN txn_baseline.hours >= ? THEN txn_baseline.txn / 2 ELSE txn_baseline.txn END + excluded.txn, "
+            "hours = CASE WHEN txn_baseline.hours >= ? THEN txn_baseline.hours / 2 ELSE txn_baseline.hours END + excluded.hours",
+            [
+                (tid, how, v[0], v[1], self.s.max_hours, self.s.max_hours)
+                for (tid, how), v in sums.items()
+            ],
+        )
+        seen = {r[1] for r in rows}
+        conn.executemany(
+            "INSERT INTO txn_state (terminal_id, last_txn_at) VALUES (?, ?) "
+            "ON CONFLICT (terminal_id) DO UPDATE SET last_txn_at = CASE "
+            "WHEN txn_state.last_txn_at IS NULL OR excluded.last_txn_at > txn_state.last_txn_at "
+            "THEN excluded.last_txn_at ELSE txn_state.last_txn_at END",
+            [(tid, last.get(tid)) for tid in sorted(seen)],
+        )
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (CURSOR_KEY, str(rows[-1][0])),
+        )
+        return len(rows)
+
+    # ------------------------------------------------------------------ judge
+    def step(self, conn: Connection, now: datetime) -> list[Verdict]:
+        """Judge the next chunk of terminals that ever reported transactions."""
+        rows = conn.execute(
+            "SELECT x.terminal_id, x.last_txn_at, t.status, t.gateway_id, t.site_id, "
+            "t.region_id, t.model, COALESCE(s.tz, 'UTC'), t.suspended, t.decommissioned "
+            "FROM txn_state x JOIN terminals t ON t.terminal_id = x.terminal_id "
+            "LEFT JOIN sites s ON s.site_id = t.site_id "
+            "WHERE x.terminal_id > ? ORDER BY x.terminal_id LIMIT ?",
+            (self.cursor, self.chunk),
+        ).fetchall()
+        self.cursor = rows[-1][0] if len(rows) == self.chunk else ""
+        if not rows:
+            return []
+        buckets: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
+        for tid, how, txn, hours in conn.execute(
+            "SELECT terminal_id, how, txn, hours FROM txn_baseline "
+            "WHERE terminal_id >= ? AND terminal_id <= ?",
+            (rows[0][0], rows[-1][0]),
+        ):
+            buckets[tid].append((how, txn, hours))
+        out = []
+        for tid, last_txn, status, gw, site, region, model, tz, suspended, gone in rows:
+            key = Key(Kind.TERMINAL_SILENT, SubjectType.TERMINAL, tid)
+            place = Place(region, site, gw, tid, model)
+            last = from_db_opt(last_txn)
+            if last is None or status != "online" or suspended or gone:
+                out.append(Verdict(key, False, place))
+                continue
+            zi = zone(tz)
+            rates = rates_of(buckets.get(tid, ()), self.s.min_hours)
+            silent, expected = is_silent(rates, last, now, zi, self.s)
+            usual = rates.get(hour_of_week(now, zi), 0.0)
+            where = f" at site {site}" if site else ""
+            summary = (
+                f"Terminal {tid}{where} is online but has taken no transaction for "
+                f"{_duration((now - last).total_seconds())} (since {last.astimezone(zi):%Y-%m-%d %H:%M} "
+                f"store time; usually {usual:.0f} per hour now, {expected:.0f} expected since)"
+            )
+            details = {
+                "last_txn_at": to_db(last),
+                "expected": round(expected, 1),
+                "usual_per_hour": round(usual, 1),
+            }
+            out.append(Verdict(key, silent, place, summary if silent else "", details))
+        return out

@@ -1,0 +1,271 @@
+"""Silent terminals: the baseline arithmetic (values worked out by hand), then the whole path
+on a real SQLite store: transaction windows through the collector's processor, the alert
+listener's fold and judgement, a ``terminal_silent`` alert in open hours and none at night."""
+
+from __future__ import annotations
+
+import json
+import queue
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from collector.alerts.config import AlertSettings
+from collector.alerts.listener import build_listener
+from collector.alerts.silence import (
+    SilenceSettings,
+    expected_count,
+    hour_of_week,
+    is_silent,
+    rates_of,
+    split_hours,
+)
+from collector.ingest import LinkEvent, Received
+from collector.inventory import upsert_rows
+from collector.liveness import LivenessTracker
+from collector.metrics import CollectorMetrics
+from collector.processor import Processor
+from collector.store.sqlite import SqliteStore
+from telemetry.clock import FakeClock
+from telemetry.codec import encode
+from telemetry.models import Heartbeat
+from telemetry.topics import Kind as TopicKind
+from telemetry.topics import topic_for
+
+SH = ZoneInfo("Asia/Shanghai")
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def _sh(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=SH)
+
+
+# ---------------------------------------------------------------- arithmetic
+
+
+def test_hour_of_week_is_local_monday_based() -> None:
+    # 2026-11-30 is a Monday: 10:40 in Shanghai is bucket 10; 02:40 UTC the same instant.
+    assert hour_of_week(_sh("2026-11-30T10:40"), SH) == 10
+    assert hour_of_week(datetime(2026, 11, 29, 23, 0, tzinfo=UTC), SH) == 7  # Mon 07:00 SH
+    assert hour_of_week(_sh("2026-12-06T23:59"), SH) == 167  # Sunday 23:59
+
+
+def test_split_hours_cuts_at_local_hours_and_across_a_dst_switch() -> None:
+    assert split_hours(_sh("2026-11-30T09:40"), _sh("2026-11-30T10:20"), SH) == [
+        (9, 20 / 60),
+        (10, 20 / 60),
+    ]
+    # Berlin springs forward on Sunday 2026-03-29 at 02:00 -> 03:00: 01:30..03:30 local is
+    # 1 real hour and a half: 01:30-02:00 (bucket Sun 01 = 145), 03:00-03:30 (Sun 03 = 147).
+    start = datetime(2026, 3, 29, 1, 30, tzinfo=BERLIN)
+    end = datetime(2026, 3, 29, 3, 30, tzinfo=BERLIN)
+    assert (end.astimezone(UTC) - start.astimezone(UTC)).total_seconds() == 3600.0
+    pieces = split_hours(start.astimezone(UTC), end.astimezone(UTC), BERLIN)
+    assert pieces == [(145, 0.5), (147, 0.5)]
+
+
+def test_expected_count_sums_each_hours_rate() -> None:
+    rates = {9: 12.0, 10: 30.0}  # Monday 09:00 12/h, 10:00 30/h
+    # 09:30..10:20: half an hour at 12/h (6) + 20 minutes at 30/h (10) = 16
+    assert expected_count(
+        rates, _sh("2026-11-30T09:30"), _sh("2026-11-30T10:20"), SH
+    ) == pytest.approx(16.0)
+
+
+def test_rates_need_enough_history_and_a_closed_hour_is_zero() -> None:
+    assert rates_of([(9, 24.0, 2.0), (10, 5.0, 1.0), (22, 0.0, 3.0)], 1.5) == {9: 12.0, 22: 0.0}
+
+
+def test_silence_needs_the_floor_and_the_expected_count() -> None:
+    s = SilenceSettings(expected=7, floor_s=1800)
+    rates = {10: 30.0}
+    last = _sh("2026-11-30T10:00")
+    # 20 minutes at 30/h = 10 expected, but under the 30-minute floor: not yet.
+    assert is_silent(rates, last, _sh("2026-11-30T10:20"), SH, s)[0] is False
+    silent, expected = is_silent(rates, last, _sh("2026-11-30T10:30"), SH, s)
+    assert silent is True
+    assert expected == pytest.approx(15.0)
+    # A quiet terminal (2/h): 3 hours without a sale is 6 expected: still normal.
+    quiet = {h: 2.0 for h in range(9, 13)}
+    assert is_silent(quiet, last, _sh("2026-11-30T13:00"), SH, s) == (False, pytest.approx(6.0))
+
+
+# ---------------------------------------------------------------- the whole path
+
+
+class Rig:
+    """A Shanghai store whose terminal pp-1 trades 09:00-21:00 (10 sales per 20 minutes)."""
+
+    def __init__(self, tmp_path: Path, start: datetime) -> None:
+        self.store = SqliteStore(tmp_path / "s.sqlite")
+        with self.store.transaction() as conn:
+            upsert_rows(conn, "regions", [{"region_id": "east"}])
+            upsert_rows(
+                conn, "sites", [{"site_id": "s-sh", "region_id": "east", "tz": "Asia/Shanghai"}]
+            )
+            upsert_rows(
+                conn, "gateways", [{"gateway_id": "gw-1", "site_id": "s-sh", "region_id": "east"}]
+            )
+            upsert_rows(
+                conn,
+                "terminals",
+                [
+                    {
+                        "terminal_id": "pp-1",
+                        "gateway_id": "gw-1",
+                        "site_id": "s-sh",
+                        "region_id": "east",
+                    }
+                ],
+            )
+        self.clock = FakeClock(start.astimezone(UTC))
+        settings = AlertSettings(poll_silence_s=30)
+        listener = build_listener(
+            self.store.conn, settings, now=self.clock.now(), monotonic=self.clock.monotonic
+        )
+        self.processor = Processor(
+            self.store,
+            LivenessTracker(),
+            CollectorMetrics(CollectorRegistry()),
+            queue.SimpleQueue(),
+            listeners=[listener],
+            clock=self.clock,
+        )
+        self.seq = 0
+        self.send([LinkEvent(True, self.clock.now(), self.clock.monotonic())])
+
+    def send(self, items: list[Any]) -> None:
+        self.processor.process(items)
+
+    def _rx(self, topic: str, body: bytes) -> Received:
+        return Received(topic, body, self.clock.now(), self.clock.monotonic())
+
+    def windows(
+        self, start: datetime, end: datetime, *, stuck_from: datetime | None = None
+    ) -> None:
+        """20-minute windows of pp-1 in [start, end): 10 sales in open hours, none closed
+        (or none at all from ``stuck_from``), the last sale 2 minutes before a window ends."""
+        items = []
+        t = start
+        while t < end:
+            until = t + timedelta(minutes=20)
+            local = t.astimezone(SH)
+            n = 10 if 9 <= local.hour < 21 and (stuck_from is None or t < stuck_from) else 0
+            body: dict[str, Any] = {
+                "v": 1,
+                "gw": "gw-1",
+                "terminal": "pp-1",
+                "ts": int(until.timestamp()),
+                "since": int(t.timestamp()),
+                "until": int(until.timestamp()),
+                "outcomes": {"approved": n},
+                "responses": {"approved": n},
+            }
+            if n:
+                body["last_txn_at"] = int((until - timedelta(minutes=2)).timestamp())
+                body["approved_amount"] = 100 * n
+                body["currency"] = "CNY"
+            items.append(
+                self._rx("posfleet/v1/gw-1/terminal/pp-1/transactions", json.dumps(body).encode())
+            )
+            t = until
+        self.send(items)
+
+    def beat(self) -> None:
+        self.seq += 1
+        now = self.clock.now()
+        gw = Heartbeat(gw="gw-1", ts=now, session=1, seq=self.seq, interval=60)
+        tm = Heartbeat(gw="gw-1", terminal="pp-1", ts=now, session=1, seq=self.seq, interval=60)
+        self.send(
+            [
+                self._rx(topic_for("gw-1", TopicKind.HEARTBEAT), encode(gw)),
+                self._rx(topic_for("gw-1", TopicKind.HEARTBEAT, "pp-1"), encode(tm)),
+            ]
+        )
+
+    def run_until(self, until: datetime) -> None:
+        """Heartbeats every minute (the terminal stays online) up to ``until``."""
+        while self.clock.now() < until:
+            self.clock.advance(60)
+            self.beat()
+
+    def silent_alerts(self) -> list[tuple[str, str]]:
+        return list(
+            self.store.conn.execute(
+                "SELECT subject_id, state FROM alerts WHERE kind = 'terminal_silent' ORDER BY id"
+            )
+        )
+
+    def fired_at(self) -> datetime | None:
+        row = self.store.conn.execute(
+            "SELECT fired_at FROM alerts WHERE kind = 'terminal_silent' AND fired_at IS NOT NULL"
+        ).fetchone()
+        return None if row is None else datetime.fromisoformat(row[0])
+
+
+@pytest.fixture
+def open_hours(tmp_path: Path) -> Iterator[Rig]:
+    # Monday 2026-11-30, 10:00 Shanghai; two weeks of history before it.
+    now = _sh("2026-11-30T10:00")
+    rig = Rig(tmp_path, now)
+    rig.windows(now - timedelta(days=14), now)
+    rig.beat()
+    yield rig
+    rig.store.close()
+
+
+def test_an_online_terminal_that_stops_taking_money_in_open_hours_is_silent(
+    open_hours: Rig,
+) -> None:
+    rig = open_hours
+    # Its last sale was at 09:58; the agent keeps reporting empty windows; it stays online.
+    rig.run_until(_sh("2026-11-30T10:20"))
+    rig.windows(
+        _sh("2026-11-30T10:00"), _sh("2026-11-30T10:20"), stuck_from=_sh("2026-11-30T10:00")
+    )
+    rig.run_until(_sh("2026-11-30T10:26"))
+    assert rig.silent_alerts() == []  # 28 minutes: under the 30-minute floor
+    rig.run_until(_sh("2026-11-30T10:40"))
+    assert rig.silent_alerts() == [("pp-1", "firing")]
+    fired = rig.fired_at()
+    assert fired is not None
+    # Floor reached at 10:28; the judgement runs every 30 s of the listener's ticks.
+    assert _sh("2026-11-30T10:28") <= fired <= _sh("2026-11-30T10:30")
+    summary = rig.store.conn.execute(
+        "SELECT summary FROM alerts WHERE kind = 'terminal_silent'"
+    ).fetchone()[0]
+    assert "pp-1" in summary
+    assert "since 2026-11-30 09:58 store time" in summary
+    # A sale again: the next window clears it.
+    rig.windows(_sh("2026-11-30T10:20"), _sh("2026-11-30T10:40"))
+    rig.run_until(_sh("2026-11-30T10:42"))
+    assert rig.silent_alerts() == [("pp-1", "resolved")]
+
+
+def test_a_closed_shop_is_never_silent_at_night(tmp_path: Path) -> None:
+    now = _sh("2026-11-30T21:00")
+    rig = Rig(tmp_path, now)
+    try:
+        rig.windows(now - timedelta(days=14), now)  # last sale 20:58
+        rig.beat()
+        rig.run_until(_sh("2026-12-01T00:30"))  # three and a half hours of closed shop
+        assert rig.silent_alerts() == []
+    finally:
+        rig.store.close()
+
+
+def test_a_terminal_without_history_is_not_judged(tmp_path: Path) -> None:
+    now = _sh("2026-11-30T10:00")
+    rig = Rig(tmp_path, now)
+    try:
+        rig.windows(now - timedelta(hours=1), now)  # one hour of trade: no baseline yet
+        rig.beat()
+        rig.run_until(_sh("2026-11-30T11:30"))
+        assert rig.silent_alerts() == []
+    finally:
+        rig.store.close()
