@@ -232,12 +232,18 @@ class PostgresServer:
         """A superuser connection in autocommit mode (close it, or use it in ``with``)."""
         return psycopg.connect(self.url_for(dbname, user=SUPERUSER), autocommit=True)
 
-    def create_database(self, name: str) -> str:
-        """A fresh, empty database owned by posfleet (from template0); returns its URL."""
+    def create_database(self, name: str, template: str = "template0") -> str:
+        """A fresh database owned by posfleet; returns its URL.
+
+        Empty from template0; or a copy of ``template`` (e.g. a database migrated once per
+        session, cheaper than migrating per test), which nobody may be connected to.
+        """
         with self.admin_connection() as conn:
             conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(
-                    sql.Identifier(_check_name(name)), sql.Identifier(ROLE)
+                sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE {}").format(
+                    sql.Identifier(_check_name(name)),
+                    sql.Identifier(ROLE),
+                    sql.Identifier(_check_name(template)),
                 )
             )
         return self.url_for(name)

@@ -98,6 +98,25 @@ def test_two_created_databases_are_isolated_and_dropped(postgres_server: Postgre
         psycopg.connect(url_a)
 
 
+def test_a_database_created_from_a_template_starts_as_its_copy(
+    postgres_server: PostgresServer,
+) -> None:
+    template = postgres_server.create_database("tpl_migrated")
+    try:
+        with psycopg.connect(template) as conn:
+            conn.execute("CREATE TABLE schema_version (n int)")
+            conn.execute("INSERT INTO schema_version VALUES (3)")
+        copy = postgres_server.create_database("tpl_copy", template="tpl_migrated")
+        with psycopg.connect(copy) as conn:
+            assert conn.execute("SELECT n FROM schema_version").fetchall() == [(3,)]
+            conn.execute("INSERT INTO schema_version VALUES (4)")
+        with psycopg.connect(template) as conn:
+            assert conn.execute("SELECT n FROM schema_version").fetchall() == [(3,)]
+    finally:
+        postgres_server.drop_database("tpl_copy")
+        postgres_server.drop_database("tpl_migrated")
+
+
 def test_pg_url_is_an_empty_database_the_application_owns(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         assert conn.execute(
