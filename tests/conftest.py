@@ -50,7 +50,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     Shared: never stop or kill it in a test; a drill starts a ``PostgresServer`` of its own.
     """
     if find_bindir() is None:
-        missing("postgresql", "run scripts/install-services (apt-get install postgresql)")
+        missing("postgresql")
     try:
         server = PostgresServer().start()
     except PostgresError as exc:
