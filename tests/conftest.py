@@ -52,8 +52,13 @@ def postgres_server() -> Iterator[PostgresServer]:
     if find_bindir() is None:
         missing("postgresql")
     try:
-        server = PostgresServer().start()
+        server = PostgresServer()
     except PostgresError as exc:
+        pytest.fail(str(exc))
+    try:
+        server.start()
+    except PostgresError as exc:
+        server.close()
         pytest.fail(str(exc))
     try:
         yield server
