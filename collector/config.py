@@ -65,6 +65,11 @@ class CollectorSettings(BaseSettings):
     # maintenance windows); stores use their own ``sites.tz``. Written to the store's meta
     # so that the console reads the same one.
     default_tz: str = "UTC"
+    # Settlement inbox (collector/settlement_inbox.py): the acquirer's files dropped here are
+    # reconciled and moved to done/ or rejected/. Unset: no inbox (import with the CLI).
+    settlement_dir: Path | None = None
+    settlement_poll_s: float = Field(30.0, gt=0)
+    settlement_tolerance: int = Field(0, ge=0)  # minor units a batch may differ by
 
     @field_validator("auto_enrol", mode="before")
     @classmethod

@@ -40,6 +40,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("--db", type=Path, help="SQLite file (POSFLEET_DB)")
     ex.add_argument("directory", type=Path)
+    st = sub.add_parser("settlement", help="reconcile the acquirer's settlement files")
+    st_sub = st.add_subparsers(dest="settlement_command", required=True)
+    imp = st_sub.add_parser(
+        "import", help="reconcile settlement CSV file(s) against the terminals' batches"
+    )
+    imp.add_argument("--db", type=Path, help="SQLite file (POSFLEET_DB)")
+    imp.add_argument(
+        "--tolerance", type=int, default=None, help="minor units a batch may differ by"
+    )
+    imp.add_argument("--actor", default="cli", help="who imports (recorded in the audit log)")
+    imp.add_argument("files", type=Path, nargs="+")
     return p
 
 
@@ -69,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from collector.service import Collector
 
             return Collector(config).run_until_signalled()
+        if args.command == "settlement":
+            tolerance = settings.settlement_tolerance if args.tolerance is None else args.tolerance
+            return _settlement(settings.db, args.files, args.actor, tolerance)
         if args.command == "enrolment":
             return _enrolment(args.enrolment_command, settings.db, getattr(args, "directory", None))
         return _inventory(args.command, settings.db, args.directory)
@@ -117,6 +131,46 @@ def _enrolment(command: str, db: Path, directory: Path | None) -> int:
     finally:
         store.close()
     return 0
+
+
+def _settlement(db: Path, files: Sequence[Path], actor: str, tolerance: int) -> int:
+    """Reconcile each file; print what it opened. Exit 1 when a file could not be read."""
+    from datetime import UTC, datetime
+
+    from collector.actions import Actor, Role
+    from collector.reconcile import ReconcileError, import_settlement
+    from collector.store import db as store_db
+
+    conn = store_db.connect(db)
+    failed = 0
+    try:
+        for path in files:
+            try:
+                r = import_settlement(
+                    conn,
+                    path.read_bytes(),
+                    name=path.name,
+                    actor=Actor(actor, Role.OPERATOR),
+                    now=datetime.now(UTC),
+                    tolerance=tolerance,
+                )
+            except (OSError, ReconcileError) as exc:
+                print(f"{path}: {exc}", file=sys.stderr)
+                failed += 1
+                continue
+            if r.duplicate:
+                print(f"{path}: imported before (import {r.import_id}); nothing done")
+                continue
+            print(
+                f"{path}: import {r.import_id}: {r.rows} rows ({r.bad_rows} bad), "
+                f"{r.matched} matching, cases opened {r.opened or 0}, closed {r.closed}; "
+                f"open short amount {r.short_amount} (minor units)"
+            )
+            for e in r.errors:
+                print(f"  {e}", file=sys.stderr)
+    finally:
+        conn.close()
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

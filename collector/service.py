@@ -143,6 +143,18 @@ class Collector:
         for sink in self.sinks:
             if hasattr(sink, "alive"):
                 self.workers[getattr(sink, "worker", type(sink).__name__)] = sink.alive
+        self.settlement = None
+        if s.settlement_dir is not None:
+            from collector.settlement_inbox import SettlementInbox
+
+            self.settlement = SettlementInbox(
+                s.db,
+                s.settlement_dir,
+                poll_s=s.settlement_poll_s,
+                tolerance=s.settlement_tolerance,
+                registry=self.registry,
+            )
+            self.workers["settlement-inbox"] = self.settlement.alive
         self.registry.register(WorkerGauges(self.workers))
         self.metrics.broker_connected.set(0)
 
@@ -185,6 +197,8 @@ class Collector:
         self.http.start()
         self.ingest.start()  # before the thread that pumps it
         self._thread.start()
+        if self.settlement is not None:
+            self.settlement.start()
         log.info(
             "collector up: db=%s broker=%s:%s metrics=http://%s:%s/metrics",
             self.settings.db,
@@ -198,6 +212,8 @@ class Collector:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
+        if self.settlement is not None:
+            self.settlement.stop()
         self.ingest.stop()  # the processing thread, which drove the socket, has stopped
         self.processor.step(0)  # what was queued before the stop still lands
         for sink in self.sinks:

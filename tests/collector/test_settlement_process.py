@@ -1,0 +1,173 @@
+"""Settlement on real processes: terminals publish their batch closes over a real Mosquitto to
+a real collector; the acquirer's file dropped into the collector's settlement inbox opens a
+shortfall case; a broken file is rejected with the reason; the CLI does the same by hand."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from collector.process import CollectorProcess
+from simulators.broker import MosquittoProcess
+from simulators.stack.wait import wait_for
+
+pytestmark = pytest.mark.integration
+
+HEADER = "merchant,terminal,batch,business_date,count,amount,currency\n"
+# Closed at 22:00 Shanghai on 2026-11-23.
+CLOSED = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+
+
+def _publish_batches(port: int, collector: CollectorProcess) -> None:
+    # Subscribed first: a message published before the collector's first subscription is lost.
+    wait_for(
+        lambda: collector.sample_value("posfleet_collector_blind") == 0, 30, what="collector sees"
+    )
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-1")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        for tid, bid, count, amount in (
+            ("pp-1", "B1", 120, 1_234_500),
+            ("pp-2", "B2", 80, 500_000),
+        ):
+            closed = int(CLOSED.timestamp())
+            body = {
+                "v": 1,
+                "gw": "gw-1",
+                "terminal": tid,
+                "ts": closed + 60,
+                "since": closed - 1200,
+                "until": closed + 30,
+                "batch": {
+                    "id": bid,
+                    "count": count,
+                    "amount": amount,
+                    "currency": "CNY",
+                    "closed_at": closed,
+                },
+            }
+            info = client.publish(
+                f"posfleet/v1/gw-1/terminal/{tid}/transactions", json.dumps(body), qos=1
+            )
+            info.wait_for_publish(10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return list(conn.execute(sql))
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    inv = tmp_path / "inventory"
+    inv.mkdir()
+    (inv / "sites.csv").write_text("site_id,region_id,name,tz\ns-sh,east,Store SH,Asia/Shanghai\n")
+    (inv / "gateways.csv").write_text("gateway_id,site_id,region_id\ngw-1,s-sh,east\n")
+    (inv / "terminals.csv").write_text(
+        "terminal_id,gateway_id,site_id,region_id\npp-1,gw-1,s-sh,east\npp-2,gw-1,s-sh,east\n"
+    )
+    return inv
+
+
+def test_a_file_dropped_in_the_inbox_opens_a_case_and_a_broken_one_is_rejected(
+    mosquitto: MosquittoProcess, tmp_path: Path, inventory: Path
+) -> None:
+    inbox = tmp_path / "settlement"
+    inbox.mkdir()
+    db = tmp_path / "c.sqlite"
+    collector = CollectorProcess(
+        db,
+        mosquitto.port,
+        inventory=inventory,
+        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
+    )
+    with collector:
+        _publish_batches(mosquitto.port, collector)
+        wait_for(
+            lambda: len(_rows(db, "SELECT 1 FROM txn_batches")) == 2, 30, what="batches stored"
+        )
+        part = inbox / "settle-2026-11-23.csv.part"
+        part.write_text(
+            HEADER
+            + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n"
+            + "M-100,pp-2,B2,2026-11-23,80,4980.00,CNY\n"  # 20.00 CNY short
+        )
+        part.rename(inbox / "settle-2026-11-23.csv")  # written elsewhere, renamed into place
+        (inbox / "broken.csv").write_text("merchant,terminal,amount\nM-1,pp-1,1.00\n")
+        wait_for(
+            lambda: (
+                (inbox / "done" / "settle-2026-11-23.csv").exists()
+                and (inbox / "rejected" / "broken.csv").exists()
+            ),
+            60,
+            what="both files filed",
+        )
+        cases = _rows(
+            db, "SELECT kind, terminal_id, batch_id, difference, site_id FROM shortfall_cases"
+        )
+        assert cases == [("mismatch", "pp-2", "B2", 2000, "s-sh")]
+        error = (inbox / "rejected" / "broken.csv.error.txt").read_text()
+        assert "lacks column(s) batch, business_date, count, currency" in error
+        report = (inbox / "done" / "settle-2026-11-23.csv.report.txt").read_text()
+        assert "cases opened: {'mismatch': 1}" in report
+        assert collector.sample_value("posfleet_settlement_imports_total", result="ok") == 1
+        assert collector.sample_value("posfleet_settlement_imports_total", result="rejected") == 1
+        assert _rows(
+            db, "SELECT actor, action FROM audit_log WHERE action = 'settlement.import'"
+        ) == [("settlement-inbox", "settlement.import")]
+    assert collector.returncode == 0
+
+
+def test_the_cli_reconciles_a_file_and_says_what_it_opened(
+    mosquitto: MosquittoProcess, tmp_path: Path, inventory: Path
+) -> None:
+    db = tmp_path / "c.sqlite"
+    with CollectorProcess(db, mosquitto.port, inventory=inventory) as collector:
+        _publish_batches(mosquitto.port, collector)
+        wait_for(
+            lambda: len(_rows(db, "SELECT 1 FROM txn_batches")) == 2, 30, what="batches stored"
+        )
+    settle = tmp_path / "s.csv"
+    settle.write_text(
+        HEADER + "M-100,pp-2,B2,2026-11-23,80,4980.00,CNY\nM-100,pp-9,B9,2026-11-23,1,1.0,CNY\n"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "collector.main",
+        "settlement",
+        "import",
+        "--db",
+        str(db),
+        "--actor",
+        "chen.li",
+    ]
+    first = subprocess.run(
+        [*cmd, str(settle)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert first.returncode == 0, first.stderr
+    assert "cases opened {'mismatch': 1, 'missing_on_terminal': 1}" in first.stdout
+    again = subprocess.run(
+        [*cmd, str(settle)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert "imported before" in again.stdout
+    missing = subprocess.run(
+        [*cmd, str(tmp_path / "nope.csv")], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert missing.returncode == 1
+    assert "nope.csv" in missing.stderr
