@@ -95,6 +95,15 @@ class AlertSettings(BaseSettings):
     silence_expected: float = Field(7.0, gt=0)
     silence_floor_s: float = Field(1800.0, ge=0)
     silence_min_hours: float = Field(1.5, gt=0)
+    # txn_failure_spike (collector.alerts.spikes): every poll_spikes_s, the last
+    # spike_window_s of each store's windows; a category spikes at >= spike_min_failures of
+    # >= spike_min_attempts, a share >= spike_min_ratio and >= spike_factor x its own usual.
+    poll_spikes_s: float = Field(30.0, gt=0)
+    spike_window_s: float = Field(1200.0, gt=0)
+    spike_min_attempts: int = Field(10, ge=1)
+    spike_min_failures: int = Field(5, ge=1)
+    spike_min_ratio: float = Field(0.2, gt=0, le=1)
+    spike_factor: float = Field(4.0, ge=1)
 
     # Optional webhook notifier (collector.alerts.webhook) for teams without Alertmanager.
     # The URL usually carries a token: give it in a file (POSFLEET_ALERT_WEBHOOK_URL_FILE,

@@ -21,6 +21,7 @@ from collector.alerts.engine import AlertEngine
 from collector.alerts.model import Key
 from collector.alerts.rules import TelemetryRules
 from collector.alerts.silence import SilenceSettings, SilenceSweep
+from collector.alerts.spikes import SpikeSettings, SpikeSweep
 from collector.alerts.sweeps import FirmwareSweep, OverdueSweep, load_maintenance_policies
 from collector.hooks import Listener
 from collector.model import SubjectType, Transition
@@ -53,6 +54,15 @@ class AlertListener:
                 min_hours=s.silence_min_hours,
             ),
             chunk=s.silence_chunk,
+        )
+        self.spikes = SpikeSweep(
+            SpikeSettings(
+                window_s=s.spike_window_s,
+                min_attempts=s.spike_min_attempts,
+                min_failures=s.spike_min_failures,
+                min_ratio=s.spike_min_ratio,
+                factor=s.spike_factor,
+            )
         )
 
     # ------------------------------------------------------------ Listener protocol
@@ -140,6 +150,9 @@ class AlertListener:
         if self._due("silence", s.poll_silence_s):
             self.silence.fold(conn)
             self.engine.apply_verdicts(self.silence.step(conn, now), now)
+        if self._due("spikes", s.poll_spikes_s):
+            self.spikes.fold(conn)
+            self.engine.apply_verdicts(self.spikes.step(conn, now), now)
         self._flush(conn, now)
 
     # ------------------------------------------------------------ internals
@@ -153,6 +166,7 @@ class AlertListener:
         self.firmware.start()  # the policy may have changed while the collector was down
         self.overdue.policies = load_maintenance_policies(conn)
         self.engine.load(repo.load_active_alerts(conn))
+        self.spikes.load(conn)
         log.info(
             "alert engine loaded: %d gateways, %d active alerts, %d sites down",
             len(self.engine.topology.gateways),

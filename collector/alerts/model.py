@@ -34,6 +34,9 @@ class Kind(StrEnum):
     # Online, yet no transaction for longer than its own hour-of-week baseline allows
     # (collector.alerts.silence): the payment app is stuck or the terminal is unusable.
     TERMINAL_SILENT = "terminal_silent"
+    # A store's sales failing (issuer/network declines, time-outs, reversals) well above its
+    # own share for this hour of the week (collector.alerts.spikes); subject: the site.
+    TXN_FAILURE_SPIKE = "txn_failure_spike"
 
 
 DOWN_KINDS = frozenset({Kind.SITE_DOWN, Kind.GATEWAY_DOWN, Kind.TERMINAL_DOWN})

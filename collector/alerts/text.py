@@ -18,6 +18,7 @@ SEVERITY: dict[Kind, str] = {
     Kind.CLOCK_SKEW: "warning",
     Kind.MAINTENANCE_OVERDUE: "info",
     Kind.TERMINAL_SILENT: "warning",  # a fault: routed like terminal_down
+    Kind.TXN_FAILURE_SPIKE: "warning",
 }
 
 

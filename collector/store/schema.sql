@@ -471,3 +471,14 @@ CREATE TABLE IF NOT EXISTS txn_state (
     terminal_id TEXT PRIMARY KEY,
     last_txn_at TEXT
 );
+
+-- Each store's transactions and failures per hour of the week (collector/alerts/spikes.py).
+CREATE TABLE IF NOT EXISTS txn_site_baseline (
+    site_id TEXT NOT NULL,
+    how INTEGER NOT NULL,
+    attempted REAL NOT NULL,
+    issuer_unavailable REAL NOT NULL,
+    timed_out REAL NOT NULL,
+    reversed REAL NOT NULL,
+    PRIMARY KEY (site_id, how)
+);
