@@ -9,9 +9,11 @@ that file, matches it batch by batch, and opens one **shortfall case** per batch
 - ``mismatch``: both sides have the batch, and the counts differ or the amounts differ by more
   than the tolerance (``difference`` = terminal amount - settled amount; positive = short);
 - ``missing_on_terminal``: settled, but no terminal reported that batch;
-- ``missing_in_settlement``: a terminal the acquirer settles (named in this or an earlier
-  file) closed a batch on one of the file's business days (in its store's time zone), and
-  the file does not settle it. A later file that settles it closes the case by itself.
+- ``missing_in_settlement``: a terminal the file's acquirer settles (one of the merchants
+  in this file names it, in this or an earlier file) closed a batch on one of the file's
+  business days (in its store's time zone), and the file does not settle it. A later file
+  that settles it closes the case by itself. Files per acquirer are fine: another
+  acquirer's terminals belong to other merchant ids.
 
 File format (docs/transactions.md): CSV, UTF-8 (a BOM is accepted), one header line with the
 columns ``merchant, terminal, batch, business_date, count, amount, currency`` in any order
@@ -337,10 +339,14 @@ def _judge(
             "FROM shortfall_cases WHERE status = 'open'"
         )
     }
-    # Terminals this acquirer settles: named in this file or any earlier one.
+    # Terminals this file's acquirer settles: those of the merchants (MIDs) in this file, as
+    # named in this file or an earlier one. A terminal of another acquirer (its merchant has
+    # another MID there) is that acquirer's file's business, never a case here.
+    in_file_merchants = {r.merchant for r in rows}
     merchant_of: dict[str, str] = {
         tid: mid
         for tid, mid in conn.execute("SELECT terminal_id, merchant_id FROM settlement_rows")
+        if mid in in_file_merchants
     }
     wanted: dict[tuple[str, str], tuple[object, ...]] = {}  # cases that should be open
     for r in rows:

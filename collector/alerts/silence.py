@@ -112,12 +112,15 @@ def _duration(seconds: float) -> str:
 
 
 class SilenceSweep:
-    """Fold new windows into the baselines, then judge a chunk of terminals."""
+    """Fold new windows into the baselines, then judge a chunk of payment devices.
+
+    A payment device is a terminal, or a gateway that is the payment device itself (an
+    all-in-one POS: its windows come on the gateway's own topic, ``terminal_id`` '')."""
 
     def __init__(self, settings: SilenceSettings | None = None, chunk: int = 5000) -> None:
         self.s = settings or SilenceSettings()
         self.chunk = chunk
-        self.cursor = ""  # terminal_id of the last terminal judged
+        self.cursor: tuple[str, str] = ("", "")  # (subject_type, device) last judged
 
     # ------------------------------------------------------------------ fold
     def fold(self, conn: Connection, limit: int = 20000) -> int:
@@ -128,45 +131,56 @@ class SilenceSweep:
             "SELECT a.id, a.terminal_id, a.gateway_id, a.window_start, a.window_end, "
             "a.approved + a.declined + a.reversed + a.timed_out + a.error, a.last_txn_at, "
             "COALESCE(s.tz, 'UTC') FROM txn_aggregates a "
-            "LEFT JOIN terminals t ON t.terminal_id = a.terminal_id "
-            "LEFT JOIN sites s ON s.site_id = COALESCE(t.site_id, '') "
-            "WHERE a.id > ? AND a.terminal_id != '' ORDER BY a.id LIMIT ?",
+            "LEFT JOIN terminals t ON t.terminal_id = a.terminal_id AND a.terminal_id != '' "
+            "LEFT JOIN gateways g ON g.gateway_id = a.gateway_id "
+            "LEFT JOIN sites s ON s.site_id = COALESCE(t.site_id, g.site_id) "
+            "WHERE a.id > ? ORDER BY a.id LIMIT ?",
             (after, limit),
         ).fetchall()
         if not rows:
             return 0
-        sums: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
-        last: dict[str, str] = {}
+        sums: dict[tuple[str, str, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
+        state: dict[tuple[str, str], list[object]] = {}  # -> [last_txn, window_end, window_s]
         zones: dict[str, ZoneInfo] = {}
-        for _id, tid, _gw, start, end, n, last_txn, tz in rows:
+        for _id, tid, gw, start, end, n, last_txn, tz in rows:
+            device = (SubjectType.TERMINAL.value, tid) if tid else (SubjectType.GATEWAY.value, gw)
             zi = zones.setdefault(tz, zone(tz))
             t0, t1 = from_db(start), from_db(end)
             span = (t1 - t0).total_seconds() / 3600
             if span <= 0 or span > 24:
                 continue  # not a window a baseline can use (device clock); still stored
             for how, hours in split_hours(t0, t1, zi):
-                acc = sums[(tid, how)]
+                acc = sums[(*device, how)]
                 acc[0] += n * hours / span
                 acc[1] += hours
-            if last_txn is not None and last_txn > last.get(tid, ""):
-                last[tid] = last_txn
+            st = state.setdefault(device, [None, "", 0.0])
+            if last_txn is not None and (st[0] is None or last_txn > str(st[0])):
+                st[0] = last_txn
+            if end > str(st[1]):
+                st[1], st[2] = end, span * 3600
         conn.executemany(
-            "INSERT INTO txn_baseline (terminal_id, how, txn, hours) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (terminal_id, how) DO UPDATE SET "
-            "txn = CASE WHEN txn_baseline.hours >= ? THEN txn_baseline.txn / 2 ELSE txn_baseline.txn END + excluded.txn, "
-            "hours = CASE WHEN txn_baseline.hours >= ? THEN txn_baseline.hours / 2 ELSE txn_baseline.hours END + excluded.hours",
+            "INSERT INTO txn_baseline (subject_type, device_id, how, txn, hours) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (subject_type, device_id, how) DO UPDATE SET "
+            "txn = CASE WHEN txn_baseline.hours >= ? THEN txn_baseline.txn / 2 "
+            "ELSE txn_baseline.txn END + excluded.txn, "
+            "hours = CASE WHEN txn_baseline.hours >= ? THEN txn_baseline.hours / 2 "
+            "ELSE txn_baseline.hours END + excluded.hours",
             [
-                (tid, how, v[0], v[1], self.s.max_hours, self.s.max_hours)
-                for (tid, how), v in sums.items()
+                (st, dev, how, v[0], v[1], self.s.max_hours, self.s.max_hours)
+                for (st, dev, how), v in sums.items()
             ],
         )
-        seen = {r[1] for r in rows}
         conn.executemany(
-            "INSERT INTO txn_state (terminal_id, last_txn_at) VALUES (?, ?) "
-            "ON CONFLICT (terminal_id) DO UPDATE SET last_txn_at = CASE "
-            "WHEN txn_state.last_txn_at IS NULL OR excluded.last_txn_at > txn_state.last_txn_at "
-            "THEN excluded.last_txn_at ELSE txn_state.last_txn_at END",
-            [(tid, last.get(tid)) for tid in sorted(seen)],
+            "INSERT INTO txn_state (subject_type, device_id, last_txn_at, last_window_end, "
+            "window_s) VALUES (?, ?, ?, ?, ?) ON CONFLICT (subject_type, device_id) DO UPDATE SET "
+            "last_txn_at = CASE WHEN txn_state.last_txn_at IS NULL "
+            "OR excluded.last_txn_at > txn_state.last_txn_at THEN excluded.last_txn_at "
+            "ELSE txn_state.last_txn_at END, "
+            "window_s = CASE WHEN excluded.last_window_end > txn_state.last_window_end "
+            "THEN excluded.window_s ELSE txn_state.window_s END, "
+            "last_window_end = CASE WHEN excluded.last_window_end > txn_state.last_window_end "
+            "THEN excluded.last_window_end ELSE txn_state.last_window_end END",
+            [(st, dev, *v) for (st, dev), v in sorted(state.items())],
         )
         conn.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
@@ -177,42 +191,67 @@ class SilenceSweep:
 
     # ------------------------------------------------------------------ judge
     def step(self, conn: Connection, now: datetime) -> list[Verdict]:
-        """Judge the next chunk of terminals that ever reported transactions."""
+        """Judge the next chunk of devices that ever reported transactions."""
         rows = conn.execute(
-            "SELECT x.terminal_id, x.last_txn_at, t.status, t.gateway_id, t.site_id, "
-            "t.region_id, t.model, COALESCE(s.tz, 'UTC'), t.suspended, t.decommissioned "
-            "FROM txn_state x JOIN terminals t ON t.terminal_id = x.terminal_id "
-            "LEFT JOIN sites s ON s.site_id = t.site_id "
-            "WHERE x.terminal_id > ? ORDER BY x.terminal_id LIMIT ?",
-            (self.cursor, self.chunk),
+            "SELECT x.subject_type, x.device_id, x.last_txn_at, x.last_window_end, x.window_s, "
+            "COALESCE(t.status, g.status), COALESCE(t.gateway_id, g.gateway_id), "
+            "COALESCE(t.site_id, g.site_id), COALESCE(t.region_id, g.region_id), "
+            "COALESCE(t.model, g.model), COALESCE(s.tz, 'UTC'), "
+            "COALESCE(t.suspended, g.suspended), COALESCE(t.decommissioned, g.decommissioned) "
+            "FROM txn_state x "
+            "LEFT JOIN terminals t ON x.subject_type = 'terminal' AND t.terminal_id = x.device_id "
+            "LEFT JOIN gateways g ON x.subject_type = 'gateway' AND g.gateway_id = x.device_id "
+            "LEFT JOIN sites s ON s.site_id = COALESCE(t.site_id, g.site_id) "
+            "WHERE (x.subject_type, x.device_id) > (?, ?) "
+            "ORDER BY x.subject_type, x.device_id LIMIT ?",
+            (*self.cursor, self.chunk),
         ).fetchall()
-        self.cursor = rows[-1][0] if len(rows) == self.chunk else ""
+        self.cursor = (rows[-1][0], rows[-1][1]) if len(rows) == self.chunk else ("", "")
         if not rows:
             return []
-        buckets: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
-        for tid, how, txn, hours in conn.execute(
-            "SELECT terminal_id, how, txn, hours FROM txn_baseline "
-            "WHERE terminal_id >= ? AND terminal_id <= ?",
-            (rows[0][0], rows[-1][0]),
+        buckets: dict[tuple[str, str], list[tuple[int, float, float]]] = defaultdict(list)
+        for st, dev, how, txn, hours in conn.execute(
+            "SELECT subject_type, device_id, how, txn, hours FROM txn_baseline "
+            "WHERE (subject_type, device_id) >= (?, ?) AND (subject_type, device_id) <= (?, ?)",
+            (rows[0][0], rows[0][1], rows[-1][0], rows[-1][1]),
         ):
-            buckets[tid].append((how, txn, hours))
+            buckets[(st, dev)].append((how, txn, hours))
         out = []
-        for tid, last_txn, status, gw, site, region, model, tz, suspended, gone in rows:
-            key = Key(Kind.TERMINAL_SILENT, SubjectType.TERMINAL, tid)
-            place = Place(region, site, gw, tid, model)
+        for (
+            st,
+            dev,
+            last_txn,
+            window_end,
+            window_s,
+            status,
+            gw,
+            site,
+            region,
+            model,
+            tz,
+            susp,
+            gone,
+        ) in rows:
+            subject = SubjectType(st)
+            key = Key(Kind.TERMINAL_SILENT, subject, dev)
+            tid = dev if subject is SubjectType.TERMINAL else ""
+            place = Place(region or "", site or "", gw or dev, tid, model or "")
             last = from_db_opt(last_txn)
-            if last is None or status != "online" or suspended or gone:
+            if last is None or status != "online" or susp or gone:
                 out.append(Verdict(key, False, place))
                 continue
             zi = zone(tz)
-            rates = rates_of(buckets.get(tid, ()), self.s.min_hours)
-            silent, expected = is_silent(rates, last, now, zi, self.s)
-            usual = rates.get(hour_of_week(now, zi), 0.0)
+            horizon = _horizon(now, from_db_opt(window_end), window_s)
+            rates = rates_of(buckets.get((st, dev), ()), self.s.min_hours)
+            silent, expected = is_silent(rates, last, horizon, zi, self.s)
+            usual = rates.get(hour_of_week(horizon, zi), 0.0)
             where = f" at site {site}" if site else ""
+            what = "Terminal" if subject is SubjectType.TERMINAL else "POS"
             summary = (
-                f"Terminal {tid}{where} is online but has taken no transaction for "
-                f"{_duration((now - last).total_seconds())} (since {last.astimezone(zi):%Y-%m-%d %H:%M} "
-                f"store time; usually {usual:.0f} per hour now, {expected:.0f} expected since)"
+                f"{what} {dev}{where} is online but has taken no transaction for "
+                f"{_duration((horizon - last).total_seconds())} (since "
+                f"{last.astimezone(zi):%Y-%m-%d %H:%M} store time; usually {usual:.0f} per hour "
+                f"now, {expected:.0f} expected since)"
             )
             details = {
                 "last_txn_at": to_db(last),
@@ -221,3 +260,16 @@ class SilenceSweep:
             }
             out.append(Verdict(key, silent, place, summary if silent else "", details))
         return out
+
+
+def _horizon(now: datetime, window_end: datetime | None, window_s: float | None) -> datetime:
+    """How far the device's reports are known: the end of its last window, while windows
+    keep coming. A device's windows arrive up to one window late (they are sent when they
+    close): judging up to ``now`` would count a store's first minutes of the day before
+    their window arrived. When windows stop altogether, judgement goes on up to two
+    windows behind ``now``."""
+    span = max(float(window_s or 0.0), 300.0)
+    behind = now - timedelta(seconds=2 * span)
+    if window_end is None:
+        return behind
+    return min(now, max(window_end, behind))

@@ -459,17 +459,24 @@ CREATE INDEX IF NOT EXISTS shortfall_cases_status ON shortfall_cases(status, bus
 -- ---------------------------------------------------------------- silent terminals (collector/alerts/silence.py)
 -- Each terminal's rhythm: transactions and observed hours per hour of the week (0 = Monday
 -- 00:00 in its store's zone); rate = txn / hours. Halved past a cap, so bounded and current.
+-- A payment device is a terminal, or a gateway that is the POS itself (subject_type).
 CREATE TABLE IF NOT EXISTS txn_baseline (
-    terminal_id TEXT NOT NULL,
+    subject_type TEXT NOT NULL,
+    device_id TEXT NOT NULL,
     how INTEGER NOT NULL,
     txn REAL NOT NULL,
     hours REAL NOT NULL,
-    PRIMARY KEY (terminal_id, how)
+    PRIMARY KEY (subject_type, device_id, how)
 );
--- When each terminal that ever reported transactions took its last one (device time).
+-- Each payment device that ever reported transactions: its last sale (device time) and how
+-- far its reports go (the end of its last window, and that window's length).
 CREATE TABLE IF NOT EXISTS txn_state (
-    terminal_id TEXT PRIMARY KEY,
-    last_txn_at TEXT
+    subject_type TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    last_txn_at TEXT,
+    last_window_end TEXT NOT NULL DEFAULT '',
+    window_s REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (subject_type, device_id)
 );
 
 -- Each store's transactions and failures per hour of the week (collector/alerts/spikes.py).

@@ -99,7 +99,10 @@ def test_silence_needs_the_floor_and_the_expected_count() -> None:
 
 
 class Rig:
-    """A Shanghai store whose terminal pp-1 trades 09:00-21:00 (10 sales per 20 minutes)."""
+    """A Shanghai store trading 09:00-21:00 (10 sales per 20-minute window): PIN pad pp-1
+    behind gateway gw-1, and pos-9, an all-in-one POS (the gateway is the payment device)."""
+
+    DEVICES = ("pp-1", "pos-9")
 
     def __init__(self, tmp_path: Path, start: datetime) -> None:
         self.store = SqliteStore(tmp_path / "s.sqlite")
@@ -109,7 +112,12 @@ class Rig:
                 conn, "sites", [{"site_id": "s-sh", "region_id": "east", "tz": "Asia/Shanghai"}]
             )
             upsert_rows(
-                conn, "gateways", [{"gateway_id": "gw-1", "site_id": "s-sh", "region_id": "east"}]
+                conn,
+                "gateways",
+                [
+                    {"gateway_id": g, "site_id": "s-sh", "region_id": "east"}
+                    for g in ("gw-1", "pos-9")
+                ],
             )
             upsert_rows(
                 conn,
@@ -137,6 +145,8 @@ class Rig:
             clock=self.clock,
         )
         self.seq = 0
+        self.stuck: dict[str, datetime] = {}  # device -> stuck from (no sale from then on)
+        self.next_window = start.astimezone(UTC)
         self.send([LinkEvent(True, self.clock.now(), self.clock.monotonic())])
 
     def send(self, items: list[Any]) -> None:
@@ -145,65 +155,80 @@ class Rig:
     def _rx(self, topic: str, body: bytes) -> Received:
         return Received(topic, body, self.clock.now(), self.clock.monotonic())
 
-    def windows(
-        self, start: datetime, end: datetime, *, stuck_from: datetime | None = None
-    ) -> None:
-        """20-minute windows of pp-1 in [start, end): 10 sales in open hours, none closed
-        (or none at all from ``stuck_from``), the last sale 2 minutes before a window ends."""
+    def windows(self, start: datetime, end: datetime) -> None:
+        """Every device's 20-minute windows in [start, end): 10 sales in open hours, none
+        closed or stuck, the last sale 2 minutes before a window ends."""
         items = []
         t = start
         while t < end:
             until = t + timedelta(minutes=20)
-            local = t.astimezone(SH)
-            n = 10 if 9 <= local.hour < 21 and (stuck_from is None or t < stuck_from) else 0
-            body: dict[str, Any] = {
-                "v": 1,
-                "gw": "gw-1",
-                "terminal": "pp-1",
-                "ts": int(until.timestamp()),
-                "since": int(t.timestamp()),
-                "until": int(until.timestamp()),
-                "outcomes": {"approved": n},
-                "responses": {"approved": n},
-            }
-            if n:
-                body["last_txn_at"] = int((until - timedelta(minutes=2)).timestamp())
-                body["approved_amount"] = 100 * n
-                body["currency"] = "CNY"
-            items.append(
-                self._rx("posfleet/v1/gw-1/terminal/pp-1/transactions", json.dumps(body).encode())
-            )
+            for dev in self.DEVICES:
+                stuck = self.stuck.get(dev)
+                local = t.astimezone(SH)
+                n = 10 if 9 <= local.hour < 21 and (stuck is None or t < stuck) else 0
+                body: dict[str, Any] = {
+                    "v": 1,
+                    "gw": "gw-1" if dev == "pp-1" else dev,
+                    "ts": int(until.timestamp()),
+                    "since": int(t.timestamp()),
+                    "until": int(until.timestamp()),
+                    "outcomes": {"approved": n},
+                    "responses": {"approved": n},
+                }
+                topic = f"posfleet/v1/{dev}/transactions"
+                if dev == "pp-1":
+                    body["terminal"] = dev
+                    topic = "posfleet/v1/gw-1/terminal/pp-1/transactions"
+                if n:
+                    body["last_txn_at"] = int((until - timedelta(minutes=2)).timestamp())
+                    body["approved_amount"] = 100 * n
+                    body["currency"] = "CNY"
+                items.append(self._rx(topic, json.dumps(body).encode()))
             t = until
         self.send(items)
 
     def beat(self) -> None:
         self.seq += 1
         now = self.clock.now()
-        gw = Heartbeat(gw="gw-1", ts=now, session=1, seq=self.seq, interval=60)
-        tm = Heartbeat(gw="gw-1", terminal="pp-1", ts=now, session=1, seq=self.seq, interval=60)
+        beats = [
+            Heartbeat(gw="gw-1", ts=now, session=1, seq=self.seq, interval=60),
+            Heartbeat(gw="gw-1", terminal="pp-1", ts=now, session=1, seq=self.seq, interval=60),
+            Heartbeat(gw="pos-9", ts=now, session=1, seq=self.seq, interval=60),
+        ]
         self.send(
             [
-                self._rx(topic_for("gw-1", TopicKind.HEARTBEAT), encode(gw)),
-                self._rx(topic_for("gw-1", TopicKind.HEARTBEAT, "pp-1"), encode(tm)),
+                self._rx(topic_for(hb.gw, TopicKind.HEARTBEAT, hb.terminal), encode(hb))
+                for hb in beats
             ]
         )
 
-    def run_until(self, until: datetime) -> None:
-        """Heartbeats every minute (the terminal stays online) up to ``until``."""
+    def history(self, days: int) -> None:
+        self.windows(self.next_window - timedelta(days=days), self.next_window)
+        self.beat()
+
+    def live(self, until: datetime, *, windows: bool = True) -> None:
+        """Time passes a minute at a time with heartbeats (everything stays online); each
+        window is sent when it closes (unless ``windows`` is False: the reports stop)."""
         while self.clock.now() < until:
             self.clock.advance(60)
             self.beat()
+            if windows and self.clock.now() >= self.next_window + timedelta(minutes=20):
+                self.windows(self.next_window, self.next_window + timedelta(minutes=20))
+                self.next_window += timedelta(minutes=20)
 
-    def silent_alerts(self) -> list[tuple[str, str]]:
+    def silent(self) -> list[tuple[str, str, str]]:
         return list(
             self.store.conn.execute(
-                "SELECT subject_id, state FROM alerts WHERE kind = 'terminal_silent' ORDER BY id"
+                "SELECT subject_type, subject_id, state FROM alerts "
+                "WHERE kind = 'terminal_silent' ORDER BY id"
             )
         )
 
-    def fired_at(self) -> datetime | None:
+    def fired_at(self, dev: str) -> datetime | None:
         row = self.store.conn.execute(
-            "SELECT fired_at FROM alerts WHERE kind = 'terminal_silent' AND fired_at IS NOT NULL"
+            "SELECT fired_at FROM alerts WHERE kind = 'terminal_silent' AND subject_id = ? "
+            "AND fired_at IS NOT NULL",
+            (dev,),
         ).fetchone()
         return None if row is None else datetime.fromisoformat(row[0])
 
@@ -211,10 +236,8 @@ class Rig:
 @pytest.fixture
 def open_hours(tmp_path: Path) -> Iterator[Rig]:
     # Monday 2026-11-30, 10:00 Shanghai; two weeks of history before it.
-    now = _sh("2026-11-30T10:00")
-    rig = Rig(tmp_path, now)
-    rig.windows(now - timedelta(days=14), now)
-    rig.beat()
+    rig = Rig(tmp_path, _sh("2026-11-30T10:00"))
+    rig.history(14)
     yield rig
     rig.store.close()
 
@@ -223,49 +246,80 @@ def test_an_online_terminal_that_stops_taking_money_in_open_hours_is_silent(
     open_hours: Rig,
 ) -> None:
     rig = open_hours
-    # Its last sale was at 09:58; the agent keeps reporting empty windows; it stays online.
-    rig.run_until(_sh("2026-11-30T10:20"))
-    rig.windows(
-        _sh("2026-11-30T10:00"), _sh("2026-11-30T10:20"), stuck_from=_sh("2026-11-30T10:00")
-    )
-    rig.run_until(_sh("2026-11-30T10:26"))
-    assert rig.silent_alerts() == []  # 28 minutes: under the 30-minute floor
-    rig.run_until(_sh("2026-11-30T10:40"))
-    assert rig.silent_alerts() == [("pp-1", "firing")]
-    fired = rig.fired_at()
+    # pp-1's last sale is at 09:58; its agent keeps reporting empty windows; it stays online.
+    rig.stuck["pp-1"] = _sh("2026-11-30T10:00")
+    rig.live(_sh("2026-11-30T10:39"))
+    # Its reports go to 10:20 so far: 22 minutes without a sale, under the 30-minute floor.
+    assert rig.silent() == []
+    rig.live(_sh("2026-11-30T10:42"))  # the 10:20-10:40 window arrives: 42 minutes
+    assert rig.silent() == [("terminal", "pp-1", "firing")]
+    fired = rig.fired_at("pp-1")
     assert fired is not None
-    # Floor reached at 10:28; the judgement runs every 30 s of the listener's ticks.
-    assert _sh("2026-11-30T10:28") <= fired <= _sh("2026-11-30T10:30")
+    assert _sh("2026-11-30T10:40") <= fired <= _sh("2026-11-30T10:41")
     summary = rig.store.conn.execute(
         "SELECT summary FROM alerts WHERE kind = 'terminal_silent'"
     ).fetchone()[0]
-    assert "pp-1" in summary
+    assert "Terminal pp-1 at site s-sh" in summary
     assert "since 2026-11-30 09:58 store time" in summary
-    # A sale again: the next window clears it.
-    rig.windows(_sh("2026-11-30T10:20"), _sh("2026-11-30T10:40"))
-    rig.run_until(_sh("2026-11-30T10:42"))
-    assert rig.silent_alerts() == [("pp-1", "resolved")]
+    # It takes money again: the next window clears it.
+    del rig.stuck["pp-1"]
+    rig.live(_sh("2026-11-30T11:02"))
+    assert rig.silent() == [("terminal", "pp-1", "resolved")]
+
+
+def test_an_all_in_one_pos_is_judged_as_a_payment_device(open_hours: Rig) -> None:
+    rig = open_hours
+    rig.stuck["pos-9"] = _sh("2026-11-30T10:00")
+    rig.live(_sh("2026-11-30T10:42"))
+    assert rig.silent() == [("gateway", "pos-9", "firing")]
+    summary = rig.store.conn.execute(
+        "SELECT summary FROM alerts WHERE kind = 'terminal_silent'"
+    ).fetchone()[0]
+    assert summary.startswith("POS pos-9 at site s-sh is online but has taken no transaction")
+
+
+def test_when_the_reports_stop_altogether_it_is_silent_two_windows_later(
+    open_hours: Rig,
+) -> None:
+    rig = open_hours
+    rig.stuck["pp-1"] = _sh("2026-11-30T10:00")
+    rig.live(_sh("2026-11-30T10:20"))  # the last report: the 10:00-10:20 window, empty
+    rig.live(_sh("2026-11-30T11:08"), windows=False)
+    # Judged up to 40 minutes behind now: 10:28 is 30 minutes after the last sale.
+    fired = rig.fired_at("pp-1")
+    assert fired is not None
+    assert _sh("2026-11-30T11:08") - timedelta(minutes=1) <= fired
+
+
+def test_a_busy_store_opening_is_not_silent_before_its_first_window_arrives(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path, _sh("2026-11-30T08:00"))
+    try:
+        rig.history(14)  # the last sale was yesterday at 20:58
+        rig.live(_sh("2026-11-30T09:30"))  # opens 09:00; the 09:00-09:20 window comes at 09:20
+        assert rig.silent() == []
+    finally:
+        rig.store.close()
 
 
 def test_a_closed_shop_is_never_silent_at_night(tmp_path: Path) -> None:
-    now = _sh("2026-11-30T21:00")
-    rig = Rig(tmp_path, now)
+    rig = Rig(tmp_path, _sh("2026-11-30T21:00"))
     try:
-        rig.windows(now - timedelta(days=14), now)  # last sale 20:58
-        rig.beat()
-        rig.run_until(_sh("2026-12-01T00:30"))  # three and a half hours of closed shop
-        assert rig.silent_alerts() == []
+        rig.history(14)  # last sale 20:58
+        rig.live(_sh("2026-12-01T00:30"))  # three and a half hours of closed shop
+        assert rig.silent() == []
     finally:
         rig.store.close()
 
 
 def test_a_terminal_without_history_is_not_judged(tmp_path: Path) -> None:
-    now = _sh("2026-11-30T10:00")
-    rig = Rig(tmp_path, now)
+    rig = Rig(tmp_path, _sh("2026-11-30T10:00"))
     try:
-        rig.windows(now - timedelta(hours=1), now)  # one hour of trade: no baseline yet
-        rig.beat()
-        rig.run_until(_sh("2026-11-30T11:30"))
-        assert rig.silent_alerts() == []
+        rig.history(0)
+        rig.windows(_sh("2026-11-30T09:00"), _sh("2026-11-30T10:00"))  # one hour: no baseline
+        rig.stuck["pp-1"] = _sh("2026-11-30T10:00")
+        rig.live(_sh("2026-11-30T11:30"))
+        assert rig.silent() == []
     finally:
         rig.store.close()

@@ -252,3 +252,20 @@ def test_a_viewer_may_not_import(rig: Rig) -> None:
         import_settlement(
             rig.store.conn, HEADER.encode(), name="x.csv", actor=Actor("v", Role.VIEWER), now=START
         )
+
+
+def test_a_file_per_acquirer_leaves_the_other_acquirers_terminals_alone(rig: Rig) -> None:
+    # pp-3 is settled by another acquirer (merchant M-900 there); pp-1/pp-2 by this one.
+    rig.imp(HEADER + "M-900,pp-3,B0,2026-11-22,1,1.00,CNY\n", name="other-acquirer-22.csv")
+    result = rig.imp(
+        HEADER
+        + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n"
+        + "M-100,pp-2,B2,2026-11-23,80,5000.00,CNY\n",
+        name="this-acquirer-23.csv",
+    )
+    assert result.opened == {}
+    assert ("pp-3", "B3") not in rig.cases()
+    # The other acquirer's file for the 23rd, without pp-3's B3: that one is a case.
+    other = rig.imp(HEADER + "M-900,pos-9,B9,2026-11-23,5,10.00,CNY\n", name="other-23.csv")
+    assert other.opened == {"missing_in_settlement": 1}
+    assert rig.cases()[("pp-3", "B3")]["merchant_id"] == "M-900"
