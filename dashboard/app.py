@@ -18,9 +18,11 @@ PAGES = [
     st.Page("views/oncall.py", title="On-call", url_path="oncall"),
     st.Page("views/inventory.py", title="Inventory", url_path="inventory"),
     st.Page("views/audit.py", title="Audit log", url_path="audit"),
+    st.Page("views/wall.py", title="Wall screen", url_path="wall"),
 ]
 
 page = st.navigation(PAGES)
 c = ui.ctx()
-ui.sidebar(c)
+if page.url_path != "wall":  # the wall screen owns the whole screen: no sidebar
+    ui.sidebar(c)
 page.run()

@@ -11,9 +11,9 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from collector.actions import Actor, InvalidAction, Role
+from collector.actions import Actor, InvalidAction, NotFound, Role
 from collector.store.times import to_db
-from dashboard import throttle
+from dashboard import session, throttle
 from dashboard.throttle import LoginPolicy
 
 # scrypt cost: ~50 ms per login on a small server, 16 MiB of memory per attempt, which makes
@@ -160,3 +160,25 @@ def record_login(conn: sqlite3.Connection, name: str, now: datetime) -> None:
         "INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)",
         (to_db(now), name, "login", f"user:{name}", "{}"),
     )
+
+
+def logout(conn: sqlite3.Connection, name: str, now: datetime) -> None:
+    """A logout: every session token of ``name`` stops working (this browser's and any
+    other's, ``session.end_all``), audited."""
+    with conn:
+        session.end_all(conn, name)
+        conn.execute(
+            "INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)",
+            (to_db(now), name, "logout", f"user:{name}", "{}"),
+        )
+
+
+def remove_user(conn: sqlite3.Connection, name: str, now: datetime, by: str = "cli") -> None:
+    """Delete an account; its open sessions end at their next page load or action."""
+    with conn:
+        if conn.execute("DELETE FROM users WHERE username = ?", (name,)).rowcount != 1:
+            raise NotFound(f"user {name!r} does not exist")
+        conn.execute(
+            "INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)",
+            (to_db(now), by, "user.remove", f"user:{name}", "{}"),
+        )

@@ -6,6 +6,7 @@ The console listens on 127.0.0.1 unless told otherwise: a production console nam
 interface it serves (``--address 10.20.0.5`` or POSFLEET_DASHBOARD_ADDRESS), so a new
 install is never open to every network the server is on.
     posfleet-dashboard add-user NAME --role viewer|operator|admin --db PATH [--password-file F]
+    posfleet-dashboard remove-user NAME --db PATH
 
 Streamlit is imported by the child (``dashboard.serve``, Streamlit's command line after the
 page imports are done), never by this launcher.
@@ -31,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="serve the console (default)")
     add = sub.add_parser("add-user", help="create a user or reset its password and role")
-    for p in (parser, run, add):
+    remove = sub.add_parser("remove-user", help="delete a user (their sessions end)")
+    remove.add_argument("name")
+    for p in (parser, run, add, remove):
         p.add_argument("--db", type=Path, default=os.environ.get("POSFLEET_DB"))
     for p in (parser, run):
         p.add_argument(
@@ -104,10 +107,28 @@ def add_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def remove_user(args: argparse.Namespace) -> int:
+    from collector.actions import ActionError
+    from dashboard.auth import remove_user as delete_user
+
+    conn = sqlite3.connect(_require_db(args.db), timeout=10)
+    try:
+        delete_user(conn, args.name, datetime.now(UTC))
+    except ActionError as exc:
+        print(f"posfleet-dashboard remove-user: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        conn.close()
+    print(f"user {args.name} removed")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "add-user":
         return add_user(args)
+    if args.command == "remove-user":
+        return remove_user(args)
     db = _require_db(args.db)
     cmd = streamlit_command(db.resolve(), args.port, args.address)
     with subprocess.Popen(cmd) as proc:

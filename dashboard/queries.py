@@ -265,6 +265,22 @@ def site_map(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
     return out.drop(columns=["worst"])
 
 
+def down_sites(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+    """Stores whose every gateway is down (effective status, ``collector.status``: a store in
+    maintenance or suspended is not down), since the last of them went down, newest first."""
+    status = effective(conn, now, "gateways", "g")
+    return frame(
+        conn,
+        "SELECT s.site_id, s.name, s.region_id, s.merchant_name, s.merchant_contact, "
+        "COUNT(*) AS gateways, MAX(g.status_since) AS since "
+        "FROM gateways g JOIN sites s ON s.site_id = g.site_id "
+        "WHERE g.registered = 1 AND g.decommissioned = 0 "
+        "GROUP BY s.site_id, s.name, s.region_id, s.merchant_name, s.merchant_contact "
+        f"HAVING SUM(CASE WHEN {status} = 'down' THEN 1 ELSE 0 END) = COUNT(*) "
+        "ORDER BY since IS NULL, since DESC, s.site_id",
+    )
+
+
 def regions(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
     """Each region: on-call contact, gateways and terminals, how many are down and
     (terminals) how many the collector cannot see, alerts firing."""

@@ -6,7 +6,7 @@ import argparse
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import AwareDatetime, Field, ValidationError
+from pydantic import AwareDatetime, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +25,20 @@ class DashboardSettings(BaseSettings):
     dashboard_trust_forwarded_for: bool = False
     # A frozen clock for tests, screenshots and benchmarks; unset in production.
     dashboard_now: AwareDatetime | None = None
+    # Login sessions (dashboard/session.py): the signing secret (else one kept in the
+    # store's meta table), the idle timeout and the absolute lifetime of a login.
+    dashboard_secret: SecretStr | None = None
+    dashboard_secret_file: Path | None = None
+    dashboard_idle_timeout_s: float = Field(8 * 3600, gt=0)
+    dashboard_session_max_s: float = Field(12 * 3600, gt=0)
+
+    def session_secret(self) -> str | None:
+        """POSFLEET_DASHBOARD_SECRET, else the content of POSFLEET_DASHBOARD_SECRET_FILE."""
+        if self.dashboard_secret is not None:
+            return self.dashboard_secret.get_secret_value() or None
+        if self.dashboard_secret_file is not None:
+            return self.dashboard_secret_file.read_text(encoding="utf-8").strip() or None
+        return None
 
 
 def load_settings(argv: list[str]) -> DashboardSettings:
@@ -40,6 +54,11 @@ def load_settings(argv: list[str]) -> DashboardSettings:
             f"dashboard settings invalid ({names}): pass --db PATH (or POSFLEET_DB) for the "
             f"store; POSFLEET_DASHBOARD_* for the rest. Details: {exc}"
         ) from exc
+    if settings.dashboard_secret_file is not None and not settings.dashboard_secret_file.is_file():
+        raise SettingsError(
+            f"POSFLEET_DASHBOARD_SECRET_FILE: {settings.dashboard_secret_file} does not exist; "
+            "point it at a file holding the session secret, or unset it to keep one in the store"
+        )
     if not settings.db.is_file():
         raise SettingsError(
             f"--db / POSFLEET_DB: store {settings.db} does not exist; start the collector "

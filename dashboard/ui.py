@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import pandas as pd
@@ -15,7 +16,7 @@ import streamlit as st
 
 from collector import sla
 from collector.actions import ActionError, Actor, Role
-from dashboard import auth, queries
+from dashboard import auth, queries, session
 from dashboard.settings import DashboardSettings, SettingsError, load_settings, now_from
 from dashboard.text import md, url_param
 
@@ -31,15 +32,58 @@ class Ctx:
     actor: Actor | None
 
 
+# session_state keys: this tab's session token (None once it logged out or its token was
+# refused: the cookie the tab was opened with is then stale), a cookie value waiting to be
+# written by the browser ('' deletes it), the widgets to empty after a successful action.
+TOKEN = "session_token"
+COOKIE_WRITE = "session_cookie_write"
+CLEAR = "clear_after_success"
+
+
 def ctx() -> Ctx:
-    """Settings read once per run (argv after ``--``, then POSFLEET_* env)."""
+    """Settings read once per run (argv after ``--``, then POSFLEET_* env), and who is
+    logged in (``session``)."""
     try:
         settings = load_settings(sys.argv[1:])
     except SettingsError as exc:
         st.error(str(exc))
         st.stop()
-    actor = st.session_state.get("actor")
-    return Ctx(settings, str(settings.db), now_from(settings), actor)
+    # Widget values are reset before the widgets exist, on the run after a successful submit.
+    for key in st.session_state.pop(CLEAR, ()):
+        st.session_state.pop(key, None)
+    now = now_from(settings)
+    return Ctx(settings, str(settings.db), now, _session(settings, now))
+
+
+def _session(settings: DashboardSettings, now: datetime) -> Actor | None:
+    """The user this tab acts as at ``now``: its own token, or for a new tab, a reload or a
+    shared link the browser's cookie; checked against the store every time (expiry, idle
+    time, user removed, password reset, logout elsewhere)."""
+    if TOKEN in st.session_state:
+        token = st.session_state[TOKEN]
+    else:
+        token = st.context.cookies.get(session.COOKIE)
+    if not token:
+        return None
+    policy = session.SessionPolicy(
+        idle=timedelta(seconds=settings.dashboard_idle_timeout_s),
+        max_age=timedelta(seconds=settings.dashboard_session_max_s),
+    )
+    with queries.open_ro(settings.db) as conn:
+        got = session.resume(conn, str(token), now, policy, settings.session_secret())
+    if isinstance(got, session.Rejected):
+        st.session_state[TOKEN] = None
+        st.session_state[COOKIE_WRITE] = ""
+        if got.reason in ("idle", "expired"):
+            st.session_state["session_note"] = (
+                "Your session ended (no activity for too long, or too long since the login). "
+                "Log in again."
+            )
+        return None
+    if got.token != token:  # activity moved ``seen``: the browser keeps the new token
+        st.session_state[COOKIE_WRITE] = got.token
+    st.session_state[TOKEN] = got.token
+    return got.actor
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=256)
@@ -194,11 +238,17 @@ def need(c: Ctx, role: Role, what: str) -> bool:
 
 
 def act(c: Ctx, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
-    """Run one operator action on a read-write connection; report, refresh reads, rerun."""
-    assert c.actor is not None
+    """Run one operator action on a read-write connection; report, refresh reads, rerun.
+
+    The session is checked again now: a page body is a fragment that may have been drawn
+    hours ago, by a login that has since timed out or been ended."""
+    actor = _session(c.settings, now_from(c.settings))
+    if actor is None:
+        st.error("Your session has ended: log in again (sidebar).")
+        return False
     conn = sqlite3.connect(c.db, timeout=10)
     try:
-        fn(conn, c.actor, *args, **kwargs)
+        fn(conn, actor, *args, **kwargs)
     except ActionError as exc:
         st.error(md(exc))  # messages quote ids and reasons from the store
         return False
@@ -208,6 +258,18 @@ def act(c: Ctx, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     st.session_state["flash"] = f"{fn.__name__.replace('_', ' ')}: done, recorded in the audit log."
     st.rerun()
     return True  # not reached: st.rerun raises
+
+
+def act_and_clear(
+    c: Ctx, keys: Iterable[str], fn: Callable[..., Any], *args: Any, **kwargs: Any
+) -> bool:
+    """``act``, then the widgets ``keys`` are emptied (after a success only: a refused form
+    keeps what was typed, to be fixed)."""
+    st.session_state[CLEAR] = tuple(keys)
+    if act(c, fn, *args, **kwargs):
+        return True  # not reached: act reruns
+    st.session_state.pop(CLEAR, None)
+    return False
 
 
 def flash() -> None:
@@ -259,15 +321,43 @@ def sidebar(c: Ctx) -> None:
             st.query_params.pop("qn", None)
         st.divider()
         _login(c)
+        _write_cookie(c)
+
+
+def _write_cookie(c: Ctx) -> None:
+    """Hand the browser the session cookie (or its deletion). Streamlit can read cookies
+    (``st.context.cookies``, sent when a tab connects) but not set them: a script does,
+    in the page itself. Not HttpOnly, for that reason; every string from the store is
+    escaped (``dashboard.text``), so no script of anyone else's runs in this page."""
+    value = st.session_state.pop(COOKIE_WRITE, None)
+    if value is None:
+        return
+    max_age = int(c.settings.dashboard_session_max_s) if value else 0
+    cookie = f"{session.COOKIE}={value}; Path=/; Max-Age={max_age}; SameSite=Strict"
+    st.html(
+        f"<script>document.cookie = {json.dumps(cookie)} + "
+        "(location.protocol === 'https:' ? '; Secure' : '');</script>",
+        unsafe_allow_javascript=True,
+    )
 
 
 def _login(c: Ctx) -> None:
     if c.actor is not None:
         st.write(f"Logged in: **{md(c.actor.name)}** ({c.actor.role.label})")
         if st.button("Log out", key="logout"):
-            del st.session_state["actor"]
+            conn = sqlite3.connect(c.db, timeout=10)
+            try:
+                auth.logout(conn, c.actor.name, c.now)
+            finally:
+                conn.close()
+            st.session_state[TOKEN] = None
+            st.session_state[COOKIE_WRITE] = ""
+            _cached.clear()
             st.rerun()
         return
+    note = st.session_state.pop("session_note", None)
+    if note:
+        st.info(note)
     with st.form("login"):
         name = st.text_input("User", key="login_user")
         password = st.text_input("Password", type="password", key="login_password")
@@ -279,13 +369,28 @@ def _login(c: Ctx) -> None:
                 conn.close()
             _cached.clear()
             if result.actor is not None:
-                st.session_state["actor"] = result.actor
+                _start_session(c, result.actor)
                 st.rerun()
             elif result.locked_until is not None:
                 again = result.locked_until.astimezone(c.now.tzinfo).strftime("%H:%M:%S %Z")
                 st.error(f"Too many failed logins. Try again after {again}.")
             else:
                 st.error("Wrong user or password.")
+
+
+def _start_session(c: Ctx, actor: Actor) -> None:
+    """A token for the user who has just logged in, for this tab and, as a cookie, for the
+    tabs, reloads and links of this browser."""
+    conn = sqlite3.connect(c.db, timeout=10)
+    try:
+        started = session.start(conn, actor.name, c.now, c.settings.session_secret())
+    finally:
+        conn.close()
+    if isinstance(started, session.Rejected):  # the account was removed meanwhile
+        st.error("Wrong user or password.")
+        st.stop()
+    st.session_state[TOKEN] = started.token
+    st.session_state[COOKIE_WRITE] = started.token
 
 
 def client_address(c: Ctx) -> str:

@@ -161,10 +161,16 @@ def update_incident(
     _require(actor, Role.OPERATOR, "edit incidents")
     with conn:
         row = conn.execute(
-            "SELECT subject_type, subject_id FROM incidents WHERE id = ?", (incident_id,)
+            "SELECT subject_type, subject_id, ended_at FROM incidents WHERE id = ?",
+            (incident_id,),
         ).fetchone()
         if row is None:
             raise NotFound(f"incident {incident_id} does not exist")
+        if row[2] is None and expected_recovery_at is not None and expected_recovery_at <= now:
+            raise InvalidAction(
+                f"expected recovery {to_db(expected_recovery_at)} is not in the future: the "
+                "merchant would be told a time already past"
+            )
         recovery = to_db(expected_recovery_at) if expected_recovery_at else None
         conn.execute(
             "UPDATE incidents SET cause = ?, expected_recovery_at = ?, "

@@ -10,6 +10,21 @@ from collector.actions.base import Actor, InvalidAction, NotFound, Role, _audit,
 from collector.store.times import from_db, to_db
 
 SCOPE_TYPES = ("terminal", "gateway", "site", "region", "model")
+# Where a scope id must exist: a window on an id nobody has (a typo, ``s-99999``) would
+# cover nothing and say it did.
+_SCOPE_LOOKUPS = {
+    "terminal": ("SELECT 1 FROM terminals WHERE terminal_id = ?",),
+    "gateway": ("SELECT 1 FROM gateways WHERE gateway_id = ?",),
+    "site": ("SELECT 1 FROM sites WHERE site_id = ?",),
+    "region": (  # a region with stores counts, even before its row is imported
+        "SELECT 1 FROM regions WHERE region_id = ?",
+        "SELECT 1 FROM sites WHERE region_id = ? LIMIT 1",
+    ),
+    "model": (
+        "SELECT 1 FROM gateways WHERE model = ? LIMIT 1",
+        "SELECT 1 FROM terminals WHERE model = ? LIMIT 1",
+    ),
+}
 
 
 def create_window(
@@ -32,7 +47,7 @@ def create_window(
     resolved when the window is evaluated, so a store that changes zone takes its windows
     along."""
     _require(actor, Role.OPERATOR, "schedule maintenance windows")
-    _check_window(scope_type, scope_id, starts_at, ends_at, recurrence)
+    _check_window(conn, scope_type, scope_id, starts_at, ends_at, recurrence)
     if tz:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -50,6 +65,7 @@ def create_window(
 
 
 def _check_window(
+    conn: sqlite3.Connection,
     scope_type: str,
     scope_id: str,
     starts_at: datetime,
@@ -60,6 +76,11 @@ def _check_window(
         raise InvalidAction(f"scope {scope_type!r} unknown; use one of {', '.join(SCOPE_TYPES)}")
     if not scope_id.strip():
         raise InvalidAction("a window needs a scope id")
+    if not any(conn.execute(sql, (scope_id,)).fetchone() for sql in _SCOPE_LOOKUPS[scope_type]):
+        raise NotFound(
+            f"{scope_type} {scope_id!r} is not in the inventory: check the id (the sidebar "
+            "search finds ids, serials and store names)"
+        )
     if ends_at <= starts_at:
         raise InvalidAction(f"window ends ({to_db(ends_at)}) before it starts ({to_db(starts_at)})")
     if recurrence:
@@ -245,7 +266,7 @@ def reschedule_window(
             conn, actor, window_id, now=now, starts_at=starts_at, ends_at=ends_at, reason=reason
         )
         return window_id
-    _check_window(scope_type, scope_id, starts_at, ends_at, recurrence)
+    _check_window(conn, scope_type, scope_id, starts_at, ends_at, recurrence)
     with conn:
         new_id = _insert_window(
             conn,

@@ -51,11 +51,15 @@ def body() -> None:
         st.write("Nothing unacknowledged on this page.")
         return
     with st.form("ack"):
-        labels = {int(r.id): f"#{r.id} {r.kind} {r.subject_id}" for r in df.itertuples()}
+        # Its subject and summary: an id alone says nothing to whoever picks it.
+        labels = {
+            int(r.id): f"#{r.id} {r.subject_type} {r.subject_id}: {r.summary or r.kind}"
+            for r in df.itertuples()
+        }
         alert_id = st.selectbox("Alert", open_ids, format_func=lambda i: labels[i])
-        note = st.text_input("Note (who is on it, what is known)")
+        note = st.text_input("Note (who is on it, what is known)", key="ack_note")
         if st.form_submit_button("Acknowledge"):
-            ui.act(c, acknowledge_alert, int(alert_id), note, c.now)
+            ui.act_and_clear(c, ("ack_note",), acknowledge_alert, int(alert_id), note, c.now)
 
 
 body()

@@ -160,17 +160,24 @@ st.subheader("Actions")
 if ui.need(c, Role.OPERATOR, "suspend or record a service"):
     left, right = st.columns(2)
     with left, st.form("suspend"):
-        reason = st.text_input("Suspension reason", value=row["suspended_reason"] or "")
+        reason = st.text_input(
+            "Suspension reason", value=row["suspended_reason"] or "", key="sus_reason"
+        )
         label = "Unsuspend" if row["suspended"] else "Suspend"
         if st.form_submit_button(label):
-            ui.act(c, set_suspended, kind, sid, not row["suspended"], reason, c.now)
+            ui.act_and_clear(
+                c, ("sus_reason",), set_suspended, kind, sid, not row["suspended"], reason, c.now
+            )
     with right, st.form("service_detail"):
-        work = st.text_input("Work done")
-        parts = st.text_input("Parts replaced")
-        cat = st.selectbox("Fault category", ["", "hardware", "software", "network", "power"])
+        work = st.text_input("Work done", key="dsvc_work")
+        parts = st.text_input("Parts replaced", key="dsvc_parts")
+        cat = st.selectbox(
+            "Fault category", ["", "hardware", "software", "network", "power"], key="dsvc_cat"
+        )
         if st.form_submit_button("Record service"):
-            ui.act(
+            ui.act_and_clear(
                 c,
+                ("dsvc_work", "dsvc_parts", "dsvc_cat"),
                 record_service,
                 subject_type=kind,
                 subject_id=sid,

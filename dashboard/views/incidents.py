@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import streamlit as st
 
 from collector.actions import Role, update_incident
 from dashboard import queries, queries_ops, ui
+
+INCIDENT_KEYS = ("inc_cause", "inc_day", "inc_time")
+
+
+def incident_label(r: dict[str, Any]) -> str:
+    """An incident in a picker: its subject, class and start, and the cause if known."""
+    cause = f" · {r['cause']}" if r["cause"] else ""
+    since = str(r["started_at"])[:16].replace("T", " ")
+    return f"#{r['id']} {r['subject_type']} {r['subject_id']} · {r['class']}{cause} · since {since} UTC"
+
 
 c = ui.ctx()
 st.title("Incidents & SLA")
@@ -41,16 +52,23 @@ ui.table(df, "incidents", export=ui.all_rows(c, queries_ops.incidents, start, op
 
 st.subheader("Cause and expected recovery (what the merchant is told)")
 if ui.need(c, Role.OPERATOR, "edit incidents") and len(df):
+    labels = {int(r["id"]): incident_label(r) for r in df.to_dict("records")}
+    # The default is a time to come, never one already past: two hours from now, on the
+    # quarter hour.
+    soon = now + timedelta(hours=2)
+    soon = soon.replace(minute=soon.minute - soon.minute % 15)
     with st.form("incident"):
-        ids = [int(i) for i in df["id"]]
-        incident_id = st.selectbox("Incident", ids, format_func=lambda i: f"#{i}")
-        cause = st.text_input("Cause")
-        day = st.date_input("Expected recovery date", value=now.date())
-        hour = st.time_input("Expected recovery time (UTC)", value=time(now.hour, 0))
+        incident_id = st.selectbox("Incident", list(labels), format_func=labels.__getitem__)
+        cause = st.text_input("Cause", key="inc_cause")
+        day = st.date_input("Expected recovery date", value=soon.date(), key="inc_day")
+        hour = st.time_input(
+            "Expected recovery time (UTC)", value=soon.time().replace(tzinfo=None), key="inc_time"
+        )
         if st.form_submit_button("Save"):
             recovery = datetime.combine(day, hour, tzinfo=c.now.tzinfo)
-            ui.act(
+            ui.act_and_clear(
                 c,
+                INCIDENT_KEYS,
                 update_incident,
                 int(incident_id),
                 cause=cause,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -19,6 +20,24 @@ from collector.actions import (
 from collector.store.times import from_db, to_db
 from dashboard import queries_ops, ui
 from dashboard.queries_ops import due_summary
+from dashboard.text import md
+
+SERVICE_KEYS = ("svc_kind", "svc_id", "svc_work", "svc_parts", "svc_cat")
+WINDOW_KEYS = (
+    "win_scope", "win_scope_id", "win_day", "win_time", "win_hours", "win_recurrence", "win_reason",
+)  # fmt: skip
+CONFIRM_END = "confirm_end_window"  # the window whose "End window now" awaits a yes
+
+
+def window_label(w: Any) -> str:
+    """A window in a picker: what it covers, why, until when."""
+    if w.recurrence:
+        until = f"recurring {w.recurrence}"
+    else:
+        until = f"until {str(w.ends_at)[:16].replace('T', ' ')} UTC"
+    reason = f" · {w.reason}" if w.reason else ""
+    return f"#{w.id} {w.scope_type} {w.scope_id}{reason} · {until}"
+
 
 c = ui.ctx()
 st.title("Maintenance")
@@ -60,14 +79,17 @@ if ui.need(c, Role.OPERATOR, "record services and schedule windows"):
     left, right = st.columns(2)
     with left, st.form("service"):
         st.write("**Record a service**")
-        kind = st.selectbox("Type", ["terminal", "gateway"])
-        subject = st.text_input("Id")
-        work = st.text_input("Work done")
-        parts = st.text_input("Parts replaced")
-        cat = st.selectbox("Fault category", ["", "hardware", "software", "network", "power"])
+        kind = st.selectbox("Type", ["terminal", "gateway"], key="svc_kind")
+        subject = st.text_input("Id", key="svc_id")
+        work = st.text_input("Work done", key="svc_work")
+        parts = st.text_input("Parts replaced", key="svc_parts")
+        cat = st.selectbox(
+            "Fault category", ["", "hardware", "software", "network", "power"], key="svc_cat"
+        )
         if st.form_submit_button("Record service"):
-            ui.act(
+            ui.act_and_clear(
                 c,
+                SERVICE_KEYS,
                 record_service,
                 subject_type=kind,
                 subject_id=subject.strip(),
@@ -78,17 +100,18 @@ if ui.need(c, Role.OPERATOR, "record services and schedule windows"):
             )
     with right, st.form("window"):
         st.write("**Schedule a maintenance window**")
-        scope = st.selectbox("Scope", list(SCOPE_TYPES), index=2)
-        scope_id = st.text_input("Scope id")
-        day = st.date_input("Start date (UTC)", value=now.date())
-        start_t = st.time_input("Start time (UTC)", value=time(now.hour, 0))
-        hours = st.number_input("Duration (hours)", 0.25, 72.0, 2.0, step=0.25)
-        recurrence = st.text_input("Recurrence (cron, optional)")
-        reason = st.text_input("Reason")
+        scope = st.selectbox("Scope", list(SCOPE_TYPES), index=2, key="win_scope")
+        scope_id = st.text_input("Scope id", key="win_scope_id")
+        day = st.date_input("Start date (UTC)", value=now.date(), key="win_day")
+        start_t = st.time_input("Start time (UTC)", value=time(now.hour, 0), key="win_time")
+        hours = st.number_input("Duration (hours)", 0.25, 72.0, 2.0, step=0.25, key="win_hours")
+        recurrence = st.text_input("Recurrence (cron, optional)", key="win_recurrence")
+        reason = st.text_input("Reason", key="win_reason")
         if st.form_submit_button("Schedule window"):
             starts = datetime.combine(day, start_t, tzinfo=c.now.tzinfo)
-            ui.act(
+            ui.act_and_clear(
                 c,
+                WINDOW_KEYS,
                 create_window,
                 scope_type=scope,
                 scope_id=scope_id.strip(),
@@ -99,18 +122,36 @@ if ui.need(c, Role.OPERATOR, "record services and schedule windows"):
                 recurrence=recurrence.strip() or None,
             )
     if len(windows):
+        labels = {int(r.id): window_label(r) for r in windows.itertuples(index=False)}
         with st.form("edit_window"):
             st.write("**Change or end a window**")
-            wid = st.selectbox(
-                "Window", [int(i) for i in windows["id"]], format_func=lambda i: f"#{i}"
+            wid = st.selectbox("Window", list(labels), format_func=labels.__getitem__)
+            extend = st.number_input(
+                "New end: hours from now", 0.25, 72.0, 1.0, step=0.25, key="edit_hours"
             )
-            extend = st.number_input("New end: hours from now", 0.25, 72.0, 1.0, step=0.25)
             change, end_now = st.columns(2)
             if change.form_submit_button("Set new end"):
+                st.session_state.pop(CONFIRM_END, None)
                 new_end = c.now + timedelta(hours=float(extend))
-                ui.act(c, edit_window, int(wid), now=c.now, ends_at=new_end)
+                ui.act_and_clear(
+                    c, ("edit_hours",), edit_window, int(wid), now=c.now, ends_at=new_end
+                )
             if end_now.form_submit_button("End window now"):
-                ui.act(c, end_window_early, int(wid), c.now)
+                # Ending a window pages whatever is still down in it: asked once more below.
+                st.session_state[CONFIRM_END] = int(wid)
+        confirm = st.session_state.get(CONFIRM_END)
+        if confirm in labels:
+            st.warning(
+                f"End window {md(labels[confirm])} now? Whatever is still down in it will "
+                "page as new."
+            )
+            yes, no = st.columns(2)
+            if yes.button("Yes, end it now", key="end_window_yes", type="primary"):
+                st.session_state.pop(CONFIRM_END, None)
+                ui.act(c, end_window_early, confirm, c.now)
+            if no.button("Cancel", key="end_window_no"):
+                st.session_state.pop(CONFIRM_END, None)
+                st.rerun()
     upcoming = windows[windows["starts_at"] > to_db(c.now)]
     if len(upcoming):
         st.write("**Edit a window that has not started**")

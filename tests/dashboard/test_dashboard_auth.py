@@ -92,3 +92,14 @@ def test_the_console_listens_on_loopback_unless_told_otherwise(tmp_path, monkeyp
     assert cmd[cmd.index("--server.address") + 1] == "10.20.0.5"
     args = cli.build_parser().parse_args(["run", "--db", "x.sqlite", "--address", "0.0.0.0"])
     assert args.address == "0.0.0.0"
+
+
+def test_remove_user_command_deletes_the_account_and_audits_it(conn, db_path, capsys) -> None:
+    add_user(conn, "vic", "viewer", "long enough pw", NOW)
+    assert cli.main(["remove-user", "vic", "--db", str(db_path)]) == 0
+    assert authenticate(conn, "vic", "long enough pw") is None
+    assert conn.execute("SELECT actor, action, subject FROM audit_log ORDER BY id").fetchall()[
+        -1
+    ] == ("cli", "user.remove", "user:vic")
+    assert cli.main(["remove-user", "vic", "--db", str(db_path)]) == 2
+    assert "user 'vic' does not exist" in capsys.readouterr().err

@@ -135,3 +135,23 @@ def test_down_sites_line_links_only_to_the_console() -> None:
         .replace(JOINER, "")
         .startswith("Down: S1](https://evil.example/s) **PWNED** · S2&x=1#frag")
     )
+
+
+def test_the_wall_shows_a_hostile_store_name_as_text(open_page, planted) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(planted.path)
+    try:
+        with conn:  # every gateway of the hostile store down, as the collector would say
+            conn.execute(
+                "UPDATE gateways SET status = 'down', suspended = 0 WHERE site_id = ?",
+                (hostile.SITE,),
+            )
+    finally:
+        conn.close()
+    at = open_page("views/wall.py")
+    assert not at.exception
+    body = "".join(str(e.proto.body) for e in at.get("html"))
+    assert f"{hostile.SITE} {html.escape(hostile.SITE_NAME)}</td>" in body
+    assert html.escape(hostile.MERCHANT) in body
+    assert "<img" not in body

@@ -7,6 +7,7 @@ did, never against the console's own queries."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -245,6 +246,40 @@ def test_overview_and_metrics_count_the_same_effective_statuses(app: AppTest, st
     # /metrics: the same definition, the same counts.
     assert _gauges(store.db, "posfleet_gateways") == gws
     assert _gauges(store.db, "posfleet_terminals") == terms
+
+
+def test_the_wall_screen_shows_the_counts_and_the_dead_store_without_a_sidebar(
+    app: AppTest, store: Store
+) -> None:
+    at = _open(app, "wall")
+    page = "".join(str(e.proto.body) for e in at.get("html"))
+    tiles = re.findall(
+        r'<div class="wall-row"><div class="wall-label">(\w+)</div>(.*?)</div></div></div>', page
+    )
+    shown = {
+        label: {s: int(n.replace(",", "")) for s, n in re.findall(
+            r'data-status="(\w+)".*?<div class="wall-n">([\d,]+)</div>', row
+        )}
+        for label, row in tiles
+    }  # fmt: skip
+    gws, terms = _expected(store)
+    big = ("down", "late", "online", "unknown")
+    assert shown == {
+        "Gateways": {s: gws.get(s, 0) for s in big},
+        "Terminals": {s: terms.get(s, 0) for s in big},
+    }
+    assert shown["Gateways"]["down"] > 0
+    # Down is red, late amber, online green, unknown grey.
+    for status, colour in [("down", "#d62728"), ("late", "#ff7f0e"), ("online", "#2ca02c"),
+                           ("unknown", "#7f7f7f")]:  # fmt: skip
+        assert f'data-status="{status}" style="background:{colour}"' in page
+    # The one store with every gateway down, and only it (the store in maintenance and the
+    # suspended gateway's store are not down).
+    assert "Stores down: 1" in page
+    stores = re.findall(r"<tr><td>(\S+) ", page)
+    assert stores == [store.dead_site]
+    assert len(at.sidebar) == 0  # no search, no login, no navigation
+    assert not at.button  # read-only
 
 
 def test_a_pin_pads_header_says_unknown_behind_its_dead_gateway(app: AppTest, store: Store) -> None:
