@@ -553,7 +553,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gateways", type=int, default=2000)
     ap.add_argument("--per-gateway", type=int, default=25)
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved bare/collector rounds")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved bare/collector rounds")
     ap.add_argument(
         "--db",
         default="sqlite",

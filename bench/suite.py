@@ -61,7 +61,7 @@ BENCHMARKS: list[Bench] = [
     Bench("store_size", ["bench.store_size"], 0.1, ["--gateways", "10", "--days", "1"]),
     Bench("alerts_engine", ["bench.alerts_engine"], 0.1, ["--gateways", "10000"]),
     Bench("alerts_ingest", ["bench.alerts_ingest"], 0.2, ["--gateways", "10000"]),
-    Bench("ingest", ["bench.ingest"], 1.2, ["--gateways", "500", "--per-gateway", "10"]),
+    Bench("ingest", ["bench.ingest"], 2.5, ["--gateways", "500", "--per-gateway", "10"]),
     # Starts its own PostgreSQL (simulators/stack/postgres.py); 1, 2 and 3 collectors.
     Bench(
         "ingest_postgresql",
