@@ -47,6 +47,12 @@ class Tally:
         self.count = 0
         self.first: float | None = None  # monotonic (system-wide): comparable across members
         self.last: float | None = None
+        self.cpu_at_last = 0.0  # the process's CPU seconds when the last message was counted
+
+    def counted(self, n: int) -> None:
+        self.count += n
+        self.last = time.monotonic()
+        self.cpu_at_last = time.process_time()
 
 
 def _report(tally: Tally, stop: threading.Event) -> None:
@@ -102,9 +108,8 @@ def bare(args: argparse.Namespace) -> dict[str, Any]:
                         tally.first = item.mono
                     n += 1
         if n:
-            tally.count += n
-            tally.last = time.monotonic()
-    cpu = time.process_time() - cpu0
+            tally.counted(n)
+    cpu = tally.cpu_at_last - cpu0
     ingest.stop()
     return {"count": tally.count, "first": tally.first, "last": tally.last, "cpu_s": cpu}
 
@@ -134,7 +139,7 @@ def collector(args: argparse.Namespace) -> dict[str, Any]:
     col.start()
     _wait_for("stop")
     stopping.set()
-    cpu = time.process_time() - cpu0
+    cpu = tally.cpu_at_last - cpu0
     restricted = col.registry.restricted_registry(
         [
             "posfleet_collector_messages_total",
@@ -212,8 +217,7 @@ class CommitCounter:
         # The store's transaction commits on exit: here it has.
         self.commits += 1
         if self._pending:
-            self.tally.count += self._pending
-            self.tally.last = time.monotonic()
+            self.tally.counted(self._pending)
             self._rows_to = _total_changes(self.store)
         self._pending = 0
 

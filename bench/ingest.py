@@ -409,9 +409,10 @@ def compare(
             for role in order
         }
         ratio = got["collector"]["rate"] / got["bare"]["rate"]
-        # The same messages: CPU seconds compare cost per message, which the machine's
-        # load disturbs much less than wall-clock rates (the collector's processes only:
-        # a PostgreSQL server's CPU is not in it).
+        # The same messages: CPU seconds (from "go" to the last message counted or
+        # committed) compare cost per message, which the machine's load disturbs much less
+        # than wall-clock rates (the collector's processes only: a PostgreSQL server's CPU
+        # is not in it).
         cpu_ratio = got["bare"]["cpu_s"] / got["collector"]["cpu_s"]
         kept.append(
             {

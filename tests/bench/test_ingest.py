@@ -38,6 +38,7 @@ def test_messages_count_only_once_their_transaction_has_committed(tmp_path: Path
         assert tally.count == 0, "counted before the commit"
     assert tally.count == 3
     assert tally.last is not None
+    assert tally.cpu_at_last > 0
     assert counter.commits == 1
     assert counter.rows_written() == 1  # the one gateway row
     (seen,) = store.conn.execute("SELECT last_seen_at FROM gateways").fetchone()
@@ -75,6 +76,7 @@ def test_two_members_of_a_share_group_count_every_message_once(
     assert sum(got["per_member"]) == gateways * per
     assert all(n > 0 for n in got["per_member"]), "the broker shared the backlog"
     assert got["rate"] > 0
+    assert got["cpu_s"] > 0
     if role == "collector":
         # The collectors' own accepted-messages metric agrees with what was committed.
         assert got["accepted_counter"] == gateways * per
