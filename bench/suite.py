@@ -61,7 +61,14 @@ BENCHMARKS: list[Bench] = [
     Bench("store_size", ["bench.store_size"], 0.1, ["--gateways", "10", "--days", "1"]),
     Bench("alerts_engine", ["bench.alerts_engine"], 0.1, ["--gateways", "10000"]),
     Bench("alerts_ingest", ["bench.alerts_ingest"], 0.2, ["--gateways", "10000"]),
-    Bench("ingest", ["bench.ingest"], 0.8, ["--gateways", "500", "--per-gateway", "10"]),
+    Bench("ingest", ["bench.ingest"], 2.5, ["--gateways", "500", "--per-gateway", "10"]),
+    # Starts its own PostgreSQL (simulators/stack/postgres.py); 1, 2 and 3 collectors.
+    Bench(
+        "ingest_postgresql",
+        ["bench.ingest", "--db", "postgresql", "--collectors", "1,2,3"],
+        4.0,
+        ["--db", "postgresql", "--collectors", "1,2,3", "--gateways", "500", "--per-gateway", "10"],
+    ),
     Bench("fuzz_ingest", ["bench.fuzz_ingest"], 0.6, ["--cases", "10000"]),
     Bench("reconcile", ["bench.reconcile"], 0.3, ["--terminals", "10000"]),
     Bench("influx_throughput", ["bench.influx_throughput"], 0.2, ["--points", "5000"]),

@@ -55,9 +55,21 @@ def test_two_results_and_a_failure(suite: ModuleType, tmp_path: Path) -> None:
         tmp_path,
         "ingest",
         {
-            "bare_paho_subscriber": {"messages": 50000, "rate": 23083.8},
-            "collector": {"messages": 50000, "rate": 14996.7, "mean_ingest_latency_s": 0.213},
-            "ratio_collector_over_bare": 0.65,
+            "db": "sqlite",
+            "messages": 50000,
+            "runs": [
+                {
+                    "collectors": 1,
+                    "bare_subscriber": {"messages": 50000, "rate": 23083.8},
+                    "collector": {
+                        "messages": 50000,
+                        "rate": 14996.7,
+                        "mean_ingest_latency_s": 0.213,
+                    },
+                    "ratio_collector_over_bare": 0.65,
+                    "rows_written_per_message": 0.41,
+                }
+            ],
             "hung_gateway_detection": {"max_s": 0.0038},
         },
     )
@@ -88,9 +100,10 @@ def test_two_results_and_a_failure(suite: ModuleType, tmp_path: Path) -> None:
     ingest = md[md.index("## ingest") : md.index("## liveness_scale")]
     # Ratio table first, then the absolute figures.
     assert ingest.index("| ratio | value | against |") < ingest.index("| figure | value |")
-    assert "| collector msg/s ÷ bare paho subscriber msg/s | 0.65 |" in ingest
-    assert "| collector | 14,997 msg/s |" in ingest
-    assert "| bare paho subscriber | 23,084 msg/s |" in ingest
+    assert "| 1 collector on sqlite: msg/s ÷ bare subscriber msg/s | 0.65 |" in ingest
+    assert "| 1 collector on sqlite | 14,997 msg/s |" in ingest
+    assert "| 1 bare subscriber | 23,084 msg/s |" in ingest
+    assert "| 1 collector on sqlite: rows written per message | 0.41 |" in ingest
     assert "2 CPUs (Test CPU)" in ingest
     assert "commit abc1234;" in ingest
     assert "Reproduce: `.venv/bin/python bench/ingest.py`" in ingest  # as _run says
@@ -120,13 +133,13 @@ def test_only_run_keeps_the_other_entries(suite: ModuleType, tmp_path: Path) -> 
     assert summary["last_full_run"]["started"] == "2026-11-29T01:00"
     assert summary["failed"] == ["ingest"]
     # A fixed run clears the failure.
-    _write(tmp_path, "ingest", {"ratio_collector_over_bare": 0.5})
+    _write(tmp_path, "ingest", {"runs": [{"ratio_collector_over_bare": 0.5}]})
     fixed = _run(suite, "ingest")
     assert suite.build_summary([fixed], tmp_path, MACHINE, summary)["failed"] == []
 
 
 def test_a_failure_keeps_the_last_good_figures(suite: ModuleType, tmp_path: Path) -> None:
-    _write(tmp_path, "ingest", {"ratio_collector_over_bare": 0.61})
+    _write(tmp_path, "ingest", {"runs": [{"ratio_collector_over_bare": 0.61}]})
     good = suite.build_summary([_run(suite, "ingest")], tmp_path, MACHINE)
     crash = _run(suite, "ingest", "exit code -11: feeding 100000 gateways")
     summary = suite.build_summary([crash], tmp_path, MACHINE, good)
@@ -138,7 +151,7 @@ def test_a_failure_keeps_the_last_good_figures(suite: ModuleType, tmp_path: Path
     md = suite.render_markdown(again)
     assert "**FAILED** in the run of 2026-11-29T02:00:00+00:00: exit code -11" in md
     assert "Last successful run (2026-11-29T02:00:00+00:00):" in md
-    assert "| collector msg/s ÷ bare paho subscriber msg/s | 0.61 |" in md
+    assert "| 1 collector on sqlite: msg/s ÷ bare subscriber msg/s | 0.61 |" in md
 
 
 def test_unknown_benchmark_lists_its_top_level_numbers(suite: ModuleType, tmp_path: Path) -> None:

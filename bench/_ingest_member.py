@@ -1,0 +1,244 @@
+"""One member of the ingest benchmark, run as a child process by bench/ingest.py.
+
+    python -m bench._ingest_member collector --db DB --broker-port P --client-id ID [--share-group G]
+    python -m bench._ingest_member bare --broker-port P --client-id ID [--share-group G]
+
+``collector``: the real ``Collector`` (collector/service.py, as ``posfleet-collector run``
+builds it). Its messages are counted after commit: every batch's accepted messages are added
+when, and only when, the store's transaction around it has committed (the store's own
+``transaction``/``write``, wrapped here in the bench only). Nothing polls its metrics.
+
+``bare``: the collector's own read path (``collector.ingest.MqttIngest``: the same paho client
+with the 64 KiB socket read-ahead, the same client options, QoS 1, persistent session and
+subscription, the same pump-then-drain loop), which only counts what it drains: the fair
+ceiling of what Python can read.
+
+Protocol (one JSON object a line on stdout; commands on stdin): set up everything, print
+``{"ready": true}``; on ``go`` connect and drain; every 50 ms, while it changed, print
+``{"count": n}``; on ``stop`` disconnect, print the final figures and exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+_out_lock = threading.Lock()
+
+
+def say(obj: dict[str, Any]) -> None:
+    with _out_lock:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+
+class Tally:
+    """What a member has counted; written by its ingest thread, read by the reporter."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: float | None = None  # monotonic (system-wide): comparable across members
+        self.last: float | None = None
+        self.cpu_at_last = 0.0  # the process's CPU seconds when the last message was counted
+
+    def counted(self, n: int) -> None:
+        self.count += n
+        self.last = time.monotonic()
+        self.cpu_at_last = time.process_time()
+
+
+def _report(tally: Tally, stop: threading.Event) -> None:
+    seen = -1
+    while not stop.wait(0.05):
+        n = tally.count
+        if n != seen:
+            say({"count": n})
+            seen = n
+
+
+def _wait_for(word: str) -> None:
+    for line in sys.stdin:
+        if line.strip() == word:
+            return
+    raise SystemExit(f"stdin closed before {word!r}")
+
+
+# --------------------------------------------------------------------------- bare
+def bare(args: argparse.Namespace) -> dict[str, Any]:
+    from collector.ingest import BrokerSettings, Item, MqttIngest, Received
+
+    inbox: queue.SimpleQueue[Item] = queue.SimpleQueue()
+    ingest = MqttIngest(
+        BrokerSettings(
+            "127.0.0.1", args.broker_port, args.client_id, share_group=args.share_group or None
+        ),
+        inbox,
+    )
+    tally = Tally()
+    say({"ready": True})
+    _wait_for("go")
+    stopping = threading.Event()
+
+    def _until_stop() -> None:
+        _wait_for("stop")
+        stopping.set()
+
+    threading.Thread(target=_until_stop, daemon=True).start()
+    threading.Thread(target=_report, args=(tally, stopping), daemon=True).start()
+    cpu0 = time.process_time()
+    ingest.start()
+    get = inbox.get_nowait
+    # The collector's loop (collector/processor.py run): pump, then take what is queued.
+    while not stopping.is_set():
+        ingest.pump(0.05)
+        n = 0
+        with contextlib.suppress(queue.Empty):
+            while True:
+                item = get()
+                if type(item) is Received:
+                    if tally.first is None:
+                        tally.first = item.mono
+                    n += 1
+        if n:
+            tally.counted(n)
+    cpu = tally.cpu_at_last - cpu0
+    ingest.stop()
+    return {"count": tally.count, "first": tally.first, "last": tally.last, "cpu_s": cpu}
+
+
+# --------------------------------------------------------------------------- collector
+def collector(args: argparse.Namespace) -> dict[str, Any]:
+    from collector.config import load_config
+    from collector.service import Collector
+
+    config = load_config(
+        db=args.db,
+        broker_port=args.broker_port,
+        metrics_host="127.0.0.1",
+        metrics_port=0,
+        client_id=args.client_id,
+        share_group=args.share_group or None,
+    )
+    col = Collector(config)
+    tally = Tally()
+    counter = CommitCounter(col.store, tally)
+    say({"ready": True})
+    _wait_for("go")
+    stopping = threading.Event()
+    threading.Thread(target=_report, args=(tally, stopping), daemon=True).start()
+    counter.reset()
+    cpu0 = time.process_time()
+    col.start()
+    _wait_for("stop")
+    stopping.set()
+    cpu = tally.cpu_at_last - cpu0
+    restricted = col.registry.restricted_registry(
+        [
+            "posfleet_collector_messages_total",
+            "posfleet_collector_rejected_total",
+            "posfleet_collector_ingest_latency_seconds_sum",
+            "posfleet_collector_ingest_latency_seconds_count",
+        ]
+    )
+    samples = [s for family in restricted.collect() for s in family.samples]
+
+    def value(name: str, **labels: str) -> float:
+        return sum(
+            s.value
+            for s in samples
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        )
+
+    lat_n = value("posfleet_collector_ingest_latency_seconds_count")
+    lat_sum = value("posfleet_collector_ingest_latency_seconds_sum")
+    rejected = {
+        s.labels["reason"]: s.value
+        for s in samples
+        if s.name == "posfleet_collector_rejected_total" and s.value
+    }
+    accepted = value("posfleet_collector_messages_total", kind="heartbeat")
+    first = col.processor.first_message_mono
+    col.stop()
+    return {
+        "count": tally.count,
+        "first": first,
+        "last": tally.last,
+        "cpu_s": cpu,
+        "commits": counter.commits,
+        "rows_written": counter.rows_written(),
+        "accepted_counter": accepted,
+        "rejected": rejected,
+        "mean_ingest_latency_s": lat_sum / lat_n if lat_n else None,
+    }
+
+
+class CommitCounter:
+    """Counts a store's messages after commit: a batch's accepted messages (``write``) are
+    added to ``tally`` when the transaction around it (``transaction``) has committed, never
+    before, and never when it rolls back. Wraps the store's own two methods (bench only)."""
+
+    def __init__(self, store: Any, tally: Tally) -> None:
+        self.store, self.tally = store, tally
+        self.commits = 0
+        self._pending = 0
+        self._rows_from = self._rows_to = _total_changes(store)
+        self._write, self._transaction = store.write, store.transaction
+        store.write = self.write
+        store.transaction = self.transaction
+
+    def reset(self) -> None:
+        """Start counting commits and rows written from here."""
+        self.commits = 0
+        self._rows_from = self._rows_to = _total_changes(self.store)
+
+    def rows_written(self) -> int | None:
+        """Rows the store's connection changed from ``reset`` to the last counted commit."""
+        if self._rows_from is None or self._rows_to is None:
+            return None
+        return self._rows_to - self._rows_from
+
+    def write(self, conn: Any, batch: Any) -> Any:
+        self._pending += sum(batch.accepted.values())
+        return self._write(conn, batch)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        self._pending = 0
+        with self._transaction() as conn:
+            yield conn
+        # The store's transaction commits on exit: here it has.
+        self.commits += 1
+        if self._pending:
+            self.tally.counted(self._pending)
+            self._rows_to = _total_changes(self.store)
+        self._pending = 0
+
+
+def _total_changes(store: Any) -> int | None:
+    """Rows inserted, updated or deleted by the store's connection (SQLite only)."""
+    n = getattr(store.conn, "total_changes", None)
+    return n if isinstance(n, int) else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("role", choices=["collector", "bare"])
+    ap.add_argument("--db", default="")
+    ap.add_argument("--broker-port", type=int, required=True)
+    ap.add_argument("--client-id", required=True)
+    ap.add_argument("--share-group", default="")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    say(bare(args) if args.role == "bare" else collector(args))
+
+
+if __name__ == "__main__":
+    main()
