@@ -13,19 +13,13 @@ from typing import Any
 from alembic import context
 from sqlalchemy import create_engine
 
-from collector.store.schema import metadata
+from collector.store.migrate import autogenerate_options
 
 config = context.config
 
 
 def _options(dialect_name: str) -> dict[str, Any]:
-    return {
-        "target_metadata": metadata,
-        # SQLite alters a table by copying it ("batch mode"); PostgreSQL alters in place.
-        "render_as_batch": dialect_name == "sqlite",
-        "compare_type": True,
-        "compare_server_default": True,
-    }
+    return autogenerate_options(dialect_name)
 
 
 def run_offline() -> None:
