@@ -35,12 +35,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Identity, create_engine, inspect
 from sqlalchemy import engine as sa_engine
 from sqlalchemy.pool import StaticPool
@@ -55,7 +51,12 @@ from collector.store.db import (
     dialect,
     redact,
 )
-from collector.store.schema import metadata
+from collector.store.schema import HEAD, metadata
+
+if TYPE_CHECKING:  # Alembic is imported only when a store needs more than a look
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 VERSION_TABLE = "alembic_version"
@@ -72,6 +73,8 @@ __all__ = [
 
 @functools.cache
 def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     # Reading the scripts imports every migration file: once per process, never per store.
     return ScriptDirectory(str(MIGRATIONS))
 
@@ -91,6 +94,8 @@ def _known(rev: str) -> bool:
 
 
 def _config(sa_conn: sa_engine.Connection | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if sa_conn is not None:
@@ -212,9 +217,9 @@ def _ensure(conn: Connection) -> tuple[str | None, str]:
     engine = dialect(conn)
     state = _read_state(lambda sql: conn.execute(sql).fetchall(), engine)
     _end_read(conn)
+    if state.versions == (HEAD,):  # schema.HEAD is head() (tests/store): no Alembic import
+        return HEAD, HEAD
     target = head()
-    if state.versions == (target,):
-        return target, target
     where = _where(conn)
     _check_known(state, where)
     try:
@@ -231,6 +236,8 @@ def _ensure(conn: Connection) -> tuple[str | None, str]:
                 return before, target
             if not state.versions and state.tables:
                 _check_release_0(sa_conn, state, where)
+            from alembic import command
+
             command.upgrade(_config(sa_conn), "head")
             sa_conn.commit()
             return before, target
@@ -286,6 +293,8 @@ def _begin_locked(conn: Connection) -> None:
 @functools.cache
 def _create_ddl(engine: str) -> tuple[str, ...]:
     """What ``metadata.create_all`` and ``stamp`` run on an empty database, as text."""
+    from alembic.runtime.migration import MigrationContext
+
     ctx = MigrationContext.configure(dialect_name=engine, opts={"version_table": VERSION_TABLE})
     dia = ctx.dialect
     statements: list[str] = []
@@ -304,6 +313,8 @@ def _create_ddl(engine: str) -> tuple[str, ...]:
 @functools.cache
 def _baseline_columns() -> dict[str, frozenset[str]]:
     """Tables and columns of revision 0001, read from the migration itself (not a copy)."""
+    from alembic import command
+
     eng = create_engine("sqlite://")
     with eng.connect() as sa_conn:
         command.upgrade(_config(sa_conn), BASELINE)
