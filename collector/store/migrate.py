@@ -64,6 +64,8 @@ BASELINE = "0001"
 
 __all__ = [
     "StoreError",
+    "alembic_config",
+    "autogenerate_options",
     "current_revision",
     "ensure_schema",
     "ensure_schema_at",
@@ -93,7 +95,8 @@ def _known(rev: str) -> bool:
         return False
 
 
-def _config(sa_conn: sa_engine.Connection | None = None) -> Config:
+def alembic_config(sa_conn: sa_engine.Connection | None = None) -> Config:
+    """Alembic's configuration for the store's migrations, on ``sa_conn`` (env.py uses it)."""
     from alembic.config import Config
 
     cfg = Config()
@@ -238,7 +241,7 @@ def _ensure(conn: Connection) -> tuple[str | None, str]:
                 _check_release_0(sa_conn, state, where)
             from alembic import command
 
-            command.upgrade(_config(sa_conn), "head")
+            command.upgrade(alembic_config(sa_conn), "head")
             sa_conn.commit()
             return before, target
     except StoreError:
@@ -317,7 +320,7 @@ def _baseline_columns() -> dict[str, frozenset[str]]:
 
     eng = create_engine("sqlite://")
     with eng.connect() as sa_conn:
-        command.upgrade(_config(sa_conn), BASELINE)
+        command.upgrade(alembic_config(sa_conn), BASELINE)
         insp = inspect(sa_conn)
         cols = {
             t: frozenset(c["name"] for c in insp.get_columns(t))

@@ -3,7 +3,7 @@
 This is what a fresh store is created from (``collector.store.migrate``); the numbered
 migrations in ``collector/store/migrations/versions`` bring an existing store to the same
 shape, and tests/store prove the two agree on SQLite and PostgreSQL. Change a table here
-AND add a migration (docs/architecture.md "Schema and migrations").
+AND add a migration (docs/collector.md "Schema and migrations").
 
 Types, the same on both engines where it matters:
 

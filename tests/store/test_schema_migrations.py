@@ -22,7 +22,12 @@ from sqlalchemy import Engine, create_engine, inspect
 
 from collector.store import migrate
 from collector.store.db import StoreError, connect
-from collector.store.migrate import _config, autogenerate_options, ensure_schema, ensure_schema_at
+from collector.store.migrate import (
+    alembic_config,
+    autogenerate_options,
+    ensure_schema,
+    ensure_schema_at,
+)
 from collector.store.schema import HEAD, metadata
 
 RELEASE_0 = Path(__file__).with_name("fixtures") / "schema_release_0.sql"
@@ -297,7 +302,7 @@ def test_postgresql_types_are_wide_and_ids_are_identities(
 def test_metadata_is_what_the_migrations_build(target: str, engines: list[Engine]) -> None:
     eng = engine_for(target, engines)
     with eng.begin() as c:
-        command.upgrade(_config(c), "head")  # the whole history, not the create_all shortcut
+        command.upgrade(alembic_config(c), "head")  # the whole history, not the create_all shortcut
     assert drift(eng) == []
     assert revision_by_alembic(eng) == HEAD == migrate.head()
     created = target + "_created" if not target.startswith("postgresql") else None

@@ -1,7 +1,7 @@
 """${message}
 
 Revision ${up_revision}, after ${down_revision | comma,n}. Written for BOTH engines (SQLite and
-PostgreSQL): see docs/architecture.md "Schema and migrations" before you edit it.
+PostgreSQL): see docs/collector.md "Schema and migrations" before you edit it.
 """
 
 from __future__ import annotations
