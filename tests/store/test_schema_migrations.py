@@ -324,8 +324,12 @@ def test_a_release_0_store_upgrades_in_place_and_keeps_its_rows(
     sqlite_target: str, tmp_path: Path, engines: list[Engine]
 ) -> None:
     release_0_store(sqlite_target)
-    conn = connect(sqlite_target)
+    conn = connect(sqlite_target, timeout=7.5)
     ensure_schema(conn)
+    # Migrated on the caller's own connection: its settings are still there.
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert conn.execute("PRAGMA busy_timeout").fetchone() == (7500,)
+    assert not conn.in_transaction
     for sql, rows in RELEASE_0_ROWS.items():
         assert conn.execute(sql).fetchall() == rows, sql
     # New rows go on after the old ones, and the rules of release 0 still hold.
