@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -241,7 +242,8 @@ def _ensure(conn: Connection) -> tuple[str | None, str]:
                 _check_release_0(sa_conn, state, where)
             from alembic import command
 
-            command.upgrade(alembic_config(sa_conn), "head")
+            with _ALEMBIC:
+                command.upgrade(alembic_config(sa_conn), "head")
             sa_conn.commit()
             return before, target
     except StoreError:
@@ -313,13 +315,18 @@ def _create_ddl(engine: str) -> tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------- release 0
+# Alembic's ``op`` and ``context`` are module-wide proxies: one command at a time per process
+# (stores of one process are also serialised by their write lock; this covers the rest).
+_ALEMBIC = threading.RLock()
+
+
 @functools.cache
 def _baseline_columns() -> dict[str, frozenset[str]]:
     """Tables and columns of revision 0001, read from the migration itself (not a copy)."""
     from alembic import command
 
     eng = create_engine("sqlite://")
-    with eng.connect() as sa_conn:
+    with _ALEMBIC, eng.connect() as sa_conn:
         command.upgrade(alembic_config(sa_conn), BASELINE)
         insp = inspect(sa_conn)
         cols = {

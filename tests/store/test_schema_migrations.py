@@ -443,6 +443,7 @@ def test_stores_opened_at_once_by_several_processes_are_created_once(target: str
         t.start()
     for t in threads:
         t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
     assert errors == []
     assert conns[0].execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]
     for c in conns:
