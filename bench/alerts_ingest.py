@@ -21,12 +21,10 @@ from bench.report import Figure, Headline, fmt, ratio, write_result
 from collector.alerts.config import AlertSettings
 from collector.alerts.listener import build_listener
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
+from collector.store.migrate import ensure_schema
 from telemetry.codec import Decoded
 from telemetry.models import Heartbeat, Network
 from telemetry.topics import Kind, TopicRef
-
-SCHEMA = Path(__file__).resolve().parents[1] / "collector" / "store" / "schema.sql"
-
 
 RESULTS = Path(__file__).resolve().parent / "results" / "alerts_ingest.json"
 
@@ -67,7 +65,7 @@ def main() -> None:
     now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     with tempfile.TemporaryDirectory() as tmp:
         conn = sqlite3.connect(Path(tmp) / "bench.sqlite")
-        conn.executescript(SCHEMA.read_text())
+        ensure_schema(conn)
         with conn:
             conn.executemany(
                 "INSERT INTO gateways (gateway_id, site_id, region_id, model, status) "

@@ -1,6 +1,6 @@
 """Bytes per gateway per day in the local SQLite store: raw telemetry vs hourly rollups.
 
-Fills a real SQLite file (schema.sql) with a simulated fleet at the agent's default
+Fills a real SQLite file (the store's schema) with a simulated fleet at the agent's default
 publishing rates, measures table+index bytes with ``dbstat``, folds the rows with
 ``collector.store.retention`` and measures the rollups. Writes
 ``bench/results/store_size.json``.
@@ -18,11 +18,11 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from bench.report import Figure, Headline, fmt, get, ratio, write_result
+from collector.store.migrate import ensure_schema
 from collector.store.retention import RetentionPolicy, apply_retention
 from collector.store.times import to_db
 from telemetry.codec import encode
@@ -131,7 +131,7 @@ def main() -> int:
     end = start + timedelta(days=args.days)
     with tempfile.TemporaryDirectory() as tmp:
         conn = sqlite3.connect(Path(tmp) / "store.sqlite")
-        conn.executescript(resources.files("collector.store").joinpath("schema.sql").read_text())
+        ensure_schema(conn)
         began = time.monotonic()
         rows = []
         for kind, period in PERIODS.items():

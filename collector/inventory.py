@@ -1,7 +1,7 @@
 """Inventory CSV import/export.
 
 One CSV per table (``regions.csv``, ``sites.csv``, ``gateways.csv``, ``terminals.csv``); the
-header names columns of that table (see ``collector/store/schema.sql``); the id column is
+header names columns of that table (see ``collector/store/schema.py``); the id column is
 required, every other column optional. Import upserts inventory columns only: it never
 touches the liveness columns the collector owns.
 """

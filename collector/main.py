@@ -40,12 +40,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("--db", type=Path, help="SQLite file (POSFLEET_DB)")
     ex.add_argument("directory", type=Path)
+    mg = sub.add_parser(
+        "migrate",
+        help="create the store, or bring it to the newest schema revision; print the revisions",
+    )
+    mg.add_argument("--db", help="SQLite file or postgresql:// URL (POSFLEET_DB)")
     st = sub.add_parser("settlement", help="reconcile the acquirer's settlement files")
     st_sub = st.add_subparsers(dest="settlement_command", required=True)
     imp = st_sub.add_parser(
         "import", help="reconcile settlement CSV file(s) against the terminals' batches"
     )
-    imp.add_argument("--db", type=Path, help="SQLite file (POSFLEET_DB)")
+    imp.add_argument("--db", help="SQLite file or postgresql:// URL (POSFLEET_DB)")
     imp.add_argument(
         "--tolerance", type=int, default=None, help="minor units a batch may differ by"
     )
@@ -66,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from collector.store.sqlite import StoreError
 
     try:
+        if args.command == "migrate":
+            return _migrate(args.db)
         config = load_config(
             db=args.db,
             broker_host=getattr(args, "broker_host", None),
@@ -89,6 +96,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, StoreError, InfluxConfigError, AlertConfigError) as exc:
         print(f"posfleet-collector: {exc}", file=sys.stderr)
         return 2
+
+
+def _migrate(db: str | None) -> int:
+    from collector.config import load_config
+    from collector.store.db import redact
+    from collector.store.migrate import ensure_schema_at
+
+    # --db as text: a postgresql:// URL is not a path.
+    target = db if db else str(load_config().collector.db)
+    before, after = ensure_schema_at(target)
+    if before == after:
+        print(f"{redact(target)}: at schema revision {after}, nothing to do")
+    else:
+        print(f"{redact(target)}: schema revision {before or 'none'} -> {after}")
+    return 0
 
 
 def _inventory(command: str, db: Path, directory: Path) -> int:

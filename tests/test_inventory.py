@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
-from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from collector.inventory import InventoryError, export_dir, import_dir
+from collector.store.migrate import ensure_schema
 
 
 def _store(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path)
-    conn.executescript(resources.files("collector.store").joinpath("schema.sql").read_text())
+    ensure_schema(conn)
     return conn
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from collector.actions import Actor, Role, set_suspended
+from collector.store.migrate import ensure_schema
 from collector.store.times import to_db
 
-SCHEMA = Path(__file__).resolve().parents[1] / "collector" / "store" / "schema.sql"
 OLGA = Actor("olga", Role.OPERATOR)
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -21,7 +21,7 @@ T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def conn(tmp_path: Path) -> sqlite3.Connection:
     c = sqlite3.connect(tmp_path / "posfleet.sqlite")
-    c.executescript(SCHEMA.read_text())
+    ensure_schema(c)
     with c:
         c.execute(
             "INSERT INTO gateways (gateway_id, site_id, region_id, model, status, status_since) "

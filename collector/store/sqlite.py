@@ -14,22 +14,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 
 from collector.enrolment import Sighting
 from collector.liveness import StoredState
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
+from collector.store.db import StoreError as StoreError  # one error type for both engines
+from collector.store.migrate import ensure_schema
 from collector.store.times import from_db_opt, to_db
 from collector.store.transactions import TxnAggregate, write_transactions
-
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or written; the message names the setting to fix."""
-
-
-def schema_sql() -> str:
-    return resources.files("collector.store").joinpath("schema.sql").read_text()
 
 
 def connect(
@@ -145,8 +138,7 @@ class SqliteStore:
                 "POSFLEET_DB / --db to a path in an existing directory"
             )
         self.conn = connect(self.path)
-        with self.conn:
-            self.conn.executescript(schema_sql())
+        ensure_schema(self.conn)
 
     def close(self) -> None:
         self.conn.close()

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from collector.inventory import import_dir
+from collector.store.migrate import ensure_schema
 from collector.store.times import to_db
 
-SCHEMA = Path(__file__).resolve().parents[2] / "collector" / "store" / "schema.sql"
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 MODELS = {"A920": ["1.4.2", "1.5.0", "1.5.1"], "V240m": ["2.0.9", "2.1.0"], "S920": ["3.3.0"]}
 GW_STATUS = ["online"] * 90 + ["down"] * 5 + ["late"] * 3 + ["unknown"] * 2
@@ -39,7 +39,7 @@ class Fleet:
 
 def apply_schema(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.executescript(SCHEMA.read_text(encoding="utf-8"))
+    ensure_schema(conn)
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:

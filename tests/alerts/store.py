@@ -1,4 +1,4 @@
-"""A real SQLite store built from schema.sql, plus a stand-in for the core's writes."""
+"""A real SQLite store built by ensure_schema, plus a stand-in for the core's writes."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ from pathlib import Path
 from collector.alerts.config import AlertSettings
 from collector.alerts.listener import AlertListener, build_listener
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
+from collector.store.migrate import ensure_schema
 from collector.store.times import to_db
-
-SCHEMA = Path(__file__).resolve().parents[2] / "collector" / "store" / "schema.sql"
 
 
 def open_store(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path)
-    conn.executescript(SCHEMA.read_text())
+    ensure_schema(conn)
     conn.execute("PRAGMA journal_mode=WAL")
     return conn
 

@@ -1,4 +1,4 @@
-"""The listener and repository against a real SQLite file built from schema.sql."""
+"""The listener and repository against a real SQLite file built by ensure_schema."""
 
 from __future__ import annotations
 

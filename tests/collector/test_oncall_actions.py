@@ -21,7 +21,7 @@ from collector.actions import (
     set_rotation,
 )
 from collector.oncall import Person, on_call
-from collector.store.sqlite import schema_sql
+from collector.store.migrate import ensure_schema
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 OPS = Actor("olga", Role.OPERATOR)
@@ -30,7 +30,7 @@ OPS = Actor("olga", Role.OPERATOR)
 @pytest.fixture
 def conn(tmp_path: Path) -> sqlite3.Connection:
     c = sqlite3.connect(tmp_path / "store.sqlite")
-    c.executescript(schema_sql())
+    ensure_schema(c)
     with c:
         c.execute("INSERT INTO regions (region_id, name) VALUES ('north', 'North')")
     return c

@@ -1,4 +1,4 @@
-"""Retention against a real SQLite file built from schema.sql."""
+"""Retention against a real SQLite file built by ensure_schema."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 
 import pytest
 
+from collector.store.migrate import ensure_schema
 from collector.store.retention import (
     RetentionPolicy,
     apply_retention,
@@ -28,7 +28,7 @@ POLICY = RetentionPolicy(raw_keep=timedelta(days=1), rollup_keep=timedelta(days=
 @pytest.fixture
 def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
     c = sqlite3.connect(db_path)
-    c.executescript(resources.files("collector.store").joinpath("schema.sql").read_text())
+    ensure_schema(c)
     yield c
     c.close()
 

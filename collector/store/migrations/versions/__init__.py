@@ -1,0 +1,1 @@
+"""One file per revision, named ``NNNN_what.py`` with ``revision = "NNNN"``."""

@@ -1,0 +1,491 @@
+"""One schema, numbered migrations, on a real SQLite file and a real PostgreSQL database.
+
+The oracle for "exactly the schema release 0 shipped" is the frozen copy of its schema.sql
+(tests/store/fixtures/schema_release_0.sql), read with SQLite's own PRAGMAs, not with the
+code under test.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, inspect
+
+from collector.store import migrate
+from collector.store.db import StoreError, connect
+from collector.store.migrate import (
+    alembic_config,
+    autogenerate_options,
+    ensure_schema,
+    ensure_schema_at,
+)
+from collector.store.schema import HEAD, metadata
+
+RELEASE_0 = Path(__file__).with_name("fixtures") / "schema_release_0.sql"
+WITHOUT_ROWID = {"telemetry_rollup", "txn_batches", "txn_totals"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "posfleet.sqlite")
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def sqlite_target(tmp_path: Path) -> str:
+    return str(tmp_path / "posfleet.sqlite")
+
+
+def sa_url(target: str) -> str:
+    if target.startswith("postgresql://"):
+        return "postgresql+psycopg://" + target.removeprefix("postgresql://")
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def engines() -> Iterator[list[Engine]]:
+    made: list[Engine] = []
+    yield made
+    for eng in made:
+        eng.dispose()
+
+
+def engine_for(target: str, made: list[Engine]) -> Engine:
+    eng = create_engine(sa_url(target))
+    made.append(eng)
+    return eng
+
+
+# --------------------------------------------------------------------------- shape
+PG_TO_SQLITE_TYPE = {"TEXT": "TEXT", "BIGINT": "INTEGER", "DOUBLE PRECISION": "REAL"}
+
+
+def _default(value: str | None) -> str | None:
+    return None if value is None else re.sub(r"::(text|bigint)$", "", value)
+
+
+def _where(value: Any) -> str | None:
+    if value is None:
+        return None
+    where = str(value).strip()
+    while where.startswith("(") and where.endswith(")"):
+        where = where[1:-1]
+    return where.replace("<>", "!=").replace("'::text", "'")
+
+
+def shape(eng: Engine) -> dict[str, Any]:
+    """Tables, columns, keys and indexes as both engines can state them, SQLite's words."""
+    insp = inspect(eng)
+    out: dict[str, Any] = {}
+    for table in sorted(insp.get_table_names()):
+        if table == "alembic_version":
+            continue
+        cols = []
+        for c in insp.get_columns(table):
+            kind = str(c["type"])
+            cols.append(
+                (
+                    c["name"],
+                    PG_TO_SQLITE_TYPE.get(kind, kind),
+                    c["nullable"],
+                    _default(c["default"]),
+                )
+            )
+        indexes = {}
+        for ix in insp.get_indexes(table):
+            if ix.get("duplicates_constraint"):
+                continue  # PostgreSQL lists a unique constraint's index too
+            opts = ix.get("dialect_options", {})
+            where = opts.get("postgresql_where") or opts.get("sqlite_where")
+            indexes[ix["name"]] = (tuple(ix["column_names"]), bool(ix["unique"]), _where(where))
+        out[table] = {
+            "columns": cols,
+            "pk": tuple(insp.get_pk_constraint(table)["constrained_columns"]),
+            "unique": sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(table)),
+            "indexes": indexes,
+        }
+    return out
+
+
+def sqlite_catalog(path: str) -> dict[str, Any]:
+    """SQLite's own account of a store (PRAGMAs and the stored CREATE text)."""
+    conn = sqlite3.connect(path)
+    try:
+        out: dict[str, Any] = {}
+        for table, sql in conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' AND name != 'alembic_version' ORDER BY name"
+        ):
+            indexes = {}
+            for _seq, name, unique, origin, partial in conn.execute(
+                f"PRAGMA index_list('{table}')"
+            ):
+                cols = tuple(r[2] for r in conn.execute(f"PRAGMA index_info('{name}')"))
+                where = None
+                if partial:
+                    (ix_sql,) = conn.execute(
+                        "SELECT sql FROM sqlite_master WHERE name = ?", (name,)
+                    ).fetchone()
+                    where = " ".join(ix_sql.split(" WHERE ", 1)[1].split())
+                indexes[name] = (cols, unique, origin, where)
+            out[table] = {
+                "columns": [tuple(r) for r in conn.execute(f"PRAGMA table_info('{table}')")],
+                "without_rowid": "WITHOUT ROWID" in sql.upper(),
+                "indexes": indexes,
+            }
+        return out
+    finally:
+        conn.close()
+
+
+def release_0_store(path: str) -> None:
+    """A store as today's release writes it: its schema.sql, and some rows."""
+    conn = sqlite3.connect(path)
+    conn.executescript(RELEASE_0.read_text())
+    write_release_0_rows(conn)
+    conn.commit()
+    conn.close()
+
+
+def write_release_0_rows(conn: Any) -> None:
+    at = "2026-11-22T09:00:00.000000+00:00"
+    conn.execute("INSERT INTO regions (region_id, name) VALUES ('north', 'North')")
+    conn.execute(
+        "INSERT INTO gateways (gateway_id, site_id, region_id, status, session, "
+        "heartbeat_interval, suspended) VALUES ('gw-1', 's-1', 'north', 'down', 7, 30.25, 1)"
+    )
+    conn.execute("INSERT INTO terminals (terminal_id, gateway_id) VALUES ('t-1', 'gw-1')")
+    conn.execute(
+        "INSERT INTO incidents (subject_type, subject_id, started_at) VALUES ('gateway', 'gw-1', ?)",
+        (at,),
+    )
+    conn.execute(
+        "INSERT INTO alerts (kind, subject_type, subject_id, state, started_at) "
+        "VALUES ('gateway_down', 'gateway', 'gw-1', 'firing', ?)",
+        (at,),
+    )
+    conn.execute(
+        "INSERT INTO telemetry_rollup (gateway_id, kind, metric, bucket_start, n, min, sum, max) "
+        "VALUES ('gw-1', 'network', 'rssi', ?, 2, -80.5, -150.5, -70.0)",
+        (at,),
+    )
+    conn.execute(
+        "INSERT INTO txn_aggregates (gateway_id, window_start, window_end, received_at, "
+        "approved, approved_amount, currency) VALUES ('gw-1', ?, ?, ?, 3, 123456789012, 'CNY')",
+        (at, at, at),
+    )
+
+
+RELEASE_0_ROWS = {
+    "SELECT region_id, name FROM regions": [("north", "North")],
+    "SELECT gateway_id, status, session, heartbeat_interval, suspended, registered FROM gateways": [
+        ("gw-1", "down", 7, 30.25, 1, 1)
+    ],
+    "SELECT terminal_id, gateway_id, status FROM terminals": [("t-1", "gw-1", "unknown")],
+    "SELECT id, subject_id, ended_at, class FROM incidents": [(1, "gw-1", None, "fault")],
+    "SELECT id, kind, state, details FROM alerts": [(1, "gateway_down", "firing", "{}")],
+    "SELECT n, min, sum, max FROM telemetry_rollup": [(2, -80.5, -150.5, -70.0)],
+    "SELECT id, approved, approved_amount, currency FROM txn_aggregates": [
+        (1, 3, 123456789012, "CNY")
+    ],
+}
+
+
+def revision_by_alembic(eng: Engine) -> str | None:
+    with eng.connect() as c:
+        return MigrationContext.configure(c).get_current_revision()
+
+
+def drift(eng: Engine) -> list[Any]:
+    """What Alembic autogenerate would change to make the database match the MetaData."""
+    with eng.connect() as c:
+        ctx = MigrationContext.configure(c, opts=autogenerate_options(c.dialect.name))
+        return list(compare_metadata(ctx, metadata))
+
+
+# --------------------------------------------------------------------------- tests
+# What the migrations after the baseline add (0002: transaction health, issue #16).
+ADDED_TABLES = {
+    "settlement_imports",
+    "settlement_rows",
+    "shortfall_cases",
+    "txn_baseline",
+    "txn_state",
+    "txn_site_baseline",
+}
+ADDED_INDEXES = {"txn_batches": {"txn_batches_closed"}}
+
+
+def test_fresh_sqlite_store_has_release_0_schema_plus_what_later_migrations_add(
+    tmp_path: Path,
+) -> None:
+    fresh, old = str(tmp_path / "fresh.sqlite"), str(tmp_path / "old.sqlite")
+    ensure_schema_at(fresh)
+    conn = sqlite3.connect(old)
+    conn.executescript(RELEASE_0.read_text())
+    conn.close()
+    new_cat, old_cat = sqlite_catalog(fresh), sqlite_catalog(old)
+
+    assert sorted(new_cat) == sorted(set(old_cat) | ADDED_TABLES)
+    assert len(old_cat) == 24
+    for table, was in old_cat.items():
+        now = new_cat[table]
+        assert now["without_rowid"] == was["without_rowid"], table
+        added = ADDED_INDEXES.get(table, set())
+        assert set(now["indexes"]) - set(was["indexes"]) == added, table
+        assert {k: v for k, v in now["indexes"].items() if k not in added} == was["indexes"]
+        for (cid, name, kind, notnull, default, pk), got in zip(
+            was["columns"], now["columns"], strict=True
+        ):
+            # The one difference: key columns are NOT NULL (release 0 left SQLite's NULL
+            # keys possible); everything else is as release 0 declared it.
+            assert got == (cid, name, kind, 1 if pk else notnull, default, pk), (table, name)
+    assert {t for t, c in new_cat.items() if c["without_rowid"]} == WITHOUT_ROWID
+
+
+def test_fresh_sqlite_ids_are_rowid_aliases(sqlite_target: str) -> None:
+    conn = connect(sqlite_target)
+    ensure_schema(conn)
+    conn.execute(
+        "INSERT INTO state_changes (rowid, subject_type, subject_id, from_status, "
+        "to_status, at) VALUES (41, 'gateway', 'g', 'online', 'down', 'x')"
+    )
+    assert conn.execute("SELECT id FROM state_changes").fetchall() == [(41,)]
+    conn.close()
+
+
+def test_fresh_sqlite_and_postgresql_stores_have_the_same_tables_columns_and_indexes(
+    sqlite_target: str, pg_url: str, engines: list[Engine]
+) -> None:
+    ensure_schema_at(sqlite_target)
+    ensure_schema_at(pg_url)
+    lite = shape(engine_for(sqlite_target, engines))
+    pg = shape(engine_for(pg_url, engines))
+    assert sorted(lite) == sorted(pg)
+    assert len(lite) == 24 + len(ADDED_TABLES)
+    for table in lite:
+        assert lite[table] == pg[table], table
+    assert pg["incidents"]["indexes"]["incidents_one_open"] == (
+        ("subject_type", "subject_id"),
+        True,
+        "ended_at IS NULL",
+    )
+    assert pg["alerts"]["indexes"]["alerts_one_active"][2] == "state != 'resolved'"
+
+
+def test_postgresql_types_are_wide_and_ids_are_identities(
+    pg_url: str, engines: list[Engine]
+) -> None:
+    ensure_schema_at(pg_url)
+    insp = inspect(engine_for(pg_url, engines))
+    kinds = {str(c["type"]) for t in insp.get_table_names() for c in insp.get_columns(t)}
+    assert kinds == {"TEXT", "BIGINT", "DOUBLE PRECISION", "VARCHAR(32)"}  # + alembic_version
+    ids = {t: c for t in insp.get_table_names() for c in insp.get_columns(t) if c["name"] == "id"}
+    assert sorted(ids) == [
+        "alert_events",
+        "alerts",
+        "audit_log",
+        "incidents",
+        "maintenance_windows",
+        "oncall_overrides",
+        "services",
+        "settlement_imports",
+        "shortfall_cases",
+        "state_changes",
+        "telemetry",
+        "txn_aggregates",
+    ]
+    for table, col in ids.items():
+        assert col.get("identity", {}).get("always") is False, table
+    conn = connect(pg_url)
+    row = conn.execute(
+        "INSERT INTO alerts (kind, subject_type, subject_id, state, started_at) "
+        "VALUES ('k', 'gateway', 'g', 'firing', 'x') RETURNING id"
+    ).fetchone()
+    conn.commit()
+    conn.close()
+    assert row == (1,)
+
+
+def test_metadata_is_what_the_migrations_build(target: str, engines: list[Engine]) -> None:
+    eng = engine_for(target, engines)
+    with eng.begin() as c:
+        command.upgrade(alembic_config(c), "head")  # the whole history, not the create_all shortcut
+    assert drift(eng) == []
+    assert revision_by_alembic(eng) == HEAD == migrate.head()
+    created = target + "_created" if not target.startswith("postgresql") else None
+    if created:  # SQLite: the shortcut's store is the same shape as the history's
+        ensure_schema_at(created)
+        assert shape(engine_for(created, engines)) == shape(eng)
+
+
+def test_a_fresh_store_is_created_from_the_metadata_and_stamped_head(
+    target: str, engines: list[Engine]
+) -> None:
+    assert ensure_schema_at(target) == (None, HEAD)
+    eng = engine_for(target, engines)
+    assert drift(eng) == []
+    assert revision_by_alembic(eng) == HEAD
+
+
+def test_a_release_0_store_upgrades_in_place_and_keeps_its_rows(
+    sqlite_target: str, tmp_path: Path, engines: list[Engine]
+) -> None:
+    release_0_store(sqlite_target)
+    conn = connect(sqlite_target, timeout=7.5)
+    ensure_schema(conn)
+    # Migrated on the caller's own connection: its settings are still there.
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert conn.execute("PRAGMA busy_timeout").fetchone() == (7500,)
+    assert not conn.in_transaction
+    for sql, rows in RELEASE_0_ROWS.items():
+        assert conn.execute(sql).fetchall() == rows, sql
+    # New rows go on after the old ones, and the rules of release 0 still hold.
+    conn.execute(
+        "INSERT INTO incidents (subject_type, subject_id, started_at) VALUES ('gateway', 'gw-2', 'x')"
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute(
+            "INSERT INTO incidents (subject_type, subject_id, started_at) "
+            "VALUES ('gateway', 'gw-1', 'y')"
+        )
+    assert conn.execute("SELECT max(id) FROM incidents").fetchone() == (2,)
+    conn.commit()
+    conn.close()
+    eng = engine_for(sqlite_target, engines)
+    assert revision_by_alembic(eng) == HEAD
+    fresh = str(tmp_path / "fresh.sqlite")
+    ensure_schema_at(fresh)
+    assert {t: v["indexes"] for t, v in shape(eng).items()} == {
+        t: v["indexes"] for t, v in shape(engine_for(fresh, engines)).items()
+    }
+    # Autogenerate sees only release 0's nullable keys, nothing else to change.
+    assert {(d[0][0], d[0][2], d[0][3]) for d in drift(eng)} <= {
+        ("modify_nullable", t, c)
+        for t, spec in sqlite_catalog(sqlite_target).items()
+        for (_cid, c, _k, _nn, _d, pk) in spec["columns"]
+        if pk
+    }
+
+
+def release_0_on_postgresql() -> str:
+    """Release 0's schema as the interim PostgreSQL translation (7c89024) ran it."""
+    sql = RELEASE_0.read_text()
+    sql = re.sub(r"^\s*PRAGMA[^;]*;", "", sql, flags=re.M)
+    sql = sql.replace(") WITHOUT ROWID;", ");")
+    sql = re.sub(
+        r"\bINTEGER PRIMARY KEY\b", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", sql
+    )
+    sql = re.sub(r"\bINTEGER\b", "BIGINT", sql)
+    return re.sub(r"\bREAL\b", "DOUBLE PRECISION", sql)
+
+
+def test_a_postgresql_store_of_the_interim_release_upgrades_in_place(
+    pg_url: str, engines: list[Engine]
+) -> None:
+    conn = connect(pg_url)
+    conn.executescript(release_0_on_postgresql())
+    write_release_0_rows(conn)
+    conn.commit()
+    ensure_schema(conn)
+    for sql, rows in RELEASE_0_ROWS.items():
+        assert conn.execute(sql).fetchall() == rows, sql
+    conn.close()
+    eng = engine_for(pg_url, engines)
+    assert revision_by_alembic(eng) == HEAD
+    assert drift(eng) == []
+
+
+def test_a_store_newer_than_the_code_fails_clearly_and_is_left_alone(target: str) -> None:
+    ensure_schema_at(target)
+    conn = connect(target)
+    conn.execute("UPDATE alembic_version SET version_num = '0999'")
+    conn.commit()
+    with pytest.raises(StoreError) as err:
+        ensure_schema(conn)
+    message = str(err.value)
+    assert "0999" in message
+    assert f"knows up to {HEAD}" in message
+    assert "Upgrade posfleet" in message
+    assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0999",)]
+    conn.close()
+
+
+def test_ensure_schema_twice_writes_nothing_the_second_time(
+    target: str, engines: list[Engine]
+) -> None:
+    conn = connect(target)
+    ensure_schema(conn)
+    before = shape(engine_for(target, engines))
+    if isinstance(conn, sqlite3.Connection):
+        changes = conn.total_changes
+        ensure_schema(conn)
+        assert conn.total_changes == changes
+        assert not conn.in_transaction
+    else:
+        xid = conn.execute("SELECT pg_current_xact_id()").fetchone()
+        conn.commit()
+        ensure_schema(conn)
+        after = conn.execute("SELECT pg_current_xact_id()").fetchone()
+        conn.commit()
+        assert int(after[0]) == int(xid[0]) + 1  # nothing in between took a transaction id
+    assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]
+    conn.close()
+    assert shape(engine_for(target, engines)) == before
+
+
+def test_stores_opened_at_once_by_several_processes_are_created_once(target: str) -> None:
+    conns = [connect(target) for _ in range(4)]
+    gate = threading.Barrier(len(conns))
+    errors: list[BaseException] = []
+
+    def open_store(conn: Any) -> None:
+        gate.wait()
+        try:
+            ensure_schema(conn)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store, args=(c,)) for c in conns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert conns[0].execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]
+    for c in conns:
+        c.close()
+
+
+def test_a_release_0_store_missing_columns_is_refused_by_name(sqlite_target: str) -> None:
+    conn = sqlite3.connect(sqlite_target)
+    conn.executescript(RELEASE_0.read_text())
+    conn.executescript("ALTER TABLE terminals DROP COLUMN receipts_at_service;")
+    conn.close()
+    with pytest.raises(StoreError, match=r"lacks terminals\.receipts_at_service"):
+        ensure_schema_at(sqlite_target)
+    conn = sqlite3.connect(sqlite_target)
+    assert (
+        conn.execute("SELECT name FROM sqlite_master WHERE name = 'alembic_version'").fetchall()
+        == []
+    )
+    conn.close()
+
+
+def test_a_database_of_someone_else_is_not_taken_over(sqlite_target: str) -> None:
+    conn = sqlite3.connect(sqlite_target)
+    conn.execute("CREATE TABLE inbox (id INTEGER PRIMARY KEY)")
+    conn.close()
+    with pytest.raises(StoreError, match="not posfleet's"):
+        ensure_schema_at(sqlite_target)
