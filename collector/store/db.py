@@ -81,7 +81,8 @@ def to_pyformat(sql: str) -> str:
             return "%s"
         if m.group("pct"):
             return "%%"
-        return m.group(0)
+        # psycopg reads every % as a placeholder, inside string literals too ('esc%').
+        return m.group(0).replace("%", "%%")
 
     return _TOKENS.sub(sub, sql)
 
