@@ -156,7 +156,10 @@ def _chunk_bound(conn: db.Connection, raw_before: str, chunk_rows: int) -> str |
 def _atomic(conn: db.Connection) -> Iterator[None]:
     if db.dialect(conn) == "postgresql":
         # psycopg opens a transaction with the first statement (the chunk's reads too) and
-        # a savepoint does not end it: one commit per chunk, as SQLite's RELEASE does.
+        # a savepoint does not end it: one commit per chunk, as SQLite's RELEASE does. A
+        # transaction that has written (it has a transaction id) is the caller's: refused.
+        if conn.execute("SELECT pg_current_xact_id_if_assigned()").fetchone()[0] is not None:
+            raise RuntimeError("apply_retention must run between transactions, not inside one")
         try:
             yield
         except BaseException:
@@ -182,8 +185,8 @@ def apply_retention(
 ) -> RetentionReport:
     """Fold raw rows older than the raw window into rollups and prune old rollups.
 
-    Between transactions: on SQLite, inside one is refused; on PostgreSQL, where a read
-    opens one, what the connection read so far is committed with the first chunk.
+    Between transactions: inside one that has written is refused (on PostgreSQL, where a
+    read opens one, a transaction that has only read is ended with the first chunk).
     """
     cut = cutoffs(now, policy)
     fold = _FOLD[db.dialect(conn)]
