@@ -329,7 +329,7 @@ class Store:
             "last_seen_at, messages, last_kind) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(subject_type, subject_id) DO UPDATE SET "
             "gateway_id = excluded.gateway_id, last_seen_at = excluded.last_seen_at, "
-            "messages = messages + excluded.messages, last_kind = excluded.last_kind",
+            "messages = enrolment.messages + excluded.messages, last_kind = excluded.last_kind",
             [
                 (
                     s.subject_type.value,

@@ -52,7 +52,7 @@ _REGION = (
 )
 _TOTAL = (
     f"INSERT INTO txn_totals (dim, key, region_id, acquirer, n) SELECT ?, ?, {_REGION}, ?, ? "
-    "WHERE ? > 0 ON CONFLICT (dim, key, region_id, acquirer) DO UPDATE SET n = n + excluded.n"
+    "WHERE ? > 0 ON CONFLICT (dim, key, region_id, acquirer) DO UPDATE SET n = txn_totals.n + excluded.n"
 )
 
 
