@@ -152,10 +152,8 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[db.Connection]:
         conn = self.conn
-        if self.dialect == "postgresql" and conn.in_transaction:
-            # A read between batches (enrolment, housekeeping) opened one, or a failed one
-            # is left: the batch starts a transaction of its own, as on SQLite.
-            conn.rollback()
+        if self.dialect == "postgresql":
+            conn = self._pg_session()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -165,6 +163,25 @@ class Store:
         except BaseException:
             conn.rollback()
             raise
+
+    def _pg_session(self) -> db.Connection:
+        """The PostgreSQL session a batch starts on: a new one when the server dropped the
+        last (restart, failover); the caller counts a failure and retries, as for a
+        locked SQLite file."""
+        conn = self.conn
+        if isinstance(conn, db.PgConnection) and conn.closed:
+            try:
+                conn = connect(self.target)
+            except StoreError as exc:
+                import psycopg
+
+                raise psycopg.OperationalError(str(exc)) from exc
+            self.conn = conn
+        elif conn.in_transaction:
+            # A read between batches (enrolment, housekeeping) opened one, or a failed one
+            # is left: the batch starts a transaction of its own, as on SQLite.
+            conn.rollback()
+        return conn
 
     # ------------------------------------------------------------------ restart
     def load_liveness(self) -> list[StoredState]:

@@ -17,6 +17,7 @@ from collector.model import Transition
 from collector.processor import Processor, ProcessorSettings
 from collector.store import db
 from collector.store.store import Store
+from collector.store.times import to_db
 from telemetry import FakeClock, Heartbeat, Kind, encode, topic_for
 from telemetry.codec import Decoded
 
@@ -169,3 +170,31 @@ def test_a_full_batch_counts_as_behind(store_url: str) -> None:
     assert p.step(0) == 2
     assert registry.get_sample_value("posfleet_collector_deadline_checks_deferred_total") == 1.0
     p.store.close()
+
+
+def test_a_postgresql_session_the_server_drops_is_replaced_and_ingest_goes_on(
+    pg_url: str,
+) -> None:
+    """A server restart or failover ends the collector's session: that batch fails as a
+    store that refuses writes does, and the next one runs on a new session."""
+    import psycopg
+
+    from collector.store.db import StoreError
+
+    p, clock, _registry = _processor(pg_url, enrolled=["gw-1"])
+    p.process([LinkEvent(True, clock.now(), clock.monotonic()), _beat(clock, "gw-1", 0)])
+    assert _status(p, "gw-1") == "online"
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        (dropped,) = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert dropped == 1
+    clock.advance(1)
+    with pytest.raises(StoreError, match="refuses writes"):
+        p.process([_beat(clock, "gw-1", 1)])
+    clock.advance(1)
+    p.process([_beat(clock, "gw-1", 2)])
+    assert p.store.conn.execute(
+        "SELECT last_seen_at FROM gateways WHERE gateway_id = 'gw-1'"
+    ).fetchone() == (to_db(clock.now()),)

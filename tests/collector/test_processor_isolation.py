@@ -219,7 +219,9 @@ def test_a_store_that_refuses_every_write_makes_the_loop_back_off_and_it_recover
     loop.start()
     feeder.start()
     try:
-        wait_for(lambda: len(store.attempts) >= 6, 20, what="six failed attempts")
+        # The seventh attempt starts only after the loop has counted the sixth failure (one
+        # thread): waiting for six raced the counter's increment under load.
+        wait_for(lambda: len(store.attempts) >= 7, 20, what="seven failed attempts")
         gaps = [b - a for a, b in zip(store.attempts, store.attempts[1:], strict=False)]
         # Backoff 0.02 s doubling to 0.16 s: each batch's first failure is followed by a
         # wait of at least the current backoff (a batch fails fast: no one-by-one retry
