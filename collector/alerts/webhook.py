@@ -136,6 +136,7 @@ class WebhookNotifier:
         self.batch = batch
         self._post = post
         self._headers = {"Content-Type": "application/json", **(headers or {})}
+        self._db = db_path
         self._conn = db.connect(db_path, timeout=10)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -231,10 +232,14 @@ class WebhookNotifier:
                 log.warning("webhook notifier could not read the store: %s", exc)
             except Exception as exc:  # a bug of ours: counted, logged (scrubbed), retried
                 self._failed("error", f"delivery round failed ({self._scrub(exc)})")
-            if db.dialect(self._conn) == "postgresql":
-                # End the round's read (or a failed one): never idle in a transaction.
+            if isinstance(self._conn, db.PgConnection):
+                # End the round's read (or a failed one): never idle in a transaction; a
+                # session the server dropped is replaced for the next round.
                 with contextlib.suppress(*db.Error):
                     self._conn.rollback()
+                if self._conn.closed:
+                    with contextlib.suppress(db.StoreError):
+                        self._conn = db.connect(self._db, timeout=10)
             self._stop.wait(self.backoff_s() if self.failed_in_a_row else self.poll_s)
 
     def close(self, timeout: float = 5.0) -> None:

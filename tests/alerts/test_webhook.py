@@ -385,3 +385,40 @@ def test_the_webhook_url_can_come_from_a_file_and_is_never_shown(
     with pytest.raises(AlertConfigError, match="hysteresis") as bad:
         AlertSettings.from_env()
     assert "T0KEN" not in str(bad.value)
+
+
+def test_a_postgresql_session_the_server_drops_is_replaced_and_pages_still_go_out(
+    pg_url: str, receiver: Receiver
+) -> None:
+    """A server restart ends the notifier's session: it reconnects, no page is lost."""
+    import psycopg
+
+    from simulators.stack.wait import wait_for
+
+    conn = open_store(pg_url)
+    add_site(conn, "store", ["gw1", "gw2", "gw3"])  # two down is not the whole site
+    notifier = WebhookNotifier(pg_url, receiver.url, poll_s=0.05, max_backoff_s=0.2).start()
+    try:
+        h = Harness(conn, T0)
+        h.gateway("gw1", Liveness.DOWN)
+        h.advance(61)
+        wait_for(lambda: len(receiver.bodies) == 1, 10, what="the first page")
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                "datname = current_database() AND application_name = 'posfleet' "
+                "AND pid <> pg_backend_pid()"
+            )
+        conn.close()
+        conn = h.conn = open_store(pg_url)  # the harness's session went too
+        h.gateway("gw2", Liveness.DOWN)
+        h.advance(61)
+        wait_for(lambda: len(receiver.bodies) >= 2, 10, what="the page after the restart")
+        assert notifier.alive()
+    finally:
+        notifier.close()
+        conn.close()
+    assert events(receiver) == [
+        ("firing", "gateway_down", "gw1"),
+        ("firing", "gateway_down", "gw2"),
+    ]
