@@ -353,3 +353,44 @@ def test_a_call_rolled_back_by_the_loop_is_resynced_from_the_store_without_losin
     ]
     h.advance(60)
     assert h.fired_events() == [("gateway_down", "gw4")]
+
+
+def test_operator_actions_ack_and_window_ended_early_drive_the_engine_on_each_engine(
+    conn: db.Connection,
+) -> None:
+    """The operators' actions (collector.actions) against the store the engine reads: an
+    acknowledgement stops escalation (a second one is refused), a window ended early lets
+    what is still down page."""
+    from collector.actions import (
+        Actor,
+        InvalidAction,
+        Role,
+        acknowledge_alert,
+        create_window,
+        end_window_early,
+    )
+
+    bob = Actor("bob", Role.OPERATOR)
+    h = Harness(conn, T0, escalation_after_s=[300, 600])
+    window_id = create_window(
+        conn, bob, scope_type="gateway", scope_id="buddy", starts_at=T0,
+        ends_at=T0 + timedelta(hours=3), reason="swap router", now=T0,
+    )  # fmt: skip
+    h.gateway("gw0", Liveness.DOWN)
+    h.gateway("buddy", Liveness.DOWN)
+    h.advance(61)
+    assert h.paging() == [("gateway_down", "gw0")]
+    (alert_id,) = h.rows("SELECT id FROM alerts WHERE state = 'firing'")[0]
+    acknowledge_alert(conn, bob, int(alert_id), "on it", h.now)
+    with pytest.raises(InvalidAction, match="already acknowledged"):
+        acknowledge_alert(conn, bob, int(alert_id), "me too", h.now)
+    h.advance(1200, step=10)
+    assert h.rows("SELECT escalation, acked_by FROM alerts WHERE id = ?", alert_id) == [(1, "bob")]
+    end_window_early(conn, bob, window_id, h.now)
+    h.advance(120, step=5)
+    assert h.paging() == [("gateway_down", "gw0"), ("gateway_down", "buddy")]
+    assert h.rows("SELECT action FROM audit_log ORDER BY id") == [
+        ("window.create",),
+        ("alert.acknowledge",),
+        ("window.end_early",),
+    ]
