@@ -92,6 +92,11 @@ def upsert_rows(conn: db.Connection, table: str, rows: Iterable[dict[str, str]])
                 f"{table}: {key} {row[key]}: {exc}; empty column(s) {empty}: fill them in or "
                 "leave the column out of the file"
             ) from None
+        except db.DataError as exc:  # PostgreSQL: e.g. text in a numeric column (lat, lon)
+            raise InventoryError(
+                f"{table}: {key} {row[key]}: {str(exc).splitlines()[0]}: fix the value in the "
+                "file"
+            ) from None
         if extra:
             _enrolled(conn, table, row[key])
         count += 1

@@ -323,3 +323,4 @@ Error = _error_types("Error")
 IntegrityError = _error_types("IntegrityError")
 OperationalError = _error_types("OperationalError")
 DatabaseError = _error_types("DatabaseError")
+DataError = _error_types("DataError")  # PostgreSQL: a value its column cannot hold
