@@ -94,8 +94,7 @@ def upsert_rows(conn: db.Connection, table: str, rows: Iterable[dict[str, str]])
             ) from None
         except db.DataError as exc:  # PostgreSQL: e.g. text in a numeric column (lat, lon)
             raise InventoryError(
-                f"{table}: {key} {row[key]}: {str(exc).splitlines()[0]}: fix the value in the "
-                "file"
+                f"{table}: {key} {row[key]}: {str(exc).splitlines()[0]}: fix the value in the file"
             ) from None
         if extra:
             _enrolled(conn, table, row[key])
