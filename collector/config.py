@@ -27,7 +27,8 @@ class ConfigError(ValueError):
 class CollectorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="POSFLEET_", extra="ignore")
 
-    db: Path = Path("posfleet.sqlite")
+    # The store: an SQLite file path, or a postgresql://USER@HOST:PORT/DB URL (kept as text).
+    db: Path | str = Path("posfleet.sqlite")
     broker_host: str = "127.0.0.1"
     broker_port: int = Field(1883, ge=1, le=65535)
     broker_username: str | None = None
@@ -70,6 +71,30 @@ class CollectorSettings(BaseSettings):
     settlement_dir: Path | None = None
     settlement_poll_s: float = Field(30.0, gt=0)
     settlement_tolerance: int = Field(0, ge=0)  # minor units a batch may differ by
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _db(cls, value: object) -> object:
+        from urllib.parse import urlsplit
+
+        from collector.store.db import is_postgres
+
+        if isinstance(value, str | Path) and is_postgres(value):
+            url = urlsplit(str(value))
+            if not url.hostname or not url.path.strip("/"):
+                raise ValueError(
+                    "a PostgreSQL store is postgresql://USER@HOST:PORT/DB "
+                    "(host and database name required)"
+                )
+            return str(value)
+        if isinstance(value, str):
+            if "://" in value:
+                raise ValueError(
+                    "not a file path nor a postgresql:// URL; use a path such as "
+                    "posfleet.sqlite or postgresql://USER@HOST:PORT/DB"
+                )
+            return Path(value)
+        return value
 
     @field_validator("auto_enrol", mode="before")
     @classmethod
@@ -118,9 +143,13 @@ def load_settings(**overrides: object) -> CollectorSettings:
         lines = []
         for err in exc.errors():
             name = str(err["loc"][0]) if err["loc"] else "?"
+            got = err.get("input")
+            if name == "db" and got is not None:
+                from collector.store.db import redact
+
+                got = redact(str(got))  # a URL's password is never printed
             lines.append(
-                f"POSFLEET_{name.upper()} (--{name.replace('_', '-')}): {err['msg']} "
-                f"(got {err.get('input')!r})"
+                f"POSFLEET_{name.upper()} (--{name.replace('_', '-')}): {err['msg']} (got {got!r})"
             )
         raise ConfigError("invalid collector configuration:\n  " + "\n  ".join(lines)) from None
 

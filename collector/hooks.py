@@ -12,27 +12,27 @@ kinds of plug-ins hang off it and are passed in by ``collector.main``:
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from collector.model import Transition
+from collector.store import db
 from telemetry.codec import Decoded
 
 
 class Listener(Protocol):
     def on_messages(
-        self, conn: sqlite3.Connection, messages: Sequence[tuple[Decoded, datetime]], now: datetime
+        self, conn: db.Connection, messages: Sequence[tuple[Decoded, datetime]], now: datetime
     ) -> None:
         """Accepted messages of one batch with their receipt times, inside the batch transaction."""
 
     def on_transitions(
-        self, conn: sqlite3.Connection, transitions: Sequence[Transition], now: datetime
+        self, conn: db.Connection, transitions: Sequence[Transition], now: datetime
     ) -> None:
         """Liveness transitions of one batch/tick, inside the same transaction as their rows."""
 
-    def tick(self, conn: sqlite3.Connection, now: datetime) -> None:
+    def tick(self, conn: db.Connection, now: datetime) -> None:
         """Called about once a second: time-based rules (pending -> firing, escalation, windows)."""
 
 

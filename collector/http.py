@@ -10,7 +10,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from collector.store.sqlite import StoreError
+from collector.store.db import StoreError
 
 Health = Callable[[], tuple[bool, Mapping[str, Any]]]
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+
+from collector.store import db
 
 # Columns an inventory file may set, per table (liveness/telemetry columns excluded).
 INVENTORY_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -68,7 +69,7 @@ def _key(table: str) -> str:
     return INVENTORY_COLUMNS[table][0]
 
 
-def upsert_rows(conn: sqlite3.Connection, table: str, rows: Iterable[dict[str, str]]) -> int:
+def upsert_rows(conn: db.Connection, table: str, rows: Iterable[dict[str, str]]) -> int:
     allowed = INVENTORY_COLUMNS[table]
     key = _key(table)
     count = 0
@@ -85,11 +86,15 @@ def upsert_rows(conn: sqlite3.Connection, table: str, rows: Iterable[dict[str, s
                 f"ON CONFLICT({key}) DO UPDATE SET {updates or key + '=excluded.' + key}{extra}",
                 values,
             )
-        except sqlite3.IntegrityError as exc:
+        except db.IntegrityError as exc:
             empty = [c for c, v in zip(cols, values, strict=True) if v is None]
             raise InventoryError(
                 f"{table}: {key} {row[key]}: {exc}; empty column(s) {empty}: fill them in or "
                 "leave the column out of the file"
+            ) from None
+        except db.DataError as exc:  # PostgreSQL: e.g. text in a numeric column (lat, lon)
+            raise InventoryError(
+                f"{table}: {key} {row[key]}: {str(exc).splitlines()[0]}: fix the value in the file"
             ) from None
         if extra:
             _enrolled(conn, table, row[key])
@@ -97,12 +102,12 @@ def upsert_rows(conn: sqlite3.Connection, table: str, rows: Iterable[dict[str, s
     return count
 
 
-def _enrolled(conn: sqlite3.Connection, table: str, subject_id: str) -> None:
+def _enrolled(conn: db.Connection, table: str, subject_id: str) -> None:
     """An id imported into the inventory leaves the enrolment list (collector/enrolment.py);
     the collector tracks it from its next message."""
     subject_type = "gateway" if table == "gateways" else "terminal"
     # OperationalError: a store the collector has not opened since upgrading (no table yet).
-    with contextlib.suppress(sqlite3.OperationalError):
+    with contextlib.suppress(*db.OperationalError):
         conn.execute(
             "DELETE FROM enrolment WHERE subject_type = ? AND subject_id = ?",
             (subject_type, subject_id),
@@ -120,7 +125,7 @@ ENROLMENT_COLUMNS = (
 )
 
 
-def list_enrolment(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+def list_enrolment(conn: db.Connection) -> list[tuple[object, ...]]:
     """The enrolment list, most recently seen first."""
     return conn.execute(
         f"SELECT {', '.join(ENROLMENT_COLUMNS)} FROM enrolment "
@@ -128,7 +133,7 @@ def list_enrolment(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
     ).fetchall()
 
 
-def export_enrolment(conn: sqlite3.Connection, directory: Path) -> dict[str, int]:
+def export_enrolment(conn: db.Connection, directory: Path) -> dict[str, int]:
     """``gateways.csv`` / ``terminals.csv`` in the import format, for the ids listed for
     enrolment: an operator fills in site_id and region_id (a terminal's come from its
     gateway) and imports the directory with ``import-inventory``."""
@@ -158,7 +163,7 @@ def export_enrolment(conn: sqlite3.Connection, directory: Path) -> dict[str, int
     return counts
 
 
-def import_dir(conn: sqlite3.Connection, directory: Path) -> dict[str, int]:
+def import_dir(conn: db.Connection, directory: Path) -> dict[str, int]:
     """Import every ``<table>.csv`` found in ``directory`` in one transaction."""
     counts: dict[str, int] = {}
     with conn:
@@ -178,7 +183,7 @@ def import_dir(conn: sqlite3.Connection, directory: Path) -> dict[str, int]:
     return counts
 
 
-def export_dir(conn: sqlite3.Connection, directory: Path) -> dict[str, int]:
+def export_dir(conn: db.Connection, directory: Path) -> dict[str, int]:
     directory.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     for table in ORDER:
@@ -198,11 +203,11 @@ def export_dir(conn: sqlite3.Connection, directory: Path) -> dict[str, int]:
 class InventoryTags:
     """site/region/model per gateway, in memory: the Influx sink asks on the hot path."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: db.Connection) -> None:
         self._tags: dict[str, dict[str, str]] = {}
         self.refresh(conn, None)
 
-    def refresh(self, conn: sqlite3.Connection, _now: object) -> None:
+    def refresh(self, conn: db.Connection, _now: object) -> None:
         self._tags = {
             gid: {k: v for k, v in (("site", site), ("region", region), ("model", model)) if v}
             for gid, site, region, model in conn.execute(

@@ -11,11 +11,15 @@ from pathlib import Path
 log = logging.getLogger("collector")
 
 
+# A file path or a URL: a Path would fold the URL's "//".
+_DB_HELP = "the store: an SQLite file or postgresql://USER@HOST:PORT/DB (POSFLEET_DB)"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="posfleet-collector", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="ingest, decide liveness, alert, serve /metrics")
-    run.add_argument("--db", type=Path, help="SQLite file (POSFLEET_DB)")
+    run.add_argument("--db", help=_DB_HELP)
     run.add_argument("--broker-host", help="MQTT broker host (POSFLEET_BROKER_HOST)")
     run.add_argument("--broker-port", type=int, help="MQTT broker port (POSFLEET_BROKER_PORT)")
     run.add_argument(
@@ -29,16 +33,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", default="INFO")
     for name in ("import-inventory", "export-inventory"):
         sp = sub.add_parser(name, help=f"{name.split('-')[0]} inventory CSVs")
-        sp.add_argument("--db", type=Path, help="SQLite file (POSFLEET_DB)")
+        sp.add_argument("--db", help=_DB_HELP)
         sp.add_argument("directory", type=Path)
     en = sub.add_parser("enrolment", help="ids that report but are not in the inventory")
     en_sub = en.add_subparsers(dest="enrolment_command", required=True)
     ls = en_sub.add_parser("list", help="print the enrolment list, most recently seen first")
-    ls.add_argument("--db", type=Path, help="SQLite file (POSFLEET_DB)")
+    ls.add_argument("--db", help=_DB_HELP)
     ex = en_sub.add_parser(
         "export", help="write gateways.csv/terminals.csv to complete and import-inventory"
     )
-    ex.add_argument("--db", type=Path, help="SQLite file (POSFLEET_DB)")
+    ex.add_argument("--db", help=_DB_HELP)
     ex.add_argument("directory", type=Path)
     mg = sub.add_parser(
         "migrate",
@@ -68,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from collector.alerts.config import AlertConfigError
     from collector.config import ConfigError, load_config
     from collector.sinks.settings import InfluxConfigError
-    from collector.store.sqlite import StoreError
+    from collector.store.db import StoreError
 
     try:
         if args.command == "migrate":
@@ -113,11 +117,11 @@ def _migrate(db: str | None) -> int:
     return 0
 
 
-def _inventory(command: str, db: Path, directory: Path) -> int:
+def _inventory(command: str, db: Path | str, directory: Path) -> int:
     from collector.inventory import InventoryError, export_dir, import_dir
-    from collector.store.sqlite import SqliteStore
+    from collector.store.store import open_store
 
-    store = SqliteStore(db)
+    store = open_store(db)
     try:
         if command == "import-inventory":
             counts = import_dir(store.conn, directory)
@@ -132,11 +136,11 @@ def _inventory(command: str, db: Path, directory: Path) -> int:
     return 0
 
 
-def _enrolment(command: str, db: Path, directory: Path | None) -> int:
+def _enrolment(command: str, db: Path | str, directory: Path | None) -> int:
     from collector.inventory import export_enrolment, list_enrolment
-    from collector.store.sqlite import SqliteStore
+    from collector.store.store import open_store
 
-    store = SqliteStore(db)
+    store = open_store(db)
     try:
         if command == "list":
             rows = list_enrolment(store.conn)
@@ -155,7 +159,7 @@ def _enrolment(command: str, db: Path, directory: Path | None) -> int:
     return 0
 
 
-def _settlement(db: Path, files: Sequence[Path], actor: str, tolerance: int) -> int:
+def _settlement(db: Path | str, files: Sequence[Path], actor: str, tolerance: int) -> int:
     """Reconcile each file; print what it opened. Exit 1 when a file could not be read."""
     from datetime import UTC, datetime
 

@@ -8,7 +8,6 @@ only per-subject series are the alerts that are firing.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -20,7 +19,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from collector.status import active_scopes, effective_sql
-from collector.store.sqlite import StoreError, connect
+from collector.store.db import Connection, StoreError, connect, dialect
+from collector.store.db import Error as StoreReadError
 from collector.store.transactions import ACQUIRERS_MAX
 from telemetry.codec import RejectReason
 from telemetry.topics import Kind
@@ -218,13 +218,13 @@ class FleetCollector(Collector):
 
     def __init__(self, db_path: Path | str, slow_refresh_s: float = 60.0) -> None:
         self._path = db_path
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Connection | None = None
         self._lock = threading.Lock()  # scrapes may overlap; one connection, one at a time
         self._slow_refresh_s = slow_refresh_s
         self._slow: list[Metric] = []
         self._slow_at = float("-inf")
 
-    def _db(self) -> sqlite3.Connection:
+    def _db(self) -> Connection:
         if self._conn is None:
             self._conn = connect(self._path, readonly=True)
         return self._conn
@@ -236,8 +236,11 @@ class FleetCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             try:
-                families = list(self._collect(self._db()))
-            except sqlite3.Error as exc:
+                conn = self._db()
+                families = list(self._collect(conn))
+                if dialect(conn) == "postgresql":
+                    conn.rollback()  # end the read: no session left idle in a transaction
+            except StoreReadError as exc:
                 # A scrape without the alert series would tell Prometheus that every fleet
                 # alert has resolved, and they would page again once the store reads: fail
                 # the scrape instead (up == 0), so the rules hold the last picture.
@@ -252,7 +255,7 @@ class FleetCollector(Collector):
             self._conn.close()
             self._conn = None
 
-    def _collect(self, db: sqlite3.Connection) -> Iterator[Metric]:
+    def _collect(self, db: Connection) -> Iterator[Metric]:
         # The console's definition (collector.status): overlays, then terminals behind a
         # gateway that is not online counted unknown.
         scopes = active_scopes(db, datetime.now(UTC))
@@ -305,7 +308,7 @@ class FleetCollector(Collector):
         yield from self._slow
 
 
-def firmware_compliance(db: sqlite3.Connection, now: datetime | None = None) -> Metric:
+def firmware_compliance(db: Connection, now: datetime | None = None) -> Metric:
     """Gateways and terminals by model and compliance, against ``firmware_policy``.
 
     The policy rule is the alert engine's (``collector.alerts.versions``); distinct
@@ -337,7 +340,7 @@ def firmware_compliance(db: sqlite3.Connection, now: datetime | None = None) -> 
     return fam
 
 
-def maintenance_due(db: sqlite3.Connection, now: datetime | None = None) -> Metric:
+def maintenance_due(db: Connection, now: datetime | None = None) -> Metric:
     """Terminals by region and maintenance due state (``collector.maintenance``)."""
     from collector.alerts.sweeps import load_maintenance_policies
     from collector.maintenance import Usage, compute_due
@@ -364,7 +367,7 @@ def maintenance_due(db: sqlite3.Connection, now: datetime | None = None) -> Metr
     return fam
 
 
-def transaction_totals(db: sqlite3.Connection) -> Iterator[Metric]:
+def transaction_totals(db: Connection) -> Iterator[Metric]:
     """Transactions since the store began, from ``txn_totals`` (collector.store.transactions):
     by outcome and region, and by response class, region and bounded acquirer. Stored, not
     in-process, so a restart or a second collector never resets or splits them; never by

@@ -13,12 +13,15 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+
+from collector.store.db import is_postgres, redact
 
 _CLK = os.sysconf("SC_CLK_TCK")
 
@@ -54,7 +57,7 @@ class CollectorProcess:
 
     def __init__(
         self,
-        db: Path,
+        db: Path | str,
         broker_port: int,
         *,
         broker_host: str = "127.0.0.1",
@@ -65,10 +68,17 @@ class CollectorProcess:
         metrics_port: int | None = None,
         log_level: str = "WARNING",
     ) -> None:
-        self.db = db
+        # An SQLite file (its log beside it) or a postgresql:// URL (log in a temp dir).
+        self.target: Path | str = db if is_postgres(db) else Path(db)
         self.broker_host, self.broker_port = broker_host, broker_port
         self.inventory = inventory
-        self.log_path = log_path or db.with_suffix(".log")
+        if log_path is None:
+            log_path = (
+                self.target.with_suffix(".log")
+                if isinstance(self.target, Path)
+                else Path(tempfile.mkdtemp(prefix="posfleet-collector-")) / "collector.log"
+            )
+        self.log_path = log_path
         self.env = {**os.environ, **(env or {})}
         self.args = list(args)
         self.metrics_port = metrics_port or free_port()
@@ -78,10 +88,17 @@ class CollectorProcess:
         self.cpu_s = 0.0  # of the runs that have ended
         self.peak_rss_mb = 0.0
 
+    @property
+    def db(self) -> Path:
+        """The SQLite file (callers that read it directly); ``target`` names either engine."""
+        if not isinstance(self.target, Path):
+            raise CollectorProcessError(f"the store {redact(self.target)} is not a file")
+        return self.target
+
     # ------------------------------------------------------------------ life
     def command(self) -> list[str]:
         cmd = [
-            sys.executable, "-m", "collector.main", "run", "--db", str(self.db),
+            sys.executable, "-m", "collector.main", "run", "--db", str(self.target),
             "--broker-host", self.broker_host, "--broker-port", str(self.broker_port),
             "--metrics-host", "127.0.0.1", "--metrics-port", str(self.metrics_port),
             "--log-level", self.log_level, *self.args,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -31,10 +30,11 @@ from collector.ingest import Item, LinkEvent, Received
 from collector.liveness import Key, LivenessTracker, Outcome
 from collector.metrics import CollectorMetrics
 from collector.model import SubjectType, Transition
-from collector.store.sqlite import (
+from collector.store import db
+from collector.store.store import (
     AutoEnrolled,
     Batch,
-    SqliteStore,
+    Store,
     StoreError,
     SubjectUpdate,
     TelemetryRow,
@@ -89,7 +89,7 @@ class _Share:
 class Processor:
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         tracker: LivenessTracker,
         metrics: CollectorMetrics,
         inbox: queue.SimpleQueue[Item],
@@ -98,7 +98,7 @@ class Processor:
         sinks: Sequence[TelemetrySink] = (),
         settings: ProcessorSettings | None = None,
         clock: Clock | None = None,
-        housekeeping: Sequence[Callable[[sqlite3.Connection, datetime], object]] = (),
+        housekeeping: Sequence[Callable[[db.Connection, datetime], object]] = (),
         pump: Callable[[float], bool] | None = None,
         enrolment: Enrolment | None = None,
     ) -> None:
@@ -247,7 +247,7 @@ class Processor:
                     # Listeners (the alert engine) see only what the store's guard let through.
                     self._notify(conn, written.applied, accepted, now, tick_listeners)
                 applied, enrolment_dropped = written.applied, written.enrolment_dropped
-            except sqlite3.OperationalError as exc:
+            except db.OperationalError as exc:
                 # The store, not a message (locked, disk full, I/O): one transaction per
                 # message would only wait on it once per message. Counted by run().
                 for part in [
@@ -308,7 +308,7 @@ class Processor:
 
         Returns what was stored, the transitions the store's guard let through, the enrolment
         rows dropped, and a ``StoreError`` when the store itself is failing
-        (``sqlite3.OperationalError``: locked, disk full, I/O): then the rest is not tried,
+        (``db.OperationalError``: locked, disk full, I/O): then the rest is not tried,
         each of its messages is rejected ``internal``, and the caller backs off."""
         parts = [*shares, _Share("", None, now, deadlines_from, len(batch.transitions))]
         stored: list[tuple[Decoded, datetime]] = []
@@ -328,7 +328,7 @@ class Processor:
                     if written.lost:
                         self._lost_race(conn, written)
                     self._notify(conn, written.applied, messages, now, tick)
-            except sqlite3.OperationalError as exc:
+            except db.OperationalError as exc:
                 for rest in parts[i:]:
                     self._lost(rest, batch, exc)
                 return stored, transitions, dropped, StoreError(f"the store refuses writes: {exc}")
@@ -357,7 +357,7 @@ class Processor:
         except Exception as exc:  # the store cannot be read: try again after the next batch
             self._loop_error("reloading subjects from the store failed", exc)
 
-    def _lost_race(self, conn: sqlite3.Connection, written: WriteResult) -> None:
+    def _lost_race(self, conn: db.Connection, written: WriteResult) -> None:
         """Transitions the store's guard refused: the subject was not in the status the
         tracker believed (another writer moved it). The store is the truth: the tracker
         takes its status back from there, and the next evidence is judged against it."""
@@ -563,7 +563,7 @@ class Processor:
 
     def _notify(
         self,
-        conn: sqlite3.Connection,
+        conn: db.Connection,
         transitions: Sequence[Transition],
         accepted: Sequence[tuple[Decoded, datetime]],
         now: datetime,

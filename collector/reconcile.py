@@ -283,7 +283,7 @@ def import_settlement(
         if rows:
             _judge(conn, rows, days, import_id, now, tolerance, result)
         _audit(
-            conn,  # type: ignore[arg-type]  # (until the actions take db.Connection)
+            conn,
             actor,
             "settlement.import",
             f"settlement:{import_id}",

@@ -17,6 +17,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from collector.config import CollectorSettings, Config
+from collector.store.db import redact
 
 if TYPE_CHECKING:
     from collector.alerts.config import AlertSettings
@@ -38,13 +39,13 @@ class Collector:
         from collector.liveness import LivenessConfig, LivenessTracker
         from collector.metrics import CollectorMetrics, FleetCollector, LiveGauges, WorkerGauges
         from collector.processor import Processor, ProcessorSettings
-        from collector.store.sqlite import SqliteStore
+        from collector.store.store import open_store
         from telemetry.clock import SystemClock
 
         self.config = config
         self.settings = s = config.collector
         self.clock = SystemClock()
-        self.store = SqliteStore(s.db, enrolment_max=s.enrolment_max)
+        self.store = open_store(s.db, enrolment_max=s.enrolment_max)
         with self.store.conn:  # the console evaluates windows in the same default zone
             self.store.conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('default_tz', ?) "
@@ -201,7 +202,7 @@ class Collector:
             self.settlement.start()
         log.info(
             "collector up: db=%s broker=%s:%s metrics=http://%s:%s/metrics",
-            self.settings.db,
+            redact(self.settings.db),
             self.settings.broker_host,
             self.settings.broker_port,
             self.settings.metrics_host,

@@ -19,8 +19,9 @@ one string that any query can embed, whatever its parameter style.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
+
+from collector.store import db
 
 STATUSES = ("online", "late", "down", "unknown", "maintenance", "suspended", "decommissioned")
 
@@ -30,7 +31,7 @@ def _literals(ids: list[str]) -> str:
     return ",".join("'" + i.replace("'", "''") + "'" for i in sorted(set(ids)))
 
 
-def active_scopes(conn: sqlite3.Connection, now: datetime) -> dict[str, list[str]]:
+def active_scopes(conn: db.Connection, now: datetime) -> dict[str, list[str]]:
     """scope_type -> ids of the maintenance windows active at ``now``."""
     from collector.alerts.repository import load_windows
 
@@ -53,7 +54,7 @@ def maintenance_sql(scopes: dict[str, list[str]], table: str, alias: str) -> str
         parts.append(f"{alias}.gateway_id IN ({_literals(scopes['gateway'])})")
     if table == "terminals" and scopes.get("terminal"):
         parts.append(f"{alias}.terminal_id IN ({_literals(scopes['terminal'])})")
-    return "(" + " OR ".join(parts) + ")" if parts else "0"
+    return "(" + " OR ".join(parts) + ")" if parts else "(1 = 0)"  # a boolean on both engines
 
 
 def effective_sql(table: str, alias: str, scopes: dict[str, list[str]]) -> str:
@@ -76,6 +77,6 @@ def effective_sql(table: str, alias: str, scopes: dict[str, list[str]]) -> str:
     )
 
 
-def effective(conn: sqlite3.Connection, now: datetime, table: str, alias: str) -> str:
+def effective(conn: db.Connection, now: datetime, table: str, alias: str) -> str:
     """``effective_sql`` with the windows active at ``now`` read from the store."""
     return effective_sql(table, alias, active_scopes(conn, now))

@@ -1,16 +1,16 @@
 """Suspending a subject that is down splits its outage: fault until the suspension,
 administrative (excluded from the SLA) from it; unsuspending while still down turns it
-back into a fault from then. On a real SQLite store, through the operators' action."""
+back into a fault from then. On a real store of each engine, through the operators' action."""
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from collector.actions import Actor, Role, set_suspended
+from collector.store import db
 from collector.store.migrate import ensure_schema
 from collector.store.times import to_db
 
@@ -19,8 +19,8 @@ T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def conn(tmp_path: Path) -> sqlite3.Connection:
-    c = sqlite3.connect(tmp_path / "posfleet.sqlite")
+def conn(store_url: str) -> Iterator[db.Connection]:
+    c = db.connect(store_url)
     ensure_schema(c)
     with c:
         c.execute(
@@ -35,10 +35,13 @@ def conn(tmp_path: Path) -> sqlite3.Connection:
             "'RT-20', ?, 'fault', 'will')",
             (to_db(T0),),
         )
-    return c
+    try:
+        yield c
+    finally:
+        c.close()
 
 
-def _incidents(conn: sqlite3.Connection, gw: str) -> list[tuple[str, str, str | None]]:
+def _incidents(conn: db.Connection, gw: str) -> list[tuple[str, str, str | None]]:
     return conn.execute(
         "SELECT class, started_at, ended_at FROM incidents WHERE subject_id = ? ORDER BY id",
         (gw,),
@@ -46,7 +49,7 @@ def _incidents(conn: sqlite3.Connection, gw: str) -> list[tuple[str, str, str | 
 
 
 def test_suspending_a_down_gateway_ends_its_fault_and_opens_an_administrative_incident(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     at = T0 + timedelta(minutes=10)
     set_suspended(conn, OLGA, "gateway", "gw-1", True, "unpaid fees", at)
@@ -57,7 +60,7 @@ def test_suspending_a_down_gateway_ends_its_fault_and_opens_an_administrative_in
 
 
 def test_unsuspending_a_gateway_still_down_turns_the_outage_back_into_a_fault(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     first, then = T0 + timedelta(minutes=10), T0 + timedelta(minutes=70)
     set_suspended(conn, OLGA, "gateway", "gw-1", True, "unpaid fees", first)
@@ -69,7 +72,7 @@ def test_unsuspending_a_gateway_still_down_turns_the_outage_back_into_a_fault(
     ]
 
 
-def test_suspending_a_gateway_that_is_up_opens_no_incident(conn: sqlite3.Connection) -> None:
+def test_suspending_a_gateway_that_is_up_opens_no_incident(conn: db.Connection) -> None:
     set_suspended(conn, OLGA, "gateway", "gw-2", True, "unpaid fees", T0)
     set_suspended(conn, OLGA, "gateway", "gw-2", False, "", T0 + timedelta(hours=1))
     assert _incidents(conn, "gw-2") == []

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 from collector.actions.base import Actor, InvalidAction, NotFound, Role, _audit, _require
+from collector.store import db
 from collector.store.times import to_db
 
 
 def acknowledge_alert(
-    conn: sqlite3.Connection, actor: Actor, alert_id: int, note: str, now: datetime
+    conn: db.Connection, actor: Actor, alert_id: int, note: str, now: datetime
 ) -> None:
     """Set ``acked_by/acked_at/ack_note`` and add an ``alert_events`` row (state unchanged)."""
     _require(actor, Role.OPERATOR, "acknowledge alerts")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
+from collector.store import db
 from collector.store.times import to_db
 
 
@@ -61,7 +61,7 @@ def _require(actor: Actor, role: Role, action: str) -> None:
 
 
 def _audit(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     actor: Actor,
     action: str,
     subject: str,
@@ -75,7 +75,7 @@ def _audit(
 
 
 def record_audit(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     actor_name: str,
     action: str,
     subject: str,

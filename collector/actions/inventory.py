@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 
 from collector.actions.base import Actor, InvalidAction, Role, _audit, _require
 from collector.inventory import INVENTORY_COLUMNS, InventoryError, upsert_rows
+from collector.store import db
 
 
 def import_inventory(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     actor: Actor,
     table: str,
     rows: Iterable[dict[str, str]],

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.actions.base import Actor, InvalidAction, NotFound, Role, _audit, _require
 from collector.oncall import DEFAULT_TZ, MIN_SHIFT, Override, Person, Rotation
+from collector.store import db
 from collector.store.times import from_db, to_db
 
 MAX_TIER = 9
@@ -40,7 +40,7 @@ def _person(p: Person, where: str) -> Person:
     return Person(name, phone.replace(" ", "").replace("-", ""), im_id)
 
 
-def _check_region(conn: sqlite3.Connection, region_id: str) -> None:
+def _check_region(conn: db.Connection, region_id: str) -> None:
     if conn.execute("SELECT 1 FROM regions WHERE region_id = ?", (region_id,)).fetchone() is None:
         raise NotFound(f"region {region_id!r} is not in the inventory; import it first")
 
@@ -51,7 +51,7 @@ def _check_tier(tier: int) -> None:
 
 
 def set_rotation(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     actor: Actor,
     *,
     region_id: str,
@@ -123,7 +123,7 @@ def set_rotation(
 
 
 def add_override(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     actor: Actor,
     *,
     region_id: str,
@@ -148,7 +148,8 @@ def add_override(
         _check_region(conn, region_id)
         cur = conn.execute(
             "INSERT INTO oncall_overrides (region_id, tier, name, phone, im_id, starts_at, "
-            "ends_at, note, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "ends_at, note, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "RETURNING id",
             (
                 region_id,
                 tier,
@@ -162,7 +163,7 @@ def add_override(
                 to_db(now),
             ),
         )
-        oid = int(cur.lastrowid or 0)
+        oid = int(cur.fetchone()[0])
         _audit(
             conn,
             actor,
@@ -180,9 +181,7 @@ def add_override(
     return oid
 
 
-def remove_override(
-    conn: sqlite3.Connection, actor: Actor, override_id: int, now: datetime
-) -> None:
+def remove_override(conn: db.Connection, actor: Actor, override_id: int, now: datetime) -> None:
     _require(actor, Role.OPERATOR, "remove on-call overrides")
     with conn:
         row = conn.execute(
@@ -208,7 +207,7 @@ def _members_json(people: Sequence[Person]) -> str:
 
 
 def load_oncall(
-    conn: sqlite3.Connection, now: datetime | None = None
+    conn: db.Connection, now: datetime | None = None
 ) -> tuple[list[Rotation], list[Override]]:
     """Every rotation, and the overrides that have not ended by ``now`` (all when None)."""
     rotations: list[Rotation] = []

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 from collector.actions.base import Actor, InvalidAction, NotFound, Role, _audit, _require
+from collector.store import db
 from collector.store.times import to_db
 
 SUBJECT_TABLES = {"gateway": ("gateways", "gateway_id"), "terminal": ("terminals", "terminal_id")}
@@ -15,7 +15,7 @@ FAULT_CATEGORIES = ("hardware", "software", "network", "power", "")
 
 
 def set_suspended(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     actor: Actor,
     subject_type: str,
     subject_id: str,
@@ -49,7 +49,7 @@ def set_suspended(
 
 
 def _split_incident(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     subject_type: str,
     subject_id: str,
     suspended: bool,
@@ -88,7 +88,7 @@ def _split_incident(
 
 
 def record_service(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     actor: Actor,
     *,
     subject_type: str,
@@ -126,10 +126,10 @@ def record_service(
             raise NotFound(f"{subject_type} {subject_id} does not exist")
         ins = conn.execute(
             "INSERT INTO services (subject_type, subject_id, performed_at, performed_by, work, "
-            "parts_replaced, fault_category) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "parts_replaced, fault_category) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (subject_type, subject_id, when, actor.name, work, parts_replaced, fault_category),
         )
-        service_id = int(ins.lastrowid or 0)
+        service_id = int(ins.fetchone()[0])
         _audit(
             conn,
             actor,
@@ -148,7 +148,7 @@ def record_service(
 
 
 def update_incident(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     actor: Actor,
     incident_id: int,
     *,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from collector.actions.base import Actor, InvalidAction, NotFound, Role, _audit, _require
+from collector.store import db
 from collector.store.times import from_db, to_db
 
 SCOPE_TYPES = ("terminal", "gateway", "site", "region", "model")
@@ -28,7 +28,7 @@ _SCOPE_LOOKUPS = {
 
 
 def create_window(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     actor: Actor,
     *,
     scope_type: str,
@@ -65,7 +65,7 @@ def create_window(
 
 
 def _check_window(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     scope_type: str,
     scope_id: str,
     starts_at: datetime,
@@ -91,7 +91,7 @@ def _check_window(
 
 
 def _insert_window(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     actor: Actor,
     scope_type: str,
     scope_id: str,
@@ -107,7 +107,7 @@ def _insert_window(
     cur = conn.execute(
         "INSERT INTO maintenance_windows (scope_type, scope_id, starts_at, ends_at, "
         "recurrence, duration_s, tz, reason, created_by, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             scope_type,
             scope_id,
@@ -121,7 +121,7 @@ def _insert_window(
             to_db(now),
         ),
     )
-    window_id = int(cur.lastrowid or 0)
+    window_id = int(cur.fetchone()[0])
     _audit(
         conn,
         actor,
@@ -139,7 +139,7 @@ def _insert_window(
     return window_id
 
 
-def open_window(conn: sqlite3.Connection, window_id: int) -> dict[str, Any]:
+def open_window(conn: db.Connection, window_id: int) -> dict[str, Any]:
     """A maintenance window that has not been ended early, as a dict of its columns
     (scope_type, scope_id, starts_at, ends_at, recurrence, tz, ...); ``NotFound`` or
     ``InvalidAction`` otherwise. The one lookup every window action starts from."""
@@ -156,7 +156,7 @@ def open_window(conn: sqlite3.Connection, window_id: int) -> dict[str, Any]:
 
 
 def edit_window(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     actor: Actor,
     window_id: int,
     *,
@@ -199,14 +199,14 @@ def edit_window(
         )
 
 
-def end_window_early(conn: sqlite3.Connection, actor: Actor, window_id: int, now: datetime) -> None:
+def end_window_early(conn: db.Connection, actor: Actor, window_id: int, now: datetime) -> None:
     """Close a window now; what is still down then fires as new (the alert engine's job)."""
     _require(actor, Role.OPERATOR, "end maintenance windows")
     with conn:
         _end_window(conn, actor, window_id, now)
 
 
-def _end_window(conn: sqlite3.Connection, actor: Actor, window_id: int, now: datetime) -> None:
+def _end_window(conn: db.Connection, actor: Actor, window_id: int, now: datetime) -> None:
     """Inside the caller's transaction. The conditional UPDATE decides: a window that another
     operator ended meanwhile is not ended (nor audited) twice."""
     window = open_window(conn, window_id)
@@ -229,7 +229,7 @@ def _end_window(conn: sqlite3.Connection, actor: Actor, window_id: int, now: dat
 
 
 def reschedule_window(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     actor: Actor,
     window_id: int,
     *,

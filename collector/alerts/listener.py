@@ -8,7 +8,6 @@ writing with the batch's connection (the loop commits).
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from collector.alerts.spikes import SpikeSettings, SpikeSweep
 from collector.alerts.sweeps import FirmwareSweep, OverdueSweep, load_maintenance_policies
 from collector.hooks import Listener
 from collector.model import SubjectType, Transition
+from collector.store import db
 from telemetry.codec import Decoded
 
 log = logging.getLogger(__name__)
@@ -67,23 +67,23 @@ class AlertListener:
 
     # ------------------------------------------------------------ Listener protocol
     def on_messages(
-        self, conn: sqlite3.Connection, messages: Sequence[tuple[Decoded, datetime]], now: datetime
+        self, conn: db.Connection, messages: Sequence[tuple[Decoded, datetime]], now: datetime
     ) -> None:
         with self._guard(conn, now):
             self._on_messages(conn, messages, now)
 
     def on_transitions(
-        self, conn: sqlite3.Connection, transitions: Sequence[Transition], now: datetime
+        self, conn: db.Connection, transitions: Sequence[Transition], now: datetime
     ) -> None:
         with self._guard(conn, now):
             self._on_transitions(conn, transitions, now)
 
-    def tick(self, conn: sqlite3.Connection, now: datetime) -> None:
+    def tick(self, conn: db.Connection, now: datetime) -> None:
         with self._guard(conn, now):
             self._tick(conn, now)
 
     @contextmanager
-    def _guard(self, conn: sqlite3.Connection, now: datetime) -> Iterator[None]:
+    def _guard(self, conn: db.Connection, now: datetime) -> Iterator[None]:
         """The loop rolls a failed listener call back to a savepoint; the engine's memory
         would then disagree with the store, so the next call resyncs from the store."""
         try:
@@ -94,7 +94,7 @@ class AlertListener:
             self._stale = True
             raise
 
-    def _resync(self, conn: sqlite3.Connection, now: datetime) -> None:
+    def _resync(self, conn: db.Connection, now: datetime) -> None:
         log.warning("alert engine resyncing from the store after a failed call")
         settings = self.engine.settings
         self.engine = AlertEngine(settings)
@@ -105,7 +105,7 @@ class AlertListener:
 
     # ------------------------------------------------------------ implementations
     def _on_messages(
-        self, conn: sqlite3.Connection, messages: Sequence[tuple[Decoded, datetime]], now: datetime
+        self, conn: db.Connection, messages: Sequence[tuple[Decoded, datetime]], now: datetime
     ) -> None:
         engine = self.engine
         for decoded, received_at in messages:
@@ -119,7 +119,7 @@ class AlertListener:
             self._flush(conn, now)
 
     def _on_transitions(
-        self, conn: sqlite3.Connection, transitions: Sequence[Transition], now: datetime
+        self, conn: db.Connection, transitions: Sequence[Transition], now: datetime
     ) -> None:
         for t in transitions:
             if t.subject_type is SubjectType.GATEWAY:
@@ -129,7 +129,7 @@ class AlertListener:
             self.engine.apply_transition(t)
         self._flush(conn, now)
 
-    def _tick(self, conn: sqlite3.Connection, now: datetime) -> None:
+    def _tick(self, conn: db.Connection, now: datetime) -> None:
         s = self.engine.settings
         if self._due("actions", s.poll_actions_s):
             repo.refresh_acks(conn, self.engine.active)
@@ -156,7 +156,7 @@ class AlertListener:
         self._flush(conn, now)
 
     # ------------------------------------------------------------ internals
-    def load(self, conn: sqlite3.Connection, now: datetime) -> None:
+    def load(self, conn: db.Connection, now: datetime) -> None:
         """Startup: inventory, operator data, active alerts. Pages nobody."""
         repo.load_topology(conn, self.engine.topology)
         self._topology_marker = repo.topology_marker(conn)
@@ -174,7 +174,7 @@ class AlertListener:
             len(self.engine.sites_down),
         )
 
-    def _flush(self, conn: sqlite3.Connection, now: datetime) -> None:
+    def _flush(self, conn: db.Connection, now: datetime) -> None:
         self.engine.evaluate(now)
         out = self.engine.drain()
         if out:
@@ -191,7 +191,7 @@ class AlertListener:
         self._next_poll[what] = now + every_s
         return True
 
-    def _know(self, conn: sqlite3.Connection, gateway_id: str, terminal_id: str | None) -> None:
+    def _know(self, conn: db.Connection, gateway_id: str, terminal_id: str | None) -> None:
         """Look up a subject the engine has not seen (registered after startup)."""
         topo = self.engine.topology
         if gateway_id and gateway_id not in topo.gateways:
@@ -225,7 +225,7 @@ class AlertListener:
                 decommissioned=bool(decom),
             )
 
-    def _refresh_topology(self, conn: sqlite3.Connection) -> None:
+    def _refresh_topology(self, conn: db.Connection) -> None:
         marker = repo.topology_marker(conn)
         if marker != self._topology_marker:
             self._topology_marker = marker
@@ -236,7 +236,7 @@ class AlertListener:
 
 
 def build_listener(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     settings: AlertSettings,
     *,
     now: datetime,

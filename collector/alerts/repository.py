@@ -6,7 +6,6 @@ Runs on the collector's processing thread with the batch's connection: never com
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -26,11 +25,12 @@ from collector.alerts.topology import Topology
 from collector.alerts.versions import FirmwarePolicy
 from collector.alerts.windows import Window
 from collector.model import Liveness, SubjectType
+from collector.store import db
 from collector.store.times import from_db, from_db_opt, to_db
 
 
 # ---------------------------------------------------------------------- topology
-def load_topology(conn: sqlite3.Connection, topology: Topology) -> None:
+def load_topology(conn: db.Connection, topology: Topology) -> None:
     for gw, site, region, model, status, decom in conn.execute(
         "SELECT gateway_id, site_id, region_id, model, status, decommissioned FROM gateways"
     ):
@@ -55,14 +55,23 @@ def load_topology(conn: sqlite3.Connection, topology: Topology) -> None:
         )
 
 
-def topology_marker(conn: sqlite3.Connection) -> tuple[Any, ...]:
-    """Cheap "did the inventory change?" marker (counts and max rowids)."""
-    row = conn.execute(
-        "SELECT (SELECT count(*) FROM gateways), (SELECT max(rowid) FROM gateways), "
-        "(SELECT count(*) FROM terminals), (SELECT max(rowid) FROM terminals), "
-        "(SELECT count(*) FROM gateways WHERE decommissioned = 1)"
-    ).fetchone()
+def topology_marker(conn: db.Connection) -> tuple[Any, ...]:
+    """Cheap "did the inventory change?" marker (counts and max rowids; PostgreSQL has no
+    rowid: a sum of the ids' hashes, which any insert or delete moves)."""
+    row = conn.execute(_MARKER[db.dialect(conn)]).fetchone()
     return tuple(row)
+
+
+_MARKER: dict[db.Dialect, str] = {
+    "sqlite": "SELECT (SELECT count(*) FROM gateways), (SELECT max(rowid) FROM gateways), "
+    "(SELECT count(*) FROM terminals), (SELECT max(rowid) FROM terminals), "
+    "(SELECT count(*) FROM gateways WHERE decommissioned = 1)",
+    "postgresql": "SELECT (SELECT count(*) FROM gateways), "
+    "(SELECT coalesce(sum(hashtext(gateway_id)), 0) FROM gateways), "
+    "(SELECT count(*) FROM terminals), "
+    "(SELECT coalesce(sum(hashtext(terminal_id)), 0) FROM terminals), "
+    "(SELECT count(*) FROM gateways WHERE decommissioned = 1)",
+}
 
 
 def _liveness(value: str) -> Liveness:
@@ -80,7 +89,7 @@ _COLS = (
 )
 
 
-def load_active_alerts(conn: sqlite3.Connection) -> list[Alert]:
+def load_active_alerts(conn: db.Connection) -> list[Alert]:
     rows = conn.execute(
         f"SELECT {_COLS} FROM alerts WHERE state IN ('pending', 'firing', 'suppressed')"
     ).fetchall()
@@ -118,7 +127,7 @@ def load_active_alerts(conn: sqlite3.Connection) -> list[Alert]:
     return [a for a, _ in out]
 
 
-def refresh_acks(conn: sqlite3.Connection, active: dict[Key, Alert]) -> None:
+def refresh_acks(conn: db.Connection, active: dict[Key, Alert]) -> None:
     """Copy operators' acknowledgements (written by the dashboard) onto active alerts."""
     by_id = {a.id: a for a in active.values() if a.id is not None}
     for alert_id, by, at in conn.execute(
@@ -130,7 +139,7 @@ def refresh_acks(conn: sqlite3.Connection, active: dict[Key, Alert]) -> None:
             alert.acked_by, alert.acked_at = by, from_db_opt(at)
 
 
-def write(conn: sqlite3.Connection, out: Outbox, resolve: Callable[[Key], int | None]) -> None:
+def write(conn: db.Connection, out: Outbox, resolve: Callable[[Key], int | None]) -> None:
     """Persist an outbox. Existing rows first (a reopened alert's old row must be resolved
     before its successor is inserted: one active row per identity), then new rows, then
     the parent links that needed a new row's id."""
@@ -173,7 +182,7 @@ def _details(a: Alert) -> str:
     return json.dumps(d, sort_keys=True, default=str)
 
 
-def _insert(conn: sqlite3.Connection, a: Alert) -> int:
+def _insert(conn: db.Connection, a: Alert) -> int:
     incident = None
     if a.key.kind in DOWN_KINDS:
         row = conn.execute(
@@ -189,7 +198,8 @@ def _insert(conn: sqlite3.Connection, a: Alert) -> int:
     cur = conn.execute(
         "INSERT INTO alerts (kind, subject_type, subject_id, severity, state, region_id, "
         "site_id, gateway_id, terminal_id, summary, started_at, fired_at, resolved_at, "
-        "escalation, incident_id, details) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "escalation, incident_id, details) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+        "RETURNING id",
         (
             a.key.kind.value,
             a.key.subject_type.value,
@@ -209,10 +219,10 @@ def _insert(conn: sqlite3.Connection, a: Alert) -> int:
             _details(a),
         ),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
-def _update(conn: sqlite3.Connection, a: Alert, resolve: Callable[[Key], int | None]) -> None:
+def _update(conn: db.Connection, a: Alert, resolve: Callable[[Key], int | None]) -> None:
     # Never touches acked_* / ack_note: those belong to the operators (dashboard process).
     conn.execute(
         "UPDATE alerts SET severity = ?, state = ?, summary = ?, fired_at = ?, resolved_at = ?, "
@@ -235,7 +245,7 @@ def _opt(at: datetime | None) -> str | None:
     return to_db(at) if at is not None else None
 
 
-def _site_change(conn: sqlite3.Connection, s: SiteChange) -> None:
+def _site_change(conn: db.Connection, s: SiteChange) -> None:
     frm, to = ("online", "down") if s.down else ("down", "online")
     conn.execute(
         "INSERT INTO state_changes (subject_type, subject_id, from_status, to_status, at, reason) "
@@ -244,8 +254,9 @@ def _site_change(conn: sqlite3.Connection, s: SiteChange) -> None:
     )
     if s.down:
         conn.execute(
-            "INSERT OR IGNORE INTO incidents (subject_type, subject_id, site_id, region_id, "
-            "started_at, class, detected_by) VALUES ('site', ?, ?, ?, ?, ?, 'children')",
+            "INSERT INTO incidents (subject_type, subject_id, site_id, region_id, "
+            "started_at, class, detected_by) VALUES ('site', ?, ?, ?, ?, ?, 'children') "
+            "ON CONFLICT DO NOTHING",
             (s.site_id, s.site_id, s.place.region_id, to_db(s.at), s.cls),
         )
     else:
@@ -256,7 +267,7 @@ def _site_change(conn: sqlite3.Connection, s: SiteChange) -> None:
         )
 
 
-def down_subjects(conn: sqlite3.Connection) -> list[tuple[SubjectType, str, str, datetime | None]]:
+def down_subjects(conn: db.Connection) -> list[tuple[SubjectType, str, str, datetime | None]]:
     """Gateways and terminals the store says are down (indexed by status)."""
     out: list[tuple[SubjectType, str, str, datetime | None]] = [
         (SubjectType.GATEWAY, gw, gw, from_db_opt(since))
@@ -274,7 +285,7 @@ def down_subjects(conn: sqlite3.Connection) -> list[tuple[SubjectType, str, str,
 
 
 # ---------------------------------------------------------------------- operator data
-def load_suspended(conn: sqlite3.Connection) -> set[tuple[SubjectType, str]]:
+def load_suspended(conn: db.Connection) -> set[tuple[SubjectType, str]]:
     found = {
         (SubjectType.GATEWAY, r[0])
         for r in conn.execute("SELECT gateway_id FROM gateways WHERE suspended = 1")
@@ -302,14 +313,14 @@ SCOPE_ZONE_MARKERS = ("", "UTC")
 DEFAULT_TZ_KEY = "default_tz"
 
 
-def default_zone(conn: sqlite3.Connection) -> str:
+def default_zone(conn: db.Connection) -> str:
     """The deployment's default zone (``POSFLEET_DEFAULT_TZ``, written to ``meta`` by the
     collector at start): region- and model-scoped windows are read in it."""
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (DEFAULT_TZ_KEY,)).fetchone()
     return str(row[0]) if row and row[0] else "UTC"
 
 
-def load_windows(conn: sqlite3.Connection, now: datetime) -> list[Window]:
+def load_windows(conn: db.Connection, now: datetime) -> list[Window]:
     """Windows that may matter now or later (the table is small: tens of rows), each with
     the zone its recurrence is evaluated in resolved (see ``_SCOPE_TZ``)."""
     rows = conn.execute(
@@ -338,7 +349,7 @@ def load_windows(conn: sqlite3.Connection, now: datetime) -> list[Window]:
     ]
 
 
-def load_policies(conn: sqlite3.Connection) -> dict[str, FirmwarePolicy]:
+def load_policies(conn: db.Connection) -> dict[str, FirmwarePolicy]:
     out = {}
     for model, min_v, approved, eos in conn.execute(
         "SELECT model, min_version, approved_versions, end_of_support FROM firmware_policy"

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 from collector.alerts.model import Key, Kind, Place
@@ -16,10 +15,11 @@ from collector.alerts.rules import Verdict, firmware_verdict
 from collector.alerts.versions import FirmwarePolicy
 from collector.maintenance import DueState, MaintenancePolicy, Usage, compute_due
 from collector.model import SubjectType
+from collector.store import db
 from collector.store.times import from_db_opt
 
 
-def load_maintenance_policies(conn: sqlite3.Connection) -> dict[str, MaintenancePolicy]:
+def load_maintenance_policies(conn: db.Connection) -> dict[str, MaintenancePolicy]:
     eos = {
         model: from_db_opt(at)
         for model, at in conn.execute("SELECT model, end_of_support FROM firmware_policy")
@@ -35,22 +35,31 @@ def load_maintenance_policies(conn: sqlite3.Connection) -> dict[str, Maintenance
     return out
 
 
+def _page(conn: db.Connection, key: str, cursor: object) -> tuple[str, object]:
+    """The column a sweep pages by and the cursor to start from (None: the beginning):
+    SQLite's rowid, or the primary key on PostgreSQL (no rowid there)."""
+    if db.dialect(conn) == "sqlite":
+        return "rowid", 0 if cursor is None else cursor
+    return key, "" if cursor is None else cursor
+
+
 class OverdueSweep:
     def __init__(self, chunk: int) -> None:
         self.chunk = chunk
-        self.cursor = 0  # terminals.rowid of the last row looked at
+        self.cursor: object = None  # paging key of the last row looked at (None: start)
         self.policies: dict[str, MaintenancePolicy] = {}
 
-    def step(self, conn: sqlite3.Connection, now: datetime) -> list[Verdict]:
+    def step(self, conn: db.Connection, now: datetime) -> list[Verdict]:
         """Evaluate the next chunk; wraps around at the end of the table."""
+        col, cursor = _page(conn, "terminal_id", self.cursor)
         rows = conn.execute(
-            "SELECT rowid, terminal_id, gateway_id, site_id, region_id, model, install_date, "
+            f"SELECT {col}, terminal_id, gateway_id, site_id, region_id, model, install_date, "
             "last_service_at, receipts_printed, receipts_at_service, error_count, "
             "errors_at_service, battery_health_pct FROM terminals "
-            "WHERE rowid > ? AND decommissioned = 0 ORDER BY rowid LIMIT ?",
-            (self.cursor, self.chunk),
+            f"WHERE {col} > ? AND decommissioned = 0 ORDER BY {col} LIMIT ?",
+            (cursor, self.chunk),
         ).fetchall()
-        self.cursor = rows[-1][0] if len(rows) == self.chunk else 0
+        self.cursor = rows[-1][0] if len(rows) == self.chunk else None
         out = []
         for r in rows:
             _, tid, gw, site, region, model = r[:6]
@@ -72,42 +81,44 @@ class FirmwareSweep:
     TABLES = (
         (
             SubjectType.GATEWAY,
-            "SELECT rowid, gateway_id, gateway_id, site_id, region_id, model, "
+            "gateway_id",
+            "gateway_id, gateway_id, site_id, region_id, model, "
             "coalesce(firmware_version, os_version) FROM gateways",
         ),
         (
             SubjectType.TERMINAL,
-            "SELECT rowid, terminal_id, gateway_id, site_id, region_id, model, "
-            "firmware_version FROM terminals",
+            "terminal_id",
+            "terminal_id, gateway_id, site_id, region_id, model, firmware_version FROM terminals",
         ),
     )
 
     def __init__(self, chunk: int) -> None:
         self.chunk = chunk
         self.table: int | None = None  # index into TABLES while a pass runs
-        self.cursor = 0
+        self.cursor: object = None
 
     def start(self) -> None:
-        self.table, self.cursor = 0, 0
+        self.table, self.cursor = 0, None
 
     @property
     def running(self) -> bool:
         return self.table is not None
 
     def step(
-        self, conn: sqlite3.Connection, policies: dict[str, FirmwarePolicy], now: datetime
+        self, conn: db.Connection, policies: dict[str, FirmwarePolicy], now: datetime
     ) -> list[Verdict]:
         if self.table is None:
             return []
-        st, select = self.TABLES[self.table]
+        st, key, select = self.TABLES[self.table]
+        col, cursor = _page(conn, key, self.cursor)
         rows = conn.execute(
-            f"{select} WHERE rowid > ? AND decommissioned = 0 ORDER BY rowid LIMIT ?",
-            (self.cursor, self.chunk),
+            f"SELECT {col}, {select} WHERE {col} > ? AND decommissioned = 0 ORDER BY {col} LIMIT ?",
+            (cursor, self.chunk),
         ).fetchall()
         if len(rows) == self.chunk:
             self.cursor = rows[-1][0]
         else:
-            self.cursor = 0
+            self.cursor = None
             self.table = self.table + 1 if self.table + 1 < len(self.TABLES) else None
         out = []
         for _, sid, gw, site, region, model, version in rows:

@@ -23,10 +23,10 @@ scrubbed of it before they are.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
-import sqlite3
 import threading
 import urllib.error
 import urllib.parse
@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
+
+from collector.store import db
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +116,7 @@ def payload(row: tuple[Any, ...]) -> dict[str, Any]:
 class WebhookNotifier:
     def __init__(
         self,
-        db_path: Path,
+        db_path: Path | str,
         url: str,
         *,
         poll_s: float = 2.0,
@@ -134,7 +136,8 @@ class WebhookNotifier:
         self.batch = batch
         self._post = post
         self._headers = {"Content-Type": "application/json", **(headers or {})}
-        self._conn = sqlite3.connect(db_path, timeout=10, check_same_thread=False)
+        self._db = db_path
+        self._conn = db.connect(db_path, timeout=10)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.sent = 0
@@ -225,10 +228,18 @@ class WebhookNotifier:
         while not self._stop.is_set():
             try:
                 self.run_once()
-            except sqlite3.Error as exc:
+            except db.Error as exc:
                 log.warning("webhook notifier could not read the store: %s", exc)
             except Exception as exc:  # a bug of ours: counted, logged (scrubbed), retried
                 self._failed("error", f"delivery round failed ({self._scrub(exc)})")
+            if isinstance(self._conn, db.PgConnection):
+                # End the round's read (or a failed one): never idle in a transaction; a
+                # session the server dropped is replaced for the next round.
+                with contextlib.suppress(*db.Error):
+                    self._conn.rollback()
+                if self._conn.closed:
+                    with contextlib.suppress(db.StoreError):
+                        self._conn = db.connect(self._db, timeout=10)
             self._stop.wait(self.backoff_s() if self.failed_in_a_row else self.poll_s)
 
     def close(self, timeout: float = 5.0) -> None:
@@ -239,7 +250,7 @@ class WebhookNotifier:
 
 
 def start_webhook(
-    db_path: Path,
+    db_path: Path | str,
     url: str | None,
     poll_s: float = 2.0,
     registry: CollectorRegistry | None = None,

@@ -81,7 +81,8 @@ def to_pyformat(sql: str) -> str:
             return "%s"
         if m.group("pct"):
             return "%%"
-        return m.group(0)
+        # psycopg reads every % as a placeholder, inside string literals too ('esc%').
+        return m.group(0).replace("%", "%%")
 
     return _TOKENS.sub(sub, sql)
 
@@ -322,3 +323,4 @@ Error = _error_types("Error")
 IntegrityError = _error_types("IntegrityError")
 OperationalError = _error_types("OperationalError")
 DatabaseError = _error_types("DatabaseError")
+DataError = _error_types("DataError")  # PostgreSQL: a value its column cannot hold

@@ -14,12 +14,12 @@ for long.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from collector.store import db
 from collector.store.times import to_db
 from collector.store.transactions import prune_transactions
 
@@ -73,7 +73,8 @@ def cutoffs(now: datetime, policy: RetentionPolicy) -> Cutoffs:
 def metric_values(payload: dict[str, object]) -> dict[str, float]:
     """The top-level numeric (and boolean, as 0/1) values a rollup keeps from a message.
 
-    Mirrors the SQL in :data:`_FOLD_SQL` (json_each types integer, real, true, false);
+    Mirrors the SQL in :data:`_FOLD_SQL` (json_each types integer, real, true, false;
+    jsonb_typeof number, boolean on PostgreSQL);
     used by tests and the benchmark to check that SQL.
     """
     out: dict[str, float] = {}
@@ -108,7 +109,32 @@ ON CONFLICT (gateway_id, terminal_id, kind, metric, bucket_start) DO UPDATE SET
 """
 
 
-def _chunk_bound(conn: sqlite3.Connection, raw_before: str, chunk_rows: int) -> str | None:
+# PostgreSQL: the same fold with jsonb_each and LEAST/GREATEST (2-argument MIN/MAX are SQLite's).
+_FOLD_SQL_PG = f"""
+INSERT INTO telemetry_rollup
+    (gateway_id, terminal_id, kind, metric, bucket_start, n, min, sum, max)
+SELECT t.gateway_id, t.terminal_id, t.kind, j.key,
+       substr(t.received_at, 1, 13) || ':00:00.000000+00:00',
+       COUNT(*), MIN(v.value), SUM(v.value), MAX(v.value)
+FROM telemetry AS t
+CROSS JOIN LATERAL jsonb_each(t.payload::jsonb) AS j
+CROSS JOIN LATERAL (SELECT CASE jsonb_typeof(j.value)
+    WHEN 'number' THEN (j.value #>> '{{}}')::double precision
+    ELSE CASE WHEN j.value = 'true'::jsonb THEN 1.0 ELSE 0.0 END END AS value) AS v
+WHERE t.received_at < :bound
+  AND jsonb_typeof(j.value) IN ('number', 'boolean')
+  AND j.key NOT IN ({_EXCLUDED_SQL})
+GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT (gateway_id, terminal_id, kind, metric, bucket_start) DO UPDATE SET
+    n = telemetry_rollup.n + excluded.n,
+    min = LEAST(telemetry_rollup.min, excluded.min),
+    sum = telemetry_rollup.sum + excluded.sum,
+    max = GREATEST(telemetry_rollup.max, excluded.max)
+"""
+_FOLD: dict[db.Dialect, str] = {"sqlite": _FOLD_SQL, "postgresql": _FOLD_SQL_PG}
+
+
+def _chunk_bound(conn: db.Connection, raw_before: str, chunk_rows: int) -> str | None:
     """An exclusive received_at bound covering about ``chunk_rows`` old rows; None if none."""
     first = conn.execute(
         "SELECT MIN(received_at) FROM telemetry WHERE received_at < ?", (raw_before,)
@@ -127,7 +153,20 @@ def _chunk_bound(conn: sqlite3.Connection, raw_before: str, chunk_rows: int) -> 
 
 
 @contextmanager
-def _atomic(conn: sqlite3.Connection) -> Iterator[None]:
+def _atomic(conn: db.Connection) -> Iterator[None]:
+    if db.dialect(conn) == "postgresql":
+        # psycopg opens a transaction with the first statement (the chunk's reads too) and
+        # a savepoint does not end it: one commit per chunk, as SQLite's RELEASE does. A
+        # transaction that has written (it has a transaction id) is the caller's: refused.
+        if conn.execute("SELECT pg_current_xact_id_if_assigned()").fetchone()[0] is not None:
+            raise RuntimeError("apply_retention must run between transactions, not inside one")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+        return
     # A savepoint is atomic whatever the connection's isolation_level (autocommit or not).
     if conn.in_transaction:
         raise RuntimeError("apply_retention must run between transactions, not inside one")
@@ -142,17 +181,22 @@ def _atomic(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 def apply_retention(
-    conn: sqlite3.Connection, now: datetime, policy: RetentionPolicy, max_chunks: int = 1_000
+    conn: db.Connection, now: datetime, policy: RetentionPolicy, max_chunks: int = 1_000
 ) -> RetentionReport:
-    """Fold raw rows older than the raw window into rollups and prune old rollups."""
+    """Fold raw rows older than the raw window into rollups and prune old rollups.
+
+    Between transactions: inside one that has written is refused (on PostgreSQL, where a
+    read opens one, a transaction that has only read is ended with the first chunk).
+    """
     cut = cutoffs(now, policy)
+    fold = _FOLD[db.dialect(conn)]
     folded = 0
     for _ in range(max_chunks):
         bound = _chunk_bound(conn, cut.raw_before, policy.chunk_rows)
         if bound is None:
             break
         with _atomic(conn):
-            conn.execute(_FOLD_SQL, {"bound": bound})
+            conn.execute(fold, {"bound": bound})
             folded += conn.execute("DELETE FROM telemetry WHERE received_at < ?", (bound,)).rowcount
     with _atomic(conn):
         pruned = conn.execute(

@@ -1,17 +1,17 @@
 """Transaction aggregates in the store: windows, batch closes and the bounded totals.
 
-One ``INSERT OR IGNORE`` per aggregate inside the batch's transaction (never a commit per
+One ``INSERT ... ON CONFLICT DO NOTHING`` per aggregate inside the batch's transaction (never a commit per
 row): its row count says whether the window is new, and only a new window adds to
 ``txn_totals``, so an at-least-once replay is stored and counted once.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from collector.store.db import Connection
 from collector.store.times import to_db
 from telemetry.models import Transactions
 
@@ -39,11 +39,12 @@ class TxnAggregate:
 
 
 _INSERT = (
-    "INSERT OR IGNORE INTO txn_aggregates (gateway_id, terminal_id, window_start, window_end, "
+    "INSERT INTO txn_aggregates (gateway_id, terminal_id, window_start, window_end, "
     "received_at, historical, approved, declined, reversed, timed_out, error, rc_approved, "
     "rc_cardholder_decline, rc_issuer_unavailable, rc_format_or_terminal_error, rc_other, "
     "approved_amount, refunded_amount, currency, last_txn_at, acquirer) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
 )
 _REGION = (
     "coalesce((SELECT region_id FROM terminals WHERE terminal_id = ?), "
@@ -51,11 +52,11 @@ _REGION = (
 )
 _TOTAL = (
     f"INSERT INTO txn_totals (dim, key, region_id, acquirer, n) SELECT ?, ?, {_REGION}, ?, ? "
-    "WHERE ? > 0 ON CONFLICT (dim, key, region_id, acquirer) DO UPDATE SET n = n + excluded.n"
+    "WHERE ? > 0 ON CONFLICT (dim, key, region_id, acquirer) DO UPDATE SET n = txn_totals.n + excluded.n"
 )
 
 
-def _acquirer_label(conn: sqlite3.Connection, acquirer: str | None, limit: int) -> str:
+def _acquirer_label(conn: Connection, acquirer: str | None, limit: int) -> str:
     if not acquirer:
         return NO_ACQUIRER
     if conn.execute("SELECT 1 FROM txn_totals WHERE acquirer = ? LIMIT 1", (acquirer,)).fetchone():
@@ -68,7 +69,7 @@ def _acquirer_label(conn: sqlite3.Connection, acquirer: str | None, limit: int) 
 
 
 def write_transactions(
-    conn: sqlite3.Connection, rows: Sequence[TxnAggregate], acquirers_max: int = ACQUIRERS_MAX
+    conn: Connection, rows: Sequence[TxnAggregate], acquirers_max: int = ACQUIRERS_MAX
 ) -> int:
     """Store ``rows`` in the caller's transaction; return how many windows were new."""
     new = 0
@@ -96,8 +97,9 @@ def write_transactions(
         if m.batch is not None:
             b = m.batch
             conn.execute(
-                "INSERT OR IGNORE INTO txn_batches (gateway_id, terminal_id, batch_id, count, "
-                "amount, currency, closed_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO txn_batches (gateway_id, terminal_id, batch_id, count, "
+                "amount, currency, closed_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (
                     r.gateway_id,
                     r.terminal_id,
@@ -122,7 +124,7 @@ def write_transactions(
     return new
 
 
-def prune_transactions(conn: sqlite3.Connection, before: str) -> int:
+def prune_transactions(conn: Connection, before: str) -> int:
     """Delete windows and batches received before ``before`` (the totals stay)."""
     n = conn.execute("DELETE FROM txn_aggregates WHERE received_at < ?", (before,)).rowcount
     return n + conn.execute("DELETE FROM txn_batches WHERE received_at < ?", (before,)).rowcount

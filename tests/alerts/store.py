@@ -1,8 +1,8 @@
-"""A real SQLite store built by ensure_schema, plus a stand-in for the core's writes."""
+"""A real store (an SQLite file or a PostgreSQL database, ``store_url``) with the
+collector's schema, plus a stand-in for the core's writes."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -10,18 +10,19 @@ from pathlib import Path
 from collector.alerts.config import AlertSettings
 from collector.alerts.listener import AlertListener, build_listener
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
+from collector.store import db
 from collector.store.migrate import ensure_schema
 from collector.store.times import to_db
 
 
-def open_store(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path)
+def open_store(target: Path | str) -> db.Connection:
+    """A connection to a store with the collector's schema (an SQLite file or a URL)."""
+    conn = db.connect(target)
     ensure_schema(conn)
-    conn.execute("PRAGMA journal_mode=WAL")
     return conn
 
 
-def add_site(conn: sqlite3.Connection, site: str, gateways: Sequence[str], tz: str = "UTC") -> None:
+def add_site(conn: db.Connection, site: str, gateways: Sequence[str], tz: str = "UTC") -> None:
     with conn:
         conn.execute(
             "INSERT INTO sites (site_id, region_id, tz) VALUES (?, 'north', ?)", (site, tz)
@@ -36,7 +37,7 @@ def add_site(conn: sqlite3.Connection, site: str, gateways: Sequence[str], tz: s
 class Harness:
     """Drives a listener as the processing loop does: one transaction per call."""
 
-    def __init__(self, conn: sqlite3.Connection, start: datetime, **cfg: object) -> None:
+    def __init__(self, conn: db.Connection, start: datetime, **cfg: object) -> None:
         self.conn = conn
         self.now = start
         self.mono = 0.0

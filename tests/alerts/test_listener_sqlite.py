@@ -1,4 +1,4 @@
-"""The listener and repository against a real SQLite file built by ensure_schema."""
+"""The listener and repository against a real store, on each engine (``store_url``)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from collector.model import DetectedBy, Liveness
+from collector.store import db
 from collector.store.times import from_db, to_db
 
 from .store import Harness, add_site, open_store
@@ -20,8 +20,8 @@ GWS = [f"gw{i}" for i in range(6)]
 
 
 @pytest.fixture
-def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
-    c = open_store(db_path)
+def conn(store_url: str) -> Iterator[db.Connection]:
+    c = open_store(store_url)
     add_site(c, "store", GWS)
     add_site(c, "solo", ["lonely", "buddy"])
     try:
@@ -30,7 +30,7 @@ def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
         c.close()
 
 
-def test_site_outage_is_one_firing_row_and_children_point_at_it(conn: sqlite3.Connection) -> None:
+def test_site_outage_is_one_firing_row_and_children_point_at_it(conn: db.Connection) -> None:
     h = Harness(conn, T0)
     for gw in GWS:
         h.gateway(gw, Liveness.DOWN)
@@ -47,7 +47,7 @@ def test_site_outage_is_one_firing_row_and_children_point_at_it(conn: sqlite3.Co
 
 
 def test_site_recovery_resolves_everything_and_closes_the_site_incident(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     h = Harness(conn, T0)
     for gw in GWS:
@@ -69,7 +69,7 @@ def test_site_recovery_resolves_everything_and_closes_the_site_incident(
     ) == [(1,)]
 
 
-def test_collector_restart_reloads_alerts_and_pages_nobody(conn: sqlite3.Connection) -> None:
+def test_collector_restart_reloads_alerts_and_pages_nobody(conn: db.Connection) -> None:
     h = Harness(conn, T0)
     h.gateway("lonely", Liveness.DOWN)
     h.advance(61)
@@ -87,7 +87,7 @@ def test_collector_restart_reloads_alerts_and_pages_nobody(conn: sqlite3.Connect
 
 
 def test_acknowledgement_written_by_the_dashboard_stops_escalation(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     h = Harness(conn, T0, escalation_after_s=[300, 600])
     h.gateway("gw0", Liveness.DOWN)
@@ -110,7 +110,7 @@ def test_acknowledgement_written_by_the_dashboard_stops_escalation(
     ]
 
 
-def test_unacknowledged_alert_escalates_in_the_store(conn: sqlite3.Connection) -> None:
+def test_unacknowledged_alert_escalates_in_the_store(conn: db.Connection) -> None:
     h = Harness(conn, T0, escalation_after_s=[300, 600])
     h.gateway("gw0", Liveness.DOWN)
     h.advance(61 + 600, step=10)
@@ -118,7 +118,7 @@ def test_unacknowledged_alert_escalates_in_the_store(conn: sqlite3.Connection) -
 
 
 def test_a_critical_alert_climbs_on_its_own_per_severity_delays(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     # gateway_down is critical: its own delays (60 s, 120 s) win over the general ones.
     h = Harness(conn, T0, escalation_after_s=[300, 600], escalation_after_critical_s=[60, 120])
@@ -134,16 +134,17 @@ def test_a_critical_alert_climbs_on_its_own_per_severity_delays(
 
 
 def test_window_that_ends_early_with_a_gateway_still_down_fires_it_exactly_once(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     h = Harness(conn, T0)
     with conn:
         cur = conn.execute(
             "INSERT INTO maintenance_windows (scope_type, scope_id, starts_at, ends_at, "
             "reason, created_by, created_at) VALUES ('gateway', 'gw1', ?, ?, 'swap router', "
-            "'bob', ?)",
+            "'bob', ?) RETURNING id",
             (to_db(T0), "2026-03-02T12:00:00.000000+00:00", to_db(T0)),
         )
+        (window_id,) = cur.fetchone()
     h.advance(10)
     h.gateway("gw1", Liveness.DOWN, DetectedBy.DEADLINE)
     h.advance(600, step=5)
@@ -153,7 +154,7 @@ def test_window_that_ends_early_with_a_gateway_still_down_fires_it_exactly_once(
         conn.execute(
             "UPDATE maintenance_windows SET ended_early_at = ?, ended_early_by = 'bob' "
             "WHERE id = ?",
-            (to_db(h.now), cur.lastrowid),
+            (to_db(h.now), window_id),
         )
     h.advance(600, step=5)
     assert h.fired_events() == [("gateway_down", "gw1")]
@@ -167,7 +168,7 @@ def test_window_that_ends_early_with_a_gateway_still_down_fires_it_exactly_once(
 
 
 def test_suspended_gateway_never_pages_and_its_incident_is_administrative(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     h = Harness(conn, T0)
     with conn:
@@ -186,7 +187,7 @@ def test_suspended_gateway_never_pages_and_its_incident_is_administrative(
 
 
 def test_firmware_policy_from_the_store_raises_a_noncompliance_alert(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     from telemetry.codec import Decoded
     from telemetry.models import Firmware
@@ -207,7 +208,7 @@ def test_firmware_policy_from_the_store_raises_a_noncompliance_alert(
 
 
 def test_maintenance_overdue_is_swept_in_chunks_and_clears_after_a_service(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     with conn:
         conn.execute(
@@ -239,7 +240,7 @@ def test_maintenance_overdue_is_swept_in_chunks_and_clears_after_a_service(
 
 
 def test_a_new_firmware_policy_is_applied_to_the_versions_already_in_the_store(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     with conn:
         conn.execute("UPDATE gateways SET firmware_version = '1.4.2' WHERE gateway_id = 'gw0'")
@@ -268,7 +269,7 @@ def test_a_new_firmware_policy_is_applied_to_the_versions_already_in_the_store(
 
 
 def test_one_batch_taking_a_whole_site_and_its_terminals_down_links_every_child(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     from collector.model import SubjectType, Transition
 
@@ -305,7 +306,7 @@ def test_one_batch_taking_a_whole_site_and_its_terminals_down_links_every_child(
 
 
 def test_a_call_rolled_back_by_the_loop_is_resynced_from_the_store_without_losing_the_outage(
-    conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+    conn: db.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from collector.alerts import repository
 
@@ -352,3 +353,44 @@ def test_a_call_rolled_back_by_the_loop_is_resynced_from_the_store_without_losin
     ]
     h.advance(60)
     assert h.fired_events() == [("gateway_down", "gw4")]
+
+
+def test_operator_actions_ack_and_window_ended_early_drive_the_engine_on_each_engine(
+    conn: db.Connection,
+) -> None:
+    """The operators' actions (collector.actions) against the store the engine reads: an
+    acknowledgement stops escalation (a second one is refused), a window ended early lets
+    what is still down page."""
+    from collector.actions import (
+        Actor,
+        InvalidAction,
+        Role,
+        acknowledge_alert,
+        create_window,
+        end_window_early,
+    )
+
+    bob = Actor("bob", Role.OPERATOR)
+    h = Harness(conn, T0, escalation_after_s=[300, 600])
+    window_id = create_window(
+        conn, bob, scope_type="gateway", scope_id="buddy", starts_at=T0,
+        ends_at=T0 + timedelta(hours=3), reason="swap router", now=T0,
+    )  # fmt: skip
+    h.gateway("gw0", Liveness.DOWN)
+    h.gateway("buddy", Liveness.DOWN)
+    h.advance(61)
+    assert h.paging() == [("gateway_down", "gw0")]
+    (alert_id,) = h.rows("SELECT id FROM alerts WHERE state = 'firing'")[0]
+    acknowledge_alert(conn, bob, int(alert_id), "on it", h.now)
+    with pytest.raises(InvalidAction, match="already acknowledged"):
+        acknowledge_alert(conn, bob, int(alert_id), "me too", h.now)
+    h.advance(1200, step=10)
+    assert h.rows("SELECT escalation, acked_by FROM alerts WHERE id = ?", alert_id) == [(1, "bob")]
+    end_window_early(conn, bob, window_id, h.now)
+    h.advance(120, step=5)
+    assert h.paging() == [("gateway_down", "gw0"), ("gateway_down", "buddy")]
+    assert h.rows("SELECT action FROM audit_log ORDER BY id") == [
+        ("window.create",),
+        ("alert.acknowledge",),
+        ("window.end_early",),
+    ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -72,8 +71,8 @@ def test_by_region_and_model_group_incidents_and_report_quiet_groups() -> None:
     assert set(models) == {"P400", "A920"}
 
 
-def test_incidents_read_from_the_store_feed_the_functions(db_path: Path) -> None:
-    conn = open_store(db_path)
+def test_incidents_read_from_the_store_feed_the_functions(store_url: str) -> None:
+    conn = open_store(store_url)
     try:
         conn.row_factory = sqlite3.Row
         with conn:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import pytest
 
 from collector.alerts.webhook import WebhookNotifier
 from collector.model import Liveness
+from collector.store import db
 
 from .store import Harness, add_site, open_store
 
@@ -63,8 +63,8 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
-    c = open_store(db_path)
+def conn(store_url: str) -> Iterator[db.Connection]:
+    c = open_store(store_url)
     add_site(c, "store", ["gw1", "gw2"])
     try:
         yield c
@@ -77,13 +77,13 @@ def events(r: Receiver) -> list[tuple[str, str, str]]:
 
 
 def test_pages_and_resolves_are_posted_once_in_order_and_survive_a_restart(
-    conn: sqlite3.Connection, db_path: Path, receiver: Receiver
+    conn: db.Connection, store_url: str, receiver: Receiver
 ) -> None:
     h = Harness(conn, T0)
     h.gateway("gw1", Liveness.DOWN)
     h.advance(5)
     h.gateway("gw1", Liveness.ONLINE)  # a blip: never fired, nothing to send
-    notifier = WebhookNotifier(db_path, receiver.url)
+    notifier = WebhookNotifier(store_url, receiver.url)
     try:
         h.gateway("gw2", Liveness.DOWN)
         h.advance(61)
@@ -99,7 +99,7 @@ def test_pages_and_resolves_are_posted_once_in_order_and_survive_a_restart(
     ]
     assert receiver.bodies[0]["alert"]["summary"].startswith("Gateway gw2 (site store")
 
-    again = WebhookNotifier(db_path, receiver.url)  # restart: the cursor is in the store
+    again = WebhookNotifier(store_url, receiver.url)  # restart: the cursor is in the store
     try:
         assert again.run_once() == 0
     finally:
@@ -107,10 +107,10 @@ def test_pages_and_resolves_are_posted_once_in_order_and_survive_a_restart(
 
 
 def test_a_failing_receiver_is_retried_without_losing_or_reordering(
-    conn: sqlite3.Connection, db_path: Path, receiver: Receiver
+    conn: db.Connection, store_url: str, receiver: Receiver
 ) -> None:
     h = Harness(conn, T0)
-    notifier = WebhookNotifier(db_path, receiver.url)
+    notifier = WebhookNotifier(store_url, receiver.url)
     try:
         h.gateway("gw1", Liveness.DOWN)
         h.advance(61)
@@ -126,10 +126,10 @@ def test_a_failing_receiver_is_retried_without_losing_or_reordering(
 
 
 def test_unreachable_receiver_counts_a_failure_and_keeps_the_event(
-    conn: sqlite3.Connection, db_path: Path
+    conn: db.Connection, store_url: str
 ) -> None:
     h = Harness(conn, T0)
-    notifier = WebhookNotifier(db_path, "http://127.0.0.1:9/nothing-listens", timeout_s=1)
+    notifier = WebhookNotifier(store_url, "http://127.0.0.1:9/nothing-listens", timeout_s=1)
     try:
         h.gateway("gw1", Liveness.DOWN)
         h.advance(61)
@@ -147,10 +147,10 @@ def test_unreachable_receiver_counts_a_failure_and_keeps_the_event(
 
 
 def test_a_paged_alert_silenced_by_its_site_going_down_is_reported_suppressed(
-    conn: sqlite3.Connection, db_path: Path, receiver: Receiver
+    conn: db.Connection, store_url: str, receiver: Receiver
 ) -> None:
     h = Harness(conn, T0)
-    notifier = WebhookNotifier(db_path, receiver.url)
+    notifier = WebhookNotifier(store_url, receiver.url)
     try:
         h.gateway("gw1", Liveness.DOWN)
         h.advance(61)
@@ -197,11 +197,11 @@ _PY_TYPES: dict[str, tuple[type | None, ...]] = {
 
 
 def test_the_webhook_sends_exactly_the_documented_payload_fields_and_types(
-    conn: sqlite3.Connection, db_path: Path, receiver: Receiver
+    conn: db.Connection, store_url: str, receiver: Receiver
 ) -> None:
     types, names, example = _documented_payload()
     h = Harness(conn, T0)
-    notifier = WebhookNotifier(db_path, receiver.url)
+    notifier = WebhookNotifier(store_url, receiver.url)
     try:
         h.gateway("gw1", Liveness.DOWN)
         h.advance(61)  # gw1 pages
@@ -253,7 +253,7 @@ class GarbageThenReceiver(Receiver):
 
 
 def test_a_receiver_answering_garbage_does_not_kill_the_notifier(
-    conn: sqlite3.Connection, db_path: Path
+    conn: db.Connection, store_url: str
 ) -> None:
     """BadStatusLine is no OSError: it used to end the thread, and every later page with it."""
     from prometheus_client import CollectorRegistry
@@ -263,7 +263,7 @@ def test_a_receiver_answering_garbage_does_not_kill_the_notifier(
     receiver = GarbageThenReceiver(garbage=2)
     registry = CollectorRegistry()
     notifier = WebhookNotifier(
-        db_path, receiver.url, poll_s=0.05, max_backoff_s=0.2, registry=registry
+        store_url, receiver.url, poll_s=0.05, max_backoff_s=0.2, registry=registry
     ).start()
     try:
         h = Harness(conn, T0)
@@ -287,7 +287,7 @@ def test_a_receiver_answering_garbage_does_not_kill_the_notifier(
 
 
 def test_any_error_of_a_delivery_is_counted_retried_with_backoff_and_survived(
-    conn: sqlite3.Connection, db_path: Path, receiver: Receiver
+    conn: db.Connection, store_url: str, receiver: Receiver
 ) -> None:
     from prometheus_client import CollectorRegistry
 
@@ -306,7 +306,7 @@ def test_any_error_of_a_delivery_is_counted_retried_with_backoff_and_survived(
 
     registry = CollectorRegistry()
     notifier = WebhookNotifier(
-        db_path, receiver.url, poll_s=0.05, max_backoff_s=5, post=flaky, registry=registry
+        store_url, receiver.url, poll_s=0.05, max_backoff_s=5, post=flaky, registry=registry
     ).start()
     try:
         h = Harness(conn, T0)
@@ -327,7 +327,7 @@ def test_any_error_of_a_delivery_is_counted_retried_with_backoff_and_survived(
 
 
 def test_a_failing_webhook_logs_its_host_never_its_token(
-    conn: sqlite3.Connection, db_path: Path, caplog: pytest.LogCaptureFixture
+    conn: db.Connection, store_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     garbage = GarbageThenReceiver(garbage=1)
@@ -342,7 +342,7 @@ def test_a_failing_webhook_logs_its_host_never_its_token(
     h.advance(61)
     try:
         for url in secret_urls:
-            notifier = WebhookNotifier(db_path, url, timeout_s=2)
+            notifier = WebhookNotifier(store_url, url, timeout_s=2)
             conn.execute("DELETE FROM meta WHERE key = 'alerts.webhook.cursor'")
             conn.execute("INSERT INTO meta (key, value) VALUES ('alerts.webhook.cursor', '0')")
             conn.commit()
@@ -385,3 +385,40 @@ def test_the_webhook_url_can_come_from_a_file_and_is_never_shown(
     with pytest.raises(AlertConfigError, match="hysteresis") as bad:
         AlertSettings.from_env()
     assert "T0KEN" not in str(bad.value)
+
+
+def test_a_postgresql_session_the_server_drops_is_replaced_and_pages_still_go_out(
+    pg_url: str, receiver: Receiver
+) -> None:
+    """A server restart ends the notifier's session: it reconnects, no page is lost."""
+    import psycopg
+
+    from simulators.stack.wait import wait_for
+
+    conn = open_store(pg_url)
+    add_site(conn, "store", ["gw1", "gw2", "gw3"])  # two down is not the whole site
+    notifier = WebhookNotifier(pg_url, receiver.url, poll_s=0.05, max_backoff_s=0.2).start()
+    try:
+        h = Harness(conn, T0)
+        h.gateway("gw1", Liveness.DOWN)
+        h.advance(61)
+        wait_for(lambda: len(receiver.bodies) == 1, 10, what="the first page")
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                "datname = current_database() AND application_name = 'posfleet' "
+                "AND pid <> pg_backend_pid()"
+            )
+        conn.close()
+        conn = h.conn = open_store(pg_url)  # the harness's session went too
+        h.gateway("gw2", Liveness.DOWN)
+        h.advance(61)
+        wait_for(lambda: len(receiver.bodies) >= 2, 10, what="the page after the restart")
+        assert notifier.alive()
+    finally:
+        notifier.close()
+        conn.close()
+    assert events(receiver) == [
+        ("firing", "gateway_down", "gw1"),
+        ("firing", "gateway_down", "gw2"),
+    ]

@@ -3,15 +3,15 @@ default), whatever the window row says by default; on a real SQLite store."""
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from collector.actions import Actor, Role, create_window
 from collector.alerts.repository import load_windows
 from collector.status import active_scopes
+from collector.store import db
 
 from .store import add_site, open_store
 
@@ -20,8 +20,8 @@ SUNDAY_2AM = "0 2 * * 0"
 
 
 @pytest.fixture
-def conn(tmp_path: Path) -> sqlite3.Connection:
-    c = open_store(tmp_path / "posfleet.sqlite")
+def conn(store_url: str) -> Iterator[db.Connection]:
+    c = open_store(store_url)
     add_site(c, "SH01", ["GW-SH1"], tz="Asia/Shanghai")
     add_site(c, "NY01", ["GW-NY1"], tz="America/New_York")
     with c:
@@ -29,10 +29,13 @@ def conn(tmp_path: Path) -> sqlite3.Connection:
             "INSERT INTO terminals (terminal_id, gateway_id, site_id, region_id, model) "
             "VALUES ('T-SH1', 'GW-SH1', 'SH01', 'north', 'P1')"
         )
-    return c
+    try:
+        yield c
+    finally:
+        c.close()
 
 
-def _weekly(conn: sqlite3.Connection, scope: str, sid: str, first: datetime, **kw: str) -> int:
+def _weekly(conn: db.Connection, scope: str, sid: str, first: datetime, **kw: str) -> int:
     return create_window(
         conn, OLGA, scope_type=scope, scope_id=sid, starts_at=first,
         ends_at=first + timedelta(hours=2), reason="weekly restart",
@@ -40,7 +43,7 @@ def _weekly(conn: sqlite3.Connection, scope: str, sid: str, first: datetime, **k
     )  # fmt: skip
 
 
-def _active(conn: sqlite3.Connection, at: datetime) -> set[tuple[str, str]]:
+def _active(conn: db.Connection, at: datetime) -> set[tuple[str, str]]:
     return {(w.scope_type, w.scope_id) for w in load_windows(conn, at) if w.active(at)}
 
 
@@ -48,7 +51,7 @@ def _active(conn: sqlite3.Connection, at: datetime) -> set[tuple[str, str]]:
     ("scope", "sid"), [("site", "SH01"), ("gateway", "GW-SH1"), ("terminal", "T-SH1")]
 )
 def test_sunday_2am_for_a_shanghai_store_is_2_to_4_local_not_10(
-    conn: sqlite3.Connection, scope: str, sid: str
+    conn: db.Connection, scope: str, sid: str
 ) -> None:
     _weekly(conn, scope, sid, datetime(2026, 1, 3, 18, tzinfo=UTC))  # Sun 02:00 Shanghai
     # Sunday 2026-01-11 02:30 in Shanghai is Saturday 18:30 UTC.
@@ -60,7 +63,7 @@ def test_sunday_2am_for_a_shanghai_store_is_2_to_4_local_not_10(
 
 
 def test_a_window_stored_with_the_old_default_utc_is_read_in_the_stores_zone(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     # Every window created before this change has tz 'UTC' (the action's old default).
     _weekly(conn, "site", "SH01", datetime(2026, 1, 3, 18, tzinfo=UTC), tz="UTC")
@@ -68,14 +71,14 @@ def test_a_window_stored_with_the_old_default_utc_is_read_in_the_stores_zone(
     assert _active(conn, datetime(2026, 1, 11, 2, 30, tzinfo=UTC)) == set()
 
 
-def test_an_explicit_zone_on_the_window_wins_over_the_stores(conn: sqlite3.Connection) -> None:
+def test_an_explicit_zone_on_the_window_wins_over_the_stores(conn: db.Connection) -> None:
     _weekly(conn, "site", "SH01", datetime(2026, 1, 4, 2, tzinfo=UTC), tz="Etc/UTC")
     assert _active(conn, datetime(2026, 1, 11, 2, 30, tzinfo=UTC)) == {("site", "SH01")}
     assert _active(conn, datetime(2026, 1, 10, 18, 30, tzinfo=UTC)) == set()
 
 
 def test_a_new_york_store_keeps_2am_local_across_the_november_dst_change(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     _weekly(conn, "site", "NY01", datetime(2026, 10, 25, 6, tzinfo=UTC))  # Sun 02:00 EDT
     edt = datetime(2026, 10, 25, 6, 30, tzinfo=UTC)  # Sun 25 Oct 02:30 EDT (UTC-4)
@@ -87,7 +90,7 @@ def test_a_new_york_store_keeps_2am_local_across_the_november_dst_change(
 
 
 def test_a_region_window_is_read_in_the_deployments_default_zone(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     with conn:
         conn.execute("INSERT INTO meta (key, value) VALUES ('default_tz', 'Asia/Shanghai')")
@@ -106,7 +109,7 @@ def test_an_unknown_default_zone_is_refused_naming_the_setting() -> None:
         load_settings(default_tz="Mars/Olympus")
 
 
-def test_a_window_with_an_unknown_zone_is_refused(conn: sqlite3.Connection) -> None:
+def test_a_window_with_an_unknown_zone_is_refused(conn: db.Connection) -> None:
     from collector.actions import InvalidAction
 
     with pytest.raises(InvalidAction, match="Mars/Olympus"):

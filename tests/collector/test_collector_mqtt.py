@@ -1,8 +1,8 @@
-"""The collector against a real Mosquitto and a real SQLite file."""
+"""The collector against a real Mosquitto and a real store, on each engine (``store_url``:
+an SQLite file, a PostgreSQL database)."""
 
 from __future__ import annotations
 
-import sqlite3
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +15,8 @@ from collector.config import load_config
 from collector.inventory import upsert_rows
 from collector.process import CollectorProcess
 from collector.service import Collector
-from collector.store.sqlite import SqliteStore
+from collector.store import db
+from collector.store.store import open_store
 from simulators.broker import MosquittoProcess
 from simulators.stack.single_gateway import TestGateway
 from simulators.stack.wait import wait_for
@@ -27,9 +28,9 @@ pytestmark = pytest.mark.integration
 ENROLLED = ("gw-kill", "gw-hang", "gw-quick", "gw-ok", "gw-newer", "gw-0", "gw-1", "gw-2")
 
 
-def enrol(db: Path, *gateways: str) -> None:
+def enrol(target: str, *gateways: str) -> None:
     """An inventory import, as ``posfleet-collector import-inventory`` does it."""
-    store = SqliteStore(db)
+    store = open_store(target)
     try:
         with store.conn:
             upsert_rows(
@@ -42,10 +43,10 @@ def enrol(db: Path, *gateways: str) -> None:
 
 
 @pytest.fixture
-def collector(mosquitto: MosquittoProcess, db_path: Path) -> Iterator[Collector]:
-    enrol(db_path, *ENROLLED)
+def collector(mosquitto: MosquittoProcess, store_url: str) -> Iterator[Collector]:
+    enrol(store_url, *ENROLLED)
     settings = load_config(
-        db=db_path,
+        db=store_url,
         broker_port=mosquitto.port,
         metrics_host="127.0.0.1",
         metrics_port=0,
@@ -60,16 +61,15 @@ def collector(mosquitto: MosquittoProcess, db_path: Path) -> Iterator[Collector]
         c.stop()
 
 
-def _status(db: Path, gw: str) -> str | None:
-    with sqlite3.connect(db) as conn:
-        row = conn.execute("SELECT status FROM gateways WHERE gateway_id=?", (gw,)).fetchone()
-    return row[0] if row else None
+def _status(target: str, gw: str) -> str | None:
+    rows = _rows(target, "SELECT status FROM gateways WHERE gateway_id=?", gw)
+    return str(rows[0][0]) if rows else None
 
 
-def _rows(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(db)
+def _rows(target: str, sql: str, *args: object) -> list[tuple[object, ...]]:
+    conn = db.connect(target, readonly=True)
     try:
-        return conn.execute(sql, args).fetchall()
+        return [tuple(r) for r in conn.execute(sql, args).fetchall()]
     finally:
         conn.close()
 
@@ -80,34 +80,34 @@ def _scrape(c: Collector, path: str = "/metrics") -> str:
 
 
 def test_killed_gateway_goes_down_through_its_will(
-    collector: Collector, mosquitto: MosquittoProcess, db_path: Path
+    collector: Collector, mosquitto: MosquittoProcess, store_url: str
 ) -> None:
     gw = TestGateway("gw-kill", mosquitto.port, interval=5).connect()
-    wait_for(lambda: _status(db_path, "gw-kill") == "online", 10, what="online")
+    wait_for(lambda: _status(store_url, "gw-kill") == "online", 10, what="online")
     gw.kill()
-    wait_for(lambda: _status(db_path, "gw-kill") == "down", 15, what="down via will")
+    wait_for(lambda: _status(store_url, "gw-kill") == "down", 15, what="down via will")
     assert _rows(
-        db_path, "SELECT detected_by, class FROM incidents WHERE subject_id='gw-kill'"
+        store_url, "SELECT detected_by, class FROM incidents WHERE subject_id='gw-kill'"
     ) == [("will", "fault")]
 
 
 def test_hung_gateway_goes_down_through_the_deadline(
-    collector: Collector, mosquitto: MosquittoProcess, db_path: Path
+    collector: Collector, mosquitto: MosquittoProcess, store_url: str
 ) -> None:
     gw = TestGateway("gw-hang", mosquitto.port, interval=0.5).connect()
     try:
-        wait_for(lambda: _status(db_path, "gw-hang") == "online", 10, what="online")
+        wait_for(lambda: _status(store_url, "gw-hang") == "online", 10, what="online")
         gw.hang()
-        wait_for(lambda: _status(db_path, "gw-hang") == "down", 10, what="down via deadline")
+        wait_for(lambda: _status(store_url, "gw-hang") == "down", 10, what="down via deadline")
         reasons = [
             r[0]
             for r in _rows(
-                db_path,
+                store_url,
                 "SELECT to_status FROM state_changes WHERE subject_id='gw-hang' ORDER BY id",
             )
         ]
         assert reasons == ["online", "late", "down"]
-        assert _rows(db_path, "SELECT detected_by FROM incidents WHERE subject_id='gw-hang'") == [
+        assert _rows(store_url, "SELECT detected_by FROM incidents WHERE subject_id='gw-hang'") == [
             ("deadline",)
         ]
     finally:
@@ -115,11 +115,11 @@ def test_hung_gateway_goes_down_through_the_deadline(
 
 
 def test_quick_reconnect_is_never_marked_down_by_the_previous_sessions_will(
-    collector: Collector, mosquitto: MosquittoProcess, db_path: Path
+    collector: Collector, mosquitto: MosquittoProcess, store_url: str
 ) -> None:
     gw = TestGateway("gw-quick", mosquitto.port, interval=5).connect()
     try:
-        wait_for(lambda: _status(db_path, "gw-quick") == "online", 10, what="online")
+        wait_for(lambda: _status(store_url, "gw-quick") == "online", 10, what="online")
         gw.reconnect_quickly()
 
         # The old session's will is delivered too: before the new birth (absorbed within the
@@ -133,34 +133,34 @@ def test_quick_reconnect_is_never_marked_down_by_the_previous_sessions_will(
 
         wait_for(will_discarded, 15, what="the old will seen and discarded")
         downs = _rows(
-            db_path,
+            store_url,
             "SELECT count(*) FROM state_changes WHERE subject_id='gw-quick' AND to_status='down'",
         )
         assert downs == [(0,)]
-        assert _status(db_path, "gw-quick") == "online"
+        assert _status(store_url, "gw-quick") == "online"
     finally:
         gw.close()
 
 
 def test_an_offline_with_a_reason_from_a_newer_agent_still_takes_the_gateway_down_as_a_fault(
-    collector: Collector, mosquitto: MosquittoProcess, db_path: Path
+    collector: Collector, mosquitto: MosquittoProcess, store_url: str
 ) -> None:
     # A long interval: within the wait below only the offline itself can take it down.
     gw = TestGateway("gw-newer", mosquitto.port, interval=60).connect()
     try:
-        wait_for(lambda: _status(db_path, "gw-newer") == "online", 10, what="online")
+        wait_for(lambda: _status(store_url, "gw-newer") == "online", 10, what="online")
         assert gw.client is not None
         gw.hang()
         offline = b'{"v":1,"gw":"gw-newer","ts":1795339200,"state":"offline","session":1,'
         offline += b'"reason":"power_cut"}'
         gw.client.publish("posfleet/v1/gw-newer/status", offline, 1, True).wait_for_publish(5)
-        wait_for(lambda: _status(db_path, "gw-newer") == "down", 15, what="down by power_cut")
+        wait_for(lambda: _status(store_url, "gw-newer") == "down", 15, what="down by power_cut")
         assert _rows(
-            db_path,
+            store_url,
             "SELECT reason FROM state_changes WHERE subject_id='gw-newer' AND to_status='down'",
         ) == [("will:power_cut",)]
         assert _rows(
-            db_path, "SELECT class, fault_category FROM incidents WHERE subject_id='gw-newer'"
+            store_url, "SELECT class, fault_category FROM incidents WHERE subject_id='gw-newer'"
         ) == [("fault", "network")]
         text = _scrape(collector)
         assert "posfleet_collector_unknown_offline_reasons_total 1.0" in text
@@ -170,14 +170,14 @@ def test_an_offline_with_a_reason_from_a_newer_agent_still_takes_the_gateway_dow
 
 
 def test_malformed_and_spoofed_messages_are_rejected_and_counted_while_valid_traffic_continues(
-    collector: Collector, mosquitto: MosquittoProcess, db_path: Path
+    collector: Collector, mosquitto: MosquittoProcess, store_url: str
 ) -> None:
     gw = TestGateway("gw-ok", mosquitto.port, interval=0.5).connect()
     bad = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="attacker")
     bad.connect("127.0.0.1", mosquitto.port)
     bad.loop_start()
     try:
-        wait_for(lambda: _status(db_path, "gw-ok") == "online", 10, what="online")
+        wait_for(lambda: _status(store_url, "gw-ok") == "online", 10, what="online")
         seq_before = gw.seq
         hb_other = (
             b'{"v":1,"gw":"gw-ok","ts":"2026-01-01T00:00:00Z","session":1,"seq":1,"interval":5}'
@@ -205,10 +205,10 @@ def test_malformed_and_spoofed_messages_are_rejected_and_counted_while_valid_tra
         wait_for(lambda: all(e in _scrape(collector) for e in expected), 10, what="rejections")
         # Valid traffic kept flowing and nothing was stored for the garbage.
         wait_for(lambda: gw.seq > seq_before + 2, 10, what="heartbeats continue")
-        assert _status(db_path, "gw-ok") == "online"
-        assert _rows(db_path, "SELECT gateway_id FROM gateways WHERE last_seen_at IS NOT NULL") == [
-            ("gw-ok",)
-        ]
+        assert _status(store_url, "gw-ok") == "online"
+        assert _rows(
+            store_url, "SELECT gateway_id FROM gateways WHERE last_seen_at IS NOT NULL"
+        ) == [("gw-ok",)]
         assert collector.processor.connected
     finally:
         bad.disconnect()
@@ -217,7 +217,7 @@ def test_malformed_and_spoofed_messages_are_rejected_and_counted_while_valid_tra
 
 
 def test_metrics_count_the_fleet_by_status_and_healthz_reports_the_broker(
-    collector: Collector, mosquitto: MosquittoProcess, db_path: Path
+    collector: Collector, mosquitto: MosquittoProcess, store_url: str
 ) -> None:
     gws = [TestGateway(f"gw-{i}", mosquitto.port, interval=5).connect() for i in range(3)]
     try:
@@ -237,28 +237,30 @@ def test_metrics_count_the_fleet_by_status_and_healthz_reports_the_broker(
 
 
 def test_collector_killed_and_restarted_opens_no_incident_for_gateways_that_stayed_up(
-    mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path
+    mosquitto: MosquittoProcess, store_url: str, tmp_path: Path
 ) -> None:
     collector = CollectorProcess(
-        db_path, mosquitto.port, log_path=tmp_path / "collector.log",
+        store_url, mosquitto.port, log_path=tmp_path / "collector.log",
         env={"POSFLEET_GRACE_MIN_S": "0.5"},
     )  # fmt: skip
-    enrol(db_path, *(f"gw-r{i}" for i in range(5)))
+    enrol(store_url, *(f"gw-r{i}" for i in range(5)))
     gws = [TestGateway(f"gw-r{i}", mosquitto.port, interval=0.5).connect() for i in range(5)]
     try:
         collector.start()
         wait_for(
-            lambda: _rows(db_path, "SELECT count(*) FROM gateways WHERE status='online'") == [(5,)],
+            lambda: (
+                _rows(store_url, "SELECT count(*) FROM gateways WHERE status='online'") == [(5,)]
+            ),
             20,
             what="5 online",
         )
         collector.stop(hard=True)
         # Down for several heartbeat deadlines (0.5 s + grace): silence we did not see.
-        mark = _rows(db_path, "SELECT max(id) FROM state_changes")[0][0]
+        mark = _rows(store_url, "SELECT max(id) FROM state_changes")[0][0]
         collector.start()
 
         def beats_seen_after_restart() -> bool:
-            rows = _rows(db_path, "SELECT min(last_seen_at) FROM gateways")
+            rows = _rows(store_url, "SELECT min(last_seen_at) FROM gateways")
             return bool(rows[0][0]) and all(g.seq > 10 for g in gws)
 
         seq_at_restart = [g.seq for g in gws]
@@ -268,9 +270,9 @@ def test_collector_killed_and_restarted_opens_no_incident_for_gateways_that_stay
             what="several heartbeat intervals after the restart",
         )
         assert beats_seen_after_restart()
-        assert _rows(db_path, "SELECT count(*) FROM incidents") == [(0,)]
+        assert _rows(store_url, "SELECT count(*) FROM incidents") == [(0,)]
         assert (
-            _rows(db_path, "SELECT subject_id, to_status FROM state_changes WHERE id > ?", mark)
+            _rows(store_url, "SELECT subject_id, to_status FROM state_changes WHERE id > ?", mark)
             == []
         )
     finally:

@@ -1,12 +1,13 @@
 """Ids not in the inventory: listed for enrolment, never tracked, stored nor paged
-(collector/enrolment.py), with a fake clock, a real SQLite file and the real alert engine."""
+(collector/enrolment.py), with a fake clock, a real store of each engine and the real alert
+engine."""
 
 from __future__ import annotations
 
 import csv
 import queue
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -24,9 +25,18 @@ from collector.main import main
 from collector.metrics import CollectorMetrics
 from collector.model import Liveness, SubjectType
 from collector.processor import Processor
-from collector.store.sqlite import SqliteStore, connect
+from collector.store.store import Store, connect
 from telemetry import FakeClock, Heartbeat, Kind, Status, encode, topic_for
 from telemetry.models import LinkState, OfflineReason
+
+_OPEN: list[Store] = []  # every Rig's store, closed after its test
+
+
+@pytest.fixture(autouse=True)
+def _close_rig_stores() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()  # closing twice is harmless on both engines
 
 
 class Rig:
@@ -34,7 +44,7 @@ class Rig:
 
     def __init__(
         self,
-        tmp_path: Path,
+        target: str,
         *,
         enrolled: Sequence[str] = ("gw-known",),
         auto: AutoEnrol = AutoEnrol.OFF,
@@ -42,7 +52,8 @@ class Rig:
     ) -> None:
         self.clock = FakeClock()
         self.registry = CollectorRegistry()
-        self.store = SqliteStore(tmp_path / "e.sqlite", enrolment_max=max_listed)
+        self.store = Store(target, enrolment_max=max_listed)
+        _OPEN.append(self.store)
         with self.store.conn:
             upsert_rows(
                 self.store.conn,
@@ -99,9 +110,9 @@ class Rig:
 
 
 def test_an_unknown_gateway_is_listed_for_enrolment_and_never_tracked_nor_stored(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    rig = Rig(tmp_path)
+    rig = Rig(store_url)
     t0 = rig.clock.now()
     rig.p.process([rig.status("gw-stranger", LinkState.ONLINE), rig.beat("gw-stranger")])
     rig.clock.advance(5)
@@ -127,8 +138,8 @@ def test_an_unknown_gateway_is_listed_for_enrolment_and_never_tracked_nor_stored
     assert rig.rows("SELECT count(*) FROM telemetry") == [(0,)]
 
 
-def test_an_unknown_gateway_that_stops_beating_or_dies_is_never_paged(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, enrolled=["gw-known"])
+def test_an_unknown_gateway_that_stops_beating_or_dies_is_never_paged(store_url: str) -> None:
+    rig = Rig(store_url, enrolled=["gw-known"])
     for gw in ("gw-known", "gw-stranger"):
         rig.p.process([rig.status(gw, LinkState.ONLINE), rig.beat(gw)])
     rig.p.process([rig.status("gw-ghost", LinkState.ONLINE), rig.beat("gw-ghost")])
@@ -152,9 +163,9 @@ def test_an_unknown_gateway_that_stops_beating_or_dies_is_never_paged(tmp_path: 
 
 
 def test_the_enrolment_list_is_bounded_and_drops_the_least_recently_seen(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    rig = Rig(tmp_path, max_listed=5)
+    rig = Rig(store_url, max_listed=5)
     for i in range(8):
         rig.clock.advance(1)
         rig.p.process([rig.beat(f"gw-hostile-{i}")])
@@ -171,13 +182,13 @@ def test_the_enrolment_list_is_bounded_and_drops_the_least_recently_seen(
 
 
 def test_an_id_imported_while_the_collector_runs_is_tracked_from_its_next_message(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    rig = Rig(tmp_path)
+    rig = Rig(store_url)
     rig.p.process([rig.beat("gw-new")])
     assert rig.rows("SELECT subject_id FROM enrolment") == [("gw-new",)]
     # The operator imports it from another process (posfleet-collector import-inventory).
-    other = connect(rig.store.path)
+    other = connect(rig.store.target)
     with other:
         upsert_rows(other, "gateways", [{"gateway_id": "gw-new", "site_id": "S2"}])
     other.close()
@@ -191,9 +202,9 @@ def test_an_id_imported_while_the_collector_runs_is_tracked_from_its_next_messag
 
 
 def test_an_unknown_terminal_behind_an_enrolled_gateway_is_listed_with_its_gateway(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    rig = Rig(tmp_path)
+    rig = Rig(store_url)
     rig.p.process([rig.beat("gw-known"), rig.beat("gw-known", "pinpad-new")])
     assert rig.rows("SELECT count(*) FROM terminals") == [(0,)]
     assert rig.rows("SELECT subject_type, subject_id, gateway_id FROM enrolment") == [
@@ -204,9 +215,9 @@ def test_an_unknown_terminal_behind_an_enrolled_gateway_is_listed_with_its_gatew
 
 
 def test_auto_enrol_all_tracks_an_unknown_gateway_in_the_unassigned_region(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    rig = Rig(tmp_path, auto=AutoEnrol.ALL)
+    rig = Rig(store_url, auto=AutoEnrol.ALL)
     rig.p.process([rig.status("gw-auto", LinkState.ONLINE), rig.beat("gw-auto")])
     rig.p.process([rig.beat("gw-auto", "pinpad-auto")])
     assert rig.rows(
@@ -229,9 +240,9 @@ def test_auto_enrol_all_tracks_an_unknown_gateway_in_the_unassigned_region(
 
 
 def test_auto_enrol_terminals_gives_a_new_pinpad_its_gateways_site_but_lists_gateways(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    rig = Rig(tmp_path, auto=AutoEnrol.TERMINALS)
+    rig = Rig(store_url, auto=AutoEnrol.TERMINALS)
     rig.p.process([rig.beat("gw-known"), rig.beat("gw-known", "pinpad-new")])
     rig.p.process([rig.beat("gw-stranger")])
     assert rig.rows("SELECT terminal_id, site_id, region_id, status FROM terminals") == [
@@ -243,12 +254,12 @@ def test_auto_enrol_terminals_gives_a_new_pinpad_its_gateways_site_but_lists_gat
 
 
 def test_a_transition_the_store_no_longer_holds_writes_no_state_change_nor_incident(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     """The conditional UPDATE's row count decides (healthchecks' sendalerts)."""
     from collector.model import DetectedBy, Transition
 
-    store = SqliteStore(tmp_path / "g.sqlite")
+    store = Store(store_url)
     conn = store.conn
     with conn:
         conn.execute("INSERT INTO gateways (gateway_id, status) VALUES ('gw-1', 'online')")
@@ -296,11 +307,11 @@ class Recorder:
 
 
 def test_a_lost_race_is_counted_hidden_from_listeners_and_the_tracker_takes_the_stored_status(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     clock = FakeClock()
     registry = CollectorRegistry()
-    store = SqliteStore(tmp_path / "r.sqlite")
+    store = Store(store_url)
     with store.conn:
         upsert_rows(store.conn, "gateways", [{"gateway_id": "gw-1"}])
     recorder = Recorder()
@@ -321,7 +332,7 @@ def test_a_lost_race_is_counted_hidden_from_listeners_and_the_tracker_takes_the_
     )
     assert recorder.transitions == [("gw-1", "unknown", "online")]
     # Another writer (a second collector on the shared subscription) already took it down.
-    other = connect(store.path)
+    other = connect(store.target)
     with other:
         other.execute("UPDATE gateways SET status='down' WHERE gateway_id='gw-1'")
     other.close()
@@ -346,9 +357,9 @@ def test_a_lost_race_is_counted_hidden_from_listeners_and_the_tracker_takes_the_
 
 
 def test_unregistered_rows_of_an_older_release_are_listed_and_their_pages_voided(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    store = SqliteStore(tmp_path / "old.sqlite")
+    store = Store(store_url)
     conn = store.conn
     with conn:
         conn.execute(
@@ -388,12 +399,12 @@ def test_unregistered_rows_of_an_older_release_are_listed_and_their_pages_voided
 
 
 def test_the_enrolment_list_exports_as_inventory_files_an_operator_completes_and_imports(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rig = Rig(tmp_path)
+    rig = Rig(store_url)
     rig.p.process([rig.beat("gw-stranger"), rig.beat("gw-known", "pinpad-new")])
     rig.store.close()
-    db = str(tmp_path / "e.sqlite")
+    db = store_url
     assert main(["enrolment", "list", "--db", db]) == 0
     out = capsys.readouterr().out
     assert "gateway\tgw-stranger\t" in out
@@ -440,9 +451,9 @@ def test_auto_enrol_setting_reads_true_as_all_and_names_itself_when_wrong(
 
 
 def test_unregistered_rows_of_an_older_release_are_adopted_when_auto_enrolment_covers_them(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    store = SqliteStore(tmp_path / "old.sqlite")
+    store = Store(store_url)
     conn = store.conn
     with conn:
         conn.execute(

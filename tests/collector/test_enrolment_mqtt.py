@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import sqlite3
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.process import CollectorProcess
+from collector.store import db
 from simulators.broker import MosquittoProcess
 from simulators.stack.single_gateway import TestGateway
 from simulators.stack.wait import wait_for
@@ -26,10 +26,10 @@ HOSTILE = 600
 MAX_LISTED = 100
 
 
-def _rows(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(db)
+def _rows(target: str, sql: str, *args: object) -> list[tuple[object, ...]]:
+    conn = db.connect(target, readonly=True)
     try:
-        return conn.execute(sql, args).fetchall()
+        return [tuple(r) for r in conn.execute(sql, args).fetchall()]
     finally:
         conn.close()
 
@@ -48,7 +48,7 @@ def _sample(text: str, name: str) -> float | None:
 
 
 @pytest.fixture
-def run_collector(mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path) -> Iterator[object]:
+def run_collector(mosquitto: MosquittoProcess, store_url: str, tmp_path: Path) -> Iterator[object]:
     procs: list[CollectorProcess] = []
 
     def start(**env: str) -> int:
@@ -59,7 +59,7 @@ def run_collector(mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path) ->
             "gateway_id,site_id,region_id\ngw-known,S1,north\ngw-peer,S1,north\n"
         )
         collector = CollectorProcess(
-            db_path,
+            store_url,
             mosquitto.port,
             inventory=inv,
             log_path=tmp_path / "collector.log",
@@ -83,7 +83,7 @@ def run_collector(mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path) ->
 
 
 def test_random_hostile_ids_and_a_dead_stranger_make_no_gateway_row_and_no_page(
-    run_collector, mosquitto: MosquittoProcess, db_path: Path
+    run_collector, mosquitto: MosquittoProcess, store_url: str
 ) -> None:
     port = run_collector()
     hostile = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hostile")
@@ -113,7 +113,7 @@ def test_random_hostile_ids_and_a_dead_stranger_make_no_gateway_row_and_no_page(
     try:
         wait_for(
             lambda: (
-                _rows(db_path, "SELECT status FROM gateways WHERE gateway_id='gw-known'")
+                _rows(store_url, "SELECT status FROM gateways WHERE gateway_id='gw-known'")
                 == [("online",)]
             ),
             15,
@@ -122,7 +122,9 @@ def test_random_hostile_ids_and_a_dead_stranger_make_no_gateway_row_and_no_page(
         wait_for(
             lambda: (
                 _rows(
-                    db_path, "SELECT messages > 2 FROM enrolment WHERE subject_id=?", "gw-stranger"
+                    store_url,
+                    "SELECT messages > 2 FROM enrolment WHERE subject_id=?",
+                    "gw-stranger",
                 )
                 == [(1,)]
             ),
@@ -134,7 +136,7 @@ def test_random_hostile_ids_and_a_dead_stranger_make_no_gateway_row_and_no_page(
         wait_for(
             lambda: (
                 _rows(
-                    db_path,
+                    store_url,
                     "SELECT state FROM alerts WHERE kind='gateway_down' AND subject_id='gw-known'",
                 )
                 == [("firing",)]
@@ -144,7 +146,7 @@ def test_random_hostile_ids_and_a_dead_stranger_make_no_gateway_row_and_no_page(
         )
         wait_for(
             lambda: (
-                _rows(db_path, "SELECT last_kind FROM enrolment WHERE subject_id='gw-stranger'")
+                _rows(store_url, "SELECT last_kind FROM enrolment WHERE subject_id='gw-stranger'")
                 == [("status",)]
             ),
             15,
@@ -155,17 +157,17 @@ def test_random_hostile_ids_and_a_dead_stranger_make_no_gateway_row_and_no_page(
         for g in (known, stranger):
             if g.client is not None:
                 g.close()
-    assert _rows(db_path, "SELECT gateway_id FROM gateways ORDER BY 1") == [
+    assert _rows(store_url, "SELECT gateway_id FROM gateways ORDER BY 1") == [
         ("gw-known",),
         ("gw-peer",),
     ]
-    assert _rows(db_path, "SELECT count(*) FROM terminals") == [(0,)]
-    assert _rows(db_path, "SELECT DISTINCT subject_id FROM alerts") == [("gw-known",)]
-    assert _rows(db_path, "SELECT DISTINCT subject_id FROM state_changes ORDER BY 1") == [
+    assert _rows(store_url, "SELECT count(*) FROM terminals") == [(0,)]
+    assert _rows(store_url, "SELECT DISTINCT subject_id FROM alerts") == [("gw-known",)]
+    assert _rows(store_url, "SELECT DISTINCT subject_id FROM state_changes ORDER BY 1") == [
         ("gw-known",),
         ("gw-peer",),
     ]
-    assert _rows(db_path, "SELECT count(*) FROM enrolment") == [(MAX_LISTED,)]
+    assert _rows(store_url, "SELECT count(*) FROM enrolment") == [(MAX_LISTED,)]
     text = _scrape(port)
     assert _sample(text, 'posfleet_enrolment_pending{subject_type="gateway"}') == MAX_LISTED
     # Every hostile id was listed once; the bound dropped all but the most recent.
@@ -175,7 +177,7 @@ def test_random_hostile_ids_and_a_dead_stranger_make_no_gateway_row_and_no_page(
 
 
 def test_auto_enrol_all_tracks_and_pages_an_unknown_gateway_in_the_unassigned_region(
-    run_collector, mosquitto: MosquittoProcess, db_path: Path
+    run_collector, mosquitto: MosquittoProcess, store_url: str
 ) -> None:
     port = run_collector(POSFLEET_AUTO_ENROL="all")
     gw = TestGateway("gw-walkin", mosquitto.port, interval=0.5).connect()
@@ -183,7 +185,7 @@ def test_auto_enrol_all_tracks_and_pages_an_unknown_gateway_in_the_unassigned_re
         wait_for(
             lambda: (
                 _rows(
-                    db_path,
+                    store_url,
                     "SELECT site_id, region_id, registered, status FROM gateways "
                     "WHERE gateway_id='gw-walkin'",
                 )
@@ -196,7 +198,7 @@ def test_auto_enrol_all_tracks_and_pages_an_unknown_gateway_in_the_unassigned_re
         wait_for(
             lambda: (
                 _rows(
-                    db_path,
+                    store_url,
                     "SELECT region_id, state FROM alerts WHERE kind='gateway_down' "
                     "AND subject_id='gw-walkin'",
                 )
@@ -208,7 +210,7 @@ def test_auto_enrol_all_tracks_and_pages_an_unknown_gateway_in_the_unassigned_re
     finally:
         if gw.client is not None:
             gw.close()
-    assert _rows(db_path, "SELECT count(*) FROM enrolment") == [(0,)]
+    assert _rows(store_url, "SELECT count(*) FROM enrolment") == [(0,)]
     text = _scrape(port)
     assert _sample(text, 'posfleet_collector_auto_enrolled_total{subject_type="gateway"}') == 1.0
     assert _sample(text, 'posfleet_collector_rejected_total{reason="unregistered"}') == 0.0

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -21,6 +20,7 @@ from collector.actions import (
     set_rotation,
 )
 from collector.oncall import Person, on_call
+from collector.store import db
 from collector.store.migrate import ensure_schema
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -28,12 +28,15 @@ OPS = Actor("olga", Role.OPERATOR)
 
 
 @pytest.fixture
-def conn(tmp_path: Path) -> sqlite3.Connection:
-    c = sqlite3.connect(tmp_path / "store.sqlite")
+def conn(store_url: str) -> Iterator[db.Connection]:
+    c = db.connect(store_url)
     ensure_schema(c)
     with c:
         c.execute("INSERT INTO regions (region_id, name) VALUES ('north', 'North')")
-    return c
+    try:
+        yield c
+    finally:
+        c.close()
 
 
 def test_a_rotation_is_stored_audited_and_read_back_with_its_people(conn) -> None:

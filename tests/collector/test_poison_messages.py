@@ -8,7 +8,6 @@ still on the broker.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -17,7 +16,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.inventory import upsert_rows
 from collector.process import CollectorProcess
-from collector.store.sqlite import SqliteStore
+from collector.store import db
+from collector.store.store import Store
 from simulators.broker import MosquittoProcess
 from simulators.stack.wait import wait_for
 
@@ -36,13 +36,13 @@ def _out_of_range(collector: CollectorProcess) -> float:
     return collector.sample_value("posfleet_collector_rejected_total", reason="out_of_range") or 0.0
 
 
-def _status(db: Path, gw: str) -> str | None:
-    conn = sqlite3.connect(db)
+def _status(target: str, gw: str) -> str | None:
+    conn = db.connect(target, readonly=True)
     try:
         row = conn.execute("SELECT status FROM gateways WHERE gateway_id=?", (gw,)).fetchone()
     finally:
         conn.close()
-    return row[0] if row else None
+    return str(row[0]) if row else None
 
 
 def _beat(gw: str, seq: int) -> bytes:
@@ -50,10 +50,10 @@ def _beat(gw: str, seq: int) -> bytes:
 
 
 def test_a_poison_message_and_its_retained_twin_neither_stop_nor_crash_loop_the_collector(
-    mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path
+    mosquitto: MosquittoProcess, store_url: str, tmp_path: Path
 ) -> None:
-    collector = CollectorProcess(db_path, mosquitto.port, log_path=tmp_path / "collector.log")
-    store = SqliteStore(db_path)  # the inventory: the poisoned gateway is a real, enrolled one
+    collector = CollectorProcess(store_url, mosquitto.port, log_path=tmp_path / "collector.log")
+    store = Store(store_url)  # the inventory: the poisoned gateway is a real, enrolled one
     with store.conn:
         upsert_rows(store.conn, "gateways", [{"gateway_id": g} for g in ("gw-0042", "gw-0007")])
     store.close()
@@ -89,7 +89,7 @@ def test_a_poison_message_and_its_retained_twin_neither_stop_nor_crash_loop_the_
             retain=True,
         )
         publish("posfleet/v1/gw-0007/heartbeat", _beat("gw-0007", 1))
-        wait_for(lambda: _status(db_path, "gw-0007") == "online", 20, what="gw-0007 online")
+        wait_for(lambda: _status(store_url, "gw-0007") == "online", 20, what="gw-0007 online")
         # The birth alone makes it online: wait for its heartbeat to be counted too.
         wait_for(
             lambda: (
@@ -99,7 +99,7 @@ def test_a_poison_message_and_its_retained_twin_neither_stop_nor_crash_loop_the_
             what="gw-0007's heartbeat counted",
         )
         # Enrolled, and nothing of the poison stored.
-        assert _status(db_path, "gw-0042") == "unknown"
+        assert _status(store_url, "gw-0042") == "unknown"
 
         # A clean stop, then a restart with the retained poison still on the broker.
         assert collector.stop() == 0
@@ -124,7 +124,7 @@ def test_a_poison_message_and_its_retained_twin_neither_stop_nor_crash_loop_the_
             what="a heartbeat processed after the restart",
         )
         assert alive()
-        assert _status(db_path, "gw-0007") == "online"
+        assert _status(store_url, "gw-0007") == "online"
         assert collector.sample_value("posfleet_collector_rejected_total", reason="internal") == 0.0
     finally:
         publish("posfleet/v1/gw-0042/status", b"", retain=True)  # clear the retained poison

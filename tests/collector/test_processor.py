@@ -1,13 +1,12 @@
-"""The processing loop with a fake clock and a real SQLite file (no broker)."""
+"""The processing loop with a fake clock and a real store of each engine (no broker)."""
 
 from __future__ import annotations
 
 import queue
-import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from collector.ingest import Item, LinkEvent, Received
@@ -16,7 +15,9 @@ from collector.liveness import LivenessTracker
 from collector.metrics import CollectorMetrics
 from collector.model import Transition
 from collector.processor import Processor, ProcessorSettings
-from collector.store.sqlite import SqliteStore
+from collector.store import db
+from collector.store.store import Store
+from collector.store.times import to_db
 from telemetry import FakeClock, Heartbeat, Kind, encode, topic_for
 from telemetry.codec import Decoded
 
@@ -26,22 +27,32 @@ class ExplodingListener:
         self.calls = 0
 
     def on_messages(
-        self, conn: sqlite3.Connection, messages: Sequence[tuple[Decoded, datetime]], now: datetime
+        self, conn: db.Connection, messages: Sequence[tuple[Decoded, datetime]], now: datetime
     ) -> None:
         self.calls += 1
         conn.execute("INSERT INTO audit_log (at, actor, action) VALUES ('x', 'listener', 'half')")
         raise RuntimeError("boom")
 
     def on_transitions(
-        self, conn: sqlite3.Connection, transitions: Sequence[Transition], now: datetime
+        self, conn: db.Connection, transitions: Sequence[Transition], now: datetime
     ) -> None:
         raise RuntimeError("boom")
 
-    def tick(self, conn: sqlite3.Connection, now: datetime) -> None:
+    def tick(self, conn: db.Connection, now: datetime) -> None:
         pass
 
 
-def enrol(store: SqliteStore, *gateways: str) -> None:
+_OPEN: list[Store] = []  # every processor's store, closed after its test
+
+
+@pytest.fixture(autouse=True)
+def _close_stores() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()  # closing twice is harmless on both engines
+
+
+def enrol(store: Store, *gateways: str) -> None:
     """What an inventory import does: only enrolled gateways are tracked."""
     with store.conn:
         upsert_rows(
@@ -52,11 +63,12 @@ def enrol(store: SqliteStore, *gateways: str) -> None:
 
 
 def _processor(
-    tmp_path: Path, *, enrolled: Sequence[str] = ("gw-0", "gw-1", "gw-2"), **kw: object
+    target: str, *, enrolled: Sequence[str] = ("gw-0", "gw-1", "gw-2"), **kw: object
 ) -> tuple[Processor, FakeClock, CollectorRegistry]:
     clock = FakeClock()
     registry = CollectorRegistry()
-    store = SqliteStore(tmp_path / "p.sqlite")
+    store = Store(target)
+    _OPEN.append(store)
     enrol(store, *enrolled)
     p = Processor(
         store,
@@ -74,9 +86,9 @@ def _beat(clock: FakeClock, gw: str, seq: int) -> Received:
     return Received(topic_for(gw, Kind.HEARTBEAT), encode(hb), clock.now(), clock.monotonic())
 
 
-def test_a_failing_listener_loses_its_own_writes_but_never_the_batch(tmp_path: Path) -> None:
+def test_a_failing_listener_loses_its_own_writes_but_never_the_batch(store_url: str) -> None:
     bad = ExplodingListener()
-    p, clock, registry = _processor(tmp_path, listeners=[bad], enrolled=["gw-1"])
+    p, clock, registry = _processor(store_url, listeners=[bad], enrolled=["gw-1"])
     items: list[Item] = [LinkEvent(True, clock.now(), clock.monotonic()), _beat(clock, "gw-1", 0)]
     p.process(items)
     conn = p.store.conn
@@ -87,15 +99,15 @@ def test_a_failing_listener_loses_its_own_writes_but_never_the_batch(tmp_path: P
     p.store.close()
 
 
-def test_housekeeping_runs_once_per_period_and_its_failure_is_contained(tmp_path: Path) -> None:
+def test_housekeeping_runs_once_per_period_and_its_failure_is_contained(store_url: str) -> None:
     runs: list[datetime] = []
 
-    def chore(conn: sqlite3.Connection, now: datetime) -> None:
+    def chore(conn: db.Connection, now: datetime) -> None:
         runs.append(now)
         raise OSError("disk full")
 
     p, clock, _ = _processor(
-        tmp_path,
+        store_url,
         housekeeping=[chore],
         settings=ProcessorSettings(housekeeping_every_s=60),
         enrolled=["gw-1"],
@@ -115,12 +127,12 @@ def _status(p: Processor, gw: str) -> str:
 
 
 def test_deadlines_wait_while_unread_messages_are_behind_us_then_are_judged(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     """A backlog (after a broker restart, a burst) is the collector's blind spot: the
     heartbeat that meets a deadline may be in it. Judged once caught up, or after
     max_defer_s in a row."""
-    p, clock, registry = _processor(tmp_path, settings=ProcessorSettings(max_defer_s=30.0))
+    p, clock, registry = _processor(store_url, settings=ProcessorSettings(max_defer_s=30.0))
     p.process([LinkEvent(True, clock.now(), clock.monotonic()), _beat(clock, "gw-1", 0)])
     clock.advance(60 + 16)  # past interval + grace (15 s): late by now, were we caught up
     p.process([], behind=True)
@@ -136,8 +148,8 @@ def test_deadlines_wait_while_unread_messages_are_behind_us_then_are_judged(
     p.store.close()
 
 
-def test_a_collector_that_stays_behind_judges_after_max_defer_s(tmp_path: Path) -> None:
-    p, clock, _registry = _processor(tmp_path, settings=ProcessorSettings(max_defer_s=30.0))
+def test_a_collector_that_stays_behind_judges_after_max_defer_s(store_url: str) -> None:
+    p, clock, _registry = _processor(store_url, settings=ProcessorSettings(max_defer_s=30.0))
     p.process([LinkEvent(True, clock.now(), clock.monotonic()), _beat(clock, "gw-1", 0)])
     clock.advance(60 + 16)
     p.process([], behind=True)
@@ -150,11 +162,39 @@ def test_a_collector_that_stays_behind_judges_after_max_defer_s(tmp_path: Path) 
     p.store.close()
 
 
-def test_a_full_batch_counts_as_behind(tmp_path: Path) -> None:
-    p, clock, registry = _processor(tmp_path, settings=ProcessorSettings(batch_max=2))
+def test_a_full_batch_counts_as_behind(store_url: str) -> None:
+    p, clock, registry = _processor(store_url, settings=ProcessorSettings(batch_max=2))
     for i in range(3):
         p.inbox.put(_beat(clock, f"gw-{i}", 0))
     p.inbox.put(LinkEvent(True, clock.now(), clock.monotonic()))
     assert p.step(0) == 2
     assert registry.get_sample_value("posfleet_collector_deadline_checks_deferred_total") == 1.0
     p.store.close()
+
+
+def test_a_postgresql_session_the_server_drops_is_replaced_and_ingest_goes_on(
+    pg_url: str,
+) -> None:
+    """A server restart or failover ends the collector's session: that batch fails as a
+    store that refuses writes does, and the next one runs on a new session."""
+    import psycopg
+
+    from collector.store.db import StoreError
+
+    p, clock, _registry = _processor(pg_url, enrolled=["gw-1"])
+    p.process([LinkEvent(True, clock.now(), clock.monotonic()), _beat(clock, "gw-1", 0)])
+    assert _status(p, "gw-1") == "online"
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        (dropped,) = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert dropped == 1
+    clock.advance(1)
+    with pytest.raises(StoreError, match="refuses writes"):
+        p.process([_beat(clock, "gw-1", 1)])
+    clock.advance(1)
+    p.process([_beat(clock, "gw-1", 2)])
+    assert p.store.conn.execute(
+        "SELECT last_seen_at FROM gateways WHERE gateway_id = 'gw-1'"
+    ).fetchone() == (to_db(clock.now()),)

@@ -24,6 +24,7 @@ from collector.liveness import LivenessTracker, Outcome
 from collector.metrics import CollectorMetrics
 from collector.model import Liveness, SubjectType
 from collector.processor import Processor, ProcessorSettings
+from collector.store import db
 from collector.store.sqlite import Batch, SqliteStore, WriteResult
 from simulators.stack.wait import wait_for
 from telemetry import FakeClock, Heartbeat, Kind, Status, encode, topic_for
@@ -218,7 +219,9 @@ def test_a_store_that_refuses_every_write_makes_the_loop_back_off_and_it_recover
     loop.start()
     feeder.start()
     try:
-        wait_for(lambda: len(store.attempts) >= 6, 20, what="six failed attempts")
+        # The seventh attempt starts only after the loop has counted the sixth failure (one
+        # thread): waiting for six raced the counter's increment under load.
+        wait_for(lambda: len(store.attempts) >= 7, 20, what="seven failed attempts")
         gaps = [b - a for a, b in zip(store.attempts, store.attempts[1:], strict=False)]
         # Backoff 0.02 s doubling to 0.16 s: each batch's first failure is followed by a
         # wait of at least the current backoff (a batch fails fast: no one-by-one retry
@@ -264,21 +267,30 @@ def test_the_loop_survives_a_broker_link_that_raises_and_goes_on(tmp_path: Path)
     p.store.close()
 
 
-def test_a_failed_commit_leaves_no_transaction_open(tmp_path: Path) -> None:
+def test_a_failed_commit_leaves_no_transaction_open(store_url: str) -> None:
     """A COMMIT that fails (here a deferred constraint; in production disk full or an I/O
     error) must roll back, or every later BEGIN fails and the store is wedged."""
-    store = SqliteStore(tmp_path / "p.sqlite")
-    store.conn.executescript(
-        "PRAGMA foreign_keys=ON; CREATE TABLE parent (id INTEGER PRIMARY KEY); "
+    store = SqliteStore(store_url)
+    tables = (
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY); "
         "CREATE TABLE child (pid INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);"
     )
+    failure: type[Exception]
+    if db.dialect(store.conn) == "sqlite":
+        store.conn.executescript("PRAGMA foreign_keys=ON; " + tables)
+        failure = sqlite3.IntegrityError
+    else:
+        import psycopg
+
+        store.conn.executescript(tables)
+        failure = psycopg.IntegrityError
 
     def half_written() -> None:
         with store.transaction() as conn:
             conn.execute("INSERT INTO audit_log (at, actor, action) VALUES ('x', 'a', 'b')")
             conn.execute("INSERT INTO child (pid) VALUES (42)")  # fails at COMMIT only
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(failure):
         half_written()
     assert not store.conn.in_transaction
     with store.transaction() as conn:  # the next BEGIN works

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import queue
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from collector.liveness import LivenessTracker
 from collector.metrics import CollectorMetrics, FleetCollector
 from collector.processor import Processor
 from collector.store.retention import RetentionPolicy, apply_retention
-from collector.store.sqlite import SqliteStore
+from collector.store.store import Store
 from collector.store.transactions import TxnAggregate, write_transactions
 from telemetry.clock import FakeClock
 from telemetry.models import Transactions
@@ -41,9 +40,10 @@ def _topic(gw: str, terminal: str | None) -> str:
 
 
 class Rig:
-    def __init__(self, tmp_path: Path) -> None:
-        self.db = tmp_path / "c.sqlite"
-        self.store = SqliteStore(self.db)
+    def __init__(self, target: str) -> None:
+        self.db = target
+        self.store = Store(self.db)
+        self.fleet: list[FleetCollector] = []
         with self.store.transaction() as conn:
             upsert_rows(conn, "regions", [{"region_id": "east"}, {"region_id": "west"}])
             upsert_rows(
@@ -90,7 +90,8 @@ class Rig:
 
     def scrape(self) -> CollectorRegistry:
         registry = CollectorRegistry()
-        registry.register(FleetCollector(self.db))
+        self.fleet.append(FleetCollector(self.db))
+        registry.register(self.fleet[-1])
         return registry
 
     def rejected(self, reason: str) -> float:
@@ -101,9 +102,11 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Any:
-    r = Rig(tmp_path)
+def rig(store_url: str) -> Any:
+    r = Rig(store_url)
     yield r
+    for fleet in r.fleet:
+        fleet.close()
     r.store.close()
 
 

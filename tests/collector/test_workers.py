@@ -7,7 +7,6 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,12 +35,12 @@ def _worker_up(c: Collector, worker: str) -> float | None:
 
 @pytest.fixture
 def collector(
-    mosquitto: MosquittoProcess, db_path: Path, monkeypatch: pytest.MonkeyPatch
+    mosquitto: MosquittoProcess, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Collector]:
     with WebhookReceiver() as hook:
         monkeypatch.setenv("POSFLEET_ALERT_WEBHOOK_URL", hook.url)
         settings = load_config(
-            db=db_path, broker_port=mosquitto.port, metrics_port=0, client_id="test-workers"
+            db=store_url, broker_port=mosquitto.port, metrics_port=0, client_id="test-workers"
         )
         c = Collector(settings).start()
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -14,34 +13,42 @@ from prometheus_client import CollectorRegistry
 from collector.http import HttpServer
 from collector.inventory import import_dir
 from collector.metrics import FleetCollector
-from collector.store.sqlite import SqliteStore
+from collector.store.store import Store, connect
 from simulators.fleetmodel import generate
 
 STATUSES = ("online", "late", "down", "unknown")
 
 
-def _store(tmp_path: Path, gateways: int) -> Path:
-    db = tmp_path / f"fleet-{gateways}.sqlite"
+def _store(tmp_path: Path, gateways: int, target: str | None = None) -> str:
+    """A generated fleet in the store ``target`` (default: an SQLite file in ``tmp_path``).
+
+    Row i (in id order) gets status STATUSES[i % 4] and, for terminals, the i % 3'th
+    service date: every (status, region, model) combination occurs at any fleet size."""
+    db = target or str(tmp_path / f"fleet-{gateways}.sqlite")
     inv = tmp_path / f"inv-{gateways}"
     generate(gateways, seed=3).export_inventory(inv)
-    store = SqliteStore(db)
+    store = Store(db)
     import_dir(store.conn, inv)
     with store.conn as conn:
-        # Every (status, region, model) combination occurs at any fleet size.
-        conn.execute(
-            "UPDATE gateways SET status = CASE rowid % 4 WHEN 0 THEN 'online' WHEN 1 THEN 'late' "
-            "WHEN 2 THEN 'down' ELSE 'unknown' END, "
-            "firmware_version = CASE rowid % 2 WHEN 0 THEN '3.2.1' ELSE '3.1.0' END"
+        ids = [r[0] for r in conn.execute("SELECT gateway_id FROM gateways ORDER BY gateway_id")]
+        conn.executemany(
+            "UPDATE gateways SET status = ?, firmware_version = ? WHERE gateway_id = ?",
+            [(STATUSES[i % 4], ("3.2.1", "3.1.0")[i % 2], g) for i, g in enumerate(ids)],
         )
         now = datetime.now(UTC)
         ok, overdue, soon = (
             (now - timedelta(days=d)).isoformat() for d in (10, 400, 350)
         )  # interval 365 days, "due soon" within 30
-        conn.execute(
-            "UPDATE terminals SET status = CASE rowid % 2 WHEN 0 THEN 'online' ELSE 'down' END, "
-            "firmware_version = '1.0', last_service_at = CASE rowid % 3 "
-            "WHEN 0 THEN ? WHEN 1 THEN ? ELSE ? END",
-            (ok, overdue, soon),
+        tids = [
+            r[0] for r in conn.execute("SELECT terminal_id FROM terminals ORDER BY terminal_id")
+        ]
+        conn.executemany(
+            "UPDATE terminals SET status = ?, firmware_version = '1.0', last_service_at = ? "
+            "WHERE terminal_id = ?",
+            [
+                (("online", "down")[i % 2], (ok, overdue, soon)[i % 3], t)
+                for i, t in enumerate(tids)
+            ],
         )
         conn.execute("INSERT INTO firmware_policy (model, min_version) VALUES ('AP-300', '3.2.0')")
         for model in ("PP-10", "PP-12"):
@@ -54,7 +61,7 @@ def _store(tmp_path: Path, gateways: int) -> Path:
     return db
 
 
-def _series(db: Path) -> dict[str, list[tuple[dict[str, str], float]]]:
+def _series(db: str) -> dict[str, list[tuple[dict[str, str], float]]]:
     registry = CollectorRegistry()
     fleet = FleetCollector(db)
     registry.register(fleet)
@@ -66,8 +73,8 @@ def _series(db: Path) -> dict[str, list[tuple[dict[str, str], float]]]:
     return out
 
 
-def _fire(db: Path, n: int) -> None:
-    conn = sqlite3.connect(db)
+def _fire(db: str, n: int) -> None:
+    conn = connect(db)
     now = datetime.now(UTC).isoformat()
     with conn:
         for i in range(n):
@@ -113,11 +120,13 @@ def test_series_count_does_not_grow_with_the_fleet_only_with_firing_alerts(tmp_p
     } | {"posfleet_alerts": count_large.get("posfleet_alerts", 0) + 3}
 
 
-def test_firmware_and_maintenance_counts_follow_the_policies(tmp_path: Path) -> None:
-    db = _store(tmp_path, 200)
+def test_firmware_and_maintenance_counts_follow_the_policies(
+    tmp_path: Path, store_url: str
+) -> None:
+    db = _store(tmp_path, 200, store_url)
     series = _series(db)
     firmware = {(s["model"], s["compliance"]): v for s, v in series["posfleet_firmware"]}
-    conn = sqlite3.connect(db)
+    conn = connect(db)
     ap300 = conn.execute("SELECT count(*) FROM gateways WHERE model='AP-300'").fetchone()[0]
     ap300_old = conn.execute(
         "SELECT count(*) FROM gateways WHERE model='AP-300' AND firmware_version='3.1.0'"
@@ -131,18 +140,15 @@ def test_firmware_and_maintenance_counts_follow_the_policies(tmp_path: Path) -> 
     for labels, value in series["posfleet_maintenance_due"]:
         due[labels["state"]] = due.get(labels["state"], 0) + value
     assert sum(due.values()) == terminals
-    conn = sqlite3.connect(db)
-    by_third = [
-        conn.execute("SELECT count(*) FROM terminals WHERE rowid % 3 = ?", (k,)).fetchone()[0]
-        for k in range(3)
-    ]
-    conn.close()
+    by_third = [len(range(k, int(terminals), 3)) for k in range(3)]  # as _store assigned
     assert (due["ok"], due["overdue"], due["due_soon"]) == tuple(by_third)
 
 
-def test_subjects_inside_an_active_maintenance_window_count_as_maintenance(tmp_path: Path) -> None:
-    db = _store(tmp_path, 200)
-    conn = sqlite3.connect(db)
+def test_subjects_inside_an_active_maintenance_window_count_as_maintenance(
+    tmp_path: Path, store_url: str
+) -> None:
+    db = _store(tmp_path, 200, store_url)
+    conn = connect(db)
     site = conn.execute("SELECT site_id FROM gateways WHERE status='online' LIMIT 1").fetchone()[0]
     in_site = conn.execute(
         "SELECT count(*) FROM gateways WHERE site_id=? AND suspended=0", (site,)
@@ -170,11 +176,11 @@ def test_subjects_inside_an_active_maintenance_window_count_as_maintenance(tmp_p
 
 
 def test_a_store_that_cannot_be_read_fails_the_scrape_instead_of_dropping_the_alerts(
-    tmp_path: Path,
+    tmp_path: Path, store_url: str
 ) -> None:
     # A 200 without posfleet_alert_firing would resolve every fleet alert in Prometheus (and
     # page them again once the store reads); a failed scrape makes up == 0 and the rules hold.
-    db = _store(tmp_path, 10)
+    db = _store(tmp_path, 10, store_url)
     _fire(db, 2)
     registry = CollectorRegistry()
     fleet = FleetCollector(db)
@@ -184,8 +190,9 @@ def test_a_store_that_cannot_be_read_fails_the_scrape_instead_of_dropping_the_al
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
             assert resp.read().decode().count("posfleet_alert_firing{") == 2
-        conn = sqlite3.connect(db)
-        conn.execute("ALTER TABLE alerts RENAME TO alerts_away")  # what a read error looks like
+        conn = connect(db)
+        with conn:
+            conn.execute("ALTER TABLE alerts RENAME TO alerts_away")  # a read error
         conn.close()
         with pytest.raises(urllib.error.HTTPError) as failed:
             urllib.request.urlopen(url, timeout=5)

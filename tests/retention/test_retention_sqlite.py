@@ -1,4 +1,4 @@
-"""Retention against a real SQLite file built by ensure_schema."""
+"""Retention against a real store, on each engine (``store_url``)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
+from collector.store import db
 from collector.store.migrate import ensure_schema
 from collector.store.retention import (
     RetentionPolicy,
@@ -26,14 +26,14 @@ POLICY = RetentionPolicy(raw_keep=timedelta(days=1), rollup_keep=timedelta(days=
 
 
 @pytest.fixture
-def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
-    c = sqlite3.connect(db_path)
+def conn(store_url: str) -> Iterator[db.Connection]:
+    c = db.connect(store_url)
     ensure_schema(c)
     yield c
     c.close()
 
 
-def _insert(conn: sqlite3.Connection, gw: str, at: datetime, payload: dict[str, object]) -> None:
+def _insert(conn: db.Connection, gw: str, at: datetime, payload: dict[str, object]) -> None:
     with conn:
         conn.execute(
             "INSERT INTO telemetry (gateway_id, kind, received_at, device_ts, payload)"
@@ -42,7 +42,7 @@ def _insert(conn: sqlite3.Connection, gw: str, at: datetime, payload: dict[str, 
         )
 
 
-def _fill(conn: sqlite3.Connection, rng: random.Random) -> list[tuple[str, str, str]]:
+def _fill(conn: db.Connection, rng: random.Random) -> list[tuple[str, str, str]]:
     """Rows every 10 minutes for 4 days, for 3 gateways; returns (gw, received_at, payload)."""
     rows: list[tuple[str, str, str]] = []
     for minutes in range(0, 4 * 24 * 60, 10):
@@ -82,7 +82,7 @@ def _expected_rollups(
 
 
 def _rollups(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> dict[tuple[str, str, str], tuple[int, float, float, float]]:
     return {
         (gw, metric, bucket): (n, lo, total, hi)
@@ -93,7 +93,7 @@ def _rollups(
 
 
 def test_old_rows_become_hourly_rollups_equal_to_the_rows_they_replace(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     rows = _fill(conn, random.Random(8))
     report = apply_retention(conn, NOW, POLICY)
@@ -115,7 +115,7 @@ def test_old_rows_become_hourly_rollups_equal_to_the_rows_they_replace(
 
 
 def test_running_again_changes_nothing_and_later_runs_merge_into_the_same_hour(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     _fill(conn, random.Random(3))
     apply_retention(conn, NOW, POLICY)
@@ -131,21 +131,36 @@ def test_running_again_changes_nothing_and_later_runs_merge_into_the_same_hour(
 
 
 def test_a_failure_mid_fold_leaves_rows_and_rollups_untouched(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     _fill(conn, random.Random(5))
     raw_count = conn.execute("SELECT COUNT(*) FROM telemetry").fetchone()[0]
-    conn.execute(
-        "CREATE TRIGGER boom BEFORE DELETE ON telemetry BEGIN SELECT RAISE(ABORT, 'disk'); END"
-    )
-    with pytest.raises(sqlite3.IntegrityError, match="disk"):
+    failure: type[Exception]
+    if db.dialect(conn) == "sqlite":
+        conn.execute(
+            "CREATE TRIGGER boom BEFORE DELETE ON telemetry BEGIN SELECT RAISE(ABORT, 'disk'); END"
+        )
+        failure = sqlite3.IntegrityError
+    else:
+        import psycopg
+
+        conn.execute(
+            "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'disk'; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER boom BEFORE DELETE ON telemetry FOR EACH ROW EXECUTE FUNCTION boom()"
+        )
+        conn.commit()
+        failure = psycopg.errors.RaiseException
+    with pytest.raises(failure, match="disk"):
         apply_retention(conn, NOW, POLICY)
     assert conn.execute("SELECT COUNT(*) FROM telemetry").fetchone()[0] == raw_count
     assert conn.execute("SELECT COUNT(*) FROM telemetry_rollup").fetchone()[0] == 0
 
 
 def test_retention_refuses_to_run_inside_the_callers_transaction(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
 ) -> None:
     _insert(conn, "gw-a", NOW - timedelta(days=2), {"load1": 1.0})
     conn.execute("UPDATE telemetry SET kind = kind")
