@@ -8,7 +8,6 @@ import json
 import queue
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,7 +29,7 @@ from collector.inventory import upsert_rows
 from collector.liveness import LivenessTracker
 from collector.metrics import CollectorMetrics
 from collector.processor import Processor
-from collector.store.sqlite import SqliteStore
+from collector.store.store import open_store
 from telemetry.clock import FakeClock
 from telemetry.codec import encode
 from telemetry.models import Heartbeat
@@ -104,8 +103,8 @@ class Rig:
 
     DEVICES = ("pp-1", "pos-9")
 
-    def __init__(self, tmp_path: Path, start: datetime) -> None:
-        self.store = SqliteStore(tmp_path / "s.sqlite")
+    def __init__(self, target: str, start: datetime) -> None:
+        self.store = open_store(target)
         with self.store.transaction() as conn:
             upsert_rows(conn, "regions", [{"region_id": "east"}])
             upsert_rows(
@@ -234,9 +233,9 @@ class Rig:
 
 
 @pytest.fixture
-def open_hours(tmp_path: Path) -> Iterator[Rig]:
+def open_hours(store_url: str) -> Iterator[Rig]:
     # Monday 2026-11-30, 10:00 Shanghai; two weeks of history before it.
-    rig = Rig(tmp_path, _sh("2026-11-30T10:00"))
+    rig = Rig(store_url, _sh("2026-11-30T10:00"))
     rig.history(14)
     yield rig
     rig.store.close()
@@ -291,10 +290,8 @@ def test_when_the_reports_stop_altogether_it_is_silent_two_windows_later(
     assert _sh("2026-11-30T11:08") - timedelta(minutes=1) <= fired
 
 
-def test_a_busy_store_opening_is_not_silent_before_its_first_window_arrives(
-    tmp_path: Path,
-) -> None:
-    rig = Rig(tmp_path, _sh("2026-11-30T08:00"))
+def test_a_busy_store_opening_is_not_silent_before_its_first_window_arrives(store_url: str) -> None:
+    rig = Rig(store_url, _sh("2026-11-30T08:00"))
     try:
         rig.history(14)  # the last sale was yesterday at 20:58
         rig.live(_sh("2026-11-30T09:30"))  # opens 09:00; the 09:00-09:20 window comes at 09:20
@@ -303,8 +300,8 @@ def test_a_busy_store_opening_is_not_silent_before_its_first_window_arrives(
         rig.store.close()
 
 
-def test_a_closed_shop_is_never_silent_at_night(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, _sh("2026-11-30T21:00"))
+def test_a_closed_shop_is_never_silent_at_night(store_url: str) -> None:
+    rig = Rig(store_url, _sh("2026-11-30T21:00"))
     try:
         rig.history(14)  # last sale 20:58
         rig.live(_sh("2026-12-01T00:30"))  # three and a half hours of closed shop
@@ -313,8 +310,8 @@ def test_a_closed_shop_is_never_silent_at_night(tmp_path: Path) -> None:
         rig.store.close()
 
 
-def test_a_terminal_without_history_is_not_judged(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, _sh("2026-11-30T10:00"))
+def test_a_terminal_without_history_is_not_judged(store_url: str) -> None:
+    rig = Rig(store_url, _sh("2026-11-30T10:00"))
     try:
         rig.history(0)
         rig.windows(_sh("2026-11-30T09:00"), _sh("2026-11-30T10:00"))  # one hour: no baseline

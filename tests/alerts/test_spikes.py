@@ -9,7 +9,6 @@ import json
 import queue
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +23,7 @@ from collector.inventory import upsert_rows
 from collector.liveness import LivenessTracker
 from collector.metrics import CollectorMetrics
 from collector.processor import Processor
-from collector.store.sqlite import SqliteStore
+from collector.store.store import open_store
 from telemetry.clock import FakeClock
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -54,8 +53,8 @@ def test_spiking_needs_volume_failures_and_share_and_clears_at_half() -> None:
 class Rig:
     """One Shanghai store, terminal pp-1, 30 sales per 20-minute window around the clock."""
 
-    def __init__(self, tmp_path: Path, start: datetime) -> None:
-        self.store = SqliteStore(tmp_path / "s.sqlite")
+    def __init__(self, target: str, start: datetime) -> None:
+        self.store = open_store(target)
         with self.store.transaction() as conn:
             upsert_rows(conn, "regions", [{"region_id": "east"}])
             upsert_rows(
@@ -164,9 +163,9 @@ def monday_saturated(local: datetime) -> tuple[dict[str, int], dict[str, int]]:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
+def rig(store_url: str) -> Iterator[Rig]:
     now = _sh("2026-11-29T19:00")  # a Sunday
-    r = Rig(tmp_path, now)
+    r = Rig(store_url, now)
     r.windows(now - timedelta(days=14), now, normal)
     yield r
     r.store.close()

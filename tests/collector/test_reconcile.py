@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import queue
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from collector.liveness import LivenessTracker
 from collector.metrics import CollectorMetrics
 from collector.processor import Processor
 from collector.reconcile import ReconcileError, import_settlement, parse_settlement
-from collector.store.sqlite import SqliteStore
+from collector.store.store import open_store
 from telemetry.clock import FakeClock
 
 # 2026-11-22 21:30 UTC is 2026-11-23 05:30 in Shanghai: the business day differs by zone.
@@ -35,8 +34,8 @@ def _ts(text: str) -> int:
 
 
 class Rig:
-    def __init__(self, tmp_path: Path) -> None:
-        self.store = SqliteStore(tmp_path / "c.sqlite")
+    def __init__(self, target: str) -> None:
+        self.store = open_store(target)
         with self.store.transaction() as conn:
             upsert_rows(conn, "regions", [{"region_id": "east"}])
             upsert_rows(
@@ -117,8 +116,8 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Any:
-    r = Rig(tmp_path)
+def rig(store_url: str) -> Any:
+    r = Rig(store_url)
     # Day 2026-11-23 in Shanghai (UTC+8).
     r.batch("gw-1", "pp-1", "B1", 120, 1_234_500, "2026-11-23T01:00:00+00:00")  # matches
     r.batch("gw-1", "pp-2", "B2", 80, 500_000, "2026-11-23T02:00:00+00:00")  # settled short
