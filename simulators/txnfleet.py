@@ -38,9 +38,8 @@ def devices_of(model: FleetModel, seed: int, mix: Iterable[str]) -> list[Device]
         site = sites[g.site_id]
         store = store_type_of(site.site_id, seed, mix_t)
         acquirer = acquirer_of(site.site_id, seed)
-        for dev_id, terminal in [(t.terminal_id, t.terminal_id) for t in g.terminals] or [
-            (g.gateway_id, None)
-        ]:
+        pairs: list[tuple[str, str | None]] = [(t.terminal_id, t.terminal_id) for t in g.terminals]
+        for dev_id, terminal in pairs or [(g.gateway_id, None)]:
             out.append(
                 Device(
                     dev_id,

@@ -326,8 +326,7 @@ class TransactionsSpec(_Strict):
     window: Annotated[float, BeforeValidator(parse_duration), Field(gt=0)] = 1200.0
     scale: Annotated[float, Field(gt=0, le=10_000)] = 1.0
     store_types: list[StoreTypeName] = Field(
-        default_factory=lambda: ["supermarket", "restaurant", "convenience", "boutique"],
-        min_length=1,
+        default_factory=lambda: list(get_args(StoreTypeName)), min_length=1
     )
     history: Duration = 14 * 86400.0
     history_window: Annotated[float, BeforeValidator(parse_duration), Field(gt=0, le=86400)] = (

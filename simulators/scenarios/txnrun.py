@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,7 @@ class TxnRun:
         deadline = time.monotonic() + timeout
         stored = 0
         while stored < total:
-            runner.call(lambda _f, n=stored + lead: driver.allow(n))
+            runner.call(partial(_allow, driver, stored + lead))
             if time.monotonic() > deadline:
                 raise TxnRunError(f"the collector stored {stored} of {total} historical windows")
             time.sleep(0.5)  # paced by what the collector stored (polled)
@@ -184,6 +185,10 @@ class TxnRun:
         if result.bad_rows:
             self.problems.append(f"{name}: {result.bad_rows} bad rows: {result.errors[:3]}")
         return result.import_id
+
+
+def _allow(driver: TxnDriver, n: int, _fleet: object) -> None:
+    driver.allow(n)
 
 
 def _count(db: Path, sql: str, params: tuple[object, ...] = ()) -> int:
