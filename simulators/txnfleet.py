@@ -137,9 +137,13 @@ class TxnDriver:
             _when, dev = heapq.heappop(due)
             heapq.heappush(due, (mono + self.window_s, dev))
             d = self.devices[dev]
-            if not self._can(fleet, d.gateway_id):
-                continue  # its gateway is away: the next window covers the gap
+            gw = fleet.gateways[d.gateway_id]
             now = datetime.now(UTC)
+            if gw.client is None or d.terminal in gw.muted_terminals:
+                self.since[dev] = now  # no network or unplugged: no sale can be authorised
+                continue
+            if not self._can(fleet, d.gateway_id):
+                continue  # the agent is hung: it reports the gap once it is back
             since = self.since[dev]
             if now <= since:
                 continue

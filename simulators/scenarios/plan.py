@@ -592,7 +592,7 @@ def _failure_spike(
     pick.take_sites(sites)
     out: list[Step] = []
     for site in sites:
-        devices = tuple(d for g in pick.by_site[site] for d in (_devices(g) or (g.gateway_id,)))
+        devices = tuple(d for g in pick.by_site[site] for d in _devices(g))
         out.append(
             Step(
                 ev.at,
