@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -34,6 +34,9 @@ from telemetry.models import (
     LinkType,
     OfflineReason,
 )
+
+if TYPE_CHECKING:
+    from simulators.txnfleet import TxnDriver
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +115,8 @@ class Fleet:
         # of scanning 10,000 gateways twenty times a second. An entry whose time is no
         # longer the gateway's next_beat is stale and skipped.
         self._due: list[tuple[float, str]] = []
+        # Transaction windows of the payment devices (simulators/txnfleet.py), when on.
+        self.txn: TxnDriver | None = None
 
     def _schedule(self, gw: VirtualGateway, when: float) -> None:
         gw.next_beat = when
@@ -292,6 +297,8 @@ class Fleet:
                 else:
                     gw.client.loop_misc()  # keepalive pings, retries
         self._beat(mono)
+        if self.txn is not None:
+            self.txn.tick(self, mono)
 
     def _reconnect(self, gw: VirtualGateway, mono: float) -> None:
         """The agent's backoff (agent/link.py): the first wait after the link drops is

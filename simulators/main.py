@@ -82,9 +82,10 @@ def scorecard(args: argparse.Namespace) -> int:
     import json
     from datetime import UTC, datetime
 
-    from simulators.scorecard import read_pages, read_truth, score
+    from simulators.scorecard import read_cases, read_pages, read_truth, score
 
     pages, site_of = read_pages(args.db)
+    pages += read_cases(args.db)  # shortfall cases (docs/scenarios.md, "The scorecard")
     card = score(read_truth(args.truth), pages, site_of, until=datetime.now(UTC)).as_dict()
     text = json.dumps(card, indent=2)
     print(text)

@@ -13,6 +13,13 @@ Rules:
 - a page is false when no fault that expects a page of its family covers its subject (or
   its site) at fire time: a page during a planned reboot or a restart is false;
 - a fault with more than one page for it is a duplicate (counted once per extra page).
+
+Transaction health is scored the same way: ``terminal_silent`` (subject: the terminal) and
+``txn_failure_spike`` (subject: the store) are pages of their own family; a shortfall case
+(``read_cases``) is a "page" of kind ``shortfall_<kind>`` on subject ``batch``
+``<terminal>/<batch>`` opened at its ``opened_at``: a case no injected fault expects (a
+``missing_in_settlement`` before a late file, say) is false, an expected one not opened is
+missed.
 """
 
 from __future__ import annotations
@@ -206,6 +213,9 @@ PAGING_KINDS = (
     "firmware_non_compliant",
     "hardware_fault",
     "clock_skew",
+    # transaction health (docs/transactions.md)
+    "terminal_silent",
+    "txn_failure_spike",
 )
 
 
@@ -227,3 +237,21 @@ def read_pages(db: Path, kinds: Iterable[str] = PAGING_KINDS) -> tuple[list[Page
     finally:
         conn.close()
     return pages, site_of
+
+
+def read_cases(db: Path) -> list[Page]:
+    """Shortfall cases as pages: kind ``shortfall_<kind>``, subject ``batch``
+    ``<terminal>/<batch>``, fired when the case was opened (open or closed since)."""
+    from collector.store.db import connect
+    from collector.store.times import from_db
+
+    conn = connect(db, readonly=True)
+    try:
+        return [
+            Page(f"shortfall_{kind}", "batch", f"{tid}/{bid}", from_db(opened))
+            for kind, tid, bid, opened in conn.execute(
+                "SELECT kind, terminal_id, batch_id, opened_at FROM shortfall_cases ORDER BY id"
+            )
+        ]
+    finally:
+        conn.close()

@@ -19,6 +19,7 @@ from collector.config import CollectorSettings
 from simulators.fleetmodel import Fleet as FleetModel
 from simulators.fleetmodel import GatewaySpec
 from simulators.scenarios import spec as S
+from simulators.txnmodel import StoreType, store_type_of
 
 DOWN_FAMILY = ("site_down", "gateway_down", "terminal_down")
 
@@ -93,6 +94,7 @@ class _Picker:
             self.by_site.setdefault(g.site_id, []).append(g)
         self.region = {s.site_id: s.region_id for s in model.sites}
         self.taken: set[str] = set()
+        self.scenario: S.Scenario | None = None
 
     def regions(self) -> list[str]:
         return sorted(set(self.region.values()))
@@ -134,6 +136,7 @@ class _Picker:
 def compile_plan(scenario: S.Scenario, model: FleetModel) -> Plan:
     rng = random.Random(scenario.seed)
     pick = _Picker(model, rng)
+    pick.scenario = scenario
     t = timing(scenario)
     steps: list[Step] = []
     rejects: Counter[str] = Counter()
@@ -146,6 +149,8 @@ def compile_plan(scenario: S.Scenario, model: FleetModel) -> Plan:
     for i, ev in order:
         name = f"events[{i}] ({ev.fault})"
         steps.extend(_expand(ev, name, pick, t, rejects))
+    # Faults on a settlement file come before the files themselves (same time, stable sort).
+    steps.extend(settlement_steps(scenario))
     steps.sort(key=lambda s: s.at)  # stable: same-time steps keep their order
     last = max((s.at for s in steps), default=0.0)
     return Plan(steps, last + scenario.settle, rejects, t)
@@ -485,7 +490,195 @@ _EXPANDERS: dict[type, _Expander] = {
     S.BrokerRestart: _restart,
     S.CollectorRestart: _restart,
     S.BadInput: _bad_input,
+    S.StuckApp: lambda ev, name, pick, t, _rejects: _stuck_app(ev, name, pick, t),
+    S.IssuerOutage: lambda ev, name, pick, t, _rejects: _failure_spike(ev, name, pick, t),
+    S.NetworkTimeouts: lambda ev, name, pick, t, _rejects: _failure_spike(ev, name, pick, t),
+    S.DuplicatedRefund: lambda ev, name, pick, t, _rejects: _duplicated_refund(ev, name, pick),
+    S.LateSettlement: lambda ev, name, pick, t, _rejects: _late_settlement(ev, name, pick),
 }
+
+
+# ---------------------------------------------------------------- transaction faults
+# Each store trades around the clock or not; a silence or a spike is only seen while it
+# trades, and the plan does not know the wall-clock hour a run starts at, so these faults
+# pick stores open around the clock (and the check uses the quietest hour of their week).
+
+
+def _txn(pick: _Picker, name: str) -> S.TransactionsSpec:
+    s = pick.scenario
+    _need(s is not None and s.transactions is not None, name, "needs [transactions]")
+    assert s is not None
+    assert s.transactions is not None
+    return s.transactions
+
+
+def _store(pick: _Picker, site_id: str) -> StoreType:
+    s = pick.scenario
+    assert s is not None
+    assert s.transactions is not None
+    return store_type_of(site_id, s.seed, tuple(s.transactions.store_types))
+
+
+def always_open(t: StoreType) -> bool:
+    return all(spans == ((0, 24),) for spans in t.hours)
+
+
+def quietest_rate(t: StoreType) -> float:
+    """The lowest sales rate per hour of the store's week (0 when it ever closes)."""
+    return min(t.peak * t.shape[h] * t.week[wd] if always_open(t) else 0.0
+               for wd in range(7) for h in range(24))  # fmt: skip
+
+
+def silent_after(t: Timing, tx: S.TransactionsSpec, store: StoreType) -> float:
+    """A stuck app that lasts at least this long must page ``terminal_silent``: the floor or
+    the time the expected sales take at the quietest hour, then a window and a judgement."""
+    a = t.alerts
+    rate = quietest_rate(store) * tx.scale / 3600.0
+    quiet = a.silence_expected / rate if rate > 0 else float("inf")
+    return max(a.silence_floor_s, quiet) + tx.window + a.poll_silence_s + max(5.0, t.interval)
+
+
+def _open_sites(pick: _Picker, region: str | None) -> list[str]:
+    return [s for s in pick.free_sites(region) if always_open(_store(pick, s))]
+
+
+def _stuck_app(ev: S.StuckApp, name: str, pick: _Picker, t: Timing) -> list[Step]:
+    tx = _txn(pick, name)
+    pool = [
+        g
+        for g in pick.free_gateways(ev.region, lambda g: bool(g.terminals))
+        if always_open(_store(pick, g.site_id))
+    ]
+    out: list[Step] = []
+    for g in pick.sample(pool, ev.count, "store routers with PIN pads in 24/7 stores", name):
+        need = silent_after(t, tx, _store(pick, g.site_id))
+        _need(
+            ev.hold >= need,
+            name,
+            f"hold {ev.hold:g}s is shorter than a silence takes to page with these settings "
+            f"(~{need:.0f}s: silence_floor_s, the quietest hour's expected sales, the window "
+            f"and poll_silence_s); make hold >= {need:.0f}s or raise [transactions] scale",
+        )
+        pick.taken.add(g.gateway_id)
+        tid = pick.rng.choice(g.terminals).terminal_id
+        mode = (("mode", "stuck"), ("share", 0.0))
+        out.append(
+            Step(
+                ev.at,
+                "txn_mode",
+                (tid,),
+                mode,
+                (Mark(ev.fault, "terminal", tid, "terminal_silent"),),
+                note=f"stuck_app: the payment app of {tid} hangs",
+            )
+        )
+        out.append(
+            Step(
+                ev.at + ev.hold,
+                "txn_mode",
+                (tid,),
+                (("mode", "normal"), ("share", 0.0)),
+                (Mark(ev.fault, "terminal", tid, end=True),),
+            )
+        )
+    return out
+
+
+def _failure_spike(
+    ev: S.IssuerOutage | S.NetworkTimeouts, name: str, pick: _Picker, t: Timing
+) -> list[Step]:
+    _txn(pick, name)
+    sites = sorted(pick.sample(_open_sites(pick, ev.region), ev.count, "24/7 stores", name))
+    pick.take_sites(sites)
+    out: list[Step] = []
+    for site in sites:
+        devices = tuple(d for g in pick.by_site[site] for d in _devices(g))
+        out.append(
+            Step(
+                ev.at,
+                "txn_mode",
+                devices,
+                (("mode", ev.fault), ("share", ev.share)),
+                (Mark(ev.fault, "site", site, "txn_failure_spike"),),
+                note=f"{ev.fault} at {site} ({len(devices)} payment devices)",
+            )
+        )
+        out.append(
+            Step(
+                ev.at + ev.hold,
+                "txn_mode",
+                devices,
+                (("mode", "normal"), ("share", 0.0)),
+                (Mark(ev.fault, "site", site, end=True),),
+            )
+        )
+    return out
+
+
+def _devices(g: GatewaySpec) -> tuple[str, ...]:
+    """The payment devices of a gateway: its PIN pads, or itself (an all-in-one POS)."""
+    return tuple(t.terminal_id for t in g.terminals) or (g.gateway_id,)
+
+
+def _duplicated_refund(ev: S.DuplicatedRefund, name: str, pick: _Picker) -> list[Step]:
+    tx = _txn(pick, name)
+    # A store that closes a batch every day (a restaurant closed on Mondays may not have one).
+    pool = [g for g in pick.free_gateways(ev.region) if all(_store(pick, g.site_id).hours)]
+    out: list[Step] = []
+    for g in pick.sample(pool, ev.count, "gateways of stores open every day", name):
+        pick.taken.add(g.gateway_id)
+        device = pick.rng.choice(_devices(g))
+        out.append(
+            Step(
+                tx.settlement_at,
+                "settlement_fault",
+                (device,),
+                (("day", ev.day), ("kind", "duplicated_refund")),
+                # The batch id is the business day's, known when the run starts: the runner
+                # names the subject ``{device}/{batch}`` then.
+                (Mark(ev.fault, "batch", device, "shortfall_mismatch", instant=True),),
+                note=f"duplicated_refund: day {ev.day} of {device}",
+            )
+        )
+    return out
+
+
+def _late_settlement(ev: S.LateSettlement, name: str, pick: _Picker) -> list[Step]:
+    tx = _txn(pick, name)
+    day = f"day{ev.day}"
+    return [
+        Step(
+            tx.settlement_at,
+            "settlement_fault",
+            (),
+            (("day", ev.day), ("kind", "late_settlement")),
+            (Mark(ev.fault, "settlement", day),),
+            note=f"late_settlement: the file of day {ev.day} is late",
+        ),
+        Step(
+            ev.at,
+            "settlement",
+            (),
+            (("day", ev.day),),
+            (Mark(ev.fault, "settlement", day, end=True),),
+            note=f"the late settlement file of day {ev.day} arrives",
+        ),
+    ]
+
+
+def settlement_steps(scenario: S.Scenario) -> list[Step]:
+    """The on-time settlement files: one per business day, oldest first, except late ones."""
+    tx = scenario.transactions
+    if tx is None:
+        return []
+    late = {ev.day for ev in scenario.events if isinstance(ev, S.LateSettlement)}
+    return [
+        Step(
+            tx.settlement_at, "settlement", (), (("day", -k),), note=f"settlement file of day {-k}"
+        )
+        for k in range(tx.settlement_days, 0, -1)
+        if -k not in late
+    ]
 
 
 def _rollout(ev: S.FirmwareRollout, name: str, pick: _Picker, t: Timing) -> list[Step]:

@@ -33,7 +33,8 @@ from simulators.gateways import Fleet, Mode
 from simulators.runner import FleetRunner
 from simulators.scenarios.plan import Mark, Plan, Step, compile_plan
 from simulators.scenarios.spec import Scenario
-from simulators.scorecard import read_pages, read_truth, score
+from simulators.scenarios.txnrun import TXN_CONTROL_OPS, TxnRun
+from simulators.scorecard import read_cases, read_pages, read_truth, score
 from telemetry.models import OfflineReason
 
 FLEET_OPS = {
@@ -48,6 +49,7 @@ FLEET_OPS = {
     "skew",
     "hardware",
     "mark",
+    "txn_mode",
 }
 
 
@@ -142,6 +144,10 @@ def run_fleet_steps(runner: FleetRunner, steps: tuple[Step, ...], truth: _Truth)
 
 def _fleet_op(f: Fleet, step: Step) -> None:
     kw = step.kw
+    if step.op == "txn_mode":  # targets are payment devices (terminals or all-in-one POS)
+        if f.txn is not None:
+            f.txn.set_mode(step.targets, kw["mode"], kw["share"])
+        return
     for gid in step.targets:
         gw = f.gateways[gid]
         if step.op == "kill":
@@ -179,12 +185,15 @@ class ScenarioRun:
         self.out = out
         self.say = say
         self.plan: Plan = compile_plan(scenario, model)
+        self.txn = TxnRun(scenario, model, out, say=say) if scenario.transactions else None
 
     def collector_env(self) -> dict[str, str]:
         # The collector holds a broker restart's wills for the agents' backoff: this fleet's.
         env = {"POSFLEET_AGENT_RECONNECT_MAX_S": str(self.s.fleet.reconnect_max)}
         env |= {f"POSFLEET_{k.upper()}": str(v) for k, v in self.s.collector.settings.items()}
         env |= {f"POSFLEET_ALERT_{k.upper()}": str(v) for k, v in self.s.collector.alerts.items()}
+        if self.txn is not None:
+            env |= self.txn.collector_env()
         return env
 
     def run(self) -> RunResult:
@@ -262,6 +271,8 @@ class ScenarioRun:
                 f"the collector to see all {n} gateways online",
             )
             result.connect_s = round(time.monotonic() - t_conn, 1)
+            if self.txn is not None:
+                self.txn.start(runner, collector.db)
             self.say(f"all {n} gateways online after {result.connect_s} s; timeline starts")
             lateness = self._timeline(runner, broker, collector, truth, result)
             result.late_steps_max_s = round(lateness, 2)
@@ -276,6 +287,11 @@ class ScenarioRun:
             broker.stop()
         result.duration_s = round(self.plan.end, 1)
         pages, site_of = read_pages(collector.db)
+        if self.txn is not None:
+            pages += read_cases(collector.db)  # shortfall cases, scored like pages
+            result.problems += self.txn.problems
+            result.fleet["txn_live_windows"] = self.txn.driver.live_sent
+            result.fleet["txn_history_windows"] = self.txn.driver.history_sent
         t = self.plan.timing
         assert t is not None
         min_duration = {
@@ -375,6 +391,9 @@ class ScenarioRun:
             i += 1
             if step.note:
                 self.say(f"[{now:7.1f}s] {step.note}")
+            if self.txn is not None and step.op in TXN_CONTROL_OPS:
+                self.txn.control(step, runner, collector.db, truth)  # writes its own truth
+                continue
             truth.write(step.truth)
             self._control(step, runner, broker, collector, result)
 

@@ -29,12 +29,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from telemetry.models import RECONNECT_MAX_DELAY_S, RECONNECT_MIN_DELAY_S
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
 def parse_duration(value: object) -> float:
-    """``30`` / ``"30s"`` / ``"2m"`` / ``"500ms"`` / ``"1h"`` -> seconds."""
+    """``30`` / ``"30s"`` / ``"2m"`` / ``"500ms"`` / ``"1h"`` / ``"14d"`` -> seconds."""
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or a string like '90s' or '2m'")
     if isinstance(value, int | float):
@@ -201,6 +201,48 @@ class BadInput(_Event):
     kinds: list[BadInputKind] = Field(default_factory=lambda: list(get_args(BadInputKind)))
 
 
+class StuckApp(_Event):
+    """A PIN pad's payment app hangs: the terminal beats on, takes no money and reports no
+    transaction window: ``terminal_silent`` (needs ``[transactions]``)."""
+
+    fault: Literal["stuck_app"]
+    hold: Duration = 120.0
+
+
+class IssuerOutage(_Event):
+    """The issuer behind a store stops answering: most of its sales decline with ISO 91
+    (class ``issuer_unavailable``): ``txn_failure_spike`` at the store."""
+
+    fault: Literal["issuer_outage"]
+    hold: Duration = 120.0
+    share: Share = 0.6  # of the store's sale attempts that decline so
+
+
+class NetworkTimeouts(_Event):
+    """A store's uplink to the acquirer drops answers: most sales time out (68, no answer in
+    time; outcome ``timed_out``): ``txn_failure_spike`` at the store."""
+
+    fault: Literal["network_timeouts"]
+    hold: Duration = 120.0
+    share: Share = 0.5
+
+
+class DuplicatedRefund(_Event):
+    """The acquirer books a refund of a terminal twice: the day's settlement file settles
+    its batch one transaction more and short by the refund: a ``mismatch`` shortfall case."""
+
+    fault: Literal["duplicated_refund"]
+    day: Annotated[int, Field(le=-1)] = -1  # business day: -1 the last settled day
+
+
+class LateSettlement(_Event):
+    """The settlement file of one business day arrives at ``at`` instead of with the others
+    (``[transactions] settlement_at``): no case before it, nothing open after it."""
+
+    fault: Literal["late_settlement"]
+    day: Annotated[int, Field(le=-1)] = -2
+
+
 EventSpec = Annotated[
     SitePowerOutage
     | RegionalIspOutage
@@ -214,7 +256,12 @@ EventSpec = Annotated[
     | MaintenanceWindow
     | BrokerRestart
     | CollectorRestart
-    | BadInput,
+    | BadInput
+    | StuckApp
+    | IssuerOutage
+    | NetworkTimeouts
+    | DuplicatedRefund
+    | LateSettlement,
     Field(discriminator="fault"),
 ]
 
@@ -232,6 +279,15 @@ FAULTS = (
     "broker_restart",
     "collector_restart",
     "bad_input",
+)
+# Faults of transaction health (docs/scenarios.md, "Transaction faults"): they need a
+# scenario with ``[transactions]``.
+TXN_FAULTS = (
+    "stuck_app",
+    "issuer_outage",
+    "network_timeouts",
+    "duplicated_refund",
+    "late_settlement",
 )
 
 
@@ -258,6 +314,28 @@ class CollectorSpec(_Strict):
     alerts: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
 
+StoreTypeName = Literal["supermarket", "restaurant", "convenience", "boutique"]
+
+
+class TransactionsSpec(_Strict):
+    """The fleet's payment devices report transaction windows (simulators/txnmodel.py).
+    ``scale`` multiplies every store's sales rate (a compressed scenario needs busy
+    terminals to see a silence in seconds); ``history`` of windows is published first, as
+    historical, so the collector's baselines exist before the timeline starts."""
+
+    window: Annotated[float, BeforeValidator(parse_duration), Field(gt=0)] = 1200.0
+    scale: Annotated[float, Field(gt=0, le=10_000)] = 1.0
+    store_types: list[StoreTypeName] = Field(
+        default_factory=lambda: list(get_args(StoreTypeName)), min_length=1
+    )
+    history: Duration = 14 * 86400.0
+    history_window: Annotated[float, BeforeValidator(parse_duration), Field(gt=0, le=86400)] = (
+        3600.0
+    )
+    settlement_days: Annotated[int, Field(ge=0, le=13)] = 2  # files for the last N days
+    settlement_at: Duration = 10.0  # when the on-time files are dropped
+
+
 class Scenario(_Strict):
     name: str
     description: str = ""
@@ -265,6 +343,7 @@ class Scenario(_Strict):
     settle: Duration = 30.0  # after the last event, before the scorecard
     fleet: FleetSpec = Field(default_factory=FleetSpec)
     collector: CollectorSpec = Field(default_factory=CollectorSpec)
+    transactions: TransactionsSpec | None = None
     events: list[EventSpec] = Field(default_factory=list)
 
 
@@ -300,15 +379,36 @@ def parse(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
         for err in exc.errors():
             msg = err["msg"]
             if err["type"] == "union_tag_invalid":
-                msg = f"unknown fault; use one of: {', '.join(FAULTS)}"
+                msg = f"unknown fault; use one of: {', '.join(FAULTS + TXN_FAULTS)}"
             elif err["type"] == "extra_forbidden":
                 msg = "unknown key for this fault (see docs/scenarios.md for its keys)"
             lines.append(f"  {_where(err['loc'], data)}: {msg}")
         raise ScenarioError(f"{source}: invalid scenario\n" + "\n".join(lines)) from exc
     _check_collector(scenario, source)
+    _check_transactions(scenario, source)
     if scenario.fleet.reconnect_max < scenario.fleet.reconnect_min:
         raise ScenarioError(f"{source}: [fleet] reconnect_max must be >= reconnect_min")
     return scenario
+
+
+def _check_transactions(s: Scenario, source: str) -> None:
+    tx = s.transactions
+    for i, ev in enumerate(s.events):
+        if ev.fault not in TXN_FAULTS:
+            continue
+        where = f"{source}: events[{i}] ({ev.fault})"
+        if tx is None:
+            raise ScenarioError(f"{where}: needs a [transactions] table (docs/scenarios.md)")
+        if isinstance(ev, DuplicatedRefund | LateSettlement) and -ev.day > tx.settlement_days:
+            raise ScenarioError(
+                f"{where}: day {ev.day} has no settlement file; [transactions] "
+                f"settlement_days = {tx.settlement_days} covers days -1..-{tx.settlement_days}"
+            )
+        if isinstance(ev, LateSettlement) and ev.at <= tx.settlement_at:
+            raise ScenarioError(
+                f"{where}: at {ev.at:g}s is not late: make it later than [transactions] "
+                f"settlement_at ({tx.settlement_at:g}s)"
+            )
 
 
 def _check_collector(s: Scenario, source: str) -> None:

@@ -91,7 +91,9 @@ def test_silence_needs_the_floor_and_the_expected_count() -> None:
     assert expected == pytest.approx(15.0)
     # A quiet terminal (2/h): 3 hours without a sale is 6 expected: still normal.
     quiet = {h: 2.0 for h in range(9, 13)}
-    assert is_silent(quiet, last, _sh("2026-11-30T13:00"), SH, s) == (False, pytest.approx(6.0))
+    quiet_silent, quiet_expected = is_silent(quiet, last, _sh("2026-11-30T13:00"), SH, s)
+    assert quiet_silent is False
+    assert quiet_expected == pytest.approx(6.0)
 
 
 # ---------------------------------------------------------------- the whole path

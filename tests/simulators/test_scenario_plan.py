@@ -11,7 +11,14 @@ from simulators.fleetmodel import generate
 from simulators.scenarios import library
 from simulators.scenarios.inject import bad_messages
 from simulators.scenarios.plan import Plan, compile_plan
-from simulators.scenarios.spec import FAULTS, ScenarioError, load, parse, parse_duration
+from simulators.scenarios.spec import (
+    FAULTS,
+    TXN_FAULTS,
+    ScenarioError,
+    load,
+    parse,
+    parse_duration,
+)
 from telemetry.codec import Rejected, decode
 
 FAST = {
@@ -40,7 +47,7 @@ def test_every_library_scenario_loads_and_compiles(name: str) -> None:
 
 def test_the_library_covers_every_fault_kind() -> None:
     used = {ev.fault for p in library().values() for ev in load(p).events}
-    assert used == set(FAULTS)
+    assert used == set(FAULTS) | set(TXN_FAULTS)
 
 
 def test_the_ci_scenario_injects_every_fault_kind() -> None:
