@@ -268,7 +268,7 @@ def _horizon(now: datetime, window_end: datetime | None, window_s: float | None)
     close): judging up to ``now`` would count a store's first minutes of the day before
     their window arrived. When windows stop altogether, judgement goes on up to two
     windows behind ``now``."""
-    span = max(float(window_s or 0.0), 300.0)
+    span = float(window_s) if window_s and window_s > 0 else 1200.0  # the agent's default
     behind = now - timedelta(seconds=2 * span)
     if window_end is None:
         return behind
