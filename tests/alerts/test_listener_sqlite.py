@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from collector.metrics import FleetCollector
 from collector.model import DetectedBy, Liveness
 from collector.store.times import from_db, to_db
 
@@ -352,3 +354,50 @@ def test_a_call_rolled_back_by_the_loop_is_resynced_from_the_store_without_losin
     ]
     h.advance(60)
     assert h.fired_events() == [("gateway_down", "gw4")]
+
+
+SHIPPED = {"pending_gateway_down_s": 1, "pending_site_down_s": 0, "site_spread_s": 90}
+
+
+def _exported(db_path: Path) -> list[tuple[str, str]]:
+    """The posfleet_alert_firing series the collector's /metrics serves from this store."""
+    registry = CollectorRegistry()
+    fleet = FleetCollector(db_path)
+    registry.register(fleet)
+    try:
+        return sorted(
+            (s.labels["alertname"], s.labels["gateway"] or s.labels["site"])
+            for family in registry.collect()
+            for s in family.samples
+            if s.name == "posfleet_alert_firing"
+        )
+    finally:
+        fleet.close()
+
+
+def test_a_spread_store_outage_is_stored_down_but_exported_as_one_page(
+    conn: sqlite3.Connection, db_path: Path
+) -> None:
+    h = Harness(conn, T0, **SHIPPED)
+    for gw in GWS:  # wills 15 s apart: 75 s, within 1.5 x a 55 s keepalive
+        h.gateway(gw, Liveness.DOWN)
+        h.advance(15)
+    h.advance(60)
+    assert _exported(db_path) == [("gateway_down", "gw0")]
+    # The store and the console see the store down, and which page covers it.
+    (state, fired_at, details) = h.rows(
+        "SELECT state, fired_at, details FROM alerts WHERE kind = 'site_down'"
+    )[0]
+    assert (state, fired_at) == ("firing", None)
+    assert json.loads(str(details))["covered_by"] == "gw0"
+    assert h.rows("SELECT ended_at FROM incidents WHERE subject_type = 'site'") == [(None,)]
+
+    h.restart()  # a restarted collector keeps the store covered, and pages nobody
+    h.advance(30)
+    assert _exported(db_path) == [("gateway_down", "gw0")]
+
+    for gw in GWS:
+        h.gateway(gw, Liveness.ONLINE, DetectedBy.BIRTH)
+    h.advance(30)
+    assert _exported(db_path) == []
+    assert h.rows("SELECT count(*) FROM alerts WHERE state != 'resolved'") == [(0,)]

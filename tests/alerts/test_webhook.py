@@ -149,7 +149,9 @@ def test_unreachable_receiver_counts_a_failure_and_keeps_the_event(
 def test_a_paged_alert_silenced_by_its_site_going_down_is_reported_suppressed(
     conn: sqlite3.Connection, db_path: Path, receiver: Receiver
 ) -> None:
-    h = Harness(conn, T0)
+    # The store goes down 61 s after gw1, beyond its 30 s spread: a new outage, whose own
+    # page takes over (within the spread gw1's page would cover the store, see below).
+    h = Harness(conn, T0, site_spread_s=30)
     notifier = WebhookNotifier(db_path, receiver.url)
     try:
         h.gateway("gw1", Liveness.DOWN)
@@ -266,7 +268,7 @@ def test_a_receiver_answering_garbage_does_not_kill_the_notifier(
         db_path, receiver.url, poll_s=0.05, max_backoff_s=0.2, registry=registry
     ).start()
     try:
-        h = Harness(conn, T0)
+        h = Harness(conn, T0, site_spread_s=30)  # the store down later pages on its own
         h.gateway("gw1", Liveness.DOWN)
         h.advance(61)
         wait_for(lambda: receiver.garbage == 0, 10, what="two garbage answers")
@@ -385,3 +387,26 @@ def test_the_webhook_url_can_come_from_a_file_and_is_never_shown(
     with pytest.raises(AlertConfigError, match="hysteresis") as bad:
         AlertSettings.from_env()
     assert "T0KEN" not in str(bad.value)
+
+
+def test_a_spread_store_outage_posts_one_page_and_one_resolve(
+    conn: sqlite3.Connection, db_path: Path, receiver: Receiver
+) -> None:
+    h = Harness(conn, T0, pending_gateway_down_s=1, pending_site_down_s=0, site_spread_s=90)
+    notifier = WebhookNotifier(db_path, receiver.url)
+    try:
+        h.gateway("gw1", Liveness.DOWN)  # the store losing power, one keepalive at a time
+        h.advance(40)
+        h.gateway("gw2", Liveness.DOWN)
+        h.advance(60)
+        notifier.run_once()
+        h.gateway("gw2", Liveness.ONLINE)  # power back
+        h.gateway("gw1", Liveness.ONLINE)
+        h.advance(30)
+        notifier.run_once()
+    finally:
+        notifier.close()
+    assert events(receiver) == [
+        ("firing", "gateway_down", "gw1"),
+        ("resolved", "gateway_down", "gw1"),
+    ]
