@@ -338,11 +338,17 @@ class AlertEngine:
 
     def _paging_child(self, site: Alert, now: datetime) -> Alert | None:
         """The earliest gateway of ``site`` whose page went out for this outage: it fires
-        on its own and went down at most ``site_spread_s`` before the store did (a store
-        losing power one keepalive at a time). A gateway that paged long before is another
-        outage, and so is one that paged before the store's outage became a fault (a planned
-        reboot that overran its grace, a window that ended: ``pending_since``): then the
-        store pages, as its own news."""
+        on its own, went down at most ``site_spread_s`` before the store did (a store
+        losing power one keepalive at a time) and paged before the store was down. A
+        gateway that paged long before is another outage, and so is one that paged before
+        the store's outage became a fault (a planned reboot that overran its grace, a
+        window that ended: ``pending_since``): then the store pages, as its own news.
+
+        "Before the store was down" is by the wills' times: wills that arrive together
+        reach the engine 2 s later (the will hold), one transition after another, so the
+        first may fire (its pending counts from its will) just before its siblings are
+        applied. Its page raced the store's and lost nothing yet (no scrape in between):
+        the store pages, and silences it."""
         spread = timedelta(seconds=self.settings.site_spread_s)
         paged: list[tuple[datetime, str, Alert]] = []
         for gid in self.topology.live_members(site.key.subject_id) if spread else ():
@@ -352,6 +358,7 @@ class AlertEngine:
                 and _pages_itself(gw, now)
                 and gw.fired_at is not None
                 and gw.started_at >= site.pending_since - spread
+                and gw.fired_at <= site.pending_since
             ):
                 paged.append((gw.fired_at, gid, gw))
         return min(paged, key=lambda p: p[:2])[2] if paged else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from collector.alerts.model import AlertState, Key, Kind
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
 
@@ -260,6 +262,25 @@ def test_store_whose_gateways_all_die_within_the_hold_pages_as_site_down() -> No
         sim.gw(gw, Liveness.ONLINE, DetectedBy.BIRTH)
     sim.advance(60)
     assert sim.loud_resolves() == [("site_down", "store")]
+
+
+def test_wills_that_arrive_together_page_the_store_even_if_one_fired_as_they_were_applied() -> None:
+    # The collector holds each will 2 s and then hands the transitions over one by one: the
+    # first one's 1 s pending (counted from its will) is over when it is applied, so it
+    # fires in its own evaluation, before its siblings are applied. Its page is no page of
+    # an earlier death: the store was down (by the wills' times) before it fired.
+    sim = Sim(site_engine({"store": GWS[:3]}, **SHIPPED))
+    will_at = sim.now
+    sim.now = will_at + timedelta(seconds=2)
+    for gw in GWS[:3]:
+        t = Transition(
+            SubjectType.GATEWAY, gw, Liveness.ONLINE, Liveness.DOWN, will_at, DetectedBy.WILL
+        )
+        sim.transition(t)
+    sim.advance(60)
+    assert sim.pages() == [("gateway_down", GWS[0]), ("site_down", "store")]
+    assert [a.key.kind for a in sim.engine.firing()] == [Kind.SITE_DOWN]
+    assert sim.state(Kind.GATEWAY_DOWN, GWS[0]) is AlertState.SUPPRESSED
 
 
 def test_partial_recovery_after_a_spread_cut_pages_each_gateway_still_down_once() -> None:
