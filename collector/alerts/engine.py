@@ -14,7 +14,10 @@ then decides, parents first, what each active alert should be:
   pending_for (so a recovering site whose gateways reconnect over a few seconds does not
   page each of them, and a window that ends fires what is still down exactly once);
 - ``pending`` past pending_for -> ``firing`` (escalation 1), escalation rises while
-  unacknowledged;
+  unacknowledged; except a store whose first gateway's page already went out for the same
+  outage: its ``site_down`` fires *covered* by that page (promotion in place: shown, never
+  paged, exported or escalated; ``details.covered_by``), and pages as new only if that
+  page is silenced while the store stays down;
 - condition cleared -> ``resolved`` (silently unless it was firing).
 
 Mutations are collected in an outbox that the repository writes; nothing here does I/O.
@@ -328,6 +331,7 @@ class AlertEngine:
             return
         alert.state = AlertState.FIRING
         alert.details[COVERED_BY] = child.key.subject_id
+        alert.summary += _covered_suffix(child.key.subject_id)  # what the console shows
         self._event(
             alert,
             now,
@@ -464,7 +468,7 @@ class AlertEngine:
             started_at=old.started_at,
             pending_since=now,
             place=old.place,
-            summary=old.summary,
+            summary=old.summary.removesuffix(_covered_suffix(old.details.get(COVERED_BY))),
             details={
                 k: v for k, v in old.details.items() if k not in ("suppressed_by", COVERED_BY)
             },
@@ -517,6 +521,10 @@ class AlertEngine:
             for a in self.active.values()
             if a.state is AlertState.FIRING and a.inhibited_by is None and a.fired_at is not None
         ]
+
+
+def _covered_suffix(gateway_id: object) -> str:
+    return f"; paged as gateway_down {gateway_id}" if gateway_id else ""
 
 
 def _pages_itself(alert: Alert, now: datetime) -> bool:

@@ -242,6 +242,7 @@ def test_the_console_shows_a_covered_store_down_and_names_the_page_that_covers_i
     site = sim.engine.active[Key(Kind.SITE_DOWN, SubjectType.SITE, "store")]
     assert site.state is AlertState.FIRING
     assert site.details["covered_by"] == GWS[0]
+    assert site.summary.endswith(f"; paged as gateway_down {GWS[0]}")  # the console's text
     assert site.fired_at is None  # it never paged
     assert ("store", True, "fault") in sim.site_changes
     for gw in GWS[1:3]:  # the held siblings are covered by the store, silenced for good
@@ -321,7 +322,10 @@ def test_the_store_pages_when_the_page_covering_it_is_silenced_while_it_stays_do
     sim.engine.suspended.add((SubjectType.GATEWAY, GWS[0]))  # an operator suspends it
     sim.advance(10)
     assert sim.pages() == [("gateway_down", GWS[0]), ("site_down", "store")]
-    assert [a.key.kind for a in sim.engine.firing()] == [Kind.SITE_DOWN]
+    (site,) = sim.engine.firing()
+    assert site.key.kind is Kind.SITE_DOWN
+    assert "paged as" not in site.summary
+    assert "covered_by" not in site.details
 
 
 def test_single_gateway_death_pages_after_one_second_and_a_sibling_soon_after_is_held() -> None:
