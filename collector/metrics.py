@@ -290,14 +290,16 @@ class FleetCollector(Collector):
         yield alerts
         firing = GaugeMetricFamily(
             "posfleet_alert_firing",
-            "One series per firing, non-inhibited alert (1)",
+            "One series per paging alert: firing, not inhibited, not covered (1)",
             labels=list(ALERT_LABELS),
         )
         for row in db.execute(
             "SELECT kind, severity, region_id, site_id, gateway_id, terminal_id, escalation, "
             "summary, coalesce(fired_at, started_at) FROM alerts "
-            "WHERE state = 'firing' AND inhibited_by IS NULL"
+            "WHERE state = 'firing' AND inhibited_by IS NULL AND fired_at IS NOT NULL"
         ):
+            # fired_at unset: a site_down covered by its first gateway's page (the engine's
+            # promotion in place), shown in the console but never a second page.
             firing.add_metric([str(v) for v in row], 1)
         yield firing
         yield from transaction_totals(db)

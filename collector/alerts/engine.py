@@ -14,7 +14,10 @@ then decides, parents first, what each active alert should be:
   pending_for (so a recovering site whose gateways reconnect over a few seconds does not
   page each of them, and a window that ends fires what is still down exactly once);
 - ``pending`` past pending_for -> ``firing`` (escalation 1), escalation rises while
-  unacknowledged;
+  unacknowledged; except a store whose first gateway's page already went out for the same
+  outage: its ``site_down`` fires *covered* by that page (promotion in place: shown, never
+  paged, exported or escalated; ``details.covered_by``), and pages as new only if that
+  page is silenced while the store stays down;
 - condition cleared -> ``resolved`` (silently unless it was firing).
 
 Mutations are collected in an outbox that the repository writes; nothing here does I/O.
@@ -29,6 +32,8 @@ from typing import Any
 from collector.alerts.config import AlertSettings
 from collector.alerts.flapping import FlapDetector
 from collector.alerts.model import (
+    COVERED_BY,
+    COVERED_NOTE,
     DOWN_KIND_FOR,
     DOWN_KINDS,
     Alert,
@@ -293,15 +298,20 @@ class AlertEngine:
             return
         if alert.state is AlertState.SUPPRESSED:
             alert = self._reopen(alert, now)
+        if (
+            alert.state is AlertState.FIRING
+            and COVERED_BY in alert.details
+            and not self._still_covered(alert, now)
+        ):
+            alert = self._reopen(alert, now, why="the page covering it ended")
         if alert.state is AlertState.PENDING:
             wait = timedelta(seconds=self.settings.pending_for(alert.key.kind.value))
             due = alert.pending_since + wait
             if alert.key.kind is Kind.GATEWAY_DOWN:
                 due = max(due, self._store_hold_until(alert, now))
             if now >= due:
-                alert.state, alert.fired_at, alert.escalation = AlertState.FIRING, now, 1
-                self._event(alert, now, AlertState.PENDING.value, AlertState.FIRING.value)
-        if alert.state is AlertState.FIRING and alert.acked_by is None:
+                self._fire(alert, now)
+        if alert.state is AlertState.FIRING and alert.acked_by is None and alert.fired_at:
             assert alert.fired_at is not None
             delays = self._escalate_at.get(alert.severity, self._escalate_default)
             level = 1 + sum(1 for d in delays if now - alert.fired_at >= d)
@@ -309,6 +319,60 @@ class AlertEngine:
                 old = alert.escalation
                 alert.escalation = level
                 self._event(alert, now, "firing", "firing", note=f"escalation {old} -> {level}")
+
+    def _fire(self, alert: Alert, now: datetime) -> None:
+        """Pending -> firing. A store whose first gateway already paged for this outage
+        fires covered by that page instead of paging again (promotion in place): shown,
+        never exported to Prometheus, never escalated; its gateway's page stays the one."""
+        child = self._paging_child(alert, now) if alert.key.kind is Kind.SITE_DOWN else None
+        if child is None:
+            alert.state, alert.fired_at, alert.escalation = AlertState.FIRING, now, 1
+            self._event(alert, now, AlertState.PENDING.value, AlertState.FIRING.value)
+            return
+        alert.state = AlertState.FIRING
+        alert.details[COVERED_BY] = child.key.subject_id
+        alert.summary += _covered_suffix(child.key.subject_id)  # what the console shows
+        self._event(
+            alert,
+            now,
+            AlertState.PENDING.value,
+            AlertState.FIRING.value,
+            note="not paged again: that page already went out for this store",
+        )
+
+    def _paging_child(self, site: Alert, now: datetime) -> Alert | None:
+        """The earliest gateway of ``site`` whose page went out for this outage: it fires
+        on its own, went down at most ``site_spread_s`` before the store did (a store
+        losing power one keepalive at a time) and paged before the store was down. A
+        gateway that paged long before is another outage, and so is one that paged before
+        the store's outage became a fault (a planned reboot that overran its grace, a
+        window that ended: ``pending_since``): then the store pages, as its own news.
+
+        "Before the store was down" is by the wills' times: wills that arrive together
+        reach the engine 2 s later (the will hold), one transition after another, so the
+        first may fire (its pending counts from its will) just before its siblings are
+        applied. Its page raced the store's and lost nothing yet (no scrape in between):
+        the store pages, and silences it."""
+        spread = timedelta(seconds=self.settings.site_spread_s)
+        paged: list[tuple[datetime, str, Alert]] = []
+        for gid in self.topology.live_members(site.key.subject_id) if spread else ():
+            gw = self.active.get(Key(Kind.GATEWAY_DOWN, SubjectType.GATEWAY, gid))
+            if (
+                gw is not None
+                and _pages_itself(gw, now)
+                and gw.fired_at is not None
+                and gw.started_at >= site.pending_since - spread
+                and gw.fired_at <= site.pending_since
+            ):
+                paged.append((gw.fired_at, gid, gw))
+        return min(paged, key=lambda p: p[:2])[2] if paged else None
+
+    def _still_covered(self, site: Alert, now: datetime) -> bool:
+        """The gateway page that covers ``site`` still pages (it may have been silenced by
+        a window, a suspension or flapping while the store stays down)."""
+        gid = str(site.details.get(COVERED_BY, ""))
+        gw = self.active.get(Key(Kind.GATEWAY_DOWN, SubjectType.GATEWAY, gid))
+        return gw is not None and _pages_itself(gw, now)
 
     def _blocker(self, alert: Alert, now: datetime) -> tuple[Blocker, Key | None, str] | None:
         key, place = alert.key, alert.place
@@ -351,7 +415,7 @@ class AlertEngine:
             if parent is None:
                 return False
             alert = parent
-        return alert.state is AlertState.FIRING
+        return alert.state is AlertState.FIRING and COVERED_BY not in alert.details
 
     def _store_hold_until(self, alert: Alert, now: datetime) -> datetime:
         """A gateway that went down shortly after a sibling of its store may be the store
@@ -394,8 +458,9 @@ class AlertEngine:
         alert.details["suppressed_by"] = why
         self._event(alert, now, old.value, alert.state.value, note=f"{blocker.value}: {why}")
 
-    def _reopen(self, old: Alert, now: datetime) -> Alert:
-        """The blocker went away and the condition holds: continue as a new alert."""
+    def _reopen(self, old: Alert, now: datetime, why: str = "") -> Alert:
+        """The blocker (or the page covering it) went away and the condition holds:
+        continue as a new alert."""
         new = Alert(
             key=old.key,
             state=AlertState.PENDING,
@@ -403,15 +468,13 @@ class AlertEngine:
             started_at=old.started_at,
             pending_since=now,
             place=old.place,
-            summary=old.summary,
-            details={k: v for k, v in old.details.items() if k != "suppressed_by"},
+            summary=old.summary.removesuffix(_covered_suffix(old.details.get(COVERED_BY))),
+            details={
+                k: v for k, v in old.details.items() if k not in ("suppressed_by", COVERED_BY)
+            },
         )
-        self._resolve(
-            old,
-            now,
-            f"{old.blocker.value if old.blocker else 'blocker'} over; "
-            "condition continues as a new alert",
-        )
+        over = why or f"{old.blocker.value if old.blocker else 'blocker'} over"
+        self._resolve(old, now, f"{over}; condition continues as a new alert")
         self.active[old.key] = new
         self._event(new, now, "none", AlertState.PENDING.value, note="continues after suppression")
         return new
@@ -422,15 +485,16 @@ class AlertEngine:
         alert.inhibited_by = None
         # Only an alert that was firing produces a visible "resolved"; the others close
         # silently (their note says so) because nobody was ever paged for them.
+        loud = old is AlertState.FIRING and alert.fired_at is not None
         self._event(
-            alert,
-            now,
-            old.value,
-            AlertState.RESOLVED.value,
-            note if old is AlertState.FIRING else f"silent: {note}",
+            alert, now, old.value, AlertState.RESOLVED.value, note if loud else f"silent: {note}"
         )
 
     def _event(self, alert: Alert, at: datetime, frm: str, to: str, note: str = "") -> None:
+        if COVERED_BY in alert.details and AlertState.FIRING.value in (frm, to):
+            # Marks what is no page (nor the end of one) for whoever reads the history as
+            # pages (the webhook notifier): this alert's page is its gateway's.
+            note = f"{COVERED_NOTE} gateway_down {alert.details[COVERED_BY]}: {note}"
         self._out.events.append(AlertEvent(alert, at, frm, to, note))
         self._touch(alert)
 
@@ -450,12 +514,27 @@ class AlertEngine:
         return out
 
     def firing(self) -> list[Alert]:
-        """What pages now: firing and not inhibited (the Prometheus view)."""
+        """What pages now: firing, not inhibited, not covered by a gateway's page (the
+        Prometheus view)."""
         return [
             a
             for a in self.active.values()
-            if a.state is AlertState.FIRING and a.inhibited_by is None
+            if a.state is AlertState.FIRING and a.inhibited_by is None and a.fired_at is not None
         ]
+
+
+def _covered_suffix(gateway_id: object) -> str:
+    return f"; paged as gateway_down {gateway_id}" if gateway_id else ""
+
+
+def _pages_itself(alert: Alert, now: datetime) -> bool:
+    """Its own page is out and still open (not silenced, not covered, not planned)."""
+    return (
+        alert.state is AlertState.FIRING
+        and alert.inhibited_by is None
+        and alert.fired_at is not None
+        and not _planned(alert, now)
+    )
 
 
 def _planned(alert: Alert, now: datetime) -> bool:

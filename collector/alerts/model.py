@@ -39,6 +39,13 @@ class Kind(StrEnum):
     TXN_FAILURE_SPIKE = "txn_failure_spike"
 
 
+# A site_down that fires while the page of one of its gateways already went out for the
+# same outage is "covered" by that page (promotion in place): ``details[COVERED_BY]`` names
+# the gateway, ``fired_at`` stays unset (it never paged), Prometheus never sees it, and its
+# lifecycle events' notes start with COVERED_NOTE so history readers do not count a page.
+COVERED_BY = "covered_by"
+COVERED_NOTE = "covered by"
+
 DOWN_KINDS = frozenset({Kind.SITE_DOWN, Kind.GATEWAY_DOWN, Kind.TERMINAL_DOWN})
 
 DOWN_KIND_FOR = {

@@ -3,7 +3,9 @@
 Reads the alert history from the store on its own thread and connection (never on the
 processing thread: no network I/O there) and POSTs one JSON document per page
 (``firing``), escalation (``escalated``), ``resolved`` and ``suppressed`` (a paged alert
-now covered by its parent's page, a window or a suspension: no resolve is ever lost). Delivery is
+now covered by its parent's page, a window or a suspension: no resolve is ever lost). A site_down
+covered by its first gateway's page (its events' notes start with ``covered by``,
+``collector.alerts.model.COVERED_NOTE``) sends nothing: that gateway's page is the store's. Delivery is
 at least once and in order: the cursor (last delivered ``alert_events.id``, kept in
 ``meta``) only moves after a 2xx; a 4xx is logged and skipped (retrying cannot help);
 anything else is retried, after a backoff that doubles from ``poll_s`` up to
@@ -48,7 +50,7 @@ SELECT e.id, e.at, e.from_state, e.to_state, e.note, a.id, a.kind, a.subject_typ
        a.subject_id, a.severity, a.region_id, a.site_id, a.gateway_id, a.terminal_id,
        a.summary, a.started_at, a.fired_at, a.resolved_at, a.escalation, a.acked_by
 FROM alert_events e JOIN alerts a ON a.id = e.alert_id
-WHERE e.id > ? AND e.actor = 'collector' AND (
+WHERE e.id > ? AND e.actor = 'collector' AND e.note NOT LIKE 'covered by %' AND (
     (e.from_state = 'pending' AND e.to_state = 'firing')
     OR (e.from_state = 'firing' AND e.to_state IN ('resolved', 'suppressed'))
     OR (e.from_state = 'firing' AND e.to_state = 'firing' AND e.note LIKE 'escalation%'))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from collector.alerts.config import AlertSettings
 from collector.alerts.engine import AlertEngine
-from collector.alerts.model import Alert, AlertState, Key, Kind
+from collector.alerts.model import COVERED_NOTE, Alert, AlertState, Key, Kind
 from collector.alerts.rules import Verdict
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
 
@@ -88,15 +88,23 @@ class Sim:
         self.tick()
 
     def pages(self, kind: str | None = None) -> list[tuple[str, str]]:
-        """(kind, subject) of every pending -> firing event so far."""
+        """(kind, subject) of every pending -> firing event so far that paged (a site_down
+        covered by its gateway's page fires without paging)."""
         return [
             (k, s)
-            for k, s, _f, to, _n in self.events
-            if to == "firing" and _f == "pending" and (kind is None or k == kind)
+            for k, s, _f, to, n in self.events
+            if to == "firing"
+            and _f == "pending"
+            and not n.startswith(COVERED_NOTE)
+            and (kind is None or k == kind)
         ]
 
     def loud_resolves(self) -> list[tuple[str, str]]:
-        return [(k, s) for k, s, f, to, _n in self.events if f == "firing" and to == "resolved"]
+        return [
+            (k, s)
+            for k, s, f, to, n in self.events
+            if f == "firing" and to == "resolved" and not n.startswith(COVERED_NOTE)
+        ]
 
     def state(self, kind: Kind, subject_id: str) -> AlertState | None:
         for key, alert in self.engine.active.items():

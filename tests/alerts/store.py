@@ -98,7 +98,7 @@ class Harness:
         """Exactly what the metrics exporter turns into posfleet_alert_firing series."""
         return self.rows(
             "SELECT kind, subject_id FROM alerts WHERE state = 'firing' AND inhibited_by IS NULL "
-            "ORDER BY id"
+            "AND fired_at IS NOT NULL ORDER BY id"
         )
 
     def fired_events(self) -> list[tuple[object, ...]]:

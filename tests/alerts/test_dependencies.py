@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from collector.alerts.model import AlertState, Key, Kind
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
 
@@ -201,18 +203,129 @@ def test_a_site_that_pages_silences_its_paged_gateway_and_terminal_alerts() -> N
 SHIPPED = {"pending_gateway_down_s": 1, "pending_site_down_s": 0, "site_spread_s": 90}
 
 
-def test_power_cut_with_wills_spread_over_one_and_a_half_keepalives_pages_first_gateway_then_site() -> (
-    None
-):
-    # Shipped delays: the first will pages at once (nothing tells it from a single death);
-    # the siblings wait for the store, which is promoted to site_down when the last is down.
-    sim = Sim(site_engine({"store": GWS[:5], "other": ["gwx"]}, **SHIPPED))
-    for gw in GWS[:5]:  # wills 20 s apart: 80 s, under 1.5 x a 60 s keepalive
+def spread_power_cut(sim: Sim, gws: list[str]) -> None:
+    """A store loses power: its gateways' wills arrive 20 s apart (80 s for five, under
+    1.5 x a 60 s keepalive), then the outage lasts."""
+    for gw in gws:
         sim.gw(gw, Liveness.DOWN)
         sim.advance(20)
     sim.advance(600, step=5)
+
+
+def test_spread_store_power_cut_pages_once_as_its_first_gateway_and_resolves_once() -> None:
+    # Shipped delays: the first will pages at once (nothing tells it from a single death);
+    # the siblings wait for the store, and the store, down within the spread of that page,
+    # is covered by it instead of paging a second time.
+    sim = Sim(site_engine({"store": GWS[:5], "other": ["gwx"]}, **SHIPPED))
+    spread_power_cut(sim, GWS[:5])
+    sim.advance(400, step=5)  # past the first escalation delay (900 s after the page)
+    assert sim.pages() == [("gateway_down", GWS[0])]
+    assert [(a.key.kind, a.key.subject_id) for a in sim.engine.firing()] == [
+        (Kind.GATEWAY_DOWN, GWS[0])
+    ]
+    # Escalation climbs on the alert that paged, never on the covered store.
+    escalations = [(k, s) for k, s, f, to, n in sim.events if n.startswith("escalation")]
+    assert escalations == [("gateway_down", GWS[0])]
+
+    # Power is back: every gateway reconnects, the one that paged among them.
+    for gw in [GWS[2], GWS[0], GWS[4], GWS[1], GWS[3]]:
+        sim.gw(gw, Liveness.ONLINE, DetectedBy.BIRTH)
+    sim.advance(600, step=5)
+    assert sim.loud_resolves() == [("gateway_down", GWS[0])]
+    assert sim.pages() == [("gateway_down", GWS[0])]
+    assert sim.engine.active == {}
+
+
+def test_the_console_shows_a_covered_store_down_and_names_the_page_that_covers_it() -> None:
+    sim = Sim(site_engine({"store": GWS[:3]}, **SHIPPED))
+    spread_power_cut(sim, GWS[:3])
+    site = sim.engine.active[Key(Kind.SITE_DOWN, SubjectType.SITE, "store")]
+    assert site.state is AlertState.FIRING
+    assert site.details["covered_by"] == GWS[0]
+    assert site.summary.endswith(f"; paged as gateway_down {GWS[0]}")  # the console's text
+    assert site.fired_at is None  # it never paged
+    assert ("store", True, "fault") in sim.site_changes
+    for gw in GWS[1:3]:  # the held siblings are covered by the store, silenced for good
+        sibling = sim.engine.active[Key(Kind.GATEWAY_DOWN, SubjectType.GATEWAY, gw)]
+        assert sibling.state is AlertState.SUPPRESSED
+        assert sibling.inhibited_by == site.key
+        assert sibling.fired_at is None
+
+
+def test_store_whose_gateways_all_die_within_the_hold_pages_as_site_down() -> None:
+    sim = Sim(site_engine({"store": GWS[:5]}, **SHIPPED))
+    for gw in GWS[:5]:  # the same instant: no gateway's page went out yet
+        sim.gw(gw, Liveness.DOWN)
+    sim.advance(600, step=5)
+    assert sim.pages() == [("site_down", "store")]
+    assert [a.key.kind for a in sim.engine.firing()] == [Kind.SITE_DOWN]
+    for gw in GWS[:5]:
+        sim.gw(gw, Liveness.ONLINE, DetectedBy.BIRTH)
+    sim.advance(60)
+    assert sim.loud_resolves() == [("site_down", "store")]
+
+
+def test_wills_that_arrive_together_page_the_store_even_if_one_fired_as_they_were_applied() -> None:
+    # The collector holds each will 2 s and then hands the transitions over one by one: the
+    # first one's 1 s pending (counted from its will) is over when it is applied, so it
+    # fires in its own evaluation, before its siblings are applied. Its page is no page of
+    # an earlier death: the store was down (by the wills' times) before it fired.
+    sim = Sim(site_engine({"store": GWS[:3]}, **SHIPPED))
+    will_at = sim.now
+    sim.now = will_at + timedelta(seconds=2)
+    for gw in GWS[:3]:
+        t = Transition(
+            SubjectType.GATEWAY, gw, Liveness.ONLINE, Liveness.DOWN, will_at, DetectedBy.WILL
+        )
+        sim.transition(t)
+    sim.advance(60)
     assert sim.pages() == [("gateway_down", GWS[0]), ("site_down", "store")]
     assert [a.key.kind for a in sim.engine.firing()] == [Kind.SITE_DOWN]
+    assert sim.state(Kind.GATEWAY_DOWN, GWS[0]) is AlertState.SUPPRESSED
+
+
+def test_partial_recovery_after_a_spread_cut_pages_each_gateway_still_down_once() -> None:
+    sim = Sim(site_engine({"store": GWS[:4]}, **SHIPPED))
+    spread_power_cut(sim, GWS[:4])
+    sim.gw(GWS[0], Liveness.ONLINE, DetectedBy.BIRTH)  # the one that paged is back
+    sim.advance(600, step=5)
+    assert sim.loud_resolves() == [("gateway_down", GWS[0])]
+    # The store is up again, the rest are still down: each pages now, once, as new.
+    assert sorted(sim.pages()) == [("gateway_down", gw) for gw in GWS[:4]]
+    assert sorted(a.key.subject_id for a in sim.engine.firing()) == GWS[1:4]
+    assert Key(Kind.SITE_DOWN, SubjectType.SITE, "store") not in sim.engine.active
+
+
+def test_a_sibling_back_first_leaves_the_page_open_and_pages_the_rest_still_down() -> None:
+    sim = Sim(site_engine({"store": GWS[:3]}, **SHIPPED))
+    spread_power_cut(sim, GWS[:3])
+    sim.gw(GWS[2], Liveness.ONLINE, DetectedBy.BIRTH)  # a sibling is back, not the paged one
+    sim.advance(600, step=5)
+    assert sim.loud_resolves() == []
+    assert sim.pages() == [("gateway_down", GWS[0]), ("gateway_down", GWS[1])]
+    assert sim.state(Kind.GATEWAY_DOWN, GWS[0]) is AlertState.FIRING
+
+
+def test_a_gateway_that_paged_long_before_does_not_cover_the_store_going_down() -> None:
+    sim = Sim(site_engine({"store": GWS[:2]}, **SHIPPED))
+    sim.gw(GWS[0], Liveness.DOWN)
+    sim.advance(600, step=5)  # its own outage, paged and known
+    sim.gw(GWS[1], Liveness.DOWN)  # now the whole store is down: news, it pages
+    sim.advance(60)
+    assert sim.pages() == [("gateway_down", GWS[0]), ("site_down", "store")]
+    assert [a.key.kind for a in sim.engine.firing()] == [Kind.SITE_DOWN]
+
+
+def test_the_store_pages_when_the_page_covering_it_is_silenced_while_it_stays_down() -> None:
+    sim = Sim(site_engine({"store": GWS[:3]}, **SHIPPED))
+    spread_power_cut(sim, GWS[:3])
+    sim.engine.suspended.add((SubjectType.GATEWAY, GWS[0]))  # an operator suspends it
+    sim.advance(10)
+    assert sim.pages() == [("gateway_down", GWS[0]), ("site_down", "store")]
+    (site,) = sim.engine.firing()
+    assert site.key.kind is Kind.SITE_DOWN
+    assert "paged as" not in site.summary
+    assert "covered_by" not in site.details
 
 
 def test_single_gateway_death_pages_after_one_second_and_a_sibling_soon_after_is_held() -> None:

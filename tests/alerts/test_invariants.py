@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.alerts.model import Alert, AlertState, Blocker, Key, Kind
+from collector.alerts.model import COVERED_BY, Alert, AlertState, Blocker, Key, Kind
 from collector.model import Liveness, SubjectType
 
 from .helpers import Sim, site_engine
@@ -78,6 +78,10 @@ def assert_row_promises(row_events: list[tuple[Alert, str, str]]) -> None:
     last: dict[int, str] = {}
     for alert, frm, to in row_events:
         row = id(alert)
+        if COVERED_BY in alert.details:
+            # A store covered by its gateway's page fires without paging, and ends silently.
+            assert alert.fired_at is None, f"{alert.key} covered, yet paged"
+            continue
         if frm == "pending" and to == "firing":
             pages[row] = pages.get(row, 0) + 1
             assert pages[row] == 1, f"{alert.key} paged {pages[row]} times in one row"
@@ -110,6 +114,7 @@ def check_links(sim: Sim) -> None:
         assert alert.state is not AlertState.RESOLVED
         if alert.state is AlertState.FIRING:
             assert alert.inhibited_by is None, key
+            assert (alert.fired_at is None) is (COVERED_BY in alert.details), key
         if alert.inhibited_by is not None:
             assert alert.state is AlertState.SUPPRESSED
             assert alert.inhibited_by in sim.engine.active, f"{key} orphaned"
@@ -143,9 +148,10 @@ def parents(sim: Sim, alert: Alert) -> list[Alert]:
 
 def pages(sim: Sim, alert: Alert) -> bool:
     """The alert fires, or is inhibited by a parent that pages (the store's page covers
-    the gateways it silenced and their terminals)."""
+    the gateways it silenced and their terminals). A store covered by its first gateway's
+    page does not page."""
     if alert.state is AlertState.FIRING:
-        return True
+        return COVERED_BY not in alert.details
     parent = sim.engine.active.get(alert.inhibited_by) if alert.inhibited_by else None
     return parent is not None and pages(sim, parent)
 
@@ -219,5 +225,41 @@ def test_blips_shorter_than_a_site_outage_never_page_a_true_condition_twice(
             sim.fault(key.subject_type, key.subject_id, False)
         else:
             sim.term(key.subject_id, gw_of[key.subject_id], Liveness.DOWN, Liveness.ONLINE)
+    assert sim.engine.active == {}
+    assert_row_promises(sim.row_events)
+
+
+SHIPPED = {"pending_gateway_down_s": 1, "pending_site_down_s": 0, "site_spread_s": 90}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.floats(0, 85), min_size=2, max_size=5),
+    st.permutations(range(5)),
+    st.floats(0, 600),
+)
+def test_any_store_power_cut_within_the_spread_pages_once_and_resolves_once(
+    offsets: list[float], back_order: list[int], lasts: float
+) -> None:
+    """Wills anywhere within 1.5 x keepalive of the cut, an outage of any length, power
+    back for every gateway at once in any order: one page for the store, one resolve."""
+    gws = [f"g{i}" for i in range(len(offsets))]
+    sim = Sim(site_engine({"s1": gws, "s2": ["g9"]}, **SHIPPED))
+    elapsed = 0.0
+    for gw, at in sorted(zip(gws, offsets, strict=True), key=lambda p: p[1]):
+        sim.advance(at - elapsed)
+        elapsed = at
+        sim.gw(gw, Liveness.DOWN)
+    sim.advance(lasts, step=5)
+    check_links(sim)
+    assert len(sim.pages()) == 1, sim.pages()
+    assert len(sim.engine.firing()) == 1
+    assert Key(Kind.SITE_DOWN, SubjectType.SITE, "s1") in sim.engine.active
+    for i in back_order:
+        if i < len(gws):
+            sim.gw(gws[i], Liveness.ONLINE)
+    sim.advance(300, step=5)
+    assert len(sim.pages()) == 1, sim.pages()
+    assert sim.loud_resolves() == [sim.pages()[0]]
     assert sim.engine.active == {}
     assert_row_promises(sim.row_events)

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from collector.metrics import FleetCollector
 from collector.model import DetectedBy, Liveness
 from collector.store import db
 from collector.store.times import from_db, to_db
@@ -394,3 +396,50 @@ def test_operator_actions_ack_and_window_ended_early_drive_the_engine_on_each_en
         ("alert.acknowledge",),
         ("window.end_early",),
     ]
+
+
+SHIPPED = {"pending_gateway_down_s": 1, "pending_site_down_s": 0, "site_spread_s": 90}
+
+
+def _exported(target: str) -> list[tuple[str, str]]:
+    """The posfleet_alert_firing series the collector's /metrics serves from this store."""
+    registry = CollectorRegistry()
+    fleet = FleetCollector(target)
+    registry.register(fleet)
+    try:
+        return sorted(
+            (s.labels["alertname"], s.labels["gateway"] or s.labels["site"])
+            for family in registry.collect()
+            for s in family.samples
+            if s.name == "posfleet_alert_firing"
+        )
+    finally:
+        fleet.close()
+
+
+def test_a_spread_store_outage_is_stored_down_but_exported_as_one_page(
+    conn: db.Connection, store_url: str
+) -> None:
+    h = Harness(conn, T0, **SHIPPED)
+    for gw in GWS:  # wills 15 s apart: 75 s, within 1.5 x a 55 s keepalive
+        h.gateway(gw, Liveness.DOWN)
+        h.advance(15)
+    h.advance(60)
+    assert _exported(store_url) == [("gateway_down", "gw0")]
+    # The store and the console see the store down, and which page covers it.
+    (state, fired_at, details) = h.rows(
+        "SELECT state, fired_at, details FROM alerts WHERE kind = 'site_down'"
+    )[0]
+    assert (state, fired_at) == ("firing", None)
+    assert json.loads(str(details))["covered_by"] == "gw0"
+    assert h.rows("SELECT ended_at FROM incidents WHERE subject_type = 'site'") == [(None,)]
+
+    h.restart()  # a restarted collector keeps the store covered, and pages nobody
+    h.advance(30)
+    assert _exported(store_url) == [("gateway_down", "gw0")]
+
+    for gw in GWS:
+        h.gateway(gw, Liveness.ONLINE, DetectedBy.BIRTH)
+    h.advance(30)
+    assert _exported(store_url) == []
+    assert h.rows("SELECT count(*) FROM alerts WHERE state != 'resolved'") == [(0,)]

@@ -149,7 +149,9 @@ def test_unreachable_receiver_counts_a_failure_and_keeps_the_event(
 def test_a_paged_alert_silenced_by_its_site_going_down_is_reported_suppressed(
     conn: db.Connection, store_url: str, receiver: Receiver
 ) -> None:
-    h = Harness(conn, T0)
+    # The store goes down 61 s after gw1, beyond its 30 s spread: a new outage, whose own
+    # page takes over (within the spread gw1's page would cover the store, see below).
+    h = Harness(conn, T0, site_spread_s=30)
     notifier = WebhookNotifier(store_url, receiver.url)
     try:
         h.gateway("gw1", Liveness.DOWN)
@@ -266,7 +268,7 @@ def test_a_receiver_answering_garbage_does_not_kill_the_notifier(
         store_url, receiver.url, poll_s=0.05, max_backoff_s=0.2, registry=registry
     ).start()
     try:
-        h = Harness(conn, T0)
+        h = Harness(conn, T0, site_spread_s=30)  # the store down later pages on its own
         h.gateway("gw1", Liveness.DOWN)
         h.advance(61)
         wait_for(lambda: receiver.garbage == 0, 10, what="two garbage answers")
@@ -421,4 +423,27 @@ def test_a_postgresql_session_the_server_drops_is_replaced_and_pages_still_go_ou
     assert events(receiver) == [
         ("firing", "gateway_down", "gw1"),
         ("firing", "gateway_down", "gw2"),
+    ]
+
+
+def test_a_spread_store_outage_posts_one_page_and_one_resolve(
+    conn: db.Connection, store_url: str, receiver: Receiver
+) -> None:
+    h = Harness(conn, T0, pending_gateway_down_s=1, pending_site_down_s=0, site_spread_s=90)
+    notifier = WebhookNotifier(store_url, receiver.url)
+    try:
+        h.gateway("gw1", Liveness.DOWN)  # the store losing power, one keepalive at a time
+        h.advance(40)
+        h.gateway("gw2", Liveness.DOWN)
+        h.advance(60)
+        notifier.run_once()
+        h.gateway("gw2", Liveness.ONLINE)  # power back
+        h.gateway("gw1", Liveness.ONLINE)
+        h.advance(30)
+        notifier.run_once()
+    finally:
+        notifier.close()
+    assert events(receiver) == [
+        ("firing", "gateway_down", "gw1"),
+        ("resolved", "gateway_down", "gw1"),
     ]
