@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from collector.status import active_scopes, effective_sql
 from collector.store.db import Connection, StoreError, connect, dialect
 from collector.store.db import Error as StoreReadError
+from collector.store.times import to_db
 from collector.store.transactions import ACQUIRERS_MAX
 from telemetry.codec import RejectReason
 from telemetry.topics import Kind
@@ -303,6 +304,7 @@ class FleetCollector(Collector):
             firing.add_metric([str(v) for v in row], 1)
         yield firing
         yield from transaction_totals(db)
+        yield from shortfall_cases(db)
         mono = time.monotonic()
         if mono - self._slow_at >= self._slow_refresh_s:
             self._slow = [firmware_compliance(db), maintenance_due(db)]
@@ -395,3 +397,36 @@ def transaction_totals(db: Connection) -> Iterator[Metric]:
     ):
         responses.add_metric([key, region, acquirer], n)
     yield responses
+
+
+def shortfall_cases(db: Connection) -> Iterator[Metric]:
+    """Open shortfall cases (collector.reconcile) by region, and those past their follow-up;
+    the open short amount by region and currency. Bounded: regions x a few currencies."""
+    now = to_db(datetime.now(UTC))
+    cases = GaugeMetricFamily(
+        "posfleet_shortfall_cases",
+        "Open shortfall cases (settled less than the terminal's batch, or a batch missing on "
+        "either side) by region; state overdue: past their follow-up due time",
+        labels=["region", "state"],
+    )
+    amount = GaugeMetricFamily(
+        "posfleet_shortfall_open_amount",
+        "What open mismatch cases say merchants are short, by region and currency (minor units)",
+        labels=["region", "currency"],
+    )
+    for region, n, overdue in db.execute(
+        "SELECT region_id, count(*), "
+        "sum(CASE WHEN follow_up_due IS NOT NULL AND follow_up_due < ? THEN 1 ELSE 0 END) "
+        "FROM shortfall_cases WHERE status = 'open' GROUP BY region_id",
+        (now,),
+    ):
+        cases.add_metric([region, "open"], n)
+        cases.add_metric([region, "overdue"], overdue or 0)
+    for region, currency, short in db.execute(
+        "SELECT region_id, currency, sum(difference) FROM shortfall_cases "
+        "WHERE status = 'open' AND kind = 'mismatch' AND difference > 0 "
+        "GROUP BY region_id, currency"
+    ):
+        amount.add_metric([region, currency], short)
+    yield cases
+    yield amount

@@ -24,6 +24,7 @@ from collector.actions.base import (
     Role,
     record_audit,
 )
+from collector.actions.cases import close_case, log_case_call, set_case_cause
 from collector.actions.inventory import import_inventory
 from collector.actions.oncall import add_override, load_oncall, remove_override, set_rotation
 from collector.actions.subjects import (
@@ -54,16 +55,19 @@ __all__ = [
     "Role",
     "acknowledge_alert",
     "add_override",
+    "close_case",
     "create_window",
     "edit_window",
     "end_window_early",
     "import_inventory",
     "load_oncall",
+    "log_case_call",
     "open_window",
     "record_audit",
     "record_service",
     "remove_override",
     "reschedule_window",
+    "set_case_cause",
     "set_rotation",
     "set_suspended",
     "update_incident",

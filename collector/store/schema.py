@@ -636,6 +636,22 @@ Index(
 )
 Index("shortfall_cases_status", shortfall_cases.c.status, shortfall_cases.c.business_date)
 
+# The calls made about a case (collector.actions.cases): who called whom, when, the outcome
+# and the next follow-up they agreed.
+case_calls = Table(
+    "case_calls",
+    metadata,
+    _id(),
+    _int("case_id"),
+    _text("at"),
+    _text("caller"),
+    _text("party"),  # merchant | acquirer | store | technician | other
+    _text("outcome"),  # reached | no_answer | promised_callback | resolved | escalated
+    _text("note", default=""),
+    _opt_text("next_follow_up"),
+)
+Index("case_calls_case", case_calls.c.case_id, case_calls.c.at)
+
 # Silent payment devices (collector.alerts.silence): a device is a terminal, or a gateway
 # that is the POS itself. Per device and hour of the week (0 = Monday 00:00 in its store's
 # zone): transactions and observed hours, halved past a cap (bounded, current); and how far

@@ -216,6 +216,7 @@ def drift(eng: Engine) -> list[Any]:
 # --------------------------------------------------------------------------- tests
 # What the migrations after the baseline add (0002: transaction health, issue #16).
 ADDED_TABLES = {
+    "case_calls",
     "settlement_imports",
     "settlement_rows",
     "shortfall_cases",
@@ -295,6 +296,7 @@ def test_postgresql_types_are_wide_and_ids_are_identities(
         "alert_events",
         "alerts",
         "audit_log",
+        "case_calls",
         "incidents",
         "maintenance_windows",
         "oncall_overrides",

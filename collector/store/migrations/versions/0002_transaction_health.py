@@ -101,6 +101,20 @@ def upgrade() -> None:
         if_not_exists=True,
     )
     op.create_table(
+        "case_calls",
+        sa.Column("id", INT, sa.Identity(always=False), nullable=False),
+        sa.Column("case_id", INT, nullable=False),
+        _t("at"),
+        _t("caller"),
+        _t("party"),
+        _t("outcome"),
+        _t("note", ""),
+        _t("next_follow_up", nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        if_not_exists=True,
+    )
+    op.create_index("case_calls_case", "case_calls", ["case_id", "at"], if_not_exists=True)
+    op.create_table(
         "txn_baseline",
         _t("subject_type"),
         _t("device_id"),
@@ -134,7 +148,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("txn_site_baseline", "txn_state", "txn_baseline", "shortfall_cases"):
+    for table in (
+        "txn_site_baseline",
+        "txn_state",
+        "txn_baseline",
+        "case_calls",
+        "shortfall_cases",
+    ):
         op.drop_table(table)
     op.drop_index("txn_batches_closed", "txn_batches")
     op.drop_table("settlement_rows")
