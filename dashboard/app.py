@@ -8,7 +8,9 @@ from dashboard import ui
 from dashboard.i18n import t
 
 c = ui.ctx()  # first: the viewer's language names the tab and the pages
-st.set_page_config(page_title=t("posfleet NOC"), page_icon=":material/monitor_heart:", layout="wide")
+st.set_page_config(
+    page_title=t("posfleet NOC"), page_icon=":material/monitor_heart:", layout="wide"
+)
 
 PAGES = [
     st.Page("views/overview.py", title=t("Overview"), url_path="overview", default=True),

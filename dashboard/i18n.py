@@ -57,7 +57,7 @@ def load_catalogs() -> dict[str, dict[str, str]]:
 CATALOGS = load_catalogs()
 
 
-def N_(msgid: str) -> str:  # noqa: N802 (gettext's name for "mark, translate later")
+def N_(msgid: str) -> str:  # gettext's name for "mark, translate later"
     return msgid
 
 
@@ -75,7 +75,8 @@ def current_lang() -> str:
         ctx = get_script_run_ctx(suppress_warning=True)
         if ctx is None:
             return DEFAULT_LANG
-        lang = ctx.session_state[SESSION_KEY] if SESSION_KEY in ctx.session_state else None
+        state = ctx.session_state  # SafeSessionState: no .get()
+        lang = state[SESSION_KEY] if SESSION_KEY in state else None  # noqa: SIM401
     except Exception:  # no Streamlit, or no session: plain English
         return DEFAULT_LANG
     return lang if lang in LANGS else DEFAULT_LANG

@@ -68,8 +68,7 @@ def load_settings(argv: list[str]) -> DashboardSettings:
         names = [".".join(map(str, e["loc"])) for e in exc.errors()]
         fixes = [_FIXES.get(n, f"POSFLEET_{n.upper()}") for n in names]
         raise SettingsError(
-            f"dashboard settings invalid ({', '.join(names)}): {'; '.join(fixes)}. "
-            f"Details: {exc}"
+            f"dashboard settings invalid ({', '.join(names)}): {'; '.join(fixes)}. Details: {exc}"
         ) from exc
     if not settings.db.is_file():
         raise SettingsError(

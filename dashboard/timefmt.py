@@ -37,7 +37,9 @@ def zone(name: str) -> ZoneInfo:
             raise ZoneInfoNotFoundError(name)
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r} (an IANA name such as Asia/Shanghai)") from exc
+        raise ValueError(
+            f"unknown time zone {name!r} (an IANA name such as Asia/Shanghai)"
+        ) from exc
 
 
 def host_zone(localtime: Path = Path("/etc/localtime")) -> str:
@@ -83,7 +85,8 @@ def zone_caption(now: datetime, name: str) -> str:
     tz = zone(name)
     abbr = now.astimezone(tz).tzname() or ""
     off = offset_text(now, tz)
-    if abbr in ("", off) or abbr.startswith(("+", "-")):  # zones whose "abbreviation" is +04
+    # Zones whose "abbreviation" is only an offset ("-03") or their own name ("UTC").
+    if abbr in ("", off, name) or abbr.startswith(("+", "-")):
         return f"{name} ({off})"
     return f"{name} ({abbr}, {off})"
 
@@ -94,11 +97,13 @@ def relative(value: datetime | str | None, now: datetime, lang: str) -> str:
     if at is None:
         return ""
     delta = at - now
-    if abs(delta) < timedelta(seconds=45):
-        delta = timedelta(0)  # "0 seconds ago" says nothing: CLDR's smallest unit is enough
+    if abs(delta) < timedelta(seconds=1):
+        delta = timedelta(seconds=-1)  # "in 0 seconds" for what just happened reads wrong
+    # threshold 2: a unit is used from two of it up, so 90 minutes stay "90 minutes ago",
+    # not "2 hours ago" (half an hour off, where a NOC reads the age of an outage).
     return str(
         format_timedelta(
-            delta, add_direction=True, threshold=1.0, locale=_BABEL_LOCALE.get(lang, "en")
+            delta, add_direction=True, threshold=2.0, locale=_BABEL_LOCALE.get(lang, "en")
         )
     )
 
@@ -127,7 +132,7 @@ def is_time_column(series: pd.Series) -> bool:
     """A column of stored times (text with a clock, or datetimes): not dates, not numbers."""
     if pd.api.types.is_datetime64_any_dtype(series):
         return True
-    if series.dtype != object:
+    if not (series.dtype == object or pd.api.types.is_string_dtype(series)):
         return False
     sample = series.dropna()
     sample = sample[sample.astype(str) != ""]

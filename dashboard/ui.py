@@ -354,9 +354,7 @@ def _language_and_zone(c: Ctx) -> None:
             st.query_params["lang"] = lang
         st.rerun()
     zones = _zones()
-    zone = st.selectbox(
-        t("Time zone"), zones, index=zones.index(c.tz) if c.tz in zones else None
-    )
+    zone = st.selectbox(t("Time zone"), zones, index=zones.index(c.tz) if c.tz in zones else None)
     if zone and zone != c.tz:
         st.session_state[TZ_KEY] = zone
         st.rerun()
@@ -366,7 +364,11 @@ def _language_and_zone(c: Ctx) -> None:
 def _login(c: Ctx) -> None:
     if c.actor is not None:
         st.write(
-            t("Logged in: **{name}** ({role})", name=md(c.actor.name), role=value(c.actor.role.label))
+            t(
+                "Logged in: **{name}** ({role})",
+                name=md(c.actor.name),
+                role=value(c.actor.role.label),
+            )
         )
         if st.button(t("Log out"), key="logout"):
             del st.session_state["actor"]
@@ -411,7 +413,7 @@ def shown(df: pd.DataFrame) -> pd.DataFrame:
     if current_lang() == "en":
         return out
     for col in out.columns:
-        if col in VALUE_COLUMNS and out[col].dtype == object:
+        if col in VALUE_COLUMNS and not pd.api.types.is_numeric_dtype(out[col]):
             if out is df:
                 out = df.copy()
             out[col] = [value(v) if isinstance(v, str) else v for v in out[col]]

@@ -161,7 +161,9 @@ if ui.need(c, Role.OPERATOR, t("record services and schedule windows")):
             end_day = d2.date_input(
                 t("End date ({zone})", zone=zone), end.date(), key=f"rs_end_d_{wid}"
             )
-            end_t = t2.time_input(t("End time ({zone})", zone=zone), end.time(), key=f"rs_end_t_{wid}")
+            end_t = t2.time_input(
+                t("End time ({zone})", zone=zone), end.time(), key=f"rs_end_t_{wid}"
+            )
             new_reason = st.text_input(t("Reason"), w["reason"] or "", key=f"rs_reason_{wid}")
             if st.form_submit_button(t("Save window")):
                 ui.act(

@@ -166,16 +166,14 @@ if ui.need(c, Role.OPERATOR, t(T["need"])):
             oid = st.selectbox(
                 t(T["override"]),
                 [int(i) for i in rows.index],
-                format_func=lambda i: (
-                    t(
-                        "#{id} {region} tier {tier}: {name} {starts} - {ends}",
-                        id=i,
-                        region=rows.at[i, "region"],
-                        tier=rows.at[i, "tier"],
-                        name=rows.at[i, "name"],
-                        starts=rows.at[i, "starts"],
-                        ends=rows.at[i, "ends"],
-                    )
+                format_func=lambda i: t(
+                    "#{id} {region} tier {tier}: {name} {starts} - {ends}",
+                    id=i,
+                    region=rows.at[i, "region"],
+                    tier=rows.at[i, "tier"],
+                    name=rows.at[i, "name"],
+                    starts=rows.at[i, "starts"],
+                    ends=rows.at[i, "ends"],
                 ),
             )
             if st.form_submit_button(t(T["remove"])):

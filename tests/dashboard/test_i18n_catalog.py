@@ -139,14 +139,17 @@ def test_the_scan_catches_literals_outside_t() -> None:
         "Alerts", "Terminals down", " of ", " entries", "Pick one", "subject",
         "edit incidents", "Log in", "Log out",
     ]  # fmt: skip
-    assert untranslated(
-        'st.title(t("Alerts"))\n'
-        'st.metric(t("Terminals down"), t("{n} of {total}", n=n, total=total))\n'
-        'st.text_input(t("Id"), key="detail_id", value=st.query_params.get("id", ""))\n'
-        'st.Page("views/alerts.py", title=t("Alerts"), url_path="alerts")\n'
-        'st.selectbox(t("Type"), ["terminal", "gateway"], format_func=value)\n'
-        'st.write(row["site_id"])\n'
-    ) == []
+    assert (
+        untranslated(
+            'st.title(t("Alerts"))\n'
+            'st.metric(t("Terminals down"), t("{n} of {total}", n=n, total=total))\n'
+            'st.text_input(t("Id"), key="detail_id", value=st.query_params.get("id", ""))\n'
+            'st.Page("views/alerts.py", title=t("Alerts"), url_path="alerts")\n'
+            'st.selectbox(t("Type"), ["terminal", "gateway"], format_func=value)\n'
+            'st.write(row["site_id"])\n'
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize("path", console_files(), ids=lambda p: str(p.relative_to(ROOT)))
