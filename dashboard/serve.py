@@ -23,7 +23,11 @@ PRELOAD = (
     "pandas.io.formats.csvs",  # the CSV download buttons
     "altair",
     "narwhals.stable.v1",  # Streamlit's chart data conversion
+    "babel.dates",  # relative times (dashboard.timefmt)
     "dashboard.settings",
+    "dashboard.timefmt",
+    "dashboard.i18n",  # merges the zh-CN catalogs
+    "dashboard.queries_local",
     "dashboard.auth",
     "dashboard.queries",
     "dashboard.queries_ops",
