@@ -4,6 +4,7 @@ is 17:00 in Shanghai)."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -158,3 +159,68 @@ def _column(path: Any, gateway: str) -> list[str]:
         ]
     finally:
         conn.close()
+
+
+def test_today_starts_at_midnight_in_the_consoles_zone(
+    fleet: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """09:00 UTC on 22 November is 17:00 in Shanghai: that day began at 16:00 UTC on the 21st
+    (not at 00:00 UTC, which is 08:00 in Beijing)."""
+    monkeypatch.setenv("POSFLEET_TZ", "Asia/Shanghai")
+    at = _app()
+    conn = sqlite3.connect(fleet.path)
+    try:
+        (shanghai_day,) = conn.execute(
+            "SELECT COUNT(*) FROM state_changes WHERE to_status = 'down' AND at >= ? AND at <= ?",
+            ("2026-11-21T16:00:00.000000+00:00", to_db(NOW)),
+        ).fetchone()
+        (utc_day,) = conn.execute(
+            "SELECT COUNT(*) FROM state_changes WHERE to_status = 'down' AND at >= ? AND at <= ?",
+            ("2026-11-22T00:00:00.000000+00:00", to_db(NOW)),
+        ).fetchone()
+    finally:
+        conn.close()
+    assert shanghai_day != utc_day  # the seeded store tells the two days apart
+    assert _metric(at, "New outages today") == str(shanghai_day)
+
+
+PAGES = {
+    "views/overview.py": "设备总览",
+    "views/alerts.py": "告警",
+    "views/incidents.py": "故障与 SLA",
+    "views/firmware.py": "固件",
+    "views/maintenance.py": "维护",
+    "views/oncall.py": "值班",
+    "views/inventory.py": "资产清单",
+    "views/audit.py": "审计日志",
+    "views/detail.py": "网关 / 终端 / 门店",
+}
+
+
+@pytest.mark.parametrize(("page", "title"), PAGES.items())
+def test_every_page_renders_in_chinese_for_an_operator(
+    fleet: Any, page: str, title: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POSFLEET_LANG", "zh-CN")
+    at = _app()
+    at.sidebar.text_input(key="login_user").input("ada")
+    at.sidebar.text_input(key="login_password").input("correct horse battery")
+    at.sidebar.button[0].click()
+    at.run()
+    if page == "views/detail.py":
+        at.query_params["id"] = "S000001"  # a store's page
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == title
+    # Every label of every widget an admin sees on the page is Chinese (ids aside).
+    widgets = [
+        *at.button, *at.selectbox, *at.text_input, *at.number_input, *at.date_input,
+        *at.time_input, *at.text_area, *at.toggle,
+    ]  # fmt: skip
+    english = [
+        w.label
+        for w in widgets
+        if w.label and re.fullmatch(r"[\x00-\x7f]+", w.label) and w.label not in {"#"}
+    ]
+    assert not english, english
