@@ -6,4 +6,5 @@ MESSAGES: dict[str, str] = {
     "Versions by model": "各型号版本分布",
     "Non-compliant gateways": "固件不合规网关",
     "Non-compliant terminals": "固件不合规终端",
+    "devices": "设备数",
 }

@@ -182,7 +182,7 @@ def body() -> None:
         with col:
             st.caption(t(TELEMETRY_LABELS[field]))
             if len(df) and df[field].notna().any():
-                st.line_chart(local_axis(df[field]), height=160)
+                st.line_chart(local_axis(df[field]), height=160, x_label=t("time"), y_label="")
             else:
                 st.write(t("no data"))
     st.subheader(t("Incidents"))

@@ -20,11 +20,17 @@ st.subheader(t("Rollout progress"))
 ui.table(rollout(shown), "firmware-rollout")
 st.subheader(t("Versions by model"))
 if len(shown):
+    # The legend's title is the colour column's name: named in the viewer's language.
+    version = t("version")
     st.bar_chart(
-        shown.assign(devices=shown["gateways"] + shown["terminals"]),
+        shown.assign(devices=shown["gateways"] + shown["terminals"]).rename(
+            columns={"version": version}
+        ),
         x="model",
         y="devices",
-        color="version",
+        color=version,
+        x_label=t("model"),
+        y_label=t("devices"),
         height=260,
     )
 ui.table(shown, "firmware-versions")

@@ -72,6 +72,10 @@ def _literals(node: ast.AST) -> Iterator[ast.Constant]:
         for kw in node.keywords:
             yield from _literals(kw.value)
         return
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+        if node.value.id.isupper():  # a table of texts (T["title"]): shown without t()
+            yield ast.Constant(f"untranslated {ast.unparse(node)}", lineno=node.lineno)
+        return
     if isinstance(node, ast.Subscript | ast.Compare):
         return
     if isinstance(node, ast.Call) and _name(node.func) in {"md", "str", "int", "float", "len"}:
@@ -134,10 +138,11 @@ def test_the_scan_catches_literals_outside_t() -> None:
         'st.column_config.LinkColumn("subject", display_text="=(.*)$")\n'
         'ui.need(c, Role.OPERATOR, "edit incidents")\n'
         'st.info("x " + ("Log in" if c else "Log out"))\n'
+        'st.title(T["title"])\n'
     )
     assert [text for _, text in bad] == [
         "Alerts", "Terminals down", " of ", " entries", "Pick one", "subject",
-        "edit incidents", "Log in", "Log out",
+        "edit incidents", "Log in", "Log out", "untranslated T['title']",
     ]  # fmt: skip
     assert (
         untranslated(
