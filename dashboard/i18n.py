@@ -92,7 +92,16 @@ def value(stored: object) -> str:
     if stored is None:
         return ""
     text = str(stored)
-    return translate(text, current_lang()) if text in VALUES else text
+    if text in VALUES:
+        return translate(text, current_lang())
+    parts = text.split(", ")  # a list of values, e.g. a maintenance due reason
+    if len(parts) > 1 and all(p in VALUES for p in parts):
+        lang = current_lang()
+        return LIST_SEPARATOR[lang].join(translate(p, lang) for p in parts)
+    return text
+
+
+LIST_SEPARATOR = {"zh-CN": "、", "en": ", "}
 
 
 def fields_of(msgid: str) -> set[str]:
@@ -124,7 +133,8 @@ INCIDENT_VALUES = (
 OTHER_VALUES = (
     N_("overdue"), N_("due_soon"), N_("ok"), N_("compliant"), N_("non-compliant"),
     N_("no policy"), N_("rotation"), N_("override"), N_("(nobody)"), N_("scope's zone"),
-    N_("unacked"), N_("acked"), N_("viewer"), N_("operator"),
+    N_("unacked"), N_("acked"), N_("viewer"), N_("operator"), N_("interval"), N_("receipts"),
+    N_("battery"), N_("errors"), N_("firmware_end_of_support"),
 )  # fmt: skip
 VALUES = frozenset(
     (*STATUS_VALUES, *SUBJECT_VALUES, *ALERT_VALUES, *INCIDENT_VALUES, *OTHER_VALUES)

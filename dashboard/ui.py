@@ -424,7 +424,7 @@ def shown(df: pd.DataFrame) -> pd.DataFrame:
 VALUE_COLUMNS = frozenset(
     ("status", "from_status", "to_status", "effective_status", "kind", "severity", "state",
      "class", "fault_category", "detected_by", "subject_type", "type", "compliance", "target",
-     "source", "on_call", "zone", "tbl", "role", "scope_type", "last_kind")
+     "source", "on_call", "zone", "tbl", "role", "scope_type", "last_kind", "reason")
 )  # fmt: skip
 
 # Every column the console's tables show, by id: the header in the viewer's language.

@@ -118,6 +118,12 @@ MESSAGES: dict[str, str] = {
     "acked": "已确认",
     "viewer": "查看者",
     "operator": "操作员",
+    # maintenance due triggers (collector.maintenance.Trigger)
+    "interval": "保养周期到期",
+    "receipts": "打印量达上限",
+    "battery": "电池健康度低",
+    "errors": "错误次数过多",
+    "firmware_end_of_support": "固件停止支持",
     # table headers (ui.COLUMN_LABELS)
     "#": "#",
     "subject": "对象",

@@ -50,6 +50,12 @@ def technician(r: dict[str, object]) -> str:
     )
 
 
+def day(value: object) -> str:
+    """A stored date or time as the viewer's calendar day ('' for none)."""
+    text = str(value or "")
+    return timefmt.local(text, c.zone, "%Y-%m-%d") if len(text) > 10 else text
+
+
 def local_axis(series: pd.Series) -> pd.Series:
     """A telemetry series indexed by the viewer's wall time (naive: the chart draws it as
     given, not in the browser's own zone)."""
@@ -148,7 +154,7 @@ def body() -> None:
             (t("technician"), technician(row)),
             (
                 t("installed / warranty end"),
-                f"{row['install_date'] or ''} / {row['warranty_end'] or ''}",
+                f"{day(row['install_date'])} / {day(row['warranty_end'])}",
             ),
             (t("gateway"), row["gateway_id"]),
         ],

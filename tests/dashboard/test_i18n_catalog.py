@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from collector.alerts.model import AlertState
-from collector.maintenance import DueState
+from collector.maintenance import DueState, Trigger
 from collector.model import DetectedBy, Liveness, SubjectType
 from collector.status import STATUSES
 from dashboard import i18n
@@ -202,7 +202,7 @@ def test_every_stored_value_a_page_shows_is_translatable() -> None:
     stored = (
         set(STATUSES) | {s.value for s in Liveness} | {s.value for s in SubjectType}
         | {s.value for s in DetectedBy} | {s.value for s in AlertState}
-        | {s.value for s in DueState} | kinds
+        | {s.value for s in DueState} | {s.value for s in Trigger} | kinds
         | {"fault", "planned", "administrative", "hardware", "software", "network", "power"}
         | {"critical", "warning", "info"}
     )  # fmt: skip
@@ -228,3 +228,16 @@ def test_one_id_with_two_texts_in_two_catalog_modules_is_refused(
         monkeypatch.delitem(sys.modules, f"dashboard.locales.{name}", raising=False)
     with pytest.raises(i18n.CatalogError, match="zh_cn_a says '甲', zh_cn_b says '乙'"):
         i18n.load_catalogs()
+
+
+def test_a_stored_value_or_list_of_values_is_shown_in_the_viewers_language(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(i18n, "current_lang", lambda: "zh-CN")
+    assert i18n.value("gateway_down") == "网关离线"
+    assert i18n.value("interval, receipts") == "保养周期到期、打印量达上限"
+    assert i18n.value("GW000001") == "GW000001"  # ids are never translated
+    assert i18n.value("interval, something else") == "interval, something else"
+    assert i18n.value(None) == ""
+    monkeypatch.setattr(i18n, "current_lang", lambda: "en")
+    assert i18n.value("interval, receipts") == "interval, receipts"
