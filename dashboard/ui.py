@@ -429,7 +429,7 @@ VALUE_COLUMNS = frozenset(
 
 # Every column the console's tables show, by id: the header in the viewer's language.
 COLUMN_LABELS = {
-    "id": N_("#"), "subject": N_("subject"), "subject_type": N_("subject type"),
+    "id": N_("id"), "subject": N_("subject"), "subject_type": N_("subject type"),
     "subject_id": N_("subject id"), "kind": N_("kind"), "severity": N_("severity"),
     "state": N_("state"), "escalation": N_("escalation"), "region_id": N_("region"),
     "site_id": N_("store"), "gateway_id": N_("gateway"), "terminal_id": N_("terminal"),

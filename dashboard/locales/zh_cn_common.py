@@ -125,7 +125,7 @@ MESSAGES: dict[str, str] = {
     "errors": "错误次数过多",
     "firmware_end_of_support": "固件停止支持",
     # table headers (ui.COLUMN_LABELS)
-    "#": "#",
+    "id": "编号",
     "subject": "对象",
     "subject type": "对象类型",
     "subject id": "对象编号",
