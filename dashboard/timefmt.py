@@ -45,8 +45,14 @@ def zone(name: str) -> ZoneInfo:
 def host_zone(localtime: Path = Path("/etc/localtime")) -> str:
     """The host's zone as an IANA name: $TZ, else what /etc/localtime links to, else UTC."""
     env = os.environ.get("TZ", "").lstrip(":")
-    if env:
-        return env
+    if env.startswith("/"):  # TZ=:/etc/localtime names a file, as glibc reads it
+        localtime = Path(env)
+    elif env:
+        try:
+            zone(env)
+            return env
+        except ValueError:  # a POSIX rule ("CST-8") is no IANA name: read the host's file
+            pass
     try:
         target = str(localtime.resolve())
     except OSError:

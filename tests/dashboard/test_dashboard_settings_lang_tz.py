@@ -56,6 +56,19 @@ def test_the_hosts_zone_is_read_from_etc_localtime(tmp_path: Path, store: Path) 
     assert host_zone(tmp_path / "missing") == "UTC"
 
 
+def test_a_posix_tz_rule_or_a_tz_file_falls_back_to_the_hosts_zone_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard.timefmt import host_zone
+
+    link = tmp_path / "localtime"
+    link.symlink_to("/usr/share/zoneinfo/Europe/Berlin")
+    monkeypatch.setenv("TZ", "CST-8")  # a POSIX rule, valid for libc, no IANA name
+    assert host_zone(link) == "Europe/Berlin"
+    monkeypatch.setenv("TZ", f":{link}")
+    assert host_zone() == "Europe/Berlin"
+
+
 @pytest.mark.parametrize("bad", ["zh", "cn", "ZH-cn", "english", "fr"])
 def test_an_unknown_language_names_the_setting_and_the_choices(store: Path, bad: str) -> None:
     with pytest.raises(SettingsError) as err:
