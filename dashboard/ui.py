@@ -143,9 +143,8 @@ def pager(total: int, page_size: int, key: str) -> int:
         start = min(max(1, int(st.query_params.get(f"{key}_page", "1"))), pages)
     except ValueError:
         start = 1
-    page = int(
-        st.number_input(t("page (of {pages})", pages=pages), 1, pages, start, key=f"page_{key}")
-    )
+    label = t("page (of {pages})", pages=pages)
+    page = int(st.number_input(label, 1, pages, start, key=f"page_{key}", step=1))
     if page > 1:
         st.query_params[f"{key}_page"] = str(page)
     elif f"{key}_page" in st.query_params:
