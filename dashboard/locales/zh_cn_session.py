@@ -11,6 +11,8 @@ MESSAGES: dict[str, str] = {
     "#{id} {subject} {subject_id} · {cls}{cause} · since {since}": (
         "#{id} {subject} {subject_id} · {cls}{cause} · 始于 {since}"
     ),
+    "Expected recovery {time} is already past: the merchant would be told a time gone by. "
+    "Pick a time to come.": "预计恢复时间 {time} 已过：不能将已过去的时间告知商户，请选择一个将来的时间。",
     # maintenance.py: the window picker and the confirmation before ending one early
     "recurring {cron}": "周期执行 {cron}",
     "until {time}": "至 {time}",

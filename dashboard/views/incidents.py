@@ -68,6 +68,7 @@ ui.table(df, "incidents", export=ui.all_rows(c, queries_ops.incidents, start, op
 st.subheader(t("Cause and expected recovery (what the merchant is told)"))
 if ui.need(c, Role.OPERATOR, t("edit incidents")) and len(df):
     labels = {int(r["id"]): incident_label(r, c) for r in df.to_dict("records")}
+    still_open = {int(i) for i in df.loc[df["ended_at"].isna(), "id"]}
     # The default is a time to come, never one already past: two hours from now, on the
     # quarter hour of the viewer's clock (the form speaks it; the store gets UTC).
     soon = (now + timedelta(hours=2)).astimezone(c.zone)
@@ -85,12 +86,23 @@ if ui.need(c, Role.OPERATOR, t("edit incidents")) and len(df):
         )
         if st.form_submit_button(t("Save")):
             recovery = datetime.combine(day, hour, tzinfo=c.zone)
-            ui.act_and_clear(
-                c,
-                INCIDENT_KEYS,
-                update_incident,
-                int(incident_id),
-                cause=cause,
-                expected_recovery_at=recovery,
-                now=c.now,
-            )
+            if int(incident_id) in still_open and recovery <= c.now:
+                # The action refuses it too (in English, in UTC); said here on the viewer's
+                # clock and in their language, and what was typed stays to be fixed.
+                st.error(
+                    t(
+                        "Expected recovery {time} is already past: the merchant would be told "
+                        "a time gone by. Pick a time to come.",
+                        time=ui.when(c, recovery),
+                    )
+                )
+            else:
+                ui.act_and_clear(
+                    c,
+                    INCIDENT_KEYS,
+                    update_incident,
+                    int(incident_id),
+                    cause=cause,
+                    expected_recovery_at=recovery,
+                    now=c.now,
+                )

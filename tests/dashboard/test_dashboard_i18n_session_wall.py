@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +200,26 @@ def test_the_recovery_default_is_two_hours_ahead_on_the_viewers_clock_and_stored
         "SELECT cause, expected_recovery_at FROM incidents WHERE id = ?",
         (fleet.incident_id,),
     ) == ("商场停电", "2026-11-22T11:00:00.000000+00:00")
+
+
+def test_a_past_recovery_is_refused_on_the_viewers_clock_in_chinese_and_the_form_kept(
+    fleet: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POSFLEET_LANG", "zh-CN")
+    monkeypatch.setenv("POSFLEET_TZ", "Asia/Shanghai")
+    at = _app({"open": "1"})
+    _log_in(at)
+    at.switch_page("views/incidents.py").run()
+    _by_label(at.selectbox, "故障").select(fleet.incident_id)
+    _by_label(at.text_input, "原因").input("商场停电")
+    # 16:45 in Shanghai is 08:45 UTC: a quarter of an hour before the store's 09:00.
+    _by_label(at.time_input, "预计恢复时间（Asia/Shanghai）").set_value(time(16, 45))
+    _by_label(at.button, "保存").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [
+        "预计恢复时间 2026-11-22 16:45 已过：不能将已过去的时间告知商户，请选择一个将来的时间。"
+    ]
+    assert _by_label(at.text_input, "原因").value == "商场停电"  # kept, to be fixed
+    assert _one(
+        fleet.path, "SELECT expected_recovery_at FROM incidents WHERE id = ?", (fleet.incident_id,)
+    ) == (None,)
