@@ -5,24 +5,27 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import ui
+from dashboard.i18n import t
 
-st.set_page_config(page_title="posfleet NOC", page_icon=":material/monitor_heart:", layout="wide")
+c = ui.ctx()  # first: the viewer's language names the tab and the pages
+st.set_page_config(
+    page_title=t("posfleet NOC"), page_icon=":material/monitor_heart:", layout="wide"
+)
 
 PAGES = [
-    st.Page("views/overview.py", title="Overview", url_path="overview", default=True),
-    st.Page("views/alerts.py", title="Alerts", url_path="alerts"),
-    st.Page("views/detail.py", title="Gateway / terminal / site", url_path="detail"),
-    st.Page("views/incidents.py", title="Incidents & SLA", url_path="incidents"),
-    st.Page("views/firmware.py", title="Firmware", url_path="firmware"),
-    st.Page("views/maintenance.py", title="Maintenance", url_path="maintenance"),
-    st.Page("views/oncall.py", title="On-call", url_path="oncall"),
-    st.Page("views/inventory.py", title="Inventory", url_path="inventory"),
-    st.Page("views/audit.py", title="Audit log", url_path="audit"),
-    st.Page("views/wall.py", title="Wall screen", url_path="wall"),
+    st.Page("views/overview.py", title=t("Overview"), url_path="overview", default=True),
+    st.Page("views/alerts.py", title=t("Alerts"), url_path="alerts"),
+    st.Page("views/detail.py", title=t("Gateway / terminal / site"), url_path="detail"),
+    st.Page("views/incidents.py", title=t("Incidents & SLA"), url_path="incidents"),
+    st.Page("views/firmware.py", title=t("Firmware"), url_path="firmware"),
+    st.Page("views/maintenance.py", title=t("Maintenance"), url_path="maintenance"),
+    st.Page("views/oncall.py", title=t("On-call"), url_path="oncall"),
+    st.Page("views/inventory.py", title=t("Inventory"), url_path="inventory"),
+    st.Page("views/audit.py", title=t("Audit log"), url_path="audit"),
+    st.Page("views/wall.py", title=t("Wall screen"), url_path="wall"),
 ]
 
 page = st.navigation(PAGES)
-c = ui.ctx()
 if page.url_path != "wall":  # the wall screen owns the whole screen: no sidebar
     ui.sidebar(c)
 page.run()

@@ -14,13 +14,16 @@ fetches, parses and compiles about 1 MB of Vega JavaScript before the first char
   natively. The price: no tooltip per dot (the Regions table and the search are the way in).
 
 Every text that comes from the store (ids, statuses, days) is escaped here (``dashboard.text``),
-so the markup is ours alone.
+so the markup is ours alone. Words a person reads (labels, tooltips, legend) are passed in by
+the page, already in the viewer's language (``dashboard.i18n``); the English defaults are
+for tests and the benchmark.
 """
 
 from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -44,7 +47,14 @@ def _mercator(lat: float) -> float:
     return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
 
 
-def site_map_svg(sites: pd.DataFrame, *, width: int = 720, height: int = 420, pad: int = 12) -> str:
+def site_map_svg(
+    sites: pd.DataFrame,
+    *,
+    width: int = 720,
+    height: int = 420,
+    pad: int = 12,
+    label: str = "sites by worst status",
+) -> str:
     """One dot per cell of sites (columns lat, lon, status, sites), Mercator, fitted to the fleet; area by the number of sites, colour by the worst status,
     the worst drawn last (on top)."""
     if len(sites) == 0:
@@ -78,23 +88,30 @@ def site_map_svg(sites: pd.DataFrame, *, width: int = 720, height: int = 420, pa
         height,
         f'<rect width="{width}" height="{height}" fill="#f6f8fa" rx="4"/>'
         f'<g fill-opacity="0.85" stroke="white" stroke-width="0.5">{"".join(dots)}</g>',
-        "sites by worst status",
+        label,
     )
 
 
-def down_sites_line(sites: pd.DataFrame, limit: int = 12) -> str:
+def down_sites_line(
+    sites: pd.DataFrame,
+    limit: int = 12,
+    *,
+    none: str = "No store is down.",
+    lead: str = "Down:",
+    more: Callable[[int], str] = lambda n: f"and {n} more cells",
+) -> str:
     """Markdown links to the worst site of the cells that are down (the most sites with a
     problem first): the way from the map to a store's page, since the image has no links."""
     down = sites[sites["status"] == "down"].sort_values(
         ["problem_sites", "site_id"], ascending=[False, True]
     )
     if len(down) == 0:
-        return "No store is down."
+        return none
     links = " · ".join(
         f"[{md(site)}](/detail?id={url_param(site)})" for site in down["site_id"][:limit]
     )
-    more = f" and {len(down) - limit} more cells" if len(down) > limit else ""
-    return f"Down: {links}{more}"
+    rest = f" {more(len(down) - limit)}" if len(down) > limit else ""
+    return f"{lead} {links}{rest}"
 
 
 def as_img(svg: str, alt: str) -> str:
@@ -106,7 +123,15 @@ def as_img(svg: str, alt: str) -> str:
     )
 
 
-def outage_bars_svg(trend: pd.DataFrame, *, width: int = 720, height: int = 200) -> str:
+def outage_bars_svg(
+    trend: pd.DataFrame,
+    *,
+    width: int = 720,
+    height: int = 200,
+    label: str = "new outages per day",
+    tooltip: Callable[[str, int, str], str] = lambda day, n, kind: f"{day}: {n} {kind} outages",
+    legend: Callable[[str], str] = str,
+) -> str:
     """New outages per day (columns day, subject_type, outages), stacked by subject type."""
     if len(trend) == 0:
         return ""
@@ -144,8 +169,8 @@ def outage_bars_svg(trend: pd.DataFrame, *, width: int = 720, height: int = 200)
             y = above + plot_h * (1 - (base + n) / top)
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{plot_h * n / top:.1f}"'
-                f' fill="{SUBJECT_COLOURS.get(kind, "#7f7f7f")}"><title>{escape(day)}: {n} '
-                f"{escape(kind)} outages</title></rect>"
+                f' fill="{SUBJECT_COLOURS.get(kind, "#7f7f7f")}">'
+                f"<title>{escape(tooltip(day, n, kind))}</title></rect>"
             )
             base += n
         if i % max(1, len(days) // 6) == 0:  # about six date labels
@@ -158,10 +183,10 @@ def outage_bars_svg(trend: pd.DataFrame, *, width: int = 720, height: int = 200)
         parts.append(
             f'<rect x="{lx}" y="{height - 12}" width="10" height="10" '
             f'fill="{SUBJECT_COLOURS.get(kind, "#7f7f7f")}"/>'
-            f'<text x="{lx + 14}" y="{height - 3}" {FONT}>{escape(kind)}</text>'
+            f'<text x="{lx + 14}" y="{height - 3}" {FONT}>{escape(legend(kind))}</text>'
         )
         lx += 90
-    return _svg(width, height, "".join(parts), "new outages per day")
+    return _svg(width, height, "".join(parts), label)
 
 
 def _nice(n: int) -> int:

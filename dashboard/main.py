@@ -1,6 +1,7 @@
 """``posfleet-dashboard``: run the NOC console, or manage its users.
 
     posfleet-dashboard [run] --db PATH [--port 8501] [--address 127.0.0.1]
+                             [--lang zh-CN|en] [--tz Asia/Shanghai]
 
 The console listens on 127.0.0.1 unless told otherwise: a production console names the
 interface it serves (``--address 10.20.0.5`` or POSFLEET_DASHBOARD_ADDRESS), so a new
@@ -46,13 +47,31 @@ def build_parser() -> argparse.ArgumentParser:
             help="interface to listen on (POSFLEET_DASHBOARD_ADDRESS; default 127.0.0.1, "
             "0.0.0.0 for every interface)",
         )
+        p.add_argument(
+            "--lang",
+            default=os.environ.get("POSFLEET_LANG"),
+            help="the console's language for a viewer who has not picked one: zh-CN or en "
+            "(POSFLEET_LANG; default en)",
+        )
+        p.add_argument(
+            "--tz",
+            default=os.environ.get("POSFLEET_TZ"),
+            help="the zone times are shown in, an IANA name such as Asia/Shanghai "
+            "(POSFLEET_TZ; default the host's zone); stored times stay UTC",
+        )
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
     add.add_argument("--password-file", type=Path, help="read the password from this file")
     return parser
 
 
-def streamlit_command(db: Path, port: int, address: str = DEFAULT_ADDRESS) -> list[str]:
+def streamlit_command(
+    db: Path,
+    port: int,
+    address: str = DEFAULT_ADDRESS,
+    lang: str | None = None,
+    tz: str | None = None,
+) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
@@ -72,7 +91,10 @@ def streamlit_command(db: Path, port: int, address: str = DEFAULT_ADDRESS) -> li
         "--server.address",
         address or DEFAULT_ADDRESS,
     ]
-    return [*cmd, "--", "--db", str(db)]
+    app_args = ["--db", str(db)]
+    app_args += ["--lang", lang] if lang else []
+    app_args += ["--tz", tz] if tz else []
+    return [*cmd, "--", *app_args]
 
 
 def _require_db(db: Path | None) -> Path:
@@ -123,6 +145,10 @@ def remove_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _given(lang: str | None, tz: str | None) -> list[str]:
+    return (["--lang", lang] if lang else []) + (["--tz", tz] if tz else [])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "add-user":
@@ -130,7 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "remove-user":
         return remove_user(args)
     db = _require_db(args.db)
-    cmd = streamlit_command(db.resolve(), args.port, args.address)
+    from dashboard.settings import SettingsError, load_settings
+
+    try:  # a bad --lang / --tz is said here, not on the first viewer's page
+        load_settings(["--db", str(db), *_given(args.lang, args.tz)])
+    except SettingsError as exc:
+        raise SystemExit(f"posfleet-dashboard: {exc}") from exc
+    cmd = streamlit_command(db.resolve(), args.port, args.address, args.lang, args.tz)
     with subprocess.Popen(cmd) as proc:
         # A service manager stops us with SIGTERM: pass it on so Streamlit is never orphaned.
         signal.signal(signal.SIGTERM, lambda *_: proc.terminate())

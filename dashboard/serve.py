@@ -23,7 +23,11 @@ PRELOAD = (
     "pandas.io.formats.csvs",  # the CSV download buttons
     "altair",
     "narwhals.stable.v1",  # Streamlit's chart data conversion
+    "babel.dates",  # relative times (dashboard.timefmt)
     "dashboard.settings",
+    "dashboard.timefmt",
+    "dashboard.i18n",  # merges the zh-CN catalogs
+    "dashboard.queries_local",
     "dashboard.auth",
     "dashboard.queries",
     "dashboard.queries_ops",
@@ -41,17 +45,19 @@ def warm(argv: list[str]) -> None:
     first viewer after a restart would otherwise wait for. A store that cannot be read is
     left to the page, which names the setting to fix."""
     from dashboard.queries import past_reliability
-    from dashboard.queries_ops import day_start, month_start
     from dashboard.settings import SettingsError, load_settings, now_from
+    from dashboard.timefmt import day_start, month_start
 
     try:
         settings = load_settings(argv)
     except SettingsError:
         return
     now = now_from(settings)
-    if day_start(now) > month_start(now):
+    # The console's default zone: the month and day most viewers see (--tz / POSFLEET_TZ).
+    day, month = day_start(now, settings.tz), month_start(now, settings.tz)
+    if day > month:
         try:
-            past_reliability(str(settings.db), month_start(now), day_start(now))
+            past_reliability(str(settings.db), month, day)
         except sqlite3.Error as exc:  # the page will say it; starting must not fail here
             print(f"posfleet-dashboard: month figure not precomputed: {exc}", file=sys.stderr)
 

@@ -6,8 +6,11 @@ import argparse
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import AwareDatetime, Field, SecretStr, ValidationError
+from pydantic import AwareDatetime, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dashboard import timefmt
+from dashboard.i18n import DEFAULT_LANG, LANGS
 
 
 class SettingsError(Exception):
@@ -40,19 +43,47 @@ class DashboardSettings(BaseSettings):
             return self.dashboard_secret_file.read_text(encoding="utf-8").strip() or None
         return None
 
+    # The console's language and time zone for a viewer who has not picked one (sidebar,
+    # ``?lang=``): --lang / POSFLEET_LANG, --tz / POSFLEET_TZ (IANA; default the host's).
+    lang: str = DEFAULT_LANG
+    tz: str = Field(default_factory=timefmt.host_zone)
+
+    @field_validator("lang")
+    @classmethod
+    def _known_lang(cls, value: str) -> str:
+        if value not in LANGS:
+            raise ValueError(f"unknown language {value!r}")
+        return value
+
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        timefmt.zone(value)  # ValueError naming the zone
+        return value
+
+
+# What each setting's error says to do (pydantic's own text follows it).
+_FIXES = {
+    "db": "pass --db PATH (or POSFLEET_DB) for the store",
+    "lang": f"--lang / POSFLEET_LANG must be one of {', '.join(LANGS)}",
+    "tz": "--tz / POSFLEET_TZ must be an IANA time zone name such as Asia/Shanghai or UTC",
+}
+
 
 def load_settings(argv: list[str]) -> DashboardSettings:
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--db", type=Path)
+    parser.add_argument("--lang")
+    parser.add_argument("--tz")
     args, _ = parser.parse_known_args(argv)
-    overrides = {"db": args.db} if args.db else {}
+    overrides = {k: v for k, v in vars(args).items() if v}
     try:
         settings = DashboardSettings(**overrides)
     except ValidationError as exc:
-        names = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+        names = [".".join(map(str, e["loc"])) for e in exc.errors()]
+        fixes = [_FIXES.get(n, f"POSFLEET_{n.upper()}") for n in names]
         raise SettingsError(
-            f"dashboard settings invalid ({names}): pass --db PATH (or POSFLEET_DB) for the "
-            f"store; POSFLEET_DASHBOARD_* for the rest. Details: {exc}"
+            f"dashboard settings invalid ({', '.join(names)}): {'; '.join(fixes)}. Details: {exc}"
         ) from exc
     if settings.dashboard_secret_file is not None and not settings.dashboard_secret_file.is_file():
         raise SettingsError(

@@ -9,14 +9,17 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, Concatenate, ParamSpec, TypeVar
+from zoneinfo import ZoneInfo, available_timezones
 
 import pandas as pd
 import streamlit as st
 
 from collector import sla
 from collector.actions import ActionError, Actor, Role
-from dashboard import auth, queries, session
+from dashboard import auth, queries, session, timefmt
+from dashboard.i18n import LANG_NAMES, LANGS, N_, SESSION_KEY, current_lang, t, value
 from dashboard.settings import DashboardSettings, SettingsError, load_settings, now_from
 from dashboard.text import md, url_param
 
@@ -30,6 +33,16 @@ class Ctx:
     db: str
     now: datetime
     actor: Actor | None
+    lang: str = "en"  # the viewer's language (dashboard.i18n.LANGS)
+    tz: str = "UTC"  # the viewer's time zone (IANA), for every time shown
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return timefmt.zone(self.tz)
+
+
+TZ_KEY = "tz"  # the viewer's own zone (sidebar), when they picked one
+_TZ_SHOWN = "tz_shown"  # the zone in force this run, for helpers without a Ctx (``table``)
 
 
 # session_state keys: this tab's session token (None once it logged out or its token was
@@ -38,21 +51,26 @@ class Ctx:
 TOKEN = "session_token"
 COOKIE_WRITE = "session_cookie_write"
 CLEAR = "clear_after_success"
+SESSION_NOTE = "session_note"  # why this tab was logged out, said once above the login form
 
 
 def ctx() -> Ctx:
-    """Settings read once per run (argv after ``--``, then POSFLEET_* env), and who is
-    logged in (``session``)."""
+    """Settings read once per run (argv after ``--``, then POSFLEET_* env); who is logged in
+    (``session``); the viewer's language (``?lang=``, else the one picked before, else
+    --lang) and zone."""
     try:
         settings = load_settings(sys.argv[1:])
     except SettingsError as exc:
-        st.error(str(exc))
+        st.error(t("The console is misconfigured: {error}", error=exc))
         st.stop()
     # Widget values are reset before the widgets exist, on the run after a successful submit.
     for key in st.session_state.pop(CLEAR, ()):
         st.session_state.pop(key, None)
+    lang = _viewer_lang(settings.lang)
+    tz = st.session_state.get(TZ_KEY) or settings.tz
+    st.session_state[_TZ_SHOWN] = tz
     now = now_from(settings)
-    return Ctx(settings, str(settings.db), now, _session(settings, now))
+    return Ctx(settings, str(settings.db), now, _session(settings, now), lang, tz)
 
 
 def _session(settings: DashboardSettings, now: datetime) -> Actor | None:
@@ -75,7 +93,8 @@ def _session(settings: DashboardSettings, now: datetime) -> Actor | None:
         st.session_state[TOKEN] = None
         st.session_state[COOKIE_WRITE] = ""
         if got.reason in ("idle", "expired"):
-            st.session_state["session_note"] = (
+            # A message id: shown in the language of the run that shows it (``_login``).
+            st.session_state[SESSION_NOTE] = N_(
                 "Your session ended (no activity for too long, or too long since the login). "
                 "Log in again."
             )
@@ -84,6 +103,35 @@ def _session(settings: DashboardSettings, now: datetime) -> Actor | None:
         st.session_state[COOKIE_WRITE] = got.token
     st.session_state[TOKEN] = got.token
     return got.actor
+
+
+def _viewer_lang(default: str) -> str:
+    """``?lang=`` wins and is remembered in the session; a page switch (which drops the
+    URL's parameters) gets it back from the session, so a shared link keeps its language."""
+    asked = st.query_params.get("lang")
+    if asked in LANGS:
+        st.session_state[SESSION_KEY] = asked
+    lang = st.session_state.get(SESSION_KEY)
+    if lang not in LANGS:
+        lang = st.session_state[SESSION_KEY] = default
+    if lang != default and asked != lang:
+        st.query_params["lang"] = lang
+    return str(lang)
+
+
+def viewer_tz() -> str:
+    """The zone of this run (``ctx``), for helpers that are not handed a Ctx."""
+    return str(st.session_state.get(_TZ_SHOWN) or "UTC")
+
+
+def when(c: Ctx, at: datetime | str | None) -> str:
+    """A stored time as the viewer reads it: local wall time to the minute."""
+    return timefmt.local(at, c.zone)
+
+
+def ago(c: Ctx, at: datetime | str | None) -> str:
+    """A stored time relative to now, in the viewer's language."""
+    return timefmt.relative(at, c.now, c.lang)
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=256)
@@ -117,19 +165,21 @@ def load(
     return result
 
 
-def qp_select(label: str, options: list[str], key: str, *, all_label: str = "all") -> str:
-    """A selectbox whose value lives in the URL (``?key=value``), so links can be shared."""
+def qp_select(label: str, options: list[str], key: str, *, all_label: str = "") -> str:
+    """A selectbox whose value lives in the URL (``?key=value``), so links can be shared.
+    Options are stored values (shown translated, kept as they are in the URL)."""
     choices = ["", *options]
     current = st.query_params.get(key, "")
     index = choices.index(current) if current in choices else 0
-    value = st.selectbox(
-        label, choices, index=index, key=f"qp_{key}", format_func=lambda v: v or all_label
+    everything = all_label or t("all")
+    picked = st.selectbox(
+        label, choices, index=index, key=f"qp_{key}", format_func=lambda v: value(v) or everything
     )
-    if value:
-        st.query_params[key] = value
+    if picked:
+        st.query_params[key] = picked
     elif key in st.query_params:
         del st.query_params[key]
-    return str(value)
+    return str(picked)
 
 
 def pager(total: int, page_size: int, key: str) -> int:
@@ -139,7 +189,8 @@ def pager(total: int, page_size: int, key: str) -> int:
         start = min(max(1, int(st.query_params.get(f"{key}_page", "1"))), pages)
     except ValueError:
         start = 1
-    page = int(st.number_input(f"page (of {pages})", 1, pages, start, key=f"page_{key}", step=1))
+    label = t("page (of {pages})", pages=pages)
+    page = int(st.number_input(label, 1, pages, start, key=f"page_{key}", step=1))
     if page > 1:
         st.query_params[f"{key}_page"] = str(page)
     elif f"{key}_page" in st.query_params:
@@ -155,8 +206,15 @@ def table(
     **kwargs: Any,
 ) -> None:
     """A table with its CSV export: of the rows shown, or, for a paged table, of every row
-    its filters match (``export``, built only when clicked: ``all_rows``)."""
-    st.dataframe(df, hide_index=True, **kwargs)
+    its filters match (``export``, built only when clicked: ``all_rows``).
+
+    On screen: headers in the viewer's language, stored times as local wall time, stored
+    values (status, kind, ...) translated. The CSV keeps the stored data as it is (ids as
+    headers, ISO UTC times with their offset): the same file in every language and zone."""
+    config = {col: st.column_config.Column(t(COLUMN_LABELS[col])) for col in df.columns
+              if col in COLUMN_LABELS}  # fmt: skip
+    config.update(kwargs.pop("column_config", {}))
+    st.dataframe(shown(df), hide_index=True, column_config=config, **kwargs)
     data: str | Callable[[], str] = df.to_csv(index=False)
     if export is not None:
         build = export
@@ -165,7 +223,9 @@ def table(
             return str(build().to_csv(index=False))
 
     st.download_button(
-        f"Download {name}.csv" if export is None else f"Download all {name} (CSV)",
+        t("Download {name}.csv", name=name)
+        if export is None
+        else t("Download all {name} (CSV)", name=name),
         data=data,
         file_name=f"{name}.csv",
         mime="text/csv",
@@ -200,7 +260,7 @@ def full_export(c: Ctx, name: str, sql: str, params: tuple[Any, ...] = ()) -> No
             return str(queries.frame(conn, sql, params).to_csv(index=False))
 
     st.download_button(
-        f"Export all {name}.csv", data=build, file_name=f"{name}.csv", mime="text/csv",
+        t("Export all {name}.csv", name=name), data=build, file_name=f"{name}.csv", mime="text/csv",
         key=f"dlall_{name}", on_click="ignore",
     )  # fmt: skip
 
@@ -209,21 +269,34 @@ def pct(frame: pd.DataFrame, column: str = "availability_pct") -> str:
     """The first row's availability (``queries.availability_text``), or n/a (an empty fleet
     has no availability)."""
     if len(frame) == 0 or pd.isna(frame[column].iloc[0]):
-        return "n/a"
+        return t("n/a")
     avail = float(frame[column].iloc[0]) / 100
-    return queries.availability_text(avail, 60 * float(frame["downtime_min"].iloc[0]))
+    return availability_text(avail, 60 * float(frame["downtime_min"].iloc[0]))
 
 
 def figure(frame: pd.DataFrame, column: str, unit: str) -> str:
     """The first row's ``column`` with its unit, or n/a (no repair, no failure yet)."""
     if len(frame) == 0 or pd.isna(frame[column].iloc[0]):
-        return "n/a"
+        return t("n/a")
     return f"{frame[column].iloc[0]} {unit}"
 
 
 def availability(r: sla.Reliability) -> str:
     """A figure's availability as the pages show it, or n/a for an empty fleet."""
-    return queries.availability_text(r.availability, r.downtime_s)
+    return availability_text(r.availability, r.downtime_s)
+
+
+def availability_text(avail: float | None, downtime_s: float) -> str:
+    """``queries.availability_text`` in the viewer's language: 3 decimals floored, never
+    rounded up, and the downtime in minutes when there was any."""
+    if avail is None:
+        return t("n/a")
+    shown = queries.availability_text(avail, 0)
+    if downtime_s >= 60:
+        return t("{pct} ({minutes} min down)", pct=shown, minutes=f"{downtime_s / 60:.0f}")
+    if downtime_s > 0:
+        return t("{pct} (<1 min down)", pct=shown)
+    return shown
 
 
 def can(c: Ctx, role: Role) -> bool:
@@ -233,7 +306,7 @@ def can(c: Ctx, role: Role) -> bool:
 def need(c: Ctx, role: Role, what: str) -> bool:
     if can(c, role):
         return True
-    st.info(f"Log in as {role.label} or above (sidebar) to {what}.")
+    st.info(t("Log in as {role} or above (sidebar) to {what}.", role=value(role.label), what=what))
     return False
 
 
@@ -244,7 +317,7 @@ def act(c: Ctx, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     hours ago, by a login that has since timed out or been ended."""
     actor = _session(c.settings, now_from(c.settings))
     if actor is None:
-        st.error("Your session has ended: log in again (sidebar).")
+        st.error(t("Your session has ended: log in again (sidebar)."))
         return False
     conn = sqlite3.connect(c.db, timeout=10)
     try:
@@ -255,7 +328,8 @@ def act(c: Ctx, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     finally:
         conn.close()
     _cached.clear()
-    st.session_state["flash"] = f"{fn.__name__.replace('_', ' ')}: done, recorded in the audit log."
+    action = ACTIONS.get(fn.__name__, fn.__name__.replace("_", " "))
+    st.session_state["flash"] = t("{action}: done, recorded in the audit log.", action=t(action))
     st.rerun()
     return True  # not reached: st.rerun raises
 
@@ -294,7 +368,7 @@ SEARCH_MAX = 500  # beyond: type more of the name
 
 def sidebar(c: Ctx) -> None:
     with st.sidebar:
-        q = st.text_input("Search id, serial or merchant", value=st.query_params.get("q", ""))
+        q = st.text_input(t("Search id, serial or merchant"), value=st.query_params.get("q", ""))
         if q:
             if st.query_params.get("q") != q:
                 st.query_params.pop("qn", None)  # a new search starts from its first hits
@@ -306,14 +380,14 @@ def sidebar(c: Ctx) -> None:
             minute = c.now.replace(second=0, microsecond=0)
             hits, total = load(c, queries.search, q, minute, shown)
             if total == 0:
-                st.caption("no match")
+                st.caption(t("no match"))
             for row in hits.itertuples(index=False):
                 target = row.id if row.type != "site" else row.site_id
-                label = md(f"{row.type} {row.id} {row.serial or ''} {row.status or ''}")
+                label = md(f"{value(row.type)} {row.id} {row.serial or ''} {value(row.status)}")
                 st.page_link("views/detail.py", label=label, query_params={"id": target})
             if total > len(hits):
-                st.caption(f"{len(hits)} of {total} matches")
-                if len(hits) < SEARCH_MAX and st.button("more", key="search_more"):
+                st.caption(t("{shown} of {total} matches", shown=len(hits), total=total))
+                if len(hits) < SEARCH_MAX and st.button(t("more"), key="search_more"):
                     st.query_params["qn"] = str(min(SEARCH_MAX, len(hits) + SEARCH_PAGE))
                     st.rerun()
         elif "q" in st.query_params:
@@ -321,7 +395,16 @@ def sidebar(c: Ctx) -> None:
             st.query_params.pop("qn", None)
         st.divider()
         _login(c)
+        st.divider()
+        _language_and_zone(c)
+        # Last: a rerun asked by the sidebar above would drop this run's script.
         _write_cookie(c)
+
+
+_COOKIE_SCRIPT = (
+    "<script>document.cookie = {cookie} + "
+    "(location.protocol === 'https:' ? '; Secure' : '');</script>"
+)
 
 
 def _write_cookie(c: Ctx) -> None:
@@ -329,22 +412,49 @@ def _write_cookie(c: Ctx) -> None:
     (``st.context.cookies``, sent when a tab connects) but not set them: a script does,
     in the page itself. Not HttpOnly, for that reason; every string from the store is
     escaped (``dashboard.text``), so no script of anyone else's runs in this page."""
-    value = st.session_state.pop(COOKIE_WRITE, None)
-    if value is None:
+    token = st.session_state.pop(COOKIE_WRITE, None)
+    if token is None:
         return
-    max_age = int(c.settings.dashboard_session_max_s) if value else 0
-    cookie = f"{session.COOKIE}={value}; Path=/; Max-Age={max_age}; SameSite=Strict"
-    st.html(
-        f"<script>document.cookie = {json.dumps(cookie)} + "
-        "(location.protocol === 'https:' ? '; Secure' : '');</script>",
-        unsafe_allow_javascript=True,
+    max_age = int(c.settings.dashboard_session_max_s) if token else 0
+    cookie = f"{session.COOKIE}={token}; Path=/; Max-Age={max_age}; SameSite=Strict"
+    st.html(_COOKIE_SCRIPT.format(cookie=json.dumps(cookie)), unsafe_allow_javascript=True)
+
+
+@cache
+def _zones() -> list[str]:
+    return sorted(available_timezones())
+
+
+def _language_and_zone(c: Ctx) -> None:
+    """The viewer's own language and zone (this session; the language also in the URL)."""
+    lang = st.selectbox(
+        t("Language"), LANGS, index=LANGS.index(c.lang), format_func=LANG_NAMES.__getitem__
     )
+    if lang != c.lang:
+        st.session_state[SESSION_KEY] = lang
+        if lang == c.settings.lang:
+            st.query_params.pop("lang", None)
+        else:
+            st.query_params["lang"] = lang
+        st.rerun()
+    zones = _zones()
+    zone = st.selectbox(t("Time zone"), zones, index=zones.index(c.tz) if c.tz in zones else None)
+    if zone and zone != c.tz:
+        st.session_state[TZ_KEY] = zone
+        st.rerun()
+    st.caption(t("Times shown in {zone}", zone=timefmt.zone_caption(c.now, c.tz)))
 
 
 def _login(c: Ctx) -> None:
     if c.actor is not None:
-        st.write(f"Logged in: **{md(c.actor.name)}** ({c.actor.role.label})")
-        if st.button("Log out", key="logout"):
+        st.write(
+            t(
+                "Logged in: **{name}** ({role})",
+                name=md(c.actor.name),
+                role=value(c.actor.role.label),
+            )
+        )
+        if st.button(t("Log out"), key="logout"):
             conn = sqlite3.connect(c.db, timeout=10)
             try:
                 auth.logout(conn, c.actor.name, c.now)
@@ -355,13 +465,13 @@ def _login(c: Ctx) -> None:
             _cached.clear()
             st.rerun()
         return
-    note = st.session_state.pop("session_note", None)
+    note = st.session_state.pop(SESSION_NOTE, None)
     if note:
-        st.info(note)
+        st.info(t(note))
     with st.form("login"):
-        name = st.text_input("User", key="login_user")
-        password = st.text_input("Password", type="password", key="login_password")
-        if st.form_submit_button("Log in"):
+        name = st.text_input(t("User"), key="login_user")
+        password = st.text_input(t("Password"), type="password", key="login_password")
+        if st.form_submit_button(t("Log in")):
             conn = sqlite3.connect(c.db, timeout=10)
             try:
                 result = auth.login(conn, name, password, client_address(c), c.now)
@@ -372,10 +482,10 @@ def _login(c: Ctx) -> None:
                 _start_session(c, result.actor)
                 st.rerun()
             elif result.locked_until is not None:
-                again = result.locked_until.astimezone(c.now.tzinfo).strftime("%H:%M:%S %Z")
-                st.error(f"Too many failed logins. Try again after {again}.")
+                again = result.locked_until.astimezone(c.zone).strftime("%H:%M:%S %Z")
+                st.error(t("Too many failed logins. Try again after {time}.", time=again))
             else:
-                st.error("Wrong user or password.")
+                st.error(t("Wrong user or password."))
 
 
 def _start_session(c: Ctx, actor: Actor) -> None:
@@ -387,7 +497,7 @@ def _start_session(c: Ctx, actor: Actor) -> None:
     finally:
         conn.close()
     if isinstance(started, session.Rejected):  # the account was removed meanwhile
-        st.error("Wrong user or password.")
+        st.error(t("Wrong user or password."))
         st.stop()
     st.session_state[TOKEN] = started.token
     st.session_state[COOKIE_WRITE] = started.token
@@ -403,3 +513,78 @@ def client_address(c: Ctx) -> str:
             return forwarded.split(",")[-1].strip()
     address = st.context.ip_address  # None for 127.0.0.1 and ::1 (and in AppTest)
     return address if isinstance(address, str) and address else "loopback"
+
+
+def shown(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` as a table shows it: stored times as local wall time (the viewer's zone),
+    stored values (status, kind, class...) in the viewer's language."""
+    out = timefmt.frame(df, viewer_tz())
+    if current_lang() == "en":
+        return out
+    for col in out.columns:
+        if col in VALUE_COLUMNS and not pd.api.types.is_numeric_dtype(out[col]):
+            if out is df:
+                out = df.copy()
+            out[col] = [value(v) if isinstance(v, str) else v for v in out[col]]
+    return out
+
+
+# Columns whose cells are stored values that ``dashboard.i18n.value`` translates for display.
+VALUE_COLUMNS = frozenset(
+    ("status", "from_status", "to_status", "effective_status", "kind", "severity", "state",
+     "class", "fault_category", "detected_by", "subject_type", "type", "compliance", "target",
+     "source", "on_call", "zone", "tbl", "role", "scope_type", "last_kind", "reason")
+)  # fmt: skip
+
+# Every column the console's tables show, by id: the header in the viewer's language.
+COLUMN_LABELS = {
+    "id": N_("id"), "subject": N_("subject"), "subject_type": N_("subject type"),
+    "subject_id": N_("subject id"), "kind": N_("kind"), "severity": N_("severity"),
+    "state": N_("state"), "escalation": N_("escalation"), "region_id": N_("region"),
+    "site_id": N_("store"), "gateway_id": N_("gateway"), "terminal_id": N_("terminal"),
+    "summary": N_("summary"), "started_at": N_("started"), "fired_at": N_("paged"),
+    "acked_by": N_("acknowledged by"), "acked_at": N_("acknowledged at"),
+    "ack_note": N_("acknowledgement note"), "inhibited_by": N_("inhibited by"),
+    "link": N_("open"), "name": N_("name"), "oncall_name": N_("on-call technician"),
+    "oncall_contact": N_("technician contact"), "contact_verified_at": N_("contact verified"),
+    "gateways": N_("gateways"), "gateways_down": N_("gateways down"),
+    "terminals": N_("terminals"), "terminals_down": N_("terminals down"),
+    "terminals_unknown": N_("terminals unknown"), "alerts_firing": N_("alerts firing"),
+    "contact_stale": N_("contact stale"), "at": N_("time"), "actor": N_("by"),
+    "action": N_("action"), "details": N_("details"), "field": N_("field"),
+    "value": N_("value"), "type": N_("type"), "serial": N_("serial"), "model": N_("model"),
+    "status": N_("status"), "status_since": N_("since"), "last_seen_at": N_("last seen"),
+    "from_status": N_("from"), "to_status": N_("to"), "reason": N_("reason"),
+    "ended_at": N_("ended"), "class": N_("cause class"), "cause": N_("cause"),
+    "expected_recovery_at": N_("expected recovery"), "fault_category": N_("fault category"),
+    "detected_by": N_("detected by"), "performed_at": N_("performed"),
+    "performed_by": N_("performed by"), "work": N_("work done"),
+    "parts_replaced": N_("parts replaced"), "fleet": N_("fleet"),
+    "availability_pct": N_("availability %"), "downtime_min": N_("downtime (min)"),
+    "failures": N_("failures"), "mttr_min": N_("MTTR (min)"), "mtbf_h": N_("MTBF (h)"),
+    "version": N_("version"), "target": N_("target"), "compliance": N_("compliance"),
+    "on_target_pct": N_("on target %"), "compliant_pct": N_("compliant %"),
+    "technician": N_("technician"), "due_at": N_("due"), "last_service_at": N_("last service"),
+    "overdue": N_("overdue"), "due_soon": N_("due soon"), "scope_type": N_("scope"),
+    "scope_id": N_("scope id"), "starts_at": N_("starts"), "ends_at": N_("ends"),
+    "recurrence": N_("recurrence"), "zone": N_("zone"), "created_by": N_("created by"),
+    "ended_early_at": N_("ended early"), "tbl": N_("table"), "n": N_("count"),
+    "behind_gateway": N_("behind gateway"), "first_seen_at": N_("first seen"),
+    "messages": N_("messages"), "last_kind": N_("last message"), "region": N_("region"),
+    "tier": N_("tier"), "on_call": N_("on call"), "phone": N_("mobile"),
+    "chat_id": N_("chat user id"), "source": N_("source"), "local_time": N_("local time"),
+    "tz": N_("time zone"), "at_local": N_("at (local)"), "to": N_("to"),
+    "order": N_("order"), "starts": N_("starts (local)"), "ends": N_("ends (local)"),
+    "shift_h": N_("shift (h)"), "override_id": N_("override #"), "address": N_("address"),
+    "merchant_name": N_("merchant"), "install_date": N_("installed"),
+}  # fmt: skip
+
+# Operator actions (``collector.actions``), as the confirmation after one names them.
+ACTIONS = {
+    "acknowledge_alert": N_("acknowledge alert"), "set_suspended": N_("set suspended"),
+    "record_service": N_("record service"), "update_incident": N_("update incident"),
+    "create_window": N_("create window"), "edit_window": N_("edit window"),
+    "end_window_early": N_("end window early"), "reschedule_window": N_("reschedule window"),
+    "import_inventory": N_("import inventory"), "set_rotation": N_("set rotation"),
+    "add_override": N_("add override"), "remove_override": N_("remove override"),
+}  # fmt: skip

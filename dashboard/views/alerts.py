@@ -7,9 +7,10 @@ import streamlit as st
 
 from collector.actions import Role, acknowledge_alert
 from dashboard import queries, ui
+from dashboard.i18n import t, value
 
 c = ui.ctx()
-st.title("Alerts")
+st.title(t("Alerts"))
 ui.flash()
 
 
@@ -18,19 +19,26 @@ def body() -> None:
     facets: dict[str, list[str]] = ui.load(c, queries.alert_facets)
     f1, f2, f3, f4 = st.columns(4)
     with f1:
-        region = ui.qp_select("Region", facets["region_id"], "region")
+        region = ui.qp_select(t("Region"), facets["region_id"], "region")
     with f2:
-        severity = ui.qp_select("Severity", facets["severity"], "severity")
+        severity = ui.qp_select(t("Severity"), facets["severity"], "severity")
     with f3:
-        kind = ui.qp_select("Kind", facets["kind"], "kind")
+        kind = ui.qp_select(t("Kind"), facets["kind"], "kind")
     with f4:
-        ack = ui.qp_select("Acknowledged", ["unacked", "acked"], "ack")
+        ack = ui.qp_select(t("Acknowledged"), ["unacked", "acked"], "ack")
     size = c.settings.dashboard_page_size
     _, total = ui.load(c, queries.alerts, region, severity, kind, ack or "all", 1, 0)
     offset = ui.pager(total, size, "alerts")
     df: pd.DataFrame
     df, total = ui.load(c, queries.alerts, region, severity, kind, ack or "all", size, offset)
-    st.caption(f"{total} active alerts match; showing {len(df)} from #{offset + 1}")
+    st.caption(
+        t(
+            "{total} active alerts match; showing {shown} from #{first}",
+            total=total,
+            shown=len(df),
+            first=offset + 1,
+        )
+    )
     df = df.assign(
         link=[ui.subject_link(k, s) for k, s in zip(df.subject_type, df.subject_id, strict=True)]
     )
@@ -39,26 +47,28 @@ def body() -> None:
         "alerts",
         export=ui.all_rows(c, queries.alerts, region, severity, kind, ack or "all"),
         column_config={
-            "link": st.column_config.LinkColumn("subject", display_text=r"=(.*)$"),
-            "escalation": st.column_config.NumberColumn("escalation", format="L%d"),
+            "link": st.column_config.LinkColumn(t("subject"), display_text=r"=(.*)$"),
+            "escalation": st.column_config.NumberColumn(t("escalation"), format="L%d"),
         },
     )
-    st.subheader("Acknowledge")
-    if not ui.need(c, Role.OPERATOR, "acknowledge alerts"):
+    st.subheader(t("Acknowledge"))
+    if not ui.need(c, Role.OPERATOR, t("acknowledge alerts")):
         return
     open_ids = [int(i) for i in df.loc[df["acked_at"].isna(), "id"]]
     if not open_ids:
-        st.write("Nothing unacknowledged on this page.")
+        st.write(t("Nothing unacknowledged on this page."))
         return
     with st.form("ack"):
         # Its subject and summary: an id alone says nothing to whoever picks it.
         labels = {
-            int(r.id): f"#{r.id} {r.subject_type} {r.subject_id}: {r.summary or r.kind}"
+            int(
+                r.id
+            ): f"#{r.id} {value(r.subject_type)} {r.subject_id}: {r.summary or value(r.kind)}"
             for r in df.itertuples()
         }
-        alert_id = st.selectbox("Alert", open_ids, format_func=lambda i: labels[i])
-        note = st.text_input("Note (who is on it, what is known)", key="ack_note")
-        if st.form_submit_button("Acknowledge"):
+        alert_id = st.selectbox(t("Alert"), open_ids, format_func=lambda i: labels[i])
+        note = st.text_input(t("Note (who is on it, what is known)"), key="ack_note")
+        if st.form_submit_button(t("Acknowledge")):
             ui.act_and_clear(c, ("ack_note",), acknowledge_alert, int(alert_id), note, c.now)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import queries, ui
+from dashboard.i18n import t
 
 c = ui.ctx()
-st.title("Audit log")
-actor = st.text_input("Actor", value=st.query_params.get("actor", ""), key="audit_actor")
+st.title(t("Audit log"))
+actor = st.text_input(t("Actor"), value=st.query_params.get("actor", ""), key="audit_actor")
 if actor:
     st.query_params["actor"] = actor
 elif "actor" in st.query_params:
@@ -17,5 +18,5 @@ size = c.settings.dashboard_page_size
 _, total = ui.load(c, queries.audit_log, actor, 1, 0)
 offset = ui.pager(total, size, "audit")
 df, total = ui.load(c, queries.audit_log, actor, size, offset)
-st.caption(f"{total} entries")
+st.caption(t("{total} entries", total=total))
 ui.table(df, "audit_log", export=ui.all_rows(c, queries.audit_log, actor))

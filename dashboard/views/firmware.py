@@ -7,27 +7,34 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import queries_ops, ui
+from dashboard.i18n import t
 from dashboard.queries_ops import rollout
 
 c = ui.ctx()
-st.title("Firmware")
+st.title(t("Firmware"))
 minute = c.now.replace(second=0, microsecond=0)
 fw: pd.DataFrame = ui.load(c, queries_ops.firmware, minute)
-model = ui.qp_select("Model", sorted(fw["model"].unique().tolist()), "model")
+model = ui.qp_select(t("Model"), sorted(fw["model"].unique().tolist()), "model")
 shown = fw[fw["model"] == model] if model else fw
-st.subheader("Rollout progress")
+st.subheader(t("Rollout progress"))
 ui.table(rollout(shown), "firmware-rollout")
-st.subheader("Versions by model")
+st.subheader(t("Versions by model"))
 if len(shown):
+    # The legend's title is the colour column's name: named in the viewer's language.
+    version = t("version")
     st.bar_chart(
-        shown.assign(devices=shown["gateways"] + shown["terminals"]),
+        shown.assign(devices=shown["gateways"] + shown["terminals"]).rename(
+            columns={"version": version}
+        ),
         x="model",
         y="devices",
-        color="version",
+        color=version,
+        x_label=t("model"),
+        y_label=t("devices"),
         height=260,
     )
 ui.table(shown, "firmware-versions")
 bad = shown[shown["compliance"] == "non-compliant"]
 a, b = st.columns(2)
-a.metric("Non-compliant gateways", int(bad["gateways"].sum()))
-b.metric("Non-compliant terminals", int(bad["terminals"].sum()))
+a.metric(t("Non-compliant gateways"), int(bad["gateways"].sum()))
+b.metric(t("Non-compliant terminals"), int(bad["terminals"].sum()))

@@ -10,21 +10,22 @@ import streamlit as st
 from collector.actions import Role, import_inventory
 from collector.inventory import INVENTORY_COLUMNS
 from dashboard import queries_ops, ui
+from dashboard.i18n import t, value
 
 c = ui.ctx()
-st.title("Inventory")
+st.title(t("Inventory"))
 ui.flash()
 ui.table(ui.load(c, queries_ops.inventory_counts), "inventory-counts")
-st.subheader("Reporting but not in the inventory (awaiting enrolment, never paged)")
+st.subheader(t("Reporting but not in the inventory (awaiting enrolment, never paged)"))
 ui.table(ui.load(c, queries_ops.unregistered), "unregistered")
-st.subheader("Export")
+st.subheader(t("Export"))
 for table_name, cols in INVENTORY_COLUMNS.items():
     ui.full_export(c, table_name, f"SELECT {', '.join(cols)} FROM {table_name} ORDER BY 1")
-st.subheader("Import")
-if ui.need(c, Role.ADMIN, "import inventory"):
+st.subheader(t("Import"))
+if ui.need(c, Role.ADMIN, t("import inventory")):
     with st.form("import"):
-        table_name = st.selectbox("Table", list(INVENTORY_COLUMNS))
-        upload = st.file_uploader("CSV with a header row", type=["csv"])
-        if st.form_submit_button("Import") and upload is not None:
+        table_name = st.selectbox(t("Table"), list(INVENTORY_COLUMNS), format_func=value)
+        upload = st.file_uploader(t("CSV with a header row"), type=["csv"])
+        if st.form_submit_button(t("Import")) and upload is not None:
             rows = list(csv.DictReader(io.StringIO(upload.getvalue().decode("utf-8"))))
             ui.act(c, import_inventory, table_name, rows, c.now)

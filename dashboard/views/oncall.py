@@ -12,41 +12,41 @@ import streamlit as st
 from collector.actions import Role, add_override, remove_override, set_rotation
 from collector.oncall import DEFAULT_TZ, Person
 from dashboard import queries_oncall, ui
+from dashboard.i18n import N_, t
 from dashboard.text import md
 
-# Every string of this page, in one place (the console's zh-CN strings come with its
-# bilingual issue).
+# Every string of this page, in one place (zh-CN: dashboard/locales/zh_cn_oncall.py).
 T = {
-    "title": "On-call",
-    "now": "On call now",
-    "none": "No on-call rotation yet: an operator sets one below.",
-    "next": "Next handovers (14 days)",
-    "schedule": "Rotations and overrides",
-    "need": "edit rotations and add overrides",
-    "rot_head": "**Set a rotation** (replaces the region's rotation for that tier)",
-    "region": "Region",
-    "tier": "Tier (1 technician, 2 supervisor, 3 manager)",
-    "tz": "Time zone",
-    "start_day": "First handover: date (local)",
-    "start_time": "First handover: time (local)",
-    "shift": "Shift length (hours; 168 = one week)",
-    "members": "People in order, one per line: name, mobile, chat user id",
-    "save_rot": "Save rotation",
-    "ov_head": "**Add an override** (someone covers a tier for a while)",
-    "name": "Name",
-    "phone": "Mobile",
-    "im": "Chat user id (optional)",
-    "from_day": "From: date (region's local time)",
-    "from_time": "From: time",
-    "to_day": "To: date",
-    "to_time": "To: time",
-    "note": "Note",
-    "add_ov": "Add override",
-    "rm_head": "**Remove an override**",
-    "override": "Override",
-    "remove": "Remove override",
-    "no_region": "No regions in the inventory yet: import regions first.",
-    "bad_member": "Line {n}: write name, mobile, chat user id (mobile and id optional).",
+    "title": N_("On-call"),
+    "now": N_("On call now"),
+    "none": N_("No on-call rotation yet: an operator sets one below."),
+    "next": N_("Next handovers (14 days)"),
+    "schedule": N_("Rotations and overrides"),
+    "need": N_("edit rotations and add overrides"),
+    "rot_head": N_("**Set a rotation** (replaces the region's rotation for that tier)"),
+    "region": N_("Region"),
+    "tier": N_("Tier (1 technician, 2 supervisor, 3 manager)"),
+    "tz": N_("Time zone"),
+    "start_day": N_("First handover: date (local)"),
+    "start_time": N_("First handover: time (local)"),
+    "shift": N_("Shift length (hours; 168 = one week)"),
+    "members": N_("People in order, one per line: name, mobile, chat user id"),
+    "save_rot": N_("Save rotation"),
+    "ov_head": N_("**Add an override** (someone covers a tier for a while)"),
+    "name": N_("Name"),
+    "phone": N_("Mobile"),
+    "im": N_("Chat user id (optional)"),
+    "from_day": N_("From: date (region's local time)"),
+    "from_time": N_("From: time"),
+    "to_day": N_("To: date"),
+    "to_time": N_("To: time"),
+    "note": N_("Note"),
+    "add_ov": N_("Add override"),
+    "rm_head": N_("**Remove an override**"),
+    "override": N_("Override"),
+    "remove": N_("Remove override"),
+    "no_region": N_("No regions in the inventory yet: import regions first."),
+    "bad_member": N_("Line {n}: write name, mobile, chat user id (mobile and id optional)."),
 }
 
 ROTATION_KEYS = ("rot_tier", "rot_tz", "rot_day", "rot_time", "rot_shift", "rot_members")
@@ -67,21 +67,21 @@ c = ui.ctx()
 # Widget values are reset before the widgets exist, on the run after a successful submit.
 for key in st.session_state.pop("oncall_clear", ()):
     st.session_state.pop(key, None)
-st.title(T["title"])
+st.title(t(T["title"]))
 ui.flash()
 now = c.now.replace(second=0, microsecond=0)
 
 current: pd.DataFrame = ui.load(c, queries_oncall.oncall_now, now)
-st.subheader(T["now"])
+st.subheader(t(T["now"]))
 if len(current):
     ui.table(current, "on-call-now")
 else:
-    st.info(T["none"])
+    st.info(t(T["none"]))
 
-st.subheader(T["next"])
+st.subheader(t(T["next"]))
 ui.table(ui.load(c, queries_oncall.handovers, now), "on-call-handovers")
 
-st.subheader(T["schedule"])
+st.subheader(t(T["schedule"]))
 schedule: pd.DataFrame = ui.load(c, queries_oncall.schedule, now)
 ui.table(schedule, "on-call-schedule")
 
@@ -93,28 +93,28 @@ def _members(text: str) -> list[Person] | None:
             continue
         parts = [p.strip() for p in line.split(",")]
         if len(parts) > 3:
-            st.error(md(T["bad_member"].format(n=n)))
+            st.error(md(t(T["bad_member"], n=n)))
             return None
         parts += [""] * (3 - len(parts))
         people.append(Person(parts[0], parts[1], parts[2]))
     return people
 
 
-if ui.need(c, Role.OPERATOR, T["need"]):
+if ui.need(c, Role.OPERATOR, t(T["need"])):
     region_ids: list[str] = ui.load(c, queries_oncall.regions)
     if not region_ids:
-        st.info(T["no_region"])
+        st.info(t(T["no_region"]))
     left, right = st.columns(2)
     with left, st.form("rotation"):
-        st.write(T["rot_head"])
-        region = st.selectbox(T["region"], region_ids, key="rot_region")
-        tier = st.number_input(T["tier"], 1, 9, 1, step=1, key="rot_tier")
-        tz = st.text_input(T["tz"], DEFAULT_TZ, key="rot_tz")
-        day = st.date_input(T["start_day"], now.date(), key="rot_day")
-        start_t = st.time_input(T["start_time"], time(9, 0), key="rot_time")
-        shift_h = st.number_input(T["shift"], 1.0, 24.0 * 28, 168.0, step=1.0, key="rot_shift")
-        members_text = st.text_area(T["members"], key="rot_members")
-        if st.form_submit_button(T["save_rot"]):
+        st.write(t(T["rot_head"]))
+        region = st.selectbox(t(T["region"]), region_ids, key="rot_region")
+        tier = st.number_input(t(T["tier"]), 1, 9, 1, step=1, key="rot_tier")
+        tz = st.text_input(t(T["tz"]), DEFAULT_TZ, key="rot_tz")
+        day = st.date_input(t(T["start_day"]), now.date(), key="rot_day")
+        start_t = st.time_input(t(T["start_time"]), time(9, 0), key="rot_time")
+        shift_h = st.number_input(t(T["shift"]), 1.0, 24.0 * 28, 168.0, step=1.0, key="rot_shift")
+        members_text = st.text_area(t(T["members"]), key="rot_members")
+        if st.form_submit_button(t(T["save_rot"])):
             people = _members(members_text)
             if people is not None:
                 _act_and_clear(
@@ -129,22 +129,22 @@ if ui.need(c, Role.OPERATOR, T["need"]):
                     now=c.now,
                 )
     with right, st.form("override"):
-        st.write(T["ov_head"])
-        o_region = st.selectbox(T["region"], region_ids, key="ov_region")
-        o_tier = st.number_input(T["tier"], 1, 9, 1, step=1, key="ov_tier")
-        name = st.text_input(T["name"], key="ov_name")
-        phone = st.text_input(T["phone"], key="ov_phone")
-        im_id = st.text_input(T["im"], key="ov_im")
+        st.write(t(T["ov_head"]))
+        o_region = st.selectbox(t(T["region"]), region_ids, key="ov_region")
+        o_tier = st.number_input(t(T["tier"]), 1, 9, 1, step=1, key="ov_tier")
+        name = st.text_input(t(T["name"]), key="ov_name")
+        phone = st.text_input(t(T["phone"]), key="ov_phone")
+        im_id = st.text_input(t(T["im"]), key="ov_im")
         # Defaults: from this hour until the same time tomorrow, on the default zone's clock.
         here = now.astimezone(ZoneInfo(DEFAULT_TZ))
         f1, f2 = st.columns(2)
-        from_day = f1.date_input(T["from_day"], here.date(), key="ov_from_day")
-        from_t = f2.time_input(T["from_time"], time(here.hour, 0), key="ov_from_time")
+        from_day = f1.date_input(t(T["from_day"]), here.date(), key="ov_from_day")
+        from_t = f2.time_input(t(T["from_time"]), time(here.hour, 0), key="ov_from_time")
         t1, t2 = st.columns(2)
-        to_day = t1.date_input(T["to_day"], here.date() + timedelta(days=1), key="ov_to_day")
-        to_t = t2.time_input(T["to_time"], time(here.hour, 0), key="ov_to_time")
-        note = st.text_input(T["note"], key="ov_note")
-        if st.form_submit_button(T["add_ov"]):
+        to_day = t1.date_input(t(T["to_day"]), here.date() + timedelta(days=1), key="ov_to_day")
+        to_t = t2.time_input(t(T["to_time"]), time(here.hour, 0), key="ov_to_time")
+        note = st.text_input(t(T["note"]), key="ov_note")
+        if st.form_submit_button(t(T["add_ov"])):
             rot = current[current["region"] == o_region]
             zone = ZoneInfo(str(rot["tz"].iloc[0]) if len(rot) else DEFAULT_TZ)
             _act_and_clear(
@@ -161,15 +161,20 @@ if ui.need(c, Role.OPERATOR, T["need"]):
     overrides = schedule[schedule["kind"] == "override"]
     if len(overrides):
         with st.form("remove_override"):
-            st.write(T["rm_head"])
+            st.write(t(T["rm_head"]))
             rows = overrides.set_index("override_id")
             oid = st.selectbox(
-                T["override"],
+                t(T["override"]),
                 [int(i) for i in rows.index],
-                format_func=lambda i: (
-                    f"#{i} {rows.at[i, 'region']} tier {rows.at[i, 'tier']}: "
-                    f"{rows.at[i, 'name']} {rows.at[i, 'starts']} - {rows.at[i, 'ends']}"
+                format_func=lambda i: t(
+                    "#{id} {region} tier {tier}: {name} {starts} - {ends}",
+                    id=i,
+                    region=rows.at[i, "region"],
+                    tier=rows.at[i, "tier"],
+                    name=rows.at[i, "name"],
+                    starts=rows.at[i, "starts"],
+                    ends=rows.at[i, "ends"],
                 ),
             )
-            if st.form_submit_button(T["remove"]):
+            if st.form_submit_button(t(T["remove"])):
                 ui.act(c, remove_override, int(oid), c.now)

@@ -2,7 +2,9 @@
 across the room; no sidebar, no actions, refreshed by itself.
 
 Read-only and open like every page (viewing needs no login on the NOC network), so a wall
-display needs no account of its own nor a token in its URL."""
+display needs no account of its own nor a token in its URL. Its language is the viewer's
+like any page's (``?lang=zh-CN`` in the wall's URL, else --lang), its times are in the
+console's zone (--tz; a wall has no sidebar to pick another)."""
 
 from __future__ import annotations
 
@@ -12,30 +14,14 @@ import pandas as pd
 import streamlit as st
 
 from collector.store.times import from_db
-from dashboard import queries, ui
+from dashboard import queries, timefmt, ui
+from dashboard.i18n import N_, t, value
 from dashboard.settings import now_from
 from dashboard.text import html
 
-# Every string of this page, in one place (the console's translations replace them).
-T = {
-    "title": "Fleet wall",
-    "updated": "updated {at}",
-    "gateways": "Gateways",
-    "terminals": "Terminals",
-    "down": "down",
-    "late": "late",
-    "online": "online",
-    "unknown": "unknown",
-    "overlays": "maintenance {maintenance} · suspended {suspended}",
-    "stores_down": "Stores down: {n}",
-    "none_down": "No store is down.",
-    "more": "and {n} more",
-    "store": "store",
-    "region": "region",
-    "merchant": "merchant",
-    "since": "down since",
-}
-TILES = ("down", "late", "online", "unknown")
+TILES = ("down", "late", "online", "unknown")  # stored statuses, shown with ``value``
+SUBJECTS = (("gateways", N_("Gateways")), ("terminals", N_("Terminals")))
+COLUMNS = (N_("store"), N_("region"), N_("merchant"), N_("down since"))
 ROWS_SHOWN = 15  # what a wall can hold at this size; the rest is counted
 
 # The page owns the whole screen: Streamlit's sidebar (navigation, search, login) and its
@@ -62,9 +48,12 @@ table.wall-stores td, table.wall-stores th { padding: 0.25vw 0.6vw;
 </style>"""
 
 
-def _ago(since: datetime, now: datetime) -> str:
-    minutes = max(0, int((now - since).total_seconds() // 60))
-    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+def _since(since: datetime, now: datetime) -> str:
+    """When a store went down, on the viewer's clock (the day too when it is not today), and
+    how long ago, in the viewer's language."""
+    here, then = now.astimezone(c.zone), since.astimezone(c.zone)
+    at = f"{then:%H:%M}" if then.date() == here.date() else f"{then:%m-%d %H:%M}"
+    return t("{time} ({ago})", time=at, ago=timefmt.relative(since, now, c.lang))
 
 
 def _tiles(label: str, counts: pd.Series) -> str:
@@ -72,7 +61,7 @@ def _tiles(label: str, counts: pd.Series) -> str:
         f'<div class="wall-tile" data-status="{s}" '
         f'style="background:{queries.STATUS_COLOURS[s]}">'
         f'<div class="wall-n">{int(counts.get(s, 0)):,}</div>'
-        f'<div class="wall-l">{html(T[s])}</div></div>'
+        f'<div class="wall-l">{html(value(s))}</div></div>'
         for s in TILES
     )
     return f'<div class="wall-row"><div class="wall-label">{html(label)}</div>{tiles}</div>'
@@ -80,20 +69,19 @@ def _tiles(label: str, counts: pd.Series) -> str:
 
 def _stores(down: pd.DataFrame, now: datetime) -> str:
     if len(down) == 0:
-        return f'<div class="wall-ok">{html(T["none_down"])}</div>'
-    head = f'<div class="wall-down">{html(T["stores_down"].format(n=len(down)))}</div>'
+        return f'<div class="wall-ok">{html(t("No store is down."))}</div>'
+    head = f'<div class="wall-down">{html(t("Stores down: {n}", n=len(down)))}</div>'
     rows = []
     for r in down.head(ROWS_SHOWN).itertuples(index=False):
-        since = from_db(r.since) if r.since else None
-        when = f"{since:%H:%M} UTC ({_ago(since, now)})" if since else ""
+        when = _since(from_db(r.since), now) if r.since else ""
         rows.append(
             f"<tr><td>{html(r.site_id)} {html(r.name)}</td><td>{html(r.region_id)}</td>"
             f"<td>{html(r.merchant_name)} {html(r.merchant_contact)}</td><td>{html(when)}</td></tr>"
         )
     more = ""
     if len(down) > ROWS_SHOWN:
-        more = f'<div class="wall-l">{html(T["more"].format(n=len(down) - ROWS_SHOWN))}</div>'
-    header = "".join(f"<th>{html(T[k])}</th>" for k in ("store", "region", "merchant", "since"))
+        more = f'<div class="wall-l">{html(t("and {n} more", n=len(down) - ROWS_SHOWN))}</div>'
+    header = "".join(f"<th>{html(t(label))}</th>" for label in COLUMNS)
     return (
         f'{head}<table class="wall-stores"><thead><tr>{header}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>{more}"
@@ -111,15 +99,18 @@ def body() -> None:
     minute = now.replace(second=0, microsecond=0)
     counts = queries.totals(ui.load(c, queries.status_by_region, minute))
     down: pd.DataFrame = ui.load(c, queries.down_sites, minute)
+    updated = t("updated {time} ({zone})", time=timefmt.local(now, c.zone), zone=c.tz)
     parts = [
-        f'<div class="wall-head"><span>{html(T["title"])}</span>'
-        f"<span>{html(T['updated'].format(at=f'{now:%Y-%m-%d %H:%M} UTC'))}</span></div>"
+        f'<div class="wall-head"><span>{html(t("Fleet wall"))}</span>'
+        f"<span>{html(updated)}</span></div>"
     ]
-    for subject in ("gateways", "terminals"):
+    for subject, label in SUBJECTS:
         sub = counts[counts["subject"] == subject].set_index("status")["n"]
-        parts.append(_tiles(T[subject], sub))
-        overlays = T["overlays"].format(
-            maintenance=int(sub.get("maintenance", 0)), suspended=int(sub.get("suspended", 0))
+        parts.append(_tiles(t(label), sub))
+        overlays = t(
+            "maintenance {maintenance} · suspended {suspended}",
+            maintenance=int(sub.get("maintenance", 0)),
+            suspended=int(sub.get("suspended", 0)),
         )
         parts.append(f'<div class="wall-overlays">{html(overlays)}</div>')
     parts.append(_stores(down, now))

@@ -29,6 +29,9 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fleet:
         conn.close()
     monkeypatch.setenv("POSFLEET_DB", str(built.path))
     monkeypatch.setenv("POSFLEET_DASHBOARD_NOW", to_db(NOW))
+    # The console's defaults, whatever the developer's shell says: English, times in UTC.
+    monkeypatch.delenv("POSFLEET_LANG", raising=False)
+    monkeypatch.setenv("POSFLEET_TZ", "UTC")
     return built
 
 

@@ -274,3 +274,33 @@ def test_hostile_store_strings_show_as_text_on_the_detail_pages(browser, fleet) 
             if ident == fleet.gateway_ids[0]:
                 assert f"Suspended: {hostile.REASON}" in shown
         page.close()
+
+
+@pytest.fixture
+def shanghai(fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console started with POSFLEET_TZ=Asia/Shanghai (after the fleet's UTC default)."""
+    monkeypatch.setenv("POSFLEET_TZ", "Asia/Shanghai")
+
+
+def test_the_console_in_chinese_keeps_its_language_across_pages_in_chromium(
+    shanghai, console, browser, shots
+) -> None:
+    """``?lang=zh-CN``: Chinese text, Beijing time, and the language still in the URL after a
+    page switch through the navigation (Streamlit drops a page's parameters there). The
+    screenshots need a CJK font to be readable (Debian: fonts-wqy-microhei)."""
+    page = browser.new_page(viewport={"width": 1440, "height": 2000})  # type: ignore[attr-defined]
+    page.goto(f"{console}/?lang=zh-CN")
+    _settled(page, "各区域概况")
+    assert page.title() == "posfleet 监控中心"
+    assert page.get_by_text("今日可用率").count() == 1
+    assert page.locator('img[alt="门店最差状态分布图"]').count() == 1
+    # The store's clock is 09:00 UTC: 17:00 in Shanghai, the zone said once.
+    assert page.get_by_text("截至 2026-11-22 17:00（Asia/Shanghai (CST, UTC+08:00)）").count() == 1
+    page.screenshot(path=str(shots / "overview-zh-CN.png"), full_page=True)
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav.get_by_role("link", name="告警").click()
+    _settled(page, "条活动告警符合条件")
+    assert "lang=zh-CN" in page.url
+    assert page.locator("h1", has_text="告警").count() == 1
+    page.screenshot(path=str(shots / "alerts-zh-CN.png"), full_page=True)
+    page.close()

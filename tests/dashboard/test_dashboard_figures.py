@@ -140,8 +140,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
                 conn.close()
     finally:
         broker.close()
-    # The console reads its figures up to the last whole minute: look two minutes later.
-    viewed_at = datetime.now(UTC) + timedelta(minutes=2)
+    # The console reads its figures up to the last whole minute: look on a whole minute at
+    # least two minutes later (now + 2 min, truncated, could leave barely one minute of the
+    # fleet's life when the store was built at :58, and MTBF round to 0.0 h).
+    viewed_at = (datetime.now(UTC) + timedelta(minutes=3)).replace(second=0, microsecond=0)
     return Store(
         db,
         model,

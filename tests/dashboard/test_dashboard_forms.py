@@ -118,7 +118,7 @@ def test_expected_recovery_defaults_to_two_hours_ahead_and_the_past_is_refused(
     open_page, fleet
 ) -> None:
     at = open_page("views/incidents.py", {"open": "1"}, login="olga")
-    day = by_label(at.date_input, "Expected recovery date").value
+    day = by_label(at.date_input, "Expected recovery date (UTC)").value
     hour = by_label(at.time_input, "Expected recovery time (UTC)").value
     default = datetime.combine(day, hour, tzinfo=NOW.tzinfo)
     assert default == NOW + timedelta(hours=2)  # NOW is 09:00: 11:00, on the quarter hour

@@ -363,8 +363,8 @@ def test_maintenance_page_edits_times_and_reason_of_an_upcoming_window_in_place(
     wid = _upcoming_window(fleet.path)
     at = open_page("views/maintenance.py", login="olga")
     assert [o for o in by_label(at.selectbox, "Upcoming window").options] == [
-        f"#{wid} site S000002 from {to_db(NOW + timedelta(days=1))[:16]}"
-    ]  # the window that started an hour ago (#1) is not offered
+        f"#{wid} site S000002 from {(NOW + timedelta(days=1)):%Y-%m-%d %H:%M}"
+    ]  # the window that started an hour ago (#1) is not offered; its start in wall time
     at.time_input(key=f"rs_start_t_{wid}").set_value(time(10, 30))
     at.date_input(key=f"rs_end_d_{wid}").set_value((NOW + timedelta(days=2)).date())
     at.text_input(key=f"rs_reason_{wid}").input("firmware 1.5.1 rollout")
@@ -390,7 +390,7 @@ def test_maintenance_page_moves_an_upcoming_window_to_another_scope(open_page, f
     wid = _upcoming_window(fleet.path)
     at = open_page("views/maintenance.py", login="olga")
     by_label(at.selectbox, "Upcoming window").select(
-        f"#{wid} site S000002 from {to_db(NOW + timedelta(days=1))[:16]}"
+        f"#{wid} site S000002 from {(NOW + timedelta(days=1)):%Y-%m-%d %H:%M}"
     )
     at.selectbox(key=f"rs_scope_{wid}").select("region")
     at.text_input(key=f"rs_scope_id_{wid}").input("R02")
