@@ -7,11 +7,11 @@ import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
 from collector.actions import Actor, InvalidAction, Role
+from collector.store.db import Connection
 from collector.store.times import to_db
 from dashboard import throttle
 from dashboard.throttle import LoginPolicy
@@ -47,7 +47,7 @@ def verify_password(password: str, stored: str) -> bool:
 
 
 def add_user(
-    conn: sqlite3.Connection, name: str, role: str, password: str, now: datetime, by: str = "cli"
+    conn: Connection, name: str, role: str, password: str, now: datetime, by: str = "cli"
 ) -> None:
     """Create or replace a user (password and role); audited."""
     parsed = Role.parse(role)
@@ -73,7 +73,7 @@ def add_user(
         )
 
 
-def authenticate(conn: sqlite3.Connection, name: str, password: str) -> Actor | None:
+def authenticate(conn: Connection, name: str, password: str) -> Actor | None:
     row = conn.execute(
         "SELECT role, password_hash FROM users WHERE username = ?", (name,)
     ).fetchone()
@@ -95,7 +95,7 @@ class LoginResult:
 
 
 def login(
-    conn: sqlite3.Connection,
+    conn: Connection,
     name: str,
     password: str,
     client: str,
@@ -124,7 +124,7 @@ def login(
 
 
 def record_attempt(
-    conn: sqlite3.Connection,
+    conn: Connection,
     typed: str,
     client: str,
     now: datetime,
@@ -154,7 +154,7 @@ def record_attempt(
     )
 
 
-def record_login(conn: sqlite3.Connection, name: str, now: datetime) -> None:
+def record_login(conn: Connection, name: str, now: datetime) -> None:
     """A successful login (who could act, and when); failures go through record_attempt."""
     conn.execute(
         "INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)",

@@ -1,6 +1,7 @@
 """``posfleet-dashboard``: run the NOC console, or manage its users.
 
-    posfleet-dashboard [run] --db PATH [--port 8501] [--address 127.0.0.1]
+    posfleet-dashboard [run] --db PATH|postgresql://USER@HOST:PORT/DB [--port 8501]
+                       [--address 127.0.0.1]
 
 The console listens on 127.0.0.1 unless told otherwise: a production console names the
 interface it serves (``--address 10.20.0.5`` or POSFLEET_DASHBOARD_ADDRESS), so a new
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -32,7 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="serve the console (default)")
     add = sub.add_parser("add-user", help="create a user or reset its password and role")
     for p in (parser, run, add):
-        p.add_argument("--db", type=Path, default=os.environ.get("POSFLEET_DB"))
+        p.add_argument(
+            "--db",
+            default=os.environ.get("POSFLEET_DB"),
+            help="the store: an SQLite file path or a postgresql://USER@HOST:PORT/DB URL",
+        )
     for p in (parser, run):
         p.add_argument(
             "--port", type=int, default=int(os.environ.get("POSFLEET_DASHBOARD_PORT", 8501))
@@ -49,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def streamlit_command(db: Path, port: int, address: str = DEFAULT_ADDRESS) -> list[str]:
+def streamlit_command(db: str | Path, port: int, address: str = DEFAULT_ADDRESS) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
@@ -72,15 +76,23 @@ def streamlit_command(db: Path, port: int, address: str = DEFAULT_ADDRESS) -> li
     return [*cmd, "--", "--db", str(db)]
 
 
-def _require_db(db: Path | None) -> Path:
-    if db is None:
-        raise SystemExit("posfleet-dashboard: --db PATH (or POSFLEET_DB) is required: the store")
-    if not db.is_file():
+def _require_db(db: str | None) -> str:
+    """The store named by --db: an existing SQLite file (made absolute: Streamlit runs
+    elsewhere) or a PostgreSQL URL, as is."""
+    from dashboard.settings import SettingsError, check_db
+
+    if not db:
         raise SystemExit(
-            f"posfleet-dashboard: --db {db} does not exist; start the collector first "
-            "(posfleet-collector run --db PATH) or point --db at its SQLite file"
+            "posfleet-dashboard: --db PATH or postgresql://USER@HOST:PORT/DB (or POSFLEET_DB) "
+            "is required: the store"
         )
-    return db
+    try:
+        check_db(db)
+    except SettingsError as exc:
+        raise SystemExit(f"posfleet-dashboard: {exc}") from None
+    from collector.store.db import is_postgres
+
+    return db if is_postgres(db) else str(Path(db).resolve())
 
 
 def add_user(args: argparse.Namespace) -> int:
@@ -92,7 +104,13 @@ def add_user(args: argparse.Namespace) -> int:
         password = args.password_file.read_text(encoding="utf-8").rstrip("\n")
     else:
         password = sys.stdin.readline().rstrip("\n")
-    conn = sqlite3.connect(db, timeout=10)
+    from collector.store.db import StoreError, connect
+
+    try:
+        conn = connect(db, timeout=10)
+    except StoreError as exc:
+        print(f"posfleet-dashboard add-user: {exc}", file=sys.stderr)
+        return 2
     try:
         store_user(conn, args.name, args.role, password, datetime.now(UTC))
     except ActionError as exc:
@@ -109,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "add-user":
         return add_user(args)
     db = _require_db(args.db)
-    cmd = streamlit_command(db.resolve(), args.port, args.address)
+    cmd = streamlit_command(db, args.port, args.address)
     with subprocess.Popen(cmd) as proc:
         # A service manager stops us with SIGTERM: pass it on so Streamlit is never orphaned.
         signal.signal(signal.SIGTERM, lambda *_: proc.terminate())

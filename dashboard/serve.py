@@ -13,7 +13,6 @@ must be made once Streamlit's runtime exists.
 from __future__ import annotations
 
 import importlib
-import sqlite3
 import sys
 
 PRELOAD = (
@@ -40,6 +39,9 @@ def warm(argv: list[str]) -> None:
     computed before the port opens, like the imports: 0.2 s at 100,000 terminals that the
     first viewer after a restart would otherwise wait for. A store that cannot be read is
     left to the page, which names the setting to fix."""
+    from collector.store.db import DatabaseError, StoreError
+
+    unreadable: tuple[type[Exception], ...] = (StoreError, *DatabaseError)
     from dashboard.queries import past_reliability
     from dashboard.queries_ops import day_start, month_start
     from dashboard.settings import SettingsError, load_settings, now_from
@@ -51,8 +53,8 @@ def warm(argv: list[str]) -> None:
     now = now_from(settings)
     if day_start(now) > month_start(now):
         try:
-            past_reliability(str(settings.db), month_start(now), day_start(now))
-        except sqlite3.Error as exc:  # the page will say it; starting must not fail here
+            past_reliability(settings.db, month_start(now), day_start(now))
+        except unreadable as exc:  # the page will say it; starting must not fail here
             print(f"posfleet-dashboard: month figure not precomputed: {exc}", file=sys.stderr)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ import streamlit as st
 
 from collector import sla
 from collector.actions import ActionError, Actor, Role
+from collector.store import db as store_db
 from dashboard import auth, queries
 from dashboard.settings import DashboardSettings, SettingsError, load_settings, now_from
 from dashboard.text import md, url_param
@@ -39,7 +39,7 @@ def ctx() -> Ctx:
         st.error(str(exc))
         st.stop()
     actor = st.session_state.get("actor")
-    return Ctx(settings, str(settings.db), now_from(settings), actor)
+    return Ctx(settings, settings.db, now_from(settings), actor)
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=256)
@@ -57,7 +57,7 @@ def _cached(
 
 def load(
     c: Ctx,
-    query: Callable[Concatenate[sqlite3.Connection, P], R],
+    query: Callable[Concatenate[store_db.Connection, P], R],
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> R:
@@ -196,7 +196,7 @@ def need(c: Ctx, role: Role, what: str) -> bool:
 def act(c: Ctx, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     """Run one operator action on a read-write connection; report, refresh reads, rerun."""
     assert c.actor is not None
-    conn = sqlite3.connect(c.db, timeout=10)
+    conn = store_db.connect(c.db, timeout=10)
     try:
         fn(conn, c.actor, *args, **kwargs)
     except ActionError as exc:
@@ -272,7 +272,7 @@ def _login(c: Ctx) -> None:
         name = st.text_input("User", key="login_user")
         password = st.text_input("Password", type="password", key="login_password")
         if st.form_submit_button("Log in"):
-            conn = sqlite3.connect(c.db, timeout=10)
+            conn = store_db.connect(c.db, timeout=10)
             try:
                 result = auth.login(conn, name, password, client_address(c), c.now)
             finally:
