@@ -32,11 +32,23 @@ class StoreLink:
         self._readonly = readonly
         self._timeout = timeout
         self._conn: db.Connection | None = None
+        self._lost = False  # the last error found the connection closed under it
 
     def run(self, use: Callable[[db.Connection], T]) -> T:
         """``use(conn)``; its transaction is ended (committed when it returns, as the
         ``collector.actions`` writes expect to be already), the connection dropped on a
-        store error so that the next call reconnects."""
+        store error so that the next call reconnects. A read that finds its connection
+        gone (server restarted, session killed) is tried once more on a new one; a write is
+        not: whether it reached the store is then unknown, and the caller counts it."""
+        try:
+            return self._run(use)
+        except STORE_ERRORS:
+            if not self._readonly or not self._lost:
+                raise
+        return self._run(use)
+
+    def _run(self, use: Callable[[db.Connection], T]) -> T:
+        self._lost = False
         try:
             if self._conn is None:
                 self._conn = db.connect(self.target, readonly=self._readonly, timeout=self._timeout)
@@ -45,6 +57,8 @@ class StoreLink:
                 self._conn.commit()
             return result
         except STORE_ERRORS:
+            # Only a PostgreSQL session can be lost under us (an SQLite file is local).
+            self._lost = isinstance(self._conn, db.PgConnection) and self._conn.closed
             self.close()
             raise
         except BaseException:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import io
-import sqlite3
 
 import pytest
 
 from collector.actions import InvalidAction, Role
+from collector.store import db
 from dashboard import main as cli
 from dashboard.auth import add_user, authenticate, hash_password, verify_password
 from simulators.stack.seeded_store import NOW, apply_schema
 
 
 @pytest.fixture
-def conn(db_path):
-    c = sqlite3.connect(db_path)
+def conn(store_url):
+    c = db.connect(store_url)
     apply_schema(c)
     try:
         yield c
@@ -49,9 +49,9 @@ def test_short_password_and_unknown_role_are_refused(conn) -> None:
         add_user(conn, "x", "root", "long enough pw", NOW)
 
 
-def test_add_user_command_reads_the_password_from_stdin(conn, db_path, monkeypatch) -> None:
+def test_add_user_command_reads_the_password_from_stdin(conn, store_url, monkeypatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("from stdin pw\n"))
-    assert cli.main(["add-user", "ada", "--role", "admin", "--db", str(db_path)]) == 0
+    assert cli.main(["add-user", "ada", "--role", "admin", "--db", store_url]) == 0
     actor = authenticate(conn, "ada", "from stdin pw")
     assert actor is not None
     assert actor.role is Role.ADMIN
@@ -59,10 +59,10 @@ def test_add_user_command_reads_the_password_from_stdin(conn, db_path, monkeypat
     assert audit == [("cli", "user.set", "user:ada")]
 
 
-def test_add_user_command_reads_a_password_file(conn, db_path, tmp_path) -> None:
+def test_add_user_command_reads_a_password_file(conn, store_url, tmp_path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("from a file pw\n")
-    args = ["add-user", "vic", "--role", "viewer", "--db", str(db_path)]
+    args = ["add-user", "vic", "--role", "viewer", "--db", store_url]
     assert cli.main([*args, "--password-file", str(secret)]) == 0
     assert authenticate(conn, "vic", "from a file pw") is not None
 
