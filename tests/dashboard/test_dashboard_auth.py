@@ -92,3 +92,44 @@ def test_the_console_listens_on_loopback_unless_told_otherwise(tmp_path, monkeyp
     assert cmd[cmd.index("--server.address") + 1] == "10.20.0.5"
     args = cli.build_parser().parse_args(["run", "--db", "x.sqlite", "--address", "0.0.0.0"])
     assert args.address == "0.0.0.0"
+
+
+def test_launcher_passes_a_postgresql_url_through_unchanged(monkeypatch) -> None:
+    seen: list[list[str]] = []
+
+    class Child:
+        def __init__(self, cmd: list[str]) -> None:
+            seen.append(cmd)
+
+        def __enter__(self) -> Child:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def wait(self) -> int:
+            return 0
+
+        def terminate(self) -> None:
+            pass
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Child)
+    url = "postgresql://posfleet@db.example:5432/posfleet"
+    assert cli.main(["--db", url]) == 0
+    assert seen[0][-3:] == ["--", "--db", url]  # not a path: "//" kept, nothing resolved
+
+
+def test_launcher_refuses_a_url_without_a_database_and_hides_its_password() -> None:
+    with pytest.raises(SystemExit, match="no database") as err:
+        cli.main(["--db", "postgresql://noc:s3cret@db.example:5432"])
+    assert "s3cret" not in str(err.value)
+    assert "noc:***@db.example" in str(err.value)
+
+
+def test_add_user_on_an_unreachable_server_says_which_setting(monkeypatch, capsys) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("long enough pw\n"))
+    url = "postgresql://noc:s3cret@127.0.0.1:1/posfleet"  # nothing listens on port 1
+    assert cli.main(["add-user", "ada", "--role", "admin", "--db", url]) == 2
+    err = capsys.readouterr().err
+    assert "--db" in err
+    assert "s3cret" not in err

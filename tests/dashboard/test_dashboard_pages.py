@@ -524,6 +524,33 @@ def test_a_missing_store_names_the_setting_and_the_fix(open_page, monkeypatch, t
     assert "does not exist" in at.error[0].value
 
 
+def test_pages_render_when_no_maintenance_window_is_active(open_page, fleet) -> None:
+    # No window in force: the effective status's maintenance test is an empty condition,
+    # which must still be a boolean for PostgreSQL.
+    conn = db.connect(fleet.path)
+    try:
+        with conn:
+            conn.execute("DELETE FROM maintenance_windows")
+    finally:
+        conn.close()
+    at = open_page("views/overview.py")
+    down = one(fleet.path, "SELECT COUNT(*) FROM gateways WHERE status='down' AND suspended=0")
+    assert metric(at, "down") == str(down[0])
+    at = open_page("views/detail.py", {"id": fleet.down_gateway})
+    assert at.header[0].value.startswith(f"gateway {fleet.down_gateway}")
+
+
+def test_a_store_url_that_names_no_database_is_refused_without_its_password(
+    open_page, monkeypatch
+) -> None:
+    at = open_page("views/overview.py")
+    monkeypatch.setenv("POSFLEET_DB", "postgresql://noc:s3cret@db.example:5432/")
+    at.run()
+    assert "POSFLEET_DB" in at.error[0].value
+    assert "no database" in at.error[0].value
+    assert "s3cret" not in at.error[0].value
+
+
 def test_an_alerts_subject_links_to_its_page_or_its_region() -> None:
     from dashboard.ui import subject_link
 
