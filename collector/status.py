@@ -53,7 +53,7 @@ def maintenance_sql(scopes: dict[str, list[str]], table: str, alias: str) -> str
         parts.append(f"{alias}.gateway_id IN ({_literals(scopes['gateway'])})")
     if table == "terminals" and scopes.get("terminal"):
         parts.append(f"{alias}.terminal_id IN ({_literals(scopes['terminal'])})")
-    return "(" + " OR ".join(parts) + ")" if parts else "1 = 0"  # a boolean on both engines
+    return "(" + " OR ".join(parts) + ")" if parts else "(1 = 0)"  # a boolean on both engines
 
 
 def effective_sql(table: str, alias: str, scopes: dict[str, list[str]]) -> str:
