@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.services import missing
@@ -39,32 +40,49 @@ def db_path(tmp_path: Path) -> Path:
 
 
 # --- TEMP pg fixtures (replaced at merge) ---
-# Until the PostgreSQL fixtures of the infrastructure branch are merged: a fresh database per
-# test on the lead's dev server, dropped afterwards. ``store_url`` gives a store target for
-# each backend: an SQLite file path or a postgresql:// URL, as --db / POSFLEET_DB take them.
-_TEMP_PG_SERVER = "postgresql://posfleet@127.0.0.1:55432/postgres"
+# Until the PostgreSQL fixtures of the infrastructure branch are merged (its
+# ``postgres_server`` starts a throwaway server; same names, same calls): the lead's dev
+# server, a fresh database per test, dropped afterwards. ``store_url`` gives a store target
+# for each backend: an SQLite file path or a postgresql:// URL, as --db / POSFLEET_DB take them.
+class _DevPostgres:
+    URL = "postgresql://posfleet@127.0.0.1:55432/postgres"
+
+    def _admin(self) -> Any:
+        import psycopg
+
+        try:
+            return psycopg.connect(self.URL, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as exc:
+            missing("postgresql", f"the dev server {self.URL} does not answer: {exc}")
+
+    def create_database(self, name: str) -> str:
+        with self._admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.URL.rsplit("/", 1)[0] + "/" + name
+
+    def drop_database(self, name: str) -> None:
+        with self._admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> _DevPostgres:
+    return _DevPostgres()
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
+def pg_url(postgres_server: _DevPostgres) -> Iterator[str]:
     import uuid
 
-    import psycopg
-
     name = f"t_{uuid.uuid4().hex[:16]}"
+    url = postgres_server.create_database(name)
     try:
-        admin = psycopg.connect(_TEMP_PG_SERVER, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        missing("postgresql", f"the dev server {_TEMP_PG_SERVER} does not answer: {exc}")
-    try:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        yield _TEMP_PG_SERVER.rsplit("/", 1)[0] + "/" + name
+        yield url
     finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+        postgres_server.drop_database(name)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "posfleet.sqlite")
