@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import re
-from pathlib import Path
 
 import hostile
 import pytest
@@ -30,13 +29,6 @@ FORBIDDEN = re.compile(
 AUTOLINK = re.compile(r"https?://|www\.|[\w.+-]@[\w-]", re.IGNORECASE)
 UNESCAPED = (":red[", "$x^2$")
 JOINER = "\u2060"  # dashboard.text's autolink breaker: invisible, ignored when reading
-
-
-@pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    """SQLite only, for now: ``hostile.plant`` writes telemetry through the collector's ingest
-    store (``SqliteStore``), which reaches PostgreSQL with the collector's port (#14)."""
-    return str(tmp_path / "posfleet.sqlite")
 
 
 def _sources(at: AppTest) -> list[tuple[str, str]]:
