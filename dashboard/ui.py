@@ -69,7 +69,13 @@ def load(
     """
     cycle = int(time.time() // c.settings.dashboard_refresh_s)
     name = f"{query.__module__}.{query.__qualname__}"
-    result: R = _cached(c.db, query, name, args, tuple(sorted(kwargs.items())), cycle)
+    try:
+        result: R = _cached(c.db, query, name, args, tuple(sorted(kwargs.items())), cycle)
+    except store_db.StoreError as exc:
+        # The store cannot be opened (a PostgreSQL server down or refusing us): the message
+        # names --db / POSFLEET_DB and never the password; the page stops here.
+        st.error(md(exc))
+        st.stop()
     return result
 
 

@@ -551,6 +551,20 @@ def test_a_store_url_that_names_no_database_is_refused_without_its_password(
     assert "s3cret" not in at.error[0].value
 
 
+def test_a_store_server_that_does_not_answer_is_named_on_the_page_without_its_password(
+    open_page, monkeypatch
+) -> None:
+    at = open_page("views/overview.py")
+    monkeypatch.setenv("POSFLEET_DB", "postgresql://noc:s3cret@127.0.0.1:1/posfleet")
+    at.run()
+    assert not at.exception, at.exception
+    shown = str(at.error[0].value)
+    plain = shown.replace("\\", "").replace("\u2060", "")  # as read: Markdown escapes undone
+    assert "check --db / POSFLEET_DB" in plain
+    assert "noc:***@127.0.0.1:1/posfleet" in plain
+    assert "s3cret" not in shown
+
+
 def test_an_alerts_subject_links_to_its_page_or_its_region() -> None:
     from dashboard.ui import subject_link
 
