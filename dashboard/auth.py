@@ -7,11 +7,11 @@ import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
 from collector.actions import Actor, InvalidAction, NotFound, Role
+from collector.store.db import Connection
 from collector.store.times import to_db
 from dashboard import session, throttle
 from dashboard.throttle import LoginPolicy
@@ -47,7 +47,7 @@ def verify_password(password: str, stored: str) -> bool:
 
 
 def add_user(
-    conn: sqlite3.Connection, name: str, role: str, password: str, now: datetime, by: str = "cli"
+    conn: Connection, name: str, role: str, password: str, now: datetime, by: str = "cli"
 ) -> None:
     """Create or replace a user (password and role); audited."""
     parsed = Role.parse(role)
@@ -73,7 +73,7 @@ def add_user(
         )
 
 
-def authenticate(conn: sqlite3.Connection, name: str, password: str) -> Actor | None:
+def authenticate(conn: Connection, name: str, password: str) -> Actor | None:
     row = conn.execute(
         "SELECT role, password_hash FROM users WHERE username = ?", (name,)
     ).fetchone()
@@ -95,7 +95,7 @@ class LoginResult:
 
 
 def login(
-    conn: sqlite3.Connection,
+    conn: Connection,
     name: str,
     password: str,
     client: str,
@@ -124,7 +124,7 @@ def login(
 
 
 def record_attempt(
-    conn: sqlite3.Connection,
+    conn: Connection,
     typed: str,
     client: str,
     now: datetime,
@@ -154,7 +154,7 @@ def record_attempt(
     )
 
 
-def record_login(conn: sqlite3.Connection, name: str, now: datetime) -> None:
+def record_login(conn: Connection, name: str, now: datetime) -> None:
     """A successful login (who could act, and when); failures go through record_attempt."""
     conn.execute(
         "INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)",
@@ -162,7 +162,7 @@ def record_login(conn: sqlite3.Connection, name: str, now: datetime) -> None:
     )
 
 
-def logout(conn: sqlite3.Connection, name: str, now: datetime) -> None:
+def logout(conn: Connection, name: str, now: datetime) -> None:
     """A logout: every session token of ``name`` stops working (this browser's and any
     other's, ``session.end_all``), audited."""
     with conn:
@@ -173,7 +173,7 @@ def logout(conn: sqlite3.Connection, name: str, now: datetime) -> None:
         )
 
 
-def remove_user(conn: sqlite3.Connection, name: str, now: datetime, by: str = "cli") -> None:
+def remove_user(conn: Connection, name: str, now: datetime, by: str = "cli") -> None:
     """Delete an account; its open sessions end at their next page load or action."""
     with conn:
         if conn.execute("DELETE FROM users WHERE username = ?", (name,)).rowcount != 1:

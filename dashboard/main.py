@@ -1,7 +1,7 @@
 """``posfleet-dashboard``: run the NOC console, or manage its users.
 
-    posfleet-dashboard [run] --db PATH [--port 8501] [--address 127.0.0.1]
-                             [--lang zh-CN|en] [--tz Asia/Shanghai]
+    posfleet-dashboard [run] --db PATH|postgresql://USER@HOST:PORT/DB [--port 8501]
+                       [--address 127.0.0.1] [--lang zh-CN|en] [--tz Asia/Shanghai]
 
 The console listens on 127.0.0.1 unless told otherwise: a production console names the
 interface it serves (``--address 10.20.0.5`` or POSFLEET_DASHBOARD_ADDRESS), so a new
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -36,7 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     remove = sub.add_parser("remove-user", help="delete a user (their sessions end)")
     remove.add_argument("name")
     for p in (parser, run, add, remove):
-        p.add_argument("--db", type=Path, default=os.environ.get("POSFLEET_DB"))
+        p.add_argument(
+            "--db",
+            default=os.environ.get("POSFLEET_DB"),
+            help="the store: an SQLite file path or a postgresql://USER@HOST:PORT/DB URL",
+        )
     for p in (parser, run):
         p.add_argument(
             "--port", type=int, default=int(os.environ.get("POSFLEET_DASHBOARD_PORT", 8501))
@@ -66,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def streamlit_command(
-    db: Path,
+    db: str | Path,
     port: int,
     address: str = DEFAULT_ADDRESS,
     lang: str | None = None,
@@ -97,15 +100,23 @@ def streamlit_command(
     return [*cmd, "--", *app_args]
 
 
-def _require_db(db: Path | None) -> Path:
-    if db is None:
-        raise SystemExit("posfleet-dashboard: --db PATH (or POSFLEET_DB) is required: the store")
-    if not db.is_file():
+def _require_db(db: str | None) -> str:
+    """The store named by --db: an existing SQLite file (made absolute: Streamlit runs
+    elsewhere) or a PostgreSQL URL, as is."""
+    from dashboard.settings import SettingsError, check_db
+
+    if not db:
         raise SystemExit(
-            f"posfleet-dashboard: --db {db} does not exist; start the collector first "
-            "(posfleet-collector run --db PATH) or point --db at its SQLite file"
+            "posfleet-dashboard: --db PATH or postgresql://USER@HOST:PORT/DB (or POSFLEET_DB) "
+            "is required: the store"
         )
-    return db
+    try:
+        check_db(db)
+    except SettingsError as exc:
+        raise SystemExit(f"posfleet-dashboard: {exc}") from None
+    from collector.store.db import is_postgres
+
+    return db if is_postgres(db) else str(Path(db).resolve())
 
 
 def add_user(args: argparse.Namespace) -> int:
@@ -117,7 +128,13 @@ def add_user(args: argparse.Namespace) -> int:
         password = args.password_file.read_text(encoding="utf-8").rstrip("\n")
     else:
         password = sys.stdin.readline().rstrip("\n")
-    conn = sqlite3.connect(db, timeout=10)
+    from collector.store.db import StoreError, connect
+
+    try:
+        conn = connect(db, timeout=10)
+    except StoreError as exc:
+        print(f"posfleet-dashboard add-user: {exc}", file=sys.stderr)
+        return 2
     try:
         store_user(conn, args.name, args.role, password, datetime.now(UTC))
     except ActionError as exc:
@@ -131,9 +148,14 @@ def add_user(args: argparse.Namespace) -> int:
 
 def remove_user(args: argparse.Namespace) -> int:
     from collector.actions import ActionError
+    from collector.store.db import StoreError, connect
     from dashboard.auth import remove_user as delete_user
 
-    conn = sqlite3.connect(_require_db(args.db), timeout=10)
+    try:
+        conn = connect(_require_db(args.db), timeout=10)
+    except StoreError as exc:
+        print(f"posfleet-dashboard remove-user: {exc}", file=sys.stderr)
+        return 2
     try:
         delete_user(conn, args.name, datetime.now(UTC))
     except ActionError as exc:
@@ -162,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         load_settings(["--db", str(db), *_given(args.lang, args.tz)])
     except SettingsError as exc:
         raise SystemExit(f"posfleet-dashboard: {exc}") from exc
-    cmd = streamlit_command(db.resolve(), args.port, args.address, args.lang, args.tz)
+    cmd = streamlit_command(db, args.port, args.address, args.lang, args.tz)
     with subprocess.Popen(cmd) as proc:
         # A service manager stops us with SIGTERM: pass it on so Streamlit is never orphaned.
         signal.signal(signal.SIGTERM, lambda *_: proc.terminate())

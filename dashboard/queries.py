@@ -1,6 +1,7 @@
 """Read side of the console: SQL that aggregates in SQLite and pages, never loads the fleet.
 
-Every function takes a read-only connection (``open_ro``) and returns a DataFrame or plain
+Every function takes a read-only connection (``open_ro``; either engine, ``collector.store.db``)
+and returns a DataFrame or plain
 values; Streamlit caching and widgets live in ``dashboard.ui`` (one exception:
 ``past_reliability``, a figure of finished days kept per process). ``now`` is passed in.
 """
@@ -8,7 +9,6 @@ values; Streamlit caching and widgets live in ``dashboard.ui`` (one exception:
 from __future__ import annotations
 
 import math
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -16,13 +16,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
 from collector import sla
 from collector.status import effective
+from collector.store import db as store_db
 from collector.store.times import to_db
+
+if TYPE_CHECKING:
+    import sqlite3  # the collector's readers are typed sqlite3 until its port (issue #14)
 
 # Effective status (overlays, and terminals behind a gateway that is not online counted
 # unknown) is ``collector.status``: the one definition the metrics count with too.
@@ -46,34 +50,37 @@ STALE_CONTACT_DAYS = 90
 
 
 @contextmanager
-def open_ro(db: str | Path) -> Iterator[sqlite3.Connection]:
-    """A read-only connection: the console can never write through a read query."""
-    conn = sqlite3.connect(f"file:{Path(db).resolve()}?mode=ro", uri=True)
+def open_ro(db: str | Path) -> Iterator[store_db.Connection]:
+    """A read-only connection (an SQLite file opened read-only, a PostgreSQL session in
+    read-only transactions): the console can never write through a read query."""
+    target = db if store_db.is_postgres(db) else Path(db).resolve()
+    conn = store_db.connect(target, readonly=True)
     try:
         yield conn
     finally:
         conn.close()
 
 
-def frame(conn: sqlite3.Connection, sql: str, params: Any = ()) -> pd.DataFrame:
+def frame(conn: store_db.Connection, sql: str, params: Any = ()) -> pd.DataFrame:
     cur = conn.execute(sql, params)
     cols = [d[0] for d in cur.description]
     return pd.DataFrame(cur.fetchall(), columns=cols)
 
 
 # ------------------------------------------------------------------ overview
-def status_by_region(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+def status_by_region(conn: store_db.Connection, now: datetime) -> pd.DataFrame:
     """Gateways and terminals by region and effective status (``collector.status``) at
     ``now``: one scan per table, shared by the Overview's counts and its regions table."""
+    legacy = cast("sqlite3.Connection", conn)  # collector port: db.Connection
     parts = [
-        f"SELECT '{t}' AS subject, x.region_id, {effective(conn, now, t, 'x')} AS status, "
+        f"SELECT '{t}' AS subject, x.region_id, {effective(legacy, now, t, 'x')} AS status, "
         f"COUNT(*) AS n FROM {t} x WHERE x.registered = 1 GROUP BY 2, 3"
         for t in ("gateways", "terminals")
     ]
     return frame(conn, " UNION ALL ".join(parts))
 
 
-def status_counts(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+def status_counts(conn: store_db.Connection, now: datetime) -> pd.DataFrame:
     """Gateways and terminals by effective status at ``now``."""
     return totals(status_by_region(conn, now))
 
@@ -83,7 +90,7 @@ def totals(by_region: pd.DataFrame) -> pd.DataFrame:
     return by_region.groupby(["subject", "status"], as_index=False)["n"].sum()
 
 
-def outage_trend(conn: sqlite3.Connection, now: datetime, days: int = 30) -> pd.DataFrame:
+def outage_trend(conn: store_db.Connection, now: datetime, days: int = 30) -> pd.DataFrame:
     """New outages per day (state changes to down), gateways and terminals."""
     return frame(
         conn,
@@ -96,7 +103,7 @@ def outage_trend(conn: sqlite3.Connection, now: datetime, days: int = 30) -> pd.
 SLA_GROUPS = {"region_id": "region", "site_id": "site", "model": "model"}
 
 
-def _gateway_incidents(conn: sqlite3.Connection, start: datetime, end: datetime) -> list[Any]:
+def _gateway_incidents(conn: store_db.Connection, start: datetime, end: datetime) -> list[Any]:
     cur = conn.execute(
         f"SELECT {sla.Incident.COLUMNS} FROM incidents WHERE subject_type = 'gateway' "
         "AND started_at < ? AND (ended_at IS NULL OR ended_at > ?)",
@@ -105,7 +112,7 @@ def _gateway_incidents(conn: sqlite3.Connection, start: datetime, end: datetime)
     return [sla.Incident.from_values(*r) for r in cur]
 
 
-def _subjects(conn: sqlite3.Connection) -> list[sla.Subject]:
+def _subjects(conn: store_db.Connection) -> list[sla.Subject]:
     """The gateways counted in the figures, each observed from the first time the collector
     saw it (its first state change; never seen: not observed). ``install_date`` is not
     evidence: it is paperwork, often years before the collector watched the device."""
@@ -122,7 +129,7 @@ def _subjects(conn: sqlite3.Connection) -> list[sla.Subject]:
     ]
 
 
-def fleet_reliability(conn: sqlite3.Connection, start: datetime, end: datetime) -> sla.Reliability:
+def fleet_reliability(conn: store_db.Connection, start: datetime, end: datetime) -> sla.Reliability:
     """The whole fleet's gateway figures in [start, end) (see ``reliability``)."""
     incidents = _gateway_incidents(conn, start, end)
     return sla.reliability(incidents, start, end, subjects=_subjects(conn))
@@ -160,7 +167,7 @@ def clear_past() -> None:
 
 
 def reliability(
-    conn: sqlite3.Connection, start: datetime, end: datetime, group: str | None = None
+    conn: store_db.Connection, start: datetime, end: datetime, group: str | None = None
 ) -> pd.DataFrame:
     """Gateway availability, MTTR, MTBF in [start, end) by ``collector.sla`` (the shared rule:
     planned and administrative time is removed from the period, a fault inside a planned
@@ -232,7 +239,7 @@ def availability_text(avail: float | None, downtime_s: float) -> str:
     return shown
 
 
-def site_map(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+def site_map(conn: store_db.Connection, now: datetime) -> pd.DataFrame:
     """Sites merged per ~10 km cell (0.1 degree), coloured by the cell's worst status.
 
     One dot per cell, not per site: a few hundred to ~1,300 dots (``dashboard.charts``),
@@ -240,10 +247,11 @@ def site_map(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
     cell's worst sites; ``problem_sites`` counts its sites that are not online.
     """
     rank = " ".join(f"WHEN '{s}' THEN {r}" for s, r in SEVERITY_RANK.items())
+    g_eff = effective(cast("sqlite3.Connection", conn), now, "gateways", "g")  # collector port
     df = frame(
         conn,
         f"SELECT s.site_id, s.lat, s.lon, "
-        f"MAX(CASE {effective(conn, now, 'gateways', 'g')} {rank} ELSE 0 END) AS worst "
+        f"MAX(CASE {g_eff} {rank} ELSE 0 END) AS worst "
         "FROM gateways g JOIN sites s ON s.site_id = g.site_id "
         "WHERE g.registered = 1 AND g.decommissioned = 0 AND s.lat IS NOT NULL "
         "GROUP BY s.site_id",
@@ -265,7 +273,7 @@ def site_map(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
     return out.drop(columns=["worst"])
 
 
-def down_sites(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+def down_sites(conn: store_db.Connection, now: datetime) -> pd.DataFrame:
     """Stores whose every gateway is down (effective status, ``collector.status``: a store in
     maintenance or suspended is not down), since the last of them went down, newest first."""
     status = effective(conn, now, "gateways", "g")
@@ -281,13 +289,13 @@ def down_sites(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
     )
 
 
-def regions(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+def regions(conn: store_db.Connection, now: datetime) -> pd.DataFrame:
     """Each region: on-call contact, gateways and terminals, how many are down and
     (terminals) how many the collector cannot see, alerts firing."""
     return with_counts(region_contacts(conn, now), status_by_region(conn, now))
 
 
-def region_contacts(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+def region_contacts(conn: store_db.Connection, now: datetime) -> pd.DataFrame:
     """Each region's on-call contact (flagged stale after ``STALE_CONTACT_DAYS``) and its
     firing alerts."""
     df = frame(
@@ -362,7 +370,7 @@ ALERT_COLUMNS = (
 
 
 def alerts(
-    conn: sqlite3.Connection,
+    conn: store_db.Connection,
     region: str,
     severity: str,
     kind: str,
@@ -382,7 +390,7 @@ def alerts(
     return df, int(total)
 
 
-def alert_facets(conn: sqlite3.Connection) -> dict[str, list[str]]:
+def alert_facets(conn: store_db.Connection) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for col in ("region_id", "severity", "kind"):
         rows = conn.execute(
@@ -393,8 +401,11 @@ def alert_facets(conn: sqlite3.Connection) -> dict[str, list[str]]:
 
 
 # ------------------------------------------------------------------ search
-def _search_sql(conn: sqlite3.Connection, now: datetime) -> str:
-    g_eff, t_eff = effective(conn, now, "gateways", "g"), effective(conn, now, "terminals", "t")
+def _search_sql(conn: store_db.Connection, now: datetime) -> str:
+    g_eff, t_eff = (
+        effective(cast("sqlite3.Connection", conn), now, "gateways", "g"),
+        effective(cast("sqlite3.Connection", conn), now, "terminals", "t"),
+    )
     return (
         f"SELECT 'gateway' AS type, g.gateway_id AS id, g.serial, g.site_id, {g_eff} AS status "
         "FROM gateways g WHERE g.gateway_id LIKE :q OR g.serial LIKE :q "
@@ -406,7 +417,7 @@ def _search_sql(conn: sqlite3.Connection, now: datetime) -> str:
 
 
 def search(
-    conn: sqlite3.Connection, text: str, now: datetime, limit: int = 20
+    conn: store_db.Connection, text: str, now: datetime, limit: int = 20
 ) -> tuple[pd.DataFrame, int]:
     """Any id, serial or merchant name: exact ids and serials first, then prefixes, each with
     its effective status at ``now``; the first ``limit`` hits and how many there are in all
@@ -414,11 +425,11 @@ def search(
     args = {"q": text.strip() + "%", "exact": text.strip(), "limit": limit}
     sql = _search_sql(conn, now)
     total = conn.execute(
-        f"SELECT COUNT(*) FROM ({sql})", {k: v for k, v in args.items() if k == "q"}
+        f"SELECT COUNT(*) FROM ({sql}) AS hits", {k: v for k, v in args.items() if k == "q"}
     ).fetchone()[0]
     df = frame(
         conn,
-        f"SELECT * FROM ({sql}) ORDER BY (id = :exact OR serial = :exact) DESC, type, id "
+        f"SELECT * FROM ({sql}) AS hits ORDER BY (id = :exact OR serial = :exact) DESC, type, id "
         "LIMIT :limit",
         args,
     )
@@ -426,7 +437,7 @@ def search(
 
 
 def audit_log(
-    conn: sqlite3.Connection, actor: str, limit: int, offset: int
+    conn: store_db.Connection, actor: str, limit: int, offset: int
 ) -> tuple[pd.DataFrame, int]:
     where, params = ("WHERE actor = ?", [actor]) if actor else ("", [])
     total = conn.execute(f"SELECT COUNT(*) FROM audit_log {where}", params).fetchone()[0]

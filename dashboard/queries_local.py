@@ -8,11 +8,11 @@ hours (Asia/Kolkata, +05:30) is grouped by the minute instead.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta
 
 import pandas as pd
 
+from collector.store.db import Connection
 from collector.store.times import to_db
 from dashboard import timefmt
 from dashboard.queries import frame
@@ -27,7 +27,7 @@ def _whole_hours(tz: str, now: datetime, days: int) -> bool:
     return True
 
 
-def outage_days(conn: sqlite3.Connection, now: datetime, tz: str, days: int = 30) -> pd.DataFrame:
+def outage_days(conn: Connection, now: datetime, tz: str, days: int = 30) -> pd.DataFrame:
     """New outages (state changes to down) per day on zone ``tz``'s calendar, gateways and
     terminals: columns day (``YYYY-MM-DD``, local), subject_type, outages."""
     width = 13 if _whole_hours(tz, now, days) else 16

@@ -6,14 +6,18 @@ these functions only shape its answers into frames, with times in each region's 
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from collector.actions import load_oncall
 from collector.oncall import DEFAULT_TZ, Rotation, next_handovers, on_call, tiers
+from collector.store.db import Connection
+
+if TYPE_CHECKING:
+    import sqlite3  # the collector's readers are typed sqlite3 until its port (issue #14)
 
 
 def _zone(rotations: list[Rotation], region: str) -> str:
@@ -24,13 +28,13 @@ def _local(at: datetime, tz: str) -> str:
     return at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
-def regions(conn: sqlite3.Connection) -> list[str]:
+def regions(conn: Connection) -> list[str]:
     return [str(r) for (r,) in conn.execute("SELECT region_id FROM regions ORDER BY region_id")]
 
 
-def oncall_now(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+def oncall_now(conn: Connection, now: datetime) -> pd.DataFrame:
     """One row per region and tier that has a rotation or an override."""
-    rotations, overrides = load_oncall(conn, now)
+    rotations, overrides = load_oncall(cast("sqlite3.Connection", conn), now)
     rows = []
     for region in sorted({r.region_id for r in rotations} | {o.region_id for o in overrides}):
         tz = _zone(rotations, region)
@@ -59,8 +63,8 @@ def oncall_now(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
     )
 
 
-def handovers(conn: sqlite3.Connection, now: datetime, days: int = 14) -> pd.DataFrame:
-    rotations, overrides = load_oncall(conn, now)
+def handovers(conn: Connection, now: datetime, days: int = 14) -> pd.DataFrame:
+    rotations, overrides = load_oncall(cast("sqlite3.Connection", conn), now)
     rows = [
         {
             "at_local": _local(h.at, _zone(rotations, h.region_id)),
@@ -74,9 +78,9 @@ def handovers(conn: sqlite3.Connection, now: datetime, days: int = 14) -> pd.Dat
     return pd.DataFrame(rows, columns=["at_local", "tz", "region", "tier", "to"])
 
 
-def schedule(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+def schedule(conn: Connection, now: datetime) -> pd.DataFrame:
     """Every rotation (members in order) and every override not yet ended: the CSV export."""
-    rotations, overrides = load_oncall(conn, now)
+    rotations, overrides = load_oncall(cast("sqlite3.Connection", conn), now)
     rows = []
     for r in rotations:
         for i, p in enumerate(r.members):
@@ -121,6 +125,6 @@ def schedule(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def rotation_of(conn: sqlite3.Connection, region: str, tier: int) -> Rotation | None:
-    rotations, _ = load_oncall(conn)
+def rotation_of(conn: Connection, region: str, tier: int) -> Rotation | None:
+    rotations, _ = load_oncall(cast("sqlite3.Connection", conn))
     return next((r for r in rotations if r.region_id == region and r.tier == tier), None)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
+import json
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
@@ -12,22 +12,25 @@ from collector.alerts.repository import load_policies
 from collector.alerts.versions import FirmwarePolicy, version_key
 from collector.maintenance import DueState, MaintenancePolicy, Usage, compute_due
 from collector.status import effective
+from collector.store.db import Connection
 from collector.store.times import from_db_opt, to_db
 from dashboard.queries import frame
 
+if TYPE_CHECKING:
+    import sqlite3  # the collector's readers are typed sqlite3 until its port (issue #14)
+
 
 # ------------------------------------------------------------------ detail
-def find_subject(
-    conn: sqlite3.Connection, ident: str, now: datetime
-) -> tuple[str, dict[str, Any]] | None:
+def find_subject(conn: Connection, ident: str, now: datetime) -> tuple[str, dict[str, Any]] | None:
     """A gateway or terminal by id or serial, with its site, merchant and technician and its
     ``effective_status`` at ``now`` (``collector.status``); else a site by id (the
     Overview's map and the search link stores here)."""
     for kind, table, key in (("gateway", "gateways", "gateway_id"),
                              ("terminal", "terminals", "terminal_id")):  # fmt: skip
+        x_eff = effective(cast("sqlite3.Connection", conn), now, table, "x")  # collector port
         df = frame(
             conn,
-            f"SELECT x.*, {effective(conn, now, table, 'x')} AS effective_status, "
+            f"SELECT x.*, {x_eff} AS effective_status, "
             f"s.name AS site_name, s.address, s.merchant_name, s.merchant_contact, "
             f"r.oncall_name, r.oncall_contact, r.contact_verified_at FROM {table} x "
             f"LEFT JOIN sites s ON s.site_id = x.site_id "
@@ -50,7 +53,7 @@ def find_subject(
 
 
 def subject_page(
-    conn: sqlite3.Connection, ident: str, now: datetime, since: datetime
+    conn: Connection, ident: str, now: datetime, since: datetime
 ) -> tuple[str, dict[str, Any], pd.DataFrame] | None:
     """What a gateway's or terminal's page shows at the top (``find_subject``) and its
     timeline, from one read: the header and the timeline below it can never disagree."""
@@ -62,24 +65,27 @@ def subject_page(
     return kind, row, timeline(conn, kind, sid, since)
 
 
-def site_members(conn: sqlite3.Connection, site_id: str, now: datetime) -> pd.DataFrame:
+def site_members(conn: Connection, site_id: str, now: datetime) -> pd.DataFrame:
     """A store's gateways and terminals by effective status, the ones with a problem first
     (a terminal behind a gateway that is not online is ``unknown``)."""
-    g_eff, t_eff = effective(conn, now, "gateways", "g"), effective(conn, now, "terminals", "t")
+    g_eff, t_eff = (
+        effective(cast("sqlite3.Connection", conn), now, "gateways", "g"),
+        effective(cast("sqlite3.Connection", conn), now, "terminals", "t"),
+    )
     return frame(
         conn,
         f"SELECT * FROM (SELECT 'gateway' AS type, g.gateway_id AS id, g.serial, g.model, "
         f"{g_eff} AS status, g.status_since, g.last_seen_at, '' AS gateway_id FROM gateways g "
         f"WHERE g.site_id = :s UNION ALL SELECT 'terminal', t.terminal_id, t.serial, t.model, "
         f"{t_eff}, t.status_since, t.last_seen_at, t.gateway_id FROM terminals t "
-        "WHERE t.site_id = :s) "
+        "WHERE t.site_id = :s) AS members "
         "ORDER BY CASE status WHEN 'down' THEN 0 WHEN 'late' THEN 1 WHEN 'unknown' THEN 2 "
         "ELSE 3 END, type, id LIMIT 2000",
         {"s": site_id},
     )
 
 
-def site_alerts(conn: sqlite3.Connection, site_id: str) -> pd.DataFrame:
+def site_alerts(conn: Connection, site_id: str) -> pd.DataFrame:
     return frame(
         conn,
         "SELECT id, kind, severity, state, subject_type, subject_id, summary, started_at, "
@@ -88,7 +94,7 @@ def site_alerts(conn: sqlite3.Connection, site_id: str) -> pd.DataFrame:
     )
 
 
-def site_incidents(conn: sqlite3.Connection, site_id: str, since: datetime) -> pd.DataFrame:
+def site_incidents(conn: Connection, site_id: str, since: datetime) -> pd.DataFrame:
     return frame(
         conn,
         "SELECT id, subject_type, subject_id, started_at, ended_at, class, cause, "
@@ -98,7 +104,7 @@ def site_incidents(conn: sqlite3.Connection, site_id: str, since: datetime) -> p
     )
 
 
-def timeline(conn: sqlite3.Connection, kind: str, ident: str, since: datetime) -> pd.DataFrame:
+def timeline(conn: Connection, kind: str, ident: str, since: datetime) -> pd.DataFrame:
     return frame(
         conn,
         "SELECT at, from_status, to_status, reason, actor FROM state_changes "
@@ -114,20 +120,41 @@ TELEMETRY_FIELDS = {
 
 
 def telemetry(
-    conn: sqlite3.Connection, gateway_id: str, terminal_id: str, kind: str, since: datetime
+    conn: Connection, gateway_id: str, terminal_id: str, kind: str, since: datetime
 ) -> pd.DataFrame:
-    cols = ", ".join(f"json_extract(payload, '$.{f}') AS {f}" for f in TELEMETRY_FIELDS[kind])
-    df = frame(
-        conn,
-        f"SELECT received_at, {cols} FROM telemetry WHERE gateway_id = ? AND kind = ? "
+    # The payload is read in Python, not with the engine's JSON functions (SQLite's
+    # json_extract, PostgreSQL's ->>): one reading for both, and a field that is missing or
+    # not a number is a gap in the chart on either.
+    fields = TELEMETRY_FIELDS[kind]
+    rows = conn.execute(
+        "SELECT received_at, payload FROM telemetry WHERE gateway_id = ? AND kind = ? "
         "AND received_at >= ? AND terminal_id = ? ORDER BY received_at",
         (gateway_id, kind, to_db(since), terminal_id),
-    )
+    ).fetchall()
+    records = []
+    for received_at, payload in rows:
+        values = _payload(payload)
+        records.append((received_at, *(_number(values.get(f)) for f in fields)))
+    df = pd.DataFrame.from_records(records, columns=["received_at", *fields])
     df["received_at"] = pd.to_datetime(df["received_at"], utc=True, format="ISO8601")
     return df.set_index("received_at")
 
 
-def subject_incidents(conn: sqlite3.Connection, kind: str, ident: str) -> pd.DataFrame:
+def _payload(text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def subject_incidents(conn: Connection, kind: str, ident: str) -> pd.DataFrame:
     return frame(
         conn,
         "SELECT id, started_at, ended_at, class, fault_category, detected_by, cause, "
@@ -137,7 +164,7 @@ def subject_incidents(conn: sqlite3.Connection, kind: str, ident: str) -> pd.Dat
     )
 
 
-def services(conn: sqlite3.Connection, kind: str, ident: str) -> pd.DataFrame:
+def services(conn: Connection, kind: str, ident: str) -> pd.DataFrame:
     return frame(
         conn,
         "SELECT performed_at, performed_by, work, parts_replaced, fault_category FROM services "
@@ -148,7 +175,7 @@ def services(conn: sqlite3.Connection, kind: str, ident: str) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ incidents
 def incidents(
-    conn: sqlite3.Connection, since: datetime, open_only: bool, limit: int, offset: int
+    conn: Connection, since: datetime, open_only: bool, limit: int, offset: int
 ) -> tuple[pd.DataFrame, int]:
     where = "started_at >= ?" + (" AND ended_at IS NULL" if open_only else "")
     total = conn.execute(f"SELECT COUNT(*) FROM incidents WHERE {where}", (to_db(since),))
@@ -163,12 +190,12 @@ def incidents(
 
 
 # ------------------------------------------------------------------ firmware
-def firmware(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+def firmware(conn: Connection, now: datetime) -> pd.DataFrame:
     """Gateways and terminals by model and version (gateways report versions too), with the
     policy's verdict: the engine's own rule (``collector.alerts.versions``), judged once per
     (model, version) in plain Python, so missing policy fields never meet pandas' missing
     values. A model without a policy says "no policy", never compliant."""
-    policies = load_policies(conn)
+    policies = load_policies(cast("sqlite3.Connection", conn))
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for table in ("gateways", "terminals"):
         for model, version, n in conn.execute(
@@ -230,7 +257,7 @@ def rollout(fw: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ maintenance
-def policies(conn: sqlite3.Connection) -> dict[str, MaintenancePolicy]:
+def policies(conn: Connection) -> dict[str, MaintenancePolicy]:
     out = {}
     rows = conn.execute(
         "SELECT m.model, m.service_interval_days, m.max_receipts, m.min_battery_health_pct, "
@@ -244,7 +271,7 @@ def policies(conn: sqlite3.Connection) -> dict[str, MaintenancePolicy]:
     return out
 
 
-def maintenance_due(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+def maintenance_due(conn: Connection, now: datetime) -> pd.DataFrame:
     """Due state of every registered terminal (the pure rule applied row by row)."""
     pol = policies(conn)
     df = frame(
@@ -292,7 +319,7 @@ def due_summary(due: pd.DataFrame, by: str) -> pd.DataFrame:
     return table.reindex(columns=wanted, fill_value=0).reset_index()
 
 
-def windows(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
+def windows(conn: Connection, now: datetime) -> pd.DataFrame:
     """Windows that are active or upcoming (recurring ones always listed)."""
     return frame(
         conn,
@@ -305,7 +332,7 @@ def windows(conn: sqlite3.Connection, now: datetime) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ inventory
-def inventory_counts(conn: sqlite3.Connection) -> pd.DataFrame:
+def inventory_counts(conn: Connection) -> pd.DataFrame:
     return frame(
         conn,
         "SELECT 'regions' AS tbl, COUNT(*) AS n FROM regions UNION ALL "
@@ -315,7 +342,7 @@ def inventory_counts(conn: sqlite3.Connection) -> pd.DataFrame:
     )
 
 
-def unregistered(conn: sqlite3.Connection) -> pd.DataFrame:
+def unregistered(conn: Connection) -> pd.DataFrame:
     """Ids awaiting enrolment (collector/enrolment.py): bounded, never paged."""
     return frame(
         conn,

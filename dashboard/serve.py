@@ -13,7 +13,6 @@ must be made once Streamlit's runtime exists.
 from __future__ import annotations
 
 import importlib
-import sqlite3
 import sys
 
 PRELOAD = (
@@ -44,6 +43,9 @@ def warm(argv: list[str]) -> None:
     computed before the port opens, like the imports: 0.2 s at 100,000 terminals that the
     first viewer after a restart would otherwise wait for. A store that cannot be read is
     left to the page, which names the setting to fix."""
+    from collector.store.db import DatabaseError, StoreError
+
+    unreadable: tuple[type[Exception], ...] = (StoreError, *DatabaseError)
     from dashboard.queries import past_reliability
     from dashboard.settings import SettingsError, load_settings, now_from
     from dashboard.timefmt import day_start, month_start
@@ -57,8 +59,8 @@ def warm(argv: list[str]) -> None:
     day, month = day_start(now, settings.tz), month_start(now, settings.tz)
     if day > month:
         try:
-            past_reliability(str(settings.db), month, day)
-        except sqlite3.Error as exc:  # the page will say it; starting must not fail here
+            past_reliability(settings.db, month, day)
+        except unreadable as exc:  # the page will say it; starting must not fail here
             print(f"posfleet-dashboard: month figure not precomputed: {exc}", file=sys.stderr)
 
 

@@ -25,11 +25,11 @@ import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from collector.actions import Actor, Role
+from collector.store.db import Connection
 
 COOKIE = "posfleet_session"
 SECRET_KEY = "dashboard_session_secret"
@@ -135,7 +135,7 @@ def _generation_key(user: str) -> str:
     return f"dashboard_session_gen:{user}"
 
 
-def stored_secret(conn: sqlite3.Connection, configured: str | None) -> bytes | None:
+def stored_secret(conn: Connection, configured: str | None) -> bytes | None:
     """The signing secret: the configured one, else the store's (None: no login yet)."""
     if configured:
         return configured.encode()
@@ -143,7 +143,7 @@ def stored_secret(conn: sqlite3.Connection, configured: str | None) -> bytes | N
     return str(row[0]).encode() if row else None
 
 
-def ensure_secret(conn: sqlite3.Connection, configured: str | None) -> bytes:
+def ensure_secret(conn: Connection, configured: str | None) -> bytes:
     """``stored_secret``, generating and keeping one at the first login (two consoles
     racing here keep the first one written)."""
     if configured:
@@ -158,7 +158,7 @@ def ensure_secret(conn: sqlite3.Connection, configured: str | None) -> bytes:
     return found
 
 
-def _account(conn: sqlite3.Connection, user: str) -> tuple[Role, str, int] | None:
+def _account(conn: Connection, user: str) -> tuple[Role, str, int] | None:
     row = conn.execute(
         "SELECT role, password_hash FROM users WHERE username = ?", (user,)
     ).fetchone()
@@ -168,9 +168,7 @@ def _account(conn: sqlite3.Connection, user: str) -> tuple[Role, str, int] | Non
     return Role.parse(row[0]), str(row[1]), int(gen[0]) if gen else 0
 
 
-def start(
-    conn: sqlite3.Connection, user: str, now: datetime, configured: str | None
-) -> Session | Rejected:
+def start(conn: Connection, user: str, now: datetime, configured: str | None) -> Session | Rejected:
     """A new session for ``user``, who has just proved who they are (``auth.login``)."""
     secret = ensure_secret(conn, configured)
     account = _account(conn, user)
@@ -183,7 +181,7 @@ def start(
 
 
 def resume(
-    conn: sqlite3.Connection,
+    conn: Connection,
     token: str,
     now: datetime,
     policy: SessionPolicy,
@@ -212,7 +210,7 @@ def resume(
     return Session(Actor(claims.user, role), claims, token)
 
 
-def end_all(conn: sqlite3.Connection, user: str) -> None:
+def end_all(conn: Connection, user: str) -> None:
     """Every token of ``user`` stops working (logout): the session generation moves on.
     Inside the caller's transaction."""
     conn.execute(

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import AwareDatetime, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from collector.store.db import is_postgres, redact
 from dashboard import timefmt
 from dashboard.i18n import DEFAULT_LANG, LANGS
 
@@ -20,7 +21,7 @@ class SettingsError(Exception):
 class DashboardSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="POSFLEET_", extra="ignore")
 
-    db: Path  # --db or POSFLEET_DB
+    db: str  # --db or POSFLEET_DB: an SQLite file path or a postgresql:// URL
     dashboard_refresh_s: float = Field(30.0, gt=0)
     dashboard_page_size: int = Field(50, ge=5, le=1000)
     # Behind a reverse proxy every login comes from the proxy's address: trust the last
@@ -64,7 +65,7 @@ class DashboardSettings(BaseSettings):
 
 # What each setting's error says to do (pydantic's own text follows it).
 _FIXES = {
-    "db": "pass --db PATH (or POSFLEET_DB) for the store",
+    "db": "pass --db PATH or postgresql://USER@HOST:PORT/DB (or POSFLEET_DB) for the store",
     "lang": f"--lang / POSFLEET_LANG must be one of {', '.join(LANGS)}",
     "tz": "--tz / POSFLEET_TZ must be an IANA time zone name such as Asia/Shanghai or UTC",
 }
@@ -72,7 +73,7 @@ _FIXES = {
 
 def load_settings(argv: list[str]) -> DashboardSettings:
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--db", type=Path)
+    parser.add_argument("--db")
     parser.add_argument("--lang")
     parser.add_argument("--tz")
     args, _ = parser.parse_known_args(argv)
@@ -82,20 +83,53 @@ def load_settings(argv: list[str]) -> DashboardSettings:
     except ValidationError as exc:
         names = [".".join(map(str, e["loc"])) for e in exc.errors()]
         fixes = [_FIXES.get(n, f"POSFLEET_{n.upper()}") for n in names]
+        # pydantic quotes the input: a --db URL's password must not reach the page.
+        details = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)
+        )
         raise SettingsError(
-            f"dashboard settings invalid ({', '.join(names)}): {'; '.join(fixes)}. Details: {exc}"
-        ) from exc
+            f"dashboard settings invalid ({', '.join(names)}): {'; '.join(fixes)}. "
+            f"Details: {details}"
+        ) from None
     if settings.dashboard_secret_file is not None and not settings.dashboard_secret_file.is_file():
         raise SettingsError(
             f"POSFLEET_DASHBOARD_SECRET_FILE: {settings.dashboard_secret_file} does not exist; "
             "point it at a file holding the session secret, or unset it to keep one in the store"
         )
-    if not settings.db.is_file():
-        raise SettingsError(
-            f"--db / POSFLEET_DB: store {settings.db} does not exist; start the collector "
-            "(posfleet-collector run --db PATH) first or point --db at its SQLite file"
-        )
+    check_db(settings.db)
     return settings
+
+
+def check_db(db: str) -> None:
+    """``db`` names a store the console can open: an existing SQLite file, or a
+    PostgreSQL URL with a database name (whether the server answers is the page's to say)."""
+    if not db.strip():
+        raise SettingsError(
+            "--db / POSFLEET_DB is empty: the store's SQLite file path or postgresql:// URL"
+        )
+    if is_postgres(db):
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(db)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as exc:
+            raise SettingsError(
+                f"--db / POSFLEET_DB: {redact(db)} is not a PostgreSQL URL ({exc}); write it "
+                "as postgresql://USER@HOST:PORT/DB"
+            ) from None
+        if (not parts.hostname and "host=" not in parts.query) or parts.path in ("", "/"):
+            raise SettingsError(
+                f"--db / POSFLEET_DB: {redact(db)} names no server or no database; write it "
+                "as postgresql://USER@HOST:PORT/DB (the collector's --db)"
+            )
+        return
+    if not Path(db).is_file():
+        raise SettingsError(
+            f"--db / POSFLEET_DB: store {db} does not exist; start the collector "
+            "(posfleet-collector run --db PATH) first or point --db at its SQLite file "
+            "(or at its postgresql:// URL)"
+        )
 
 
 def now_from(settings: DashboardSettings) -> datetime:

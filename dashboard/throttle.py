@@ -20,10 +20,10 @@ concurrent session, which does not change what a guesser can do in an hour.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from collector.store.db import Connection
 from collector.store.times import from_db, to_db
 
 
@@ -51,7 +51,7 @@ def client_key(address: str) -> str:
 
 
 def locked_until(
-    conn: sqlite3.Connection, keys: list[str], now: datetime, policy: LoginPolicy
+    conn: Connection, keys: list[str], now: datetime, policy: LoginPolicy
 ) -> datetime | None:
     """The latest lock among ``keys`` still in force at ``now``, or None."""
     until: datetime | None = None
@@ -70,9 +70,7 @@ def locked_until(
     return until
 
 
-def record_failure(
-    conn: sqlite3.Connection, keys: list[str], now: datetime, policy: LoginPolicy
-) -> int:
+def record_failure(conn: Connection, keys: list[str], now: datetime, policy: LoginPolicy) -> int:
     """Count one wrong password against each key (one statement each, so concurrent
     consoles add up); returns the highest count in a row among them."""
     forget = to_db(now - policy.forget_after)
@@ -91,5 +89,5 @@ def record_failure(
     return worst
 
 
-def clear(conn: sqlite3.Connection, keys: list[str]) -> None:
+def clear(conn: Connection, keys: list[str]) -> None:
     conn.executemany("DELETE FROM login_failures WHERE key = ?", [(k,) for k in keys])

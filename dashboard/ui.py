@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -18,6 +17,7 @@ import streamlit as st
 
 from collector import sla
 from collector.actions import ActionError, Actor, Role
+from collector.store import db as store_db
 from dashboard import auth, queries, session, timefmt
 from dashboard.i18n import LANG_NAMES, LANGS, N_, SESSION_KEY, current_lang, t, value
 from dashboard.settings import DashboardSettings, SettingsError, load_settings, now_from
@@ -149,7 +149,7 @@ def _cached(
 
 def load(
     c: Ctx,
-    query: Callable[Concatenate[sqlite3.Connection, P], R],
+    query: Callable[Concatenate[store_db.Connection, P], R],
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> R:
@@ -161,7 +161,13 @@ def load(
     """
     cycle = int(time.time() // c.settings.dashboard_refresh_s)
     name = f"{query.__module__}.{query.__qualname__}"
-    result: R = _cached(c.db, query, name, args, tuple(sorted(kwargs.items())), cycle)
+    try:
+        result: R = _cached(c.db, query, name, args, tuple(sorted(kwargs.items())), cycle)
+    except store_db.StoreError as exc:
+        # The store cannot be opened (a PostgreSQL server down or refusing us): the message
+        # names --db / POSFLEET_DB and never the password; the page stops here.
+        st.error(md(exc))
+        st.stop()
     return result
 
 
@@ -319,7 +325,7 @@ def act(c: Ctx, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     if actor is None:
         st.error(t("Your session has ended: log in again (sidebar)."))
         return False
-    conn = sqlite3.connect(c.db, timeout=10)
+    conn = store_db.connect(c.db, timeout=10)
     try:
         fn(conn, actor, *args, **kwargs)
     except ActionError as exc:
@@ -455,7 +461,7 @@ def _login(c: Ctx) -> None:
             )
         )
         if st.button(t("Log out"), key="logout"):
-            conn = sqlite3.connect(c.db, timeout=10)
+            conn = store_db.connect(c.db, timeout=10)
             try:
                 auth.logout(conn, c.actor.name, c.now)
             finally:
@@ -472,7 +478,7 @@ def _login(c: Ctx) -> None:
         name = st.text_input(t("User"), key="login_user")
         password = st.text_input(t("Password"), type="password", key="login_password")
         if st.form_submit_button(t("Log in")):
-            conn = sqlite3.connect(c.db, timeout=10)
+            conn = store_db.connect(c.db, timeout=10)
             try:
                 result = auth.login(conn, name, password, client_address(c), c.now)
             finally:
@@ -491,7 +497,7 @@ def _login(c: Ctx) -> None:
 def _start_session(c: Ctx, actor: Actor) -> None:
     """A token for the user who has just logged in, for this tab and, as a cookie, for the
     tabs, reloads and links of this browser."""
-    conn = sqlite3.connect(c.db, timeout=10)
+    conn = store_db.connect(c.db, timeout=10)
     try:
         started = session.start(conn, actor.name, c.now, c.settings.session_secret())
     finally:

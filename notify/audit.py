@@ -9,41 +9,45 @@ and the delivery goes on.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from collector.actions import record_audit
+from notify.store import STORE_ERRORS, StoreLink
+
+if TYPE_CHECKING:
+    import sqlite3  # the collector's readers are typed sqlite3 until its port (issue #14)
 
 ACTOR = "posfleet-notify"
 log = logging.getLogger(__name__)
 
 
 class AuditLog:
-    def __init__(self, db: Path | None) -> None:
-        self._db = db
-        self._conn: sqlite3.Connection | None = None
+    def __init__(self, db: str | Path | None) -> None:
+        self._store = StoreLink(db, readonly=False) if db is not None else None
         self._lock = threading.Lock()
         self.failures = 0
 
     def record(self, action: str, subject: str, now: datetime, details: dict[str, Any]) -> bool:
-        if self._db is None:
+        if self._store is None:
             return False
+        store = self._store
         with self._lock:
             try:
-                if self._conn is None:
-                    self._conn = sqlite3.connect(self._db, timeout=5.0, check_same_thread=False)
-                record_audit(self._conn, ACTOR, action, subject, now, details)
+                store.run(
+                    lambda conn: record_audit(
+                        cast("sqlite3.Connection", conn), ACTOR, action, subject, now, details
+                    )
+                )
                 return True
-            except sqlite3.Error as exc:
+            except STORE_ERRORS as exc:
                 self.failures += 1
-                log.warning("audit row %s %s not written to %s: %s", action, subject, self._db, exc)
+                log.warning("audit row %s %s not written to %s: %s", action, subject, store, exc)
                 return False
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if self._store is not None:
+                self._store.close()

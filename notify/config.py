@@ -69,7 +69,7 @@ class Config:
     backoff_max_s: float = 300.0
     timeout_s: float = 10.0
     console_url: str = ""
-    db: Path | None = None
+    db: str | None = None  # the posfleet store: an SQLite file path or a postgresql:// URL
 
 
 def _read_secret(base: Path, table: str, key: str, value: Any) -> str:
@@ -274,7 +274,7 @@ def parse(data: dict[str, Any], base: Path) -> Config:
         backoff_max_s=_get(relay, "relay", "backoff_max_s", float, 300.0),
         timeout_s=_get(relay, "relay", "timeout_s", float, 10.0),
         console_url=_get(relay, "relay", "console_url", str, "").rstrip("/"),
-        db=Path(db) if isinstance(db, str) and db else None,
+        db=db if isinstance(db, str) and db else None,
     )
 
 

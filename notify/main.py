@@ -16,7 +16,11 @@ from notify import NotifyError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="posfleet-notify", description=__doc__)
     parser.add_argument("--config", type=Path, required=True, help="TOML file (docs/notify.md)")
-    parser.add_argument("--db", type=Path, help="posfleet store: site names and audit rows")
+    parser.add_argument(
+        "--db",
+        help="posfleet store (SQLite file path or postgresql:// URL): site names, on-call "
+        "schedules, acks and audit rows",
+    )
     parser.add_argument("--listen", help="host:port, overrides relay.listen")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
@@ -31,9 +35,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         config = load(args.config)
-        if args.db is not None:
-            if not args.db.exists():
-                raise NotifyError(f"--db: {args.db} does not exist; pass the collector's store")
+        if args.db:
+            from collector.store.db import is_postgres
+
+            if not is_postgres(args.db) and not Path(args.db).exists():
+                raise NotifyError(
+                    f"--db: {args.db} does not exist; pass the collector's store (its SQLite "
+                    "file or its postgresql:// URL)"
+                )
             config = replace(config, db=args.db)
         if args.listen:
             host, _, port = args.listen.rpartition(":")

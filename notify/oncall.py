@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from collector.actions import (
     ActionError,
@@ -31,7 +31,12 @@ from collector.actions import (
     load_oncall,
 )
 from collector.oncall import Override, Person, Rotation, on_call, tier_for
+from collector.store.db import Connection
 from notify.payload import Alert
+from notify.store import SCHEDULE_ERRORS, STORE_ERRORS, StoreLink
+
+if TYPE_CHECKING:
+    import sqlite3  # the collector's readers are typed sqlite3 until its port (issue #14)
 
 log = logging.getLogger(__name__)
 CACHE_S = 30.0
@@ -53,20 +58,20 @@ def alert_level(a: Alert) -> int:
 
 
 class OnCallDirectory:
-    def __init__(self, db: Path | None) -> None:
-        self._conn: sqlite3.Connection | None = None
-        if db is not None:
-            self._conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
+    def __init__(self, db: str | Path | None) -> None:
+        self._store = StoreLink(db, readonly=True) if db is not None else None
         self._lock = threading.Lock()
         self._loaded_at = float("-inf")
         self._schedules: tuple[list[Rotation], list[Override]] = ([], [])
 
     def _load(self, now: datetime) -> tuple[list[Rotation], list[Override]]:
         mono = time.monotonic()
-        if self._conn is not None and mono - self._loaded_at >= CACHE_S:
+        if self._store is not None and mono - self._loaded_at >= CACHE_S:
             try:
-                self._schedules = load_oncall(self._conn, now)
-            except (sqlite3.Error, ValueError) as exc:
+                self._schedules = self._store.run(
+                    lambda conn: load_oncall(cast("sqlite3.Connection", conn), now)
+                )
+            except SCHEDULE_ERRORS as exc:
                 # An unreadable schedule must not stop a page: it goes out without a name.
                 log.warning("on-call schedules not readable: %s", exc)
             self._loaded_at = mono
@@ -100,8 +105,8 @@ class OnCallDirectory:
         return out
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        if self._store is not None:
+            self._store.close()
 
 
 def kind_of(alertname: str) -> str:
@@ -113,13 +118,12 @@ def kind_of(alertname: str) -> str:
 class StoreAck:
     """Acknowledge the posfleet alert behind an Alertmanager alert, in the store."""
 
-    def __init__(self, db: Path | None) -> None:
-        self._db = db
-        self._conn: sqlite3.Connection | None = None
+    def __init__(self, db: str | Path | None) -> None:
+        self._store = StoreLink(db, readonly=False) if db is not None else None
         self._lock = threading.Lock()
 
-    def find(self, labels: dict[str, str]) -> int | None:
-        assert self._conn is not None
+    @staticmethod
+    def find(conn: Connection, labels: dict[str, str]) -> int | None:
         sql = (
             "SELECT id FROM alerts WHERE kind = ? AND region_id = ? AND site_id = ? "
             "AND gateway_id = ? AND terminal_id = ? AND state != 'resolved'"
@@ -131,33 +135,37 @@ class StoreAck:
         if labels.get("since"):
             sql += " AND coalesce(fired_at, started_at) = ?"
             args.append(labels["since"])
-        row = self._conn.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
+        row = conn.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
         return int(row[0]) if row else None
 
     def acknowledge(self, labels: dict[str, str], by: str, note: str, now: datetime) -> str:
         """'acked', 'already' (acked before, by anyone), 'not_found', 'no_store' or 'error'."""
-        if self._db is None:
+        if self._store is None:
             return "no_store"
         actor = Actor(f"chat:{by}" if by else "chat:ack-link", Role.OPERATOR)
+
+        def ack(conn: Connection) -> str:
+            alert_id = self.find(conn, labels)
+            if alert_id is None:
+                return "not_found"
+            acknowledge_alert(cast("sqlite3.Connection", conn), actor, alert_id, note, now)
+            return "acked"
+
         with self._lock:
             try:
-                if self._conn is None:
-                    self._conn = sqlite3.connect(self._db, timeout=5.0, check_same_thread=False)
-                alert_id = self.find(labels)
-                if alert_id is None:
-                    return "not_found"
-                acknowledge_alert(self._conn, actor, alert_id, note, now)
-                return "acked"
+                return self._store.run(ack)
             except InvalidAction as exc:
                 # Already acknowledged (in the console, or by an earlier link) or resolved.
                 log.info("store ack not applied: %s", exc)
                 return "already"
-            except (ActionError, sqlite3.Error) as exc:
+            except ActionError as exc:
+                log.warning("store ack failed for %s: %s", labels.get("alertname"), exc)
+                return "error"
+            except STORE_ERRORS as exc:
                 log.warning("store ack failed for %s: %s", labels.get("alertname"), exc)
                 return "error"
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if self._store is not None:
+                self._store.close()

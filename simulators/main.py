@@ -51,7 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--quiet", action="store_true")
     sub.add_parser("scenarios", help="list the scenario library")
     card = sub.add_parser("scorecard", help="ground truth against the collector's pages")
-    card.add_argument("--db", type=Path, required=True, help="the collector's SQLite store")
+    card.add_argument(
+        "--db",
+        required=True,
+        help="the collector's store: its SQLite file or its postgresql:// URL",
+    )
     card.add_argument("--truth", type=Path, required=True, help="the simulator's truth file")
     card.add_argument("--out", type=Path, help="also write the scorecard here (JSON)")
     return p

@@ -25,12 +25,13 @@ missed.
 from __future__ import annotations
 
 import json
-import sqlite3
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from collector.store import db
 
 # Faults shorter than this (seconds) are not expected to page (pending delays + detection).
 DEFAULT_MIN_DURATION = {"gateway_down": 120.0, "site_down": 90.0, "terminal_down": 150.0}
@@ -219,9 +220,12 @@ PAGING_KINDS = (
 )
 
 
-def read_pages(db: Path, kinds: Iterable[str] = PAGING_KINDS) -> tuple[list[Page], dict[str, str]]:
-    """Alerts that paged (reached ``firing``), and the site of every gateway and terminal."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+def read_pages(
+    store: str | Path, kinds: Iterable[str] = PAGING_KINDS
+) -> tuple[list[Page], dict[str, str]]:
+    """Alerts that paged (reached ``firing``), and the site of every gateway and terminal, from
+    the collector's store (an SQLite file or a postgresql:// URL)."""
+    conn = db.connect(store, readonly=True)
     try:
         marks = ",".join("?" * len(tuple(kinds)))
         pages = [
@@ -232,8 +236,8 @@ def read_pages(db: Path, kinds: Iterable[str] = PAGING_KINDS) -> tuple[list[Page
                 tuple(kinds),
             )
         ]
-        site_of = dict(conn.execute("SELECT gateway_id, site_id FROM gateways"))
-        site_of.update(conn.execute("SELECT terminal_id, site_id FROM terminals"))
+        site_of = dict(conn.execute("SELECT gateway_id, site_id FROM gateways").fetchall())
+        site_of.update(conn.execute("SELECT terminal_id, site_id FROM terminals").fetchall())
     finally:
         conn.close()
     return pages, site_of

@@ -14,7 +14,6 @@ import json
 import os
 import resource
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -24,9 +23,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from collector.process import CollectorProcess, CollectorProcessError, proc_usage
+from collector.store import db
 from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import Fleet as FleetModel
 from simulators.gateways import Fleet, Mode
@@ -36,6 +36,9 @@ from simulators.scenarios.spec import Scenario
 from simulators.scenarios.txnrun import TXN_CONTROL_OPS, TxnRun
 from simulators.scorecard import read_cases, read_pages, read_truth, score
 from telemetry.models import OfflineReason
+
+if TYPE_CHECKING:
+    import sqlite3  # the collector's readers are typed sqlite3 until its port (issue #14)
 
 FLEET_OPS = {
     "kill",
@@ -55,6 +58,10 @@ FLEET_OPS = {
 
 class ScenarioRunError(RuntimeError):
     pass
+
+
+# A store not there yet (the collector is starting) or not answering: nothing online yet.
+UNREADABLE: tuple[type[Exception], ...] = (db.StoreError, *db.Error)
 
 
 def _start(collector: CollectorProcess) -> None:
@@ -337,9 +344,9 @@ class ScenarioRun:
             self.say(f"  connected {done}/{total}")
 
     @staticmethod
-    def _online(db: Path) -> int:
+    def _online(store: str | Path) -> int:
         try:
-            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+            conn = db.connect(store, readonly=True, timeout=5)
             try:
                 return int(
                     conn.execute("SELECT count(*) FROM gateways WHERE status='online'").fetchone()[
@@ -348,7 +355,7 @@ class ScenarioRun:
                 )
             finally:
                 conn.close()
-        except sqlite3.Error:
+        except UNREADABLE:
             return 0
 
     def _timeline(
@@ -429,10 +436,10 @@ class ScenarioRun:
             from collector.actions import Actor, Role, create_window
 
             now = datetime.now(UTC)
-            conn = sqlite3.connect(collector.db, timeout=30)
+            conn = db.connect(collector.db, timeout=30)
             try:
                 create_window(
-                    conn,
+                    cast("sqlite3.Connection", conn),  # collector port: db.Connection
                     Actor("scenario", Role.ADMIN),
                     scope_type=kw["scope_type"],
                     scope_id=step.targets[0],
@@ -444,12 +451,14 @@ class ScenarioRun:
             finally:
                 conn.close()
         elif step.op == "policy":
-            conn = sqlite3.connect(collector.db, timeout=30)
+            conn = db.connect(collector.db, timeout=30)
             try:
                 with conn:
                     conn.execute(
-                        "INSERT OR REPLACE INTO firmware_policy (model, min_version, "
-                        "approved_versions, end_of_support) VALUES (?, ?, '[]', NULL)",
+                        "INSERT INTO firmware_policy (model, min_version, approved_versions, "
+                        "end_of_support) VALUES (?, ?, '[]', NULL) ON CONFLICT (model) DO UPDATE "
+                        "SET min_version = excluded.min_version, approved_versions = '[]', "
+                        "end_of_support = NULL",
                         (step.targets[0], kw["min_version"]),
                     )
             finally:

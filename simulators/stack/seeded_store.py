@@ -3,7 +3,8 @@
 The simulator's fleet generator did not exist when the console was written, so this builds
 one: inventory CSVs imported through ``collector.inventory`` (the real import path), then
 liveness columns, a month of state changes, incidents, alerts, telemetry and policies as the
-collector and the alert engine would have written them.
+collector and the alert engine would have written them. The store is either engine: an
+SQLite file path or a ``postgresql://`` URL (an empty database), as ``--db`` takes them.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import csv
 import json
 import random
-import sqlite3
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from collector.inventory import import_dir
+from collector.store import db
 from collector.store.migrate import ensure_schema
 from collector.store.times import to_db
 
@@ -27,7 +29,7 @@ GW_STATUS = ["online"] * 90 + ["down"] * 5 + ["late"] * 3 + ["unknown"] * 2
 
 @dataclass(frozen=True)
 class Fleet:
-    path: Path
+    path: Path | str  # the store: an SQLite file, or a postgresql:// URL
     gateway_ids: list[str]
     terminal_ids: list[str]
     down_gateway: str  # a gateway that is down with a firing, unacknowledged alert
@@ -37,8 +39,7 @@ class Fleet:
     merchant_of_first_site: str
 
 
-def apply_schema(conn: sqlite3.Connection) -> None:
-    conn.execute("PRAGMA journal_mode=WAL")
+def apply_schema(conn: db.Connection) -> None:
     ensure_schema(conn)
 
 
@@ -50,7 +51,7 @@ def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
 
 
 def build_store(
-    path: Path,
+    path: Path | str,
     *,
     terminals: int = 120,
     per_gateway: int = 3,
@@ -61,11 +62,25 @@ def build_store(
     now: datetime = NOW,
 ) -> Fleet:
     rnd = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="posfleet-inventory-") as tmp:
+        return _build(path, Path(tmp), rnd, terminals, per_gateway, days, telemetry_gateways,
+                      telemetry_step_h, now)  # fmt: skip
+
+
+def _build(
+    path: Path | str,
+    inv: Path,
+    rnd: random.Random,
+    terminals: int,
+    per_gateway: int,
+    days: int,
+    telemetry_gateways: int,
+    telemetry_step_h: int,
+    now: datetime,
+) -> Fleet:
     n_gw = max(1, terminals // per_gateway)
     n_sites = max(1, n_gw // 2)
     n_regions = 4 if terminals < 1000 else 12
-    inv = path.parent / f"{path.stem}-inventory"
-    inv.mkdir(parents=True, exist_ok=True)
     regions = [f"R{r:02d}" for r in range(1, n_regions + 1)]
     _write_csv(
         inv / "regions.csv",
@@ -165,7 +180,7 @@ def build_store(
         term_rows,
     )
 
-    conn = sqlite3.connect(path)
+    conn = db.connect(path)
     try:
         apply_schema(conn)
         import_dir(conn, inv)
@@ -189,7 +204,7 @@ def build_store(
 
 
 def _fill_state(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     rnd: random.Random,
     gw_rows: list[list[object]],
     per_gateway: int,
@@ -303,7 +318,7 @@ def _fill_state(
 
 
 def _fill_alerts(
-    conn: sqlite3.Connection, rnd: random.Random, gw_rows: list[list[object]], now: datetime
+    conn: db.Connection, rnd: random.Random, gw_rows: list[list[object]], now: datetime
 ) -> tuple[str, int, int]:
     down = conn.execute(
         "SELECT g.gateway_id, g.site_id, g.region_id, g.status_since, i.id FROM gateways g "
@@ -373,7 +388,7 @@ def _fill_alerts(
 
 
 def _fill_telemetry(
-    conn: sqlite3.Connection,
+    conn: db.Connection,
     rnd: random.Random,
     gw_rows: list[list[object]],
     days: int,
@@ -409,7 +424,7 @@ def _fill_telemetry(
     )
 
 
-def _fill_policies(conn: sqlite3.Connection, now: datetime) -> None:
+def _fill_policies(conn: db.Connection, now: datetime) -> None:
     conn.executemany(
         "INSERT INTO firmware_policy (model, min_version, approved_versions, end_of_support)"
         " VALUES (?, ?, ?, ?)",

@@ -1,14 +1,17 @@
-"""Fixtures for the console tests: a seeded store and an AppTest per page."""
+"""Fixtures for the console tests: a seeded store and an AppTest per page.
+
+``fleet`` is built on each backend (``store_url``: an SQLite file, then a PostgreSQL
+database), so every test that reads or renders it runs on both engines."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from collector.store import db
 from collector.store.times import to_db
 from dashboard.auth import add_user
 from simulators.stack.seeded_store import NOW, Fleet, build_store
@@ -18,9 +21,9 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fleet:
-    built = build_store(tmp_path / "store.sqlite")
-    conn = sqlite3.connect(built.path)
+def fleet(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Fleet:
+    built = build_store(store_url if db.is_postgres(store_url) else Path(store_url))
+    conn = db.connect(built.path)
     try:
         add_user(conn, "olga", "operator", PASSWORD, NOW)
         add_user(conn, "vic", "viewer", PASSWORD, NOW)

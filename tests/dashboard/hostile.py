@@ -5,7 +5,6 @@ through the operators' audited actions. Shared by the AppTest and the Chromium t
 from __future__ import annotations
 
 import queue
-import sqlite3
 from datetime import timedelta
 
 from prometheus_client import CollectorRegistry
@@ -24,6 +23,7 @@ from collector.ingest import LinkEvent, Received
 from collector.liveness import LivenessTracker
 from collector.metrics import CollectorMetrics
 from collector.processor import Processor
+from collector.store import db
 from collector.store.sqlite import SqliteStore
 from simulators.stack.seeded_store import NOW, Fleet
 from telemetry import FakeClock, Kind, encode, topic_for
@@ -62,7 +62,7 @@ def plant(fleet: Fleet) -> None:
     )
     store.close()
     admin, operator = Actor("ada", Role.ADMIN), Actor("olga", Role.OPERATOR)
-    conn = sqlite3.connect(fleet.path)
+    conn = db.connect(fleet.path)
     try:
         import_inventory(
             conn,
@@ -90,7 +90,7 @@ def plant(fleet: Fleet) -> None:
         )  # fmt: skip
     finally:
         conn.close()
-    stored = sqlite3.connect(fleet.path)
+    stored = db.connect(fleet.path)
     try:
         got = stored.execute(
             "SELECT firmware_version FROM gateways WHERE gateway_id = ?", (gw,)

@@ -1,9 +1,9 @@
-"""Operator actions are audited store writes that the alert engine can read back."""
+"""Operator actions are audited store writes that the alert engine can read back (on each
+engine: the seeded store is an SQLite file, then a PostgreSQL database)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -26,6 +26,7 @@ from collector.actions import (
     update_incident,
 )
 from collector.maintenance import DueState, Usage, compute_due
+from collector.store import db
 from collector.store.times import from_db_opt, to_db
 from dashboard.queries_ops import policies
 from simulators.stack.seeded_store import NOW, Fleet, build_store
@@ -36,16 +37,16 @@ ADA = Actor("ada", Role.ADMIN)
 
 
 @pytest.fixture
-def store(tmp_path) -> Iterator[tuple[Fleet, sqlite3.Connection]]:
-    fleet = build_store(tmp_path / "s.sqlite")
-    conn = sqlite3.connect(fleet.path)
+def store(store_url: str) -> Iterator[tuple[Fleet, db.Connection]]:
+    fleet = build_store(store_url)
+    conn = db.connect(fleet.path)
     try:
         yield fleet, conn
     finally:
         conn.close()
 
 
-def audit(conn: sqlite3.Connection) -> list[tuple[str, str, str, dict]]:
+def audit(conn: db.Connection) -> list[tuple[str, str, str, dict]]:
     rows = conn.execute("SELECT actor, action, subject, details FROM audit_log ORDER BY id")
     return [(a, b, c, json.loads(d)) for a, b, c, d in rows]
 
@@ -144,7 +145,7 @@ def test_window_is_created_edited_and_ended_early(store) -> None:
         end_window_early(conn, ADA, wid, NOW + timedelta(hours=2))
 
 
-def _window_that_began_an_hour_ago(conn: sqlite3.Connection) -> int:
+def _window_that_began_an_hour_ago(conn: db.Connection) -> int:
     """A site window scheduled yesterday, running from an hour ago to an hour from now."""
     return create_window(
         conn, OLGA, scope_type="site", scope_id="S000001", starts_at=NOW - timedelta(hours=1),
@@ -166,6 +167,25 @@ def test_a_started_window_cannot_be_rescheduled_only_ended(store) -> None:
     ).fetchone() == ("site", to_db(start))
 
 
+def _refuse_ending_windows(conn: db.Connection) -> None:
+    """The database refuses to end a window early, as a full disk would refuse the write."""
+    with conn:
+        if db.dialect(conn) == "sqlite":
+            conn.execute(
+                "CREATE TEMP TRIGGER refuse_end BEFORE UPDATE OF ended_early_at ON "
+                "maintenance_windows BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+            return
+        conn.execute(
+            "CREATE FUNCTION refuse_end() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'disk full'; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER refuse_end BEFORE UPDATE OF ended_early_at ON maintenance_windows "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_end()"
+        )
+
+
 def test_moving_a_window_to_another_scope_is_one_transaction(store) -> None:
     """The new window and the old one's end land together or not at all: when ending the old
     one fails (here the database refuses it), no new window and no audit row are left."""
@@ -176,12 +196,8 @@ def test_moving_a_window_to_another_scope_is_one_transaction(store) -> None:
     )  # fmt: skip
     windows = conn.execute("SELECT COUNT(*) FROM maintenance_windows").fetchone()
     audit = conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()
-    with conn:
-        conn.execute(
-            "CREATE TEMP TRIGGER refuse_end BEFORE UPDATE OF ended_early_at ON maintenance_windows "
-            "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-        )
-    with pytest.raises(sqlite3.IntegrityError, match="disk full"):
+    _refuse_ending_windows(conn)
+    with pytest.raises(db.DatabaseError, match="disk full"):
         reschedule_window(
             conn, OLGA, wid, scope_type="region", scope_id="R01", reason="",
             starts_at=NOW + timedelta(hours=3), ends_at=NOW + timedelta(hours=4), now=NOW,

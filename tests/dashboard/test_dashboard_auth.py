@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import io
-import sqlite3
 
 import pytest
 
 from collector.actions import InvalidAction, Role
+from collector.store import db
 from dashboard import main as cli
 from dashboard.auth import add_user, authenticate, hash_password, verify_password
 from simulators.stack.seeded_store import NOW, apply_schema
 
 
 @pytest.fixture
-def conn(db_path):
-    c = sqlite3.connect(db_path)
+def conn(store_url):
+    c = db.connect(store_url)
     apply_schema(c)
     try:
         yield c
@@ -49,9 +49,9 @@ def test_short_password_and_unknown_role_are_refused(conn) -> None:
         add_user(conn, "x", "root", "long enough pw", NOW)
 
 
-def test_add_user_command_reads_the_password_from_stdin(conn, db_path, monkeypatch) -> None:
+def test_add_user_command_reads_the_password_from_stdin(conn, store_url, monkeypatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("from stdin pw\n"))
-    assert cli.main(["add-user", "ada", "--role", "admin", "--db", str(db_path)]) == 0
+    assert cli.main(["add-user", "ada", "--role", "admin", "--db", store_url]) == 0
     actor = authenticate(conn, "ada", "from stdin pw")
     assert actor is not None
     assert actor.role is Role.ADMIN
@@ -59,10 +59,10 @@ def test_add_user_command_reads_the_password_from_stdin(conn, db_path, monkeypat
     assert audit == [("cli", "user.set", "user:ada")]
 
 
-def test_add_user_command_reads_a_password_file(conn, db_path, tmp_path) -> None:
+def test_add_user_command_reads_a_password_file(conn, store_url, tmp_path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("from a file pw\n")
-    args = ["add-user", "vic", "--role", "viewer", "--db", str(db_path)]
+    args = ["add-user", "vic", "--role", "viewer", "--db", store_url]
     assert cli.main([*args, "--password-file", str(secret)]) == 0
     assert authenticate(conn, "vic", "from a file pw") is not None
 
@@ -103,3 +103,44 @@ def test_remove_user_command_deletes_the_account_and_audits_it(conn, db_path, ca
     ] == ("cli", "user.remove", "user:vic")
     assert cli.main(["remove-user", "vic", "--db", str(db_path)]) == 2
     assert "user 'vic' does not exist" in capsys.readouterr().err
+
+
+def test_launcher_passes_a_postgresql_url_through_unchanged(monkeypatch) -> None:
+    seen: list[list[str]] = []
+
+    class Child:
+        def __init__(self, cmd: list[str]) -> None:
+            seen.append(cmd)
+
+        def __enter__(self) -> Child:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def wait(self) -> int:
+            return 0
+
+        def terminate(self) -> None:
+            pass
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Child)
+    url = "postgresql://posfleet@db.example:5432/posfleet"
+    assert cli.main(["--db", url]) == 0
+    assert seen[0][-3:] == ["--", "--db", url]  # not a path: "//" kept, nothing resolved
+
+
+def test_launcher_refuses_a_url_without_a_database_and_hides_its_password() -> None:
+    with pytest.raises(SystemExit, match="no database") as err:
+        cli.main(["--db", "postgresql://noc:s3cret@db.example:5432"])
+    assert "s3cret" not in str(err.value)
+    assert "noc:***@db.example" in str(err.value)
+
+
+def test_add_user_on_an_unreachable_server_says_which_setting(monkeypatch, capsys) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("long enough pw\n"))
+    url = "postgresql://noc:s3cret@127.0.0.1:1/posfleet"  # nothing listens on port 1
+    assert cli.main(["add-user", "ada", "--role", "admin", "--db", url]) == 2
+    err = capsys.readouterr().err
+    assert "--db" in err
+    assert "s3cret" not in err

@@ -53,6 +53,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """SQLite only: Chromium is the costly part here, and the pages' reads run on both
+    engines in the AppTest modules (test_dashboard_pages.py)."""
+    return str(tmp_path / "posfleet.sqlite")
+
+
+@pytest.fixture
 def shots(tmp_path: Path) -> Path:
     """Where screenshots go: the docs only when asked to update them."""
     where = DOC_SHOTS if os.environ.get("POSFLEET_UPDATE_SCREENSHOTS") == "1" else tmp_path

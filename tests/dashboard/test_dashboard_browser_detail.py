@@ -7,6 +7,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from test_dashboard_browser import CHROMIUM, LAUNCH_ARGS, _settled, serve
@@ -15,6 +16,13 @@ from collector.store.times import to_db
 from simulators.stack.seeded_store import NOW
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """SQLite only: Chromium is the costly part here, and the pages' reads run on both
+    engines in the AppTest modules (test_dashboard_pages.py)."""
+    return str(tmp_path / "posfleet.sqlite")
 
 
 @pytest.fixture

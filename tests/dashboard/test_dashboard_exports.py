@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
+from collector.store import db
 from collector.store.times import to_db
 from simulators.stack.seeded_store import NOW
 
@@ -39,8 +39,8 @@ def _csv(build: Callable[[], Any]) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(str(build()))))
 
 
-def _ids(db: Any, sql: str, *args: object) -> list[int]:
-    conn = sqlite3.connect(db)
+def _ids(store: Any, sql: str, *args: object) -> list[int]:
+    conn = db.connect(store)
     try:
         return sorted(int(r[0]) for r in conn.execute(sql, args))
     finally:
@@ -85,7 +85,7 @@ def test_search_beyond_twenty_hits_says_how_many_and_shows_more(
     open_page: Callable[..., AppTest], fleet: Any
 ) -> None:
     at = open_page("views/overview.py")
-    conn = sqlite3.connect(fleet.path)
+    conn = db.connect(fleet.path)
     try:
         (total,) = conn.execute(
             "SELECT (SELECT COUNT(*) FROM gateways WHERE gateway_id LIKE 'GW00%' "

@@ -1,4 +1,5 @@
-"""Figures that never lie, on a store the real collector wrote: a simulated fleet through a
+"""Figures that never lie, on a store the real collector wrote (on each engine: an SQLite
+file, a PostgreSQL database): a simulated fleet through a
 real Mosquitto into the collector; every gateway of one store killed (its PIN pads can no
 longer be seen), a maintenance window open on another, a gateway suspended while down, one
 gateway killed and brought back. The console's pages and the collector's ``/metrics``
@@ -8,7 +9,8 @@ did, never against the console's own queries."""
 from __future__ import annotations
 
 import re
-import sqlite3
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +23,7 @@ from support.stack import fleet_stack, query
 
 from collector.actions import Actor, Role, create_window, set_suspended
 from collector.metrics import FleetCollector
+from collector.store import db as store_db
 from collector.store.times import to_db
 from simulators.broker import BrokerError, MosquittoProcess, find_mosquitto
 from simulators.fleetmodel import Fleet as FleetModel
@@ -36,7 +39,7 @@ STATUSES = ("online", "late", "down", "unknown", "maintenance", "suspended", "de
 
 @dataclass(frozen=True)
 class Store:
-    db: Path
+    db: Path | str
     model: FleetModel
     started: datetime  # before the first gateway connected: the fleet is no older
     dead_site: str  # every gateway killed; PIN pads behind each
@@ -74,16 +77,31 @@ def _pick(model: FleetModel) -> tuple[str, str, str, str]:
     return dead, window, suspended, recovered
 
 
-def _status(db: Path, gateway: str) -> str:
+def _status(db: Path | str, gateway: str) -> str:
     return str(query(db, "SELECT status FROM gateways WHERE gateway_id = ?", gateway)[0][0])
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
+def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
+    """One collector run per engine, shared by the module's tests (it takes a minute)."""
     if find_mosquitto() is None:
         missing("mosquitto")
     work = tmp_path_factory.mktemp("console-figures")
-    db = work / "posfleet.sqlite"
+    if request.param == "sqlite":
+        yield _run_fleet(work, work / "posfleet.sqlite")
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"t_console_figures_{uuid.uuid4().hex[:8]}"
+    url = server.create_database(name)
+    try:
+        yield _run_fleet(work, url)
+    finally:
+        server.drop_database(name)
+
+
+def _run_fleet(work: Path, db: Path | str) -> Store:
     model = generate(14, seed=2)
     dead_site, window_site, suspended, recovered = _pick(model)
     dead = [g.gateway_id for g in model.gateways if g.site_id == dead_site]
@@ -123,7 +141,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
             runner.call(lambda f: f.connect(f.gateways[recovered]))
             wait_for(lambda: _status(db, recovered) == "online", 60, what=f"{recovered} back")
             now = datetime.now(UTC)
-            conn = sqlite3.connect(db, timeout=30)
+            conn = store_db.connect(db, timeout=30)
             try:
                 set_suspended(conn, OLGA, "gateway", suspended, True, "unpaid fees", now)
                 create_window(
@@ -187,7 +205,7 @@ def _table(at: AppTest, with_column: str) -> list[dict[str, object]]:
     return rows
 
 
-def _gauges(db: Path, name: str) -> dict[str, int]:
+def _gauges(db: Path | str, name: str) -> dict[str, int]:
     """``name`` summed by status, from the collector's real ``FleetCollector``."""
     registry = CollectorRegistry()
     fleet = FleetCollector(db)

@@ -3,12 +3,13 @@ pandas' missing strings reach ``json.loads``): no crash, "no policy" where there
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from collector.store import db
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:altair.*")
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:altair.*")
 def test_a_model_without_policy_next_to_one_with_a_policy_says_no_policy(
     open_page: Callable[..., AppTest], fleet: Any
 ) -> None:
-    conn = sqlite3.connect(fleet.path)
+    conn = db.connect(fleet.path)
     try:
         with conn:
             conn.execute("DELETE FROM firmware_policy WHERE model = 'S920'")

@@ -4,12 +4,12 @@ as attempts, passwords of at least 12 characters."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import timedelta
 
 import pytest
 
 from collector.actions import InvalidAction
+from collector.store import db
 from dashboard.auth import add_user, login
 from dashboard.throttle import LoginPolicy
 from simulators.stack.seeded_store import NOW, apply_schema
@@ -19,8 +19,8 @@ POLICY = LoginPolicy()  # 5 free, then 30 s, 60 s, ... up to 15 min
 
 
 @pytest.fixture
-def conn(db_path):
-    c = sqlite3.connect(db_path)
+def conn(store_url):
+    c = db.connect(store_url)
     apply_schema(c)
     add_user(c, "olga", "operator", PW, NOW)
     add_user(c, "vic", "viewer", PW, NOW)
@@ -30,7 +30,7 @@ def conn(db_path):
         c.close()
 
 
-def _audit(conn: sqlite3.Connection, action: str) -> list[tuple[str, str, dict[str, object]]]:
+def _audit(conn: db.Connection, action: str) -> list[tuple[str, str, dict[str, object]]]:
     rows = conn.execute(
         "SELECT actor, subject, details FROM audit_log WHERE action = ? ORDER BY id", (action,)
     ).fetchall()
@@ -76,10 +76,10 @@ def test_a_client_is_throttled_whatever_names_it_types(conn) -> None:
     assert login(conn, "vic", PW, "10.0.0.7", NOW).actor is not None  # the NOC: yes
 
 
-def test_the_throttle_lives_in_the_store_for_every_console_process(conn, db_path) -> None:
+def test_the_throttle_lives_in_the_store_for_every_console_process(conn, store_url) -> None:
     for _ in range(5):
         login(conn, "olga", "wrong wrong wrong", "10.0.0.9", NOW)
-    other = sqlite3.connect(db_path)  # another console process, or this one restarted
+    other = db.connect(store_url)  # another console process, or this one restarted
     try:
         assert login(other, "olga", PW, "10.0.0.10", NOW).actor is None
     finally:

@@ -3,7 +3,6 @@ a rotation edited and an override added from the page, validated and audited."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from collector.actions import Actor, Role, add_override, set_rotation
 from collector.oncall import Person
+from collector.store import db
 from collector.store.times import to_db
 from simulators.stack.seeded_store import NOW
 
@@ -20,7 +20,7 @@ OLGA = Actor("olga", Role.OPERATOR)
 
 
 def _rows(path: Any, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-    conn = sqlite3.connect(path)
+    conn = db.connect(path)
     try:
         return conn.execute(sql, params).fetchall()
     finally:
@@ -34,7 +34,7 @@ def by_label(widgets: Any, label: str) -> Any:
 
 
 def _seed(path: Any) -> None:
-    conn = sqlite3.connect(path)
+    conn = db.connect(path)
     try:
         # NOW is 2026-11-22 09:00 UTC = 17:00 in Shanghai. 12 h shifts from 08:00 local on the
         # 20th: 08:00-20:00 Li, 20:00-08:00 Wang, ... -> on the 22nd at 17:00 it is Li.

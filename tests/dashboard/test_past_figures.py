@@ -1,13 +1,13 @@
 """The month's finished days: computed once per process (and before the port opens), then
-kept for PAST_TTL_S; a real SQLite store from the simulator-style fleet."""
+kept for PAST_TTL_S; a real store (either engine) from the simulator-style fleet."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 
 import pytest
 
+from collector.store import db
 from collector.store.times import to_db
 from dashboard import queries, serve
 from dashboard.queries_ops import day_start, month_start
@@ -23,13 +23,13 @@ def empty_cache() -> Iterator[None]:
     queries.clear_past()
 
 
-def direct(db: object) -> object:
-    with queries.open_ro(str(db)) as conn:
+def direct(store: object) -> object:
+    with queries.open_ro(str(store)) as conn:
         return queries.fleet_reliability(conn, START, END)
 
 
-def add_outage(db: object) -> None:
-    conn = sqlite3.connect(str(db))
+def add_outage(store: object) -> None:
+    conn = db.connect(str(store))
     with conn:
         gw = conn.execute(
             "SELECT gateway_id FROM gateways WHERE status='online' LIMIT 1"

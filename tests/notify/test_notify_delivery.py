@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import itertools
 import json
-import sqlite3
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 from notify_fakes import FakeRobot, alert, drain, post, webhook
 
-from collector.store.sqlite import SqliteStore
+from collector.store import db as store_db
+from collector.store.migrate import ensure_schema
 
 
-def _audit_rows(db: Path) -> list[tuple[str, str, str, dict]]:
-    conn = sqlite3.connect(db)
+def _new_store(target: str) -> str:
+    conn = store_db.connect(target)
+    ensure_schema(conn)
+    conn.close()
+    return target
+
+
+def _audit_rows(db: str) -> list[tuple[str, str, str, dict]]:
+    conn = store_db.connect(db)
     rows = conn.execute(
         "SELECT actor, action, subject, details FROM audit_log ORDER BY id"
     ).fetchall()
@@ -88,10 +94,9 @@ def test_sms_provider_answering_500_is_retried_with_growing_backoff_then_deliver
 
 
 def test_every_delivery_and_every_give_up_is_an_audit_row_in_the_posfleet_store(
-    make_relay, clock, tmp_path
+    make_relay, clock, store_url
 ):
-    db = tmp_path / "posfleet.sqlite"
-    SqliteStore(db).close()
+    db = _new_store(store_url)
     with (
         FakeRobot("wecom", monotonic=clock.monotonic, wall=clock.time) as ok_robot,
         FakeRobot("dingtalk", down=True, monotonic=clock.monotonic, wall=clock.time) as dead_robot,
@@ -123,7 +128,7 @@ def test_every_delivery_and_every_give_up_is_an_audit_row_in_the_posfleet_store(
     # What the console's audit page shows (its own query, filtered by actor).
     from dashboard.queries import audit_log
 
-    conn = sqlite3.connect(db)
+    conn = store_db.connect(db)
     shown, total = audit_log(conn, "posfleet-notify", 50, 0)
     conn.close()
     assert total == 2
@@ -147,9 +152,8 @@ def _ack_link(text: str) -> str:
     return text[text.rindex("(", 0, start) + 1 : end]
 
 
-def test_ack_link_shows_a_form_and_only_its_post_records_the_ack(make_relay, clock, tmp_path):
-    db = tmp_path / "posfleet.sqlite"
-    SqliteStore(db).close()
+def test_ack_link_shows_a_form_and_only_its_post_records_the_ack(make_relay, clock, store_url):
+    db = _new_store(store_url)
     with FakeRobot("dingtalk", monotonic=clock.monotonic, wall=clock.time) as robot:
         relay = make_relay({"noc": {"type": "dingtalk", "url": robot.url}}, db=str(db))
         base = f"http://127.0.0.1:{relay.port}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta
@@ -16,7 +15,8 @@ from notify_fakes import FakeRobot, alert, drain, post, webhook
 
 from collector.actions import Actor, Role, add_override, set_rotation
 from collector.oncall import Person
-from collector.store.sqlite import SqliteStore
+from collector.store import db as store_db
+from collector.store.migrate import ensure_schema
 from collector.store.times import to_db
 
 OPS = Actor("olga", Role.OPERATOR)
@@ -25,11 +25,18 @@ BOB = Person("Bob", "13800000002", "bob")
 SINCE = "2026-11-30T07:48:00.000000+00:00"
 
 
+def _new_store(target: str) -> None:
+    conn = store_db.connect(target)
+    ensure_schema(conn)
+    conn.close()
+
+
 @pytest.fixture
-def db(tmp_path: Path, clock) -> Path:
-    path = tmp_path / "posfleet.sqlite"
-    SqliteStore(path).close()
-    conn = sqlite3.connect(path)
+def db(store_url: str, clock) -> str:
+    """A store on each backend (SQLite file, PostgreSQL database) with north's rotations."""
+    path = store_url
+    _new_store(path)
+    conn = store_db.connect(path)
     with conn:
         conn.execute("INSERT INTO regions (region_id, name) VALUES ('north', 'North')")
     for tier, who in ((1, ANN), (2, BOB)):
@@ -109,18 +116,20 @@ def test_wecom_and_feishu_mention_by_chat_user_id(make_relay, clock, db):
 
 
 def test_an_override_is_paged_instead_of_the_rotation(make_relay, clock, db):
-    conn = sqlite3.connect(db)
-    add_override(
-        conn,
-        OPS,
-        region_id="north",
-        tier=1,
-        person=Person("Cai", "13800000003"),
-        starts_at=clock.now() - timedelta(hours=1),
-        ends_at=clock.now() + timedelta(hours=1),
-        now=clock.now(),
-    )
-    conn.close()
+    conn = store_db.connect(db)
+    try:
+        add_override(
+            conn,
+            OPS,
+            region_id="north",
+            tier=1,
+            person=Person("Cai", "13800000003"),
+            starts_at=clock.now() - timedelta(hours=1),
+            ends_at=clock.now() + timedelta(hours=1),
+            now=clock.now(),
+        )
+    finally:
+        conn.close()
     with FakeRobot("dingtalk", monotonic=clock.monotonic, wall=clock.time) as robot:
         relay = make_relay({"noc": {"type": "dingtalk", "url": robot.url}}, db=str(db))
         assert post(f"http://127.0.0.1:{relay.port}/alertmanager", _page(1)) == 200
@@ -146,9 +155,9 @@ def test_sms_goes_to_the_on_call_phone_of_the_tier(make_relay, clock, db):
     assert [r.body["PhoneNumbers"] for r in sms.accepted()] == ["13800000002"]
 
 
-def test_sms_to_on_call_with_nobody_on_call_is_retried_not_dropped(make_relay, clock, tmp_path):
-    empty = tmp_path / "empty.sqlite"
-    SqliteStore(empty).close()
+def test_sms_to_on_call_with_nobody_on_call_is_retried_not_dropped(make_relay, clock, store_url):
+    empty = store_url
+    _new_store(empty)
     with FakeRobot("sms", monotonic=clock.monotonic, wall=clock.time) as sms:
         relay = make_relay(
             {"sms": {"type": "http", "url": sms.url, "to_oncall": True}},
@@ -171,15 +180,16 @@ def _ack_link(text: str) -> str:
     return url
 
 
-def _store_alert(db: Path, clock) -> int:
-    conn = sqlite3.connect(db)
+def _store_alert(db: str, clock) -> int:
+    conn = store_db.connect(db)
     with conn:
-        cur = conn.execute(
+        (alert_id,) = conn.execute(
             "INSERT INTO alerts (kind, subject_type, subject_id, severity, state, region_id, "
             "site_id, gateway_id, started_at, fired_at, escalation) VALUES ('gateway_down', "
-            "'gateway', 'gw-0001', 'critical', 'firing', 'north', 'site-1', 'gw-0001', ?, ?, 1)",
+            "'gateway', 'gw-0001', 'critical', 'firing', 'north', 'site-1', 'gw-0001', ?, ?, 1) "
+            "RETURNING id",
             (to_db(clock.now() - timedelta(minutes=13)), SINCE),
-        )
+        ).fetchone()
         # Another outage of the same gateway, resolved: never the one acknowledged.
         conn.execute(
             "INSERT INTO alerts (kind, subject_type, subject_id, severity, state, region_id, "
@@ -188,7 +198,7 @@ def _store_alert(db: Path, clock) -> int:
             ("2026-11-29T07:00:00.000000+00:00",) * 3,
         )
     conn.close()
-    return int(cur.lastrowid or 0)
+    return int(alert_id)
 
 
 def test_an_ack_link_acknowledges_the_posfleet_alert_in_the_store_and_audits_it(
@@ -215,7 +225,7 @@ def test_an_ack_link_acknowledges_the_posfleet_alert_in_the_store_and_audits_it(
             urllib.request.Request(f"http://127.0.0.1:{relay.port}/ack", data=form), timeout=10
         ) as resp:
             assert resp.status == 200
-    conn = sqlite3.connect(db)
+    conn = store_db.connect(db)
     assert conn.execute("SELECT acked_by FROM alerts WHERE id = ?", (alert_id,)).fetchone() == (
         "chat:Ann",
     )
@@ -239,7 +249,7 @@ def test_an_escalated_page_is_audited_with_whom_it_went_to(make_relay, clock, db
         relay = make_relay({"noc": {"type": "dingtalk", "url": robot.url}}, db=str(db))
         assert post(f"http://127.0.0.1:{relay.port}/alertmanager", _page(2)) == 200
         drain(relay, clock)
-    conn = sqlite3.connect(db)
+    conn = store_db.connect(db)
     rows = conn.execute(
         "SELECT subject, details FROM audit_log WHERE action = 'notify.escalated'"
     ).fetchall()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from notify_fakes import FakeRobot, alert, drain, post, webhook
 
-from collector.store.sqlite import SqliteStore
+from collector.store import db
+from collector.store.migrate import ensure_schema
 
 HOSTILE = {
     "site": "s1](http://evil.example/x) **boom** <@all> <font color=red>",
@@ -15,16 +15,17 @@ HOSTILE = {
 }
 
 
-def _store(path: Path) -> Path:
-    store = SqliteStore(path)
-    with store.conn:
-        store.conn.execute("INSERT INTO regions (region_id, name) VALUES ('north', '华北一区')")
-        store.conn.execute(
+def _store(target: str) -> str:
+    conn = db.connect(target)
+    ensure_schema(conn)
+    with conn:
+        conn.execute("INSERT INTO regions (region_id, name) VALUES ('north', '华北一区')")
+        conn.execute(
             "INSERT INTO sites (site_id, region_id, name, merchant_name, merchant_contact) "
             "VALUES ('site-1', 'north', '人民路店', '张三便利店', '13800138000')"
         )
-    store.close()
-    return path
+    conn.close()
+    return target
 
 
 def _one_message(make_relay, clock, robot_kind: str, lang: str, page: dict, **relay) -> str:
@@ -37,7 +38,7 @@ def _one_message(make_relay, clock, robot_kind: str, lang: str, page: dict, **re
 
 
 def test_chinese_page_says_what_where_since_when_store_merchant_phone_runbook_and_ack(
-    make_relay, clock, tmp_path
+    make_relay, clock, store_url
 ):
     # The fake clock stands at 2026-11-30 08:00 UTC; the outage began 07:48 UTC.
     page = webhook([alert(7, extra_labels={"since": "2026-11-30T07:48:00+00:00"})])
@@ -47,7 +48,7 @@ def test_chinese_page_says_what_where_since_when_store_merchant_phone_runbook_an
         "dingtalk",
         "zh-CN",
         page,
-        db=str(_store(tmp_path / "posfleet.sqlite")),
+        db=_store(store_url),
         public_url="https://noc.example/notify",
     )
     assert "【告警】GatewayDown" in text

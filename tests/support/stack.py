@@ -1,14 +1,15 @@
-"""The real path for end-to-end tests: simulated fleet -> Mosquitto -> collector -> SQLite."""
+"""The real path for end-to-end tests: simulated fleet -> Mosquitto -> collector -> store
+(an SQLite file or a PostgreSQL database)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from collector.config import load_config
 from collector.service import Collector
+from collector.store import db as store_db
 from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import Fleet as FleetModel
 from simulators.gateways import Fleet
@@ -16,9 +17,9 @@ from simulators.runner import FleetRunner
 from simulators.stack.wait import wait_for
 
 
-def query(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+def query(db: Path | str, sql: str, *args: object) -> list[tuple[object, ...]]:
     """One read on a fresh connection (the collector writes from its own)."""
-    conn = sqlite3.connect(db)
+    conn = store_db.connect(db)
     try:
         return conn.execute(sql, args).fetchall()
     finally:
@@ -29,7 +30,7 @@ def query(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
 def fleet_stack(
     model: FleetModel,
     broker: MosquittoProcess,
-    db: Path,
+    db: Path | str,
     workdir: Path,
     *,
     interval: float,

@@ -1,0 +1,165 @@
+"""Reads for the shortfall cases page (少刷钱, collector.reconcile): the list, one case's
+evidence (the terminal's batch against the settlement, its transaction windows around the
+batch close), its store and merchant, and its call log. Portable SQL, both engines."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from collector.store.db import Connection
+from collector.store.times import from_db, to_db
+
+CASE_COLUMNS = [
+    "id",
+    "status",
+    "kind",
+    "business_date",
+    "region_id",
+    "site_id",
+    "site_name",
+    "merchant_id",
+    "merchant_name",
+    "merchant_contact",
+    "terminal_id",
+    "batch_id",
+    "terminal_amount",
+    "settled_amount",
+    "difference",
+    "currency",
+    "cause",
+    "follow_up_due",
+    "opened_at",
+]
+
+
+def _frame(conn: Connection, sql: str, params: tuple[Any, ...], columns: list[str]) -> pd.DataFrame:
+    cur = conn.execute(sql, params)
+    rows = cur.fetchall()
+    return pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns)
+
+
+def case_facets(conn: Connection) -> dict[str, list[str]]:
+    regions = [
+        r[0] for r in conn.execute("SELECT DISTINCT region_id FROM shortfall_cases ORDER BY 1")
+    ]
+    return {"region_id": [r for r in regions if r]}
+
+
+def cases(
+    conn: Connection,
+    status: str,
+    region: str,
+    search: str,
+    now: datetime,
+    limit: int,
+    offset: int,
+) -> tuple[pd.DataFrame, int]:
+    """Cases matching the filters, most urgent first: overdue follow-ups, then the biggest
+    shortfall. ``search`` matches terminal, batch, merchant id and name, store id and name."""
+    where = ["1 = 1"]
+    args: list[Any] = []
+    if status in ("open", "closed"):
+        where.append("c.status = ?")
+        args.append(status)
+    if region:
+        where.append("c.region_id = ?")
+        args.append(region)
+    if search.strip():
+        like = f"%{search.strip().lower()}%"
+        where.append(
+            "(lower(c.terminal_id) LIKE ? OR lower(c.batch_id) LIKE ? OR lower(c.merchant_id) "
+            "LIKE ? OR lower(COALESCE(s.merchant_name, '')) LIKE ? OR lower(c.site_id) LIKE ? "
+            "OR lower(COALESCE(s.name, '')) LIKE ?)"
+        )
+        args += [like] * 6
+    clause = " AND ".join(where)
+    total = int(
+        conn.execute(
+            f"SELECT count(*) FROM shortfall_cases c LEFT JOIN sites s ON s.site_id = c.site_id "
+            f"WHERE {clause}",
+            tuple(args),
+        ).fetchone()[0]
+    )
+    df = _frame(
+        conn,
+        "SELECT c.id, c.status, c.kind, c.business_date, c.region_id, c.site_id, "
+        "COALESCE(s.name, ''), c.merchant_id, COALESCE(s.merchant_name, ''), "
+        "COALESCE(s.merchant_contact, ''), c.terminal_id, c.batch_id, c.terminal_amount, "
+        "c.settled_amount, c.difference, c.currency, c.cause, c.follow_up_due, c.opened_at "
+        f"FROM shortfall_cases c LEFT JOIN sites s ON s.site_id = c.site_id WHERE {clause} "
+        "ORDER BY CASE WHEN c.status = 'open' AND c.follow_up_due IS NOT NULL "
+        "AND c.follow_up_due < ? THEN 0 WHEN c.status = 'open' THEN 1 ELSE 2 END, "
+        "c.difference DESC, c.id LIMIT ? OFFSET ?",
+        (*args, to_db(now), limit, offset),
+        CASE_COLUMNS,
+    )
+    for col in ("follow_up_due", "opened_at"):
+        df[col] = [from_db(v) if v else None for v in df[col]]
+    df["overdue"] = [
+        bool(st == "open" and due is not None and due < now)
+        for st, due in zip(df["status"], df["follow_up_due"], strict=True)
+    ]
+    return df, total
+
+
+def case_detail(conn: Connection, case_id: int) -> dict[str, Any] | None:
+    """Everything the case page shows about one case, or None."""
+    cur = conn.execute(
+        "SELECT c.*, COALESCE(s.name, '') AS site_name, COALESCE(s.merchant_name, '') AS "
+        "merchant_name, COALESCE(s.merchant_contact, '') AS merchant_contact, "
+        "COALESCE(s.address, '') AS site_address, COALESCE(s.tz, 'UTC') AS site_tz "
+        "FROM shortfall_cases c LEFT JOIN sites s ON s.site_id = c.site_id WHERE c.id = ?",
+        (case_id,),
+    )
+    row = cur.fetchone()
+    if row is None:
+        return None
+    names = [d[0] for d in cur.description]
+    case = dict(zip(names, tuple(row), strict=True))
+    calls = _frame(
+        conn,
+        "SELECT at, caller, party, outcome, note, next_follow_up FROM case_calls "
+        "WHERE case_id = ? ORDER BY at, id",
+        (case_id,),
+        ["at", "caller", "party", "outcome", "note", "next_follow_up"],
+    )
+    for col in ("at", "next_follow_up"):
+        calls[col] = [from_db(v) if v else None for v in calls[col]]
+    windows = pd.DataFrame()
+    closed = case.get("closed_at_terminal")
+    if closed:
+        at = from_db(str(closed))
+        device = str(case["terminal_id"])
+        windows = _frame(
+            conn,
+            "SELECT window_start, window_end, approved, declined, reversed, timed_out, error, "
+            "approved_amount, refunded_amount, currency FROM txn_aggregates "
+            "WHERE (terminal_id = ? OR (terminal_id = '' AND gateway_id = ?)) "
+            "AND window_end >= ? AND window_start <= ? ORDER BY window_start",
+            (device, device, to_db(at - timedelta(hours=6)), to_db(at + timedelta(hours=1))),
+            [
+                "window_start",
+                "window_end",
+                "approved",
+                "declined",
+                "reversed",
+                "timed_out",
+                "error",
+                "approved_amount",
+                "refunded_amount",
+                "currency",
+            ],
+        )
+        for col in ("window_start", "window_end"):
+            windows[col] = [from_db(v) for v in windows[col]]
+    audit = _frame(
+        conn,
+        "SELECT at, actor, action, details FROM audit_log WHERE subject = ? ORDER BY id",
+        (f"case:{case_id}",),
+        ["at", "actor", "action", "details"],
+    )
+    audit["at"] = [from_db(v) for v in audit["at"]]
+    return {"case": case, "calls": calls, "windows": windows, "audit": audit}

@@ -1,0 +1,341 @@
+"""Shortfall cases (少刷钱): the list, most urgent first, and one case's page: the evidence
+(the terminal's batch against the acquirer's settlement, its transaction windows around the
+batch close), the store and merchant to call, the call log with the next follow-up, the
+cause, and closure with the amount recovered. Every action is audited (collector.actions)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from collector.actions import Role, close_case, log_case_call, set_case_cause
+from collector.actions.cases import OUTCOMES, PARTIES
+from collector.reconcile import CAUSES, MINOR_UNITS
+from dashboard import queries_cases, ui
+from dashboard.i18n import N_, t, value
+from dashboard.text import md
+from dashboard.timefmt import local, relative, zone
+
+c = ui.ctx()
+st.title(t("Shortfall cases"))
+ui.flash()
+
+KIND_TEXT = {
+    "mismatch": N_("settled amount differs from the terminal's batch"),
+    "missing_on_terminal": N_("settled, but no terminal reported the batch"),
+    "missing_in_settlement": N_("the terminal closed the batch, the settlement lacks it"),
+}
+PARTY_TEXT = {
+    "merchant": N_("merchant"),
+    "acquirer": N_("acquirer"),
+    "store": N_("store"),
+    "technician": N_("technician"),
+    "other": N_("other"),
+}
+OUTCOME_TEXT = {
+    "reached": N_("reached"),
+    "no_answer": N_("no answer"),
+    "promised_callback": N_("promised a callback"),
+    "resolved": N_("resolved"),
+    "escalated": N_("escalated"),
+}
+CAUSE_TEXT = {
+    "": N_("not known yet"),
+    "operator_error": N_("operator error"),
+    "duplicated_refund": N_("duplicated refund"),
+    "system_fault": N_("system fault"),
+    "settlement_pending": N_("settlement pending"),
+    "other": N_("other"),
+}
+
+
+def money(minor: object, currency: str) -> str:
+    if minor is None or (isinstance(minor, float) and pd.isna(minor)):
+        return "—"
+    exp = MINOR_UNITS.get(currency, 2)
+    return f"{int(str(minor)) / 10**exp:,.{exp}f} {currency}"
+
+
+def case_list() -> None:
+    facets: dict[str, list[str]] = ui.load(c, queries_cases.case_facets)
+    f1, f2, f3 = st.columns([1, 1, 2])
+    with f1:
+        status = ui.qp_select(t("Status"), ["open", "closed"], "status")
+    with f2:
+        region = ui.qp_select(t("Region"), facets["region_id"], "region")
+    with f3:
+        search = st.text_input(
+            t("Search terminal, batch, merchant or store"),
+            value=st.query_params.get("q", ""),
+            key="cases_q",
+        )
+        if search != st.query_params.get("q", ""):
+            st.query_params["q"] = search
+    size = c.settings.dashboard_page_size
+    minute = c.now.replace(second=0, microsecond=0)
+    _, total = ui.load(c, queries_cases.cases, status, region, search, minute, 1, 0)
+    offset = ui.pager(total, size, "cases")
+    df: pd.DataFrame
+    df, total = ui.load(c, queries_cases.cases, status, region, search, minute, size, offset)
+    open_df = df[df["status"] == "open"]
+    m1, m2, m3 = st.columns(3)
+    m1.metric(t("Cases shown"), total)
+    m2.metric(t("Follow-up overdue"), int(open_df["overdue"].sum()))
+    short = open_df[(open_df["kind"] == "mismatch") & (open_df["difference"] > 0)]
+    by_currency = short.groupby("currency")["difference"].sum()
+    m3.metric(
+        t("Merchants short (open, this page)"),
+        " · ".join(money(v, str(k)) for k, v in by_currency.items()) or "—",
+    )
+    if df.empty:
+        st.info(t("No shortfall case matches."))
+        return
+    tz = zone(c.tz)
+    rows = []
+    for r in df.itertuples():
+        due = ""
+        if r.status == "open" and r.follow_up_due is not None:
+            due = f"{local(r.follow_up_due, tz)} ({relative(r.follow_up_due, c.now, c.lang)})"
+            if r.overdue:
+                due = "⚠ " + due
+        rows.append(
+            {
+                "case": f"/cases?case={r.id}",
+                "status": value(r.status),
+                "what": t(KIND_TEXT.get(str(r.kind), str(r.kind))),
+                "business_date": r.business_date,
+                "store": f"{r.site_name or r.site_id}",
+                "merchant": f"{r.merchant_name or r.merchant_id} {r.merchant_contact}".strip(),
+                "terminal": r.terminal_id,
+                "short": money(r.difference, str(r.currency)),
+                "cause": t(CAUSE_TEXT.get(str(r.cause), str(r.cause))),
+                "follow_up": due,
+            }
+        )
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        use_container_width=True,
+        column_config={
+            "case": st.column_config.LinkColumn(
+                t("case"), display_text=r"case=(\d+)$", width="small"
+            ),
+            "status": st.column_config.TextColumn(t("status"), width="small"),
+            "what": t("what"),
+            "business_date": t("business day"),
+            "store": t("store"),
+            "merchant": t("merchant and phone"),
+            "terminal": t("terminal"),
+            "short": t("difference (terminal - settled)"),
+            "cause": t("cause"),
+            "follow_up": t("next follow-up"),
+        },
+    )
+
+
+def case_page(case_id: int) -> None:
+    detail = ui.load(c, queries_cases.case_detail, case_id)
+    if detail is None:
+        st.error(t("Shortfall case {id} does not exist.", id=case_id))
+        return
+    case = detail["case"]
+    tz = zone(c.tz)
+    store_tz = zone(str(case["site_tz"]))
+    cur = str(case["currency"])
+    st.subheader(
+        t("Case {id}: {what}", id=case_id, what=t(KIND_TEXT.get(case["kind"], case["kind"])))
+    )
+    st.link_button(t("All cases"), "/cases")
+    a, b, d = st.columns(3)
+    a.metric(t("Difference (terminal - settled)"), money(case["difference"], cur))
+    b.metric(t("Status"), value(case["status"]))
+    d.metric(t("Cause"), t(CAUSE_TEXT.get(case["cause"], case["cause"])))
+    st.markdown(
+        "  \n".join(
+            [
+                f"**{t('Store')}**: {md(case['site_name'] or case['site_id'])} "
+                f"({md(case['site_id'])}, {md(case['region_id'])}) {md(case['site_address'])}",
+                f"**{t('Merchant')}**: {md(case['merchant_name'] or case['merchant_id'])} "
+                f"({t('merchant id')} {md(case['merchant_id'])}) — "
+                f"**{t('phone')}** {md(case['merchant_contact'] or '—')}",
+                f"**{t('Terminal')}**: {md(case['terminal_id'])} · **{t('Batch')}** "
+                f"{md(case['batch_id'])} · **{t('Business day')}** {md(case['business_date'])}",
+                f"**{t('Opened')}**: {local(case['opened_at'], tz)} "
+                f"({relative(case['opened_at'], c.now, c.lang)})",
+            ]
+        )
+    )
+    st.subheader(t("Evidence"))
+    closed_at = case["closed_at_terminal"]
+    evidence = pd.DataFrame(
+        [
+            {
+                "side": t("terminal's batch"),
+                "count": case["terminal_count"],
+                "amount": money(case["terminal_amount"], cur),
+                "when": local(closed_at, store_tz) + " " + t("store time") if closed_at else "—",
+            },
+            {
+                "side": t("acquirer's settlement"),
+                "count": case["settled_count"],
+                "amount": money(case["settled_amount"], cur),
+                "when": str(case["business_date"]),
+            },
+        ]
+    )
+    st.dataframe(
+        evidence,
+        hide_index=True,
+        column_config={
+            "side": t("side"),
+            "count": t("transactions"),
+            "amount": t("amount"),
+            "when": t("closed / business day"),
+        },
+    )
+    windows: pd.DataFrame = detail["windows"]
+    if not windows.empty:
+        st.caption(t("The terminal's transaction windows around the batch close (store time)"))
+        shown = windows.assign(
+            window_start=[local(v, store_tz) for v in windows["window_start"]],
+            window_end=[local(v, store_tz) for v in windows["window_end"]],
+            approved_amount=[money(v, cur) for v in windows["approved_amount"]],
+            refunded_amount=[money(v, cur) for v in windows["refunded_amount"]],
+        ).drop(columns=["currency"])
+        st.dataframe(
+            shown,
+            hide_index=True,
+            column_config={
+                "window_start": t("from"),
+                "window_end": t("to"),
+                "approved": value("approved"),
+                "declined": value("declined"),
+                "reversed": value("reversed"),
+                "timed_out": value("timed_out"),
+                "error": value("error"),
+                "approved_amount": t("approved amount"),
+                "refunded_amount": t("refunded amount"),
+            },
+        )
+    st.subheader(t("Call log"))
+    calls: pd.DataFrame = detail["calls"]
+    if calls.empty:
+        st.write(t("No call logged yet."))
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "at": [local(v, tz) for v in calls["at"]],
+                    "caller": calls["caller"],
+                    "party": [t(PARTY_TEXT.get(p, p)) for p in calls["party"]],
+                    "outcome": [t(OUTCOME_TEXT.get(o, o)) for o in calls["outcome"]],
+                    "note": calls["note"],
+                    "next": [local(v, tz) for v in calls["next_follow_up"]],
+                }
+            ),
+            hide_index=True,
+            column_config={
+                "at": t("when"),
+                "caller": t("who called"),
+                "party": t("called"),
+                "outcome": t("outcome"),
+                "note": t("note"),
+                "next": t("next follow-up"),
+            },
+        )
+    if case["status"] == "open":
+        due = case["follow_up_due"]
+        if due:
+            text = t(
+                "Next follow-up: {at} ({rel})", at=local(due, tz), rel=relative(due, c.now, c.lang)
+            )
+            if str(due) < c.now.isoformat():
+                st.warning("⚠ " + text)
+            else:
+                st.info(text)
+        work(case_id)
+    else:
+        st.success(
+            t(
+                "Closed by {who} at {at}: {how}; recovered {amount}.",
+                who=case["closed_by"] or "",
+                at=local(case["closed_at"], tz),
+                how=case["resolution"],
+                amount=money(case["recovered_amount"], cur),
+            )
+        )
+
+
+def work(case_id: int) -> None:
+    if not ui.need(c, Role.OPERATOR, t("work shortfall cases")):
+        return
+    tz = zone(c.tz)
+    left, right = st.columns(2)
+    with left, st.form("case_call"):
+        st.markdown(f"**{t('Log a call')}**")
+        party = st.selectbox(
+            t("Called"), list(PARTIES), format_func=lambda p: t(PARTY_TEXT[p]), key="call_party"
+        )
+        outcome = st.selectbox(
+            t("Outcome"),
+            list(OUTCOMES),
+            format_func=lambda o: t(OUTCOME_TEXT[o]),
+            key="call_outcome",
+        )
+        note = st.text_area(t("What was said"), key="call_note")
+        tomorrow = (c.now.astimezone(tz) + timedelta(days=1)).date()
+        day = st.date_input(t("Next follow-up, day"), value=tomorrow, key="call_day")
+        at = st.time_input(t("Next follow-up, time"), value=time(10, 0), key="call_time")
+        if st.form_submit_button(t("Log the call")):
+            follow = datetime.combine(day, at, tzinfo=tz)
+            ui.act_and_clear(
+                c,
+                ["call_note"],
+                log_case_call,
+                case_id,
+                party=party,
+                outcome=outcome,
+                note=note,
+                next_follow_up=follow,
+                now=c.now,
+            )
+    with right:
+        with st.form("case_cause"):
+            cause = st.selectbox(
+                t("Cause"),
+                list(CAUSES),
+                format_func=lambda k: t(CAUSE_TEXT[k]),
+                key="case_cause",
+            )
+            if st.form_submit_button(t("Set the cause")):
+                ui.act(c, set_case_cause, case_id, cause, c.now)
+        with st.form("case_close"):
+            resolution = st.text_input(t("How it was resolved"), key="close_resolution")
+            recovered = st.number_input(
+                t("Amount recovered (minor units, e.g. fen)"),
+                min_value=0,
+                step=1,
+                key="close_recovered",
+            )
+            sure = st.checkbox(t("Yes, close this case"), key="close_sure")
+            if st.form_submit_button(t("Close the case")):
+                if not sure:
+                    st.error(t("Tick the box to confirm closing the case."))
+                else:
+                    ui.act(
+                        c,
+                        close_case,
+                        case_id,
+                        resolution=resolution,
+                        recovered_amount=int(recovered),
+                        now=c.now,
+                    )
+
+
+selected = st.query_params.get("case", "")
+if selected.isdigit():
+    case_page(int(selected))
+else:
+    case_list()
