@@ -17,6 +17,7 @@ PAGES = [
     st.Page("views/alerts.py", title=t("Alerts"), url_path="alerts"),
     st.Page("views/detail.py", title=t("Gateway / terminal / site"), url_path="detail"),
     st.Page("views/incidents.py", title=t("Incidents & SLA"), url_path="incidents"),
+    st.Page("views/cases.py", title=t("Shortfall cases"), url_path="cases"),
     st.Page("views/firmware.py", title=t("Firmware"), url_path="firmware"),
     st.Page("views/maintenance.py", title=t("Maintenance"), url_path="maintenance"),
     st.Page("views/oncall.py", title=t("On-call"), url_path="oncall"),

@@ -109,8 +109,14 @@ class OnCallDirectory:
             self._store.close()
 
 
+# Rules whose name is not the kind's name in CamelCase (readable names for people).
+KIND_OF_RULE = {"PosfleetTransactionFailureSpike": "txn_failure_spike"}
+
+
 def kind_of(alertname: str) -> str:
     """``PosfleetGatewayDown`` -> ``gateway_down`` (the shipped rules' naming)."""
+    if alertname in KIND_OF_RULE:
+        return KIND_OF_RULE[alertname]
     name = alertname.removeprefix("Posfleet")
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 

@@ -48,7 +48,13 @@ NOT_TEXT_KW = {
     "columns",  # a frame's column ids: ui.table shows them under translated headers
 }  # fmt: skip
 # Positional arguments that are not text, by element: a page's script path, a URL key.
-NOT_TEXT_POS = {"Page": {0}, "qp_select": {1, 2}, "need": {0, 1}, "page_link": {0}}
+NOT_TEXT_POS = {
+    "Page": {0},
+    "qp_select": {1, 2},
+    "need": {0, 1},
+    "page_link": {0},
+    "link_button": {1},
+}
 # Literals that are not words: icons, separators, formats.
 ALLOWED = {":material/monitor_heart:", "L%d", "#"}
 WORD = re.compile(r"[A-Za-z]{2,}")

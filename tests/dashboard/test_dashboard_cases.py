@@ -1,0 +1,130 @@
+"""The shortfall cases page (少刷钱, issue #16) in both languages, on each engine: a case the
+real reconciler opened from a settlement file against a batch the collector's writer stored;
+the list most urgent first; the case page's evidence; a call logged, the cause set and the
+case closed from the page, each audited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from collector.actions import Actor, Role
+from collector.reconcile import import_settlement
+from collector.store import db
+from collector.store.transactions import TxnAggregate, write_transactions
+from simulators.stack.seeded_store import NOW
+from telemetry.models import BatchClose, Transactions
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:altair.*")
+
+HEADER = "merchant,terminal,batch,business_date,count,amount,currency\n"
+
+
+@pytest.fixture
+def case_id(fleet: Any) -> int:
+    """pp's batch of 5,000.00 CNY settled at 4,980.00: a 20.00 CNY mismatch."""
+    terminal = fleet.terminal_ids[0]
+    conn = db.connect(fleet.path)
+    try:
+        (gateway,) = conn.execute(
+            "SELECT gateway_id FROM terminals WHERE terminal_id = ?", (terminal,)
+        ).fetchone()
+        closed = NOW - timedelta(hours=12)
+        msg = Transactions(
+            gw=gateway,
+            ts=closed,
+            since=closed - timedelta(minutes=20),
+            until=closed,
+            outcomes={"approved": 12},
+            responses={"approved": 12},
+            approved_amount=120_000,
+            currency="CNY",
+            batch=BatchClose(id="B77", count=80, amount=500_000, currency="CNY", closed_at=closed),
+        )
+        with conn:
+            write_transactions(conn, [TxnAggregate(gateway, terminal, closed, msg)])
+        day = closed.date().isoformat()
+        result = import_settlement(
+            conn,
+            (HEADER + f"M-100,{terminal},B77,{day},80,4980.00,CNY\n").encode(),
+            name="settle.csv",
+            actor=Actor("acquirer-sftp", Role.OPERATOR),
+            now=NOW,
+        )
+        assert result.opened == {"mismatch": 1}
+        return int(conn.execute("SELECT id FROM shortfall_cases").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [s.value for s in at.subheader]
+    parts += [str(m.value) for m in at.metric] + [str(m.label) for m in at.metric]
+    for frame in at.dataframe:
+        parts.append(frame.value.to_string())
+    return "\n".join(parts)
+
+
+def test_the_case_list_in_english_names_the_store_merchant_and_shortfall(
+    open_page: Callable[..., AppTest], fleet: Any, case_id: int
+) -> None:
+    at = open_page("views/cases.py")
+    text = _texts(at)
+    assert at.title[0].value == "Shortfall cases"
+    assert "settled amount differs from the terminal's batch" in text
+    assert "20.00 CNY" in text
+    assert fleet.terminal_ids[0] in text
+
+
+def test_the_case_list_and_page_in_chinese(open_page: Callable[..., AppTest], case_id: int) -> None:
+    at = open_page("views/cases.py", query={"lang": "zh-CN"})
+    assert at.title[0].value == "少刷钱案件"
+    assert "结算金额与终端批次不符" in _texts(at)
+    at = open_page("views/cases.py", query={"lang": "zh-CN", "case": str(case_id)})
+    text = _texts(at)
+    assert f"案件 {case_id}：结算金额与终端批次不符" in text
+    assert "证据" in text
+    assert "5,000.00 CNY" in text
+    assert "4,980.00 CNY" in text
+
+
+def test_a_call_is_logged_the_cause_set_and_the_case_closed_from_its_page(
+    open_page: Callable[..., AppTest], fleet: Any, case_id: int
+) -> None:
+    at = open_page("views/cases.py", query={"case": str(case_id)}, login="olga")
+    at.text_area(key="call_note").input("acquirer says refund reversed twice")
+    at.selectbox(key="call_party").set_value("acquirer")
+    at.selectbox(key="call_outcome").set_value("promised_callback")
+    next(b for b in at.button if b.label == "Log the call").click().run()
+    assert not at.exception, at.exception
+    at.selectbox(key="case_cause").set_value("duplicated_refund")
+    next(b for b in at.button if b.label == "Set the cause").click().run()
+    assert not at.exception, at.exception
+    at.text_input(key="close_resolution").input("acquirer re-credited")
+    at.number_input(key="close_recovered").set_value(2000)
+    next(b for b in at.button if b.label == "Close the case").click().run()
+    assert [e.value for e in at.error] == ["Tick the box to confirm closing the case."]
+    at.checkbox(key="close_sure").check()
+    next(b for b in at.button if b.label == "Close the case").click().run()
+    assert not at.exception, at.exception
+    conn = db.connect(fleet.path)
+    try:
+        assert conn.execute(
+            "SELECT status, cause, closed_by, recovered_amount FROM shortfall_cases"
+        ).fetchall() == [("closed", "duplicated_refund", "olga", 2000)]
+        assert conn.execute("SELECT caller, party, outcome, note FROM case_calls").fetchall() == [
+            ("olga", "acquirer", "promised_callback", "acquirer says refund reversed twice")
+        ]
+        actions = [
+            a
+            for (a,) in conn.execute(
+                "SELECT action FROM audit_log WHERE subject = ? ORDER BY id", (f"case:{case_id}",)
+            )
+        ]
+        assert actions == ["case.call", "case.cause", "case.close"]
+    finally:
+        conn.close()
