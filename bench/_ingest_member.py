@@ -164,7 +164,7 @@ def collector(args: argparse.Namespace) -> dict[str, Any]:
         for s in samples
         if s.name == "posfleet_collector_rejected_total" and s.value
     }
-    accepted = value("posfleet_collector_messages_total", kind="heartbeat")
+    accepted = value("posfleet_collector_messages_total")  # every kind
     first = col.processor.first_message_mono
     col.stop()
     return {

@@ -43,12 +43,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import median
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench._publisher import MIXES, TERMINALS_PER_GATEWAY, Mix, gateway_id, terminal_id
+from bench._publisher import build as build_mix
 from bench.report import Figure, Headline, fmt, get, write_result
 from collector.config import load_config
 from collector.inventory import upsert_rows
@@ -63,10 +65,17 @@ RESULTS = ROOT / "bench" / "results"
 TIMEOUT_S = 600.0
 
 
-def publish(port: int, gateways: int, per: int) -> subprocess.Popen[bytes]:
+def publish(port: int, gateways: int, per: int, mix: str = "heartbeats") -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "_publisher.py"), str(port), str(gateways), str(per)],
+        [
+            sys.executable,
+            str(ROOT / "bench" / "_publisher.py"),
+            str(port),
+            str(gateways),
+            str(per),
+            mix,
+        ],
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -94,9 +103,9 @@ def enrol(db: Path, ids: list[str]) -> None:
     store.close()
 
 
-def _backlog(port: int, gateways: int, per: int) -> None:
+def _backlog(port: int, gateways: int, per: int, mix: str) -> None:
     """Publish the burst while the subscribers are away: the broker queues it for their sessions."""
-    pub = publish(port, gateways, per)
+    pub = publish(port, gateways, per, mix)
     try:
         go(pub)
         code = pub.wait(300)
@@ -201,14 +210,58 @@ class Databases:
         assert row is not None, f"no pg_stat_database row for {name}"
         return {"rows": int(row[0]), "commits": int(row[1])}
 
+    def count(self, url: str, table: str) -> int:
+        """Rows of ``table`` in the round's database, read after the round."""
+        sql = f"SELECT count(*) FROM {table}"  # our own table names
+        if self.kind == "sqlite":
+            conn = sqlite3.connect(url)
+            try:
+                return int(conn.execute(sql).fetchone()[0])
+            finally:
+                conn.close()
+        import psycopg
 
-def import_inventory(db: str, gateways: int, tmp: Path) -> None:
-    """The bench's gateways (bench/_publisher.py's ids), as an operator imports them, by a
-    process that exits before the round (PostgreSQL flushes its statistics at exit)."""
+        with psycopg.connect(url, autocommit=True) as pg:
+            row = pg.execute(sql).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+class Expected(NamedTuple):
+    """What a mix's backlog holds, counted from the messages themselves."""
+
+    messages: int
+    by_kind: dict[str, int]
+    batches: int  # transactions windows that close a batch
+
+    @classmethod
+    def of(cls, mix: str, gateways: int, per: int) -> Expected:
+        msgs = build_mix(mix, gateways, per)
+        by_kind: dict[str, int] = {}
+        for topic, _ in msgs:
+            kind = topic.rsplit("/", 1)[1]
+            by_kind[kind] = by_kind.get(kind, 0) + 1
+        batches = sum(1 for t, p in msgs if t.endswith("/transactions") and b'"batch":' in p)
+        return cls(len(msgs), by_kind, batches)
+
+
+def import_inventory(db: str, gateways: int, tmp: Path, terminals: int = 0) -> None:
+    """The bench's gateways (bench/_publisher.py's ids) and ``terminals`` PIN pads behind each,
+    as an operator imports them, by a process that exits before the round (PostgreSQL flushes
+    its statistics at exit)."""
     inv = tmp / "inventory"
     inv.mkdir(exist_ok=True)
     (inv / "gateways.csv").write_text(
-        "gateway_id\n" + "".join(f"gw-{g:05d}\n" for g in range(gateways)), encoding="utf-8"
+        "gateway_id\n" + "".join(f"{gateway_id(g)}\n" for g in range(gateways)), encoding="utf-8"
+    )
+    (inv / "terminals.csv").write_text(
+        "terminal_id,gateway_id\n"
+        + "".join(
+            f"{terminal_id(g, j)},{gateway_id(g)}\n"
+            for g in range(gateways)
+            for j in range(terminals)
+        ),
+        encoding="utf-8",
     )
     subprocess.run(
         [sys.executable, "-m", "collector.main", "import-inventory", "--db", db, str(inv)],
@@ -308,9 +361,19 @@ class Member:
 
 
 def run_group(
-    role: str, n: int, port: int, gateways: int, per: int, tmp: Path, dbs: Databases, tag: str
+    role: str,
+    n: int,
+    port: int,
+    gateways: int,
+    per: int,
+    tmp: Path,
+    dbs: Databases,
+    tag: str,
+    mix: str = "heartbeats",
+    expected: Expected | None = None,
 ) -> dict[str, Any]:
-    """N members (``collector`` or ``bare``) drain one backlog; the rate across them."""
+    """N members (``collector`` or ``bare``) drain one backlog of ``mix``; the rate across
+    them. Collectors: with ``expected``, what the round's database holds afterwards."""
     total = gateways * per
     group = f"bench-{role}" if n > 1 else ""  # one collector subscribes as deployed: no $share
     ids = [f"bench-{role}-{i}" for i in range(n)]
@@ -320,11 +383,11 @@ def run_group(
     before = None
     if role == "collector":
         db = dbs.fresh(f"ingest_{tag}")
-        import_inventory(db, gateways, tmp)
+        import_inventory(db, gateways, tmp, TERMINALS_PER_GATEWAY if mix == "transactions" else 0)
     changed = threading.Event()
     members = [Member(role, port, cid, group, db, tmp / f"{cid}-{tag}.log", changed) for cid in ids]
     try:
-        _backlog(port, gateways, per)
+        _backlog(port, gateways, per, mix)
         for m in members:
             while not m.ready.wait(1):
                 if m.failed():
@@ -391,46 +454,89 @@ def run_group(
                 "messages_per_commit": round(total / commits, 1) if commits else None,
                 "rows_written": rows,
                 "rows_written_per_message": round(rows / total, 3) if rows is not None else None,
+                "cpu_us_per_message": round(out["cpu_s"] / total * 1e6, 1),
             }
         )
+        if expected is not None and expected.by_kind.get("transactions"):
+            # Counted after commit is not stored: read the windows back.
+            out["stored"] = {
+                "txn_windows_published": expected.by_kind["transactions"],
+                "txn_aggregates_rows": dbs.count(db, "txn_aggregates"),
+                "batch_closes_published": expected.batches,
+                "txn_batches_rows": dbs.count(db, "txn_batches"),
+            }
+            out["stored"]["all_stored"] = (
+                out["stored"]["txn_aggregates_rows"] == expected.by_kind["transactions"]
+                and out["stored"]["txn_batches_rows"] == expected.batches
+            )
     return out
 
 
 def compare(
-    n: int, rounds: int, port: int, gateways: int, per: int, tmp: Path, dbs: Databases
+    n: int,
+    rounds: int,
+    port: int,
+    gateways: int,
+    per: int,
+    tmp: Path,
+    dbs: Databases,
+    mixes: Sequence[str] = ("heartbeats",),
 ) -> dict[str, Any]:
-    """Interleaved rounds of N bare subscribers and N collectors; the median ratio."""
-    kept = []
+    """Interleaved rounds of N bare subscribers and N collectors, for every mix in every round;
+    the median ratio per mix. One mix: that mix's figures; several: ``by_mix`` and the
+    transaction mix's ratios over the heartbeat mix's."""
+    expected = {m: Expected.of(m, gateways, per) for m in mixes}
+    kept: dict[str, list[dict[str, Any]]] = {m: [] for m in mixes}
     for i in range(rounds):
-        # Alternate who goes first: a drift in the machine's load favours neither.
+        # Alternate who goes first, and which mix: a drift in the machine's load favours
+        # neither.
         order = ["bare", "collector"] if i % 2 == 0 else ["collector", "bare"]
-        got = {
-            role: run_group(role, n, port, gateways, per, tmp, dbs, f"{dbs.kind}_c{n}_r{i}")
-            for role in order
-        }
-        ratio = got["collector"]["rate"] / got["bare"]["rate"]
-        # The same messages: CPU seconds (from "go" to the last message counted or
-        # committed) compare cost per message, which the machine's load disturbs much less
-        # than wall-clock rates (the collector's processes only: a PostgreSQL server's CPU
-        # is not in it).
-        cpu_ratio = got["bare"]["cpu_s"] / got["collector"]["cpu_s"]
-        kept.append(
-            {
-                "ratio": round(ratio, 3),
-                "cpu_ratio": round(cpu_ratio, 3),
-                "bare": got["bare"],
-                "collector": got["collector"],
+        for mix in mixes if i % 2 == 0 else list(reversed(mixes)):
+            tag = f"{dbs.kind}_c{n}_r{i}" + ("" if mix == "heartbeats" else f"_{mix}")
+            got = {
+                role: run_group(role, n, port, gateways, per, tmp, dbs, tag, mix, expected[mix])
+                for role in order
             }
-        )
-        print(
-            f"{dbs.kind}, {n} collector(s), round {i + 1}: bare {got['bare']['rate']:.0f} msg/s, "
-            f"collector {got['collector']['rate']:.0f} msg/s, ratio {ratio:.3f} (CPU per message "
-            f"{cpu_ratio:.3f}), rows written "
-            f"per message {got['collector']['rows_written_per_message']}",
-            flush=True,
-        )
+            ratio = got["collector"]["rate"] / got["bare"]["rate"]
+            # The same messages: CPU seconds (from "go" to the last message counted or
+            # committed) compare cost per message, which the machine's load disturbs much
+            # less than wall-clock rates (the collector's processes only: a PostgreSQL
+            # server's CPU is not in it).
+            cpu_ratio = got["bare"]["cpu_s"] / got["collector"]["cpu_s"]
+            kept[mix].append(
+                {
+                    "ratio": round(ratio, 3),
+                    "cpu_ratio": round(cpu_ratio, 3),
+                    "bare": got["bare"],
+                    "collector": got["collector"],
+                }
+            )
+            stored = got["collector"].get("stored")
+            print(
+                f"{dbs.kind}, {n} collector(s), {mix}, round {i + 1}: bare "
+                f"{got['bare']['rate']:.0f} msg/s, collector {got['collector']['rate']:.0f} "
+                f"msg/s, ratio {ratio:.3f} (CPU per message {cpu_ratio:.3f}), rows written "
+                f"per message {got['collector']['rows_written_per_message']}"
+                + (f", stored {stored}" if stored else ""),
+                flush=True,
+            )
+    summaries = {m: _summary(n, kept[m]) for m in mixes}
+    if len(mixes) == 1:
+        return summaries[mixes[0]]
+    out: dict[str, Any] = {"collectors": n, "by_mix": summaries}
+    if "heartbeats" in mixes and "transactions" in mixes:
+        out["transactions_over_heartbeats"] = _relative(kept["transactions"], kept["heartbeats"])
+    return out
+
+
+def _summary(n: int, kept: list[dict[str, Any]]) -> dict[str, Any]:
     mid = sorted(kept, key=lambda r: r["ratio"])[len(kept) // 2]
-    return {
+    rows = [
+        r["collector"]["rows_written_per_message"]
+        for r in kept
+        if r["collector"]["rows_written_per_message"] is not None
+    ]
+    out = {
         "collectors": n,
         "ratio_collector_over_bare": mid["ratio"],
         "ratios_all_rounds": [r["ratio"] for r in kept],
@@ -438,14 +544,38 @@ def compare(
         "cpu_ratios_all_rounds": [r["cpu_ratio"] for r in kept],
         "bare_subscriber": mid["bare"],
         "collector": mid["collector"],
-        "rows_written_per_message": median(
-            r["collector"]["rows_written_per_message"]
-            for r in kept
-            if r["collector"]["rows_written_per_message"] is not None
-        )
-        if any(r["collector"]["rows_written_per_message"] is not None for r in kept)
-        else None,
+        "rows_written_per_message": median(rows) if rows else None,
+        "collector_cpu_us_per_message": median(r["collector"]["cpu_us_per_message"] for r in kept),
         "rounds": kept,
+    }
+    stored = [r["collector"]["stored"] for r in kept if "stored" in r["collector"]]
+    if stored:
+        out["every_window_stored"] = all(s["all_stored"] for s in stored)
+    return out
+
+
+def _relative(txn: list[dict[str, Any]], hb: list[dict[str, Any]]) -> dict[str, Any]:
+    """The transaction mix's ratios over the heartbeat mix's, round by round (the two ran
+    back to back under the same load) and as the quotient of the medians."""
+    per_round = [round(t["ratio"] / h["ratio"], 3) for t, h in zip(txn, hb, strict=True)]
+    cpu_round = [round(t["cpu_ratio"] / h["cpu_ratio"], 3) for t, h in zip(txn, hb, strict=True)]
+    cost = [
+        round(t["collector"]["cpu_us_per_message"] / h["collector"]["cpu_us_per_message"], 3)
+        for t, h in zip(txn, hb, strict=True)
+    ]
+    return {
+        "ratio": round(median(per_round), 3),
+        "ratio_all_rounds": per_round,
+        "ratio_of_medians": round(
+            median(t["ratio"] for t in txn) / median(h["ratio"] for h in hb), 3
+        ),
+        "cpu_ratio": round(median(cpu_round), 3),
+        "cpu_ratio_all_rounds": cpu_round,
+        "cpu_ratio_of_medians": round(
+            median(t["cpu_ratio"] for t in txn) / median(h["cpu_ratio"] for h in hb), 3
+        ),
+        "collector_cpu_per_message": round(median(cost), 3),
+        "goal": ">= 0.9 (within 10 % of the heartbeat mix)",
     }
 
 
@@ -517,33 +647,47 @@ def headline(r: dict[str, Any]) -> Headline:
     for run in r.get("runs", []):
         n = run.get("collectors", 1)
         who = f"{n} collector{'s' if n > 1 else ''} on {db}"
-        ratios.append(
+        if "by_mix" not in run:
+            _mix_figures(ratios, figures, who, n, run)
+            continue
+        rel = run.get("transactions_over_heartbeats") or {}
+        if rel:
+            ratios.append(
+                Figure(
+                    f"{who}: transaction mix's ratio ÷ heartbeat mix's ratio",
+                    fmt(rel.get("ratio")),
+                    "each mix's msg/s ÷ its bare subscribers' msg/s, round by round (goal ≥ "
+                    f"0.9); median of rounds {rel.get('ratio_all_rounds')}",
+                )
+            )
+            ratios.append(
+                Figure(
+                    f"{who}: transaction mix's CPU ratio ÷ heartbeat mix's CPU ratio",
+                    fmt(rel.get("cpu_ratio")),
+                    "bare subscriber CPU s ÷ collector CPU s per mix, round by round (goal ≥ "
+                    f"0.9; little disturbed by load); median of rounds "
+                    f"{rel.get('cpu_ratio_all_rounds')}",
+                )
+            )
+        for mix, summary in run["by_mix"].items():
+            _mix_figures(ratios, figures, f"{who}, {mix} mix", n, summary, bare=f"{mix} mix")
+            if "every_window_stored" in summary:
+                figures.append(
+                    Figure(
+                        f"{who}, {mix} mix: every window and batch close stored",
+                        fmt(summary["every_window_stored"]),
+                    )
+                )
+    if r.get("mixes", {}).get("transactions"):
+        t = r["mixes"]["transactions"]
+        figures.append(
             Figure(
-                f"{who}: msg/s ÷ bare subscriber msg/s",
-                fmt(run.get("ratio_collector_over_bare")),
-                f"{CEILING} (goal ≥ 0.6); median of rounds {run.get('ratios_all_rounds')}",
+                "transaction mix per gateway-hour",
+                f"{fmt(get(t, 'per_gateway_hour.heartbeats'))} heartbeats, "
+                f"{fmt(get(t, 'per_gateway_hour.transactions_windows'))} windows "
+                f"({t.get('terminals_per_gateway')} terminals; {t.get('batch_close')})",
             )
         )
-        ratios.append(
-            Figure(
-                f"{who}: bare subscriber CPU s ÷ collector CPU s, same messages",
-                fmt(run.get("cpu_ratio_bare_over_collector")),
-                "cost per message, little disturbed by the machine's load (collector "
-                "processes only, not a database server's)",
-            )
-        )
-        figures += [
-            Figure(f"{who}", fmt(get(run, "collector.rate"), "msg/s", 2)),
-            Figure(
-                f"{n} bare subscriber{'s' if n > 1 else ''}",
-                fmt(get(run, "bare_subscriber.rate"), "msg/s", 2),
-            ),
-            Figure(f"{who}: rows written per message", fmt(run.get("rows_written_per_message"))),
-            Figure(f"{who}: messages per commit", fmt(get(run, "collector.messages_per_commit"))),
-            Figure(
-                f"{who}: mean ingest latency", fmt(get(run, "collector.mean_ingest_latency_s"), "s")
-            ),
-        ]
     figures.append(Figure("messages per round", fmt(r.get("messages"))))
     if r.get("hung_gateway_detection"):
         figures.append(
@@ -553,6 +697,59 @@ def headline(r: dict[str, Any]) -> Headline:
             )
         )
     return Headline(ratios, figures)
+
+
+def _mix_figures(
+    ratios: list[Figure],
+    figures: list[Figure],
+    who: str,
+    n: int,
+    run: dict[str, Any],
+    bare: str = "",
+) -> None:
+    ratios.append(
+        Figure(
+            f"{who}: msg/s ÷ bare subscriber msg/s",
+            fmt(run.get("ratio_collector_over_bare")),
+            f"{CEILING} (goal ≥ 0.6); median of rounds {run.get('ratios_all_rounds')}",
+        )
+    )
+    ratios.append(
+        Figure(
+            f"{who}: bare subscriber CPU s ÷ collector CPU s, same messages",
+            fmt(run.get("cpu_ratio_bare_over_collector")),
+            "cost per message, little disturbed by the machine's load (collector "
+            "processes only, not a database server's)",
+        )
+    )
+    figures += [
+        Figure(f"{who}", fmt(get(run, "collector.rate"), "msg/s", 2)),
+        Figure(
+            f"{n} bare subscriber{'s' if n > 1 else ''}" + (f", {bare}" if bare else ""),
+            fmt(get(run, "bare_subscriber.rate"), "msg/s", 2),
+        ),
+        Figure(f"{who}: rows written per message", fmt(run.get("rows_written_per_message"))),
+        Figure(f"{who}: messages per commit", fmt(get(run, "collector.messages_per_commit"))),
+        Figure(
+            f"{who}: mean ingest latency", fmt(get(run, "collector.mean_ingest_latency_s"), "s")
+        ),
+    ]
+    if bare:
+        figures.append(
+            Figure(
+                f"{who}: collector CPU per message",
+                fmt(run.get("collector_cpu_us_per_message"), "µs"),
+            )
+        )
+
+
+def _mixes(text: str) -> list[str]:
+    mixes = [m.strip() for m in text.split(",") if m.strip()]
+    if not mixes or any(m not in MIXES for m in mixes) or len(set(mixes)) != len(mixes):
+        raise argparse.ArgumentTypeError(
+            f"mix: {', '.join(MIXES)}, or both: heartbeats,transactions"
+        )
+    return mixes
 
 
 def _collectors(text: str) -> list[int]:
@@ -577,7 +774,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--collectors", type=_collectors, default=[1], help="1, 2 or 3, or a list: 1,2,3"
     )
     ap.add_argument(
-        "--out", type=Path, help="result file (default bench/results/ingest[_postgresql].json)"
+        "--mix",
+        type=_mixes,
+        default=["heartbeats"],
+        help="heartbeats (default: today's backlog), transactions (heartbeats and transaction "
+        "windows at the agent's defaults), or heartbeats,transactions: both, interleaved, "
+        "with the one's ratio over the other's",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help="result file (default bench/results/ingest[_transactions][_postgresql].json)",
     )
     args = ap.parse_args(argv)
     if args.db not in ("sqlite", "postgresql") and not args.db.startswith(
@@ -594,11 +801,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         for n in args.collectors:
             runs.append(
                 compare(
-                    n, args.rounds, broker.port, args.gateways, args.per_gateway, Path(tmp), dbs
+                    n,
+                    args.rounds,
+                    broker.port,
+                    args.gateways,
+                    args.per_gateway,
+                    Path(tmp),
+                    dbs,
+                    args.mix,
                 )
             )
         det = None
-        if dbs.kind == "sqlite":
+        if dbs.kind == "sqlite" and args.mix == ["heartbeats"]:
             det = detection_delay(broker.port, Path(tmp) / "detect.sqlite")
     result = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -610,14 +824,50 @@ def main(argv: Sequence[str] | None = None) -> None:
         "gateways": args.gateways,
         "per_gateway": args.per_gateway,
         "ceiling": CEILING,
+        "mixes": {
+            m: (
+                {"heartbeat_interval_s": 60, "kinds": {"heartbeat": args.per_gateway}}
+                if m == "heartbeats"
+                else Mix.agent_defaults().describe()
+            )
+            for m in args.mix
+        },
         "runs": runs,
         "hung_gateway_detection": det,
     }
+    name = (
+        "ingest"
+        if args.mix == ["heartbeats"]
+        else "ingest_" + "_".join(m for m in args.mix if m != "heartbeats")
+    )
     out = args.out or RESULTS / (
-        "ingest.json" if dbs.kind == "sqlite" else "ingest_postgresql.json"
+        f"{name}.json" if dbs.kind == "sqlite" else f"{name}_postgresql.json"
     )
     write_result(out, result, headline)
+    lost = False
     for run in runs:
+        if "by_mix" in run:
+            for mix, m in run["by_mix"].items():
+                print(
+                    f"ingest ({dbs.kind}, {run['collectors']} collector(s), {mix} mix): ratio "
+                    f"{m['ratio_collector_over_bare']}, CPU ratio "
+                    f"{m['cpu_ratio_bare_over_collector']}, rows written per message "
+                    f"{m['rows_written_per_message']}"
+                    + (
+                        f", every window stored: {m['every_window_stored']}"
+                        if "every_window_stored" in m
+                        else ""
+                    )
+                )
+                lost = lost or m.get("every_window_stored") is False
+            rel = run.get("transactions_over_heartbeats")
+            if rel:
+                print(
+                    f"transactions / heartbeats: ratio {rel['ratio']}, CPU ratio "
+                    f"{rel['cpu_ratio']} (goal >= 0.9)"
+                )
+            continue
+        lost = lost or run.get("every_window_stored") is False
         print(
             f"ingest ({dbs.kind}, {run['collectors']} collector(s)): "
             f"collector {run['collector']['rate']:.0f} msg/s vs bare "
@@ -627,6 +877,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     if det is not None:
         print(f"hung-gateway detection past deadline max {det['max_s']} s")
+    if lost:
+        raise SystemExit(f"transaction windows committed but not stored: see {out}")
 
 
 if __name__ == "__main__":

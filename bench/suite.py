@@ -69,6 +69,13 @@ BENCHMARKS: list[Bench] = [
         4.0,
         ["--db", "postgresql", "--collectors", "1,2,3", "--gateways", "500", "--per-gateway", "10"],
     ),
+    # The same, with transaction telemetry in the backlog (issue #16): both mixes, interleaved.
+    Bench(
+        "ingest_transactions",
+        ["bench.ingest", "--mix", "heartbeats,transactions"],
+        5.0,
+        ["--mix", "heartbeats,transactions", "--gateways", "500", "--per-gateway", "10"],
+    ),
     Bench("fuzz_ingest", ["bench.fuzz_ingest"], 0.6, ["--cases", "10000"]),
     Bench("reconcile", ["bench.reconcile"], 0.3, ["--terminals", "10000"]),
     Bench("influx_throughput", ["bench.influx_throughput"], 0.2, ["--points", "5000"]),
