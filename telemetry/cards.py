@@ -24,6 +24,19 @@ ID_FIELDS = frozenset({"gw", "terminal"})
 TIME_FIELDS = frozenset({"ts", "since", "until", "last_txn_at", "closed_at"})
 
 
+# What every payload holding a PAN contains in its raw bytes (``may_hold_pan``): 13 ASCII
+# digits in a row (single spaces or dashes between them allowed), or a digit before an
+# exponent (a float like 4.1111111111e15 is a 16-digit integer once read). A payload that
+# is pure ASCII without backslash-u escapes and has neither cannot hold one: JSON writes integers
+# and unescaped strings digit for digit. Anything else gets the full check.
+_MAY_HOLD = re.compile(rb"\d(?:[ -]?\d){12}|\d[eE]")
+
+
+def may_hold_pan(payload: bytes) -> bool:
+    """False only when ``payload`` (raw JSON) cannot contain anything ``card_field`` finds."""
+    return not payload.isascii() or b"\\u" in payload or _MAY_HOLD.search(payload) is not None
+
+
 def luhn_ok(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):

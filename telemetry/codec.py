@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from telemetry.cards import card_field
+from telemetry.cards import card_field, may_hold_pan
 from telemetry.models import (
     Event,
     Firmware,
@@ -122,9 +122,10 @@ def decode(
         return Rejected(RejectReason.UNKNOWN_TOPIC, f"not a posfleet/v1 topic: {topic[:200]!r}")
     if len(payload) > max_bytes:
         return Rejected(RejectReason.OVERSIZED, f"{len(payload)} bytes > {max_bytes}", ref)
-    if ref.kind is Kind.TRANSACTIONS:
+    if ref.kind is Kind.TRANSACTIONS and may_hold_pan(payload):
         # Before the model: its extra="ignore" would drop an unknown field unseen. A second
-        # parse, but only for this low-volume kind (one message per terminal per 15 min).
+        # parse, only for this kind, and only when the raw bytes could hold a card number at
+        # all (telemetry.cards.may_hold_pan: one regex over the payload otherwise).
         try:
             raw = json.loads(payload)
         except (ValueError, RecursionError):

@@ -127,3 +127,54 @@ def test_a_time_sent_as_unix_milliseconds_is_a_time_even_when_its_digits_pass_lu
     result = _rejected({**BASE, "since": since})
     assert isinstance(result, Decoded), result
     assert result.message.since.year == 2026  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------- the raw-bytes pre-check
+# telemetry.cards.may_hold_pan lets the decoder skip the full check for payloads that cannot
+# hold a card number; it must never let one through.
+_json_scalars = (
+    st.integers(min_value=-(10**20), max_value=10**20)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.sampled_from([*"0123456789 -x.e", chr(0xFF14), chr(0xFF11)]), max_size=30)
+    | st.booleans()
+)
+_json = st.recursive(
+    _json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(alphabet="ab0123456789", max_size=20), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json, st.booleans())
+def test_the_pre_check_never_passes_a_payload_the_full_check_refuses(
+    value: Any, ascii_only: bool
+) -> None:
+    from telemetry.cards import card_field, may_hold_pan
+
+    payload = json.dumps({"x": value}, ensure_ascii=ascii_only).encode()
+    if card_field(json.loads(payload)) is not None:
+        assert may_hold_pan(payload)
+
+
+def test_the_pre_check_lets_ordinary_windows_skip_the_full_check_and_catches_the_tricky_ones() -> (
+    None
+):
+    from telemetry.cards import may_hold_pan
+
+    pan = "4111111111111111"
+    ordinary = json.dumps({**BASE, "batch": {"id": "B0000017", "count": 4120, "amount": 98765432}})
+    assert may_hold_pan(ordinary.encode()) is False
+    for tricky in (
+        {"note": pan},
+        {"note": "4111 1111 1111 1111"},
+        {"n": int(pan)},
+        {"n": 4.111111111111111e15},
+        {"note": "".join(chr(0xFF10 + int(d)) for d in pan)},  # full-width digits
+    ):
+        raw = json.dumps(tricky).encode()
+        assert may_hold_pan(raw), raw
+    assert may_hold_pan(b'{"note": "\\u0034111111111111111"}')  # an escaped digit

@@ -56,23 +56,56 @@ _TOTAL = (
 )
 
 
-def _acquirer_label(conn: Connection, acquirer: str | None, limit: int) -> str:
-    if not acquirer:
-        return NO_ACQUIRER
-    if conn.execute("SELECT 1 FROM txn_totals WHERE acquirer = ? LIMIT 1", (acquirer,)).fetchone():
-        return acquirer
-    named = conn.execute(
-        "SELECT count(DISTINCT acquirer) FROM txn_totals WHERE acquirer NOT IN (?, ?)",
-        (OTHER_ACQUIRER, NO_ACQUIRER),
-    ).fetchone()[0]
-    return acquirer if named < limit else OTHER_ACQUIRER
+class _AcquirerLabels:
+    """The label each acquirer counts under in ``txn_totals``: its own for the first
+    ``limit`` acquirers the store has seen, ``other`` for later ones. Looked up once per
+    acquirer per batch; acquirers first seen in this batch count toward the limit."""
+
+    def __init__(self, conn: Connection, limit: int) -> None:
+        self.conn, self.limit = conn, limit
+        self.known: dict[str, str] = {}
+        self.named: int | None = None  # named acquirers in the store before this batch
+        self.new = 0  # ... and first named in this batch
+
+    def __call__(self, acquirer: str | None) -> str:
+        if not acquirer:
+            return NO_ACQUIRER
+        label = self.known.get(acquirer)
+        if label is not None:
+            return label
+        if self.conn.execute(
+            "SELECT 1 FROM txn_totals WHERE acquirer = ? LIMIT 1", (acquirer,)
+        ).fetchone():
+            label = acquirer
+        else:
+            if self.named is None:
+                self.named = int(
+                    self.conn.execute(
+                        "SELECT count(DISTINCT acquirer) FROM txn_totals "
+                        "WHERE acquirer NOT IN (?, ?)",
+                        (OTHER_ACQUIRER, NO_ACQUIRER),
+                    ).fetchone()[0]
+                )
+            if self.named + self.new < self.limit:
+                label = acquirer
+                self.new += 1
+            else:
+                label = OTHER_ACQUIRER
+        self.known[acquirer] = label
+        return label
 
 
 def write_transactions(
     conn: Connection, rows: Sequence[TxnAggregate], acquirers_max: int = ACQUIRERS_MAX
 ) -> int:
-    """Store ``rows`` in the caller's transaction; return how many windows were new."""
+    """Store ``rows`` in the caller's transaction; return how many windows were new.
+
+    The totals of the batch's new windows are summed here and written once per (outcome or
+    class, terminal, acquirer) at the end, counts of zero skipped: a window costs its own
+    row plus a few upserts for the whole batch, not ten per window."""
     new = 0
+    labels = _AcquirerLabels(conn, acquirers_max)
+    totals: dict[tuple[str, str, str, str, str], int] = {}
     for r in rows:
         m = r.message
         o, c = m.outcomes, m.responses
@@ -114,12 +147,17 @@ def write_transactions(
         if cur.rowcount != 1:
             continue  # a replayed window: already stored and counted
         new += 1
-        acquirer = _acquirer_label(conn, m.acquirer, acquirers_max)
-        where = (r.terminal_id, r.gateway_id)
+        acquirer = labels(m.acquirer)
+        for dim, part, keys in (("outcome", o, OUTCOMES), ("class", c, CLASSES)):
+            for k in keys:
+                n = getattr(part, k)
+                if n > 0:
+                    key = (dim, k, r.terminal_id, r.gateway_id, acquirer)
+                    totals[key] = totals.get(key, 0) + n
+    if totals:
         conn.executemany(
             _TOTAL,
-            [("outcome", k, *where, acquirer, getattr(o, k), getattr(o, k)) for k in OUTCOMES]
-            + [("class", k, *where, acquirer, getattr(c, k), getattr(c, k)) for k in CLASSES],
+            [(dim, k, tid, gid, acq, n, n) for (dim, k, tid, gid, acq), n in totals.items()],
         )
     return new
 
