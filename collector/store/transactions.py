@@ -46,14 +46,30 @@ _INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING"
 )
-_REGION = (
-    "coalesce((SELECT region_id FROM terminals WHERE terminal_id = ?), "
-    "(SELECT region_id FROM gateways WHERE gateway_id = ?), '')"
-)
 _TOTAL = (
-    f"INSERT INTO txn_totals (dim, key, region_id, acquirer, n) SELECT ?, ?, {_REGION}, ?, ? "
-    "WHERE ? > 0 ON CONFLICT (dim, key, region_id, acquirer) DO UPDATE SET n = txn_totals.n + excluded.n"
+    "INSERT INTO txn_totals (dim, key, region_id, acquirer, n) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (dim, key, region_id, acquirer) DO UPDATE SET n = txn_totals.n + excluded.n"
 )
+
+
+def _regions(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """(terminal, gateway) -> the terminal's region, else its gateway's, else ''."""
+    terminals = sorted({t for t, _ in pairs if t})
+    gateways = sorted({g for _, g in pairs})
+    t_region: dict[str, str] = {}
+    g_region: dict[str, str] = {}
+    for table, key, ids, into in (
+        ("terminals", "terminal_id", terminals, t_region),
+        ("gateways", "gateway_id", gateways, g_region),
+    ):
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ", ".join("?" * len(chunk))
+            for ident, region in conn.execute(
+                f"SELECT {key}, region_id FROM {table} WHERE {key} IN ({marks})", chunk
+            ):
+                into[str(ident)] = str(region or "")
+    return {(t, g): t_region.get(t) or g_region.get(g) or "" for t, g in pairs}
 
 
 class _AcquirerLabels:
@@ -100,9 +116,9 @@ def write_transactions(
 ) -> int:
     """Store ``rows`` in the caller's transaction; return how many windows were new.
 
-    The totals of the batch's new windows are summed here and written once per (outcome or
-    class, terminal, acquirer) at the end, counts of zero skipped: a window costs its own
-    row plus a few upserts for the whole batch, not ten per window."""
+    The totals of the batch's new windows are summed here by (outcome or class, region,
+    acquirer) and written once at the end, counts of zero skipped: a window costs its own row,
+    and the whole batch a few upserts per region and acquirer, not ten per window."""
     new = 0
     labels = _AcquirerLabels(conn, acquirers_max)
     totals: dict[tuple[str, str, str, str, str], int] = {}
@@ -155,10 +171,12 @@ def write_transactions(
                     key = (dim, k, r.terminal_id, r.gateway_id, acquirer)
                     totals[key] = totals.get(key, 0) + n
     if totals:
-        conn.executemany(
-            _TOTAL,
-            [(dim, k, tid, gid, acq, n, n) for (dim, k, tid, gid, acq), n in totals.items()],
-        )
+        region = _regions(conn, {(tid, gid) for _, _, tid, gid, _ in totals})
+        summed: dict[tuple[str, str, str, str], int] = {}
+        for (dim, k, tid, gid, acq), n in totals.items():
+            key4 = (dim, k, region[(tid, gid)], acq)
+            summed[key4] = summed.get(key4, 0) + n
+        conn.executemany(_TOTAL, [(*key4, n) for key4, n in sorted(summed.items())])
     return new
 
 
