@@ -85,12 +85,13 @@ class Chaos:
     def _now() -> str:
         return datetime.now(UTC).isoformat()
 
-    def _busy(self) -> set[str]:
+    def busy(self) -> set[str]:
+        """The gateways and sites a fault holds: no other fault touches them meanwhile."""
         return {a.subject for a in self.active}
 
     def inject(self, mono: float) -> str | None:
         """Inject one random fault on a healthy subject; returns its description."""
-        busy = self._busy()
+        busy = self.busy()
         healthy = [
             g
             for g in self.fleet.gateways.values()
@@ -140,15 +141,15 @@ class Chaos:
         self.injected += 1
         return f"{kind} {gid}"
 
-    def inject_txn(self, mono: float) -> str | None:
+    def inject_txn(self, mono: float, now: datetime | None = None) -> str | None:
         """A stuck payment app or a store's issuer outage (in turn), on one of the busiest
-        devices or stores trading now whose gateways are up and free of other faults."""
+        devices or stores trading at ``now`` whose gateways are up and free of other faults."""
         if self.txn is None:
             return None
         kind = TXN_KINDS[self._txn_turn % len(TXN_KINDS)]
         self._txn_turn += 1
-        now = datetime.now(UTC)
-        busy = self._busy()
+        now = now or datetime.now(UTC)
+        busy = self.busy()
         up = {
             gid
             for gid, g in self.fleet.gateways.items()
