@@ -63,7 +63,7 @@ class LiveTxn:
         self.record = record
         self.ready = False  # the back-fill is stored and the settlement file handed over
         self.settlement_file: Path | None = None
-        self._resumed = False
+        self._no_settlement = False  # the store holds history this run did not write in full
         self._t0 = 0.0
         self._next_poll = 0.0
         self._progress = (0, 0.0)  # (stored, when) for the stall check
@@ -74,7 +74,7 @@ class LiveTxn:
         now = datetime.now(UTC)
         history = self.history_s
         if self.db is not None and store_count(self.db, HISTORY_SQL) > 0:
-            self._resumed = True
+            self._no_settlement = True
             history = 0.0
             self.say(
                 "transactions: the store has history already (a restarted demo): no back-fill "
@@ -114,12 +114,14 @@ class LiveTxn:
                 return False
             self.say(
                 f"transactions: the collector stored {stored} of {d.history_total} historical "
-                f"windows and no more for {STALL_S:.0f} s; going on without the rest"
+                f"windows and no more for {STALL_S:.0f} s; going on without the rest (and "
+                "without a settlement file: its batches would look missing on the terminals)"
             )
-        else:
+            self._no_settlement = True
+        elif d.history_total:
             self.say(f"transactions: history stored ({d.history_total} windows)")
         self.ready = True
-        if self.settlement_dir is not None and not self._resumed:
+        if self.settlement_dir is not None and not self._no_settlement:
             self.settlement_file = self._settle(self.settlement_dir)
         return True
 
