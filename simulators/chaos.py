@@ -31,6 +31,10 @@ KINDS = (
     "upgrade_reboot",
 )
 TXN_KINDS = ("stuck_app", "issuer_outage")
+# After a transaction fault ends, its gateway or store stays off-limits this long: its alert
+# clears on the first sales (a silence) or once the failures leave the collector's spike
+# window, before any other fault there could make the collector re-page the same subject.
+TXN_SETTLE_S = 240.0
 ISSUER_OUTAGE_SHARE = 0.6  # of a store's sale attempts declined with 91 during its outage
 
 
@@ -204,6 +208,9 @@ class Chaos:
                 assert a.truth is not None
                 self.txn.set_mode(a.devices, TxnMode.NORMAL)
                 self.record(Truth(f"{a.fault}_end", *a.truth, self._now(), self._now()))
+                self.active.append(_Active(mono + TXN_SETTLE_S, "settled", a.subject, a.fault))
+                continue
+            if a.undo == "settled":
                 continue
             if a.undo == "reconnect":
                 f.connect(f.gateways[a.subject])
