@@ -84,7 +84,42 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-dashboard", action="store_true")
     p.add_argument("--duration", type=float, default=0, help="stop after S seconds (0: Ctrl-C)")
     p.add_argument("--fresh", action="store_true", help="start from an empty store")
+    p.add_argument(
+        "--no-transactions",
+        dest="transactions",
+        action="store_false",
+        help="liveness only: no transaction windows, transaction faults nor settlement file",
+    )
+    p.add_argument(
+        "--txn-faults-every",
+        type=float,
+        default=90.0,
+        help="a stuck payment app or a store's issuer outage, in turn, every S s",
+    )
     return p
+
+
+# The demo's trade, compressed so that a minute shows what an hour would (docs/simulator.md,
+# "The demo's transactions"): stores keep Shanghai hours, each payment device reports every
+# 30 s at 60 x the sales rate of its store type, after a week of hourly history.
+DEMO_TZ = "Asia/Shanghai"
+TXN_WINDOW_S, TXN_SCALE, TXN_HISTORY_S = 30.0, 60.0, 7 * 86400.0
+# The collector's detectors at the same compression, so a stuck app or an issuer outage is
+# seen within the demo's first minutes; the environment wins over each of these.
+DEMO_TXN_ENV = {
+    "POSFLEET_DEFAULT_TZ": DEMO_TZ,
+    "POSFLEET_SETTLEMENT_POLL_S": "5",
+    "POSFLEET_ALERT_POLL_SILENCE_S": "5",
+    # 90 s of a lane compressed 60x is an hour and a half of trade.
+    "POSFLEET_ALERT_SILENCE_FLOOR_S": "90",
+    # Thousands of sale gaps an hour at this rate: 12 expected sales (a chance of 6e-6)
+    # keeps false silences rare, a busy lane is still silent after the floor.
+    "POSFLEET_ALERT_SILENCE_EXPECTED": "12",
+    # A week of hourly history gives each hour of the week one hour of baseline.
+    "POSFLEET_ALERT_SILENCE_MIN_HOURS": "0.75",
+    "POSFLEET_ALERT_POLL_SPIKES_S": "10",
+    "POSFLEET_ALERT_SPIKE_WINDOW_S": "180",
+}
 
 
 @contextlib.contextmanager
@@ -127,6 +162,26 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes], what: st
     raise SystemExit(f"posfleet-demo: the {what} did not answer on {url} within {timeout}s")
 
 
+def _say_transactions(args: argparse.Namespace, env: dict[str, str], logs: Path) -> None:
+    """What the demo shows of transaction health, and where."""
+    inbox = Path(env["POSFLEET_SETTLEMENT_DIR"])
+    print(
+        f"payments    stores on {DEMO_TZ} hours, each payment device reporting a window every "
+        f"{TXN_WINDOW_S:g}s at {TXN_SCALE:g}x its store's sales (a week of history first); "
+        f"a stuck payment app or a store's issuer outage every {args.txn_faults_every:g}s"
+    )
+    where = "the console's Alerts page and " if not args.no_dashboard else ""
+    print(
+        f"            silent terminals (terminal_silent) and failure spikes "
+        f"(txn_failure_spike): {where}/metrics (posfleet_alerts, posfleet_transactions_total)"
+    )
+    print(
+        f"            shortfall cases: yesterday's settlement file with a duplicated refund, "
+        f"reconciled from {inbox}/ into {inbox}/done/ (*.report.txt: cases opened; table "
+        f"shortfall_cases); progress in {logs}/simulator.log"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -148,12 +203,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     with _broker(args.broker, broker_port, workdir) as (kind, _b):
         print(f"broker      {kind} on 127.0.0.1:{broker_port}")
+        zone = ["--tz", DEMO_TZ] if args.transactions else []
         subprocess.run(
             [str(bin_dir / "posfleet-sim"), "inventory", "--gateways", str(args.gateways),
-             "--seed", str(args.seed), "--out", str(inventory)],
+             "--seed", str(args.seed), "--out", str(inventory), *zone],
             check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         env = {**os.environ, "POSFLEET_BROKER_USERNAME": "collector"}
+        inbox = workdir / "settlement-inbox"
+        if args.transactions:
+            env = {**DEMO_TXN_ENV, "POSFLEET_SETTLEMENT_DIR": str(inbox), **env}
         collector = _spawn(
             [str(bin_dir / "posfleet-collector"), "run", "--db", str(db), "--broker-port",
              str(broker_port), "--metrics-port", str(args.metrics_port), "--inventory",
@@ -178,15 +237,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             _wait_http(f"http://127.0.0.1:{args.dashboard_port}/", 90, dash, "dashboard")
             login = " (log in as admin / posfleet-demo to act)" if user.returncode == 0 else ""
             print(f"dashboard   http://localhost:{args.dashboard_port}{login}")
+        txn = [
+            "--transactions", "--txn-window", str(TXN_WINDOW_S), "--txn-scale", str(TXN_SCALE),
+            "--txn-history", str(TXN_HISTORY_S), "--txn-faults-every",
+            str(args.txn_faults_every), "--db", str(db), "--settlement-dir",
+            str(env.get("POSFLEET_SETTLEMENT_DIR", inbox)),
+        ] if args.transactions else []  # fmt: skip
         sim = _spawn(
             [str(bin_dir / "posfleet-sim"), "run", "--broker-port", str(broker_port),
              "--gateways", str(args.gateways), "--seed", str(args.seed), "--heartbeat",
              str(args.heartbeat), "--faults-every", str(args.faults_every), "--truth",
-             str(workdir / "truth.jsonl")],
+             str(workdir / "truth.jsonl"), *zone, *txn],
             logs / "simulator.log",
         )  # fmt: skip
         procs.append(sim)
         print(f"fleet       {args.gateways} simulated gateways, a fault every {args.faults_every}s")
+        if args.transactions:
+            _say_transactions(args, env, logs)
         print(f"logs        {logs}/  — Ctrl-C stops everything")
         start = time.monotonic()
         try:

@@ -125,22 +125,23 @@ class Fleet:
                 w.writerows(items)
 
 
-def generate(gateways: int, seed: int = 1) -> Fleet:
-    """``gateways`` gateways over sites of 1-4 (deterministic for a seed)."""
+def generate(gateways: int, seed: int = 1, tz: str | None = None) -> Fleet:
+    """``gateways`` gateways over sites of 1-4 (deterministic for a seed); ``tz``: every
+    store in that zone instead of its region's (the demo's stores keep Shanghai hours)."""
     rng = random.Random(seed)
     fleet = Fleet(seed)
     n = 0
     site_no = 0
     while n < gateways:
         site_no += 1
-        rid, _name, tz, lat, lon = REGIONS[rng.randrange(len(REGIONS))]
+        rid, _name, region_tz, lat, lon = REGIONS[rng.randrange(len(REGIONS))]
         site = SiteSpec(
             f"s-{site_no:05d}",
             rid,
             f"{rng.choice(MERCHANTS)} #{site_no}",
             round(lat + rng.uniform(-1.5, 1.5), 4),
             round(lon + rng.uniform(-2.5, 2.5), 4),
-            tz,
+            tz or region_tz,
             rng.choice(MERCHANTS),
         )
         fleet.sites.append(site)

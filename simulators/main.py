@@ -19,6 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     inv.add_argument("--gateways", type=int, default=200)
     inv.add_argument("--seed", type=int, default=1)
     inv.add_argument("--out", type=Path, required=True)
+    inv.add_argument("--tz", help="every store in this IANA zone (default: its region's)")
     run = sub.add_parser("run", help="connect the fleet and keep it beating, with faults")
     run.add_argument("--broker-host", default="127.0.0.1")
     run.add_argument("--broker-port", type=int, default=1883)
@@ -37,7 +38,45 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--faults-every", type=float, default=0, help="inject a fault every S s")
     run.add_argument("--truth", type=Path, help="append injected faults here (JSON lines)")
     run.add_argument("--inventory-out", type=Path, help="also write the inventory CSVs here")
+    run.add_argument("--tz", help="every store in this IANA zone (default: its region's)")
     run.add_argument("--quiet", action="store_true")
+    tx = run.add_argument_group(
+        "transactions", "the payment devices' transaction windows (docs/simulator.md)"
+    )
+    tx.add_argument(
+        "--transactions", action="store_true", help="payment devices report transaction windows"
+    )
+    tx.add_argument("--txn-window", type=float, default=1200.0, help="window length, s")
+    tx.add_argument("--txn-scale", type=float, default=1.0, help="multiply every sales rate")
+    tx.add_argument(
+        "--txn-history",
+        type=float,
+        default=7 * 86400.0,
+        help="back-fill this much hourly history first, s (0: none)",
+    )
+    tx.add_argument(
+        "--txn-faults-every",
+        type=float,
+        default=0,
+        help="a stuck payment app or a store's issuer outage, in turn, every S s (0: none)",
+    )
+    tx.add_argument(
+        "--db",
+        help="the collector's store (SQLite file or postgresql:// URL): the back-fill is paced "
+        "by what it stored, and the settlement file waits for it",
+    )
+    tx.add_argument(
+        "--settlement-dir",
+        type=Path,
+        help="write the acquirer's settlement file of the previous business day here "
+        "(the collector's POSFLEET_SETTLEMENT_DIR) once the history is stored",
+    )
+    tx.add_argument(
+        "--duplicated-refunds",
+        type=int,
+        default=1,
+        help="devices whose refund that file books twice (each opens a shortfall case)",
+    )
     sc = sub.add_parser(
         "scenario",
         help="play a scenario file (or a library name) against its own broker and collector, "
@@ -72,7 +111,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_scenario(args) if args.command == "scenario" else list_library()
     from simulators.fleetmodel import generate
 
-    model = generate(args.gateways, args.seed)
+    if args.tz:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(args.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            print(f"posfleet-sim: unknown --tz {args.tz!r}; use an IANA name such as "
+                  "Asia/Shanghai", file=sys.stderr)  # fmt: skip
+            return 2
+    model = generate(args.gateways, args.seed, args.tz)
     if args.command == "inventory":
         model.export_inventory(args.out)
         print(f"{len(model.sites)} sites, {len(model.gateways)} gateways -> {args.out}")
@@ -136,29 +184,67 @@ def run(args: argparse.Namespace, model: object) -> int:
         return 2
     if not args.quiet:
         print(file=sys.stderr)
+
+    def say(msg: str) -> None:
+        if not args.quiet:
+            print(msg, file=sys.stderr, flush=True)
+
     truth = open_truth(args.truth)
     chaos = Chaos(fleet, args.seed, truth)
+    live = None
+    if args.transactions:
+        from simulators.txnlive import LiveTxn
+
+        live = LiveTxn(
+            model,  # type: ignore[arg-type]
+            args.seed,
+            window_s=args.txn_window,
+            scale=args.txn_scale,
+            history_s=args.txn_history,
+            db=args.db,
+            settlement_dir=args.settlement_dir,
+            duplicated_refunds=args.duplicated_refunds,
+            say=say,
+            record=chaos.record,
+        )
+        chaos.txn = live.driver
     start = time.monotonic()
-    next_fault = start + args.faults_every if args.faults_every else float("inf")
+    if live is not None:
+        live.start(fleet, start)
+    # Faults wait for the transaction back-fill: a dead gateway's history would hold it up.
+    scheduled = False
+    next_fault = next_txn_fault = float("inf")
     next_report = start
     try:
         while not stop:
             fleet.run_once(0.05)
             mono = time.monotonic()
+            if not scheduled and (live is None or live.pump(mono)):
+                scheduled = True
+                if args.faults_every:
+                    next_fault = mono + args.faults_every
+                if live is not None and args.txn_faults_every:
+                    next_txn_fault = mono + 5.0  # the first one early
             chaos.undo_due(mono)
             if mono >= next_fault:
                 what = chaos.inject(mono)
                 next_fault = mono + args.faults_every
-                if what and not args.quiet:
-                    print(f"fault: {what}", file=sys.stderr, flush=True)
+                if what:
+                    say(f"fault: {what}")
+            if mono >= next_txn_fault:
+                what = chaos.inject_txn(mono)
+                next_txn_fault = mono + args.txn_faults_every
+                if what:
+                    say(f"fault: {what}")
             if mono >= next_report and not args.quiet:
                 next_report = mono + 10
                 up = sum(1 for g in fleet.gateways.values() if g.mode is Mode.RUNNING)
                 c = fleet.counters
+                txn = f", {live.status()}" if live is not None else ""
                 print(
                     f"[{mono - start:6.0f}s] gateways running {up}/{len(fleet.gateways)}, "
                     f"published {c.published}, publish errors {c.publish_errors}, "
-                    f"faults injected {chaos.injected}, active {len(chaos.active)}",
+                    f"faults injected {chaos.injected}, active {len(chaos.active)}{txn}",
                     file=sys.stderr,
                     flush=True,
                 )

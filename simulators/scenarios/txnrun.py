@@ -111,7 +111,7 @@ class TxnRun:
             if time.monotonic() > deadline:
                 raise TxnRunError(f"the collector stored {stored} of {total} historical windows")
             time.sleep(0.5)  # paced by what the collector stored (polled)
-            stored = _count(db, "SELECT count(*) FROM txn_aggregates WHERE historical = 1")
+            stored = store_count(db, "SELECT count(*) FROM txn_aggregates WHERE historical = 1")
         self.say(f"transactions: history stored ({stored} windows)")
         return total
 
@@ -165,7 +165,7 @@ class TxnRun:
             found: list[int] = []
 
             def imported() -> bool:
-                n = _count(db, "SELECT id FROM settlement_imports WHERE sha256 = ?", (digest,))
+                n = store_count(db, "SELECT id FROM settlement_imports WHERE sha256 = ?", (digest,))
                 found[:] = [n] if n else []
                 return bool(found)
 
@@ -191,7 +191,7 @@ def _allow(driver: TxnDriver, n: int, _fleet: object) -> None:
     driver.allow(n)
 
 
-def _count(db: Path, sql: str, params: tuple[object, ...] = ()) -> int:
+def store_count(db: str | Path, sql: str, params: tuple[object, ...] = ()) -> int:
     """The first column of the first row, 0 while the store is not there yet."""
     from collector.store.db import StoreError, connect
 
