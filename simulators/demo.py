@@ -171,14 +171,15 @@ def _say_transactions(args: argparse.Namespace, env: dict[str, str], logs: Path)
         f"a stuck payment app or a store's issuer outage every {args.txn_faults_every:g}s"
     )
     where = "the console's Alerts page and " if not args.no_dashboard else ""
+    cases_page = "worked on the console's Shortfall cases page; " if not args.no_dashboard else ""
     print(
         f"            silent terminals (terminal_silent) and failure spikes "
         f"(txn_failure_spike): {where}/metrics (posfleet_alerts, posfleet_transactions_total)"
     )
     print(
         f"            shortfall cases: yesterday's settlement file with a duplicated refund, "
-        f"reconciled from {inbox}/ into {inbox}/done/ (*.report.txt: cases opened; table "
-        f"shortfall_cases); progress in {logs}/simulator.log"
+        f"reconciled from {inbox}/ into {inbox}/done/ (*.report.txt: cases opened); "
+        f"{cases_page}progress in {logs}/simulator.log"
     )
 
 
