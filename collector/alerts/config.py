@@ -92,7 +92,7 @@ class AlertSettings(BaseSettings):
     # last one (chance < 0.1 % at 7), and at least silence_floor_s have passed.
     poll_silence_s: float = Field(15.0, gt=0)
     silence_chunk: int = Field(5000, ge=1)
-    silence_expected: float = Field(7.0, gt=0)
+    silence_expected: float = Field(15.0, gt=0)
     silence_floor_s: float = Field(1800.0, ge=0)
     silence_min_hours: float = Field(1.5, gt=0)
     # txn_failure_spike (collector.alerts.spikes): every poll_spikes_s, the last

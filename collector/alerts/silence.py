@@ -10,8 +10,10 @@ own rhythm from the transaction windows it reports (``txn_aggregates``):
   has seen ``max_hours`` hours, so the baseline follows a store whose trade changes.
 - **Judgement** (Poisson): if the terminal took λ(h) transactions per hour in the hours since
   its last transaction, the chance of seeing none is ``exp(-Σ λ(h)·Δt)``. It is *silent*
-  when that expected count reaches ``expected`` (default 7: a chance under 0.1 % that a
-  working terminal is this quiet) and the silence has lasted at least ``floor_s`` (a quiet
+  when that expected count reaches ``expected`` (default 15: a chance of 3e-7 that a
+  working terminal's gap between two sales is this long; a terminal has a few hundred gaps
+  a day, so 100,000 terminals see a few false silences a day at most, where 7 would give
+  about one per 100 terminals a day) and the silence has lasted at least ``floor_s`` (a quiet
   store is never judged on minutes). Hours without enough history count as closed (rate 0),
   so a shop that is closed at night, or a terminal too new to know, is never called silent.
 - Only a terminal that is **online** is judged: a terminal or gateway that is down is the
@@ -42,7 +44,7 @@ CURSOR_KEY = "silence_fold_cursor"
 
 @dataclass(frozen=True, slots=True)
 class SilenceSettings:
-    expected: float = 7.0  # expected transactions in the silence before it is silent
+    expected: float = 15.0  # expected transactions in the silence before it is silent
     floor_s: float = 1800.0  # never silent sooner than this
     min_hours: float = 1.5  # a bucket needs this much history to count as open
     max_hours: float = 12.0  # halve a bucket's sums past this (follows change, bounded)

@@ -285,11 +285,14 @@ def test_when_the_reports_stop_altogether_it_is_silent_two_windows_later(
     rig = open_hours
     rig.stuck["pp-1"] = _sh("2026-11-30T10:00")
     rig.live(_sh("2026-11-30T10:20"))  # the last report: the 10:00-10:20 window, empty
-    rig.live(_sh("2026-11-30T11:08"), windows=False)
-    # Judged up to 40 minutes behind now: 10:28 is 30 minutes after the last sale.
+    rig.live(_sh("2026-11-30T11:06"), windows=False)
+    assert rig.silent() == []  # judged up to 10:26: 28 minutes, 14 sales expected
+    rig.live(_sh("2026-11-30T11:20"), windows=False)
+    # Judged up to 40 minutes behind now: never before 11:08 (10:28, the 30-minute floor);
+    # 15 sales expected a few minutes later (the empty 10:00 window lowered the baseline).
     fired = rig.fired_at("pp-1")
     assert fired is not None
-    assert _sh("2026-11-30T11:08") - timedelta(minutes=1) <= fired
+    assert _sh("2026-11-30T11:08") <= fired <= _sh("2026-11-30T11:20")
 
 
 def test_a_busy_store_opening_is_not_silent_before_its_first_window_arrives(store_url: str) -> None:
