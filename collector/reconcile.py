@@ -36,7 +36,7 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -151,7 +151,7 @@ def parse_settlement(data: bytes) -> tuple[list[SettledBatch], list[str], int]:
                     raise ValueError(f"{c} {v[c][:70]!r} is not an id (1-64 letters, digits, _.:-)")
             if not _DATE.match(v["business_date"]):
                 raise ValueError(f"business_date {v['business_date']!r} is not YYYY-MM-DD")
-            date.fromisoformat(v["business_date"])
+            datetime.strptime(v["business_date"], "%Y-%m-%d").replace(tzinfo=UTC)  # a real day
             currency = v["currency"].upper()
             if currency not in MINOR_UNITS:
                 raise ValueError(f"currency {v['currency']!r} is not one this reconciler knows")
@@ -207,8 +207,8 @@ def _terminal_batches(
     """Batches closed on or around the file's days (a day's batches close within +-14 h of
     its UTC date in any zone); the business day is judged per store zone afterwards."""
     ds = sorted(days)
-    lo = datetime.fromisoformat(ds[0]).replace(tzinfo=ZoneInfo("UTC")) - timedelta(days=1)
-    hi = datetime.fromisoformat(ds[-1]).replace(tzinfo=ZoneInfo("UTC")) + timedelta(days=2)
+    lo = datetime.strptime(ds[0], "%Y-%m-%d").replace(tzinfo=UTC) - timedelta(days=1)
+    hi = datetime.strptime(ds[-1], "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(days=2)
     out: dict[tuple[str, str], _TerminalBatch] = {}
     for gid, tid, bid, n, amount, cur, closed in conn.execute(
         "SELECT gateway_id, terminal_id, batch_id, count, amount, currency, closed_at "

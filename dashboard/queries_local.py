@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from collector.store.db import Connection
-from collector.store.times import to_db
+from collector.store.times import from_db, to_db
 from dashboard import timefmt
 from dashboard.queries import frame
 
@@ -42,9 +42,6 @@ def outage_days(conn: Connection, now: datetime, tz: str, days: int = 30) -> pd.
         return pd.DataFrame(columns=columns)
     pad = ":00:00+00:00" if width == 13 else ":00+00:00"
     zone = timefmt.zone(tz)
-    hours["day"] = [
-        datetime.fromisoformat(b + pad).astimezone(zone).strftime("%Y-%m-%d")
-        for b in hours["bucket"]
-    ]
+    hours["day"] = [from_db(b + pad).astimezone(zone).strftime("%Y-%m-%d") for b in hours["bucket"]]
     out = hours.groupby(["day", "subject_type"], as_index=False)["outages"].sum()
     return out.sort_values(["day", "subject_type"]).reset_index(drop=True)[columns]

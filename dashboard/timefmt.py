@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 from babel.dates import format_timedelta
 
+from collector.store.times import from_db
+
 WALL = "%Y-%m-%d %H:%M"
 # Stored times (collector/store/times.py) and anything ISO with a clock: "...T14:04:..."
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
@@ -68,7 +70,7 @@ def parse(value: datetime | str | None) -> datetime | None:
     """A stored time (aware datetime or the store's ISO text) as an aware datetime."""
     if value is None or (not isinstance(value, str) and pd.isna(value)) or value == "":
         return None
-    at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    at = value if isinstance(value, datetime) else from_db(str(value))
     return at if at.tzinfo else at.replace(tzinfo=UTC)  # the store writes UTC only
 
 

@@ -94,14 +94,14 @@ def test_the_console_listens_on_loopback_unless_told_otherwise(tmp_path, monkeyp
     assert args.address == "0.0.0.0"
 
 
-def test_remove_user_command_deletes_the_account_and_audits_it(conn, db_path, capsys) -> None:
+def test_remove_user_command_deletes_the_account_and_audits_it(conn, store_url, capsys) -> None:
     add_user(conn, "vic", "viewer", "long enough pw", NOW)
-    assert cli.main(["remove-user", "vic", "--db", str(db_path)]) == 0
+    assert cli.main(["remove-user", "vic", "--db", store_url]) == 0
     assert authenticate(conn, "vic", "long enough pw") is None
     assert conn.execute("SELECT actor, action, subject FROM audit_log ORDER BY id").fetchall()[
         -1
     ] == ("cli", "user.remove", "user:vic")
-    assert cli.main(["remove-user", "vic", "--db", str(db_path)]) == 2
+    assert cli.main(["remove-user", "vic", "--db", store_url]) == 2
     assert "user 'vic' does not exist" in capsys.readouterr().err
 
 
