@@ -285,7 +285,7 @@ def down_sites(conn: store_db.Connection, now: datetime) -> pd.DataFrame:
         "WHERE g.registered = 1 AND g.decommissioned = 0 "
         "GROUP BY s.site_id, s.name, s.region_id, s.merchant_name, s.merchant_contact "
         f"HAVING SUM(CASE WHEN {status} = 'down' THEN 1 ELSE 0 END) = COUNT(*) "
-        "ORDER BY since IS NULL, since DESC, s.site_id",
+        "ORDER BY MAX(g.status_since) IS NULL, MAX(g.status_since) DESC, s.site_id",
     )
 
 

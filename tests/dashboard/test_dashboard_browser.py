@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -22,6 +21,7 @@ import pytest
 from support.services import missing
 
 from collector.process import free_port
+from collector.store import db as store_db
 from collector.store.times import to_db
 from simulators.stack.seeded_store import NOW
 from simulators.stack.wait import wait_for
@@ -208,7 +208,7 @@ def test_operator_logs_in_and_acknowledges_in_the_browser(console, browser, flee
     page.get_by_role("button", name="Acknowledge").click()
     page.get_by_text("acknowledge alert: done").wait_for(timeout=30_000)
     page.screenshot(path=str(shots / "alerts-acknowledged.png"), full_page=True)
-    conn = sqlite3.connect(fleet.path)
+    conn = store_db.connect(fleet.path)
     try:
         acked = conn.execute(
             "SELECT COUNT(*) FROM alerts WHERE acked_by = 'olga' AND ack_note = 'browser ack'"
@@ -225,7 +225,7 @@ def test_page_refreshes_by_itself_and_keeps_the_filter_in_the_url(browser, fleet
         page.goto(f"{url}/alerts?severity=critical")
         _settled(page, "active alerts match")
         assert page.get_by_text("GWX-ROGUE1").count() == 0
-        conn = sqlite3.connect(fleet.path)
+        conn = store_db.connect(fleet.path)
         try:
             with conn:  # what the alert engine would write while the NOC watches
                 conn.execute(

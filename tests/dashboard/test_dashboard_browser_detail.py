@@ -4,7 +4,6 @@ reload (one source of truth per page: both come from one fresh read every refres
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 from test_dashboard_browser import CHROMIUM, LAUNCH_ARGS, _settled, serve
 
+from collector.store import db as store_db
 from collector.store.times import to_db
 from simulators.stack.seeded_store import NOW
 
@@ -52,7 +52,7 @@ def test_the_header_follows_a_recovery_without_a_reload(browser, fleet) -> None:
         _settled(page, "Status timeline (30 days)")
         assert _status(page).inner_text().strip() == "down"
         back = NOW - timedelta(minutes=1)
-        conn = sqlite3.connect(fleet.path)
+        conn = store_db.connect(fleet.path)
         try:
             with conn:  # what the collector writes when the gateway's birth arrives
                 conn.execute(

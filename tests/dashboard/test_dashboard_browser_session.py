@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from test_dashboard_browser import CHROMIUM, LAUNCH_ARGS, _settled, serve
 
+from collector.store import db as store_db
 from dashboard import session
 from simulators.stack.seeded_store import NOW
 from simulators.stack.wait import wait_for
@@ -36,7 +36,7 @@ def browser() -> Any:
 
 
 def _rows(db: Any, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
+    conn = store_db.connect(db)
     try:
         return conn.execute(sql).fetchall()
     finally:
@@ -118,7 +118,7 @@ def test_tampered_idle_and_expired_cookies_lead_to_the_login_form(
 ) -> None:
     monkeypatch.setenv("POSFLEET_DASHBOARD_SECRET", SECRET)
     monkeypatch.setenv("POSFLEET_DASHBOARD_IDLE_TIMEOUT_S", "3600")
-    conn = sqlite3.connect(fleet.path)
+    conn = store_db.connect(fleet.path)
     try:
 
         def token_from(when: Any) -> str:

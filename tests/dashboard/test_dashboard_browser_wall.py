@@ -4,7 +4,6 @@ across the room, in the Overview's colours and figures, refreshed without a relo
 from __future__ import annotations
 
 import os
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 from test_dashboard_browser import CHROMIUM, DOC_SHOTS, LAUNCH_ARGS, _settled, serve
 
+from collector.store import db as store_db
 from collector.store.times import to_db
 from simulators.stack.seeded_store import NOW
 
@@ -51,7 +51,7 @@ def _overview(page: Any, url: str) -> dict[str, dict[str, int]]:
 
 def _online_store_outside_windows(db: Path) -> tuple[str, list[str]]:
     """A store whose gateways are all online, and no maintenance window on any of them."""
-    conn = sqlite3.connect(db)
+    conn = store_db.connect(db)
     try:
         row = conn.execute(
             "SELECT g.site_id FROM gateways g GROUP BY g.site_id HAVING SUM(CASE WHEN "
@@ -101,7 +101,7 @@ def test_the_wall_has_no_sidebar_big_counts_and_refreshes_by_itself(
         before = _tile(page, 0, "down")
         assert page.get_by_text("No store is down.").count() == 1
         site, gateways = _online_store_outside_windows(fleet.path)
-        conn = sqlite3.connect(fleet.path)
+        conn = store_db.connect(fleet.path)
         try:
             with conn:
                 conn.executemany(

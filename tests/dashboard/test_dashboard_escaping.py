@@ -16,6 +16,7 @@ import pytest
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
+from collector.store import db as store_db
 from dashboard import charts
 
 RENDER = MarkdownIt("commonmark").enable(["table", "strikethrough"])
@@ -138,9 +139,8 @@ def test_down_sites_line_links_only_to_the_console() -> None:
 
 
 def test_the_wall_shows_a_hostile_store_name_as_text(open_page, planted) -> None:
-    import sqlite3
 
-    conn = sqlite3.connect(planted.path)
+    conn = store_db.connect(planted.path)
     try:
         with conn:  # every gateway of the hostile store down, as the collector would say
             conn.execute(

@@ -4,13 +4,13 @@ recovery that defaults to a time to come, pickers that name what they pick."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from collector.actions import Actor, InvalidAction, NotFound, Role, create_window, update_incident
+from collector.store import db as store_db
 from simulators.stack.seeded_store import NOW
 
 OLGA = Actor("olga", Role.OPERATOR)
@@ -25,7 +25,7 @@ def by_label(widgets: Any, label: str) -> Any:
 
 
 def one(path: Any, sql: str, params: tuple[Any, ...] = ()) -> Any:
-    conn = sqlite3.connect(path)
+    conn = store_db.connect(path)
     try:
         return conn.execute(sql, params).fetchone()
     finally:
@@ -38,7 +38,7 @@ def one(path: Any, sql: str, params: tuple[Any, ...] = ()) -> Any:
      ("model", "NO-SUCH-MODEL")],
 )  # fmt: skip
 def test_a_window_on_an_id_that_is_not_in_the_inventory_is_refused(fleet, scope, ident) -> None:
-    conn = sqlite3.connect(fleet.path)
+    conn = store_db.connect(fleet.path)
     try:
         with pytest.raises(NotFound, match=rf"{scope} '{ident}' is not in the inventory"):
             create_window(
@@ -133,7 +133,7 @@ def test_expected_recovery_defaults_to_two_hours_ahead_and_the_past_is_refused(
     ) == ("power cut in the mall", "2026-11-22T11:00:00.000000+00:00")  # fmt: skip
     assert by_label(at.text_input, "Cause").value == ""  # emptied after the save
     # The action refuses a time already past for an open incident (the API too).
-    conn = sqlite3.connect(fleet.path)
+    conn = store_db.connect(fleet.path)
     try:
         with pytest.raises(InvalidAction, match="not in the future"):
             update_incident(

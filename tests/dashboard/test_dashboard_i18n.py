@@ -5,7 +5,6 @@ is 17:00 in Shanghai)."""
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from collector.store import db as store_db
 from collector.store.times import to_db
 from simulators.stack.seeded_store import NOW
 
@@ -90,7 +90,7 @@ def test_lang_in_the_url_wins_and_survives_a_page_switch(fleet: Any) -> None:
     table = at.dataframe[0].value
     assert set(table["severity"]) == {"严重"}
     # The store is untouched: stored values stay English ids.
-    conn = sqlite3.connect(fleet.path)
+    conn = store_db.connect(fleet.path)
     try:
         stored = {r[0] for r in conn.execute("SELECT DISTINCT severity FROM alerts")}
     finally:
@@ -125,7 +125,7 @@ def test_a_gateway_page_in_chinese_shows_local_times_and_translated_status(
     assert not at.exception
     assert at.header[0].value == f"网关 {fleet.down_gateway}"
     assert _metric(at, "状态") == "离线"
-    conn = sqlite3.connect(fleet.path)
+    conn = store_db.connect(fleet.path)
     try:
         since = conn.execute(
             "SELECT status_since FROM gateways WHERE gateway_id = ?", (fleet.down_gateway,)
@@ -147,7 +147,7 @@ def test_a_gateway_page_in_chinese_shows_local_times_and_translated_status(
 
 
 def _column(path: Any, gateway: str) -> list[str]:
-    conn = sqlite3.connect(path)
+    conn = store_db.connect(path)
     try:
         return [
             r[0]
@@ -168,7 +168,7 @@ def test_today_starts_at_midnight_in_the_consoles_zone(
     (not at 00:00 UTC, which is 08:00 in Beijing)."""
     monkeypatch.setenv("POSFLEET_TZ", "Asia/Shanghai")
     at = _app()
-    conn = sqlite3.connect(fleet.path)
+    conn = store_db.connect(fleet.path)
     try:
         (shanghai_day,) = conn.execute(
             "SELECT COUNT(*) FROM state_changes WHERE to_status = 'down' AND at >= ? AND at <= ?",

@@ -6,7 +6,6 @@ zone (stored UTC). The seeded store's clock is 2026-11-22 09:00 UTC, 17:00 in Sh
 from __future__ import annotations
 
 import re
-import sqlite3
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from collector.store import db as store_db
 from collector.store.times import to_db
 from dashboard import i18n
 from simulators.stack.seeded_store import NOW
@@ -47,7 +47,7 @@ def _by_label(widgets: Any, label: str) -> Any:
 
 
 def _one(path: Path, sql: str, params: tuple[Any, ...] = ()) -> Any:
-    conn = sqlite3.connect(path)
+    conn = store_db.connect(path)
     try:
         return conn.execute(sql, params).fetchone()
     finally:
@@ -56,7 +56,7 @@ def _one(path: Path, sql: str, params: tuple[Any, ...] = ()) -> Any:
 
 def _take_a_store_down(db: Path) -> str:
     """Every gateway of one store (all online, no window on it) down since 07:45 UTC."""
-    conn = sqlite3.connect(db)
+    conn = store_db.connect(db)
     try:
         site = conn.execute(
             "SELECT g.site_id FROM gateways g GROUP BY g.site_id HAVING SUM(CASE WHEN "

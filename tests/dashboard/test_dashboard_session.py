@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from collector.store import db as store_db
 from collector.store.times import to_db
 from dashboard import session
 from dashboard.auth import add_user, remove_user
@@ -76,7 +76,7 @@ def _at(monkeypatch: pytest.MonkeyPatch, when: Any) -> None:
 
 
 def _audit(fleet: Any, action: str) -> list[tuple[str, str]]:
-    conn = sqlite3.connect(fleet.path)
+    conn = store_db.connect(fleet.path)
     try:
         return conn.execute(
             "SELECT actor, subject FROM audit_log WHERE action = ? ORDER BY id", (action,)
@@ -119,7 +119,7 @@ def test_an_idle_session_cannot_act_any_more(app, fleet, monkeypatch) -> None:
 def test_logout_is_audited_and_the_token_stops_working_everywhere(app, fleet) -> None:
     _log_in(app)
     token = app.session_state["session_token"]
-    conn = sqlite3.connect(fleet.path)
+    conn = store_db.connect(fleet.path)
     try:
         assert isinstance(session.resume(conn, token, NOW, POLICY, None), session.Session)
         next(b for b in app.sidebar.button if b.label == "Log out").click().run()
@@ -138,7 +138,7 @@ def test_a_removed_user_or_a_reset_password_ends_the_session(app, fleet) -> None
     from conftest import PASSWORD
 
     _log_in(app, "vic")
-    conn = sqlite3.connect(fleet.path)
+    conn = store_db.connect(fleet.path)
     try:
         remove_user(conn, "vic", NOW)
     finally:
@@ -147,7 +147,7 @@ def test_a_removed_user_or_a_reset_password_ends_the_session(app, fleet) -> None
     assert not _logged_in(app)
     _log_in(app, "olga")
     assert _logged_in(app)
-    conn = sqlite3.connect(fleet.path)
+    conn = store_db.connect(fleet.path)
     try:
         add_user(conn, "olga", "operator", PASSWORD + " new", NOW)  # the reset command
     finally:
@@ -158,7 +158,7 @@ def test_a_removed_user_or_a_reset_password_ends_the_session(app, fleet) -> None
 
 def test_a_role_change_applies_to_an_open_session(app, fleet) -> None:
     _log_in(app, "vic")
-    conn = sqlite3.connect(fleet.path)
+    conn = store_db.connect(fleet.path)
     try:
         with conn:  # the password hash stays: the session goes on, with the new role
             conn.execute("UPDATE users SET role = 'operator' WHERE username = 'vic'")
@@ -169,7 +169,7 @@ def test_a_role_change_applies_to_an_open_session(app, fleet) -> None:
 
 
 def test_the_secret_is_kept_in_the_store_unless_configured(fleet, monkeypatch) -> None:
-    conn = sqlite3.connect(fleet.path)
+    conn = store_db.connect(fleet.path)
     try:
         assert session.stored_secret(conn, None) is None  # nobody has logged in
         first = session.ensure_secret(conn, None)
