@@ -36,6 +36,7 @@ from collector.alerts.model import (
     COVERED_NOTE,
     DOWN_KIND_FOR,
     DOWN_KINDS,
+    RECOVERING_UNTIL,
     Alert,
     AlertEvent,
     AlertState,
@@ -297,7 +298,21 @@ class AlertEngine:
                 self._touch(alert)
             return
         if alert.state is AlertState.SUPPRESSED:
+            # A gateway held by its store's outage, and the store is up again (a sibling is
+            # back): the store is coming back after a power cut, its gateways booting and
+            # reconnecting over a spread. It waits as long as the spread on the way down
+            # before it pages on its own, so a store's recovery pages nobody.
+            recovering = (
+                alert.key.kind is Kind.GATEWAY_DOWN
+                and alert.blocker is Blocker.INHIBITED
+                and alert.inhibited_by is not None
+                and alert.inhibited_by.kind is Kind.SITE_DOWN
+                and alert.inhibited_by not in self.active
+            )
             alert = self._reopen(alert, now)
+            if recovering and self.settings.site_spread_s:
+                spread = timedelta(seconds=self.settings.site_spread_s)
+                alert.details[RECOVERING_UNTIL] = to_db(now + spread)
         if (
             alert.state is AlertState.FIRING
             and COVERED_BY in alert.details
@@ -309,6 +324,8 @@ class AlertEngine:
             due = alert.pending_since + wait
             if alert.key.kind is Kind.GATEWAY_DOWN:
                 due = max(due, self._store_hold_until(alert, now))
+                if RECOVERING_UNTIL in alert.details:
+                    due = max(due, from_db(str(alert.details[RECOVERING_UNTIL])))
             if now >= due:
                 self._fire(alert, now)
         if alert.state is AlertState.FIRING and alert.acked_by is None and alert.fired_at:

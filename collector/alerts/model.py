@@ -44,6 +44,9 @@ class Kind(StrEnum):
 # the gateway, ``fired_at`` stays unset (it never paged), Prometheus never sees it, and its
 # lifecycle events' notes start with COVERED_NOTE so history readers do not count a page.
 COVERED_BY = "covered_by"
+# A gateway still down when its store came back: paged no sooner than this (a stored time),
+# so that a store whose gateways reconnect over a spread after a power cut pages nobody.
+RECOVERING_UNTIL = "recovering_until"
 COVERED_NOTE = "covered by"
 
 DOWN_KINDS = frozenset({Kind.SITE_DOWN, Kind.GATEWAY_DOWN, Kind.TERMINAL_DOWN})

@@ -306,6 +306,31 @@ def test_a_sibling_back_first_leaves_the_page_open_and_pages_the_rest_still_down
     assert sim.state(Kind.GATEWAY_DOWN, GWS[0]) is AlertState.FIRING
 
 
+def test_a_store_whose_gateways_come_back_over_a_spread_after_a_power_cut_pages_nobody() -> None:
+    # Power back: the gateways boot and reconnect 20 s apart. The first one back ends the
+    # store's outage; the others, still down, must not page one by one as "new" outages.
+    sim = Sim(site_engine({"store": GWS[:4]}, **SHIPPED))
+    spread_power_cut(sim, GWS[:4])
+    for gw in GWS[:4]:
+        sim.gw(gw, Liveness.ONLINE, DetectedBy.BIRTH)
+        sim.advance(20)
+    sim.advance(300, step=5)
+    assert sim.pages() == [("gateway_down", GWS[0])]
+    assert sim.loud_resolves() == [("gateway_down", GWS[0])]
+    assert sim.engine.firing() == []
+
+
+def test_a_gateway_still_down_after_its_store_came_back_pages_after_the_spread() -> None:
+    sim = Sim(site_engine({"store": GWS[:3]}, **SHIPPED))
+    spread_power_cut(sim, GWS[:3])
+    sim.gw(GWS[0], Liveness.ONLINE, DetectedBy.BIRTH)  # the store is back ...
+    sim.gw(GWS[1], Liveness.ONLINE, DetectedBy.BIRTH)
+    sim.advance(85, step=5)  # ... GWS[2] is not: held while the store's others reconnect
+    assert sim.pages() == [("gateway_down", GWS[0])]
+    sim.advance(10, step=1)  # past the 90 s spread: its own outage now, paged once
+    assert sim.pages() == [("gateway_down", GWS[0]), ("gateway_down", GWS[2])]
+
+
 def test_a_gateway_that_paged_long_before_does_not_cover_the_store_going_down() -> None:
     sim = Sim(site_engine({"store": GWS[:2]}, **SHIPPED))
     sim.gw(GWS[0], Liveness.DOWN)
