@@ -271,7 +271,9 @@ def _horizon(now: datetime, window_end: datetime | None, window_s: float | None)
     their window arrived. When windows stop altogether, judgement goes on up to two
     windows behind ``now``."""
     span = float(window_s) if window_s and window_s > 0 else 1200.0  # the agent's default
-    behind = now - timedelta(seconds=2 * span)
+    # At least 30 s: a device's reports can lag a little behind its heartbeats (a busy
+    # link, a loaded simulator with seconds-long windows); it is not silence.
+    behind = now - timedelta(seconds=max(2 * span, 30.0))
     if window_end is None:
         return behind
     return min(now, max(window_end, behind))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,11 @@ from dashboard import session
 from dashboard.auth import add_user, remove_user
 from dashboard.session import Claims, Rejected, SessionPolicy
 from simulators.stack.seeded_store import NOW
+
+# As in tests/dashboard/conftest.py (a test module must not import "conftest": in a whole run
+# that name is whichever conftest.py was imported first).
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+PASSWORD = "correct horse battery"
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:altair.*")
 
@@ -57,8 +63,6 @@ def test_a_token_ends_after_the_idle_time_and_after_its_absolute_age() -> None:
 
 # ------------------------------------------------------------------ the console
 def _log_in(at: AppTest, name: str = "olga") -> AppTest:
-    from conftest import PASSWORD
-
     at.sidebar.text_input(key="login_user").input(name)
     at.sidebar.text_input(key="login_password").input(PASSWORD)
     at.sidebar.button[0].click().run()
@@ -87,8 +91,6 @@ def _audit(fleet: Any, action: str) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def app(fleet: Any) -> AppTest:
-    from conftest import APP
-
     at = AppTest.from_file(str(APP), default_timeout=30).run()
     assert not at.exception, at.exception
     return at
@@ -135,8 +137,6 @@ def test_logout_is_audited_and_the_token_stops_working_everywhere(app, fleet) ->
 
 
 def test_a_removed_user_or_a_reset_password_ends_the_session(app, fleet) -> None:
-    from conftest import PASSWORD
-
     _log_in(app, "vic")
     conn = store_db.connect(fleet.path)
     try:
