@@ -132,7 +132,7 @@ class SilenceSweep:
         rows = conn.execute(
             "SELECT a.id, a.terminal_id, a.gateway_id, a.window_start, a.window_end, "
             "a.approved + a.declined + a.reversed + a.timed_out + a.error, a.last_txn_at, "
-            "COALESCE(s.tz, 'UTC') FROM txn_aggregates a "
+            "COALESCE(s.tz, 'UTC'), a.historical FROM txn_aggregates a "
             "LEFT JOIN terminals t ON t.terminal_id = a.terminal_id AND a.terminal_id != '' "
             "LEFT JOIN gateways g ON g.gateway_id = a.gateway_id "
             "LEFT JOIN sites s ON s.site_id = COALESCE(t.site_id, g.site_id) "
@@ -142,9 +142,10 @@ class SilenceSweep:
         if not rows:
             return 0
         sums: dict[tuple[str, str, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
-        state: dict[tuple[str, str], list[object]] = {}  # -> [last_txn, window_end, window_s]
+        # -> [last_txn, window_end, window_s, live: a window sent live (not back-filled)]
+        state: dict[tuple[str, str], list[object]] = {}
         zones: dict[str, ZoneInfo] = {}
-        for _id, tid, gw, start, end, n, last_txn, tz in rows:
+        for _id, tid, gw, start, end, n, last_txn, tz, historical in rows:
             device = (SubjectType.TERMINAL.value, tid) if tid else (SubjectType.GATEWAY.value, gw)
             zi = zones.setdefault(tz, zone(tz))
             t0, t1 = from_db(start), from_db(end)
@@ -155,7 +156,9 @@ class SilenceSweep:
                 acc = sums[(*device, how)]
                 acc[0] += n * hours / span
                 acc[1] += hours
-            st = state.setdefault(device, [None, "", 0.0])
+            st = state.setdefault(device, [None, "", 0.0, 0])
+            if not historical:
+                st[3] = 1
             if last_txn is not None and (st[0] is None or last_txn > str(st[0])):
                 st[0] = last_txn
             if end > str(st[1]):
@@ -174,7 +177,10 @@ class SilenceSweep:
         )
         conn.executemany(
             "INSERT INTO txn_state (subject_type, device_id, last_txn_at, last_window_end, "
-            "window_s) VALUES (?, ?, ?, ?, ?) ON CONFLICT (subject_type, device_id) DO UPDATE SET "
+            "window_s, live) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (subject_type, device_id) DO UPDATE SET "
+            "live = CASE WHEN excluded.live > txn_state.live THEN excluded.live "
+            "ELSE txn_state.live END, "
             "last_txn_at = CASE WHEN txn_state.last_txn_at IS NULL "
             "OR excluded.last_txn_at > txn_state.last_txn_at THEN excluded.last_txn_at "
             "ELSE txn_state.last_txn_at END, "
@@ -196,6 +202,7 @@ class SilenceSweep:
         """Judge the next chunk of devices that ever reported transactions."""
         rows = conn.execute(
             "SELECT x.subject_type, x.device_id, x.last_txn_at, x.last_window_end, x.window_s, "
+            "x.live, "
             "COALESCE(t.status, g.status), COALESCE(t.gateway_id, g.gateway_id), "
             "COALESCE(t.site_id, g.site_id), COALESCE(t.region_id, g.region_id), "
             "COALESCE(t.model, g.model), COALESCE(s.tz, 'UTC'), "
@@ -225,6 +232,7 @@ class SilenceSweep:
             last_txn,
             window_end,
             window_s,
+            live,
             status,
             gw,
             site,
@@ -243,7 +251,13 @@ class SilenceSweep:
                 out.append(Verdict(key, False, place))
                 continue
             zi = zone(tz)
-            horizon = _horizon(now, from_db_opt(window_end), window_s)
+            ended = from_db_opt(window_end)
+            if not live:
+                # Only back-filled history so far: judged as far as it goes, never beyond (a
+                # device whose first live report is still queued is not silent).
+                horizon = min(now, ended) if ended else now - timedelta(days=365)
+            else:
+                horizon = _horizon(now, ended, window_s)
             rates = rates_of(buckets.get((st, dev), ()), self.s.min_hours)
             silent, expected = is_silent(rates, last, horizon, zi, self.s)
             usual = rates.get(hour_of_week(horizon, zi), 0.0)

@@ -674,6 +674,7 @@ txn_state = Table(
     _opt_text("last_txn_at"),  # device time of the last sale
     _text("last_window_end", default=""),
     Column("window_s", FLOAT, nullable=False, server_default=text("0")),
+    _int("live", default=0),  # 1 once a window came live, not back-filled
     PrimaryKeyConstraint("subject_type", "device_id"),
 )
 # Failure spikes per store (collector.alerts.spikes): attempts and failures by category per

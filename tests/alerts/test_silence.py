@@ -156,7 +156,7 @@ class Rig:
     def _rx(self, topic: str, body: bytes) -> Received:
         return Received(topic, body, self.clock.now(), self.clock.monotonic())
 
-    def windows(self, start: datetime, end: datetime) -> None:
+    def windows(self, start: datetime, end: datetime, *, historical: bool = False) -> None:
         """Every device's 20-minute windows in [start, end): 10 sales in open hours, none
         closed or stuck, the last sale 2 minutes before a window ends."""
         items = []
@@ -176,6 +176,8 @@ class Rig:
                     "outcomes": {"approved": n},
                     "responses": {"approved": n},
                 }
+                if historical:
+                    body["historical"] = True
                 topic = f"posfleet/v1/{dev}/transactions"
                 if dev == "pp-1":
                     body["terminal"] = dev
@@ -322,6 +324,19 @@ def test_a_terminal_without_history_is_not_judged(store_url: str) -> None:
         rig.windows(_sh("2026-11-30T09:00"), _sh("2026-11-30T10:00"))  # one hour: no baseline
         rig.stuck["pp-1"] = _sh("2026-11-30T10:00")
         rig.live(_sh("2026-11-30T11:30"))
+        assert rig.silent() == []
+    finally:
+        rig.store.close()
+
+
+def test_a_device_with_only_back_filled_history_is_not_judged_beyond_it(store_url: str) -> None:
+    # Its history came (back-filled, e.g. after the agent's spool replay) but its first live
+    # report is still queued somewhere: not silent, however long that takes.
+    rig = Rig(store_url, _sh("2026-11-30T10:00"))
+    try:
+        rig.windows(rig.next_window - timedelta(days=14), rig.next_window, historical=True)
+        rig.beat()
+        rig.live(_sh("2026-11-30T11:30"), windows=False)
         assert rig.silent() == []
     finally:
         rig.store.close()

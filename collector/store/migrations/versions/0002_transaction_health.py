@@ -131,6 +131,7 @@ def upgrade() -> None:
         _t("last_txn_at", nullable=True),
         _t("last_window_end", ""),
         sa.Column("window_s", FLOAT, server_default=sa.text("0"), nullable=False),
+        sa.Column("live", INT, server_default=sa.text("0"), nullable=False),
         sa.PrimaryKeyConstraint("subject_type", "device_id"),
         if_not_exists=True,
     )
