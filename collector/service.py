@@ -39,6 +39,7 @@ class Collector:
         from collector.liveness import LivenessConfig, LivenessTracker
         from collector.metrics import CollectorMetrics, FleetCollector, LiveGauges, WorkerGauges
         from collector.processor import Processor, ProcessorSettings
+        from collector.store.meta import set_meta
         from collector.store.store import open_store
         from telemetry.clock import SystemClock
 
@@ -47,11 +48,7 @@ class Collector:
         self.clock = SystemClock()
         self.store = open_store(s.db, enrolment_max=s.enrolment_max)
         with self.store.conn:  # the console evaluates windows in the same default zone
-            self.store.conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('default_tz', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (s.default_tz,),
-            )
+            set_meta(self.store.conn, "default_tz", s.default_tz)
         if s.inventory:
             counts = import_dir(self.store.conn, s.inventory)
             log.info("inventory imported from %s: %s", s.inventory, counts)

@@ -36,6 +36,7 @@ from collector.alerts.model import Key, Kind, Place
 from collector.alerts.rules import Verdict
 from collector.model import SubjectType
 from collector.store.db import Connection
+from collector.store.meta import get_meta, set_meta
 from collector.store.times import from_db, from_db_opt, to_db
 
 HOURS_PER_WEEK = 168
@@ -127,8 +128,7 @@ class SilenceSweep:
     # ------------------------------------------------------------------ fold
     def fold(self, conn: Connection, limit: int = 20000) -> int:
         """Add windows stored since the last fold to ``txn_baseline``/``txn_state``."""
-        row = conn.execute("SELECT value FROM meta WHERE key = ?", (CURSOR_KEY,)).fetchone()
-        after = int(row[0]) if row else 0
+        after = int(get_meta(conn, CURSOR_KEY) or 0)
         rows = conn.execute(
             "SELECT a.id, a.terminal_id, a.gateway_id, a.window_start, a.window_end, "
             "a.approved + a.declined + a.reversed + a.timed_out + a.error, a.last_txn_at, "
@@ -190,11 +190,7 @@ class SilenceSweep:
             "THEN excluded.last_window_end ELSE txn_state.last_window_end END",
             [(st, dev, *v) for (st, dev), v in sorted(state.items())],
         )
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (CURSOR_KEY, str(rows[-1][0])),
-        )
+        set_meta(conn, CURSOR_KEY, str(rows[-1][0]))
         return len(rows)
 
     # ------------------------------------------------------------------ judge

@@ -36,6 +36,7 @@ from collector.alerts.rules import Verdict
 from collector.alerts.silence import split_hours, zone
 from collector.model import SubjectType
 from collector.store.db import Connection
+from collector.store.meta import get_meta, set_meta
 from collector.store.times import from_db, to_db
 
 CATEGORIES = ("issuer_unavailable", "timed_out", "reversed")
@@ -79,8 +80,7 @@ class SpikeSweep:
 
     def fold(self, conn: Connection, limit: int = 20000) -> int:
         """Add windows stored since the last fold to ``txn_site_baseline``."""
-        row = conn.execute("SELECT value FROM meta WHERE key = ?", (CURSOR_KEY,)).fetchone()
-        after = int(row[0]) if row else 0
+        after = int(get_meta(conn, CURSOR_KEY) or 0)
         rows = conn.execute(
             "SELECT a.id, COALESCE(t.site_id, g.site_id, ''), a.window_start, a.window_end, "
             "a.approved + a.declined + a.reversed + a.timed_out + a.error, "
@@ -123,11 +123,7 @@ class SpikeSweep:
             "ELSE txn_site_baseline.reversed END + excluded.reversed",
             [(site, how, *v, cap, cap, cap, cap) for (site, how), v in sums.items()],
         )
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (CURSOR_KEY, str(rows[-1][0])),
-        )
+        set_meta(conn, CURSOR_KEY, str(rows[-1][0]))
         return len(rows)
 
     def step(self, conn: Connection, now: datetime) -> list[Verdict]:
