@@ -14,7 +14,13 @@ Exceptions::
 
 from __future__ import annotations
 
-from collector.actions.alerts import acknowledge_alert
+from collector.actions.alerts import (
+    Bulk,
+    acknowledge_alert,
+    acknowledge_alerts,
+    snooze_alert,
+    snooze_alerts,
+)
 from collector.actions.base import (
     ActionError,
     Actor,
@@ -48,12 +54,14 @@ __all__ = [
     "SCOPE_TYPES",
     "SUBJECT_TABLES",
     "ActionError",
+    "Bulk",
     "Actor",
     "InvalidAction",
     "NotFound",
     "PermissionDenied",
     "Role",
     "acknowledge_alert",
+    "acknowledge_alerts",
     "add_override",
     "close_case",
     "create_window",
@@ -70,5 +78,7 @@ __all__ = [
     "set_case_cause",
     "set_rotation",
     "set_suspended",
+    "snooze_alert",
+    "snooze_alerts",
     "update_incident",
 ]

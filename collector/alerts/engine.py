@@ -328,10 +328,18 @@ class AlertEngine:
                     due = max(due, from_db(str(alert.details[RECOVERING_UNTIL])))
             if now >= due:
                 self._fire(alert, now)
-        if alert.state is AlertState.FIRING and alert.acked_by is None and alert.fired_at:
+        if (
+            alert.state is AlertState.FIRING
+            and alert.acked_by is None
+            and alert.fired_at
+            and not alert.snoozed(now)
+        ):
             assert alert.fired_at is not None
             delays = self._escalate_at.get(alert.severity, self._escalate_default)
-            level = 1 + sum(1 for d in delays if now - alert.fired_at >= d)
+            # A snooze that has ended: the climb resumes from its level as if the alert had
+            # paged when the snooze ended (the next tier after the first delay, not at once).
+            since = max(alert.fired_at, alert.snoozed_until or alert.fired_at)
+            level = 1 + sum(1 for d in delays if now - since >= d)
             if level > alert.escalation:
                 old = alert.escalation
                 alert.escalation = level

@@ -107,6 +107,12 @@ class Alert:
     inhibited_by: Key | None = None  # parent alert while inhibited
     blocker: Blocker | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # An operator's snooze (dashboard), only read here: no escalation before this time; once
+    # it has passed, the climb resumes as if the alert had paged at that time.
+    snoozed_until: datetime | None = None
+
+    def snoozed(self, now: datetime) -> bool:
+        return self.snoozed_until is not None and now < self.snoozed_until
 
 
 @dataclass(frozen=True, slots=True)

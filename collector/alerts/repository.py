@@ -85,7 +85,7 @@ def _liveness(value: str) -> Liveness:
 _COLS = (
     "id, kind, subject_type, subject_id, severity, state, region_id, site_id, gateway_id, "
     "terminal_id, summary, started_at, fired_at, resolved_at, acked_by, acked_at, escalation, "
-    "inhibited_by, details"
+    "inhibited_by, details, snoozed_until"
 )
 
 
@@ -119,6 +119,7 @@ def load_active_alerts(conn: db.Connection) -> list[Alert]:
             escalation=r[16],
             blocker=Blocker(blocker) if blocker else None,
             details=details,
+            snoozed_until=from_db_opt(r[19]),
         )
         keys[r[0]] = key
         out.append((alert, r[17]))
@@ -128,15 +129,20 @@ def load_active_alerts(conn: db.Connection) -> list[Alert]:
 
 
 def refresh_acks(conn: db.Connection, active: dict[Key, Alert]) -> None:
-    """Copy operators' acknowledgements (written by the dashboard) onto active alerts."""
+    """Copy operators' acknowledgements and snoozes (written by the dashboard) onto active
+    alerts. A snooze can be set again (a later time), so it is copied whenever it differs."""
     by_id = {a.id: a for a in active.values() if a.id is not None}
-    for alert_id, by, at in conn.execute(
-        "SELECT id, acked_by, acked_at FROM alerts "
-        "WHERE state IN ('pending', 'firing', 'suppressed') AND acked_at IS NOT NULL"
+    for alert_id, by, at, snoozed in conn.execute(
+        "SELECT id, acked_by, acked_at, snoozed_until FROM alerts "
+        "WHERE state IN ('pending', 'firing', 'suppressed') "
+        "AND (acked_at IS NOT NULL OR snoozed_until IS NOT NULL)"
     ):
         alert = by_id.get(alert_id)
-        if alert is not None and alert.acked_at is None:
+        if alert is None:
+            continue
+        if at is not None and alert.acked_at is None:
             alert.acked_by, alert.acked_at = by, from_db_opt(at)
+        alert.snoozed_until = from_db_opt(snoozed)
 
 
 def write(conn: db.Connection, out: Outbox, resolve: Callable[[Key], int | None]) -> None:

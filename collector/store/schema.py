@@ -42,7 +42,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeEngine
 
 # The revision this MetaData describes (the newest migration): tests/store check they agree.
-HEAD = "0002"
+HEAD = "0003"
 
 INT: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 FLOAT: TypeEngine[float] = Double().with_variant(sqlite.REAL(), "sqlite")
@@ -280,6 +280,10 @@ alerts = Table(
     _opt_int("inhibited_by"),  # parent alert id while inhibited
     _opt_int("incident_id"),
     _text("details", default="{}"),  # JSON
+    # since revision 0003: an operator's snooze (collector.actions.snooze_alert): no
+    # escalation until this UTC time, which may be past (the snooze then has expired)
+    _opt_text("snoozed_until"),
+    _opt_text("snoozed_by"),
 )
 Index(
     "alerts_one_active",

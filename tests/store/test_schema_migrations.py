@@ -225,6 +225,10 @@ ADDED_TABLES = {
     "txn_site_baseline",
 }
 ADDED_INDEXES = {"txn_batches": {"txn_batches_closed"}}
+# Columns added to release 0's tables, appended in this order (0003: alert snooze, issue #15).
+ADDED_COLUMNS = {
+    "alerts": [("snoozed_until", "TEXT", 0, None, 0), ("snoozed_by", "TEXT", 0, None, 0)]
+}
 
 
 def test_fresh_sqlite_store_has_release_0_schema_plus_what_later_migrations_add(
@@ -245,12 +249,14 @@ def test_fresh_sqlite_store_has_release_0_schema_plus_what_later_migrations_add(
         added = ADDED_INDEXES.get(table, set())
         assert set(now["indexes"]) - set(was["indexes"]) == added, table
         assert {k: v for k, v in now["indexes"].items() if k not in added} == was["indexes"]
+        old_n = len(was["columns"])
         for (cid, name, kind, notnull, default, pk), got in zip(
-            was["columns"], now["columns"], strict=True
+            was["columns"], now["columns"][:old_n], strict=True
         ):
             # The one difference: key columns are NOT NULL (release 0 left SQLite's NULL
             # keys possible); everything else is as release 0 declared it.
             assert got == (cid, name, kind, 1 if pk else notnull, default, pk), (table, name)
+        assert [c[1:] for c in now["columns"][old_n:]] == ADDED_COLUMNS.get(table, []), table
     assert {t for t, c in new_cat.items() if c["without_rowid"]} == WITHOUT_ROWID
 
 
