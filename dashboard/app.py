@@ -14,6 +14,7 @@ st.set_page_config(
 
 PAGES = [
     st.Page("views/overview.py", title=t("Overview"), url_path="overview", default=True),
+    st.Page("views/morning.py", title=t("Morning check"), url_path="morning"),
     st.Page("views/alerts.py", title=t("Alerts"), url_path="alerts"),
     st.Page("views/detail.py", title=t("Gateway / terminal / site"), url_path="detail"),
     st.Page("views/incidents.py", title=t("Incidents & SLA"), url_path="incidents"),

@@ -159,3 +159,31 @@ def frame(df: pd.DataFrame, name: str) -> pd.DataFrame:
                 out = df.copy()
             out[col] = [local(v, tz) if isinstance(v, str | datetime) else "" for v in df[col]]
     return out
+
+
+# Units of ``duration``: the NOC's shorthand, not Babel's words ("2 h 5 min", "2小时5分").
+_UNITS = {
+    "en": ("{d} d", "{h} h", "{m} min", "<1 min", " "),
+    "zh-CN": ("{d}天", "{h}小时", "{m}分", "<1分", ""),
+}
+
+
+def duration(value: datetime | str | None, now: datetime, lang: str) -> str:
+    """How long since ``value``, to the minute, the two largest units: "2 h 5 min",
+    "3 d 4 h", "<1 min"; "2小时5分" in zh-CN ('' for none; a time to come counts as 0)."""
+    at = parse(value)
+    if at is None:
+        return ""
+    day, hour, minute, under, sep = _UNITS.get(lang, _UNITS["en"])
+    minutes = max(0, int((now - at).total_seconds()) // 60)
+    d, rest = divmod(minutes, 24 * 60)
+    h, m = divmod(rest, 60)
+    if d:
+        parts = [day.format(d=d)] + ([hour.format(h=h)] if h else [])
+    elif h:
+        parts = [hour.format(h=h)] + ([minute.format(m=m)] if m else [])
+    elif m:
+        parts = [minute.format(m=m)]
+    else:
+        return under
+    return sep.join(parts)

@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from collector import sla
-from collector.actions import ActionError, Actor, Role
+from collector.actions import ActionError, Actor, Bulk, Role
 from collector.store import db as store_db
 from dashboard import auth, queries, session, timefmt
 from dashboard.i18n import LANG_NAMES, LANGS, N_, SESSION_KEY, current_lang, t, value
@@ -327,7 +327,7 @@ def act(c: Ctx, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
         return False
     conn = store_db.connect(c.db, timeout=10)
     try:
-        fn(conn, actor, *args, **kwargs)
+        result = fn(conn, actor, *args, **kwargs)
     except ActionError as exc:
         st.error(md(exc))  # messages quote ids and reasons from the store
         return False
@@ -336,6 +336,13 @@ def act(c: Ctx, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     _cached.clear()
     action = ACTIONS.get(fn.__name__, fn.__name__.replace("_", " "))
     st.session_state["flash"] = t("{action}: done, recorded in the audit log.", action=t(action))
+    if isinstance(result, Bulk) and result.refused:  # several alerts: some changed meanwhile
+        st.session_state["flash_warning"] = t(
+            "Applied to {done}, not to {n}: {why}",
+            done=len(result.done),
+            n=len(result.refused),
+            why=md("; ".join(result.refused.values())),
+        )
     st.rerun()
     return True  # not reached: st.rerun raises
 
@@ -356,6 +363,9 @@ def flash() -> None:
     msg = st.session_state.pop("flash", None)
     if msg:
         st.success(msg)
+    warning = st.session_state.pop("flash_warning", None)
+    if warning:
+        st.warning(warning)
 
 
 def subject_link(kind: str, ident: str) -> str:
@@ -593,4 +603,5 @@ ACTIONS = {
     "end_window_early": N_("end window early"), "reschedule_window": N_("reschedule window"),
     "import_inventory": N_("import inventory"), "set_rotation": N_("set rotation"),
     "add_override": N_("add override"), "remove_override": N_("remove override"),
+    "acknowledge_alerts": N_("acknowledge alerts"), "snooze_alerts": N_("snooze alerts"),
 }  # fmt: skip

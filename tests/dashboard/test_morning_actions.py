@@ -59,7 +59,8 @@ def test_bulk_acknowledge_acks_each_alert_with_its_own_event_and_audit_row(store
     _, conn = store
     ids = unacked(conn, 3)
     got = acknowledge_alerts(conn, OLGA, ids, "morning check", NOW)
-    assert got.done == ids and got.refused == {}
+    assert got.done == ids
+    assert got.refused == {}
     for alert_id in ids:
         row = conn.execute(
             "SELECT acked_by, acked_at, ack_note FROM alerts WHERE id = ?", (alert_id,)
