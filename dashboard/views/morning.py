@@ -54,6 +54,8 @@ HEADERS = {
     "hold": N_("snooze · suspension"),
 }  # fmt: skip
 
+ROW_H = 76  # px: four lines of wrapped text
+
 c = ui.ctx()
 st.html(CSS)
 st.title(t("Morning check"))
@@ -197,8 +199,8 @@ def body() -> None:
         on_select="rerun",
         selection_mode="multi-row",
         key=_key(),
-        row_height=66,  # above 4rem: Streamlit lets cells wrap
-        height=min(66 * len(table) + 40, 560),
+        row_height=ROW_H,  # above 4rem: Streamlit lets cells wrap
+        height=min(ROW_H * len(table) + 40, 600),
     )
     if len(df) >= queries_morning.ROWS_MAX:
         st.caption(t("The first {n} rows: filter on the Alerts page for the rest.", n=len(df)))
