@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 OLGA = Actor("olga", Role.OPERATOR)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+UTC_ZONE = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def db(store: Store, tmp_path: Path) -> Path:
     return copy
 
 
-def short(at: datetime, now: datetime, tz: ZoneInfo = ZoneInfo("UTC")) -> str:
+def short(at: datetime, now: datetime, tz: ZoneInfo = UTC_ZONE) -> str:
     """The page's rule for a time (docs/dashboard.md): local HH:MM, with the day when it is
     not today's."""
     here, then = now.astimezone(tz), at.astimezone(tz)
@@ -167,7 +168,8 @@ def test_the_dead_store_and_the_dead_gateway_are_listed_store_first_with_merchan
     assert one["store"] == f"{store.killed_site.site_id} {store.killed_site.name}"
     assert one["since"] == f"2 h 5 min · {short(since, now)}"
     assert one["cause"].startswith("fault")
-    assert one["ack"] == "" and dead["ack"] == ""
+    assert one["ack"] == ""
+    assert dead["ack"] == ""
     # The counts: the terminals behind the dead gateways are unknown, not down nor online.
     behind = sum(
         len(g.terminals)
@@ -199,7 +201,7 @@ def test_an_acknowledged_store_goes_below_the_unacknowledged_gateway_and_shows_w
     conn.close()
     at = morning(db, now, monkeypatch)
     got = rows(at)
-    assert [r["what"] for r in got][0] == f"gateway {store.killed}"
+    assert got[0]["what"] == f"gateway {store.killed}"
     assert got[1]["store"] == f"{store.dead_site.site_id} {store.dead_site.name}"
     assert got[1]["ack"] == f"olga · {short(now - timedelta(minutes=3), now)}"
     assert tiles(at)["paging"] == ("1", "#d62728")
@@ -220,11 +222,13 @@ def test_a_snoozed_gateway_shows_snoozed_until_local_time_in_chinese_and_goes_la
     conn.close()
     at = morning(db, now, monkeypatch, lang="zh-CN", tz="Asia/Shanghai")
     got = rows(at)
-    assert [r["what"] for r in got][0].startswith("门店离线")
+    assert got[0]["what"].startswith("门店离线")
     one = got[-1]
     assert one["what"] == f"网关 {store.killed}"
     assert one["since"] == f"3小时7分 · {short(since, now, SHANGHAI)}"
-    assert one["hold"] == f"暂缓至 {short(until, now, SHANGHAI)}（olga）"
+    assert (
+        one["hold"] == f"暂缓至 {short(until, now, SHANGHAI)}\uff08olga\uff09"
+    )  # full-width brackets
     # Once the snooze has passed it is back among the pages nobody is on, by itself.
     later = morning(db, until.astimezone(UTC) + timedelta(minutes=1), monkeypatch)
     back = [r for r in rows(later) if r["what"] == f"gateway {store.killed}"]

@@ -180,3 +180,30 @@ def test_bulk_snooze_snoozes_each_alert_with_its_own_audit_row(store) -> None:
             "SELECT snoozed_until, snoozed_by FROM alerts WHERE id = ?", (alert_id,)
         ).fetchone() == (to_db(until), "olga")
     assert [s for _, s, _ in audit(conn, "alert.snooze")] == [f"alert:{i}" for i in ids]
+
+
+def test_the_morning_page_reads_the_store_on_each_engine(fleet, open_page) -> None:
+    """The page's one read (``queries_morning``) on SQLite and PostgreSQL: the down gateway
+    with a page nobody is on is listed before the acknowledged ones."""
+    at = open_page("views/morning.py", login="olga")
+    (table,) = at.dataframe
+    got = table.value.to_dict("records")
+    conn = db.connect(fleet.path)
+    try:
+        down = {r[0] for r in conn.execute("SELECT gateway_id FROM gateways WHERE status = 'down'")}
+        acked = {
+            r[0]
+            for r in conn.execute(
+                "SELECT subject_id FROM alerts WHERE kind = 'gateway_down' "
+                "AND state = 'firing' AND acked_at IS NOT NULL"
+            )
+        }
+    finally:
+        conn.close()
+    listed = [str(r["what"]).removeprefix("gateway ") for r in got]
+    assert f"gateway {fleet.down_gateway}" in [r["what"] for r in got]
+    assert set(listed) <= down
+    flags = [g in acked for g in listed]
+    assert flags == sorted(flags)  # the acknowledged ones last
+    assert any(flags)
+    assert not all(flags)

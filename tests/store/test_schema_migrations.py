@@ -194,6 +194,8 @@ RELEASE_0_ROWS = {
     "SELECT terminal_id, gateway_id, status FROM terminals": [("t-1", "gw-1", "unknown")],
     "SELECT id, subject_id, ended_at, class FROM incidents": [(1, "gw-1", None, "fault")],
     "SELECT id, kind, state, details FROM alerts": [(1, "gateway_down", "firing", "{}")],
+    # 0003 (alert snooze): an upgraded alert row is not snoozed
+    "SELECT id, snoozed_until, snoozed_by FROM alerts": [(1, None, None)],
     "SELECT n, min, sum, max FROM telemetry_rollup": [(2, -80.5, -150.5, -70.0)],
     "SELECT id, approved, approved_amount, currency FROM txn_aggregates": [
         (1, 3, 123456789012, "CNY")
