@@ -207,3 +207,55 @@ def test_the_morning_page_reads_the_store_on_each_engine(fleet, open_page) -> No
     assert flags == sorted(flags)  # the acknowledged ones last
     assert any(flags)
     assert not all(flags)
+
+
+def test_the_page_snoozes_two_selected_rows_in_chinese_and_refuses_a_past_time(
+    fleet, open_page, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The form on the viewer's clock (Shanghai, 17:00 at NOW): 16:00 today is refused in
+    the viewer's language and nothing is written; 18:30 snoozes both rows until 10:30 UTC."""
+    from datetime import date, time
+
+    monkeypatch.setenv("POSFLEET_TZ", "Asia/Shanghai")
+    at = open_page("views/morning.py", query={"lang": "zh-CN"}, login="olga")
+    (table,) = at.dataframe
+    picked = [str(w).removeprefix("网关 ") for w in table.value["what"][:2]]
+    at.session_state["morning_rows_0"] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    at.run()
+    assert [m.value for m in at.markdown if "已选择" in m.value] == ["已选择 2 行（2 条告警）。"]  # noqa: RUF001
+    at.date_input[0].set_value(date(2026, 11, 22))
+    at.time_input[0].set_value(time(16, 0))
+    next(b for b in at.button if b.label == "暂缓所选").click()
+    at.run()
+    assert [e.value for e in at.error] == [
+        "暂缓至 2026-11-22 16:00 已是过去的时间：请选择一个将来的时间。"  # noqa: RUF001
+    ]
+    conn = db.connect(fleet.path)
+    try:
+        assert conn.execute(
+            "SELECT count(*) FROM alerts WHERE snoozed_until IS NOT NULL"
+        ).fetchone() == (0,)
+    finally:
+        conn.close()
+    at.time_input[0].set_value(time(18, 30))
+    next(b for b in at.button if b.label == "暂缓所选").click()
+    at.run()
+    assert not at.exception, at.exception
+    conn = db.connect(fleet.path)
+    try:
+        snoozed = conn.execute(
+            "SELECT subject_id, snoozed_until, snoozed_by FROM alerts "
+            "WHERE snoozed_until IS NOT NULL ORDER BY subject_id"
+        ).fetchall()
+        audited = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE action = 'alert.snooze' AND actor = 'olga'"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert snoozed == [(g, "2026-11-22T10:30:00.000000+00:00", "olga") for g in sorted(picked)]
+    assert audited == (2,)
+    (table,) = at.dataframe
+    rows = table.value.to_dict("records")
+    held = [r for r in rows if r["hold"] == "暂缓至 18:30（olga）"]  # noqa: RUF001
+    assert sorted(str(r["what"]).removeprefix("网关 ") for r in held) == sorted(picked)
+    assert rows[-2:] == held  # snoozed: last
