@@ -222,10 +222,12 @@ def firmware(conn: Connection, now: datetime) -> pd.DataFrame:
 
 
 def policy_target(policy: FirmwarePolicy | None) -> str:
-    """The version a model should be on: the newest approved one, else the minimum; ''
-    without a policy (or a policy that names no version)."""
+    """The version a model should be on: the policy's target, else the newest approved one,
+    else the minimum; '' without a policy (or a policy that names no version)."""
     if policy is None:
         return ""
+    if policy.target:
+        return policy.target
     if policy.approved:
         return max(policy.approved, key=version_key)
     return policy.min_version or ""

@@ -36,6 +36,7 @@ from collector.alerts.model import (
     COVERED_NOTE,
     DOWN_KIND_FOR,
     DOWN_KINDS,
+    PLANNING_KINDS,
     RECOVERING_UNTIL,
     Alert,
     AlertEvent,
@@ -328,7 +329,12 @@ class AlertEngine:
                     due = max(due, from_db(str(alert.details[RECOVERING_UNTIL])))
             if now >= due:
                 self._fire(alert, now)
-        if alert.state is AlertState.FIRING and alert.acked_by is None and alert.fired_at:
+        if (
+            alert.state is AlertState.FIRING
+            and alert.acked_by is None
+            and alert.fired_at
+            and alert.key.kind not in PLANNING_KINDS  # planning work climbs to nobody
+        ):
             assert alert.fired_at is not None
             delays = self._escalate_at.get(alert.severity, self._escalate_default)
             level = 1 + sum(1 for d in delays if now - alert.fired_at >= d)

@@ -214,9 +214,13 @@ def drift(eng: Engine) -> list[Any]:
 
 
 # --------------------------------------------------------------------------- tests
-# What the migrations after the baseline add (0002: transaction health, issue #16).
+# What the migrations after the baseline add (0002: transaction health, issue #16; 0003:
+# policies set from the console, issue #15).
 ADDED_TABLES = {
     "case_calls",
+    "maintenance_done",
+    "maintenance_schedules",
+    "maintenance_task_types",
     "settlement_imports",
     "settlement_rows",
     "shortfall_cases",
@@ -225,6 +229,15 @@ ADDED_TABLES = {
     "txn_site_baseline",
 }
 ADDED_INDEXES = {"txn_batches": {"txn_batches_closed"}}
+# Columns appended to release-0 tables (0003), as (name, declared type, notnull, default).
+ADDED_COLUMNS = {
+    "firmware_policy": [
+        ("target_version", "TEXT", 0, None),
+        ("updated_by", "TEXT", 0, None),
+        ("updated_at", "TEXT", 0, None),
+    ],
+    "services": [("task_type", "TEXT", 1, "''")],
+}
 
 
 def test_fresh_sqlite_store_has_release_0_schema_plus_what_later_migrations_add(
@@ -245,8 +258,10 @@ def test_fresh_sqlite_store_has_release_0_schema_plus_what_later_migrations_add(
         added = ADDED_INDEXES.get(table, set())
         assert set(now["indexes"]) - set(was["indexes"]) == added, table
         assert {k: v for k, v in now["indexes"].items() if k not in added} == was["indexes"]
+        extra = ADDED_COLUMNS.get(table, [])
+        assert [c[1:5] for c in now["columns"][len(was["columns"]) :]] == extra, table
         for (cid, name, kind, notnull, default, pk), got in zip(
-            was["columns"], now["columns"], strict=True
+            was["columns"], now["columns"][: len(now["columns"]) - len(extra)], strict=True
         ):
             # The one difference: key columns are NOT NULL (release 0 left SQLite's NULL
             # keys possible); everything else is as release 0 declared it.
@@ -298,6 +313,7 @@ def test_postgresql_types_are_wide_and_ids_are_identities(
         "audit_log",
         "case_calls",
         "incidents",
+        "maintenance_schedules",
         "maintenance_windows",
         "oncall_overrides",
         "services",
