@@ -71,4 +71,6 @@ MESSAGES: dict[str, str] = {
     "Schedule": "计划",
     "Delete schedule": "删除计划",
     "(none)": "（无）",
+    "Task": "任务",
+    "full service (every task)": "全面保养（所有任务）",
 }

@@ -276,3 +276,25 @@ def test_a_bad_csv_file_is_refused_whole_with_an_error_per_line(conn) -> None:
             NOW,
         )
     assert load_policies(conn) == {}
+
+
+def test_the_maintenance_due_metric_counts_what_a_task_schedule_makes_overdue(conn) -> None:
+    from collector.metrics import maintenance_due
+
+    def gauge() -> dict[tuple[str, str], float]:
+        fam = maintenance_due(conn, NOW)
+        return {(s.labels["region"], s.labels["state"]): s.value for s in fam.samples}
+
+    with conn:
+        conn.execute("UPDATE terminals SET install_date = '2026-01-01T00:00:00.000000+00:00'")
+    assert gauge() == {("north", "unknown"): 1}  # no policy, no schedule
+    set_schedule(
+        conn, ADMIN, task_type="cleaning", scope_type="site", scope_id="s-1",
+        every_n=3, every_unit="months", now=NOW,
+    )  # fmt: skip
+    assert gauge() == {("north", "overdue"): 1}  # due 2026-04-01
+    record_service(
+        conn, OPS, subject_type="terminal", subject_id="t-1", work="cleaned", now=NOW,
+        task_type="cleaning",
+    )  # fmt: skip
+    assert gauge() == {("north", "ok"): 1}
