@@ -345,22 +345,29 @@ def firmware_compliance(db: Connection, now: datetime | None = None) -> Metric:
 
 
 def maintenance_due(db: Connection, now: datetime | None = None) -> Metric:
-    """Terminals by region and maintenance due state (``collector.maintenance``)."""
+    """Terminals by region and maintenance due state: the model's policy and the task
+    schedules that apply (``collector.schedules.device_due``, as the console and the sweep)."""
     from collector.alerts.sweeps import load_maintenance_policies
-    from collector.maintenance import Usage, compute_due
+    from collector.maintenance import Usage
+    from collector.schedules import device_due
+    from collector.store.policies import load_done, load_schedules
     from collector.store.times import from_db_opt
 
     now = now or datetime.now(UTC)
     policies = load_maintenance_policies(db)
+    schedules = load_schedules(db)
+    done = load_done(db) if schedules else {}
     counts: dict[tuple[str, str], int] = {}
     for r in db.execute(
         "SELECT region_id, model, install_date, last_service_at, receipts_printed, "
-        "receipts_at_service, error_count, errors_at_service, battery_health_pct "
-        "FROM terminals WHERE registered = 1 AND decommissioned = 0"
+        "receipts_at_service, error_count, errors_at_service, battery_health_pct, "
+        "terminal_id, site_id FROM terminals WHERE registered = 1 AND decommissioned = 0"
     ):
         usage = Usage(from_db_opt(r[2]), from_db_opt(r[3]), r[4], r[5], r[6], r[7], r[8])
-        state = compute_due(policies.get(r[1]), usage, now).state.value
-        counts[(r[0], state)] = counts.get((r[0], state), 0) + 1
+        due, _, _ = device_due(
+            policies.get(r[1]), schedules, (r[1], r[0], r[10]), usage, done.get(r[9], {}), now
+        )
+        counts[(r[0], due.value)] = counts.get((r[0], due.value), 0) + 1
     fam = GaugeMetricFamily(
         "posfleet_maintenance_due",
         "Terminals by region and maintenance due state",

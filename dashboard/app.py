@@ -21,6 +21,7 @@ PAGES = [
     st.Page("views/cases.py", title=t("Shortfall cases"), url_path="cases"),
     st.Page("views/firmware.py", title=t("Firmware"), url_path="firmware"),
     st.Page("views/maintenance.py", title=t("Maintenance"), url_path="maintenance"),
+    st.Page("views/policies.py", title=t("Policies"), url_path="policies"),
     st.Page("views/oncall.py", title=t("On-call"), url_path="oncall"),
     st.Page("views/inventory.py", title=t("Inventory"), url_path="inventory"),
     st.Page("views/audit.py", title=t("Audit log"), url_path="audit"),

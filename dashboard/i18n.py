@@ -137,6 +137,13 @@ OTHER_VALUES = (
     N_("unacked"), N_("acked"), N_("viewer"), N_("operator"), N_("interval"), N_("receipts"),
     N_("battery"), N_("errors"), N_("firmware_end_of_support"),
 )  # fmt: skip
+# Maintenance task types (built-in; operator-defined ones show as typed), interval units and
+# usage triggers (collector.schedules).
+POLICY_VALUES = (
+    N_("printer"), N_("inspection"), N_("cleaning"), N_("days"), N_("weeks"), N_("months"),
+    N_("battery_health"),
+)  # fmt: skip
 VALUES = frozenset(
-    (*STATUS_VALUES, *SUBJECT_VALUES, *ALERT_VALUES, *INCIDENT_VALUES, *OTHER_VALUES)
-)
+    (*STATUS_VALUES, *SUBJECT_VALUES, *ALERT_VALUES, *INCIDENT_VALUES, *OTHER_VALUES,
+     *POLICY_VALUES)
+)  # fmt: skip

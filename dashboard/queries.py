@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pandas as pd
 
 from collector import sla
+from collector.alerts.model import PLANNING_KINDS
 from collector.status import effective
 from collector.store import db as store_db
 from collector.store.times import to_db
@@ -302,7 +303,7 @@ def region_contacts(conn: store_db.Connection, now: datetime) -> pd.DataFrame:
         conn,
         "SELECT r.region_id, r.name, r.oncall_name, r.oncall_contact, r.contact_verified_at, "
         " (SELECT COUNT(*) FROM alerts a WHERE a.region_id = r.region_id "
-        "   AND a.state = 'firing') AS alerts_firing "
+        "   AND a.state = 'firing' AND a.kind != 'maintenance_overdue') AS alerts_firing "
         "FROM regions r ORDER BY r.region_id",
     )
     stale_before = to_db(now - timedelta(days=STALE_CONTACT_DAYS))
@@ -349,8 +350,13 @@ class AlertFilter:
     states: tuple[str, ...] = ("firing", "pending")
 
     def where(self) -> tuple[str, list[Any]]:
-        clauses = [f"state IN ({', '.join('?' * len(self.states))})"]
-        params: list[Any] = list(self.states)
+        # Outages and faults only: planning work (maintenance overdue) is listed apart
+        # (queries_policies.maintenance_due_alerts), so 200 overdue terminals bury nothing.
+        clauses = [
+            f"state IN ({', '.join('?' * len(self.states))})",
+            f"kind NOT IN ({', '.join('?' * len(PLANNING_KINDS))})",
+        ]
+        params: list[Any] = [*self.states, *sorted(k.value for k in PLANNING_KINDS)]
         for col, value in (("region_id", self.region), ("severity", self.severity),
                            ("kind", self.kind)):  # fmt: skip
             if value:
@@ -394,7 +400,9 @@ def alert_facets(conn: store_db.Connection) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for col in ("region_id", "severity", "kind"):
         rows = conn.execute(
-            f"SELECT DISTINCT {col} FROM alerts WHERE state != 'resolved' ORDER BY 1"
+            f"SELECT DISTINCT {col} FROM alerts WHERE state != 'resolved' "
+            f"AND kind NOT IN ({', '.join('?' * len(PLANNING_KINDS))}) ORDER BY 1",
+            sorted(k.value for k in PLANNING_KINDS),
         ).fetchall()
         out[col] = [r[0] for r in rows if r[0]]
     return out

@@ -10,9 +10,11 @@ import pandas as pd
 
 from collector.alerts.repository import load_policies
 from collector.alerts.versions import FirmwarePolicy, version_key
-from collector.maintenance import DueState, MaintenancePolicy, Usage, compute_due
+from collector.maintenance import DueState, MaintenancePolicy, Usage
+from collector.schedules import device_due
 from collector.status import effective
 from collector.store.db import Connection
+from collector.store.policies import load_done, load_schedules
 from collector.store.times import from_db_opt, to_db
 from dashboard.queries import frame
 
@@ -222,10 +224,12 @@ def firmware(conn: Connection, now: datetime) -> pd.DataFrame:
 
 
 def policy_target(policy: FirmwarePolicy | None) -> str:
-    """The version a model should be on: the newest approved one, else the minimum; ''
-    without a policy (or a policy that names no version)."""
+    """The version a model should be on: the policy's target, else the newest approved one,
+    else the minimum; '' without a policy (or a policy that names no version)."""
     if policy is None:
         return ""
+    if policy.target:
+        return policy.target
     if policy.approved:
         return max(policy.approved, key=version_key)
     return policy.min_version or ""
@@ -272,8 +276,11 @@ def policies(conn: Connection) -> dict[str, MaintenancePolicy]:
 
 
 def maintenance_due(conn: Connection, now: datetime) -> pd.DataFrame:
-    """Due state of every registered terminal (the pure rule applied row by row)."""
+    """Due state of every registered terminal: its model's policy and the schedules of each
+    task type that apply to it (``collector.schedules``), the pure rules row by row."""
     pol = policies(conn)
+    schedules = load_schedules(conn)
+    done = load_done(conn) if schedules else {}
     df = frame(
         conn,
         "SELECT t.terminal_id, t.gateway_id, t.site_id, t.region_id, t.model, t.serial, "
@@ -293,10 +300,17 @@ def maintenance_due(conn: Connection, now: datetime) -> pd.DataFrame:
             errors_at_service=_int(row.errors_at_service),
             battery_health_pct=None if pd.isna(row.battery_health_pct) else row.battery_health_pct,
         )
-        due = compute_due(pol.get(str(row.model)), usage, now)
-        states.append(due.state.value)
-        due_at.append(to_db(due.due_at)[:10] if due.due_at else "")
-        reasons.append(due.reason)
+        state, when, reason = device_due(
+            pol.get(str(row.model)),
+            schedules,
+            (str(row.model), str(row.region_id or ""), str(row.site_id or "")),
+            usage,
+            done.get(str(row.terminal_id), {}),
+            now,
+        )
+        states.append(state.value)
+        due_at.append(to_db(when)[:10] if when else "")
+        reasons.append(reason)
     df["state"], df["due_at"], df["reason"] = states, due_at, reasons
     return df[
         ["terminal_id", "serial", "model", "region_id", "technician", "site_id", "state",

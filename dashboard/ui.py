@@ -549,7 +549,8 @@ def shown(df: pd.DataFrame) -> pd.DataFrame:
 VALUE_COLUMNS = frozenset(
     ("status", "from_status", "to_status", "effective_status", "kind", "severity", "state",
      "class", "fault_category", "detected_by", "subject_type", "type", "compliance", "target",
-     "source", "on_call", "zone", "tbl", "role", "scope_type", "last_kind", "reason")
+     "source", "on_call", "zone", "tbl", "role", "scope_type", "last_kind", "reason",
+     "task_type", "every_unit", "usage_metric")
 )  # fmt: skip
 
 # Every column the console's tables show, by id: the header in the viewer's language.
@@ -593,6 +594,11 @@ COLUMN_LABELS = {
     "order": N_("order"), "starts": N_("starts (local)"), "ends": N_("ends (local)"),
     "shift_h": N_("shift (h)"), "override_id": N_("override #"), "address": N_("address"),
     "merchant_name": N_("merchant"), "install_date": N_("installed"),
+    "target_version": N_("target version"), "min_version": N_("minimum version"),
+    "approved_versions": N_("approved versions"), "end_of_support": N_("end of support"),
+    "updated_by": N_("updated by"), "updated_at": N_("updated"), "task_type": N_("task type"),
+    "every_n": N_("every"), "every_unit": N_("unit"), "usage_metric": N_("usage trigger"),
+    "usage_limit": N_("usage limit"), "due_soon_days": N_("due soon (days)"),
 }  # fmt: skip
 
 # Operator actions (``collector.actions``), as the confirmation after one names them.
@@ -604,4 +610,11 @@ ACTIONS = {
     "import_inventory": N_("import inventory"), "set_rotation": N_("set rotation"),
     "add_override": N_("add override"), "remove_override": N_("remove override"),
     "acknowledge_alerts": N_("acknowledge alerts"), "snooze_alerts": N_("snooze alerts"),
+    "set_firmware_policy": N_("set firmware policy"),
+    "delete_firmware_policy": N_("delete firmware policy"),
+    "import_firmware_policies": N_("import firmware policies"),
+    "set_schedule": N_("set maintenance schedule"),
+    "delete_schedule": N_("delete maintenance schedule"),
+    "import_schedules": N_("import maintenance schedules"),
+    "add_task_type": N_("add task type"),
 }  # fmt: skip

@@ -10,6 +10,7 @@ Exceptions::
     ├── PermissionDenied        the actor's role may not do this
     ├── NotFound                the alert / window / incident / subject does not exist
     └── InvalidAction           bad input (end before start, unknown scope, resolved alert...)
+        └── CsvRejected         a CSV import with bad rows (``errors``: one per line)
 """
 
 from __future__ import annotations
@@ -33,6 +34,18 @@ from collector.actions.base import (
 from collector.actions.cases import close_case, log_case_call, set_case_cause
 from collector.actions.inventory import import_inventory
 from collector.actions.oncall import add_override, load_oncall, remove_override, set_rotation
+from collector.actions.policies import (
+    CsvRejected,
+    add_task_type,
+    delete_firmware_policy,
+    delete_schedule,
+    export_firmware_policies,
+    export_schedules,
+    import_firmware_policies,
+    import_schedules,
+    set_firmware_policy,
+    set_schedule,
+)
 from collector.actions.subjects import (
     FAULT_CATEGORIES,
     SUBJECT_TABLES,
@@ -56,6 +69,7 @@ __all__ = [
     "ActionError",
     "Actor",
     "Bulk",
+    "CsvRejected",
     "InvalidAction",
     "NotFound",
     "PermissionDenied",
@@ -63,11 +77,18 @@ __all__ = [
     "acknowledge_alert",
     "acknowledge_alerts",
     "add_override",
+    "add_task_type",
     "close_case",
     "create_window",
+    "delete_firmware_policy",
+    "delete_schedule",
     "edit_window",
     "end_window_early",
+    "export_firmware_policies",
+    "export_schedules",
+    "import_firmware_policies",
     "import_inventory",
+    "import_schedules",
     "load_oncall",
     "log_case_call",
     "open_window",
@@ -76,7 +97,9 @@ __all__ = [
     "remove_override",
     "reschedule_window",
     "set_case_cause",
+    "set_firmware_policy",
     "set_rotation",
+    "set_schedule",
     "set_suspended",
     "snooze_alert",
     "snooze_alerts",

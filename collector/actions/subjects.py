@@ -98,11 +98,21 @@ def record_service(
     parts_replaced: str = "",
     fault_category: str = "",
     performed_at: datetime | None = None,
+    task_type: str = "",
 ) -> int:
-    """Record a service visit; resets the calendar and, for terminals, the usage counters."""
+    """Record a service visit; resets the calendar and, for terminals, the usage counters.
+
+    ``task_type`` '' is a full service (every task and the model's policy start again);
+    a task type (printer, battery, ...) starts only that task's schedule again."""
     _require(actor, Role.OPERATOR, "record services")
     if subject_type not in SUBJECT_TABLES:
         raise InvalidAction(f"cannot service a {subject_type!r}; only gateway or terminal")
+    if task_type:
+        from collector.store.policies import task_types
+
+        known = task_types(conn)
+        if task_type not in known:
+            raise InvalidAction(f"task type {task_type!r} unknown; use one of {', '.join(known)}")
     if fault_category not in FAULT_CATEGORIES:
         raise InvalidAction(
             f"fault category {fault_category!r} unknown; use hardware, software, network, power"
@@ -110,7 +120,20 @@ def record_service(
     when = to_db(performed_at or now)
     table, key = SUBJECT_TABLES[subject_type]
     with conn:
-        if subject_type == "terminal":
+        if task_type:
+            # One task: its own record (and its counters now), not the full-service calendar.
+            counters = (
+                "receipts_printed, error_count" if subject_type == "terminal" else "NULL, NULL"
+            )
+            cur = conn.execute(
+                "INSERT INTO maintenance_done (subject_type, subject_id, task_type, done_at, "
+                f"receipts_at, errors_at) SELECT ?, {key}, ?, ?, {counters} FROM {table} "
+                f"WHERE {key} = ? ON CONFLICT (subject_type, subject_id, task_type) DO UPDATE "
+                "SET done_at = excluded.done_at, receipts_at = excluded.receipts_at, "
+                "errors_at = excluded.errors_at",
+                (subject_type, task_type, when, subject_id),
+            )
+        elif subject_type == "terminal":
             # Baselines: usage since this service = device counter - counter now.
             cur = conn.execute(
                 "UPDATE terminals SET last_service_at = ?, "
@@ -126,8 +149,18 @@ def record_service(
             raise NotFound(f"{subject_type} {subject_id} does not exist")
         ins = conn.execute(
             "INSERT INTO services (subject_type, subject_id, performed_at, performed_by, work, "
-            "parts_replaced, fault_category) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (subject_type, subject_id, when, actor.name, work, parts_replaced, fault_category),
+            "parts_replaced, fault_category, task_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "RETURNING id",
+            (
+                subject_type,
+                subject_id,
+                when,
+                actor.name,
+                work,
+                parts_replaced,
+                fault_category,
+                task_type,
+            ),
         )
         service_id = int(ins.fetchone()[0])
         _audit(
@@ -142,6 +175,7 @@ def record_service(
                 "parts_replaced": parts_replaced,
                 "fault_category": fault_category,
                 "performed_at": when,
+                "task_type": task_type,
             },
         )
     return service_id

@@ -36,6 +36,7 @@ from collector.alerts.model import (
     COVERED_NOTE,
     DOWN_KIND_FOR,
     DOWN_KINDS,
+    PLANNING_KINDS,
     RECOVERING_UNTIL,
     Alert,
     AlertEvent,
@@ -333,6 +334,7 @@ class AlertEngine:
             and alert.acked_by is None
             and alert.fired_at
             and not alert.snoozed(now)
+            and alert.key.kind not in PLANNING_KINDS  # planning work climbs to nobody
         ):
             assert alert.fired_at is not None
             delays = self._escalate_at.get(alert.severity, self._escalate_default)

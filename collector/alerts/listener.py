@@ -25,6 +25,7 @@ from collector.alerts.sweeps import FirmwareSweep, OverdueSweep, load_maintenanc
 from collector.hooks import Listener
 from collector.model import SubjectType, Transition
 from collector.store import db
+from collector.store.policies import load_schedules
 from telemetry.codec import Decoded
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ class AlertListener:
                 self.rules.policies = policies
                 self.firmware.start()  # re-judge the fleet's stored versions, a chunk a tick
             self.overdue.policies = load_maintenance_policies(conn)
+            self.overdue.schedules = load_schedules(conn)
             self._refresh_topology(conn)
         if self._due("maintenance", s.poll_maintenance_s):
             self.engine.apply_verdicts(self.overdue.step(conn, now), now)
@@ -165,6 +167,7 @@ class AlertListener:
         self.rules.policies = repo.load_policies(conn)
         self.firmware.start()  # the policy may have changed while the collector was down
         self.overdue.policies = load_maintenance_policies(conn)
+        self.overdue.schedules = load_schedules(conn)
         self.engine.load(repo.load_active_alerts(conn))
         self.spikes.load(conn)
         log.info(

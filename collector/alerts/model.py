@@ -51,6 +51,11 @@ COVERED_NOTE = "covered by"
 
 DOWN_KINDS = frozenset({Kind.SITE_DOWN, Kind.GATEWAY_DOWN, Kind.TERMINAL_DOWN})
 
+# Planning work, not outages: shown apart from them (the console's "Maintenance due"), routed
+# to the NOC's planning queue, and never escalated, since an escalation pages supervisors
+# (issue #15: 200 overdue terminals must not become 200 pages).
+PLANNING_KINDS = frozenset({Kind.MAINTENANCE_OVERDUE})
+
 DOWN_KIND_FOR = {
     SubjectType.SITE: Kind.SITE_DOWN,
     SubjectType.GATEWAY: Kind.GATEWAY_DOWN,

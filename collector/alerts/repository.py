@@ -357,12 +357,15 @@ def load_windows(conn: db.Connection, now: datetime) -> list[Window]:
 
 def load_policies(conn: db.Connection) -> dict[str, FirmwarePolicy]:
     out = {}
-    for model, min_v, approved, eos in conn.execute(
-        "SELECT model, min_version, approved_versions, end_of_support FROM firmware_policy"
+    for model, min_v, approved, eos, target in conn.execute(
+        "SELECT model, min_version, approved_versions, end_of_support, target_version "
+        "FROM firmware_policy"
     ):
         try:
             versions = frozenset(str(v) for v in json.loads(approved or "[]"))
         except ValueError:
             versions = frozenset()
-        out[model] = FirmwarePolicy(model, min_v or None, versions, from_db_opt(eos))
+        out[model] = FirmwarePolicy(
+            model, min_v or None, versions, from_db_opt(eos), target or None
+        )
     return out

@@ -13,9 +13,11 @@ from datetime import datetime
 from collector.alerts.model import Key, Kind, Place
 from collector.alerts.rules import Verdict, firmware_verdict
 from collector.alerts.versions import FirmwarePolicy
-from collector.maintenance import DueState, MaintenancePolicy, Usage, compute_due
+from collector.maintenance import DueState, MaintenancePolicy, Usage
 from collector.model import SubjectType
+from collector.schedules import Schedule, device_due
 from collector.store import db
+from collector.store.policies import load_done
 from collector.store.times import from_db_opt
 
 
@@ -48,6 +50,7 @@ class OverdueSweep:
         self.chunk = chunk
         self.cursor: object = None  # paging key of the last row looked at (None: start)
         self.policies: dict[str, MaintenancePolicy] = {}
+        self.schedules: list[Schedule] = []  # per task type and scope (collector.schedules)
 
     def step(self, conn: db.Connection, now: datetime) -> list[Verdict]:
         """Evaluate the next chunk; wraps around at the end of the table."""
@@ -60,18 +63,26 @@ class OverdueSweep:
             (cursor, self.chunk),
         ).fetchall()
         self.cursor = rows[-1][0] if len(rows) == self.chunk else None
+        done = load_done(conn, [r[1] for r in rows]) if self.schedules else {}
         out = []
         for r in rows:
             _, tid, gw, site, region, model = r[:6]
             usage = Usage(from_db_opt(r[6]), from_db_opt(r[7]), r[8], r[9], r[10], r[11], r[12])
-            due = compute_due(self.policies.get(model), usage, now)
+            state, due_at, reason = device_due(
+                self.policies.get(model),
+                self.schedules,
+                (model, region, site),
+                usage,
+                done.get(tid, {}),
+                now,
+            )
             place = Place(region, site, gw, tid, model)
             where = f" (site {site})" if site else ""
-            summary = f"Terminal {tid}{where} maintenance overdue: {due.reason}" + (
-                f" (due {due.due_at:%Y-%m-%d})" if due.due_at and due.due_at <= now else ""
+            summary = f"Terminal {tid}{where} maintenance overdue: {reason}" + (
+                f" (due {due_at:%Y-%m-%d})" if due_at and due_at <= now else ""
             )
             key = Key(Kind.MAINTENANCE_OVERDUE, SubjectType.TERMINAL, tid)
-            out.append(Verdict(key, due.state is DueState.OVERDUE, place, summary))
+            out.append(Verdict(key, state is DueState.OVERDUE, place, summary))
         return out
 
 

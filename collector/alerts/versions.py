@@ -34,6 +34,7 @@ class FirmwarePolicy:
     min_version: str | None = None
     approved: frozenset[str] = field(default_factory=frozenset)
     end_of_support: datetime | None = None
+    target: str | None = None  # the version to roll out (shown, not judged: min/approved are)
 
     def violation(self, version: str, now: datetime) -> str | None:
         """Why ``version`` breaks the policy, or None when compliant."""

@@ -42,7 +42,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeEngine
 
 # The revision this MetaData describes (the newest migration): tests/store check they agree.
-HEAD = "0003"
+HEAD = "0004"
 
 INT: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 FLOAT: TypeEngine[float] = Double().with_variant(sqlite.REAL(), "sqlite")
@@ -335,6 +335,11 @@ firmware_policy = Table(
     _opt_text("min_version"),
     _text("approved_versions", default="[]"),  # JSON list; empty = any >= min_version
     _opt_text("end_of_support"),
+    # since 0004: the version the fleet should be on (shown as the rollout's target), and
+    # who last set the policy (collector.actions.policies)
+    _opt_text("target_version"),
+    _opt_text("updated_by"),
+    _opt_text("updated_at"),
 )
 
 maintenance_policy = Table(
@@ -359,6 +364,7 @@ services = Table(
     _text("work", default=""),
     _text("parts_replaced", default=""),
     _text("fault_category", default=""),
+    _text("task_type", default=""),  # since 0004: '' = a full service (every task)
 )
 
 audit_log = Table(
@@ -693,4 +699,48 @@ txn_site_baseline = Table(
     _float("timed_out", nullable=False),
     _float("reversed", nullable=False),
     PrimaryKeyConstraint("site_id", "how"),
+)
+
+
+# ---------------------------------------------------------------- since revision 0004
+# Maintenance schedules per task type (collector.maintenance, collector.actions.policies):
+# printer, battery, inspection, cleaning or an operator-defined type, per scope (model,
+# region or site; the most specific scope wins per task). A calendar interval (every_n
+# every_unit: days | weeks | months) and/or a usage trigger (usage_metric: receipts |
+# errors since the task was last done, or battery_health below usage_limit %).
+maintenance_schedules = Table(
+    "maintenance_schedules",
+    metadata,
+    _id(),
+    _text("task_type"),
+    _text("scope_type"),  # model | region | site
+    _text("scope_id"),
+    _opt_int("every_n"),
+    _text("every_unit", default=""),  # '' (no calendar trigger) | days | weeks | months
+    _text("usage_metric", default=""),  # '' | receipts | errors | battery_health
+    _float("usage_limit"),
+    _int("due_soon_days", default=14),
+    _text("updated_by"),
+    _text("updated_at"),
+    UniqueConstraint("task_type", "scope_type", "scope_id"),
+)
+# Task types an operator added to the built-in ones (collector.maintenance.BUILTIN_TASKS).
+maintenance_task_types = Table(
+    "maintenance_task_types",
+    metadata,
+    _text_pk("name"),
+    _text("created_by"),
+    _text("created_at"),
+)
+# When each task was last done on a device, with its usage counters then (usage since).
+maintenance_done = Table(
+    "maintenance_done",
+    metadata,
+    _text("subject_type"),
+    _text("subject_id"),
+    _text("task_type"),
+    _text("done_at"),
+    _opt_int("receipts_at"),
+    _opt_int("errors_at"),
+    PrimaryKeyConstraint("subject_type", "subject_id", "task_type"),
 )

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from collector.actions import Role, acknowledge_alert
-from dashboard import queries, ui
+from dashboard import queries, queries_policies, ui
 from dashboard.i18n import t, value
 
 c = ui.ctx()
@@ -73,3 +73,25 @@ def body() -> None:
 
 
 body()
+
+
+@st.fragment(run_every=c.settings.dashboard_refresh_s)
+def maintenance_due() -> None:
+    """Planning work apart from the outages above: its own count, never paged."""
+    st.subheader(t("Maintenance due"))
+    region = st.query_params.get("region", "")
+    by_region: pd.DataFrame
+    by_region, total = ui.load(c, queries_policies.maintenance_due_alerts, region)
+    st.metric(t("Maintenance overdue (not paged)"), total)
+    st.caption(
+        t(
+            "Overdue maintenance is planning work: listed here and on the Maintenance page, "
+            "routed to the planning queue, never paged nor escalated."
+        )
+    )
+    if total:
+        ui.table(by_region, "maintenance-due-by-region")
+    st.page_link("views/maintenance.py", label=t("Open the Maintenance page"))
+
+
+maintenance_due()

@@ -18,12 +18,12 @@ from collector.actions import (
     reschedule_window,
 )
 from collector.store.times import from_db, to_db
-from dashboard import queries_ops, ui
+from dashboard import queries_ops, queries_policies, ui
 from dashboard.i18n import t, value
 from dashboard.queries_ops import due_summary
 from dashboard.text import md
 
-SERVICE_KEYS = ("svc_kind", "svc_id", "svc_work", "svc_parts", "svc_cat")
+SERVICE_KEYS = ("svc_kind", "svc_id", "svc_task", "svc_work", "svc_parts", "svc_cat")
 WINDOW_KEYS = (
     "win_scope", "win_scope_id", "win_day", "win_time", "win_hours", "win_recurrence", "win_reason",
 )  # fmt: skip
@@ -85,6 +85,12 @@ if ui.need(c, Role.OPERATOR, t("record services and schedule windows")):
         st.write(t("**Record a service**"))
         kind = st.selectbox(t("Type"), ["terminal", "gateway"], format_func=value, key="svc_kind")
         subject = st.text_input(t("Id"), key="svc_id")
+        task = st.selectbox(
+            t("Task"),
+            ["", *ui.load(c, queries_policies.tasks)],
+            format_func=lambda x: value(x) if x else t("full service (every task)"),
+            key="svc_task",
+        )
         work = st.text_input(t("Work done"), key="svc_work")
         parts = st.text_input(t("Parts replaced"), key="svc_parts")
         cat = st.selectbox(
@@ -104,6 +110,7 @@ if ui.need(c, Role.OPERATOR, t("record services and schedule windows")):
                 parts_replaced=parts,
                 fault_category=cat,
                 now=c.now,
+                task_type=task or "",
             )
     with right, st.form("window"):
         st.write(t("**Schedule a maintenance window**"))

@@ -216,9 +216,13 @@ def drift(eng: Engine) -> list[Any]:
 
 
 # --------------------------------------------------------------------------- tests
-# What the migrations after the baseline add (0002: transaction health, issue #16).
+# What the migrations after the baseline add (0002: transaction health, issue #16; 0003:
+# alert snooze; 0004: policies set from the console, issue #15).
 ADDED_TABLES = {
     "case_calls",
+    "maintenance_done",
+    "maintenance_schedules",
+    "maintenance_task_types",
     "settlement_imports",
     "settlement_rows",
     "shortfall_cases",
@@ -227,9 +231,16 @@ ADDED_TABLES = {
     "txn_site_baseline",
 }
 ADDED_INDEXES = {"txn_batches": {"txn_batches_closed"}}
-# Columns added to release 0's tables, appended in this order (0003: alert snooze, issue #15).
+# Columns added to release 0's tables, appended in this order, as (name, declared type,
+# notnull, default, pk): 0003 alert snooze, 0004 policies (issue #15).
 ADDED_COLUMNS = {
-    "alerts": [("snoozed_until", "TEXT", 0, None, 0), ("snoozed_by", "TEXT", 0, None, 0)]
+    "alerts": [("snoozed_until", "TEXT", 0, None, 0), ("snoozed_by", "TEXT", 0, None, 0)],
+    "firmware_policy": [
+        ("target_version", "TEXT", 0, None, 0),
+        ("updated_by", "TEXT", 0, None, 0),
+        ("updated_at", "TEXT", 0, None, 0),
+    ],
+    "services": [("task_type", "TEXT", 1, "''", 0)],
 }
 
 
@@ -306,6 +317,7 @@ def test_postgresql_types_are_wide_and_ids_are_identities(
         "audit_log",
         "case_calls",
         "incidents",
+        "maintenance_schedules",
         "maintenance_windows",
         "oncall_overrides",
         "services",
