@@ -96,12 +96,16 @@ class MqttIngest:
         self._connected_mono = 0.0
         self._was_connected = False
         self._suspect = False  # the last loss looked like a takeover; the reconnect decides
-        # A persistent session (clean_session=False, fixed client id): QoS 1 messages that
-        # arrive while the collector restarts are queued by the broker, not lost.
+        # Alone: a persistent session (clean_session=False, fixed client id): QoS 1 messages
+        # that arrive while the collector restarts are queued by the broker, not lost.
+        # In a share group: a clean session. Mosquitto (2.0.11, measured) goes on handing a
+        # persistent member's share of the group to its session while the member is away,
+        # so the other members would never see those heartbeats; with a clean session the
+        # broker drops a dead member's share at once and the others get every message.
         self.client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
-            clean_session=False,
+            clean_session=settings.share_group is not None,
             protocol=mqtt.MQTTv311,
         )
         self.client.enable_logger(logging.getLogger("collector.paho"))
@@ -214,7 +218,8 @@ class MqttIngest:
             if self._suspect:
                 self._suspect = False
                 self._count_takeover()
-            if self._was_connected and not getattr(flags, "session_present", True):
+            shared = self.settings.share_group is not None  # a clean session by design
+            if self._was_connected and not shared and not getattr(flags, "session_present", True):
                 log.warning(
                     "the broker kept no session for client id %r: what it queued for us while "
                     "we were away (wills included) is lost",

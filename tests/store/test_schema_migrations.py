@@ -214,9 +214,13 @@ def drift(eng: Engine) -> list[Any]:
 
 
 # --------------------------------------------------------------------------- tests
-# What the migrations after the baseline add (0002: transaction health, issue #16).
+# What the migrations after the baseline add (0002: transaction health, issue #16; 0003:
+# several collectors, issue #14).
 ADDED_TABLES = {
     "case_calls",
+    "collector_members",
+    "liveness_fleet",
+    "liveness_state",
     "settlement_imports",
     "settlement_rows",
     "shortfall_cases",
