@@ -54,7 +54,7 @@ class SharedSettings:
     member_id: str
     host: str = ""
     # A member silent this long is suspect (hung or killed): the fleet holds its deadlines.
-    beat_timeout_s: float = 5.0
+    beat_timeout_s: float = 10.0
     # ... until it is forgotten: by then the broker has dropped its session (at once for a
     # killed process, after 1.5 x keepalive for a hung or cut-off one) and its share of the
     # heartbeats goes to the others.
