@@ -706,7 +706,7 @@ liveness_state = Table(
     _opt_text("since"),
     _opt_int("session"),
     _opt_int("ended_session"),
-    _int("seq", default=-1),
+    _opt_int("seq"),  # NULL: none yet (the tracker's -1)
     _float("interval"),
     _float("deadline"),  # database clock, epoch seconds; NULL: nothing scheduled
     _opt_text("deadline_wall"),
@@ -729,17 +729,17 @@ collector_members = Table(
     _text("host", default=""),
     PrimaryKeyConstraint("member_id"),
 )
-# The fleet's vision (one row, id 1): blind since (database clock; NULL: it sees), the epoch
+# The fleet's vision (one row, fleet_id 1): blind since (database clock; NULL: it sees), the epoch
 # (+1 per return of vision: births since carry it), and the restart hold that follows it.
 liveness_fleet = Table(
     "liveness_fleet",
     metadata,
-    _int("id"),
+    Column("fleet_id", INT, nullable=False, autoincrement=False),
     _float("blind_since"),
     _int("epoch", default=0),
     _float("restart_until"),
     _opt_text("restart_wall"),
     _int("restarting", default=0),
     _int("restart_pending", default=0),
-    PrimaryKeyConstraint("id"),
+    PrimaryKeyConstraint("fleet_id"),
 )

@@ -123,7 +123,7 @@ class SharedLiveness:
         # The first connection of a fleet is a return after a broker restart for all we know
         # (the single collector's first connect: session_present is false).
         conn.execute(
-            "INSERT INTO liveness_fleet (id, blind_since, epoch, restart_pending) "
+            "INSERT INTO liveness_fleet (fleet_id, blind_since, epoch, restart_pending) "
             "VALUES (1, 0, 0, 1) ON CONFLICT DO NOTHING"
         )
 
@@ -159,14 +159,16 @@ class SharedLiveness:
             # Our session was not kept: if the fleet is blind now, the broker restarted.
             conn.execute(
                 "UPDATE liveness_fleet SET restart_pending = 1 "
-                "WHERE id = 1 AND blind_since IS NOT NULL"
+                "WHERE fleet_id = 1 AND blind_since IS NOT NULL"
             )
         fleet = self._fleet(conn, lock=claim)
         may_tick = False
         if claim:
             blind = self._blind(conn, db_now)
             if blind and fleet.blind_since is None:
-                conn.execute("UPDATE liveness_fleet SET blind_since = ? WHERE id = 1", (db_now,))
+                conn.execute(
+                    "UPDATE liveness_fleet SET blind_since = ? WHERE fleet_id = 1", (db_now,)
+                )
                 fleet.blind_since = db_now
             elif not blind and fleet.blind_since is not None:
                 fleet = self._resume(conn, db_now, now)
@@ -285,7 +287,7 @@ class SharedLiveness:
     def _fleet(self, conn: db.Connection, *, lock: bool) -> _Fleet:
         row = conn.execute(
             "SELECT blind_since, epoch, restart_until, restart_wall, restarting "
-            "FROM liveness_fleet WHERE id = 1" + (" FOR UPDATE" if lock else "")
+            "FROM liveness_fleet WHERE fleet_id = 1" + (" FOR UPDATE" if lock else "")
         ).fetchone()
         if row is None:
             raise SharedStoreError("the store has no liveness_fleet row: run the collector once")
@@ -345,7 +347,7 @@ class SharedLiveness:
             "UPDATE liveness_fleet SET blind_since = NULL, epoch = epoch + 1, "
             "restart_until = ?, restart_wall = ?, "
             "restarting = CASE WHEN restart_pending = 1 OR ? = 1 THEN 1 ELSE 0 END, "
-            "restart_pending = 0 WHERE id = 1 RETURNING epoch, restarting",
+            "restart_pending = 0 WHERE fleet_id = 1 RETURNING epoch, restarting",
             (db_now + hold, to_db(wall), held > 0),
         ).fetchone()
         return _Fleet(None, int(row[0]), db_now + hold, wall, bool(row[1]))
@@ -359,7 +361,7 @@ def _state(row: Sequence[object]) -> tuple[Key, SubjectState]:
         since=from_db_opt(since),  # type: ignore[arg-type]
         session=session,  # type: ignore[arg-type]
         ended_session=ended,  # type: ignore[arg-type]
-        seq=int(seq),  # type: ignore[call-overload]
+        seq=-1 if seq is None else int(seq),  # type: ignore[call-overload]
         interval=interval,  # type: ignore[arg-type]
         deadline=deadline,  # type: ignore[arg-type]
         deadline_wall=from_db_opt(deadline_wall),  # type: ignore[arg-type]

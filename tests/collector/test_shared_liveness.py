@@ -129,9 +129,11 @@ def test_alternate_heartbeats_out_of_order_on_two_collectors_raise_no_false_late
         _judge(ps)
         seq += 3
     assert _changes(ps[0]) == [("unknown", "online")]
-    row = ps[0].store.conn.execute(
-        "SELECT seq, session FROM liveness_state WHERE subject_id = 'gw-1'"
-    ).fetchone()
+    row = (
+        ps[0]
+        .store.conn.execute("SELECT seq, session FROM liveness_state WHERE subject_id = 'gw-1'")
+        .fetchone()
+    )
     assert tuple(row) == (17, 1)  # the older seq delivered after a newer one did not win
 
 
@@ -195,10 +197,14 @@ def test_a_due_deadline_fires_exactly_once_when_two_collectors_race(pg_url: str)
     for t in threads:
         t.join(60)
     assert errors == []
-    late = ps[0].store.conn.execute(
-        "SELECT subject_id, count(*) FROM state_changes WHERE to_status = 'late' "
-        "GROUP BY subject_id"
-    ).fetchall()
+    late = (
+        ps[0]
+        .store.conn.execute(
+            "SELECT subject_id, count(*) FROM state_changes WHERE to_status = 'late' "
+            "GROUP BY subject_id"
+        )
+        .fetchall()
+    )
     assert len(late) == len(gateways)
     assert {n for _g, n in late} == {1}
 
@@ -265,7 +271,8 @@ def test_an_unknown_gateway_on_the_shared_store_is_listed_not_tracked(pg_url: st
     _connect(ps, clock)
     ps[0].process([_beat(clock, "gw-x", 0)])
     conn = ps[0].store.conn
-    assert conn.execute("SELECT count(*) FROM liveness_state WHERE subject_id='gw-x'").fetchone()[
-        0
-    ] == 0
+    assert (
+        conn.execute("SELECT count(*) FROM liveness_state WHERE subject_id='gw-x'").fetchone()[0]
+        == 0
+    )
     assert conn.execute("SELECT count(*) FROM enrolment").fetchone()[0] == 1

@@ -33,7 +33,7 @@ def upgrade() -> None:
         _t("since", nullable=True),
         sa.Column("session", INT, nullable=True),
         sa.Column("ended_session", INT, nullable=True),
-        sa.Column("seq", INT, server_default=sa.text("-1"), nullable=False),
+        sa.Column("seq", INT, nullable=True),
         sa.Column("interval", FLOAT, nullable=True),
         sa.Column("deadline", FLOAT, nullable=True),
         _t("deadline_wall", nullable=True),
@@ -56,14 +56,14 @@ def upgrade() -> None:
     )
     op.create_table(
         "liveness_fleet",
-        sa.Column("id", INT, nullable=False),
+        sa.Column("fleet_id", INT, nullable=False, autoincrement=False),
         sa.Column("blind_since", FLOAT, nullable=True),
         sa.Column("epoch", INT, server_default=sa.text("0"), nullable=False),
         sa.Column("restart_until", FLOAT, nullable=True),
         _t("restart_wall", nullable=True),
         sa.Column("restarting", INT, server_default=sa.text("0"), nullable=False),
         sa.Column("restart_pending", INT, server_default=sa.text("0"), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
+        sa.PrimaryKeyConstraint("fleet_id"),
         if_not_exists=True,
     )
 
