@@ -50,7 +50,7 @@ def test_a_dead_members_share_of_the_group_goes_to_the_others_at_once(
         )
         for i, inbox in enumerate(inboxes)
     ]
-    for ingest, inbox in zip(ingests, inboxes, strict=True):
+    for ingest in ingests:
         ingest.start()
         wait_for(lambda i=ingest: (i.pump(0.05), i.connected)[1], 10, what="connected")
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="pub")
@@ -71,7 +71,7 @@ def test_a_dead_members_share_of_the_group_goes_to_the_others_at_once(
 
 
 def test_a_share_group_needs_a_postgresql_store(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="POSFLEET_SHARE_GROUP .*PostgreSQL"):
+    with pytest.raises(ConfigError, match=r"POSFLEET_SHARE_GROUP .*PostgreSQL"):
         load_settings(db=str(tmp_path / "c.sqlite"), share_group="g")
     with pytest.raises(ConfigError, match="POSFLEET_SHARE_GROUP"):
         load_settings(db="postgresql://u@h:5432/d", share_group="a/b")
