@@ -156,10 +156,16 @@ class SharedLiveness:
             (self.settings.member_id, int(connected), db_now, self.settings.host),
         )
         if broker_restarted:
-            # Our session was not kept: if the fleet is blind now, the broker restarted.
+            # A clean session is never kept, so its loss proves nothing by itself. The
+            # broker restarted when we come back to it while the fleet is blind and no other
+            # member sees: a member restarted alone (killed, redeployed) does not start the
+            # restart hold for the whole fleet.
             conn.execute(
                 "UPDATE liveness_fleet SET restart_pending = 1 "
-                "WHERE fleet_id = 1 AND blind_since IS NOT NULL"
+                "WHERE fleet_id = 1 AND blind_since IS NOT NULL AND NOT EXISTS ("
+                "SELECT 1 FROM collector_members WHERE member_id <> ? AND connected = 1 "
+                "AND beat >= ?)",
+                (self.settings.member_id, db_now - self.settings.beat_timeout_s),
             )
         fleet = self._fleet(conn, lock=claim)
         may_tick = False
@@ -213,9 +219,14 @@ class SharedLiveness:
                 )
             )
         if rows:
-            conn.executemany(
-                f"INSERT INTO liveness_state ({_COLS}) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            # One statement for the whole batch (the rows as column arrays): one round trip
+            # instead of one per subject.
+            columns = [list(c) for c in zip(*rows, strict=True)]
+            conn.execute(
+                f"INSERT INTO liveness_state ({_COLS}) SELECT * FROM unnest("
+                "?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], "
+                "?::bigint[], ?::bigint[], ?::float8[], ?::float8[], ?::text[], ?::text[], "
+                "?::text[], ?::bigint[]) "
                 "ON CONFLICT (subject_type, subject_id) DO UPDATE SET "
                 "gateway_id = excluded.gateway_id, status = excluded.status, "
                 "since = excluded.since, session = excluded.session, "
@@ -225,7 +236,7 @@ class SharedLiveness:
                 "pending_down_at = excluded.pending_down_at, "
                 "pending_down_reason = excluded.pending_down_reason, "
                 "born_epoch = excluded.born_epoch",
-                rows,
+                columns,
             )
         if view.may_tick:
             row = conn.execute("SELECT min(deadline) FROM liveness_state").fetchone()
