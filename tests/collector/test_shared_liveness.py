@@ -276,3 +276,56 @@ def test_an_unknown_gateway_on_the_shared_store_is_listed_not_tracked(pg_url: st
         == 0
     )
     assert conn.execute("SELECT count(*) FROM enrolment").fetchone()[0] == 1
+
+
+def _link(p: Processor, clock: FakeClock, connected: bool) -> None:
+    # A share-group member's session is clean: never present when it connects.
+    p.process([LinkEvent(connected, clock.now(), clock.monotonic(), "", False)])
+
+
+def test_a_member_that_reconnects_while_another_sees_starts_no_restart_hold(
+    pg_url: str,
+) -> None:
+    """Its clean session was not kept, but the broker did not restart: another member saw
+    all along. A will after it is held ``will_hold_s``, not the restart hold."""
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    ps[0].process([_status_msg(clock, "gw-1", LinkState.ONLINE, 1)])
+    clock.advance(1)
+    _link(ps[1], clock, False)
+    clock.advance(1)
+    _judge(ps)
+    _link(ps[1], clock, True)
+    _judge(ps)
+    clock.advance(1)
+    ps[1].process([_status_msg(clock, "gw-1", LinkState.OFFLINE, 1)])
+    clock.advance(3)
+    _judge(ps)
+    assert _changes(ps[0])[-1] == ("online", "down")
+
+
+def test_a_broker_restart_holds_wills_for_the_restart_hold_across_the_fleet(
+    pg_url: str,
+) -> None:
+    """Every member lost the broker: the first back finds nobody seeing, so the broker
+    restarted. Its wills (a restarting broker publishes them) wait for the restart hold."""
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    ps[0].process([_status_msg(clock, "gw-1", LinkState.ONLINE, 1)])
+    clock.advance(1)
+    for p in ps:
+        _link(p, clock, False)
+    clock.advance(5)
+    _judge(ps)
+    for p in ps:
+        _link(p, clock, True)
+    _judge(ps)
+    ps[0].process([_status_msg(clock, "gw-1", LinkState.OFFLINE, 1)])
+    for _ in range(10):  # 50 s, well past will_hold_s
+        clock.advance(5)
+        _judge(ps)
+    assert _changes(ps[0]) == [("unknown", "online")]
+    for _ in range(int(CONFIG.restart_hold_s // 5)):
+        clock.advance(5)
+        _judge(ps)
+    assert _changes(ps[0])[-1] == ("online", "down")
