@@ -144,12 +144,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/shared_liveness.json")
     args = ap.parse_args(argv)
-    messages = _messages(args.gateways, args.per_gateway)
     runs: list[dict[str, Any]] = []
     with PostgresServer() as server:
         for r in range(args.rounds):
             for mode in ("alone", "shared") if r % 2 == 0 else ("shared", "alone"):
                 url = server.create_database(f"bench_{mode}_{r}")
+                # Received now: a receipt minutes old would be past its deadline already.
+                messages = _messages(args.gateways, args.per_gateway)
                 run = one_round(url, mode, args.gateways, messages)
                 print(run, flush=True)
                 runs.append(run)
