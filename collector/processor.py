@@ -139,6 +139,7 @@ class Processor:
         self.shared = shared
         self._next_claim = 0.0  # monotonic: the next beat and claim of due deadlines
         self._broker_restarted = False  # told to the store with the next beat
+        self._ever_connected = False  # a member of the share group from its first connect
 
     def _accepted_counter(self, kind: str) -> Any:
         child = self._by_kind.get(kind)
@@ -398,7 +399,7 @@ class Processor:
                 conn,
                 keys,
                 claim=claim,
-                connected=self.connected,
+                connected=self.connected if self._ever_connected else None,
                 broker_restarted=self._broker_restarted,
                 now=now,
             )
@@ -523,6 +524,7 @@ class Processor:
             # The store learns it with the next beat, at once: the fleet's vision is decided
             # there, over every collector.
             self._next_claim = 0.0
+            self._ever_connected |= ev.connected
             if ev.connected and not ev.session_present:
                 self._broker_restarted = True
             return

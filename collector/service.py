@@ -225,6 +225,8 @@ class Collector:
         self._thread.join(10)
         if self.settlement is not None:
             self.settlement.stop()
+        if self.shared is not None:
+            self.shared.beating = False  # our own goodbye below makes nobody blind
         self.ingest.stop()  # the processing thread, which drove the socket, has stopped
         self.processor.step(0)  # what was queued before the stop still lands
         if self.shared is not None:

@@ -94,6 +94,9 @@ class SharedLiveness:
         self.settings = settings
         # Tests move the database's clock along with a fake clock (seconds added to it).
         self.offset = offset
+        # False once the collector is stopping: its last batches land without beating, so
+        # its own goodbye never makes the fleet blind (then ``leave`` deletes its row).
+        self.beating = True
         self.next_deadline: float | None = None  # database clock, after the last claim
 
     # ------------------------------------------------------------------ setup
@@ -129,6 +132,7 @@ class SharedLiveness:
 
     def leave(self, conn: db.Connection) -> None:
         """A member that stops cleanly holds nobody's deadlines."""
+        self.beating = False
         conn.execute(
             "DELETE FROM collector_members WHERE member_id = ?", (self.settings.member_id,)
         )
@@ -140,21 +144,24 @@ class SharedLiveness:
         keys: Iterable[Key],
         *,
         claim: bool,
-        connected: bool,
+        connected: bool | None,
         broker_restarted: bool,
         now: datetime,
     ) -> View:
         """Beat, decide the fleet's vision (``claim``), lock and load the rows of ``keys``
-        and, when the fleet sees, claim the due rows. Inside the caller's transaction."""
+        and, when the fleet sees, claim the due rows. Inside the caller's transaction.
+        ``connected`` None: not connected yet since the start; not a member until then (a
+        collector starting up receives no share, and must not hold the fleet)."""
         (db_now,) = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
         if self.offset is not None:
             db_now += self.offset()
-        conn.execute(
-            "INSERT INTO collector_members (member_id, connected, beat, host) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET "
-            "connected = excluded.connected, beat = excluded.beat",
-            (self.settings.member_id, int(connected), db_now, self.settings.host),
-        )
+        if connected is not None and self.beating:
+            conn.execute(
+                "INSERT INTO collector_members (member_id, connected, beat, host) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET "
+                "connected = excluded.connected, beat = excluded.beat",
+                (self.settings.member_id, int(connected), db_now, self.settings.host),
+            )
         if broker_restarted:
             # A clean session is never kept, so its loss proves nothing by itself. The
             # broker restarted when we come back to it while the fleet is blind and no other

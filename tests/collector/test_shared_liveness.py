@@ -329,3 +329,14 @@ def test_a_broker_restart_holds_wills_for_the_restart_hold_across_the_fleet(
         clock.advance(5)
         _judge(ps)
     assert _changes(ps[0])[-1] == ("online", "down")
+
+
+def test_a_collector_starting_up_holds_nobody_until_it_has_connected(pg_url: str) -> None:
+    """Not yet connected, it receives no share of the group: the fleet does not wait for it
+    (and its first connection makes nobody blind either)."""
+    ps, clock = _collectors(pg_url)
+    ps[0].process([LinkEvent(True, clock.now(), clock.monotonic())])
+    ps[0].process([_beat(clock, "gw-1", 0)])
+    clock.advance(76)
+    _judge(ps)  # ps[1] runs its loop, not connected yet
+    assert _changes(ps[0])[-1] == ("online", "late")
