@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +42,7 @@ class CollectorSettings(BaseSettings):
     client_id: str = DEFAULT_CLIENT_ID
     # Several collectors on one $share group and one PostgreSQL store (collector/store/shared.py).
     share_group: str | None = None
+    share_session: Literal["clean", "persistent"] = "clean"  # MQTT session in a share group
     # /metrics and /healthz: loopback unless a production deploy names its interface
     # (POSFLEET_METRICS_HOST / --metrics-host), e.g. the one Prometheus scrapes from.
     metrics_host: str = "127.0.0.1"

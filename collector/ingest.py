@@ -78,6 +78,10 @@ class BrokerSettings:
     tls_key: Path | None = None
     share_group: str | None = None
     keepalive: int = 15
+    # In a share group: "clean" (the default, see MqttIngest) or "persistent" (a member's
+    # share waits for it at the broker while it is away: only for a benchmark that drains a
+    # backlog queued for its members, never for members that may not come back).
+    share_session: str = "clean"
 
 
 class MqttIngest:
@@ -102,10 +106,11 @@ class MqttIngest:
         # persistent member's share of the group to its session while the member is away,
         # so the other members would never see those heartbeats; with a clean session the
         # broker drops a dead member's share at once and the others get every message.
+        self._clean = settings.share_group is not None and settings.share_session == "clean"
         self.client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
-            clean_session=settings.share_group is not None,
+            clean_session=self._clean,
             protocol=mqtt.MQTTv311,
         )
         self.client.enable_logger(logging.getLogger("collector.paho"))
@@ -218,8 +223,9 @@ class MqttIngest:
             if self._suspect:
                 self._suspect = False
                 self._count_takeover()
-            shared = self.settings.share_group is not None  # a clean session by design
-            if self._was_connected and not shared and not getattr(flags, "session_present", True):
+            # A clean session is never kept, by design.
+            kept = kept or self._clean
+            if self._was_connected and not kept:
                 log.warning(
                     "the broker kept no session for client id %r: what it queued for us while "
                     "we were away (wills included) is lost",

@@ -129,6 +129,7 @@ class Collector:
                 s.broker_tls_cert,
                 s.broker_tls_key,
                 s.share_group,
+                share_session=s.share_session,
             ),
             self.inbox,
             self.metrics,
