@@ -140,6 +140,9 @@ class Processor:
         self._next_claim = 0.0  # monotonic: the next beat and claim of due deadlines
         self._broker_restarted = False  # told to the store with the next beat
         self._ever_connected = False  # a member of the share group from its first connect
+        # Messages lost to a store that refused writes (restart, failover): evidence the
+        # fleet never stored, so its deadlines prove nothing until they restart.
+        self._lost_evidence = False
 
     def _accepted_counter(self, kind: str) -> Any:
         child = self._by_kind.get(kind)
@@ -331,6 +334,7 @@ class Processor:
         except db.OperationalError as exc:
             for item in msgs:
                 self._internal(item.topic, exc)
+            self._lost_evidence |= bool(msgs)
             store_down = StoreError(f"the store refuses writes: {exc}")
         except Exception as exc:
             if len(msgs) > 1:
@@ -344,6 +348,7 @@ class Processor:
                 except db.OperationalError as exc1:
                     for rest in msgs[i:]:
                         self._internal(rest.topic, exc1)
+                    self._lost_evidence = True
                     store_down = StoreError(f"the store refuses writes: {exc1}")
                     break
                 except Exception as exc1:
@@ -401,6 +406,7 @@ class Processor:
                 claim=claim,
                 connected=self.connected if self._ever_connected else None,
                 broker_restarted=self._broker_restarted,
+                lost_evidence=self._lost_evidence,
                 now=now,
             )
             self.tracker = view.tracker
@@ -421,7 +427,7 @@ class Processor:
                 self._lost_race(conn, written)
             shared.finish(conn, view)
             self._notify(conn, written.applied, accepted, now, tick_listeners)
-        self._broker_restarted = False
+        self._broker_restarted = self._lost_evidence = False
         if claim:
             mono = self.clock.monotonic()
             wait = self.settings.tick_every_s

@@ -147,11 +147,15 @@ class SharedLiveness:
         connected: bool | None,
         broker_restarted: bool,
         now: datetime,
+        lost_evidence: bool = False,
     ) -> View:
         """Beat, decide the fleet's vision (``claim``), lock and load the rows of ``keys``
         and, when the fleet sees, claim the due rows. Inside the caller's transaction.
         ``connected`` None: not connected yet since the start; not a member until then (a
-        collector starting up receives no share, and must not hold the fleet)."""
+        collector starting up receives no share, and must not hold the fleet).
+        ``lost_evidence``: this collector lost messages to a store that refused writes (a
+        PostgreSQL restart): the fleet was blind to them, so every deadline restarts at the
+        next claim, as after any blindness."""
         (db_now,) = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
         if self.offset is not None:
             db_now += self.offset()
@@ -173,6 +177,12 @@ class SharedLiveness:
                 "SELECT 1 FROM collector_members WHERE member_id <> ? AND connected = 1 "
                 "AND beat >= ?)",
                 (self.settings.member_id, db_now - self.settings.beat_timeout_s),
+            )
+        if lost_evidence:
+            conn.execute(
+                "UPDATE liveness_fleet SET blind_since = coalesce(blind_since, ?) "
+                "WHERE fleet_id = 1",
+                (db_now,),
             )
         fleet = self._fleet(conn, lock=claim)
         may_tick = False

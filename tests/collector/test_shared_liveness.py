@@ -3,8 +3,10 @@ fake clock that moves the database's clock too, each on its own connection (no b
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -36,9 +38,10 @@ def _close_stores() -> Iterator[None]:
 def _collectors(
     pg_url: str, n: int = 2, gateways: Sequence[str] = ("gw-1",)
 ) -> tuple[list[Processor], FakeClock]:
-    """``n`` collectors sharing one store and one fake clock (added to the database's)."""
+    """``n`` collectors sharing one store and one fake clock: the database's clock moves
+    with the fake one only (the real time a slow test takes is taken off again)."""
     clock = FakeClock()
-    start = clock.monotonic()
+    start, real_start = clock.monotonic(), time.monotonic()
     out = []
     for i in range(n):
         store = Store(pg_url)
@@ -53,7 +56,7 @@ def _collectors(
         shared = SharedLiveness(
             CONFIG,
             SharedSettings(f"member-{i}", forget_s=FORGET_S),
-            offset=lambda: clock.monotonic() - start,
+            offset=lambda: (clock.monotonic() - start) - (time.monotonic() - real_start),
         )
         with store.transaction() as conn:
             shared.seed(conn)
@@ -339,4 +342,46 @@ def test_a_collector_starting_up_holds_nobody_until_it_has_connected(pg_url: str
     ps[0].process([_beat(clock, "gw-1", 0)])
     clock.advance(76)
     _judge(ps)  # ps[1] runs its loop, not connected yet
+    assert _changes(ps[0])[-1] == ("online", "late")
+
+
+def test_heartbeats_lost_to_a_store_that_refused_writes_restart_every_deadline(
+    pg_url: str,
+) -> None:
+    """A PostgreSQL restart or failover loses the batch in flight (its messages are rejected
+    ``internal``): the fleet never stored that evidence, so its deadlines restart, as after
+    any blindness, instead of firing on heartbeats that did arrive."""
+    import psycopg
+
+    from collector.store.db import StoreError
+
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    ps[0].process([_beat(clock, "gw-1", 0)])
+    clock.advance(60)
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(StoreError, match="refuses writes"):
+        ps[0].process([_beat(clock, "gw-1", 1)])  # lost with the session
+    clock.advance(1)
+    for p in ps:
+        p._next_claim = 0.0
+        with contextlib.suppress(StoreError):  # ps[1]'s session was dropped too
+            p.process([])
+    _judge(ps)  # the store is back: the fleet restarts its deadlines (at 61 s)
+    for _ in range(3):  # 76 s: past the deadline of the last heartbeat the store holds
+        clock.advance(5)
+        _judge(ps)
+    assert _changes(ps[0]) == [("unknown", "online")]
+    for _ in range(11):  # 131 s
+        clock.advance(5)
+        _judge(ps)
+    clock.advance(4)  # 135 s: the restarted deadline (61 + 75) is 1 s away
+    _judge(ps)
+    assert _changes(ps[0]) == [("unknown", "online")]
+    clock.advance(2)
+    _judge(ps)
     assert _changes(ps[0])[-1] == ("online", "late")
