@@ -9,6 +9,11 @@ rolled back and stored again message by message, so only the message that fails 
 subjects whose evidence was lost are then reloaded from the store into the tracker, so the
 two agree again. A step that fails as a whole (the store refuses every write, the broker link
 raises) is counted and retried after a backoff that doubles up to ``backoff_max_s``.
+
+Several collectors (``shared``, collector/store/shared.py): the store holds liveness; each
+batch is one transaction that locks and loads its subjects into a fresh tracker, judges on
+the database's clock, fires the deadlines this collector claimed and writes the rows back.
+Nothing is kept between batches, so there is nothing to resync.
 """
 
 from __future__ import annotations

@@ -25,7 +25,12 @@ members connect with a clean session (the broker drops a dead member's share at 
 the fleet is blind while any member that beat in the last ``forget_s`` is disconnected or has
 not beaten for ``beat_timeout_s``: then no deadline fires (as one collector's ``pause``). When
 the fleet sees again, every deadline restarts from then in one statement (the tracker's
-``resume_all``), the epoch moves on, and the restart hold starts.
+``resume_all``), the epoch moves on, and the restart hold starts. A member whose batch the
+store refused (its messages lost) marks the fleet blind once: the same restart. A collector
+is a member from its first connection until it stops (``beating`` off, then ``leave``).
+
+Cost: one locking read and one write-back statement per batch, a beat, and per tick one
+claim; rows written per message 0.48 -> 0.88 (bench/shared_liveness.py).
 """
 
 from __future__ import annotations
