@@ -134,6 +134,36 @@ class SharedLiveness:
             "INSERT INTO liveness_fleet (fleet_id, blind_since, epoch, restart_pending) "
             "VALUES (1, 0, 0, 1) ON CONFLICT DO NOTHING"
         )
+        (db_now,) = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        if self.offset is not None:
+            db_now += self.offset()
+        (live,) = conn.execute(
+            "SELECT count(*) FROM collector_members WHERE beat > ?",
+            (db_now - self.settings.forget_s,),
+        ).fetchone()
+        if live:
+            return
+        # A cold start of the fleet: no member is running. A collector without a share group
+        # may have run on this store meanwhile: its statuses are the truth, and the fleet
+        # starts as one collector does (blind, then a return after a broker restart).
+        conn.execute(
+            "UPDATE liveness_state AS s SET status = g.status, since = g.status_since, "
+            "interval = g.heartbeat_interval, session = g.session, "
+            "seq = CASE WHEN s.session IS DISTINCT FROM g.session THEN NULL ELSE s.seq END, "
+            "ended_session = CASE WHEN s.session IS DISTINCT FROM g.session THEN NULL "
+            "ELSE s.ended_session END, pending_down_at = NULL, pending_down_reason = NULL "
+            "FROM gateways AS g WHERE s.subject_type = 'gateway' AND s.subject_id = g.gateway_id"
+        )
+        conn.execute(
+            "UPDATE liveness_state AS s SET status = t.status, since = t.status_since, "
+            "interval = t.heartbeat_interval, gateway_id = t.gateway_id "
+            "FROM terminals AS t WHERE s.subject_type = 'terminal' AND s.subject_id = t.terminal_id"
+        )
+        conn.execute(
+            "UPDATE liveness_fleet SET blind_since = coalesce(blind_since, ?), "
+            "restart_pending = 1 WHERE fleet_id = 1",
+            (db_now,),
+        )
 
     def leave(self, conn: db.Connection) -> None:
         """A member that stops cleanly holds nobody's deadlines."""

@@ -385,3 +385,31 @@ def test_heartbeats_lost_to_a_store_that_refused_writes_restart_every_deadline(
     clock.advance(2)
     _judge(ps)
     assert _changes(ps[0])[-1] == ("online", "late")
+
+
+def test_a_fleet_that_starts_cold_takes_the_statuses_a_lone_collector_left(
+    pg_url: str,
+) -> None:
+    """The store ran without a share group in between (a lone collector marked gw-1 down):
+    when no member is running, the next to start takes the statuses from the store, so the
+    gateway's return is a transition and not lost against a stale row."""
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    ps[0].process([_beat(clock, "gw-1", 0)])
+    for p in ps:
+        shared = p.shared
+        assert shared is not None
+        with p.store.transaction() as conn:
+            shared.leave(conn)
+    with ps[0].store.conn as conn:  # what a lone collector wrote meanwhile
+        conn.execute("UPDATE gateways SET status = 'down' WHERE gateway_id = 'gw-1'")
+    again, clock2 = _collectors(pg_url, n=1)
+    _connect(again, clock2)
+    again[0].process([_beat(clock2, "gw-1", 0, session=2)])
+    assert _changes(again[0])[-1] == ("down", "online")
+    (status,) = (
+        again[0]
+        .store.conn.execute("SELECT status FROM gateways WHERE gateway_id = 'gw-1'")
+        .fetchone()
+    )
+    assert status == "online"
