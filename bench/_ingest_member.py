@@ -71,6 +71,11 @@ def _wait_for(word: str) -> None:
     raise SystemExit(f"stdin closed before {word!r}")
 
 
+# The members drain a backlog the broker queued for their persistent sessions while they were
+# away: in a share group too (a deployed member's session is clean: docs/collector.md).
+SHARE_SESSION = "persistent"
+
+
 # --------------------------------------------------------------------------- bare
 def bare(args: argparse.Namespace) -> dict[str, Any]:
     from collector.ingest import BrokerSettings, Item, MqttIngest, Received
@@ -78,7 +83,11 @@ def bare(args: argparse.Namespace) -> dict[str, Any]:
     inbox: queue.SimpleQueue[Item] = queue.SimpleQueue()
     ingest = MqttIngest(
         BrokerSettings(
-            "127.0.0.1", args.broker_port, args.client_id, share_group=args.share_group or None
+            "127.0.0.1",
+            args.broker_port,
+            args.client_id,
+            share_group=args.share_group or None,
+            share_session=SHARE_SESSION,
         ),
         inbox,
     )
@@ -126,6 +135,7 @@ def collector(args: argparse.Namespace) -> dict[str, Any]:
         metrics_port=0,
         client_id=args.client_id,
         share_group=args.share_group or None,
+        share_session=SHARE_SESSION,
     )
     col = Collector(config)
     tally = Tally()

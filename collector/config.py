@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector.enrolment import AutoEnrol
@@ -18,6 +18,9 @@ from telemetry.models import RECONNECT_MAX_DELAY_S
 if TYPE_CHECKING:
     from collector.alerts.config import AlertSettings
     from collector.sinks.settings import InfluxSettings
+
+
+DEFAULT_CLIENT_ID = "posfleet-collector"
 
 
 class ConfigError(ValueError):
@@ -36,8 +39,10 @@ class CollectorSettings(BaseSettings):
     broker_tls_ca: Path | None = None
     broker_tls_cert: Path | None = None
     broker_tls_key: Path | None = None
-    client_id: str = "posfleet-collector"
+    client_id: str = DEFAULT_CLIENT_ID
+    # Several collectors on one $share group and one PostgreSQL store (collector/store/shared.py).
     share_group: str | None = None
+    share_session: Literal["clean", "persistent"] = "clean"  # MQTT session in a share group
     # /metrics and /healthz: loopback unless a production deploy names its interface
     # (POSFLEET_METRICS_HOST / --metrics-host), e.g. the one Prometheus scrapes from.
     metrics_host: str = "127.0.0.1"
@@ -95,6 +100,35 @@ class CollectorSettings(BaseSettings):
                 )
             return Path(value)
         return value
+
+    @field_validator("share_group")
+    @classmethod
+    def _share_group(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from collector.store.db import is_postgres
+
+        if value is None:
+            return None
+        if not value or any(c in value for c in "/+#"):
+            raise ValueError("a share group is a name without '/', '+' or '#', e.g. posfleet")
+        target = info.data.get("db")
+        if target is not None and not is_postgres(target):
+            raise ValueError(
+                "several collectors share their liveness through a PostgreSQL store: set "
+                "POSFLEET_DB / --db to postgresql://USER@HOST:PORT/DB, or run one collector "
+                "without a share group on SQLite"
+            )
+        return value
+
+    @property
+    def member_client_id(self) -> str:
+        """The MQTT client id: in a share group each collector needs its own, so the
+        default one gets the host and process id (an explicit one is used as given)."""
+        if self.share_group is None or self.client_id != DEFAULT_CLIENT_ID:
+            return self.client_id
+        import os
+        import socket
+
+        return f"{self.client_id}-{socket.gethostname()}-{os.getpid()}"
 
     @field_validator("auto_enrol", mode="before")
     @classmethod

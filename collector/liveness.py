@@ -154,6 +154,28 @@ class LivenessTracker:
         elif s.deadline is None:
             self._set_deadline(key, s, now, mono, self._interval(s))
 
+    # ------------------------------------------------------------------ shared store
+    def adopt(self, key: Key, state: SubjectState) -> None:
+        """Take one subject's whole state as the shared store holds it (several collectors,
+        collector/store/shared.py): its deadline is queued as it stands."""
+        state.queued, state.token = None, 0
+        self._subjects[key] = state
+        if key[0] is SubjectType.TERMINAL and state.gateway_id:
+            self._terminals_of.setdefault(state.gateway_id, set()).add(key[1])
+        if state.deadline is not None:
+            self._push(key, state, state.deadline)
+
+    def see_as_fleet(
+        self, epoch: int, restart_until: float, restart_wall: datetime | None, restarting: bool
+    ) -> None:
+        """The fleet's vision, as the shared store holds it: what ``resume_all`` sets when
+        one collector sees again, decided once for all collectors."""
+        self._paused = False
+        self._epoch = epoch
+        self._restart_until = restart_until
+        self._restart_wall = restart_wall
+        self._restarting = restarting
+
     def pause(self) -> None:
         """The collector cannot see the broker: no deadline may fire from now on."""
         self._paused = True

@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, help="port of /metrics (POSFLEET_METRICS_PORT)")
     run.add_argument("--inventory", type=Path, help="import inventory CSVs from DIR at start")
     run.add_argument("--client-id", help="MQTT client id (POSFLEET_CLIENT_ID)")
+    run.add_argument(
+        "--share-group",
+        help="run as one of several collectors on the MQTT $share group G, sharing liveness "
+        "through a PostgreSQL --db (POSFLEET_SHARE_GROUP)",
+    )
     run.add_argument("--log-level", default="INFO")
     for name in ("import-inventory", "export-inventory"):
         sp = sub.add_parser(name, help=f"{name.split('-')[0]} inventory CSVs")
@@ -85,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             metrics_port=getattr(args, "metrics_port", None),
             inventory=getattr(args, "inventory", None),
             client_id=getattr(args, "client_id", None),
+            share_group=getattr(args, "share_group", None),
         )
         settings = config.collector
         if args.command == "run":

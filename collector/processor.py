@@ -9,6 +9,11 @@ rolled back and stored again message by message, so only the message that fails 
 subjects whose evidence was lost are then reloaded from the store into the tracker, so the
 two agree again. A step that fails as a whole (the store refuses every write, the broker link
 raises) is counted and retried after a backoff that doubles up to ``backoff_max_s``.
+
+Several collectors (``shared``, collector/store/shared.py): the store holds liveness; each
+batch is one transaction that locks and loads its subjects into a fresh tracker, judges on
+the database's clock, fires the deadlines this collector claimed and writes the rows back.
+Nothing is kept between batches, so there is nothing to resync.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from collector.liveness import Key, LivenessTracker, Outcome
 from collector.metrics import CollectorMetrics
 from collector.model import SubjectType, Transition
 from collector.store import db
+from collector.store.shared import SharedLiveness
 from collector.store.store import (
     AutoEnrolled,
     Batch,
@@ -101,6 +107,7 @@ class Processor:
         housekeeping: Sequence[Callable[[db.Connection, datetime], object]] = (),
         pump: Callable[[float], bool] | None = None,
         enrolment: Enrolment | None = None,
+        shared: SharedLiveness | None = None,
     ) -> None:
         self.store = store
         if enrolment is None:
@@ -132,6 +139,15 @@ class Processor:
         # Subjects whose latest evidence could not be stored: reloaded from the store.
         self._dirty: set[Key] = set()
         self._failures = 0  # consecutive failed steps (the backoff's exponent)
+        # Several collectors (collector/store/shared.py): liveness lives in the store and a
+        # fresh tracker decides each transaction; deadlines are claimed from the store.
+        self.shared = shared
+        self._next_claim = 0.0  # monotonic: the next beat and claim of due deadlines
+        self._broker_restarted = False  # told to the store with the next beat
+        self._ever_connected = False  # a member of the share group from its first connect
+        # Messages lost to a store that refused writes (restart, failover): evidence the
+        # fleet never stored, so its deadlines prove nothing until they restart.
+        self._lost_evidence = False
 
     def _accepted_counter(self, kind: str) -> Any:
         child = self._by_kind.get(kind)
@@ -175,7 +191,7 @@ class Processor:
 
     def _wait_s(self) -> float:
         mono = self.clock.monotonic()
-        due = self.tracker.next_due()
+        due = self._next_claim if self.shared is not None else self.tracker.next_due()
         wait = self.settings.tick_every_s
         if due is not None:
             wait = min(wait, due - mono)
@@ -200,6 +216,9 @@ class Processor:
 
         A message never makes this raise: it is accepted or rejected with a reason. Raises
         ``StoreError`` when the store refuses every write (the run loop backs off)."""
+        if self.shared is not None:
+            self._process_shared(items, behind)
+            return
         if self._dirty:
             self._resync(self.clock.now(), self.clock.monotonic())
         batch = Batch()
@@ -293,6 +312,139 @@ class Processor:
         if store_down is not None:
             raise store_down
 
+    # ------------------------------------------------------------------ several collectors
+    def _process_shared(self, items: Sequence[Item], behind: bool) -> None:
+        """One transaction per batch on the shared store (collector/store/shared.py): its
+        subjects' rows locked and loaded, the messages judged, the deadlines this collector
+        claimed fired, the rows written back. A batch whose transaction fails is tried again
+        message by message; the message that fails alone is rejected ``internal``."""
+        msgs: list[Received] = []
+        for item in items:
+            if isinstance(item, LinkEvent):
+                self._link(item)
+            else:
+                msgs.append(item)
+        mono = self.clock.monotonic()
+        claim = mono >= self._next_claim and self._may_judge_deadlines(behind, mono)
+        tick_listeners = bool(self.listeners) and mono >= self._next_listener_tick
+        if not (msgs or claim or tick_listeners):
+            return
+        applied: list[Transition] = []
+        accepted: list[tuple[Decoded, datetime]] = []
+        counts: dict[str, int] = {}
+        store_down: StoreError | None = None
+        t0 = time.perf_counter()
+        try:
+            applied, accepted, counts = self._shared_batch(msgs, claim, tick_listeners)
+        except db.OperationalError as exc:
+            for item in msgs:
+                self._internal(item.topic, exc)
+            self._lost_evidence |= bool(msgs)
+            store_down = StoreError(f"the store refuses writes: {exc}")
+        except Exception as exc:
+            if len(msgs) > 1:
+                self._loop_error("batch write failed, storing it message by message", exc)
+            for i, item in enumerate(msgs):
+                if len(msgs) == 1:
+                    self._internal(item.topic, exc)
+                    break
+                try:
+                    one = self._shared_batch([item], claim and i == 0, False)
+                except db.OperationalError as exc1:
+                    for rest in msgs[i:]:
+                        self._internal(rest.topic, exc1)
+                    self._lost_evidence = True
+                    store_down = StoreError(f"the store refuses writes: {exc1}")
+                    break
+                except Exception as exc1:
+                    self._internal(item.topic, exc1)
+                    continue
+                applied += one[0]
+                accepted += one[1]
+                for kind, n in one[2].items():
+                    counts[kind] = counts.get(kind, 0) + n
+        self.metrics.store_write_seconds.observe(time.perf_counter() - t0)
+        if tick_listeners:
+            self._next_listener_tick = mono + self.settings.tick_every_s
+        for kind, n in counts.items():
+            self._accepted_counter(kind).inc(n)
+        done = self.clock.monotonic()
+        for item in msgs:
+            self.metrics.ingest_latency.observe(max(done - item.mono, 0.0))
+        for t in applied:
+            self.metrics.state_changes.labels(t.subject_type.value, t.to_status.value).inc()
+        for sink in self.sinks:
+            for decoded, at in accepted:
+                try:
+                    sink.submit(decoded, at)
+                except Exception:  # a sink must never take ingest down
+                    log.exception("telemetry sink failed")
+        if self.housekeeping and mono >= self._next_housekeeping:
+            self._next_housekeeping = mono + self.settings.housekeeping_every_s
+            for chore in self.housekeeping:
+                try:
+                    chore(self.store.conn, self.clock.now())
+                except Exception:
+                    log.exception("housekeeping %s failed", getattr(chore, "__name__", chore))
+        if store_down is not None:
+            raise store_down
+
+    def _shared_batch(
+        self, msgs: Sequence[Received], claim: bool, tick_listeners: bool
+    ) -> tuple[list[Transition], list[tuple[Decoded, datetime]], dict[str, int]]:
+        shared = self.shared
+        assert shared is not None
+        keys: set[Key] = set()
+        for item in msgs:
+            ref = parse_topic(item.topic)
+            if ref is not None:
+                keys.add((SubjectType.GATEWAY, ref.gateway_id))
+                if ref.terminal_id is not None:
+                    keys.add((SubjectType.TERMINAL, ref.terminal_id))
+        now = self.clock.now()
+        batch = Batch()
+        accepted: list[tuple[Decoded, datetime]] = []
+        with self.store.transaction() as conn:
+            view = shared.begin(
+                conn,
+                keys,
+                claim=claim,
+                connected=self.connected if self._ever_connected else None,
+                broker_restarted=self._broker_restarted,
+                lost_evidence=self._lost_evidence,
+                now=now,
+            )
+            self.tracker = view.tracker
+            for item in msgs:
+                counts = batch.accepted.copy()
+                try:
+                    decoded = self._handle(item, batch, view.db_now)
+                except Exception as exc:
+                    batch.accepted = counts  # not accepted after all
+                    self._internal(item.topic, exc)
+                    continue
+                if decoded is not None:
+                    accepted.append((decoded, item.received_at))
+            if view.may_tick:
+                batch.transitions += view.tracker.tick(now, view.db_now)
+            written = self.store.write(conn, batch)
+            if written.lost:
+                self._lost_race(conn, written)
+            shared.finish(conn, view)
+            self._notify(conn, written.applied, accepted, now, tick_listeners)
+        self._broker_restarted = self._lost_evidence = False
+        if claim:
+            mono = self.clock.monotonic()
+            wait = self.settings.tick_every_s
+            if view.claimed >= shared.settings.claim_max:
+                wait = 0.0  # more are due
+            elif view.may_tick and shared.next_deadline is not None:
+                # Wake at the next deadline (converted to our clock); a row due but locked
+                # by another collector is retried shortly, not in a hot loop.
+                wait = min(wait, max(shared.next_deadline - view.db_now, 0.05))
+            self._next_claim = mono + wait
+        return written.applied, accepted, batch.accepted
+
     def _store_one_by_one(
         self,
         batch: Batch,
@@ -379,6 +531,14 @@ class Processor:
     def _link(self, ev: LinkEvent) -> None:
         self.connected = ev.connected
         self.metrics.broker_connected.set(1 if ev.connected else 0)
+        if self.shared is not None:
+            # The store learns it with the next beat, at once: the fleet's vision is decided
+            # there, over every collector.
+            self._next_claim = 0.0
+            self._ever_connected |= ev.connected
+            if ev.connected and not ev.session_present:
+                self._broker_restarted = True
+            return
         if ev.connected:
             # Deadlines restart from the moment we can see again: our blindness is no outage.
             # A broker that lost our session restarted: its clients are in their backoff.
@@ -386,7 +546,8 @@ class Processor:
         else:
             self.tracker.pause()
 
-    def _handle(self, item: Received, batch: Batch) -> Decoded | None:
+    def _handle(self, item: Received, batch: Batch, db_now: float | None = None) -> Decoded | None:
+        """``db_now``: several collectors judge on the database's clock, not the receipt's."""
         self.last_message_mono = item.mono
         if self.first_message_mono is None:
             self.first_message_mono = item.mono
@@ -400,7 +561,7 @@ class Processor:
             self._reject(result.reason.value, result.detail, item.topic)
             return None
         msg, ref = result.message, result.ref
-        at, mono = item.received_at, item.mono
+        at, mono = item.received_at, item.mono if db_now is None else db_now
         admission = self.enrolment.admit(ref.gateway_id, ref.terminal_id)
         if admission is not ADMITTED and not self._admit(admission, ref, at, batch):
             stype, sid = admission.unknown or ("", "")

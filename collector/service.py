@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from collector.config import CollectorSettings, Config
 from collector.store.db import redact
+from collector.store.shared import SharedLiveness, SharedSettings
 
 if TYPE_CHECKING:
     from collector.alerts.config import AlertSettings
@@ -64,16 +66,26 @@ class Collector:
             EnrolmentSettings(s.auto_enrol, s.auto_enrol_region, s.enrolment_max),
         )
         enrolment.load(*self.store.enrolled_ids())
-        self.tracker = LivenessTracker(
-            LivenessConfig(
-                s.default_interval_s,
-                s.grace_ratio,
-                s.grace_min_s,
-                s.grace_max_s,
-                restart_hold_s=s.restart_hold_s,
-            )
+        liveness = LivenessConfig(
+            s.default_interval_s,
+            s.grace_ratio,
+            s.grace_min_s,
+            s.grace_max_s,
+            restart_hold_s=s.restart_hold_s,
         )
-        self.tracker.load(self.store.load_liveness())
+        self.tracker = LivenessTracker(liveness)
+        self.shared: SharedLiveness | None = None
+        self.client_id = s.member_client_id
+        if s.share_group is None:
+            self.tracker.load(self.store.load_liveness())
+        else:
+            # Several collectors: liveness lives in the store (collector/store/shared.py).
+            self.shared = SharedLiveness(
+                liveness, SharedSettings(self.client_id, host=socket.gethostname())
+            )
+            self.shared.check(self.store.conn)
+            with self.store.transaction() as conn:
+                self.shared.seed(conn)
         from collector.store.retention import RetentionPolicy
 
         self.retention = RetentionPolicy(
@@ -104,18 +116,20 @@ class Collector:
             clock=self.clock,
             housekeeping=[self._retention, self.tags.refresh],
             enrolment=enrolment,
+            shared=self.shared,
         )
         self.ingest = MqttIngest(
             BrokerSettings(
                 s.broker_host,
                 s.broker_port,
-                s.client_id,
+                self.client_id,
                 s.broker_username,
                 s.broker_password_file,
                 s.broker_tls_ca,
                 s.broker_tls_cert,
                 s.broker_tls_key,
                 s.share_group,
+                share_session=s.share_session,
             ),
             self.inbox,
             self.metrics,
@@ -212,8 +226,17 @@ class Collector:
         self._thread.join(10)
         if self.settlement is not None:
             self.settlement.stop()
+        if self.shared is not None:
+            self.shared.beating = False  # our own goodbye below makes nobody blind
         self.ingest.stop()  # the processing thread, which drove the socket, has stopped
         self.processor.step(0)  # what was queued before the stop still lands
+        if self.shared is not None:
+            try:  # a collector that stops cleanly holds nobody's deadlines
+                with self.store.transaction() as conn:
+                    self.shared.leave(conn)
+            except Exception:
+                log.exception("could not leave the share group (forgotten after %.0f s)",
+                              self.shared.settings.forget_s)  # fmt: skip
         for sink in self.sinks:
             sink.close(5.0)
         if self.webhook is not None:

@@ -42,7 +42,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeEngine
 
 # The revision this MetaData describes (the newest migration): tests/store check they agree.
-HEAD = "0004"
+HEAD = "0005"
 
 INT: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 FLOAT: TypeEngine[float] = Double().with_variant(sqlite.REAL(), "sqlite")
@@ -743,4 +743,57 @@ maintenance_done = Table(
     _opt_int("receipts_at"),
     _opt_int("errors_at"),
     PrimaryKeyConstraint("subject_type", "subject_id", "task_type"),
+)
+
+
+# ---------------------------------------------------------------- since revision 0005
+# Several collectors on one PostgreSQL (collector/store/shared.py): the liveness tracker's
+# state of every subject, so that any collector may take any message and exactly one fires
+# each deadline. Times a collector compares are the database's clock in epoch seconds.
+liveness_state = Table(
+    "liveness_state",
+    metadata,
+    _text("subject_type"),
+    _text("subject_id"),
+    _text("gateway_id", default=""),  # terminals: the gateway in front of them
+    _text("status", default="unknown"),
+    _opt_text("since"),
+    _opt_int("session"),
+    _opt_int("ended_session"),
+    _opt_int("seq"),  # NULL: none yet (the tracker's -1)
+    _float("interval"),
+    _float("deadline"),  # database clock, epoch seconds; NULL: nothing scheduled
+    _opt_text("deadline_wall"),
+    _opt_text("pending_down_at"),  # a held will: received at, and its reason
+    _opt_text("pending_down_reason"),
+    _int("born_epoch", default=0),
+    PrimaryKeyConstraint("subject_type", "subject_id"),
+)
+Index("liveness_state_deadline", liveness_state.c.deadline)
+Index("liveness_state_gateway", liveness_state.c.gateway_id)
+# One row per collector that shares the subscription: whether it sees the broker, and its
+# last beat (database clock). A member blind, or silent but not yet forgotten, holds every
+# deadline of the fleet.
+collector_members = Table(
+    "collector_members",
+    metadata,
+    _text("member_id"),
+    _int("connected", default=0),
+    _float("beat", nullable=False),
+    _text("host", default=""),
+    PrimaryKeyConstraint("member_id"),
+)
+# The fleet's vision (one row, fleet_id 1): blind since (database clock; NULL: it sees), the epoch
+# (+1 per return of vision: births since carry it), and the restart hold that follows it.
+liveness_fleet = Table(
+    "liveness_fleet",
+    metadata,
+    Column("fleet_id", INT, nullable=False, autoincrement=False),
+    _float("blind_since"),
+    _int("epoch", default=0),
+    _float("restart_until"),
+    _opt_text("restart_wall"),
+    _int("restarting", default=0),
+    _int("restart_pending", default=0),
+    PrimaryKeyConstraint("fleet_id"),
 )

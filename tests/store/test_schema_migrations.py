@@ -217,12 +217,16 @@ def drift(eng: Engine) -> list[Any]:
 
 # --------------------------------------------------------------------------- tests
 # What the migrations after the baseline add (0002: transaction health, issue #16; 0003:
-# alert snooze; 0004: policies set from the console, issue #15).
+# alert snooze; 0004: policies set from the console, issue #15; 0005: several
+# collectors, issue #14).
 ADDED_TABLES = {
     "case_calls",
     "maintenance_done",
     "maintenance_schedules",
     "maintenance_task_types",
+    "collector_members",
+    "liveness_fleet",
+    "liveness_state",
     "settlement_imports",
     "settlement_rows",
     "shortfall_cases",

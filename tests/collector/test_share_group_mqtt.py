@@ -1,0 +1,167 @@
+"""Several collectors on a real Mosquitto ``$share`` group and one real PostgreSQL."""
+
+from __future__ import annotations
+
+import queue
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from collector.config import ConfigError, load_settings
+from collector.ingest import BrokerSettings, Item, MqttIngest, Received
+from collector.inventory import upsert_rows
+from collector.process import CollectorProcess
+from collector.store import db
+from collector.store.store import open_store
+from simulators.broker import MosquittoProcess
+from simulators.stack.single_gateway import TestGateway
+from simulators.stack.wait import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _pump_until(ingest: MqttIngest, inbox: queue.SimpleQueue[Item], n: int) -> list[str]:
+    got: list[str] = []
+
+    def more() -> bool:
+        ingest.pump(0.05)
+        while not inbox.empty():
+            item = inbox.get_nowait()
+            if isinstance(item, Received):
+                got.append(item.payload.decode())
+        return len(got) >= n
+
+    wait_for(more, 20, what=f"{n} messages")
+    return got
+
+
+def test_a_dead_members_share_of_the_group_goes_to_the_others_at_once(
+    mosquitto: MosquittoProcess,
+) -> None:
+    """Mosquitto keeps handing a persistent member's share to its session while it is away
+    (measured: 10 of 20 queued for the dead one). Members of a share group connect with a
+    clean session, so the one left sees every heartbeat."""
+    inboxes: list[queue.SimpleQueue[Item]] = [queue.SimpleQueue(), queue.SimpleQueue()]
+    ingests = [
+        MqttIngest(
+            BrokerSettings(port=mosquitto.port, client_id=f"member-{i}", share_group="g"), inbox
+        )
+        for i, inbox in enumerate(inboxes)
+    ]
+    for ingest in ingests:
+        ingest.start()
+        wait_for(lambda i=ingest: (i.pump(0.05), i.connected)[1], 10, what="connected")
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="pub")
+    pub.connect("127.0.0.1", mosquitto.port)
+    pub.loop_start()
+    try:
+        sock = ingests[1].client.socket()
+        assert sock is not None
+        sock.close()  # killed: no DISCONNECT
+        for i in range(20):
+            pub.publish("posfleet/v1/gw-1/heartbeat", f"m{i}", qos=1).wait_for_publish(10)
+        got = _pump_until(ingests[0], inboxes[0], 20)
+        assert sorted(got) == sorted(f"m{i}" for i in range(20))
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+        ingests[0].stop()
+
+
+def test_a_share_group_needs_a_postgresql_store(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"POSFLEET_SHARE_GROUP .*PostgreSQL"):
+        load_settings(db=str(tmp_path / "c.sqlite"), share_group="g")
+    with pytest.raises(ConfigError, match="POSFLEET_SHARE_GROUP"):
+        load_settings(db="postgresql://u@h:5432/d", share_group="a/b")
+    s = load_settings(db="postgresql://u@h:5432/d", share_group="g")
+    assert s.member_client_id.startswith("posfleet-collector-")  # one of its own
+    assert load_settings(db="postgresql://u@h:5432/d", share_group="g", client_id="c1")
+    assert load_settings(db=str(tmp_path / "c.sqlite")).member_client_id == "posfleet-collector"
+
+
+_CHANGES = (
+    "SELECT subject_id, from_status, to_status FROM state_changes WHERE subject_type = "
+    "'gateway' ORDER BY id"
+)
+
+
+def test_two_collector_processes_on_a_share_group_judge_one_fleet_and_survive_a_kill(
+    mosquitto: MosquittoProcess, pg_url: str, tmp_path: Path
+) -> None:
+    """``posfleet-collector run --db postgresql://... --share-group G`` twice: each gets
+    about half of every gateway's heartbeats (judged alone, each would see them late); one
+    real outage is one down; a collector SIGKILLed holds the fleet's deadlines until it is
+    forgotten and the other carries on with no handover."""
+    store = open_store(pg_url)
+    try:
+        with store.conn:
+            upsert_rows(
+                store.conn,
+                "gateways",
+                [
+                    {"gateway_id": g, "site_id": "S1", "region_id": "north"}
+                    for g in ("gw-a", "gw-b")
+                ],
+            )
+    finally:
+        store.close()
+    env = {"POSFLEET_ALERT_PENDING_GATEWAY_DOWN_S": "0"}
+    collectors = [
+        CollectorProcess(
+            pg_url,
+            mosquitto.port,
+            args=["--share-group", "g"],
+            env=env,
+            log_path=tmp_path / f"collector-{i}.log",
+        )
+        for i in range(2)
+    ]
+    # Heartbeats every 2 s: late 3 s after the last one (grace 1 s), down 1 s later. Each
+    # collector, judging alone, would see a gateway's heartbeats some 4 s apart.
+    stays = TestGateway("gw-a", mosquitto.port, interval=2.0)
+    dies = TestGateway("gw-b", mosquitto.port, interval=2.0)
+    conn = db.connect(pg_url, readonly=True)
+    try:
+        for c in collectors:
+            c.start()
+        stays.connect()
+        dies.connect()
+
+        def heartbeats(c: CollectorProcess) -> float:
+            return c.sample_value("posfleet_collector_messages_total", kind="heartbeat") or 0.0
+
+        wait_for(
+            lambda: all(heartbeats(c) >= 5 for c in collectors),
+            60,
+            what="both collectors taking heartbeats",
+        )
+        dies.kill()
+        wait_for(
+            lambda: ("gw-b", "online", "down") in [tuple(r) for r in conn.execute(_CHANGES)],
+            20,
+            what="the dead gateway down",
+        )
+        conn.rollback()
+        collectors[1].stop(hard=True)  # SIGKILL: no goodbye
+        # forget_s (30 s) and two deadlines after it, with gw-a beating into the survivor.
+        seen = heartbeats(collectors[0])
+        wait_for(lambda: heartbeats(collectors[0]) >= seen + 20, 90, what="40 s of heartbeats")
+        changes = [tuple(r) for r in conn.execute(_CHANGES)]
+        conn.rollback()
+        assert [c for c in changes if c[0] == "gw-a"] == [("gw-a", "unknown", "online")]
+        assert [c for c in changes if c[0] == "gw-b"] == [
+            ("gw-b", "unknown", "online"),
+            ("gw-b", "online", "down"),
+        ]
+        (alerts,) = conn.execute(
+            "SELECT count(*) FROM alerts WHERE kind = 'gateway_down' AND subject_id = 'gw-b'"
+        ).fetchone()
+        assert alerts == 1
+        assert collectors[0].alive()
+    finally:
+        conn.close()
+        stays.close()
+        for c in collectors:
+            c.stop()

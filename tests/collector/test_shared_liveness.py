@@ -1,0 +1,415 @@
+"""Several collectors on one PostgreSQL store (collector/store/shared.py): processors with a
+fake clock that moves the database's clock too, each on its own connection (no broker)."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from collector.ingest import LinkEvent, Received
+from collector.inventory import upsert_rows
+from collector.liveness import LivenessConfig, LivenessTracker
+from collector.metrics import CollectorMetrics
+from collector.processor import Processor
+from collector.store.shared import SharedLiveness, SharedSettings
+from collector.store.store import Store
+from telemetry import FakeClock, Heartbeat, Kind, encode, topic_for
+from telemetry.models import LinkState, OfflineReason, Status
+
+CONFIG = LivenessConfig()  # 60 s interval: late 15 s past it, down 15 s later
+FORGET_S = 30.0
+
+_OPEN: list[Store] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_stores() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+def _collectors(
+    pg_url: str, n: int = 2, gateways: Sequence[str] = ("gw-1",)
+) -> tuple[list[Processor], FakeClock]:
+    """``n`` collectors sharing one store and one fake clock: the database's clock moves
+    with the fake one only (the real time a slow test takes is taken off again)."""
+    clock = FakeClock()
+    start, real_start = clock.monotonic(), time.monotonic()
+    out = []
+    for i in range(n):
+        store = Store(pg_url)
+        _OPEN.append(store)
+        if i == 0:
+            with store.conn:
+                upsert_rows(
+                    store.conn,
+                    "gateways",
+                    [{"gateway_id": g, "site_id": "S1", "region_id": "north"} for g in gateways],
+                )
+        shared = SharedLiveness(
+            CONFIG,
+            SharedSettings(f"member-{i}", forget_s=FORGET_S),
+            offset=lambda: (clock.monotonic() - start) - (time.monotonic() - real_start),
+        )
+        with store.transaction() as conn:
+            shared.seed(conn)
+        out.append(
+            Processor(
+                store,
+                LivenessTracker(CONFIG),
+                CollectorMetrics(CollectorRegistry()),
+                queue.SimpleQueue(),
+                clock=clock,
+                shared=shared,
+            )
+        )
+    return out, clock
+
+
+def _connect(ps: Sequence[Processor], clock: FakeClock) -> None:
+    for p in ps:
+        p.process([LinkEvent(True, clock.now(), clock.monotonic())])
+
+
+def _beat(clock: FakeClock, gw: str, seq: int, session: int = 1) -> Received:
+    hb = Heartbeat(gw=gw, ts=clock.now(), session=session, seq=seq, interval=60)
+    return Received(topic_for(gw, Kind.HEARTBEAT), encode(hb), clock.now(), clock.monotonic())
+
+
+def _status_msg(clock: FakeClock, gw: str, state: LinkState, session: int) -> Received:
+    msg = Status(
+        gw=gw,
+        ts=clock.now(),
+        state=state,
+        session=session,
+        reason=OfflineReason.CONNECTION_LOST if state is LinkState.OFFLINE else None,
+    )
+    return Received(topic_for(gw, Kind.STATUS), encode(msg), clock.now(), clock.monotonic())
+
+
+def _judge(ps: Sequence[Processor]) -> None:
+    """Every collector's loop comes round: beats, and claims what is due. (Tests move the
+    clock less than ``beat_timeout_s`` between two rounds: a collector silent longer holds
+    the fleet, see the tests of blindness below.)"""
+    for p in ps:
+        p._next_claim = 0.0  # the fake clock moved: due now, whatever the wait said
+        p.process([])
+
+
+def _changes(p: Processor, gw: str = "gw-1") -> list[tuple[str, str]]:
+    return [
+        (str(a), str(b))
+        for a, b in p.store.conn.execute(
+            "SELECT from_status, to_status FROM state_changes WHERE subject_id = ? ORDER BY id",
+            (gw,),
+        ).fetchall()
+    ]
+
+
+def test_alternate_heartbeats_out_of_order_on_two_collectors_raise_no_false_late(
+    pg_url: str,
+) -> None:
+    """Each collector sees every other heartbeat (one every 120 s, past its deadline had it
+    judged alone), and the broker hands them out of order across the two."""
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    seq = 0
+    for _ in range(6):
+        clock.advance(60)
+        # seq+1 reaches its collector before seq reaches the other
+        ps[1].process([_beat(clock, "gw-1", seq + 1)])
+        ps[0].process([_beat(clock, "gw-1", seq)])
+        _judge(ps)
+        clock.advance(60)
+        ps[0].process([_beat(clock, "gw-1", seq + 2)])
+        _judge(ps)
+        seq += 3
+    assert _changes(ps[0]) == [("unknown", "online")]
+    row = (
+        ps[0]
+        .store.conn.execute("SELECT seq, session FROM liveness_state WHERE subject_id = 'gw-1'")
+        .fetchone()
+    )
+    assert tuple(row) == (17, 1)  # the older seq delivered after a newer one did not win
+
+
+def test_one_real_outage_is_one_late_and_one_down_across_two_collectors(pg_url: str) -> None:
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    for seq in range(4):
+        clock.advance(60)
+        ps[seq % 2].process([_beat(clock, "gw-1", seq)])
+        _judge(ps)
+    for _ in range(8):  # silence: 8 x 5 s = 40 s past the deadline (75 s)
+        clock.advance(5)
+        _judge(ps)
+    clock.advance(60)
+    _judge(ps)
+    assert _changes(ps[0]) == [("unknown", "online"), ("online", "late"), ("late", "down")]
+    (incidents,) = ps[1].store.conn.execute("SELECT count(*) FROM incidents").fetchone()
+    assert incidents == 1
+    ps[1].process([_beat(clock, "gw-1", 0, session=2)])  # back with a new session
+    assert _changes(ps[0])[-1] == ("down", "online")
+
+
+def test_a_will_on_one_collector_and_a_stale_heartbeat_on_the_other_stay_down(
+    pg_url: str,
+) -> None:
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    ps[0].process([_status_msg(clock, "gw-1", LinkState.ONLINE, 1)])
+    clock.advance(5)
+    ps[0].process([_status_msg(clock, "gw-1", LinkState.OFFLINE, 1)])  # the will, held 2 s
+    ps[1].process([_beat(clock, "gw-1", 5, session=1)])  # delivered late: its session ended
+    clock.advance(3)
+    _judge(ps)
+    assert _changes(ps[1]) == [("unknown", "online"), ("online", "down")]
+
+
+def test_a_due_deadline_fires_exactly_once_when_two_collectors_race(pg_url: str) -> None:
+    gateways = [f"gw-{i}" for i in range(300)]
+    ps, clock = _collectors(pg_url, gateways=gateways)
+    _connect(ps, clock)
+    ps[0].process([_beat(clock, g, 0) for g in gateways[::2]])
+    ps[1].process([_beat(clock, g, 0) for g in gateways[1::2]])
+    clock.advance(76)  # every deadline is due
+    for p in ps:
+        p._next_claim = 0.0
+    go = threading.Barrier(len(ps))
+    errors: list[BaseException] = []
+
+    def judge(p: Processor) -> None:
+        try:
+            go.wait(10)
+            for _ in range(3):
+                p._next_claim = 0.0
+                p.process([])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=judge, args=(p,)) for p in ps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    late = (
+        ps[0]
+        .store.conn.execute(
+            "SELECT subject_id, count(*) FROM state_changes WHERE to_status = 'late' "
+            "GROUP BY subject_id"
+        )
+        .fetchall()
+    )
+    assert len(late) == len(gateways)
+    assert {n for _g, n in late} == {1}
+
+
+def test_a_blind_collector_holds_every_deadline_of_the_fleet(pg_url: str) -> None:
+    """One collector lost the broker: the share of heartbeats the broker had for it may be
+    queued or lost, so its blindness is the fleet's. Deadlines restart when it sees again."""
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    clock.advance(1)
+    ps[0].process([_beat(clock, "gw-1", 0)])
+    ps[1].process([LinkEvent(False, clock.now(), clock.monotonic())])  # blind
+    for _ in range(10):  # 100 s: past late (75 s) and down (90 s)
+        clock.advance(10)
+        _judge(ps)
+    assert _changes(ps[0]) == [("unknown", "online")]
+    ps[1].process([LinkEvent(True, clock.now(), clock.monotonic())])
+    clock.advance(74)  # the deadline restarted when the fleet saw again
+    _judge(ps)
+    assert _changes(ps[0]) == [("unknown", "online")]
+    clock.advance(2)
+    _judge(ps)
+    assert _changes(ps[0])[-1] == ("online", "late")
+
+
+def test_a_collector_that_stops_beating_holds_deadlines_until_it_is_forgotten(
+    pg_url: str,
+) -> None:
+    """Killed (no goodbye): its beat stops. It holds the fleet's deadlines until
+    ``forget_s`` has passed (by then the broker has dropped its session), then every
+    deadline restarts from there."""
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    start = clock.monotonic()
+    ps[0].process([_beat(clock, "gw-1", 0)])
+    alive = ps[:1]  # ps[1] is killed: it never runs again
+    for _ in range(int(FORGET_S // 5) + 1):  # 35 s: forgotten at 30 s
+        clock.advance(5)
+        _judge(alive)
+    assert _changes(ps[0]) == [("unknown", "online")]
+    clock.advance(start + FORGET_S + 74 - clock.monotonic())  # the deadline restarted at 30 s
+    _judge(alive)
+    assert _changes(ps[0]) == [("unknown", "online")]
+    clock.advance(2)
+    _judge(alive)
+    assert _changes(ps[0])[-1] == ("online", "late")
+
+
+def test_a_collector_that_leaves_cleanly_holds_nothing(pg_url: str) -> None:
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    ps[0].process([_beat(clock, "gw-1", 0)])
+    shared = ps[1].shared
+    assert shared is not None
+    with ps[1].store.transaction() as conn:
+        shared.leave(conn)
+    clock.advance(76)
+    _judge(ps[:1])
+    assert _changes(ps[0])[-1] == ("online", "late")
+
+
+def test_an_unknown_gateway_on_the_shared_store_is_listed_not_tracked(pg_url: str) -> None:
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    ps[0].process([_beat(clock, "gw-x", 0)])
+    conn = ps[0].store.conn
+    assert (
+        conn.execute("SELECT count(*) FROM liveness_state WHERE subject_id='gw-x'").fetchone()[0]
+        == 0
+    )
+    assert conn.execute("SELECT count(*) FROM enrolment").fetchone()[0] == 1
+
+
+def _link(p: Processor, clock: FakeClock, connected: bool) -> None:
+    # A share-group member's session is clean: never present when it connects.
+    p.process([LinkEvent(connected, clock.now(), clock.monotonic(), "", False)])
+
+
+def test_a_member_that_reconnects_while_another_sees_starts_no_restart_hold(
+    pg_url: str,
+) -> None:
+    """Its clean session was not kept, but the broker did not restart: another member saw
+    all along. A will after it is held ``will_hold_s``, not the restart hold."""
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    ps[0].process([_status_msg(clock, "gw-1", LinkState.ONLINE, 1)])
+    clock.advance(1)
+    _link(ps[1], clock, False)
+    clock.advance(1)
+    _judge(ps)
+    _link(ps[1], clock, True)
+    _judge(ps)
+    clock.advance(1)
+    ps[1].process([_status_msg(clock, "gw-1", LinkState.OFFLINE, 1)])
+    clock.advance(3)
+    _judge(ps)
+    assert _changes(ps[0])[-1] == ("online", "down")
+
+
+def test_a_broker_restart_holds_wills_for_the_restart_hold_across_the_fleet(
+    pg_url: str,
+) -> None:
+    """Every member lost the broker: the first back finds nobody seeing, so the broker
+    restarted. Its wills (a restarting broker publishes them) wait for the restart hold."""
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    ps[0].process([_status_msg(clock, "gw-1", LinkState.ONLINE, 1)])
+    clock.advance(1)
+    for p in ps:
+        _link(p, clock, False)
+    clock.advance(5)
+    _judge(ps)
+    for p in ps:
+        _link(p, clock, True)
+    _judge(ps)
+    ps[0].process([_status_msg(clock, "gw-1", LinkState.OFFLINE, 1)])
+    for _ in range(10):  # 50 s, well past will_hold_s
+        clock.advance(5)
+        _judge(ps)
+    assert _changes(ps[0]) == [("unknown", "online")]
+    for _ in range(int(CONFIG.restart_hold_s // 5)):
+        clock.advance(5)
+        _judge(ps)
+    assert _changes(ps[0])[-1] == ("online", "down")
+
+
+def test_a_collector_starting_up_holds_nobody_until_it_has_connected(pg_url: str) -> None:
+    """Not yet connected, it receives no share of the group: the fleet does not wait for it
+    (and its first connection makes nobody blind either)."""
+    ps, clock = _collectors(pg_url)
+    ps[0].process([LinkEvent(True, clock.now(), clock.monotonic())])
+    ps[0].process([_beat(clock, "gw-1", 0)])
+    clock.advance(76)
+    _judge(ps)  # ps[1] runs its loop, not connected yet
+    assert _changes(ps[0])[-1] == ("online", "late")
+
+
+def test_heartbeats_lost_to_a_store_that_refused_writes_restart_every_deadline(
+    pg_url: str,
+) -> None:
+    """A PostgreSQL restart or failover loses the batch in flight (its messages are rejected
+    ``internal``): the fleet never stored that evidence, so its deadlines restart, as after
+    any blindness, instead of firing on heartbeats that did arrive."""
+    import psycopg
+
+    from collector.store.db import StoreError
+
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    ps[0].process([_beat(clock, "gw-1", 0)])
+    clock.advance(60)
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(StoreError, match="refuses writes"):
+        ps[0].process([_beat(clock, "gw-1", 1)])  # lost with the session
+    clock.advance(1)
+    for p in ps:
+        p._next_claim = 0.0
+        with contextlib.suppress(StoreError):  # ps[1]'s session was dropped too
+            p.process([])
+    _judge(ps)  # the store is back: the fleet restarts its deadlines (at 61 s)
+    for _ in range(3):  # 76 s: past the deadline of the last heartbeat the store holds
+        clock.advance(5)
+        _judge(ps)
+    assert _changes(ps[0]) == [("unknown", "online")]
+    for _ in range(11):  # 131 s
+        clock.advance(5)
+        _judge(ps)
+    clock.advance(4)  # 135 s: the restarted deadline (61 + 75) is 1 s away
+    _judge(ps)
+    assert _changes(ps[0]) == [("unknown", "online")]
+    clock.advance(2)
+    _judge(ps)
+    assert _changes(ps[0])[-1] == ("online", "late")
+
+
+def test_a_fleet_that_starts_cold_takes_the_statuses_a_lone_collector_left(
+    pg_url: str,
+) -> None:
+    """The store ran without a share group in between (a lone collector marked gw-1 down):
+    when no member is running, the next to start takes the statuses from the store, so the
+    gateway's return is a transition and not lost against a stale row."""
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    ps[0].process([_beat(clock, "gw-1", 0)])
+    for p in ps:
+        shared = p.shared
+        assert shared is not None
+        with p.store.transaction() as conn:
+            shared.leave(conn)
+    with ps[0].store.conn as conn:  # what a lone collector wrote meanwhile
+        conn.execute("UPDATE gateways SET status = 'down' WHERE gateway_id = 'gw-1'")
+    again, clock2 = _collectors(pg_url, n=1)
+    _connect(again, clock2)
+    again[0].process([_beat(clock2, "gw-1", 0, session=2)])
+    assert _changes(again[0])[-1] == ("down", "online")
+    (status,) = (
+        again[0]
+        .store.conn.execute("SELECT status FROM gateways WHERE gateway_id = 'gw-1'")
+        .fetchone()
+    )
+    assert status == "online"
