@@ -172,16 +172,19 @@ _PAST_LOCK = threading.Lock()
 PAST_TTL_S = 600.0
 
 
-def past_reliability(db: str | Path, start: datetime, end: datetime) -> sla.Reliability:
+def past_reliability(
+    db: str | Path, start: datetime, end: datetime, *, fresh: bool = False
+) -> sla.Reliability:
     """``fleet_reliability`` of a finished period (the month's days before today), kept for
     ``PAST_TTL_S`` (late corrections) in this process, across viewers and refresh cycles.
     ``dashboard.serve`` computes the current month's before the console opens its port, so
-    a restarted console's first viewer does not wait for a month of incidents."""
+    a restarted console's first viewer does not wait for a month of incidents, and again
+    (``fresh``: whatever is kept) before the kept one expires, so no later viewer does."""
     key = (str(db), start, end)
     mono = time.monotonic()
     with _PAST_LOCK:
         hit = _PAST.get(key)
-        if hit is not None and mono - hit[0] < PAST_TTL_S:
+        if not fresh and hit is not None and mono - hit[0] < PAST_TTL_S:
             return hit[1]
     with open_ro(db) as conn:
         figures = fleet_reliability(conn, start, end)
