@@ -92,6 +92,15 @@ class Subject:
 
 
 @dataclass(frozen=True, slots=True)
+class Cohort:
+    """``count`` subjects first seen at ``observed_from`` (None: never seen): a population
+    as SQL can count it (``GROUP BY`` first sighting), without one object per subject."""
+
+    observed_from: datetime | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class Reliability:
     subjects: int
     observed_s: float  # subjects x period, minus excluded time
@@ -145,15 +154,18 @@ def reliability(
     *,
     population: int | None = None,
     subjects: Iterable[Subject] | None = None,
+    cohorts: Iterable[Cohort] | None = None,
     now: datetime | None = None,
     exclude: tuple[str, ...] = DEFAULT_EXCLUDED,
 ) -> Reliability:
     """Figures for one set of subjects over ``[start, end)``.
 
     ``subjects`` is the set, including those without incidents, each observed from its
-    ``observed_from``; or, coarser, ``population`` is how many subjects the set has, each
-    observed the whole period (without either, only subjects that had an incident are
-    counted, which understates availability).
+    ``observed_from``; or ``cohorts``, the same set counted by first sighting, which must
+    hold every subject of ``incidents`` (the caller counts one that is not in the set as
+    seen at ``start``, as ``subjects`` does); or, coarser, ``population`` is how many
+    subjects the set has, each observed the whole period (without any of them, only
+    subjects that had an incident are counted, which understates availability).
     """
     if end <= start:
         raise ValueError(f"empty period: {start} .. {end}")
@@ -193,7 +205,15 @@ def reliability(
         excluded += _seconds(cut)
         downtime += _seconds(_subtract(_merge(fault), cut))
 
-    if subjects is None:
+    if cohorts is not None:
+        count = 0
+        observed = -excluded
+        for cohort in cohorts:
+            count += cohort.count
+            if cohort.observed_from is not None:
+                span = (horizon - max(start, cohort.observed_from)).total_seconds()
+                observed += cohort.count * max(0.0, span)
+    elif subjects is None:
         count = max(population or 0, len(per_subject))
         observed = count * period - excluded
     else:

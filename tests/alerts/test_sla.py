@@ -122,3 +122,43 @@ def test_a_period_split_in_two_and_combined_gives_the_same_figures(seed: int) ->
         if want is not None:
             assert got == pytest.approx(want, rel=1e-9, abs=1e-6), field
     assert parts.availability == pytest.approx(whole.availability)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_population_counted_by_first_sighting_gives_the_figures_of_its_subjects(
+    seed: int,
+) -> None:
+    """How the Overview counts the fleet (``dashboard.queries``): cohorts of gateways by first
+    sighting, the same figures as one ``Subject`` per gateway."""
+    import random
+    from collections import Counter
+
+    from collector.sla import Cohort, Subject
+
+    rnd = random.Random(seed)
+    start, end = DAY0, DAY0 + timedelta(hours=48)
+    sightings = [None, DAY0 - timedelta(days=3), DAY0 + timedelta(hours=5)]
+    sightings += [DAY0 + timedelta(hours=rnd.uniform(-30, 60)) for _ in range(3)]
+    subjects = [Subject("terminal", f"t{i}", rnd.choice(sightings)) for i in range(30)]
+    incidents = []
+    for _ in range(rnd.randint(0, 40)):
+        at = rnd.uniform(-10, 60)
+        until = None if rnd.random() < 0.2 else at + rnd.uniform(0.01, 20)
+        cls = rnd.choice(["fault", "fault", "fault", "planned", "administrative"])
+        incidents.append(inc(f"t{rnd.randint(0, 29)}", at, until, cls))
+    # Outside the population but with an incident: counted as seen at the period's start.
+    outsiders = {f"x{i}" for i in range(rnd.randint(0, 3))}
+    incidents += [inc(x, rnd.uniform(0, 40), None) for x in outsiders]
+    now = DAY0 + timedelta(hours=rnd.uniform(1, 60))
+    cohorts = [Cohort(at, n) for at, n in Counter(s.observed_from for s in subjects).items()]
+    if outsiders:
+        cohorts.append(Cohort(start, len(outsiders)))
+
+    want = reliability(incidents, start, end, subjects=subjects, now=now)
+    got = reliability(incidents, start, end, cohorts=cohorts, now=now)
+
+    assert got.subjects == want.subjects == 30 + len(outsiders)
+    assert (got.downtime_s, got.excluded_s) == (want.downtime_s, want.excluded_s)
+    assert (got.failures, got.repairs, got.mttr_s) == (want.failures, want.repairs, want.mttr_s)
+    assert got.observed_s == pytest.approx(want.observed_s, rel=1e-12)
+    assert got.availability == pytest.approx(want.availability, rel=1e-12)
