@@ -33,7 +33,8 @@ class Window:
     ended_early_at: datetime | None = None
 
     def occurrence(self, now: datetime) -> tuple[datetime, datetime] | None:
-        """The occurrence (start, end) containing ``now``, if any."""
+        """The occurrence (start, end) containing ``now``, if any. A recurring window's
+        occurrences are its cron's starts (in ``tz``) from ``starts_at`` on."""
         if now < self.starts_at:
             return None
         if not self.recurrence:
@@ -51,10 +52,12 @@ class Window:
             local_now = now.astimezone(zone)
             it = croniter(self.recurrence, local_now + timedelta(seconds=1))
             start = it.get_prev(datetime).astimezone(now.tzinfo)
+            # ``starts_at`` opens the series; its occurrences are the cron's starts only. A
+            # start typed on another clock than the scope's (02:00 on a UTC console for a
+            # Shanghai store) is no occurrence of its own: it would be 10:00 in the store.
             if start < self.starts_at:
-                start, end = self.starts_at, self.ends_at
-            else:
-                end = start + duration
+                return None
+            end = start + duration
         if not start <= now < end:
             return None
         if self.ended_early_at is not None and self.ended_early_at <= now:
