@@ -583,6 +583,8 @@ COLUMN_LABELS = {
     "order": N_("order"), "starts": N_("starts (local)"), "ends": N_("ends (local)"),
     "shift_h": N_("shift (h)"), "override_id": N_("override #"), "address": N_("address"),
     "merchant_name": N_("merchant"), "install_date": N_("installed"),
+    "next_start": N_("now or next: starts"), "next_end": N_("now or next: ends"),
+    "zone_hours": N_("hours in that zone"),
 }  # fmt: skip
 
 # Operator actions (``collector.actions``), as the confirmation after one names them.
