@@ -242,7 +242,8 @@ class Shift:
     def flash(self, action: str) -> None:
         """Wait for the confirmation of an operator action (``dashboard.ui.act``)."""
         done = self.tr("{action}: done, recorded in the audit log.", action=self.tr(action))
-        self.page.get_by_text(done).wait_for(timeout=WAIT_MS)
+        # The confirmation comes first in the run that shows it: wait for the run's end.
+        settled(self.page, done)
 
     def db(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
         return query(self.store.db, sql, *args)
@@ -336,6 +337,7 @@ def acknowledge(s: Shift) -> None:
     s.page.get_by_label(s.tr("Note (who is on it, what is known)")).fill(note)
     s.page.get_by_role("button", name=s.tr("Acknowledge"), exact=True).click()
     s.flash("acknowledge alert")
+    assert s.page.get_by_label(s.tr("Note (who is on it, what is known)")).input_value() == ""
     acked = s.db("SELECT id, acked_by, ack_note FROM alerts WHERE acked_at IS NOT NULL")
     assert [(r[1], r[2]) for r in acked] == [(OPERATOR, note)]
     s.done["acked"] = acked[0][0]
@@ -373,9 +375,19 @@ def schedule_window(s: Shift) -> None:
     assert starts.astimezone(ZoneInfo(s.tz)).strftime("%H:%M") == "02:00"
     assert from_db(rows[0][4]) - starts == timedelta(hours=2)
     s.done["window"] = (wid, site.site_id, starts)
-    # The console lists it in the viewer's time.
-    local_start = starts.astimezone(ZoneInfo(s.tz)).strftime("%Y-%m-%d %H:%M")
-    cell(s.page, local_start).first.wait_for(state="attached", timeout=WAIT_MS)
+    # The form is empty again, ready for the next window.
+    assert form.get_by_label(s.tr("Scope id"), exact=True).input_value() == ""
+    assert form.get_by_label(s.tr("Reason"), exact=True).input_value() == ""
+    # The console says when it runs next: 02:00-04:00 in the store, on the viewer's clock.
+    shanghai = ZoneInfo(STORE_TZ)
+    local = max(datetime.now(UTC), starts).astimezone(shanghai)
+    run = local.replace(hour=2, minute=0, second=0, microsecond=0)
+    if local.hour >= 4:
+        run += timedelta(days=1)
+    shown = run.astimezone(ZoneInfo(s.tz)).strftime("%Y-%m-%d %H:%M")
+    cell(s.page, "02:00-04:00", scroll_right=True).first.wait_for(state="attached", timeout=WAIT_MS)
+    assert cell(s.page, STORE_TZ).count() == 1
+    assert cell(s.page, shown).count() == 1, shown
     s.shot("maintenance")
     _window_active_at_store_hours(s, wid, site.site_id, starts)
 
@@ -434,6 +446,7 @@ def record_service(s: Shift) -> None:
     form.get_by_label(s.tr("Work done"), exact=True).fill(work)
     form.get_by_role("button", name=s.tr("Record service")).click()
     s.flash("record service")
+    assert form.get_by_label(s.tr("Work done"), exact=True).input_value() == ""
     assert s.db("SELECT subject_type, subject_id, performed_by, work FROM services") == [
         ("terminal", terminal, OPERATOR, work)
     ]
