@@ -409,9 +409,12 @@ def _window_active_at_store_hours(s: Shift, wid: int, site_id: str, starts: date
 
     # The console pinned at 02:30 and at 10:00 Shanghai, the first of each after the start:
     # the store's gateways are in maintenance at the first, back to their liveness after.
+    # After the store was written too, so that what the page says happened is in its past.
+    ref = max(starts, datetime.now(UTC))
+
     def first_after(hour: int, minute: int) -> datetime:
-        local = starts.astimezone(shanghai).replace(hour=hour, minute=minute)
-        while local.astimezone(UTC) < starts:
+        local = ref.astimezone(shanghai).replace(hour=hour, minute=minute, second=0, microsecond=0)
+        while local.astimezone(UTC) < ref:
             local += timedelta(days=1)
         return local.astimezone(UTC)
 
