@@ -39,7 +39,7 @@ from collector.alerts.repository import load_windows
 from collector.process import CollectorProcess, free_port
 from collector.store import db as store_db
 from collector.store.times import from_db, to_db
-from dashboard.i18n import translate
+from dashboard.i18n import CATALOGS, translate
 from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import Fleet as FleetModel
 from simulators.fleetmodel import generate
@@ -219,7 +219,9 @@ class Shift:
         return VIEWER_TZ[self.lang]
 
     def tr(self, msgid: str, **fields: Any) -> str:
-        """``msgid`` as the console says it in this shift's language."""
+        """``msgid`` as the console says it in this shift's language (in zh-CN, a message
+        without a translation is an error here: the run would look for English and pass)."""
+        assert self.lang == "en" or msgid in CATALOGS[self.lang], f"no {self.lang}: {msgid!r}"
         return translate(msgid, self.lang, **fields)
 
     def go(self, path: str, marker: str) -> None:
@@ -296,6 +298,7 @@ def active_alerts(s: Shift) -> int:
 # ------------------------------------------------------------------ the steps
 def log_in(s: Shift) -> None:
     s.page = s.browser.new_context(viewport={"width": 1600, "height": 1200}).new_page()
+    s.page.set_default_timeout(WAIT_MS)
     s.go("", s.tr("Regions at a glance"))
     bar = s.sidebar()
     bar.get_by_label(s.tr("User"), exact=True).fill(OPERATOR)
@@ -422,7 +425,10 @@ def _window_active_at_store_hours(s: Shift, wid: int, site_id: str, starts: date
                    if g.site_id == site_id and g.gateway_id not in s.store.killed)  # fmt: skip
     for at, expected in ((first_after(2, 30), "maintenance"), (first_after(10, 0), "online")):
         with console(s.store.db, tz=s.tz, now=at) as pinned:
-            page = s.page.context.new_page()
+            # A browser of its own: the shift's login cookie stays out of a console whose
+            # clock is hours away (its 'last seen' would be moved into the future).
+            page = s.browser.new_context(viewport={"width": 1600, "height": 1200}).new_page()
+            page.set_default_timeout(WAIT_MS)
             lang = f"&lang={s.lang}" if s.lang != "en" else ""
             page.goto(f"{pinned}/detail?id={gateway}{lang}")
             settled(page, s.tr("Status timeline (30 days)"))
@@ -431,7 +437,7 @@ def _window_active_at_store_hours(s: Shift, wid: int, site_id: str, starts: date
                 page.screenshot(
                     path=str(s.shots / f"shift-window-active.{s.lang}.png"), full_page=True
                 )
-            page.close()
+            page.context.close()
 
 
 def record_service(s: Shift) -> None:
