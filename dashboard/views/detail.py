@@ -217,6 +217,8 @@ if ui.need(c, Role.OPERATOR, t("suspend or record a service")):
             t("Fault category"),
             ["", "hardware", "software", "network", "power"],
             format_func=value,
+            # Streamlit's own placeholder for the empty choice is English only.
+            placeholder=t("(not given)"),
             key="dsvc_cat",
         )
         if st.form_submit_button(t("Record service")):

@@ -451,6 +451,8 @@ def record_service(s: Shift) -> None:
     form = s.page.get_by_test_id("stForm").filter(
         has=s.page.get_by_role("button", name=s.tr("Record service"))
     )
+    # No fault category picked yet: said in the shift's language (not Streamlit's English).
+    assert form.get_by_placeholder(s.tr("(not given)"), exact=True).count() == 1
     work = {"zh-CN": "更换打印头", "en": "printer head replaced"}[s.lang]
     form.get_by_label(s.tr("Work done"), exact=True).fill(work)
     form.get_by_role("button", name=s.tr("Record service")).click()
