@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from collector.alerts.repository import load_policies
+from collector.alerts.repository import load_policies, load_windows
 from collector.alerts.versions import FirmwarePolicy, version_key
 from collector.maintenance import DueState, MaintenancePolicy, Usage
 from collector.schedules import device_due
@@ -334,15 +335,37 @@ def due_summary(due: pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 def windows(conn: Connection, now: datetime) -> pd.DataFrame:
-    """Windows that are active or upcoming (recurring ones always listed)."""
-    return frame(
+    """Windows that are active or upcoming (recurring ones always listed), each with its
+    current or next occurrence and, for a recurring one, the zone its cron is read in and
+    that occurrence's hours on that zone's clock: the collector's own rule
+    (``collector.alerts.windows``), so the page says what the pager will do."""
+    df = frame(
         conn,
-        "SELECT id, scope_type, scope_id, starts_at, ends_at, recurrence, "
-        "CASE WHEN tz IN ('', 'UTC') THEN 'scope''s zone' ELSE tz END AS zone, reason, "
+        "SELECT id, scope_type, scope_id, starts_at, ends_at, recurrence, reason, "
         "created_by, ended_early_at FROM maintenance_windows WHERE ended_early_at IS NULL "
         "AND (ends_at > ? OR recurrence IS NOT NULL) ORDER BY starts_at",
         (to_db(now),),
     )
+    rule = {w.id: w for w in load_windows(cast("sqlite3.Connection", conn), now)}
+    nxt, end, zone, hours = [], [], [], []
+    for wid, recurrence in zip(df["id"], df["recurrence"], strict=True):
+        w = rule.get(int(wid))
+        span = w.upcoming(now) if w is not None else None
+        nxt.append(to_db(span[0]) if span else None)
+        end.append(to_db(span[1]) if span else None)
+        local = w.tz if w is not None and recurrence else ""
+        zone.append(local)
+        if span and local:
+            a, b = (x.astimezone(ZoneInfo(local)) for x in span)
+            hours.append(f"{a:%H:%M}-{b:%H:%M}")
+        else:
+            hours.append("")
+    at = df.columns.get_loc("recurrence") + 1
+    for name, column in reversed(
+        [("zone", zone), ("zone_hours", hours), ("next_start", nxt), ("next_end", end)]
+    ):
+        df.insert(at, name, column)
+    return df
 
 
 # ------------------------------------------------------------------ inventory

@@ -64,8 +64,13 @@ def ctx() -> Ctx:
         st.error(t("The console is misconfigured: {error}", error=exc))
         st.stop()
     # Widget values are reset before the widgets exist, on the run after a successful submit.
+    # A text box is set to empty, not only forgotten: the browser keeps showing a value the
+    # server forgot (only a value the server sets reaches it; AppTest cannot tell the two).
     for key in st.session_state.pop(CLEAR, ()):
-        st.session_state.pop(key, None)
+        if isinstance(st.session_state.get(key), str):
+            st.session_state[key] = ""
+        else:
+            st.session_state.pop(key, None)
     lang = _viewer_lang(settings.lang)
     tz = st.session_state.get(TZ_KEY) or settings.tz
     st.session_state[_TZ_SHOWN] = tz
@@ -599,6 +604,8 @@ COLUMN_LABELS = {
     "updated_by": N_("updated by"), "updated_at": N_("updated"), "task_type": N_("task type"),
     "every_n": N_("every"), "every_unit": N_("unit"), "usage_metric": N_("usage trigger"),
     "usage_limit": N_("usage limit"), "due_soon_days": N_("due soon (days)"),
+    "next_start": N_("now or next: starts"), "next_end": N_("now or next: ends"),
+    "zone_hours": N_("hours in that zone"),
 }  # fmt: skip
 
 # Operator actions (``collector.actions``), as the confirmation after one names them.

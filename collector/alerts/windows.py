@@ -33,28 +33,25 @@ class Window:
     ended_early_at: datetime | None = None
 
     def occurrence(self, now: datetime) -> tuple[datetime, datetime] | None:
-        """The occurrence (start, end) containing ``now``, if any."""
+        """The occurrence (start, end) containing ``now``, if any. A recurring window's
+        occurrences are its cron's starts (in ``tz``) from ``starts_at`` on."""
         if now < self.starts_at:
             return None
         if not self.recurrence:
             start, end = self.starts_at, self.ends_at
         else:
-            try:
-                zone = ZoneInfo(self.tz or "UTC")
-            except (ZoneInfoNotFoundError, ValueError):
-                zone = ZoneInfo("UTC")
-            duration = timedelta(
-                seconds=self.duration_s or (self.ends_at - self.starts_at).total_seconds()
-            )
+            zone, duration = self._zone(), self._duration()
             # The latest start at or before now, computed in local time so "every Sunday
             # 02:00" stays 02:00 local across DST changes.
             local_now = now.astimezone(zone)
             it = croniter(self.recurrence, local_now + timedelta(seconds=1))
             start = it.get_prev(datetime).astimezone(now.tzinfo)
+            # ``starts_at`` opens the series; its occurrences are the cron's starts only. A
+            # start typed on another clock than the scope's (02:00 on a UTC console for a
+            # Shanghai store) is no occurrence of its own: it would be 10:00 in the store.
             if start < self.starts_at:
-                start, end = self.starts_at, self.ends_at
-            else:
-                end = start + duration
+                return None
+            end = start + duration
         if not start <= now < end:
             return None
         if self.ended_early_at is not None and self.ended_early_at <= now:
@@ -63,6 +60,34 @@ class Window:
 
     def active(self, now: datetime) -> bool:
         return self.occurrence(now) is not None
+
+    def upcoming(self, now: datetime) -> tuple[datetime, datetime] | None:
+        """The occurrence containing ``now``, else the next one; None once the window is
+        over (or ended early). What a person scheduling around it needs to see."""
+        current = self.occurrence(now)
+        if current is not None:
+            return current
+        if not self.recurrence:
+            found = (self.starts_at, self.ends_at) if now < self.starts_at else None
+        else:
+            zone = self._zone()
+            after = max(now, self.starts_at)
+            # croniter's next is strictly after its base: a start exactly at ``after`` counts.
+            it = croniter(self.recurrence, after.astimezone(zone) - timedelta(seconds=1))
+            start = it.get_next(datetime).astimezone(now.tzinfo)
+            found = (start, start + self._duration())
+        if found and self.ended_early_at is not None and self.ended_early_at <= found[0]:
+            return None
+        return found
+
+    def _zone(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.tz or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
+    def _duration(self) -> timedelta:
+        return timedelta(seconds=self.duration_s or (self.ends_at - self.starts_at).total_seconds())
 
     def covers(self, subject_type: SubjectType, subject_id: str, place: Place) -> bool:
         sid = self.scope_id

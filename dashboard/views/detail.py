@@ -208,9 +208,8 @@ if ui.need(c, Role.OPERATOR, t("suspend or record a service")):
         )
         label = t("Unsuspend") if row["suspended"] else t("Suspend")
         if st.form_submit_button(label):
-            ui.act_and_clear(
-                c, ("sus_reason",), set_suspended, kind, sid, not row["suspended"], reason, c.now
-            )
+            # Not cleared: the box shows the stored reason (``value``) once the action is done.
+            ui.act(c, set_suspended, kind, sid, not row["suspended"], reason, c.now)
     with right, st.form("service_detail"):
         work = st.text_input(t("Work done"), key="dsvc_work")
         parts = st.text_input(t("Parts replaced"), key="dsvc_parts")
@@ -218,6 +217,8 @@ if ui.need(c, Role.OPERATOR, t("suspend or record a service")):
             t("Fault category"),
             ["", "hardware", "software", "network", "power"],
             format_func=value,
+            # Streamlit's own placeholder for the empty choice is English only.
+            placeholder=t("(not given)"),
             key="dsvc_cat",
         )
         if st.form_submit_button(t("Record service")):

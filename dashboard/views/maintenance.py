@@ -97,6 +97,8 @@ if ui.need(c, Role.OPERATOR, t("record services and schedule windows")):
             t("Fault category"),
             ["", "hardware", "software", "network", "power"],
             format_func=value,
+            # Streamlit's own placeholder for the empty choice is English only.
+            placeholder=t("(not given)"),
             key="svc_cat",
         )
         if st.form_submit_button(t("Record service")):

@@ -114,3 +114,22 @@ def test_a_window_with_an_unknown_zone_is_refused(conn: db.Connection) -> None:
 
     with pytest.raises(InvalidAction, match="Mars/Olympus"):
         _weekly(conn, "site", "SH01", datetime(2026, 1, 3, 18, tzinfo=UTC), tz="Mars/Olympus")
+
+
+def test_a_daily_2am_shanghai_window_typed_at_2am_utc_is_not_active_at_10_local_on_day_one(
+    conn: db.Connection,
+) -> None:
+    """A console that reads UTC: the operator types the series' start as 02:00 (UTC) and the
+    cron 02:00 (store time). The series starts then; its first occurrence is the next 02:00
+    in Shanghai (18:00 UTC), never 02:00-04:00 UTC, which is 10:00-12:00 in the store."""
+    first = datetime(2026, 1, 5, 2, tzinfo=UTC)  # 10:00 in Shanghai
+    create_window(
+        conn, OLGA, scope_type="site", scope_id="SH01", starts_at=first,
+        ends_at=first + timedelta(hours=2), reason="nightly restart", now=first,
+        recurrence="0 2 * * *",
+    )  # fmt: skip
+    assert _active(conn, first) == set()
+    assert _active(conn, first + timedelta(hours=1, minutes=59)) == set()
+    assert _active(conn, datetime(2026, 1, 5, 18, 0, tzinfo=UTC)) == {("site", "SH01")}
+    assert _active(conn, datetime(2026, 1, 5, 19, 59, tzinfo=UTC)) == {("site", "SH01")}
+    assert _active(conn, datetime(2026, 1, 6, 2, 0, tzinfo=UTC)) == set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -176,3 +177,24 @@ def test_terminal_in_a_window_is_classed_planned_even_when_its_gateway_inhibits_
     alert = engine.active[next(k for k in engine.active if k.subject_id == "t1")]
     assert alert.blocker is Blocker.INHIBITED
     assert sim.incident_classes == [("t1", "planned")]
+
+
+def test_upcoming_is_the_current_occurrence_else_the_next_and_none_once_over() -> None:
+    daily = Window(
+        1, "site", "s1", datetime(2026, 6, 1, 5, tzinfo=UTC), datetime(2026, 6, 1, 7, tzinfo=UTC),
+        recurrence="0 2 * * *", tz="Asia/Shanghai",
+    )  # fmt: skip
+    # Before the series opens: its first cron start after it (02:00 Shanghai = 18:00 UTC).
+    first = (datetime(2026, 6, 1, 18, tzinfo=UTC), datetime(2026, 6, 1, 20, tzinfo=UTC))
+    assert daily.upcoming(datetime(2026, 5, 1, tzinfo=UTC)) == first
+    assert daily.upcoming(datetime(2026, 6, 1, 18, tzinfo=UTC)) == first  # a start counts
+    assert daily.upcoming(datetime(2026, 6, 1, 19, 59, tzinfo=UTC)) == first  # running
+    assert daily.upcoming(datetime(2026, 6, 1, 20, tzinfo=UTC)) == (
+        first[0] + timedelta(days=1),
+        first[1] + timedelta(days=1),
+    )
+    ended = dataclasses.replace(daily, ended_early_at=first[1])
+    assert ended.upcoming(first[1]) is None
+    once = window("site", "s1", datetime(2026, 6, 1, 5, tzinfo=UTC), 60)
+    assert once.upcoming(datetime(2026, 6, 1, 4, tzinfo=UTC)) == (once.starts_at, once.ends_at)
+    assert once.upcoming(once.ends_at) is None

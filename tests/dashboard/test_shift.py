@@ -1,0 +1,54 @@
+"""A NOC shift in Chromium, in zh-CN and in English, on a store the real collector wrote
+from a simulated fleet over a real Mosquitto (issue #15, "Done when"). The steps are in
+tests/support/shift.py (``STEPS``, one function each); ``scripts/screenshots`` runs the same
+shift to refresh docs/screenshots/. This test writes its screenshots to a temporary
+directory: a test run leaves the tree clean."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import shift
+from support.services import missing
+
+from simulators.broker import BrokerError, MosquittoProcess, find_mosquitto
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def fleet_store(tmp_path_factory: pytest.TempPathFactory) -> shift.FleetStore:
+    if find_mosquitto() is None:
+        missing("mosquitto")
+    work = tmp_path_factory.mktemp("shift-fleet")
+    try:
+        broker = MosquittoProcess(workdir=work / "mosquitto").start()
+    except BrokerError as exc:
+        pytest.fail(str(exc))
+    try:
+        return shift.build_store(work, broker)
+    finally:
+        broker.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(shift.CHROMIUM).exists():
+        missing(shift.CHROMIUM)
+    with shift.chromium() as b:
+        yield b
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_a_shift_on_a_store_the_collector_wrote(
+    fleet_store: shift.FleetStore, browser: object, lang: str, tmp_path: Path
+) -> None:
+    store = fleet_store.copy(tmp_path / "posfleet.sqlite")  # each language its own shift
+    done = shift.run_shift(store, browser, lang, tmp_path / "shots")
+    assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == sorted(
+        f"shift-{name}.{lang}.png"
+        for name in ("overview", "alerts-acknowledged", "maintenance", "window-active", "detail")
+    )
+    assert set(done.done) == {"acked", "window"}  # every step ran to its end
