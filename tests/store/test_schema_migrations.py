@@ -214,7 +214,8 @@ def drift(eng: Engine) -> list[Any]:
 
 
 # --------------------------------------------------------------------------- tests
-# What the migrations after the baseline add (0002: transaction health, issue #16).
+# What the migrations after the baseline add (0002: transaction health, issue #16; 0003:
+# webhook deliveries claimed per row, issue #14).
 ADDED_TABLES = {
     "case_calls",
     "settlement_imports",
@@ -223,6 +224,7 @@ ADDED_TABLES = {
     "txn_baseline",
     "txn_state",
     "txn_site_baseline",
+    "webhook_deliveries",
 }
 ADDED_INDEXES = {"txn_batches": {"txn_batches_closed"}}
 
