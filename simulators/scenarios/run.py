@@ -292,8 +292,8 @@ class ScenarioRun:
         )
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         try:
-            for c in self.collectors:  # the first imports the inventory
-                _start(c)
+            for member in self.collectors:  # the first imports the inventory
+                _start(member)
             fleet = Fleet(
                 self.model.gateways,
                 "127.0.0.1",
@@ -327,8 +327,8 @@ class ScenarioRun:
             truth.close()
             if runner is not None:
                 runner.stop()
-            for c in self.collectors:
-                c.stop()
+            for member in self.collectors:
+                member.stop()
             broker.stop()
         result.duration_s = round(self.plan.end, 1)
         pages, site_of = read_pages(store)
@@ -411,8 +411,8 @@ class ScenarioRun:
             now = time.monotonic() - t0
             if now >= next_report:
                 next_report = now + 10
-                for c in self.collectors:
-                    c.sample()  # keeps the peak RSS
+                for member in self.collectors:
+                    member.sample()  # keeps the peak RSS
                 self._report(runner, now, i)
             if i >= len(steps):
                 if now >= self.plan.end:
