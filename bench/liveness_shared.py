@@ -195,7 +195,7 @@ def main() -> None:
     collectors: list[CollectorProcess] = []
     with (
         MosquittoProcess(workdir=work / "mosquitto") as broker,
-        PostgresServer(workdir=work / "pg") as pg,
+        PostgresServer() as pg,  # its own temp dir: the server user must enter it
     ):
         url = pg.url
         t0 = time.monotonic()

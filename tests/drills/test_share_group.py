@@ -118,7 +118,7 @@ def test_a_postgresql_restart_under_three_collectors_loses_nothing_and_pages_nob
     inv = tmp_path / "inventory"
     model.export_inventory(inv)
     env = {"POSFLEET_GRACE_MIN_S": "0.5", "POSFLEET_ALERT_PENDING_GATEWAY_DOWN_S": "4"}
-    with PostgresServer(workdir=tmp_path / "pg", durable=True) as pg:
+    with PostgresServer(durable=True) as pg:  # its own temp dir: the server user must enter it
         store = pg.url
         collectors = [
             CollectorProcess(
