@@ -245,6 +245,9 @@ def main() -> None:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} cores",
         "loadavg_end": list(os.getloadavg()),
+        # The code measured, when it is not this checkout's commit (e.g. two branches merged
+        # for a trial): POSFLEET_BENCH_CODE="share14@23e4dba + ha14@abc1234".
+        "code": os.environ.get("POSFLEET_BENCH_CODE"),
         "db": "postgresql",
         "collectors": args.collectors,
         "share_group": True,

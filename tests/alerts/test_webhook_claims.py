@@ -228,3 +228,26 @@ def test_a_notifier_that_closes_gives_its_claims_back_at_once(
         second.close()
         receiver.close()
     assert [b["event"] for b in receiver.bodies] == ["firing"]
+
+
+def test_a_store_upgraded_from_the_single_cursor_continues_where_it_stopped(
+    conn: db.Connection, store_url: str
+) -> None:
+    h = Harness(conn, T0)
+    h.gateway("s0-g0", Liveness.DOWN)
+    h.advance(61)
+    (delivered,) = pageable_events(conn)  # posted by the release with the single cursor
+    with conn:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('alerts.webhook.cursor', ?)", (str(delivered),)
+        )
+    h.gateway("s1-g0", Liveness.DOWN)
+    h.advance(61)
+    receiver = Receiver()
+    notifier = WebhookNotifier(store_url, receiver.url, worker="upgraded")
+    try:
+        assert notifier.run_once() == 1
+    finally:
+        notifier.close()
+        receiver.close()
+    assert [b["alert"]["subject_id"] for b in receiver.bodies] == ["s1-g0"]
