@@ -83,8 +83,6 @@ def bare(args: argparse.Namespace) -> dict[str, Any]:
         inbox,
     )
     tally = Tally()
-    if args.share_group:
-        _subscribe_first(ingest)
     say({"ready": True})
     _wait_for("go")
     stopping = threading.Event()
@@ -96,8 +94,7 @@ def bare(args: argparse.Namespace) -> dict[str, Any]:
     threading.Thread(target=_until_stop, daemon=True).start()
     threading.Thread(target=_report, args=(tally, stopping), daemon=True).start()
     cpu0 = time.process_time()
-    if not args.share_group:
-        ingest.start()
+    ingest.start()
     get = inbox.get_nowait
     # The collector's loop (collector/processor.py run): pump, then take what is queued.
     while not stopping.is_set():
@@ -117,21 +114,6 @@ def bare(args: argparse.Namespace) -> dict[str, Any]:
     return {"count": tally.count, "first": tally.first, "last": tally.last, "cpu_s": cpu}
 
 
-def _subscribe_first(ingest: Any, timeout: float = 60.0) -> None:
-    """A share-group member connects and subscribes before the backlog is published, and
-    reads nothing until "go": share-group members use a clean session (the broker drops a
-    persistent member's queue when it connects clean), so the backlog waits in the broker and
-    the socket for a member that is already subscribed."""
-    subscribed = threading.Event()
-    ingest.client.on_subscribe = lambda *_a: subscribed.set()
-    ingest.start()
-    deadline = time.monotonic() + timeout
-    while not subscribed.is_set():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"not subscribed to the broker within {timeout:.0f} s")
-        ingest.pump(0.05)
-
-
 # --------------------------------------------------------------------------- collector
 def collector(args: argparse.Namespace) -> dict[str, Any]:
     from collector.config import load_config
@@ -146,9 +128,6 @@ def collector(args: argparse.Namespace) -> dict[str, Any]:
         share_group=args.share_group or None,
     )
     col = Collector(config)
-    if args.share_group:
-        _subscribe_first(col.ingest)
-        col.ingest.start = lambda: None  # type: ignore[method-assign]  # connected already
     tally = Tally()
     counter = CommitCounter(col.store, tally)
     say({"ready": True})

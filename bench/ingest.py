@@ -5,12 +5,9 @@ message; and the detection delay past the deadline for a hung gateway (SQLite ru
     python -m bench.ingest --db postgresql --collectors 1,2,3  # starts its own PostgreSQL
     python -m bench.ingest --db postgresql://USER@HOST:PORT/DB --collectors 2
 
-Every member drains a backlog of QoS 1 heartbeats that Mosquitto queued for it, so the
-publisher's speed is out of the picture: one member's persistent session holds it while the
-member is away; with N members they share one ``$share/<group>/`` subscription (``--share-group``,
-each collector with its own client id, as deployed: docs/scaling.md), connect and subscribe
-first with a clean session and read nothing until the backlog is published, and the broker
-deals it out among them.
+Every member drains a backlog of QoS 1 heartbeats that Mosquitto queued for its persistent
+session while it was away, so the publisher's speed is out of the picture. With N members
+they share one ``$share/<group>/`` subscription and the broker deals the backlog out among them.
 
 The ceiling is fair (issue #14): N bare subscribers, child processes like the collectors, that
 run the collector's own read path (``collector.ingest.MqttIngest``: the same paho client with
@@ -380,9 +377,8 @@ def run_group(
     total = gateways * per
     group = f"bench-{role}" if n > 1 else ""  # one collector subscribes as deployed: no $share
     ids = [f"bench-{role}-{i}" for i in range(n)]
-    if not group:  # one member: its persistent session holds the backlog until it connects
-        for cid in ids:
-            _session(port, cid, clean=False, topic=subscription(None))
+    for cid in ids:
+        _session(port, cid, clean=False, topic=subscription(group or None))
     db = ""
     before = None
     if role == "collector":
@@ -391,17 +387,11 @@ def run_group(
     changed = threading.Event()
     members = [Member(role, port, cid, group, db, tmp / f"{cid}-{tag}.log", changed) for cid in ids]
     try:
-        if not group:
-            _backlog(port, gateways, per, mix)
+        _backlog(port, gateways, per, mix)
         for m in members:
             while not m.ready.wait(1):
                 if m.failed():
                     raise SystemExit(m.failed())
-        if group:
-            # Share-group members connect with a clean session (a persistent one would keep
-            # getting its share of the group while away): each is subscribed and reads
-            # nothing yet (bench/_ingest_member.py); the backlog waits for them in the broker.
-            _backlog(port, gateways, per, mix)
         if role == "collector":
             before = dbs.tuples(db)
         load0 = os.getloadavg()[0]
