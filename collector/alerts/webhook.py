@@ -16,8 +16,10 @@ once while the claimers live. A 2xx marks the row ``delivered``; a 4xx marks it 
 (logged, retrying cannot help); anything else releases the claim and backs off (doubling from
 ``poll_s`` up to ``max_backoff_s``, ending at the next success), so the event goes out from
 whichever collector reaches the receiver first. A fresh store's notifier starts at the current
-end of the history (``meta`` key ``alerts.webhook.start``; a store upgraded from the single
-cursor continues where that cursor was): it never replays old pages.
+end of the history (``meta`` key ``alerts.webhook.floor``; a store upgraded from the single
+cursor continues where that cursor was): it never replays old pages. The floor then moves up
+behind what is done, and the delivery rows under it are dropped: the scan and the table stay
+as long as the last ten minutes' pages, not the history.
 
 The notifier must outlive whatever a receiver answers: a reset, a garbage status line
 (``http.client.BadStatusLine``), a bad URL (``ValueError``) or a bug of ours are each counted
@@ -45,7 +47,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +55,20 @@ from prometheus_client import CollectorRegistry, Counter
 
 from collector.store import db
 from collector.store.meta import get_meta
+from collector.store.times import to_db
 
 log = logging.getLogger(__name__)
 
 # The single cursor of releases before issue #14: read once, as where delivery continues.
 CURSOR_KEY = "alerts.webhook.cursor"
-# The alert_events id delivery started after (fixed once per store; never moves).
-START_KEY = "alerts.webhook.start"
+# The floor: every pageable alert_events id at or below it is delivered, refused, or older than
+# this store's first notifier. Set once per store, then only moved up (conditionally, by any
+# notifier) past events at least FLOOR_AGE_S old, so the scan for pending events stays short.
+FLOOR_KEY = "alerts.webhook.floor"
+# An event id can become visible after a higher one (PostgreSQL hands ids out before commit):
+# the floor never passes an event younger than this, far longer than any batch transaction.
+FLOOR_AGE_S = 600.0
+FLOOR_EVERY_S = 60.0
 # webhook_deliveries.target of the configured webhook (one per deployment; the URL itself is a
 # secret and never stored, and a rotated token must not restart delivery).
 TARGET = "webhook"
@@ -196,6 +205,7 @@ class WebhookNotifier:
         self.lease_s = lease_s if lease_s is not None else max(30.0, 4 * timeout_s)
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.taken_over = 0
+        self._next_floor = 0.0
         self._headers = {"Content-Type": "application/json", **(headers or {})}
         self._db = db_path
         self._conn = db.connect(db_path, timeout=10)
@@ -218,7 +228,7 @@ class WebhookNotifier:
         """Fix where delivery starts, once per store: the old single cursor if this store had
         one, else the current end of the history (a fresh notifier never replays old pages)."""
         with self._conn:
-            if get_meta(self._conn, START_KEY) is None:
+            if get_meta(self._conn, FLOOR_KEY) is None:
                 legacy = get_meta(self._conn, CURSOR_KEY)
                 if legacy is None:
                     (last,) = self._conn.execute(
@@ -227,7 +237,7 @@ class WebhookNotifier:
                     legacy = str(int(last))
                 self._conn.execute(
                     "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
-                    (START_KEY, legacy),
+                    (FLOOR_KEY, legacy),
                 )
 
     def _now(self) -> float:
@@ -290,7 +300,10 @@ class WebhookNotifier:
         """Deliver what is pending and not claimed by another collector, oldest first; returns
         how many were delivered. An alert whose older event another collector holds is left for
         the rest of the pass (its order is that collector's to keep)."""
-        start = int(get_meta(self._conn, START_KEY) or 0)
+        if time.monotonic() >= self._next_floor:
+            self._next_floor = time.monotonic() + FLOOR_EVERY_S
+            self.advance_floor()
+        start = int(get_meta(self._conn, FLOOR_KEY) or 0)
         self._end_read()
         delivered = 0
         budget = self.batch
@@ -314,6 +327,39 @@ class WebhookNotifier:
                 break
         self.sent += delivered
         return delivered
+
+    def advance_floor(self) -> int:
+        """Move the floor up to just below the oldest event still to deliver (never past an
+        event younger than FLOOR_AGE_S), and drop the delivery rows under it; returns it."""
+        floor = int(get_meta(self._conn, FLOOR_KEY) or 0)
+        (undone,) = self._conn.execute(
+            f"SELECT min(e.id) FROM alert_events e WHERE e.id > ? AND {_PAGEABLE} "
+            "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.target = ? "
+            "AND d.event_id = e.id AND d.state <> 'claimed')",
+            (floor, TARGET),
+        ).fetchone()
+        cutoff = to_db(datetime.now(UTC) - timedelta(seconds=FLOOR_AGE_S))
+        sql = "SELECT max(id) FROM alert_events WHERE id > ? AND at < ?"
+        params: tuple[Any, ...] = (floor, cutoff)
+        if undone is not None:
+            sql += " AND id < ?"
+            params += (int(undone),)
+        (new,) = self._conn.execute(sql, params).fetchone()
+        self._end_read()
+        if new is None:
+            return floor
+        with self._conn:
+            moved = self._conn.execute(
+                "UPDATE meta SET value = ? WHERE key = ? AND value = ?",
+                (str(int(new)), FLOOR_KEY, str(floor)),
+            ).rowcount
+            if moved:  # the row count decides: another notifier may have moved it first
+                self._conn.execute(
+                    "DELETE FROM webhook_deliveries WHERE target = ? AND event_id <= ? "
+                    "AND state <> 'claimed'",
+                    (TARGET, int(new)),
+                )
+        return int(new) if moved else floor
 
     def _deliver(self, event_id: int) -> str | None:
         """POST one event: "delivered", "refused" (4xx, skipped) or None (retry later)."""

@@ -344,8 +344,8 @@ def test_a_failing_webhook_logs_its_host_never_its_token(
     h.advance(61)
     try:
         for url in secret_urls:
-            conn.execute("DELETE FROM meta WHERE key = 'alerts.webhook.start'")
-            conn.execute("INSERT INTO meta (key, value) VALUES ('alerts.webhook.start', '0')")
+            conn.execute("DELETE FROM meta WHERE key = 'alerts.webhook.floor'")
+            conn.execute("INSERT INTO meta (key, value) VALUES ('alerts.webhook.floor', '0')")
             conn.commit()
             notifier = WebhookNotifier(store_url, url, timeout_s=2)
             try:

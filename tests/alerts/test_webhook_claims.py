@@ -251,3 +251,40 @@ def test_a_store_upgraded_from_the_single_cursor_continues_where_it_stopped(
         notifier.close()
         receiver.close()
     assert [b["alert"]["subject_id"] for b in receiver.bodies] == ["s1-g0"]
+
+
+def test_the_floor_moves_up_behind_what_is_delivered_and_never_past_what_is_not(
+    conn: db.Connection, store_url: str
+) -> None:
+    # The harness's events are dated 2026-03-02: older than the floor's 10-minute margin.
+    receiver = Receiver()
+    down = WebhookNotifier(store_url, "http://127.0.0.1:9/nobody", timeout_s=1, worker="down")
+    up = WebhookNotifier(store_url, receiver.url, worker="up")
+    try:
+        h = Harness(conn, T0)
+        h.gateway("s0-g0", Liveness.DOWN)
+        h.advance(61)
+        h.gateway("s1-g0", Liveness.DOWN)
+        h.advance(61)
+        first, second = pageable_events(conn)
+        assert down.run_once() == 0  # unreachable: nothing done
+        assert down.advance_floor() == first - 1  # held below the first undelivered page
+        assert up.run_once() == 2
+        assert up.advance_floor() == max_event_id(conn)
+        # Its delivery rows are gone with the scan: the log is the receiver's now.
+        assert conn.execute("SELECT count(*) FROM webhook_deliveries").fetchone() == (0,)
+        conn.rollback()
+        h.gateway("s0-g0", Liveness.ONLINE)  # a resolve above the floor still goes out
+        assert up.run_once() == 1
+    finally:
+        down.close()
+        up.close()
+        receiver.close()
+    assert [b["event_id"] for b in receiver.bodies][:2] == [first, second]
+    assert [b["event"] for b in receiver.bodies] == ["firing", "firing", "resolved"]
+
+
+def max_event_id(conn: db.Connection) -> int:
+    (n,) = conn.execute("SELECT max(id) FROM alert_events").fetchone()
+    conn.rollback()
+    return int(n)
