@@ -192,11 +192,13 @@ class ScenarioRun:
         share_group: str | None = None,
         collector_args: Sequence[str] = (),
         collector_env: dict[str, str] | None = None,
+        before_stop: Callable[[], None] | None = None,
     ) -> None:
         """``store``: a ``postgresql://`` URL (default: ``collector.sqlite`` in ``out``);
         ``collectors`` processes on it, each run as ``posfleet-collector run --db STORE
         --share-group G --client-id posfleet-collector-N`` when ``share_group`` is given
-        (issue #14); a ``collector_restart`` step kills them in turn."""
+        (issue #14); a ``collector_restart`` step kills them in turn. ``before_stop`` runs
+        after the timeline while everything still runs (e.g. to wait for a webhook)."""
         if collectors > 1 and share_group is None:
             raise ScenarioRunError("several collectors need a share group (--share-group)")
         if collectors > 1 and scenario.transactions:
@@ -207,6 +209,7 @@ class ScenarioRun:
         self.collector_args = list(collector_args)
         self.extra_env = dict(collector_env or {})
         self.restarts = 0
+        self.before_stop = before_stop
         self.collectors: list[CollectorProcess] = []
         self.s = scenario
         self.model = model
@@ -320,6 +323,8 @@ class ScenarioRun:
             self.say(f"all {n} gateways online after {result.connect_s} s; timeline starts")
             lateness = self._timeline(runner, broker, collector, truth, result)
             result.late_steps_max_s = round(lateness, 2)
+            if self.before_stop is not None:
+                self.before_stop()
             result.resources = self._resources(collector, cpu0, time.monotonic() - t_conn)
             c = runner.fleet.counters
             result.fleet = asdict(c)
