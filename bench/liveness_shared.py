@@ -2,6 +2,7 @@
 (issue #14): the deployed path, end to end, on real processes.
 
     python -m bench.liveness_shared [--gateways 100000] [--interval 60] [--collectors 3]
+    python -m bench.liveness_shared --alone --out bench/results/liveness_shared_alone.json
 
 Starts its own Mosquitto and PostgreSQL (simulators/stack/postgres.py), enrols the gateways,
 runs ``--collectors`` ``posfleet-collector run --db postgresql://… --share-group bench
@@ -13,7 +14,8 @@ detection delay of a stopped gateway is that moment minus its theoretical down d
 (publish of its last heartbeat + interval + 2 x grace). Transport and commit are inside the
 figure, and the poll adds up to 0.2 s: it is the delay a console reader sees, an upper bound
 of the collectors' own. The state change's stored ``at`` gives a second figure.
-bench/liveness_scale.py is the in-process, single-collector, SQLite counterpart.
+bench/liveness_scale.py is the in-process, single-collector, SQLite counterpart; ``--alone``
+runs one collector without a share group on the same path (the baseline of this harness).
 
 Writes bench/results/liveness_shared.json.
 """
@@ -186,8 +188,15 @@ def main() -> None:
     ap.add_argument("--collectors", type=int, default=3)
     ap.add_argument("--stopped", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--alone",
+        action="store_true",
+        help="one collector without a share group (its liveness in memory): the baseline",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
+    if args.alone:
+        args.collectors = 1
     n, interval = args.gateways, args.interval
     rng = random.Random(args.seed)
     grace = LivenessConfig().grace(interval)
@@ -207,7 +216,9 @@ def main() -> None:
                     url,
                     broker.port,
                     log_path=work / f"collector{i + 1}.log",
-                    args=["--share-group", GROUP, "--client-id", f"bench-collector-{i + 1}"],
+                    args=[]
+                    if args.alone
+                    else ["--share-group", GROUP, "--client-id", f"bench-collector-{i + 1}"],
                 ).start()
             )
         watcher = DownWatcher(url)
@@ -250,7 +261,7 @@ def main() -> None:
         "code": os.environ.get("POSFLEET_BENCH_CODE"),
         "db": "postgresql",
         "collectors": args.collectors,
-        "share_group": True,
+        "share_group": not args.alone,
         "gateways": n,
         "interval_s": interval,
         "grace_s": grace,
