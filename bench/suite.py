@@ -80,6 +80,14 @@ BENCHMARKS: list[Bench] = [
     Bench("reconcile", ["bench.reconcile"], 0.3, ["--terminals", "10000"]),
     Bench("influx_throughput", ["bench.influx_throughput"], 0.2, ["--points", "5000"]),
     Bench("liveness_scale", ["bench.liveness_scale"], 2.2, ["--gateways", "10000"]),
+    # The deployed path of issue #14: 100,000 gateways over MQTT, three share-group
+    # collectors on its own PostgreSQL (simulators/stack/postgres.py).
+    Bench(
+        "liveness_shared",
+        ["bench.liveness_shared"],
+        7.0,
+        ["--gateways", "10000", "--interval", "20"],
+    ),
     Bench("agent_footprint", ["bench.agent_footprint"], 2.1, ["--seconds", "20"]),
     Bench(
         "sim_scale",

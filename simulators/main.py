@@ -87,6 +87,15 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--seed", type=int, help="override the scenario's seed")
     sc.add_argument("--out", type=Path, help="output directory (default: scenario-runs/NAME)")
     sc.add_argument("--plan", action="store_true", help="print the compiled plan and stop")
+    sc.add_argument(
+        "--db",
+        help="the collectors' store: a postgresql://USER@HOST:PORT/DB (default: an SQLite "
+        "file in the output directory)",
+    )
+    sc.add_argument(
+        "--collectors", type=int, default=1, help="collector processes (several need --share-group)"
+    )
+    sc.add_argument("--share-group", help="run the collectors on this MQTT $share group")
     sc.add_argument("--quiet", action="store_true")
     sub.add_parser("scenarios", help="list the scenario library")
     card = sub.add_parser("scorecard", help="ground truth against the collector's pages")

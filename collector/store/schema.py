@@ -42,7 +42,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeEngine
 
 # The revision this MetaData describes (the newest migration): tests/store check they agree.
-HEAD = "0005"
+HEAD = "0006"
 
 INT: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 FLOAT: TypeEngine[float] = Double().with_variant(sqlite.REAL(), "sqlite")
@@ -308,6 +308,23 @@ alert_events = Table(
     _text("note", default=""),
 )
 Index("alert_events_alert", alert_events.c.alert_id, alert_events.c.at)
+
+# One row per (target, alert event) a notifier has claimed or delivered (migration 0006): each
+# page is claimed per row by one collector, with a lease judged by the database's clock
+# (``claimed_until``, epoch seconds), so any number of collectors may run the webhook notifier
+# and one killed mid-delivery leaves its claim to the others when the lease ends.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("target", Text(), primary_key=True),
+    Column("event_id", INT, primary_key=True),
+    _int("alert_id"),
+    _text("state", default="claimed"),  # claimed | delivered | refused
+    _text("claimed_by"),
+    _float("claimed_until", nullable=False),
+    _int("attempts", default=1),
+    _opt_text("done_at"),
+)
 
 # ---------------------------------------------------------------- operations
 maintenance_windows = Table(

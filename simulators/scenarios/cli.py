@@ -57,7 +57,15 @@ def run_scenario(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(msg, file=sys.stderr, flush=True)
 
-        result = ScenarioRun(scenario, model, out, say=say).run()
+        result = ScenarioRun(
+            scenario,
+            model,
+            out,
+            say=say,
+            store=getattr(args, "db", None),
+            collectors=getattr(args, "collectors", 1),
+            share_group=getattr(args, "share_group", None),
+        ).run()
     except (ScenarioError, ScenarioRunError) as exc:
         print(f"posfleet-sim: {exc}", file=sys.stderr)
         return 2

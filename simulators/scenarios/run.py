@@ -2,7 +2,8 @@
 fleet, the timeline, then the scorecard (``posfleet-sim scenario FILE``).
 
 Everything lands in one output directory: ``truth.jsonl`` (what was injected, when),
-``collector.sqlite`` (the collector's store), ``collector.log``, ``inventory/`` and
+``collector.sqlite`` (the collector's store, unless a ``postgresql://`` store is given),
+``collector.log`` (``collector2.log``... for more collectors), ``inventory/`` and
 ``scorecard.json`` (per fault kind: detected, missed, false, duplicate, detection delay;
 bad input injected vs counted; publish errors; CPU and memory of both processes).
 """
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -186,7 +187,30 @@ class ScenarioRun:
         out: Path,
         *,
         say: Callable[[str], None] = lambda _m: None,
+        store: str | None = None,
+        collectors: int = 1,
+        share_group: str | None = None,
+        collector_args: Sequence[str] = (),
+        collector_env: dict[str, str] | None = None,
+        before_stop: Callable[[], None] | None = None,
     ) -> None:
+        """``store``: a ``postgresql://`` URL (default: ``collector.sqlite`` in ``out``);
+        ``collectors`` processes on it, each run as ``posfleet-collector run --db STORE
+        --share-group G --client-id posfleet-collector-N`` when ``share_group`` is given
+        (issue #14); a ``collector_restart`` step kills them in turn. ``before_stop`` runs
+        after the timeline while everything still runs (e.g. to wait for a webhook)."""
+        if collectors > 1 and share_group is None:
+            raise ScenarioRunError("several collectors need a share group (--share-group)")
+        if collectors > 1 and scenario.transactions:
+            raise ScenarioRunError("transaction scenarios run with one collector")
+        self.store = store
+        self.n_collectors = collectors
+        self.share_group = share_group
+        self.collector_args = list(collector_args)
+        self.extra_env = dict(collector_env or {})
+        self.restarts = 0
+        self.before_stop = before_stop
+        self.collectors: list[CollectorProcess] = []
         self.s = scenario
         self.model = model
         self.out = out
@@ -201,7 +225,26 @@ class ScenarioRun:
         env |= {f"POSFLEET_ALERT_{k.upper()}": str(v) for k, v in self.s.collector.alerts.items()}
         if self.txn is not None:
             env |= self.txn.collector_env()
-        return env
+        return env | self.extra_env
+
+    def _make_collectors(self, target: str | Path, port: int) -> list[CollectorProcess]:
+        out = []
+        for i in range(self.n_collectors):
+            args = list(self.collector_args)
+            if self.share_group is not None:
+                args += ["--share-group", self.share_group]
+                args += ["--client-id", f"posfleet-collector-{i + 1}"]
+            out.append(
+                CollectorProcess(
+                    target,
+                    port,
+                    inventory=self.out / "inventory" if i == 0 else None,
+                    log_path=self.out / ("collector.log" if i == 0 else f"collector{i + 1}.log"),
+                    env=self.collector_env(),
+                    args=args,
+                )
+            )
+        return out
 
     def run(self) -> RunResult:
         out = self.out
@@ -235,13 +278,9 @@ class ScenarioRun:
             )
         )
         broker = MosquittoProcess(workdir=out / "broker", persistence=True).start()
-        collector = CollectorProcess(
-            out / "collector.sqlite",
-            broker.port,
-            inventory=out / "inventory",
-            log_path=out / "collector.log",
-            env=self.collector_env(),
-        )
+        store: str | Path = self.store or out / "collector.sqlite"
+        self.collectors = self._make_collectors(store, broker.port)
+        collector = self.collectors[0]
         runner: FleetRunner | None = None
         truth = _Truth(out / "truth.jsonl")
         result = RunResult(
@@ -256,7 +295,8 @@ class ScenarioRun:
         )
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         try:
-            _start(collector)
+            for member in self.collectors:  # the first imports the inventory
+                _start(member)
             fleet = Fleet(
                 self.model.gateways,
                 "127.0.0.1",
@@ -273,7 +313,7 @@ class ScenarioRun:
             runner.call(lambda f: f.connect_all(self._bar), timeout=1800)
             n = len(self.model.gateways)
             _wait(
-                lambda: self._online(collector.db) >= n,
+                lambda: self._online(store) >= n,
                 120 + n / 50,
                 f"the collector to see all {n} gateways online",
             )
@@ -283,6 +323,8 @@ class ScenarioRun:
             self.say(f"all {n} gateways online after {result.connect_s} s; timeline starts")
             lateness = self._timeline(runner, broker, collector, truth, result)
             result.late_steps_max_s = round(lateness, 2)
+            if self.before_stop is not None:
+                self.before_stop()
             result.resources = self._resources(collector, cpu0, time.monotonic() - t_conn)
             c = runner.fleet.counters
             result.fleet = asdict(c)
@@ -290,10 +332,11 @@ class ScenarioRun:
             truth.close()
             if runner is not None:
                 runner.stop()
-            collector.stop()
+            for member in self.collectors:
+                member.stop()
             broker.stop()
         result.duration_s = round(self.plan.end, 1)
-        pages, site_of = read_pages(collector.db)
+        pages, site_of = read_pages(store)
         if self.txn is not None:
             pages += read_cases(collector.db)  # shortfall cases, scored like pages
             result.problems += self.txn.problems
@@ -373,7 +416,8 @@ class ScenarioRun:
             now = time.monotonic() - t0
             if now >= next_report:
                 next_report = now + 10
-                collector.sample()  # keeps the peak RSS
+                for member in self.collectors:
+                    member.sample()  # keeps the peak RSS
                 self._report(runner, now, i)
             if i >= len(steps):
                 if now >= self.plan.end:
@@ -429,14 +473,17 @@ class ScenarioRun:
             time.sleep(kw["down"])  # how long the broker stays away: a duration
             broker.start()
         elif step.op == "collector_restart":
-            collector.stop(hard=kw["hard"])
+            # With several collectors, each restart takes the next one in turn.
+            member = self.collectors[self.restarts % len(self.collectors)]
+            self.restarts += 1
+            member.stop(hard=kw["hard"])
             time.sleep(kw["down"])
-            _start(collector)
+            _start(member)
         elif step.op == "window":
             from collector.actions import Actor, Role, create_window
 
             now = datetime.now(UTC)
-            conn = db.connect(collector.db, timeout=30)
+            conn = db.connect(collector.target, timeout=30)
             try:
                 create_window(
                     cast("sqlite3.Connection", conn),  # collector port: db.Connection
@@ -451,7 +498,7 @@ class ScenarioRun:
             finally:
                 conn.close()
         elif step.op == "policy":
-            conn = db.connect(collector.db, timeout=30)
+            conn = db.connect(collector.target, timeout=30)
             try:
                 with conn:
                     conn.execute(
@@ -479,7 +526,15 @@ class ScenarioRun:
         a, b = step.targets
         kinds, count = step.kw["kinds"], int(step.kw["count"])
         session = runner.call(lambda f: f.gateways[a].session)
-        before = collector.rejected()
+
+        def rejected() -> Counter[str]:  # a share group spreads them over its members
+            total: Counter[str] = Counter()
+            for c in self.collectors:
+                if c.alive():
+                    total += c.rejected()
+            return total
+
+        before = rejected()
         # From a process of its own, like a real rogue client (and because paho's own loop
         # uses select(), which cannot watch a socket numbered above 1024, as every new
         # socket is in this process with its 10,000 gateways).
@@ -492,7 +547,7 @@ class ScenarioRun:
         want = Counter({k: count for k in kinds})
 
         def counted() -> Counter[str]:
-            now = collector.rejected()
+            now = rejected()
             return Counter({k: now[k] - before[k] for k in kinds})
 
         with contextlib.suppress(ScenarioRunError):

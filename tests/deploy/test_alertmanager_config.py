@@ -212,15 +212,17 @@ def test_a_terminal_behind_a_down_gateway_does_not_page(
 def test_a_blind_collector_inhibits_every_fleet_alert(
     alertmanager: AlertmanagerProcess, webhook: WebhookReceiver
 ) -> None:
+    # One collector, blind: the rules raise both its own alert and the monitor's; one page.
     alertmanager.post_alerts(
         [
             _alert("PosfleetCollectorBlind", instance="c1:9108", job="posfleet-collector"),
+            _alert("PosfleetCollectorsAllBlind", job="posfleet-collector"),
             _alert("PosfleetSiteDown", region="north", site="s-1"),
             _alert("PosfleetGatewayDown", region="south", site="s-2", gateway="gw-2"),
         ]
     )
     (page,) = wait_for(lambda: _pages(webhook, "platform-oncall"), 15, what="platform page")
-    assert [a["labels"]["alertname"] for a in page.alerts] == ["PosfleetCollectorBlind"]
+    assert [a["labels"]["alertname"] for a in page.alerts] == ["PosfleetCollectorsAllBlind"]
     # The chat copy of the same page is rendered with the posfleet templates.
     (chat,) = wait_for(
         lambda: webhook.received(lambda n: n.path == "/chat/platform-oncall"), 15, what="chat"
@@ -228,9 +230,40 @@ def test_a_blind_collector_inhibits_every_fleet_alert(
     attachment = chat.body["attachments"][0]
     assert attachment["title"].startswith("[FIRING:1]")
     assert "Who is on it: platform-oncall" in attachment["text"]
-    blind = "PosfleetCollectorBlind"
-    fleet = [a for a in alertmanager.alerts() if a["labels"]["alertname"] != blind]
-    assert len(fleet) == 2
-    assert all(a["status"]["state"] == "suppressed" for a in fleet)
+    blind = "PosfleetCollectorsAllBlind"
+    others = [a for a in alertmanager.alerts() if a["labels"]["alertname"] != blind]
+    assert len(others) == 3
+    assert all(a["status"]["state"] == "suppressed" for a in others)
     assert _pages(webhook, "north-oncall") == []
     assert _pages(webhook, "south-oncall") == []
+
+
+@pytest.mark.integration
+def test_one_blind_or_dead_collector_of_three_inhibits_no_fleet_page(
+    alertmanager: AlertmanagerProcess, webhook: WebhookReceiver
+) -> None:
+    # Several collectors on one `$share` group (issue #14): the others receive the blind
+    # one's share, so a real outage must still page its region.
+    alertmanager.post_alerts(
+        [
+            _alert("PosfleetCollectorBlind", instance="c2:9108", job="posfleet-collector"),
+            _alert(
+                "PosfleetCollectorInstanceDown",
+                instance="c3:9108",
+                job="posfleet-collector",
+                severity="warning",
+            ),
+            _alert("PosfleetSiteDown", region="north", site="s-1"),
+        ]
+    )
+    (page,) = wait_for(lambda: _pages(webhook, "north-oncall"), 15, what="the site's page")
+    assert [a["labels"]["site"] for a in page.alerts] == ["s-1"]
+    platform = wait_for(
+        lambda: len(_pages(webhook, "platform-oncall")) == 2 and _pages(webhook, "platform-oncall"),
+        15,
+        what="the two collectors' own notifications",
+    )
+    assert sorted(p.alerts[0]["labels"]["alertname"] for p in platform) == [
+        "PosfleetCollectorBlind",
+        "PosfleetCollectorInstanceDown",
+    ]

@@ -218,7 +218,7 @@ def drift(eng: Engine) -> list[Any]:
 # --------------------------------------------------------------------------- tests
 # What the migrations after the baseline add (0002: transaction health, issue #16; 0003:
 # alert snooze; 0004: policies set from the console, issue #15; 0005: several
-# collectors, issue #14).
+# collectors, 0006: webhook deliveries claimed per row, issue #14).
 ADDED_TABLES = {
     "case_calls",
     "maintenance_done",
@@ -233,6 +233,7 @@ ADDED_TABLES = {
     "txn_baseline",
     "txn_state",
     "txn_site_baseline",
+    "webhook_deliveries",
 }
 ADDED_INDEXES = {"txn_batches": {"txn_batches_closed"}}
 # Columns added to release 0's tables, appended in this order, as (name, declared type,
