@@ -9,6 +9,7 @@ import queue
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -24,7 +25,7 @@ from collector.store.shared import SharedLiveness, SharedSettings
 from collector.store.store import Store
 from simulators.stack.postgres import PostgresServer
 from telemetry import FakeClock, Kind, encode, topic_for
-from telemetry.models import Hardware, LinkState, OfflineReason, PrinterState, Status
+from telemetry.models import Hardware, Heartbeat, LinkState, OfflineReason, PrinterState, Status
 from tests.alerts.store import add_site
 
 CONFIG = LivenessConfig()
@@ -271,3 +272,42 @@ def test_a_hardware_fault_received_by_a_follower_raises_the_alert_the_leader_cle
     clock.advance(1)
     _judge(ps)
     assert _alerts(ps[0]) == [("hardware_fault", "gw-1", "resolved", False)]
+
+
+def _heartbeat(clock: FakeClock, seq: int, ahead_s: float) -> Received:
+    hb = Heartbeat(
+        gw="gw-1", ts=clock.now() + timedelta(seconds=ahead_s), session=1, seq=seq, interval=60
+    )
+    return Received(topic_for("gw-1", Kind.HEARTBEAT), encode(hb), clock.now(), clock.monotonic())
+
+
+def test_a_skewed_clock_seen_by_a_follower_raises_and_the_leaders_share_clears_it(
+    pg_url: str,
+) -> None:
+    ps, clock = _collectors(pg_url, 2, ["gw-1"])
+    ps[1].process([_heartbeat(clock, 0, 0)])  # within bounds: not for the inbox
+    (rows,) = ps[0].store.conn.execute("SELECT count(*) FROM alert_inbox").fetchone()
+    ps[0].store.conn.commit()
+    assert rows == 0
+    clock.advance(59)
+    ps[1].process([_heartbeat(clock, 1, 600)])  # ten minutes ahead
+    clock.advance(1)
+    _judge(ps)
+    assert _paging(ps[0]) == [("clock_skew", "gw-1")]
+    clock.advance(59)
+    ps[0].process([_heartbeat(clock, 2, 0)])  # the leader's own share: the clock is back
+    clock.advance(1)
+    _judge(ps)
+    assert _alerts(ps[0]) == [("clock_skew", "gw-1", "resolved", False)]
+
+
+def test_a_leader_whose_session_lost_the_lock_stops_leading(pg_url: str) -> None:
+    """A reconnect after a PostgreSQL restart gives a new session without the lock (here the
+    lock is taken from the old session): the other collector takes over, and the old leader
+    hands its inputs over through the inbox instead of running an engine of its own."""
+    ps, clock = _collectors(pg_url, 2, ["gw-1", "gw-2"])
+    ps[0].store.conn.execute("SELECT pg_advisory_unlock_all()")
+    ps[0].store.conn.commit()
+    _judge([ps[1], ps[0]])  # the other collector's batch comes first: it leads now
+    _down_then_up(ps, clock, down=0, up=1)
+    assert _alerts(ps[0]) == [("gateway_down", "gw-1", "resolved", False)]
