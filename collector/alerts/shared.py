@@ -38,6 +38,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Gauge
+
 from collector.alerts.listener import AlertListener
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
 from collector.store import db
@@ -66,15 +68,31 @@ class SharedAlerts:
         *,
         clock_skew_raise_s: float,
         consume_max: int = 5000,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self._build = build
-        self.alerts: AlertListener | None = None  # set while this collector is the leader
+        self._alerts: AlertListener | None = None
+        self._gauge = Gauge(
+            "posfleet_collector_alert_leader",
+            "1 on the collector of a share group that runs the alert engine, else 0",
+            registry=registry,
+        )
         self.skew_raise_s = clock_skew_raise_s
         self.consume_max = consume_max
 
     @property
+    def alerts(self) -> AlertListener | None:
+        """The engine's listener, while this collector is the leader."""
+        return self._alerts
+
+    @alerts.setter
+    def alerts(self, value: AlertListener | None) -> None:
+        self._alerts = value
+        self._gauge.set(0 if value is None else 1)
+
+    @property
     def leader(self) -> bool:
-        return self.alerts is not None
+        return self._alerts is not None
 
     # ------------------------------------------------------------ BatchListener protocol
     def begin(self, conn: db.Connection, now: datetime) -> None:

@@ -24,6 +24,7 @@ from collector.service import _build_listeners
 from collector.store.shared import SharedLiveness, SharedSettings
 from collector.store.store import Store
 from simulators.stack.postgres import PostgresServer
+from simulators.stack.wait import wait_for
 from telemetry import FakeClock, Kind, encode, topic_for
 from telemetry.models import Hardware, Heartbeat, LinkState, OfflineReason, PrinterState, Status
 from tests.alerts.store import add_site
@@ -243,10 +244,8 @@ def test_a_killed_leader_is_replaced_and_its_unread_inbox_is_applied_once(
     other.process([_status(clock, "gw-1", LinkState.ONLINE, 2)])  # into the inbox
     (pid,) = leader.store.conn.execute("SELECT pg_backend_pid()").fetchone()
     leader.store.conn.close()  # killed before its next batch: its lock goes with it
-    deadline = time.monotonic() + 10
-    while _backend_alive(other, pid) and time.monotonic() < deadline:
-        pass  # the server ends a closed session's backend asynchronously
-    assert not _backend_alive(other, pid)
+    # The server ends a closed session's backend (and its locks) asynchronously.
+    wait_for(lambda: not _backend_alive(other, pid), 10, what="the dead session ended")
     clock.advance(1)
     _judge([other])
     assert _alerts(other) == [("gateway_down", "gw-1", "resolved", False)]
