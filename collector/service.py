@@ -290,6 +290,7 @@ def _build_listeners(
         listener = SharedAlerts(
             partial(_build_alert_listener, alert_settings),
             clock_skew_raise_s=alert_settings.clock_skew_raise_s,
+            monotonic=clock.monotonic,
             registry=registry,
         )
     return [listener], start_webhook(

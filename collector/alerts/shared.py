@@ -25,15 +25,18 @@ applied exactly once, with the alerts it causes.
 
 A killed leader's lock goes with its connection; the next collector whose batch runs takes
 over, with no handover: its engine is loaded from the store and the inbox holds everything the
-old leader had not applied. Cost of a leader change: one load (as a collector's start), and
-detection delayed by at most one batch (the inbox is read at the leader's next batch, at least
-once a second with its tick).
+old leader had not applied. A *hung* leader keeps its session and its lock: a follower that
+sees the inbox's oldest row stay ``takeover_s`` (30 s) ends that session
+(``pg_terminate_backend``), and the lock goes as if it had been killed. Cost of a leader
+change: one load (as a collector's start), and detection delayed by at most one batch (the
+inbox is read at the leader's next batch, at least once a second with its tick).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -68,9 +71,16 @@ class SharedAlerts:
         *,
         clock_skew_raise_s: float,
         consume_max: int = 5000,
+        takeover_s: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self._build = build
+        # A leader that holds the lock but reads no inbox for this long (hung: its session
+        # stays open, so its lock stays) has its session ended by the next follower.
+        self.takeover_s = takeover_s
+        self._mono = monotonic
+        self._oldest: tuple[int | None, float] = (None, 0.0)  # oldest inbox id, seen since
         self._alerts: AlertListener | None = None
         self._gauge = Gauge(
             "posfleet_collector_alert_leader",
@@ -101,6 +111,7 @@ class SharedAlerts:
             self.alerts = None
         if self.alerts is None:
             if not _try_lock(conn):
+                self._watch_leader(conn)
                 return
             log.info("alert leader: loading the alert engine from the store")
             self.alerts = self._build(conn, now)
@@ -151,6 +162,32 @@ class SharedAlerts:
         if isinstance(msg, Heartbeat):
             return abs((msg.ts - received_at).total_seconds()) >= self.skew_raise_s
         return isinstance(msg, Network | Hardware | Firmware)
+
+    def _watch_leader(self, conn: db.Connection) -> None:
+        """The leader reads the inbox at each of its batches (at least once a second): an
+        oldest row that stays for ``takeover_s`` on this collector's clock means it is hung
+        with its session open. End that session: its lock goes with it, and a batch (this
+        collector's next, or another's) takes the lead."""
+        (oldest,) = conn.execute("SELECT min(id) FROM alert_inbox").fetchone()
+        mono = self._mono()
+        if oldest is None or oldest != self._oldest[0]:
+            self._oldest = (oldest, mono)
+            return
+        if mono - self._oldest[1] < self.takeover_s:
+            return
+        self._oldest = (oldest, mono)  # the next attempt, if any, a full period later
+        for (pid,) in conn.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = ? "
+            "AND objid::bigint = ? AND objsubid = 1 AND granted",
+            (_KEY_HIGH, _KEY_LOW),
+        ).fetchall():
+            log.error(
+                "the alert leader (PostgreSQL backend %s) has read no inbox for %.0f s: "
+                "ending its session so that another collector leads",
+                pid,
+                self.takeover_s,
+            )
+            conn.execute("SELECT pg_terminate_backend(?)", (pid,))
 
     def _consume(self, conn: db.Connection, now: datetime) -> None:
         alerts = self.alerts

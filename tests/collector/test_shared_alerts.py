@@ -22,7 +22,7 @@ from collector.metrics import CollectorMetrics
 from collector.processor import Processor
 from collector.service import _build_listeners
 from collector.store.shared import SharedLiveness, SharedSettings
-from collector.store.store import Store
+from collector.store.store import Store, StoreError
 from simulators.stack.postgres import PostgresServer
 from simulators.stack.wait import wait_for
 from telemetry import FakeClock, Kind, encode, topic_for
@@ -33,6 +33,7 @@ CONFIG = LivenessConfig()
 ALERTS = AlertSettings()  # the defaults: a gateway pages 1 s after its will, spread 90 s
 
 _OPEN: list[Store] = []
+_REGISTRIES: dict[int, CollectorRegistry] = {}  # each processor's
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +41,7 @@ def _close_stores() -> Iterator[None]:
     yield
     while _OPEN:
         _OPEN.pop().close()
+    _REGISTRIES.clear()
 
 
 def _collectors(
@@ -63,18 +65,19 @@ def _collectors(
         )
         with store.transaction() as conn:
             shared.seed(conn)
-        listeners, _ = _build_listeners(settings, ALERTS, store, clock)
-        out.append(
-            Processor(
-                store,
-                LivenessTracker(CONFIG),
-                CollectorMetrics(CollectorRegistry()),
-                queue.SimpleQueue(),
-                listeners=listeners,
-                clock=clock,
-                shared=shared,
-            )
+        registry = CollectorRegistry()
+        listeners, _ = _build_listeners(settings, ALERTS, store, clock, registry)
+        p = Processor(
+            store,
+            LivenessTracker(CONFIG),
+            CollectorMetrics(registry),
+            queue.SimpleQueue(),
+            listeners=listeners,
+            clock=clock,
+            shared=shared,
         )
+        _REGISTRIES[id(p)] = registry
+        out.append(p)
     for p in out:
         p.process([LinkEvent(True, clock.now(), clock.monotonic())])
     return out, clock
@@ -310,3 +313,37 @@ def test_a_leader_whose_session_lost_the_lock_stops_leading(pg_url: str) -> None
     _judge([ps[1], ps[0]])  # the other collector's batch comes first: it leads now
     _down_then_up(ps, clock, down=0, up=1)
     assert _alerts(ps[0]) == [("gateway_down", "gw-1", "resolved", False)]
+
+
+def _leads(p: Processor) -> float | None:
+    return _REGISTRIES[id(p)].get_sample_value("posfleet_collector_alert_leader")
+
+
+def test_a_hung_leader_has_its_session_ended_and_the_other_takes_over(pg_url: str) -> None:
+    """The leader stops running batches with its session open (hung): its lock stays. The
+    other sees the inbox's oldest row stay 30 s, ends that session and leads; the hung one,
+    back, finds its session gone and follows."""
+    ps, clock = _collectors(pg_url, 2, ["gw-1", "gw-2"])
+    hung, other = ps
+    assert (_leads(hung), _leads(other)) == (1.0, 0.0)
+    hung.process([_status(clock, "gw-1", LinkState.ONLINE, 1)])
+    clock.advance(5)
+    other.process([_status(clock, "gw-1", LinkState.OFFLINE, 1)])
+    clock.advance(3)
+    _judge([other])  # the will fires here: into the inbox, which nobody reads
+    for _ in range(7):
+        clock.advance(5)
+        _judge([other])
+    assert _alerts(other) == []
+    wait_for(lambda: _judge([other]) or _leads(other) == 1.0, 10, what="the other leading")
+    clock.advance(2)
+    _judge([other])
+    assert _alerts(other) == [("gateway_down", "gw-1", "firing", False)]
+    with pytest.raises(StoreError):
+        hung.process([])  # its session was ended: this batch fails, the next reconnects
+    clock.advance(10)
+    hung.process([_status(clock, "gw-1", LinkState.ONLINE, 2)])
+    assert _leads(hung) == 0.0
+    clock.advance(1)
+    _judge([other])
+    assert _alerts(other) == [("gateway_down", "gw-1", "resolved", False)]
