@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from collector.model import Transition
 from collector.store import db
@@ -34,6 +34,13 @@ class Listener(Protocol):
 
     def tick(self, conn: db.Connection, now: datetime) -> None:
         """Called about once a second: time-based rules (pending -> firing, escalation, windows)."""
+
+
+@runtime_checkable
+class BatchListener(Listener, Protocol):
+    def begin(self, conn: db.Connection, now: datetime) -> None:
+        """Several collectors only: once per batch transaction, before the batch's calls
+        (the alert leader's election and inbox, collector/alerts/shared.py)."""
 
 
 class TelemetrySink(Protocol):

@@ -30,7 +30,7 @@ from functools import partial
 from typing import Any
 
 from collector.enrolment import ADMITTED, Admission, Enrolment, Sighting
-from collector.hooks import Listener, TelemetrySink
+from collector.hooks import BatchListener, Listener, TelemetrySink
 from collector.ingest import Item, LinkEvent, Received
 from collector.liveness import Key, LivenessTracker, Outcome
 from collector.metrics import CollectorMetrics
@@ -732,6 +732,8 @@ class Processor:
     ) -> None:
         for listener in self.listeners:
             calls: list[Callable[[], None]] = []
+            if self.shared is not None and isinstance(listener, BatchListener):
+                calls.append(partial(listener.begin, conn, now))
             if transitions:
                 calls.append(partial(listener.on_transitions, conn, transitions, now))
             if accepted:

@@ -13,7 +13,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -277,11 +278,30 @@ def _build_listeners(
     from collector.alerts.listener import build_listener
     from collector.alerts.webhook import start_webhook
 
-    with store.transaction() as conn:
-        listener = build_listener(conn, alert_settings, now=clock.now())
+    listener: Any
+    if settings.share_group is None:
+        with store.transaction() as conn:
+            listener = build_listener(conn, alert_settings, now=clock.now())
+    else:
+        # Several collectors: one alert engine, on the leader (collector/alerts/shared.py);
+        # built from the store when this collector becomes the leader.
+        from collector.alerts.shared import SharedAlerts
+
+        listener = SharedAlerts(
+            partial(_build_alert_listener, alert_settings),
+            clock_skew_raise_s=alert_settings.clock_skew_raise_s,
+            monotonic=clock.monotonic,
+            registry=registry,
+        )
     return [listener], start_webhook(
         settings.db, alert_settings.webhook_endpoint(), alert_settings.webhook_poll_s, registry
     )
+
+
+def _build_alert_listener(settings: AlertSettings, conn: Any, now: datetime) -> Any:
+    from collector.alerts.listener import build_listener
+
+    return build_listener(conn, settings, now=now)
 
 
 def _build_sinks(influx: InfluxSettings, registry: Any, tags_for: Any) -> list[Any]:

@@ -42,7 +42,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeEngine
 
 # The revision this MetaData describes (the newest migration): tests/store check they agree.
-HEAD = "0006"
+HEAD = "0007"
 
 INT: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 FLOAT: TypeEngine[float] = Double().with_variant(sqlite.REAL(), "sqlite")
@@ -813,4 +813,18 @@ liveness_fleet = Table(
     _int("restarting", default=0),
     _int("restart_pending", default=0),
     PrimaryKeyConstraint("fleet_id"),
+)
+
+
+# ---------------------------------------------------------------- since revision 0007
+# Several collectors (collector/alerts/shared.py): what a collector that is not the alert
+# leader handled and the alert engine needs (liveness transitions, the messages its rules
+# judge), for the leader to consume in id order (= commit order, under the write lock).
+alert_inbox = Table(
+    "alert_inbox",
+    metadata,
+    _id(),
+    _text("kind"),  # transition | message
+    _text("body"),  # JSON
+    _text("created"),
 )

@@ -165,3 +165,76 @@ def test_two_collector_processes_on_a_share_group_judge_one_fleet_and_survive_a_
         stays.close()
         for c in collectors:
             c.stop()
+
+
+def test_the_alert_leader_killed_the_other_process_takes_over_and_resolves_its_page(
+    mosquitto: MosquittoProcess, pg_url: str, tmp_path: Path
+) -> None:
+    """Two collector processes on a share group: exactly one runs the alert engine
+    (``posfleet_collector_alert_leader``). A gateway dies: one page. The leader is SIGKILLed
+    and the gateway comes back (a new session) through the other, which takes the lead at its
+    next batch, with no handover, and resolves that page: one alert row, resolved."""
+    store = open_store(pg_url)
+    try:
+        with store.conn:
+            upsert_rows(
+                store.conn,
+                "gateways",
+                [
+                    {"gateway_id": g, "site_id": "S1", "region_id": "north"}
+                    for g in ("gw-a", "gw-b")
+                ],
+            )
+    finally:
+        store.close()
+    env = {"POSFLEET_ALERT_PENDING_GATEWAY_DOWN_S": "0"}
+    collectors = [
+        CollectorProcess(
+            pg_url,
+            mosquitto.port,
+            args=["--share-group", "g"],
+            env=env,
+            log_path=tmp_path / f"collector-{i}.log",
+        )
+        for i in range(2)
+    ]
+    stays = TestGateway("gw-a", mosquitto.port, interval=2.0)
+    dies = TestGateway("gw-b", mosquitto.port, interval=2.0)
+    back = TestGateway("gw-b", mosquitto.port, session=2, interval=2.0)
+    conn = db.connect(pg_url, readonly=True)
+
+    def leads(c: CollectorProcess) -> float | None:
+        return c.sample_value("posfleet_collector_alert_leader")
+
+    def alert_states() -> list[str]:
+        rows = conn.execute(
+            "SELECT state FROM alerts WHERE kind = 'gateway_down' AND subject_id = 'gw-b' "
+            "ORDER BY id"
+        ).fetchall()
+        conn.rollback()
+        return [str(r[0]) for r in rows]
+
+    try:
+        for c in collectors:
+            c.start()
+        stays.connect()
+        dies.connect()
+        wait_for(
+            lambda: sorted(leads(c) or 0.0 for c in collectors) == [0.0, 1.0],
+            60,
+            what="one alert leader",
+        )
+        leader, other = sorted(collectors, key=lambda c: -(leads(c) or 0.0))
+        dies.kill()
+        wait_for(lambda: alert_states() == ["firing"], 30, what="the dead gateway paging")
+        leader.stop(hard=True)  # SIGKILL: its lock goes with its connection
+        back.connect()
+        wait_for(lambda: alert_states() == ["resolved"], 60, what="the page resolved")
+        assert leads(other) == 1.0
+        assert other.alive()
+    finally:
+        conn.close()
+        stays.close()
+        back.close()
+        for c in collectors:
+            c.stop()

@@ -218,8 +218,9 @@ def drift(eng: Engine) -> list[Any]:
 # --------------------------------------------------------------------------- tests
 # What the migrations after the baseline add (0002: transaction health, issue #16; 0003:
 # alert snooze; 0004: policies set from the console, issue #15; 0005: several
-# collectors, 0006: webhook deliveries claimed per row, issue #14).
+# collectors, 0006: webhook deliveries claimed per row, 0007: the alert inbox, issue #14).
 ADDED_TABLES = {
+    "alert_inbox",
     "case_calls",
     "maintenance_done",
     "maintenance_schedules",
@@ -318,6 +319,7 @@ def test_postgresql_types_are_wide_and_ids_are_identities(
     ids = {t: c for t in insp.get_table_names() for c in insp.get_columns(t) if c["name"] == "id"}
     assert sorted(ids) == [
         "alert_events",
+        "alert_inbox",
         "alerts",
         "audit_log",
         "case_calls",
