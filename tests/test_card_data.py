@@ -181,7 +181,7 @@ def test_the_pre_check_lets_ordinary_windows_skip_the_full_check_and_catches_the
 
 
 @settings(max_examples=600, deadline=None)
-@given(st.text(alphabet=st.sampled_from([*"0123456789 -eE.x:,\"{}"]), max_size=60))
+@given(st.text(alphabet=st.sampled_from([*'0123456789 -eE.x:,"{}']), max_size=60))
 def test_the_pre_checks_fast_path_answers_exactly_as_its_regex(text: str) -> None:
     # may_hold_pan skips its regex when a cheaper necessary condition fails: it must never
     # answer otherwise than the regex would (here: ASCII payloads without escapes).
