@@ -178,3 +178,14 @@ def test_the_pre_check_lets_ordinary_windows_skip_the_full_check_and_catches_the
         raw = json.dumps(tricky).encode()
         assert may_hold_pan(raw), raw
     assert may_hold_pan(b'{"note": "\\u0034111111111111111"}')  # an escaped digit
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.text(alphabet=st.sampled_from([*'0123456789 -eE.x:,"{}']), max_size=60))
+def test_the_pre_checks_fast_path_answers_exactly_as_its_regex(text: str) -> None:
+    # may_hold_pan skips its regex when a cheaper necessary condition fails: it must never
+    # answer otherwise than the regex would (here: ASCII payloads without escapes).
+    from telemetry.cards import _MAY_HOLD, may_hold_pan
+
+    payload = text.encode()
+    assert may_hold_pan(payload) is (_MAY_HOLD.search(payload) is not None)

@@ -39,6 +39,9 @@ def _hysteresis(active: bool, value: float, raise_at: float, clear_at: float, hi
     return value <= raise_at if not active else value < clear_at
 
 
+_JUDGED = (Heartbeat, Network, Hardware, Firmware)
+
+
 class TelemetryRules:
     def __init__(self, settings: AlertSettings) -> None:
         self.s = settings
@@ -56,8 +59,10 @@ class TelemetryRules:
         is_active: Callable[[Key], bool] = lambda _k: False,
     ) -> list[Verdict]:
         msg, ref = decoded.message, decoded.ref
-        if msg.historical:
-            return []  # back-filled data describes the past, not a condition now
+        if msg.historical or not isinstance(msg, _JUDGED):
+            # Back-filled data describes the past, not a condition now; the other kinds
+            # (status, events, transaction windows) have no rule here.
+            return []
         st = SubjectType.TERMINAL if ref.terminal_id else SubjectType.GATEWAY
         sid = ref.terminal_id or ref.gateway_id
         if isinstance(msg, Heartbeat):

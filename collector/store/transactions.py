@@ -1,7 +1,8 @@
 """Transaction aggregates in the store: windows, batch closes and the bounded totals.
 
-One ``INSERT ... ON CONFLICT DO NOTHING`` per aggregate inside the batch's transaction (never a commit per
-row): its row count says whether the window is new, and only a new window adds to
+The batch's windows in one ``executemany`` of ``INSERT ... ON CONFLICT DO NOTHING`` inside
+the batch's transaction (never a commit per row); its row count says whether every window
+was new, else each is inserted again on its own behind a savepoint. Only a new window adds to
 ``txn_totals``, so an at-least-once replay is stored and counted once.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import add
+from typing import cast
 
 from collector.store.db import Connection
 from collector.store.times import to_db
@@ -111,73 +114,112 @@ class _AcquirerLabels:
         return label
 
 
+# In a window's row (_INSERT's order): its ten counts, outcomes then response classes.
+_COUNTS = slice(6, 16)
+_DIM_KEYS = [("outcome", k) for k in OUTCOMES] + [("class", k) for k in CLASSES]
+
+
+def _window_row(r: TxnAggregate) -> tuple[object, ...]:
+    m = r.message
+    o, c = m.outcomes, m.responses
+    return (
+        r.gateway_id,
+        r.terminal_id,
+        to_db(m.since),
+        to_db(m.until),
+        to_db(r.received_at),
+        int(m.historical),
+        o.approved,
+        o.declined,
+        o.reversed,
+        o.timed_out,
+        o.error,
+        c.approved,
+        c.cardholder_decline,
+        c.issuer_unavailable,
+        c.format_or_terminal_error,
+        c.other,
+        m.approved_amount,
+        m.refunded_amount,
+        m.currency or "",
+        to_db(m.last_txn_at) if m.last_txn_at else None,
+        m.acquirer or "",
+    )
+
+
+def _insert_windows(conn: Connection, params: list[tuple[object, ...]]) -> list[bool]:
+    """Insert the windows; for each, whether it was new.
+
+    One ``executemany`` for the batch: when it inserted as many rows as it was given (the
+    usual case, a replay is rare), every window was new. Otherwise it is rolled back to a
+    savepoint and the windows are inserted one at a time, each row count saying which one
+    was already stored (or repeated within the batch)."""
+    # An error propagates as is: the caller's transaction, savepoint and all, is rolled back.
+    conn.execute("SAVEPOINT txn_windows")
+    if conn.executemany(_INSERT, params).rowcount == len(params):
+        fresh = [True] * len(params)
+    else:
+        conn.execute("ROLLBACK TO SAVEPOINT txn_windows")
+        fresh = [conn.execute(_INSERT, p).rowcount == 1 for p in params]
+    conn.execute("RELEASE SAVEPOINT txn_windows")
+    return fresh
+
+
 def write_transactions(
     conn: Connection, rows: Sequence[TxnAggregate], acquirers_max: int = ACQUIRERS_MAX
 ) -> int:
     """Store ``rows`` in the caller's transaction; return how many windows were new.
 
     The totals of the batch's new windows are summed here by (outcome or class, region,
-    acquirer) and written once at the end, counts of zero skipped: a window costs its own row,
-    and the whole batch a few upserts per region and acquirer, not ten per window."""
-    new = 0
-    labels = _AcquirerLabels(conn, acquirers_max)
-    totals: dict[tuple[str, str, str, str, str], int] = {}
-    for r in rows:
-        m = r.message
-        o, c = m.outcomes, m.responses
-        cur = conn.execute(
-            _INSERT,
-            (
-                r.gateway_id,
-                r.terminal_id,
-                to_db(m.since),
-                to_db(m.until),
-                to_db(r.received_at),
-                int(m.historical),
-                *(getattr(o, k) for k in OUTCOMES),
-                *(getattr(c, k) for k in CLASSES),
-                m.approved_amount,
-                m.refunded_amount,
-                m.currency or "",
-                to_db(m.last_txn_at) if m.last_txn_at else None,
-                m.acquirer or "",
-            ),
+    acquirer) and written once at the end, counts of zero skipped: a window costs its part
+    of one ``executemany``, and the whole batch a few upserts per region and acquirer, not
+    ten per window."""
+    if not rows:
+        return 0
+    params = [_window_row(r) for r in rows]
+    is_new = _insert_windows(conn, params)
+    batches = [
+        (
+            r.gateway_id,
+            r.terminal_id,
+            b.id,
+            b.count,
+            b.amount,
+            b.currency,
+            to_db(b.closed_at),
+            to_db(r.received_at),
         )
-        if m.batch is not None:
-            b = m.batch
-            conn.execute(
-                "INSERT INTO txn_batches (gateway_id, terminal_id, batch_id, count, "
-                "amount, currency, closed_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                (
-                    r.gateway_id,
-                    r.terminal_id,
-                    b.id,
-                    b.count,
-                    b.amount,
-                    b.currency,
-                    to_db(b.closed_at),
-                    to_db(r.received_at),
-                ),
-            )
-        if cur.rowcount != 1:
-            continue  # a replayed window: already stored and counted
-        new += 1
-        acquirer = labels(m.acquirer)
-        for dim, part, keys in (("outcome", o, OUTCOMES), ("class", c, CLASSES)):
-            for k in keys:
-                n = getattr(part, k)
-                if n > 0:
-                    key = (dim, k, r.terminal_id, r.gateway_id, acquirer)
-                    totals[key] = totals.get(key, 0) + n
+        for r in rows
+        if (b := r.message.batch) is not None
+    ]
+    if batches:
+        conn.executemany(
+            "INSERT INTO txn_batches (gateway_id, terminal_id, batch_id, count, "
+            "amount, currency, closed_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            batches,
+        )
+    fresh = [(r, p) for r, p, is_fresh in zip(rows, params, is_new, strict=True) if is_fresh]
+    if not fresh:
+        return 0  # replayed windows only: already stored and counted
+    labels = _AcquirerLabels(conn, acquirers_max)
+    region = _regions(conn, {(r.terminal_id, r.gateway_id) for r, _ in fresh})
+    # The ten counts of the new windows, summed per (region, acquirer label).
+    by_place: dict[tuple[str, str], list[int]] = {}
+    for r, p in fresh:
+        key = (region[(r.terminal_id, r.gateway_id)], labels(r.message.acquirer))
+        counts = cast("tuple[int, ...]", p[_COUNTS])
+        acc = by_place.get(key)
+        by_place[key] = list(counts) if acc is None else list(map(add, acc, counts))
+    totals = sorted(  # in key order: concurrent writers (PostgreSQL) lock rows alike
+        (dim, k, where, acq, n)
+        for (where, acq), sums in by_place.items()
+        for (dim, k), n in zip(_DIM_KEYS, sums, strict=True)
+        if n > 0  # counts of zero skipped
+    )
     if totals:
-        region = _regions(conn, {(tid, gid) for _, _, tid, gid, _ in totals})
-        summed: dict[tuple[str, str, str, str], int] = {}
-        for (dim, k, tid, gid, acq), n in totals.items():
-            key4 = (dim, k, region[(tid, gid)], acq)
-            summed[key4] = summed.get(key4, 0) + n
-        conn.executemany(_TOTAL, [(*key4, n) for key4, n in sorted(summed.items())])
-    return new
+        conn.executemany(_TOTAL, totals)
+    return len(fresh)
 
 
 def prune_transactions(conn: Connection, before: str) -> int:

@@ -275,3 +275,91 @@ def test_transaction_rows_are_kept_as_long_as_the_rollups(rig: Rig) -> None:
         )
         == 1
     )
+
+
+def _window(i: int, terminal: str = "pp-1", approved: int = 1) -> TxnAggregate:
+    start = datetime(2026, 11, 22, tzinfo=UTC) + timedelta(minutes=20 * i)
+    msg = Transactions.model_validate(
+        {
+            "gw": "gw-1",
+            "terminal": terminal,
+            "ts": start + timedelta(minutes=20),
+            "since": start,
+            "until": start + timedelta(minutes=20),
+            "outcomes": {"approved": approved, "timed_out": 1},
+            "responses": {"approved": approved, "issuer_unavailable": 1},
+            "acquirer": "unionpay-sh",
+            "batch": {
+                "id": f"B{i:04d}",
+                "count": approved,
+                "amount": 100 * approved,
+                "currency": "CNY",
+                "closed_at": start + timedelta(minutes=19),
+            },
+        }
+    )
+    return TxnAggregate("gw-1", terminal, START, msg)
+
+
+class _Counting:
+    """The store connection, counting the statements sent to the database."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn, self.statements = conn, 0
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        self.statements += 1
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, seq: Any) -> Any:
+        self.statements += 1
+        return self.conn.executemany(sql, seq)
+
+
+def test_a_batch_of_windows_costs_a_few_statements_whatever_its_size(rig: Rig) -> None:
+    # docs/DESIGN "Storage": the ingest path never waits on one row at a time.
+    statements = []
+    for first, n in ((0, 10), (100, 400)):
+        with rig.store.transaction() as conn:
+            counting = _Counting(conn)
+            new = write_transactions(
+                counting,  # type: ignore[arg-type]
+                [_window(first + i, ("pp-1", "pp-2")[i % 2]) for i in range(n)],
+            )
+        assert new == n
+        statements.append(counting.statements)
+    # Not one per window: a few per batch (windows, batch closes, labels, regions, totals).
+    assert max(statements) <= 10, statements
+    assert rig.rows("SELECT count(*), sum(approved) FROM txn_aggregates") == [(410, 410)]
+    assert rig.rows("SELECT count(*) FROM txn_batches") == [(410,)]
+
+
+def test_replayed_and_repeated_windows_in_one_batch_are_stored_and_counted_once(
+    rig: Rig,
+) -> None:
+    with rig.store.transaction() as conn:
+        assert write_transactions(conn, [_window(0, approved=5)]) == 1
+    with rig.store.transaction() as conn:
+        # Window 0 again (replayed), window 1 twice in the same batch, window 2 new.
+        batch = [_window(0, approved=5), _window(1, approved=7), _window(1, approved=7)]
+        assert write_transactions(conn, [*batch, _window(2, approved=11)]) == 2
+    assert rig.rows("SELECT window_start, approved FROM txn_aggregates ORDER BY 1") == [
+        ("2026-11-22T00:00:00.000000+00:00", 5),
+        ("2026-11-22T00:20:00.000000+00:00", 7),
+        ("2026-11-22T00:40:00.000000+00:00", 11),
+    ]
+    assert rig.rows("SELECT count(*) FROM txn_batches") == [(3,)]
+    reg = rig.scrape()
+    assert (
+        reg.get_sample_value(
+            "posfleet_transactions_total", {"outcome": "approved", "region": "east"}
+        )
+        == 5 + 7 + 11
+    )
+    assert (
+        reg.get_sample_value(
+            "posfleet_transaction_responses_total",
+            {"class": "issuer_unavailable", "region": "east", "acquirer": "unionpay-sh"},
+        )
+        == 3
+    )
