@@ -132,14 +132,14 @@ def body() -> None:
             gateway=row["gateway_id"],
         )
     a.metric(t("Status"), md(value(status)), help=md(why) or None)
-    b.metric(t("Since"), md(ui.when(c, row["status_since"])))
+    b.metric(t("Since"), md(ui.when(c, row["effective_since"])))
     d.metric(t("Last seen"), md(ui.when(c, row["last_seen_at"]) or t("never")))
     e.metric(t("Firmware"), md(row["firmware_version"] or value("unknown")))
     st.caption(
         t(
             "{status} since {since}; last seen {seen} (times in {zone})",
             status=md(value(status)),
-            since=ui.ago(c, row["status_since"]) or "-",
+            since=ui.ago(c, row["effective_since"]) or "-",
             seen=ui.ago(c, row["last_seen_at"]) or t("never"),
             zone=timefmt.zone_caption(c.now, c.tz),
         )
