@@ -414,9 +414,8 @@ def _missing_cells(at: AppTest) -> list[tuple[str, object]]:
     for d in at.dataframe:
         for col in d.value.columns:
             for v in d.value[col]:
-                if v is None or v is pd.NaT or (isinstance(v, float) and v != v):
-                    found.append((str(col), v))
-                elif str(v) in ("None", "nan", "NaT", "<NA>"):
+                gap = v is None or v is pd.NaT or (isinstance(v, float) and v != v)
+                if gap or str(v) in ("None", "nan", "NaT", "<NA>"):
                     found.append((str(col), v))
     return found
 
