@@ -48,7 +48,9 @@ T = {
     "bad_member": N_("Line {n}: write name, mobile, chat user id (mobile and id optional)."),
 }
 
-ROTATION_KEYS = ("rot_tier", "rot_tz", "rot_day", "rot_time", "rot_shift", "rot_members")
+# The zone is not emptied: a text box is cleared to '' (not to its default), and the next
+# rotation is usually in the same zone.
+ROTATION_KEYS = ("rot_tier", "rot_day", "rot_time", "rot_shift", "rot_members")
 OVERRIDE_KEYS = (
     "ov_tier", "ov_name", "ov_phone", "ov_im", "ov_from_day", "ov_from_time", "ov_to_day",
     "ov_to_time", "ov_note",

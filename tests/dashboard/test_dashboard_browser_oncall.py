@@ -74,4 +74,6 @@ def test_the_oncall_forms_are_empty_in_the_browser_after_a_save(console, browser
     rotation.get_by_role("button", name="Save rotation").click()
     _settled(page, "set rotation: done")
     assert members.input_value() == ""
+    # The zone keeps its value: an empty zone would be the next save's mistake.
+    assert rotation.get_by_label("Time zone", exact=True).input_value() == "Asia/Shanghai"
     page.close()

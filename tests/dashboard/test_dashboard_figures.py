@@ -449,22 +449,23 @@ def test_alert_texts_are_in_the_viewers_language_and_zone(
     names = {s.site_id: s.name for s in store.model.sites}
     shanghai = ZoneInfo("Asia/Shanghai")
     want = {}
-    for aid, sid, site, region, started, details in query(
+    for aid, kind, sid, site, region, started, details in query(
         store.db,
-        "SELECT id, subject_id, site_id, region_id, started_at, details FROM alerts "
-        "WHERE kind = 'gateway_down' AND state != 'resolved'",
+        "SELECT id, kind, subject_id, site_id, region_id, started_at, details FROM alerts "
+        "WHERE kind IN ('gateway_down', 'site_down') AND state IN ('firing', 'pending')",
     ):
         local = datetime.fromisoformat(str(started)).astimezone(shanghai).strftime("%Y-%m-%d %H:%M")
-        how = HOW_ZH[json.loads(details)["detected_by"]]
-        want[int(aid)] = (
-            f"网关 {sid}（门店 {names[site]} ({site})，{region}）自 {local} 起离线（{how}）"  # noqa: RUF001
-        )
-    assert want  # the killed gateways paged
+        place = f"门店 {names[site]} ({site})，{region}"  # noqa: RUF001
+        if kind == "site_down":
+            want[int(aid)] = f"{place}：自 {local} 起全部网关离线"  # noqa: RUF001
+        else:
+            how = HOW_ZH[json.loads(details)["detected_by"]]
+            want[int(aid)] = f"网关 {sid}（{place}）自 {local} 起离线（{how}）"  # noqa: RUF001
+    assert want  # the dead store paged
     at = _open(app, "alerts", lang="zh-CN")
     rows = _table(at, "summary")
     shown = {int(str(r["id"])): r["summary"] for r in rows if int(str(r["id"])) in want}
-    assert shown == {i: w for i, w in want.items() if i in shown}
-    assert shown  # the page lists them
+    assert shown == want
     # A store's page says its alerts the same way; none is left in the collector's English.
     app.query_params.clear()
     at = _open(app, "detail", id=store.dead_site, lang="zh-CN")
