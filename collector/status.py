@@ -22,6 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from collector.store import db
+from collector.store.times import to_db
 
 STATUSES = ("online", "late", "down", "unknown", "maintenance", "suspended", "decommissioned")
 
@@ -40,6 +41,39 @@ def active_scopes(conn: db.Connection, now: datetime) -> dict[str, list[str]]:
         if w.active(now):
             scopes.setdefault(w.scope_type, []).append(w.scope_id)
     return scopes
+
+
+def active_starts(conn: db.Connection, now: datetime) -> list[tuple[str, str, datetime]]:
+    """(scope_type, scope_id, start of the occurrence containing ``now``) of the maintenance
+    windows active at ``now``, earliest start first."""
+    from collector.alerts.repository import load_windows
+
+    found = []
+    for w in load_windows(conn, now):
+        occurrence = w.occurrence(now)
+        if occurrence is not None:
+            found.append((w.scope_type, w.scope_id, occurrence[0]))
+    return sorted(found, key=lambda f: (f[2], f[0], f[1]))
+
+
+def _scopes(starts: list[tuple[str, str, datetime]]) -> dict[str, list[str]]:
+    scopes: dict[str, list[str]] = {}
+    for scope, ident, _ in starts:
+        scopes.setdefault(scope, []).append(ident)
+    return scopes
+
+
+def _column(scope: str, table: str) -> str | None:
+    """The column of ``table`` a window on ``scope`` matches (a gateway window covers the
+    terminals behind it)."""
+    if scope == "terminal":
+        return "terminal_id" if table == "terminals" else None
+    return {
+        "site": "site_id",
+        "region": "region_id",
+        "model": "model",
+        "gateway": "gateway_id",
+    }.get(scope)
 
 
 def maintenance_sql(scopes: dict[str, list[str]], table: str, alias: str) -> str:
@@ -77,6 +111,38 @@ def effective_sql(table: str, alias: str, scopes: dict[str, list[str]]) -> str:
     )
 
 
+def effective_since_sql(table: str, alias: str, starts: list[tuple[str, str, datetime]]) -> str:
+    """Since when the effective status of a row has been what it is: the start of the current
+    occurrence of the earliest covering window while ``maintenance`` is shown, else the
+    stored ``status_since`` (decommissioned and suspended are checked first, as in
+    ``effective_sql``, and keep it). ``starts`` is ``active_starts``, earliest first, so the
+    first match is the earliest start; times are literals in the store's own text form."""
+    if table not in ("gateways", "terminals"):
+        raise ValueError(f"effective status of {table!r}: gateways or terminals only")
+    cases = []
+    for scope, ident, start in starts:
+        column = _column(scope, table)
+        if column is not None:
+            cases.append(f"WHEN {alias}.{column} = {_literals([ident])} THEN '{to_db(start)}' ")
+    if not cases:
+        return f"{alias}.status_since"
+    return (
+        f"(CASE WHEN {alias}.decommissioned = 1 OR {alias}.suspended = 1 "
+        f"THEN {alias}.status_since {''.join(cases)}ELSE {alias}.status_since END)"
+    )
+
+
 def effective(conn: db.Connection, now: datetime, table: str, alias: str) -> str:
     """``effective_sql`` with the windows active at ``now`` read from the store."""
     return effective_sql(table, alias, active_scopes(conn, now))
+
+
+def effective_with_since(
+    conn: db.Connection, now: datetime, table: str, alias: str
+) -> tuple[str, str]:
+    """``effective`` and ``effective_since_sql`` from one read of the windows."""
+    starts = active_starts(conn, now)
+    return (
+        effective_sql(table, alias, _scopes(starts)),
+        effective_since_sql(table, alias, starts),
+    )

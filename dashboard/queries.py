@@ -491,3 +491,20 @@ def audit_log(
         [*params, limit, offset],
     )
     return df, int(total)
+
+
+def alert_context(conn: store_db.Connection, ids: tuple[int, ...]) -> pd.DataFrame:
+    """The fields an alert's text is composed from beyond the listed columns (gateway,
+    details, the store's name), for the alerts ``ids`` (one page of them)."""
+    if not ids:
+        return pd.DataFrame(
+            columns=["id", "site_id", "region_id", "gateway_id", "details", "site_name"]
+        )
+    marks = ", ".join("?" * len(ids))
+    return frame(
+        conn,
+        "SELECT a.id, a.site_id, a.region_id, a.gateway_id, a.details, s.name AS site_name "
+        "FROM alerts a "
+        f"LEFT JOIN sites s ON s.site_id = a.site_id WHERE a.id IN ({marks})",
+        list(ids),
+    )

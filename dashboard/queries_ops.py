@@ -13,7 +13,7 @@ from collector.alerts.repository import load_policies, load_windows
 from collector.alerts.versions import FirmwarePolicy, version_key
 from collector.maintenance import DueState, MaintenancePolicy, Usage
 from collector.schedules import device_due
-from collector.status import effective
+from collector.status import effective_with_since
 from collector.store.db import Connection
 from collector.store.policies import load_done, load_schedules
 from collector.store.times import from_db_opt, to_db
@@ -26,14 +26,15 @@ if TYPE_CHECKING:
 # ------------------------------------------------------------------ detail
 def find_subject(conn: Connection, ident: str, now: datetime) -> tuple[str, dict[str, Any]] | None:
     """A gateway or terminal by id or serial, with its site, merchant and technician and its
-    ``effective_status`` at ``now`` (``collector.status``); else a site by id (the
+    ``effective_status`` at ``now`` (``collector.status``) and ``effective_since`` (when
+    what is shown began: a maintenance window's start); else a site by id (the
     Overview's map and the search link stores here)."""
     for kind, table, key in (("gateway", "gateways", "gateway_id"),
                              ("terminal", "terminals", "terminal_id")):  # fmt: skip
-        x_eff = effective(cast("sqlite3.Connection", conn), now, table, "x")  # collector port
+        x_eff, x_since = effective_with_since(cast("sqlite3.Connection", conn), now, table, "x")
         df = frame(
             conn,
-            f"SELECT x.*, {x_eff} AS effective_status, "
+            f"SELECT x.*, {x_eff} AS effective_status, {x_since} AS effective_since, "
             f"s.name AS site_name, s.address, s.merchant_name, s.merchant_contact, "
             f"r.oncall_name, r.oncall_contact, r.contact_verified_at FROM {table} x "
             f"LEFT JOIN sites s ON s.site_id = x.site_id "
@@ -71,16 +72,14 @@ def subject_page(
 def site_members(conn: Connection, site_id: str, now: datetime) -> pd.DataFrame:
     """A store's gateways and terminals by effective status, the ones with a problem first
     (a terminal behind a gateway that is not online is ``unknown``)."""
-    g_eff, t_eff = (
-        effective(cast("sqlite3.Connection", conn), now, "gateways", "g"),
-        effective(cast("sqlite3.Connection", conn), now, "terminals", "t"),
-    )
+    g_eff, g_since = effective_with_since(cast("sqlite3.Connection", conn), now, "gateways", "g")
+    t_eff, t_since = effective_with_since(cast("sqlite3.Connection", conn), now, "terminals", "t")
     return frame(
         conn,
         f"SELECT * FROM (SELECT 'gateway' AS type, g.gateway_id AS id, g.serial, g.model, "
-        f"{g_eff} AS status, g.status_since, g.last_seen_at, '' AS gateway_id FROM gateways g "
-        f"WHERE g.site_id = :s UNION ALL SELECT 'terminal', t.terminal_id, t.serial, t.model, "
-        f"{t_eff}, t.status_since, t.last_seen_at, t.gateway_id FROM terminals t "
+        f"{g_eff} AS status, {g_since} AS status_since, g.last_seen_at, '' AS gateway_id "
+        f"FROM gateways g WHERE g.site_id = :s UNION ALL SELECT 'terminal', t.terminal_id, "
+        f"t.serial, t.model, {t_eff}, {t_since}, t.last_seen_at, t.gateway_id FROM terminals t "
         "WHERE t.site_id = :s) AS members "
         "ORDER BY CASE status WHEN 'down' THEN 0 WHEN 'late' THEN 1 WHEN 'unknown' THEN 2 "
         "ELSE 3 END, type, id LIMIT 2000",

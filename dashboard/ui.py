@@ -539,7 +539,7 @@ def client_address(c: Ctx) -> str:
 def shown(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` as a table shows it: stored times as local wall time (the viewer's zone),
     stored values (status, kind, class...) in the viewer's language."""
-    out = timefmt.frame(df, viewer_tz())
+    out = _blank_missing(timefmt.frame(df, viewer_tz()))
     if current_lang() == "en":
         return out
     for col in out.columns:
@@ -547,6 +547,25 @@ def shown(df: pd.DataFrame) -> pd.DataFrame:
             if out is df:
                 out = df.copy()
             out[col] = [value(v) if isinstance(v, str) else v for v in out[col]]
+    return out
+
+
+def _blank_missing(df: pd.DataFrame) -> pd.DataFrame:
+    """Missing cells (NULL, NaN, NaT) as empty cells: Streamlit draws them as the English
+    word "None", in every language. A column of numbers with a gap becomes text (Streamlit
+    draws a mixed column as text), its numbers as they were."""
+    out = df
+    for col in df.columns:
+        missing = df[col].isna()
+        if not missing.any():
+            continue
+        if out is df:
+            out = df.copy()
+        numbers = pd.api.types.is_float_dtype(df[col])  # ints with a gap are floats: 3.0
+        out[col] = [
+            "" if gap else str(int(v)) if numbers and float(v).is_integer() else v
+            for v, gap in zip(df[col], missing, strict=True)
+        ]
     return out
 
 

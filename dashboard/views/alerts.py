@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from collector.actions import Role, acknowledge_alert
-from dashboard import queries, queries_policies, ui
+from dashboard import alert_text, queries, queries_policies, ui
 from dashboard.i18n import t, value
 
 c = ui.ctx()
@@ -40,7 +40,9 @@ def body() -> None:
         )
     )
     df = df.assign(
-        link=[ui.subject_link(k, s) for k, s in zip(df.subject_type, df.subject_id, strict=True)]
+        # The stored summary is English with UTC times: said again in the viewer's terms.
+        summary=alert_text.texts(c, df),
+        link=[ui.subject_link(k, s) for k, s in zip(df.subject_type, df.subject_id, strict=True)],
     )
     ui.table(
         df,

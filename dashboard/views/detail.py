@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from collector.actions import Role, record_service, set_suspended
-from dashboard import queries_ops, timefmt, ui
+from dashboard import alert_text, queries_ops, timefmt, ui
 from dashboard.i18n import N_, t, value
 from dashboard.settings import now_from
 from dashboard.text import md, url_param
@@ -101,7 +101,7 @@ def site_page() -> None:
         column_config={"link": st.column_config.LinkColumn(t("open"), display_text=r"id=(.*)$")},
     )
     st.subheader(t("Active alerts"))
-    ui.table(alerts, f"{site}-alerts")
+    ui.table(alerts.assign(summary=alert_text.texts(c, alerts)), f"{site}-alerts")
     st.subheader(t("Incidents (30 days)"))
     ui.table(ui.load(c, queries_ops.site_incidents, site, since), f"{site}-incidents")
 
@@ -132,14 +132,14 @@ def body() -> None:
             gateway=row["gateway_id"],
         )
     a.metric(t("Status"), md(value(status)), help=md(why) or None)
-    b.metric(t("Since"), md(ui.when(c, row["status_since"])))
+    b.metric(t("Since"), md(ui.when(c, row["effective_since"])))
     d.metric(t("Last seen"), md(ui.when(c, row["last_seen_at"]) or t("never")))
     e.metric(t("Firmware"), md(row["firmware_version"] or value("unknown")))
     st.caption(
         t(
             "{status} since {since}; last seen {seen} (times in {zone})",
             status=md(value(status)),
-            since=ui.ago(c, row["status_since"]) or "-",
+            since=ui.ago(c, row["effective_since"]) or "-",
             seen=ui.ago(c, row["last_seen_at"]) or t("never"),
             zone=timefmt.zone_caption(c.now, c.tz),
         )

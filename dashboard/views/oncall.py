@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -49,24 +48,16 @@ T = {
     "bad_member": N_("Line {n}: write name, mobile, chat user id (mobile and id optional)."),
 }
 
-ROTATION_KEYS = ("rot_tier", "rot_tz", "rot_day", "rot_time", "rot_shift", "rot_members")
+# The zone is not emptied: a text box is cleared to '' (not to its default), and the next
+# rotation is usually in the same zone.
+ROTATION_KEYS = ("rot_tier", "rot_day", "rot_time", "rot_shift", "rot_members")
 OVERRIDE_KEYS = (
     "ov_tier", "ov_name", "ov_phone", "ov_im", "ov_from_day", "ov_from_time", "ov_to_day",
     "ov_to_time", "ov_note",
 )  # fmt: skip
 
 
-def _act_and_clear(keys: tuple[str, ...], fn: Any, *args: Any, **kwargs: Any) -> None:
-    """An action whose form is emptied once it succeeded (kept to be fixed when refused)."""
-    st.session_state["oncall_clear"] = keys
-    if not ui.act(c, fn, *args, **kwargs):
-        del st.session_state["oncall_clear"]
-
-
-c = ui.ctx()
-# Widget values are reset before the widgets exist, on the run after a successful submit.
-for key in st.session_state.pop("oncall_clear", ()):
-    st.session_state.pop(key, None)
+c = ui.ctx()  # empties the forms' widgets after a successful save (``ui.act_and_clear``)
 st.title(t(T["title"]))
 ui.flash()
 now = c.now.replace(second=0, microsecond=0)
@@ -117,7 +108,8 @@ if ui.need(c, Role.OPERATOR, t(T["need"])):
         if st.form_submit_button(t(T["save_rot"])):
             people = _members(members_text)
             if people is not None:
-                _act_and_clear(
+                ui.act_and_clear(
+                    c,
                     ROTATION_KEYS,
                     set_rotation,
                     region_id=str(region or ""),
@@ -147,7 +139,8 @@ if ui.need(c, Role.OPERATOR, t(T["need"])):
         if st.form_submit_button(t(T["add_ov"])):
             rot = current[current["region"] == o_region]
             zone = ZoneInfo(str(rot["tz"].iloc[0]) if len(rot) else DEFAULT_TZ)
-            _act_and_clear(
+            ui.act_and_clear(
+                c,
                 OVERRIDE_KEYS,
                 add_override,
                 region_id=str(o_region or ""),

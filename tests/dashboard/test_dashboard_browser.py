@@ -239,9 +239,9 @@ def test_page_refreshes_by_itself_and_keeps_the_filter_in_the_url(browser, fleet
             conn.close()
         # No reload, no click: the fragment's own timer brings the new alert in.
         # (glide-data-grid draws on a canvas; its cells live in a hidden accessible table.)
-        page.get_by_text("Gateway GWX-ROGUE1 down (will)").wait_for(
-            state="attached", timeout=20_000
-        )
+        # The console says it from the alert's fields, on its clock (UTC here).
+        text = f"Gateway GWX-ROGUE1 (R01) down since {NOW:%Y-%m-%d %H:%M}"
+        page.get_by_text(text).wait_for(state="attached", timeout=20_000)
         assert page.url.endswith("/alerts?severity=critical")
         page.close()
 

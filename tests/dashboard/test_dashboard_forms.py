@@ -156,11 +156,15 @@ def test_pickers_name_the_subject_not_just_a_number(open_page, fleet) -> None:
     assert label.startswith(f"#{fleet.incident_id} {subject[0]} {subject[1]} · {subject[2]}")
     at = open_page("views/alerts.py", login="olga")
     alert = one(
-        fleet.path, "SELECT subject_type, subject_id, summary FROM alerts WHERE id = ?",
+        fleet.path, "SELECT a.subject_type, a.subject_id, a.site_id, a.region_id, a.started_at, "
+        "s.name FROM alerts a JOIN sites s ON s.site_id = a.site_id WHERE a.id = ?",
         (fleet.alert_id,),
     )  # fmt: skip
     options = by_label(at.selectbox, "Alert").options
-    assert f"#{fleet.alert_id} {alert[0]} {alert[1]}: {alert[2]}" in options
+    # Its text in the viewer's terms (dashboard/alert_text.py), times on the console's UTC.
+    since = datetime.fromisoformat(str(alert[4])).strftime("%Y-%m-%d %H:%M")
+    text = f"Gateway {alert[1]} (store {alert[5]} ({alert[2]}), {alert[3]}) down since {since}"
+    assert f"#{fleet.alert_id} {alert[0]} {alert[1]}: {text}" in options
     at = open_page("views/maintenance.py", login="olga")
     window = one(
         fleet.path, "SELECT id, scope_type, scope_id, reason FROM maintenance_windows "
