@@ -509,9 +509,13 @@ def _lang_query(s: Shift, path: str) -> str:
 
 def _pick(page: Any, key: str, option: str) -> None:
     """Choose ``option`` in the select box of widget ``key``."""
-    page.locator(f'.st-key-{key} button[aria-haspopup="listbox"]').click()
-    page.get_by_role("option", name=option, exact=True).click()
     box = page.locator(f".st-key-{key} input")
+    # Typed, as a person filters a long list: the list opens on typing and shows the match.
+    box.click()
+    box.press("ControlOrMeta+a")
+    box.press("Backspace")
+    box.press_sequentially(option)
+    page.get_by_role("option", name=option, exact=True).click()
     page.wait_for_function("([el, v]) => el.value === v", arg=[box.element_handle(), option],
                            timeout=WAIT_MS)  # fmt: skip
 
