@@ -4,6 +4,8 @@ The store: a simulated fleet (``simulators.fleetmodel``, every store on Shanghai
 a real Mosquitto into a ``posfleet-collector`` subprocess; some gateways are killed (their
 sockets die, the broker sends their wills) and paged; then fleet and collector stop and the
 console is served on that file as an operator would start it, driven by Debian's Chromium.
+Two users: the operator on shift, and the shift lead (an admin: policies are theirs), who
+works in a browser of their own.
 
 A shift is a list of steps, one function each (``STEPS``), run in order on one ``Shift``.
 Every text a step looks for comes from the console's catalog (``dashboard.i18n``) in the
@@ -40,6 +42,7 @@ from collector.process import CollectorProcess, free_port
 from collector.store import db as store_db
 from collector.store.times import from_db, to_db
 from dashboard.i18n import CATALOGS, translate
+from dashboard.session import COOKIE
 from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import Fleet as FleetModel
 from simulators.fleetmodel import generate
@@ -56,6 +59,8 @@ GATEWAYS = 40
 KILLED = 7  # gateway outages paged: more alerts than one page of the console shows
 PAGE_SIZE = 5  # the console's smallest page
 OPERATOR, PASSWORD = "olga", "correct horse battery"
+ADMIN = "ada"  # the shift lead: firmware policies and maintenance schedules are admins' work
+HEADER_H, ROW_H = 36, 76  # px: the morning check's grid header and rows (views/morning.py)
 WAIT_MS = 60_000  # a page under load (2 cores shared by several test runs)
 
 
@@ -130,11 +135,11 @@ def build_store(work: Path, broker: MosquittoProcess) -> FleetStore:
     exe = _console_script()
     pw = work / "password"
     pw.write_text(PASSWORD + "\n", encoding="utf-8")
-    subprocess.run(
-        [exe, "add-user", "--db", str(db), OPERATOR, "--role", "operator", "--password-file",
-         str(pw)],
-        check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    for name, role in ((OPERATOR, "operator"), (ADMIN, "admin")):
+        subprocess.run(
+            [exe, "add-user", "--db", str(db), name, "--role", role, "--password-file", str(pw)],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
     return FleetStore(db, model, killed)
 
 
@@ -212,6 +217,7 @@ class Shift:
     lang: str
     shots: Path  # where the screenshots go
     page: Any = None
+    lead: Any = None  # the shift lead's browser (an admin), once a step needs one
     done: dict[str, Any] = field(default_factory=dict)  # what earlier steps did
 
     @property
@@ -230,22 +236,23 @@ class Shift:
         self.page.goto(f"{self.url}/{path}{lang}")
         settled(self.page, marker)
 
-    def shot(self, name: str) -> None:
+    def shot(self, name: str, page: Any = None) -> None:
         self.shots.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(self.shots / f"shift-{name}.{self.lang}.png"), full_page=True)
+        path = self.shots / f"shift-{name}.{self.lang}.png"
+        (page or self.page).screenshot(path=str(path), full_page=True)
 
     def sidebar(self) -> Any:
         return self.page.locator('[data-testid="stSidebar"]')
 
-    def logged_in_text(self) -> str:
-        role = self.tr("operator")
-        return self.tr("Logged in: **{name}** ({role})", name=OPERATOR, role=role).replace("**", "")
+    def logged_in_text(self, name: str = OPERATOR, role: str = "operator") -> str:
+        text = self.tr("Logged in: **{name}** ({role})", name=name, role=self.tr(role))
+        return text.replace("**", "")
 
-    def flash(self, action: str) -> None:
+    def flash(self, action: str, page: Any = None) -> None:
         """Wait for the confirmation of an operator action (``dashboard.ui.act``)."""
         done = self.tr("{action}: done, recorded in the audit log.", action=self.tr(action))
         # The confirmation comes first in the run that shows it: wait for the run's end.
-        settled(self.page, done)
+        settled(page or self.page, done)
 
     def db(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
         return query(self.store.db, sql, *args)
@@ -286,8 +293,10 @@ def metric(page: Any, label: str) -> str:
     return str(box.first.get_by_test_id("stMetricValue").inner_text()).strip()
 
 
-def _login_rows(s: Shift) -> int:
-    return int(s.db("SELECT COUNT(*) FROM audit_log WHERE action = 'login'")[0][0])
+def _login_rows(s: Shift, actor: str = OPERATOR) -> int:
+    return int(
+        s.db("SELECT COUNT(*) FROM audit_log WHERE action = 'login' AND actor = ?", actor)[0][0]
+    )
 
 
 def active_alerts(s: Shift) -> int:
@@ -296,16 +305,273 @@ def active_alerts(s: Shift) -> int:
 
 
 # ------------------------------------------------------------------ the steps
+def _sign_in(s: Shift, page: Any, name: str, role: str) -> None:
+    bar = page.locator('[data-testid="stSidebar"]')
+    bar.get_by_label(s.tr("User"), exact=True).fill(name)
+    bar.get_by_label(s.tr("Password"), exact=True).fill(PASSWORD)
+    bar.get_by_role("button", name=s.tr("Log in")).click()
+    bar.get_by_text(s.logged_in_text(name, role)).wait_for(timeout=WAIT_MS)
+    # The sidebar says so before the end of the run hands the browser its session cookie
+    # (``dashboard.ui._write_cookie``): a page opened before that would be logged out.
+    page.wait_for_function(
+        f"() => document.cookie.split('; ').some(c => c.startsWith('{COOKIE}='))",
+        timeout=WAIT_MS,
+    )
+    assert _login_rows(s, name) == 1
+
+
 def log_in(s: Shift) -> None:
     s.page = s.browser.new_context(viewport={"width": 1600, "height": 1200}).new_page()
     s.page.set_default_timeout(WAIT_MS)
     s.go("", s.tr("Regions at a glance"))
-    bar = s.sidebar()
-    bar.get_by_label(s.tr("User"), exact=True).fill(OPERATOR)
-    bar.get_by_label(s.tr("Password"), exact=True).fill(PASSWORD)
-    bar.get_by_role("button", name=s.tr("Log in")).click()
-    bar.get_by_text(s.logged_in_text()).wait_for(timeout=WAIT_MS)
-    assert _login_rows(s) == 1
+    _sign_in(s, s.page, OPERATOR, "operator")
+
+
+def _morning_rows(s: Shift, n: int) -> list[str]:
+    """The morning check's rows as the grid draws them (top first), once it draws ``n``."""
+    js = """() => Array.from(document.querySelectorAll(
+            '[data-testid="stDataFrame"] table tbody tr[aria-rowindex]'))
+        .sort((a, b) => a.getAttribute('aria-rowindex') - b.getAttribute('aria-rowindex'))
+        .map(tr => Array.from(tr.querySelectorAll('td')).map(td => td.textContent).join(' | '))"""
+    s.page.wait_for_function(f"() => ({js})().length === {n}", timeout=WAIT_MS)
+    return [str(r) for r in s.page.evaluate(js)]
+
+
+def _tile(s: Shift, key: str) -> int:
+    return int(s.page.locator(f'.mc-tile[data-count="{key}"] .mc-n').inner_text().replace(",", ""))
+
+
+def _down_gateways(s: Shift) -> list[str]:
+    """The store's down gateways, longest down first (the order within one urgency)."""
+    rows = s.db("SELECT gateway_id FROM gateways WHERE status = 'down' AND registered = 1 "
+                "AND decommissioned = 0 ORDER BY status_since, gateway_id")  # fmt: skip
+    return [r[0] for r in rows]
+
+
+def _what(s: Shift, gateway: str) -> str:
+    return f"{s.tr('gateway')} {gateway}"
+
+
+def _select_rows(s: Shift, rows: tuple[int, ...]) -> None:
+    """Tick rows by their checkbox at the grid's left edge (a canvas: by position)."""
+    box = s.page.get_by_test_id("stDataFrame").bounding_box()
+    for n, row in enumerate(rows, 1):
+        s.page.mouse.click(box["x"] + 17, box["y"] + HEADER_H + ROW_H * row + ROW_H / 2)
+        s.page.get_by_text(s.tr("{n} rows selected ({alerts} alerts).", n=n, alerts=n)).wait_for(
+            timeout=WAIT_MS
+        )
+
+
+def morning_check(s: Shift) -> None:
+    """What is down in the store the collector wrote, on one screen, most urgent first."""
+    s.go("morning", s.tr("Morning check"))
+    settled(s.page, s.tr("Select rows (left edge of the table) to acknowledge or snooze them."))
+    down = _down_gateways(s)
+    assert sorted(down) == sorted(s.store.killed)
+    killed = ",".join("?" * len(down))
+    paging = s.db(
+        "SELECT COUNT(*) FROM alerts WHERE kind = 'gateway_down' AND state = 'firing' "
+        "AND inhibited_by IS NULL AND fired_at IS NOT NULL AND acked_at IS NULL"
+    )[0][0]
+    assert paging == len(down)  # every outage pages, nobody on any: longest down first
+    store = {
+        "stores_down": s.db(
+            "SELECT COUNT(*) FROM sites s WHERE EXISTS (SELECT 1 FROM gateways g WHERE "
+            "g.site_id = s.site_id) AND NOT EXISTS (SELECT 1 FROM gateways g WHERE "
+            "g.site_id = s.site_id AND g.status != 'down')"
+        )[0][0],
+        "gateways_down": len(down),
+        "terminals_down": s.db(
+            "SELECT COUNT(*) FROM terminals t JOIN gateways g ON g.gateway_id = t.gateway_id "
+            f"WHERE t.status = 'down' AND g.gateway_id NOT IN ({killed})",
+            *down,
+        )[0][0],
+        "terminals_unknown": sum(
+            len(g.terminals) for g in s.store.model.gateways if g.gateway_id in set(down)
+        ),
+        "paging": paging,
+    }
+    assert {key: _tile(s, key) for key in store} == store
+    rows = _morning_rows(s, len(down))
+    for row, gateway in zip(rows, down, strict=True):
+        assert _what(s, gateway) in row, (gateway, rows)
+    # One screen at 1600 px: neither the page nor the table scrolls sideways.
+    sizes = s.page.evaluate(
+        """() => { const doc = document.documentElement;
+            const grid = document.querySelector('[data-testid="stDataFrame"] .dvn-scroller');
+            return [doc.scrollWidth, doc.clientWidth, grid.scrollWidth, grid.clientWidth]; }"""
+    )
+    assert sizes[0] <= sizes[1], sizes  # the page
+    assert 0 < sizes[2] <= sizes[3], sizes  # the table's own
+    s.done["morning"] = down
+    s.shot("morning")
+
+
+def bulk_ack(s: Shift) -> None:
+    """The two most urgent rows ticked and acknowledged in one action, each audited."""
+    down = s.done["morning"]
+    _select_rows(s, (0, 1))
+    note = {"zh-CN": "早班已接手", "en": "morning shift on it"}[s.lang]
+    s.page.get_by_label(s.tr("Note (who is on it, what is known)")).fill(note)
+    s.page.get_by_role("button", name=s.tr("Acknowledge selected")).click()
+    s.flash("acknowledge alerts")
+    settled(s.page, s.tr("Select rows (left edge of the table) to acknowledge or snooze them."))
+    acked = s.db("SELECT subject_id, acked_by, ack_note FROM alerts WHERE acked_at IS NOT NULL "
+                 "ORDER BY subject_id")  # fmt: skip
+    assert acked == sorted((g, OPERATOR, note) for g in down[:2])
+    audited = s.db("SELECT actor FROM audit_log WHERE action = 'alert.acknowledge'")
+    assert audited == [(OPERATOR,), (OPERATOR,)]
+    # Acknowledged, they make way for what nobody is on yet.
+    assert _tile(s, "paging") == len(down) - 2
+    rows = _morning_rows(s, len(down))
+    for row, gateway in zip(rows, down[2:] + down[:2], strict=True):
+        assert _what(s, gateway) in row, (gateway, rows)
+    assert all(f"{OPERATOR} · " in row for row in rows[-2:]), rows
+
+
+def _fill_when(s: Shift, at: datetime) -> None:
+    """The snooze form's day and time (the viewer's clock), typed as a person would."""
+    form = s.page.get_by_test_id("stForm").filter(
+        has=s.page.get_by_role("button", name=s.tr("Snooze selected"))
+    )
+    # react-aria date and time fields: one spin button per segment, typing moves on.
+    day = form.get_by_label(s.tr("Snooze until: day ({zone})", zone=s.tz), exact=True)
+    day.get_by_role("spinbutton").first.click()
+    s.page.keyboard.type(at.strftime("%Y%m%d"))
+    segments = day.get_by_role("spinbutton")
+    assert [segments.nth(i).get_attribute("aria-valuenow") for i in range(3)] == [
+        str(at.year),
+        str(at.month),
+        str(at.day),
+    ]
+    clock = form.get_by_label(s.tr("time ({zone})", zone=s.tz), exact=True)
+    clock.get_by_role("spinbutton").first.click()
+    s.page.keyboard.type(at.strftime("%H%M"))
+    segments = clock.get_by_role("spinbutton")
+    assert [segments.nth(i).get_attribute("aria-valuenow") for i in range(2)] == [
+        str(at.hour),
+        str(at.minute),
+    ]
+
+
+def snooze(s: Shift) -> None:
+    """The most urgent row snoozed until a time on the viewer's clock; a past time refused."""
+    zone = ZoneInfo(s.tz)
+    gateway = s.done["morning"][2]  # first row now: the longest down nobody is on
+    _select_rows(s, (0,))
+    here = datetime.now(zone).replace(second=0, microsecond=0)
+    past = here - timedelta(hours=1, minutes=here.minute % 5)
+    _fill_when(s, past)
+    s.page.get_by_role("button", name=s.tr("Snooze selected")).click()
+    refused = s.tr("Snooze until {time} is in the past: pick a later time.",
+                   time=past.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
+    settled(s.page, refused)
+    assert s.db("SELECT COUNT(*) FROM alerts WHERE snoozed_until IS NOT NULL") == [(0,)]
+    until = here + timedelta(hours=2, minutes=5 - here.minute % 5)
+    _fill_when(s, until)
+    s.page.get_by_role("button", name=s.tr("Snooze selected")).click()
+    s.flash("snooze alerts")
+    stored = s.db("SELECT subject_id, snoozed_until, snoozed_by FROM alerts "
+                  "WHERE snoozed_until IS NOT NULL")  # fmt: skip
+    assert [(r[0], r[2]) for r in stored] == [(gateway, OPERATOR)]
+    at = datetime.fromisoformat(stored[0][1])
+    assert at.utcoffset() == timedelta(0), stored  # stored in UTC ...
+    assert at == until, (stored, until.isoformat())  # ... the instant typed on the clock
+    # Shown on the viewer's clock, last: it waits for its time.
+    today = datetime.now(zone).date()
+    shown = until.strftime("%H:%M" if until.date() == today else "%m-%d %H:%M")
+    down = s.done["morning"]
+    rows = _morning_rows(s, len(down))
+    assert _what(s, gateway) in rows[-1], rows
+    assert s.tr("snoozed until {time} ({who})", time=shown, who=OPERATOR) in rows[-1], rows
+    assert _tile(s, "paging") == len(down) - 3
+    s.done["snoozed"] = (gateway, until)
+    s.shot("morning-acted")
+
+
+def _lead(s: Shift, path: str, marker: str) -> Any:
+    """The shift lead's browser (an admin), logged in once, at ``path``."""
+    if s.lead is None:
+        s.lead = s.browser.new_context(viewport={"width": 1600, "height": 1200}).new_page()
+        s.lead.set_default_timeout(WAIT_MS)
+        s.lead.goto(s.url + "/" + _lang_query(s, path))
+        settled(s.lead, marker)
+        _sign_in(s, s.lead, ADMIN, "admin")
+    s.lead.goto(s.url + "/" + _lang_query(s, path))
+    settled(s.lead, marker)
+    return s.lead
+
+
+def _lang_query(s: Shift, path: str) -> str:
+    sep = "&" if "?" in path else "?"
+    return f"{path}{sep}lang={s.lang}" if s.lang != "en" else path
+
+
+def _pick(page: Any, key: str, option: str) -> None:
+    """Choose ``option`` in the select box of widget ``key``."""
+    box = page.locator(f".st-key-{key} input")
+    # Typed, as a person filters a long list: the list opens on typing and shows the match.
+    box.click()
+    box.press("ControlOrMeta+a")
+    box.press("Backspace")
+    box.press_sequentially(option)
+    page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_function("([el, v]) => el.value === v", arg=[box.element_handle(), option],
+                           timeout=WAIT_MS)  # fmt: skip
+
+
+def firmware_policy(s: Shift) -> None:
+    """The lead sets a policy for a model the fleet has; the Firmware page shows its target."""
+    model, version = s.db(
+        "SELECT model, firmware_version FROM gateways WHERE COALESCE(firmware_version, '') "
+        "!= '' GROUP BY model, firmware_version ORDER BY COUNT(*) DESC, model, firmware_version"
+    )[0]
+    page = _lead(s, "policies", s.tr("Firmware policies"))
+    _pick(page, "fw_model", model)
+    page.locator(".st-key-fw_target input").fill(version)
+    page.locator(".st-key-fw_min input").fill(version)
+    page.get_by_role("button", name=s.tr("Save firmware policy")).click()
+    s.flash("set firmware policy", page)
+    assert s.db("SELECT model, target_version, min_version, updated_by FROM firmware_policy") == [
+        (model, version, version, ADMIN)
+    ]
+    assert page.locator(".st-key-fw_target input").input_value() == ""
+    page = _lead(s, f"firmware?model={model}", s.tr("Rollout progress"))
+    rollout = page.get_by_test_id("stDataFrame").first
+    rollout.locator("td", has_text=model).first.wait_for(state="attached", timeout=WAIT_MS)
+    assert rollout.locator("td").get_by_text(version, exact=True).count() == 1
+    assert rollout.locator("td").get_by_text(s.tr("no policy"), exact=True).count() == 0
+    s.shot("firmware", page)
+
+
+def maintenance_schedule(s: Shift) -> None:
+    """The lead sets a printer schedule every 30 days for a Shanghai store: stored, listed."""
+    site = next(x.site_id for x in s.store.model.sites if x.tz == STORE_TZ)
+    page = _lead(s, "policies", s.tr("Maintenance schedules"))
+    _pick(page, "sc_task", s.tr("printer"))
+    _pick(page, "sc_scope", s.tr("site"))
+    page.locator(".st-key-sc_scope_id input").fill(site)
+    every = page.locator(".st-key-sc_every input")
+    every.fill("30")
+    every.press("Tab")
+    _pick(page, "sc_unit", s.tr("days"))
+    page.get_by_role("button", name=s.tr("Save schedule")).click()
+    s.flash("set maintenance schedule", page)
+    stored = s.db("SELECT task_type, scope_type, scope_id, every_n, every_unit, updated_by "
+                  "FROM maintenance_schedules")  # fmt: skip
+    assert stored == [("printer", "site", site, 30, "days", ADMIN)]
+    assert page.locator(".st-key-sc_scope_id input").input_value() == ""
+    # Listed, in the viewer's language.
+    cell(page, site).first.wait_for(state="attached", timeout=WAIT_MS)
+    assert cell(page, site).count() == 1
+    for word in ("printer", "site", "days"):
+        assert (
+            page.locator('[data-testid="stDataFrame"] td')
+            .get_by_text(s.tr(word), exact=True)
+            .count()
+            == 1
+        ), word
+    s.shot("policies", page)
 
 
 def overview(s: Shift) -> None:
@@ -342,13 +608,16 @@ def acknowledge(s: Shift) -> None:
     s.flash("acknowledge alert")
     assert s.page.get_by_label(s.tr("Note (who is on it, what is known)")).input_value() == ""
     acked = s.db("SELECT id, acked_by, ack_note FROM alerts WHERE acked_at IS NOT NULL")
-    assert [(r[1], r[2]) for r in acked] == [(OPERATOR, note)]
-    s.done["acked"] = acked[0][0]
-    # The console: one acknowledged alert, by whom, with the note.
+    assert [(r[1], r[2]) for r in acked if r[2] == note] == [(OPERATOR, note)]
+    s.done["acked"] = next(r[0] for r in acked if r[2] == note)
+    # The console: this one and the morning check's, by whom, with their notes.
+    assert len(acked) == 3
+    assert {r[1] for r in acked} == {OPERATOR}
     s.go("alerts?ack=acked", s.tr("{total} active alerts match; showing {shown} from #{first}",
-                                  total=1, shown=1, first=1))  # fmt: skip
+                                  total=3, shown=3, first=1))  # fmt: skip
     cell(s.page, note, scroll_right=True).first.wait_for(state="attached", timeout=WAIT_MS)
-    assert cell(s.page, OPERATOR).count() == 1
+    assert cell(s.page, note).count() == 1
+    assert cell(s.page, OPERATOR).count() == 3
     s.shot("alerts-acknowledged")
 
 
@@ -497,9 +766,14 @@ def reload_still_logged_in(s: Shift) -> None:
 
 STEPS: list[Callable[[Shift], None]] = [
     log_in,
+    morning_check,
+    bulk_ack,
+    snooze,
     overview,
     acknowledge,
     schedule_window,
+    firmware_policy,
+    maintenance_schedule,
     record_service,
     export_csv,
     reload_still_logged_in,
@@ -513,8 +787,9 @@ def run_shift(store: FleetStore, browser: Any, lang: str, shots: Path) -> Shift:
             for step in STEPS:
                 step(s)
         finally:
-            if s.page is not None:
-                s.page.context.close()
+            for page in (s.page, s.lead):
+                if page is not None:
+                    page.context.close()
     return s
 
 
