@@ -52,6 +52,11 @@ TOKEN = "session_token"
 COOKIE_WRITE = "session_cookie_write"
 CLEAR = "clear_after_success"
 SESSION_NOTE = "session_note"  # why this tab was logged out, said once above the login form
+# What a new form shows in a widget that is not a text box (a number, a check box, a choice),
+# registered by the page that draws it: after a successful save the widget is set back to it.
+# Only forgetting the value would leave the old one on the browser's screen (the browser keeps
+# what the server forgot; only a value the server sets reaches it), to be submitted again.
+FORM_DEFAULTS: dict[str, Any] = {}
 
 
 def ctx() -> Ctx:
@@ -67,7 +72,9 @@ def ctx() -> Ctx:
     # A text box is set to empty, not only forgotten: the browser keeps showing a value the
     # server forgot (only a value the server sets reaches it; AppTest cannot tell the two).
     for key in st.session_state.pop(CLEAR, ()):
-        if isinstance(st.session_state.get(key), str):
+        if key in FORM_DEFAULTS:  # a number, box or choice: set back to what a new form shows
+            st.session_state[key] = FORM_DEFAULTS[key]
+        elif isinstance(st.session_state.get(key), str):
             st.session_state[key] = ""
         else:
             st.session_state.pop(key, None)

@@ -40,6 +40,10 @@ def window_label(w: Any, c: ui.Ctx) -> str:
     return f"#{w.id} {value(w.scope_type)} {w.scope_id}{reason} · {until}"
 
 
+# What the forms show again after a save (the text boxes are emptied: ui.ctx).
+ui.FORM_DEFAULTS.update(
+    {"win_hours": 2.0, "win_scope": list(SCOPE_TYPES)[2], "svc_kind": "terminal"}
+)
 c = ui.ctx()
 st.title(t("Maintenance"))
 ui.flash()

@@ -25,6 +25,8 @@ from collector.schedules import SCOPE_TYPES, UNITS, USAGE_METRICS
 from dashboard import queries, queries_policies, ui
 from dashboard.i18n import t, value
 
+# What the forms show again after a save (the text boxes are emptied: ui.ctx).
+ui.FORM_DEFAULTS.update({"sc_every": 0, "sc_limit": 0.0, "fw_has_eos": False})
 c = ui.ctx()
 st.title(t("Policies"))
 ui.flash()

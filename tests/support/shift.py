@@ -561,6 +561,8 @@ def maintenance_schedule(s: Shift) -> None:
                   "FROM maintenance_schedules")  # fmt: skip
     assert stored == [("printer", "site", site, 30, "days", ADMIN)]
     assert page.locator(".st-key-sc_scope_id input").input_value() == ""
+    # A number box is set back too, not only forgotten: the browser would keep showing 30.
+    assert every.input_value() == "0"
     # Listed, in the viewer's language.
     cell(page, site).first.wait_for(state="attached", timeout=WAIT_MS)
     assert cell(page, site).count() == 1
