@@ -342,7 +342,7 @@ def _firmware_row(r: dict[str, str]) -> FirmwareRow:
     eos = None
     if r["end_of_support"]:
         try:
-            eos = datetime.fromisoformat(r["end_of_support"])
+            eos = datetime.strptime(r["end_of_support"], "%Y-%m-%d").replace(tzinfo=UTC)
         except ValueError:
             raise InvalidAction(
                 f"end_of_support {r['end_of_support']!r} is not a date (YYYY-MM-DD)"

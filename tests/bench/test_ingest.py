@@ -68,10 +68,12 @@ def test_a_batch_that_rolls_back_is_not_counted(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("role", ["bare", "collector"])
 def test_two_members_of_a_share_group_count_every_message_once(
-    role: str, mosquitto: MosquittoProcess, tmp_path: Path
+    role: str, mosquitto: MosquittoProcess, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     gateways, per = 20, 5
-    with Databases("sqlite", tmp_path) as dbs:
+    # Collectors share a group only on PostgreSQL (an SQLite store has one collector).
+    target = request.getfixturevalue("pg_url") if role == "collector" else "sqlite"
+    with Databases(target, tmp_path) as dbs:
         got = run_group(role, 2, mosquitto.port, gateways, per, tmp_path, dbs, "t")
     assert sum(got["per_member"]) == gateways * per
     assert all(n > 0 for n in got["per_member"]), "the broker shared the backlog"
