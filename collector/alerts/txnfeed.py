@@ -46,6 +46,7 @@ class WindowFeed:
     def __init__(self) -> None:
         self.after: int | None = None
         self.rows: list[Row] = []
+        self.to_end = False  # the last read returned every window there was
 
     @property
     def last(self) -> int | None:
@@ -60,18 +61,22 @@ class WindowFeed:
             self.rows.extend(rows)  # follows on from the rows kept: still none missing
         else:  # a first read, or a cursor rolled back: start again from here
             self.after, self.rows = after, list(rows)
+        self.to_end = len(rows) < limit
         return rows
 
     def take(self, conn: Connection, after: int, limit: int) -> list[Row]:
         """Up to ``limit`` windows after id ``after`` (the second fold): the kept rows when
         they cover ``after``, the rest read from the store."""
         rows: list[Row] = []
-        if self.after is not None and self.after <= after and dialect(conn) == "sqlite":
+        covered = self.after is not None and self.after <= after and dialect(conn) == "sqlite"
+        if covered:
             # What lies at or before ``after`` is folded for good; the rest stays, in case
             # this fold is rolled back and its cursor with it.
             cut = bisect_right(self.rows, after, key=lambda r: int(r[0]))
             self.after, self.rows = after, self.rows[cut:]
             rows = self.rows[:limit]
+            if len(rows) < limit and self.to_end:
+                return rows  # nothing more in this transaction: no second read
         if len(rows) < limit:
             rows += read_windows(conn, rows[-1][0] if rows else after, limit - len(rows))
         return rows
