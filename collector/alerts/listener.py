@@ -22,6 +22,7 @@ from collector.alerts.rules import TelemetryRules
 from collector.alerts.silence import SilenceSettings, SilenceSweep
 from collector.alerts.spikes import SpikeSettings, SpikeSweep
 from collector.alerts.sweeps import FirmwareSweep, OverdueSweep, load_maintenance_policies
+from collector.alerts.txnfeed import WindowFeed
 from collector.hooks import Listener
 from collector.model import SubjectType, Transition
 from collector.store import db
@@ -149,11 +150,17 @@ class AlertListener:
             self.engine.apply_verdicts(self.overdue.step(conn, now), now)
         if self.firmware.running:
             self.engine.apply_verdicts(self.firmware.step(conn, self.rules.policies, now), now)
+        # One read of the new windows for both folds, in this transaction (the feed is
+        # emptied when the tick ends, so a rolled-back read is never reused): the spike
+        # baseline is folded with the silence one; its judgement keeps its own poll, and
+        # folds first whatever came since.
+        feed = WindowFeed()
         if self._due("silence", s.poll_silence_s):
-            self.silence.fold(conn)
+            self.silence.fold(conn, feed=feed)
+            self.spikes.fold(conn, feed=feed)
             self.engine.apply_verdicts(self.silence.step(conn, now), now)
         if self._due("spikes", s.poll_spikes_s):
-            self.spikes.fold(conn)
+            self.spikes.fold(conn, feed=feed)
             self.engine.apply_verdicts(self.spikes.step(conn, now), now)
         self._flush(conn, now)
 

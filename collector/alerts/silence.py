@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.alerts.model import Key, Kind, Place
 from collector.alerts.rules import Verdict
+from collector.alerts.txnfeed import WindowFeed, read_windows
 from collector.model import SubjectType
 from collector.store.db import Connection
 from collector.store.meta import get_meta, set_meta
@@ -126,26 +127,18 @@ class SilenceSweep:
         self.cursor: tuple[str, str] = ("", "")  # (subject_type, device) last judged
 
     # ------------------------------------------------------------------ fold
-    def fold(self, conn: Connection, limit: int = 20000) -> int:
-        """Add windows stored since the last fold to ``txn_baseline``/``txn_state``."""
+    def fold(self, conn: Connection, limit: int = 20000, feed: WindowFeed | None = None) -> int:
+        """Add windows stored since the last fold to ``txn_baseline``/``txn_state``; keep
+        what was read in ``feed`` for the spike fold."""
         after = int(get_meta(conn, CURSOR_KEY) or 0)
-        rows = conn.execute(
-            "SELECT a.id, a.terminal_id, a.gateway_id, a.window_start, a.window_end, "
-            "a.approved + a.declined + a.reversed + a.timed_out + a.error, a.last_txn_at, "
-            "COALESCE(s.tz, 'UTC'), a.historical FROM txn_aggregates a "
-            "LEFT JOIN terminals t ON t.terminal_id = a.terminal_id AND a.terminal_id != '' "
-            "LEFT JOIN gateways g ON g.gateway_id = a.gateway_id "
-            "LEFT JOIN sites s ON s.site_id = COALESCE(t.site_id, g.site_id) "
-            "WHERE a.id > ? ORDER BY a.id LIMIT ?",
-            (after, limit),
-        ).fetchall()
+        rows = feed.read(conn, after, limit) if feed else read_windows(conn, after, limit)
         if not rows:
             return 0
         sums: dict[tuple[str, str, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
         # -> [last_txn, window_end, window_s, live: a window sent live (not back-filled)]
         state: dict[tuple[str, str], list[object]] = {}
         zones: dict[str, ZoneInfo] = {}
-        for _id, tid, gw, start, end, n, last_txn, tz, historical in rows:
+        for _id, tid, gw, start, end, n, last_txn, tz, historical, *_spikes in rows:
             device = (SubjectType.TERMINAL.value, tid) if tid else (SubjectType.GATEWAY.value, gw)
             zi = zones.setdefault(tz, zone(tz))
             t0, t1 = from_db(start), from_db(end)

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from collector.alerts.model import Key, Kind, Place
 from collector.alerts.rules import Verdict
 from collector.alerts.silence import split_hours, zone
+from collector.alerts.txnfeed import WindowFeed, read_windows
 from collector.model import SubjectType
 from collector.store.db import Connection
 from collector.store.meta import get_meta, set_meta
@@ -78,24 +79,15 @@ class SpikeSweep:
         self.s = settings or SpikeSettings()
         self.active: set[str] = set()  # sites with a spike raised by this sweep
 
-    def fold(self, conn: Connection, limit: int = 20000) -> int:
-        """Add windows stored since the last fold to ``txn_site_baseline``."""
+    def fold(self, conn: Connection, limit: int = 20000, feed: WindowFeed | None = None) -> int:
+        """Add windows stored since the last fold to ``txn_site_baseline``; those the
+        silence fold read are taken from ``feed``."""
         after = int(get_meta(conn, CURSOR_KEY) or 0)
-        rows = conn.execute(
-            "SELECT a.id, COALESCE(t.site_id, g.site_id, ''), a.window_start, a.window_end, "
-            "a.approved + a.declined + a.reversed + a.timed_out + a.error, "
-            "a.rc_issuer_unavailable, a.timed_out, a.reversed, COALESCE(s.tz, 'UTC') "
-            "FROM txn_aggregates a "
-            "LEFT JOIN terminals t ON t.terminal_id = a.terminal_id AND a.terminal_id != '' "
-            "LEFT JOIN gateways g ON g.gateway_id = a.gateway_id "
-            "LEFT JOIN sites s ON s.site_id = COALESCE(t.site_id, g.site_id) "
-            "WHERE a.id > ? ORDER BY a.id LIMIT ?",
-            (after, limit),
-        ).fetchall()
+        rows = feed.take(conn, after, limit) if feed else read_windows(conn, after, limit)
         if not rows:
             return 0
         sums: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0] * 4)
-        for _id, site, start, end, n, iu, to, rv, tz in rows:
+        for _id, _t, _g, start, end, n, _l, tz, _h, site, iu, to, rv in rows:
             if not site or not n:
                 continue
             t0, t1 = from_db(start), from_db(end)

@@ -20,7 +20,7 @@ from collector.liveness import StoredState
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
 from collector.store import db, migrate
 from collector.store.db import StoreError as StoreError
-from collector.store.times import from_db_opt, to_db
+from collector.store.times import DbTimes, from_db_opt, to_db
 from collector.store.transactions import TxnAggregate, write_transactions
 
 
@@ -247,6 +247,7 @@ class Store:
         Only enrolled subjects reach ``gateways``/``terminals`` (the processor admits them);
         an update of a row that does not exist changes nothing.
         """
+        text = DbTimes()  # one conversion per distinct time in the batch
         if batch.enrol:
             self._auto_enrol(conn, batch.enrol)
         dropped = self._list_for_enrolment(conn, batch.unregistered) if batch.unregistered else 0
@@ -257,10 +258,10 @@ class Store:
                 "clock_skew_s=coalesce(?, clock_skew_s) WHERE gateway_id=?",
                 [
                     (
-                        to_db(u.last_seen_at),
+                        text(u.last_seen_at),
                         u.session,
                         u.interval,
-                        to_db(u.due_at) if u.due_at else None,
+                        text(u.due_at) if u.due_at else None,
                         u.clock_skew_s,
                         g,
                     )
@@ -274,7 +275,7 @@ class Store:
                 "heartbeat_interval=coalesce(?, heartbeat_interval), due_at=coalesce(?, due_at) "
                 "WHERE terminal_id=?",
                 [
-                    (to_db(u.last_seen_at), u.interval, to_db(u.due_at) if u.due_at else None, t)
+                    (text(u.last_seen_at), u.interval, text(u.due_at) if u.due_at else None, t)
                     for t, u in batch.terminals.items()
                 ],
             )
@@ -289,8 +290,8 @@ class Store:
                         r.gateway_id,
                         r.terminal_id,
                         r.kind,
-                        to_db(r.received_at),
-                        to_db(r.device_ts),
+                        text(r.received_at),
+                        text(r.device_ts),
                         int(r.historical),
                         r.payload,
                     )
@@ -298,7 +299,7 @@ class Store:
                 ],
             )
         if batch.transactions:
-            write_transactions(conn, batch.transactions)
+            write_transactions(conn, batch.transactions, text=text)
         done = {id(t) for t in applied}
         lost = [t for t in batch.transitions if id(t) not in done]
         return WriteResult(applied, lost, dropped)

@@ -28,3 +28,22 @@ def from_db(value: str) -> datetime:
 
 def from_db_opt(value: str | None) -> datetime | None:
     return from_db(value) if value else None
+
+
+class DbTimes:
+    """``to_db`` remembered by value, for one batch's write: a transaction window's
+    receipt time is also its terminal's and gateway's ``last_seen_at``, and a fleet's windows
+    share their bounds, so one conversion (2-5 µs for a pydantic datetime) serves them all.
+    Equal aware times are the same instant, hence the same text; a naive time is never
+    remembered (``to_db`` refuses it every time)."""
+
+    __slots__ = ("_memo",)
+
+    def __init__(self) -> None:
+        self._memo: dict[datetime, str] = {}
+
+    def __call__(self, when: datetime) -> str:
+        text = self._memo.get(when)
+        if text is None:
+            text = self._memo[when] = to_db(when)
+        return text

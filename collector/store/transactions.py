@@ -8,14 +8,14 @@ was new, else each is inserted again on its own behind a savepoint. Only a new w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import add
 from typing import cast
 
 from collector.store.db import Connection
-from collector.store.times import to_db
+from collector.store.times import DbTimes
 from telemetry.models import Transactions
 
 OUTCOMES = ("approved", "declined", "reversed", "timed_out", "error")
@@ -119,15 +119,15 @@ _COUNTS = slice(6, 16)
 _DIM_KEYS = [("outcome", k) for k in OUTCOMES] + [("class", k) for k in CLASSES]
 
 
-def _window_row(r: TxnAggregate) -> tuple[object, ...]:
+def _window_row(r: TxnAggregate, text: Callable[[datetime], str]) -> tuple[object, ...]:
     m = r.message
     o, c = m.outcomes, m.responses
     return (
         r.gateway_id,
         r.terminal_id,
-        to_db(m.since),
-        to_db(m.until),
-        to_db(r.received_at),
+        text(m.since),
+        text(m.until),
+        text(r.received_at),
         int(m.historical),
         o.approved,
         o.declined,
@@ -142,7 +142,7 @@ def _window_row(r: TxnAggregate) -> tuple[object, ...]:
         m.approved_amount,
         m.refunded_amount,
         m.currency or "",
-        to_db(m.last_txn_at) if m.last_txn_at else None,
+        text(m.last_txn_at) if m.last_txn_at else None,
         m.acquirer or "",
     )
 
@@ -166,7 +166,11 @@ def _insert_windows(conn: Connection, params: list[tuple[object, ...]]) -> list[
 
 
 def write_transactions(
-    conn: Connection, rows: Sequence[TxnAggregate], acquirers_max: int = ACQUIRERS_MAX
+    conn: Connection,
+    rows: Sequence[TxnAggregate],
+    acquirers_max: int = ACQUIRERS_MAX,
+    *,
+    text: Callable[[datetime], str] | None = None,
 ) -> int:
     """Store ``rows`` in the caller's transaction; return how many windows were new.
 
@@ -176,7 +180,8 @@ def write_transactions(
     ten per window."""
     if not rows:
         return 0
-    params = [_window_row(r) for r in rows]
+    text = text or DbTimes()  # the store's time text, converted once per distinct time
+    params = [_window_row(r, text) for r in rows]
     is_new = _insert_windows(conn, params)
     batches = [
         (
@@ -186,8 +191,8 @@ def write_transactions(
             b.count,
             b.amount,
             b.currency,
-            to_db(b.closed_at),
-            to_db(r.received_at),
+            text(b.closed_at),
+            text(r.received_at),
         )
         for r in rows
         if (b := r.message.batch) is not None

@@ -363,3 +363,47 @@ def test_replayed_and_repeated_windows_in_one_batch_are_stored_and_counted_once(
         )
         == 3
     )
+
+
+def _fold_tables(rig: Rig) -> list[list[tuple[Any, ...]]]:
+    return [
+        rig.rows(f"SELECT * FROM {t} ORDER BY 1, 2, 3")
+        for t in ("txn_baseline", "txn_state", "txn_site_baseline")
+    ]
+
+
+def test_the_spike_fold_takes_the_windows_the_silence_fold_just_read_and_folds_the_same(
+    rig: Rig,
+) -> None:
+    from collector.alerts.silence import SilenceSweep
+    from collector.alerts.spikes import SpikeSweep
+    from collector.alerts.txnfeed import WindowFeed
+    from collector.store.db import dialect
+
+    with rig.store.transaction() as conn:
+        upsert_rows(conn, "sites", [{"site_id": "s-1", "region_id": "east", "tz": "Asia/Shanghai"}])
+        upsert_rows(
+            conn, "terminals", [{"terminal_id": "pp-1", "gateway_id": "gw-1", "site_id": "s-1"}]
+        )
+        write_transactions(conn, [_window(i, ("pp-1", "pp-2")[i % 2], 3 + i) for i in range(30)])
+    # Each fold reading the store itself, as before: the figures to match.
+    with rig.store.transaction() as conn:
+        assert SilenceSweep().fold(conn) == SpikeSweep().fold(conn) == 30
+    alone = _fold_tables(rig)
+    assert alone[2], "the spike baseline holds the site's windows"
+    with rig.store.transaction() as conn:
+        for t in ("txn_baseline", "txn_state", "txn_site_baseline"):
+            conn.execute(f"DELETE FROM {t}")
+        conn.execute("DELETE FROM meta WHERE key IN ('silence_fold_cursor', 'spike_fold_cursor')")
+    reads: list[str] = []
+    with rig.store.transaction() as conn:
+        sqlite = dialect(conn) == "sqlite"
+        if sqlite:
+            conn.set_trace_callback(reads.append)  # type: ignore[union-attr]
+        feed = WindowFeed()
+        assert SilenceSweep().fold(conn, feed=feed) == SpikeSweep().fold(conn, feed=feed) == 30
+        if sqlite:
+            conn.set_trace_callback(None)  # type: ignore[union-attr]
+    assert _fold_tables(rig) == alone
+    if sqlite:  # one read of the windows for both folds (PostgreSQL: one each, as before)
+        assert len([s for s in reads if "FROM txn_aggregates" in s]) == 1, reads

@@ -1,0 +1,82 @@
+"""The transaction windows the silence and spike folds read: one read of the store for both.
+
+Both folds walk ``txn_aggregates`` past a cursor of their own (``meta``) with the same join
+(the window's device, its store and the store's zone). On the alert listener's tick the
+silence fold reads and keeps the rows here, and the spike fold, in the same transaction,
+takes the part past its own cursor and reads from the store only what lies outside them
+(after a restart or an upgrade, until the two cursors meet): a window is read once, not
+twice. The feed lives for one tick, so a read that is rolled back is never reused.
+
+The kept rows are exactly what a second read would return only while ids are handed out in
+commit order: on SQLite (one writer at a time), not on PostgreSQL, where another collector's
+transaction can commit a lower id in between; there each fold reads the store itself.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import Any
+
+from collector.store.db import Connection, dialect
+
+# (id, terminal_id, gateway_id, window_start, window_end, attempted, last_txn_at, tz,
+#  historical, site_id, issuer_unavailable, timed_out, reversed)
+Row = tuple[Any, ...]
+
+_SELECT = (
+    "SELECT a.id, a.terminal_id, a.gateway_id, a.window_start, a.window_end, "
+    "a.approved + a.declined + a.reversed + a.timed_out + a.error, a.last_txn_at, "
+    "COALESCE(s.tz, 'UTC'), a.historical, COALESCE(t.site_id, g.site_id, ''), "
+    "a.rc_issuer_unavailable, a.timed_out, a.reversed FROM txn_aggregates a "
+    "LEFT JOIN terminals t ON t.terminal_id = a.terminal_id AND a.terminal_id != '' "
+    "LEFT JOIN gateways g ON g.gateway_id = a.gateway_id "
+    "LEFT JOIN sites s ON s.site_id = COALESCE(t.site_id, g.site_id) "
+    "WHERE a.id > ? ORDER BY a.id LIMIT ?"
+)
+
+
+def read_windows(conn: Connection, after: int, limit: int) -> list[Row]:
+    """Up to ``limit`` windows stored after id ``after``, in id order."""
+    return list(conn.execute(_SELECT, (after, limit)).fetchall())
+
+
+class WindowFeed:
+    """The windows of the last reads, ``(after, last]`` with none missing, until taken."""
+
+    def __init__(self) -> None:
+        self.after: int | None = None
+        self.rows: list[Row] = []
+        self.to_end = False  # the last read returned every window there was
+
+    @property
+    def last(self) -> int | None:
+        return None if self.after is None else (self.rows[-1][0] if self.rows else self.after)
+
+    def read(self, conn: Connection, after: int, limit: int) -> list[Row]:
+        """Read from the store (the first fold) and keep what was read."""
+        rows = read_windows(conn, after, limit)
+        if dialect(conn) != "sqlite":
+            return rows
+        if self.after is not None and self.last == after:
+            self.rows.extend(rows)  # follows on from the rows kept: still none missing
+        else:  # a first read, or a cursor rolled back: start again from here
+            self.after, self.rows = after, list(rows)
+        self.to_end = len(rows) < limit
+        return rows
+
+    def take(self, conn: Connection, after: int, limit: int) -> list[Row]:
+        """Up to ``limit`` windows after id ``after`` (the second fold): the kept rows when
+        they cover ``after``, the rest read from the store."""
+        rows: list[Row] = []
+        covered = self.after is not None and self.after <= after and dialect(conn) == "sqlite"
+        if covered:
+            # What lies at or before ``after`` is folded for good; the rest stays, in case
+            # this fold is rolled back and its cursor with it.
+            cut = bisect_right(self.rows, after, key=lambda r: int(r[0]))
+            self.after, self.rows = after, self.rows[cut:]
+            rows = self.rows[:limit]
+            if len(rows) < limit and self.to_end:
+                return rows  # nothing more in this transaction: no second read
+        if len(rows) < limit:
+            rows += read_windows(conn, rows[-1][0] if rows else after, limit - len(rows))
+        return rows
