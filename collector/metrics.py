@@ -106,6 +106,12 @@ class CollectorMetrics:
             "backs off and goes on",
             registry=registry,
         )
+        self.store_retries = Counter(
+            "posfleet_collector_store_retries",
+            "Batches a busy store refused (the write lock not had within lock_timeout, a "
+            "serialization failure, a deadlock) and that are tried again from memory",
+            registry=registry,
+        )
         self.transitions_lost = Counter(
             "posfleet_collector_transitions_lost",
             "Liveness transitions the store refused because the subject was no longer in the "

@@ -79,6 +79,11 @@ class ProcessorSettings:
     # hot spin on a store that stays down, and short enough for MQTT keepalive (15 s).
     backoff_min_s: float = 0.05
     backoff_max_s: float = 5.0
+    # Several collectors: a batch the store refused only because it was busy (the write
+    # lock not had within lock_timeout, a serialization failure, a deadlock) is kept in
+    # memory and tried again, after the loop's backoff, up to this many times in a row
+    # before its messages count as lost (as when the store is really down).
+    busy_retries: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +153,9 @@ class Processor:
         # Messages lost to a store that refused writes (restart, failover): evidence the
         # fleet never stored, so its deadlines prove nothing until they restart.
         self._lost_evidence = False
+        # A batch a busy store refused: taken again, alone, by the next step.
+        self._retry: list[Received] = []
+        self._busy = 0  # consecutive refusals of that batch
 
     def _accepted_counter(self, kind: str) -> Any:
         child = self._by_kind.get(kind)
@@ -179,7 +187,14 @@ class Processor:
     def step(self, wait_s: float, *, behind: bool = False) -> int:
         """Take what is queued (waiting up to ``wait_s`` for the first item) and process it.
         ``behind``: more is waiting to be read than what is queued."""
-        items: list[Item] = []
+        if self._retry:
+            # The same batch as the one a busy store refused, nothing added: its messages
+            # are already judged late, and a bigger batch would hold the write lock longer.
+            items: list[Item] = list(self._retry)
+            self._retry = []
+            self.process(items, behind=behind)
+            return len(items)
+        items = []
         try:
             items.append(self.inbox.get(timeout=max(wait_s, 0.0)))
             while len(items) < self.settings.batch_max:
@@ -336,6 +351,8 @@ class Processor:
         t0 = time.perf_counter()
         try:
             applied, accepted, counts = self._shared_batch(msgs, claim, tick_listeners)
+        except db.BusyError as exc:
+            store_down = self._store_busy(msgs, exc)
         except db.OperationalError as exc:
             for item in msgs:
                 self._internal(item.topic, exc)
@@ -350,6 +367,9 @@ class Processor:
                     break
                 try:
                     one = self._shared_batch([item], claim and i == 0, False)
+                except db.BusyError as exc1:
+                    store_down = self._store_busy(msgs[i:], exc1)
+                    break
                 except db.OperationalError as exc1:
                     for rest in msgs[i:]:
                         self._internal(rest.topic, exc1)
@@ -364,6 +384,8 @@ class Processor:
                 for kind, n in one[2].items():
                     counts[kind] = counts.get(kind, 0) + n
         self.metrics.store_write_seconds.observe(time.perf_counter() - t0)
+        if store_down is None:
+            self._busy = 0
         if tick_listeners:
             self._next_listener_tick = mono + self.settings.tick_every_s
         for kind, n in counts.items():
@@ -388,6 +410,25 @@ class Processor:
                     log.exception("housekeeping %s failed", getattr(chore, "__name__", chore))
         if store_down is not None:
             raise store_down
+
+    def _store_busy(self, msgs: Sequence[Received], exc: BaseException) -> StoreError:
+        """The store refused the batch only because another transaction was in the way: keep
+        its messages for the next step (the run loop backs off first). Evidence is lost only
+        after ``busy_retries`` refusals in a row, as when the store is down."""
+        self._busy += 1
+        if msgs and self._busy <= self.settings.busy_retries:
+            self._retry = list(msgs)
+            self.metrics.store_retries.inc()
+            return StoreError(
+                f"the store is busy ({type(exc).__name__}: {exc}): the batch of {len(msgs)} "
+                f"message(s) is tried again (refusal {self._busy} of "
+                f"{self.settings.busy_retries})"
+            )
+        for item in msgs:
+            self._internal(item.topic, exc)
+        self._lost_evidence |= bool(msgs)
+        self._busy = 0
+        return StoreError(f"the store stayed busy, {len(msgs)} message(s) lost: {exc}")
 
     def _shared_batch(
         self, msgs: Sequence[Received], claim: bool, tick_listeners: bool

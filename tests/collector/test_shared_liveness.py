@@ -413,3 +413,36 @@ def test_a_fleet_that_starts_cold_takes_the_statuses_a_lone_collector_left(
         .fetchone()
     )
     assert status == "online"
+
+
+def test_a_batch_a_busy_store_refused_is_stored_from_memory_not_lost(pg_url: str) -> None:
+    """Another transaction holds the store's write lock past ``lock_timeout`` (three
+    collectors under load): the heartbeat's batch is refused, kept, and stored by the next
+    step, instead of being rejected ``internal`` and lost (a false late, then down)."""
+    import psycopg
+
+    from collector.store import db
+    from collector.store.db import StoreError
+
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    p = ps[0]
+    registry = CollectorRegistry()
+    p.metrics = CollectorMetrics(registry)
+    p.store.conn.execute("SET lock_timeout = '200ms'")
+    p.store.conn.commit()
+    with psycopg.connect(pg_url) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (db.WRITE_LOCK_KEY,))
+        with pytest.raises(StoreError, match="busy"):
+            p.process([_beat(clock, "gw-1", 0)])
+        other.rollback()
+    assert _changes(p) == []
+    p.step(0)  # the loop's next step, after its backoff: the same batch, from memory
+    assert _changes(p) == [("unknown", "online")]
+    assert registry.get_sample_value("posfleet_collector_store_retries_total") == 1
+    assert not registry.get_sample_value(
+        "posfleet_collector_rejected_total", {"reason": "internal"}
+    )
+    assert (
+        registry.get_sample_value("posfleet_collector_messages_total", {"kind": "heartbeat"}) == 1
+    )
