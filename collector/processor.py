@@ -84,6 +84,8 @@ class ProcessorSettings:
     # memory and tried again, after the loop's backoff, up to this many times in a row
     # before its messages count as lost (as when the store is really down).
     busy_retries: int = 8
+    # A batch that holds the write lock this long is logged with where the time went.
+    slow_batch_s: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,10 +444,15 @@ class Processor:
                 keys.add((SubjectType.GATEWAY, ref.gateway_id))
                 if ref.terminal_id is not None:
                     keys.add((SubjectType.TERMINAL, ref.terminal_id))
+        # Decoding is pure: done before the transaction, so the write lock is held only
+        # for what needs the store.
+        decoded_msgs = [self._decode(item) for item in msgs]
         now = self.clock.now()
         batch = Batch()
         accepted: list[tuple[Decoded, datetime]] = []
+        t0 = time.perf_counter()
         with self.store.transaction() as conn:
+            t_locked = time.perf_counter()
             view = shared.begin(
                 conn,
                 keys,
@@ -456,10 +463,10 @@ class Processor:
                 now=now,
             )
             self.tracker = view.tracker
-            for item in msgs:
+            for item, result in zip(msgs, decoded_msgs, strict=True):
                 counts = batch.accepted.copy()
                 try:
-                    decoded = self._handle(item, batch, view.db_now)
+                    decoded = self._handle(item, batch, view.db_now, result)
                 except Exception as exc:
                     batch.accepted = counts  # not accepted after all
                     self._internal(item.topic, exc)
@@ -472,8 +479,25 @@ class Processor:
             if written.lost:
                 self._lost_race(conn, written)
             shared.finish(conn, view)
+            t_judged = time.perf_counter()
             self._notify(conn, written.applied, accepted, now, tick_listeners)
         self._broker_restarted = self._lost_evidence = False
+        done = time.perf_counter()
+        self.metrics.store_lock_wait_seconds.observe(t_locked - t0)
+        self.metrics.store_lock_held_seconds.observe(done - t_locked)
+        if done - t_locked >= self.settings.slow_batch_s and self._log_budget.allow(
+            "slow_batch", self.clock.monotonic()
+        ):
+            log.warning(
+                "a batch held the store's write lock %.2f s (%d messages, %d deadlines "
+                "claimed; liveness and store %.2f s, listeners %.2f s; waited %.2f s for it)",
+                done - t_locked,
+                len(msgs),
+                view.claimed,
+                t_judged - t_locked,
+                done - t_judged,
+                t_locked - t0,
+            )
         if claim:
             mono = self.clock.monotonic()
             wait = self.settings.tick_every_s
@@ -587,17 +611,28 @@ class Processor:
         else:
             self.tracker.pause()
 
-    def _handle(self, item: Received, batch: Batch, db_now: float | None = None) -> Decoded | None:
-        """``db_now``: several collectors judge on the database's clock, not the receipt's."""
-        self.last_message_mono = item.mono
-        if self.first_message_mono is None:
-            self.first_message_mono = item.mono
-        result = decode(
+    def _decode(self, item: Received) -> Decoded | Rejected:
+        return decode(
             item.topic,
             item.payload,
             now=item.received_at,
             max_bytes=self.settings.max_payload_bytes,
         )
+
+    def _handle(
+        self,
+        item: Received,
+        batch: Batch,
+        db_now: float | None = None,
+        result: Decoded | Rejected | None = None,
+    ) -> Decoded | None:
+        """``db_now``: several collectors judge on the database's clock, not the receipt's.
+        ``result``: the item decoded already (outside the batch's transaction)."""
+        self.last_message_mono = item.mono
+        if self.first_message_mono is None:
+            self.first_message_mono = item.mono
+        if result is None:
+            result = self._decode(item)
         if isinstance(result, Rejected):
             self._reject(result.reason.value, result.detail, item.topic)
             return None
