@@ -158,6 +158,9 @@ class Processor:
         # A batch a busy store refused: taken again, alone, by the next step.
         self._retry: list[Received] = []
         self._busy = 0  # consecutive refusals of that batch
+        # When this collector last held every message it had received (monotonic); None:
+        # when its batch was taken (the queue was drained).
+        self._held_since: float | None = None
 
     def _accepted_counter(self, kind: str) -> Any:
         child = self._by_kind.get(kind)
@@ -194,6 +197,8 @@ class Processor:
             # are already judged late, and a bigger batch would hold the write lock longer.
             items: list[Item] = list(self._retry)
             self._retry = []
+            # Newer messages wait in the queue: everything is held only up to this batch's.
+            self._held_since = max((i.mono for i in items if isinstance(i, Received)), default=None)
             self.process(items, behind=behind)
             return len(items)
         items = []
@@ -203,7 +208,10 @@ class Processor:
                 items.append(self.inbox.get_nowait())
         except queue.Empty:
             pass
-        self.process(items, behind=behind or len(items) >= self.settings.batch_max)
+        behind = behind or len(items) >= self.settings.batch_max
+        if behind:  # newer messages wait: everything is held only up to this batch's newest
+            self._held_since = max((i.mono for i in items if isinstance(i, Received)), default=None)
+        self.process(items, behind=behind)
         return len(items)
 
     def _wait_s(self) -> float:
@@ -342,6 +350,8 @@ class Processor:
             else:
                 msgs.append(item)
         mono = self.clock.monotonic()
+        held = mono if self._held_since is None else min(self._held_since, mono)
+        self._held_since = None
         claim = mono >= self._next_claim and self._may_judge_deadlines(behind, mono)
         tick_listeners = bool(self.listeners) and mono >= self._next_listener_tick
         if not (msgs or claim or tick_listeners):
@@ -352,7 +362,7 @@ class Processor:
         store_down: StoreError | None = None
         t0 = time.perf_counter()
         try:
-            applied, accepted, counts = self._shared_batch(msgs, claim, tick_listeners)
+            applied, accepted, counts = self._shared_batch(msgs, claim, tick_listeners, held)
         except db.BusyError as exc:
             store_down = self._store_busy(msgs, exc)
         except db.OperationalError as exc:
@@ -368,7 +378,7 @@ class Processor:
                     self._internal(item.topic, exc)
                     break
                 try:
-                    one = self._shared_batch([item], claim and i == 0, False)
+                    one = self._shared_batch([item], claim and i == 0, False, held)
                 except db.BusyError as exc1:
                     store_down = self._store_busy(msgs[i:], exc1)
                     break
@@ -433,7 +443,7 @@ class Processor:
         return StoreError(f"the store stayed busy, {len(msgs)} message(s) lost: {exc}")
 
     def _shared_batch(
-        self, msgs: Sequence[Received], claim: bool, tick_listeners: bool
+        self, msgs: Sequence[Received], claim: bool, tick_listeners: bool, held: float
     ) -> tuple[list[Transition], list[tuple[Decoded, datetime]], dict[str, int]]:
         shared = self.shared
         assert shared is not None
@@ -461,6 +471,8 @@ class Processor:
                 broker_restarted=self._broker_restarted,
                 lost_evidence=self._lost_evidence,
                 now=now,
+                # Received and not yet stored since then (the lock's wait included).
+                lag_s=self.clock.monotonic() - held,
             )
             self.tracker = view.tracker
             for item, result in zip(msgs, decoded_msgs, strict=True):
@@ -474,7 +486,8 @@ class Processor:
                 if decoded is not None:
                     accepted.append((decoded, item.received_at))
             if view.may_tick:
-                batch.transitions += view.tracker.tick(now, view.db_now)
+                # As of the horizon: what another collector received before it is stored.
+                batch.transitions += view.tracker.tick(now, view.horizon)
             written = self.store.write(conn, batch)
             if written.lost:
                 self._lost_race(conn, written)

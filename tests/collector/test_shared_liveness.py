@@ -446,3 +446,43 @@ def test_a_batch_a_busy_store_refused_is_stored_from_memory_not_lost(pg_url: str
     assert (
         registry.get_sample_value("posfleet_collector_messages_total", {"kind": "heartbeat"}) == 1
     )
+
+
+def test_a_heartbeat_one_collector_holds_unstored_is_not_judged_missing_by_another(
+    pg_url: str,
+) -> None:
+    """A collector's batch waits for the write lock (refused busy, then retried) with the
+    heartbeat that meets the deadline: the other collector's claim must not fire that
+    deadline meanwhile. Deadlines fire up to the oldest member's watermark (its beat)."""
+    import psycopg
+
+    from collector.store import db
+    from collector.store.db import StoreError
+
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    ps[0].process([_beat(clock, "gw-1", 0)])  # due late at 75 s
+    clock.advance(69)
+    _judge(ps)
+    clock.advance(1)
+    held = _beat(clock, "gw-1", 1)  # received at 70 s
+    ps[0].store.conn.execute("SET lock_timeout = '200ms'")
+    ps[0].store.conn.commit()
+    with psycopg.connect(pg_url) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (db.WRITE_LOCK_KEY,))
+        with pytest.raises(StoreError, match="busy"):
+            ps[0].process([held])
+        other.rollback()
+    clock.advance(6)  # 76 s: past the stored deadline; the heartbeat is not stored yet
+    _judge([ps[1]])
+    assert _changes(ps[0]) == [("unknown", "online")]
+    ps[0].step(0)  # stored now (its watermark: 70 s, when it was received)
+    for _ in range(14):  # 146 s
+        clock.advance(5)
+        _judge(ps)
+    clock.advance(4)  # 150 s: its deadline (76 + 75) is 1 s away
+    _judge(ps)
+    assert _changes(ps[0]) == [("unknown", "online")]
+    clock.advance(2)
+    _judge(ps)
+    assert _changes(ps[0])[-1] == ("online", "late")
