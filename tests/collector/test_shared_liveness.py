@@ -486,3 +486,43 @@ def test_a_heartbeat_one_collector_holds_unstored_is_not_judged_missing_by_anoth
     clock.advance(2)
     _judge(ps)
     assert _changes(ps[0])[-1] == ("online", "late")
+
+
+def test_a_member_killed_and_restarted_at_once_restarts_every_deadline(pg_url: str) -> None:
+    """The messages a killed member had read and not stored are lost (a clean session is not
+    kept), and back at once it beats again before the fleet ever counts it silent: its
+    start marks the fleet blind, so the deadlines restart instead of firing on the
+    heartbeats it lost."""
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    ps[0].process([_beat(clock, "gw-1", 0)])  # stored; due late at 75 s
+    clock.advance(70)
+    _judge(ps)
+    ps[0].process([])  # and here it is killed, the heartbeat of 70 s unstored with it
+    clock.advance(1)
+    old = ps[0].shared
+    assert old is not None
+    store = Store(pg_url)
+    _OPEN.append(store)
+    shared = SharedLiveness(CONFIG, old.settings, offset=old.offset)
+    with store.transaction() as conn:
+        shared.seed(conn)  # the same member id, started again
+    back = Processor(
+        store,
+        LivenessTracker(CONFIG),
+        CollectorMetrics(CollectorRegistry()),
+        queue.SimpleQueue(),
+        clock=clock,
+        shared=shared,
+    )
+    clock.advance(5)  # 76 s
+    _connect([back], clock)
+    _judge([back, ps[1]])
+    assert _changes(ps[1]) == [("unknown", "online")]
+    for _ in range(14):  # 146 s: the deadlines restarted at 76 s (+75 s)
+        clock.advance(5)
+        _judge([back, ps[1]])
+    assert _changes(ps[1]) == [("unknown", "online")]
+    clock.advance(6)
+    _judge([back, ps[1]])
+    assert _changes(ps[1])[-1] == ("online", "late")
