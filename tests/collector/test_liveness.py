@@ -483,7 +483,8 @@ def test_a_retained_birth_of_the_current_session_does_not_revive_a_silent_gatewa
     out = t.observe_status(
         "gw-1", None, LinkState.ONLINE, 3, None, c.now(), c.monotonic(), retained=True
     )
-    assert out.transitions == [] and out.rejected is None
+    assert out.transitions == []
+    assert out.rejected is None
     assert _advance(t, c, 30) == []
     assert t.get(GW, "gw-1").status is Liveness.DOWN  # type: ignore[union-attr]
     # A new connection does revive it.
