@@ -427,8 +427,10 @@ class Processor:
         """The store refused the batch only because another transaction was in the way: keep
         its messages for the next step (the run loop backs off first). Evidence is lost only
         after ``busy_retries`` refusals in a row, as when the store is down."""
+        if not msgs:  # a tick or a beat alone: the next step makes its own
+            return StoreError(f"the store is busy ({type(exc).__name__}: {exc})")
         self._busy += 1
-        if msgs and self._busy <= self.settings.busy_retries:
+        if self._busy <= self.settings.busy_retries:
             self._retry = list(msgs)
             self.metrics.store_retries.inc()
             return StoreError(
@@ -438,7 +440,7 @@ class Processor:
             )
         for item in msgs:
             self._internal(item.topic, exc)
-        self._lost_evidence |= bool(msgs)
+        self._lost_evidence = True
         self._busy = 0
         return StoreError(f"the store stayed busy, {len(msgs)} message(s) lost: {exc}")
 

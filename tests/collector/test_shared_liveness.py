@@ -526,3 +526,47 @@ def test_a_member_killed_and_restarted_at_once_restarts_every_deadline(pg_url: s
     clock.advance(6)
     _judge([back, ps[1]])
     assert _changes(ps[1])[-1] == ("online", "late")
+
+
+def test_a_store_busy_past_every_retry_loses_the_batch_and_restarts_the_deadlines(
+    pg_url: str,
+) -> None:
+    """The retries are bounded: a batch refused ``busy_retries`` + 1 times in a row is lost
+    (rejected ``internal``), and the fleet is marked blind as for a store that was down."""
+    import psycopg
+
+    from collector.store import db
+    from collector.store.db import StoreError
+
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    p = ps[0]
+    registry = CollectorRegistry()
+    p.metrics = CollectorMetrics(registry)
+    p.store.conn.execute("SET lock_timeout = '50ms'")
+    p.store.conn.commit()
+    retries = p.settings.busy_retries
+    epoch = _epoch(p)
+    with psycopg.connect(pg_url) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (db.WRITE_LOCK_KEY,))
+        with pytest.raises(StoreError, match="busy"):
+            p.process([_beat(clock, "gw-1", 0)])
+        for _ in range(retries - 1):
+            with pytest.raises(StoreError, match="tried again"):
+                p.step(0)
+        with pytest.raises(StoreError, match="stayed busy, 1 message"):
+            p.step(0)
+        other.rollback()
+    assert registry.get_sample_value("posfleet_collector_store_retries_total") == retries
+    assert (
+        registry.get_sample_value("posfleet_collector_rejected_total", {"reason": "internal"}) == 1
+    )
+    p.step(0)  # nothing retried: the queue's next batch (empty), which marks the fleet
+    _judge(ps)  # seeing again: every deadline restarts, the fleet's epoch moves on
+    assert _epoch(p) == epoch + 1
+
+
+def _epoch(p: Processor) -> int:
+    (epoch,) = p.store.conn.execute("SELECT epoch FROM liveness_fleet").fetchone()
+    p.store.conn.rollback()  # a read between batches: no transaction left open
+    return int(epoch)
