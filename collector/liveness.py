@@ -242,6 +242,12 @@ class LivenessTracker:
                     f"session {session} ended",
                 )
                 return out
+            if retained and session == s.session and s.status in (Liveness.LATE, Liveness.DOWN):
+                # The broker's memory of the connection that is still open (a hung app keeps
+                # it): delivered to a collector that (re)subscribes, it says nothing about the
+                # heartbeats that stopped. Reviving the gateway would end its outage and page
+                # it again at the next deadline.
+                return out
             if not retained and (s.session is None or session > s.session):
                 # A new connection since our return. A retained birth is the broker's memory,
                 # and a birth of the current session delivered again proves nothing new.

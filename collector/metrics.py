@@ -106,6 +106,24 @@ class CollectorMetrics:
             "backs off and goes on",
             registry=registry,
         )
+        self.store_lock_wait_seconds = Histogram(
+            "posfleet_collector_store_lock_wait_seconds",
+            "Several collectors: time a batch waited for the store's write lock",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.store_lock_held_seconds = Histogram(
+            "posfleet_collector_store_lock_held_seconds",
+            "Several collectors: time a batch held the store's write lock (its transaction)",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.store_retries = Counter(
+            "posfleet_collector_store_retries",
+            "Batches a busy store refused (the write lock not had within lock_timeout, a "
+            "serialization failure, a deadlock) and that are tried again from memory",
+            registry=registry,
+        )
         self.transitions_lost = Counter(
             "posfleet_collector_transitions_lost",
             "Liveness transitions the store refused because the subject was no longer in the "

@@ -79,6 +79,13 @@ class ProcessorSettings:
     # hot spin on a store that stays down, and short enough for MQTT keepalive (15 s).
     backoff_min_s: float = 0.05
     backoff_max_s: float = 5.0
+    # Several collectors: a batch the store refused only because it was busy (the write
+    # lock not had within lock_timeout, a serialization failure, a deadlock) is kept in
+    # memory and tried again, after the loop's backoff, up to this many times in a row
+    # before its messages count as lost (as when the store is really down).
+    busy_retries: int = 8
+    # A batch that holds the write lock this long is logged with where the time went.
+    slow_batch_s: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +155,12 @@ class Processor:
         # Messages lost to a store that refused writes (restart, failover): evidence the
         # fleet never stored, so its deadlines prove nothing until they restart.
         self._lost_evidence = False
+        # A batch a busy store refused: taken again, alone, by the next step.
+        self._retry: list[Received] = []
+        self._busy = 0  # consecutive refusals of that batch
+        # When this collector last held every message it had received (monotonic); None:
+        # when its batch was taken (the queue was drained).
+        self._held_since: float | None = None
 
     def _accepted_counter(self, kind: str) -> Any:
         child = self._by_kind.get(kind)
@@ -179,14 +192,26 @@ class Processor:
     def step(self, wait_s: float, *, behind: bool = False) -> int:
         """Take what is queued (waiting up to ``wait_s`` for the first item) and process it.
         ``behind``: more is waiting to be read than what is queued."""
-        items: list[Item] = []
+        if self._retry:
+            # The same batch as the one a busy store refused, nothing added: its messages
+            # are already judged late, and a bigger batch would hold the write lock longer.
+            items: list[Item] = list(self._retry)
+            self._retry = []
+            # Newer messages wait in the queue: everything is held only up to this batch's.
+            self._held_since = max((i.mono for i in items if isinstance(i, Received)), default=None)
+            self.process(items, behind=behind)
+            return len(items)
+        items = []
         try:
             items.append(self.inbox.get(timeout=max(wait_s, 0.0)))
             while len(items) < self.settings.batch_max:
                 items.append(self.inbox.get_nowait())
         except queue.Empty:
             pass
-        self.process(items, behind=behind or len(items) >= self.settings.batch_max)
+        behind = behind or len(items) >= self.settings.batch_max
+        if behind:  # newer messages wait: everything is held only up to this batch's newest
+            self._held_since = max((i.mono for i in items if isinstance(i, Received)), default=None)
+        self.process(items, behind=behind)
         return len(items)
 
     def _wait_s(self) -> float:
@@ -325,6 +350,8 @@ class Processor:
             else:
                 msgs.append(item)
         mono = self.clock.monotonic()
+        held = mono if self._held_since is None else min(self._held_since, mono)
+        self._held_since = None
         claim = mono >= self._next_claim and self._may_judge_deadlines(behind, mono)
         tick_listeners = bool(self.listeners) and mono >= self._next_listener_tick
         if not (msgs or claim or tick_listeners):
@@ -335,7 +362,9 @@ class Processor:
         store_down: StoreError | None = None
         t0 = time.perf_counter()
         try:
-            applied, accepted, counts = self._shared_batch(msgs, claim, tick_listeners)
+            applied, accepted, counts = self._shared_batch(msgs, claim, tick_listeners, held)
+        except db.BusyError as exc:
+            store_down = self._store_busy(msgs, exc)
         except db.OperationalError as exc:
             for item in msgs:
                 self._internal(item.topic, exc)
@@ -349,7 +378,10 @@ class Processor:
                     self._internal(item.topic, exc)
                     break
                 try:
-                    one = self._shared_batch([item], claim and i == 0, False)
+                    one = self._shared_batch([item], claim and i == 0, False, held)
+                except db.BusyError as exc1:
+                    store_down = self._store_busy(msgs[i:], exc1)
+                    break
                 except db.OperationalError as exc1:
                     for rest in msgs[i:]:
                         self._internal(rest.topic, exc1)
@@ -364,6 +396,8 @@ class Processor:
                 for kind, n in one[2].items():
                     counts[kind] = counts.get(kind, 0) + n
         self.metrics.store_write_seconds.observe(time.perf_counter() - t0)
+        if store_down is None:
+            self._busy = 0
         if tick_listeners:
             self._next_listener_tick = mono + self.settings.tick_every_s
         for kind, n in counts.items():
@@ -389,8 +423,29 @@ class Processor:
         if store_down is not None:
             raise store_down
 
+    def _store_busy(self, msgs: Sequence[Received], exc: BaseException) -> StoreError:
+        """The store refused the batch only because another transaction was in the way: keep
+        its messages for the next step (the run loop backs off first). Evidence is lost only
+        after ``busy_retries`` refusals in a row, as when the store is down."""
+        if not msgs:  # a tick or a beat alone: the next step makes its own
+            return StoreError(f"the store is busy ({type(exc).__name__}: {exc})")
+        self._busy += 1
+        if self._busy <= self.settings.busy_retries:
+            self._retry = list(msgs)
+            self.metrics.store_retries.inc()
+            return StoreError(
+                f"the store is busy ({type(exc).__name__}: {exc}): the batch of {len(msgs)} "
+                f"message(s) is tried again (refusal {self._busy} of "
+                f"{self.settings.busy_retries})"
+            )
+        for item in msgs:
+            self._internal(item.topic, exc)
+        self._lost_evidence = True
+        self._busy = 0
+        return StoreError(f"the store stayed busy, {len(msgs)} message(s) lost: {exc}")
+
     def _shared_batch(
-        self, msgs: Sequence[Received], claim: bool, tick_listeners: bool
+        self, msgs: Sequence[Received], claim: bool, tick_listeners: bool, held: float
     ) -> tuple[list[Transition], list[tuple[Decoded, datetime]], dict[str, int]]:
         shared = self.shared
         assert shared is not None
@@ -401,10 +456,15 @@ class Processor:
                 keys.add((SubjectType.GATEWAY, ref.gateway_id))
                 if ref.terminal_id is not None:
                     keys.add((SubjectType.TERMINAL, ref.terminal_id))
+        # Decoding is pure: done before the transaction, so the write lock is held only
+        # for what needs the store.
+        decoded_msgs = [self._decode(item) for item in msgs]
         now = self.clock.now()
         batch = Batch()
         accepted: list[tuple[Decoded, datetime]] = []
+        t0 = time.perf_counter()
         with self.store.transaction() as conn:
+            t_locked = time.perf_counter()
             view = shared.begin(
                 conn,
                 keys,
@@ -413,12 +473,14 @@ class Processor:
                 broker_restarted=self._broker_restarted,
                 lost_evidence=self._lost_evidence,
                 now=now,
+                # Received and not yet stored since then (the lock's wait included).
+                lag_s=self.clock.monotonic() - held,
             )
             self.tracker = view.tracker
-            for item in msgs:
+            for item, result in zip(msgs, decoded_msgs, strict=True):
                 counts = batch.accepted.copy()
                 try:
-                    decoded = self._handle(item, batch, view.db_now)
+                    decoded = self._handle(item, batch, view.db_now, result)
                 except Exception as exc:
                     batch.accepted = counts  # not accepted after all
                     self._internal(item.topic, exc)
@@ -426,13 +488,31 @@ class Processor:
                 if decoded is not None:
                     accepted.append((decoded, item.received_at))
             if view.may_tick:
-                batch.transitions += view.tracker.tick(now, view.db_now)
+                # As of the horizon: what another collector received before it is stored.
+                batch.transitions += view.tracker.tick(now, view.horizon)
             written = self.store.write(conn, batch)
             if written.lost:
                 self._lost_race(conn, written)
             shared.finish(conn, view)
+            t_judged = time.perf_counter()
             self._notify(conn, written.applied, accepted, now, tick_listeners)
         self._broker_restarted = self._lost_evidence = False
+        done = time.perf_counter()
+        self.metrics.store_lock_wait_seconds.observe(t_locked - t0)
+        self.metrics.store_lock_held_seconds.observe(done - t_locked)
+        if done - t_locked >= self.settings.slow_batch_s and self._log_budget.allow(
+            "slow_batch", self.clock.monotonic()
+        ):
+            log.warning(
+                "a batch held the store's write lock %.2f s (%d messages, %d deadlines "
+                "claimed; liveness and store %.2f s, listeners %.2f s; waited %.2f s for it)",
+                done - t_locked,
+                len(msgs),
+                view.claimed,
+                t_judged - t_locked,
+                done - t_judged,
+                t_locked - t0,
+            )
         if claim:
             mono = self.clock.monotonic()
             wait = self.settings.tick_every_s
@@ -546,17 +626,28 @@ class Processor:
         else:
             self.tracker.pause()
 
-    def _handle(self, item: Received, batch: Batch, db_now: float | None = None) -> Decoded | None:
-        """``db_now``: several collectors judge on the database's clock, not the receipt's."""
-        self.last_message_mono = item.mono
-        if self.first_message_mono is None:
-            self.first_message_mono = item.mono
-        result = decode(
+    def _decode(self, item: Received) -> Decoded | Rejected:
+        return decode(
             item.topic,
             item.payload,
             now=item.received_at,
             max_bytes=self.settings.max_payload_bytes,
         )
+
+    def _handle(
+        self,
+        item: Received,
+        batch: Batch,
+        db_now: float | None = None,
+        result: Decoded | Rejected | None = None,
+    ) -> Decoded | None:
+        """``db_now``: several collectors judge on the database's clock, not the receipt's.
+        ``result``: the item decoded already (outside the batch's transaction)."""
+        self.last_message_mono = item.mono
+        if self.first_message_mono is None:
+            self.first_message_mono = item.mono
+        if result is None:
+            result = self._decode(item)
         if isinstance(result, Rejected):
             self._reject(result.reason.value, result.detail, item.topic)
             return None

@@ -324,3 +324,18 @@ IntegrityError = _error_types("IntegrityError")
 OperationalError = _error_types("OperationalError")
 DatabaseError = _error_types("DatabaseError")
 DataError = _error_types("DataError")  # PostgreSQL: a value its column cannot hold
+
+
+def _busy_types() -> tuple[type[Exception], ...]:
+    try:
+        from psycopg import errors
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return ()
+    return (errors.LockNotAvailable, errors.SerializationFailure, errors.DeadlockDetected)
+
+
+# PostgreSQL is up but another transaction is in the way (``lock_timeout`` spent waiting for
+# the write lock, a serialization failure, a deadlock): the transaction was rolled back and
+# the same work may simply be tried again. Subclasses of ``OperationalError``, which also
+# covers a lost connection (a server really down): catch this one first.
+BusyError = _busy_types()

@@ -74,6 +74,9 @@ class View:
     tracker: LivenessTracker
     db_now: float  # the database's clock, epoch seconds: the tracker's ``mono``
     may_tick: bool  # the fleet sees: deadlines may fire
+    # Deadlines are judged as of this moment (database clock, <= db_now): every member has
+    # stored all it received before it (the slowest member's watermark), see ``begin``.
+    horizon: float = float("-inf")
     owned: set[Key] = field(default_factory=set)  # locked by this transaction: written back
     claimed: int = 0
 
@@ -141,6 +144,15 @@ class SharedLiveness:
             "SELECT count(*) FROM collector_members WHERE beat > ?",
             (db_now - self.settings.forget_s,),
         ).fetchone()
+        # Our own row, recent: the last run of this member did not leave (killed, crashed).
+        # The messages it had read and not stored are lost (a clean session is not kept), and
+        # its watermark no longer holds the fleet once it beats again: the fleet was blind to
+        # them, so every deadline restarts (as for a batch the store refused).
+        conn.execute(
+            "UPDATE liveness_fleet SET blind_since = coalesce(blind_since, ?) WHERE fleet_id = 1 "
+            "AND EXISTS (SELECT 1 FROM collector_members WHERE member_id = ? AND beat > ?)",
+            (db_now, self.settings.member_id, db_now - self.settings.forget_s),
+        )
         if live:
             return
         # A cold start of the fleet: no member is running. A collector without a share group
@@ -183,6 +195,7 @@ class SharedLiveness:
         broker_restarted: bool,
         now: datetime,
         lost_evidence: bool = False,
+        lag_s: float = 0.0,
     ) -> View:
         """Beat, decide the fleet's vision (``claim``), lock and load the rows of ``keys``
         and, when the fleet sees, claim the due rows. Inside the caller's transaction.
@@ -190,7 +203,13 @@ class SharedLiveness:
         collector starting up receives no share, and must not hold the fleet).
         ``lost_evidence``: this collector lost messages to a store that refused writes (a
         PostgreSQL restart): the fleet was blind to them, so every deadline restarts at the
-        next claim, as after any blindness."""
+        next claim, as after any blindness.
+        ``lag_s``: how long before this transaction the collector last held everything it
+        had received (its batch was taken from its queue, or is a retry). Its beat is its
+        watermark, ``db_now - lag_s``: after this commit, everything it received before then
+        is stored. Deadlines fire only up to the oldest watermark of the members (the
+        horizon): a heartbeat one collector holds in a batch still waiting for the write
+        lock, or lost with a killed one, is never judged missing by another."""
         (db_now,) = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
         if self.offset is not None:
             db_now += self.offset()
@@ -199,7 +218,12 @@ class SharedLiveness:
                 "INSERT INTO collector_members (member_id, connected, beat, host) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET "
                 "connected = excluded.connected, beat = excluded.beat",
-                (self.settings.member_id, int(connected), db_now, self.settings.host),
+                (
+                    self.settings.member_id,
+                    int(connected),
+                    db_now - max(lag_s, 0.0),
+                    self.settings.host,
+                ),
             )
         if broker_restarted:
             # A clean session is never kept, so its loss proves nothing by itself. The
@@ -221,8 +245,9 @@ class SharedLiveness:
             )
         fleet = self._fleet(conn, lock=claim)
         may_tick = False
+        horizon = db_now
         if claim:
-            blind = self._blind(conn, db_now)
+            blind, horizon = self._blind(conn, db_now)
             if blind and fleet.blind_since is None:
                 conn.execute(
                     "UPDATE liveness_fleet SET blind_since = ? WHERE fleet_id = 1", (db_now,)
@@ -238,7 +263,7 @@ class SharedLiveness:
             fleet.restart_wall,
             fleet.restarting,
         )
-        view = View(tracker, db_now, may_tick)
+        view = View(tracker, db_now, may_tick, horizon)
         self._lock(conn, view, set(keys))
         if may_tick:
             self._claim(conn, view)
@@ -323,7 +348,7 @@ class SharedLiveness:
         rows = conn.execute(
             f"SELECT {_COLS} FROM liveness_state WHERE deadline <= ? ORDER BY deadline "
             "LIMIT ? FOR UPDATE SKIP LOCKED",
-            (view.db_now, self.settings.claim_max),
+            (view.horizon, self.settings.claim_max),
         ).fetchall()
         gateways: set[str] = set()
         for row in rows:
@@ -356,14 +381,17 @@ class SharedLiveness:
             raise SharedStoreError("the store has no liveness_fleet row: run the collector once")
         return _Fleet(row[0], int(row[1]), row[2], from_db_opt(row[3]), bool(row[4]))
 
-    def _blind(self, conn: db.Connection, db_now: float) -> bool:
+    def _blind(self, conn: db.Connection, db_now: float) -> tuple[bool, float]:
+        """Whether the fleet is blind, and its horizon: the oldest watermark (beat) of the
+        members, up to which every one of them has stored what it received."""
         rows = conn.execute(
             "SELECT connected, beat FROM collector_members WHERE beat > ?",
             (db_now - self.settings.forget_s,),
         ).fetchall()
         fresh = db_now - self.settings.beat_timeout_s
         seeing = sum(1 for connected, beat in rows if connected and beat >= fresh)
-        return seeing == 0 or seeing < len(rows)
+        horizon = min([db_now, *(float(beat) for _, beat in rows)])
+        return seeing == 0 or seeing < len(rows), horizon
 
     def _resume(self, conn: db.Connection, db_now: float, now: datetime) -> _Fleet:
         """The fleet sees again: silence while it was blind proves nothing. Every deadline

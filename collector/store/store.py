@@ -150,8 +150,10 @@ class Store:
         conn = self.conn
         if self.dialect == "postgresql":
             conn = self._pg_session()
-        conn.execute("BEGIN IMMEDIATE")
         try:
+            # Inside the try: a write lock not had within lock_timeout (PostgreSQL) aborts
+            # the transaction, which must not stay open and failed.
+            conn.execute("BEGIN IMMEDIATE")
             yield conn
             # Inside the try: a failed COMMIT (disk full, I/O error) must roll back too, or
             # the connection stays in a transaction and every later BEGIN fails.

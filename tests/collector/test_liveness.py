@@ -469,3 +469,23 @@ def test_terminals_behind_a_gateway_whose_will_is_held_are_not_judged() -> None:
         ("pp-1", Liveness.LATE),
         ("pp-1", Liveness.DOWN),
     ]
+
+
+def test_a_retained_birth_of_the_current_session_does_not_revive_a_silent_gateway() -> None:
+    """A hung app keeps its MQTT connection: the broker's retained birth of that session is
+    delivered to every collector that (re)subscribes (a collector restarted, a share-group
+    member killed and back). The gateway stays down: its heartbeats stopped, and reviving it
+    would end the outage and page it a second time."""
+    t, c = _tracker()
+    _birth(t, c, "gw-1", 3)
+    _beat(t, c, "gw-1", 3, 0)
+    assert [x.to_status for x in _advance(t, c, 20)] == [Liveness.LATE, Liveness.DOWN]
+    out = t.observe_status(
+        "gw-1", None, LinkState.ONLINE, 3, None, c.now(), c.monotonic(), retained=True
+    )
+    assert out.transitions == []
+    assert out.rejected is None
+    assert _advance(t, c, 30) == []
+    assert t.get(GW, "gw-1").status is Liveness.DOWN  # type: ignore[union-attr]
+    # A new connection does revive it.
+    assert [x.to_status for x in _birth(t, c, "gw-1", 4).transitions] == [Liveness.ONLINE]

@@ -413,3 +413,160 @@ def test_a_fleet_that_starts_cold_takes_the_statuses_a_lone_collector_left(
         .fetchone()
     )
     assert status == "online"
+
+
+def test_a_batch_a_busy_store_refused_is_stored_from_memory_not_lost(pg_url: str) -> None:
+    """Another transaction holds the store's write lock past ``lock_timeout`` (three
+    collectors under load): the heartbeat's batch is refused, kept, and stored by the next
+    step, instead of being rejected ``internal`` and lost (a false late, then down)."""
+    import psycopg
+
+    from collector.store import db
+    from collector.store.db import StoreError
+
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    p = ps[0]
+    registry = CollectorRegistry()
+    p.metrics = CollectorMetrics(registry)
+    p.store.conn.execute("SET lock_timeout = '200ms'")
+    p.store.conn.commit()
+    with psycopg.connect(pg_url) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (db.WRITE_LOCK_KEY,))
+        with pytest.raises(StoreError, match="busy"):
+            p.process([_beat(clock, "gw-1", 0)])
+        other.rollback()
+    assert _changes(p) == []
+    p.step(0)  # the loop's next step, after its backoff: the same batch, from memory
+    assert _changes(p) == [("unknown", "online")]
+    assert registry.get_sample_value("posfleet_collector_store_retries_total") == 1
+    assert not registry.get_sample_value(
+        "posfleet_collector_rejected_total", {"reason": "internal"}
+    )
+    assert (
+        registry.get_sample_value("posfleet_collector_messages_total", {"kind": "heartbeat"}) == 1
+    )
+
+
+def test_a_heartbeat_one_collector_holds_unstored_is_not_judged_missing_by_another(
+    pg_url: str,
+) -> None:
+    """A collector's batch waits for the write lock (refused busy, then retried) with the
+    heartbeat that meets the deadline: the other collector's claim must not fire that
+    deadline meanwhile. Deadlines fire up to the oldest member's watermark (its beat)."""
+    import psycopg
+
+    from collector.store import db
+    from collector.store.db import StoreError
+
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    ps[0].process([_beat(clock, "gw-1", 0)])  # due late at 75 s
+    clock.advance(69)
+    _judge(ps)
+    clock.advance(1)
+    held = _beat(clock, "gw-1", 1)  # received at 70 s
+    ps[0].store.conn.execute("SET lock_timeout = '200ms'")
+    ps[0].store.conn.commit()
+    with psycopg.connect(pg_url) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (db.WRITE_LOCK_KEY,))
+        with pytest.raises(StoreError, match="busy"):
+            ps[0].process([held])
+        other.rollback()
+    clock.advance(6)  # 76 s: past the stored deadline; the heartbeat is not stored yet
+    _judge([ps[1]])
+    assert _changes(ps[0]) == [("unknown", "online")]
+    ps[0].step(0)  # stored now (its watermark: 70 s, when it was received)
+    for _ in range(14):  # 146 s
+        clock.advance(5)
+        _judge(ps)
+    clock.advance(4)  # 150 s: its deadline (76 + 75) is 1 s away
+    _judge(ps)
+    assert _changes(ps[0]) == [("unknown", "online")]
+    clock.advance(2)
+    _judge(ps)
+    assert _changes(ps[0])[-1] == ("online", "late")
+
+
+def test_a_member_killed_and_restarted_at_once_restarts_every_deadline(pg_url: str) -> None:
+    """The messages a killed member had read and not stored are lost (a clean session is not
+    kept), and back at once it beats again before the fleet ever counts it silent: its
+    start marks the fleet blind, so the deadlines restart instead of firing on the
+    heartbeats it lost."""
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    ps[0].process([_beat(clock, "gw-1", 0)])  # stored; due late at 75 s
+    clock.advance(70)
+    _judge(ps)
+    ps[0].process([])  # and here it is killed, the heartbeat of 70 s unstored with it
+    clock.advance(1)
+    old = ps[0].shared
+    assert old is not None
+    store = Store(pg_url)
+    _OPEN.append(store)
+    shared = SharedLiveness(CONFIG, old.settings, offset=old.offset)
+    with store.transaction() as conn:
+        shared.seed(conn)  # the same member id, started again
+    back = Processor(
+        store,
+        LivenessTracker(CONFIG),
+        CollectorMetrics(CollectorRegistry()),
+        queue.SimpleQueue(),
+        clock=clock,
+        shared=shared,
+    )
+    clock.advance(5)  # 76 s
+    _connect([back], clock)
+    _judge([back, ps[1]])
+    assert _changes(ps[1]) == [("unknown", "online")]
+    for _ in range(14):  # 146 s: the deadlines restarted at 76 s (+75 s)
+        clock.advance(5)
+        _judge([back, ps[1]])
+    assert _changes(ps[1]) == [("unknown", "online")]
+    clock.advance(6)
+    _judge([back, ps[1]])
+    assert _changes(ps[1])[-1] == ("online", "late")
+
+
+def test_a_store_busy_past_every_retry_loses_the_batch_and_restarts_the_deadlines(
+    pg_url: str,
+) -> None:
+    """The retries are bounded: a batch refused ``busy_retries`` + 1 times in a row is lost
+    (rejected ``internal``), and the fleet is marked blind as for a store that was down."""
+    import psycopg
+
+    from collector.store import db
+    from collector.store.db import StoreError
+
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    p = ps[0]
+    registry = CollectorRegistry()
+    p.metrics = CollectorMetrics(registry)
+    p.store.conn.execute("SET lock_timeout = '50ms'")
+    p.store.conn.commit()
+    retries = p.settings.busy_retries
+    epoch = _epoch(p)
+    with psycopg.connect(pg_url) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (db.WRITE_LOCK_KEY,))
+        with pytest.raises(StoreError, match="busy"):
+            p.process([_beat(clock, "gw-1", 0)])
+        for _ in range(retries - 1):
+            with pytest.raises(StoreError, match="tried again"):
+                p.step(0)
+        with pytest.raises(StoreError, match="stayed busy, 1 message"):
+            p.step(0)
+        other.rollback()
+    assert registry.get_sample_value("posfleet_collector_store_retries_total") == retries
+    assert (
+        registry.get_sample_value("posfleet_collector_rejected_total", {"reason": "internal"}) == 1
+    )
+    p.step(0)  # nothing retried: the queue's next batch (empty), which marks the fleet
+    _judge(ps)  # seeing again: every deadline restarts, the fleet's epoch moves on
+    assert _epoch(p) == epoch + 1
+
+
+def _epoch(p: Processor) -> int:
+    (epoch,) = p.store.conn.execute("SELECT epoch FROM liveness_fleet").fetchone()
+    p.store.conn.rollback()  # a read between batches: no transaction left open
+    return int(epoch)
