@@ -87,14 +87,21 @@ def body() -> None:
                 )
             )
     day_from, month_from = timefmt.day_start(c.now, c.tz), timefmt.month_start(c.now, c.tz)
-    a_day: sla.Reliability = ui.load(c, queries.fleet_reliability, day_from, minute)
-    day_slot.metric(t("Availability today"), ui.availability(a_day))
+    # Today up to the last whole minute: none yet in the day's first minute (n/a, not an
+    # empty period: the console fell over from 00:00 to 00:01 every day).
+    a_day: sla.Reliability | None = None
+    if minute > day_from:
+        a_day = ui.load(c, queries.fleet_reliability, day_from, minute)
+    day_slot.metric(t("Availability today"), ui.availability(a_day) if a_day else t("n/a"))
     # The month: its finished days (kept 10 minutes per process, see past_reliability),
     # plus today.
     a_month = a_day
     if day_from > month_from:
-        a_month = sla.combine(past_reliability(c.db, month_from, day_from), a_day)
-    month_slot.metric(t("Availability this month"), ui.availability(a_month))
+        past = past_reliability(c.db, month_from, day_from)
+        a_month = sla.combine(past, a_day) if a_day else past
+    month_slot.metric(
+        t("Availability this month"), ui.availability(a_month) if a_month else t("n/a")
+    )
 
 
 body()

@@ -268,7 +268,11 @@ def settled(page: Any, marker: str) -> None:
             && !document.querySelector('[data-stale="true"]')""",
         timeout=WAIT_MS,
     )
-    assert page.locator('[data-testid="stException"]').count() == 0, page.url
+    errors = page.locator('[data-testid="stException"]')
+    assert errors.count() == 0, (
+        page.url,
+        [errors.nth(i).inner_text() for i in range(errors.count())],
+    )
 
 
 def cell(page: Any, text: str, *, scroll_right: bool = False) -> Any:
