@@ -20,6 +20,7 @@ TABLE_KEY = "morning_rows"
 GENERATION = "morning_generation"  # a new table (no selection) after each action
 SHOWN_KEY = "morning_shown"  # the rows a selection was made on (see ``body``)
 NOTE_KEY = "morning_note"
+SNOOZE_DAY, SNOOZE_TIME = "snooze_day", "snooze_time"  # seeded from the clock once
 
 # This page only: a narrow frame so nine columns fit beside the sidebar at 1600 px.
 CSS = """<style>
@@ -223,12 +224,15 @@ def _actions(df: pd.DataFrame, now: datetime) -> None:
             _run(df, ui.act_and_clear, c, (NOTE_KEY,), acknowledge_alerts, ids, note,
                  now_from(c.settings))  # fmt: skip
     with right, st.form("morning_snooze"):
+        # Keyed, seeded once: a default computed from the clock would change the widgets'
+        # identity at each new minute, and the page's refresh would then wipe a time being
+        # typed (the browser test caught a snooze stored at the default, not the time typed).
         start = (now + timedelta(hours=1)).astimezone(c.zone)
+        st.session_state.setdefault(SNOOZE_DAY, start.date())
+        st.session_state.setdefault(SNOOZE_TIME, time(start.hour, start.minute))
         d1, d2 = st.columns(2)
-        day = d1.date_input(t("Snooze until: day ({zone})", zone=c.tz), start.date())
-        clock = d2.time_input(
-            t("time ({zone})", zone=c.tz), time(start.hour, start.minute), step=300
-        )
+        day = d1.date_input(t("Snooze until: day ({zone})", zone=c.tz), key=SNOOZE_DAY)
+        clock = d2.time_input(t("time ({zone})", zone=c.tz), step=300, key=SNOOZE_TIME)
         if st.form_submit_button(t("Snooze selected")):
             until = datetime.combine(day, clock, tzinfo=c.zone)
             fresh = now_from(c.settings)
@@ -240,7 +244,8 @@ def _actions(df: pd.DataFrame, now: datetime) -> None:
                     )
                 )
                 return
-            _run(df, ui.act, c, snooze_alerts, ids, until, fresh)
+            _run(df, ui.act_and_clear, c, (SNOOZE_DAY, SNOOZE_TIME), snooze_alerts, ids, until,
+                 fresh)  # fmt: skip
 
 
 body()
