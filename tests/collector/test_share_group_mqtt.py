@@ -94,30 +94,7 @@ def test_two_collector_processes_on_a_share_group_judge_one_fleet_and_survive_a_
     about half of every gateway's heartbeats (judged alone, each would see them late); one
     real outage is one down; a collector SIGKILLed holds the fleet's deadlines until it is
     forgotten and the other carries on with no handover."""
-    store = open_store(pg_url)
-    try:
-        with store.conn:
-            upsert_rows(
-                store.conn,
-                "gateways",
-                [
-                    {"gateway_id": g, "site_id": "S1", "region_id": "north"}
-                    for g in ("gw-a", "gw-b")
-                ],
-            )
-    finally:
-        store.close()
-    env = {"POSFLEET_ALERT_PENDING_GATEWAY_DOWN_S": "0"}
-    collectors = [
-        CollectorProcess(
-            pg_url,
-            mosquitto.port,
-            args=["--share-group", "g"],
-            env=env,
-            log_path=tmp_path / f"collector-{i}.log",
-        )
-        for i in range(2)
-    ]
+    collectors = _two_collectors(pg_url, mosquitto, tmp_path)
     # Heartbeats every 2 s: late 3 s after the last one (grace 1 s), down 1 s later. Each
     # collector, judging alone, would see a gateway's heartbeats some 4 s apart.
     stays = TestGateway("gw-a", mosquitto.port, interval=2.0)
@@ -174,30 +151,7 @@ def test_the_alert_leader_killed_the_other_process_takes_over_and_resolves_its_p
     (``posfleet_collector_alert_leader``). A gateway dies: one page. The leader is SIGKILLed
     and the gateway comes back (a new session) through the other, which takes the lead at its
     next batch, with no handover, and resolves that page: one alert row, resolved."""
-    store = open_store(pg_url)
-    try:
-        with store.conn:
-            upsert_rows(
-                store.conn,
-                "gateways",
-                [
-                    {"gateway_id": g, "site_id": "S1", "region_id": "north"}
-                    for g in ("gw-a", "gw-b")
-                ],
-            )
-    finally:
-        store.close()
-    env = {"POSFLEET_ALERT_PENDING_GATEWAY_DOWN_S": "0"}
-    collectors = [
-        CollectorProcess(
-            pg_url,
-            mosquitto.port,
-            args=["--share-group", "g"],
-            env=env,
-            log_path=tmp_path / f"collector-{i}.log",
-        )
-        for i in range(2)
-    ]
+    collectors = _two_collectors(pg_url, mosquitto, tmp_path)
     stays = TestGateway("gw-a", mosquitto.port, interval=2.0)
     dies = TestGateway("gw-b", mosquitto.port, interval=2.0)
     back = TestGateway("gw-b", mosquitto.port, session=2, interval=2.0)
@@ -238,3 +192,34 @@ def test_the_alert_leader_killed_the_other_process_takes_over_and_resolves_its_p
         back.close()
         for c in collectors:
             c.stop()
+
+
+def _two_collectors(
+    pg_url: str, mosquitto: MosquittoProcess, tmp_path: Path
+) -> list[CollectorProcess]:
+    """gw-a and gw-b of one store registered, and two share-group collectors (not started)
+    that page a gateway down at once."""
+    store = open_store(pg_url)
+    try:
+        with store.conn:
+            upsert_rows(
+                store.conn,
+                "gateways",
+                [
+                    {"gateway_id": g, "site_id": "S1", "region_id": "north"}
+                    for g in ("gw-a", "gw-b")
+                ],
+            )
+    finally:
+        store.close()
+    env = {"POSFLEET_ALERT_PENDING_GATEWAY_DOWN_S": "0"}
+    return [
+        CollectorProcess(
+            pg_url,
+            mosquitto.port,
+            args=["--share-group", "g"],
+            env=env,
+            log_path=tmp_path / f"collector-{i}.log",
+        )
+        for i in range(2)
+    ]
