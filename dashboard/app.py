@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import ui
+from dashboard import chrome, ui
 from dashboard.i18n import t
 
 c = ui.ctx()  # first: the viewer's language names the tab and the pages
@@ -28,7 +28,9 @@ PAGES = [
     st.Page("views/wall.py", title=t("Wall screen"), url_path="wall"),
 ]
 
-page = st.navigation(PAGES)
+# Every page listed: Streamlit folds a long list behind its own English "View N more".
+page = st.navigation(PAGES, expanded=True)
+st.html(chrome.css())  # Streamlit's own words in the viewer's language, on every page
 if page.url_path != "wall":  # the wall screen owns the whole screen: no sidebar
     ui.sidebar(c)
 page.run()

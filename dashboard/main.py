@@ -87,9 +87,10 @@ def streamlit_command(
         "true",
         "--browser.gatherUsageStats",
         "false",
-        # A console, not a Streamlit workspace: no "Deploy" button nor developer menu.
+        # A console, not a Streamlit workspace: no "Deploy" button, developer menu nor the
+        # viewer's menu (theme, print, screencast: English only, and not a NOC's work).
         "--client.toolbarMode",
-        "viewer",
+        "minimal",
         # No source watcher: after every script run (each new tab, page switch and fragment
         # refresh) Streamlit's would walk every imported module's path (pandas, pyarrow,
         # altair: ~1,600 modules) on the server's event loop to find files to watch for a

@@ -18,7 +18,7 @@ import streamlit as st
 from collector import sla
 from collector.actions import ActionError, Actor, Bulk, Role
 from collector.store import db as store_db
-from dashboard import auth, queries, session, timefmt
+from dashboard import auth, chrome, queries, session, timefmt
 from dashboard.i18n import LANG_NAMES, LANGS, N_, SESSION_KEY, current_lang, t, value
 from dashboard.settings import DashboardSettings, SettingsError, load_settings, now_from
 from dashboard.text import md, url_param
@@ -198,6 +198,12 @@ def qp_select(label: str, options: list[str], key: str, *, all_label: str = "") 
     elif key in st.query_params:
         del st.query_params[key]
     return str(picked)
+
+
+def csv_uploader(label: str, key: str) -> Any:
+    """A CSV file picker, as ``dashboard.chrome`` describes it in the viewer's language (one
+    CSV file of at most ``UPLOAD_MAX_MB``): every uploader of the console is this one."""
+    return st.file_uploader(label, type=["csv"], key=key, max_upload_size=chrome.UPLOAD_MAX_MB)
 
 
 def pager(total: int, page_size: int, key: str) -> int:

@@ -25,7 +25,7 @@ st.subheader(t("Import"))
 if ui.need(c, Role.ADMIN, t("import inventory")):
     with st.form("import"):
         table_name = st.selectbox(t("Table"), list(INVENTORY_COLUMNS), format_func=value)
-        upload = st.file_uploader(t("CSV with a header row"), type=["csv"])
+        upload = ui.csv_uploader(t("CSV with a header row"), key="up_inventory")
         if st.form_submit_button(t("Import")) and upload is not None:
             rows = list(csv.DictReader(io.StringIO(upload.getvalue().decode("utf-8"))))
             ui.act(c, import_inventory, table_name, rows, c.now)

@@ -54,7 +54,7 @@ def import_form(name: str, columns: tuple[str, ...], action: Callable[..., Any])
     with st.form(f"import_{name}"):
         st.write(t("**Import {name}.csv**", name=name))
         st.caption(t("Columns: {columns}", columns=", ".join(columns)))
-        upload = st.file_uploader(t("CSV with a header row"), type=["csv"], key=f"up_{name}")
+        upload = ui.csv_uploader(t("CSV with a header row"), key=f"up_{name}")
         if st.form_submit_button(t("Check and import")) and upload is not None:
             ui.act(c, action, upload.getvalue().decode("utf-8-sig", "replace"), c.now)
 

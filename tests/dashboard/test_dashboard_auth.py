@@ -77,7 +77,8 @@ def test_launcher_runs_streamlit_headless_on_the_port_with_the_db(tmp_path) -> N
     assert cmd[1:4] == ["-m", "dashboard.serve", "run"]  # Streamlit's CLI, imports done first
     assert cmd[cmd.index("--server.port") + 1] == "8777"
     assert cmd[cmd.index("--server.headless") + 1] == "true"
-    assert cmd[cmd.index("--client.toolbarMode") + 1] == "viewer"  # no "Deploy" in a NOC
+    # No "Deploy" nor Streamlit's English menu in a NOC (dashboard.chrome).
+    assert cmd[cmd.index("--client.toolbarMode") + 1] == "minimal"
     assert cmd[-3:] == ["--", "--db", str(tmp_path / "s.sqlite")]
 
 
