@@ -192,17 +192,21 @@ def incidents(
 
 
 # ------------------------------------------------------------------ firmware
-def firmware(conn: Connection, now: datetime) -> pd.DataFrame:
+def firmware(conn: Connection, now: datetime, region: str = "") -> pd.DataFrame:
     """Gateways and terminals by model and version (gateways report versions too), with the
     policy's verdict: the engine's own rule (``collector.alerts.versions``), judged once per
     (model, version) in plain Python, so missing policy fields never meet pandas' missing
-    values. A model without a policy says "no policy", never compliant."""
+    values. A model without a policy says "no policy", never compliant. ``region``: the
+    devices of that region only (policies are per model, the same in every region)."""
     policies = load_policies(cast("sqlite3.Connection", conn))
     counts: dict[tuple[str, str], dict[str, int]] = {}
+    where = "registered = 1 AND decommissioned = 0" + (" AND region_id = ?" if region else "")
+    params = (region,) if region else ()
     for table in ("gateways", "terminals"):
         for model, version, n in conn.execute(
             f"SELECT model, COALESCE(firmware_version, ''), COUNT(*) FROM {table} "
-            "WHERE registered = 1 AND decommissioned = 0 GROUP BY 1, 2"
+            f"WHERE {where} GROUP BY 1, 2",
+            params,
         ):
             counts.setdefault((model, version), {"gateways": 0, "terminals": 0})[table] += n
     rows = []

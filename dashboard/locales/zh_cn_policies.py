@@ -2,6 +2,7 @@
 
 MESSAGES: dict[str, str] = {
     "Policies": "策略",
+    "No policy (no target version) for: {models}": "以下型号没有策略（无目标版本）：{models}",
     "printer": "打印机",
     "inspection": "巡检",
     "cleaning": "清洁",

@@ -1,20 +1,25 @@
 """Firmware: versions by model (gateways and terminals), compliance against policy, rollout
-progress towards the policy's target ("no policy" where a model has none)."""
+progress towards the policy's target ("no policy" where a model has none); the whole fleet
+or one region, every model or one (``?region=&model=``)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import queries_ops, ui
+from dashboard import queries_oncall, queries_ops, ui
 from dashboard.i18n import t
 from dashboard.queries_ops import rollout
 
 c = ui.ctx()
 st.title(t("Firmware"))
 minute = c.now.replace(second=0, microsecond=0)
-fw: pd.DataFrame = ui.load(c, queries_ops.firmware, minute)
-model = ui.qp_select(t("Model"), sorted(fw["model"].unique().tolist()), "model")
+left, right = st.columns(2)
+with left:
+    region = ui.qp_select(t("Region"), ui.load(c, queries_oncall.regions), "region")
+fw: pd.DataFrame = ui.load(c, queries_ops.firmware, minute, region)
+with right:
+    model = ui.qp_select(t("Model"), sorted(fw["model"].unique().tolist()), "model")
 shown = fw[fw["model"] == model] if model else fw
 st.subheader(t("Rollout progress"))
 ui.table(rollout(shown), "firmware-rollout")

@@ -24,6 +24,7 @@ from collector.actions.policies import FIRMWARE_CSV, SCHEDULE_CSV
 from collector.schedules import SCOPE_TYPES, UNITS, USAGE_METRICS
 from dashboard import queries, queries_policies, ui
 from dashboard.i18n import t, value
+from dashboard.text import md
 
 # What the forms show again after a save (the text boxes are emptied: ui.ctx).
 ui.FORM_DEFAULTS.update({"sc_every": 0, "sc_limit": 0.0, "fw_has_eos": False})
@@ -63,9 +64,13 @@ def import_form(name: str, columns: tuple[str, ...], action: Callable[..., Any])
 st.header(t("Firmware policies"))
 fw: pd.DataFrame = ui.load(c, queries_policies.firmware_policies)
 ui.table(fw, "firmware-policies")
+models: list[str] = ui.load(c, queries_policies.models)
+# A model without a policy has no row above: said, so that it is not taken as set.
+unset = sorted(set(models) - set(fw["model"]))
+if unset:
+    st.caption(t("No policy (no target version) for: {models}", models=md(", ".join(unset))))
 export_button("firmware-policies", "export_firmware_policies")
 if admin:
-    models: list[str] = ui.load(c, queries_policies.models)
     left, right = st.columns(2)
     with left, st.form("firmware_policy"):
         st.write(t("**Set a model's policy**"))

@@ -179,3 +179,16 @@ def test_the_alerts_page_and_policies_page_speak_chinese(fleet: Fleet) -> None:
     assert [h.value for h in at.header] == ["固件策略", "维护计划"]
     at = _open("views/alerts.py", lang="zh-CN")
     assert any(m.label == "维护逾期（不呼叫）" for m in at.metric)  # noqa: RUF001
+
+
+def test_the_policies_page_names_the_models_without_a_firmware_policy(fleet: Fleet) -> None:
+    conn = db.connect(fleet.path)
+    try:
+        with conn:
+            conn.execute("DELETE FROM firmware_policy WHERE model IN ('S920', 'V240m')")
+    finally:
+        conn.close()
+    at = _open("views/policies.py")  # a viewer reads it too
+    assert list(at.dataframe[0].value["model"]) == ["A920"]
+    said = [c.value for c in at.caption if "S920" in c.value]
+    assert said == ["No policy (no target version) for: S920, V240m"]
