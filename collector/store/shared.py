@@ -6,7 +6,9 @@ does (table ``liveness_state``: what ``SubjectState`` holds, deadlines on the da
 clock). Each collector's batch is one transaction that:
 
 1. reads the database's clock once (``clock_timestamp()``, epoch seconds): every deadline is
-   set and judged on that one clock, never a collector's;
+   set and judged on that one clock, never a collector's (a message's receipt is placed on
+   it by its age: a deadline runs from when the heartbeat came, not from when its batch
+   got the write lock);
 2. beats for its collector (``collector_members``) and, when it judges deadlines, decides the
    fleet's vision (``liveness_fleet``, see below);
 3. locks the rows of the batch's subjects (a gateway's with its terminals', a terminal's

@@ -490,13 +490,33 @@ def test_a_heartbeat_one_collector_holds_unstored_is_not_judged_missing_by_anoth
     _judge([ps[1]])
     assert _changes(ps[0]) == [("unknown", "online")]
     ps[0].step(0)  # stored now (its watermark: 70 s, when it was received)
-    for _ in range(14):  # 146 s
+    for _ in range(13):  # 141 s
         clock.advance(5)
         _judge(ps)
-    clock.advance(4)  # 150 s: its deadline (76 + 75) is 1 s away
+    clock.advance(3)  # 144 s
     _judge(ps)
     assert _changes(ps[0]) == [("unknown", "online")]
-    clock.advance(2)
+    clock.advance(2)  # 146 s: its deadline runs from its receipt (70 + 75), not its storing
+    _judge(ps)
+    assert _changes(ps[0])[-1] == ("online", "late")
+
+
+def test_a_deadline_runs_from_the_heartbeats_receipt_not_from_its_batch(pg_url: str) -> None:
+    """A heartbeat whose batch waited (the write lock, a busy queue) is late 75 s after it
+    came, as with one collector: not 75 s after its batch reached the store."""
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    ps[0].process([_beat(clock, "gw-1", 0)])
+    clock.advance(30)
+    _judge(ps)
+    waiting = _beat(clock, "gw-1", 1)  # received at 30 s
+    clock.advance(5)
+    ps[0].process([waiting])  # stored at 35 s
+    for _ in range(15):  # 104 s
+        clock.advance(4.6)
+        _judge(ps)
+    assert _changes(ps[0]) == [("unknown", "online")]
+    clock.advance(1.5)  # 105.5 s: 75 s past its receipt, 4.5 s before its storing's
     _judge(ps)
     assert _changes(ps[0])[-1] == ("online", "late")
 
