@@ -465,6 +465,9 @@ class Processor:
         t0 = time.perf_counter()
         with self.store.transaction() as conn:
             t_locked = time.perf_counter()
+            # Before the database's clock is read: a message's age measured from here is
+            # never more than its age then (its receipt is never placed too early).
+            mono_ref = self.clock.monotonic()
             view = shared.begin(
                 conn,
                 keys,
@@ -480,7 +483,10 @@ class Processor:
             for item, result in zip(msgs, decoded_msgs, strict=True):
                 counts = batch.accepted.copy()
                 try:
-                    decoded = self._handle(item, batch, view.db_now, result)
+                    # Its receipt on the database's clock: a deadline runs from when the
+                    # heartbeat came, not from when its batch got the write lock.
+                    received = view.db_now - max(mono_ref - item.mono, 0.0)
+                    decoded = self._handle(item, batch, received, result)
                 except Exception as exc:
                     batch.accepted = counts  # not accepted after all
                     self._internal(item.topic, exc)
@@ -641,7 +647,8 @@ class Processor:
         db_now: float | None = None,
         result: Decoded | Rejected | None = None,
     ) -> Decoded | None:
-        """``db_now``: several collectors judge on the database's clock, not the receipt's.
+        """``db_now``: several collectors judge on the database's clock, not this one's:
+        the item's receipt, as that clock read it.
         ``result``: the item decoded already (outside the batch's transaction)."""
         self.last_message_mono = item.mono
         if self.first_message_mono is None:

@@ -6,7 +6,9 @@ does (table ``liveness_state``: what ``SubjectState`` holds, deadlines on the da
 clock). Each collector's batch is one transaction that:
 
 1. reads the database's clock once (``clock_timestamp()``, epoch seconds): every deadline is
-   set and judged on that one clock, never a collector's;
+   set and judged on that one clock, never a collector's (a message's receipt is placed on
+   it by its age: a deadline runs from when the heartbeat came, not from when its batch
+   got the write lock);
 2. beats for its collector (``collector_members``) and, when it judges deadlines, decides the
    fleet's vision (``liveness_fleet``, see below);
 3. locks the rows of the batch's subjects (a gateway's with its terminals', a terminal's
@@ -327,12 +329,18 @@ class SharedLiveness:
         terminals = {sid for t, sid in keys if t is SubjectType.TERMINAL}
         # A terminal is judged through its gateway: its gateway's row comes too. Its gateway
         # id is the row's (the message's may differ: the tracker moves it).
+        # The keys as a set-returning join (unnest), never ``= ANY(array)``: once psycopg
+        # prepares the statement, PostgreSQL's generic plan scans the whole table and
+        # searches the array linearly for every row (seconds per batch at 100,000 rows,
+        # all of it under the write lock: bench/liveness_shared.py).
         rows = conn.execute(
-            f"SELECT {_COLS} FROM liveness_state WHERE "
-            "(subject_type = 'gateway' AND subject_id = ANY(?)) "
-            "OR (subject_type = 'terminal' AND (subject_id = ANY(?) OR gateway_id = ANY(?))) "
-            "OR (subject_type = 'gateway' AND subject_id IN (SELECT gateway_id FROM "
-            "liveness_state WHERE subject_type = 'terminal' AND subject_id = ANY(?))) "
+            f"SELECT {_COLS} FROM liveness_state WHERE (subject_type, subject_id) IN ("
+            "SELECT 'gateway', g.id FROM unnest(?::text[]) AS g(id) "
+            "UNION ALL SELECT 'terminal', t.id FROM unnest(?::text[]) AS t(id) "
+            "UNION ALL SELECT 'terminal', s.subject_id FROM unnest(?::text[]) AS g(id) "
+            "JOIN liveness_state AS s ON s.gateway_id = g.id AND s.subject_type = 'terminal' "
+            "UNION ALL SELECT 'gateway', s.gateway_id FROM unnest(?::text[]) AS t(id) "
+            "JOIN liveness_state AS s ON s.subject_type = 'terminal' AND s.subject_id = t.id) "
             "ORDER BY subject_type, subject_id FOR UPDATE",
             (sorted(gateways), sorted(terminals), sorted(gateways), sorted(terminals)),
         ).fetchall()
@@ -365,7 +373,7 @@ class SharedLiveness:
         if gateways:
             for row in conn.execute(
                 f"SELECT {_COLS} FROM liveness_state WHERE subject_type = 'gateway' "
-                "AND subject_id = ANY(?)",
+                "AND subject_id IN (SELECT unnest(?::text[]))",
                 (sorted(gateways),),
             ).fetchall():
                 key, state = _state(row)

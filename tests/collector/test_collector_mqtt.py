@@ -325,6 +325,66 @@ def test_pump_says_when_more_is_waiting_than_one_burst(mosquitto: MosquittoProce
     ingest.stop()
 
 
+def test_pump_is_not_behind_for_a_message_that_arrives_once_it_has_drained(
+    mosquitto: MosquittoProcess,
+) -> None:
+    """Steady traffic: a message lands just after the socket was read empty. It is read
+    in the same pump and the collector is not behind (it used to say so, and the processor
+    deferred every deadline while traffic flowed: bench/liveness_shared.py)."""
+    import queue
+    import select
+
+    from collector.ingest import BrokerSettings, MqttIngest, Received
+
+    inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+    ingest = MqttIngest(BrokerSettings(port=mosquitto.port, client_id="drain-test"), inbox)  # type: ignore[arg-type]
+    ingest.start()
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="drain-pub")
+    pub.connect("127.0.0.1", mosquitto.port)
+    pub.loop_start()
+
+    def taken() -> list[str]:
+        out = []
+        while not inbox.empty():
+            item = inbox.get_nowait()
+            if isinstance(item, Received):
+                out.append(item.topic)
+        return out
+
+    def subscribed() -> bool:
+        pub.publish("posfleet/v1/gw-probe/heartbeat", b"{}", qos=1).wait_for_publish(5)
+        ingest.pump(0.2)
+        return bool(taken())
+
+    wait_for(subscribed, 10, what="collector subscribed")
+    client = ingest.client
+    read = client.loop_read
+    injected: list[bool] = []
+
+    def loop_read(*args: object, **kw: object) -> int:
+        before = ingest._received
+        rc = read(*args, **kw)
+        if ingest._received == before and not injected:
+            # Drained: the next message arrives now, before the pump looks again.
+            injected.append(True)
+            pub.publish("posfleet/v1/gw-late/heartbeat", b"{}", qos=1).wait_for_publish(5)
+            poller = select.poll()
+            poller.register(client.socket(), select.POLLIN)
+            assert poller.poll(5000), "the message did not reach the collector's socket"
+        return int(rc)
+
+    client.loop_read = loop_read  # type: ignore[method-assign]
+    pub.publish("posfleet/v1/gw-1/heartbeat", b"{}", qos=1).wait_for_publish(5)
+    more = ingest.pump(5.0)
+    assert injected
+    topics = taken()
+    assert "posfleet/v1/gw-late/heartbeat" in topics  # read in the same pump
+    assert more is False
+    pub.disconnect()
+    pub.loop_stop()
+    ingest.stop()
+
+
 def test_metrics_include_the_collectors_own_process(collector: Collector) -> None:
     """Memory, CPU and open files of the collector itself, as every Prometheus exporter has."""
     import os
