@@ -854,11 +854,11 @@ class Processor:
 def _no_cyclic_gc() -> Iterator[None]:
     """No cyclic garbage collection while a batch is processed.
 
-    Everything a batch builds (models, rows, bookkeeping: a few tens of objects a message,
-    a transaction window more than a heartbeat) lives until its transaction ends, so a
+    Everything a batch builds (models, rows, bookkeeping: about 25 tracked objects a
+    transaction window, 8 a heartbeat) lives until its transaction ends, so a
     collection set off in the middle of the batch only walks live objects and finds no
     garbage: about 3 µs a message of the transaction mix, 8 µs a window
-    (docs/benchmarks.md "ingest_transactions"). After the batch, reference counting has
+    (docs/transactions.md, "How fast"). After the batch, reference counting has
     freed it and the collector runs as usual. Only the thread that turned collection off
     turns it back on (another may have done so first)."""
     if not gc.isenabled():
