@@ -30,6 +30,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.alerts.model import Key, Kind, Place
@@ -68,17 +70,58 @@ def hour_of_week(at: datetime, tz: ZoneInfo) -> int:
 def split_hours(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[int, float]]:
     """[(hour of week, hours of [start, end) in it)], in the store's zone (DST-safe: each
     piece is cut at the next local hour boundary, computed from UTC)."""
+    # The folds call this for every window stored: the local hours of each UTC hour are
+    # worked out once (_hour_cuts) for every window that touches it, not again per window.
+    # An hour in which the zone's offset changes has none: the walk cuts the whole span.
+    if start.tzinfo is not UTC:
+        start = start.astimezone(UTC)
     out: list[tuple[int, float]] = []
+    hour = start.replace(minute=0, second=0, microsecond=0)
+    piece_start, piece_how, t = start, -1, start
+    while t < end:
+        cuts = _hour_cuts(tz, hour)
+        if cuts is None:
+            return [(how, (e - s).total_seconds() / 3600) for s, e, how in _pieces(start, end, tz)]
+        for cut, how in cuts:
+            if cut <= t:
+                continue
+            if how != piece_how:  # a local hour across two UTC hours (+05:30) stays one
+                if piece_how >= 0:
+                    out.append((piece_how, (t - piece_start).total_seconds() / 3600))
+                piece_start, piece_how = t, how
+            t = min(cut, end)
+            if t >= end:
+                break
+        hour += _HOUR
+    if piece_how >= 0:
+        out.append((piece_how, (t - piece_start).total_seconds() / 3600))
+    return out
+
+
+_HOUR = timedelta(hours=1)
+
+
+@lru_cache(maxsize=8192)
+def _hour_cuts(tz: ZoneInfo, hour: datetime) -> tuple[tuple[datetime, int], ...] | None:
+    """The UTC hour from ``hour`` cut at local hour boundaries: (piece end, hour of week)
+    in order; None when the zone's offset changes in it."""
+    end = hour + _HOUR
+    if hour.astimezone(tz).utcoffset() != end.astimezone(tz).utcoffset():
+        return None
+    return tuple((piece_end, how) for _, piece_end, how in _pieces(hour, end, tz))
+
+
+def _pieces(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[datetime, datetime, int]]:
+    """[start, end) cut at each next local hour boundary: (from, to, hour of week)."""
+    out: list[tuple[datetime, datetime, int]] = []
     t = start
     while t < end:
         local = t.astimezone(tz)
-        nxt = (local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)).astimezone(
-            UTC
-        )
+        nxt = (local.replace(minute=0, second=0, microsecond=0) + _HOUR).astimezone(UTC)
         if nxt <= t:  # a zone transition inside the hour: step one real hour
-            nxt = t + timedelta(hours=1)
+            nxt = t + _HOUR
         piece_end = min(nxt, end)
-        out.append((local.weekday() * 24 + local.hour, (piece_end - t).total_seconds() / 3600))
+        out.append((t, piece_end, local.weekday() * 24 + local.hour))
         t = piece_end
     return out
 
@@ -136,25 +179,29 @@ class SilenceSweep:
             return 0
         sums: dict[tuple[str, str, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
         # -> [last_txn, window_end, window_s, live: a window sent live (not back-filled)]
-        state: dict[tuple[str, str], list[object]] = {}
+        state: dict[tuple[str, str], list[Any]] = {}
         zones: dict[str, ZoneInfo] = {}
+        # Once per window stored: no enum lookup, zone() call or list built per row here.
+        terminal, gateway = SubjectType.TERMINAL.value, SubjectType.GATEWAY.value
         for _id, tid, gw, start, end, n, last_txn, tz, historical, *_spikes in rows:
-            device = (SubjectType.TERMINAL.value, tid) if tid else (SubjectType.GATEWAY.value, gw)
-            zi = zones.setdefault(tz, zone(tz))
+            kind, dev = (terminal, tid) if tid else (gateway, gw)
+            zi = zones.get(tz) or zones.setdefault(tz, zone(tz))
             t0, t1 = from_db(start), from_db(end)
             span = (t1 - t0).total_seconds() / 3600
             if span <= 0 or span > 24:
                 continue  # not a window a baseline can use (device clock); still stored
             for how, hours in split_hours(t0, t1, zi):
-                acc = sums[(*device, how)]
+                acc = sums[(kind, dev, how)]
                 acc[0] += n * hours / span
                 acc[1] += hours
-            st = state.setdefault(device, [None, "", 0.0, 0])
+            st = state.get((kind, dev))
+            if st is None:
+                st = state[(kind, dev)] = [None, "", 0.0, 0]
             if not historical:
                 st[3] = 1
-            if last_txn is not None and (st[0] is None or last_txn > str(st[0])):
+            if last_txn is not None and (st[0] is None or last_txn > st[0]):
                 st[0] = last_txn
-            if end > str(st[1]):
+            if end > st[1]:
                 st[1], st[2] = end, span * 3600
         conn.executemany(
             "INSERT INTO txn_baseline (subject_type, device_id, how, txn, hours) "

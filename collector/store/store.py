@@ -394,6 +394,8 @@ class Store:
         allowed: Sequence[str],
     ) -> None:
         for sid, u in updates.items():
+            if not u.columns:  # most messages (heartbeats, windows) set none
+                continue
             cols = [c for c in allowed if c in u.columns]
             if cols:
                 conn.execute(

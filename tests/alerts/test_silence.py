@@ -12,6 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from collector.alerts.config import AlertSettings
@@ -66,6 +68,75 @@ def test_split_hours_cuts_at_local_hours_and_across_a_dst_switch() -> None:
     assert (end.astimezone(UTC) - start.astimezone(UTC)).total_seconds() == 3600.0
     pieces = split_hours(start.astimezone(UTC), end.astimezone(UTC), BERLIN)
     assert pieces == [(145, 0.5), (147, 0.5)]
+
+
+def _split_by_walking(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[int, float]]:
+    """The definition, walked piece by piece: cut at the next local hour from each piece."""
+    out = []
+    t = start
+    while t < end:
+        local = t.astimezone(tz)
+        nxt = (local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)).astimezone(
+            UTC
+        )
+        if nxt <= t:
+            nxt = t + timedelta(hours=1)
+        piece_end = min(nxt, end)
+        out.append((local.weekday() * 24 + local.hour, (piece_end - t).total_seconds() / 3600))
+        t = piece_end
+    return out
+
+
+def test_split_hours_at_half_hour_offsets_keeps_a_local_hour_across_two_utc_hours_whole() -> None:
+    # Kolkata is +05:30: its 10:00-11:00 is 04:30-05:30 UTC, one piece, not two.
+    kolkata = ZoneInfo("Asia/Kolkata")
+    start = datetime(2026, 11, 30, 4, 40, tzinfo=UTC)  # Mon 10:10 local
+    assert split_hours(start, start + timedelta(minutes=60), kolkata) == [
+        (10, 50 / 60),
+        (11, 10 / 60),
+    ]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    zone_name=st.sampled_from(
+        [
+            "UTC",
+            "Asia/Shanghai",
+            "Europe/Berlin",
+            "Asia/Kolkata",
+            "Asia/Kathmandu",
+            "Australia/Lord_Howe",  # a 30-minute DST shift
+            "America/St_Johns",
+            "Pacific/Chatham",
+            "Pacific/Apia",  # skipped 2011-12-30 whole
+        ]
+    ),
+    near=st.sampled_from(
+        [
+            datetime(2026, 3, 29, 1, tzinfo=UTC),  # Europe springs forward
+            datetime(2026, 10, 25, 1, tzinfo=UTC),  # ... and falls back
+            datetime(2026, 4, 4, 15, tzinfo=UTC),  # Lord Howe falls back half an hour
+            datetime(2026, 10, 3, 15, tzinfo=UTC),  # ... and springs forward
+            datetime(2011, 12, 30, 10, tzinfo=UTC),  # Apia's missing day
+            datetime(2026, 11, 30, 0, tzinfo=UTC),
+        ]
+    ),
+    start_s=st.floats(min_value=-6 * 3600, max_value=6 * 3600),
+    length_s=st.one_of(
+        st.sampled_from([0.0, 1.0, 1200.0, 3600.0]), st.floats(min_value=0, max_value=8 * 86400)
+    ),
+)
+def test_split_hours_cuts_like_walking_the_local_hours_one_by_one(
+    zone_name: str, near: datetime, start_s: float, length_s: float
+) -> None:
+    # split_hours reuses each UTC hour's local cuts across windows: the pieces and their
+    # lengths must be exactly those of the walk, around every kind of zone transition.
+    tz = ZoneInfo(zone_name)
+    start = near + timedelta(seconds=start_s)
+    end = start + timedelta(seconds=length_s)
+    assert split_hours(start, end, tz) == _split_by_walking(start, end, tz)
+    assert split_hours(start.astimezone(tz), end, tz) == _split_by_walking(start, end, tz)
 
 
 def test_expected_count_sums_each_hours_rate() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import queue
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -198,3 +200,47 @@ def test_a_postgresql_session_the_server_drops_is_replaced_and_ingest_goes_on(
     assert p.store.conn.execute(
         "SELECT last_seen_at FROM gateways WHERE gateway_id = 'gw-1'"
     ).fetchone() == (to_db(clock.now()),)
+
+
+class GcWitness(ExplodingListener):
+    """Notes whether cyclic garbage collection was on while the batch was in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enabled: list[bool] = []
+
+    def on_messages(
+        self, conn: db.Connection, messages: Sequence[tuple[Decoded, datetime]], now: datetime
+    ) -> None:
+        self.enabled.append(gc.isenabled())
+
+
+def test_no_cyclic_collection_walks_a_batch_in_flight_and_it_is_back_on_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    witness = GcWitness()
+    p, clock, _ = _processor(str(tmp_path / "gc.sqlite"), listeners=[witness], enrolled=["gw-1"])
+    assert gc.isenabled()
+    p.process([_beat(clock, "gw-1", 0)])
+    assert witness.enabled == [False]
+    assert gc.isenabled()
+
+    # A batch that raises out of process() (nothing a message can cause) turns it back on.
+    class Interrupted(BaseException):
+        pass
+
+    def interrupted(conn: db.Connection, batch: object) -> None:
+        raise Interrupted
+
+    monkeypatch.setattr(p.store, "write", interrupted)
+    with pytest.raises(Interrupted):
+        p.process([_beat(clock, "gw-1", 1)])
+    assert gc.isenabled()
+    monkeypatch.undo()
+    # Off before (someone else's choice): left off.
+    gc.disable()
+    try:
+        p.process([_beat(clock, "gw-1", 2)])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
