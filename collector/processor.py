@@ -163,6 +163,12 @@ class Processor:
         # When this collector last held every message it had received (monotonic); None:
         # when its batch was taken (the queue was drained).
         self._held_since: float | None = None
+        # When it last had read everything the broker had sent it (monotonic): a step that
+        # was not behind. While it is behind, what waits unread on its socket was sent
+        # before the newest message it read, possibly long before (a backlog), so its
+        # watermark stays here: another member must not judge silent a heartbeat still
+        # waiting in this one's socket. None: not yet drained since the start.
+        self._drained_at: float | None = None
 
     def _accepted_counter(self, kind: str) -> Any:
         child = self._by_kind.get(kind)
@@ -200,7 +206,7 @@ class Processor:
             items: list[Item] = list(self._retry)
             self._retry = []
             # Newer messages wait in the queue: everything is held only up to this batch's.
-            self._held_since = max((i.mono for i in items if isinstance(i, Received)), default=None)
+            self._held_since = self._watermark(items, behind)
             self.process(items, behind=behind)
             return len(items)
         items = []
@@ -212,9 +218,20 @@ class Processor:
             pass
         behind = behind or len(items) >= self.settings.batch_max
         if behind:  # newer messages wait: everything is held only up to this batch's newest
-            self._held_since = max((i.mono for i in items if isinstance(i, Received)), default=None)
+            self._held_since = self._watermark(items, behind)
+        else:  # the queue, and the socket before it, are empty: all sent is in this batch
+            self._drained_at = self.clock.monotonic()
         self.process(items, behind=behind)
         return len(items)
+
+    def _watermark(self, items: Sequence[Item], behind: bool) -> float | None:
+        """Up to when this collector holds everything it was sent, once ``items`` are
+        stored: their newest receipt, and while more waits unread (``behind``) no later
+        than the last time it had read everything."""
+        newest = max((i.mono for i in items if isinstance(i, Received)), default=None)
+        if behind and self._drained_at is not None:
+            return self._drained_at if newest is None else min(newest, self._drained_at)
+        return newest
 
     def _wait_s(self) -> float:
         mono = self.clock.monotonic()

@@ -501,6 +501,33 @@ def test_a_heartbeat_one_collector_holds_unstored_is_not_judged_missing_by_anoth
     assert _changes(ps[0])[-1] == ("online", "late")
 
 
+def test_a_heartbeat_waiting_unread_in_a_members_socket_is_not_judged_missing(
+    pg_url: str,
+) -> None:
+    """A member behind (a whole burst read and more waiting on its socket): what waits was
+    sent before the newest message it read, so its watermark stays at the last moment it
+    had read everything. The other member must not fire a deadline past it, though the
+    behind member keeps storing batches of fresh messages meanwhile."""
+    ps, clock = _collectors(pg_url, gateways=("gw-1", "gw-2"))
+    _connect(ps, clock)
+    ps[0].process([_beat(clock, "gw-1", 0)])  # due late at 75 s
+    clock.advance(65)
+    ps[0].step(0)  # everything read: drained at 65 s
+    _judge(ps)
+    # 70 s: gw-1's next heartbeat waits in ps[0]'s socket; ps[0] reads and stores other
+    # messages in bursts, more still unread behind them, until 80 s.
+    for _ in range(3):  # 70, 75, 80 s
+        clock.advance(5)
+        ps[0].inbox.put(_beat(clock, "gw-2", int(clock.monotonic())))
+        ps[0].step(0, behind=True)
+        _judge([ps[1]])
+    assert _changes(ps[0]) == [("unknown", "online")]
+    ps[0].inbox.put(_beat(clock, "gw-1", 1))  # read at last (received now, at 80 s)
+    ps[0].step(0)
+    _judge(ps)
+    assert _changes(ps[0]) == [("unknown", "online")]
+
+
 def test_a_deadline_runs_from_the_heartbeats_receipt_not_from_its_batch(pg_url: str) -> None:
     """A heartbeat whose batch waited (the write lock, a busy queue) is late 75 s after it
     came, as with one collector: not 75 s after its batch reached the store."""
