@@ -38,7 +38,7 @@ from collector.liveness import Key, LivenessTracker, Outcome
 from collector.metrics import CollectorMetrics
 from collector.model import SubjectType, Transition
 from collector.store import db
-from collector.store.shared import SharedLiveness
+from collector.store.shared import SharedLiveness, View
 from collector.store.store import (
     AutoEnrolled,
     Batch,
@@ -163,6 +163,10 @@ class Processor:
         # When this collector last held every message it had received (monotonic); None:
         # when its batch was taken (the queue was drained).
         self._held_since: float | None = None
+        # The rejections of a shared batch in flight (reason, detail, topic): counted only
+        # once its transaction commits. A batch the store refused is handled again (a
+        # retry, or message by message), and would count its rejections twice.
+        self._in_shared_txn: list[tuple[str, str, str, BaseException | None]] | None = None
         # When it last had read everything the broker had sent it (monotonic): a step that
         # was not behind. While it is behind, what waits unread on its socket was sent
         # before the newest message it read, possibly long before (a backlog), so its
@@ -483,9 +487,66 @@ class Processor:
         # for what needs the store.
         decoded_msgs = [self._decode(item) for item in msgs]
         now = self.clock.now()
+        t0 = time.perf_counter()
+        self._in_shared_txn = []
+        try:
+            applied, accepted, accepted_counts, view, t_locked, t_judged = self._shared_txn(
+                shared, msgs, keys, decoded_msgs, claim, tick_listeners, held, now
+            )
+            rejected = self._in_shared_txn
+        finally:
+            self._in_shared_txn = None
+        for reason, detail, topic, exc in rejected:
+            if exc is not None:
+                self._internal(topic, exc)
+            else:
+                self._reject(reason, detail, topic)
+        self._broker_restarted = self._lost_evidence = False
+        done = time.perf_counter()
+        self.metrics.store_lock_wait_seconds.observe(t_locked - t0)
+        self.metrics.store_lock_held_seconds.observe(done - t_locked)
+        if done - t_locked >= self.settings.slow_batch_s and self._log_budget.allow(
+            "slow_batch", self.clock.monotonic()
+        ):
+            log.warning(
+                "a batch held the store's write lock %.2f s (%d messages, %d deadlines "
+                "claimed; liveness and store %.2f s, listeners %.2f s; waited %.2f s for it)",
+                done - t_locked,
+                len(msgs),
+                view.claimed,
+                t_judged - t_locked,
+                done - t_judged,
+                t_locked - t0,
+            )
+        if claim:
+            mono = self.clock.monotonic()
+            wait = self.settings.tick_every_s
+            if view.claimed >= shared.settings.claim_max:
+                wait = 0.0  # more are due
+            elif view.may_tick and shared.next_deadline is not None:
+                # Wake at the next deadline (converted to our clock); a row due but locked
+                # by another collector is retried shortly, not in a hot loop.
+                wait = min(wait, max(shared.next_deadline - view.db_now, 0.05))
+            self._next_claim = mono + wait
+        return applied, accepted, accepted_counts
+
+    def _shared_txn(
+        self,
+        shared: SharedLiveness,
+        msgs: Sequence[Received],
+        keys: set[Key],
+        decoded_msgs: Sequence[Decoded | Rejected],
+        claim: bool,
+        tick_listeners: bool,
+        held: float,
+        now: datetime,
+    ) -> tuple[
+        list[Transition], list[tuple[Decoded, datetime]], dict[str, int], View, float, float
+    ]:
+        """The batch's transaction: (transitions applied, accepted, counts by kind, the
+        view, when the write lock was had, when the liveness and store work was done)."""
         batch = Batch()
         accepted: list[tuple[Decoded, datetime]] = []
-        t0 = time.perf_counter()
         with self.store.transaction() as conn:
             t_locked = time.perf_counter()
             # Before the database's clock is read: a message's age measured from here is
@@ -525,34 +586,7 @@ class Processor:
             shared.finish(conn, view)
             t_judged = time.perf_counter()
             self._notify(conn, written.applied, accepted, now, tick_listeners)
-        self._broker_restarted = self._lost_evidence = False
-        done = time.perf_counter()
-        self.metrics.store_lock_wait_seconds.observe(t_locked - t0)
-        self.metrics.store_lock_held_seconds.observe(done - t_locked)
-        if done - t_locked >= self.settings.slow_batch_s and self._log_budget.allow(
-            "slow_batch", self.clock.monotonic()
-        ):
-            log.warning(
-                "a batch held the store's write lock %.2f s (%d messages, %d deadlines "
-                "claimed; liveness and store %.2f s, listeners %.2f s; waited %.2f s for it)",
-                done - t_locked,
-                len(msgs),
-                view.claimed,
-                t_judged - t_locked,
-                done - t_judged,
-                t_locked - t0,
-            )
-        if claim:
-            mono = self.clock.monotonic()
-            wait = self.settings.tick_every_s
-            if view.claimed >= shared.settings.claim_max:
-                wait = 0.0  # more are due
-            elif view.may_tick and shared.next_deadline is not None:
-                # Wake at the next deadline (converted to our clock); a row due but locked
-                # by another collector is retried shortly, not in a hot loop.
-                wait = min(wait, max(shared.next_deadline - view.db_now, 0.05))
-            self._next_claim = mono + wait
-        return written.applied, accepted, batch.accepted
+        return written.applied, accepted, batch.accepted, view, t_locked, t_judged
 
     def _store_one_by_one(
         self,
@@ -828,6 +862,9 @@ class Processor:
 
     def _internal(self, topic: str, exc: BaseException) -> None:
         reason = RejectReason.INTERNAL.value
+        if self._in_shared_txn is not None:  # counted once the batch is stored
+            self._in_shared_txn.append((reason, "", topic, exc))
+            return
         self.metrics.rejected.labels(reason).inc()
         if self._log_budget.allow(reason, self.clock.monotonic()):
             log.error("rejected %s on %r: %s: %s", reason, topic[:200], type(exc).__name__, exc,
@@ -839,6 +876,9 @@ class Processor:
             log.error("%s: %s: %s", what, type(exc).__name__, exc, exc_info=exc)
 
     def _reject(self, reason: str, detail: str, topic: str) -> None:
+        if self._in_shared_txn is not None:  # counted once the batch is stored
+            self._in_shared_txn.append((reason, detail, topic, None))
+            return
         self.metrics.rejected.labels(reason).inc()
         if self._log_budget.allow(reason, self.clock.monotonic()):
             log.warning("rejected %s on %r: %s", reason, topic[:200], detail)

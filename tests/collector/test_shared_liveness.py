@@ -626,6 +626,35 @@ def test_a_store_busy_past_every_retry_loses_the_batch_and_restarts_the_deadline
     assert _epoch(p) == epoch + 1
 
 
+def test_a_batch_the_store_refused_counts_its_rejections_once(pg_url: str) -> None:
+    """A batch refused busy after its messages were judged (a row another transaction
+    holds) is judged again by its retry: a message rejected in it is counted once."""
+    import psycopg
+
+    from collector.store.db import StoreError
+
+    ps, clock = _collectors(pg_url)
+    _connect(ps, clock)
+    p = ps[0]
+    registry = CollectorRegistry()
+    p.metrics = CollectorMetrics(registry)
+    p.store.conn.execute("SET lock_timeout = '200ms'")
+    p.store.conn.commit()
+    bad = Received(topic_for("gw-1", Kind.HEARTBEAT), b"{not json", clock.now(), clock.monotonic())
+    with psycopg.connect(pg_url) as other:
+        other.execute("SELECT 1 FROM gateways WHERE gateway_id = 'gw-1' FOR UPDATE")
+        with pytest.raises(StoreError, match="tried again"):
+            p.process([bad, _beat(clock, "gw-1", 0)])
+        other.rollback()
+    p.step(0)  # the retry: stored
+    assert registry.get_sample_value("posfleet_collector_store_retries_total") == 1
+    assert (
+        registry.get_sample_value("posfleet_collector_rejected_total", {"reason": "malformed_json"})
+        == 1
+    )
+    assert _changes(p) == [("unknown", "online")]
+
+
 def _epoch(p: Processor) -> int:
     (epoch,) = p.store.conn.execute("SELECT epoch FROM liveness_fleet").fetchone()
     p.store.conn.rollback()  # a read between batches: no transaction left open
