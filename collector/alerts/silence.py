@@ -104,11 +104,25 @@ _HOUR = timedelta(hours=1)
 @lru_cache(maxsize=8192)
 def _hour_cuts(tz: ZoneInfo, hour: datetime) -> tuple[tuple[datetime, int], ...] | None:
     """The UTC hour from ``hour`` cut at local hour boundaries: (piece end, hour of week)
-    in order; None when the zone's offset changes in it."""
+    in order; None when the zone's offset changes in it, or when a piece does not end in
+    the local hour it starts in (a repeated wall hour just after a zone's clocks went back,
+    e.g. Pacific/Chatham's 02:45-03:45: the walk from the hour's start and from a window's
+    start inside it cut differently there, so such an hour is walked per window)."""
     end = hour + _HOUR
     if hour.astimezone(tz).utcoffset() != end.astimezone(tz).utcoffset():
         return None
-    return tuple((piece_end, how) for _, piece_end, how in _pieces(hour, end, tz))
+    pieces = _pieces(hour, end, tz)
+    if any(how != _how(piece_end - _LAST, tz) for _, piece_end, how in pieces):
+        return None
+    return tuple((piece_end, how) for _, piece_end, how in pieces)
+
+
+_LAST = timedelta(microseconds=1)
+
+
+def _how(at: datetime, tz: ZoneInfo) -> int:
+    local = at.astimezone(tz)
+    return local.weekday() * 24 + local.hour
 
 
 def _pieces(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[datetime, datetime, int]]:

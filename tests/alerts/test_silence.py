@@ -97,6 +97,17 @@ def test_split_hours_at_half_hour_offsets_keeps_a_local_hour_across_two_utc_hour
     ]
 
 
+def test_split_hours_in_a_repeated_wall_hour_after_clocks_go_back() -> None:
+    # Chatham goes back from +13:45 to +12:45 at 03:45 local on Sunday 2026-04-05 (14:00
+    # UTC): 14:59:59-15:00 UTC is 03:44:59 local, Sunday's hour 3 (6 * 24 + 3), though the
+    # walk from 14:00 UTC (02:45 local, again) cuts no boundary in that hour. Found by the
+    # property test below.
+    chatham = ZoneInfo("Pacific/Chatham")
+    start = datetime(2026, 4, 4, 14, 59, 59, tzinfo=UTC)
+    split_hours(datetime(2026, 4, 4, 14, tzinfo=UTC), start, chatham)  # the hour seen first
+    assert split_hours(start, start + timedelta(seconds=1), chatham) == [(147, 1 / 3600)]
+
+
 @settings(max_examples=400, deadline=None)
 @given(
     zone_name=st.sampled_from(
