@@ -12,6 +12,15 @@ import pandas as pd
 from collector.store.db import Connection
 from collector.store.times import from_db, to_db
 
+# The windows around a case's batch close (its evidence): read by the window key
+# (terminal, window end, ...; the device's own windows when the gateway is the terminal).
+CASE_WINDOWS_SQL = (
+    "SELECT window_start, window_end, approved, declined, reversed, timed_out, error, "
+    "approved_amount, refunded_amount, currency FROM txn_aggregates "
+    "WHERE (terminal_id = ? OR (terminal_id = '' AND gateway_id = ?)) "
+    "AND window_end >= ? AND window_start <= ? ORDER BY window_start"
+)
+
 CASE_COLUMNS = [
     "id",
     "status",
@@ -135,10 +144,7 @@ def case_detail(conn: Connection, case_id: int) -> dict[str, Any] | None:
         device = str(case["terminal_id"])
         windows = _frame(
             conn,
-            "SELECT window_start, window_end, approved, declined, reversed, timed_out, error, "
-            "approved_amount, refunded_amount, currency FROM txn_aggregates "
-            "WHERE (terminal_id = ? OR (terminal_id = '' AND gateway_id = ?)) "
-            "AND window_end >= ? AND window_start <= ? ORDER BY window_start",
+            CASE_WINDOWS_SQL,
             (device, device, to_db(at - timedelta(hours=6)), to_db(at + timedelta(hours=1))),
             [
                 "window_start",

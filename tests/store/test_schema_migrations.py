@@ -29,6 +29,7 @@ from collector.store.migrate import (
     ensure_schema_at,
 )
 from collector.store.schema import HEAD, metadata
+from dashboard.queries_cases import CASE_WINDOWS_SQL
 
 RELEASE_0 = Path(__file__).with_name("fixtures") / "schema_release_0.sql"
 WITHOUT_ROWID = {"telemetry_rollup", "txn_batches", "txn_totals"}
@@ -218,7 +219,8 @@ def drift(eng: Engine) -> list[Any]:
 # --------------------------------------------------------------------------- tests
 # What the migrations after the baseline add (0002: transaction health, issue #16; 0003:
 # alert snooze; 0004: policies set from the console, issue #15; 0005: several
-# collectors, 0006: webhook deliveries claimed per row, 0007: the alert inbox, issue #14).
+# collectors, 0006: webhook deliveries claimed per row, 0007: the alert inbox, issue #14;
+# 0008: a transaction window's key leads with its terminal, issue #16).
 ADDED_TABLES = {
     "alert_inbox",
     "case_calls",
@@ -236,7 +238,15 @@ ADDED_TABLES = {
     "txn_site_baseline",
     "webhook_deliveries",
 }
-ADDED_INDEXES = {"txn_batches": {"txn_batches_closed"}}
+ADDED_INDEXES = {
+    "txn_batches": {"txn_batches_closed"},
+    "txn_aggregates": {"txn_aggregates_key"},
+}
+# Release 0's indexes that later migrations replaced (0008: the window key).
+DROPPED_INDEXES = {
+    "txn_aggregates": {"sqlite_autoindex_txn_aggregates_1", "txn_aggregates_terminal"}
+}
+WINDOW_KEY = ("terminal_id", "window_end", "gateway_id", "window_start", "currency", "acquirer")
 # Columns added to release 0's tables, appended in this order, as (name, declared type,
 # notnull, default, pk): 0003 alert snooze, 0004 policies (issue #15).
 ADDED_COLUMNS = {
@@ -265,9 +275,12 @@ def test_fresh_sqlite_store_has_release_0_schema_plus_what_later_migrations_add(
     for table, was in old_cat.items():
         now = new_cat[table]
         assert now["without_rowid"] == was["without_rowid"], table
-        added = ADDED_INDEXES.get(table, set())
+        added, dropped = ADDED_INDEXES.get(table, set()), DROPPED_INDEXES.get(table, set())
         assert set(now["indexes"]) - set(was["indexes"]) == added, table
-        assert {k: v for k, v in now["indexes"].items() if k not in added} == was["indexes"]
+        assert set(was["indexes"]) - set(now["indexes"]) == dropped, table
+        assert {k: v for k, v in now["indexes"].items() if k not in added} == {
+            k: v for k, v in was["indexes"].items() if k not in dropped
+        }
         old_n = len(was["columns"])
         for (cid, name, kind, notnull, default, pk), got in zip(
             was["columns"], now["columns"][:old_n], strict=True
@@ -277,6 +290,7 @@ def test_fresh_sqlite_store_has_release_0_schema_plus_what_later_migrations_add(
             assert got == (cid, name, kind, 1 if pk else notnull, default, pk), (table, name)
         assert [c[1:] for c in now["columns"][old_n:]] == ADDED_COLUMNS.get(table, []), table
     assert {t for t, c in new_cat.items() if c["without_rowid"]} == WITHOUT_ROWID
+    assert new_cat["txn_aggregates"]["indexes"]["txn_aggregates_key"] == (WINDOW_KEY, 1, "c", None)
 
 
 def test_fresh_sqlite_ids_are_rowid_aliases(sqlite_target: str) -> None:
@@ -518,3 +532,48 @@ def test_a_database_of_someone_else_is_not_taken_over(sqlite_target: str) -> Non
     conn.close()
     with pytest.raises(StoreError, match="not posfleet's"):
         ensure_schema_at(sqlite_target)
+
+
+def test_an_upgraded_store_keeps_its_windows_guards_replays_and_reads_a_terminal_by_the_key(
+    target: str,
+) -> None:
+    """0008 rebuilds (SQLite) or re-keys (PostgreSQL) txn_aggregates: its rows and ids stay, a
+    replayed window is still stored once, new ids go on after the old ones, and the case
+    page's read of a terminal's windows uses the new key, not a scan."""
+    if target.startswith("postgresql"):
+        conn = connect(target)
+        conn.executescript(release_0_on_postgresql())
+        write_release_0_rows(conn)
+        conn.commit()
+        conn.close()
+    else:
+        release_0_store(target)
+    conn = connect(target)
+    ensure_schema(conn)
+    at = "2026-11-22T09:00:00.000000+00:00"
+    window = (
+        "INSERT INTO txn_aggregates (gateway_id, terminal_id, window_start, window_end, "
+        "received_at, approved, currency) VALUES (?, ?, ?, ?, ?, ?, 'CNY') ON CONFLICT DO NOTHING"
+    )
+    assert conn.execute(window, ("gw-1", "", at, at, at, 9)).rowcount == 0  # release 0's row
+    assert conn.execute(window, ("gw-1", "t-1", at, at, at, 4)).rowcount == 1
+    assert conn.execute(window, ("gw-1", "t-1", at, at, at, 4)).rowcount == 0  # its replay
+    (old, new) = conn.execute(
+        "SELECT id, terminal_id, approved FROM txn_aggregates ORDER BY id"
+    ).fetchall()
+    # After release 0's id (PostgreSQL's sequence also moves on an insert that conflicted).
+    assert old == (1, "", 3)
+    assert new[1:] == ("t-1", 4)
+    assert new[0] > 1
+    if target.startswith("postgresql"):
+        conn.execute("SET enable_seqscan = off")  # a two-row table: the planner would scan it
+        plan = conn.execute("EXPLAIN " + CASE_WINDOWS_SQL, ("t-1", "t-1", at, at)).fetchall()
+    else:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN " + CASE_WINDOWS_SQL, ("t-1", "t-1", at, at)
+        ).fetchall()
+    text = " ".join(str(part) for row in plan for part in row)
+    assert "txn_aggregates_key" in text, text
+    assert "txn_aggregates_terminal" not in text, text
+    conn.rollback()
+    conn.close()
