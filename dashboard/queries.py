@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import pandas as pd
 
@@ -25,9 +25,6 @@ from collector.alerts.model import PLANNING_KINDS
 from collector.status import effective
 from collector.store import db as store_db
 from collector.store.times import to_db
-
-if TYPE_CHECKING:
-    import sqlite3  # the collector's readers are typed sqlite3 until its port (issue #14)
 
 # Effective status (overlays, and terminals behind a gateway that is not online counted
 # unknown) is ``collector.status``: the one definition the metrics count with too.
@@ -72,9 +69,8 @@ def frame(conn: store_db.Connection, sql: str, params: Any = ()) -> pd.DataFrame
 def status_by_region(conn: store_db.Connection, now: datetime) -> pd.DataFrame:
     """Gateways and terminals by region and effective status (``collector.status``) at
     ``now``: one scan per table, shared by the Overview's counts and its regions table."""
-    legacy = cast("sqlite3.Connection", conn)  # collector port: db.Connection
     parts = [
-        f"SELECT '{t}' AS subject, x.region_id, {effective(legacy, now, t, 'x')} AS status, "
+        f"SELECT '{t}' AS subject, x.region_id, {effective(conn, now, t, 'x')} AS status, "
         f"COUNT(*) AS n FROM {t} x WHERE x.registered = 1 GROUP BY 2, 3"
         for t in ("gateways", "terminals")
     ]
@@ -283,7 +279,7 @@ def site_map(conn: store_db.Connection, now: datetime) -> pd.DataFrame:
     cell's worst sites; ``problem_sites`` counts its sites that are not online.
     """
     rank = " ".join(f"WHEN '{s}' THEN {r}" for s, r in SEVERITY_RANK.items())
-    g_eff = effective(cast("sqlite3.Connection", conn), now, "gateways", "g")  # collector port
+    g_eff = effective(conn, now, "gateways", "g")
     df = frame(
         conn,
         f"SELECT s.site_id, s.lat, s.lon, "
@@ -446,8 +442,8 @@ def alert_facets(conn: store_db.Connection) -> dict[str, list[str]]:
 # ------------------------------------------------------------------ search
 def _search_sql(conn: store_db.Connection, now: datetime) -> str:
     g_eff, t_eff = (
-        effective(cast("sqlite3.Connection", conn), now, "gateways", "g"),
-        effective(cast("sqlite3.Connection", conn), now, "terminals", "t"),
+        effective(conn, now, "gateways", "g"),
+        effective(conn, now, "terminals", "t"),
     )
     return (
         f"SELECT 'gateway' AS type, g.gateway_id AS id, g.serial, g.site_id, {g_eff} AS status "
