@@ -17,18 +17,13 @@ from simulators.stack.webhook import Notification, WebhookReceiver
 
 @contextmanager
 def paging_stack(
-    broker: MosquittoProcess, tmp: Path, gateways: list[GatewaySpec], collector_env: dict[str, str]
+    broker: MosquittoProcess, tmp: Path, gateways: list[GatewaySpec], env: dict[str, str]
 ) -> Iterator[tuple[PagingStack, PrometheusProcess, WebhookReceiver]]:
-    """The stack in ``tmp``/stack on the test intervals, its gateways beating every second
-    (none started): the stack, its Prometheus and the webhook the pages land on."""
-    with PagingStack(
-        workdir=tmp / "stack",
-        broker_port=broker.port,
-        gateways=gateways,
-        intervals=TEST_INTERVALS,
-        heartbeat_interval=1.0,
-        collector_env=collector_env,
-    ) as stack:
+    """The stack in ``tmp``/stack on the test intervals, the collector run with ``env``, its
+    gateways (none started) beating every second (PagingStack's default): the stack, its
+    Prometheus and the webhook the pages land on."""
+    stack = PagingStack(tmp / "stack", broker.port, gateways, TEST_INTERVALS, collector_env=env)
+    with stack:
         assert stack.prometheus is not None
         yield stack, stack.prometheus, stack.webhook
 
@@ -44,12 +39,5 @@ def wait_online(prom: PrometheusProcess, n: int) -> None:
 
 def for_site(site: str, status: str) -> Callable[[Notification], bool]:
     """A page to the north region's on-call about ``site``, ``firing`` or ``resolved``."""
-
-    def pred(n: Notification) -> bool:
-        return (
-            n.path == "/page/north-oncall"
-            and n.group_labels.get("site") == site
-            and n.status == status
-        )
-
-    return pred
+    page = ("/page/north-oncall", site, status)
+    return lambda n: (n.path, n.group_labels.get("site"), n.status) == page
