@@ -343,13 +343,32 @@ class Processor:
             self._accepted_counter(kind).inc(n)
         if self._dirty and store_down is None:
             self._resync(now, mono)
-        if self.housekeeping and mono >= self._next_housekeeping:
-            self._next_housekeeping = mono + self.settings.housekeeping_every_s
-            for chore in self.housekeeping:
-                try:
-                    chore(self.store.conn, now)
-                except Exception:
-                    log.exception("housekeeping %s failed", getattr(chore, "__name__", chore))
+        self._housekeep(mono, now)
+        self._report(received, applied, accepted)
+        if store_down is not None:
+            raise store_down
+
+    def _housekeep(self, mono: float, now: datetime | None = None) -> None:
+        """The housekeeping chores, when due (at ``now``, else the clock's); one that fails
+        is logged and the others still run."""
+        if not self.housekeeping or mono < self._next_housekeeping:
+            return
+        self._next_housekeeping = mono + self.settings.housekeeping_every_s
+        at = now if now is not None else self.clock.now()
+        for chore in self.housekeeping:
+            try:
+                chore(self.store.conn, at)
+            except Exception:
+                log.exception("housekeeping %s failed", getattr(chore, "__name__", chore))
+
+    def _report(
+        self,
+        received: Sequence[float],
+        applied: Sequence[Transition],
+        accepted: Sequence[tuple[Decoded, datetime]],
+    ) -> None:
+        """A batch done: the latency of each message (``received``: when, monotonic) and
+        the transitions in the metrics, the accepted messages handed to the sinks."""
         done = self.clock.monotonic()
         for r in received:
             self.metrics.ingest_latency.observe(max(done - r, 0.0))
@@ -361,8 +380,6 @@ class Processor:
                     sink.submit(decoded, at)
                 except Exception:  # a sink must never take ingest down
                     log.exception("telemetry sink failed")
-        if store_down is not None:
-            raise store_down
 
     # ------------------------------------------------------------------ several collectors
     def _process_shared(self, items: Sequence[Item], behind: bool) -> None:
@@ -429,24 +446,8 @@ class Processor:
             self._next_listener_tick = mono + self.settings.tick_every_s
         for kind, n in counts.items():
             self._accepted_counter(kind).inc(n)
-        done = self.clock.monotonic()
-        for item in msgs:
-            self.metrics.ingest_latency.observe(max(done - item.mono, 0.0))
-        for t in applied:
-            self.metrics.state_changes.labels(t.subject_type.value, t.to_status.value).inc()
-        for sink in self.sinks:
-            for decoded, at in accepted:
-                try:
-                    sink.submit(decoded, at)
-                except Exception:  # a sink must never take ingest down
-                    log.exception("telemetry sink failed")
-        if self.housekeeping and mono >= self._next_housekeeping:
-            self._next_housekeeping = mono + self.settings.housekeeping_every_s
-            for chore in self.housekeeping:
-                try:
-                    chore(self.store.conn, self.clock.now())
-                except Exception:
-                    log.exception("housekeeping %s failed", getattr(chore, "__name__", chore))
+        self._report([item.mono for item in msgs], applied, accepted)
+        self._housekeep(mono)
         if store_down is not None:
             raise store_down
 

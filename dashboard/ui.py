@@ -206,6 +206,22 @@ def csv_uploader(label: str, key: str) -> Any:
     return st.file_uploader(label, type=["csv"], key=key, max_upload_size=chrome.UPLOAD_MAX_MB)
 
 
+def service_fields(key: str) -> tuple[str, str, str]:
+    """A service record's work done, parts replaced and fault category, in boxes keyed
+    ``{key}_work``, ``{key}_parts`` and ``{key}_cat`` (for the caller to clear once saved)."""
+    work = st.text_input(t("Work done"), key=f"{key}_work")
+    parts = st.text_input(t("Parts replaced"), key=f"{key}_parts")
+    cat = st.selectbox(
+        t("Fault category"),
+        ["", "hardware", "software", "network", "power"],
+        format_func=value,
+        # Streamlit's own placeholder for the empty choice is English only.
+        placeholder=t("(not given)"),
+        key=f"{key}_cat",
+    )
+    return work, parts, cat
+
+
 def pager(total: int, page_size: int, key: str) -> int:
     """Page number kept in the URL; returns the SQL offset."""
     pages = max(1, -(-total // page_size))

@@ -20,7 +20,7 @@ from typing import Any
 from collector.actions.base import Actor, InvalidAction, NotFound, Role, _audit, _require
 from collector.actions.windows import _SCOPE_LOOKUPS
 from collector.alerts.versions import compare
-from collector.schedules import SCOPE_TYPES, UNITS, USAGE_METRICS
+from collector.schedules import SCOPE_TYPES, UNITS, USAGE_METRICS, Schedule
 from collector.store import db
 from collector.store.policies import SCHEDULE_COLUMNS, task_types
 from collector.store.times import from_db_opt, to_db
@@ -153,19 +153,7 @@ def delete_firmware_policy(conn: db.Connection, actor: Actor, model: str, now: d
 
 
 # --------------------------------------------------------------------------- schedules
-@dataclass(frozen=True, slots=True)
-class ScheduleRow:
-    task_type: str
-    scope_type: str
-    scope_id: str
-    every_n: int | None = None
-    every_unit: str = ""
-    usage_metric: str = ""
-    usage_limit: float | None = None
-    due_soon_days: int = 14
-
-
-def _check_schedule(conn: db.Connection, row: ScheduleRow, tasks: list[str]) -> None:
+def _check_schedule(conn: db.Connection, row: Schedule, tasks: list[str]) -> None:
     if row.task_type not in tasks:
         raise InvalidAction(
             f"task type {row.task_type!r} unknown; use one of {', '.join(tasks)} "
@@ -202,7 +190,7 @@ def _check_schedule(conn: db.Connection, row: ScheduleRow, tasks: list[str]) -> 
         raise InvalidAction(f"'due soon' days must be 0 or more, not {row.due_soon_days}")
 
 
-def _write_schedule(conn: db.Connection, actor: Actor, row: ScheduleRow, now: datetime) -> int:
+def _write_schedule(conn: db.Connection, actor: Actor, row: Schedule, now: datetime) -> int:
     cur = conn.execute(
         f"INSERT INTO maintenance_schedules ({SCHEDULE_COLUMNS}, updated_by, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -243,7 +231,7 @@ def set_schedule(
 ) -> int:
     """Create or replace the schedule of a task type on a scope; returns its id."""
     _require(actor, Role.ADMIN, "set maintenance schedules")
-    row = ScheduleRow(
+    row = Schedule(
         task_type.strip(),
         scope_type.strip(),
         scope_id.strip(),
@@ -260,11 +248,11 @@ def set_schedule(
     return schedule_id
 
 
-def _subject(row: ScheduleRow) -> str:
+def _subject(row: Schedule) -> str:
     return f"{row.scope_type}:{row.scope_id}"
 
 
-def _schedule_details(row: ScheduleRow) -> dict[str, Any]:
+def _schedule_details(row: Schedule) -> dict[str, Any]:
     return {
         "task_type": row.task_type,
         "every_n": row.every_n,
@@ -357,7 +345,7 @@ def _firmware_row(r: dict[str, str]) -> FirmwareRow:
     )
 
 
-def _schedule_row(r: dict[str, str]) -> ScheduleRow:
+def _schedule_row(r: dict[str, str]) -> Schedule:
     limit = None
     if r["usage_limit"]:
         try:
@@ -365,7 +353,7 @@ def _schedule_row(r: dict[str, str]) -> ScheduleRow:
         except ValueError:
             raise InvalidAction(f"usage_limit {r['usage_limit']!r} is not a number") from None
     soon = _int_field(r["due_soon_days"], "due_soon_days")
-    return ScheduleRow(
+    return Schedule(
         r["task_type"],
         r["scope_type"],
         r["scope_id"],

@@ -439,14 +439,7 @@ class Store:
                     reason,
                 ),
             )
-            if t.to_status is Liveness.DOWN:
-                self._open_incident(conn, t, table, key)
-            elif t.from_status is Liveness.DOWN:
-                conn.execute(
-                    "UPDATE incidents SET ended_at=? WHERE subject_type=? AND subject_id=? "
-                    "AND ended_at IS NULL",
-                    (to_db(t.at), t.subject_type.value, t.subject_id),
-                )
+        self._incidents(conn, applied)
         return applied
 
     def _apply_transitions_set(
@@ -511,17 +504,23 @@ class Store:
             ),
         )
         applied = [run[i] for i in order]
+        self._incidents(conn, applied)
+        return applied
+
+    @classmethod
+    def _incidents(cls, conn: db.Connection, applied: Sequence[Transition]) -> None:
+        """Open an incident for each applied transition to down, close the open one for each
+        from down, in order (a subject may go down and come back in the same batch)."""
         for t in applied:
-            table, key = _TABLE[t.subject_type]
             if t.to_status is Liveness.DOWN:
-                self._open_incident(conn, t, table, key)
+                table, key = _TABLE[t.subject_type]
+                cls._open_incident(conn, t, table, key)
             elif t.from_status is Liveness.DOWN:
                 conn.execute(
                     "UPDATE incidents SET ended_at=? WHERE subject_type=? AND subject_id=? "
                     "AND ended_at IS NULL",
                     (to_db(t.at), t.subject_type.value, t.subject_id),
                 )
-        return applied
 
     def stored_states(
         self, conn: db.Connection, keys: Iterable[tuple[SubjectType, str]]

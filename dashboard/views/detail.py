@@ -211,16 +211,7 @@ if ui.need(c, Role.OPERATOR, t("suspend or record a service")):
             # Not cleared: the box shows the stored reason (``value``) once the action is done.
             ui.act(c, set_suspended, kind, sid, not row["suspended"], reason, c.now)
     with right, st.form("service_detail"):
-        work = st.text_input(t("Work done"), key="dsvc_work")
-        parts = st.text_input(t("Parts replaced"), key="dsvc_parts")
-        cat = st.selectbox(
-            t("Fault category"),
-            ["", "hardware", "software", "network", "power"],
-            format_func=value,
-            # Streamlit's own placeholder for the empty choice is English only.
-            placeholder=t("(not given)"),
-            key="dsvc_cat",
-        )
+        work, parts, cat = ui.service_fields("dsvc")
         if st.form_submit_button(t("Record service")):
             ui.act_and_clear(
                 c,

@@ -95,16 +95,7 @@ if ui.need(c, Role.OPERATOR, t("record services and schedule windows")):
             format_func=lambda x: value(x) if x else t("full service (every task)"),
             key="svc_task",
         )
-        work = st.text_input(t("Work done"), key="svc_work")
-        parts = st.text_input(t("Parts replaced"), key="svc_parts")
-        cat = st.selectbox(
-            t("Fault category"),
-            ["", "hardware", "software", "network", "power"],
-            format_func=value,
-            # Streamlit's own placeholder for the empty choice is English only.
-            placeholder=t("(not given)"),
-            key="svc_cat",
-        )
+        work, parts, cat = ui.service_fields("svc")
         if st.form_submit_button(t("Record service")):
             ui.act_and_clear(
                 c,

@@ -10,13 +10,12 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from support.stack import enrol
 
 from collector.config import load_config
-from collector.inventory import upsert_rows
 from collector.process import CollectorProcess
 from collector.service import Collector
 from collector.store import db
-from collector.store.store import open_store
 from simulators.broker import MosquittoProcess
 from simulators.stack.single_gateway import TestGateway
 from simulators.stack.wait import wait_for
@@ -26,20 +25,6 @@ pytestmark = pytest.mark.integration
 
 # The gateways these tests run: only what is in the inventory is tracked (collector/enrolment.py).
 ENROLLED = ("gw-kill", "gw-hang", "gw-quick", "gw-ok", "gw-newer", "gw-0", "gw-1", "gw-2")
-
-
-def enrol(target: str, *gateways: str) -> None:
-    """An inventory import, as ``posfleet-collector import-inventory`` does it."""
-    store = open_store(target)
-    try:
-        with store.conn:
-            upsert_rows(
-                store.conn,
-                "gateways",
-                [{"gateway_id": g, "site_id": "S1", "region_id": "north"} for g in gateways],
-            )
-    finally:
-        store.close()
 
 
 @pytest.fixture

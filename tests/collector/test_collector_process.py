@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.stack import enrol
 
-from collector.inventory import upsert_rows
 from collector.process import CollectorProcess, CollectorProcessError
 from collector.store import db
-from collector.store.store import open_store
 from simulators.broker import MosquittoProcess
 from simulators.stack.single_gateway import TestGateway
 from simulators.stack.wait import wait_for
@@ -63,19 +62,7 @@ def test_a_gateway_that_dies_goes_down_pages_and_shows_in_the_metrics_of_a_colle
 ) -> None:
     """The whole path in a real ``posfleet-collector run`` on each engine: will -> down
     transition, incident, alert row, and the fleet metrics read from the store."""
-    store = open_store(store_url)
-    try:
-        with store.conn:
-            upsert_rows(
-                store.conn,
-                "gateways",
-                [
-                    {"gateway_id": g, "site_id": "S1", "region_id": "north"}
-                    for g in ("gw-d", "gw-s")
-                ],
-            )
-    finally:
-        store.close()
+    enrol(store_url, "gw-d", "gw-s")
     collector = CollectorProcess(
         store_url, mosquitto.port, log_path=tmp_path / "collector.log",
         env={"POSFLEET_GRACE_MIN_S": "0.5", "POSFLEET_ALERT_PENDING_GATEWAY_DOWN_S": "0"},

@@ -8,13 +8,12 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from support.stack import enrol
 
 from collector.config import ConfigError, load_settings
 from collector.ingest import BrokerSettings, Item, MqttIngest, Received
-from collector.inventory import upsert_rows
 from collector.process import CollectorProcess
 from collector.store import db
-from collector.store.store import open_store
 from simulators.broker import MosquittoProcess
 from simulators.stack.single_gateway import TestGateway
 from simulators.stack.wait import wait_for
@@ -199,19 +198,7 @@ def _two_collectors(
 ) -> list[CollectorProcess]:
     """gw-a and gw-b of one store registered, and two share-group collectors (not started)
     that page a gateway down at once."""
-    store = open_store(pg_url)
-    try:
-        with store.conn:
-            upsert_rows(
-                store.conn,
-                "gateways",
-                [
-                    {"gateway_id": g, "site_id": "S1", "region_id": "north"}
-                    for g in ("gw-a", "gw-b")
-                ],
-            )
-    finally:
-        store.close()
+    enrol(pg_url, "gw-a", "gw-b")
     env = {"POSFLEET_ALERT_PENDING_GATEWAY_DOWN_S": "0"}
     return [
         CollectorProcess(

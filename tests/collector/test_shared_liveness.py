@@ -119,6 +119,27 @@ def _changes(p: Processor, gw: str = "gw-1") -> list[tuple[str, str]]:
     ]
 
 
+def _late_only_after(ps: Sequence[Processor], clock: FakeClock, seconds: float) -> None:
+    """A round now leaves gw-1 online (nothing but its first transition, on ``ps[0]``'s
+    store); the round ``seconds`` later finds it late."""
+    _judge(ps)
+    assert _changes(ps[0]) == [("unknown", "online")]
+    clock.advance(seconds)
+    _judge(ps)
+    assert _changes(ps[0])[-1] == ("online", "late")
+
+
+@contextlib.contextmanager
+def _write_lock_held(pg_url: str, p: Processor, lock_timeout: str = "200ms") -> Iterator[None]:
+    """Another transaction holds the store's write lock; ``p`` waits ``lock_timeout`` for it."""
+    p.store.conn.execute(f"SET lock_timeout = '{lock_timeout}'")
+    p.store.conn.commit()
+    with psycopg.connect(pg_url) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (db.WRITE_LOCK_KEY,))
+        yield
+        other.rollback()
+
+
 def test_alternate_heartbeats_out_of_order_on_two_collectors_raise_no_false_late(
     pg_url: str,
 ) -> None:
@@ -232,11 +253,7 @@ def test_a_blind_collector_holds_every_deadline_of_the_fleet(pg_url: str) -> Non
     assert _changes(ps[0]) == [("unknown", "online")]
     ps[1].process([LinkEvent(True, clock.now(), clock.monotonic())])
     clock.advance(74)  # the deadline restarted when the fleet saw again
-    _judge(ps)
-    assert _changes(ps[0]) == [("unknown", "online")]
-    clock.advance(2)
-    _judge(ps)
-    assert _changes(ps[0])[-1] == ("online", "late")
+    _late_only_after(ps, clock, 2)
 
 
 def test_a_collector_that_stops_beating_holds_deadlines_until_it_is_forgotten(
@@ -262,11 +279,7 @@ def test_a_collector_that_stops_beating_holds_deadlines_until_it_is_forgotten(
     assert forgotten - start == FORGET_S + 2.5
     assert _changes(ps[0]) == [("unknown", "online")]
     clock.advance(forgotten + 74 - clock.monotonic())  # the deadline restarted when forgotten
-    _judge(alive)
-    assert _changes(ps[0]) == [("unknown", "online")]
-    clock.advance(2)
-    _judge(alive)
-    assert _changes(ps[0])[-1] == ("online", "late")
+    _late_only_after(alive, clock, 2)
 
 
 def test_a_collector_that_leaves_cleanly_holds_nothing(pg_url: str) -> None:
@@ -393,11 +406,7 @@ def test_heartbeats_lost_to_a_store_that_refused_writes_restart_every_deadline(
         clock.advance(5)
         _judge(ps)
     clock.advance(4)  # 135 s: the restarted deadline (61 + 75) is 1 s away
-    _judge(ps)
-    assert _changes(ps[0]) == [("unknown", "online")]
-    clock.advance(2)
-    _judge(ps)
-    assert _changes(ps[0])[-1] == ("online", "late")
+    _late_only_after(ps, clock, 2)
 
 
 def test_a_fleet_that_starts_cold_takes_the_statuses_a_lone_collector_left(
@@ -432,9 +441,7 @@ def test_a_batch_a_busy_store_refused_is_stored_from_memory_not_lost(pg_url: str
     """Another transaction holds the store's write lock past ``lock_timeout`` (three
     collectors under load): the heartbeat's batch is refused, kept, and stored by the next
     step, instead of being rejected ``internal`` and lost (a false late, then down)."""
-    import psycopg
 
-    from collector.store import db
     from collector.store.db import StoreError
 
     ps, clock = _collectors(pg_url)
@@ -442,13 +449,8 @@ def test_a_batch_a_busy_store_refused_is_stored_from_memory_not_lost(pg_url: str
     p = ps[0]
     registry = CollectorRegistry()
     p.metrics = CollectorMetrics(registry)
-    p.store.conn.execute("SET lock_timeout = '200ms'")
-    p.store.conn.commit()
-    with psycopg.connect(pg_url) as other:
-        other.execute("SELECT pg_advisory_xact_lock(%s)", (db.WRITE_LOCK_KEY,))
-        with pytest.raises(StoreError, match="busy"):
-            p.process([_beat(clock, "gw-1", 0)])
-        other.rollback()
+    with _write_lock_held(pg_url, p), pytest.raises(StoreError, match="busy"):
+        p.process([_beat(clock, "gw-1", 0)])
     assert _changes(p) == []
     p.step(0)  # the loop's next step, after its backoff: the same batch, from memory
     assert _changes(p) == [("unknown", "online")]
@@ -467,9 +469,7 @@ def test_a_heartbeat_one_collector_holds_unstored_is_not_judged_missing_by_anoth
     """A collector's batch waits for the write lock (refused busy, then retried) with the
     heartbeat that meets the deadline: the other collector's claim must not fire that
     deadline meanwhile. Deadlines fire up to the oldest member's watermark (its beat)."""
-    import psycopg
 
-    from collector.store import db
     from collector.store.db import StoreError
 
     ps, clock = _collectors(pg_url)
@@ -479,13 +479,8 @@ def test_a_heartbeat_one_collector_holds_unstored_is_not_judged_missing_by_anoth
     _judge(ps)
     clock.advance(1)
     held = _beat(clock, "gw-1", 1)  # received at 70 s
-    ps[0].store.conn.execute("SET lock_timeout = '200ms'")
-    ps[0].store.conn.commit()
-    with psycopg.connect(pg_url) as other:
-        other.execute("SELECT pg_advisory_xact_lock(%s)", (db.WRITE_LOCK_KEY,))
-        with pytest.raises(StoreError, match="busy"):
-            ps[0].process([held])
-        other.rollback()
+    with _write_lock_held(pg_url, ps[0]), pytest.raises(StoreError, match="busy"):
+        ps[0].process([held])
     clock.advance(6)  # 76 s: past the stored deadline; the heartbeat is not stored yet
     _judge([ps[1]])
     assert _changes(ps[0]) == [("unknown", "online")]
@@ -494,11 +489,8 @@ def test_a_heartbeat_one_collector_holds_unstored_is_not_judged_missing_by_anoth
         clock.advance(5)
         _judge(ps)
     clock.advance(3)  # 144 s
-    _judge(ps)
-    assert _changes(ps[0]) == [("unknown", "online")]
-    clock.advance(2)  # 146 s: its deadline runs from its receipt (70 + 75), not its storing
-    _judge(ps)
-    assert _changes(ps[0])[-1] == ("online", "late")
+    # 146 s: its deadline runs from its receipt (70 + 75), not its storing
+    _late_only_after(ps, clock, 2)
 
 
 def test_a_heartbeat_waiting_unread_in_a_members_socket_is_not_judged_missing(
@@ -593,9 +585,7 @@ def test_a_store_busy_past_every_retry_loses_the_batch_and_restarts_the_deadline
 ) -> None:
     """The retries are bounded: a batch refused ``busy_retries`` + 1 times in a row is lost
     (rejected ``internal``), and the fleet is marked blind as for a store that was down."""
-    import psycopg
 
-    from collector.store import db
     from collector.store.db import StoreError
 
     ps, clock = _collectors(pg_url)
@@ -603,12 +593,9 @@ def test_a_store_busy_past_every_retry_loses_the_batch_and_restarts_the_deadline
     p = ps[0]
     registry = CollectorRegistry()
     p.metrics = CollectorMetrics(registry)
-    p.store.conn.execute("SET lock_timeout = '50ms'")
-    p.store.conn.commit()
     retries = p.settings.busy_retries
     epoch = _epoch(p)
-    with psycopg.connect(pg_url) as other:
-        other.execute("SELECT pg_advisory_xact_lock(%s)", (db.WRITE_LOCK_KEY,))
+    with _write_lock_held(pg_url, p, "50ms"):
         with pytest.raises(StoreError, match="busy"):
             p.process([_beat(clock, "gw-1", 0)])
         for _ in range(retries - 1):
@@ -616,7 +603,6 @@ def test_a_store_busy_past_every_retry_loses_the_batch_and_restarts_the_deadline
                 p.step(0)
         with pytest.raises(StoreError, match="stayed busy, 1 message"):
             p.step(0)
-        other.rollback()
     assert registry.get_sample_value("posfleet_collector_store_retries_total") == retries
     assert (
         registry.get_sample_value("posfleet_collector_rejected_total", {"reason": "internal"}) == 1

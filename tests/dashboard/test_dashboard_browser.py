@@ -8,35 +8,19 @@ docs/screenshots/ instead (then look at them before committing).
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from support.console import CHROMIUM, served
 from support.services import missing
 
-from collector.process import free_port
 from collector.store import db as store_db
 from collector.store.times import to_db
 from simulators.stack.seeded_store import NOW
-from simulators.stack.wait import wait_for
 
-CHROMIUM = "/usr/bin/chromium"
 DOC_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # url path -> text that proves the page rendered its data, not just its frame.
 PAGES = {
     "": "Regions at a glance",  # the default page (Overview) lives at /
@@ -67,65 +51,24 @@ def shots(tmp_path: Path) -> Path:
     return where
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
-
-
 @contextmanager
 def serve(db: Path, refresh_s: float) -> Iterator[str]:
     """``posfleet-dashboard`` on a free port, as an operator would start it."""
     if not Path(CHROMIUM).exists():
         missing(CHROMIUM)
-    port = free_port()
-    exe = shutil.which("posfleet-dashboard", path=str(Path(sys.executable).parent))
-    assert exe, "posfleet-dashboard console script not installed in the venv"
     env = {
         **os.environ,
         "POSFLEET_DASHBOARD_NOW": to_db(NOW),
         "POSFLEET_DASHBOARD_REFRESH_S": str(refresh_s),
     }
-    proc = subprocess.Popen(
-        [exe, "--db", str(db), "--port", str(port), "--address", "127.0.0.1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _healthy(url) or proc.poll() is not None, 30, what="dashboard health")
-        assert proc.poll() is None, "posfleet-dashboard exited at start"
+    with served(db, env, start_s=30, stop_s=10, what="dashboard") as url:
         yield url
-    finally:
-        proc.terminate()  # the launcher forwards SIGTERM to Streamlit
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        wait_for(lambda: not _healthy(url), 10, what="streamlit to stop with the launcher")
 
 
 @pytest.fixture
 def console(fleet) -> Iterator[str]:
     with serve(fleet.path, refresh_s=600) as url:
         yield url
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _settled(page: object, marker: str) -> None:

@@ -9,15 +9,11 @@ inventory imports are theirs) logs in. Every expected text comes from the catalo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support import shift
-from support.services import missing
-
-from simulators.broker import BrokerError, MosquittoProcess, find_mosquitto
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -59,29 +55,6 @@ SEEN = """(root) => {
   walk(root);
   return out.join(' | ');
 }"""
-
-
-@pytest.fixture(scope="module")
-def fleet_store(tmp_path_factory: pytest.TempPathFactory) -> shift.FleetStore:
-    if find_mosquitto() is None:
-        missing("mosquitto")
-    work = tmp_path_factory.mktemp("chrome-fleet")
-    try:
-        broker = MosquittoProcess(workdir=work / "mosquitto").start()
-    except BrokerError as exc:
-        pytest.fail(str(exc))
-    try:
-        return shift.build_store(work, broker)
-    finally:
-        broker.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(shift.CHROMIUM).exists():
-        missing(shift.CHROMIUM)
-    with shift.chromium() as b:
-        yield b
 
 
 def seen(locator: Any) -> str:

@@ -4,12 +4,11 @@ reload (one source of truth per page: both come from one fresh read every refres
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from test_dashboard_browser import CHROMIUM, LAUNCH_ARGS, _settled, serve
+from test_dashboard_browser import _settled, serve
 
 from collector.store import db as store_db
 from collector.store.times import to_db
@@ -23,18 +22,6 @@ def store_url(tmp_path: Path) -> str:
     """SQLite only: Chromium is the costly part here, and the pages' reads run on both
     engines in the AppTest modules (test_dashboard_pages.py)."""
     return str(tmp_path / "posfleet.sqlite")
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _status(page: object) -> object:

@@ -5,12 +5,11 @@ acknowledged in one action, each audited."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_dashboard_browser import CHROMIUM, DOC_SHOTS, LAUNCH_ARGS, _settled, serve
+from test_dashboard_browser import DOC_SHOTS, _settled, serve
 
 from collector.store import db as store_db
 
@@ -26,18 +25,6 @@ def store_url(tmp_path: Path) -> str:
     """SQLite only: the page's reads run on both engines in test_dashboard_morning.py and the
     actions in test_morning_actions.py."""
     return str(tmp_path / "posfleet.sqlite")
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _lengthen(db: Path) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_dashboard_browser import CHROMIUM, LAUNCH_ARGS, _settled, serve
+from test_dashboard_browser import _settled, serve
 
 from collector.store import db as store_db
 
@@ -22,18 +22,6 @@ def store_url(tmp_path: Any) -> str:
     """SQLite only: Chromium is the costly part; the page's reads run on both engines in
     test_dashboard_oncall.py."""
     return str(tmp_path / "posfleet.sqlite")
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from test_dashboard_browser import CHROMIUM, LAUNCH_ARGS, _settled, serve
+from test_dashboard_browser import _settled, serve
 
 from collector.store import db as store_db
 from dashboard import session
@@ -21,18 +21,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SECRET = "a secret for this test only, 32+ characters"
 MARKER = "active alerts match"  # the Alerts page rendered its data
-
-
-@pytest.fixture
-def browser() -> Any:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _rows(db: Any, sql: str) -> list[tuple[Any, ...]]:

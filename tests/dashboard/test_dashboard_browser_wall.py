@@ -9,25 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_dashboard_browser import CHROMIUM, DOC_SHOTS, LAUNCH_ARGS, _settled, serve
+from test_dashboard_browser import DOC_SHOTS, _settled, serve
 
 from collector.store import db as store_db
 from collector.store.times import to_db
 from simulators.stack.seeded_store import NOW
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-def browser() -> Any:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _tile(page: Any, row: int, status: str) -> int:

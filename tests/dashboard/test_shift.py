@@ -6,42 +6,15 @@ directory: a test run leaves the tree clean."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support import shift
-from support.services import missing
-
-from simulators.broker import BrokerError, MosquittoProcess, find_mosquitto
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 SHOTS = ("morning", "morning-acted", "overview", "alerts-acknowledged", "maintenance",
          "window-active", "firmware", "policies", "detail")  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def fleet_store(tmp_path_factory: pytest.TempPathFactory) -> shift.FleetStore:
-    if find_mosquitto() is None:
-        missing("mosquitto")
-    work = tmp_path_factory.mktemp("shift-fleet")
-    try:
-        broker = MosquittoProcess(workdir=work / "mosquitto").start()
-    except BrokerError as exc:
-        pytest.fail(str(exc))
-    try:
-        return shift.build_store(work, broker)
-    finally:
-        broker.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(shift.CHROMIUM).exists():
-        missing(shift.CHROMIUM)
-    with shift.chromium() as b:
-        yield b
 
 
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.paging import for_site, paging_stack, wait_online
 
 from simulators.broker import MosquittoProcess
-from simulators.stack.paging import GatewaySpec, PagingStack
-from simulators.stack.prometheus import TEST_INTERVALS, PrometheusProcess
+from simulators.stack.paging import GatewaySpec
+from simulators.stack.prometheus import PrometheusProcess
 from simulators.stack.wait import wait_for
 from simulators.stack.webhook import Notification
 
@@ -33,17 +34,6 @@ ENGINE_ENV = {
     "POSFLEET_ALERT_PENDING_GATEWAY_DOWN_S": "3",
     "POSFLEET_ALERT_PENDING_SITE_DOWN_S": "1",
 }
-
-
-def _site_1(status: str) -> Callable[[Notification], bool]:
-    def pred(n: Notification) -> bool:
-        return (
-            n.path == "/page/north-oncall"
-            and n.group_labels.get("site") == "s-1"
-            and n.status == status
-        )
-
-    return pred
 
 
 def _collector_down(status: str) -> Callable[[Notification], bool]:
@@ -68,28 +58,14 @@ def _gateway_down_active_at(prom: PrometheusProcess) -> list[str]:
 def test_an_outage_that_continues_across_a_collector_death_pages_once_and_resolves_once(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
-    with PagingStack(
-        workdir=tmp_path / "stack",
-        broker_port=mosquitto.port,
-        gateways=GATEWAYS,
-        intervals=TEST_INTERVALS,
-        heartbeat_interval=1.0,
-        collector_env=ENGINE_ENV,
-    ) as stack:
-        assert stack.prometheus is not None
-        prom = stack.prometheus
-        hook = stack.webhook
+    with paging_stack(mosquitto, tmp_path, GATEWAYS, ENGINE_ENV) as (stack, prom, hook):
         a1 = stack.start_gateways(["gw-a1"], session=1)
         stack.start_gateways(["gw-a2"], session=1)
-        wait_for(
-            lambda: prom.query('sum(posfleet_gateways{status="online"}) == 2'),
-            30,
-            what="Prometheus to see 2 gateways online",
-        )
+        wait_online(prom, 2)
 
         # ---- the gateway dies: one page
         stack.kill(a1)
-        wait_for(lambda: hook.received(_site_1("firing")), 30, what="the gateway page")
+        wait_for(lambda: hook.received(for_site("s-1", "firing")), 30, what="the gateway page")
         (active_at,) = _gateway_down_active_at(prom)
 
         # ---- the collector dies, long enough for its own alert to page
@@ -98,7 +74,7 @@ def test_an_outage_that_continues_across_a_collector_death_pages_once_and_resolv
         # Prometheus saw the failed scrapes for 30 s and more: no resolve was sent, and the
         # outage is still the same firing alert
         assert prom.query('up{job="posfleet-collector"} == 0')
-        assert hook.received(_site_1("resolved")) == []
+        assert hook.received(for_site("s-1", "resolved")) == []
         assert _gateway_down_active_at(prom) == [active_at]
 
         # ---- it comes back while the gateway is still down
@@ -120,7 +96,8 @@ def test_an_outage_that_continues_across_a_collector_death_pages_once_and_resolv
         with pytest.raises(AssertionError):
             wait_for(
                 lambda: (
-                    len(hook.received(_site_1("firing"))) > 1 or hook.received(_site_1("resolved"))
+                    len(hook.received(for_site("s-1", "firing"))) > 1
+                    or hook.received(for_site("s-1", "resolved"))
                 ),
                 8,
                 what="a second page or a resolve",
@@ -130,9 +107,11 @@ def test_an_outage_that_continues_across_a_collector_death_pages_once_and_resolv
         # ---- the gateway recovers: exactly one resolve, as fast as without the restart
         recovered = time.monotonic()
         stack.start_gateways(["gw-a1"], session=2)
-        (resolved,) = wait_for(lambda: hook.received(_site_1("resolved")), 30, what="resolve")
+        (resolved,) = wait_for(
+            lambda: hook.received(for_site("s-1", "resolved")), 30, what="resolve"
+        )
         assert [a["labels"]["gateway"] for a in resolved.alerts] == ["gw-a1"]
         assert resolved.received_at - recovered < 15
-        assert len(hook.received(_site_1("firing"))) == 1
+        assert len(hook.received(for_site("s-1", "firing"))) == 1
         assert len(hook.received(_collector_down("firing"))) == 1
         assert len(hook.received(_collector_down("resolved"))) == 1

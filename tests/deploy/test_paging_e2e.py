@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.paging import for_site, paging_stack, wait_online
 
 from simulators.broker import MosquittoProcess
-from simulators.stack.paging import GatewaySpec, PagingStack
-from simulators.stack.prometheus import TEST_INTERVALS
+from simulators.stack.paging import GatewaySpec
 from simulators.stack.wait import wait_for
 from simulators.stack.webhook import Notification
 
@@ -42,17 +41,6 @@ ENGINE_ENV = {"POSFLEET_ALERT_PENDING_TERMINAL_DOWN_S": "3"}
 RUNBOOKS = "https://github.com/posfleet/posfleet/blob/main/docs/runbooks/"
 
 
-def _for_site(site: str, status: str) -> Callable[[Notification], bool]:
-    def pred(n: Notification) -> bool:
-        return (
-            n.path == "/page/north-oncall"
-            and n.group_labels.get("site") == site
-            and n.status == status
-        )
-
-    return pred
-
-
 def _is_page(n: Notification) -> bool:
     return n.path.startswith("/page/")
 
@@ -64,30 +52,16 @@ def _firing_alertnames(notes: list[Notification]) -> list[str]:
 def test_a_killed_gateway_pages_once_resolves_and_a_site_outage_pages_once(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
-    with PagingStack(
-        workdir=tmp_path / "stack",
-        broker_port=mosquitto.port,
-        gateways=GATEWAYS,
-        intervals=TEST_INTERVALS,
-        heartbeat_interval=1.0,
-        collector_env=ENGINE_ENV,
-    ) as stack:
-        assert stack.prometheus is not None
-        prom = stack.prometheus
-        hook = stack.webhook
+    with paging_stack(mosquitto, tmp_path, GATEWAYS, ENGINE_ENV) as (stack, prom, hook):
         a1 = stack.start_gateways(["gw-a1"], session=1)
         stack.start_gateways(["gw-a2"], session=1)
         site2 = stack.start_gateways(["gw-b1", "gw-b2", "gw-b3"], session=1)
-        wait_for(
-            lambda: prom.query('sum(posfleet_gateways{status="online"}) == 5'),
-            30,
-            what="Prometheus to see 5 gateways online",
-        )
+        wait_online(prom, 5)
         assert hook.received() == []
 
         # ---- one gateway dies: one page, right labels, runbook
         stack.kill(a1)
-        (page,) = wait_for(lambda: hook.received(_for_site("s-1", "firing")), 30, what="page")
+        (page,) = wait_for(lambda: hook.received(for_site("s-1", "firing")), 30, what="page")
         (alert,) = page.alerts
         labels = alert["labels"]
         assert labels["alertname"] == "PosfleetGatewayDown"
@@ -99,16 +73,16 @@ def test_a_killed_gateway_pages_once_resolves_and_a_site_outage_pages_once(
         # ---- it comes back (new session): the resolved notification
         stack.start_gateways(["gw-a1"], session=2)
         (resolved,) = wait_for(
-            lambda: hook.received(_for_site("s-1", "resolved")), 30, what="resolved"
+            lambda: hook.received(for_site("s-1", "resolved")), 30, what="resolved"
         )
         assert [a["labels"]["gateway"] for a in resolved.alerts] == ["gw-a1"]
         assert resolved.alerts[0]["status"] == "resolved"
-        assert len(hook.received(_for_site("s-1", "firing"))) == 1
+        assert len(hook.received(for_site("s-1", "firing"))) == 1
 
         # ---- the store of site s-2 loses power: one notification for the site
         stack.kill(site2)
         (site_page,) = wait_for(
-            lambda: hook.received(_for_site("s-2", "firing")), 30, what="site page"
+            lambda: hook.received(for_site("s-2", "firing")), 30, what="site page"
         )
         assert _firing_alertnames([site_page]) == ["PosfleetSiteDown"]
         assert site_page.alerts[0]["annotations"]["runbook_url"] == RUNBOOKS + "site-down.md"
@@ -158,30 +132,16 @@ def _firing_of(notes: list[Notification]) -> list[tuple[str, str]]:
 def test_a_killed_gateway_pages_within_budget_and_a_spread_store_outage_pages_once(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
-    with PagingStack(
-        workdir=tmp_path / "stack",
-        broker_port=mosquitto.port,
-        gateways=LATENCY_GATEWAYS,
-        intervals=TEST_INTERVALS,
-        heartbeat_interval=1.0,
-        collector_env=LATENCY_ENV,
-    ) as stack:
-        assert stack.prometheus is not None
-        prom = stack.prometheus
-        hook = stack.webhook
+    with paging_stack(mosquitto, tmp_path, LATENCY_GATEWAYS, LATENCY_ENV) as (stack, prom, hook):
         procs = {
             g.gateway_id: stack.start_gateways([g.gateway_id], session=1) for g in LATENCY_GATEWAYS
         }
-        wait_for(
-            lambda: prom.query('sum(posfleet_gateways{status="online"}) == 5'),
-            30,
-            what="Prometheus to see 5 gateways online",
-        )
+        wait_online(prom, 5)
 
         # ---- a single gateway dies: its page lands within the budget
         killed = time.monotonic()
         stack.kill(procs["gw-c1"])
-        (page,) = wait_for(lambda: hook.received(_for_site("s-3", "firing")), 60, what="page")
+        (page,) = wait_for(lambda: hook.received(for_site("s-3", "firing")), 60, what="page")
         assert _firing_of([page]) == [("PosfleetGatewayDown", "gw-c1")]
         took = page.received_at - killed
         assert took <= TEST_PAGE_BOUND_S, f"paged {took:.1f} s after the kill"
@@ -226,7 +186,7 @@ def test_a_killed_gateway_pages_within_budget_and_a_spread_store_outage_pages_on
         # ---- power is back (the store's gateways together): one resolve, nothing else
         stack.start_gateways(["gw-d1", "gw-d2", "gw-d3"], session=2)
         (resolved,) = wait_for(
-            lambda: hook.received(_for_site("s-4", "resolved")), 60, what="store resolved"
+            lambda: hook.received(for_site("s-4", "resolved")), 60, what="store resolved"
         )
         assert [(a["labels"]["alertname"], a["status"]) for a in resolved.alerts] == [
             ("PosfleetGatewayDown", "resolved")

@@ -23,11 +23,9 @@ import csv
 import io
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,7 +36,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from collector.alerts.repository import load_windows
-from collector.process import CollectorProcess, free_port
+from collector.process import CollectorProcess
 from collector.store import db as store_db
 from collector.store.times import from_db, to_db
 from dashboard.i18n import CATALOGS, translate
@@ -49,10 +47,8 @@ from simulators.fleetmodel import generate
 from simulators.gateways import Fleet
 from simulators.runner import FleetRunner
 from simulators.stack.wait import wait_for
+from support.console import chromium, console_script, served
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 STORE_TZ = "Asia/Shanghai"
 VIEWER_TZ = {"zh-CN": "Asia/Shanghai", "en": "UTC"}  # a NOC in China; one that reads UTC
 GATEWAYS = 40
@@ -132,7 +128,7 @@ def build_store(work: Path, broker: MosquittoProcess) -> FleetStore:
             runner.stop()
     finally:
         collector.stop()
-    exe = _console_script()
+    exe = console_script()
     pw = work / "password"
     pw.write_text(PASSWORD + "\n", encoding="utf-8")
     for name, role in ((OPERATOR, "operator"), (ADMIN, "admin")):
@@ -144,25 +140,10 @@ def build_store(work: Path, broker: MosquittoProcess) -> FleetStore:
 
 
 # ------------------------------------------------------------------ the console
-def _console_script() -> str:
-    exe = shutil.which("posfleet-dashboard", path=str(Path(sys.executable).parent))
-    assert exe, "posfleet-dashboard console script not installed in the venv"
-    return exe
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
-
-
 @contextmanager
 def console(db: Path, *, tz: str, now: datetime | None = None) -> Iterator[str]:
     """``posfleet-dashboard`` on a free port (its clock the real one, or pinned at ``now``);
     English by default, as deployed: the viewer picks zh-CN with ``?lang=``."""
-    port = free_port()
     env = {
         **os.environ,
         "POSFLEET_DASHBOARD_PAGE_SIZE": str(PAGE_SIZE),
@@ -174,38 +155,8 @@ def console(db: Path, *, tz: str, now: datetime | None = None) -> Iterator[str]:
     env.pop("POSFLEET_DASHBOARD_NOW", None)
     if now is not None:
         env["POSFLEET_DASHBOARD_NOW"] = to_db(now)
-    proc = subprocess.Popen(
-        [_console_script(), "--db", str(db), "--port", str(port), "--address", "127.0.0.1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _healthy(url) or proc.poll() is not None, 60, what="console health")
-        assert proc.poll() is None, "posfleet-dashboard exited at start"
+    with served(db, env, start_s=60, stop_s=20, what="the console") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        wait_for(lambda: not _healthy(url), 20, what="the console to stop")
-
-
-@contextmanager
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 # ------------------------------------------------------------------ a shift

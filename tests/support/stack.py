@@ -8,8 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from collector.config import load_config
+from collector.inventory import upsert_rows
 from collector.service import Collector
 from collector.store import db as store_db
+from collector.store.store import open_store
 from simulators.broker import MosquittoProcess
 from simulators.fleetmodel import Fleet as FleetModel
 from simulators.gateways import Fleet
@@ -24,6 +26,21 @@ def query(db: Path | str, sql: str, *args: object) -> list[tuple[object, ...]]:
         return conn.execute(sql, args).fetchall()
     finally:
         conn.close()
+
+
+def enrol(target: Path | str, *gateways: str) -> None:
+    """An inventory import, as ``posfleet-collector import-inventory`` does it: ``gateways``
+    registered at store S1 in region north."""
+    store = open_store(target)
+    try:
+        with store.conn:
+            upsert_rows(
+                store.conn,
+                "gateways",
+                [{"gateway_id": g, "site_id": "S1", "region_id": "north"} for g in gateways],
+            )
+    finally:
+        store.close()
 
 
 @contextmanager
