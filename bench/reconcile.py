@@ -43,6 +43,11 @@ DAY = datetime(2026, 11, 23, tzinfo=UTC)
 HEADER = ["merchant", "terminal", "batch", "business_date", "count", "amount", "currency"]
 
 
+def _seconds(v: Any) -> str:
+    """Hundredths kept: 2.003 s is "2.00 s" (the report's fmt would say "2 s")."""
+    return fmt(v, "s") if not isinstance(v, int | float) else f"{v:.2f} s"
+
+
 def headline(r: dict[str, Any]) -> Headline:
     return Headline(
         ratios=[
@@ -54,7 +59,7 @@ def headline(r: dict[str, Any]) -> Headline:
         ],
         figures=[
             Figure("terminals (rows in the file)", fmt(get(r, "terminals"))),
-            Figure("reconcile, whole file", fmt(get(r, "reconcile_s"), "s")),
+            Figure("reconcile, whole file", _seconds(get(r, "reconcile_s"))),
             Figure("goal", "≤ 10 s"),
             Figure("cases opened", fmt(get(r, "cases_opened"))),
         ],
