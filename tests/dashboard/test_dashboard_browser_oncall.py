@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from test_dashboard_browser import _settled, serve
 
 from collector.store import db as store_db
@@ -53,15 +54,17 @@ def test_the_oncall_forms_are_empty_in_the_browser_after_a_save(console, browser
     finally:
         conn.close()
     assert [tuple(r) for r in saved] == [("Qian", "13900000009", "covers the night")]
+    # The run that empties the boxes has ended, but React may draw the new values a frame
+    # later than the flash: wait for them (a box that keeps its text fails after 10 s).
     for label in ("Name", "Mobile", "Note"):
-        assert override.get_by_label(label, exact=True).input_value() == "", label
+        expect(override.get_by_label(label, exact=True)).to_have_value("", timeout=10_000)
 
     rotation = page.locator('[data-testid="stForm"]').filter(has_text="Set a rotation")
     members = rotation.get_by_label("People in order, one per line: name, mobile, chat user id")
     members.fill("Ma, 13900000001\nNiu, 13900000002")
     rotation.get_by_role("button", name="Save rotation").click()
     _settled(page, "set rotation: done")
-    assert members.input_value() == ""
+    expect(members).to_have_value("", timeout=10_000)
     # The zone keeps its value: an empty zone would be the next save's mistake.
     assert rotation.get_by_label("Time zone", exact=True).input_value() == "Asia/Shanghai"
     page.close()

@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from playwright.sync_api import expect
+
 from collector.alerts.repository import load_windows
 from collector.process import CollectorProcess
 from collector.store import db as store_db
@@ -490,7 +492,7 @@ def firmware_policy(s: Shift) -> None:
     assert s.db("SELECT model, target_version, min_version, updated_by FROM firmware_policy") == [
         (model, version, version, ADMIN)
     ]
-    assert page.locator(".st-key-fw_target input").input_value() == ""
+    expect(page.locator(".st-key-fw_target input")).to_have_value("", timeout=10_000)
     page = _lead(s, f"firmware?model={model}", s.tr("Rollout progress"))
     rollout = page.get_by_test_id("stDataFrame").first
     rollout.locator("td", has_text=model).first.wait_for(state="attached", timeout=WAIT_MS)
@@ -515,9 +517,9 @@ def maintenance_schedule(s: Shift) -> None:
     stored = s.db("SELECT task_type, scope_type, scope_id, every_n, every_unit, updated_by "
                   "FROM maintenance_schedules")  # fmt: skip
     assert stored == [("printer", "site", site, 30, "days", ADMIN)]
-    assert page.locator(".st-key-sc_scope_id input").input_value() == ""
+    expect(page.locator(".st-key-sc_scope_id input")).to_have_value("", timeout=10_000)
     # A number box is set back too, not only forgotten: the browser would keep showing 30.
-    assert every.input_value() == "0"
+    expect(every).to_have_value("0", timeout=10_000)
     # Listed, in the viewer's language.
     cell(page, site).first.wait_for(state="attached", timeout=WAIT_MS)
     assert cell(page, site).count() == 1
@@ -563,7 +565,9 @@ def acknowledge(s: Shift) -> None:
     s.page.get_by_label(s.tr("Note (who is on it, what is known)")).fill(note)
     s.page.get_by_role("button", name=s.tr("Acknowledge"), exact=True).click()
     s.flash("acknowledge alert")
-    assert s.page.get_by_label(s.tr("Note (who is on it, what is known)")).input_value() == ""
+    expect(s.page.get_by_label(s.tr("Note (who is on it, what is known)"))).to_have_value(
+        "", timeout=10_000
+    )
     acked = s.db("SELECT id, acked_by, ack_note FROM alerts WHERE acked_at IS NOT NULL")
     assert [(r[1], r[2]) for r in acked if r[2] == note] == [(OPERATOR, note)]
     s.done["acked"] = next(r[0] for r in acked if r[2] == note)
@@ -605,8 +609,8 @@ def schedule_window(s: Shift) -> None:
     assert from_db(rows[0][4]) - starts == timedelta(hours=2)
     s.done["window"] = (wid, site.site_id, starts)
     # The form is empty again, ready for the next window.
-    assert form.get_by_label(s.tr("Scope id"), exact=True).input_value() == ""
-    assert form.get_by_label(s.tr("Reason"), exact=True).input_value() == ""
+    expect(form.get_by_label(s.tr("Scope id"), exact=True)).to_have_value("", timeout=10_000)
+    expect(form.get_by_label(s.tr("Reason"), exact=True)).to_have_value("", timeout=10_000)
     # The console says when it runs next: 02:00-04:00 in the store, on the viewer's clock.
     shanghai = ZoneInfo(STORE_TZ)
     local = max(datetime.now(UTC), starts).astimezone(shanghai)
@@ -683,7 +687,7 @@ def record_service(s: Shift) -> None:
     form.get_by_label(s.tr("Work done"), exact=True).fill(work)
     form.get_by_role("button", name=s.tr("Record service")).click()
     s.flash("record service")
-    assert form.get_by_label(s.tr("Work done"), exact=True).input_value() == ""
+    expect(form.get_by_label(s.tr("Work done"), exact=True)).to_have_value("", timeout=10_000)
     assert s.db("SELECT subject_type, subject_id, performed_by, work FROM services") == [
         ("terminal", terminal, OPERATOR, work)
     ]
