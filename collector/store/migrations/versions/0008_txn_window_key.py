@@ -71,8 +71,9 @@ def _columns() -> list[sa.Column[Any]]:
 def _rebuild_sqlite(*unique: sa.UniqueConstraint) -> None:
     """txn_aggregates copied into a table without release 0's unnamed key (or with it,
     ``unique``), every row and id kept; its indexes are made again by the caller."""
-    op.create_table("txn_aggregates_0008", *_columns(), sa.PrimaryKeyConstraint("id"), *unique)
-    names = ", ".join(c.name for c in _columns())
+    columns = _columns()
+    op.create_table("txn_aggregates_0008", *columns, sa.PrimaryKeyConstraint("id"), *unique)
+    names = ", ".join(c.name for c in columns)
     op.execute(f"INSERT INTO txn_aggregates_0008 ({names}) SELECT {names} FROM txn_aggregates")
     op.drop_table("txn_aggregates")  # and its indexes
     op.rename_table("txn_aggregates_0008", "txn_aggregates")
