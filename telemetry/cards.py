@@ -8,7 +8,9 @@ library only.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 # A run of digits, optionally grouped by single spaces or dashes ("4111 1111 1111 1111"); the
@@ -67,17 +69,47 @@ def _looks_like_pan(text: str) -> bool:
     return False
 
 
-def card_field(value: Any, path: str = "") -> str | None:
+class _Repeated(dict[str, Any]):
+    """A JSON object with a repeated key: the parse keeps the last value, but the card check
+    must see every one (``{"acquirer": PAN, "acquirer": "ok"}`` still carries a PAN)."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self.pairs = pairs
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    return obj if len(obj) == len(pairs) else _Repeated(pairs)
+
+
+def parse_all(payload: bytes | str) -> Any:
+    """``json.loads`` that keeps every value of a repeated key for ``card_field``."""
+    return json.loads(payload, object_pairs_hook=_object)
+
+
+def card_field(
+    value: Any, path: str = "", *, ids: Mapping[str, str | None] | None = None
+) -> str | None:
     """The path of the first field (or key) that looks like a card number, else ``None``.
 
-    ``value`` is parsed JSON. Never returns the value itself: it must not reach a log.
+    ``value`` is parsed JSON (``parse_all`` keeps repeated keys). ``ids``: the topic's ids;
+    ``gw`` and ``terminal`` are exempt only when they equal them (a mismatch's log line
+    names the payload's id, so a card number there must be refused first). Never returns
+    the value itself: it must not reach a log.
     """
     if isinstance(value, dict):
-        for k, v in value.items():
+        pairs = value.pairs if isinstance(value, _Repeated) else value.items()
+        for k, v in pairs:
             where = f"{path}.{k}" if path else str(k)
             if isinstance(k, str) and _looks_like_pan(k):
                 return f"{path}.<key>" if path else "<key>"
-            if not path and k in ID_FIELDS and isinstance(v, str):
+            if (
+                not path
+                and k in ID_FIELDS
+                and isinstance(v, str)
+                and (ids is None or ids.get(k) == v)
+            ):
                 continue
             if k in TIME_FIELDS and isinstance(v, int | float) and not isinstance(v, bool):
                 continue

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from telemetry.cards import card_field, may_hold_pan
+from telemetry.cards import card_field, may_hold_pan, parse_all
 from telemetry.models import (
     Event,
     Firmware,
@@ -127,10 +127,11 @@ def decode(
         # parse, only for this kind, and only when the raw bytes could hold a card number at
         # all (telemetry.cards.may_hold_pan: one regex over the payload otherwise).
         try:
-            raw = json.loads(payload)
+            raw = parse_all(payload)
         except (ValueError, RecursionError):
             raw = None  # the model's parse says what is wrong with it
-        where = card_field(raw) if raw is not None else None
+        ids = {"gw": ref.gateway_id, "terminal": ref.terminal_id}
+        where = card_field(raw, ids=ids) if raw is not None else None
         if where is not None:
             return Rejected(
                 RejectReason.CARD_DATA,

@@ -18,7 +18,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from telemetry.topics import ID_PATTERN
 
@@ -196,8 +204,18 @@ class Event(_Wire):
 # and a bound far below 13 digits means no count or amount can ever look like a card number.
 MAX_TXN_COUNT = 1_000_000
 MAX_AMOUNT = 999_999_999_999  # minor units (cents, fen): 12 digits
-TxnCount = Annotated[int, Field(ge=0, le=MAX_TXN_COUNT)]
-Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
+
+
+def _json_number(value: object) -> object:
+    """Counts and amounts are JSON numbers: lax int parsing would store ``true`` as 1 sale
+    and ``"5"`` as 5 (docs/protocol.md: a value of the wrong type is ``schema``)."""
+    if isinstance(value, bool | str):
+        raise ValueError("a count or amount is a JSON number, not a string or boolean")
+    return value
+
+
+TxnCount = Annotated[int, Field(ge=0, le=MAX_TXN_COUNT), BeforeValidator(_json_number)]
+Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT), BeforeValidator(_json_number)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]  # ISO 4217 alphabetic code
 
 

@@ -189,3 +189,46 @@ def test_the_pre_checks_fast_path_answers_exactly_as_its_regex(text: str) -> Non
 
     payload = text.encode()
     assert may_hold_pan(payload) is (_MAY_HOLD.search(payload) is not None)
+
+
+# ---------------------------------------------------------------- found from the outside
+def test_a_card_number_in_a_repeated_key_is_refused_though_the_parse_keeps_the_last() -> None:
+    # JSON parsers keep the last of two equal keys: the first value is never stored, but the
+    # message still carries a card number.
+    raw = json.dumps(BASE)[:-1] + ',"acquirer":"4111111111111111","acquirer":"unionpay-sh"}'
+    result = decode(TOPIC, raw.encode())
+    assert isinstance(result, Rejected)
+    assert result.reason is RejectReason.CARD_DATA
+    assert result.detail.startswith("acquirer:")
+
+
+def test_a_card_number_sent_as_the_gateway_or_terminal_id_is_card_data_not_a_logged_mismatch() -> (
+    None
+):
+    # The mismatch's log line names the payload's id: a card number there must be refused
+    # before it, as card_data, whose line names the field only.
+    pan = "4111111111111111"
+    for field in ("gw", "terminal"):
+        result = _rejected({**BASE, field: pan})
+        assert isinstance(result, Rejected)
+        assert result.reason is RejectReason.CARD_DATA, result
+        assert pan not in result.detail
+        assert pan[:6] not in result.detail
+
+
+def test_counts_and_amounts_sent_as_booleans_or_text_are_schema_errors() -> None:
+    # pydantic's lax ints read true as 1 and "5" as 5: a true was stored as one sale.
+    for body in (
+        {**BASE, "outcomes": {"approved": True}},
+        {**BASE, "responses": {"issuer_unavailable": "5"}},
+        {**BASE, "approved_amount": True},
+        {**BASE, "refunded_amount": "2500"},
+        {**BASE, "batch": {"id": "b", "count": "1", "amount": 1, "currency": "CNY",
+                           "closed_at": 1795339000}},
+    ):  # fmt: skip
+        result = _rejected(body)
+        assert isinstance(result, Rejected), body
+        assert result.reason is RejectReason.SCHEMA, (body, result)
+    result = _rejected({**BASE, "approved_amount": 4500.0, "outcomes": {"approved": 3.0}})
+    assert isinstance(result, Decoded), result  # 3.0 is still the integer 3
+    assert result.message.approved_amount == 4500  # type: ignore[union-attr]

@@ -1,0 +1,110 @@
+"""The transactions kind attacked from outside: raw payloads published to a real Mosquitto,
+read by the real collector process, judged by its /metrics, its log and its store file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from collector.inventory import upsert_rows
+from collector.process import CollectorProcess
+from collector.store import db
+from collector.store.store import Store
+from simulators.broker import MosquittoProcess
+from simulators.stack.wait import wait_for
+
+pytestmark = pytest.mark.integration
+
+TOPIC = "posfleet/v1/gw-0042/terminal/pinpad-2/transactions"
+PAN = "4111111111111111"  # the Visa test card
+WINDOW = {"v": 1, "gw": "gw-0042", "terminal": "pinpad-2", "ts": 1795339260}
+
+
+def _window(i: int, **kw: object) -> dict[str, object]:
+    since = 1795338000 + 1200 * i
+    return {**WINDOW, "since": since, "until": since + 1200, **kw}
+
+
+def _rows(target: Path, sql: str) -> list[tuple[object, ...]]:
+    conn = db.connect(target, readonly=True)
+    try:
+        return list(conn.execute(sql).fetchall())
+    finally:
+        conn.close()
+
+
+def test_card_numbers_hidden_in_ids_or_repeated_keys_and_booleans_as_counts_are_refused(
+    mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path
+) -> None:
+    store = Store(db_path)
+    with store.conn:
+        upsert_rows(store.conn, "gateways", [{"gateway_id": "gw-0042", "region_id": "north"}])
+        upsert_rows(store.conn, "terminals", [{"terminal_id": "pinpad-2", "gateway_id": "gw-0042"}])
+    store.close()
+    log = tmp_path / "collector.log"
+    collector = CollectorProcess(db_path, mosquitto.port, log_path=log, log_level="DEBUG")
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="integrator")
+    pub.connect("127.0.0.1", mosquitto.port)
+    pub.loop_start()
+
+    def seen() -> float:
+        counted = collector.rejected()
+        ok = collector.sample_value("posfleet_collector_messages_total", kind="transactions")
+        return sum(counted.values()) + (ok or 0.0)
+
+    def publish(payload: str, topic: str = TOPIC) -> None:
+        before = seen()
+        pub.publish(topic, payload.encode(), qos=1).wait_for_publish(5)
+        wait_for(lambda: seen() > before or not collector.alive(), 20, what="message judged")
+
+    try:
+        collector.start()
+        wait_for(
+            lambda: collector.sample_value("posfleet_collector_broker_connected") == 1.0,
+            30,
+            what="collector connected",
+        )
+        # A card number as the payload's gateway or terminal id: the mismatch's log line
+        # used to print it.
+        publish(json.dumps(_window(0, gw=PAN)))
+        publish(json.dumps(_window(1, terminal=PAN)))
+        # The same key twice: the stored value would be the last, the first was not checked.
+        publish(json.dumps(_window(2))[:-1] + f',"acquirer":"{PAN}","acquirer":"unionpay-sh"}}')
+        # Booleans and text as counts: true was stored as one sale.
+        publish(json.dumps(_window(3, outcomes={"approved": True})))
+        publish(json.dumps(_window(4, approved_amount="2500", currency="CNY")))
+        # A valid window after all that, and a heartbeat: nothing stalled.
+        publish(json.dumps(_window(5, outcomes={"approved": 7}, responses={"approved": 7})))
+        pub.publish(
+            "posfleet/v1/gw-0042/heartbeat",
+            b'{"v":1,"gw":"gw-0042","ts":1795339200,"session":3,"seq":1,"interval":120}',
+            qos=1,
+        ).wait_for_publish(5)
+        wait_for(
+            lambda: (
+                collector.sample_value("posfleet_collector_messages_total", kind="heartbeat") == 1.0
+            ),
+            20,
+            what="a heartbeat after the attack",
+        )
+        rejected = collector.rejected()
+        assert (rejected["card_data"], rejected["schema"]) == (3, 2), rejected
+        assert rejected["gateway_mismatch"] == rejected["terminal_mismatch"] == 0
+        assert collector.alive()
+        assert _rows(db_path, "SELECT window_start, approved FROM txn_aggregates") == [
+            ("2026-11-22T10:40:00.000000+00:00", 7)
+        ]
+    finally:
+        pub.disconnect()
+        pub.loop_stop()
+        collector.stop()
+    text = log.read_text()
+    assert "rejected card_data" in text
+    assert PAN not in text
+    assert PAN[:6] not in text
+    for path in db_path.parent.glob(db_path.name + "*"):
+        assert PAN.encode() not in path.read_bytes(), path
