@@ -19,13 +19,16 @@ from typing import Any
 
 from collector.store.db import Connection, dialect
 
-# (id, terminal_id, gateway_id, window_start, window_end, attempted, last_txn_at, tz,
-#  historical, site_id, issuer_unavailable, timed_out, reversed)
+# (id, terminal_id, gateway_id, window_start, window_end, attempted, last_txn_at (at most the
+#  window's received_at), tz, historical, site_id, issuer_unavailable, timed_out, reversed)
 Row = tuple[Any, ...]
 
 _SELECT = (
     "SELECT a.id, a.terminal_id, a.gateway_id, a.window_start, a.window_end, "
-    "a.approved + a.declined + a.reversed + a.timed_out + a.error, a.last_txn_at, "
+    "a.approved + a.declined + a.reversed + a.timed_out + a.error, "
+    # No sale is later than its report's receipt: a device clock that jumped ahead once (a
+    # last_txn_at in 2100) would otherwise stay the latest sale and mask every silence.
+    "CASE WHEN a.last_txn_at > a.received_at THEN a.received_at ELSE a.last_txn_at END, "
     "COALESCE(s.tz, 'UTC'), a.historical, COALESCE(t.site_id, g.site_id, ''), "
     "a.rc_issuer_unavailable, a.timed_out, a.reversed FROM txn_aggregates a "
     "LEFT JOIN terminals t ON t.terminal_id = a.terminal_id AND a.terminal_id != '' "

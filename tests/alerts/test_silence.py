@@ -422,3 +422,22 @@ def test_a_device_with_only_back_filled_history_is_not_judged_beyond_it(store_ur
         assert rig.silent() == []
     finally:
         rig.store.close()
+
+
+def test_one_window_from_a_clock_far_ahead_does_not_mask_the_silence_for_ever(
+    open_hours: Rig,
+) -> None:
+    # The device's clock jumped to 2100 for one report (accepted: a live message may be
+    # dated in the future). Its last_txn_at was kept as the latest sale, so every later
+    # silence was "negative" and never judged, until 2100.
+    ahead = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp())
+    body = {
+        "v": 1, "gw": "gw-1", "terminal": "pp-1", "ts": ahead + 1200, "since": ahead,
+        "until": ahead + 1200, "outcomes": {"approved": 1}, "responses": {"approved": 1},
+        "last_txn_at": ahead + 600,
+    }  # fmt: skip
+    rig = open_hours
+    rig.send([rig._rx("posfleet/v1/gw-1/terminal/pp-1/transactions", json.dumps(body).encode())])
+    rig.stuck["pp-1"] = _sh("2026-11-30T10:00")
+    rig.live(_sh("2026-11-30T10:50"))
+    assert rig.silent() == [("terminal", "pp-1", "firing")]
