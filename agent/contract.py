@@ -254,7 +254,10 @@ def _valid(spec: Spec, value: Any) -> bool:
 # ---------------------------------------------------------------- card numbers
 # The same rule as telemetry/cards.py (the collector's): a run of 13-19 digits, optionally
 # grouped by single spaces or dashes, that passes the Luhn check. The agent never forwards it.
-_RUN = re.compile(r"(?<!\d)(?<!\d[ -])\d(?:[ -]?\d)*(?![ -]?\d)")
+# The separators: a space or a dash, as typed or as text software prints them (a no-break,
+# thin or ideographic space; a hyphen, en dash or full-width hyphen-minus).
+_SEP = "[ \u00a0\u2007\u2009\u202f\u3000\\-\u2010\u2011\u2013\uff0d]"
+_RUN = re.compile(rf"(?<!\d)(?<!\d{_SEP})\d(?:{_SEP}?\d)*(?!{_SEP}?\d)")
 ID_FIELDS = frozenset({"gw", "terminal"})
 TIME_FIELDS = frozenset({"ts", "since", "until", "last_txn_at", "closed_at"})
 
@@ -271,7 +274,7 @@ def luhn_ok(digits: str) -> bool:
 
 def _looks_like_pan(text: str) -> bool:
     for m in _RUN.finditer(text):
-        digits = "".join(c for c in m.group() if c not in " -")
+        digits = "".join(c for c in m.group() if c.isdecimal())
         if 13 <= len(digits) <= 19 and luhn_ok(digits):
             return True
     return False

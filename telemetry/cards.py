@@ -16,7 +16,10 @@ from typing import Any
 # A run of digits, optionally grouped by single spaces or dashes ("4111 1111 1111 1111"); the
 # lookarounds make it the whole run, so a 20-digit reference is one run (not a PAN), never
 # a 16-digit window inside it. \d is Unicode: full-width digits count too.
-_RUN = re.compile(r"(?<!\d)(?<!\d[ -])\d(?:[ -]?\d)*(?![ -]?\d)")
+# The separators: a space or a dash, as typed or as text software prints them (a no-break,
+# thin or ideographic space; a hyphen, en dash or full-width hyphen-minus).
+_SEP = "[ \u00a0\u2007\u2009\u202f\u3000\\-\u2010\u2011\u2013\uff0d]"
+_RUN = re.compile(rf"(?<!\d)(?<!\d{_SEP})\d(?:{_SEP}?\d)*(?!{_SEP}?\d)")
 PAN_MIN, PAN_MAX = 13, 19
 # Identity fields equal the topic's ids (checked by the decoder) and are inventory ids, not
 # data; a gateway named by its IMEI (15 digits, Luhn-valid by design) must not be refused.
@@ -63,7 +66,7 @@ def luhn_ok(digits: str) -> bool:
 
 def _looks_like_pan(text: str) -> bool:
     for m in _RUN.finditer(text):
-        digits = "".join(c for c in m.group() if c not in " -")
+        digits = "".join(c for c in m.group() if c.isdecimal())
         if PAN_MIN <= len(digits) <= PAN_MAX and luhn_ok(digits):
             return True
     return False

@@ -232,3 +232,18 @@ def test_counts_and_amounts_sent_as_booleans_or_text_are_schema_errors() -> None
     result = _rejected({**BASE, "approved_amount": 4500.0, "outcomes": {"approved": 3.0}})
     assert isinstance(result, Decoded), result  # 3.0 is still the integer 3
     assert result.message.approved_amount == 4500  # type: ignore[union-attr]
+
+
+def test_a_card_number_grouped_by_a_no_break_or_ideographic_space_or_an_en_dash_is_refused() -> (
+    None
+):
+    # Text software prints a card number with these as often as with a plain space or dash.
+    pan = "4111111111111111"
+    for sep in ("\u00a0", "\u202f", "\u3000", "\u2013", "\uff0d"):
+        for ascii_only in (True, False):
+            body = {**BASE, "note": f"card {_grouped(pan, sep)}"}
+            result = decode(TOPIC, json.dumps(body, ensure_ascii=ascii_only).encode())
+            assert isinstance(result, Rejected), (sep, result)
+            assert result.reason is RejectReason.CARD_DATA
+    # Two separators in a row still part the digits (a list of two numbers is not a card).
+    assert isinstance(_rejected({**BASE, "note": _grouped(pan, "  ")}), Decoded)
