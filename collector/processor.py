@@ -50,6 +50,7 @@ from collector.store.store import (
     dumps,
 )
 from collector.store.transactions import TxnAggregate
+from telemetry.cards import redact
 from telemetry.clock import Clock, SystemClock
 from telemetry.codec import MAX_PAYLOAD_BYTES, Decoded, Rejected, RejectReason, decode
 from telemetry.models import (
@@ -882,7 +883,9 @@ class Processor:
             return
         self.metrics.rejected.labels(reason).inc()
         if self._log_budget.allow(reason, self.clock.monotonic()):
-            log.warning("rejected %s on %r: %s", reason, topic[:200], detail)
+            # A topic that is not ours may hold anything, a card number included.
+            shown = redact(topic[:260]) if reason == RejectReason.UNKNOWN_TOPIC.value else topic
+            log.warning("rejected %s on %r: %s", reason, shown[:200], detail)
 
     def _notify(
         self,

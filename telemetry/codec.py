@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from telemetry.cards import card_field, may_hold_pan, parse_all
+from telemetry.cards import card_field, may_hold_pan, parse_all, redact
 from telemetry.models import (
     Event,
     Firmware,
@@ -119,7 +119,9 @@ def decode(
     """
     ref = parse_topic(topic)
     if ref is None:
-        return Rejected(RejectReason.UNKNOWN_TOPIC, f"not a posfleet/v1 topic: {topic[:200]!r}")
+        return Rejected(
+            RejectReason.UNKNOWN_TOPIC, f"not a posfleet/v1 topic: {redact(topic[:260])[:200]!r}"
+        )
     if len(payload) > max_bytes:
         return Rejected(RejectReason.OVERSIZED, f"{len(payload)} bytes > {max_bytes}", ref)
     if ref.kind is Kind.TRANSACTIONS and may_hold_pan(payload):

@@ -77,8 +77,10 @@ def test_card_numbers_hidden_in_ids_or_repeated_keys_and_booleans_as_counts_are_
         # Booleans and text as counts: true was stored as one sale.
         publish(json.dumps(_window(3, outcomes={"approved": True})))
         publish(json.dumps(_window(4, approved_amount="2500", currency="CNY")))
+        # A card number as a topic level: not our topic, logged as it came.
+        publish(json.dumps(_window(5)), "posfleet/v1/gw-0042/terminal/4111 1111 1111 1111/x")
         # A valid window after all that, and a heartbeat: nothing stalled.
-        publish(json.dumps(_window(5, outcomes={"approved": 7}, responses={"approved": 7})))
+        publish(json.dumps(_window(6, outcomes={"approved": 7}, responses={"approved": 7})))
         pub.publish(
             "posfleet/v1/gw-0042/heartbeat",
             b'{"v":1,"gw":"gw-0042","ts":1795339200,"session":3,"seq":1,"interval":120}',
@@ -94,9 +96,10 @@ def test_card_numbers_hidden_in_ids_or_repeated_keys_and_booleans_as_counts_are_
         rejected = collector.rejected()
         assert (rejected["card_data"], rejected["schema"]) == (3, 2), rejected
         assert rejected["gateway_mismatch"] == rejected["terminal_mismatch"] == 0
+        assert rejected["unknown_topic"] == 1
         assert collector.alive()
         assert _rows(db_path, "SELECT window_start, approved FROM txn_aggregates") == [
-            ("2026-11-22T10:40:00.000000+00:00", 7)
+            ("2026-11-22T11:00:00.000000+00:00", 7)
         ]
     finally:
         pub.disconnect()
@@ -106,5 +109,8 @@ def test_card_numbers_hidden_in_ids_or_repeated_keys_and_booleans_as_counts_are_
     assert "rejected card_data" in text
     assert PAN not in text
     assert PAN[:6] not in text
+    # paho's own DEBUG lines echo every topic as received: ours must not.
+    ours = [line for line in text.splitlines() if "collector.paho" not in line]
+    assert not [line for line in ours if "4111 1111" in line]
     for path in db_path.parent.glob(db_path.name + "*"):
         assert PAN.encode() not in path.read_bytes(), path
