@@ -114,3 +114,58 @@ def test_card_numbers_hidden_in_ids_or_repeated_keys_and_booleans_as_counts_are_
     assert not [line for line in ours if "4111 1111" in line]
     for path in db_path.parent.glob(db_path.name + "*"):
         assert PAN.encode() not in path.read_bytes(), path
+
+
+def test_a_window_replayed_live_back_filled_and_after_a_restart_is_stored_and_counted_once(
+    mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path
+) -> None:
+    store = Store(db_path)
+    with store.conn:
+        upsert_rows(store.conn, "gateways", [{"gateway_id": "gw-0042", "region_id": "north"}])
+        upsert_rows(store.conn, "terminals", [{"terminal_id": "pinpad-2", "gateway_id": "gw-0042"}])
+    store.close()
+    collector = CollectorProcess(db_path, mosquitto.port, log_path=tmp_path / "collector.log")
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="agent")
+    pub.connect("127.0.0.1", mosquitto.port)
+    pub.loop_start()
+    body = _window(0, outcomes={"approved": 11}, responses={"approved": 11}, currency="CNY")
+
+    def accepted() -> float:
+        n = collector.sample_value("posfleet_collector_messages_total", kind="transactions")
+        return n or 0.0
+
+    def send(payload: dict[str, object], expect: float) -> None:
+        pub.publish(TOPIC, json.dumps(payload).encode(), qos=1).wait_for_publish(5)
+        wait_for(lambda: accepted() == expect, 20, what=f"{expect:.0f} windows accepted")
+
+    def approved() -> float | None:
+        return collector.sample_value(
+            "posfleet_transactions_total", outcome="approved", region="north"
+        )
+
+    try:
+        collector.start()
+        wait_for(
+            lambda: collector.sample_value("posfleet_collector_broker_connected") == 1.0,
+            30,
+            what="collector connected",
+        )
+        send(body, 1)
+        send({**body, "historical": True}, 2)
+        send({**body, "outcomes": {"approved": 99}}, 3)  # the same window, other counts
+        assert approved() == 11
+        assert collector.stop() == 0
+        collector.start()
+        wait_for(
+            lambda: collector.sample_value("posfleet_collector_broker_connected") == 1.0,
+            30,
+            what="collector connected again",
+        )
+        send({**body, "historical": True}, 1)  # its counters start again at 0
+        assert approved() == 11
+        assert _rows(db_path, "SELECT approved FROM txn_aggregates") == [(11,)]
+        assert sum(collector.rejected().values()) == 0
+    finally:
+        pub.disconnect()
+        pub.loop_stop()
+        collector.stop()
