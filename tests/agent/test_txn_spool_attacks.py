@@ -1,0 +1,130 @@
+"""The transaction spool as a payment-app vendor gets it wrong and as an attacker on the gateway
+uses it: a real agent process, a real Mosquitto, real files dropped in the spool."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from agent_support import Observer
+
+from simulators.broker import MosquittoProcess
+from simulators.stack.wait import wait_for
+
+pytestmark = pytest.mark.integration
+GW = "gw-0042"
+PAN = "4111111111111111"
+GOOD = {"terminal": "pinpad-2", "since": 1795338000, "until": 1795338600}
+
+
+def line(**fields: object) -> str:
+    return json.dumps({**GOOD, **fields}, separators=(",", ":"))
+
+
+def drop(spool: Path, name: str, text: str | bytes) -> None:
+    """The documented way: write <name>.tmp, close it, rename it to <name>.jsonl."""
+    tmp = spool / f"{name}.tmp"
+    tmp.write_bytes(text.encode() if isinstance(text, str) else text)
+    tmp.rename(spool / f"{name}.jsonl")
+
+
+class AgentProcess:
+    def __init__(self, broker: MosquittoProcess, work: Path, **env: str) -> None:
+        self.work = work
+        self.spool = work / "spool"
+        self.state = work / "state"
+        self.log = work / "agent.log"
+        self.env = {
+            **os.environ,
+            "POSFLEET_AGENT_GATEWAY_ID": GW,
+            "POSFLEET_AGENT_BROKER_HOST": broker.host,
+            "POSFLEET_AGENT_BROKER_PORT": str(broker.port),
+            "POSFLEET_AGENT_STATE_DIR": str(self.state),
+            "POSFLEET_AGENT_TXN_SPOOL_DIR": str(self.spool),
+            "POSFLEET_AGENT_TXN_INTERVAL": "0.3",
+            "POSFLEET_AGENT_PROBE_INTERVAL": "30",
+            "POSFLEET_AGENT_RECONNECT_MIN_DELAY": "1",
+            "POSFLEET_AGENT_RECONNECT_MAX_DELAY": "1",
+            "POSFLEET_AGENT_TERMINAL_PLUGINS": "false",
+            **env,
+        }
+        self.spool.mkdir(parents=True, exist_ok=True)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AgentProcess:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "agent.main", "run"], env=self.env, stdout=out, stderr=out
+            )
+        return self
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def everything_written(self) -> bytes:
+        """Every byte the agent left on disk (spool, rejected/, state, outbox) and logged."""
+        return b"".join(p.read_bytes() for p in self.work.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def observer(mosquitto: MosquittoProcess) -> Iterator[Observer]:
+    obs = Observer(mosquitto.host, mosquitto.port)
+    wait_for(obs.subscribed.is_set, 5, what="observer subscribed")
+    yield obs
+    obs.close()
+
+
+@pytest.fixture
+def agent(mosquitto: MosquittoProcess, tmp_path: Path) -> Iterator[AgentProcess]:
+    a = AgentProcess(mosquitto, tmp_path / "gw")
+    yield a
+    a.stop()
+
+
+def txn(obs: Observer) -> list[dict[str, object]]:
+    return obs.of_kind("transactions")
+
+
+def online(obs: Observer) -> bool:
+    return any(b.get("state") == "online" for b in obs.of_kind("status"))
+
+
+def test_a_window_handed_to_a_stalled_broker_survives_a_kill_9_of_the_agent(
+    mosquitto: MosquittoProcess, observer: Observer, agent: AgentProcess
+) -> None:
+    agent.start()
+    wait_for(lambda: online(observer), 15, what="agent online")
+    assert mosquitto.proc is not None
+    os.kill(mosquitto.proc.pid, signal.SIGSTOP)  # connected, but no PUBACK will come
+    try:
+        drop(agent.spool, "a", line(outcomes={"approved": 3}) + "\n")
+        wait_for(
+            lambda: (
+                not list(agent.work.rglob("*.jsonl")) and not list(agent.work.rglob("*.merged"))
+            ),
+            15,
+            what="the spool read, journal gone",
+        )
+        agent.kill9()
+    finally:
+        os.kill(mosquitto.proc.pid, signal.SIGCONT)
+    agent.start()
+    wait_for(lambda: len(txn(observer)) >= 1, 20, what="the window after the restart")
+    assert [b["outcomes"] for b in txn(observer)] == [{"approved": 3}]
