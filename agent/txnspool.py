@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from agent.contract import (
     SCHEMA,
     Body,
     card_field,
+    looks_like_pan,
     topic_for,
     unix_seconds,
     valid,
@@ -65,19 +67,51 @@ class Scan:
     journal: Path | None = None
 
 
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _raw_has_pan(raw: bytes) -> bool:
+    """A card number anywhere in the line's bytes, as written or as JSON ``\\u`` escapes."""
+    text = raw.decode("utf-8", "replace")
+    return looks_like_pan(text) or looks_like_pan(_ESCAPE.sub(lambda m: chr(int(m[1], 16)), text))
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys: a card number could hide behind a later,
+    # harmless value, pass the check and be kept with the line.
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise LineError("schema", "a key appears twice")
+    return out
+
+
 def check_line(raw: bytes) -> dict[str, Any]:
-    """One line as a dict of valid fields, times as Unix seconds; raises ``LineError``."""
+    """One line as a dict of valid fields, times as Unix seconds; raises ``LineError``.
+
+    A refused line whose bytes hold a card number anywhere (malformed, oversized, a time
+    field far out of range...) is refused as ``card_data``, so that it is never kept."""
+    try:
+        return _check_line(raw)
+    except LineError as exc:
+        if exc.reason != "card_data" and _raw_has_pan(raw):
+            raise LineError("card_data", "line: looks like a card number") from None
+        raise
+
+
+def _check_line(raw: bytes) -> dict[str, Any]:
     if len(raw) > MAX_LINE_BYTES:
         raise LineError("oversized", f"{len(raw)} bytes > {MAX_LINE_BYTES}")
     try:
-        line = json.loads(raw)
+        line = json.loads(raw, object_pairs_hook=_no_duplicates)
+    except LineError:
+        raise
     except (ValueError, RecursionError) as exc:
         raise LineError("malformed_json", str(exc)[:200]) from None
     if not isinstance(line, dict):
         raise LineError("schema", "a line must be a JSON object")
     where = card_field(line)
     if where is not None:  # first: nothing else about this line may reach a log or a file
-        raise LineError("card_data", f"{where or 'line'}: looks like a card number")
+        raise LineError("card_data", f"{(where or 'line')[:200]}: looks like a card number")
     unknown = set(line) - LINE_FIELDS
     if unknown:
         raise LineError("schema", f"unknown fields {sorted(unknown)[:5]}")

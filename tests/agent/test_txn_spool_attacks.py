@@ -128,3 +128,41 @@ def test_a_window_handed_to_a_stalled_broker_survives_a_kill_9_of_the_agent(
     agent.start()
     wait_for(lambda: len(txn(observer)) >= 1, 20, what="the window after the restart")
     assert [b["outcomes"] for b in txn(observer)] == [{"approved": 3}]
+
+
+def test_card_numbers_in_any_shape_are_refused_and_kept_nowhere(
+    observer: Observer, agent: AgentProcess
+) -> None:
+    spaced = "4111 1111 1111 1111"
+    dashed = "4111-1111-1111-1111"
+    fullwidth = "".join(chr(0xFF10 + int(c)) for c in PAN)
+    escaped = "".join(f"\\u{ord(c):04x}" for c in PAN)
+    bad = [
+        line(note=PAN),  # unknown field
+        line(outcomes={"approved": 1}, debug={PAN: 1}),  # a key
+        line(acquirer=spaced),
+        line(acquirer=dashed),
+        line(acquirer=fullwidth),
+        '{"terminal":"pinpad-2","since":1795338000,"until":1795338600,"acquirer":"'
+        + escaped
+        + '"}',
+        f"not json {PAN}",  # malformed, with a card number
+        '{"terminal":"pinpad-2","since":1795338000,"until":1795338600,"x":"' + PAN + '"',
+        line(acquirer=PAN[:8], since=int(PAN)),  # a "time" far out of range
+        # duplicate key: the card number hides behind a later, harmless value
+        '{"terminal":"pinpad-2","since":1795338000,"until":1795338600,'
+        f'"acquirer":"{PAN}","acquirer":"ok"}}',
+        line(note="x" * (17 * 1024) + PAN),  # oversized
+    ]
+    drop(agent.spool, "mixed", "\n".join([line(outcomes={"approved": 2}), *bad]) + "\n")
+    agent.start()
+    wait_for(lambda: len(txn(observer)) >= 1, 20, what="the good line")
+    wait_for(lambda: observer.of_kind("event"), 20, what="the rejection event")
+    agent.stop()
+    assert [b["outcomes"] for b in txn(observer)] == [{"approved": 2}]
+    reasons = (agent.spool / "rejected" / "mixed.jsonl.reason").read_text().splitlines()
+    assert [r.split(":")[0] for r in reasons] == [f"line {n}" for n in range(2, 2 + len(bad))]
+    everything = agent.everything_written() + b"".join(r for _, r in observer.raw)
+    for shape in (PAN, spaced, dashed, fullwidth, escaped):
+        assert shape.encode() not in everything, shape
+    assert fullwidth.encode("utf-8") not in everything
