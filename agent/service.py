@@ -33,7 +33,8 @@ def schedule_of(s: AgentSettings) -> Schedule:
 
 
 def txn_spool_of(s: AgentSettings) -> TxnSpool:
-    return TxnSpool(s.txn_spool_dir or s.state_dir / "txn-spool", s.gateway_id)
+    spool = s.txn_spool_dir or s.state_dir / "txn-spool"
+    return TxnSpool(spool, s.gateway_id, journal_dir=s.state_dir / "txn-journal")
 
 
 class Service:

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,9 +203,14 @@ def _sum_ok(fields: dict[str, Any]) -> bool:
 
 
 class TxnSpool:
-    def __init__(self, root: Path, gateway_id: str) -> None:
+    """The spool ``root`` is the payment app's (it can write there); the journal lives in
+    ``journal_dir``, the agent's own: a journal is published unchecked after a crash, so one
+    the payment app could drop would bypass every check."""
+
+    def __init__(self, root: Path, gateway_id: str, journal_dir: Path) -> None:
         self.root = root
         self.rejected_dir = root / "rejected"
+        self.journal_dir = journal_dir
         self.gw = gateway_id
         self._usable()
 
@@ -218,20 +224,34 @@ class TxnSpool:
             return False
         return True
 
+    def _candidates(self) -> list[str]:
+        with os.scandir(self.root) as it:
+            names = [
+                e.name
+                for e in it
+                if e.name.endswith(".jsonl") and not e.is_dir(follow_symlinks=False)
+            ]
+        return sorted(names)[:MAX_FILES_PER_SCAN]
+
     def scan(self, now: float) -> Scan:
         """Read what is complete; a journal left by a crash is replayed first."""
-        if not self._usable():
-            return Scan()
-        journals = sorted(self.root.glob("*.merged"))
+        self.journal_dir.mkdir(parents=True, exist_ok=True)
+        journals = sorted(self.journal_dir.glob("*.merged"))
         if journals:
             return self._replay(journals[0])
-        files = sorted(p for p in self.root.glob("*.jsonl") if p.is_file())[:MAX_FILES_PER_SCAN]
-        if not files:
+        if not self._usable():
             return Scan()
         scan = Scan()
         good: list[dict[str, Any]] = []
-        for path in files:
-            good += self._read(path, scan)
+        sources: list[Path] = []
+        for name in self._candidates():
+            path = self.root / name
+            lines = self._read(path, scan)
+            if lines is not None:  # read (or set aside): it goes with this scan
+                sources.append(path)
+                good += lines
+        if not sources:
+            return scan
         fields = merge(good)
         bodies: list[tuple[str, Body]] = []
         for f in fields:
@@ -246,11 +266,19 @@ class TxnSpool:
                 body["terminal"] = terminal
             body.update(f)
             bodies.append((topic_for(self.gw, "transactions", terminal), body))
-        journal = self.root / f"{int(now * 1000)}.merged"
+        journal = self.journal_dir / f"{int(now * 1000)}.merged"
         tmp = journal.with_suffix(".merged-tmp")
-        tmp.write_text(json.dumps({"sources": [p.name for p in files], "messages": bodies}))
-        os.replace(tmp, journal)
-        for path in files:
+        try:
+            with tmp.open("w") as out:
+                json.dump({"sources": [p.name for p in sources], "messages": bodies}, out)
+                out.flush()
+                os.fsync(out.fileno())  # on disk before the sources go (a power cut)
+            os.replace(tmp, journal)
+            _fsync_dir(self.journal_dir)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a full disk: nothing half-written left behind
+            raise
+        for path in sources:
             path.unlink(missing_ok=True)
         scan.messages = bodies
         scan.journal = journal
@@ -265,24 +293,43 @@ class TxnSpool:
         try:
             saved = json.loads(journal.read_text())
             for name in saved["sources"]:
-                (self.root / name).unlink(missing_ok=True)  # merged before the crash
+                if "/" not in name and name.endswith(".jsonl"):
+                    (self.root / name).unlink(missing_ok=True)  # merged before the crash
             messages = [(str(t), dict(b)) for t, b in saved["messages"]]
+            for topic, body in messages:  # the agent's own file, but never trust a replay blindly
+                expected = topic_for(self.gw, "transactions", body.get("terminal"))
+                if topic != expected or body.get("gw") != self.gw or card_field(body):
+                    raise ValueError(f"message for {topic!r} is not this gateway's transactions")
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.error("unreadable transaction journal %s (%s): set aside", journal, exc)
-            self._set_aside(journal, journal.read_bytes() if journal.exists() else b"", [])
+            log.error("unreadable transaction journal %s (%s): dropped", journal, exc)
             journal.unlink(missing_ok=True)
             return Scan(rejected=Counter({"journal": 1}))
         return Scan(messages=messages, journal=journal)
 
-    def _read(self, path: Path, scan: Scan) -> list[dict[str, Any]]:
+    def _read(self, path: Path, scan: Scan) -> list[dict[str, Any]] | None:
+        """The file's good lines; None when it cannot be read now (it waits)."""
         try:
-            data = path.read_bytes()
+            # O_NOFOLLOW: a link to a file only the agent may read (its broker password) would
+            # otherwise be copied into rejected/. O_NONBLOCK: a FIFO must not hang the agent.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
         except OSError as exc:
+            if path.is_symlink():
+                return self._not_regular(path, scan)
             log.warning("cannot read %s: %s (left for the next scan)", path, exc)
-            return []
+            return None
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                return None
+            if not stat.S_ISREG(st.st_mode):
+                return self._not_regular(path, scan)
+            data = f.read(MAX_FILE_BYTES + 1)  # never more, whatever the file's size
         if len(data) > MAX_FILE_BYTES:
             scan.rejected["oversized"] += 1
-            self._set_aside(path, b"", [f"file: {len(data)} bytes > {MAX_FILE_BYTES}"])
+            size = max(st.st_size, len(data))
+            self._set_aside(path.name, b"", [f"file: {size} bytes > {MAX_FILE_BYTES}"])
             return []
         good, bad_lines, reasons = [], [], []
         for n, raw in enumerate(data.splitlines(), start=1):
@@ -297,16 +344,61 @@ class TxnSpool:
                 if exc.reason != "card_data":
                     bad_lines.append(raw)
         if reasons:
-            self._set_aside(path, b"\n".join(bad_lines) + b"\n" if bad_lines else b"", reasons)
+            content = b"\n".join(bad_lines) + b"\n" if bad_lines else b""
+            self._set_aside(path.name, content, reasons)
             log.warning("%s: %d bad lines moved to %s", path.name, len(reasons), self.rejected_dir)
         return good
 
-    def _set_aside(self, path: Path, content: bytes, reasons: list[str]) -> None:
-        with contextlib.suppress(OSError):
-            self.rejected_dir.mkdir(exist_ok=True)
+    def _not_regular(self, path: Path, scan: Scan) -> list[dict[str, Any]]:
+        scan.rejected["not_a_file"] += 1
+        self._set_aside(path.name, b"", ["file: not a regular file (a link, a FIFO...): not read"])
+        return []
+
+    def _set_aside(self, name: str, content: bytes, reasons: list[str]) -> None:
+        """Write into rejected/ without following links: the payment app can write in the
+        spool, and a link there must not make the agent write or delete elsewhere."""
+        try:
+            with contextlib.suppress(FileExistsError):
+                self.rejected_dir.mkdir()
+            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+            dfd = os.open(self.rejected_dir, flags)
+        except OSError as exc:
+            log.error("cannot set bad lines aside in %s: %s", self.rejected_dir, exc)
+            return
+        try:
             if content:
-                (self.rejected_dir / path.name).write_bytes(content)
-            (self.rejected_dir / (path.name + ".reason")).write_text("\n".join(reasons) + "\n")
-            kept = sorted(self.rejected_dir.iterdir(), key=lambda p: (p.stat().st_mtime, p.name))
-            for old in kept[: max(0, len(kept) - MAX_REJECTED_FILES)]:
-                old.unlink(missing_ok=True)
+                _write_at(dfd, name, content)
+            _write_at(dfd, name + ".reason", ("\n".join(reasons) + "\n").encode())
+            kept = []
+            for entry in os.listdir(dfd):
+                with contextlib.suppress(OSError):
+                    st = os.stat(entry, dir_fd=dfd, follow_symlinks=False)
+                    kept.append((st.st_mtime, entry))
+            for _, old in sorted(kept)[: max(0, len(kept) - MAX_REJECTED_FILES)]:
+                with contextlib.suppress(OSError):
+                    os.unlink(old, dir_fd=dfd)
+        except OSError as exc:
+            log.error("cannot set bad lines aside in %s: %s", self.rejected_dir, exc)
+        finally:
+            os.close(dfd)
+
+
+def _write_at(dfd: int, name: str, data: bytes) -> None:
+    """A new file replacing ``name`` in the directory ``dfd`` (a link there is replaced,
+    never followed)."""
+    tmp = f".{name}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp, dir_fd=dfd)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, 0o640, dir_fd=dfd)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,6 +36,8 @@ def drop(spool: Path, name: str, text: str | bytes) -> None:
 
 
 class AgentProcess:
+    COMMAND = (sys.executable, "-m", "agent.main", "run")
+
     def __init__(self, broker: MosquittoProcess, work: Path, **env: str) -> None:
         self.work = work
         self.spool = work / "spool"
@@ -59,9 +62,7 @@ class AgentProcess:
 
     def start(self) -> AgentProcess:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "agent.main", "run"], env=self.env, stdout=out, stderr=out
-            )
+            self.proc = subprocess.Popen(self.COMMAND, env=self.env, stdout=out, stderr=out)
         return self
 
     def kill9(self) -> None:
@@ -128,6 +129,105 @@ def test_a_window_handed_to_a_stalled_broker_survives_a_kill_9_of_the_agent(
     agent.start()
     wait_for(lambda: len(txn(observer)) >= 1, 20, what="the window after the restart")
     assert [b["outcomes"] for b in txn(observer)] == [{"approved": 3}]
+
+
+def test_a_journal_forged_by_the_payment_app_is_never_published(
+    observer: Observer, agent: AgentProcess
+) -> None:
+    forged = {
+        "sources": [],
+        "messages": [
+            [f"posfleet/v1/{GW}/heartbeat", {"v": 1, "gw": GW, "ts": 1, "session": 9, "seq": 0}],
+            [
+                f"posfleet/v1/{GW}/transactions",
+                {"v": 1, "gw": GW, "ts": 1, "since": 1, "until": 2, "note": PAN},
+            ],
+        ],
+    }
+    (agent.spool / "1.merged").write_text(json.dumps(forged))
+    drop(agent.spool, "after", line(outcomes={"approved": 1}) + "\n")
+    agent.start()
+    wait_for(lambda: len(txn(observer)) >= 1, 20, what="the genuine window")
+    agent.stop()
+    assert all(PAN not in json.dumps(b) for _, b, _ in observer.messages)
+    assert not [b for b in observer.of_kind("heartbeat") if b.get("session") == 9]
+
+
+def test_a_symlink_named_jsonl_is_not_followed_so_no_secret_reaches_rejected(
+    observer: Observer, agent: AgentProcess, tmp_path: Path
+) -> None:
+    secret = tmp_path / "agent.password"
+    secret.write_text("s3cret-broker-password\n")
+    secret.chmod(0o600)
+    (agent.spool / "pw.jsonl").symlink_to(secret)
+    drop(agent.spool, "z", line(outcomes={"approved": 1}) + "\n")
+    agent.start()
+    wait_for(lambda: len(txn(observer)) >= 1, 20, what="the genuine window")
+    wait_for(lambda: not (agent.spool / "pw.jsonl").is_symlink(), 10, what="the link dealt with")
+    agent.stop()
+    assert secret.read_text() == "s3cret-broker-password\n"  # the target is left alone
+    spool_bytes = b"".join(p.read_bytes() for p in agent.spool.rglob("*") if p.is_file())
+    assert b"s3cret" not in spool_bytes
+    reason = (agent.spool / "rejected" / "pw.jsonl.reason").read_text()
+    assert "not a regular file" in reason
+
+
+def test_a_fifo_and_a_directory_named_jsonl_do_not_hang_or_stop_the_agent(
+    observer: Observer, agent: AgentProcess
+) -> None:
+    os.mkfifo(agent.spool / "pipe.jsonl")
+    (agent.spool / "dir.jsonl").mkdir()
+    drop(agent.spool, "z", line(outcomes={"approved": 1}) + "\n")
+    agent.env["POSFLEET_AGENT_HEARTBEAT_INTERVAL"] = "0.5"
+    agent.start()
+    wait_for(lambda: len(txn(observer)) >= 1, 20, what="the genuine window")
+    n = len(observer.of_kind("heartbeat"))
+    wait_for(lambda: len(observer.of_kind("heartbeat")) > n, 20, what="the agent still beating")
+
+
+def test_a_file_the_agent_cannot_read_is_kept_for_a_later_scan_not_deleted(
+    observer: Observer, agent: AgentProcess
+) -> None:
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is needed to drop root's right to read anything")
+    drop(agent.spool, "a", line(terminal="pinpad-7", outcomes={"approved": 5}) + "\n")
+    (agent.spool / "a.jsonl").chmod(0)
+    drop(agent.spool, "b", line(terminal="pinpad-8", outcomes={"approved": 1}) + "\n")
+    # As root the agent reads any file: without CAP_DAC_OVERRIDE/READ_SEARCH it cannot.
+    agent.proc = subprocess.Popen(
+        ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *AgentProcess.COMMAND],
+        env=agent.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: len(txn(observer)) >= 1, 20, what="the readable file")
+    wait_for(lambda: not (agent.spool / "b.jsonl").exists(), 10, what="b forgotten")
+    assert (agent.spool / "a.jsonl").exists(), "an unreadable file is not deleted unread"
+    (agent.spool / "a.jsonl").chmod(0o644)  # the vendor fixes the mode
+    wait_for(lambda: len(txn(observer)) >= 2, 20, what="the file once readable")
+    assert sorted(str(b["terminal"]) for b in txn(observer)) == ["pinpad-7", "pinpad-8"]
+
+
+def test_a_link_planted_in_rejected_makes_the_agent_write_or_delete_nothing_elsewhere(
+    observer: Observer, agent: AgentProcess, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "session").write_text("17\n")
+    (agent.spool / "rejected").mkdir()
+    (agent.spool / "rejected" / "bad.jsonl.reason").symlink_to(victim / "session")
+    drop(agent.spool, "bad", "not json\n" + line(outcomes={"approved": 1}) + "\n")
+    agent.start()
+    wait_for(lambda: len(txn(observer)) >= 1, 20, what="the good line")
+    wait_for(lambda: not (agent.spool / "rejected" / "bad.jsonl.reason").is_symlink(), 10)
+    assert (victim / "session").read_text() == "17\n"
+    assert "line 1: malformed_json" in (agent.spool / "rejected" / "bad.jsonl.reason").read_text()
+    # A rejected/ that is itself a link to another directory is not written into.
+    shutil.rmtree(agent.spool / "rejected")
+    (agent.spool / "rejected").symlink_to(victim)
+    drop(agent.spool, "bad2", "not json\n")
+    wait_for(lambda: not (agent.spool / "bad2.jsonl").exists(), 10, what="bad2 read")
+    assert sorted(p.name for p in victim.iterdir()) == ["session"]
 
 
 def test_card_numbers_in_any_shape_are_refused_and_kept_nowhere(
