@@ -46,6 +46,10 @@ MAX_LINE_BYTES = 16 * 1024
 # Bounds on the gateway's memory and flash whatever the payment app does: files read per scan
 # (the rest wait for the next one) and files kept in rejected/ (the oldest go first).
 MAX_FILES_PER_SCAN = 500
+# ...and bytes read per scan: each line becomes a dict of ~1 KB until merged, and the agent
+# runs under MemoryMax=64M (a 40 MB backlog read at once peaked at 390 MB). Once this much is
+# read, the remaining files wait for the next scan (one file is always read).
+MAX_BYTES_PER_SCAN = 1024 * 1024
 MAX_REJECTED_FILES = 200
 LINE_FIELDS = frozenset(SCHEMA["transactions"]) | {"terminal"}
 _COUNTED = ("approved_amount", "refunded_amount")
@@ -66,6 +70,7 @@ class Scan:
     messages: list[tuple[str, Body]] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
     journal: Path | None = None
+    bytes_read: int = 0  # by the last file read
 
 
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
@@ -244,12 +249,16 @@ class TxnSpool:
         scan = Scan()
         good: list[dict[str, Any]] = []
         sources: list[Path] = []
+        budget = MAX_BYTES_PER_SCAN
         for name in self._candidates():
+            if budget <= 0:
+                break
             path = self.root / name
             lines = self._read(path, scan)
             if lines is not None:  # read (or set aside): it goes with this scan
                 sources.append(path)
                 good += lines
+                budget -= scan.bytes_read
         if not sources:
             return scan
         fields = merge(good)
@@ -308,6 +317,7 @@ class TxnSpool:
 
     def _read(self, path: Path, scan: Scan) -> list[dict[str, Any]] | None:
         """The file's good lines; None when it cannot be read now (it waits)."""
+        scan.bytes_read = 0
         try:
             # O_NOFOLLOW: a link to a file only the agent may read (its broker password) would
             # otherwise be copied into rejected/. O_NONBLOCK: a FIFO must not hang the agent.
@@ -326,6 +336,7 @@ class TxnSpool:
             if not stat.S_ISREG(st.st_mode):
                 return self._not_regular(path, scan)
             data = f.read(MAX_FILE_BYTES + 1)  # never more, whatever the file's size
+        scan.bytes_read = len(data)
         if len(data) > MAX_FILE_BYTES:
             scan.rejected["oversized"] += 1
             size = max(st.st_size, len(data))

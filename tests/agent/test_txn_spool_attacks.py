@@ -266,3 +266,19 @@ def test_card_numbers_in_any_shape_are_refused_and_kept_nowhere(
     for shape in (PAN, spaced, dashed, fullwidth, escaped):
         assert shape.encode() not in everything, shape
     assert fullwidth.encode("utf-8") not in everything
+
+
+def test_a_backlog_of_large_files_is_read_within_the_agents_memory_limit(
+    observer: Observer, agent: AgentProcess
+) -> None:
+    one = line(outcomes={"approved": 1}, currency="CNY", approved_amount=100) + "\n"
+    per_file = (1024 * 1024 - 1) // len(one)
+    for i in range(40):  # 40 MB the payment app piled up while the agent was stopped
+        drop(agent.spool, f"{i:03d}", one * per_file)
+    agent.start()
+    assert agent.proc is not None
+    wait_for(lambda: len(txn(observer)) >= 1, 60, what="the first window")
+    status = Path(f"/proc/{agent.proc.pid}/status").read_text()
+    peak_kb = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM")))
+    # deploy/systemd/posfleet-agent.service: MemoryMax=64M
+    assert peak_kb < 64 * 1024, f"peak RSS {peak_kb} KB"
