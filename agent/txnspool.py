@@ -51,6 +51,9 @@ MAX_FILES_PER_SCAN = 500
 # read, the remaining files wait for the next scan (one file is always read).
 MAX_BYTES_PER_SCAN = 1024 * 1024
 MAX_REJECTED_FILES = 200
+# Windows already sent, remembered so that a later scan never sends another message with the
+# same window key (72 windows a day for 4 terminals over 7 days is ~2,000).
+SENT_WINDOWS_KEPT = 4096
 LINE_FIELDS = frozenset(SCHEMA["transactions"]) | {"terminal"}
 _COUNTED = ("approved_amount", "refunded_amount")
 
@@ -275,6 +278,7 @@ class TxnSpool:
                 body["terminal"] = terminal
             body.update(f)
             bodies.append((topic_for(self.gw, "transactions", terminal), body))
+        self._distinct_windows(bodies)
         journal = self.journal_dir / f"{int(now * 1000)}.merged"
         tmp = journal.with_suffix(".merged-tmp")
         try:
@@ -292,6 +296,32 @@ class TxnSpool:
         scan.messages = bodies
         scan.journal = journal
         return scan
+
+    def _distinct_windows(self, bodies: list[tuple[str, Body]]) -> None:
+        """The collector keys a window by (gateway, terminal, since, until, currency,
+        acquirer) and takes a second message with the same key for a replay: lines of one
+        window written after a scan (one file per transaction, a scan between two) would be
+        dropped there. Such a window ends one second later instead (its counts still lie
+        within it), as often as needed. Recorded before the journal, so a replay after a
+        crash is the very same message."""
+        path = self.journal_dir / "sent-windows.json"
+        try:
+            sent = [str(k) for k in json.loads(path.read_text())]
+        except (OSError, ValueError, TypeError):
+            sent = []
+        seen = set(sent)
+        for _, body in bodies:
+            while (key := _window_key(body)) in seen:
+                body["until"] += 1
+            seen.add(key)
+            sent.append(key)
+        tmp = path.with_suffix(".json-tmp")
+        try:
+            tmp.write_text(json.dumps(sent[-SENT_WINDOWS_KEPT:]))
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def done(self, scan: Scan) -> None:
         """The scan's messages are queued: forget them."""
@@ -405,6 +435,11 @@ def _write_at(dfd: int, name: str, data: bytes) -> None:
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+
+
+def _window_key(body: Body) -> str:
+    names = ("terminal", "since", "until", "currency", "acquirer")
+    return json.dumps([body.get(n, "") for n in names])
 
 
 def _fsync_dir(path: Path) -> None:

@@ -282,3 +282,46 @@ def test_a_backlog_of_large_files_is_read_within_the_agents_memory_limit(
     peak_kb = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM")))
     # deploy/systemd/posfleet-agent.service: MemoryMax=64M
     assert peak_kb < 64 * 1024, f"peak RSS {peak_kb} KB"
+
+
+@pytest.fixture
+def collector_db(mosquitto: MosquittoProcess, tmp_path: Path) -> Iterator[Path]:
+    from support.stack import enrol
+
+    from collector.config import load_config
+    from collector.service import Collector
+
+    db = tmp_path / "posfleet.sqlite"
+    enrol(db, GW)
+    c = Collector(
+        load_config(db=db, broker_port=mosquitto.port, metrics_host="127.0.0.1", metrics_port=0)
+    ).start()
+    wait_for(lambda: c.processor.connected, 10, what="collector connected")
+    try:
+        yield db
+    finally:
+        c.stop()
+
+
+def stored_approved(db: Path) -> int:
+    from support.stack import query
+
+    rows = query(db, "SELECT coalesce(sum(approved), 0) FROM txn_aggregates")
+    return int(rows[0][0])  # type: ignore[call-overload]
+
+
+def test_the_same_window_written_again_after_a_scan_is_counted_by_the_collector(
+    collector_db: Path, observer: Observer, agent: AgentProcess
+) -> None:
+    # One file per transaction, each with its ten-minute bucket: the doc invites it ("every
+    # transaction"), and a scan may fall between two transactions of one bucket.
+    # (The gateway is the payment device: the collector stores only enrolled subjects.)
+    bucket = '{"since":"2026-11-22T09:00:00+08:00","until":"2026-11-22T09:10:00+08:00"}\n'
+    agent.start()
+    drop(agent.spool, "t1", bucket[:-2] + ',"outcomes":{"approved":1}}\n')
+    wait_for(lambda: len(txn(observer)) >= 1, 20, what="the first transaction")
+    drop(agent.spool, "t2", bucket[:-2] + ',"outcomes":{"approved":1}}\n')
+    wait_for(lambda: len(txn(observer)) >= 2, 20, what="the second transaction")
+    wait_for(lambda: stored_approved(collector_db) >= 1, 20, what="stored")
+    # Both are stored; a replay of either (same message) would still be stored once.
+    wait_for(lambda: stored_approved(collector_db) == 2, 10, what="both transactions stored")
