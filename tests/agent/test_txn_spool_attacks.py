@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -325,3 +326,72 @@ def test_the_same_window_written_again_after_a_scan_is_counted_by_the_collector(
     wait_for(lambda: stored_approved(collector_db) >= 1, 20, what="stored")
     # Both are stored; a replay of either (same message) would still be stored once.
     wait_for(lambda: stored_approved(collector_db) == 2, 10, what="both transactions stored")
+
+
+def test_windows_read_while_the_broker_is_down_arrive_later_flagged_historical(
+    tmp_path: Path,
+) -> None:
+    from telemetry.codec import Decoded, decode
+
+    # A persistent broker and observer session: whatever the agent sends after the restart,
+    # however soon, waits for the observer.
+    broker = MosquittoProcess(workdir=tmp_path / "mosq", persistence=True).start()
+    agent = AgentProcess(broker, tmp_path / "gw")
+    obs = Observer(broker.host, broker.port, client_id="observer-p", persistent=True)
+    try:
+        wait_for(obs.subscribed.is_set, 5, what="observer subscribed")
+        agent.start()
+        wait_for(lambda: online(obs), 15, what="agent online")
+        broker.stop()
+        drop(agent.spool, "a", line(outcomes={"approved": 4}) + "\n")
+        drop(agent.spool, "b", line(terminal="pinpad-3", outcomes={"declined": 1}) + "\n")
+        wait_for(lambda: not list(agent.spool.glob("*.jsonl")), 15, what="spool read offline")
+        broker.start()
+        wait_for(lambda: len(txn(obs)) >= 2, 30, what="the queued windows")
+        raw = [(t, p) for t, p in obs.raw if t.endswith("/transactions")]
+    finally:
+        agent.stop()
+        obs.close()
+        broker.close()
+    assert len(raw) == 2
+    for topic, payload in raw:
+        got = decode(topic, payload)
+        assert isinstance(got, Decoded)
+        assert got.message.historical, payload
+
+
+@pytest.mark.parametrize("crash", ["after_journal", "after_queueing"])
+def test_a_crash_at_any_step_of_a_scan_counts_every_line_once_in_the_collector(
+    crash: str, collector_db: Path, observer: Observer, agent: AgentProcess
+) -> None:
+    """What kill -9 leaves on disk at each step, made with the agent's own classes, then the
+    real agent process restarted on it: the collector stores every line once."""
+    from agent.contract import encode
+    from agent.queue import Outbox
+    from agent.txnspool import TxnSpool
+
+    lines = [
+        '{"since":1795338000,"until":1795338600,"outcomes":{"approved":3}}',
+        '{"since":"2026-11-22T09:10:00+08:00","until":1795339200,"outcomes":{"approved":4}}',
+    ]
+    for i, text in enumerate(lines):
+        drop(agent.spool, f"f{i}", text + "\n")
+    saved = {p.name: p.read_bytes() for p in agent.spool.glob("*.jsonl")}
+    spool = TxnSpool(agent.spool, GW, agent.state / "txn-journal")
+    scan = spool.scan(time.time())  # the journal is written and the sources deleted...
+    if crash == "after_journal":
+        for name, data in saved.items():  # ...or not yet: killed before the unlinks
+            (agent.spool / name).write_bytes(data)
+    else:  # killed after queueing every message, before the journal was deleted
+        outbox = Outbox(agent.state / "outbox.sqlite", max_messages=100, max_age_s=86400)
+        for topic, body in scan.messages:
+            outbox.put(topic, encode({**body, "historical": True}), float(body["ts"]))
+        outbox.close()
+    agent.start()
+    wait_for(lambda: stored_approved(collector_db) >= 7, 20, what="the windows stored")
+    wait_for(lambda: not list(agent.state.glob("txn-journal/*.merged")), 10, what="journal gone")
+    wait_for(lambda: online(observer), 10, what="agent online")
+    sent = 2 if crash == "after_queueing" else 1  # the queue's copy, then the journal's
+    wait_for(lambda: len(txn(observer)) >= sent, 10, what=f"{sent} messages")
+    assert stored_approved(collector_db) == 7
+    assert not list(agent.spool.glob("*.jsonl"))
