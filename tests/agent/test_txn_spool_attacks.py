@@ -395,3 +395,39 @@ def test_a_crash_at_any_step_of_a_scan_counts_every_line_once_in_the_collector(
     wait_for(lambda: len(txn(observer)) >= sent, 10, what=f"{sent} messages")
     assert stored_approved(collector_db) == 7
     assert not list(agent.spool.glob("*.jsonl"))
+
+
+def test_a_full_state_disk_loses_no_window_and_stops_nothing(
+    mosquitto: MosquittoProcess, observer: Observer, tmp_path: Path
+) -> None:
+    agent = AgentProcess(mosquitto, tmp_path / "gw", POSFLEET_AGENT_HEARTBEAT_INTERVAL="0.5")
+    agent.state.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(agent.state)], check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs for the state directory (needs root)")
+    try:
+        agent.start()
+        wait_for(lambda: online(observer), 15, what="agent online")
+        filler = agent.state / "filler"
+        full = False
+        with filler.open("wb") as f:
+            while not full:  # the gateway's flash is full
+                try:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+                except OSError:
+                    full = True
+        drop(agent.spool, "a", line(outcomes={"approved": 6}) + "\n")
+        n = len(observer.of_kind("heartbeat"))
+        wait_for(lambda: len(observer.of_kind("heartbeat")) > n + 3, 20, what="still beating")
+        assert agent.proc is not None
+        assert agent.proc.poll() is None, "the agent is still running"
+        filler.unlink()
+        wait_for(lambda: len(txn(observer)) >= 1, 20, what="the window once there is room")
+        agent.stop()
+        assert [b["outcomes"] for b in txn(observer)] == [{"approved": 6}]
+    finally:
+        agent.stop()
+        subprocess.run(["umount", str(agent.state)], check=False)
