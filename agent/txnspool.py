@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import stat
 from collections import Counter
 from dataclasses import dataclass, field
@@ -239,7 +240,20 @@ class TxnSpool:
                 for e in it
                 if e.name.endswith(".jsonl") and not e.is_dir(follow_symlinks=False)
             ]
-        return sorted(names)[:MAX_FILES_PER_SCAN]
+        return sorted(self._withhold(n) for n in names)[:MAX_FILES_PER_SCAN]
+
+    def _withhold(self, name: str) -> str:
+        """A file named with a card number is renamed before its name reaches a log, the
+        journal or rejected/ (a random name: a hash of a card number can be brute-forced)."""
+        if not looks_like_pan(name):
+            return name
+        safe = f"withheld-{secrets.token_hex(8)}.jsonl"
+        try:
+            os.rename(self.root / name, self.root / safe)
+        except OSError:
+            return name  # gone meanwhile; _read finds nothing
+        log.warning("a spool file named with a card number was renamed %s", safe)
+        return safe
 
     def scan(self, now: float) -> Scan:
         """Read what is complete; a journal left by a crash is replayed first."""

@@ -431,3 +431,19 @@ def test_a_full_state_disk_loses_no_window_and_stops_nothing(
     finally:
         agent.stop()
         subprocess.run(["umount", str(agent.state)], check=False)
+
+
+def test_a_file_named_with_a_card_number_is_read_and_its_name_kept_nowhere(
+    observer: Observer, agent: AgentProcess
+) -> None:
+    drop(agent.spool, f"txn-{PAN}", line(outcomes={"approved": 1}) + "\nnot json\n")
+    agent.start()
+    wait_for(lambda: len(txn(observer)) >= 1, 20, what="the good line")
+    wait_for(lambda: observer.of_kind("event"), 20, what="the rejection event")
+    agent.stop()
+    assert [b["outcomes"] for b in txn(observer)] == [{"approved": 1}]
+    names = "\n".join(str(p) for p in agent.work.rglob("*")).encode()
+    everything = agent.everything_written() + names + b"".join(r for _, r in observer.raw)
+    assert PAN.encode() not in everything
+    (reason,) = agent.spool.glob("rejected/*.reason")
+    assert [r.split(":")[0] for r in reason.read_text().splitlines()] == ["line 2"]
