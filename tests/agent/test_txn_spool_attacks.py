@@ -447,3 +447,64 @@ def test_a_file_named_with_a_card_number_is_read_and_its_name_kept_nowhere(
     assert PAN.encode() not in everything
     (reason,) = agent.spool.glob("rejected/*.reason")
     assert [r.split(":")[0] for r in reason.read_text().splitlines()] == ["line 2"]
+
+
+def test_files_of_one_interval_merge_per_currency_and_acquirer_and_every_batch_is_stored(
+    collector_db: Path, observer: Observer, agent: AgentProcess
+) -> None:
+    from support.stack import query
+
+    drop(
+        agent.spool,
+        "1",
+        # RFC 3339 at +08:00 here, Unix seconds below: 09:00+08:00 is 1795309200
+        '{"since":"2026-11-22T09:00:00+08:00","until":"2026-11-22T09:10:00+08:00",'
+        '"outcomes":{"approved":3},"approved_amount":300,"currency":"CNY","acquirer":"a"}\n',
+    )
+    drop(
+        agent.spool,
+        "2",
+        '{"since":1795309500,"until":1795310400,"outcomes":{"approved":2},'  # overlaps 1
+        '"approved_amount":200,"currency":"CNY","acquirer":"a"}\n'
+        '{"since":1795309200,"until":1795309800,"outcomes":{"approved":1},'
+        '"approved_amount":100,"currency":"USD","acquirer":"a"}\n',
+    )
+    drop(
+        agent.spool,
+        "3",
+        '{"since":1795309200,"until":1795309800,"outcomes":{"approved":5},'
+        '"approved_amount":500,"currency":"CNY","acquirer":"b"}\n'
+        '{"batch":{"id":"B1","count":10,"amount":1000,"currency":"CNY","closed_at":1795310000},'
+        '"currency":"CNY","acquirer":"a"}\n'
+        '{"batch":{"id":"B2","count":1,"amount":100,"currency":"CNY","closed_at":1795310000},'
+        '"currency":"CNY","acquirer":"a"}\n',
+    )
+    agent.start()
+    wait_for(lambda: len(query(collector_db, "SELECT 1 FROM txn_batches")) == 2, 20, what="batches")
+    wait_for(lambda: stored_approved(collector_db) == 11, 10, what="11 approvals stored")
+    rows = query(
+        collector_db,
+        "SELECT currency, acquirer, sum(approved), sum(approved_amount) FROM txn_aggregates "
+        "GROUP BY currency, acquirer ORDER BY currency, acquirer",
+    )
+    assert rows == [("CNY", "a", 5, 500), ("CNY", "b", 5, 500), ("USD", "a", 1, 100)]
+    assert sorted(r[0] for r in query(collector_db, "SELECT batch_id FROM txn_batches")) == [
+        "B1",
+        "B2",
+    ]
+
+
+def test_501_files_and_a_spool_deleted_while_running_lose_and_repeat_nothing(
+    observer: Observer, agent: AgentProcess
+) -> None:
+    for i in range(501):
+        drop(agent.spool, f"{i:04d}", line(terminal=f"t-{i}", outcomes={"approved": 1}) + "\n")
+    agent.start()
+    wait_for(lambda: len(txn(observer)) >= 501, 30, what="501 windows")
+    shutil.rmtree(agent.spool)  # an operator's clean-up, or the payment app reinstalled
+    wait_for(agent.spool.is_dir, 10, what="the spool made again")
+    drop(agent.spool, "after", line(terminal="t-late", outcomes={"approved": 1}) + "\n")
+    wait_for(lambda: len(txn(observer)) >= 502, 20, what="the file dropped afterwards")
+    agent.stop()
+    terminals = [str(b["terminal"]) for b in txn(observer)]
+    assert sorted(terminals) == sorted([f"t-{i}" for i in range(501)] + ["t-late"])
