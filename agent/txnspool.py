@@ -55,6 +55,9 @@ MAX_REJECTED_FILES = 200
 # Windows already sent, remembered so that a later scan never sends another message with the
 # same window key (72 windows a day for 4 terminals over 7 days is ~2,000).
 SENT_WINDOWS_KEPT = 4096
+# A file whose last line has no newline yet and that changed this recently is still being
+# written (in place, the wrong way): it waits rather than have its last line cut in half.
+UNFINISHED_S = 60.0
 LINE_FIELDS = frozenset(SCHEMA["transactions"]) | {"terminal"}
 _COUNTED = ("approved_amount", "refunded_amount")
 
@@ -271,7 +274,7 @@ class TxnSpool:
             if budget <= 0:
                 break
             path = self.root / name
-            lines = self._read(path, scan)
+            lines = self._read(path, scan, now)
             if lines is not None:  # read (or set aside): it goes with this scan
                 sources.append(path)
                 good += lines
@@ -359,7 +362,7 @@ class TxnSpool:
             return Scan(rejected=Counter({"journal": 1}))
         return Scan(messages=messages, journal=journal)
 
-    def _read(self, path: Path, scan: Scan) -> list[dict[str, Any]] | None:
+    def _read(self, path: Path, scan: Scan, now: float) -> list[dict[str, Any]] | None:
         """The file's good lines; None when it cannot be read now (it waits)."""
         scan.bytes_read = 0
         try:
@@ -380,6 +383,9 @@ class TxnSpool:
             if not stat.S_ISREG(st.st_mode):
                 return self._not_regular(path, scan)
             data = f.read(MAX_FILE_BYTES + 1)  # never more, whatever the file's size
+        if data and not data.endswith(b"\n") and abs(now - st.st_mtime) < UNFINISHED_S:
+            log.info("%s: last line unfinished, left for the next scan", path.name)
+            return None
         scan.bytes_read = len(data)
         if len(data) > MAX_FILE_BYTES:
             scan.rejected["oversized"] += 1

@@ -508,3 +508,24 @@ def test_501_files_and_a_spool_deleted_while_running_lose_and_repeat_nothing(
     agent.stop()
     terminals = [str(b["terminal"]) for b in txn(observer)]
     assert sorted(terminals) == sorted([f"t-{i}" for i in range(501)] + ["t-late"])
+
+
+def test_a_line_still_being_written_in_place_is_not_cut_in_half(
+    observer: Observer, agent: AgentProcess
+) -> None:
+    whole = line(terminal="pinpad-9", outcomes={"approved": 8}) + "\n"
+    # The wrong way: written straight into a .jsonl, and slowly.
+    with (agent.spool / "slow.jsonl").open("w") as slow:
+        slow.write(whole[:40])
+        slow.flush()
+        agent.start()
+        drop(agent.spool, "z-marker", line(outcomes={"approved": 1}) + "\n")
+        wait_for(lambda: len(txn(observer)) >= 1, 20, what="a scan that saw the slow file")
+        slow.write(whole[40:])
+    wait_for(lambda: len(txn(observer)) >= 2, 20, what="the slow file, once complete")
+    agent.stop()
+    assert {str(b["terminal"]): b["outcomes"] for b in txn(observer)} == {
+        "pinpad-2": {"approved": 1},
+        "pinpad-9": {"approved": 8},
+    }
+    assert not (agent.spool / "rejected").exists()
