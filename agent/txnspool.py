@@ -52,6 +52,11 @@ MAX_FILES_PER_SCAN = 500
 # read, the remaining files wait for the next scan (one file is always read).
 MAX_BYTES_PER_SCAN = 1024 * 1024
 MAX_REJECTED_FILES = 200
+# ...and bytes in rejected/ (a payment app bug writing 1 MB files of bad lines would otherwise
+# keep 200 MB, plus their reasons, on the gateway's flash); a .reason names at most this many
+# lines.
+MAX_REJECTED_BYTES = 4 * 1024 * 1024
+MAX_REASON_LINES = 1000
 # Windows already sent, remembered so that a later scan never sends another message with the
 # same window key (72 windows a day for 4 terminals over 7 days is ~2,000).
 SENT_WINDOWS_KEPT = 4096
@@ -429,15 +434,23 @@ class TxnSpool:
         try:
             if content:
                 _write_at(dfd, name, content)
+            more = len(reasons) - MAX_REASON_LINES
+            if more > 0:
+                reasons = [*reasons[:MAX_REASON_LINES], f"... and {more} more bad lines"]
             _write_at(dfd, name + ".reason", ("\n".join(reasons) + "\n").encode())
             kept = []
             for entry in os.listdir(dfd):
                 with contextlib.suppress(OSError):
                     st = os.stat(entry, dir_fd=dfd, follow_symlinks=False)
-                    kept.append((st.st_mtime, entry))
-            for _, old in sorted(kept)[: max(0, len(kept) - MAX_REJECTED_FILES)]:
+                    kept.append((st.st_mtime, entry, st.st_size))
+            kept.sort()
+            total = sum(size for _, _, size in kept)
+            for i, (_, old, size) in enumerate(kept):  # oldest first
+                if len(kept) - i <= MAX_REJECTED_FILES and total <= MAX_REJECTED_BYTES:
+                    break
                 with contextlib.suppress(OSError):
                     os.unlink(old, dir_fd=dfd)
+                total -= size
         except OSError as exc:
             log.error("cannot set bad lines aside in %s: %s", self.rejected_dir, exc)
         finally:

@@ -529,3 +529,20 @@ def test_a_line_still_being_written_in_place_is_not_cut_in_half(
         "pinpad-9": {"approved": 8},
     }
     assert not (agent.spool / "rejected").exists()
+
+
+def test_rejected_files_stay_within_a_bounded_size_on_the_gateways_flash(
+    observer: Observer, agent: AgentProcess
+) -> None:
+    from agent.txnspool import MAX_REJECTED_BYTES
+
+    bad = b"not json\n" * (1024 * 1024 // 9)  # ~1 MB of refused lines, ~116,000 of them
+    files = MAX_REJECTED_BYTES // len(bad) + 3
+    for i in range(files):
+        drop(agent.spool, f"{i:03d}", bad)
+    agent.start()
+    wait_for(lambda: not list(agent.spool.glob("*.jsonl")), 60, what="every file read")
+    used = sum(p.stat().st_size for p in (agent.spool / "rejected").iterdir())
+    assert used <= MAX_REJECTED_BYTES
+    newest = (agent.spool / "rejected" / f"{files - 1:03d}.jsonl.reason").read_text()
+    assert newest.startswith("line 1: malformed_json")
