@@ -229,7 +229,24 @@ class TxnSpool:
         self.rejected_dir = root / "rejected"
         self.journal_dir = journal_dir
         self.gw = gateway_id
-        self._usable()
+        if self._usable():
+            self._take_over_old_journals()
+
+    def _take_over_old_journals(self) -> None:
+        """Earlier versions journalled in the spool itself: a journal there that this
+        agent's user wrote (the payment app runs as another) is moved to the journal
+        directory, so an upgrade right after a crash loses nothing; others are left, logged."""
+        with contextlib.suppress(OSError):
+            self.journal_dir.mkdir(parents=True, exist_ok=True)
+            for path in sorted(self.root.glob("*.merged")):
+                st = path.lstat()
+                if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+                    tmp = self.journal_dir / (path.name + "-tmp")  # maybe another filesystem
+                    tmp.write_bytes(path.read_bytes())
+                    os.replace(tmp, self.journal_dir / path.name)
+                    path.unlink()
+                else:
+                    log.warning("%s not written by the agent: ignored", path)
 
     def _usable(self) -> bool:
         """The spool exists (created if need be); a wrong path must not stop the agent, so

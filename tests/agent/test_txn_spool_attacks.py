@@ -546,3 +546,25 @@ def test_rejected_files_stay_within_a_bounded_size_on_the_gateways_flash(
     assert used <= MAX_REJECTED_BYTES
     newest = (agent.spool / "rejected" / f"{files - 1:03d}.jsonl.reason").read_text()
     assert newest.startswith("line 1: malformed_json")
+
+
+def test_a_journal_left_in_the_spool_by_the_previous_release_is_taken_over_if_the_agent_wrote_it(
+    observer: Observer, agent: AgentProcess
+) -> None:
+    import pwd
+
+    body = {"v": 1, "gw": GW, "ts": int(time.time()), "since": 1795338000, "until": 1795338600}
+    ours = {"sources": [], "messages": [[f"posfleet/v1/{GW}/transactions", body]]}
+    (agent.spool / "1795339260000.merged").write_text(json.dumps(ours))
+    theirs = {**body, "until": 1795338601, "outcomes": {"approved": 99}}
+    forged = agent.spool / "1795339260001.merged"
+    forged.write_text(json.dumps({"sources": [], "messages": [[ours["messages"][0][0], theirs]]}))
+    nobody = pwd.getpwnam("nobody")
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a file to another user")
+    os.chown(forged, nobody.pw_uid, nobody.pw_gid)  # written by the payment app's user
+    agent.start()
+    wait_for(lambda: len(txn(observer)) >= 1, 20, what="the previous release's window")
+    agent.stop()
+    assert [b["until"] for b in txn(observer)] == [1795338600]
+    assert not (agent.spool / "1795339260000.merged").exists()
