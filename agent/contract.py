@@ -272,7 +272,7 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _looks_like_pan(text: str) -> bool:
+def looks_like_pan(text: str) -> bool:
     for m in _RUN.finditer(text):
         digits = "".join(c for c in m.group() if c.isdecimal())
         if 13 <= len(digits) <= 19 and luhn_ok(digits):
@@ -285,7 +285,7 @@ def card_field(value: Any, path: str = "") -> str | None:
     if isinstance(value, dict):
         for k, v in value.items():
             where = f"{path}.{k}" if path else str(k)
-            if isinstance(k, str) and _looks_like_pan(k):
+            if isinstance(k, str) and looks_like_pan(k):
                 return f"{path}.<key>" if path else "<key>"
             if not path and k in ID_FIELDS and isinstance(v, str):
                 continue
@@ -304,13 +304,13 @@ def card_field(value: Any, path: str = "") -> str | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return path if _looks_like_pan(str(abs(value))) else None
+        return path if looks_like_pan(str(abs(value))) else None
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 1e20:
-            return path if _looks_like_pan(str(abs(int(value)))) else None
+            return path if looks_like_pan(str(abs(int(value)))) else None
         return None
     if isinstance(value, str):
-        return path if _looks_like_pan(value) else None
+        return path if looks_like_pan(value) else None
     return None
 
 

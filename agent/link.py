@@ -223,13 +223,16 @@ class Link:
         }
         return encode(build("status", self.gateway_id, self.clock.time(), fields))
 
-    def send(self, topic: str, body: Body) -> None:
+    def send(self, topic: str, body: Body, *, durable: bool = False) -> None:
         """Publish now when connected and nothing older waits; otherwise queue it.
 
         A message queued while the broker is unreachable is flagged ``historical``: the
-        collector stores it but never treats it as live evidence.
+        collector stores it but never treats it as live evidence. A ``durable`` message is
+        always queued first (and sent by ``drain``): paho holds an unacknowledged publish
+        only in memory, and a transaction window whose spool file is already deleted must
+        survive the agent being killed before the PUBACK.
         """
-        if self.connected.is_set() and len(self.outbox) == 0 and not self._pending:
+        if self.connected.is_set() and len(self.outbox) == 0 and not self._pending and not durable:
             self.client.publish(topic, encode(body), qos=QOS)
             return
         if not self.connected.is_set():

@@ -75,7 +75,7 @@ class PrintSink:
         self.session = session
         self.out = out
 
-    def send(self, topic: str, body: Body) -> None:
+    def send(self, topic: str, body: Body, *, durable: bool = False) -> None:
         self.out.write(f"{topic} {encode(body).decode()}\n")
 
 

@@ -38,6 +38,7 @@ class Row:
 class Outbox:
     def __init__(self, path: Path, *, max_messages: int, max_age_s: float) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         # One connection shared by the paho thread (acks) and the agent thread (puts),
         # serialised by a lock so their transactions never interleave.
         self._lock = threading.RLock()

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class Sink(Protocol):
     session: int
 
-    def send(self, topic: str, body: Body) -> None: ...
+    def send(self, topic: str, body: Body, *, durable: bool = False) -> None: ...
 
 
 @dataclass
@@ -105,7 +105,8 @@ class Agent:
             log.error("transaction spool %s unreadable: %s", spool.root, exc)
             return
         for topic, body in scan.messages:
-            self.sink.send(topic, body)  # queued (the outbox) before the journal goes
+            # In the outbox (on disk) before the journal goes, even while connected.
+            self.sink.send(topic, body, durable=True)
         spool.done(scan)
         if scan.rejected:
             self._emit(

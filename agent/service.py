@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def schedule_of(s: AgentSettings) -> Schedule:
 
 
 def txn_spool_of(s: AgentSettings) -> TxnSpool:
-    return TxnSpool(s.txn_spool_dir or s.state_dir / "txn-spool", s.gateway_id)
+    spool = s.txn_spool_dir or s.state_dir / "txn-spool"
+    return TxnSpool(spool, s.gateway_id, journal_dir=s.state_dir / "txn-journal")
 
 
 class Service:
@@ -81,15 +83,20 @@ class Service:
                 self.wake.wait(0.1)
             while not self.stop_event.is_set():
                 self.wake.clear()
-                agent.tick()
-                link.drain()
-                if link.connected.is_set() and not link.busy:
-                    drops = outbox.take_drops()
-                    if drops:
-                        agent.report_drops(drops)
-                        continue
-                elif not link.connected.is_set():
-                    outbox.expire(clock.time())
+                try:
+                    agent.tick()
+                    link.drain()
+                    if link.connected.is_set() and not link.busy:
+                        drops = outbox.take_drops()
+                        if drops:
+                            agent.report_drops(drops)
+                            continue
+                    elif not link.connected.is_set():
+                        outbox.expire(clock.time())
+                except sqlite3.Error as exc:
+                    # A full or read-only flash: what goes straight out still goes, the
+                    # rest (the spool's journal included) waits for room; never a crash loop.
+                    log.error("offline queue %s: %s (state_dir full?)", outbox.path, exc)
                 if once and not link.busy:
                     break
                 timeout = max(0.0, agent.next_due() - clock.monotonic())

@@ -19,6 +19,9 @@ import contextlib
 import json
 import logging
 import os
+import re
+import secrets
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,7 @@ from agent.contract import (
     SCHEMA,
     Body,
     card_field,
+    looks_like_pan,
     topic_for,
     unix_seconds,
     valid,
@@ -43,7 +47,22 @@ MAX_LINE_BYTES = 16 * 1024
 # Bounds on the gateway's memory and flash whatever the payment app does: files read per scan
 # (the rest wait for the next one) and files kept in rejected/ (the oldest go first).
 MAX_FILES_PER_SCAN = 500
+# ...and bytes read per scan: each line becomes a dict of ~1 KB until merged, and the agent
+# runs under MemoryMax=64M (a 40 MB backlog read at once peaked at 390 MB). Once this much is
+# read, the remaining files wait for the next scan (one file is always read).
+MAX_BYTES_PER_SCAN = 1024 * 1024
 MAX_REJECTED_FILES = 200
+# ...and bytes in rejected/ (a payment app bug writing 1 MB files of bad lines would otherwise
+# keep 200 MB, plus their reasons, on the gateway's flash); a .reason names at most this many
+# lines.
+MAX_REJECTED_BYTES = 4 * 1024 * 1024
+MAX_REASON_LINES = 1000
+# Windows already sent, remembered so that a later scan never sends another message with the
+# same window key (72 windows a day for 4 terminals over 7 days is ~2,000).
+SENT_WINDOWS_KEPT = 4096
+# A file whose last line has no newline yet and that changed this recently is still being
+# written (in place, the wrong way): it waits rather than have its last line cut in half.
+UNFINISHED_S = 60.0
 LINE_FIELDS = frozenset(SCHEMA["transactions"]) | {"terminal"}
 _COUNTED = ("approved_amount", "refunded_amount")
 
@@ -63,21 +82,54 @@ class Scan:
     messages: list[tuple[str, Body]] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
     journal: Path | None = None
+    bytes_read: int = 0  # by the last file read
+
+
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _raw_has_pan(raw: bytes) -> bool:
+    """A card number anywhere in the line's bytes, as written or as JSON ``\\u`` escapes."""
+    text = raw.decode("utf-8", "replace")
+    return looks_like_pan(text) or looks_like_pan(_ESCAPE.sub(lambda m: chr(int(m[1], 16)), text))
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys: a card number could hide behind a later,
+    # harmless value, pass the check and be kept with the line.
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise LineError("schema", "a key appears twice")
+    return out
 
 
 def check_line(raw: bytes) -> dict[str, Any]:
-    """One line as a dict of valid fields, times as Unix seconds; raises ``LineError``."""
+    """One line as a dict of valid fields, times as Unix seconds; raises ``LineError``.
+
+    A refused line whose bytes hold a card number anywhere (malformed, oversized, a time
+    field far out of range...) is refused as ``card_data``, so that it is never kept."""
+    try:
+        return _check_line(raw)
+    except LineError as exc:
+        if exc.reason != "card_data" and _raw_has_pan(raw):
+            raise LineError("card_data", "line: looks like a card number") from None
+        raise
+
+
+def _check_line(raw: bytes) -> dict[str, Any]:
     if len(raw) > MAX_LINE_BYTES:
         raise LineError("oversized", f"{len(raw)} bytes > {MAX_LINE_BYTES}")
     try:
-        line = json.loads(raw)
+        line = json.loads(raw, object_pairs_hook=_no_duplicates)
+    except LineError:
+        raise
     except (ValueError, RecursionError) as exc:
         raise LineError("malformed_json", str(exc)[:200]) from None
     if not isinstance(line, dict):
         raise LineError("schema", "a line must be a JSON object")
     where = card_field(line)
     if where is not None:  # first: nothing else about this line may reach a log or a file
-        raise LineError("card_data", f"{where or 'line'}: looks like a card number")
+        raise LineError("card_data", f"{(where or 'line')[:200]}: looks like a card number")
     unknown = set(line) - LINE_FIELDS
     if unknown:
         raise LineError("schema", f"unknown fields {sorted(unknown)[:5]}")
@@ -168,11 +220,33 @@ def _sum_ok(fields: dict[str, Any]) -> bool:
 
 
 class TxnSpool:
-    def __init__(self, root: Path, gateway_id: str) -> None:
+    """The spool ``root`` is the payment app's (it can write there); the journal lives in
+    ``journal_dir``, the agent's own: a journal is published unchecked after a crash, so one
+    the payment app could drop would bypass every check."""
+
+    def __init__(self, root: Path, gateway_id: str, journal_dir: Path) -> None:
         self.root = root
         self.rejected_dir = root / "rejected"
+        self.journal_dir = journal_dir
         self.gw = gateway_id
-        self._usable()
+        if self._usable():
+            self._take_over_old_journals()
+
+    def _take_over_old_journals(self) -> None:
+        """Earlier versions journalled in the spool itself: a journal there that this
+        agent's user wrote (the payment app runs as another) is moved to the journal
+        directory, so an upgrade right after a crash loses nothing; others are left, logged."""
+        with contextlib.suppress(OSError):
+            self.journal_dir.mkdir(parents=True, exist_ok=True)
+            for path in sorted(self.root.glob("*.merged")):
+                st = path.lstat()
+                if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+                    tmp = self.journal_dir / (path.name + "-tmp")  # maybe another filesystem
+                    tmp.write_bytes(path.read_bytes())
+                    os.replace(tmp, self.journal_dir / path.name)
+                    path.unlink()
+                else:
+                    log.warning("%s not written by the agent: ignored", path)
 
     def _usable(self) -> bool:
         """The spool exists (created if need be); a wrong path must not stop the agent, so
@@ -184,20 +258,51 @@ class TxnSpool:
             return False
         return True
 
+    def _candidates(self) -> list[str]:
+        with os.scandir(self.root) as it:
+            names = [
+                e.name
+                for e in it
+                if e.name.endswith(".jsonl") and not e.is_dir(follow_symlinks=False)
+            ]
+        return sorted(self._withhold(n) for n in names)[:MAX_FILES_PER_SCAN]
+
+    def _withhold(self, name: str) -> str:
+        """A file named with a card number is renamed before its name reaches a log, the
+        journal or rejected/ (a random name: a hash of a card number can be brute-forced)."""
+        if not looks_like_pan(name):
+            return name
+        safe = f"withheld-{secrets.token_hex(8)}.jsonl"
+        try:
+            os.rename(self.root / name, self.root / safe)
+        except OSError:
+            return name  # gone meanwhile; _read finds nothing
+        log.warning("a spool file named with a card number was renamed %s", safe)
+        return safe
+
     def scan(self, now: float) -> Scan:
         """Read what is complete; a journal left by a crash is replayed first."""
-        if not self._usable():
-            return Scan()
-        journals = sorted(self.root.glob("*.merged"))
+        self.journal_dir.mkdir(parents=True, exist_ok=True)
+        journals = sorted(self.journal_dir.glob("*.merged"))
         if journals:
             return self._replay(journals[0])
-        files = sorted(p for p in self.root.glob("*.jsonl") if p.is_file())[:MAX_FILES_PER_SCAN]
-        if not files:
+        if not self._usable():
             return Scan()
         scan = Scan()
         good: list[dict[str, Any]] = []
-        for path in files:
-            good += self._read(path, scan)
+        sources: list[Path] = []
+        budget = MAX_BYTES_PER_SCAN
+        for name in self._candidates():
+            if budget <= 0:
+                break
+            path = self.root / name
+            lines = self._read(path, scan, now)
+            if lines is not None:  # read (or set aside): it goes with this scan
+                sources.append(path)
+                good += lines
+                budget -= scan.bytes_read
+        if not sources:
+            return scan
         fields = merge(good)
         bodies: list[tuple[str, Body]] = []
         for f in fields:
@@ -212,15 +317,50 @@ class TxnSpool:
                 body["terminal"] = terminal
             body.update(f)
             bodies.append((topic_for(self.gw, "transactions", terminal), body))
-        journal = self.root / f"{int(now * 1000)}.merged"
+        self._distinct_windows(bodies)
+        journal = self.journal_dir / f"{int(now * 1000)}.merged"
         tmp = journal.with_suffix(".merged-tmp")
-        tmp.write_text(json.dumps({"sources": [p.name for p in files], "messages": bodies}))
-        os.replace(tmp, journal)
-        for path in files:
+        try:
+            with tmp.open("w") as out:
+                json.dump({"sources": [p.name for p in sources], "messages": bodies}, out)
+                out.flush()
+                os.fsync(out.fileno())  # on disk before the sources go (a power cut)
+            os.replace(tmp, journal)
+            _fsync_dir(self.journal_dir)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a full disk: nothing half-written left behind
+            raise
+        for path in sources:
             path.unlink(missing_ok=True)
         scan.messages = bodies
         scan.journal = journal
         return scan
+
+    def _distinct_windows(self, bodies: list[tuple[str, Body]]) -> None:
+        """The collector keys a window by (gateway, terminal, since, until, currency,
+        acquirer) and takes a second message with the same key for a replay: lines of one
+        window written after a scan (one file per transaction, a scan between two) would be
+        dropped there. Such a window ends one second later instead (its counts still lie
+        within it), as often as needed. Recorded before the journal, so a replay after a
+        crash is the very same message."""
+        path = self.journal_dir / "sent-windows.json"
+        try:
+            sent = [str(k) for k in json.loads(path.read_text())]
+        except (OSError, ValueError, TypeError):
+            sent = []
+        seen = set(sent)
+        for _, body in bodies:
+            while (key := _window_key(body)) in seen:
+                body["until"] += 1
+            seen.add(key)
+            sent.append(key)
+        tmp = path.with_suffix(".json-tmp")
+        try:
+            tmp.write_text(json.dumps(sent[-SENT_WINDOWS_KEPT:]))
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def done(self, scan: Scan) -> None:
         """The scan's messages are queued: forget them."""
@@ -231,24 +371,48 @@ class TxnSpool:
         try:
             saved = json.loads(journal.read_text())
             for name in saved["sources"]:
-                (self.root / name).unlink(missing_ok=True)  # merged before the crash
+                if "/" not in name and name.endswith(".jsonl"):
+                    (self.root / name).unlink(missing_ok=True)  # merged before the crash
             messages = [(str(t), dict(b)) for t, b in saved["messages"]]
+            for topic, body in messages:  # the agent's own file, but never trust a replay blindly
+                expected = topic_for(self.gw, "transactions", body.get("terminal"))
+                if topic != expected or body.get("gw") != self.gw or card_field(body):
+                    raise ValueError(f"message for {topic!r} is not this gateway's transactions")
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.error("unreadable transaction journal %s (%s): set aside", journal, exc)
-            self._set_aside(journal, journal.read_bytes() if journal.exists() else b"", [])
+            log.error("unreadable transaction journal %s (%s): dropped", journal, exc)
             journal.unlink(missing_ok=True)
             return Scan(rejected=Counter({"journal": 1}))
         return Scan(messages=messages, journal=journal)
 
-    def _read(self, path: Path, scan: Scan) -> list[dict[str, Any]]:
+    def _read(self, path: Path, scan: Scan, now: float) -> list[dict[str, Any]] | None:
+        """The file's good lines; None when it cannot be read now (it waits)."""
+        scan.bytes_read = 0
         try:
-            data = path.read_bytes()
+            # O_NOFOLLOW: a link to a file only the agent may read (its broker password) would
+            # otherwise be copied into rejected/. O_NONBLOCK: a FIFO must not hang the agent.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
         except OSError as exc:
+            if path.is_symlink():
+                return self._not_regular(path, scan)
             log.warning("cannot read %s: %s (left for the next scan)", path, exc)
-            return []
+            return None
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                return None
+            if not stat.S_ISREG(st.st_mode):
+                return self._not_regular(path, scan)
+            data = f.read(MAX_FILE_BYTES + 1)  # never more, whatever the file's size
+        if data and not data.endswith(b"\n") and abs(now - st.st_mtime) < UNFINISHED_S:
+            log.info("%s: last line unfinished, left for the next scan", path.name)
+            return None
+        scan.bytes_read = len(data)
         if len(data) > MAX_FILE_BYTES:
             scan.rejected["oversized"] += 1
-            self._set_aside(path, b"", [f"file: {len(data)} bytes > {MAX_FILE_BYTES}"])
+            size = max(st.st_size, len(data))
+            self._set_aside(path.name, b"", [f"file: {size} bytes > {MAX_FILE_BYTES}"])
             return []
         good, bad_lines, reasons = [], [], []
         for n, raw in enumerate(data.splitlines(), start=1):
@@ -263,16 +427,74 @@ class TxnSpool:
                 if exc.reason != "card_data":
                     bad_lines.append(raw)
         if reasons:
-            self._set_aside(path, b"\n".join(bad_lines) + b"\n" if bad_lines else b"", reasons)
+            content = b"\n".join(bad_lines) + b"\n" if bad_lines else b""
+            self._set_aside(path.name, content, reasons)
             log.warning("%s: %d bad lines moved to %s", path.name, len(reasons), self.rejected_dir)
         return good
 
-    def _set_aside(self, path: Path, content: bytes, reasons: list[str]) -> None:
-        with contextlib.suppress(OSError):
-            self.rejected_dir.mkdir(exist_ok=True)
+    def _not_regular(self, path: Path, scan: Scan) -> list[dict[str, Any]]:
+        scan.rejected["not_a_file"] += 1
+        self._set_aside(path.name, b"", ["file: not a regular file (a link, a FIFO...): not read"])
+        return []
+
+    def _set_aside(self, name: str, content: bytes, reasons: list[str]) -> None:
+        """Write into rejected/ without following links: the payment app can write in the
+        spool, and a link there must not make the agent write or delete elsewhere."""
+        try:
+            with contextlib.suppress(FileExistsError):
+                self.rejected_dir.mkdir()
+            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+            dfd = os.open(self.rejected_dir, flags)
+        except OSError as exc:
+            log.error("cannot set bad lines aside in %s: %s", self.rejected_dir, exc)
+            return
+        try:
             if content:
-                (self.rejected_dir / path.name).write_bytes(content)
-            (self.rejected_dir / (path.name + ".reason")).write_text("\n".join(reasons) + "\n")
-            kept = sorted(self.rejected_dir.iterdir(), key=lambda p: (p.stat().st_mtime, p.name))
-            for old in kept[: max(0, len(kept) - MAX_REJECTED_FILES)]:
-                old.unlink(missing_ok=True)
+                _write_at(dfd, name, content)
+            more = len(reasons) - MAX_REASON_LINES
+            if more > 0:
+                reasons = [*reasons[:MAX_REASON_LINES], f"... and {more} more bad lines"]
+            _write_at(dfd, name + ".reason", ("\n".join(reasons) + "\n").encode())
+            kept = []
+            for entry in os.listdir(dfd):
+                with contextlib.suppress(OSError):
+                    st = os.stat(entry, dir_fd=dfd, follow_symlinks=False)
+                    kept.append((st.st_mtime, entry, st.st_size))
+            kept.sort()
+            total = sum(size for _, _, size in kept)
+            for i, (_, old, size) in enumerate(kept):  # oldest first
+                if len(kept) - i <= MAX_REJECTED_FILES and total <= MAX_REJECTED_BYTES:
+                    break
+                with contextlib.suppress(OSError):
+                    os.unlink(old, dir_fd=dfd)
+                total -= size
+        except OSError as exc:
+            log.error("cannot set bad lines aside in %s: %s", self.rejected_dir, exc)
+        finally:
+            os.close(dfd)
+
+
+def _write_at(dfd: int, name: str, data: bytes) -> None:
+    """A new file replacing ``name`` in the directory ``dfd`` (a link there is replaced,
+    never followed)."""
+    tmp = f".{name}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp, dir_fd=dfd)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, 0o640, dir_fd=dfd)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+
+
+def _window_key(body: Body) -> str:
+    names = ("terminal", "since", "until", "currency", "acquirer")
+    return json.dumps([body.get(n, "") for n in names])
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

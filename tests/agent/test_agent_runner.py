@@ -32,7 +32,7 @@ class Sink:
     def __init__(self) -> None:
         self.sent: list[tuple[str, Body]] = []
 
-    def send(self, topic: str, body: Body) -> None:
+    def send(self, topic: str, body: Body, *, durable: bool = False) -> None:
         self.sent.append((topic, body))
 
     def kind(self, suffix: str) -> list[Body]:

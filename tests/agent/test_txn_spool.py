@@ -42,7 +42,7 @@ def _by_topic(messages: list[tuple[str, Body]]) -> dict[str, Body]:
 def test_complete_files_are_merged_per_terminal_and_the_collector_accepts_every_message(
     spool_dir: Path,
 ) -> None:
-    spool = TxnSpool(spool_dir, "gw-0042")
+    spool = TxnSpool(spool_dir, "gw-0042", spool_dir.parent / "journal")
     scan = spool.scan(NOW)
     got = _by_topic(scan.messages)
     pinpad2 = got["posfleet/v1/gw-0042/terminal/pinpad-2/transactions"]
@@ -91,7 +91,7 @@ def test_complete_files_are_merged_per_terminal_and_the_collector_accepts_every_
 def test_bad_lines_are_set_aside_with_their_reason_and_card_data_is_kept_nowhere(
     spool_dir: Path,
 ) -> None:
-    spool = TxnSpool(spool_dir, "gw-0042")
+    spool = TxnSpool(spool_dir, "gw-0042", spool_dir.parent / "journal")
     scan = spool.scan(NOW)
     assert dict(scan.rejected) == {"card_data": 1, "schema": 3, "malformed_json": 1}
     reasons = (spool_dir / "rejected" / "20261122T0931-bad.jsonl.reason").read_text()
@@ -105,7 +105,7 @@ def test_bad_lines_are_set_aside_with_their_reason_and_card_data_is_kept_nowhere
 
 
 def test_a_file_still_being_written_is_left_for_a_later_scan(spool_dir: Path) -> None:
-    spool = TxnSpool(spool_dir, "gw-0042")
+    spool = TxnSpool(spool_dir, "gw-0042", spool_dir.parent / "journal")
     scan = spool.scan(NOW)
     assert not any("pinpad-5" in t for t, _ in scan.messages)
     spool.done(scan)
@@ -120,10 +120,10 @@ def test_a_file_still_being_written_is_left_for_a_later_scan(spool_dir: Path) ->
 def test_a_crash_after_merging_replays_the_same_messages_and_never_counts_a_line_twice(
     spool_dir: Path,
 ) -> None:
-    first = TxnSpool(spool_dir, "gw-0042").scan(NOW)
+    first = TxnSpool(spool_dir, "gw-0042", spool_dir.parent / "journal").scan(NOW)
     assert not list(spool_dir.glob("*.jsonl")), "sources are gone once the journal is written"
     # The agent died before queueing: the next process finds the journal.
-    again = TxnSpool(spool_dir, "gw-0042").scan(NOW + 5)
+    again = TxnSpool(spool_dir, "gw-0042", spool_dir.parent / "journal").scan(NOW + 5)
     assert again.messages == first.messages
     assert not again.rejected  # rejected lines were counted once, in the first scan
 
@@ -132,16 +132,21 @@ def test_a_crash_between_journal_and_deleting_the_sources_does_not_double_count(
     spool_dir: Path,
 ) -> None:
     saved = {p.name: p.read_bytes() for p in spool_dir.glob("*.jsonl")}
-    first = TxnSpool(spool_dir, "gw-0042").scan(NOW)
+    first = TxnSpool(spool_dir, "gw-0042", spool_dir.parent / "journal").scan(NOW)
     for name, data in saved.items():  # as if the process died before the unlinks
         (spool_dir / name).write_bytes(data)
-    again = TxnSpool(spool_dir, "gw-0042").scan(NOW + 5)
+    again = TxnSpool(spool_dir, "gw-0042", spool_dir.parent / "journal").scan(NOW + 5)
     assert again.messages == first.messages
     assert not list(spool_dir.glob("*.jsonl"))
-    assert TxnSpool(spool_dir, "gw-0042").scan(NOW + 10).messages == first.messages
+    assert (
+        TxnSpool(spool_dir, "gw-0042", spool_dir.parent / "journal").scan(NOW + 10).messages
+        == first.messages
+    )
     # ...until the agent says they are queued:
-    TxnSpool(spool_dir, "gw-0042").done(again)
-    assert TxnSpool(spool_dir, "gw-0042").scan(NOW + 15).messages == []
+    TxnSpool(spool_dir, "gw-0042", spool_dir.parent / "journal").done(again)
+    assert (
+        TxnSpool(spool_dir, "gw-0042", spool_dir.parent / "journal").scan(NOW + 15).messages == []
+    )
 
 
 class _NoProbe:
@@ -155,7 +160,7 @@ def test_the_agent_queues_the_spool_while_offline_and_deletes_it_only_after_queu
     spool_dir: Path, tmp_path: Path
 ) -> None:
     outbox = Outbox(tmp_path / "outbox.sqlite", max_messages=100, max_age_s=86400 * 7)
-    spool = TxnSpool(spool_dir, "gw-0042")
+    spool = TxnSpool(spool_dir, "gw-0042", spool_dir.parent / "journal")
     probes = Probes(_NoProbe(), _NoProbe(), _NoProbe(), _NoProbe())  # type: ignore[arg-type]
     # The real link, never connected: the broker is unreachable.
     s = settings(free_port(), tmp_path / "state", gateway_id="gw-0042")
@@ -202,7 +207,7 @@ def test_one_scan_reads_a_bounded_number_of_files_and_the_rest_wait(
     import agent.txnspool as txnspool
 
     monkeypatch.setattr(txnspool, "MAX_FILES_PER_SCAN", 2)
-    spool = TxnSpool(tmp_path / "s", "gw-0042")
+    spool = TxnSpool(tmp_path / "s", "gw-0042", tmp_path / "journal")
     for i in range(3):
         line = {"terminal": f"t-{i}", "since": 1795338000, "until": 1795339200}
         (spool.root / f"{i}.jsonl").write_text(json.dumps(line) + "\n")
@@ -219,7 +224,7 @@ def test_the_rejected_folder_keeps_only_the_newest_files(
     import agent.txnspool as txnspool
 
     monkeypatch.setattr(txnspool, "MAX_REJECTED_FILES", 4)
-    spool = TxnSpool(tmp_path / "s", "gw-0042")
+    spool = TxnSpool(tmp_path / "s", "gw-0042", tmp_path / "journal")
     for i in range(5):
         (spool.root / f"{i}.jsonl").write_text("not json\n")
         spool.done(spool.scan(NOW + i))
@@ -232,7 +237,9 @@ def test_a_spool_that_cannot_be_created_is_logged_on_every_scan_and_stops_nothin
 ) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    spool = TxnSpool(blocker / "spool", "gw-0042")  # a path under a file: never a directory
+    spool = TxnSpool(
+        blocker / "spool", "gw-0042", tmp_path / "journal"
+    )  # a path under a file: never a directory
     caplog.clear()
     assert spool.scan(NOW).messages == []
     assert "transaction spool" in caplog.text
