@@ -246,6 +246,18 @@ _CASE_COLUMNS = (
 FIRST_FOLLOW_UP = timedelta(days=1)
 
 
+def _readable_name(name: str) -> str:
+    """A file name the store can hold: one written in GBK by a Chinese Windows client reaches
+    Python as lone surrogates (``os.fsdecode``), which neither SQLite nor PostgreSQL take."""
+    raw = name.encode("utf-8", "surrogateescape")
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("utf-8", "replace")
+
+
 def import_settlement(
     conn: Connection,
     data: bytes,
@@ -257,6 +269,7 @@ def import_settlement(
 ) -> ImportResult:
     """Import one settlement file and judge its batches (one transaction)."""
     _require(actor, Role.OPERATOR, "import settlement files")
+    name = _readable_name(name)
     digest = hashlib.sha256(data).hexdigest()
     rows, errors, bad = parse_settlement(data)
     with conn:

@@ -4,7 +4,8 @@
 files arrive in (SFTP drop, a sync job). Every ``*.csv`` in it is imported with
 ``collector.reconcile.import_settlement`` and moved to ``done/`` (reconciled, or the same
 file again) or ``rejected/`` (the file cannot be reconciled; ``NAME.error.txt`` next to it
-says why and what to fix). Row errors do not reject a file: they are listed in
+says why and what to fix; also a file that cannot be read, or a directory, pipe or dangling
+link named ``*.csv``: one bad file never holds up the rest). Row errors do not reject a file: they are listed in
 ``done/NAME.report.txt``. Writers should write under another name (``*.part``) and rename
 into place; a ``*.csv`` still being written (changed within the last ``settle_s``) waits for
 the next poll.
@@ -16,6 +17,8 @@ It runs on its own thread with its own store connection, outside the ingest loop
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 import time
 from datetime import UTC, datetime
@@ -62,32 +65,83 @@ class SettlementInbox:
 
     # ------------------------------------------------------------------ one pass
     def scan_once(self, now: datetime | None = None) -> list[tuple[str, str]]:
-        """Import every settled ``*.csv``; returns (file name, result) per file handled."""
+        """Import every settled ``*.csv``; returns (file name, result) per file handled.
+
+        One file never holds up the others: a file that cannot be read or reconciled is
+        rejected with the reason; only a store error leaves it for the next poll."""
         handled: list[tuple[str, str]] = []
-        files = sorted(self.directory.glob("*.csv"), key=lambda p: (p.stat().st_mtime, p.name))
+        files = self._candidates()
         if not files:
             return handled
         conn = db.connect(self.target)
         try:
-            for path in files:
-                if time.time() - path.stat().st_mtime < self.settle_s:
+            for path, mtime, problem in files:
+                if problem is None and time.time() - mtime < self.settle_s:
                     continue  # still being written
-                handled.append((path.name, self._one(conn, path, now or datetime.now(UTC))))
+                at = now or datetime.now(UTC)
+                try:
+                    result = self._one(conn, path, at) if problem is None else None
+                except db.Error:
+                    raise  # the store, not the file: the whole pass is retried
+                except Exception as exc:  # a file the importer cannot take: never a stall
+                    log.exception("settlement file %s could not be reconciled", path.name)
+                    problem = (
+                        f"it could not be reconciled ({type(exc).__name__}: {exc}): report this "
+                        "with the file; move it back into the inbox once fixed"
+                    )
+                if problem is not None:
+                    result = self._reject(path, problem)
+                assert result is not None
+                handled.append((path.name, result))
         finally:
             conn.close()
         return handled
 
+    def _candidates(self) -> list[tuple[Path, float, str | None]]:
+        """(path, mtime, why it cannot be imported or None) of the inbox's ``*.csv``."""
+        found: list[tuple[Path, float, str | None]] = []
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                if not entry.name.endswith(".csv"):
+                    continue
+                path = Path(entry.path)
+                try:
+                    st = path.stat()  # follows a symbolic link to its file
+                except FileNotFoundError:
+                    if not path.is_symlink():
+                        continue  # gone since the listing (another reader took it)
+                    why = "it is a symbolic link to nothing: put the file itself here"
+                    found.append((path, 0.0, why))
+                    continue
+                except OSError as exc:
+                    found.append((path, 0.0, f"it cannot be opened ({exc.strerror})"))
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    why = (
+                        "it is not a file (a directory, a pipe or a device): put the "
+                        "settlement CSV file itself here"
+                    )
+                    found.append((path, st.st_mtime, why))
+                    continue
+                found.append((path, st.st_mtime, None))
+        found.sort(key=lambda f: (f[1], f[0].name))
+        return found
+
     def _one(self, conn: db.Connection, path: Path, now: datetime) -> str:
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return self._reject(
+                path,
+                f"it cannot be read ({exc.strerror}): let the collector's user read it "
+                "and move it back into the inbox",
+            )
         try:
             result = import_settlement(
                 conn, data, name=path.name, actor=ACTOR, now=now, tolerance=self.tolerance
             )
         except ReconcileError as exc:
-            self._file(path, "rejected", f"{exc}\n", ".error.txt")
-            self.imports.labels("rejected").inc()
-            log.warning("settlement file %s rejected: %s", path.name, exc)
-            return "rejected"
+            return self._reject(path, str(exc))
         outcome = "duplicate" if result.duplicate else "ok"
         self._file(path, "done", _report(result), ".report.txt")
         self.imports.labels(outcome).inc()
@@ -101,6 +155,16 @@ class SettlementInbox:
             result.closed,
         )
         return outcome
+
+    def _reject(self, path: Path, reason: str) -> str:
+        log.warning("settlement file %s rejected: %s", path.name, reason)
+        try:
+            self._file(path, "rejected", f"{reason}\n", ".error.txt")
+        except OSError as exc:  # it stays, and is tried again at the next poll
+            log.error("settlement file %s could not be moved to rejected/: %s", path.name, exc)
+            return "stuck"
+        self.imports.labels("rejected").inc()
+        return "rejected"
 
     def _file(self, path: Path, sub: str, text: str, suffix: str) -> None:
         dest = self.directory / sub / path.name

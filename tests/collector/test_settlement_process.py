@@ -5,9 +5,11 @@ shortfall case; a broken file is rejected with the reason; the CLI does the same
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -171,3 +173,63 @@ def test_the_cli_reconciles_a_file_and_says_what_it_opened(
     )
     assert missing.returncode == 1
     assert "nope.csv" in missing.stderr
+
+
+def _aged(path: Path) -> Path:
+    """As if its writer had finished a minute ago (the inbox waits out files still changing)."""
+    old = time.time() - 60
+    os.utime(path, (old, old), follow_symlinks=False)
+    return path
+
+
+def test_what_is_not_a_readable_csv_file_is_rejected_and_never_holds_up_the_inbox(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "settlement"
+    inbox.mkdir()
+    db = tmp_path / "c.sqlite"
+    # Listed first (older), each of these used to fail the inbox's every pass, so the
+    # day's real file behind them was never reconciled.
+    (inbox / "folder.csv").mkdir()
+    _aged(inbox / "folder.csv")
+    (inbox / "dangling.csv").symlink_to(tmp_path / "gone.csv")
+    os.mkfifo(inbox / "pipe.csv")  # reading a pipe waits for a writer forever
+    _aged(inbox / "pipe.csv")
+    # A name written in GBK by a Chinese Windows SFTP client: bytes that are not UTF-8.
+    gbk_name = os.fsdecode(bytes(inbox) + b"/" + "结算.csv".encode("gbk"))
+    Path(gbk_name).write_text(HEADER + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n")
+    _aged(Path(gbk_name))
+    good = inbox / "settle-2026-11-23.csv"
+    good.write_text(HEADER + "M-100,pp-2,B2,2026-11-23,80,4980.00,CNY\n")
+    os.utime(good, (time.time() - 30, time.time() - 30))  # the newest: handled last
+    collector = CollectorProcess(
+        db,
+        mosquitto.port,
+        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
+    )
+    with collector:
+        wait_for(
+            lambda: (inbox / "done" / good.name).exists(), 30, what="the day's file reconciled"
+        )
+        rejected = inbox / "rejected"
+        wait_for(
+            lambda: all(
+                (rejected / f"{n}.csv.error.txt").exists() for n in ("folder", "dangling", "pipe")
+            ),
+            30,
+            what="the three rejected with their reason",
+        )
+        assert "not a file" in (rejected / "folder.csv.error.txt").read_text()
+        assert "symbolic link to nothing" in (rejected / "dangling.csv.error.txt").read_text()
+        assert "not a file" in (rejected / "pipe.csv.error.txt").read_text()
+        assert (rejected / "folder.csv").is_dir()  # moved, not deleted
+        assert (rejected / "dangling.csv").is_symlink()
+        assert collector.sample_value("posfleet_settlement_imports_total", result="ok") == 2
+        assert collector.sample_value("posfleet_settlement_imports_total", result="rejected") == 3
+        assert sorted(_rows(db, "SELECT name FROM settlement_imports")) == [
+            ("settle-2026-11-23.csv",),
+            ("结算.csv",),
+        ]
+        assert collector.alive()
+    assert not any(p.suffix == ".csv" for p in inbox.iterdir())
+    assert collector.returncode == 0
