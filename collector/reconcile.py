@@ -18,7 +18,8 @@ that file, matches it batch by batch, and opens one **shortfall case** per batch
 File format (docs/transactions.md): CSV, UTF-8 (a BOM is accepted), one header line with the
 columns ``merchant, terminal, batch, business_date, count, amount, currency`` in any order
 (other columns are ignored); ``business_date`` YYYY-MM-DD; ``count`` an integer;
-``amount`` a decimal in the currency's major unit (``1234.56`` CNY), at most as many decimals
+``amount`` a written-out decimal in the currency's major unit (``1234.56`` or ``1,234.56``
+CNY), at most as many decimals
 as the currency has (ISO 4217). A bad row is reported with its line number and skipped (the
 rest of the file is reconciled); a file without a required column is refused whole. The same
 file imported twice (same bytes) is imported once. A corrected file for the same batches
@@ -37,7 +38,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.actions.base import Actor, Role, _audit, _require
@@ -65,7 +65,9 @@ MINOR_UNITS = {
 }
 KINDS = ("mismatch", "missing_on_terminal", "missing_in_settlement")
 CAUSES = ("operator_error", "duplicated_refund", "system_fault", "settlement_pending", "other")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_COUNT = re.compile(r"^[0-9]{1,7}$")
+_AMOUNT = re.compile(r"^([+-]?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.([0-9]+))?$")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_ROW_ERRORS = 100  # listed in the result; all of them are counted
 
@@ -101,20 +103,25 @@ class ImportResult:
 
 
 def _amount_minor(text: str, currency: str) -> int:
+    """Minor units of a plain decimal (``-1234.56``; thousands grouped as ``1,234.56`` too).
+
+    Written out, never an exponent: ``1e-999999999`` rounded to 0 and ``1e999999999``
+    overflowed the decimal context. A comma is only ever a thousands separator here: every
+    currency the reconciler knows has 0 or 2 decimals, so ``1,234`` cannot mean 1.234."""
+    m = _AMOUNT.match(text)
+    if m is None:
+        raise ValueError(
+            f"amount {text[:70]!r} is not a decimal number like 1234.56 or 1,234.56 "
+            "(no currency sign, no exponent)"
+        )
+    sign, whole, frac = m.group(1), m.group(2).replace(",", ""), m.group(3) or ""
     exp = MINOR_UNITS[currency]
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"amount {text!r} is not a decimal number") from None
-    if not value.is_finite():
-        raise ValueError(f"amount {text!r} is not a number")
-    scaled = value.scaleb(exp)
-    if scaled != scaled.to_integral_value():
+    if frac[exp:].strip("0"):
         raise ValueError(f"amount {text!r} has more than {exp} decimals for {currency}")
-    minor = int(scaled)
-    if not -999_999_999_999 <= minor <= 999_999_999_999:
-        raise ValueError(f"amount {text!r} is out of range")
-    return minor
+    digits = (whole + frac[:exp].ljust(exp, "0")).lstrip("0") or "0"
+    if len(digits) > 12:
+        raise ValueError(f"amount {text[:70]!r} is out of range")
+    return -int(digits) if sign == "-" else int(digits)
 
 
 def parse_settlement(data: bytes) -> tuple[list[SettledBatch], list[str], int]:
@@ -124,7 +131,10 @@ def parse_settlement(data: bytes) -> tuple[list[SettledBatch], list[str], int]:
     except UnicodeDecodeError as exc:
         raise ReconcileError(f"the file is not UTF-8 ({exc}): export it as UTF-8 CSV") from None
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise ReconcileError(f"line 1, the header, is not CSV ({exc})") from None
     if header is None:
         raise ReconcileError(f"the file is empty: expected a header with {', '.join(COLUMNS)}")
     names = [h.strip().lower() for h in header]
@@ -139,11 +149,22 @@ def parse_settlement(data: bytes) -> tuple[list[SettledBatch], list[str], int]:
     errors: list[str] = []
     bad = 0
     seen: dict[tuple[str, str], int] = {}
-    for line, rec in enumerate(reader, start=2):
-        if not rec or all(not v.strip() for v in rec):
+    needed = max(at.values()) + 1
+    while True:
+        line = reader.line_num + 1  # where the record starts (a quoted field may hold newlines)
+        try:
+            rec = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a field over csv's limit (128 KiB), a stray quote: this row
+            rec = None
+            failure = f"not CSV ({exc})"
+        if rec is not None and (not rec or all(not v.strip() for v in rec)):
             continue
         try:
-            if len(rec) < len(names):
+            if rec is None:
+                raise ValueError(failure)
+            if len(rec) < needed:
                 raise ValueError(f"{len(rec)} fields, the header has {len(names)}")
             v = {c: rec[i].strip() for c, i in at.items()}
             for c in ("merchant", "terminal", "batch"):
@@ -151,12 +172,16 @@ def parse_settlement(data: bytes) -> tuple[list[SettledBatch], list[str], int]:
                     raise ValueError(f"{c} {v[c][:70]!r} is not an id (1-64 letters, digits, _.:-)")
             if not _DATE.match(v["business_date"]):
                 raise ValueError(f"business_date {v['business_date']!r} is not YYYY-MM-DD")
-            datetime.strptime(v["business_date"], "%Y-%m-%d").replace(tzinfo=UTC)  # a real day
+            try:
+                datetime.strptime(v["business_date"], "%Y-%m-%d").replace(tzinfo=UTC)
+            except ValueError as exc:
+                day = v["business_date"]
+                raise ValueError(f"business_date {day!r} is not a day ({exc})") from None
             currency = v["currency"].upper()
             if currency not in MINOR_UNITS:
                 raise ValueError(f"currency {v['currency']!r} is not one this reconciler knows")
-            if not v["count"].isdigit() or int(v["count"]) > 1_000_000:
-                raise ValueError(f"count {v['count']!r} is not an integer 0..1000000")
+            if not _COUNT.match(v["count"]) or int(v["count"]) > 1_000_000:
+                raise ValueError(f"count {v['count'][:70]!r} is not an integer 0..1000000")
             key = (v["terminal"], v["batch"])
             if key in seen:
                 raise ValueError(

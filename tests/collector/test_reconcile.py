@@ -268,3 +268,74 @@ def test_a_file_per_acquirer_leaves_the_other_acquirers_terminals_alone(rig: Rig
     other = rig.imp(HEADER + "M-900,pos-9,B9,2026-11-23,5,10.00,CNY\n", name="other-23.csv")
     assert other.opened == {"missing_in_settlement": 1}
     assert rig.cases()[("pp-3", "B3")]["merchant_id"] == "M-900"
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [
+        ("1234.56", "CNY", 123_456),
+        ('"1,234.56"', "CNY", 123_456),  # Excel's "#,##0.00", as Chinese acquirers export
+        ('"-1,234,567.5"', "CNY", -123_456_750),  # a refund batch
+        ("12345.000", "CNY", 1_234_500),
+        ("0", "CNY", 0),
+        ("0.00", "USD", 0),
+        ("1500", "JPY", 1_500),
+        ('"1,500"', "JPY", 1_500),
+        ("9999999999.99", "CNY", 999_999_999_999),
+    ],
+)
+def test_an_amount_is_a_written_out_decimal_grouped_by_thousands_or_not(
+    amount: str, currency: str, minor: int
+) -> None:
+    rows, errors, bad = parse_settlement(
+        (HEADER + f"M-100,pp-1,B1,2026-11-23,1,{amount},{currency}\n").encode()
+    )
+    assert (errors, bad) == ([], 0)
+    assert rows[0].amount == minor
+
+
+@pytest.mark.parametrize(
+    ("amount", "why"),
+    [
+        ("1e-999999999", "not a decimal number"),  # was read as 0.00
+        ("1e999999999", "not a decimal number"),  # was decimal.Overflow out of the import
+        ("1E3", "not a decimal number"),
+        ('"1,23.40"', "not a decimal number"),
+        ('"12,34"', "not a decimal number"),  # a decimal comma: never guessed
+        ("¥12.00", "not a decimal number"),
+        ("Infinity", "not a decimal number"),
+        ("10000000000.00", "out of range"),
+        ("1" * 5000, "out of range"),
+        ("12.345", "more than 2 decimals"),
+    ],
+)
+def test_an_amount_that_is_not_plainly_written_is_a_bad_row_naming_it(
+    amount: str, why: str
+) -> None:
+    rows, errors, bad = parse_settlement(
+        (HEADER + f"M-100,pp-1,B1,2026-11-23,1,{amount},CNY\n").encode()
+    )
+    assert (rows, bad) == ([], 1)
+    assert errors[0].startswith("line 2: amount ")
+    assert why in errors[0]
+
+
+def test_a_line_csv_cannot_read_is_a_bad_row_with_its_own_line_number() -> None:
+    text = (
+        HEADER.replace("\n", ",note\n")
+        + 'M-100,pp-1,B1,2026-11-23,1,1.00,CNY,"two\nlines"\n'  # lines 2-3: one record
+        + "M-100,pp-2,B2,2026-11-23,1,"
+        + "9" * 200_000
+        + ",CNY,\n"  # line 4: over csv's limit
+        + "M-100,pp-3,B3,2026-02-30,1,1.00,CNY,\n"  # line 5
+        + "M-100,pp-4,B4,2026-11-23,\uff11\uff12,1.00,CNY,\n"  # line 6: full-width digits
+        + "M-100,pp-5,B5,2026-11-23,2,2.00,CNY\n"  # line 7: no trailing note: fine
+    )
+    rows, errors, bad = parse_settlement(text.encode())
+    assert [(r.line, r.terminal) for r in rows] == [(2, "pp-1"), (7, "pp-5")]
+    assert bad == 3
+    assert errors[0].startswith("line 4: not CSV (field larger than field limit")
+    assert errors[1] == (
+        "line 5: business_date '2026-02-30' is not a day (day is out of range for month)"
+    )
+    assert errors[2] == "line 6: count '\uff11\uff12' is not an integer 0..1000000"

@@ -233,3 +233,34 @@ def test_what_is_not_a_readable_csv_file_is_rejected_and_never_holds_up_the_inbo
         assert collector.alive()
     assert not any(p.suffix == ".csv" for p in inbox.iterdir())
     assert collector.returncode == 0
+
+
+def test_the_cli_reports_a_file_of_garbage_rows_by_line_and_reconciles_the_rest(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "c.sqlite"
+    cli = [sys.executable, "-m", "collector.main"]
+    subprocess.run([*cli, "migrate", "--db", str(db)], check=True, capture_output=True)
+    settle = tmp_path / "s.csv"
+    settle.write_text(
+        HEADER
+        + "M-100,pp-1,B1,2026-11-23,1," + "9" * 200_000 + ",CNY\n"
+        + "M-100,pp-2,B2,2026-11-23,1,1e999999999,CNY\n"
+        + "M-100,pp-3,B3,2026-11-23,1,1e-999999999,CNY\n"
+        + 'M-100,pp-4,B4,2026-11-23,2,"1,234.56",CNY\n'
+    )  # fmt: skip
+    done = subprocess.run(
+        [*cli, "settlement", "import", "--db", str(db), str(settle)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 rows (3 bad)" in done.stdout
+    assert [line.split(":")[0].strip() for line in done.stderr.splitlines()] == [
+        "line 2",
+        "line 3",
+        "line 4",
+    ]
+    assert _rows(db, "SELECT terminal_id, amount FROM settlement_rows") == [("pp-4", 123_456)]
