@@ -126,6 +126,12 @@ def _amount_minor(text: str, currency: str) -> int:
 
 def parse_settlement(data: bytes) -> tuple[list[SettledBatch], list[str], int]:
     """Rows, the first errors ("line N: reason") and the number of bad rows."""
+    rows, errors, bad, _unread = _parse(data)
+    return rows, errors, bad
+
+
+def _parse(data: bytes) -> tuple[list[SettledBatch], list[str], int, set[tuple[str, str]]]:
+    """As ``parse_settlement``, and the (terminal, batch) of bad rows that name them."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -149,6 +155,7 @@ def parse_settlement(data: bytes) -> tuple[list[SettledBatch], list[str], int]:
     errors: list[str] = []
     bad = 0
     seen: dict[tuple[str, str], int] = {}
+    unread: set[tuple[str, str]] = set()  # batches the acquirer settled on a row we cannot read
     needed = max(at.values()) + 1
     while True:
         line = reader.line_num + 1  # where the record starts (a quoted field may hold newlines)
@@ -201,10 +208,14 @@ def parse_settlement(data: bytes) -> tuple[list[SettledBatch], list[str], int]:
             bad += 1
             if len(errors) < MAX_ROW_ERRORS:
                 errors.append(f"line {line}: {exc}")
+            if rec is not None and len(rec) >= needed:
+                named = (rec[at["terminal"]].strip(), rec[at["batch"]].strip())
+                if all(_ID.match(x) for x in named):
+                    unread.add(named)
             continue
         seen[key] = line
         rows.append(row)
-    return rows, errors, bad
+    return rows, errors, bad, unread
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +307,7 @@ def import_settlement(
     _require(actor, Role.OPERATOR, "import settlement files")
     name = _readable_name(name)
     digest = hashlib.sha256(data).hexdigest()
-    rows, errors, bad = parse_settlement(data)
+    rows, errors, bad, unread = _parse(data)
     with conn:
         prior = conn.execute(
             "SELECT id FROM settlement_imports WHERE sha256 = ?", (digest,)
@@ -322,7 +333,7 @@ def import_settlement(
         )
         result = ImportResult(import_id, False, len(rows), bad, errors)
         if rows:
-            _judge(conn, rows, days, import_id, now, tolerance, result)
+            _judge(conn, rows, unread, days, import_id, now, tolerance, result)
         _audit(
             conn,
             actor,
@@ -344,6 +355,7 @@ def import_settlement(
 def _judge(
     conn: Connection,
     rows: list[SettledBatch],
+    unread: set[tuple[str, str]],
     days: list[str],
     import_id: int,
     now: datetime,
@@ -411,7 +423,9 @@ def _judge(
     settled = {(t, b) for t, b in conn.execute("SELECT terminal_id, batch_id FROM settlement_rows")}
     day_set = set(days)
     for key, tb in batches.items():
-        if key in settled or tb.device not in merchant_of:
+        # A batch on a bad row was settled, its figures unreadable: not missing, and not
+        # judged until a file with that row fixed comes in.
+        if key in settled or key in unread or tb.device not in merchant_of:
             continue
         gid, site, region, tz = places.get(tb.device, (tb.gateway_id, "", "", "UTC"))
         day = _business_day(tb.closed_at, tz)

@@ -200,6 +200,11 @@ def _report(r: ImportResult) -> str:
     lines = [
         f"import {r.import_id}{' (the same file was imported before: nothing done)' if r.duplicate else ''}",
         f"rows reconciled: {r.rows}; bad rows skipped: {r.bad_rows}; batches matching: {r.matched}",
+        *(
+            ["the batches of bad rows are not judged: fix those rows and drop the file again"]
+            if r.bad_rows
+            else []
+        ),
         f"cases opened: {r.opened or 0}; updated: {r.updated}; closed: {r.closed}",
         f"open short amount (minor units): {r.short_amount}",
     ]

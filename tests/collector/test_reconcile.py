@@ -339,3 +339,20 @@ def test_a_line_csv_cannot_read_is_a_bad_row_with_its_own_line_number() -> None:
         "line 5: business_date '2026-02-30' is not a day (day is out of range for month)"
     )
     assert errors[2] == "line 6: count '\uff11\uff12' is not an integer 0..1000000"
+
+
+def test_a_batch_on_a_bad_row_is_not_called_missing_in_settlement(rig: Rig) -> None:
+    rig.imp(HEADER + "M-100,pp-1,B0,2026-11-22,1,1.00,CNY\n", name="22.csv")  # pp-1 is M-100's
+    result = rig.imp(
+        HEADER
+        + "M-100,pp-2,B2,2026-11-23,80,5000.00,CNY\n"
+        + "M-100,pp-1,B1,2026-11-23,120.0,12345.00,CNY\n"  # settled; its count unreadable
+    )
+    assert (result.rows, result.bad_rows) == (1, 1)
+    assert "line 3: count '120.0'" in result.errors[0]
+    # The acquirer did settle B1: no case says it did not.
+    assert result.opened == {}
+    assert ("pp-1", "B1") not in rig.cases()
+    # The row fixed: B1 is judged (and matches).
+    fixed = rig.imp(HEADER + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n", name="23-fixed.csv")
+    assert (fixed.matched, fixed.opened) == (1, {})
