@@ -15,7 +15,7 @@ that file, matches it batch by batch, and opens one **shortfall case** per batch
   that settles it closes the case by itself. Files per acquirer are fine: another
   acquirer's terminals belong to other merchant ids.
 
-File format (docs/transactions.md): CSV, UTF-8 (a BOM is accepted), one header line with the
+File format (docs/transactions.md): CSV, UTF-8 (a BOM is accepted) or GB18030, one header line with the
 columns ``merchant, terminal, batch, business_date, count, amount, currency`` in any order
 (other columns are ignored); ``business_date`` YYYY-MM-DD; ``count`` an integer;
 ``amount`` a written-out decimal in the currency's major unit (``1234.56`` or ``1,234.56``
@@ -124,6 +124,22 @@ def _amount_minor(text: str, currency: str) -> int:
     return -int(digits) if sign == "-" else int(digits)
 
 
+def _decode(data: bytes) -> str:
+    """UTF-8 (with or without a BOM), else GB18030: what Excel saves a CSV as on a Chinese
+    Windows (GBK, which GB18030 contains), and what a Chinese acquirer's merchant names in an
+    extra column are often written in. The required columns are ASCII either way."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        utf8_error = exc
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise ReconcileError(
+            f"the file is neither UTF-8 nor GBK/GB18030 ({utf8_error}): export it as UTF-8 CSV"
+        ) from None
+
+
 def parse_settlement(data: bytes) -> tuple[list[SettledBatch], list[str], int]:
     """Rows, the first errors ("line N: reason") and the number of bad rows."""
     rows, errors, bad, _unread = _parse(data)
@@ -132,10 +148,7 @@ def parse_settlement(data: bytes) -> tuple[list[SettledBatch], list[str], int]:
 
 def _parse(data: bytes) -> tuple[list[SettledBatch], list[str], int, set[tuple[str, str]]]:
     """As ``parse_settlement``, and the (terminal, batch) of bad rows that name them."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ReconcileError(f"the file is not UTF-8 ({exc}): export it as UTF-8 CSV") from None
+    text = _decode(data)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)

@@ -242,7 +242,7 @@ def test_bad_rows_are_reported_by_line_and_the_rest_is_reconciled(rig: Rig) -> N
 def test_a_file_without_a_column_is_refused_whole_naming_it() -> None:
     with pytest.raises(ReconcileError, match=r"lacks column\(s\) currency"):
         parse_settlement(b"merchant,terminal,batch,business_date,count,amount\n")
-    with pytest.raises(ReconcileError, match="not UTF-8"):
+    with pytest.raises(ReconcileError, match="neither UTF-8 nor GBK"):
         parse_settlement(HEADER.encode() + "M,pp-1,B1,2026-11-23,1,1.00,CNY\n".encode("utf-16"))
 
 

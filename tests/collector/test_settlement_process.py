@@ -264,3 +264,51 @@ def test_the_cli_reports_a_file_of_garbage_rows_by_line_and_reconciles_the_rest(
         "line 4",
     ]
     assert _rows(db, "SELECT terminal_id, amount FROM settlement_rows") == [("pp-4", 123_456)]
+
+
+def test_files_as_chinese_acquirers_and_excel_write_them_are_reconciled(
+    mosquitto: MosquittoProcess, tmp_path: Path, inventory: Path
+) -> None:
+    inbox = tmp_path / "settlement"
+    inbox.mkdir()
+    db = tmp_path / "c.sqlite"
+    collector = CollectorProcess(
+        db,
+        mosquitto.port,
+        inventory=inventory,
+        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
+    )
+    with collector:
+        _publish_batches(mosquitto.port, collector)
+        wait_for(
+            lambda: len(_rows(db, "SELECT 1 FROM txn_batches")) == 2, 30, what="batches stored"
+        )
+        # Saved by Excel on a Chinese Windows: GBK, CRLF, merchant names in an extra column,
+        # the columns in the acquirer's order, thousands grouped, empty lines at the end.
+        gbk = inbox / "结算 2026-11-23.csv"
+        gbk.write_bytes(
+            (
+                "商户名称,terminal,merchant,batch,amount,currency,count,business_date\r\n"
+                '上海某某便利店,pp-1,M-100,B1,"12,345.00",CNY,120,2026-11-23\r\n'
+                "\r\n\r\n"
+            ).encode("gbk")
+        )
+        # UTF-8 with a BOM, CRLF: the other terminal, settled 20.00 short.
+        utf8 = inbox / "settle-pp-2.csv"
+        utf8.write_bytes(
+            "\ufeffMerchant,Terminal,Batch,Business_Date,Count,Amount,Currency,备注\r\n"
+            "M-100,pp-2,B2,2026-11-23,80,4980.00,CNY,少 20 元\r\n".encode()
+        )
+        wait_for(
+            lambda: (inbox / "done" / gbk.name).exists() and (inbox / "done" / utf8.name).exists(),
+            30,
+            what="both files reconciled",
+        )
+        assert _rows(
+            db, "SELECT terminal_id, amount, count FROM settlement_rows ORDER BY terminal_id"
+        ) == [("pp-1", 1_234_500, 120), ("pp-2", 498_000, 80)]
+        assert _rows(db, "SELECT kind, terminal_id, difference FROM shortfall_cases") == [
+            ("mismatch", "pp-2", 2000)
+        ]
+        assert collector.sample_value("posfleet_settlement_imports_total", result="ok") == 2
+        assert collector.sample_value("posfleet_settlement_imports_total", result="rejected") == 0
