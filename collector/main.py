@@ -170,7 +170,7 @@ def _settlement(db: Path | str, files: Sequence[Path], actor: str, tolerance: in
     from datetime import UTC, datetime
 
     from collector.actions import Actor, Role
-    from collector.reconcile import ReconcileError, import_settlement
+    from collector.reconcile import ReconcileError, format_amounts, import_settlement
     from collector.store import db as store_db
 
     conn = store_db.connect(db)
@@ -196,7 +196,7 @@ def _settlement(db: Path | str, files: Sequence[Path], actor: str, tolerance: in
             print(
                 f"{path}: import {r.import_id}: {r.rows} rows ({r.bad_rows} bad), "
                 f"{r.matched} matching, cases opened {r.opened or 0}, closed {r.closed}; "
-                f"open short amount {r.short_amount} (minor units)"
+                f"open short amount {format_amounts(r.short_amount)}"
             )
             for e in r.errors:
                 print(f"  {e}", file=sys.stderr)

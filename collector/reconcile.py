@@ -99,7 +99,8 @@ class ImportResult:
     opened: dict[str, int] = field(default_factory=dict)  # new cases by kind
     updated: int = 0  # open cases whose figures changed
     closed: int = 0  # open cases a (corrected or late) settlement closed
-    short_amount: int = 0  # sum of positive differences of open mismatch cases (minor units)
+    # Per currency, the sum of positive differences of open mismatch cases (minor units).
+    short_amount: dict[str, int] = field(default_factory=dict)
 
 
 def _amount_minor(text: str, currency: str) -> int:
@@ -295,6 +296,18 @@ _CASE_COLUMNS = (
 FIRST_FOLLOW_UP = timedelta(days=1)
 
 
+def format_amounts(amounts: dict[str, int]) -> str:
+    """``{"CNY": 2000, "JPY": 500}`` as ``CNY 20.00, JPY 500`` (major units); ``0`` if none."""
+    if not amounts:
+        return "0"
+    out = []
+    for currency, minor in sorted(amounts.items()):
+        exp = MINOR_UNITS.get(currency, 0)
+        value = f"{abs(minor) // 10**exp}" + (f".{abs(minor) % 10**exp:0{exp}d}" if exp else "")
+        out.append(f"{currency} {'-' if minor < 0 else ''}{value}")
+    return ", ".join(out)
+
+
 def _readable_name(name: str) -> str:
     """A file name the store can hold: one written in GBK by a Chinese Windows client reaches
     Python as lone surrogates (``os.fsdecode``), which neither SQLite nor PostgreSQL take."""
@@ -399,10 +412,10 @@ def _judge(
     batches = _terminal_batches(conn, days)
     places = _places(conn)
     open_cases = {
-        (tid, bid): (cid, kind, diff, tcount, scount)
-        for cid, tid, bid, kind, diff, tcount, scount in conn.execute(
-            "SELECT id, terminal_id, batch_id, kind, difference, terminal_count, settled_count "
-            "FROM shortfall_cases WHERE status = 'open'"
+        (tid, bid): (cid, kind, diff, tcount, scount, currency)
+        for cid, tid, bid, kind, diff, tcount, scount, currency in conn.execute(
+            "SELECT id, terminal_id, batch_id, kind, difference, terminal_count, settled_count, "
+            "currency FROM shortfall_cases WHERE status = 'open'"
         )
     }
     # Terminals this file's acquirer settles: those of the merchants (MIDs) in this file, as
@@ -424,8 +437,18 @@ def _judge(
                 r.business_date, None, None, r.count, r.amount, r.currency, -r.amount, None,
             )  # fmt: skip
             continue
+        if tb.currency != r.currency:
+            # Settled in another currency: none of the terminal's money was settled in its
+            # own, and yen less fen is no amount at all. The file's figure stays in
+            # settlement_rows with its currency.
+            wanted[(r.terminal, r.batch)] = (
+                "mismatch", r.terminal, tb.gateway_id, site, region, r.merchant, r.batch,
+                r.business_date, tb.count, tb.amount, r.count, None, tb.currency, tb.amount,
+                tb.closed_at,
+            )  # fmt: skip
+            continue
         diff = tb.amount - r.amount
-        if tb.count != r.count or abs(diff) > tolerance or tb.currency != r.currency:
+        if tb.count != r.count or abs(diff) > tolerance:
             wanted[(r.terminal, r.batch)] = (
                 "mismatch", r.terminal, tb.gateway_id, site, region, r.merchant, r.batch,
                 r.business_date, tb.count, tb.amount, r.count, r.amount, r.currency, diff,
@@ -456,17 +479,18 @@ def _judge(
         if have is None:
             new_rows.append((*case, import_id, stamp, stamp, to_db(now + FIRST_FOLLOW_UP)))
             result.opened[str(case[0])] = result.opened.get(str(case[0]), 0) + 1
-        elif (have[1], have[2], have[3], have[4]) != (case[0], case[13], case[8], case[10]):
+        elif have[1:] != (case[0], case[13], case[8], case[10], case[12]):
             conn.execute(
                 "UPDATE shortfall_cases SET kind = ?, terminal_count = ?, terminal_amount = ?, "
-                "settled_count = ?, settled_amount = ?, difference = ?, import_id = ?, "
-                "updated_at = ? WHERE id = ?",
+                "settled_count = ?, settled_amount = ?, currency = ?, difference = ?, "
+                "import_id = ?, updated_at = ? WHERE id = ?",
                 (
                     case[0],
                     case[8],
                     case[9],
                     case[10],
                     case[11],
+                    case[12],
                     case[13],
                     import_id,
                     stamp,
@@ -489,9 +513,11 @@ def _judge(
                 (stamp, "reconcile", f"settled in import {import_id}", stamp, cid),
             )
             result.closed += 1
-    result.short_amount = int(
-        conn.execute(
-            "SELECT COALESCE(SUM(difference), 0) FROM shortfall_cases "
-            "WHERE status = 'open' AND kind = 'mismatch' AND difference > 0"
-        ).fetchone()[0]
-    )
+    result.short_amount = {
+        str(currency): int(short)
+        for currency, short in conn.execute(
+            "SELECT currency, SUM(difference) FROM shortfall_cases "
+            "WHERE status = 'open' AND kind = 'mismatch' AND difference > 0 "
+            "GROUP BY currency ORDER BY currency"
+        )
+    }

@@ -27,7 +27,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Counter
 
 from collector.actions import Actor, Role
-from collector.reconcile import ImportResult, ReconcileError, import_settlement
+from collector.reconcile import ImportResult, ReconcileError, format_amounts, import_settlement
 from collector.store import db
 
 log = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ def _report(r: ImportResult) -> str:
             else []
         ),
         f"cases opened: {r.opened or 0}; updated: {r.updated}; closed: {r.closed}",
-        f"open short amount (minor units): {r.short_amount}",
+        f"open short amount: {format_amounts(r.short_amount)}",
     ]
     if r.errors:
         lines.append("bad rows (first 100):")

@@ -17,9 +17,14 @@ from collector.actions.base import PermissionDenied
 from collector.ingest import LinkEvent, Received
 from collector.inventory import upsert_rows
 from collector.liveness import LivenessTracker
-from collector.metrics import CollectorMetrics
+from collector.metrics import CollectorMetrics, shortfall_cases
 from collector.processor import Processor
-from collector.reconcile import ReconcileError, import_settlement, parse_settlement
+from collector.reconcile import (
+    ReconcileError,
+    format_amounts,
+    import_settlement,
+    parse_settlement,
+)
 from collector.store.store import open_store
 from telemetry.clock import FakeClock
 
@@ -157,7 +162,7 @@ def test_each_kind_of_difference_opens_one_case_with_amount_place_and_merchant(r
     )  # fmt: skip
     assert ("pp-1", "B1") not in cases
     assert ("pos-9", "B9") not in cases
-    assert result.short_amount == 2000
+    assert result.short_amount == {"CNY": 2000}
     audit = rig.store.conn.execute(
         "SELECT actor, action FROM audit_log WHERE action = 'settlement.import'"
     ).fetchall()
@@ -186,7 +191,7 @@ def test_a_late_or_corrected_file_closes_what_it_settles(rig: Rig) -> None:
         "reconcile",
         f"settled in import {later.import_id}",
     )
-    assert later.short_amount == 0
+    assert later.short_amount == {}
 
 
 def test_only_terminals_the_acquirer_settles_can_miss_a_settlement(rig: Rig) -> None:
@@ -356,3 +361,36 @@ def test_a_batch_on_a_bad_row_is_not_called_missing_in_settlement(rig: Rig) -> N
     # The row fixed: B1 is judged (and matches).
     fixed = rig.imp(HEADER + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n", name="23-fixed.csv")
     assert (fixed.matched, fixed.opened) == (1, {})
+
+
+def test_a_batch_settled_in_another_currency_is_short_its_whole_amount_in_its_own(
+    rig: Rig,
+) -> None:
+    result = rig.imp(
+        HEADER
+        + "M-100,pp-2,B2,2026-11-23,80,5000,JPY\n"  # pp-2 took 5,000.00 CNY
+        + "M-100,pp-1,B1,2026-11-23,120,12340.00,CNY\n"  # 5.00 CNY short
+    )
+    assert result.opened == {"mismatch": 2}
+    b2 = rig.cases()[("pp-2", "B2")]
+    assert (b2["currency"], b2["terminal_amount"], b2["settled_amount"], b2["difference"]) == (
+        "CNY", 500_000, None, 500_000,
+    )  # fmt: skip
+    # Never fen and yen added up: the report and the metric are per currency.
+    assert result.short_amount == {"CNY": 500_000 + 500}
+    amounts = {
+        s.labels["currency"]: s.value
+        for m in shortfall_cases(rig.store.conn)
+        if m.name == "posfleet_shortfall_open_amount"
+        for s in m.samples
+    }
+    assert amounts == {"CNY": 500_500}
+    assert format_amounts(result.short_amount) == "CNY 5005.00"
+    # Settled again in the right currency, it closes.
+    fixed = rig.imp(HEADER + "M-100,pp-2,B2,2026-11-23,80,5000.00,CNY\n", name="fixed.csv")
+    assert (fixed.closed, fixed.short_amount) == (1, {"CNY": 500})
+
+
+def test_amounts_are_shown_in_major_units_per_currency() -> None:
+    assert format_amounts({}) == "0"
+    assert format_amounts({"JPY": 1500, "CNY": -205}) == "CNY -2.05, JPY 1500"
