@@ -270,20 +270,24 @@ def _terminal_batches(
     return out
 
 
-def _places(conn: Connection) -> dict[str, tuple[str, str, str, str]]:
-    """device id -> (gateway, site, region, tz) for terminals and gateways."""
+def _places(conn: Connection) -> tuple[dict[str, tuple[str, str, str, str]], str]:
+    """device id -> (gateway, site, region, tz) for terminals and gateways, and the default
+    zone: a device without a store (or a store without a zone) is in the deployment's
+    ``POSFLEET_DEFAULT_TZ`` (written to ``meta`` by the collector), not in UTC."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'default_tz'").fetchone()
+    default = str(row[0]) if row and row[0] else "UTC"
     places: dict[str, tuple[str, str, str, str]] = {}
     for gid, site, region, tz in conn.execute(
-        "SELECT g.gateway_id, g.site_id, g.region_id, COALESCE(s.tz, 'UTC') "
+        "SELECT g.gateway_id, g.site_id, g.region_id, s.tz "
         "FROM gateways g LEFT JOIN sites s ON s.site_id = g.site_id"
     ):
-        places[gid] = (gid, site, region, tz)
+        places[gid] = (gid, site, region, tz or default)
     for tid, gid, site, region, tz in conn.execute(
-        "SELECT t.terminal_id, t.gateway_id, t.site_id, t.region_id, COALESCE(s.tz, 'UTC') "
+        "SELECT t.terminal_id, t.gateway_id, t.site_id, t.region_id, s.tz "
         "FROM terminals t LEFT JOIN sites s ON s.site_id = t.site_id"
     ):
-        places[tid] = (gid, site, region, tz)
-    return places
+        places[tid] = (gid, site, region, tz or default)
+    return places, default
 
 
 _CASE_COLUMNS = (
@@ -410,7 +414,7 @@ def _judge(
         ],
     )
     batches = _terminal_batches(conn, days)
-    places = _places(conn)
+    places, default_tz = _places(conn)
     open_cases = {
         (tid, bid): (cid, kind, diff, tcount, scount, currency)
         for cid, tid, bid, kind, diff, tcount, scount, currency in conn.execute(
@@ -463,7 +467,7 @@ def _judge(
         # judged until a file with that row fixed comes in.
         if key in settled or key in unread or tb.device not in merchant_of:
             continue
-        gid, site, region, tz = places.get(tb.device, (tb.gateway_id, "", "", "UTC"))
+        gid, site, region, tz = places.get(tb.device, (tb.gateway_id, "", "", default_tz))
         day = _business_day(tb.closed_at, tz)
         if day not in day_set:
             continue

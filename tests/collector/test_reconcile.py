@@ -25,6 +25,7 @@ from collector.reconcile import (
     import_settlement,
     parse_settlement,
 )
+from collector.store.meta import set_meta
 from collector.store.store import open_store
 from telemetry.clock import FakeClock
 
@@ -394,3 +395,19 @@ def test_a_batch_settled_in_another_currency_is_short_its_whole_amount_in_its_ow
 def test_amounts_are_shown_in_major_units_per_currency() -> None:
     assert format_amounts({}) == "0"
     assert format_amounts({"JPY": 1500, "CNY": -205}) == "CNY -2.05, JPY 1500"
+
+
+def test_a_terminal_without_a_store_closes_its_batches_on_the_deployments_day(rig: Rig) -> None:
+    # A Chinese deployment (POSFLEET_DEFAULT_TZ=Asia/Shanghai); pp-7 is in no store yet.
+    with rig.store.transaction() as conn:
+        set_meta(conn, "default_tz", "Asia/Shanghai")
+        upsert_rows(
+            conn, "terminals", [{"terminal_id": "pp-7", "gateway_id": "gw-1", "region_id": "east"}]
+        )
+    # Closed 07:00 on the 24th in Shanghai: 23:00 UTC on the 23rd.
+    rig.batch("gw-1", "pp-7", "B7", 4, 40_000, "2026-11-23T23:00:00+00:00")
+    first = rig.imp(HEADER + "M-100,pp-7,B6,2026-11-23,1,1.00,CNY\n", name="23.csv")
+    assert first.opened == {"missing_on_terminal": 1}  # B6 only: B7 is not the 23rd's
+    second = rig.imp(HEADER + "M-100,pp-1,B0,2026-11-24,1,1.00,CNY\n", name="24.csv")
+    assert second.opened == {"missing_on_terminal": 1, "missing_in_settlement": 1}
+    assert rig.cases()[("pp-7", "B7")]["business_date"] == "2026-11-24"
