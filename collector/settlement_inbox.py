@@ -102,7 +102,7 @@ class SettlementInbox:
         found: list[tuple[Path, float, str | None]] = []
         with os.scandir(self.directory) as entries:
             for entry in entries:
-                if not entry.name.endswith(".csv"):
+                if not entry.name.lower().endswith(".csv"):  # Windows writes NAME.CSV
                     continue
                 path = Path(entry.path)
                 try:

@@ -312,3 +312,22 @@ def test_files_as_chinese_acquirers_and_excel_write_them_are_reconciled(
         ]
         assert collector.sample_value("posfleet_settlement_imports_total", result="ok") == 2
         assert collector.sample_value("posfleet_settlement_imports_total", result="rejected") == 0
+
+
+def test_a_file_named_in_capitals_by_windows_is_reconciled_not_left_lying(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "settlement"
+    inbox.mkdir()
+    upper = inbox / "SETTLE_20261123.CSV"
+    upper.write_text(HEADER + "M-100,pp-1,B1,2026-11-23,1,1.00,CNY\n")
+    _aged(upper)
+    collector = CollectorProcess(
+        tmp_path / "c.sqlite",
+        mosquitto.port,
+        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
+    )
+    with collector:
+        wait_for(lambda: (inbox / "done" / upper.name).exists(), 30, what="the .CSV reconciled")
+        assert (inbox / "done" / "SETTLE_20261123.CSV.report.txt").exists()
+        assert collector.sample_value("posfleet_settlement_imports_total", result="ok") == 1
