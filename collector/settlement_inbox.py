@@ -7,8 +7,8 @@ file again) or ``rejected/`` (the file cannot be reconciled; ``NAME.error.txt`` 
 says why and what to fix; also a file that cannot be read, or a directory, pipe or dangling
 link named ``*.csv``: one bad file never holds up the rest). Row errors do not reject a file: they are listed in
 ``done/NAME.report.txt``. Writers should write under another name (``*.part``) and rename
-into place; a ``*.csv`` still being written (changed within the last ``settle_s``) waits for
-the next poll.
+into place; a ``*.csv`` written in place is read only once a whole poll has left its size and
+mtime unchanged and it is ``settle_s`` old (an upload over a slow link stalls for seconds).
 
 It runs on its own thread with its own store connection, outside the ingest loop: a
 100,000-row file never delays a heartbeat.
@@ -58,6 +58,9 @@ class SettlementInbox:
         )
         for result in ("ok", "duplicate", "rejected"):
             self.imports.labels(result)
+        # Each file's (size, mtime) at the last pass: a file is read only once a whole poll
+        # has left it unchanged (an SFTP upload written in place may stall for seconds).
+        self._last_seen: dict[str, tuple[int, int]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         for sub in ("done", "rejected"):
@@ -71,13 +74,16 @@ class SettlementInbox:
         rejected with the reason; only a store error leaves it for the next poll."""
         handled: list[tuple[str, str]] = []
         files = self._candidates()
+        last_seen, self._last_seen = self._last_seen, {p.name: sig for p, sig, _ in files}
         if not files:
             return handled
         conn = db.connect(self.target)
         try:
-            for path, mtime, problem in files:
-                if problem is None and time.time() - mtime < self.settle_s:
-                    continue  # still being written
+            for path, sig, problem in files:
+                if problem is None and (
+                    time.time() - sig[1] / 1e9 < self.settle_s or last_seen.get(path.name) != sig
+                ):
+                    continue  # still being written, or changed since the last pass
                 at = now or datetime.now(UTC)
                 try:
                     result = self._one(conn, path, at) if problem is None else None
@@ -97,9 +103,10 @@ class SettlementInbox:
             conn.close()
         return handled
 
-    def _candidates(self) -> list[tuple[Path, float, str | None]]:
-        """(path, mtime, why it cannot be imported or None) of the inbox's ``*.csv``."""
-        found: list[tuple[Path, float, str | None]] = []
+    def _candidates(self) -> list[tuple[Path, tuple[int, int], str | None]]:
+        """(path, (size, mtime ns), why it cannot be imported or None) of the inbox's
+        ``*.csv``, oldest first."""
+        found: list[tuple[Path, tuple[int, int], str | None]] = []
         with os.scandir(self.directory) as entries:
             for entry in entries:
                 if not entry.name.lower().endswith(".csv"):  # Windows writes NAME.CSV
@@ -111,20 +118,20 @@ class SettlementInbox:
                     if not path.is_symlink():
                         continue  # gone since the listing (another reader took it)
                     why = "it is a symbolic link to nothing: put the file itself here"
-                    found.append((path, 0.0, why))
+                    found.append((path, (0, 0), why))
                     continue
                 except OSError as exc:
-                    found.append((path, 0.0, f"it cannot be opened ({exc.strerror})"))
+                    found.append((path, (0, 0), f"it cannot be opened ({exc.strerror})"))
                     continue
                 if not stat.S_ISREG(st.st_mode):
                     why = (
                         "it is not a file (a directory, a pipe or a device): put the "
                         "settlement CSV file itself here"
                     )
-                    found.append((path, st.st_mtime, why))
+                    found.append((path, (st.st_size, st.st_mtime_ns), why))
                     continue
-                found.append((path, st.st_mtime, None))
-        found.sort(key=lambda f: (f[1], f[0].name))
+                found.append((path, (st.st_size, st.st_mtime_ns), None))
+        found.sort(key=lambda f: (f[1][1], f[0].name))
         return found
 
     def _one(self, conn: db.Connection, path: Path, now: datetime) -> str:

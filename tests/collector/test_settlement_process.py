@@ -16,8 +16,11 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client import CollectorRegistry
 
 from collector.process import CollectorProcess
+from collector.settlement_inbox import SettlementInbox
+from collector.store.store import open_store
 from simulators.broker import MosquittoProcess
 from simulators.stack.wait import wait_for
 
@@ -331,3 +334,27 @@ def test_a_file_named_in_capitals_by_windows_is_reconciled_not_left_lying(
         wait_for(lambda: (inbox / "done" / upper.name).exists(), 30, what="the .CSV reconciled")
         assert (inbox / "done" / "SETTLE_20261123.CSV.report.txt").exists()
         assert collector.sample_value("posfleet_settlement_imports_total", result="ok") == 1
+
+
+def test_a_file_written_in_place_is_read_only_once_a_whole_poll_left_it_unchanged(
+    tmp_path: Path,
+) -> None:
+    # An acquirer's SFTP client writes the file under its own name, and a slow link stalls:
+    # the half written so far is older than the 2-second settle time.
+    db = tmp_path / "c.sqlite"
+    open_store(db).close()
+    inbox = tmp_path / "settlement"
+    box = SettlementInbox(db, inbox, registry=CollectorRegistry())
+    upload = inbox / "settle-2026-11-23.csv"
+    upload.write_text(HEADER + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\nM-100,pp-2,B2,20")
+    _aged(upload)
+    assert box.scan_once() == []  # first seen: it waits a poll
+    with upload.open("a") as f:  # the link comes back
+        f.write("26-11-23,80,4980.00,CNY\n")
+    _aged(upload)
+    assert box.scan_once() == []  # changed since the last pass: it waits again
+    assert box.scan_once() == [(upload.name, "ok")]
+    assert _rows(db, "SELECT terminal_id FROM settlement_rows ORDER BY 1") == [
+        ("pp-1",),
+        ("pp-2",),
+    ]
