@@ -63,6 +63,13 @@ MINOR_UNITS = {
     "KRW": 0,
     "VND": 0,
 }
+# What acquirers write for those currencies besides the ISO 4217 code: its numeric code (as
+# in UnionPay's files: 156 is CNY) and, for the yuan, RMB / 人民币.
+CURRENCY_ALIASES = {
+    "156": "CNY", "RMB": "CNY", "人民币": "CNY", "344": "HKD", "446": "MOP", "901": "TWD",
+    "840": "USD", "978": "EUR", "826": "GBP", "702": "SGD", "458": "MYR", "764": "THB",
+    "036": "AUD", "392": "JPY", "410": "KRW", "704": "VND",
+}  # fmt: skip
 KINDS = ("mismatch", "missing_on_terminal", "missing_in_settlement")
 CAUSES = ("operator_error", "duplicated_refund", "system_fault", "settlement_pending", "other")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -199,6 +206,9 @@ def _parse(data: bytes) -> tuple[list[SettledBatch], list[str], int, set[tuple[s
                 day = v["business_date"]
                 raise ValueError(f"business_date {day!r} is not a day ({exc})") from None
             currency = v["currency"].upper()
+            if currency.isascii() and currency.isdigit():
+                currency = currency.zfill(3)  # Excel drops the 0 of 036
+            currency = CURRENCY_ALIASES.get(currency, currency)
             if currency not in MINOR_UNITS:
                 raise ValueError(f"currency {v['currency']!r} is not one this reconciler knows")
             if not _COUNT.match(v["count"]) or int(v["count"]) > 1_000_000:

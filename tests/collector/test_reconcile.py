@@ -411,3 +411,33 @@ def test_a_terminal_without_a_store_closes_its_batches_on_the_deployments_day(ri
     second = rig.imp(HEADER + "M-100,pp-1,B0,2026-11-24,1,1.00,CNY\n", name="24.csv")
     assert second.opened == {"missing_on_terminal": 1, "missing_in_settlement": 1}
     assert rig.cases()[("pp-7", "B7")]["business_date"] == "2026-11-24"
+
+
+@pytest.mark.parametrize(
+    ("written", "currency", "amount", "minor"),
+    [
+        ("156", "CNY", "12.50", 1250),  # ISO 4217 numeric, as UnionPay's files write it
+        ("RMB", "CNY", "12.50", 1250),
+        ("rmb", "CNY", "12.50", 1250),
+        ("人民币", "CNY", "12.50", 1250),
+        ("344", "HKD", "12.50", 1250),
+        ("36", "AUD", "12.50", 1250),  # 036, its 0 dropped by Excel
+        ("392", "JPY", "1500", 1500),
+    ],
+)
+def test_a_currency_may_be_written_as_acquirers_write_it(
+    written: str, currency: str, amount: str, minor: int
+) -> None:
+    rows, errors, _bad = parse_settlement(
+        (HEADER + f"M-100,pp-1,B1,2026-11-23,1,{amount},{written}\n").encode()
+    )
+    assert errors == []
+    assert (rows[0].currency, rows[0].amount) == (currency, minor)
+
+
+def test_an_unknown_currency_is_a_bad_row_naming_it() -> None:
+    _rows, errors, bad = parse_settlement(
+        (HEADER + "M-100,pp-1,B1,2026-11-23,1,1.00,CNH\n").encode()
+    )
+    assert bad == 1
+    assert errors == ["line 2: currency 'CNH' is not one this reconciler knows"]
