@@ -170,12 +170,24 @@ def _settlement(db: Path | str, files: Sequence[Path], actor: str, tolerance: in
     from datetime import UTC, datetime
 
     from collector.actions import Actor, Role
-    from collector.reconcile import ReconcileError, format_amounts, import_settlement
+    from collector.reconcile import (
+        ReconcileError,
+        format_amounts,
+        import_settlement,
+        rejudge_late_batches,
+    )
     from collector.store import db as store_db
 
     conn = store_db.connect(db)
     failed = 0
     try:
+        # Batches terminals reported since the last import, for cases that lacked them.
+        late = rejudge_late_batches(conn, now=datetime.now(UTC), tolerance=tolerance)
+        if late.closed or late.updated:
+            print(
+                f"batches reported late: {late.closed} missing_on_terminal cases closed, "
+                f"{late.updated} now mismatches"
+            )
         for path in files:
             try:
                 r = import_settlement(

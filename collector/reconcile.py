@@ -535,3 +535,90 @@ def _judge(
             "GROUP BY currency ORDER BY currency"
         )
     }
+
+
+LATE_BATCH_MARGIN = timedelta(minutes=5)
+
+
+@dataclass(slots=True)
+class LateBatches:
+    """What ``rejudge_late_batches`` did; ``cursor``: pass it to the next call."""
+
+    cursor: str
+    closed: int = 0
+    updated: int = 0
+
+
+def rejudge_late_batches(
+    conn: Connection, *, now: datetime, cursor: str | None = None, tolerance: int = 0
+) -> LateBatches:
+    """Judge again the open ``missing_on_terminal`` cases whose batch a terminal reported
+    after the file came (its agent was offline overnight): closed if the batch matches what
+    was settled, else a ``mismatch``. Reads only batches received past ``cursor`` (the
+    ``received_at`` index); without one, since the oldest such case was last judged."""
+    open_cases = {
+        (tid, bid): cid
+        for cid, tid, bid in conn.execute(
+            "SELECT id, terminal_id, batch_id FROM shortfall_cases "
+            "WHERE status = 'open' AND kind = 'missing_on_terminal'"
+        )
+    }
+    if cursor is None:
+        row = conn.execute(
+            "SELECT MIN(updated_at) FROM shortfall_cases "
+            "WHERE status = 'open' AND kind = 'missing_on_terminal'"
+        ).fetchone()
+        cursor = str(row[0]) if row and row[0] else to_db(now)
+    done = LateBatches(cursor)
+    if not open_cases:
+        done.cursor = max(cursor, to_db(now))
+        return done
+    stamp = to_db(now)
+    # A batch stamped received just before the cursor may commit just after it was read.
+    since = to_db(from_db(cursor) - LATE_BATCH_MARGIN)
+    with conn:
+        for gid, tid, bid, n, amount, cur, closed_at, received in conn.execute(
+            "SELECT gateway_id, terminal_id, batch_id, count, amount, currency, closed_at, "
+            "received_at FROM txn_batches WHERE received_at >= ? ORDER BY received_at",
+            (since,),
+        ).fetchall():
+            done.cursor = max(done.cursor, str(received))
+            cid = open_cases.pop((tid or gid, bid), None)
+            if cid is None:
+                continue
+            settled = conn.execute(
+                "SELECT count, amount, currency FROM settlement_rows "
+                "WHERE terminal_id = ? AND batch_id = ?",
+                (tid or gid, bid),
+            ).fetchone()
+            if settled is None:
+                continue
+            s_count, s_amount, s_cur = settled
+            if cur == s_cur and n == s_count and abs(amount - s_amount) <= tolerance:
+                conn.execute(
+                    "UPDATE shortfall_cases SET status = 'closed', closed_at = ?, "
+                    "closed_by = 'reconcile', resolution = ?, updated_at = ? "
+                    "WHERE id = ? AND status = 'open'",
+                    (stamp, "the terminal's batch arrived late and matches", stamp, cid),
+                )
+                done.closed += 1
+                continue
+            other = cur != s_cur  # as in _judge: the whole amount, in the terminal's currency
+            conn.execute(
+                "UPDATE shortfall_cases SET kind = 'mismatch', gateway_id = ?, "
+                "terminal_count = ?, terminal_amount = ?, settled_amount = ?, currency = ?, "
+                "difference = ?, closed_at_terminal = ?, updated_at = ? WHERE id = ?",
+                (
+                    gid,
+                    n,
+                    amount,
+                    None if other else s_amount,
+                    cur,
+                    amount if other else amount - s_amount,
+                    closed_at,
+                    stamp,
+                    cid,
+                ),
+            )
+            done.updated += 1
+    return done

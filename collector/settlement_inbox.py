@@ -27,7 +27,13 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Counter
 
 from collector.actions import Actor, Role
-from collector.reconcile import ImportResult, ReconcileError, format_amounts, import_settlement
+from collector.reconcile import (
+    ImportResult,
+    ReconcileError,
+    format_amounts,
+    import_settlement,
+    rejudge_late_batches,
+)
 from collector.store import db
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,7 @@ class SettlementInbox:
         # Each file's (size, mtime) at the last pass: a file is read only once a whole poll
         # has left it unchanged (an SFTP upload written in place may stall for seconds).
         self._last_seen: dict[str, tuple[int, int]] = {}
+        self._late_cursor: str | None = None  # txn_batches.received_at swept up to
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         for sub in ("done", "rejected"):
@@ -75,10 +82,9 @@ class SettlementInbox:
         handled: list[tuple[str, str]] = []
         files = self._candidates()
         last_seen, self._last_seen = self._last_seen, {p.name: sig for p, sig, _ in files}
-        if not files:
-            return handled
         conn = db.connect(self.target)
         try:
+            self._late_batches(conn, now or datetime.now(UTC))
             for path, sig, problem in files:
                 if problem is None and (
                     time.time() - sig[1] / 1e9 < self.settle_s or last_seen.get(path.name) != sig
@@ -102,6 +108,20 @@ class SettlementInbox:
         finally:
             conn.close()
         return handled
+
+    def _late_batches(self, conn: db.Connection, now: datetime) -> None:
+        """Cases a file opened for batches no terminal had reported yet, judged again once
+        the batch arrives (an agent offline overnight)."""
+        late = rejudge_late_batches(
+            conn, now=now, cursor=self._late_cursor, tolerance=self.tolerance
+        )
+        self._late_cursor = late.cursor
+        if late.closed or late.updated:
+            log.info(
+                "late terminal batches: %d missing_on_terminal cases closed, %d now mismatches",
+                late.closed,
+                late.updated,
+            )
 
     def _candidates(self) -> list[tuple[Path, tuple[int, int], str | None]]:
         """(path, (size, mtime ns), why it cannot be imported or None) of the inbox's

@@ -24,6 +24,7 @@ from collector.reconcile import (
     format_amounts,
     import_settlement,
     parse_settlement,
+    rejudge_late_batches,
 )
 from collector.store.meta import set_meta
 from collector.store.store import open_store
@@ -441,3 +442,38 @@ def test_an_unknown_currency_is_a_bad_row_naming_it() -> None:
     )
     assert bad == 1
     assert errors == ["line 2: currency 'CNH' is not one this reconciler knows"]
+
+
+def test_a_batch_reported_after_its_file_closes_or_turns_its_case(rig: Rig) -> None:
+    first = rig.imp(
+        HEADER
+        + "M-100,pp-4,B4,2026-11-23,3,30.00,CNY\n"
+        + "M-100,pp-5,B5,2026-11-23,2,20.00,CNY\n"
+        + "M-100,pp-6,B6,2026-11-23,2,20.00,HKD\n"
+    )
+    assert first.opened == {"missing_on_terminal": 3}
+    assert rejudge_late_batches(rig.store.conn, now=rig.clock.now()).closed == 0
+    with rig.store.transaction() as conn:
+        upsert_rows(
+            conn,
+            "terminals",
+            [
+                {"terminal_id": t, "gateway_id": "gw-1", "site_id": "s-sh", "region_id": "east"}
+                for t in ("pp-4", "pp-5", "pp-6")
+            ],
+        )
+    rig.clock.advance(3600)
+    rig.batch("gw-1", "pp-4", "B4", 3, 3_000, "2026-11-23T03:00:00+00:00")  # as settled
+    rig.batch("gw-1", "pp-5", "B5", 2, 2_500, "2026-11-23T03:00:00+00:00")  # 5.00 more
+    rig.batch("gw-1", "pp-6", "B6", 2, 2_000, "2026-11-23T03:00:00+00:00")  # CNY, not HKD
+    late = rejudge_late_batches(rig.store.conn, now=rig.clock.now())
+    assert (late.closed, late.updated) == (1, 2)
+    cases = rig.cases()
+    assert cases[("pp-4", "B4")]["status"] == "closed"
+    b5 = cases[("pp-5", "B5")]
+    assert (b5["kind"], b5["difference"], b5["terminal_amount"]) == ("mismatch", 500, 2_500)
+    b6 = cases[("pp-6", "B6")]
+    assert (b6["kind"], b6["currency"], b6["difference"]) == ("mismatch", "CNY", 2_000)
+    # Read once: the next sweep from its cursor changes nothing.
+    again = rejudge_late_batches(rig.store.conn, now=rig.clock.now(), cursor=late.cursor)
+    assert (again.closed, again.updated) == (0, 0)

@@ -358,3 +358,49 @@ def test_a_file_written_in_place_is_read_only_once_a_whole_poll_left_it_unchange
         ("pp-1",),
         ("pp-2",),
     ]
+
+
+def test_a_batch_the_terminal_reports_after_the_file_came_is_judged_when_it_arrives(
+    mosquitto: MosquittoProcess, tmp_path: Path, inventory: Path
+) -> None:
+    inbox = tmp_path / "settlement"
+    inbox.mkdir()
+    db = tmp_path / "c.sqlite"
+    collector = CollectorProcess(
+        db,
+        mosquitto.port,
+        inventory=inventory,
+        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
+    )
+    with collector:
+        # The file comes first: the store's agent was offline overnight.
+        settle = inbox / "settle-2026-11-23.csv"
+        settle.write_text(
+            HEADER
+            + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n"
+            + "M-100,pp-2,B2,2026-11-23,80,4980.00,CNY\n"  # 20.00 CNY short
+        )
+        _aged(settle)
+        wait_for(lambda: (inbox / "done" / settle.name).exists(), 30, what="file reconciled")
+        sql = "SELECT terminal_id, kind, status, difference FROM shortfall_cases ORDER BY 1"
+        assert _rows(db, sql) == [
+            ("pp-1", "missing_on_terminal", "open", -1_234_500),
+            ("pp-2", "missing_on_terminal", "open", -498_000),
+        ]
+        # The agent comes back and delivers the batches the terminals closed.
+        _publish_batches(mosquitto.port, collector)
+        wait_for(
+            lambda: (
+                _rows(db, sql)
+                == [
+                    ("pp-1", "missing_on_terminal", "closed", -1_234_500),
+                    ("pp-2", "mismatch", "open", 2000),
+                ]
+            ),
+            30,
+            what="the late batches judged",
+        )
+        closed = _rows(
+            db, "SELECT closed_by, resolution FROM shortfall_cases WHERE terminal_id = 'pp-1'"
+        )
+        assert closed == [("reconcile", "the terminal's batch arrived late and matches")]
