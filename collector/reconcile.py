@@ -280,6 +280,21 @@ def _terminal_batches(
     return out
 
 
+def _batch_by_key(conn: Connection, device: str, batch: str, gateway: str) -> _TerminalBatch | None:
+    """A settled batch closed outside the file's days (a settlement date days after a weekend
+    or the Spring Festival, a late file's date): found by its key, whatever its day."""
+    if not gateway:
+        return None  # a device the inventory does not know: no key to look it up by
+    row = conn.execute(
+        "SELECT count, amount, currency, closed_at FROM txn_batches "
+        "WHERE gateway_id = ? AND terminal_id = ? AND batch_id = ?",
+        (gateway, "" if gateway == device else device, batch),
+    ).fetchone()
+    if row is None:
+        return None
+    return _TerminalBatch(device, gateway, batch, row[0], row[1], row[2], row[3])
+
+
 def _places(conn: Connection) -> tuple[dict[str, tuple[str, str, str, str]], str]:
     """device id -> (gateway, site, region, tz) for terminals and gateways, and the default
     zone: a device without a store (or a store without a zone) is in the deployment's
@@ -444,7 +459,7 @@ def _judge(
     wanted: dict[tuple[str, str], tuple[object, ...]] = {}  # cases that should be open
     for r in rows:
         gid, site, region, _tz = places.get(r.terminal, ("", "", "", "UTC"))
-        tb = batches.get((r.terminal, r.batch))
+        tb = batches.get((r.terminal, r.batch)) or _batch_by_key(conn, r.terminal, r.batch, gid)
         if tb is None:
             wanted[(r.terminal, r.batch)] = (
                 "missing_on_terminal", r.terminal, gid, site, region, r.merchant, r.batch,

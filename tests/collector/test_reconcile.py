@@ -477,3 +477,15 @@ def test_a_batch_reported_after_its_file_closes_or_turns_its_case(rig: Rig) -> N
     # Read once: the next sweep from its cursor changes nothing.
     again = rejudge_late_batches(rig.store.conn, now=rig.clock.now(), cursor=late.cursor)
     assert (again.closed, again.updated) == (0, 0)
+
+
+def test_a_batch_settled_for_a_day_long_after_it_closed_is_found_by_its_key(rig: Rig) -> None:
+    # Closed on the 23rd, settled for 1 December: a settlement date after a long holiday.
+    result = rig.imp(
+        HEADER
+        + "M-100,pp-1,B1,2026-12-01,120,12345.00,CNY\n"
+        + "M-200,pos-9,B9,2026-12-01,5,10.00,CNY\n"  # the gateway is the POS
+        + "M-100,pp-2,B2,2026-12-01,80,4980.00,CNY\n"  # 20.00 short
+    )
+    assert (result.matched, result.opened) == (2, {"mismatch": 1})
+    assert rig.cases()[("pp-2", "B2")]["difference"] == 2000
