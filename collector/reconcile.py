@@ -171,6 +171,11 @@ def _parse(data: bytes) -> tuple[list[SettledBatch], list[str], int, set[tuple[s
             f"the header lacks column(s) {', '.join(missing)}: a settlement file needs "
             f"{', '.join(COLUMNS)} (docs/transactions.md)"
         )
+    twice = [c for c in COLUMNS if names.count(c) > 1]
+    if twice:  # which one is the settled amount? never guessed
+        raise ReconcileError(
+            f"the header names column(s) {', '.join(twice)} more than once: keep one of each"
+        )
     at = {c: names.index(c) for c in COLUMNS}
     rows: list[SettledBatch] = []
     errors: list[str] = []

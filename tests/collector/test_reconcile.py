@@ -489,3 +489,13 @@ def test_a_batch_settled_for_a_day_long_after_it_closed_is_found_by_its_key(rig:
     )
     assert (result.matched, result.opened) == (2, {"mismatch": 1})
     assert rig.cases()[("pp-2", "B2")]["difference"] == 2000
+
+
+def test_a_header_naming_a_column_twice_is_refused_naming_it() -> None:
+    # An export with the gross and the net amount both headed "amount".
+    with pytest.raises(ReconcileError, match=r"names column\(s\) amount more than once"):
+        parse_settlement(
+            (
+                HEADER.replace("\n", ",Amount\n") + "M-100,pp-1,B1,2026-11-23,1,1.00,CNY,0.99\n"
+            ).encode()
+        )
