@@ -194,8 +194,9 @@ class SettlementInbox:
         return "rejected"
 
     def _file(self, path: Path, sub: str, text: str, suffix: str) -> None:
+        (self.directory / sub).mkdir(exist_ok=True)  # someone tidied it away: made again
         dest = self.directory / sub / path.name
-        if dest.exists():  # the same name again: keep both
+        if os.path.lexists(dest):  # the same name again (a corrected file): keep both
             dest = dest.with_name(f"{path.stem}.{int(time.time() * 1000)}{path.suffix}")
         path.replace(dest)
         dest.with_name(dest.name + suffix).write_text(text, encoding="utf-8")

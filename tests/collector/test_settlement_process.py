@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -404,3 +405,25 @@ def test_a_batch_the_terminal_reports_after_the_file_came_is_judged_when_it_arri
             db, "SELECT closed_by, resolution FROM shortfall_cases WHERE terminal_id = 'pp-1'"
         )
         assert closed == [("reconcile", "the terminal's batch arrived late and matches")]
+
+
+def test_a_corrected_file_under_the_same_name_is_kept_beside_the_first_even_after_a_tidy_up(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "c.sqlite"
+    open_store(db).close()
+    inbox = tmp_path / "settlement"
+    box = SettlementInbox(db, inbox, registry=CollectorRegistry())
+    shutil.rmtree(inbox / "done")  # an operator tidied done/ away
+    upload = inbox / "settle-2026-11-23.csv"
+    for amount in ("1.00", "2.00"):  # the acquirer's correction, under the same name
+        upload.write_text(HEADER + f"M-100,pp-1,B1,2026-11-23,1,{amount},CNY\n")
+        _aged(upload)
+        box.scan_once()
+        assert box.scan_once() == [(upload.name, "ok")]
+    assert _rows(db, "SELECT amount FROM settlement_rows") == [(200,)]
+    kept = sorted(p.name for p in (inbox / "done").glob("*.csv"))
+    assert len(kept) == 2
+    assert kept[1] == upload.name
+    assert kept[0].startswith("settle-2026-11-23.")
+    assert (inbox / "done" / upload.name).read_text().endswith("1.00,CNY\n")
