@@ -186,7 +186,7 @@ class SettlementInbox:
     def _reject(self, path: Path, reason: str) -> str:
         log.warning("settlement file %s rejected: %s", path.name, reason)
         try:
-            self._file(path, "rejected", f"{reason}\n", ".error.txt")
+            self._file(path, "rejected", _rejection(reason), ".error.txt")
         except OSError as exc:  # it stays, and is tried again at the next poll
             log.error("settlement file %s could not be moved to rejected/: %s", path.name, exc)
             return "stuck"
@@ -224,8 +224,30 @@ class SettlementInbox:
         return self._thread is None or self._thread.is_alive() or self._stop.is_set()
 
 
+def _rejection(reason: str) -> str:
+    # Operators read these files: the verdict in Chinese and English, the reason as found.
+    return (
+        "结算文件未对账，已移到 rejected/：请按下面的原因修正后重新放入收件目录。\n"  # noqa: RUF001
+        "The settlement file was not reconciled and is in rejected/: fix what follows and "
+        "drop it into the inbox again.\n"
+        f"{reason}\n"
+    )
+
+
 def _report(r: ImportResult) -> str:
+    # The verdict in Chinese for the operator; the figures below in English.
+    if r.duplicate:
+        verdict = "同一文件（内容相同）已导入过，未做任何处理。"  # noqa: RUF001
+    elif r.bad_rows:
+        verdict = (
+            f"结算文件已对账，但有 {r.bad_rows} 行无法读取（见下），"  # noqa: RUF001
+            "这些批次未对账：请修正后重新放入。"  # noqa: RUF001
+        )
+    else:
+        opened, closed = sum(r.opened.values()), r.closed
+        verdict = f"结算文件已对账：新开差异案件 {opened} 件，关闭 {closed} 件。"  # noqa: RUF001
     lines = [
+        verdict,
         f"import {r.import_id}{' (the same file was imported before: nothing done)' if r.duplicate else ''}",
         f"rows reconciled: {r.rows}; bad rows skipped: {r.bad_rows}; batches matching: {r.matched}",
         *(

@@ -129,7 +129,9 @@ def test_a_file_dropped_in_the_inbox_opens_a_case_and_a_broken_one_is_rejected(
         assert cases == [("mismatch", "pp-2", "B2", 2000, "s-sh")]
         error = (inbox / "rejected" / "broken.csv.error.txt").read_text()
         assert "lacks column(s) batch, business_date, count, currency" in error
+        assert error.startswith("结算文件未对账")  # for the operator, in Chinese and English
         report = (inbox / "done" / "settle-2026-11-23.csv.report.txt").read_text()
+        assert report.startswith("结算文件已对账：新开差异案件 1 件，关闭 0 件。\n")  # noqa: RUF001
         assert "cases opened: {'mismatch': 1}" in report
         assert collector.sample_value("posfleet_settlement_imports_total", result="ok") == 1
         assert collector.sample_value("posfleet_settlement_imports_total", result="rejected") == 1
