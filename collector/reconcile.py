@@ -35,7 +35,7 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -76,6 +76,7 @@ _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _COUNT = re.compile(r"^[0-9]{1,7}$")
 _AMOUNT = re.compile(r"^([+-]?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.([0-9]+))?$")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+HEADER_WITHIN = 10  # lines searched for the header (title lines above it are skipped)
 MAX_ROW_ERRORS = 100  # listed in the result; all of them are counted
 
 
@@ -154,23 +155,42 @@ def parse_settlement(data: bytes) -> tuple[list[SettledBatch], list[str], int]:
     return rows, errors, bad
 
 
+def _header(reader: Iterator[list[str]]) -> list[str]:
+    """The header's column names, lower case: the first line naming every column, within the
+    first ``HEADER_WITHIN`` lines (an export may open with a title and a date line)."""
+    best: list[str] | None = None
+    for _ in range(HEADER_WITHIN):
+        try:
+            line = next(reader, None)
+        except csv.Error:
+            continue  # a title line CSV cannot read is not the header either
+        if line is None:
+            break
+        names = [h.strip().lower() for h in line]
+        if all(c in names for c in COLUMNS):
+            return names
+        if any(names) and (best is None or _known(names) > _known(best)):
+            best = names
+    if best is None:
+        raise ReconcileError(f"the file is empty: expected a header with {', '.join(COLUMNS)}")
+    missing = [c for c in COLUMNS if c not in best]
+    hint = "" if _known(best) else " (the column names in English, as they are here)"
+    raise ReconcileError(
+        f"the header lacks column(s) {', '.join(missing)}: a settlement file needs "
+        f"{', '.join(COLUMNS)}{hint} in one of its first {HEADER_WITHIN} lines "
+        "(docs/transactions.md)"
+    )
+
+
+def _known(names: list[str]) -> int:
+    return sum(c in names for c in COLUMNS)
+
+
 def _parse(data: bytes) -> tuple[list[SettledBatch], list[str], int, set[tuple[str, str]]]:
     """As ``parse_settlement``, and the (terminal, batch) of bad rows that name them."""
     text = _decode(data)
     reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        raise ReconcileError(f"line 1, the header, is not CSV ({exc})") from None
-    if header is None:
-        raise ReconcileError(f"the file is empty: expected a header with {', '.join(COLUMNS)}")
-    names = [h.strip().lower() for h in header]
-    missing = [c for c in COLUMNS if c not in names]
-    if missing:
-        raise ReconcileError(
-            f"the header lacks column(s) {', '.join(missing)}: a settlement file needs "
-            f"{', '.join(COLUMNS)} (docs/transactions.md)"
-        )
+    names = _header(reader)
     twice = [c for c in COLUMNS if names.count(c) > 1]
     if twice:  # which one is the settled amount? never guessed
         raise ReconcileError(

@@ -499,3 +499,25 @@ def test_a_header_naming_a_column_twice_is_refused_naming_it() -> None:
                 HEADER.replace("\n", ",Amount\n") + "M-100,pp-1,B1,2026-11-23,1,1.00,CNY,0.99\n"
             ).encode()
         )
+
+
+def test_title_lines_above_the_header_are_skipped_and_lines_keep_their_numbers() -> None:
+    # An acquirer's export: a title, the day, an empty line, then the header.
+    text = (
+        "商户结算明细表\n"
+        "清算日期,2026-11-23\n"
+        "\n"
+        + HEADER
+        + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n"
+        + "M-100,pp-2,B2,2026-11-23,eighty,4980.00,CNY\n"
+    )
+    rows, errors, bad = parse_settlement(text.encode("gbk"))
+    assert [(r.line, r.terminal) for r in rows] == [(5, "pp-1")]
+    assert (bad, errors[0][:7]) == (1, "line 6:")
+
+
+def test_a_header_in_chinese_is_refused_saying_the_names_are_english() -> None:
+    with pytest.raises(ReconcileError, match="the column names in English"):
+        parse_settlement(
+            "商户号,终端号,批次号,清算日期,笔数,金额,币种\nM-100,pp-1,B1,2026-11-23,1,1.00,CNY\n".encode()
+        )
