@@ -201,6 +201,9 @@ def test_what_is_not_a_readable_csv_file_is_rejected_and_never_holds_up_the_inbo
     (inbox / "dangling.csv").symlink_to(tmp_path / "gone.csv")
     os.mkfifo(inbox / "pipe.csv")  # reading a pipe waits for a writer forever
     _aged(inbox / "pipe.csv")
+    # A file whose every read fails, as one without read permission does (tests may run as
+    # root, whom permissions do not stop): the reader's own memory at offset 0.
+    (inbox / "unreadable.csv").symlink_to("/proc/self/mem")
     # A name written in GBK by a Chinese Windows SFTP client: bytes that are not UTF-8.
     gbk_name = os.fsdecode(bytes(inbox) + b"/" + "结算.csv".encode("gbk"))
     Path(gbk_name).write_text(HEADER + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n")
@@ -220,18 +223,23 @@ def test_what_is_not_a_readable_csv_file_is_rejected_and_never_holds_up_the_inbo
         rejected = inbox / "rejected"
         wait_for(
             lambda: all(
-                (rejected / f"{n}.csv.error.txt").exists() for n in ("folder", "dangling", "pipe")
+                (rejected / f"{n}.csv.error.txt").exists()
+                for n in ("folder", "dangling", "pipe", "unreadable")
             ),
             30,
-            what="the three rejected with their reason",
+            what="the four rejected with their reason",
         )
         assert "not a file" in (rejected / "folder.csv.error.txt").read_text()
         assert "symbolic link to nothing" in (rejected / "dangling.csv.error.txt").read_text()
         assert "not a file" in (rejected / "pipe.csv.error.txt").read_text()
+        assert (
+            "cannot be read (Input/output error)"
+            in (rejected / "unreadable.csv.error.txt").read_text()
+        )
         assert (rejected / "folder.csv").is_dir()  # moved, not deleted
         assert (rejected / "dangling.csv").is_symlink()
         assert collector.sample_value("posfleet_settlement_imports_total", result="ok") == 2
-        assert collector.sample_value("posfleet_settlement_imports_total", result="rejected") == 3
+        assert collector.sample_value("posfleet_settlement_imports_total", result="rejected") == 4
         assert sorted(_rows(db, "SELECT name FROM settlement_imports")) == [
             ("settle-2026-11-23.csv",),
             ("结算.csv",),
