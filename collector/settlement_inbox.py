@@ -38,6 +38,9 @@ from collector.store import db
 
 log = logging.getLogger(__name__)
 ACTOR = Actor("settlement-inbox", Role.OPERATOR)
+# A file is read whole into the collector's memory (and decoded: up to 4 times its size): a
+# dump dropped by mistake must not take the collector, and every heartbeat, down with it.
+MAX_FILE_BYTES = 256 * 2**20
 
 
 class SettlementInbox:
@@ -147,6 +150,15 @@ class SettlementInbox:
                     why = (
                         "it is not a file (a directory, a pipe or a device): put the "
                         "settlement CSV file itself here"
+                    )
+                    found.append((path, (st.st_size, st.st_mtime_ns), why))
+                    continue
+                if st.st_size > MAX_FILE_BYTES:
+                    why = (
+                        f"it is {st.st_size / 2**20:,.0f} MiB, over the inbox's "
+                        f"{MAX_FILE_BYTES // 2**20} MiB (a settlement file for 100,000 terminals "
+                        "is about 7 MiB): split it by business day or acquirer, or check it is "
+                        "the settlement file at all"
                     )
                     found.append((path, (st.st_size, st.st_mtime_ns), why))
                     continue

@@ -437,3 +437,28 @@ def test_a_corrected_file_under_the_same_name_is_kept_beside_the_first_even_afte
     assert kept[1] == upload.name
     assert kept[0].startswith("settle-2026-11-23.")
     assert (inbox / "done" / upload.name).read_text().endswith("1.00,CNY\n")
+
+
+def test_a_file_too_large_to_be_a_settlement_file_is_rejected_unread(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "settlement"
+    inbox.mkdir()
+    dump = inbox / "export.csv"  # a database dump dropped by mistake (sparse: no disk used)
+    with dump.open("wb") as f:
+        f.truncate(300 * 2**20)
+    _aged(dump)
+    good = inbox / "settle-2026-11-23.csv"
+    good.write_text(HEADER + "M-100,pp-1,B1,2026-11-23,1,1.00,CNY\n")
+    _aged(good)
+    collector = CollectorProcess(
+        tmp_path / "c.sqlite",
+        mosquitto.port,
+        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
+    )
+    with collector:
+        error = inbox / "rejected" / "export.csv.error.txt"
+        wait_for(error.exists, 30, what="the dump rejected")
+        assert "it is 300 MiB, over the inbox's 256 MiB" in error.read_text()
+        wait_for((inbox / "done" / good.name).exists, 30, what="the day's file reconciled")
+        assert collector.alive()
