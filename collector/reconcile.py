@@ -73,7 +73,7 @@ CURRENCY_ALIASES = {
 KINDS = ("mismatch", "missing_on_terminal", "missing_in_settlement")
 CAUSES = ("operator_error", "duplicated_refund", "system_fault", "settlement_pending", "other")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-_COUNT = re.compile(r"^[0-9]{1,7}$")
+_COUNT = re.compile(r"^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,7})$")  # 1200 or 1,200
 _AMOUNT = re.compile(r"^([+-]?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.([0-9]+))?$")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 HEADER_WITHIN = 10  # lines searched for the header (title lines above it are skipped)
@@ -236,7 +236,8 @@ def _parse(data: bytes) -> tuple[list[SettledBatch], list[str], int, set[tuple[s
             currency = CURRENCY_ALIASES.get(currency, currency)
             if currency not in MINOR_UNITS:
                 raise ValueError(f"currency {v['currency']!r} is not one this reconciler knows")
-            if not _COUNT.match(v["count"]) or int(v["count"]) > 1_000_000:
+            count = int(v["count"].replace(",", "")) if _COUNT.match(v["count"]) else -1
+            if not 0 <= count <= 1_000_000:
                 raise ValueError(f"count {v['count'][:70]!r} is not an integer 0..1000000")
             key = (v["terminal"], v["batch"])
             if key in seen:
@@ -249,7 +250,7 @@ def _parse(data: bytes) -> tuple[list[SettledBatch], list[str], int, set[tuple[s
                 v["terminal"],
                 v["batch"],
                 v["business_date"],
-                int(v["count"]),
+                count,
                 _amount_minor(v["amount"], currency),
                 currency,
             )

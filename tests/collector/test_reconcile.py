@@ -521,3 +521,21 @@ def test_a_header_in_chinese_is_refused_saying_the_names_are_english() -> None:
         parse_settlement(
             "商户号,终端号,批次号,清算日期,笔数,金额,币种\nM-100,pp-1,B1,2026-11-23,1,1.00,CNY\n".encode()
         )
+
+
+@pytest.mark.parametrize(("written", "count"), [("0", 0), ("1200", 1200), ('"1,200"', 1200)])
+def test_a_count_is_an_integer_grouped_by_thousands_or_not(written: str, count: int) -> None:
+    rows, errors, _bad = parse_settlement(
+        (HEADER + f"M-100,pp-1,B1,2026-11-23,{written},1.00,CNY\n").encode()
+    )
+    assert errors == []
+    assert rows[0].count == count
+
+
+@pytest.mark.parametrize("written", ["120.0", "-1", '"1,20"', "1000001", '"1,000,001"', "1e3"])
+def test_a_count_that_is_not_a_plain_integer_is_a_bad_row(written: str) -> None:
+    _rows, errors, bad = parse_settlement(
+        (HEADER + f"M-100,pp-1,B1,2026-11-23,{written},1.00,CNY\n").encode()
+    )
+    assert bad == 1
+    assert errors[0].startswith("line 2: count ")
