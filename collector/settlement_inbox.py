@@ -87,7 +87,12 @@ class SettlementInbox:
         last_seen, self._last_seen = self._last_seen, {p.name: sig for p, sig, _ in files}
         conn = db.connect(self.target)
         try:
-            self._late_batches(conn, now or datetime.now(UTC))
+            try:
+                self._late_batches(conn, now or datetime.now(UTC))
+            except db.Error:
+                raise  # the store: the whole pass is retried
+            except Exception:  # never at the cost of the files waiting to be reconciled
+                log.exception("judging late terminal batches failed; the files go on")
             for path, sig, problem in files:
                 if problem is None and (
                     time.time() - sig[1] / 1e9 < self.settle_s or last_seen.get(path.name) != sig
