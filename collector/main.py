@@ -170,12 +170,24 @@ def _settlement(db: Path | str, files: Sequence[Path], actor: str, tolerance: in
     from datetime import UTC, datetime
 
     from collector.actions import Actor, Role
-    from collector.reconcile import ReconcileError, import_settlement
+    from collector.reconcile import (
+        ReconcileError,
+        format_amounts,
+        import_settlement,
+        rejudge_late_batches,
+    )
     from collector.store import db as store_db
 
     conn = store_db.connect(db)
     failed = 0
     try:
+        # Batches terminals reported since the last import, for cases that lacked them.
+        late = rejudge_late_batches(conn, now=datetime.now(UTC), tolerance=tolerance)
+        if late.closed or late.updated:
+            print(
+                f"batches reported late: {late.closed} missing_on_terminal cases closed, "
+                f"{late.updated} now mismatches"
+            )
         for path in files:
             try:
                 r = import_settlement(
@@ -196,7 +208,7 @@ def _settlement(db: Path | str, files: Sequence[Path], actor: str, tolerance: in
             print(
                 f"{path}: import {r.import_id}: {r.rows} rows ({r.bad_rows} bad), "
                 f"{r.matched} matching, cases opened {r.opened or 0}, closed {r.closed}; "
-                f"open short amount {r.short_amount} (minor units)"
+                f"open short amount {format_amounts(r.short_amount)}"
             )
             for e in r.errors:
                 print(f"  {e}", file=sys.stderr)

@@ -15,10 +15,11 @@ that file, matches it batch by batch, and opens one **shortfall case** per batch
   that settles it closes the case by itself. Files per acquirer are fine: another
   acquirer's terminals belong to other merchant ids.
 
-File format (docs/transactions.md): CSV, UTF-8 (a BOM is accepted), one header line with the
+File format (docs/transactions.md): CSV, UTF-8 (a BOM is accepted) or GB18030, one header line with the
 columns ``merchant, terminal, batch, business_date, count, amount, currency`` in any order
 (other columns are ignored); ``business_date`` YYYY-MM-DD; ``count`` an integer;
-``amount`` a decimal in the currency's major unit (``1234.56`` CNY), at most as many decimals
+``amount`` a written-out decimal in the currency's major unit (``1234.56`` or ``1,234.56``
+CNY), at most as many decimals
 as the currency has (ISO 4217). A bad row is reported with its line number and skipped (the
 rest of the file is reconciled); a file without a required column is refused whole. The same
 file imported twice (same bytes) is imported once. A corrected file for the same batches
@@ -34,10 +35,9 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.actions.base import Actor, Role, _audit, _require
@@ -63,10 +63,20 @@ MINOR_UNITS = {
     "KRW": 0,
     "VND": 0,
 }
+# What acquirers write for those currencies besides the ISO 4217 code: its numeric code (as
+# in UnionPay's files: 156 is CNY) and, for the yuan, RMB / 人民币.
+CURRENCY_ALIASES = {
+    "156": "CNY", "RMB": "CNY", "人民币": "CNY", "344": "HKD", "446": "MOP", "901": "TWD",
+    "840": "USD", "978": "EUR", "826": "GBP", "702": "SGD", "458": "MYR", "764": "THB",
+    "036": "AUD", "392": "JPY", "410": "KRW", "704": "VND",
+}  # fmt: skip
 KINDS = ("mismatch", "missing_on_terminal", "missing_in_settlement")
 CAUSES = ("operator_error", "duplicated_refund", "system_fault", "settlement_pending", "other")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_COUNT = re.compile(r"^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,7})$")  # 1200 or 1,200
+_AMOUNT = re.compile(r"^([+-]?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.([0-9]+))?$")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+HEADER_WITHIN = 10  # lines searched for the header (title lines above it are skipped)
 MAX_ROW_ERRORS = 100  # listed in the result; all of them are counted
 
 
@@ -97,53 +107,117 @@ class ImportResult:
     opened: dict[str, int] = field(default_factory=dict)  # new cases by kind
     updated: int = 0  # open cases whose figures changed
     closed: int = 0  # open cases a (corrected or late) settlement closed
-    short_amount: int = 0  # sum of positive differences of open mismatch cases (minor units)
+    # Per currency, the sum of positive differences of open mismatch cases (minor units).
+    short_amount: dict[str, int] = field(default_factory=dict)
 
 
 def _amount_minor(text: str, currency: str) -> int:
+    """Minor units of a plain decimal (``-1234.56``; thousands grouped as ``1,234.56`` too).
+
+    Written out, never an exponent: ``1e-999999999`` rounded to 0 and ``1e999999999``
+    overflowed the decimal context. A comma is only ever a thousands separator here: every
+    currency the reconciler knows has 0 or 2 decimals, so ``1,234`` cannot mean 1.234."""
+    m = _AMOUNT.match(text)
+    if m is None:
+        raise ValueError(
+            f"amount {text[:70]!r} is not a decimal number like 1234.56 or 1,234.56 "
+            "(no currency sign, no exponent)"
+        )
+    sign, whole, frac = m.group(1), m.group(2).replace(",", ""), m.group(3) or ""
     exp = MINOR_UNITS[currency]
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"amount {text!r} is not a decimal number") from None
-    if not value.is_finite():
-        raise ValueError(f"amount {text!r} is not a number")
-    scaled = value.scaleb(exp)
-    if scaled != scaled.to_integral_value():
+    if frac[exp:].strip("0"):
         raise ValueError(f"amount {text!r} has more than {exp} decimals for {currency}")
-    minor = int(scaled)
-    if not -999_999_999_999 <= minor <= 999_999_999_999:
-        raise ValueError(f"amount {text!r} is out of range")
-    return minor
+    digits = (whole + frac[:exp].ljust(exp, "0")).lstrip("0") or "0"
+    if len(digits) > 12:
+        raise ValueError(f"amount {text[:70]!r} is out of range")
+    return -int(digits) if sign == "-" else int(digits)
+
+
+def _decode(data: bytes) -> str:
+    """UTF-8 (with or without a BOM), else GB18030: what Excel saves a CSV as on a Chinese
+    Windows (GBK, which GB18030 contains), and what a Chinese acquirer's merchant names in an
+    extra column are often written in. The required columns are ASCII either way."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        utf8_error = exc
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise ReconcileError(
+            f"the file is neither UTF-8 nor GBK/GB18030 ({utf8_error}): export it as UTF-8 CSV"
+        ) from None
 
 
 def parse_settlement(data: bytes) -> tuple[list[SettledBatch], list[str], int]:
     """Rows, the first errors ("line N: reason") and the number of bad rows."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ReconcileError(f"the file is not UTF-8 ({exc}): export it as UTF-8 CSV") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None:
+    rows, errors, bad, _unread = _parse(data)
+    return rows, errors, bad
+
+
+def _header(reader: Iterator[list[str]]) -> list[str]:
+    """The header's column names, lower case: the first line naming every column, within the
+    first ``HEADER_WITHIN`` lines (an export may open with a title and a date line)."""
+    best: list[str] | None = None
+    for _ in range(HEADER_WITHIN):
+        try:
+            line = next(reader, None)
+        except csv.Error:
+            continue  # a title line CSV cannot read is not the header either
+        if line is None:
+            break
+        names = [h.strip().lower() for h in line]
+        if all(c in names for c in COLUMNS):
+            return names
+        if any(names) and (best is None or _known(names) > _known(best)):
+            best = names
+    if best is None:
         raise ReconcileError(f"the file is empty: expected a header with {', '.join(COLUMNS)}")
-    names = [h.strip().lower() for h in header]
-    missing = [c for c in COLUMNS if c not in names]
-    if missing:
+    missing = [c for c in COLUMNS if c not in best]
+    hint = "" if _known(best) else " (the column names in English, as they are here)"
+    raise ReconcileError(
+        f"the header lacks column(s) {', '.join(missing)}: a settlement file needs "
+        f"{', '.join(COLUMNS)}{hint} in one of its first {HEADER_WITHIN} lines "
+        "(docs/transactions.md)"
+    )
+
+
+def _known(names: list[str]) -> int:
+    return sum(c in names for c in COLUMNS)
+
+
+def _parse(data: bytes) -> tuple[list[SettledBatch], list[str], int, set[tuple[str, str]]]:
+    """As ``parse_settlement``, and the (terminal, batch) of bad rows that name them."""
+    text = _decode(data)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    names = _header(reader)
+    twice = [c for c in COLUMNS if names.count(c) > 1]
+    if twice:  # which one is the settled amount? never guessed
         raise ReconcileError(
-            f"the header lacks column(s) {', '.join(missing)}: a settlement file needs "
-            f"{', '.join(COLUMNS)} (docs/transactions.md)"
+            f"the header names column(s) {', '.join(twice)} more than once: keep one of each"
         )
     at = {c: names.index(c) for c in COLUMNS}
     rows: list[SettledBatch] = []
     errors: list[str] = []
     bad = 0
     seen: dict[tuple[str, str], int] = {}
-    for line, rec in enumerate(reader, start=2):
-        if not rec or all(not v.strip() for v in rec):
+    unread: set[tuple[str, str]] = set()  # batches the acquirer settled on a row we cannot read
+    needed = max(at.values()) + 1
+    while True:
+        line = reader.line_num + 1  # where the record starts (a quoted field may hold newlines)
+        try:
+            rec = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a field over csv's limit (128 KiB), a stray quote: this row
+            rec = None
+            failure = f"not CSV ({exc})"
+        if rec is not None and (not rec or all(not v.strip() for v in rec)):
             continue
         try:
-            if len(rec) < len(names):
+            if rec is None:
+                raise ValueError(failure)
+            if len(rec) < needed:
                 raise ValueError(f"{len(rec)} fields, the header has {len(names)}")
             v = {c: rec[i].strip() for c, i in at.items()}
             for c in ("merchant", "terminal", "batch"):
@@ -151,12 +225,20 @@ def parse_settlement(data: bytes) -> tuple[list[SettledBatch], list[str], int]:
                     raise ValueError(f"{c} {v[c][:70]!r} is not an id (1-64 letters, digits, _.:-)")
             if not _DATE.match(v["business_date"]):
                 raise ValueError(f"business_date {v['business_date']!r} is not YYYY-MM-DD")
-            datetime.strptime(v["business_date"], "%Y-%m-%d").replace(tzinfo=UTC)  # a real day
+            try:
+                datetime.strptime(v["business_date"], "%Y-%m-%d").replace(tzinfo=UTC)
+            except ValueError as exc:
+                day = v["business_date"]
+                raise ValueError(f"business_date {day!r} is not a day ({exc})") from None
             currency = v["currency"].upper()
+            if currency.isascii() and currency.isdigit():
+                currency = currency.zfill(3)  # Excel drops the 0 of 036
+            currency = CURRENCY_ALIASES.get(currency, currency)
             if currency not in MINOR_UNITS:
                 raise ValueError(f"currency {v['currency']!r} is not one this reconciler knows")
-            if not v["count"].isdigit() or int(v["count"]) > 1_000_000:
-                raise ValueError(f"count {v['count']!r} is not an integer 0..1000000")
+            count = int(v["count"].replace(",", "")) if _COUNT.match(v["count"]) else -1
+            if not 0 <= count <= 1_000_000:
+                raise ValueError(f"count {v['count'][:70]!r} is not an integer 0..1000000")
             key = (v["terminal"], v["batch"])
             if key in seen:
                 raise ValueError(
@@ -168,7 +250,7 @@ def parse_settlement(data: bytes) -> tuple[list[SettledBatch], list[str], int]:
                 v["terminal"],
                 v["batch"],
                 v["business_date"],
-                int(v["count"]),
+                count,
                 _amount_minor(v["amount"], currency),
                 currency,
             )
@@ -176,10 +258,14 @@ def parse_settlement(data: bytes) -> tuple[list[SettledBatch], list[str], int]:
             bad += 1
             if len(errors) < MAX_ROW_ERRORS:
                 errors.append(f"line {line}: {exc}")
+            if rec is not None and len(rec) >= needed:
+                named = (rec[at["terminal"]].strip(), rec[at["batch"]].strip())
+                if all(_ID.match(x) for x in named):
+                    unread.add(named)
             continue
         seen[key] = line
         rows.append(row)
-    return rows, errors, bad
+    return rows, errors, bad, unread
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,20 +306,39 @@ def _terminal_batches(
     return out
 
 
-def _places(conn: Connection) -> dict[str, tuple[str, str, str, str]]:
-    """device id -> (gateway, site, region, tz) for terminals and gateways."""
+def _batch_by_key(conn: Connection, device: str, batch: str, gateway: str) -> _TerminalBatch | None:
+    """A settled batch closed outside the file's days (a settlement date days after a weekend
+    or the Spring Festival, a late file's date): found by its key, whatever its day."""
+    if not gateway:
+        return None  # a device the inventory does not know: no key to look it up by
+    row = conn.execute(
+        "SELECT count, amount, currency, closed_at FROM txn_batches "
+        "WHERE gateway_id = ? AND terminal_id = ? AND batch_id = ?",
+        (gateway, "" if gateway == device else device, batch),
+    ).fetchone()
+    if row is None:
+        return None
+    return _TerminalBatch(device, gateway, batch, row[0], row[1], row[2], row[3])
+
+
+def _places(conn: Connection) -> tuple[dict[str, tuple[str, str, str, str]], str]:
+    """device id -> (gateway, site, region, tz) for terminals and gateways, and the default
+    zone: a device without a store (or a store without a zone) is in the deployment's
+    ``POSFLEET_DEFAULT_TZ`` (written to ``meta`` by the collector), not in UTC."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'default_tz'").fetchone()
+    default = str(row[0]) if row and row[0] else "UTC"
     places: dict[str, tuple[str, str, str, str]] = {}
     for gid, site, region, tz in conn.execute(
-        "SELECT g.gateway_id, g.site_id, g.region_id, COALESCE(s.tz, 'UTC') "
+        "SELECT g.gateway_id, g.site_id, g.region_id, s.tz "
         "FROM gateways g LEFT JOIN sites s ON s.site_id = g.site_id"
     ):
-        places[gid] = (gid, site, region, tz)
+        places[gid] = (gid, site, region, tz or default)
     for tid, gid, site, region, tz in conn.execute(
-        "SELECT t.terminal_id, t.gateway_id, t.site_id, t.region_id, COALESCE(s.tz, 'UTC') "
+        "SELECT t.terminal_id, t.gateway_id, t.site_id, t.region_id, s.tz "
         "FROM terminals t LEFT JOIN sites s ON s.site_id = t.site_id"
     ):
-        places[tid] = (gid, site, region, tz)
-    return places
+        places[tid] = (gid, site, region, tz or default)
+    return places, default
 
 
 _CASE_COLUMNS = (
@@ -244,6 +349,30 @@ _CASE_COLUMNS = (
 # A new case is due for its first follow-up one day after it opens (the console's call log
 # sets the next one); past it, posfleet_shortfall_cases{state="overdue"} and its alert.
 FIRST_FOLLOW_UP = timedelta(days=1)
+
+
+def format_amounts(amounts: dict[str, int]) -> str:
+    """``{"CNY": 2000, "JPY": 500}`` as ``CNY 20.00, JPY 500`` (major units); ``0`` if none."""
+    if not amounts:
+        return "0"
+    out = []
+    for currency, minor in sorted(amounts.items()):
+        exp = MINOR_UNITS.get(currency, 0)
+        value = f"{abs(minor) // 10**exp}" + (f".{abs(minor) % 10**exp:0{exp}d}" if exp else "")
+        out.append(f"{currency} {'-' if minor < 0 else ''}{value}")
+    return ", ".join(out)
+
+
+def _readable_name(name: str) -> str:
+    """A file name the store can hold: one written in GBK by a Chinese Windows client reaches
+    Python as lone surrogates (``os.fsdecode``), which neither SQLite nor PostgreSQL take."""
+    raw = name.encode("utf-8", "surrogateescape")
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("utf-8", "replace")
 
 
 def import_settlement(
@@ -257,8 +386,9 @@ def import_settlement(
 ) -> ImportResult:
     """Import one settlement file and judge its batches (one transaction)."""
     _require(actor, Role.OPERATOR, "import settlement files")
+    name = _readable_name(name)
     digest = hashlib.sha256(data).hexdigest()
-    rows, errors, bad = parse_settlement(data)
+    rows, errors, bad, unread = _parse(data)
     with conn:
         prior = conn.execute(
             "SELECT id FROM settlement_imports WHERE sha256 = ?", (digest,)
@@ -284,7 +414,7 @@ def import_settlement(
         )
         result = ImportResult(import_id, False, len(rows), bad, errors)
         if rows:
-            _judge(conn, rows, days, import_id, now, tolerance, result)
+            _judge(conn, rows, unread, days, import_id, now, tolerance, result)
         _audit(
             conn,
             actor,
@@ -306,6 +436,7 @@ def import_settlement(
 def _judge(
     conn: Connection,
     rows: list[SettledBatch],
+    unread: set[tuple[str, str]],
     days: list[str],
     import_id: int,
     now: datetime,
@@ -334,12 +465,12 @@ def _judge(
         ],
     )
     batches = _terminal_batches(conn, days)
-    places = _places(conn)
+    places, default_tz = _places(conn)
     open_cases = {
-        (tid, bid): (cid, kind, diff, tcount, scount)
-        for cid, tid, bid, kind, diff, tcount, scount in conn.execute(
-            "SELECT id, terminal_id, batch_id, kind, difference, terminal_count, settled_count "
-            "FROM shortfall_cases WHERE status = 'open'"
+        (tid, bid): (cid, kind, diff, tcount, scount, currency)
+        for cid, tid, bid, kind, diff, tcount, scount, currency in conn.execute(
+            "SELECT id, terminal_id, batch_id, kind, difference, terminal_count, settled_count, "
+            "currency FROM shortfall_cases WHERE status = 'open'"
         )
     }
     # Terminals this file's acquirer settles: those of the merchants (MIDs) in this file, as
@@ -354,15 +485,25 @@ def _judge(
     wanted: dict[tuple[str, str], tuple[object, ...]] = {}  # cases that should be open
     for r in rows:
         gid, site, region, _tz = places.get(r.terminal, ("", "", "", "UTC"))
-        tb = batches.get((r.terminal, r.batch))
+        tb = batches.get((r.terminal, r.batch)) or _batch_by_key(conn, r.terminal, r.batch, gid)
         if tb is None:
             wanted[(r.terminal, r.batch)] = (
                 "missing_on_terminal", r.terminal, gid, site, region, r.merchant, r.batch,
                 r.business_date, None, None, r.count, r.amount, r.currency, -r.amount, None,
             )  # fmt: skip
             continue
+        if tb.currency != r.currency:
+            # Settled in another currency: none of the terminal's money was settled in its
+            # own, and yen less fen is no amount at all. The file's figure stays in
+            # settlement_rows with its currency.
+            wanted[(r.terminal, r.batch)] = (
+                "mismatch", r.terminal, tb.gateway_id, site, region, r.merchant, r.batch,
+                r.business_date, tb.count, tb.amount, r.count, None, tb.currency, tb.amount,
+                tb.closed_at,
+            )  # fmt: skip
+            continue
         diff = tb.amount - r.amount
-        if tb.count != r.count or abs(diff) > tolerance or tb.currency != r.currency:
+        if tb.count != r.count or abs(diff) > tolerance:
             wanted[(r.terminal, r.batch)] = (
                 "mismatch", r.terminal, tb.gateway_id, site, region, r.merchant, r.batch,
                 r.business_date, tb.count, tb.amount, r.count, r.amount, r.currency, diff,
@@ -373,9 +514,11 @@ def _judge(
     settled = {(t, b) for t, b in conn.execute("SELECT terminal_id, batch_id FROM settlement_rows")}
     day_set = set(days)
     for key, tb in batches.items():
-        if key in settled or tb.device not in merchant_of:
+        # A batch on a bad row was settled, its figures unreadable: not missing, and not
+        # judged until a file with that row fixed comes in.
+        if key in settled or key in unread or tb.device not in merchant_of:
             continue
-        gid, site, region, tz = places.get(tb.device, (tb.gateway_id, "", "", "UTC"))
+        gid, site, region, tz = places.get(tb.device, (tb.gateway_id, "", "", default_tz))
         day = _business_day(tb.closed_at, tz)
         if day not in day_set:
             continue
@@ -391,17 +534,18 @@ def _judge(
         if have is None:
             new_rows.append((*case, import_id, stamp, stamp, to_db(now + FIRST_FOLLOW_UP)))
             result.opened[str(case[0])] = result.opened.get(str(case[0]), 0) + 1
-        elif (have[1], have[2], have[3], have[4]) != (case[0], case[13], case[8], case[10]):
+        elif have[1:] != (case[0], case[13], case[8], case[10], case[12]):
             conn.execute(
                 "UPDATE shortfall_cases SET kind = ?, terminal_count = ?, terminal_amount = ?, "
-                "settled_count = ?, settled_amount = ?, difference = ?, import_id = ?, "
-                "updated_at = ? WHERE id = ?",
+                "settled_count = ?, settled_amount = ?, currency = ?, difference = ?, "
+                "import_id = ?, updated_at = ? WHERE id = ?",
                 (
                     case[0],
                     case[8],
                     case[9],
                     case[10],
                     case[11],
+                    case[12],
                     case[13],
                     import_id,
                     stamp,
@@ -424,9 +568,98 @@ def _judge(
                 (stamp, "reconcile", f"settled in import {import_id}", stamp, cid),
             )
             result.closed += 1
-    result.short_amount = int(
-        conn.execute(
-            "SELECT COALESCE(SUM(difference), 0) FROM shortfall_cases "
-            "WHERE status = 'open' AND kind = 'mismatch' AND difference > 0"
-        ).fetchone()[0]
-    )
+    result.short_amount = {
+        str(currency): int(short)
+        for currency, short in conn.execute(
+            "SELECT currency, SUM(difference) FROM shortfall_cases "
+            "WHERE status = 'open' AND kind = 'mismatch' AND difference > 0 "
+            "GROUP BY currency ORDER BY currency"
+        )
+    }
+
+
+LATE_BATCH_MARGIN = timedelta(minutes=5)
+
+
+@dataclass(slots=True)
+class LateBatches:
+    """What ``rejudge_late_batches`` did; ``cursor``: pass it to the next call."""
+
+    cursor: str
+    closed: int = 0
+    updated: int = 0
+
+
+def rejudge_late_batches(
+    conn: Connection, *, now: datetime, cursor: str | None = None, tolerance: int = 0
+) -> LateBatches:
+    """Judge again the open ``missing_on_terminal`` cases whose batch a terminal reported
+    after the file came (its agent was offline overnight): closed if the batch matches what
+    was settled, else a ``mismatch``. Reads only batches received past ``cursor`` (the
+    ``received_at`` index); without one, since the oldest such case was last judged."""
+    open_cases = {
+        (tid, bid): cid
+        for cid, tid, bid in conn.execute(
+            "SELECT id, terminal_id, batch_id FROM shortfall_cases "
+            "WHERE status = 'open' AND kind = 'missing_on_terminal'"
+        )
+    }
+    if cursor is None:
+        row = conn.execute(
+            "SELECT MIN(updated_at) FROM shortfall_cases "
+            "WHERE status = 'open' AND kind = 'missing_on_terminal'"
+        ).fetchone()
+        cursor = str(row[0]) if row and row[0] else to_db(now)
+    done = LateBatches(cursor)
+    if not open_cases:
+        done.cursor = max(cursor, to_db(now))
+        return done
+    stamp = to_db(now)
+    # A batch stamped received just before the cursor may commit just after it was read.
+    since = to_db(from_db(cursor) - LATE_BATCH_MARGIN)
+    with conn:
+        for gid, tid, bid, n, amount, cur, closed_at, received in conn.execute(
+            "SELECT gateway_id, terminal_id, batch_id, count, amount, currency, closed_at, "
+            "received_at FROM txn_batches WHERE received_at >= ? ORDER BY received_at",
+            (since,),
+        ).fetchall():
+            done.cursor = max(done.cursor, str(received))
+            cid = open_cases.pop((tid or gid, bid), None)
+            if cid is None:
+                continue
+            settled = conn.execute(
+                "SELECT count, amount, currency FROM settlement_rows "
+                "WHERE terminal_id = ? AND batch_id = ?",
+                (tid or gid, bid),
+            ).fetchone()
+            if settled is None:
+                continue
+            s_count, s_amount, s_cur = settled
+            if cur == s_cur and n == s_count and abs(amount - s_amount) <= tolerance:
+                conn.execute(
+                    "UPDATE shortfall_cases SET status = 'closed', closed_at = ?, "
+                    "closed_by = 'reconcile', resolution = ?, updated_at = ? "
+                    "WHERE id = ? AND status = 'open'",
+                    (stamp, "the terminal's batch arrived late and matches", stamp, cid),
+                )
+                done.closed += 1
+                continue
+            other = cur != s_cur  # as in _judge: the whole amount, in the terminal's currency
+            conn.execute(
+                "UPDATE shortfall_cases SET kind = 'mismatch', gateway_id = ?, "
+                "terminal_count = ?, terminal_amount = ?, settled_amount = ?, currency = ?, "
+                "difference = ?, closed_at_terminal = ?, updated_at = ? WHERE id = ?",
+                (
+                    gid,
+                    n,
+                    amount,
+                    None if other else s_amount,
+                    cur,
+                    amount if other else amount - s_amount,
+                    closed_at,
+                    stamp,
+                    cid,
+                ),
+            )
+            done.updated += 1
+    return done

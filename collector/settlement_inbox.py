@@ -4,10 +4,11 @@
 files arrive in (SFTP drop, a sync job). Every ``*.csv`` in it is imported with
 ``collector.reconcile.import_settlement`` and moved to ``done/`` (reconciled, or the same
 file again) or ``rejected/`` (the file cannot be reconciled; ``NAME.error.txt`` next to it
-says why and what to fix). Row errors do not reject a file: they are listed in
+says why and what to fix; also a file that cannot be read, or a directory, pipe or dangling
+link named ``*.csv``: one bad file never holds up the rest). Row errors do not reject a file: they are listed in
 ``done/NAME.report.txt``. Writers should write under another name (``*.part``) and rename
-into place; a ``*.csv`` still being written (changed within the last ``settle_s``) waits for
-the next poll.
+into place; a ``*.csv`` written in place is read only once a whole poll has left its size and
+mtime unchanged and it is ``settle_s`` old (an upload over a slow link stalls for seconds).
 
 It runs on its own thread with its own store connection, outside the ingest loop: a
 100,000-row file never delays a heartbeat.
@@ -16,6 +17,8 @@ It runs on its own thread with its own store connection, outside the ingest loop
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 import time
 from datetime import UTC, datetime
@@ -24,11 +27,20 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Counter
 
 from collector.actions import Actor, Role
-from collector.reconcile import ImportResult, ReconcileError, import_settlement
+from collector.reconcile import (
+    ImportResult,
+    ReconcileError,
+    format_amounts,
+    import_settlement,
+    rejudge_late_batches,
+)
 from collector.store import db
 
 log = logging.getLogger(__name__)
 ACTOR = Actor("settlement-inbox", Role.OPERATOR)
+# A file is read whole into the collector's memory (and decoded: up to 4 times its size): a
+# dump dropped by mistake must not take the collector, and every heartbeat, down with it.
+MAX_FILE_BYTES = 256 * 2**20
 
 
 class SettlementInbox:
@@ -55,6 +67,10 @@ class SettlementInbox:
         )
         for result in ("ok", "duplicate", "rejected"):
             self.imports.labels(result)
+        # Each file's (size, mtime) at the last pass: a file is read only once a whole poll
+        # has left it unchanged (an SFTP upload written in place may stall for seconds).
+        self._last_seen: dict[str, tuple[int, int]] = {}
+        self._late_cursor: str | None = None  # txn_batches.received_at swept up to
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         for sub in ("done", "rejected"):
@@ -62,32 +78,114 @@ class SettlementInbox:
 
     # ------------------------------------------------------------------ one pass
     def scan_once(self, now: datetime | None = None) -> list[tuple[str, str]]:
-        """Import every settled ``*.csv``; returns (file name, result) per file handled."""
+        """Import every settled ``*.csv``; returns (file name, result) per file handled.
+
+        One file never holds up the others: a file that cannot be read or reconciled is
+        rejected with the reason; only a store error leaves it for the next poll."""
         handled: list[tuple[str, str]] = []
-        files = sorted(self.directory.glob("*.csv"), key=lambda p: (p.stat().st_mtime, p.name))
-        if not files:
-            return handled
+        files = self._candidates()
+        last_seen, self._last_seen = self._last_seen, {p.name: sig for p, sig, _ in files}
         conn = db.connect(self.target)
         try:
-            for path in files:
-                if time.time() - path.stat().st_mtime < self.settle_s:
-                    continue  # still being written
-                handled.append((path.name, self._one(conn, path, now or datetime.now(UTC))))
+            try:
+                self._late_batches(conn, now or datetime.now(UTC))
+            except db.Error:
+                raise  # the store: the whole pass is retried
+            except Exception:  # never at the cost of the files waiting to be reconciled
+                log.exception("judging late terminal batches failed; the files go on")
+            for path, sig, problem in files:
+                if problem is None and (
+                    time.time() - sig[1] / 1e9 < self.settle_s or last_seen.get(path.name) != sig
+                ):
+                    continue  # still being written, or changed since the last pass
+                at = now or datetime.now(UTC)
+                try:
+                    result = self._one(conn, path, at) if problem is None else None
+                except db.Error:
+                    raise  # the store, not the file: the whole pass is retried
+                except Exception as exc:  # a file the importer cannot take: never a stall
+                    log.exception("settlement file %s could not be reconciled", path.name)
+                    problem = (
+                        f"it could not be reconciled ({type(exc).__name__}: {exc}): report this "
+                        "with the file; move it back into the inbox once fixed"
+                    )
+                if problem is not None:
+                    result = self._reject(path, problem)
+                assert result is not None
+                handled.append((path.name, result))
         finally:
             conn.close()
         return handled
 
+    def _late_batches(self, conn: db.Connection, now: datetime) -> None:
+        """Cases a file opened for batches no terminal had reported yet, judged again once
+        the batch arrives (an agent offline overnight)."""
+        late = rejudge_late_batches(
+            conn, now=now, cursor=self._late_cursor, tolerance=self.tolerance
+        )
+        self._late_cursor = late.cursor
+        if late.closed or late.updated:
+            log.info(
+                "late terminal batches: %d missing_on_terminal cases closed, %d now mismatches",
+                late.closed,
+                late.updated,
+            )
+
+    def _candidates(self) -> list[tuple[Path, tuple[int, int], str | None]]:
+        """(path, (size, mtime ns), why it cannot be imported or None) of the inbox's
+        ``*.csv``, oldest first."""
+        found: list[tuple[Path, tuple[int, int], str | None]] = []
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                if not entry.name.lower().endswith(".csv"):  # Windows writes NAME.CSV
+                    continue
+                path = Path(entry.path)
+                try:
+                    st = path.stat()  # follows a symbolic link to its file
+                except FileNotFoundError:
+                    if not path.is_symlink():
+                        continue  # gone since the listing (another reader took it)
+                    why = "it is a symbolic link to nothing: put the file itself here"
+                    found.append((path, (0, 0), why))
+                    continue
+                except OSError as exc:
+                    found.append((path, (0, 0), f"it cannot be opened ({exc.strerror})"))
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    why = (
+                        "it is not a file (a directory, a pipe or a device): put the "
+                        "settlement CSV file itself here"
+                    )
+                    found.append((path, (st.st_size, st.st_mtime_ns), why))
+                    continue
+                if st.st_size > MAX_FILE_BYTES:
+                    why = (
+                        f"it is {st.st_size / 2**20:,.0f} MiB, over the inbox's "
+                        f"{MAX_FILE_BYTES // 2**20} MiB (a settlement file for 100,000 terminals "
+                        "is about 7 MiB): split it by business day or acquirer, or check it is "
+                        "the settlement file at all"
+                    )
+                    found.append((path, (st.st_size, st.st_mtime_ns), why))
+                    continue
+                found.append((path, (st.st_size, st.st_mtime_ns), None))
+        found.sort(key=lambda f: (f[1][1], f[0].name))
+        return found
+
     def _one(self, conn: db.Connection, path: Path, now: datetime) -> str:
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return self._reject(
+                path,
+                f"it cannot be read ({exc.strerror}): let the collector's user read it "
+                "and move it back into the inbox",
+            )
         try:
             result = import_settlement(
                 conn, data, name=path.name, actor=ACTOR, now=now, tolerance=self.tolerance
             )
         except ReconcileError as exc:
-            self._file(path, "rejected", f"{exc}\n", ".error.txt")
-            self.imports.labels("rejected").inc()
-            log.warning("settlement file %s rejected: %s", path.name, exc)
-            return "rejected"
+            return self._reject(path, str(exc))
         outcome = "duplicate" if result.duplicate else "ok"
         self._file(path, "done", _report(result), ".report.txt")
         self.imports.labels(outcome).inc()
@@ -102,9 +200,20 @@ class SettlementInbox:
         )
         return outcome
 
+    def _reject(self, path: Path, reason: str) -> str:
+        log.warning("settlement file %s rejected: %s", path.name, reason)
+        try:
+            self._file(path, "rejected", _rejection(reason), ".error.txt")
+        except OSError as exc:  # it stays, and is tried again at the next poll
+            log.error("settlement file %s could not be moved to rejected/: %s", path.name, exc)
+            return "stuck"
+        self.imports.labels("rejected").inc()
+        return "rejected"
+
     def _file(self, path: Path, sub: str, text: str, suffix: str) -> None:
+        (self.directory / sub).mkdir(exist_ok=True)  # someone tidied it away: made again
         dest = self.directory / sub / path.name
-        if dest.exists():  # the same name again: keep both
+        if os.path.lexists(dest):  # the same name again (a corrected file): keep both
             dest = dest.with_name(f"{path.stem}.{int(time.time() * 1000)}{path.suffix}")
         path.replace(dest)
         dest.with_name(dest.name + suffix).write_text(text, encoding="utf-8")
@@ -132,12 +241,39 @@ class SettlementInbox:
         return self._thread is None or self._thread.is_alive() or self._stop.is_set()
 
 
+def _rejection(reason: str) -> str:
+    # Operators read these files: the verdict in Chinese and English, the reason as found.
+    return (
+        "结算文件未对账，已移到 rejected/：请按下面的原因修正后重新放入收件目录。\n"  # noqa: RUF001
+        "The settlement file was not reconciled and is in rejected/: fix what follows and "
+        "drop it into the inbox again.\n"
+        f"{reason}\n"
+    )
+
+
 def _report(r: ImportResult) -> str:
+    # The verdict in Chinese for the operator; the figures below in English.
+    if r.duplicate:
+        verdict = "同一文件（内容相同）已导入过，未做任何处理。"  # noqa: RUF001
+    elif r.bad_rows:
+        verdict = (
+            f"结算文件已对账，但有 {r.bad_rows} 行无法读取（见下），"  # noqa: RUF001
+            "这些批次未对账：请修正后重新放入。"  # noqa: RUF001
+        )
+    else:
+        opened, closed = sum(r.opened.values()), r.closed
+        verdict = f"结算文件已对账：新开差异案件 {opened} 件，关闭 {closed} 件。"  # noqa: RUF001
     lines = [
+        verdict,
         f"import {r.import_id}{' (the same file was imported before: nothing done)' if r.duplicate else ''}",
         f"rows reconciled: {r.rows}; bad rows skipped: {r.bad_rows}; batches matching: {r.matched}",
+        *(
+            ["the batches of bad rows are not judged: fix those rows and drop the file again"]
+            if r.bad_rows
+            else []
+        ),
         f"cases opened: {r.opened or 0}; updated: {r.updated}; closed: {r.closed}",
-        f"open short amount (minor units): {r.short_amount}",
+        f"open short amount: {format_amounts(r.short_amount)}",
     ]
     if r.errors:
         lines.append("bad rows (first 100):")

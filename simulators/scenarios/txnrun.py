@@ -83,7 +83,8 @@ class TxnRun:
         if self.watch_dir is None:
             return {}
         self.watch_dir.mkdir(parents=True, exist_ok=True)
-        return {SETTLEMENT_DIR_ENV: str(self.watch_dir)}
+        # A file is read once a whole poll has left it unchanged: two polls at most.
+        return {SETTLEMENT_DIR_ENV: str(self.watch_dir), "POSFLEET_SETTLEMENT_POLL_S": "5"}
 
     # ------------------------------------------------------------------ back-fill
     def start(self, runner: FleetRunner, db: Path, timeout: float = 600.0) -> int:

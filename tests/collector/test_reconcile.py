@@ -17,9 +17,16 @@ from collector.actions.base import PermissionDenied
 from collector.ingest import LinkEvent, Received
 from collector.inventory import upsert_rows
 from collector.liveness import LivenessTracker
-from collector.metrics import CollectorMetrics
+from collector.metrics import CollectorMetrics, shortfall_cases
 from collector.processor import Processor
-from collector.reconcile import ReconcileError, import_settlement, parse_settlement
+from collector.reconcile import (
+    ReconcileError,
+    format_amounts,
+    import_settlement,
+    parse_settlement,
+    rejudge_late_batches,
+)
+from collector.store.meta import set_meta
 from collector.store.store import open_store
 from telemetry.clock import FakeClock
 
@@ -157,7 +164,7 @@ def test_each_kind_of_difference_opens_one_case_with_amount_place_and_merchant(r
     )  # fmt: skip
     assert ("pp-1", "B1") not in cases
     assert ("pos-9", "B9") not in cases
-    assert result.short_amount == 2000
+    assert result.short_amount == {"CNY": 2000}
     audit = rig.store.conn.execute(
         "SELECT actor, action FROM audit_log WHERE action = 'settlement.import'"
     ).fetchall()
@@ -186,7 +193,7 @@ def test_a_late_or_corrected_file_closes_what_it_settles(rig: Rig) -> None:
         "reconcile",
         f"settled in import {later.import_id}",
     )
-    assert later.short_amount == 0
+    assert later.short_amount == {}
 
 
 def test_only_terminals_the_acquirer_settles_can_miss_a_settlement(rig: Rig) -> None:
@@ -242,7 +249,7 @@ def test_bad_rows_are_reported_by_line_and_the_rest_is_reconciled(rig: Rig) -> N
 def test_a_file_without_a_column_is_refused_whole_naming_it() -> None:
     with pytest.raises(ReconcileError, match=r"lacks column\(s\) currency"):
         parse_settlement(b"merchant,terminal,batch,business_date,count,amount\n")
-    with pytest.raises(ReconcileError, match="not UTF-8"):
+    with pytest.raises(ReconcileError, match="neither UTF-8 nor GBK"):
         parse_settlement(HEADER.encode() + "M,pp-1,B1,2026-11-23,1,1.00,CNY\n".encode("utf-16"))
 
 
@@ -268,3 +275,267 @@ def test_a_file_per_acquirer_leaves_the_other_acquirers_terminals_alone(rig: Rig
     other = rig.imp(HEADER + "M-900,pos-9,B9,2026-11-23,5,10.00,CNY\n", name="other-23.csv")
     assert other.opened == {"missing_in_settlement": 1}
     assert rig.cases()[("pp-3", "B3")]["merchant_id"] == "M-900"
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [
+        ("1234.56", "CNY", 123_456),
+        ('"1,234.56"', "CNY", 123_456),  # Excel's "#,##0.00", as Chinese acquirers export
+        ('"-1,234,567.5"', "CNY", -123_456_750),  # a refund batch
+        ("12345.000", "CNY", 1_234_500),
+        ("0", "CNY", 0),
+        ("0.00", "USD", 0),
+        ("1500", "JPY", 1_500),
+        ('"1,500"', "JPY", 1_500),
+        ("9999999999.99", "CNY", 999_999_999_999),
+    ],
+)
+def test_an_amount_is_a_written_out_decimal_grouped_by_thousands_or_not(
+    amount: str, currency: str, minor: int
+) -> None:
+    rows, errors, bad = parse_settlement(
+        (HEADER + f"M-100,pp-1,B1,2026-11-23,1,{amount},{currency}\n").encode()
+    )
+    assert (errors, bad) == ([], 0)
+    assert rows[0].amount == minor
+
+
+@pytest.mark.parametrize(
+    ("amount", "why"),
+    [
+        ("1e-999999999", "not a decimal number"),  # was read as 0.00
+        ("1e999999999", "not a decimal number"),  # was decimal.Overflow out of the import
+        ("1E3", "not a decimal number"),
+        ('"1,23.40"', "not a decimal number"),
+        ('"12,34"', "not a decimal number"),  # a decimal comma: never guessed
+        ("¥12.00", "not a decimal number"),
+        ("Infinity", "not a decimal number"),
+        ("10000000000.00", "out of range"),
+        ("1" * 5000, "out of range"),
+        ("12.345", "more than 2 decimals"),
+    ],
+)
+def test_an_amount_that_is_not_plainly_written_is_a_bad_row_naming_it(
+    amount: str, why: str
+) -> None:
+    rows, errors, bad = parse_settlement(
+        (HEADER + f"M-100,pp-1,B1,2026-11-23,1,{amount},CNY\n").encode()
+    )
+    assert (rows, bad) == ([], 1)
+    assert errors[0].startswith("line 2: amount ")
+    assert why in errors[0]
+
+
+def test_a_line_csv_cannot_read_is_a_bad_row_with_its_own_line_number() -> None:
+    text = (
+        HEADER.replace("\n", ",note\n")
+        + 'M-100,pp-1,B1,2026-11-23,1,1.00,CNY,"two\nlines"\n'  # lines 2-3: one record
+        + "M-100,pp-2,B2,2026-11-23,1,"
+        + "9" * 200_000
+        + ",CNY,\n"  # line 4: over csv's limit
+        + "M-100,pp-3,B3,2026-02-30,1,1.00,CNY,\n"  # line 5
+        + "M-100,pp-4,B4,2026-11-23,\uff11\uff12,1.00,CNY,\n"  # line 6: full-width digits
+        + "M-100,pp-5,B5,2026-11-23,2,2.00,CNY\n"  # line 7: no trailing note: fine
+    )
+    rows, errors, bad = parse_settlement(text.encode())
+    assert [(r.line, r.terminal) for r in rows] == [(2, "pp-1"), (7, "pp-5")]
+    assert bad == 3
+    assert errors[0].startswith("line 4: not CSV (field larger than field limit")
+    assert errors[1] == (
+        "line 5: business_date '2026-02-30' is not a day (day is out of range for month)"
+    )
+    assert errors[2] == "line 6: count '\uff11\uff12' is not an integer 0..1000000"
+
+
+def test_a_batch_on_a_bad_row_is_not_called_missing_in_settlement(rig: Rig) -> None:
+    rig.imp(HEADER + "M-100,pp-1,B0,2026-11-22,1,1.00,CNY\n", name="22.csv")  # pp-1 is M-100's
+    result = rig.imp(
+        HEADER
+        + "M-100,pp-2,B2,2026-11-23,80,5000.00,CNY\n"
+        + "M-100,pp-1,B1,2026-11-23,120.0,12345.00,CNY\n"  # settled; its count unreadable
+    )
+    assert (result.rows, result.bad_rows) == (1, 1)
+    assert "line 3: count '120.0'" in result.errors[0]
+    # The acquirer did settle B1: no case says it did not.
+    assert result.opened == {}
+    assert ("pp-1", "B1") not in rig.cases()
+    # The row fixed: B1 is judged (and matches).
+    fixed = rig.imp(HEADER + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n", name="23-fixed.csv")
+    assert (fixed.matched, fixed.opened) == (1, {})
+
+
+def test_a_batch_settled_in_another_currency_is_short_its_whole_amount_in_its_own(
+    rig: Rig,
+) -> None:
+    result = rig.imp(
+        HEADER
+        + "M-100,pp-2,B2,2026-11-23,80,5000,JPY\n"  # pp-2 took 5,000.00 CNY
+        + "M-100,pp-1,B1,2026-11-23,120,12340.00,CNY\n"  # 5.00 CNY short
+    )
+    assert result.opened == {"mismatch": 2}
+    b2 = rig.cases()[("pp-2", "B2")]
+    assert (b2["currency"], b2["terminal_amount"], b2["settled_amount"], b2["difference"]) == (
+        "CNY", 500_000, None, 500_000,
+    )  # fmt: skip
+    # Never fen and yen added up: the report and the metric are per currency.
+    assert result.short_amount == {"CNY": 500_000 + 500}
+    amounts = {
+        s.labels["currency"]: s.value
+        for m in shortfall_cases(rig.store.conn)
+        if m.name == "posfleet_shortfall_open_amount"
+        for s in m.samples
+    }
+    assert amounts == {"CNY": 500_500}
+    assert format_amounts(result.short_amount) == "CNY 5005.00"
+    # Settled again in the right currency, it closes.
+    fixed = rig.imp(HEADER + "M-100,pp-2,B2,2026-11-23,80,5000.00,CNY\n", name="fixed.csv")
+    assert (fixed.closed, fixed.short_amount) == (1, {"CNY": 500})
+
+
+def test_amounts_are_shown_in_major_units_per_currency() -> None:
+    assert format_amounts({}) == "0"
+    assert format_amounts({"JPY": 1500, "CNY": -205}) == "CNY -2.05, JPY 1500"
+
+
+def test_a_terminal_without_a_store_closes_its_batches_on_the_deployments_day(rig: Rig) -> None:
+    # A Chinese deployment (POSFLEET_DEFAULT_TZ=Asia/Shanghai); pp-7 is in no store yet.
+    with rig.store.transaction() as conn:
+        set_meta(conn, "default_tz", "Asia/Shanghai")
+        upsert_rows(
+            conn, "terminals", [{"terminal_id": "pp-7", "gateway_id": "gw-1", "region_id": "east"}]
+        )
+    # Closed 07:00 on the 24th in Shanghai: 23:00 UTC on the 23rd.
+    rig.batch("gw-1", "pp-7", "B7", 4, 40_000, "2026-11-23T23:00:00+00:00")
+    first = rig.imp(HEADER + "M-100,pp-7,B6,2026-11-23,1,1.00,CNY\n", name="23.csv")
+    assert first.opened == {"missing_on_terminal": 1}  # B6 only: B7 is not the 23rd's
+    second = rig.imp(HEADER + "M-100,pp-1,B0,2026-11-24,1,1.00,CNY\n", name="24.csv")
+    assert second.opened == {"missing_on_terminal": 1, "missing_in_settlement": 1}
+    assert rig.cases()[("pp-7", "B7")]["business_date"] == "2026-11-24"
+
+
+@pytest.mark.parametrize(
+    ("written", "currency", "amount", "minor"),
+    [
+        ("156", "CNY", "12.50", 1250),  # ISO 4217 numeric, as UnionPay's files write it
+        ("RMB", "CNY", "12.50", 1250),
+        ("rmb", "CNY", "12.50", 1250),
+        ("人民币", "CNY", "12.50", 1250),
+        ("344", "HKD", "12.50", 1250),
+        ("36", "AUD", "12.50", 1250),  # 036, its 0 dropped by Excel
+        ("392", "JPY", "1500", 1500),
+    ],
+)
+def test_a_currency_may_be_written_as_acquirers_write_it(
+    written: str, currency: str, amount: str, minor: int
+) -> None:
+    rows, errors, _bad = parse_settlement(
+        (HEADER + f"M-100,pp-1,B1,2026-11-23,1,{amount},{written}\n").encode()
+    )
+    assert errors == []
+    assert (rows[0].currency, rows[0].amount) == (currency, minor)
+
+
+def test_an_unknown_currency_is_a_bad_row_naming_it() -> None:
+    _rows, errors, bad = parse_settlement(
+        (HEADER + "M-100,pp-1,B1,2026-11-23,1,1.00,CNH\n").encode()
+    )
+    assert bad == 1
+    assert errors == ["line 2: currency 'CNH' is not one this reconciler knows"]
+
+
+def test_a_batch_reported_after_its_file_closes_or_turns_its_case(rig: Rig) -> None:
+    first = rig.imp(
+        HEADER
+        + "M-100,pp-4,B4,2026-11-23,3,30.00,CNY\n"
+        + "M-100,pp-5,B5,2026-11-23,2,20.00,CNY\n"
+        + "M-100,pp-6,B6,2026-11-23,2,20.00,HKD\n"
+    )
+    assert first.opened == {"missing_on_terminal": 3}
+    assert rejudge_late_batches(rig.store.conn, now=rig.clock.now()).closed == 0
+    with rig.store.transaction() as conn:
+        upsert_rows(
+            conn,
+            "terminals",
+            [
+                {"terminal_id": t, "gateway_id": "gw-1", "site_id": "s-sh", "region_id": "east"}
+                for t in ("pp-4", "pp-5", "pp-6")
+            ],
+        )
+    rig.clock.advance(3600)
+    rig.batch("gw-1", "pp-4", "B4", 3, 3_000, "2026-11-23T03:00:00+00:00")  # as settled
+    rig.batch("gw-1", "pp-5", "B5", 2, 2_500, "2026-11-23T03:00:00+00:00")  # 5.00 more
+    rig.batch("gw-1", "pp-6", "B6", 2, 2_000, "2026-11-23T03:00:00+00:00")  # CNY, not HKD
+    late = rejudge_late_batches(rig.store.conn, now=rig.clock.now())
+    assert (late.closed, late.updated) == (1, 2)
+    cases = rig.cases()
+    assert cases[("pp-4", "B4")]["status"] == "closed"
+    b5 = cases[("pp-5", "B5")]
+    assert (b5["kind"], b5["difference"], b5["terminal_amount"]) == ("mismatch", 500, 2_500)
+    b6 = cases[("pp-6", "B6")]
+    assert (b6["kind"], b6["currency"], b6["difference"]) == ("mismatch", "CNY", 2_000)
+    # Read once: the next sweep from its cursor changes nothing.
+    again = rejudge_late_batches(rig.store.conn, now=rig.clock.now(), cursor=late.cursor)
+    assert (again.closed, again.updated) == (0, 0)
+
+
+def test_a_batch_settled_for_a_day_long_after_it_closed_is_found_by_its_key(rig: Rig) -> None:
+    # Closed on the 23rd, settled for 1 December: a settlement date after a long holiday.
+    result = rig.imp(
+        HEADER
+        + "M-100,pp-1,B1,2026-12-01,120,12345.00,CNY\n"
+        + "M-200,pos-9,B9,2026-12-01,5,10.00,CNY\n"  # the gateway is the POS
+        + "M-100,pp-2,B2,2026-12-01,80,4980.00,CNY\n"  # 20.00 short
+    )
+    assert (result.matched, result.opened) == (2, {"mismatch": 1})
+    assert rig.cases()[("pp-2", "B2")]["difference"] == 2000
+
+
+def test_a_header_naming_a_column_twice_is_refused_naming_it() -> None:
+    # An export with the gross and the net amount both headed "amount".
+    with pytest.raises(ReconcileError, match=r"names column\(s\) amount more than once"):
+        parse_settlement(
+            (
+                HEADER.replace("\n", ",Amount\n") + "M-100,pp-1,B1,2026-11-23,1,1.00,CNY,0.99\n"
+            ).encode()
+        )
+
+
+def test_title_lines_above_the_header_are_skipped_and_lines_keep_their_numbers() -> None:
+    # An acquirer's export: a title, the day, an empty line, then the header.
+    text = (
+        "商户结算明细表\n"
+        "清算日期,2026-11-23\n"
+        "\n"
+        + HEADER
+        + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n"
+        + "M-100,pp-2,B2,2026-11-23,eighty,4980.00,CNY\n"
+    )
+    rows, errors, bad = parse_settlement(text.encode("gbk"))
+    assert [(r.line, r.terminal) for r in rows] == [(5, "pp-1")]
+    assert (bad, errors[0][:7]) == (1, "line 6:")
+
+
+def test_a_header_in_chinese_is_refused_saying_the_names_are_english() -> None:
+    with pytest.raises(ReconcileError, match="the column names in English"):
+        parse_settlement(
+            "商户号,终端号,批次号,清算日期,笔数,金额,币种\nM-100,pp-1,B1,2026-11-23,1,1.00,CNY\n".encode()
+        )
+
+
+@pytest.mark.parametrize(("written", "count"), [("0", 0), ("1200", 1200), ('"1,200"', 1200)])
+def test_a_count_is_an_integer_grouped_by_thousands_or_not(written: str, count: int) -> None:
+    rows, errors, _bad = parse_settlement(
+        (HEADER + f"M-100,pp-1,B1,2026-11-23,{written},1.00,CNY\n").encode()
+    )
+    assert errors == []
+    assert rows[0].count == count
+
+
+@pytest.mark.parametrize("written", ["120.0", "-1", '"1,20"', "1000001", '"1,000,001"', "1e3"])
+def test_a_count_that_is_not_a_plain_integer_is_a_bad_row(written: str) -> None:
+    _rows, errors, bad = parse_settlement(
+        (HEADER + f"M-100,pp-1,B1,2026-11-23,{written},1.00,CNY\n").encode()
+    )
+    assert bad == 1
+    assert errors[0].startswith("line 2: count ")

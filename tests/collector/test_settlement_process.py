@@ -5,17 +5,23 @@ shortfall case; a broken file is rejected with the reason; the CLI does the same
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client import CollectorRegistry
 
 from collector.process import CollectorProcess
+from collector.settlement_inbox import SettlementInbox
+from collector.store.store import open_store
 from simulators.broker import MosquittoProcess
 from simulators.stack.wait import wait_for
 
@@ -123,7 +129,9 @@ def test_a_file_dropped_in_the_inbox_opens_a_case_and_a_broken_one_is_rejected(
         assert cases == [("mismatch", "pp-2", "B2", 2000, "s-sh")]
         error = (inbox / "rejected" / "broken.csv.error.txt").read_text()
         assert "lacks column(s) batch, business_date, count, currency" in error
+        assert error.startswith("结算文件未对账")  # for the operator, in Chinese and English
         report = (inbox / "done" / "settle-2026-11-23.csv.report.txt").read_text()
+        assert report.startswith("结算文件已对账：新开差异案件 1 件，关闭 0 件。\n")  # noqa: RUF001
         assert "cases opened: {'mismatch': 1}" in report
         assert collector.sample_value("posfleet_settlement_imports_total", result="ok") == 1
         assert collector.sample_value("posfleet_settlement_imports_total", result="rejected") == 1
@@ -171,3 +179,286 @@ def test_the_cli_reconciles_a_file_and_says_what_it_opened(
     )
     assert missing.returncode == 1
     assert "nope.csv" in missing.stderr
+
+
+def _aged(path: Path) -> Path:
+    """As if its writer had finished a minute ago (the inbox waits out files still changing)."""
+    old = time.time() - 60
+    os.utime(path, (old, old), follow_symlinks=False)
+    return path
+
+
+def test_what_is_not_a_readable_csv_file_is_rejected_and_never_holds_up_the_inbox(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "settlement"
+    inbox.mkdir()
+    db = tmp_path / "c.sqlite"
+    # Listed first (older), each of these used to fail the inbox's every pass, so the
+    # day's real file behind them was never reconciled.
+    (inbox / "folder.csv").mkdir()
+    _aged(inbox / "folder.csv")
+    (inbox / "dangling.csv").symlink_to(tmp_path / "gone.csv")
+    os.mkfifo(inbox / "pipe.csv")  # reading a pipe waits for a writer forever
+    _aged(inbox / "pipe.csv")
+    # A file whose every read fails, as one without read permission does (tests may run as
+    # root, whom permissions do not stop): the reader's own memory at offset 0.
+    (inbox / "unreadable.csv").symlink_to("/proc/self/mem")
+    # A name written in GBK by a Chinese Windows SFTP client: bytes that are not UTF-8.
+    gbk_name = os.fsdecode(bytes(inbox) + b"/" + "结算.csv".encode("gbk"))
+    Path(gbk_name).write_text(HEADER + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n")
+    _aged(Path(gbk_name))
+    good = inbox / "settle-2026-11-23.csv"
+    good.write_text(HEADER + "M-100,pp-2,B2,2026-11-23,80,4980.00,CNY\n")
+    os.utime(good, (time.time() - 30, time.time() - 30))  # the newest: handled last
+    collector = CollectorProcess(
+        db,
+        mosquitto.port,
+        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
+    )
+    with collector:
+        wait_for(
+            lambda: (inbox / "done" / good.name).exists(), 30, what="the day's file reconciled"
+        )
+        rejected = inbox / "rejected"
+        wait_for(
+            lambda: all(
+                (rejected / f"{n}.csv.error.txt").exists()
+                for n in ("folder", "dangling", "pipe", "unreadable")
+            ),
+            30,
+            what="the four rejected with their reason",
+        )
+        assert "not a file" in (rejected / "folder.csv.error.txt").read_text()
+        assert "symbolic link to nothing" in (rejected / "dangling.csv.error.txt").read_text()
+        assert "not a file" in (rejected / "pipe.csv.error.txt").read_text()
+        assert (
+            "cannot be read (Input/output error)"
+            in (rejected / "unreadable.csv.error.txt").read_text()
+        )
+        assert (rejected / "folder.csv").is_dir()  # moved, not deleted
+        assert (rejected / "dangling.csv").is_symlink()
+        assert collector.sample_value("posfleet_settlement_imports_total", result="ok") == 2
+        assert collector.sample_value("posfleet_settlement_imports_total", result="rejected") == 4
+        assert sorted(_rows(db, "SELECT name FROM settlement_imports")) == [
+            ("settle-2026-11-23.csv",),
+            ("结算.csv",),
+        ]
+        assert collector.alive()
+    assert not any(p.suffix == ".csv" for p in inbox.iterdir())
+    assert collector.returncode == 0
+
+
+def test_the_cli_reports_a_file_of_garbage_rows_by_line_and_reconciles_the_rest(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "c.sqlite"
+    cli = [sys.executable, "-m", "collector.main"]
+    subprocess.run([*cli, "migrate", "--db", str(db)], check=True, capture_output=True)
+    settle = tmp_path / "s.csv"
+    settle.write_text(
+        HEADER
+        + "M-100,pp-1,B1,2026-11-23,1," + "9" * 200_000 + ",CNY\n"
+        + "M-100,pp-2,B2,2026-11-23,1,1e999999999,CNY\n"
+        + "M-100,pp-3,B3,2026-11-23,1,1e-999999999,CNY\n"
+        + 'M-100,pp-4,B4,2026-11-23,2,"1,234.56",CNY\n'
+    )  # fmt: skip
+    done = subprocess.run(
+        [*cli, "settlement", "import", "--db", str(db), str(settle)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 rows (3 bad)" in done.stdout
+    assert [line.split(":")[0].strip() for line in done.stderr.splitlines()] == [
+        "line 2",
+        "line 3",
+        "line 4",
+    ]
+    assert _rows(db, "SELECT terminal_id, amount FROM settlement_rows") == [("pp-4", 123_456)]
+
+
+def test_files_as_chinese_acquirers_and_excel_write_them_are_reconciled(
+    mosquitto: MosquittoProcess, tmp_path: Path, inventory: Path
+) -> None:
+    inbox = tmp_path / "settlement"
+    inbox.mkdir()
+    db = tmp_path / "c.sqlite"
+    collector = CollectorProcess(
+        db,
+        mosquitto.port,
+        inventory=inventory,
+        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
+    )
+    with collector:
+        _publish_batches(mosquitto.port, collector)
+        wait_for(
+            lambda: len(_rows(db, "SELECT 1 FROM txn_batches")) == 2, 30, what="batches stored"
+        )
+        # Saved by Excel on a Chinese Windows: GBK, CRLF, merchant names in an extra column,
+        # the columns in the acquirer's order, thousands grouped, empty lines at the end.
+        gbk = inbox / "结算 2026-11-23.csv"
+        gbk.write_bytes(
+            (
+                "商户名称,terminal,merchant,batch,amount,currency,count,business_date\r\n"
+                '上海某某便利店,pp-1,M-100,B1,"12,345.00",CNY,120,2026-11-23\r\n'
+                "\r\n\r\n"
+            ).encode("gbk")
+        )
+        # UTF-8 with a BOM, CRLF: the other terminal, settled 20.00 short.
+        utf8 = inbox / "settle-pp-2.csv"
+        utf8.write_bytes(
+            "\ufeffMerchant,Terminal,Batch,Business_Date,Count,Amount,Currency,备注\r\n"
+            "M-100,pp-2,B2,2026-11-23,80,4980.00,CNY,少 20 元\r\n".encode()
+        )
+        wait_for(
+            lambda: (inbox / "done" / gbk.name).exists() and (inbox / "done" / utf8.name).exists(),
+            30,
+            what="both files reconciled",
+        )
+        assert _rows(
+            db, "SELECT terminal_id, amount, count FROM settlement_rows ORDER BY terminal_id"
+        ) == [("pp-1", 1_234_500, 120), ("pp-2", 498_000, 80)]
+        assert _rows(db, "SELECT kind, terminal_id, difference FROM shortfall_cases") == [
+            ("mismatch", "pp-2", 2000)
+        ]
+        assert collector.sample_value("posfleet_settlement_imports_total", result="ok") == 2
+        assert collector.sample_value("posfleet_settlement_imports_total", result="rejected") == 0
+
+
+def test_a_file_named_in_capitals_by_windows_is_reconciled_not_left_lying(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "settlement"
+    inbox.mkdir()
+    upper = inbox / "SETTLE_20261123.CSV"
+    upper.write_text(HEADER + "M-100,pp-1,B1,2026-11-23,1,1.00,CNY\n")
+    _aged(upper)
+    collector = CollectorProcess(
+        tmp_path / "c.sqlite",
+        mosquitto.port,
+        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
+    )
+    with collector:
+        wait_for(lambda: (inbox / "done" / upper.name).exists(), 30, what="the .CSV reconciled")
+        assert (inbox / "done" / "SETTLE_20261123.CSV.report.txt").exists()
+        assert collector.sample_value("posfleet_settlement_imports_total", result="ok") == 1
+
+
+def test_a_file_written_in_place_is_read_only_once_a_whole_poll_left_it_unchanged(
+    tmp_path: Path,
+) -> None:
+    # An acquirer's SFTP client writes the file under its own name, and a slow link stalls:
+    # the half written so far is older than the 2-second settle time.
+    db = tmp_path / "c.sqlite"
+    open_store(db).close()
+    inbox = tmp_path / "settlement"
+    box = SettlementInbox(db, inbox, registry=CollectorRegistry())
+    upload = inbox / "settle-2026-11-23.csv"
+    upload.write_text(HEADER + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\nM-100,pp-2,B2,20")
+    _aged(upload)
+    assert box.scan_once() == []  # first seen: it waits a poll
+    with upload.open("a") as f:  # the link comes back
+        f.write("26-11-23,80,4980.00,CNY\n")
+    _aged(upload)
+    assert box.scan_once() == []  # changed since the last pass: it waits again
+    assert box.scan_once() == [(upload.name, "ok")]
+    assert _rows(db, "SELECT terminal_id FROM settlement_rows ORDER BY 1") == [
+        ("pp-1",),
+        ("pp-2",),
+    ]
+
+
+def test_a_batch_the_terminal_reports_after_the_file_came_is_judged_when_it_arrives(
+    mosquitto: MosquittoProcess, tmp_path: Path, inventory: Path
+) -> None:
+    inbox = tmp_path / "settlement"
+    inbox.mkdir()
+    db = tmp_path / "c.sqlite"
+    collector = CollectorProcess(
+        db,
+        mosquitto.port,
+        inventory=inventory,
+        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
+    )
+    with collector:
+        # The file comes first: the store's agent was offline overnight.
+        settle = inbox / "settle-2026-11-23.csv"
+        settle.write_text(
+            HEADER
+            + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n"
+            + "M-100,pp-2,B2,2026-11-23,80,4980.00,CNY\n"  # 20.00 CNY short
+        )
+        _aged(settle)
+        wait_for(lambda: (inbox / "done" / settle.name).exists(), 30, what="file reconciled")
+        sql = "SELECT terminal_id, kind, status, difference FROM shortfall_cases ORDER BY 1"
+        assert _rows(db, sql) == [
+            ("pp-1", "missing_on_terminal", "open", -1_234_500),
+            ("pp-2", "missing_on_terminal", "open", -498_000),
+        ]
+        # The agent comes back and delivers the batches the terminals closed.
+        _publish_batches(mosquitto.port, collector)
+        wait_for(
+            lambda: (
+                _rows(db, sql)
+                == [
+                    ("pp-1", "missing_on_terminal", "closed", -1_234_500),
+                    ("pp-2", "mismatch", "open", 2000),
+                ]
+            ),
+            30,
+            what="the late batches judged",
+        )
+        closed = _rows(
+            db, "SELECT closed_by, resolution FROM shortfall_cases WHERE terminal_id = 'pp-1'"
+        )
+        assert closed == [("reconcile", "the terminal's batch arrived late and matches")]
+
+
+def test_a_corrected_file_under_the_same_name_is_kept_beside_the_first_even_after_a_tidy_up(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "c.sqlite"
+    open_store(db).close()
+    inbox = tmp_path / "settlement"
+    box = SettlementInbox(db, inbox, registry=CollectorRegistry())
+    shutil.rmtree(inbox / "done")  # an operator tidied done/ away
+    upload = inbox / "settle-2026-11-23.csv"
+    for amount in ("1.00", "2.00"):  # the acquirer's correction, under the same name
+        upload.write_text(HEADER + f"M-100,pp-1,B1,2026-11-23,1,{amount},CNY\n")
+        _aged(upload)
+        box.scan_once()
+        assert box.scan_once() == [(upload.name, "ok")]
+    assert _rows(db, "SELECT amount FROM settlement_rows") == [(200,)]
+    kept = sorted(p.name for p in (inbox / "done").glob("*.csv"))
+    assert len(kept) == 2
+    assert kept[1] == upload.name
+    assert kept[0].startswith("settle-2026-11-23.")
+    assert (inbox / "done" / upload.name).read_text().endswith("1.00,CNY\n")
+
+
+def test_a_file_too_large_to_be_a_settlement_file_is_rejected_unread(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "settlement"
+    inbox.mkdir()
+    dump = inbox / "export.csv"  # a database dump dropped by mistake (sparse: no disk used)
+    with dump.open("wb") as f:
+        f.truncate(300 * 2**20)
+    _aged(dump)
+    good = inbox / "settle-2026-11-23.csv"
+    good.write_text(HEADER + "M-100,pp-1,B1,2026-11-23,1,1.00,CNY\n")
+    _aged(good)
+    collector = CollectorProcess(
+        tmp_path / "c.sqlite",
+        mosquitto.port,
+        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
+    )
+    with collector:
+        error = inbox / "rejected" / "export.csv.error.txt"
+        wait_for(error.exists, 30, what="the dump rejected")
+        assert "it is 300 MiB, over the inbox's 256 MiB" in error.read_text()
+        wait_for((inbox / "done" / good.name).exists, 30, what="the day's file reconciled")
+        assert collector.alive()
