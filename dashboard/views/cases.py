@@ -14,7 +14,7 @@ from collector.actions import Role, close_case, log_case_call, set_case_cause
 from collector.actions.cases import OUTCOMES, PARTIES
 from collector.reconcile import CAUSES, MINOR_UNITS
 from dashboard import queries_cases, ui
-from dashboard.i18n import N_, t, value
+from dashboard.i18n import N_, t
 from dashboard.text import md
 from dashboard.timefmt import local, relative, zone
 
@@ -41,6 +41,16 @@ OUTCOME_TEXT = {
     "resolved": N_("resolved"),
     "escalated": N_("escalated"),
 }
+# A case's status in words: "open" is already the catalog's verb (打开), not a case's state.
+STATUS_TEXT = {"open": N_("in progress"), "closed": N_("closed")}
+# The transaction window's outcomes, as the evidence table's headers.
+OUTCOME_HEADERS = {
+    "approved": N_("approved"),
+    "declined": N_("declined"),
+    "reversed": N_("reversed"),
+    "timed_out": N_("timed out"),
+    "error": N_("error"),
+}
 CAUSE_TEXT = {
     "": N_("not known yet"),
     "operator_error": N_("operator error"),
@@ -62,7 +72,7 @@ def case_list() -> None:
     facets: dict[str, list[str]] = ui.load(c, queries_cases.case_facets)
     f1, f2, f3 = st.columns([1, 1, 2])
     with f1:
-        status = ui.qp_select(t("Status"), ["open", "closed"], "status")
+        status = ui.qp_select(t("Status"), ["open", "closed"], "status", labels=STATUS_TEXT)
     with f2:
         region = ui.qp_select(t("Region"), facets["region_id"], "region")
     with f3:
@@ -103,7 +113,7 @@ def case_list() -> None:
         rows.append(
             {
                 "case": f"/cases?case={r.id}",
-                "status": value(r.status),
+                "status": t(STATUS_TEXT.get(str(r.status), str(r.status))),
                 "what": t(KIND_TEXT.get(str(r.kind), str(r.kind))),
                 "business_date": r.business_date,
                 "store": f"{r.site_name or r.site_id}",
@@ -150,7 +160,7 @@ def case_page(case_id: int) -> None:
     st.link_button(t("All cases"), "/cases")
     a, b, d = st.columns(3)
     a.metric(t("Difference (terminal - settled)"), money(case["difference"], cur))
-    b.metric(t("Status"), value(case["status"]))
+    b.metric(t("Status"), t(STATUS_TEXT.get(case["status"], case["status"])))
     d.metric(t("Cause"), t(CAUSE_TEXT.get(case["cause"], case["cause"])))
     st.markdown(
         "  \n".join(
@@ -210,11 +220,7 @@ def case_page(case_id: int) -> None:
             column_config={
                 "window_start": t("from"),
                 "window_end": t("to"),
-                "approved": value("approved"),
-                "declined": value("declined"),
-                "reversed": value("reversed"),
-                "timed_out": value("timed_out"),
-                "error": value("error"),
+                **{k: t(v) for k, v in OUTCOME_HEADERS.items()},
                 "approved_amount": t("approved amount"),
                 "refunded_amount": t("refunded amount"),
             },
@@ -286,8 +292,12 @@ def work(case_id: int) -> None:
         )
         note = st.text_area(t("What was said"), key="call_note")
         tomorrow = (c.now.astimezone(tz) + timedelta(days=1)).date()
-        day = st.date_input(t("Next follow-up, day"), value=tomorrow, key="call_day")
-        at = st.time_input(t("Next follow-up, time"), value=time(10, 0), key="call_time")
+        day = st.date_input(
+            t("Next follow-up, day ({zone})", zone=c.tz), value=tomorrow, key="call_day"
+        )
+        at = st.time_input(
+            t("Next follow-up, time ({zone})", zone=c.tz), value=time(10, 0), key="call_time"
+        )
         if st.form_submit_button(t("Log the call")):
             follow = datetime.combine(day, at, tzinfo=tz)
             ui.act_and_clear(
