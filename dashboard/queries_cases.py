@@ -114,6 +114,27 @@ def cases(
     return df, total
 
 
+def case_state(conn: Connection, case_id: int) -> dict[str, Any] | None:
+    """A case's status now, when it last changed and who did it last (its audit trail)."""
+    row = conn.execute(
+        "SELECT status, updated_at, closed_by, closed_at FROM shortfall_cases WHERE id = ?",
+        (case_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    last = conn.execute(
+        "SELECT actor FROM audit_log WHERE subject = ? ORDER BY id DESC LIMIT 1",
+        (f"case:{case_id}",),
+    ).fetchone()
+    return {
+        "status": str(row[0]),
+        "updated_at": str(row[1]),
+        "closed_by": row[2],
+        "closed_at": row[3],
+        "last_actor": last[0] if last else None,
+    }
+
+
 def case_detail(conn: Connection, case_id: int) -> dict[str, Any] | None:
     """Everything the case page shows about one case, or None."""
     cur = conn.execute(

@@ -2,7 +2,6 @@
 
 MESSAGES: dict[str, str] = {
     "All cases": "全部案件",
-    "Amount recovered (minor units, e.g. fen)": "追回金额（最小单位，如：分）",
     "Call log": "通话记录",
     "Called": "联系对象",
     "Case {id}: {what}": "案件 {id}：{what}",
@@ -83,4 +82,18 @@ MESSAGES: dict[str, str] = {
     "log a call": "记录通话",
     "set the cause of a case": "设置案件原因",
     "close a case": "结案",
+    "Who called": "拨打人",
+    "Say who called.": "请填写拨打人。",
+    "The next follow-up {time} is in the past: pick a later time.": "下次跟进时间 {time} 已过，请选择更晚的时间。",
+    "Amount recovered ({currency}, e.g. 123.45)": "追回金额（{currency}，例如 123.45）",
+    "Say how the case was resolved before closing it.": "结案前请填写处理结果。",
+    "The amount recovered ({amount}) is more than the case's difference ({limit}).": "追回金额（{amount}）大于本案差额（{limit}）。",
+    "Case {id} was closed by {who} at {at}: nothing more to do on it.": "案件 {id} 已由 {who} 于 {at} 结案，无需再处理。",
+    "Case {id} was changed by {who} at {at} after you opened it: check it below, then try again.": "案件 {id} 在您打开后已由 {who} 于 {at} 修改：请先查看下方的最新情况，再重试。",
+    "Type the amount recovered, 0 if nothing was.": "请填写追回金额，未追回请填 0。",
+    "Type the amount with half-width digits, as 123.45: {text} has full-width ones.": "请用半角数字填写金额，例如 123.45：{text} 含全角字符。",
+    "{text} is not an amount: type it as 123.45.": "{text} 不是金额，请按 123.45 的格式填写。",
+    "The amount recovered cannot be negative.": "追回金额不能为负数。",
+    "Use a point for the decimals and no thousands separator (1234.56): not {text}.": "小数请用小数点，不要用千位分隔符（例如 1234.56），而不是 {text}。",
+    "{currency} has {n} decimals: {text} has more.": "{currency} 最多 {n} 位小数：{text} 超出了。",
 }

@@ -12,8 +12,9 @@ import streamlit as st
 
 from collector.actions import Role, close_case, log_case_call, set_case_cause
 from collector.actions.cases import OUTCOMES, PARTIES
-from collector.reconcile import CAUSES, MINOR_UNITS
-from dashboard import queries_cases, ui
+from collector.reconcile import CAUSES
+from dashboard import amounts, queries, queries_cases, ui
+from dashboard.amounts import money
 from dashboard.i18n import N_, t
 from dashboard.text import md
 from dashboard.timefmt import local, relative, zone
@@ -59,13 +60,6 @@ CAUSE_TEXT = {
     "settlement_pending": N_("settlement pending"),
     "other": N_("other"),
 }
-
-
-def money(minor: object, currency: str) -> str:
-    if minor is None or (isinstance(minor, float) and pd.isna(minor)):
-        return "—"
-    exp = MINOR_UNITS.get(currency, 2)
-    return f"{int(str(minor)) / 10**exp:,.{exp}f} {currency}"
 
 
 def case_list() -> None:
@@ -151,6 +145,10 @@ def case_page(case_id: int) -> None:
         st.error(t("Shortfall case {id} does not exist.", id=case_id))
         return
     case = detail["case"]
+    # What this operator last read of the case: their form acts on that, or is refused.
+    seen_key = f"case_seen_{case_id}"
+    seen, seen_status = st.session_state.get(seen_key) or (str(case["updated_at"]), "")
+    st.session_state[seen_key] = (str(case["updated_at"]), str(case["status"]))
     tz = zone(c.tz)
     store_tz = zone(str(case["site_tz"]))
     cur = str(case["currency"])
@@ -261,8 +259,18 @@ def case_page(case_id: int) -> None:
                 st.warning("⚠ " + text)
             else:
                 st.info(text)
-        work(case_id)
+        work(case_id, case, seen)
     else:
+        if seen_status == "open" and (c.actor is None or case["closed_by"] != c.actor.name):
+            # Closed under this operator's eyes (a form they were filling is gone with it).
+            st.warning(
+                t(
+                    "Case {id} was closed by {who} at {at}: nothing more to do on it.",
+                    id=case_id,
+                    who=case["closed_by"] or "",
+                    at=local(case["closed_at"], tz),
+                )
+            )
         st.success(
             t(
                 "Closed by {who} at {at}: {how}; recovered {amount}.",
@@ -274,13 +282,42 @@ def case_page(case_id: int) -> None:
         )
 
 
-def work(case_id: int) -> None:
+def refused(case_id: int, seen: str) -> str:
+    """Why the case cannot be worked from what this operator read (in their language), or
+    '': closed meanwhile, or changed by someone else since the page was drawn. Read fresh,
+    not from the cache."""
+    with queries.open_ro(c.db) as conn:
+        now_state = queries_cases.case_state(conn, case_id)
+    if now_state is None:
+        return t("Shortfall case {id} does not exist.", id=case_id)
+    if now_state["status"] != "open":
+        return t(
+            "Case {id} was closed by {who} at {at}: nothing more to do on it.",
+            id=case_id,
+            who=now_state["closed_by"] or "",
+            at=local(now_state["closed_at"], zone(c.tz)),
+        )
+    if now_state["updated_at"] != seen:
+        return t(
+            "Case {id} was changed by {who} at {at} after you opened it: check it below, "
+            "then try again.",
+            id=case_id,
+            who=now_state["last_actor"] or "—",
+            at=local(now_state["updated_at"], zone(c.tz)),
+        )
+    return ""
+
+
+def work(case_id: int, case: dict[str, object], seen: str) -> None:
     if not ui.need(c, Role.OPERATOR, t("work shortfall cases")):
         return
+    assert c.actor is not None
     tz = zone(c.tz)
+    cur = str(case["currency"])
     left, right = st.columns(2)
     with left, st.form("case_call"):
         st.markdown(f"**{t('Log a call')}**")
+        caller = st.text_input(t("Who called"), value=c.actor.name, key="call_caller")
         party = st.selectbox(
             t("Called"), list(PARTIES), format_func=lambda p: t(PARTY_TEXT[p]), key="call_party"
         )
@@ -300,17 +337,30 @@ def work(case_id: int) -> None:
         )
         if st.form_submit_button(t("Log the call")):
             follow = datetime.combine(day, at, tzinfo=tz)
-            ui.act_and_clear(
-                c,
-                ["call_note"],
-                log_case_call,
-                case_id,
-                party=party,
-                outcome=outcome,
-                note=note,
-                next_follow_up=follow,
-                now=c.now,
-            )
+            if not caller.strip():
+                st.error(t("Say who called."))
+            elif follow <= c.now:
+                st.error(
+                    t(
+                        "The next follow-up {time} is in the past: pick a later time.",
+                        time=follow.strftime("%Y-%m-%d %H:%M"),
+                    )
+                )
+            elif why := refused(case_id, str(case["updated_at"])):
+                st.error(why)  # closed meanwhile: a call is added to what is there, not refused
+            else:
+                ui.act_and_clear(
+                    c,
+                    ["call_note"],
+                    log_case_call,
+                    case_id,
+                    party=party,
+                    outcome=outcome,
+                    note=note,
+                    next_follow_up=follow,
+                    now=c.now,
+                    caller=caller.strip(),
+                )
     with right:
         with st.form("case_cause"):
             cause = st.selectbox(
@@ -320,27 +370,46 @@ def work(case_id: int) -> None:
                 key="case_cause",
             )
             if st.form_submit_button(t("Set the cause")):
-                ui.act(c, set_case_cause, case_id, cause, c.now)
+                if why := refused(case_id, seen):
+                    st.error(why)
+                else:
+                    ui.act(c, set_case_cause, case_id, cause, c.now, seen=seen)
         with st.form("case_close"):
             resolution = st.text_input(t("How it was resolved"), key="close_resolution")
-            recovered = st.number_input(
-                t("Amount recovered (minor units, e.g. fen)"),
-                min_value=0,
-                step=1,
+            typed = st.text_input(
+                t("Amount recovered ({currency}, e.g. 123.45)", currency=cur),
                 key="close_recovered",
             )
             sure = st.checkbox(t("Yes, close this case"), key="close_sure")
             if st.form_submit_button(t("Close the case")):
-                if not sure:
+                recovered = amounts.parse(typed, cur)
+                limit = abs(int(str(case["difference"])))
+                if not resolution.strip():
+                    st.error(t("Say how the case was resolved before closing it."))
+                elif isinstance(recovered, amounts.Refused):
+                    st.error(t(recovered.msgid, **recovered.fields))
+                elif recovered > limit:
+                    st.error(
+                        t(
+                            "The amount recovered ({amount}) is more than the case's "
+                            "difference ({limit}).",
+                            amount=money(recovered, cur),
+                            limit=money(limit, cur),
+                        )
+                    )
+                elif not sure:
                     st.error(t("Tick the box to confirm closing the case."))
+                elif why := refused(case_id, seen):
+                    st.error(why)
                 else:
                     ui.act(
                         c,
                         close_case,
                         case_id,
                         resolution=resolution,
-                        recovered_amount=int(recovered),
+                        recovered_amount=recovered,
                         now=c.now,
+                        seen=seen,
                     )
 
 

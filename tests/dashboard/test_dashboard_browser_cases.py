@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -24,6 +25,8 @@ from telemetry.models import BatchClose, Transactions
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 HEADER = "merchant,terminal,batch,business_date,count,amount,currency\n"
+
+FULL_WIDTH = "\uff11\uff12\uff13"  # 123 typed with a Chinese input method
 
 
 @dataclass(frozen=True)
@@ -173,3 +176,136 @@ def test_a_case_is_read_and_worked_in_the_viewers_language(
         ]
         assert shift.metric(s.page, s.tr("Cause")) == s.tr("duplicated refund")
         no_raw_values(s, grid_text(s.page))
+
+
+def _fill_day(page: Any, form_box: Any, label: str, day: datetime) -> None:
+    """A date field typed as a person would (react-aria: one spin button per segment)."""
+    field = form_box.get_by_label(label, exact=True)
+    field.get_by_role("spinbutton").first.click()
+    page.keyboard.type(day.strftime("%Y%m%d"))
+    segments = field.get_by_role("spinbutton")
+    expect(segments.nth(2)).to_have_attribute("aria-valuenow", str(day.day))
+
+
+def _stored_time(s: shift.Shift, column: str, case: Case) -> str:
+    """A case's stored UTC time on the viewer's clock, to the minute."""
+    (at,) = s.db(f"SELECT {column} FROM shortfall_cases WHERE id = ?", case.id)[0]
+    return shift.from_db(at).astimezone(ZoneInfo(s.tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def _refused(s: shift.Shift, message: str) -> None:
+    expect(s.page.get_by_test_id("stAlertContentError").filter(has_text=message)).to_be_visible(
+        timeout=shift.WAIT_MS
+    )
+
+
+def _nothing_done(s: shift.Shift, case: Case) -> None:
+    assert s.db("SELECT status, recovered_amount FROM shortfall_cases WHERE id = ?", case.id) == [
+        ("open", None)
+    ]
+    assert s.db("SELECT COUNT(*) FROM case_calls") == [(0,)]
+    assert s.db("SELECT COUNT(*) FROM audit_log WHERE subject = ?", f"case:{case.id}") == [(0,)]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_bad_input_in_the_case_forms_is_refused_in_the_viewers_language(
+    browser: Any, cases: Any, tmp_path: Path, lang: str
+) -> None:
+    store, made = cases
+    case = made[0]  # 20.00 CNY short
+    with shift_on(store, browser, lang, tmp_path) as s:
+        s.go(f"cases?case={case.id}", s.tr("Evidence"))
+        close = form(s.page, s.tr("Close the case"))
+        close.get_by_label(s.tr("How it was resolved")).fill("收单机构已补款")
+        close.get_by_text(s.tr("Yes, close this case")).click()
+        box = close.get_by_label(s.tr("Amount recovered ({currency}, e.g. 123.45)", currency="CNY"))
+        for typed, message in (
+            ("-5", s.tr("The amount recovered cannot be negative.")),
+            ("20.01", s.tr("The amount recovered ({amount}) is more than the case's difference "
+                           "({limit}).", amount="20.01 CNY", limit="20.00 CNY")),
+            ("12,34", s.tr("Use a point for the decimals and no thousands separator (1234.56): "
+                           "not {text}.", text="12,34")),
+            (FULL_WIDTH, s.tr("Type the amount with half-width digits, as 123.45: {text} has "
+                          "full-width ones.", text=FULL_WIDTH)),
+            ("1.234", s.tr("{currency} has {n} decimals: {text} has more.", currency="CNY", n=2,
+                           text="1.234")),
+        ):  # fmt: skip
+            box.fill(typed)
+            close.get_by_role("button", name=s.tr("Close the case")).click()
+            _refused(s, message)
+            _nothing_done(s, case)
+        call = form(s.page, s.tr("Log the call"))
+        call.get_by_label(s.tr("Who called")).fill("")
+        call.get_by_role("button", name=s.tr("Log the call")).click()
+        _refused(s, s.tr("Say who called."))
+        _nothing_done(s, case)
+        call.get_by_label(s.tr("Who called")).fill("陈丽")
+        yesterday = datetime.now(ZoneInfo(s.tz)) - timedelta(days=1)
+        _fill_day(s.page, call, s.tr("Next follow-up, day ({zone})", zone=s.tz), yesterday)
+        call.get_by_role("button", name=s.tr("Log the call")).click()
+        past = yesterday.strftime("%Y-%m-%d") + " 10:00"
+        _refused(s, s.tr("The next follow-up {time} is in the past: pick a later time.", time=past))
+        _nothing_done(s, case)
+        # Typed right: stored in fen, shown in yuan with the currency.
+        box.fill("20.00")
+        close.get_by_role("button", name=s.tr("Close the case")).click()
+        s.flash("close a case")
+        assert s.db(
+            "SELECT status, closed_by, recovered_amount FROM shortfall_cases WHERE id = ?", case.id
+        ) == [("closed", shift.OPERATOR, 2000)]
+        assert shift.metric(s.page, s.tr("Status")) == s.tr("closed")
+        expect(s.page.get_by_text("20.00 CNY").first).to_be_visible()
+
+
+def test_a_case_closed_or_changed_by_another_operator_is_not_overwritten(
+    browser: Any, cases: Any, tmp_path: Path
+) -> None:
+    store, made = cases
+    case = made[0]
+    with shift_on(store, browser, "zh-CN", tmp_path) as s:
+        path = f"cases?case={case.id}"
+        s.go(path, s.tr("Evidence"))
+        lead = shift._lead(s, path, s.tr("Evidence"))  # a second operator (ada), same case
+        shift._pick(s.page, "case_cause", s.tr("operator error"))
+        s.page.get_by_role("button", name=s.tr("Set the cause")).click()
+        s.flash("set the cause of a case")
+        # ada's page was drawn before olga's change: hers is refused, olga's stands.
+        shift._pick(lead, "case_cause", s.tr("system fault"))
+        lead.get_by_role("button", name=s.tr("Set the cause")).click()
+        changed = s.tr(
+            "Case {id} was changed by {who} at {at} after you opened it: check it below, "
+            "then try again.", id=case.id, who=shift.OPERATOR, at=_stored_time(s, "updated_at", case),
+        )  # fmt: skip
+        expect(lead.get_by_test_id("stAlertContentError").filter(has_text=changed)).to_be_visible(
+            timeout=shift.WAIT_MS
+        )
+        assert s.db("SELECT cause FROM shortfall_cases WHERE id = ?", case.id) == [
+            ("operator_error",)
+        ]
+        close = form(s.page, s.tr("Close the case"))
+        close.get_by_label(s.tr("How it was resolved")).fill("操作员重复退款\uff0c已追回")
+        close.get_by_label(s.tr("Amount recovered ({currency}, e.g. 123.45)", currency="CNY")).fill(
+            "20"
+        )
+        close.get_by_text(s.tr("Yes, close this case")).click()
+        close.get_by_role("button", name=s.tr("Close the case")).click()
+        s.flash("close a case")
+        # ada closes it too, from her page: told who closed it, nothing written twice.
+        other = form(lead, s.tr("Close the case"))
+        other.get_by_label(s.tr("How it was resolved")).fill("已处理")
+        other.get_by_label(s.tr("Amount recovered ({currency}, e.g. 123.45)", currency="CNY")).fill(
+            "0"
+        )
+        other.get_by_text(s.tr("Yes, close this case")).click()
+        other.get_by_role("button", name=s.tr("Close the case")).click()
+        closed = s.tr("Case {id} was closed by {who} at {at}: nothing more to do on it.",
+                      id=case.id, who=shift.OPERATOR, at=_stored_time(s, "closed_at", case))  # fmt: skip
+        # (her form goes with the open case: the page says why, and who closed it)
+        expect(lead.get_by_test_id("stAlertContentWarning").filter(has_text=closed)).to_be_visible(
+            timeout=shift.WAIT_MS
+        )
+        assert s.db(
+            "SELECT actor, action FROM audit_log WHERE subject = ? ORDER BY id", f"case:{case.id}"
+        ) == [(shift.OPERATOR, "case.cause"), (shift.OPERATOR, "case.close")]
+        assert s.db("SELECT closed_by, recovered_amount FROM shortfall_cases WHERE id = ?",
+                    case.id) == [(shift.OPERATOR, 2000)]  # fmt: skip
