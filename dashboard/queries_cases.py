@@ -140,8 +140,10 @@ def case_detail(conn: Connection, case_id: int) -> dict[str, Any] | None:
     cur = conn.execute(
         "SELECT c.*, COALESCE(s.name, '') AS site_name, COALESCE(s.merchant_name, '') AS "
         "merchant_name, COALESCE(s.merchant_contact, '') AS merchant_contact, "
-        "COALESCE(s.address, '') AS site_address, COALESCE(s.tz, 'UTC') AS site_tz "
-        "FROM shortfall_cases c LEFT JOIN sites s ON s.site_id = c.site_id WHERE c.id = ?",
+        "COALESCE(s.address, '') AS site_address, COALESCE(s.tz, 'UTC') AS site_tz, "
+        "COALESCE(i.name, '') AS import_name, COALESCE(i.imported_by, '') AS imported_by "
+        "FROM shortfall_cases c LEFT JOIN sites s ON s.site_id = c.site_id "
+        "LEFT JOIN settlement_imports i ON i.id = c.import_id WHERE c.id = ?",
         (case_id,),
     )
     row = cur.fetchone()

@@ -5,7 +5,9 @@ cause, and closure with the amount recovered. Every action is audited (collector
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, time, timedelta
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -249,6 +251,7 @@ def case_page(case_id: int) -> None:
                 "next": t("next follow-up"),
             },
         )
+    audit_trail(case, detail["audit"])
     if case["status"] == "open":
         due = case["follow_up_due"]
         if due:
@@ -280,6 +283,84 @@ def case_page(case_id: int) -> None:
                 amount=money(case["recovered_amount"], cur),
             )
         )
+
+
+def _details(raw: object) -> dict[str, Any]:
+    try:
+        got = json.loads(str(raw or "{}"))
+    except ValueError:
+        return {}
+    return got if isinstance(got, dict) else {}
+
+
+def _when(raw: object, tz: Any) -> str:
+    try:
+        return local(str(raw), tz) if raw else ""
+    except ValueError:  # a time stored by hand or by an older release: shown as it is
+        return str(raw)
+
+
+def audit_step(action: str, details: dict[str, Any], currency: str, tz: Any) -> str:
+    """One audited step of the case in the viewer's words (never the stored action id)."""
+    if action == "case.call":
+        text = t(
+            "logged a call: {caller} called the {party}, {outcome}",
+            caller=details.get("caller", ""),
+            party=t(PARTY_TEXT.get(str(details.get("party")), str(details.get("party")))),
+            outcome=t(OUTCOME_TEXT.get(str(details.get("outcome")), str(details.get("outcome")))),
+        )
+        follow = _when(details.get("next_follow_up"), tz)
+        return t("{text}; next follow-up {at}", text=text, at=follow) if follow else text
+    if action == "case.cause":
+        cause = str(details.get("cause", ""))
+        return t("set the cause: {cause}", cause=t(CAUSE_TEXT.get(cause, cause)))
+    if action == "case.close":
+        return t(
+            "closed the case: {how}; recovered {amount}",
+            how=details.get("resolution", ""),
+            amount=money(details.get("recovered_amount"), currency),
+        )
+    return action
+
+
+def audit_trail(case: dict[str, Any], audit: pd.DataFrame) -> None:
+    """Who did what to the case and when: its opening, then every audited step."""
+    tz = zone(c.tz)
+    cur = str(case["currency"])
+    rows = [
+        {
+            "at": local(case["opened_at"], tz),
+            "who": case["imported_by"] or "reconcile",
+            "what": t("opened from the settlement file {name}", name=case["import_name"]),
+        }
+    ]
+    for r in audit.itertuples():
+        rows.append(
+            {
+                "at": local(r.at, tz),
+                "who": r.actor,
+                "what": audit_step(str(r.action), _details(r.details), cur, tz),
+            }
+        )
+    if case["status"] == "closed" and case["closed_by"] == "reconcile":
+        rows.append(
+            {
+                "at": local(case["closed_at"], tz),
+                "who": "reconcile",
+                "what": t("closed by a settlement that matched the terminal's batch"),
+            }
+        )
+    st.subheader(t("Audit trail"))
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        use_container_width=True,
+        column_config={
+            "at": t("when ({zone})", zone=c.tz),
+            "who": t("who"),
+            "what": st.column_config.TextColumn(t("what was done"), width="large"),
+        },
+    )
 
 
 def refused(case_id: int, seen: str) -> str:
