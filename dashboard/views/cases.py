@@ -54,6 +54,12 @@ OUTCOME_HEADERS = {
     "timed_out": N_("timed out"),
     "error": N_("error"),
 }
+SORT_TEXT = {
+    "urgent": N_("overdue follow-ups first, then the largest"),
+    "amount": N_("largest amount first"),
+    "oldest": N_("oldest first"),
+    "newest": N_("newest first"),
+}
 CAUSE_TEXT = {
     "": N_("not known yet"),
     "operator_error": N_("operator error"),
@@ -66,29 +72,62 @@ CAUSE_TEXT = {
 
 def case_list() -> None:
     facets: dict[str, list[str]] = ui.load(c, queries_cases.case_facets)
-    f1, f2, f3 = st.columns([1, 1, 2])
+    f1, f2, f3, f4 = st.columns([1, 1, 1, 1])
     with f1:
         status = ui.qp_select(t("Status"), ["open", "closed"], "status", labels=STATUS_TEXT)
     with f2:
-        region = ui.qp_select(t("Region"), facets["region_id"], "region")
+        cause = ui.qp_select(
+            t("Cause"),
+            [queries_cases.NO_CAUSE, *CAUSES],
+            "cause",
+            labels={queries_cases.NO_CAUSE: N_("not known yet"), **CAUSE_TEXT},
+        )
     with f3:
+        region = ui.qp_select(t("Region"), facets["region_id"], "region")
+    with f4:
+        sort = ui.qp_select(
+            t("Order"),
+            list(queries_cases.SORTS[1:]),
+            "sort",
+            all_label=t(SORT_TEXT["urgent"]),
+            labels=SORT_TEXT,
+        )
+    s1, s2 = st.columns([3, 1])
+    with s1:
         search = st.text_input(
-            t("Search terminal, batch, merchant or store"),
+            t("Search case number, terminal, batch, merchant or store"),
             value=st.query_params.get("q", ""),
             key="cases_q",
         )
         if search != st.query_params.get("q", ""):
             st.query_params["q"] = search
+    with s2:
+        overdue = st.checkbox(
+            t("Only overdue follow-ups"),
+            value=st.query_params.get("overdue", "") == "1",
+            key="cases_overdue",
+        )
+        if overdue:
+            st.query_params["overdue"] = "1"
+        elif "overdue" in st.query_params:
+            del st.query_params["overdue"]
     size = c.settings.dashboard_page_size
     minute = c.now.replace(second=0, microsecond=0)
-    _, total = ui.load(c, queries_cases.cases, status, region, search, minute, 1, 0)
+    order = sort or "urgent"
+    _, total, _ = ui.load(
+        c, queries_cases.cases, status, region, search, minute, 1, 0,
+        cause=cause, overdue=overdue, sort=order,
+    )  # fmt: skip
     offset = ui.pager(total, size, "cases")
     df: pd.DataFrame
-    df, total = ui.load(c, queries_cases.cases, status, region, search, minute, size, offset)
+    df, total, overdue_n = ui.load(
+        c, queries_cases.cases, status, region, search, minute, size, offset,
+        cause=cause, overdue=overdue, sort=order,
+    )  # fmt: skip
     open_df = df[df["status"] == "open"]
     m1, m2, m3 = st.columns(3)
     m1.metric(t("Cases shown"), total)
-    m2.metric(t("Follow-up overdue"), int(open_df["overdue"].sum()))
+    m2.metric(t("Follow-up overdue"), overdue_n)
     short = open_df[(open_df["kind"] == "mismatch") & (open_df["difference"] > 0)]
     by_currency = short.groupby("currency")["difference"].sum()
     m3.metric(

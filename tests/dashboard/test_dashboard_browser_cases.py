@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 from support import shift
 
-from collector.actions import Actor, Role
+from collector.actions import Actor, Role, set_case_cause
 from collector.reconcile import import_settlement
 from collector.store import db
 from collector.store.transactions import TxnAggregate, write_transactions
@@ -87,10 +87,12 @@ def cases(fleet_store: shift.FleetStore, tmp_path: Path) -> tuple[shift.FleetSto
     now = datetime.now(UTC)
     out = []
     gws = [g for g in store.model.gateways if g.terminals and g.gateway_id not in store.killed]
-    # One opened two days ago (its first follow-up overdue), one today, larger.
+    # One opened two days ago (its first follow-up overdue), one today, larger; one in between,
+    # smallest, not overdue yet.
     for g, batch, amount, settled, at in (
         (gws[0], "B-OLD", 500_000, "4980.00", now - timedelta(days=2)),
         (gws[1], "B-NEW", 1_234_567, "12000.00", now - timedelta(minutes=30)),
+        (gws[2], "B-MID", 100_500, "1000.00", now - timedelta(hours=20)),
     ):
         t = g.terminals[0].terminal_id
         cid = open_case(store.db, g.gateway_id, t, batch, amount, settled, at)
@@ -331,3 +333,55 @@ def test_a_case_closed_or_changed_by_another_operator_is_not_overwritten(
         ) == [(shift.OPERATOR, "case.cause"), (shift.OPERATOR, "case.close")]
         assert s.db("SELECT closed_by, recovered_amount FROM shortfall_cases WHERE id = ?",
                     case.id) == [(shift.OPERATOR, 2000)]  # fmt: skip
+
+
+def _ids(page: Any, expected: list[int]) -> None:
+    """The case list's rows, top first, are these cases (the hidden table holds the links)."""
+    first = page.locator('[data-testid="stDataFrame"] table tbody tr td:first-child')
+    expect(first).to_have_text([f"/cases?case={i}" for i in expected], timeout=shift.WAIT_MS)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_case_list_filters_sorts_and_finds_overdue_follow_ups_first(
+    browser: Any, cases: Any, tmp_path: Path, lang: str
+) -> None:
+    store, made = cases
+    overdue, big, small = made  # 20.00 overdue; 345.67 newest; 5.00 in between
+    conn = db.connect(store.db)
+    try:
+        set_case_cause(conn, Actor("chen.li", Role.OPERATOR), big.id, "system_fault",
+                       datetime.now(UTC))  # fmt: skip
+    finally:
+        conn.close()
+    with shift_on(store, browser, lang, tmp_path) as s:
+        s.go("cases", s.tr("Shortfall cases"))
+        _ids(s.page, [overdue.id, big.id, small.id])  # overdue first, then the largest
+        assert shift.metric(s.page, s.tr("Follow-up overdue")) == "1"
+        for order, ids in (
+            ("largest amount first", [big.id, overdue.id, small.id]),
+            ("oldest first", [overdue.id, small.id, big.id]),
+            ("newest first", [big.id, small.id, overdue.id]),
+        ):
+            shift._pick(s.page, "qp_sort", s.tr(order))
+            _ids(s.page, ids)
+        shift._pick(s.page, "qp_sort", s.tr("overdue follow-ups first, then the largest"))
+        s.page.get_by_text(s.tr("Only overdue follow-ups")).click()
+        _ids(s.page, [overdue.id])
+        assert "overdue=1" in s.page.url  # a link reproduces the view
+        s.page.get_by_text(s.tr("Only overdue follow-ups")).click()
+        _ids(s.page, [overdue.id, big.id, small.id])
+        shift._pick(s.page, "qp_cause", s.tr("system fault"))
+        _ids(s.page, [big.id])
+        shift._pick(s.page, "qp_cause", s.tr("not known yet"))
+        _ids(s.page, [overdue.id, small.id])
+        shift._pick(s.page, "qp_cause", s.tr("all"))
+        box = s.page.get_by_label(s.tr("Search case number, terminal, batch, merchant or store"))
+        for typed, ids in ((f"#{small.id}", [small.id]), (overdue.terminal, [overdue.id])):
+            box.fill(typed)
+            box.press("Enter")
+            _ids(s.page, ids)
+        box.fill("no-such-thing")
+        box.press("Enter")
+        expect(s.page.get_by_text(s.tr("No shortfall case matches."))).to_be_visible(
+            timeout=shift.WAIT_MS
+        )
