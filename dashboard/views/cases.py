@@ -175,7 +175,7 @@ def case_list() -> None:
             "terminal": t("terminal"),
             "short": t("difference (terminal - settled)"),
             "cause": t("cause"),
-            "follow_up": t("next follow-up"),
+            "follow_up": t("next follow-up ({zone})", zone=c.tz),
         },
     )
 
@@ -211,7 +211,7 @@ def case_page(case_id: int) -> None:
                 f"**{t('phone')}** {md(case['merchant_contact'] or '—')}",
                 f"**{t('Terminal')}**: {md(case['terminal_id'])} · **{t('Batch')}** "
                 f"{md(case['batch_id'])} · **{t('Business day')}** {md(case['business_date'])}",
-                f"**{t('Opened')}**: {local(case['opened_at'], tz)} "
+                f"**{t('Opened')}**: {local(case['opened_at'], tz)} {md(c.tz)} "
                 f"({relative(case['opened_at'], c.now, c.lang)})",
             ]
         )
@@ -224,7 +224,11 @@ def case_page(case_id: int) -> None:
                 "side": t("terminal's batch"),
                 "count": case["terminal_count"],
                 "amount": money(case["terminal_amount"], cur),
-                "when": local(closed_at, store_tz) + " " + t("store time") if closed_at else "—",
+                "when": (
+                    local(closed_at, store_tz) + " " + t("store time ({zone})", zone=store_tz.key)
+                    if closed_at
+                    else "—"
+                ),
             },
             {
                 "side": t("acquirer's settlement"),
@@ -245,8 +249,15 @@ def case_page(case_id: int) -> None:
         },
     )
     windows: pd.DataFrame = detail["windows"]
-    if not windows.empty:
-        st.caption(t("The terminal's transaction windows around the batch close (store time)"))
+    if windows.empty:
+        st.caption(t("No transaction window of the terminal around the batch close."))
+    else:
+        st.caption(
+            t(
+                "The terminal's transaction windows around the batch close (store time, {zone})",
+                zone=store_tz.key,
+            )
+        )
         shown = windows.assign(
             window_start=[local(v, store_tz) for v in windows["window_start"]],
             window_end=[local(v, store_tz) for v in windows["window_end"]],
@@ -282,12 +293,12 @@ def case_page(case_id: int) -> None:
             ),
             hide_index=True,
             column_config={
-                "at": t("when"),
+                "at": t("when ({zone})", zone=c.tz),
                 "caller": t("who called"),
                 "party": t("called"),
                 "outcome": t("outcome"),
                 "note": t("note"),
-                "next": t("next follow-up"),
+                "next": t("next follow-up ({zone})", zone=c.tz),
             },
         )
     audit_trail(case, detail["audit"])
@@ -295,7 +306,10 @@ def case_page(case_id: int) -> None:
         due = case["follow_up_due"]
         if due:
             text = t(
-                "Next follow-up: {at} ({rel})", at=local(due, tz), rel=relative(due, c.now, c.lang)
+                "Next follow-up: {at} {zone} ({rel})",
+                at=local(due, tz),
+                zone=c.tz,
+                rel=relative(due, c.now, c.lang),
             )
             if str(due) < c.now.isoformat():
                 st.warning("⚠ " + text)

@@ -153,15 +153,32 @@ def test_a_case_is_read_and_worked_in_the_viewers_language(
         texts = grid_text(s.page)
         no_raw_values(s, texts)
         assert s.tr("in progress") in texts, texts
+        zone = shift.VIEWER_TZ[lang]
+        # Times say their zone (the last column: the grid scrolled right, as a person would).
+        shift.cell(s.page, "", scroll_right=True)
+        header = s.page.locator('[data-testid="stDataFrame"] table th')
+        expect(header.filter(has_text=s.tr("next follow-up ({zone})", zone=zone))).to_have_count(
+            1, timeout=shift.WAIT_MS
+        )
         s.go(f"cases?case={case.id}", s.tr("Evidence"))
         assert shift.metric(s.page, s.tr("Status")) == s.tr("in progress")
         texts = grid_text(s.page)
         no_raw_values(s, texts)
+        # The batch closed on the store's clock (Shanghai), said so with its zone.
+        (closed,) = s.db("SELECT closed_at_terminal FROM shortfall_cases WHERE id = ?", case.id)[0]
+        store_clock = shift.from_db(closed).astimezone(ZoneInfo(shift.STORE_TZ))
+        assert (
+            store_clock.strftime("%Y-%m-%d %H:%M ")
+            + s.tr("store time ({zone})", zone=shift.STORE_TZ)
+            in texts
+        ), texts
+        (due,) = s.db("SELECT follow_up_due FROM shortfall_cases WHERE id = ?", case.id)[0]
+        due_at = shift.from_db(due).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+        expect(s.page.get_by_test_id("stAlertContentWarning")).to_contain_text(f"{due_at} {zone}")
         for word in ("approved", "declined", "reversed", "timed out", "error"):
             assert s.tr(word) in texts, (word, texts)
         # The follow-up is typed on the viewer's clock, and says which.
         call = form(s.page, s.tr("Log the call"))
-        zone = shift.VIEWER_TZ[lang]
         expect(call.get_by_text(s.tr("Next follow-up, day ({zone})", zone=zone))).to_be_visible()
         # A call logged, the cause set: each confirmed in the viewer's language.
         call.get_by_label(s.tr("What was said")).fill(
