@@ -7,7 +7,7 @@ MESSAGES: dict[str, str] = {
     "Case {id}: {what}": "案件 {id}：{what}",
     "Cases shown": "案件数",
     "Close the case": "结案",
-    "Closed by {who} at {at}: {how}; recovered {amount}.": "已由 {who} 于 {at} 结案：{how}；追回 {amount}。",
+    "Closed by {who} at {at} {zone}: {how}; recovered {amount}.": "已由 {who} 于 {at} {zone} 结案：{how}；追回 {amount}。",
     "Difference (terminal - settled)": "差额（终端 - 结算）",
     "Evidence": "证据",
     "Follow-up overdue": "跟进已逾期",

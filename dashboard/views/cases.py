@@ -329,9 +329,10 @@ def case_page(case_id: int) -> None:
             )
         st.success(
             t(
-                "Closed by {who} at {at}: {how}; recovered {amount}.",
+                "Closed by {who} at {at} {zone}: {how}; recovered {amount}.",
                 who=case["closed_by"] or "",
                 at=local(case["closed_at"], tz),
+                zone=c.tz,
                 how=case["resolution"],
                 amount=money(case["recovered_amount"], cur),
             )

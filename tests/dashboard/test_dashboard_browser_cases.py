@@ -293,6 +293,10 @@ def test_bad_input_in_the_case_forms_is_refused_in_the_viewers_language(
             "SELECT status, closed_by, recovered_amount FROM shortfall_cases WHERE id = ?", case.id
         ) == [("closed", shift.OPERATOR, 2000)]
         assert shift.metric(s.page, s.tr("Status")) == s.tr("closed")
+        done = s.tr("Closed by {who} at {at} {zone}: {how}; recovered {amount}.",
+                    who=shift.OPERATOR, at=_stored_time(s, "closed_at", case), zone=s.tz,
+                    how="收单机构已补款", amount="20.00 CNY")  # fmt: skip
+        expect(s.page.get_by_test_id("stAlertContentSuccess").filter(has_text=done)).to_be_visible()
         closed = s.tr("closed the case: {how}; recovered {amount}", how="收单机构已补款",
                       amount="20.00 CNY")  # fmt: skip
         assert closed in grid_text(s.page)
