@@ -140,6 +140,15 @@ def cases(
     return df, int(total), int(overdue_n)
 
 
+def case_currencies(conn: Connection, ids: tuple[int, ...]) -> dict[str, str]:
+    """``case:<id>`` (an audit row's subject) -> the case's currency, for the cases ``ids``."""
+    marks = ", ".join("?" * len(ids))
+    rows = conn.execute(
+        f"SELECT id, currency FROM shortfall_cases WHERE id IN ({marks})", ids
+    ).fetchall()
+    return {f"case:{r[0]}": str(r[1]) for r in rows}
+
+
 def case_state(conn: Connection, case_id: int) -> dict[str, Any] | None:
     """A case's status now, when it last changed and who did it last (its audit trail)."""
     row = conn.execute(

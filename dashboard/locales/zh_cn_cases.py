@@ -105,7 +105,7 @@ MESSAGES: dict[str, str] = {
     "Only overdue follow-ups": "只看跟进已逾期",
     "when ({zone})": "时间（{zone}）",
     "who": "操作人",
-    "what was done": "操作",
+    "what was done": "操作内容",
     "opened from the settlement file {name}": "根据结算文件 {name} 立案",
     "logged a call: {caller} called the {party}, {outcome}": "记录通话：{caller} 联系{party}，{outcome}",
     "{text}; next follow-up {at}": "{text}；下次跟进 {at}",

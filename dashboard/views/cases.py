@@ -5,7 +5,6 @@ cause, and closure with the amount recovered. Every action is audited (collector
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -17,6 +16,7 @@ from collector.actions.cases import OUTCOMES, PARTIES
 from collector.reconcile import CAUSES
 from dashboard import amounts, queries, queries_cases, ui
 from dashboard.amounts import money
+from dashboard.case_text import CAUSE_TEXT, OUTCOME_TEXT, PARTY_TEXT, audit_step, details_of
 from dashboard.i18n import N_, t
 from dashboard.text import md
 from dashboard.timefmt import local, relative, zone
@@ -29,20 +29,6 @@ KIND_TEXT = {
     "mismatch": N_("settled amount differs from the terminal's batch"),
     "missing_on_terminal": N_("settled, but no terminal reported the batch"),
     "missing_in_settlement": N_("the terminal closed the batch, the settlement lacks it"),
-}
-PARTY_TEXT = {
-    "merchant": N_("merchant"),
-    "acquirer": N_("acquirer"),
-    "store": N_("store"),
-    "technician": N_("technician"),
-    "other": N_("other"),
-}
-OUTCOME_TEXT = {
-    "reached": N_("reached"),
-    "no_answer": N_("no answer"),
-    "promised_callback": N_("promised a callback"),
-    "resolved": N_("resolved"),
-    "escalated": N_("escalated"),
 }
 # A case's status in words: "open" is already the catalog's verb (打开), not a case's state.
 STATUS_TEXT = {"open": N_("in progress"), "closed": N_("closed")}
@@ -59,14 +45,6 @@ SORT_TEXT = {
     "amount": N_("largest amount first"),
     "oldest": N_("oldest first"),
     "newest": N_("newest first"),
-}
-CAUSE_TEXT = {
-    "": N_("not known yet"),
-    "operator_error": N_("operator error"),
-    "duplicated_refund": N_("duplicated refund"),
-    "system_fault": N_("system fault"),
-    "settlement_pending": N_("settlement pending"),
-    "other": N_("other"),
 }
 
 
@@ -339,44 +317,6 @@ def case_page(case_id: int) -> None:
         )
 
 
-def _details(raw: object) -> dict[str, Any]:
-    try:
-        got = json.loads(str(raw or "{}"))
-    except ValueError:
-        return {}
-    return got if isinstance(got, dict) else {}
-
-
-def _when(raw: object, tz: Any) -> str:
-    try:
-        return local(str(raw), tz) if raw else ""
-    except ValueError:  # a time stored by hand or by an older release: shown as it is
-        return str(raw)
-
-
-def audit_step(action: str, details: dict[str, Any], currency: str, tz: Any) -> str:
-    """One audited step of the case in the viewer's words (never the stored action id)."""
-    if action == "case.call":
-        text = t(
-            "logged a call: {caller} called the {party}, {outcome}",
-            caller=details.get("caller", ""),
-            party=t(PARTY_TEXT.get(str(details.get("party")), str(details.get("party")))),
-            outcome=t(OUTCOME_TEXT.get(str(details.get("outcome")), str(details.get("outcome")))),
-        )
-        follow = _when(details.get("next_follow_up"), tz)
-        return t("{text}; next follow-up {at}", text=text, at=follow) if follow else text
-    if action == "case.cause":
-        cause = str(details.get("cause", ""))
-        return t("set the cause: {cause}", cause=t(CAUSE_TEXT.get(cause, cause)))
-    if action == "case.close":
-        return t(
-            "closed the case: {how}; recovered {amount}",
-            how=details.get("resolution", ""),
-            amount=money(details.get("recovered_amount"), currency),
-        )
-    return action
-
-
 def audit_trail(case: dict[str, Any], audit: pd.DataFrame) -> None:
     """Who did what to the case and when: its opening, then every audited step."""
     tz = zone(c.tz)
@@ -393,7 +333,7 @@ def audit_trail(case: dict[str, Any], audit: pd.DataFrame) -> None:
             {
                 "at": local(r.at, tz),
                 "who": r.actor,
-                "what": audit_step(str(r.action), _details(r.details), cur, tz),
+                "what": audit_step(str(r.action), details_of(r.details), cur, tz),
             }
         )
     if case["status"] == "closed" and case["closed_by"] == "reconcile":

@@ -354,6 +354,16 @@ def test_a_case_closed_or_changed_by_another_operator_is_not_overwritten(
         ) == [(shift.OPERATOR, "case.cause"), (shift.OPERATOR, "case.close")]
         assert s.db("SELECT closed_by, recovered_amount FROM shortfall_cases WHERE id = ?",
                     case.id) == [(shift.OPERATOR, 2000)]  # fmt: skip
+        # The Audit log page says the same in words: the amount in yuan, not the stored fen.
+        s.go("audit", s.tr("Audit log"))
+        texts = grid_text(s.page)
+        for said in (
+            s.tr("closed the case: {how}; recovered {amount}", how="操作员重复退款\uff0c已追回",
+                 amount="20.00 CNY"),
+            s.tr("set the cause: {cause}", cause=s.tr("operator error")),
+            s.tr("Log in"),
+        ):  # fmt: skip
+            assert said in texts, (said, texts)
 
 
 def _ids(page: Any, expected: list[int]) -> None:
