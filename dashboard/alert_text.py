@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from dashboard import queries, timefmt, ui
-from dashboard.i18n import t, value
+from dashboard.i18n import LIST_SEPARATOR, N_, current_lang, t, value
 
 
 def _details(raw: object) -> dict[str, Any]:
@@ -81,7 +81,37 @@ def compose(alert: Mapping[str, Any], zone: ZoneInfo) -> str:
             version=str(details["version"]),
             since=since,
         )
+    if kind == "terminal_silent" and details.get("last_txn_at"):
+        return t(
+            "{subject} {id} ({place}) is online but has taken no transaction since {last} "
+            "({expected} expected since, usually {usual} an hour now)",
+            subject=subject,
+            id=sid,
+            place=place,
+            last=timefmt.local(details["last_txn_at"], zone),
+            expected=f"{float(details.get('expected') or 0):.0f}",
+            usual=f"{float(details.get('usual_per_hour') or 0):.0f}",
+        )
+    if kind == "txn_failure_spike" and details.get("categories"):
+        what = LIST_SEPARATOR[current_lang()].join(
+            t(SPIKE_CATEGORIES.get(str(cat), str(cat))) for cat in details["categories"]
+        )
+        return t(
+            "{place}: sales failing since {since}: {what} ({attempted} attempts in the window)",
+            place=place,
+            since=since,
+            what=what,
+            attempted=details.get("attempted", ""),
+        )
     return str(alert.get("summary") or value(kind))
+
+
+# The failure categories of a store's spike (collector.alerts.spikes.CATEGORIES).
+SPIKE_CATEGORIES = {
+    "issuer_unavailable": N_("issuer or network declines"),
+    "timed_out": N_("time-outs"),
+    "reversed": N_("reversals"),
+}
 
 
 def texts(c: ui.Ctx, df: pd.DataFrame) -> list[str]:

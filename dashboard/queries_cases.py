@@ -57,6 +57,19 @@ def case_facets(conn: Connection) -> dict[str, list[str]]:
     return {"region_id": [r for r in regions if r]}
 
 
+SORTS = ("urgent", "amount", "oldest", "newest")
+_ORDER = {
+    # overdue follow-ups first, then what is still open, then the largest shortfall
+    "urgent": "CASE WHEN c.status = 'open' AND c.follow_up_due IS NOT NULL "
+    "AND c.follow_up_due < ? THEN 0 WHEN c.status = 'open' THEN 1 ELSE 2 END, "
+    "c.difference DESC, c.id",
+    "amount": "abs(c.difference) DESC, c.id",
+    "oldest": "c.opened_at, c.id",
+    "newest": "c.opened_at DESC, c.id DESC",
+}
+NO_CAUSE = "unknown"  # the cause filter's value for a case whose cause is not set yet
+
+
 def cases(
     conn: Connection,
     status: str,
@@ -65,9 +78,16 @@ def cases(
     now: datetime,
     limit: int,
     offset: int,
-) -> tuple[pd.DataFrame, int]:
-    """Cases matching the filters, most urgent first: overdue follow-ups, then the biggest
-    shortfall. ``search`` matches terminal, batch, merchant id and name, store id and name."""
+    *,
+    cause: str = "",
+    overdue: bool = False,
+    sort: str = "urgent",
+) -> tuple[pd.DataFrame, int, int]:
+    """Cases matching the filters, in ``sort`` order (``urgent``: overdue follow-ups first,
+    then the biggest shortfall), with how many match and how many of those are overdue.
+    ``search`` matches a case id (``12`` or ``#12``), terminal, batch, merchant id and name,
+    store id and name; ``cause`` a cause or ``NO_CAUSE``; ``overdue`` keeps open cases whose
+    follow-up is past."""
     where = ["1 = 1"]
     args: list[Any] = []
     if status in ("open", "closed"):
@@ -76,22 +96,30 @@ def cases(
     if region:
         where.append("c.region_id = ?")
         args.append(region)
-    if search.strip():
-        like = f"%{search.strip().lower()}%"
+    if cause:
+        where.append("c.cause = ?")
+        args.append("" if cause == NO_CAUSE else cause)
+    due = "c.status = 'open' AND c.follow_up_due IS NOT NULL AND c.follow_up_due < ?"
+    if overdue:
+        where.append(f"({due})")
+        args.append(to_db(now))
+    text = search.strip()
+    if text:
+        like = f"%{text.lower()}%"
+        number = text.removeprefix("#").strip()
         where.append(
             "(lower(c.terminal_id) LIKE ? OR lower(c.batch_id) LIKE ? OR lower(c.merchant_id) "
             "LIKE ? OR lower(COALESCE(s.merchant_name, '')) LIKE ? OR lower(c.site_id) LIKE ? "
-            "OR lower(COALESCE(s.name, '')) LIKE ?)"
+            "OR lower(COALESCE(s.name, '')) LIKE ? OR c.id = ?)"
         )
-        args += [like] * 6
+        args += [like] * 6 + [int(number) if number.isascii() and number.isdigit() else -1]
     clause = " AND ".join(where)
-    total = int(
-        conn.execute(
-            f"SELECT count(*) FROM shortfall_cases c LEFT JOIN sites s ON s.site_id = c.site_id "
-            f"WHERE {clause}",
-            tuple(args),
-        ).fetchone()[0]
-    )
+    total, overdue_n = conn.execute(
+        f"SELECT count(*), COALESCE(sum(CASE WHEN {due} THEN 1 ELSE 0 END), 0) "
+        f"FROM shortfall_cases c LEFT JOIN sites s ON s.site_id = c.site_id WHERE {clause}",
+        (to_db(now), *args),
+    ).fetchone()
+    order = _ORDER.get(sort, _ORDER["urgent"])
     df = _frame(
         conn,
         "SELECT c.id, c.status, c.kind, c.business_date, c.region_id, c.site_id, "
@@ -99,10 +127,8 @@ def cases(
         "COALESCE(s.merchant_contact, ''), c.terminal_id, c.batch_id, c.terminal_amount, "
         "c.settled_amount, c.difference, c.currency, c.cause, c.follow_up_due, c.opened_at "
         f"FROM shortfall_cases c LEFT JOIN sites s ON s.site_id = c.site_id WHERE {clause} "
-        "ORDER BY CASE WHEN c.status = 'open' AND c.follow_up_due IS NOT NULL "
-        "AND c.follow_up_due < ? THEN 0 WHEN c.status = 'open' THEN 1 ELSE 2 END, "
-        "c.difference DESC, c.id LIMIT ? OFFSET ?",
-        (*args, to_db(now), limit, offset),
+        f"ORDER BY {order} LIMIT ? OFFSET ?",
+        (*args, *([to_db(now)] if "?" in order else []), limit, offset),
         CASE_COLUMNS,
     )
     for col in ("follow_up_due", "opened_at"):
@@ -111,7 +137,37 @@ def cases(
         bool(st == "open" and due is not None and due < now)
         for st, due in zip(df["status"], df["follow_up_due"], strict=True)
     ]
-    return df, total
+    return df, int(total), int(overdue_n)
+
+
+def case_currencies(conn: Connection, ids: tuple[int, ...]) -> dict[str, str]:
+    """``case:<id>`` (an audit row's subject) -> the case's currency, for the cases ``ids``."""
+    marks = ", ".join("?" * len(ids))
+    rows = conn.execute(
+        f"SELECT id, currency FROM shortfall_cases WHERE id IN ({marks})", ids
+    ).fetchall()
+    return {f"case:{r[0]}": str(r[1]) for r in rows}
+
+
+def case_state(conn: Connection, case_id: int) -> dict[str, Any] | None:
+    """A case's status now, when it last changed and who did it last (its audit trail)."""
+    row = conn.execute(
+        "SELECT status, updated_at, closed_by, closed_at FROM shortfall_cases WHERE id = ?",
+        (case_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    last = conn.execute(
+        "SELECT actor FROM audit_log WHERE subject = ? ORDER BY id DESC LIMIT 1",
+        (f"case:{case_id}",),
+    ).fetchone()
+    return {
+        "status": str(row[0]),
+        "updated_at": str(row[1]),
+        "closed_by": row[2],
+        "closed_at": row[3],
+        "last_actor": last[0] if last else None,
+    }
 
 
 def case_detail(conn: Connection, case_id: int) -> dict[str, Any] | None:
@@ -119,8 +175,10 @@ def case_detail(conn: Connection, case_id: int) -> dict[str, Any] | None:
     cur = conn.execute(
         "SELECT c.*, COALESCE(s.name, '') AS site_name, COALESCE(s.merchant_name, '') AS "
         "merchant_name, COALESCE(s.merchant_contact, '') AS merchant_contact, "
-        "COALESCE(s.address, '') AS site_address, COALESCE(s.tz, 'UTC') AS site_tz "
-        "FROM shortfall_cases c LEFT JOIN sites s ON s.site_id = c.site_id WHERE c.id = ?",
+        "COALESCE(s.address, '') AS site_address, COALESCE(s.tz, 'UTC') AS site_tz, "
+        "COALESCE(i.name, '') AS import_name, COALESCE(i.imported_by, '') AS imported_by "
+        "FROM shortfall_cases c LEFT JOIN sites s ON s.site_id = c.site_id "
+        "LEFT JOIN settlement_imports i ON i.id = c.import_id WHERE c.id = ?",
         (case_id,),
     )
     row = cur.fetchone()

@@ -183,16 +183,28 @@ def load(
     return result
 
 
-def qp_select(label: str, options: list[str], key: str, *, all_label: str = "") -> str:
+def qp_select(
+    label: str,
+    options: list[str],
+    key: str,
+    *,
+    all_label: str = "",
+    labels: dict[str, str] | None = None,
+) -> str:
     """A selectbox whose value lives in the URL (``?key=value``), so links can be shared.
-    Options are stored values (shown translated, kept as they are in the URL)."""
+    Options are stored values (shown translated, kept as they are in the URL); ``labels``
+    gives an option's message id where the stored value is not one (a case's ``open``)."""
     choices = ["", *options]
     current = st.query_params.get(key, "")
     index = choices.index(current) if current in choices else 0
     everything = all_label or t("all")
-    picked = st.selectbox(
-        label, choices, index=index, key=f"qp_{key}", format_func=lambda v: value(v) or everything
-    )
+
+    def shown(v: str) -> str:
+        if not v:
+            return everything
+        return t(labels[v]) if labels and v in labels else value(v)
+
+    picked = st.selectbox(label, choices, index=index, key=f"qp_{key}", format_func=shown)
     if picked:
         st.query_params[key] = picked
     elif key in st.query_params:
@@ -672,4 +684,6 @@ ACTIONS = {
     "delete_schedule": N_("delete maintenance schedule"),
     "import_schedules": N_("import maintenance schedules"),
     "add_task_type": N_("add task type"),
+    "log_case_call": N_("log a call"), "set_case_cause": N_("set the cause of a case"),
+    "close_case": N_("close a case"),
 }  # fmt: skip

@@ -15,4 +15,9 @@ MESSAGES: dict[str, str] = {
     "{subject} {id} ({place}) firmware {version} is not compliant (since {since})": (
         "{subject} {id}（{place}）固件 {version} 不合规（自 {since} 起）"
     ),
+    "{subject} {id} ({place}) is online but has taken no transaction since {last} ({expected} expected since, usually {usual} an hour now)": "{subject} {id}（{place}）在线，但自 {last} 起没有交易（此后预计 {expected} 笔，此时段通常每小时 {usual} 笔）",
+    "{place}: sales failing since {since}: {what} ({attempted} attempts in the window)": "{place}：自 {since} 起交易失败激增：{what}（窗口内共 {attempted} 笔）",
+    "issuer or network declines": "发卡行或网络拒绝",
+    "time-outs": "超时",
+    "reversals": "冲正",
 }

@@ -6,15 +6,18 @@ cause, and closure with the amount recovered. Every action is audited (collector
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from collector.actions import Role, close_case, log_case_call, set_case_cause
 from collector.actions.cases import OUTCOMES, PARTIES
-from collector.reconcile import CAUSES, MINOR_UNITS
-from dashboard import queries_cases, ui
-from dashboard.i18n import N_, t, value
+from collector.reconcile import CAUSES
+from dashboard import amounts, queries, queries_cases, ui
+from dashboard.amounts import money
+from dashboard.case_text import CAUSE_TEXT, OUTCOME_TEXT, PARTY_TEXT, audit_step, details_of
+from dashboard.i18n import N_, t
 from dashboard.text import md
 from dashboard.timefmt import local, relative, zone
 
@@ -27,62 +30,82 @@ KIND_TEXT = {
     "missing_on_terminal": N_("settled, but no terminal reported the batch"),
     "missing_in_settlement": N_("the terminal closed the batch, the settlement lacks it"),
 }
-PARTY_TEXT = {
-    "merchant": N_("merchant"),
-    "acquirer": N_("acquirer"),
-    "store": N_("store"),
-    "technician": N_("technician"),
-    "other": N_("other"),
+# A case's status in words: "open" is already the catalog's verb (打开), not a case's state.
+STATUS_TEXT = {"open": N_("in progress"), "closed": N_("closed")}
+# The transaction window's outcomes, as the evidence table's headers.
+OUTCOME_HEADERS = {
+    "approved": N_("approved"),
+    "declined": N_("declined"),
+    "reversed": N_("reversed"),
+    "timed_out": N_("timed out"),
+    "error": N_("error"),
 }
-OUTCOME_TEXT = {
-    "reached": N_("reached"),
-    "no_answer": N_("no answer"),
-    "promised_callback": N_("promised a callback"),
-    "resolved": N_("resolved"),
-    "escalated": N_("escalated"),
+SORT_TEXT = {
+    "urgent": N_("overdue follow-ups first, then the largest"),
+    "amount": N_("largest amount first"),
+    "oldest": N_("oldest first"),
+    "newest": N_("newest first"),
 }
-CAUSE_TEXT = {
-    "": N_("not known yet"),
-    "operator_error": N_("operator error"),
-    "duplicated_refund": N_("duplicated refund"),
-    "system_fault": N_("system fault"),
-    "settlement_pending": N_("settlement pending"),
-    "other": N_("other"),
-}
-
-
-def money(minor: object, currency: str) -> str:
-    if minor is None or (isinstance(minor, float) and pd.isna(minor)):
-        return "—"
-    exp = MINOR_UNITS.get(currency, 2)
-    return f"{int(str(minor)) / 10**exp:,.{exp}f} {currency}"
 
 
 def case_list() -> None:
     facets: dict[str, list[str]] = ui.load(c, queries_cases.case_facets)
-    f1, f2, f3 = st.columns([1, 1, 2])
+    f1, f2, f3, f4 = st.columns([1, 1, 1, 1])
     with f1:
-        status = ui.qp_select(t("Status"), ["open", "closed"], "status")
+        status = ui.qp_select(t("Status"), ["open", "closed"], "status", labels=STATUS_TEXT)
     with f2:
-        region = ui.qp_select(t("Region"), facets["region_id"], "region")
+        cause = ui.qp_select(
+            t("Cause"),
+            [queries_cases.NO_CAUSE, *CAUSES],
+            "cause",
+            labels={queries_cases.NO_CAUSE: N_("not known yet"), **CAUSE_TEXT},
+        )
     with f3:
+        region = ui.qp_select(t("Region"), facets["region_id"], "region")
+    with f4:
+        sort = ui.qp_select(
+            t("Order"),
+            list(queries_cases.SORTS[1:]),
+            "sort",
+            all_label=t(SORT_TEXT["urgent"]),
+            labels=SORT_TEXT,
+        )
+    s1, s2 = st.columns([3, 1])
+    with s1:
         search = st.text_input(
-            t("Search terminal, batch, merchant or store"),
+            t("Search case number, terminal, batch, merchant or store"),
             value=st.query_params.get("q", ""),
             key="cases_q",
         )
         if search != st.query_params.get("q", ""):
             st.query_params["q"] = search
+    with s2:
+        overdue = st.checkbox(
+            t("Only overdue follow-ups"),
+            value=st.query_params.get("overdue", "") == "1",
+            key="cases_overdue",
+        )
+        if overdue:
+            st.query_params["overdue"] = "1"
+        elif "overdue" in st.query_params:
+            del st.query_params["overdue"]
     size = c.settings.dashboard_page_size
     minute = c.now.replace(second=0, microsecond=0)
-    _, total = ui.load(c, queries_cases.cases, status, region, search, minute, 1, 0)
+    order = sort or "urgent"
+    _, total, _ = ui.load(
+        c, queries_cases.cases, status, region, search, minute, 1, 0,
+        cause=cause, overdue=overdue, sort=order,
+    )  # fmt: skip
     offset = ui.pager(total, size, "cases")
     df: pd.DataFrame
-    df, total = ui.load(c, queries_cases.cases, status, region, search, minute, size, offset)
+    df, total, overdue_n = ui.load(
+        c, queries_cases.cases, status, region, search, minute, size, offset,
+        cause=cause, overdue=overdue, sort=order,
+    )  # fmt: skip
     open_df = df[df["status"] == "open"]
     m1, m2, m3 = st.columns(3)
     m1.metric(t("Cases shown"), total)
-    m2.metric(t("Follow-up overdue"), int(open_df["overdue"].sum()))
+    m2.metric(t("Follow-up overdue"), overdue_n)
     short = open_df[(open_df["kind"] == "mismatch") & (open_df["difference"] > 0)]
     by_currency = short.groupby("currency")["difference"].sum()
     m3.metric(
@@ -103,7 +126,7 @@ def case_list() -> None:
         rows.append(
             {
                 "case": f"/cases?case={r.id}",
-                "status": value(r.status),
+                "status": t(STATUS_TEXT.get(str(r.status), str(r.status))),
                 "what": t(KIND_TEXT.get(str(r.kind), str(r.kind))),
                 "business_date": r.business_date,
                 "store": f"{r.site_name or r.site_id}",
@@ -130,7 +153,7 @@ def case_list() -> None:
             "terminal": t("terminal"),
             "short": t("difference (terminal - settled)"),
             "cause": t("cause"),
-            "follow_up": t("next follow-up"),
+            "follow_up": t("next follow-up ({zone})", zone=c.tz),
         },
     )
 
@@ -141,6 +164,10 @@ def case_page(case_id: int) -> None:
         st.error(t("Shortfall case {id} does not exist.", id=case_id))
         return
     case = detail["case"]
+    # What this operator last read of the case: their form acts on that, or is refused.
+    seen_key = f"case_seen_{case_id}"
+    seen, seen_status = st.session_state.get(seen_key) or (str(case["updated_at"]), "")
+    st.session_state[seen_key] = (str(case["updated_at"]), str(case["status"]))
     tz = zone(c.tz)
     store_tz = zone(str(case["site_tz"]))
     cur = str(case["currency"])
@@ -150,7 +177,7 @@ def case_page(case_id: int) -> None:
     st.link_button(t("All cases"), "/cases")
     a, b, d = st.columns(3)
     a.metric(t("Difference (terminal - settled)"), money(case["difference"], cur))
-    b.metric(t("Status"), value(case["status"]))
+    b.metric(t("Status"), t(STATUS_TEXT.get(case["status"], case["status"])))
     d.metric(t("Cause"), t(CAUSE_TEXT.get(case["cause"], case["cause"])))
     st.markdown(
         "  \n".join(
@@ -162,7 +189,7 @@ def case_page(case_id: int) -> None:
                 f"**{t('phone')}** {md(case['merchant_contact'] or '—')}",
                 f"**{t('Terminal')}**: {md(case['terminal_id'])} · **{t('Batch')}** "
                 f"{md(case['batch_id'])} · **{t('Business day')}** {md(case['business_date'])}",
-                f"**{t('Opened')}**: {local(case['opened_at'], tz)} "
+                f"**{t('Opened')}**: {local(case['opened_at'], tz)} {md(c.tz)} "
                 f"({relative(case['opened_at'], c.now, c.lang)})",
             ]
         )
@@ -175,7 +202,11 @@ def case_page(case_id: int) -> None:
                 "side": t("terminal's batch"),
                 "count": case["terminal_count"],
                 "amount": money(case["terminal_amount"], cur),
-                "when": local(closed_at, store_tz) + " " + t("store time") if closed_at else "—",
+                "when": (
+                    local(closed_at, store_tz) + " " + t("store time ({zone})", zone=store_tz.key)
+                    if closed_at
+                    else "—"
+                ),
             },
             {
                 "side": t("acquirer's settlement"),
@@ -196,8 +227,15 @@ def case_page(case_id: int) -> None:
         },
     )
     windows: pd.DataFrame = detail["windows"]
-    if not windows.empty:
-        st.caption(t("The terminal's transaction windows around the batch close (store time)"))
+    if windows.empty:
+        st.caption(t("No transaction window of the terminal around the batch close."))
+    else:
+        st.caption(
+            t(
+                "The terminal's transaction windows around the batch close (store time, {zone})",
+                zone=store_tz.key,
+            )
+        )
         shown = windows.assign(
             window_start=[local(v, store_tz) for v in windows["window_start"]],
             window_end=[local(v, store_tz) for v in windows["window_end"]],
@@ -210,11 +248,7 @@ def case_page(case_id: int) -> None:
             column_config={
                 "window_start": t("from"),
                 "window_end": t("to"),
-                "approved": value("approved"),
-                "declined": value("declined"),
-                "reversed": value("reversed"),
-                "timed_out": value("timed_out"),
-                "error": value("error"),
+                **{k: t(v) for k, v in OUTCOME_HEADERS.items()},
                 "approved_amount": t("approved amount"),
                 "refunded_amount": t("refunded amount"),
             },
@@ -237,44 +271,128 @@ def case_page(case_id: int) -> None:
             ),
             hide_index=True,
             column_config={
-                "at": t("when"),
+                "at": t("when ({zone})", zone=c.tz),
                 "caller": t("who called"),
                 "party": t("called"),
                 "outcome": t("outcome"),
                 "note": t("note"),
-                "next": t("next follow-up"),
+                "next": t("next follow-up ({zone})", zone=c.tz),
             },
         )
+    audit_trail(case, detail["audit"])
     if case["status"] == "open":
         due = case["follow_up_due"]
         if due:
             text = t(
-                "Next follow-up: {at} ({rel})", at=local(due, tz), rel=relative(due, c.now, c.lang)
+                "Next follow-up: {at} {zone} ({rel})",
+                at=local(due, tz),
+                zone=c.tz,
+                rel=relative(due, c.now, c.lang),
             )
             if str(due) < c.now.isoformat():
                 st.warning("⚠ " + text)
             else:
                 st.info(text)
-        work(case_id)
+        work(case_id, case, seen)
     else:
+        if seen_status == "open" and (c.actor is None or case["closed_by"] != c.actor.name):
+            # Closed under this operator's eyes (a form they were filling is gone with it).
+            st.warning(
+                t(
+                    "Case {id} was closed by {who} at {at}: nothing more to do on it.",
+                    id=case_id,
+                    who=case["closed_by"] or "",
+                    at=local(case["closed_at"], tz),
+                )
+            )
         st.success(
             t(
-                "Closed by {who} at {at}: {how}; recovered {amount}.",
+                "Closed by {who} at {at} {zone}: {how}; recovered {amount}.",
                 who=case["closed_by"] or "",
                 at=local(case["closed_at"], tz),
+                zone=c.tz,
                 how=case["resolution"],
                 amount=money(case["recovered_amount"], cur),
             )
         )
 
 
-def work(case_id: int) -> None:
+def audit_trail(case: dict[str, Any], audit: pd.DataFrame) -> None:
+    """Who did what to the case and when: its opening, then every audited step."""
+    tz = zone(c.tz)
+    cur = str(case["currency"])
+    rows = [
+        {
+            "at": local(case["opened_at"], tz),
+            "who": case["imported_by"] or "reconcile",
+            "what": t("opened from the settlement file {name}", name=case["import_name"]),
+        }
+    ]
+    for r in audit.itertuples():
+        rows.append(
+            {
+                "at": local(r.at, tz),
+                "who": r.actor,
+                "what": audit_step(str(r.action), details_of(r.details), cur, tz),
+            }
+        )
+    if case["status"] == "closed" and case["closed_by"] == "reconcile":
+        rows.append(
+            {
+                "at": local(case["closed_at"], tz),
+                "who": "reconcile",
+                "what": t("closed by a settlement that matched the terminal's batch"),
+            }
+        )
+    st.subheader(t("Audit trail"))
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        use_container_width=True,
+        column_config={
+            "at": t("when ({zone})", zone=c.tz),
+            "who": t("who"),
+            "what": st.column_config.TextColumn(t("what was done"), width="large"),
+        },
+    )
+
+
+def refused(case_id: int, seen: str) -> str:
+    """Why the case cannot be worked from what this operator read (in their language), or
+    '': closed meanwhile, or changed by someone else since the page was drawn. Read fresh,
+    not from the cache."""
+    with queries.open_ro(c.db) as conn:
+        now_state = queries_cases.case_state(conn, case_id)
+    if now_state is None:
+        return t("Shortfall case {id} does not exist.", id=case_id)
+    if now_state["status"] != "open":
+        return t(
+            "Case {id} was closed by {who} at {at}: nothing more to do on it.",
+            id=case_id,
+            who=now_state["closed_by"] or "",
+            at=local(now_state["closed_at"], zone(c.tz)),
+        )
+    if now_state["updated_at"] != seen:
+        return t(
+            "Case {id} was changed by {who} at {at} after you opened it: check it below, "
+            "then try again.",
+            id=case_id,
+            who=now_state["last_actor"] or "—",
+            at=local(now_state["updated_at"], zone(c.tz)),
+        )
+    return ""
+
+
+def work(case_id: int, case: dict[str, object], seen: str) -> None:
     if not ui.need(c, Role.OPERATOR, t("work shortfall cases")):
         return
+    assert c.actor is not None
     tz = zone(c.tz)
+    cur = str(case["currency"])
     left, right = st.columns(2)
     with left, st.form("case_call"):
         st.markdown(f"**{t('Log a call')}**")
+        caller = st.text_input(t("Who called"), value=c.actor.name, key="call_caller")
         party = st.selectbox(
             t("Called"), list(PARTIES), format_func=lambda p: t(PARTY_TEXT[p]), key="call_party"
         )
@@ -286,21 +404,38 @@ def work(case_id: int) -> None:
         )
         note = st.text_area(t("What was said"), key="call_note")
         tomorrow = (c.now.astimezone(tz) + timedelta(days=1)).date()
-        day = st.date_input(t("Next follow-up, day"), value=tomorrow, key="call_day")
-        at = st.time_input(t("Next follow-up, time"), value=time(10, 0), key="call_time")
+        day = st.date_input(
+            t("Next follow-up, day ({zone})", zone=c.tz), value=tomorrow, key="call_day"
+        )
+        at = st.time_input(
+            t("Next follow-up, time ({zone})", zone=c.tz), value=time(10, 0), key="call_time"
+        )
         if st.form_submit_button(t("Log the call")):
             follow = datetime.combine(day, at, tzinfo=tz)
-            ui.act_and_clear(
-                c,
-                ["call_note"],
-                log_case_call,
-                case_id,
-                party=party,
-                outcome=outcome,
-                note=note,
-                next_follow_up=follow,
-                now=c.now,
-            )
+            if not caller.strip():
+                st.error(t("Say who called."))
+            elif follow <= c.now:
+                st.error(
+                    t(
+                        "The next follow-up {time} is in the past: pick a later time.",
+                        time=follow.strftime("%Y-%m-%d %H:%M"),
+                    )
+                )
+            elif why := refused(case_id, str(case["updated_at"])):
+                st.error(why)  # closed meanwhile: a call is added to what is there, not refused
+            else:
+                ui.act_and_clear(
+                    c,
+                    ["call_note"],
+                    log_case_call,
+                    case_id,
+                    party=party,
+                    outcome=outcome,
+                    note=note,
+                    next_follow_up=follow,
+                    now=c.now,
+                    caller=caller.strip(),
+                )
     with right:
         with st.form("case_cause"):
             cause = st.selectbox(
@@ -310,27 +445,46 @@ def work(case_id: int) -> None:
                 key="case_cause",
             )
             if st.form_submit_button(t("Set the cause")):
-                ui.act(c, set_case_cause, case_id, cause, c.now)
+                if why := refused(case_id, seen):
+                    st.error(why)
+                else:
+                    ui.act(c, set_case_cause, case_id, cause, c.now, seen=seen)
         with st.form("case_close"):
             resolution = st.text_input(t("How it was resolved"), key="close_resolution")
-            recovered = st.number_input(
-                t("Amount recovered (minor units, e.g. fen)"),
-                min_value=0,
-                step=1,
+            typed = st.text_input(
+                t("Amount recovered ({currency}, e.g. 123.45)", currency=cur),
                 key="close_recovered",
             )
             sure = st.checkbox(t("Yes, close this case"), key="close_sure")
             if st.form_submit_button(t("Close the case")):
-                if not sure:
+                recovered = amounts.parse(typed, cur)
+                limit = abs(int(str(case["difference"])))
+                if not resolution.strip():
+                    st.error(t("Say how the case was resolved before closing it."))
+                elif isinstance(recovered, amounts.Refused):
+                    st.error(t(recovered.msgid, **recovered.fields))
+                elif recovered > limit:
+                    st.error(
+                        t(
+                            "The amount recovered ({amount}) is more than the case's "
+                            "difference ({limit}).",
+                            amount=money(recovered, cur),
+                            limit=money(limit, cur),
+                        )
+                    )
+                elif not sure:
                     st.error(t("Tick the box to confirm closing the case."))
+                elif why := refused(case_id, seen):
+                    st.error(why)
                 else:
                     ui.act(
                         c,
                         close_case,
                         case_id,
                         resolution=resolution,
-                        recovered_amount=int(recovered),
+                        recovered_amount=recovered,
                         now=c.now,
+                        seen=seen,
                     )
 
 

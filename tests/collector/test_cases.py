@@ -148,6 +148,47 @@ def test_case_work_refuses_bad_input_and_viewers(case: tuple[db.Connection, int,
     assert _audit(conn) == []
 
 
+def test_a_call_names_who_called_and_an_empty_caller_is_refused(
+    case: tuple[db.Connection, int, str],
+) -> None:
+    conn, case_id, _ = case
+    follow = NOW + timedelta(hours=2)
+    with pytest.raises(InvalidAction, match="who called"):
+        log_case_call(
+            conn, NOC, case_id, party="merchant", outcome="reached", note="",
+            next_follow_up=follow, now=NOW, caller="  ",
+        )  # fmt: skip
+    log_case_call(
+        conn, NOC, case_id, party="merchant", outcome="reached", note="",
+        next_follow_up=follow, now=NOW, caller="wang.fang",
+    )  # fmt: skip
+    assert conn.execute("SELECT caller FROM case_calls").fetchall() == [("wang.fang",)]
+    assert _audit(conn) == [("case.call", f"case:{case_id}")]  # logged by chen.li
+
+
+def test_recovering_more_than_the_difference_or_acting_on_a_changed_case_is_refused(
+    case: tuple[db.Connection, int, str],
+) -> None:
+    conn, case_id, _ = case
+    (seen,) = conn.execute("SELECT updated_at FROM shortfall_cases").fetchone()
+    with pytest.raises(InvalidAction, match="more than the case's difference"):
+        close_case(conn, NOC, case_id, resolution="paid", recovered_amount=2001, now=NOW)
+    set_case_cause(conn, Actor("wang.fang", Role.OPERATOR), case_id, "operator_error",
+                   NOW + timedelta(minutes=1), seen=seen)  # fmt: skip
+    later = NOW + timedelta(minutes=2)
+    with pytest.raises(InvalidAction, match="changed since you read it"):
+        set_case_cause(conn, NOC, case_id, "system_fault", later, seen=seen)
+    with pytest.raises(InvalidAction, match="changed since you read it"):
+        close_case(conn, NOC, case_id, resolution="x", recovered_amount=0, now=later, seen=seen)
+    assert conn.execute("SELECT status, cause FROM shortfall_cases").fetchall() == [
+        ("open", "operator_error")
+    ]
+    close_case(conn, NOC, case_id, resolution="paid", recovered_amount=2000, now=later)
+    with pytest.raises(InvalidAction, match=r"closed by chen\.li"):
+        close_case(conn, NOC, case_id, resolution="again", recovered_amount=0, now=later)
+    assert _audit(conn) == [("case.cause", f"case:{case_id}"), ("case.close", f"case:{case_id}")]
+
+
 def test_metrics_count_open_and_overdue_cases_and_the_short_amount(
     case: tuple[db.Connection, int, str],
 ) -> None:

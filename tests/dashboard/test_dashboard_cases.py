@@ -105,7 +105,7 @@ def test_a_call_is_logged_the_cause_set_and_the_case_closed_from_its_page(
     next(b for b in at.button if b.label == "Set the cause").click().run()
     assert not at.exception, at.exception
     at.text_input(key="close_resolution").input("acquirer re-credited")
-    at.number_input(key="close_recovered").set_value(2000)
+    at.text_input(key="close_recovered").input("20.00")
     next(b for b in at.button if b.label == "Close the case").click().run()
     assert [e.value for e in at.error] == ["Tick the box to confirm closing the case."]
     at.checkbox(key="close_sure").check()

@@ -1,0 +1,95 @@
+"""What a shortfall case's work is called in the viewer's language: the parties called, the
+calls' outcomes, the causes, and each audited step said in words (the case page's audit trail
+and the Audit log page). Values are stored as ids (``duplicated_refund``) and never shown as
+such."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dashboard.amounts import money
+from dashboard.i18n import N_, t
+from dashboard.timefmt import local
+
+PARTY_TEXT = {
+    "merchant": N_("merchant"),
+    "acquirer": N_("acquirer"),
+    "store": N_("store"),
+    "technician": N_("technician"),
+    "other": N_("other"),
+}
+OUTCOME_TEXT = {
+    "reached": N_("reached"),
+    "no_answer": N_("no answer"),
+    "promised_callback": N_("promised a callback"),
+    "resolved": N_("resolved"),
+    "escalated": N_("escalated"),
+}
+CAUSE_TEXT = {
+    "": N_("not known yet"),
+    "operator_error": N_("operator error"),
+    "duplicated_refund": N_("duplicated refund"),
+    "system_fault": N_("system fault"),
+    "settlement_pending": N_("settlement pending"),
+    "other": N_("other"),
+}
+
+
+def details_of(raw: object) -> dict[str, Any]:
+    try:
+        got = json.loads(str(raw or "{}"))
+    except ValueError:
+        return {}
+    return got if isinstance(got, dict) else {}
+
+
+def _when(raw: object, tz: Any) -> str:
+    try:
+        return local(str(raw), tz) if raw else ""
+    except ValueError:  # a time stored by hand or by an older release: shown as it is
+        return str(raw)
+
+
+def audit_step(action: str, details: dict[str, Any], currency: str, tz: Any) -> str:
+    """One audited step in the viewer's words: a case's with what was done, any other
+    action by its name (never the stored action id where the console knows it)."""
+    if action == "case.call":
+        text = t(
+            "logged a call: {caller} called the {party}, {outcome}",
+            caller=details.get("caller", ""),
+            party=t(PARTY_TEXT.get(str(details.get("party")), str(details.get("party")))),
+            outcome=t(OUTCOME_TEXT.get(str(details.get("outcome")), str(details.get("outcome")))),
+        )
+        follow = _when(details.get("next_follow_up"), tz)
+        return t("{text}; next follow-up {at}", text=text, at=follow) if follow else text
+    if action == "case.cause":
+        cause = str(details.get("cause", ""))
+        return t("set the cause: {cause}", cause=t(CAUSE_TEXT.get(cause, cause)))
+    if action == "case.close":
+        return t(
+            "closed the case: {how}; recovered {amount}",
+            how=details.get("resolution", ""),
+            amount=money(details.get("recovered_amount"), currency),
+        )
+    return t(ACTION_NAMES[action]) if action in ACTION_NAMES else action
+
+
+# What the audit log's actions are called (collector.actions, dashboard.auth).
+ACTION_NAMES = {
+    "alert.acknowledge": N_("acknowledge alert"), "alert.snooze": N_("snooze alerts"),
+    "suspend": N_("suspend"), "unsuspend": N_("unsuspend"),
+    "service.record": N_("record service"), "incident.update": N_("update incident"),
+    "window.create": N_("create window"), "window.edit": N_("edit window"),
+    "window.end_early": N_("end window early"), "inventory.import": N_("import inventory"),
+    "oncall.rotation": N_("set rotation"), "oncall.override": N_("add override"),
+    "oncall.override_removed": N_("remove override"),
+    "firmware_policy.set": N_("set firmware policy"),
+    "firmware_policy.delete": N_("delete firmware policy"),
+    "firmware_policy.import": N_("import firmware policies"),
+    "schedule.set": N_("set maintenance schedule"),
+    "schedule.delete": N_("delete maintenance schedule"),
+    "schedule.import": N_("import maintenance schedules"), "task_type.add": N_("add task type"),
+    "settlement.import": N_("import a settlement file"), "login": N_("Log in"),
+    "logout": N_("Log out"), "login.failed": N_("failed login"),
+}  # fmt: skip
