@@ -71,7 +71,6 @@ CURRENCY_ALIASES = {
     "036": "AUD", "392": "JPY", "410": "KRW", "704": "VND",
 }  # fmt: skip
 KINDS = ("mismatch", "missing_on_terminal", "missing_in_settlement")
-CAUSES = ("operator_error", "duplicated_refund", "system_fault", "settlement_pending", "other")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _COUNT = re.compile(r"^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,7})$")  # 1200 or 1,200
 _AMOUNT = re.compile(r"^([+-]?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.([0-9]+))?$")

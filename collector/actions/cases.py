@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from collector.actions.base import Actor, InvalidAction, NotFound, Role, _audit, _require
-from collector.reconcile import CAUSES
 from collector.store.db import Connection
 from collector.store.times import to_db
 
+# A case's cause, as the operator finds it (the console offers these, in both languages).
+CAUSES = ("operator_error", "duplicated_refund", "system_fault", "settlement_pending", "other")
 PARTIES = ("merchant", "acquirer", "store", "technician", "other")
 OUTCOMES = ("reached", "no_answer", "promised_callback", "resolved", "escalated")
 

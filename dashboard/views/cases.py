@@ -12,8 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from collector.actions import Role, close_case, log_case_call, set_case_cause
-from collector.actions.cases import OUTCOMES, PARTIES
-from collector.reconcile import CAUSES
+from collector.actions.cases import CAUSES, OUTCOMES, PARTIES
 from dashboard import amounts, queries, queries_cases, ui
 from dashboard.amounts import money
 from dashboard.case_text import CAUSE_TEXT, OUTCOME_TEXT, PARTY_TEXT, audit_step, details_of
