@@ -440,6 +440,22 @@ def alert_facets(conn: store_db.Connection) -> dict[str, list[str]]:
 
 
 # ------------------------------------------------------------------ search
+LIKE_ESCAPE = "\\"  # one backslash: every LIKE below says ESCAPE '\', on both engines
+
+
+_ESC = f"ESCAPE '{LIKE_ESCAPE}'"
+
+
+def like_literal(text: str) -> str:
+    """``text`` for a LIKE pattern, matched as typed: an operator's ``%`` or ``_`` (ids such
+    as ``pp_01`` hold underscores) is a character, not a wildcard that matches everything."""
+    return (
+        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
+
+
 def _search_sql(conn: store_db.Connection, now: datetime) -> str:
     g_eff, t_eff = (
         effective(conn, now, "gateways", "g"),
@@ -447,11 +463,11 @@ def _search_sql(conn: store_db.Connection, now: datetime) -> str:
     )
     return (
         f"SELECT 'gateway' AS type, g.gateway_id AS id, g.serial, g.site_id, {g_eff} AS status "
-        "FROM gateways g WHERE g.gateway_id LIKE :q OR g.serial LIKE :q "
+        f"FROM gateways g WHERE g.gateway_id LIKE :q {_ESC} OR g.serial LIKE :q {_ESC} "
         f"UNION ALL SELECT 'terminal', t.terminal_id, t.serial, t.site_id, {t_eff} "
-        "FROM terminals t WHERE t.terminal_id LIKE :q OR t.serial LIKE :q "
+        f"FROM terminals t WHERE t.terminal_id LIKE :q {_ESC} OR t.serial LIKE :q {_ESC} "
         "UNION ALL SELECT 'site', site_id, merchant_name, site_id, '' FROM sites "
-        "WHERE site_id LIKE :q OR merchant_name LIKE :q OR name LIKE :q"
+        f"WHERE site_id LIKE :q {_ESC} OR merchant_name LIKE :q {_ESC} OR name LIKE :q {_ESC}"
     )
 
 
@@ -461,7 +477,7 @@ def search(
     """Any id, serial or merchant name: exact ids and serials first, then prefixes, each with
     its effective status at ``now``; the first ``limit`` hits and how many there are in all
     (the sidebar offers "more")."""
-    args = {"q": text.strip() + "%", "exact": text.strip(), "limit": limit}
+    args = {"q": like_literal(text.strip()) + "%", "exact": text.strip(), "limit": limit}
     sql = _search_sql(conn, now)
     total = conn.execute(
         f"SELECT COUNT(*) FROM ({sql}) AS hits", {k: v for k, v in args.items() if k == "q"}

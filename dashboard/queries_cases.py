@@ -11,6 +11,7 @@ import pandas as pd
 
 from collector.store.db import Connection
 from collector.store.times import from_db, to_db
+from dashboard.queries import LIKE_ESCAPE, like_literal
 
 # The windows around a case's batch close (its evidence): read by the window key
 # (terminal, window end, ...; the device's own windows when the gateway is the terminal).
@@ -105,13 +106,18 @@ def cases(
         args.append(to_db(now))
     text = search.strip()
     if text:
-        like = f"%{text.lower()}%"
+        like = f"%{like_literal(text.lower())}%"
         number = text.removeprefix("#").strip()
-        where.append(
-            "(lower(c.terminal_id) LIKE ? OR lower(c.batch_id) LIKE ? OR lower(c.merchant_id) "
-            "LIKE ? OR lower(COALESCE(s.merchant_name, '')) LIKE ? OR lower(c.site_id) LIKE ? "
-            "OR lower(COALESCE(s.name, '')) LIKE ? OR c.id = ?)"
+        fields = (
+            "c.terminal_id",
+            "c.batch_id",
+            "c.merchant_id",
+            "COALESCE(s.merchant_name, '')",
+            "c.site_id",
+            "COALESCE(s.name, '')",
         )
+        matches = " OR ".join(f"lower({f}) LIKE ? ESCAPE '{LIKE_ESCAPE}'" for f in fields)
+        where.append(f"({matches} OR c.id = ?)")
         args += [like] * 6 + [int(number) if number.isascii() and number.isdigit() else -1]
     clause = " AND ".join(where)
     total, overdue_n = conn.execute(

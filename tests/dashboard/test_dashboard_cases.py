@@ -128,3 +128,38 @@ def test_a_call_is_logged_the_cause_set_and_the_case_closed_from_its_page(
         assert actions == ["case.call", "case.cause", "case.close"]
     finally:
         conn.close()
+
+
+def test_a_percent_or_underscore_typed_in_a_search_is_a_character_not_a_wildcard(
+    fleet: Any, case_id: int
+) -> None:
+    """'%' matched every case and every id (LIKE's wildcard); an id's own '_' stays findable."""
+    from dashboard import queries, queries_cases
+
+    conn = db.connect(fleet.path)
+    try:
+        terminal = fleet.terminal_ids[0]
+        found = queries_cases.cases(conn, "", "", terminal, NOW, 50, 0)
+        assert list(found[0]["id"]) == [case_id]  # the search works at all
+        for typed in ("%", "_", "%%", terminal[:2] + "%"):
+            frame, total, _ = queries_cases.cases(conn, "", "", typed, NOW, 50, 0)
+            assert (len(frame), total) == (0, 0), typed
+            hits, n = queries.search(conn, typed, NOW)
+            assert (len(hits), n) == (0, 0), typed
+        # An id holding '_' is found by what precedes and includes it, and '_' does not
+        # stand for another character: the same prefix with '_' swapped for 'x' finds none.
+        with conn:
+            conn.execute(
+                "INSERT INTO sites (site_id, name, merchant_name) VALUES ('s_lit_1', 'x', 'x')"
+            )
+        hits, n = queries.search(conn, "s_lit", NOW)
+        assert list(hits["id"]) == ["s_lit_1"]
+        assert n == 1
+        assert queries.search(conn, "sxlit", NOW)[1] == 0
+        with conn:
+            conn.execute(
+                "INSERT INTO sites (site_id, name, merchant_name) VALUES ('sxlit_2', 'x', 'x')"
+            )
+        assert list(queries.search(conn, "s_lit", NOW)[0]["id"]) == ["s_lit_1"]
+    finally:
+        conn.close()
