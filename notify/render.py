@@ -80,6 +80,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "region": "区域",
         "gateway": "网关",
         "terminal": "终端",
+        "acquirer": "收单机构",
         "severity": "级别",
         "escalation": "升级级别",
         "runbook": "处理手册",
@@ -115,6 +116,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "region": "Region",
         "gateway": "gateway",
         "terminal": "terminal",
+        "acquirer": "acquirer",
         "severity": "Severity",
         "escalation": "Escalation level",
         "runbook": "Runbook",
@@ -200,7 +202,8 @@ def alert_lines(
     if a.labels.get("site"):
         label = clean(a.labels["site"])
         where.append(f"{s['store']} {clean(store)} ({label})" if store else f"{s['store']} {label}")
-    for key in ("gateway", "terminal"):
+    # An acquirer's spike (PosfleetAcquirerFailureSpike) is about the acquirer, not a store.
+    for key in ("gateway", "terminal", "acquirer"):
         if a.labels.get(key):
             where.append(f"{s[key]} {clean(a.labels[key])}")
     if where:
@@ -339,6 +342,7 @@ def _digest_line(
             a.labels.get("site", ""),
             a.labels.get("gateway", ""),
             a.labels.get("terminal", ""),
+            a.labels.get("acquirer", ""),
         )
         if v
     )

@@ -165,3 +165,20 @@ def test_a_big_group_fits_wecoms_4096_bytes_by_listing_fewer_alerts_in_full(make
     shown = len(re.findall(r"网关 gw-\d{4}", text))
     assert 1 <= shown < 5
     assert f"另有 {8 - shown} 条告警未列出（见控制台）" in text
+
+
+def test_an_acquirer_spike_says_which_acquirer_in_both_languages(make_relay, clock):
+    """The acquirer is the 'where' of PosfleetAcquirerFailureSpike: the desk calls its NOC."""
+    spike = alert(
+        1,
+        alertname="PosfleetAcquirerFailureSpike",
+        severity="critical",
+        site="",
+        extra_labels={"acquirer": "unionpay-sh", "gateway": ""},
+        annotations={"summary": "Acquirer unionpay-sh: 80% of sales in north fail"},
+    )
+    zh = _one_message(make_relay, clock, "dingtalk", "zh-CN", webhook([spike]))
+    assert "区域 north" in zh
+    assert "收单机构 unionpay-sh" in zh
+    en = _one_message(make_relay, clock, "wecom", "en", webhook([spike]))
+    assert "acquirer unionpay-sh" in en
