@@ -135,6 +135,17 @@ class SettlementInbox:
         """(path, (size, mtime ns), why it cannot be imported or None) of the inbox's
         ``*.csv``, oldest first."""
         found: list[tuple[Path, tuple[int, int], str | None]] = []
+        if not self.directory.is_dir() and not self.directory.is_symlink():
+            # Deleted (a clean-up, a remount): made again, so the acquirer's next upload has
+            # somewhere to land, instead of a failed pass every poll until someone notices.
+            for sub in ("done", "rejected"):
+                (self.directory / sub).mkdir(parents=True, exist_ok=True)
+            log.warning(
+                "settlement inbox %s was missing: created it again (POSFLEET_SETTLEMENT_DIR); "
+                "files uploaded while it was gone must be uploaded again",
+                self.directory,
+            )
+            return found
         with os.scandir(self.directory) as entries:
             for entry in entries:
                 if not entry.name.lower().endswith(".csv"):  # Windows writes NAME.CSV

@@ -5,6 +5,7 @@ shortfall case; a broken file is rejected with the reason; the CLI does the same
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -415,6 +416,26 @@ def test_a_batch_the_terminal_reports_after_the_file_came_is_judged_when_it_arri
             db, "SELECT closed_by, resolution FROM shortfall_cases WHERE terminal_id = 'pp-1'"
         )
         assert closed == [("reconcile", "the terminal's batch arrived late and matches")]
+
+
+def test_an_inbox_deleted_while_the_collector_runs_is_made_again_and_keeps_working(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "c.sqlite"
+    open_store(db).close()
+    inbox = tmp_path / "settlement"
+    box = SettlementInbox(db, inbox, registry=CollectorRegistry())
+    shutil.rmtree(inbox)  # an operator's clean-up, or a share unmounted and mounted again
+    with caplog.at_level(logging.WARNING, logger="collector.settlement_inbox"):
+        assert box.scan_once() == []  # no failed pass: the inbox is made again
+    assert "was missing: created it again" in caplog.text
+    assert (inbox / "done").is_dir()
+    assert (inbox / "rejected").is_dir()
+    upload = inbox / "settle-2026-11-23.csv"
+    upload.write_text(HEADER + "M-100,pp-1,B1,2026-11-23,1,1.00,CNY\n")
+    _aged(upload)
+    box.scan_once()
+    assert box.scan_once() == [(upload.name, "ok")]
 
 
 def test_a_corrected_file_under_the_same_name_is_kept_beside_the_first_even_after_a_tidy_up(
