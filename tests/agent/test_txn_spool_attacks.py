@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from agent_support import Observer
+from support.services import missing
 
 from simulators.broker import MosquittoProcess
 from simulators.stack.wait import wait_for
@@ -190,7 +191,10 @@ def test_a_file_the_agent_cannot_read_is_kept_for_a_later_scan_not_deleted(
     observer: Observer, agent: AgentProcess
 ) -> None:
     if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is needed to drop root's right to read anything")
+        missing(
+            "setpriv (util-linux, to drop root's right to read anything)",
+            "apt-get install util-linux",
+        )
     drop(agent.spool, "a", line(terminal="pinpad-7", outcomes={"approved": 5}) + "\n")
     (agent.spool / "a.jsonl").chmod(0)
     drop(agent.spool, "b", line(terminal="pinpad-8", outcomes={"approved": 1}) + "\n")
@@ -406,7 +410,7 @@ def test_a_full_state_disk_loses_no_window_and_stops_nothing(
         ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(agent.state)], check=False
     )
     if mounted.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs for the state directory (needs root)")
+        missing("a small tmpfs for the state directory (mount needs root)", "run the suite as root")
     try:
         agent.start()
         wait_for(lambda: online(observer), 15, what="agent online")
@@ -561,7 +565,7 @@ def test_a_journal_left_in_the_spool_by_the_previous_release_is_taken_over_if_th
     forged.write_text(json.dumps({"sources": [], "messages": [[ours["messages"][0][0], theirs]]}))
     nobody = pwd.getpwnam("nobody")
     if os.geteuid() != 0:
-        pytest.skip("needs root to give a file to another user")
+        missing("root, to give a file to another user", "run the suite as root")
     os.chown(forged, nobody.pw_uid, nobody.pw_gid)  # written by the payment app's user
     agent.start()
     wait_for(lambda: len(txn(observer)) >= 1, 20, what="the previous release's window")
