@@ -15,16 +15,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 from support import shift
+from support.cases import open_case
 
 from collector.actions import Actor, Role, set_case_cause
-from collector.reconcile import import_settlement
 from collector.store import db
-from collector.store.transactions import TxnAggregate, write_transactions
-from telemetry.models import BatchClose, Transactions
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
-HEADER = "merchant,terminal,batch,business_date,count,amount,currency\n"
 
 FULL_WIDTH = "\uff11\uff12\uff13"  # 123 typed with a Chinese input method
 
@@ -35,50 +32,6 @@ class Case:
     terminal: str
     site: str
     short: int  # minor units: terminal - settled
-
-
-def open_case(
-    path: Path, gateway: str, terminal: str, batch: str, amount: int, settled: str, now: datetime
-) -> int:
-    """A batch of ``amount`` fen closed by ``terminal`` 12 h before ``now``, settled at
-    ``settled`` yuan in a file imported at ``now``: the reconciler opens a case."""
-    conn = db.connect(path)
-    try:
-        closed = now - timedelta(hours=12)
-        msg = Transactions(
-            gw=gateway,
-            ts=closed,
-            since=closed - timedelta(minutes=20),
-            until=closed,
-            outcomes={"approved": 12},
-            responses={"approved": 12},
-            approved_amount=120_000,
-            currency="CNY",
-            batch=BatchClose(id=batch, count=80, amount=amount, currency="CNY", closed_at=closed),
-        )
-        with conn:
-            write_transactions(conn, [TxnAggregate(gateway, terminal, closed, msg)])
-        day = closed.date().isoformat()
-        merchant = "M-" + str(
-            conn.execute(
-                "SELECT g.site_id FROM gateways g WHERE g.gateway_id = ?", (gateway,)
-            ).fetchone()[0]
-        )
-        result = import_settlement(
-            conn,
-            (HEADER + f"{merchant},{terminal},{batch},{day},80,{settled},CNY\n").encode(),
-            name=f"settle-{batch}.csv",
-            actor=Actor("acquirer-sftp", Role.OPERATOR),
-            now=now,
-        )
-        assert result.opened == {"mismatch": 1}, result
-        return int(
-            conn.execute("SELECT id FROM shortfall_cases WHERE batch_id = ?", (batch,)).fetchone()[
-                0
-            ]
-        )
-    finally:
-        conn.close()
 
 
 @pytest.fixture

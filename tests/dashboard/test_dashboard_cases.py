@@ -6,22 +6,16 @@ case closed from the page, each audited."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from support.cases import open_case
 
-from collector.actions import Actor, Role
-from collector.reconcile import import_settlement
 from collector.store import db
-from collector.store.transactions import TxnAggregate, write_transactions
 from simulators.stack.seeded_store import NOW
-from telemetry.models import BatchClose, Transactions
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:altair.*")
-
-HEADER = "merchant,terminal,batch,business_date,count,amount,currency\n"
 
 
 @pytest.fixture
@@ -33,32 +27,9 @@ def case_id(fleet: Any) -> int:
         (gateway,) = conn.execute(
             "SELECT gateway_id FROM terminals WHERE terminal_id = ?", (terminal,)
         ).fetchone()
-        closed = NOW - timedelta(hours=12)
-        msg = Transactions(
-            gw=gateway,
-            ts=closed,
-            since=closed - timedelta(minutes=20),
-            until=closed,
-            outcomes={"approved": 12},
-            responses={"approved": 12},
-            approved_amount=120_000,
-            currency="CNY",
-            batch=BatchClose(id="B77", count=80, amount=500_000, currency="CNY", closed_at=closed),
-        )
-        with conn:
-            write_transactions(conn, [TxnAggregate(gateway, terminal, closed, msg)])
-        day = closed.date().isoformat()
-        result = import_settlement(
-            conn,
-            (HEADER + f"M-100,{terminal},B77,{day},80,4980.00,CNY\n").encode(),
-            name="settle.csv",
-            actor=Actor("acquirer-sftp", Role.OPERATOR),
-            now=NOW,
-        )
-        assert result.opened == {"mismatch": 1}
-        return int(conn.execute("SELECT id FROM shortfall_cases").fetchone()[0])
     finally:
         conn.close()
+    return open_case(fleet.path, gateway, terminal, "B77", 500_000, "4980.00", NOW)
 
 
 def _texts(at: AppTest) -> str:
