@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.alerts.model import Key, Kind, Place
 from collector.alerts.rules import Verdict
-from collector.alerts.txnfeed import WindowFeed, read_windows
+from collector.alerts.txnfeed import REGION, SITE, ZONE, WindowFeed, read_windows
 from collector.model import SubjectType
 from collector.store.db import Connection
 from collector.store.meta import get_meta, set_meta
@@ -254,13 +254,16 @@ class SilenceSweep:
             "SELECT x.subject_type, x.device_id, x.last_txn_at, x.last_window_end, x.window_s, "
             "x.live, "
             "COALESCE(t.status, g.status), COALESCE(t.gateway_id, g.gateway_id), "
-            "COALESCE(t.site_id, g.site_id), COALESCE(t.region_id, g.region_id), "
-            "COALESCE(t.model, g.model), COALESCE(s.tz, 'UTC'), "
+            f"{SITE}, {REGION}, "
+            f"COALESCE(t.model, g.model), {ZONE}, "
             "COALESCE(t.suspended, g.suspended), COALESCE(t.decommissioned, g.decommissioned) "
             "FROM txn_state x "
             "LEFT JOIN terminals t ON x.subject_type = 'terminal' AND t.terminal_id = x.device_id "
-            "LEFT JOIN gateways g ON x.subject_type = 'gateway' AND g.gateway_id = x.device_id "
-            "LEFT JOIN sites s ON s.site_id = COALESCE(t.site_id, g.site_id) "
+            # a POS's own row, or a terminal's gateway (its place when it names none); the
+            # terminal's own columns come first in every COALESCE
+            "LEFT JOIN gateways g ON g.gateway_id = CASE WHEN x.subject_type = 'gateway' "
+            "THEN x.device_id ELSE t.gateway_id END "
+            f"LEFT JOIN sites s ON s.site_id = {SITE} "
             "WHERE (x.subject_type, x.device_id) > (?, ?) "
             "ORDER BY x.subject_type, x.device_id LIMIT ?",
             (*self.cursor, self.chunk),

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from collector.alerts.model import Key, Kind, Place
 from collector.alerts.rules import Verdict
 from collector.alerts.silence import split_hours, zone
-from collector.alerts.txnfeed import WindowFeed, read_windows
+from collector.alerts.txnfeed import REGION, SITE, ZONE, WindowFeed, read_windows
 from collector.model import SubjectType
 from collector.store.db import Connection
 from collector.store.meta import get_meta, set_meta
@@ -125,15 +125,15 @@ class SpikeSweep:
         recent = {
             site: (int(n), int(iu), int(to), int(rv), region, tz)
             for site, region, tz, n, iu, to, rv in conn.execute(
-                "SELECT COALESCE(t.site_id, g.site_id), MAX(COALESCE(t.region_id, g.region_id)), "
-                "MAX(COALESCE(s.tz, 'UTC')), SUM(a.approved + a.declined + a.reversed + "
+                f"SELECT {SITE}, MAX({REGION}), "
+                f"MAX({ZONE}), SUM(a.approved + a.declined + a.reversed + "
                 "a.timed_out + a.error), SUM(a.rc_issuer_unavailable), SUM(a.timed_out), "
                 "SUM(a.reversed) FROM txn_aggregates a "
                 "LEFT JOIN terminals t ON t.terminal_id = a.terminal_id AND a.terminal_id != '' "
                 "LEFT JOIN gateways g ON g.gateway_id = a.gateway_id "
-                "LEFT JOIN sites s ON s.site_id = COALESCE(t.site_id, g.site_id) "
+                f"LEFT JOIN sites s ON s.site_id = {SITE} "
                 "WHERE a.received_at >= ? AND a.historical = 0 "
-                "GROUP BY COALESCE(t.site_id, g.site_id)",
+                f"GROUP BY {SITE}",
                 (since,),
             )
             if site

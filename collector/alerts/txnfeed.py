@@ -19,6 +19,20 @@ from typing import Any
 
 from collector.store.db import Connection, dialect
 
+# A terminal listed without a store or region of its own (terminals.csv naming only the
+# terminal and its gateway: the columns hold '', not NULL) is where its gateway is, as the
+# alert engine's topology has it (collector/alerts/topology.py). SQL for that place, with
+# ``t`` the terminal's row and ``g`` its gateway's:
+SITE = "COALESCE(NULLIF(t.site_id, ''), g.site_id)"
+REGION = "COALESCE(NULLIF(t.region_id, ''), g.region_id)"
+# ... and the zone its hours are counted in, with ``s`` that store's row: the store's, else
+# the deployment's POSFLEET_DEFAULT_TZ (written to ``meta`` by the collector), as the
+# reconciliation has it; UTC only when neither is known.
+ZONE = (
+    "COALESCE(NULLIF(s.tz, ''), "
+    "NULLIF((SELECT m.value FROM meta m WHERE m.key = 'default_tz'), ''), 'UTC')"
+)
+
 # (id, terminal_id, gateway_id, window_start, window_end, attempted, last_txn_at (at most the
 #  window's received_at), tz, historical, site_id, issuer_unavailable, timed_out, reversed)
 Row = tuple[Any, ...]
@@ -29,11 +43,11 @@ _SELECT = (
     # No sale is later than its report's receipt: a device clock that jumped ahead once (a
     # last_txn_at in 2100) would otherwise stay the latest sale and mask every silence.
     "CASE WHEN a.last_txn_at > a.received_at THEN a.received_at ELSE a.last_txn_at END, "
-    "COALESCE(s.tz, 'UTC'), a.historical, COALESCE(t.site_id, g.site_id, ''), "
+    f"{ZONE}, a.historical, COALESCE({SITE}, ''), "
     "a.rc_issuer_unavailable, a.timed_out, a.reversed FROM txn_aggregates a "
     "LEFT JOIN terminals t ON t.terminal_id = a.terminal_id AND a.terminal_id != '' "
     "LEFT JOIN gateways g ON g.gateway_id = a.gateway_id "
-    "LEFT JOIN sites s ON s.site_id = COALESCE(t.site_id, g.site_id) "
+    f"LEFT JOIN sites s ON s.site_id = {SITE} "
     "WHERE a.id > ? ORDER BY a.id LIMIT ?"
 )
 

@@ -577,3 +577,55 @@ def test_an_upgraded_store_keeps_its_windows_guards_replays_and_reads_a_terminal
     assert "txn_aggregates_terminal" not in text, text
     conn.rollback()
     conn.close()
+
+
+def test_0009_drops_the_baselines_a_terminal_counted_in_utc_and_keeps_the_rest(
+    target: str, engines: list[Engine]
+) -> None:
+    """Until 0009 a terminal listed without a store of its own (terminals.csv: terminal and
+    gateway only, so site_id '') had its hour-of-week baseline counted in UTC; it is now
+    counted in its gateway's store's zone. Read as Shanghai time, its UTC buckets would
+    expect the shop's 11:00 trade at 03:00 and page the closed shop every night, so those
+    baselines go (learnt again); those whose zone is unchanged stay."""
+    eng = engine_for(target, engines)
+    with eng.begin() as c:
+        command.upgrade(alembic_config(c), "0008")
+    conn = connect(target)
+    conn.execute("INSERT INTO sites (site_id, tz) VALUES ('s-sh', 'Asia/Shanghai')")
+    conn.execute("INSERT INTO sites (site_id, tz) VALUES ('s-utc', 'UTC')")
+    for gw, site in (("gw-1", "s-sh"), ("pos-9", "s-sh"), ("gw-u", "s-utc")):
+        conn.execute("INSERT INTO gateways (gateway_id, site_id) VALUES (?, ?)", (gw, site))
+    for tid, gw, site in (
+        ("t-own", "gw-1", "s-sh"),  # its own store: counted in Shanghai time all along
+        ("t-inherits", "gw-1", ""),  # its gateway's store: counted in UTC until now
+        ("t-utc", "gw-u", ""),  # its gateway's store is in UTC: nothing changes
+    ):
+        conn.execute(
+            "INSERT INTO terminals (terminal_id, gateway_id, site_id) VALUES (?, ?, ?)",
+            (tid, gw, site),
+        )
+    rows = [
+        ("terminal", "t-own", 3),
+        ("terminal", "t-inherits", 3),
+        ("terminal", "t-utc", 3),
+        ("gateway", "pos-9", 3),  # an all-in-one POS in its own store
+    ]
+    conn.executemany(
+        "INSERT INTO txn_baseline (subject_type, device_id, how, txn, hours) "
+        "VALUES (?, ?, ?, 10, 2)",
+        rows,
+    )
+    conn.commit()
+    conn.close()
+    with eng.begin() as c:
+        command.upgrade(alembic_config(c), "head")
+    conn = connect(target)
+    kept = conn.execute(
+        "SELECT subject_type, device_id FROM txn_baseline ORDER BY device_id"
+    ).fetchall()
+    conn.close()
+    assert [tuple(r) for r in kept] == [
+        ("gateway", "pos-9"),
+        ("terminal", "t-own"),
+        ("terminal", "t-utc"),
+    ]
