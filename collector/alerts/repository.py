@@ -312,7 +312,10 @@ _SCOPE_TZ = (
     "WHEN 'site' THEN (SELECT s.tz FROM sites s WHERE s.site_id = w.scope_id) "
     "WHEN 'gateway' THEN (SELECT s.tz FROM gateways g JOIN sites s ON s.site_id = g.site_id "
     "WHERE g.gateway_id = w.scope_id) "
-    "WHEN 'terminal' THEN (SELECT s.tz FROM terminals t JOIN sites s ON s.site_id = t.site_id "
+    # a terminal that names no store of its own ('') is in its gateway's
+    "WHEN 'terminal' THEN (SELECT s.tz FROM terminals t "
+    "LEFT JOIN gateways g ON g.gateway_id = t.gateway_id "
+    "JOIN sites s ON s.site_id = COALESCE(NULLIF(t.site_id, ''), g.site_id) "
     "WHERE t.terminal_id = w.scope_id) END"
 )
 SCOPE_ZONE_MARKERS = ("", "UTC")

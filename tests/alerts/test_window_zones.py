@@ -29,6 +29,8 @@ def conn(store_url: str) -> Iterator[db.Connection]:
             "INSERT INTO terminals (terminal_id, gateway_id, site_id, region_id, model) "
             "VALUES ('T-SH1', 'GW-SH1', 'SH01', 'north', 'P1')"
         )
+        # listed with its gateway only (terminals.csv without a site): in the gateway's store
+        c.execute("INSERT INTO terminals (terminal_id, gateway_id) VALUES ('T-SH2', 'GW-SH1')")
     try:
         yield c
     finally:
@@ -48,7 +50,8 @@ def _active(conn: db.Connection, at: datetime) -> set[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(
-    ("scope", "sid"), [("site", "SH01"), ("gateway", "GW-SH1"), ("terminal", "T-SH1")]
+    ("scope", "sid"),
+    [("site", "SH01"), ("gateway", "GW-SH1"), ("terminal", "T-SH1"), ("terminal", "T-SH2")],
 )
 def test_sunday_2am_for_a_shanghai_store_is_2_to_4_local_not_10(
     conn: db.Connection, scope: str, sid: str
