@@ -106,9 +106,16 @@ def test_a_collector_round_of_the_transaction_mix_stores_every_window(
             "t",
             "transactions",
             expected,
+            places=True,
         )
     assert got["accepted_counter"] == gateways * per
     assert not got["rejected"]
     assert got["stored"]["txn_aggregates_rows"] == expected.by_kind["transactions"]
     assert got["stored"]["txn_batches_rows"] == expected.batches
     assert got["stored"]["all_stored"] is True
+    # The round's windows are folded too, and counted in the collector's CPU: every window
+    # into its terminal's hours, and, the fleet being in stores, into its store's.
+    assert got["folds"]["windows"] == expected.by_kind["transactions"]
+    assert got["folds"]["cpu_s"] > 0
+    assert got["stored"]["txn_baseline_rows"] > 0
+    assert got["stored"]["txn_site_baseline_rows"] > 0
