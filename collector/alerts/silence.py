@@ -195,16 +195,21 @@ class SilenceSweep:
         # -> [last_txn, window_end, window_s, live: a window sent live (not back-filled)]
         state: dict[tuple[str, str], list[Any]] = {}
         zones: dict[str, ZoneInfo] = {}
+        split = feed.split if feed is not None else None  # the spike fold's, from the same rows
         # Once per window stored: no enum lookup, zone() call or list built per row here.
         terminal, gateway = SubjectType.TERMINAL.value, SubjectType.GATEWAY.value
         for _id, tid, gw, start, end, n, last_txn, tz, historical, *_spikes in rows:
             kind, dev = (terminal, tid) if tid else (gateway, gw)
             zi = zones.get(tz) or zones.setdefault(tz, zone(tz))
             t0, t1 = from_db(start), from_db(end)
-            span = (t1 - t0).total_seconds() / 3600
+            span_s = (t1 - t0).total_seconds()
+            span = span_s / 3600
             if span <= 0 or span > 24:
                 continue  # not a window a baseline can use (device clock); still stored
-            for how, hours in split_hours(t0, t1, zi):
+            pieces = split_hours(t0, t1, zi)
+            if split is not None:
+                split[_id] = (span_s, pieces)
+            for how, hours in pieces:
                 acc = sums[(kind, dev, how)]
                 acc[0] += n * hours / span
                 acc[1] += hours

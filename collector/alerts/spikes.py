@@ -87,14 +87,20 @@ class SpikeSweep:
         if not rows:
             return 0
         sums: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0] * 4)
+        split = feed.split if feed is not None else {}
         for _id, _t, _g, start, end, n, _l, tz, _h, site, iu, to, rv in rows:
             if not site or not n:
                 continue
-            t0, t1 = from_db(start), from_db(end)
-            span = (t1 - t0).total_seconds()
-            if span <= 0 or span > 86400:
-                continue
-            for how, hours in split_hours(t0, t1, zone(tz)):
+            # The silence fold cut this window into the store's hours already (same row).
+            done = split.get(_id)
+            if done is None:
+                t0, t1 = from_db(start), from_db(end)
+                span = (t1 - t0).total_seconds()
+                if span <= 0 or span > 86400:
+                    continue
+                done = (span, split_hours(t0, t1, zone(tz)))
+            span, pieces = done
+            for how, hours in pieces:
                 share = hours * 3600 / span
                 acc = sums[(site, how)]
                 for i, v in enumerate((n, iu, to, rv)):

@@ -64,6 +64,10 @@ class WindowFeed:
         self.after: int | None = None
         self.rows: list[Row] = []
         self.to_end = False  # the last read returned every window there was
+        # window id -> (seconds it spans, [(hour of week, hours in it)]) in its store's zone,
+        # cut by the silence fold for the spike fold (an id's window and place do not change
+        # within the tick's transaction)
+        self.split: dict[int, tuple[float, list[tuple[int, float]]]] = {}
 
     @property
     def last(self) -> int | None:
