@@ -176,9 +176,13 @@ def test_documented_scenario_plays_out_through_the_collector_as_written(
     with store.transaction() as conn:  # the scenarios are about enrolled devices
         gateways = {r.gateway_id for r in refs if r is not None}
         upsert_rows(conn, "gateways", [{"gateway_id": g} for g in sorted(gateways)])
-        terminals = {(r.terminal_id, r.gateway_id) for r in refs if r and r.terminal_id}
+        # A terminal is enrolled behind the gateway that reports it first.
+        terminals: dict[str, str] = {}
+        for r in refs:
+            if r is not None and r.terminal_id is not None:
+                terminals.setdefault(r.terminal_id, r.gateway_id)
         upsert_rows(
-            conn, "terminals", [{"terminal_id": t, "gateway_id": g} for t, g in sorted(terminals)]
+            conn, "terminals", [{"terminal_id": t, "gateway_id": g} for t, g in terminals.items()]
         )
     registry = CollectorRegistry()
     p = Processor(
@@ -221,7 +225,7 @@ def test_documented_scenario_plays_out_through_the_collector_as_written(
 
 def test_scenarios_show_every_rejection_that_depends_on_what_came_before() -> None:
     shown = {meta["expect"] for steps in SCENARIOS.values() for meta, _ in steps}
-    assert {"duplicate", "stale_session", "future_timestamp", "accepted"} <= shown
+    assert {"duplicate", "stale_session", "future_timestamp", "wrong_gateway", "accepted"} <= shown
 
 
 # ---------------------------------------------------------------------------- field tables
