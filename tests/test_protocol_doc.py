@@ -242,6 +242,13 @@ WRONG_TYPE: dict[str, object] = {
     "object": "not an object",
     "list": "not a list",
 }
+# What lax parsing would coerce: every kind's fields are strict, as the doc says.
+LAX_VALUES: dict[str, tuple[object, ...]] = {
+    "int": (True, "5"),
+    "number": (True, "5"),
+    "bool": (1, 0, "true"),
+    "string": (5, True),
+}
 
 
 def _field_rows() -> list[tuple[Kind | None, list[str]]]:
@@ -352,6 +359,8 @@ def test_documented_field_type_requirement_and_limits_hold(
     if name == "ts":  # both documented forms
         assert with_("2026-11-22T09:30:00+08:00") == with_(1795339200.5) == "accepted"
     assert with_(WRONG_TYPE[ftype]) == type_reason(), name
+    for lax in LAX_VALUES.get(ftype, ()):
+        assert with_(lax) == type_reason(), (name, lax)
     if limits == "\N{EN DASH}" or limits.startswith("see "):
         return
     if ftype == "enum":
