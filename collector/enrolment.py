@@ -28,8 +28,9 @@ The enrolled ids (and each terminal's gateway) live in memory: the per-message c
 dict lookup. An id it does not hold, or a terminal reported by another gateway than the one
 it holds, is looked up in the store (once per such message), so an inventory import made
 while the collector runs takes effect from the id's next message, and a move from the new
-gateway's first message; ``reload`` (housekeeping, once a minute) also catches a move while
-only the old gateway speaks.
+gateway's first message about the terminal (until then the old gateway is still taken for
+it: re-reading every terminal's row once a minute would stall the processing thread, about
+a second for 100,000 terminals, measured under load).
 """
 
 from __future__ import annotations
@@ -97,12 +98,6 @@ class Enrolment:
         """Add enrolled gateway ids and (terminal id, its gateway id) pairs."""
         self._gateways.update(gateways)
         self._terminals.update(terminals)
-
-    def reload(self, gateways: Iterable[str], terminals: Iterable[tuple[str, str]]) -> None:
-        """Take the store's inventory as it is now (housekeeping): moves and removals made
-        while the collector runs, even for a terminal whose new gateway has not spoken."""
-        self._gateways = set(gateways)
-        self._terminals = dict(terminals)
 
     def __len__(self) -> int:
         return len(self._gateways) + len(self._terminals)

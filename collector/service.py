@@ -116,7 +116,7 @@ class Collector:
             sinks=self.sinks,
             settings=ProcessorSettings(s.max_payload_bytes, s.batch_max, max_defer_s=s.max_defer_s),
             clock=self.clock,
-            housekeeping=[self._retention, self.tags.refresh, self._reload_enrolment],
+            housekeeping=[self._retention, self.tags.refresh],
             enrolment=enrolment,
             shared=self.shared,
         )
@@ -178,11 +178,6 @@ class Collector:
         report = apply_retention(conn, now, self.retention)
         if report.raw_rows_folded or report.rollup_rows_deleted:
             log.info("retention: %s", report)
-
-    def _reload_enrolment(self, _conn: Any, _now: Any) -> None:
-        # A terminal moved to another gateway in the inventory while its old gateway goes on
-        # reporting it: rejected from here on (collector/enrolment.py).
-        self.processor.enrolment.reload(*self.store.enrolled_ids())
 
     def _processor_alive(self) -> bool:
         return self._thread.is_alive() or self._stop.is_set() or self._thread.ident is None

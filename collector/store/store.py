@@ -590,7 +590,7 @@ class Store:
 
     def enrolled_ids(self) -> tuple[list[str], list[tuple[str, str]]]:
         """Every enrolled gateway id, and every enrolled terminal id with its gateway's
-        (loaded at start, and again by the housekeeping's ``Enrolment.reload``)."""
+        (loaded once at start)."""
         return (
             [r[0] for r in self.conn.execute("SELECT gateway_id FROM gateways WHERE registered=1")],
             [
