@@ -102,9 +102,6 @@ class Enrolment:
     def __len__(self) -> int:
         return len(self._gateways) + len(self._terminals)
 
-    def gateway_of(self, terminal_id: str) -> str | None:
-        return self._terminals.get(terminal_id)
-
     def _known_gateway(self, gateway_id: str) -> bool:
         if gateway_id in self._gateways:
             return True
