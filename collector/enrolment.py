@@ -18,9 +18,19 @@ their pages are routed); ``all`` also enrols unknown gateways, into the region n
 ``POSFLEET_AUTO_ENROL_REGION`` (default ``unassigned``, which Alertmanager's default route
 sends to the NOC desk) with no site.
 
-The set of enrolled ids lives in memory; an id it does not hold is looked up in the store
-once per message, so an inventory import made while the collector runs takes effect from
-the id's next message.
+A terminal speaks only through the gateway the inventory puts it behind (``terminals.
+gateway_id``): a message about it on another gateway's topics is rejected (``wrong_gateway``),
+so gateway B can neither keep gateway A's dead PIN pad alive nor put transaction windows on
+it. Moving a pad is an inventory change (import it with its new gateway, or auto-enrolment
+under the first gateway that reports it, never a re-parenting by traffic).
+
+The enrolled ids (and each terminal's gateway) live in memory: the per-message check is a
+dict lookup. An id it does not hold, or a terminal reported by another gateway than the one
+it holds, is looked up in the store (once per such message), so an inventory import made
+while the collector runs takes effect from the id's next message, and a move from the new
+gateway's first message about the terminal (until then the old gateway is still taken for
+it: re-reading every terminal's row once a minute would stall the processing thread, about
+a second for 100,000 terminals, measured under load).
 """
 
 from __future__ import annotations
@@ -65,11 +75,14 @@ class Admission:
 
     unknown: tuple[SubjectType, str] | None = None  # listed for enrolment, message rejected
     enrol: tuple[tuple[SubjectType, str], ...] = ()  # auto-enrolled by this message
+    # The terminal is enrolled behind this other gateway: rejected, not listed.
+    owner: str | None = None
 
 
 ADMITTED = Admission()
 
-Lookup = Callable[[SubjectType, str], bool]
+# None: not enrolled; else the gateway a terminal is enrolled behind ('' for a gateway).
+Lookup = Callable[[SubjectType, str], str | None]
 
 
 class Enrolment:
@@ -79,36 +92,52 @@ class Enrolment:
         self.settings = settings or EnrolmentSettings()
         self._lookup = lookup
         self._gateways: set[str] = set()
-        self._terminals: set[str] = set()
+        self._terminals: dict[str, str] = {}  # terminal id -> the gateway it is behind
 
-    def load(self, gateways: Iterable[str], terminals: Iterable[str]) -> None:
+    def load(self, gateways: Iterable[str], terminals: Iterable[tuple[str, str]]) -> None:
+        """Add enrolled gateway ids and (terminal id, its gateway id) pairs."""
         self._gateways.update(gateways)
         self._terminals.update(terminals)
 
     def __len__(self) -> int:
         return len(self._gateways) + len(self._terminals)
 
-    def _known(self, subject_type: SubjectType, subject_id: str) -> bool:
-        ids = self._gateways if subject_type is SubjectType.GATEWAY else self._terminals
-        if subject_id in ids:
+    def _known_gateway(self, gateway_id: str) -> bool:
+        if gateway_id in self._gateways:
             return True
         # Imported while we run (posfleet-collector import-inventory, the console): from now on.
-        if self._lookup(subject_type, subject_id):
-            ids.add(subject_id)
+        if self._lookup(SubjectType.GATEWAY, gateway_id) is not None:
+            self._gateways.add(gateway_id)
             return True
         return False
+
+    def _terminal_owner(self, terminal_id: str, gateway_id: str) -> str | None:
+        """The gateway the terminal is enrolled behind (None: not enrolled)."""
+        owner = self._terminals.get(terminal_id)
+        if owner == gateway_id:  # the hot path: one dict lookup
+            return owner
+        # Not held, or held behind another gateway: imported or moved while we run?
+        owner = self._lookup(SubjectType.TERMINAL, terminal_id)
+        if owner is not None:
+            self._terminals[terminal_id] = owner
+        return owner
 
     def admit(self, gateway_id: str, terminal_id: str | None) -> Admission:
         auto = self.settings.auto
         enrol: list[tuple[SubjectType, str]] = []
-        if not self._known(SubjectType.GATEWAY, gateway_id):
+        if not self._known_gateway(gateway_id):
             if auto is not AutoEnrol.ALL:
                 return Admission(unknown=(SubjectType.GATEWAY, gateway_id))
             self._gateways.add(gateway_id)
             enrol.append((SubjectType.GATEWAY, gateway_id))
-        if terminal_id is not None and not self._known(SubjectType.TERMINAL, terminal_id):
-            if auto is AutoEnrol.OFF:
-                return Admission(unknown=(SubjectType.TERMINAL, terminal_id))
-            self._terminals.add(terminal_id)
-            enrol.append((SubjectType.TERMINAL, terminal_id))
+        if terminal_id is not None:
+            owner = self._terminal_owner(terminal_id, gateway_id)
+            if owner is None:
+                if auto is AutoEnrol.OFF:
+                    return Admission(unknown=(SubjectType.TERMINAL, terminal_id))
+                self._terminals[terminal_id] = gateway_id
+                enrol.append((SubjectType.TERMINAL, terminal_id))
+            elif owner != gateway_id:
+                # Another gateway's terminal: never auto-moved, whatever POSFLEET_AUTO_ENROL.
+                return Admission(owner=owner)
         return Admission(enrol=tuple(enrol)) if enrol else ADMITTED

@@ -394,6 +394,9 @@ class LivenessTracker:
         if key[0] is SubjectType.TERMINAL and gateway_id and s.gateway_id != gateway_id:
             if s.gateway_id:
                 self._terminals_of.get(s.gateway_id, set()).discard(key[1])
+                # Moved behind another gateway (the inventory said so: collector/enrolment.py):
+                # its (session, seq) were the old gateway's, the new one's start afresh.
+                s.session, s.seq = None, -1
             s.gateway_id = gateway_id
         if key[0] is SubjectType.TERMINAL and s.gateway_id:
             self._terminals_of.setdefault(s.gateway_id, set()).add(key[1])

@@ -121,7 +121,7 @@ class Processor:
     ) -> None:
         self.store = store
         if enrolment is None:
-            enrolment = Enrolment(store.is_enrolled)
+            enrolment = Enrolment(store.enrolled)
             enrolment.load(*store.enrolled_ids())
         # Who is in the inventory: nothing else is tracked, stored or alerted on.
         self.enrolment = enrolment
@@ -720,6 +720,14 @@ class Processor:
         msg, ref = result.message, result.ref
         at, mono = item.received_at, item.mono if db_now is None else db_now
         admission = self.enrolment.admit(ref.gateway_id, ref.terminal_id)
+        if admission is not ADMITTED and admission.owner is not None:
+            self._reject(
+                RejectReason.WRONG_GATEWAY.value,
+                f"terminal {ref.terminal_id} is enrolled behind gateway {admission.owner}, "
+                f"not {ref.gateway_id}: a moved terminal is re-imported with its new gateway",
+                item.topic,
+            )
+            return None
         if admission is not ADMITTED and not self._admit(admission, ref, at, batch):
             stype, sid = admission.unknown or ("", "")
             self._reject(

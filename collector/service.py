@@ -64,7 +64,7 @@ class Collector:
         if retired:
             log.warning("ids of an older release not in the inventory: %s", retired)
         enrolment = Enrolment(
-            self.store.is_enrolled,
+            self.store.enrolled,
             EnrolmentSettings(s.auto_enrol, s.auto_enrol_region, s.enrolment_max),
         )
         enrolment.load(*self.store.enrolled_ids())

@@ -52,6 +52,9 @@ class RejectReason(StrEnum):
     DUPLICATE = "duplicate"
     STALE_SESSION = "stale_session"
     UNREGISTERED = "unregistered"
+    # A terminal topic of a gateway the inventory does not put that terminal behind (another
+    # gateway's terminal): never taken as its evidence, never listed for enrolment.
+    WRONG_GATEWAY = "wrong_gateway"
     # A transactions message with anything that looks like a card number (telemetry.cards):
     # refused whole, never stored nor logged; the log line names the field, not the value.
     CARD_DATA = "card_data"

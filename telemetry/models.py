@@ -8,7 +8,9 @@ Rules a vendor can rely on:
 - unknown *additional* fields are ignored, so newer agents can add optional data;
 - numbers must be finite (no NaN/Infinity), integers within 0..2**53-1 (exact as a JSON
   number in any language, and storable as a SQLite INTEGER), ``ts`` between 1970 and 2262
-  (what a 64-bit nanosecond timestamp holds). docs/protocol.md, "Integer and number limits".
+  (what a 64-bit nanosecond timestamp holds). docs/protocol.md, "Integer and number limits";
+- types are strict, in every kind: a number is a JSON number (never ``"5"`` nor ``true``), a
+  boolean is ``true``/``false`` (never ``1`` nor ``"true"``), a string is a JSON string.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     model_validator,
 )
 
@@ -40,9 +43,21 @@ TS_MIN = datetime(1970, 1, 1, tzinfo=UTC)
 # Time-series stores (InfluxDB) count nanoseconds in 64 bits: they end on 2262-04-11.
 TS_MAX = datetime(2262, 1, 1, tzinfo=UTC)
 
+
+def _json_integer(value: object) -> object:
+    """Lax int parsing would read ``"session": true`` as session 1 and ``"seq": "5"`` as 5;
+    a JSON number without a fraction (``5``, ``5.0``) is what the contract says."""
+    if isinstance(value, bool | str):
+        raise ValueError("an integer is a JSON number, not a string or boolean")
+    return value
+
+
 GatewayId = Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]
-Pct = Annotated[float, Field(ge=0, le=100)]
-Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+# Strict: a JSON number (int or float) only, in pydantic-core (no Python call per field).
+Number = Annotated[float, Strict()]
+Flag = Annotated[bool, Strict()]  # true or false, never 1 or "true"
+Pct = Annotated[Number, Field(ge=0, le=100)]
+Count = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(_json_integer)]
 DataInt = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
 Timestamp = Annotated[AwareDatetime, Field(ge=TS_MIN, lt=TS_MAX)]
 Short = Annotated[str, Field(max_length=128)]
@@ -56,7 +71,7 @@ class _Wire(BaseModel):
     ts: Timestamp
     terminal: GatewayId | None = None
     # Back-filled from the agent's offline queue: stored, never treated as live.
-    historical: bool = False
+    historical: Flag = False
     # A probe that failed says so here instead of silencing the others.
     errors: dict[Short, Annotated[str, Field(max_length=512)]] = Field(
         default_factory=dict, max_length=32
@@ -124,11 +139,11 @@ class Status(_Wire):
 class Heartbeat(_Wire):
     session: Count
     seq: Count
-    interval: Annotated[float, Field(gt=0, le=86_400)]
-    uptime_s: Annotated[float, Field(ge=0)] | None = None
+    interval: Annotated[Number, Field(gt=0, le=86_400)]
+    uptime_s: Annotated[Number, Field(ge=0)] | None = None
     boot_id: Short | None = None
     agent_version: Short | None = None
-    load1: Annotated[float, Field(ge=0)] | None = None
+    load1: Annotated[Number, Field(ge=0)] | None = None
     mem_used_pct: Pct | None = None
     disk_used_pct: Pct | None = None
 
@@ -144,13 +159,13 @@ class Network(_Wire):
     link: LinkType = LinkType.UNKNOWN
     iface: Short | None = None
     addresses: list[Short] = Field(default_factory=list, max_length=16)
-    rssi_dbm: Annotated[float, Field(ge=-150, le=0)] | None = None
-    rsrp_dbm: Annotated[float, Field(ge=-160, le=0)] | None = None
-    wifi_signal_dbm: Annotated[float, Field(ge=-150, le=0)] | None = None
-    latency_ms: Annotated[float, Field(ge=0)] | None = None
+    rssi_dbm: Annotated[Number, Field(ge=-150, le=0)] | None = None
+    rsrp_dbm: Annotated[Number, Field(ge=-160, le=0)] | None = None
+    wifi_signal_dbm: Annotated[Number, Field(ge=-150, le=0)] | None = None
+    latency_ms: Annotated[Number, Field(ge=0)] | None = None
     loss_pct: Pct | None = None
-    dns_ok: bool | None = None
-    dns_ms: Annotated[float, Field(ge=0)] | None = None
+    dns_ok: Flag | None = None
+    dns_ms: Annotated[Number, Field(ge=0)] | None = None
 
 
 class Firmware(_Wire):
@@ -175,8 +190,8 @@ class Hardware(_Wire):
     battery_pct: Pct | None = None
     battery_health_pct: Pct | None = None
     battery_cycles: Count | None = None
-    charging: bool | None = None
-    temperature_c: Annotated[float, Field(ge=-60, le=200)] | None = None
+    charging: Flag | None = None
+    temperature_c: Annotated[Number, Field(ge=-60, le=200)] | None = None
     storage_used_pct: Pct | None = None
     printer: PrinterState | None = None
     receipts_printed: Count | None = None

@@ -173,3 +173,49 @@ def test_a_number_field_never_takes_a_non_finite_value_and_never_raises(
         assert getattr(result.message, name) == value
     else:
         assert _reason(result) == "out_of_range"
+
+
+# ------------------------------------------------------- strict types (docs/protocol.md)
+BOOL_FIELDS = [
+    *((kind, "historical") for kind in BASE),
+    ("network", "dns_ok"),
+    ("hardware", "charging"),
+]
+
+
+@pytest.mark.parametrize(("kind", "name"), INTEGER_FIELDS + FLOAT_FIELDS)
+@pytest.mark.parametrize("raw", ["true", "false", '"5"', '"5.0"', '" 5"'])
+def test_a_number_field_never_reads_a_string_or_a_boolean_as_a_number(
+    kind: str, name: str, raw: str
+) -> None:
+    result = _decode(kind, raw_field=f'"{name}": {raw}')
+    assert isinstance(result, Rejected)
+    assert result.reason is RejectReason.SCHEMA
+    assert result.detail.startswith(f"{name}: ")
+
+
+@pytest.mark.parametrize(("kind", "name"), INTEGER_FIELDS)
+def test_an_integer_field_still_reads_a_json_number_without_a_fraction(
+    kind: str, name: str
+) -> None:
+    result = _decode(kind, raw_field=f'"{name}": 5.0')
+    assert isinstance(result, Decoded)
+    assert getattr(result.message, name) == 5
+    assert type(getattr(result.message, name)) is int
+
+
+@pytest.mark.parametrize(("kind", "name"), BOOL_FIELDS)
+@pytest.mark.parametrize("raw", ["1", "0", '"true"', '"false"', '"yes"'])
+def test_a_boolean_field_takes_only_true_or_false(kind: str, name: str, raw: str) -> None:
+    result = _decode(kind, raw_field=f'"{name}": {raw}')
+    assert isinstance(result, Rejected)
+    assert result.reason is RejectReason.SCHEMA
+    assert result.detail.startswith(f"{name}: ")
+
+
+@pytest.mark.parametrize(("kind", "name"), BOOL_FIELDS)
+def test_a_boolean_field_takes_true_and_false(kind: str, name: str) -> None:
+    for raw, want in (("true", True), ("false", False)):
+        result = _decode(kind, raw_field=f'"{name}": {raw}')
+        assert isinstance(result, Decoded)
+        assert getattr(result.message, name) is want

@@ -176,9 +176,13 @@ def test_documented_scenario_plays_out_through_the_collector_as_written(
     with store.transaction() as conn:  # the scenarios are about enrolled devices
         gateways = {r.gateway_id for r in refs if r is not None}
         upsert_rows(conn, "gateways", [{"gateway_id": g} for g in sorted(gateways)])
-        terminals = {(r.terminal_id, r.gateway_id) for r in refs if r and r.terminal_id}
+        # A terminal is enrolled behind the gateway that reports it first.
+        terminals: dict[str, str] = {}
+        for r in refs:
+            if r is not None and r.terminal_id is not None:
+                terminals.setdefault(r.terminal_id, r.gateway_id)
         upsert_rows(
-            conn, "terminals", [{"terminal_id": t, "gateway_id": g} for t, g in sorted(terminals)]
+            conn, "terminals", [{"terminal_id": t, "gateway_id": g} for t, g in terminals.items()]
         )
     registry = CollectorRegistry()
     p = Processor(
@@ -221,7 +225,7 @@ def test_documented_scenario_plays_out_through_the_collector_as_written(
 
 def test_scenarios_show_every_rejection_that_depends_on_what_came_before() -> None:
     shown = {meta["expect"] for steps in SCENARIOS.values() for meta, _ in steps}
-    assert {"duplicate", "stale_session", "future_timestamp", "accepted"} <= shown
+    assert {"duplicate", "stale_session", "future_timestamp", "wrong_gateway", "accepted"} <= shown
 
 
 # ---------------------------------------------------------------------------- field tables
@@ -237,6 +241,13 @@ WRONG_TYPE: dict[str, object] = {
     "enum": "not_a_value",
     "object": "not an object",
     "list": "not a list",
+}
+# What lax parsing would coerce: every kind's fields are strict, as the doc says.
+LAX_VALUES: dict[str, tuple[object, ...]] = {
+    "int": (True, "5"),
+    "number": (True, "5"),
+    "bool": (1, 0, "true"),
+    "string": (5, True),
 }
 
 
@@ -348,6 +359,8 @@ def test_documented_field_type_requirement_and_limits_hold(
     if name == "ts":  # both documented forms
         assert with_("2026-11-22T09:30:00+08:00") == with_(1795339200.5) == "accepted"
     assert with_(WRONG_TYPE[ftype]) == type_reason(), name
+    for lax in LAX_VALUES.get(ftype, ()):
+        assert with_(lax) == type_reason(), (name, lax)
     if limits == "\N{EN DASH}" or limits.startswith("see "):
         return
     if ftype == "enum":

@@ -574,20 +574,30 @@ class Store:
         )
 
     # ------------------------------------------------------------------ enrolment
-    def is_enrolled(self, subject_type: SubjectType, subject_id: str) -> bool:
-        table, key = _TABLE[subject_type]
-        row = self.conn.execute(
-            f"SELECT 1 FROM {table} WHERE {key} = ? AND registered = 1", (subject_id,)
-        ).fetchone()
-        return row is not None
+    def enrolled(self, subject_type: SubjectType, subject_id: str) -> str | None:
+        """None when not in the inventory; else the gateway a terminal is enrolled behind
+        ('' for a gateway): collector.enrolment asks for the ids it does not hold."""
+        if subject_type is SubjectType.GATEWAY:
+            row = self.conn.execute(
+                "SELECT '' FROM gateways WHERE gateway_id = ? AND registered = 1", (subject_id,)
+            ).fetchone()
+        else:
+            row = self.conn.execute(
+                "SELECT gateway_id FROM terminals WHERE terminal_id = ? AND registered = 1",
+                (subject_id,),
+            ).fetchone()
+        return None if row is None else str(row[0])
 
-    def enrolled_ids(self) -> tuple[list[str], list[str]]:
-        """Every enrolled gateway and terminal id (loaded once at start)."""
+    def enrolled_ids(self) -> tuple[list[str], list[tuple[str, str]]]:
+        """Every enrolled gateway id, and every enrolled terminal id with its gateway's
+        (loaded once at start)."""
         return (
             [r[0] for r in self.conn.execute("SELECT gateway_id FROM gateways WHERE registered=1")],
             [
-                r[0]
-                for r in self.conn.execute("SELECT terminal_id FROM terminals WHERE registered=1")
+                (r[0], r[1])
+                for r in self.conn.execute(
+                    "SELECT terminal_id, gateway_id FROM terminals WHERE registered=1"
+                )
             ],
         )
 

@@ -8,7 +8,7 @@ import csv
 import queue
 import sqlite3
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ from collector.model import Liveness, SubjectType
 from collector.processor import Processor
 from collector.store.store import Store, connect
 from telemetry import FakeClock, Heartbeat, Kind, Status, encode, topic_for
-from telemetry.models import LinkState, OfflineReason
+from telemetry.models import LinkState, OfflineReason, Outcomes, Transactions
 
 _OPEN: list[Store] = []  # every Rig's store, closed after its test
 
@@ -64,7 +64,7 @@ class Rig:
             listener = build_listener(
                 conn, AlertSettings(), now=self.clock.now(), monotonic=self.clock.monotonic
             )
-        enrolment = Enrolment(self.store.is_enrolled, EnrolmentSettings(auto, "unassigned"))
+        enrolment = Enrolment(self.store.enrolled, EnrolmentSettings(auto, "unassigned"))
         enrolment.load(*self.store.enrolled_ids())
         self.p = Processor(
             self.store,
@@ -483,3 +483,115 @@ def test_unregistered_rows_of_an_older_release_are_adopted_when_auto_enrolment_c
         "SELECT region_id, registered FROM gateways WHERE gateway_id='gw-walkin'"
     ).fetchall() == [("unassigned", 1)]
     store.close()
+
+
+# ------------------------------------------------- a terminal speaks only through its gateway
+def _pinpad_behind(rig: Rig, terminal: str, gateway: str) -> None:
+    """The inventory puts ``terminal`` behind ``gateway``, imported by another process."""
+    other = connect(rig.store.target)
+    with other:
+        upsert_rows(
+            other,
+            "terminals",
+            [
+                {
+                    "terminal_id": terminal,
+                    "gateway_id": gateway,
+                    "site_id": "S1",
+                    "region_id": "north",
+                }
+            ],
+        )
+    other.close()
+
+
+def _window(rig: Rig, gw: str, terminal: str, approved: int) -> Received:
+    now = rig.clock.now()
+    txn = Transactions(
+        gw=gw,
+        terminal=terminal,
+        ts=now,
+        since=now - timedelta(minutes=20),
+        until=now,
+        outcomes=Outcomes(approved=approved),
+        approved_amount=100 * approved,
+        currency="CNY",
+    )
+    topic = topic_for(gw, Kind.TRANSACTIONS, terminal)
+    return Received(topic, encode(txn), now, rig.clock.monotonic())
+
+
+def _terminal_status(rig: Rig, gw: str, terminal: str, state: LinkState) -> Received:
+    st = Status(gw=gw, terminal=terminal, ts=rig.clock.now(), state=state, session=1)
+    topic = topic_for(gw, Kind.STATUS, terminal)
+    return Received(topic, encode(st), rig.clock.now(), rig.clock.monotonic())
+
+
+def test_another_gateway_cannot_keep_a_dead_terminal_alive_nor_put_money_on_it(
+    store_url: str,
+) -> None:
+    rig = Rig(store_url, enrolled=("gw-a", "gw-b"))
+    _pinpad_behind(rig, "pinpad-a", "gw-a")
+    for gw in ("gw-a", "gw-b"):
+        rig.p.process([rig.status(gw, LinkState.ONLINE), rig.beat(gw)])
+    rig.p.process([rig.beat("gw-a", "pinpad-a"), _window(rig, "gw-a", "pinpad-a", 3)])
+    assert rig.rows("SELECT status FROM terminals WHERE terminal_id='pinpad-a'") == [("online",)]
+    # pinpad-a dies; gw-b goes on beating for it, marks it online and reports sales on it,
+    # while both gateways stay up.
+    forged = 0
+    for _ in range(20):
+        rig.clock.advance(1)
+        rig.p.process(
+            [
+                rig.beat("gw-a", interval=10),
+                rig.beat("gw-b", interval=10),
+                rig.beat("gw-b", "pinpad-a"),
+                _terminal_status(rig, "gw-b", "pinpad-a", LinkState.ONLINE),
+                _window(rig, "gw-b", "pinpad-a", 50),
+            ]
+        )
+        forged += 3
+    assert rig.rows("SELECT status FROM terminals WHERE terminal_id='pinpad-a'") == [("down",)]
+    assert rig.rows("SELECT status FROM gateways ORDER BY gateway_id") == [
+        ("online",),
+        ("online",),
+    ]
+    assert rig.rows("SELECT gateway_id, terminal_id FROM txn_aggregates") == [("gw-a", "pinpad-a")]
+    state = rig.p.tracker.get(SubjectType.TERMINAL, "pinpad-a")
+    assert state is not None
+    assert state.gateway_id == "gw-a"
+    assert rig.sample("posfleet_collector_rejected_total", reason="wrong_gateway") == forged
+    # Rejected, not listed: pinpad-a is enrolled, it is just not gw-b's.
+    assert rig.rows("SELECT count(*) FROM enrolment") == [(0,)]
+    assert rig.sample("posfleet_collector_rejected_total", reason="unregistered") == 0.0
+
+
+def test_auto_enrolment_never_moves_another_gateways_terminal(store_url: str) -> None:
+    rig = Rig(store_url, enrolled=("gw-a", "gw-b"), auto=AutoEnrol.ALL)
+    _pinpad_behind(rig, "pinpad-a", "gw-a")
+    rig.p.process([rig.beat("gw-b", "pinpad-a"), rig.beat("gw-b", "pinpad-new")])
+    assert rig.rows("SELECT terminal_id, gateway_id FROM terminals ORDER BY 1") == [
+        ("pinpad-a", "gw-a"),
+        ("pinpad-new", "gw-b"),
+    ]
+    assert rig.sample("posfleet_collector_rejected_total", reason="wrong_gateway") == 1.0
+
+
+def test_a_terminal_moved_in_the_inventory_is_taken_from_its_new_gateway_only(
+    store_url: str,
+) -> None:
+    rig = Rig(store_url, enrolled=("gw-a", "gw-b"))
+    _pinpad_behind(rig, "pinpad-a", "gw-a")
+    rig.p.process([rig.beat("gw-a", "pinpad-a")])  # held in memory behind gw-a
+    # The pad is carried to gw-b's counter; the operator imports the move while we run.
+    _pinpad_behind(rig, "pinpad-a", "gw-b")
+    rig.clock.advance(1)
+    rig.p.process([rig.beat("gw-b", "pinpad-a"), _window(rig, "gw-b", "pinpad-a", 4)])
+    rig.clock.advance(1)
+    rig.p.process([rig.beat("gw-a", "pinpad-a")])  # the old gateway's last word on it
+    state = rig.p.tracker.get(SubjectType.TERMINAL, "pinpad-a")
+    assert state is not None
+    assert state.gateway_id == "gw-b"
+    assert rig.rows("SELECT gateway_id FROM txn_aggregates") == [("gw-b",)]
+    assert rig.sample("posfleet_collector_messages_total", kind="heartbeat") == 2.0
+    assert rig.sample("posfleet_collector_rejected_total", reason="wrong_gateway") == 1.0

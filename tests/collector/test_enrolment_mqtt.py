@@ -6,7 +6,7 @@ import re
 import secrets
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -19,6 +19,7 @@ from simulators.broker import MosquittoProcess
 from simulators.stack.single_gateway import TestGateway
 from simulators.stack.wait import wait_for
 from telemetry import Heartbeat, Kind, encode, topic_for
+from telemetry.models import LinkState, Outcomes, Status, Transactions
 
 pytestmark = pytest.mark.integration
 
@@ -51,13 +52,17 @@ def _sample(text: str, name: str) -> float | None:
 def run_collector(mosquitto: MosquittoProcess, store_url: str, tmp_path: Path) -> Iterator[object]:
     procs: list[CollectorProcess] = []
 
-    def start(**env: str) -> int:
+    def start(terminals: str = "", **env: str) -> int:
         inv = tmp_path / "inventory"
         inv.mkdir(exist_ok=True)
         (inv / "sites.csv").write_text("site_id,region_id,name\nS1,north,Store 1\n")
         (inv / "gateways.csv").write_text(
             "gateway_id,site_id,region_id\ngw-known,S1,north\ngw-peer,S1,north\n"
         )
+        if terminals:
+            (inv / "terminals.csv").write_text(
+                "terminal_id,gateway_id,site_id,region_id\n" + terminals
+            )
         collector = CollectorProcess(
             store_url,
             mosquitto.port,
@@ -213,4 +218,108 @@ def test_auto_enrol_all_tracks_and_pages_an_unknown_gateway_in_the_unassigned_re
     assert _rows(store_url, "SELECT count(*) FROM enrolment") == [(0,)]
     text = _scrape(port)
     assert _sample(text, 'posfleet_collector_auto_enrolled_total{subject_type="gateway"}') == 1.0
+    assert _sample(text, 'posfleet_collector_rejected_total{reason="unregistered"}') == 0.0
+
+
+FORGED_ROUNDS = 40
+
+
+def test_a_peer_gateway_cannot_keep_another_gateways_dead_pinpad_alive_nor_put_sales_on_it(
+    run_collector, mosquitto: MosquittoProcess, store_url: str
+) -> None:
+    port = run_collector(terminals="pinpad-k,gw-known,S1,north\n")
+    known = TestGateway("gw-known", mosquitto.port, interval=0.5).connect()
+    peer = TestGateway("gw-peer", mosquitto.port, interval=0.5).connect()
+    raw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="pinpad-traffic")
+    raw.connect("127.0.0.1", mosquitto.port)
+    raw.loop_start()
+
+    def send(gw: str, kind: Kind, body: object) -> None:
+        assert isinstance(body, Heartbeat | Status | Transactions)
+        raw.publish(topic_for(gw, kind, "pinpad-k"), encode(body), 1).wait_for_publish(5)
+
+    try:
+        wait_for(
+            lambda: (
+                _rows(store_url, "SELECT status FROM gateways ORDER BY gateway_id")
+                == [("online",), ("online",)]
+            ),
+            15,
+            what="both gateways online",
+        )
+        # pinpad-k's own gateway reports it once, then pinpad-k dies.
+        now = datetime.now(UTC)
+        send(
+            "gw-known",
+            Kind.HEARTBEAT,
+            Heartbeat(gw="gw-known", terminal="pinpad-k", ts=now, session=1, seq=0, interval=0.5),
+        )
+        wait_for(
+            lambda: (
+                _rows(store_url, "SELECT status FROM terminals WHERE terminal_id='pinpad-k'")
+                == [("online",)]
+            ),
+            15,
+            what="pinpad-k online through its own gateway",
+        )
+        # gw-peer goes on speaking for it: heartbeats, an online status, sales.
+        for seq in range(1, FORGED_ROUNDS + 1):
+            now = datetime.now(UTC)
+            send(
+                "gw-peer",
+                Kind.HEARTBEAT,
+                Heartbeat(
+                    gw="gw-peer", terminal="pinpad-k", ts=now, session=1, seq=seq, interval=0.5
+                ),
+            )
+            send(
+                "gw-peer",
+                Kind.STATUS,
+                Status(
+                    gw="gw-peer", terminal="pinpad-k", ts=now, state=LinkState.ONLINE, session=1
+                ),
+            )
+            send(
+                "gw-peer",
+                Kind.TRANSACTIONS,
+                Transactions(
+                    gw="gw-peer",
+                    terminal="pinpad-k",
+                    ts=now,
+                    since=now - timedelta(minutes=20),
+                    until=now,
+                    outcomes=Outcomes(approved=seq),
+                    approved_amount=100 * seq,
+                    currency="CNY",
+                ),
+            )
+        wait_for(
+            lambda: (
+                _sample(_scrape(port), 'posfleet_collector_rejected_total{reason="wrong_gateway"}')
+                == 3 * FORGED_ROUNDS
+            ),
+            30,
+            what="every message gw-peer sent about pinpad-k rejected as wrong_gateway",
+        )
+        wait_for(
+            lambda: (
+                _rows(store_url, "SELECT status FROM terminals WHERE terminal_id='pinpad-k'")
+                == [("down",)]
+            ),
+            15,
+            what="pinpad-k down behind its live gateway",
+        )
+        assert _rows(store_url, "SELECT status FROM gateways ORDER BY gateway_id") == [
+            ("online",),
+            ("online",),
+        ]
+    finally:
+        raw.disconnect()
+        raw.loop_stop()
+        for g in (known, peer):
+            if g.client is not None:
+                g.close()
+    assert _rows(store_url, "SELECT count(*) FROM txn_aggregates") == [(0,)]
+    assert _rows(store_url, "SELECT count(*) FROM enrolment") == [(0,)]
+    text = _scrape(port)
     assert _sample(text, 'posfleet_collector_rejected_total{reason="unregistered"}') == 0.0
