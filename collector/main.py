@@ -174,6 +174,7 @@ def _settlement(db: Path | str, files: Sequence[Path], actor: str, tolerance: in
         ReconcileError,
         format_amounts,
         import_settlement,
+        read_settlement_file,
         rejudge_late_batches,
     )
     from collector.store import db as store_db
@@ -192,7 +193,7 @@ def _settlement(db: Path | str, files: Sequence[Path], actor: str, tolerance: in
             try:
                 r = import_settlement(
                     conn,
-                    path.read_bytes(),
+                    read_settlement_file(path),
                     name=path.name,
                     actor=Actor(actor, Role.OPERATOR),
                     now=datetime.now(UTC),

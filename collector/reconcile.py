@@ -34,10 +34,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.actions.base import Actor, Role, _audit, _require
@@ -81,6 +84,43 @@ MAX_ROW_ERRORS = 100  # listed in the result; all of them are counted
 
 class ReconcileError(ValueError):
     """The file cannot be reconciled at all; the message names what to fix."""
+
+
+class NotAFileError(ReconcileError):
+    """What was given is a pipe, a device, a socket or a directory, not a file."""
+
+
+_NOT_FILES = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def _refuse_unless_file(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = _NOT_FILES.get(stat.S_IFMT(mode), "not a regular file")
+        raise NotAFileError(
+            f"it is {kind}, not a file, and is not read (a pipe waits for a writer for ever, "
+            "a device may never end): give the settlement CSV file itself (save what the "
+            "pipe or device delivers to a file first, then import that file)"
+        )
+
+
+def read_settlement_file(path: Path) -> bytes:
+    """The bytes of the settlement file at ``path``; never waits on a pipe or a device.
+
+    ``NotAFileError`` for anything but a regular file (a symbolic link to one is fine),
+    ``OSError`` when it cannot be opened or read. Checked before it is opened (opening a
+    device can have effects of its own) and again on what was opened, non-blocking: the
+    name may have been swapped for a pipe in between (an inbox written by others)."""
+    _refuse_unless_file(os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    with os.fdopen(fd, "rb") as f:
+        _refuse_unless_file(os.fstat(fd).st_mode)
+        return f.read()
 
 
 @dataclass(frozen=True, slots=True)

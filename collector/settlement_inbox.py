@@ -29,9 +29,11 @@ from prometheus_client import CollectorRegistry, Counter
 from collector.actions import Actor, Role
 from collector.reconcile import (
     ImportResult,
+    NotAFileError,
     ReconcileError,
     format_amounts,
     import_settlement,
+    read_settlement_file,
     rejudge_late_batches,
 )
 from collector.store import db
@@ -184,7 +186,10 @@ class SettlementInbox:
 
     def _one(self, conn: db.Connection, path: Path, now: datetime) -> str:
         try:
-            data = path.read_bytes()
+            # Not path.read_bytes(): the name may have become a pipe since it was listed.
+            data = read_settlement_file(path)
+        except NotAFileError as exc:
+            return self._reject(path, str(exc))
         except OSError as exc:
             return self._reject(
                 path,
