@@ -28,6 +28,8 @@ from prometheus_client import CollectorRegistry, Counter
 
 from collector.actions import Actor, Role
 from collector.reconcile import (
+    MIDNIGHT,
+    Cutoff,
     ImportResult,
     NotAFileError,
     ReconcileError,
@@ -53,6 +55,7 @@ class SettlementInbox:
         *,
         poll_s: float = 30.0,
         tolerance: int = 0,
+        cutoff: Cutoff = MIDNIGHT,
         settle_s: float = 2.0,
         registry: CollectorRegistry | None = None,
     ) -> None:
@@ -60,6 +63,7 @@ class SettlementInbox:
         self.directory = directory
         self.poll_s = poll_s
         self.tolerance = tolerance
+        self.cutoff = cutoff
         self.settle_s = settle_s
         self.imports = Counter(
             "posfleet_settlement_imports",
@@ -198,7 +202,13 @@ class SettlementInbox:
             )
         try:
             result = import_settlement(
-                conn, data, name=path.name, actor=ACTOR, now=now, tolerance=self.tolerance
+                conn,
+                data,
+                name=path.name,
+                actor=ACTOR,
+                now=now,
+                tolerance=self.tolerance,
+                cutoff=self.cutoff,
             )
         except ReconcileError as exc:
             return self._reject(path, str(exc))

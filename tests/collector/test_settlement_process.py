@@ -552,3 +552,36 @@ def test_a_file_too_large_to_be_a_settlement_file_is_rejected_unread(
         assert "it is 300 MiB, over the inbox's 256 MiB" in error.read_text()
         wait_for((inbox / "done" / good.name).exists, 30, what="the day's file reconciled")
         assert collector.alive()
+
+
+def test_the_inbox_judges_business_dates_by_the_acquirers_cut_off_setting(
+    mosquitto: MosquittoProcess, tmp_path: Path, inventory: Path
+) -> None:
+    inbox = tmp_path / "settlement"
+    inbox.mkdir()
+    db = tmp_path / "c.sqlite"
+    env = {
+        "POSFLEET_SETTLEMENT_DIR": str(inbox),
+        "POSFLEET_SETTLEMENT_POLL_S": "0.5",
+        "POSFLEET_SETTLEMENT_CUTOFF": "21:00",  # the batches close at 22:00: the 24th's
+        "POSFLEET_SETTLEMENT_CUTOFF_TZ": "Asia/Shanghai",
+    }
+    with CollectorProcess(db, mosquitto.port, inventory=inventory, env=env) as collector:
+        _publish_batches(mosquitto.port, collector)
+        wait_for(
+            lambda: len(_rows(db, "SELECT 1 FROM txn_batches")) == 2, 30, what="batches stored"
+        )
+        settle = inbox / "settle-2026-11-24.csv"
+        settle.write_text(
+            HEADER
+            + "M-100,pp-1,B1,2026-11-24,120,12345.00,CNY\n"
+            + "M-100,pp-2,B9,2026-11-24,1,1.00,CNY\n"  # names pp-2; its B2 is not settled
+        )
+        _aged(settle)
+        wait_for(lambda: (inbox / "done" / settle.name).exists(), 30, what="file reconciled")
+        assert _rows(
+            db, "SELECT kind, terminal_id, batch_id, business_date FROM shortfall_cases ORDER BY 1"
+        ) == [
+            ("missing_in_settlement", "pp-2", "B2", "2026-11-24"),
+            ("missing_on_terminal", "pp-2", "B9", "2026-11-24"),
+        ]
