@@ -17,6 +17,7 @@ from telemetry.models import RECONNECT_MAX_DELAY_S
 
 if TYPE_CHECKING:
     from collector.alerts.config import AlertSettings
+    from collector.reconcile import Cutoff
     from collector.sinks.settings import InfluxSettings
 
 
@@ -76,6 +77,10 @@ class CollectorSettings(BaseSettings):
     settlement_dir: Path | None = None
     settlement_poll_s: float = Field(30.0, gt=0)
     settlement_tolerance: int = Field(0, ge=0)  # minor units a batch may differ by
+    # The acquirer's end of business day (HH:MM; collector/reconcile.py Cutoff), on the clock
+    # of settlement_cutoff_tz (the acquirer's zone), unset: each store's own.
+    settlement_cutoff: str = "00:00"
+    settlement_cutoff_tz: str | None = None
 
     @field_validator("db", mode="before")
     @classmethod
@@ -147,11 +152,13 @@ class CollectorSettings(BaseSettings):
         """The one broker-restart hold, derived from the agents' maximum reconnect backoff."""
         return self.agent_reconnect_max_s + self.restart_margin_s
 
-    @field_validator("default_tz")
+    @field_validator("default_tz", "settlement_cutoff_tz")
     @classmethod
-    def _zone(cls, value: str) -> str:
+    def _zone(cls, value: str | None) -> str | None:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+        if value is None:
+            return None
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
@@ -159,6 +166,20 @@ class CollectorSettings(BaseSettings):
                 f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai"
             ) from None
         return value
+
+    @field_validator("settlement_cutoff")
+    @classmethod
+    def _cutoff(cls, value: str) -> str:
+        from collector.reconcile import parse_cutoff
+
+        at = parse_cutoff(value)
+        return f"{at.seconds // 3600:02d}:{at.seconds // 60 % 60:02d}"
+
+    @property
+    def settlement_cutoff_rule(self) -> Cutoff:
+        from collector.reconcile import Cutoff, parse_cutoff
+
+        return Cutoff(parse_cutoff(self.settlement_cutoff), self.settlement_cutoff_tz or "")
 
     @field_validator("broker_password_file", "broker_tls_ca", "broker_tls_cert", "broker_tls_key")
     @classmethod

@@ -7,6 +7,10 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collector.reconcile import Cutoff
 
 log = logging.getLogger("collector")
 
@@ -63,9 +67,42 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument(
         "--tolerance", type=int, default=None, help="minor units a batch may differ by"
     )
+    imp.add_argument(
+        "--cutoff",
+        type=_cutoff,
+        help="the acquirer's end of business day, HH:MM, e.g. 23:00 (POSFLEET_SETTLEMENT_CUTOFF)",
+    )
+    imp.add_argument(
+        "--cutoff-tz",
+        type=_zone,
+        help="the zone of --cutoff, e.g. Asia/Shanghai; default each store's own "
+        "(POSFLEET_SETTLEMENT_CUTOFF_TZ)",
+    )
     imp.add_argument("--actor", default="cli", help="who imports (recorded in the audit log)")
     imp.add_argument("files", type=Path, nargs="+")
     return p
+
+
+def _cutoff(text: str) -> str:
+    from collector.reconcile import parse_cutoff
+
+    try:
+        parse_cutoff(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _zone(text: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"unknown time zone {text!r}; use an IANA name such as Asia/Shanghai"
+        ) from None
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,8 +135,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return Collector(config).run_until_signalled()
         if args.command == "settlement":
+            from collector.reconcile import Cutoff, parse_cutoff
+
             tolerance = settings.settlement_tolerance if args.tolerance is None else args.tolerance
-            return _settlement(settings.db, args.files, args.actor, tolerance)
+            cutoff = Cutoff(
+                parse_cutoff(args.cutoff or settings.settlement_cutoff),
+                args.cutoff_tz or settings.settlement_cutoff_tz or "",
+            )
+            return _settlement(settings.db, args.files, args.actor, tolerance, cutoff)
         if args.command == "enrolment":
             return _enrolment(args.enrolment_command, settings.db, getattr(args, "directory", None))
         return _inventory(args.command, settings.db, args.directory)
@@ -165,7 +208,9 @@ def _enrolment(command: str, db: Path | str, directory: Path | None) -> int:
     return 0
 
 
-def _settlement(db: Path | str, files: Sequence[Path], actor: str, tolerance: int) -> int:
+def _settlement(
+    db: Path | str, files: Sequence[Path], actor: str, tolerance: int, cutoff: Cutoff
+) -> int:
     """Reconcile each file; print what it opened. Exit 1 when a file could not be read."""
     from datetime import UTC, datetime
 
@@ -174,6 +219,7 @@ def _settlement(db: Path | str, files: Sequence[Path], actor: str, tolerance: in
         ReconcileError,
         format_amounts,
         import_settlement,
+        read_settlement_file,
         rejudge_late_batches,
     )
     from collector.store import db as store_db
@@ -192,11 +238,12 @@ def _settlement(db: Path | str, files: Sequence[Path], actor: str, tolerance: in
             try:
                 r = import_settlement(
                     conn,
-                    path.read_bytes(),
+                    read_settlement_file(path),
                     name=path.name,
                     actor=Actor(actor, Role.OPERATOR),
                     now=datetime.now(UTC),
                     tolerance=tolerance,
+                    cutoff=cutoff,
                 )
             except (OSError, ReconcileError) as exc:
                 print(f"{path}: {exc}", file=sys.stderr)

@@ -11,9 +11,11 @@ that file, matches it batch by batch, and opens one **shortfall case** per batch
 - ``missing_on_terminal``: settled, but no terminal reported that batch;
 - ``missing_in_settlement``: a terminal the file's acquirer settles (one of the merchants
   in this file names it, in this or an earlier file) closed a batch on one of the file's
-  business days (in its store's time zone), and the file does not settle it. A later file
-  that settles it closes the case by itself. Files per acquirer are fine: another
-  acquirer's terminals belong to other merchant ids.
+  business days, and the file does not settle it. A later file that settles it closes the
+  case by itself. Files per acquirer are fine: another acquirer's terminals belong to other
+  merchant ids. A batch's business day is its closing date in its store's time zone, or,
+  with the acquirer's cut-off (``Cutoff``: 23:00 is common in China), the date whose
+  business the acquirer closes at that time (a batch closed at 23:30 is the next day's).
 
 File format (docs/transactions.md): CSV, UTF-8 (a BOM is accepted) or GB18030, one header line with the
 columns ``merchant, terminal, batch, business_date, count, amount, currency`` in any order
@@ -34,10 +36,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.actions.base import Actor, Role, _audit, _require
@@ -81,6 +86,43 @@ MAX_ROW_ERRORS = 100  # listed in the result; all of them are counted
 
 class ReconcileError(ValueError):
     """The file cannot be reconciled at all; the message names what to fix."""
+
+
+class NotAFileError(ReconcileError):
+    """What was given is a pipe, a device, a socket or a directory, not a file."""
+
+
+_NOT_FILES = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def _refuse_unless_file(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = _NOT_FILES.get(stat.S_IFMT(mode), "not a regular file")
+        raise NotAFileError(
+            f"it is {kind}, not a file, and is not read (a pipe waits for a writer for ever, "
+            "a device may never end): give the settlement CSV file itself (save what the "
+            "pipe or device delivers to a file first, then import that file)"
+        )
+
+
+def read_settlement_file(path: Path) -> bytes:
+    """The bytes of the settlement file at ``path``; never waits on a pipe or a device.
+
+    ``NotAFileError`` for anything but a regular file (a symbolic link to one is fine),
+    ``OSError`` when it cannot be opened or read. Checked before it is opened (opening a
+    device can have effects of its own) and again on what was opened, non-blocking: the
+    name may have been swapped for a pipe in between (an inbox written by others)."""
+    _refuse_unless_file(os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    with os.fdopen(fd, "rb") as f:
+        _refuse_unless_file(os.fstat(fd).st_mode)
+        return f.read()
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,21 +320,56 @@ class _TerminalBatch:
     closed_at: str
 
 
-def _business_day(closed_at: str, tz: str) -> str:
-    try:
-        zone = ZoneInfo(tz or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return from_db(closed_at).astimezone(zone).date().isoformat()
+_CUTOFF = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
+NOON = timedelta(hours=12)
+
+
+def parse_cutoff(text: str) -> timedelta:
+    """``HH:MM`` (00:00-23:59) as the time since midnight; ValueError saying how to write it."""
+    m = _CUTOFF.match(text.strip())
+    if m is None or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise ValueError(
+            f"{text[:40]!r} is not a time of day: write the acquirer's cut-off as HH:MM, "
+            "e.g. 23:00 (00:00, midnight, is a business day from midnight to midnight)"
+        )
+    return timedelta(hours=int(m.group(1)), minutes=int(m.group(2)))
+
+
+@dataclass(frozen=True, slots=True)
+class Cutoff:
+    """When the acquirer's business day ends, on the wall clock of ``tz`` (the acquirer's
+    zone, e.g. Asia/Shanghai; empty: each store's own zone).
+
+    An evening cut-off (12:00-23:59) ends the day early: a batch closed at or after it is
+    settled for the next date (23:00: 23:30 on the 22nd is the 23rd's). A morning one
+    (00:01-11:59) lets the day run past midnight: a batch closed before it is the previous
+    date's. 00:00 is the calendar day."""
+
+    at: timedelta = timedelta(0)
+    tz: str = ""
+
+    def business_day(self, closed: datetime, store_tz: str) -> str:
+        try:
+            zone = ZoneInfo(self.tz or store_tz or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = ZoneInfo("UTC")
+        wall = closed.astimezone(zone).replace(tzinfo=None)
+        # The business date is the calendar date holding most of the business day.
+        shift = self.at - timedelta(days=1) if self.at >= NOON else self.at
+        return (wall - shift).date().isoformat()
+
+
+MIDNIGHT = Cutoff()  # the calendar day in each store's zone
 
 
 def _terminal_batches(
     conn: Connection, days: Iterable[str]
 ) -> dict[tuple[str, str], _TerminalBatch]:
-    """Batches closed on or around the file's days (a day's batches close within +-14 h of
-    its UTC date in any zone); the business day is judged per store zone afterwards."""
+    """Batches closed on or around the file's days (a business day starts at most 12 h
+    before its date's midnight, by the cut-off, and is 14 h off UTC at most in any zone); the
+    business day is judged per batch afterwards."""
     ds = sorted(days)
-    lo = datetime.strptime(ds[0], "%Y-%m-%d").replace(tzinfo=UTC) - timedelta(days=1)
+    lo = datetime.strptime(ds[0], "%Y-%m-%d").replace(tzinfo=UTC) - timedelta(days=2)
     hi = datetime.strptime(ds[-1], "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(days=2)
     out: dict[tuple[str, str], _TerminalBatch] = {}
     for gid, tid, bid, n, amount, cur, closed in conn.execute(
@@ -382,6 +459,7 @@ def import_settlement(
     actor: Actor,
     now: datetime,
     tolerance: int = 0,
+    cutoff: Cutoff = MIDNIGHT,
 ) -> ImportResult:
     """Import one settlement file and judge its batches (one transaction)."""
     _require(actor, Role.OPERATOR, "import settlement files")
@@ -413,7 +491,7 @@ def import_settlement(
         )
         result = ImportResult(import_id, False, len(rows), bad, errors)
         if rows:
-            _judge(conn, rows, unread, days, import_id, now, tolerance, result)
+            _judge(conn, rows, unread, days, import_id, now, tolerance, cutoff, result)
         _audit(
             conn,
             actor,
@@ -440,6 +518,7 @@ def _judge(
     import_id: int,
     now: datetime,
     tolerance: int,
+    cutoff: Cutoff,
     result: ImportResult,
 ) -> None:
     stamp = to_db(now)
@@ -518,7 +597,7 @@ def _judge(
         if key in settled or key in unread or tb.device not in merchant_of:
             continue
         gid, site, region, tz = places.get(tb.device, (tb.gateway_id, "", "", default_tz))
-        day = _business_day(tb.closed_at, tz)
+        day = cutoff.business_day(from_db(tb.closed_at), tz)
         if day not in day_set:
             continue
         wanted[key] = (

@@ -166,6 +166,7 @@ class Collector:
                 s.settlement_dir,
                 poll_s=s.settlement_poll_s,
                 tolerance=s.settlement_tolerance,
+                cutoff=s.settlement_cutoff_rule,
                 registry=self.registry,
             )
             self.workers["settlement-inbox"] = self.settlement.alive

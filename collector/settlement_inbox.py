@@ -28,10 +28,14 @@ from prometheus_client import CollectorRegistry, Counter
 
 from collector.actions import Actor, Role
 from collector.reconcile import (
+    MIDNIGHT,
+    Cutoff,
     ImportResult,
+    NotAFileError,
     ReconcileError,
     format_amounts,
     import_settlement,
+    read_settlement_file,
     rejudge_late_batches,
 )
 from collector.store import db
@@ -51,6 +55,7 @@ class SettlementInbox:
         *,
         poll_s: float = 30.0,
         tolerance: int = 0,
+        cutoff: Cutoff = MIDNIGHT,
         settle_s: float = 2.0,
         registry: CollectorRegistry | None = None,
     ) -> None:
@@ -58,6 +63,7 @@ class SettlementInbox:
         self.directory = directory
         self.poll_s = poll_s
         self.tolerance = tolerance
+        self.cutoff = cutoff
         self.settle_s = settle_s
         self.imports = Counter(
             "posfleet_settlement_imports",
@@ -184,7 +190,10 @@ class SettlementInbox:
 
     def _one(self, conn: db.Connection, path: Path, now: datetime) -> str:
         try:
-            data = path.read_bytes()
+            # Not path.read_bytes(): the name may have become a pipe since it was listed.
+            data = read_settlement_file(path)
+        except NotAFileError as exc:
+            return self._reject(path, str(exc))
         except OSError as exc:
             return self._reject(
                 path,
@@ -193,7 +202,13 @@ class SettlementInbox:
             )
         try:
             result = import_settlement(
-                conn, data, name=path.name, actor=ACTOR, now=now, tolerance=self.tolerance
+                conn,
+                data,
+                name=path.name,
+                actor=ACTOR,
+                now=now,
+                tolerance=self.tolerance,
+                cutoff=self.cutoff,
             )
         except ReconcileError as exc:
             return self._reject(path, str(exc))

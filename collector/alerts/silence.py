@@ -103,17 +103,15 @@ _HOUR = timedelta(hours=1)
 
 @lru_cache(maxsize=8192)
 def _hour_cuts(tz: ZoneInfo, hour: datetime) -> tuple[tuple[datetime, int], ...] | None:
-    """The UTC hour from ``hour`` cut at local hour boundaries: (piece end, hour of week)
-    in order; None when the zone's offset changes in it, or when a piece does not end in
-    the local hour it starts in (a repeated wall hour just after a zone's clocks went back,
-    e.g. Pacific/Chatham's 02:45-03:45: the walk from the hour's start and from a window's
-    start inside it cut differently there, so such an hour is walked per window)."""
+    """The UTC hour from ``hour`` cut where its local hour of week changes: (piece end,
+    hour of week) in order; None when the zone's offset changes in it (such an hour is
+    walked per window, cut at the transition itself)."""
     end = hour + _HOUR
     if hour.astimezone(tz).utcoffset() != end.astimezone(tz).utcoffset():
         return None
     pieces = _pieces(hour, end, tz)
     if any(how != _how(piece_end - _LAST, tz) for _, piece_end, how in pieces):
-        return None
+        return None  # never, as _pieces cuts; a cached hour is trusted by every window
     return tuple((piece_end, how) for _, piece_end, how in pieces)
 
 
@@ -126,18 +124,41 @@ def _how(at: datetime, tz: ZoneInfo) -> int:
 
 
 def _pieces(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[datetime, datetime, int]]:
-    """[start, end) cut at each next local hour boundary: (from, to, hour of week)."""
+    """[start, end) cut where the local hour of week changes: (from, to, hour of week).
+
+    A piece ends at the next local hour boundary as long as the zone's offset holds, else at
+    the offset's change: a transition need not fall on an hour boundary (Pacific/Chatham's
+    clocks go back at 03:45) and may repeat more than the hour being walked
+    (Antarctica/Troll's go back two hours: 02:30 is followed by 01:00, not by 03:00).
+    Neighbours of the same hour (Europe's clocks going back: 02:00-03:00 twice) are one."""
     out: list[tuple[datetime, datetime, int]] = []
     t = start
     while t < end:
         local = t.astimezone(tz)
-        nxt = (local.replace(minute=0, second=0, microsecond=0) + _HOUR).astimezone(UTC)
-        if nxt <= t:  # a zone transition inside the hour: step one real hour
-            nxt = t + _HOUR
+        how = local.weekday() * 24 + local.hour
+        wall = local.replace(tzinfo=None)
+        nxt = t + (wall.replace(minute=0, second=0, microsecond=0) + _HOUR - wall)
+        offset = local.utcoffset()
+        if (nxt - _LAST).astimezone(tz).utcoffset() != offset:
+            nxt = _offset_change(t, nxt - _LAST, tz, offset)
         piece_end = min(nxt, end)
-        out.append((t, piece_end, local.weekday() * 24 + local.hour))
+        if out and out[-1][2] == how:
+            out[-1] = (out[-1][0], piece_end, how)
+        else:
+            out.append((t, piece_end, how))
         t = piece_end
     return out
+
+
+def _offset_change(lo: datetime, hi: datetime, tz: ZoneInfo, offset: timedelta | None) -> datetime:
+    """The first instant in (lo, hi] whose offset is not ``offset`` (lo's is, hi's is not)."""
+    while hi - lo > _LAST:
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(tz).utcoffset() == offset:
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 def expected_count(

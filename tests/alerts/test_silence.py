@@ -70,21 +70,54 @@ def test_split_hours_cuts_at_local_hours_and_across_a_dst_switch() -> None:
     assert pieces == [(145, 0.5), (147, 0.5)]
 
 
-def _split_by_walking(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[int, float]]:
-    """The definition, walked piece by piece: cut at the next local hour from each piece."""
-    out = []
+_QUARTER = timedelta(minutes=15)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _split_by_quarters(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[int, float]]:
+    """The definition, from UTC only: every instant's local hour of week, runs of the same
+    hour joined. Zone offsets are whole quarter hours, and so are the UTC instants they
+    change at, so a local hour can begin or end only on a UTC quarter hour: each quarter's
+    hour is that of its first instant (it must be that of its last, asserted). No local time
+    is ever turned back into UTC, as the walk under test does."""
+    runs: list[list[Any]] = []  # [hour of week, from, to]
     t = start
     while t < end:
-        local = t.astimezone(tz)
-        nxt = (local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)).astimezone(
-            UTC
-        )
-        if nxt <= t:
-            nxt = t + timedelta(hours=1)
-        piece_end = min(nxt, end)
-        out.append((local.weekday() * 24 + local.hour, (piece_end - t).total_seconds() / 3600))
-        t = piece_end
-    return out
+        quarter_end = min(_EPOCH + ((t - _EPOCH) // _QUARTER + 1) * _QUARTER, end)
+        first, last = t.astimezone(tz), (quarter_end - timedelta(microseconds=1)).astimezone(tz)
+        assert first.utcoffset() == last.utcoffset(), "an offset changed inside a quarter"
+        assert first.utcoffset() % _QUARTER == timedelta(0), "not a quarter-hour offset"
+        how = first.weekday() * 24 + first.hour
+        assert how == last.weekday() * 24 + last.hour
+        if runs and runs[-1][0] == how:
+            runs[-1][2] = quarter_end
+        else:
+            runs.append([how, t, quarter_end])
+        t = quarter_end
+    return [(how, (to - fro).total_seconds() / 3600) for how, fro, to in runs]
+
+
+def test_split_hours_when_clocks_go_back_two_hours() -> None:
+    # Troll station goes back from +02 to +00 at 01:00 UTC on Sunday 2026-10-25: 00:30-03:30
+    # UTC is 02:30-03:00 local (Sun 02 = 146), then 01:00-02:00 (145), 02:00-03:00 (146)
+    # and 03:00-03:30 (147). Cutting at the next wall hour, 03:00, made it 146 for 2.5 h.
+    troll = ZoneInfo("Antarctica/Troll")
+    start = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    assert split_hours(start, start + timedelta(hours=3), troll) == [
+        (146, 0.5),
+        (145, 1.0),
+        (146, 1.0),
+        (147, 0.5),
+    ]
+
+
+def test_split_hours_across_a_change_of_offset_inside_a_local_hour() -> None:
+    # Chatham goes back from +13:45 to +12:45 at 14:00 UTC on Sunday 2026-04-05 local (03:45
+    # -> 02:45): 14:00-14:15 UTC is 02:45-03:00 (Sun 02 = 146), 14:15-15:00 is 03:00-03:45
+    # (147). It was one hour of 146.
+    chatham = ZoneInfo("Pacific/Chatham")
+    start = datetime(2026, 4, 4, 14, tzinfo=UTC)
+    assert split_hours(start, start + timedelta(hours=1), chatham) == [(146, 0.25), (147, 0.75)]
 
 
 def test_split_hours_at_half_hour_offsets_keeps_a_local_hour_across_two_utc_hours_whole() -> None:
@@ -118,6 +151,7 @@ def test_split_hours_in_a_repeated_wall_hour_after_clocks_go_back() -> None:
             "Asia/Kolkata",
             "Asia/Kathmandu",
             "Australia/Lord_Howe",  # a 30-minute DST shift
+            "Antarctica/Troll",  # a two-hour DST shift (Europe's dates, from +00 to +02)
             "America/St_Johns",
             "Pacific/Chatham",
             "Pacific/Apia",  # skipped 2011-12-30 whole
@@ -138,16 +172,16 @@ def test_split_hours_in_a_repeated_wall_hour_after_clocks_go_back() -> None:
         st.sampled_from([0.0, 1.0, 1200.0, 3600.0]), st.floats(min_value=0, max_value=8 * 86400)
     ),
 )
-def test_split_hours_cuts_like_walking_the_local_hours_one_by_one(
+def test_split_hours_cuts_where_the_local_hour_of_the_week_changes(
     zone_name: str, near: datetime, start_s: float, length_s: float
 ) -> None:
     # split_hours reuses each UTC hour's local cuts across windows: the pieces and their
-    # lengths must be exactly those of the walk, around every kind of zone transition.
+    # lengths must be exactly the definition's, around every kind of zone transition.
     tz = ZoneInfo(zone_name)
     start = near + timedelta(seconds=start_s)
     end = start + timedelta(seconds=length_s)
-    assert split_hours(start, end, tz) == _split_by_walking(start, end, tz)
-    assert split_hours(start.astimezone(tz), end, tz) == _split_by_walking(start, end, tz)
+    assert split_hours(start, end, tz) == _split_by_quarters(start, end, tz)
+    assert split_hours(start.astimezone(tz), end, tz) == _split_by_quarters(start, end, tz)
 
 
 def test_expected_count_sums_each_hours_rate() -> None:

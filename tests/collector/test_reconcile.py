@@ -5,8 +5,11 @@ corrected file, tolerance, bad rows, and the same file twice."""
 from __future__ import annotations
 
 import json
+import os
 import queue
-from datetime import UTC, datetime
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,15 +17,19 @@ from prometheus_client import CollectorRegistry
 
 from collector.actions import Actor, Role
 from collector.actions.base import PermissionDenied
+from collector.config import ConfigError, load_settings
 from collector.ingest import LinkEvent, Received
 from collector.inventory import upsert_rows
 from collector.liveness import LivenessTracker
 from collector.metrics import CollectorMetrics, shortfall_cases
 from collector.processor import Processor
 from collector.reconcile import (
+    MIDNIGHT,
+    Cutoff,
     ReconcileError,
     format_amounts,
     import_settlement,
+    parse_cutoff,
     parse_settlement,
     rejudge_late_batches,
 )
@@ -42,6 +49,7 @@ def _ts(text: str) -> int:
 
 class Rig:
     def __init__(self, target: str) -> None:
+        self.store_url = target
         self.store = open_store(target)
         with self.store.transaction() as conn:
             upsert_rows(conn, "regions", [{"region_id": "east"}])
@@ -539,3 +547,148 @@ def test_a_count_that_is_not_a_plain_integer_is_a_bad_row(written: str) -> None:
     )
     assert bad == 1
     assert errors[0].startswith("line 2: count ")
+
+
+# ---------------------------------------------------------------- the acquirer's cut-off
+
+CUT_23 = Cutoff(timedelta(hours=23))
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "opened_on_the_22nd", "closed_on_the_23rd"),
+    [
+        (MIDNIGHT, {"missing_in_settlement": 1}, 1),  # the calendar day: missing for a day
+        (CUT_23, {}, 0),  # the acquirer's business day: never missing
+    ],
+)
+def test_a_batch_closed_after_the_acquirers_cut_off_is_settled_on_the_next_business_date(
+    rig: Rig, cutoff: Cutoff, opened_on_the_22nd: dict[str, int], closed_on_the_23rd: int
+) -> None:
+    # Shanghai, 22nd: E1 closes at 22:30, L1 at 23:30, after a 23:00 cut-off; the acquirer
+    # settles L1 on the 23rd.
+    rig.batch("gw-1", "pp-1", "E1", 3, 30_000, "2026-11-22T14:30:00+00:00")
+    rig.batch("gw-1", "pp-1", "L1", 2, 20_000, "2026-11-22T15:30:00+00:00")
+    day22 = rig.imp(HEADER + "M-100,pp-1,E1,2026-11-22,3,300.00,CNY\n", cutoff=cutoff)
+    assert (day22.opened, day22.matched) == (opened_on_the_22nd, 1)
+    day23 = rig.imp(
+        HEADER
+        + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n"
+        + "M-100,pp-1,L1,2026-11-23,2,200.00,CNY\n",
+        name="23.csv",
+        cutoff=cutoff,
+    )
+    assert (day23.opened, day23.closed, day23.matched) == ({}, closed_on_the_23rd, 2)
+    assert [c["status"] for c in rig.cases().values()] == ["closed"] * closed_on_the_23rd
+
+
+def test_a_batch_the_23rd_file_leaves_out_after_the_cut_off_is_missing_on_the_23rd(
+    rig: Rig,
+) -> None:
+    rig.batch("gw-1", "pp-1", "L1", 2, 20_000, "2026-11-22T15:30:00+00:00")  # 23:30 Shanghai
+    day22 = rig.imp(HEADER + "M-100,pp-1,B0,2026-11-22,1,1.00,CNY\n", cutoff=CUT_23)
+    assert day22.opened == {"missing_on_terminal": 1}
+    day23 = rig.imp(
+        HEADER + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\n", name="23.csv", cutoff=CUT_23
+    )
+    assert day23.opened == {"missing_in_settlement": 1}
+    case = rig.cases()[("pp-1", "L1")]
+    assert (case["business_date"], case["closed_at_terminal"]) == (
+        "2026-11-23",
+        "2026-11-22T15:30:00.000000+00:00",
+    )
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "day"),
+    [
+        (CUT_23, "2026-11-22"),  # 21:30 in the store's zone: before 23:00
+        (Cutoff(timedelta(hours=23), "Asia/Shanghai"), "2026-11-23"),  # 23:30 Beijing time
+    ],
+)
+def test_the_cut_off_is_on_the_acquirers_clock_when_it_names_a_zone(
+    rig: Rig, cutoff: Cutoff, day: str
+) -> None:
+    # A store in Xinjiang keeps Urumqi time (+06); its acquirer cuts off at 23:00 Beijing time.
+    with rig.store.transaction() as conn:
+        upsert_rows(conn, "sites", [{"site_id": "s-xj", "region_id": "east", "tz": "Asia/Urumqi"}])
+        upsert_rows(
+            conn,
+            "terminals",
+            [{"terminal_id": "pp-x", "gateway_id": "gw-1", "site_id": "s-xj", "region_id": "east"}],
+        )
+    rig.batch("gw-1", "pp-x", "X1", 2, 20_000, "2026-11-22T15:30:00+00:00")  # 21:30 Urumqi
+    rig.imp(HEADER + "M-100,pp-x,X0,2026-11-22,1,1.00,CNY\n", cutoff=cutoff)
+    rig.imp(HEADER + "M-100,pp-x,X2,2026-11-23,1,1.00,CNY\n", name="23.csv", cutoff=cutoff)
+    assert rig.cases()[("pp-x", "X1")]["business_date"] == day
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "local", "day"),
+    [
+        ("00:00", "2026-11-22T23:59:59", "2026-11-22"),
+        ("23:00", "2026-11-22T22:59:59", "2026-11-22"),
+        ("23:00", "2026-11-22T23:00:00", "2026-11-23"),
+        ("12:00", "2026-11-22T12:00:00", "2026-11-23"),
+        ("02:00", "2026-11-23T01:59:00", "2026-11-22"),  # a day that runs past midnight
+        ("02:00", "2026-11-23T02:00:00", "2026-11-23"),
+    ],
+)
+def test_a_business_date_by_cut_off(cutoff: str, local: str, day: str) -> None:
+    closed = datetime.fromisoformat(local + "+08:00")
+    assert Cutoff(parse_cutoff(cutoff)).business_day(closed, "Asia/Shanghai") == day
+
+
+def test_the_cut_off_setting_is_a_time_of_day_and_its_zone_an_iana_name() -> None:
+    settings = load_settings(settlement_cutoff="7:30", settlement_cutoff_tz="Asia/Shanghai")
+    assert settings.settlement_cutoff == "07:30"
+    assert settings.settlement_cutoff_rule == Cutoff(
+        timedelta(hours=7, minutes=30), "Asia/Shanghai"
+    )
+    assert load_settings().settlement_cutoff_rule == MIDNIGHT
+    with pytest.raises(ConfigError) as bad:
+        load_settings(settlement_cutoff="24:00")
+    assert "POSFLEET_SETTLEMENT_CUTOFF" in str(bad.value)
+    assert "write the acquirer's cut-off as HH:MM, e.g. 23:00" in str(bad.value)
+    with pytest.raises(ConfigError) as zone:
+        load_settings(settlement_cutoff_tz="Beijing")
+    assert "POSFLEET_SETTLEMENT_CUTOFF_TZ" in str(zone.value)
+    assert "use an IANA name such as Asia/Shanghai" in str(zone.value)
+
+
+def test_the_cli_takes_the_cut_off_from_its_flag_or_the_setting(rig: Rig, tmp_path: Any) -> None:
+    rig.batch("gw-1", "pp-1", "L1", 2, 20_000, "2026-11-22T15:30:00+00:00")  # 23:30 Shanghai
+    settle = tmp_path / "22.csv"
+    settle.write_text(HEADER + "M-100,pp-1,B0,2026-11-22,1,1.00,CNY\n")
+    cli = [sys.executable, "-m", "collector.main", "settlement", "import", "--db", rig.store_url]
+    env = {**os.environ, "POSFLEET_SETTLEMENT_CUTOFF": "23:00"}
+    env.pop("POSFLEET_SETTLEMENT_CUTOFF_TZ", None)
+    bad = subprocess.run(
+        [*cli, "--cutoff", "23h", str(settle)], capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 2
+    assert "argument --cutoff: '23h' is not a time of day: write" in bad.stderr
+    unset = {k: v for k, v in env.items() if k != "POSFLEET_SETTLEMENT_CUTOFF"}
+    wrong = subprocess.run(
+        [*cli, str(settle)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**unset, "POSFLEET_SETTLEMENT_CUTOFF": "11pm"},
+    )
+    assert wrong.returncode == 2
+    assert "POSFLEET_SETTLEMENT_CUTOFF" in wrong.stderr
+    done = subprocess.run([*cli, str(settle)], capture_output=True, text=True, check=False, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "cases opened {'missing_on_terminal': 1}" in done.stdout  # L1 is the 23rd's
+    settle.write_text(
+        HEADER + "M-100,pp-1,B0,2026-11-22,1,1.00,CNY\nM-100,pp-1,B5,2026-11-22,1,1.00,CNY\n"
+    )
+    midnight = subprocess.run(
+        [*cli, "--cutoff", "00:00", str(settle)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert midnight.returncode == 0, midnight.stderr
+    assert "'missing_in_settlement': 1" in midnight.stdout  # the flag over the setting

@@ -8,9 +8,11 @@ import json
 import logging
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -180,6 +182,73 @@ def test_the_cli_reconciles_a_file_and_says_what_it_opened(
     )
     assert missing.returncode == 1
     assert "nope.csv" in missing.stderr
+
+
+def test_the_cli_refuses_a_pipe_or_a_socket_naming_it_and_never_waits(tmp_path: Path) -> None:
+    db = tmp_path / "c.sqlite"
+    cli = [sys.executable, "-m", "collector.main"]
+    subprocess.run([*cli, "migrate", "--db", str(db)], check=True, capture_output=True)
+    pipe = tmp_path / "settle-pipe.csv"
+    os.mkfifo(pipe)  # read_bytes() on it waited for a writer for ever
+    sock_path = tmp_path / "settle.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(sock_path))
+    good = tmp_path / "settle.csv"
+    good.write_text(HEADER + "M-100,pp-1,B1,2026-11-23,1,1.00,CNY\n")
+    try:
+        done = subprocess.run(
+            [*cli, "settlement", "import", "--db", str(db), str(pipe), str(sock_path), str(good)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        sock.close()
+    assert done.returncode == 1
+    errors = done.stderr.splitlines()
+    assert errors[0].startswith(f"{pipe}: it is a named pipe (FIFO), not a file")
+    assert errors[1].startswith(f"{sock_path}: it is a socket, not a file")
+    assert all("give the settlement CSV file itself" in e for e in errors[:2])
+    assert f"{good}: import 1: 1 rows" in done.stdout  # the files after them are imported
+    assert _rows(db, "SELECT name FROM settlement_imports") == [("settle.csv",)]
+
+
+def test_a_file_swapped_for_a_pipe_after_the_inbox_listed_it_is_rejected_not_waited_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "c.sqlite"
+    open_store(db).close()
+    inbox = tmp_path / "settlement"
+    box = SettlementInbox(db, inbox, registry=CollectorRegistry())
+    upload = inbox / "settle-2026-11-23.csv"
+    upload.write_text(HEADER + "M-100,pp-1,B1,2026-11-23,1,1.00,CNY\n")
+    _aged(upload)
+    assert box.scan_once() == []  # first seen: it waits a poll
+    listed = box._candidates
+
+    def swapped_after_listing() -> list[tuple[Path, tuple[int, int], str | None]]:
+        # Whoever writes the inbox replaces the file by a pipe between the listing (a
+        # regular file, unchanged since the last poll) and the read.
+        found = listed()
+        upload.unlink()
+        os.mkfifo(upload)
+        return found
+
+    monkeypatch.setattr(box, "_candidates", swapped_after_listing)
+    passes: list[list[tuple[str, str]]] = []
+    scan = threading.Thread(target=lambda: passes.append(box.scan_once()), daemon=True)
+    scan.start()
+    try:
+        wait_for(lambda: passes, 20, what="the inbox's pass over the swapped file")
+    finally:
+        if scan.is_alive():  # stuck opening the pipe: a writer that closes at once frees it
+            os.close(os.open(upload, os.O_WRONLY | os.O_NONBLOCK))
+            scan.join(20)
+    assert passes == [[(upload.name, "rejected")]]
+    reason = (inbox / "rejected" / f"{upload.name}.error.txt").read_text()
+    assert "it is a named pipe (FIFO), not a file" in reason
+    assert _rows(db, "SELECT count(*) FROM settlement_imports") == [(0,)]
 
 
 def _aged(path: Path) -> Path:
@@ -483,3 +552,36 @@ def test_a_file_too_large_to_be_a_settlement_file_is_rejected_unread(
         assert "it is 300 MiB, over the inbox's 256 MiB" in error.read_text()
         wait_for((inbox / "done" / good.name).exists, 30, what="the day's file reconciled")
         assert collector.alive()
+
+
+def test_the_inbox_judges_business_dates_by_the_acquirers_cut_off_setting(
+    mosquitto: MosquittoProcess, tmp_path: Path, inventory: Path
+) -> None:
+    inbox = tmp_path / "settlement"
+    inbox.mkdir()
+    db = tmp_path / "c.sqlite"
+    env = {
+        "POSFLEET_SETTLEMENT_DIR": str(inbox),
+        "POSFLEET_SETTLEMENT_POLL_S": "0.5",
+        "POSFLEET_SETTLEMENT_CUTOFF": "21:00",  # the batches close at 22:00: the 24th's
+        "POSFLEET_SETTLEMENT_CUTOFF_TZ": "Asia/Shanghai",
+    }
+    with CollectorProcess(db, mosquitto.port, inventory=inventory, env=env) as collector:
+        _publish_batches(mosquitto.port, collector)
+        wait_for(
+            lambda: len(_rows(db, "SELECT 1 FROM txn_batches")) == 2, 30, what="batches stored"
+        )
+        settle = inbox / "settle-2026-11-24.csv"
+        settle.write_text(
+            HEADER
+            + "M-100,pp-1,B1,2026-11-24,120,12345.00,CNY\n"
+            + "M-100,pp-2,B9,2026-11-24,1,1.00,CNY\n"  # names pp-2; its B2 is not settled
+        )
+        _aged(settle)
+        wait_for(lambda: (inbox / "done" / settle.name).exists(), 30, what="file reconciled")
+        assert _rows(
+            db, "SELECT kind, terminal_id, batch_id, business_date FROM shortfall_cases ORDER BY 1"
+        ) == [
+            ("missing_in_settlement", "pp-2", "B2", "2026-11-24"),
+            ("missing_on_terminal", "pp-2", "B9", "2026-11-24"),
+        ]
