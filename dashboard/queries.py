@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from collector import sla
+from collector import places, sla
 from collector.alerts.model import PLANNING_KINDS
 from collector.status import effective
 from collector.store import db as store_db
@@ -464,7 +464,7 @@ def _search_sql(conn: store_db.Connection, now: datetime) -> str:
     return (
         f"SELECT 'gateway' AS type, g.gateway_id AS id, g.serial, g.site_id, {g_eff} AS status "
         f"FROM gateways g WHERE g.gateway_id LIKE :q {_ESC} OR g.serial LIKE :q {_ESC} "
-        f"UNION ALL SELECT 'terminal', t.terminal_id, t.serial, t.site_id, {t_eff} "
+        f"UNION ALL SELECT 'terminal', t.terminal_id, t.serial, {places.site('t')}, {t_eff} "
         f"FROM terminals t WHERE t.terminal_id LIKE :q {_ESC} OR t.serial LIKE :q {_ESC} "
         "UNION ALL SELECT 'site', site_id, merchant_name, site_id, '' FROM sites "
         f"WHERE site_id LIKE :q {_ESC} OR merchant_name LIKE :q {_ESC} OR name LIKE :q {_ESC}"
