@@ -11,12 +11,13 @@ On both engines (``store_url``), the estate imported from CSV (tests/support/est
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from support.estate import import_estate
 
+from collector.actions import Actor, Role, create_window
 from collector.store import db
 from collector.store.store import Store
 from collector.store.times import to_db
@@ -97,3 +98,19 @@ def test_search_shows_a_pin_pads_store(conn: db.Connection) -> None:
     hits, total = queries.search(conn, "pp-1", NOW)
     assert total == 1
     assert (hits.loc[0, "type"], hits.loc[0, "site_id"]) == ("terminal", "s-sh")
+
+
+def test_a_pin_pads_page_shows_its_stores_maintenance_window_since_it_began(
+    conn: db.Connection,
+) -> None:
+    began = NOW - timedelta(minutes=30)
+    create_window(
+        conn, Actor("olga", Role.OPERATOR), scope_type="site", scope_id="s-sh",
+        starts_at=began, ends_at=NOW + timedelta(hours=1), reason="refit", now=began,
+    )  # fmt: skip
+    found = queries_ops.find_subject(conn, "pp-1", NOW)
+    assert found is not None
+    assert found[1]["effective_status"] == "maintenance"
+    assert found[1]["effective_since"] == to_db(began)
+    members = queries_ops.site_members(conn, "s-sh", NOW).set_index("id")
+    assert members.loc["pp-2", "status"] == "maintenance"
