@@ -70,7 +70,8 @@ def status_by_region(conn: store_db.Connection, now: datetime) -> pd.DataFrame:
     """Gateways and terminals by region and effective status (``collector.status``) at
     ``now``: one scan per table, shared by the Overview's counts and its regions table."""
     parts = [
-        f"SELECT '{t}' AS subject, x.region_id, {effective(conn, now, t, 'x')} AS status, "
+        f"SELECT '{t}' AS subject, {places.of_table(t, 'x', 'region_id')} AS region_id, "
+        f"{effective(conn, now, t, 'x')} AS status, "
         f"COUNT(*) AS n FROM {t} x WHERE x.registered = 1 GROUP BY 2, 3"
         for t in ("gateways", "terminals")
     ]

@@ -114,3 +114,13 @@ def test_a_pin_pads_page_shows_its_stores_maintenance_window_since_it_began(
     assert found[1]["effective_since"] == to_db(began)
     members = queries_ops.site_members(conn, "s-sh", NOW).set_index("id")
     assert members.loc["pp-2", "status"] == "maintenance"
+
+
+def test_the_overviews_regions_count_a_pin_pad_in_its_gateways_region(
+    conn: db.Connection,
+) -> None:
+    with conn:
+        conn.execute("UPDATE terminals SET status = 'down' WHERE terminal_id = 'pp-1'")
+    df = queries.regions(conn, NOW).set_index("region_id")
+    assert df.loc["east", ["terminals", "terminals_down"]].tolist() == [2, 1]
+    assert df.loc["west", ["terminals", "terminals_down"]].tolist() == [1, 0]
