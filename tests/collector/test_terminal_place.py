@@ -18,13 +18,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 from support.estate import import_estate
 
-from collector.actions import Actor, Role, create_window, set_suspended
+from collector.actions import Actor, Role, create_window, set_schedule, set_suspended
 from collector.alerts.repository import load_policies
 from collector.alerts.sweeps import FirmwareSweep
 from collector.metrics import FleetCollector
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
 from collector.store import db
 from collector.store.store import Store
+from collector.store.times import to_db
 from tests.alerts.store import Harness
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # past pp-1's service date + 365 days
@@ -56,6 +57,23 @@ def test_a_pin_pads_overdue_maintenance_is_paged_to_its_gateways_region(store: S
     assert found["pp-1"][:2] == ("east", "s-sh")
     assert "Terminal pp-1 (site s-sh) maintenance overdue" in str(found["pp-1"][2])
     assert found["pp-9"][:2] == ("west", "s-cd")  # its own place, as before
+
+
+def test_a_stores_cleaning_schedule_applies_to_the_pin_pads_listed_without_a_store(
+    store: Store, store_url: str
+) -> None:
+    with store.conn as conn:  # serviced a month ago: the model's 365 days are far off
+        conn.execute("UPDATE terminals SET last_service_at = ?", (to_db(T0 - timedelta(30)),))
+    set_schedule(
+        store.conn, Actor("ada", Role.ADMIN), task_type="cleaning", scope_type="site",
+        scope_id="s-sh", every_n=2, every_unit="weeks", now=T0,
+    )  # fmt: skip
+    h = Harness(store.conn, T0, maintenance_chunk=10, poll_maintenance_s=5)
+    h.advance(6)
+    assert _places(
+        store.conn,
+        "SELECT subject_id, region_id, state FROM alerts WHERE kind = 'maintenance_overdue'",
+    ) == {"pp-1": ("east", "firing"), "pp-2": ("east", "firing")}
 
 
 def test_a_firmware_policy_change_pages_a_pin_pad_in_its_gateways_region(store: Store) -> None:
