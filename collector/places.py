@@ -41,13 +41,18 @@ def region(alias: str) -> str:
 
 def within(alias: str, column: str, ids: str) -> str:
     """SQL condition: the ``terminals`` row read as ``alias`` is in one of ``ids`` (a SQL
-    list: literals, a parameter or a subquery) by its ``column`` (site_id | region_id), its
-    own or, naming none, its gateway's. Written as two probes of the indexes (the
-    terminal's own column, the gateways of those places) rather than a probe per row."""
+    list: literals or parameters) by its ``column`` (site_id | region_id), its own or, naming
+    none, its gateway's. One uncorrelated subquery: as a filter it is a few index probes
+    (the places' own terminals; the places' gateways, then the terminals behind them), not
+    a scan of the fleet; ``ids`` appears twice in it."""
     _check(column)
+    # NULLIF(...) IS NULL, not = '': on an index of its own, '' is most of an estate's
+    # terminals, and the planner would walk them all instead of the places' few gateways.
     return (
-        f"({alias}.{column} IN ({ids}) OR ({alias}.{column} = '' AND {alias}.gateway_id IN "
-        f"(SELECT own.gateway_id FROM gateways own WHERE own.{column} IN ({ids}))))"
+        f"{alias}.terminal_id IN (SELECT own_t.terminal_id FROM terminals own_t "
+        f"WHERE own_t.{column} IN ({ids}) UNION ALL SELECT own_t.terminal_id FROM gateways own "
+        f"JOIN terminals own_t ON own_t.gateway_id = own.gateway_id "
+        f"WHERE own.{column} IN ({ids}) AND NULLIF(own_t.{column}, '') IS NULL)"
     )
 
 
