@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from collector import places
 from collector.status import active_scopes, effective_sql
 from collector.store.db import Connection, StoreError, connect, dialect
 from collector.store.db import Error as StoreReadError
@@ -285,7 +286,8 @@ class FleetCollector(Collector):
                 labels=["status", "region", "model"],
             )
             for status, region, model, n in db.execute(
-                f"SELECT {effective_sql(table, 'x', scopes)}, x.region_id, x.model, count(*) "
+                f"SELECT {effective_sql(table, 'x', scopes)}, "
+                f"{places.of_table(table, 'x', 'region_id')}, x.model, count(*) "
                 f"FROM {table} x WHERE x.registered = 1 GROUP BY 1, 2, 3"
             ):
                 fam.add_metric([status, region, model], n)
@@ -377,9 +379,10 @@ def maintenance_due(db: Connection, now: datetime | None = None) -> Metric:
     done = load_done(db) if schedules else {}
     counts: dict[tuple[str, str], int] = {}
     for r in db.execute(
-        "SELECT region_id, model, install_date, last_service_at, receipts_printed, "
-        "receipts_at_service, error_count, errors_at_service, battery_health_pct, "
-        "terminal_id, site_id FROM terminals WHERE registered = 1 AND decommissioned = 0"
+        f"SELECT {places.region('t')}, t.model, t.install_date, t.last_service_at, "
+        "t.receipts_printed, t.receipts_at_service, t.error_count, t.errors_at_service, "
+        f"t.battery_health_pct, t.terminal_id, {places.site('t')} FROM terminals t "
+        "WHERE t.registered = 1 AND t.decommissioned = 0"
     ):
         usage = Usage(from_db_opt(r[2]), from_db_opt(r[3]), r[4], r[5], r[6], r[7], r[8])
         due, _, _ = device_due(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from collector import places
 from collector.store import db
 from collector.store.times import to_db
 
@@ -76,13 +77,23 @@ def _column(scope: str, table: str) -> str | None:
     }.get(scope)
 
 
+def _in_place(table: str, alias: str, column: str, ids: str) -> str:
+    # A store's or region's window covers the terminals listed without a place of their own
+    # behind its gateways, as the engine's calendar does (collector.places).
+    if table == "terminals":
+        return places.within(alias, column, ids)
+    return f"{alias}.{column} IN ({ids})"
+
+
 def maintenance_sql(scopes: dict[str, list[str]], table: str, alias: str) -> str:
     """A SQL condition true for rows of ``table`` (gateways | terminals, as ``alias``)
     covered by one of the active ``scopes``."""
     parts = []
-    for scope, column in (("site", "site_id"), ("region", "region_id"), ("model", "model")):
+    for scope, column in (("site", "site_id"), ("region", "region_id")):
         if scopes.get(scope):
-            parts.append(f"{alias}.{column} IN ({_literals(scopes[scope])})")
+            parts.append(_in_place(table, alias, column, _literals(scopes[scope])))
+    if scopes.get("model"):
+        parts.append(f"{alias}.model IN ({_literals(scopes['model'])})")
     # A gateway window covers the gateway and every terminal behind it.
     if scopes.get("gateway"):
         parts.append(f"{alias}.gateway_id IN ({_literals(scopes['gateway'])})")
@@ -122,7 +133,10 @@ def effective_since_sql(table: str, alias: str, starts: list[tuple[str, str, dat
     cases = []
     for scope, ident, start in starts:
         column = _column(scope, table)
-        if column is not None:
+        if column in places.PLACE_COLUMNS:
+            covered = _in_place(table, alias, column, _literals([ident]))
+            cases.append(f"WHEN {covered} THEN '{to_db(start)}' ")
+        elif column is not None:
             cases.append(f"WHEN {alias}.{column} = {_literals([ident])} THEN '{to_db(start)}' ")
     if not cases:
         return f"{alias}.status_since"

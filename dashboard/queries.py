@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from collector import sla
+from collector import places, sla
 from collector.alerts.model import PLANNING_KINDS
 from collector.status import effective
 from collector.store import db as store_db
@@ -70,7 +70,8 @@ def status_by_region(conn: store_db.Connection, now: datetime) -> pd.DataFrame:
     """Gateways and terminals by region and effective status (``collector.status``) at
     ``now``: one scan per table, shared by the Overview's counts and its regions table."""
     parts = [
-        f"SELECT '{t}' AS subject, x.region_id, {effective(conn, now, t, 'x')} AS status, "
+        f"SELECT '{t}' AS subject, {places.of_table(t, 'x', 'region_id')} AS region_id, "
+        f"{effective(conn, now, t, 'x')} AS status, "
         f"COUNT(*) AS n FROM {t} x WHERE x.registered = 1 GROUP BY 2, 3"
         for t in ("gateways", "terminals")
     ]
@@ -464,7 +465,7 @@ def _search_sql(conn: store_db.Connection, now: datetime) -> str:
     return (
         f"SELECT 'gateway' AS type, g.gateway_id AS id, g.serial, g.site_id, {g_eff} AS status "
         f"FROM gateways g WHERE g.gateway_id LIKE :q {_ESC} OR g.serial LIKE :q {_ESC} "
-        f"UNION ALL SELECT 'terminal', t.terminal_id, t.serial, t.site_id, {t_eff} "
+        f"UNION ALL SELECT 'terminal', t.terminal_id, t.serial, {places.site('t')}, {t_eff} "
         f"FROM terminals t WHERE t.terminal_id LIKE :q {_ESC} OR t.serial LIKE :q {_ESC} "
         "UNION ALL SELECT 'site', site_id, merchant_name, site_id, '' FROM sites "
         f"WHERE site_id LIKE :q {_ESC} OR merchant_name LIKE :q {_ESC} OR name LIKE :q {_ESC}"

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from collector import places
 from collector.status import effective
 from collector.store import db as store_db
 from collector.store.times import to_db
@@ -60,7 +61,8 @@ def down_now(conn: store_db.Connection, now: datetime) -> pd.DataFrame:
     gateways = gateways[~gateways["site_id"].isin(dead)]
     terminals = frame(
         conn,
-        "SELECT t.terminal_id AS subject_id, t.site_id, t.status_since AS since "
+        f"SELECT t.terminal_id AS subject_id, {places.site('t')} AS site_id, "
+        "t.status_since AS since "
         f"FROM terminals t WHERE t.registered = 1 AND t.decommissioned = 0 AND {t_eff} = 'down'",
     )
     rows: list[dict[str, Any]] = []
@@ -109,9 +111,10 @@ def _with_sites(conn: store_db.Connection, df: pd.DataFrame) -> pd.DataFrame:
         "SELECT site_id, SUM(n) AS suspended_in_store FROM ("
         f" SELECT site_id, COUNT(*) AS n FROM gateways WHERE suspended = 1 AND site_id IN ({marks})"
         " GROUP BY site_id UNION ALL"
-        f" SELECT site_id, COUNT(*) AS n FROM terminals WHERE suspended = 1 AND site_id IN ({marks})"
-        " GROUP BY site_id) AS s GROUP BY site_id",
-        params + params,
+        f" SELECT {places.site('t')} AS site_id, COUNT(*) AS n FROM terminals t "
+        f"WHERE t.suspended = 1 AND {places.within('t', 'site_id', marks)}"
+        " GROUP BY 1) AS s GROUP BY site_id",
+        params + params + params,
     )
     out = df.merge(sites, on="site_id", how="left").merge(suspended, on="site_id", how="left")
     out["suspended_in_store"] = out["suspended_in_store"].fillna(0).astype(int)

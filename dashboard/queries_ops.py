@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from collector import places
 from collector.alerts.repository import load_policies, load_windows
 from collector.alerts.versions import FirmwarePolicy, version_key
 from collector.maintenance import DueState, MaintenancePolicy, Usage
@@ -32,18 +33,23 @@ def find_subject(conn: Connection, ident: str, now: datetime) -> tuple[str, dict
     for kind, table, key in (("gateway", "gateways", "gateway_id"),
                              ("terminal", "terminals", "terminal_id")):  # fmt: skip
         x_eff, x_since = effective_with_since(cast("sqlite3.Connection", conn), now, table, "x")
+        site, region = (places.of_table(table, "x", c) for c in places.PLACE_COLUMNS)
         df = frame(
             conn,
             f"SELECT x.*, {x_eff} AS effective_status, {x_since} AS effective_since, "
+            f"{site} AS place_site, {region} AS place_region, "
             f"s.name AS site_name, s.address, s.merchant_name, s.merchant_contact, "
             f"r.oncall_name, r.oncall_contact, r.contact_verified_at FROM {table} x "
-            f"LEFT JOIN sites s ON s.site_id = x.site_id "
-            f"LEFT JOIN regions r ON r.region_id = x.region_id "
+            f"LEFT JOIN sites s ON s.site_id = {site} "
+            f"LEFT JOIN regions r ON r.region_id = {region} "
             f"WHERE x.{key} = ? OR (x.serial != '' AND x.serial = ?) LIMIT 1",
             (ident, ident),
         )
         if len(df):
-            return kind, df.iloc[0].to_dict()
+            row = df.iloc[0].to_dict()
+            # A terminal listed without a store or region is shown where its gateway is.
+            row["site_id"], row["region_id"] = row.pop("place_site"), row.pop("place_region")
+            return kind, row
     df = frame(
         conn,
         "SELECT s.*, r.name AS region_name, r.oncall_name, r.oncall_contact, "
@@ -80,7 +86,7 @@ def site_members(conn: Connection, site_id: str, now: datetime) -> pd.DataFrame:
         f"{g_eff} AS status, {g_since} AS status_since, g.last_seen_at, '' AS gateway_id "
         f"FROM gateways g WHERE g.site_id = :s UNION ALL SELECT 'terminal', t.terminal_id, "
         f"t.serial, t.model, {t_eff}, {t_since}, t.last_seen_at, t.gateway_id FROM terminals t "
-        "WHERE t.site_id = :s) AS members "
+        f"WHERE {places.within('t', 'site_id', ':s')}) AS members "
         "ORDER BY CASE status WHEN 'down' THEN 0 WHEN 'late' THEN 1 WHEN 'unknown' THEN 2 "
         "ELSE 3 END, type, id LIMIT 2000",
         {"s": site_id},
@@ -287,10 +293,11 @@ def maintenance_due(conn: Connection, now: datetime) -> pd.DataFrame:
     done = load_done(conn) if schedules else {}
     df = frame(
         conn,
-        "SELECT t.terminal_id, t.gateway_id, t.site_id, t.region_id, t.model, t.serial, "
+        f"SELECT t.terminal_id, t.gateway_id, {places.site('t')} AS site_id, "
+        f"{places.region('t')} AS region_id, t.model, t.serial, "
         "t.install_date, t.last_service_at, t.receipts_printed, t.receipts_at_service, "
         "t.error_count, t.errors_at_service, t.battery_health_pct, r.oncall_name AS technician "
-        "FROM terminals t LEFT JOIN regions r ON r.region_id = t.region_id "
+        f"FROM terminals t LEFT JOIN regions r ON r.region_id = {places.region('t')} "
         "WHERE t.registered = 1 AND t.decommissioned = 0",
     )
     states, due_at, reasons = [], [], []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from collector import places
 from collector.actions.base import Actor, InvalidAction, NotFound, Role, _audit, _require
 from collector.store import db
 from collector.store.times import to_db
@@ -71,11 +72,12 @@ def _split_incident(
     if cur.rowcount != 1:  # nothing open of that class: nothing to split
         return
     # Only a subject that is still down goes on with an incident.
+    site, region = (places.of_table(table, "x", c) for c in places.PLACE_COLUMNS)
     conn.execute(
         "INSERT INTO incidents (subject_type, subject_id, site_id, region_id, model, "
         "started_at, class, fault_category, detected_by, cause) "
-        f"SELECT ?, {key}, site_id, region_id, model, ?, ?, ?, 'admin', ? FROM {table} "
-        f"WHERE {key} = ? AND status IN ('down', 'late')",
+        f"SELECT ?, x.{key}, {site}, {region}, x.model, ?, ?, ?, 'admin', ? FROM {table} x "
+        f"WHERE x.{key} = ? AND x.status IN ('down', 'late')",
         (
             subject_type,
             at,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from collector import places
 from collector.alerts.model import Key, Kind, Place
 from collector.alerts.rules import Verdict, firmware_verdict
 from collector.alerts.versions import FirmwarePolicy
@@ -56,10 +57,11 @@ class OverdueSweep:
         """Evaluate the next chunk; wraps around at the end of the table."""
         col, cursor = _page(conn, "terminal_id", self.cursor)
         rows = conn.execute(
-            f"SELECT {col}, terminal_id, gateway_id, site_id, region_id, model, install_date, "
-            "last_service_at, receipts_printed, receipts_at_service, error_count, "
-            "errors_at_service, battery_health_pct FROM terminals "
-            f"WHERE {col} > ? AND decommissioned = 0 ORDER BY {col} LIMIT ?",
+            f"SELECT t.{col}, t.terminal_id, t.gateway_id, {places.site('t')}, "
+            f"{places.region('t')}, t.model, t.install_date, t.last_service_at, "
+            "t.receipts_printed, t.receipts_at_service, t.error_count, t.errors_at_service, "
+            f"t.battery_health_pct FROM terminals t "
+            f"WHERE t.{col} > ? AND t.decommissioned = 0 ORDER BY t.{col} LIMIT ?",
             (cursor, self.chunk),
         ).fetchall()
         self.cursor = rows[-1][0] if len(rows) == self.chunk else None
@@ -99,7 +101,9 @@ class FirmwareSweep:
         (
             SubjectType.TERMINAL,
             "terminal_id",
-            "terminal_id, gateway_id, site_id, region_id, model, firmware_version FROM terminals",
+            # A terminal listed without a place of its own is paged where its gateway is.
+            f"terminal_id, gateway_id, {places.site('terminals')}, "
+            f"{places.region('terminals')}, model, firmware_version FROM terminals",
         ),
     )
 

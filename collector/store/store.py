@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from collector import places
 from collector.enrolment import Sighting
 from collector.liveness import StoredState
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
@@ -553,14 +554,16 @@ class Store:
         fault = "network" if t.detected_by is DetectedBy.WILL else "unknown"
         if t.detected_by is DetectedBy.DEADLINE:
             fault = "software"  # the connection may be alive: the agent or app is hung
-        # The partial unique index keeps one open incident per subject (DO NOTHING).
+        # The partial unique index keeps one open incident per subject (DO NOTHING). Its
+        # place is where the subject is (a terminal listed without one: its gateway's).
+        site, region = (places.of_table(table, "x", c) for c in places.PLACE_COLUMNS)
         conn.execute(
             "INSERT INTO incidents (subject_type, subject_id, site_id, region_id, model, "
             "started_at, class, fault_category, detected_by, cause) "
-            f"SELECT ?, ?, site_id, region_id, model, ?, "
-            "CASE WHEN suspended = 1 THEN 'administrative' WHEN ? = 1 THEN 'planned' "
+            f"SELECT ?, ?, {site}, {region}, x.model, ?, "
+            "CASE WHEN x.suspended = 1 THEN 'administrative' WHEN ? = 1 THEN 'planned' "
             "ELSE 'fault' END, ?, ?, ? "
-            f"FROM {table} WHERE {key} = ? ON CONFLICT DO NOTHING",
+            f"FROM {table} x WHERE x.{key} = ? ON CONFLICT DO NOTHING",
             (
                 t.subject_type.value,
                 t.subject_id,
