@@ -16,6 +16,7 @@ The caller queues the messages (the outbox) and only then calls :meth:`TxnSpool.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import logging
 import os
@@ -259,13 +260,18 @@ class TxnSpool:
         return True
 
     def _candidates(self) -> list[str]:
+        """The names of the oldest ``MAX_FILES_PER_SCAN`` files, in name order.
+
+        Streamed: a backlog of 100,000 files (a gateway offline for days) costs one pass over
+        the directory and a heap of ``MAX_FILES_PER_SCAN`` names, never the whole listing in
+        memory nor a sort of it; names are checked for card numbers only when read."""
         with os.scandir(self.root) as it:
-            names = [
+            names = (
                 e.name
                 for e in it
                 if e.name.endswith(".jsonl") and not e.is_dir(follow_symlinks=False)
-            ]
-        return sorted(self._withhold(n) for n in names)[:MAX_FILES_PER_SCAN]
+            )
+            return heapq.nsmallest(MAX_FILES_PER_SCAN, names)
 
     def _withhold(self, name: str) -> str:
         """A file named with a card number is renamed before its name reaches a log, the
@@ -295,7 +301,7 @@ class TxnSpool:
         for name in self._candidates():
             if budget <= 0:
                 break
-            path = self.root / name
+            path = self.root / self._withhold(name)
             lines = self._read(path, scan, now)
             if lines is not None:  # read (or set aside): it goes with this scan
                 sources.append(path)

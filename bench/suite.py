@@ -89,6 +89,7 @@ BENCHMARKS: list[Bench] = [
         ["--gateways", "10000", "--interval", "20"],
     ),
     Bench("agent_footprint", ["bench.agent_footprint"], 2.1, ["--seconds", "20"]),
+    Bench("agent_spool_scan", ["bench.agent_spool_scan"], 1.0, ["--sizes", "1000,20000"]),
     Bench(
         "sim_scale",
         ["bench.sim_scale", "--collector"],
