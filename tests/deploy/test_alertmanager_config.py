@@ -267,3 +267,54 @@ def test_one_blind_or_dead_collector_of_three_inhibits_no_fleet_page(
         "PosfleetCollectorBlind",
         "PosfleetCollectorInstanceDown",
     ]
+
+
+def _queued(hook: WebhookReceiver, receiver: str) -> list[Notification]:
+    return hook.received(lambda n: n.path == f"/queue/{receiver}")
+
+
+@pytest.mark.integration
+def test_an_acquirers_spike_silences_only_the_store_spikes_on_that_acquirer(
+    alertmanager: AlertmanagerProcess, webhook: WebhookReceiver
+) -> None:
+    # Acquirer acq-a fails in the north. A north store's spike is another outage unless it
+    # is on acq-a: the engine's store spike names no acquirer (s-1), or another one (s-3),
+    # and must still reach the north queue; only a spike that names acq-a (s-2) is explained.
+    # A region-wide time-out spike in the south explains every store spike there (s-9).
+    spike = "PosfleetTransactionFailureSpike"
+    alertmanager.post_alerts(
+        [
+            _alert("PosfleetAcquirerFailureSpike", region="north", acquirer="acq-a"),
+            _alert(spike, severity="warning", region="north", site="s-1"),
+            _alert(spike, severity="warning", region="north", site="s-2", acquirer="acq-a"),
+            _alert(spike, severity="warning", region="north", site="s-3", acquirer="acq-b"),
+            _alert("PosfleetRegionTimeoutSpike", region="south"),
+            _alert(spike, severity="warning", region="south", site="s-9"),
+        ]
+    )
+    queued = wait_for(
+        lambda: len(_queued(webhook, "north-queue")) >= 2 and _queued(webhook, "north-queue"),
+        15,
+        what="the north queue's notifications for s-1 and s-3",
+    )
+    assert sorted(n.group_labels["site"] for n in queued) == ["s-1", "s-3"]
+    desk = wait_for(
+        lambda: len(_pages(webhook, "noc-desk")) >= 2 and _pages(webhook, "noc-desk"),
+        15,
+        what="the acquirer's and the region's spikes at the NOC desk",
+    )
+    assert sorted(n.alerts[0]["labels"]["alertname"] for n in desk) == [
+        "PosfleetAcquirerFailureSpike",
+        "PosfleetRegionTimeoutSpike",
+    ]
+    states = {
+        a["labels"].get("site", a["labels"]["alertname"]): a["status"]
+        for a in alertmanager.alerts()
+    }
+    assert states["s-1"]["state"] == "active"
+    assert states["s-3"]["state"] == "active"
+    assert states["s-2"]["state"] == "suppressed"
+    assert states["s-2"]["inhibitedBy"]
+    assert states["s-9"]["state"] == "suppressed"
+    assert states["s-9"]["inhibitedBy"]
+    assert _queued(webhook, "south-queue") == []
