@@ -91,6 +91,22 @@ def test_every_alert_has_severity_summary_description_and_a_runbook_that_exists(
         assert "severity" in rule.get("labels", {}) or "posfleet_alert_firing" in rule["expr"]
 
 
+def test_every_alert_has_a_chinese_summary_and_description_with_what_where_and_whom_to_call() -> (
+    None
+):
+    # NOC operators in China read the page in Chinese (templates/posfleet.tmpl shows these
+    # first, and the start in China time from StartsAt: the engine's `since` label is UTC,
+    # so it has no place in the Chinese text).
+    for rule in _alert_rules():
+        name = rule["alert"]
+        annotations = rule.get("annotations", {})
+        assert annotations.get("summary_zh"), f"{name}: no summary_zh"
+        description = annotations.get("description_zh", "")
+        for word in ("内容：", "位置：", "联系："):
+            assert word in description, f"{name}: description_zh lacks {word}"
+        assert "$labels.since" not in description, name
+
+
 def test_a_rule_that_matches_the_wrong_alert_kind_fails_the_unit_tests(
     promtool_exe: str, tmp_path: Path
 ) -> None:
