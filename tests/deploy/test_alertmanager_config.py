@@ -72,7 +72,14 @@ def test_every_receiver_is_reached_by_a_route_case() -> None:
     assert receivers - reached == set()
 
 
-def _template_data(status: str) -> dict[str, Any]:
+GATEWAY_DOWN_ZH = {
+    # The shipped rule's Chinese annotations for this gateway (posfleet.rules.test.yml).
+    "summary_zh": "门店 s-1（north）的网关 gw-1 断线",
+    "description_zh": "内容：网关停止应答（遗嘱消息、心跳超时或离线）。位置：区域 north，门店 s-1，网关 gw-1。",
+}
+
+
+def _template_data(status: str, **annotations: str) -> dict[str, Any]:
     alert = {
         "status": status,
         "labels": {
@@ -82,15 +89,17 @@ def _template_data(status: str) -> dict[str, Any]:
             "site": "s-1",
             "gateway": "gw-1",
             "escalation": "2",
-            "since": "2026-11-22T09:00:00+00:00",
+            "since": "2026-11-22T16:59:58+00:00",
         },
         "annotations": {
             "summary": "Gateway gw-1 at site s-1 (north) is down",
             "description": "What: the gateway stopped answering.",
             "runbook_url": "https://github.com/posfleet/posfleet/blob/main/docs/runbooks/gateway-down.md",
+            **annotations,
         },
-        "startsAt": "2026-11-22T09:00:05Z",
-        "endsAt": "2026-11-22T09:30:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+        # 17:00 UTC is 01:00 the next day in China: the date turns too.
+        "startsAt": "2026-11-22T17:00:05Z",
+        "endsAt": "2026-11-22T17:30:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
     }
     return {
         "receiver": "north-oncall",
@@ -103,9 +112,9 @@ def _template_data(status: str) -> dict[str, Any]:
     }
 
 
-def _render(amtool_exe: str, tmp_path: Path, status: str) -> str:
+def _render(amtool_exe: str, tmp_path: Path, status: str, **annotations: str) -> str:
     data = tmp_path / f"{status}.json"
-    data.write_text(json.dumps(_template_data(status)))
+    data.write_text(json.dumps(_template_data(status, **annotations)))
     result = _run(
         [
             amtool_exe,
@@ -120,26 +129,44 @@ def _render(amtool_exe: str, tmp_path: Path, status: str) -> str:
     return result.stdout
 
 
-def test_a_page_says_what_where_since_when_who_is_on_it_and_the_runbook(
+def test_a_page_says_what_where_since_when_in_china_time_who_is_on_it_and_the_runbook(
     amtool_exe: str, tmp_path: Path
 ) -> None:
-    text = _render(amtool_exe, tmp_path, "firing")
+    text = _render(amtool_exe, tmp_path, "firing", **GATEWAY_DOWN_ZH)
     title, body = text.split("\n", 1)
-    assert title == "[FIRING:1] site s-1 (north) PosfleetGatewayDown"
-    assert "* PosfleetGatewayDown: Gateway gw-1 at site s-1 (north) is down" in body
-    assert "Where: region north, site s-1, gateway gw-1" in body
-    assert "Since: 2026-11-22T09:00:00+00:00" in body
-    assert "Who is on it: north-oncall" in body
-    assert "escalation level 2" in body
+    assert title == "[告警 FIRING:1] 门店 site s-1 (north) PosfleetGatewayDown"
+    assert "* PosfleetGatewayDown: 门店 s-1（north）的网关 gw-1 断线\n" in body
+    assert "\n  Gateway gw-1 at site s-1 (north) is down\n" in body
+    assert f"\n  详情: {GATEWAY_DOWN_ZH['description_zh']}\n" in body
+    assert "\n  Details: What: the gateway stopped answering.\n" in body
+    assert "位置 Where: 区域 region north, 门店 site s-1, 网关 gateway gw-1\n" in body
+    # StartsAt 17:00:05 UTC, in China time; the engine's own start is kept as it came (UTC).
+    assert "开始 Since: 2026-11-23 01:00:05 北京时间 (UTC+8)" in body
+    assert "(故障起始 outage start, UTC: 2026-11-22T16:59:58+00:00)" in body
+    assert "2026-11-22T17:00:05" not in body
+    assert "值班 Who is on it: north-oncall" in body
+    assert "升级级别 escalation level 2" in body
     runbook = "https://github.com/posfleet/posfleet/blob/main/docs/runbooks/gateway-down.md"
-    assert f"Runbook: {runbook}" in body
+    assert f"处理手册 Runbook: {runbook}" in body
 
 
-def test_a_resolved_notification_says_so_and_when(amtool_exe: str, tmp_path: Path) -> None:
-    text = _render(amtool_exe, tmp_path, "resolved")
-    assert text.startswith("[RESOLVED] site s-1 (north) PosfleetGatewayDown")
-    assert "PosfleetGatewayDown RESOLVED" in text
-    assert "resolved 2026-11-22T09:30:00Z" in text
+def test_a_resolved_notification_says_so_and_when_in_china_time(
+    amtool_exe: str, tmp_path: Path
+) -> None:
+    text = _render(amtool_exe, tmp_path, "resolved", **GATEWAY_DOWN_ZH)
+    assert text.startswith("[已恢复 RESOLVED] 门店 site s-1 (north) PosfleetGatewayDown")
+    assert "PosfleetGatewayDown 已恢复 RESOLVED" in text
+    assert "恢复于 resolved 2026-11-23 01:30:00 北京时间 (UTC+8)" in text
+
+
+def test_an_alert_without_chinese_annotations_still_reads_in_english(
+    amtool_exe: str, tmp_path: Path
+) -> None:
+    # A rule of the user's own, without summary_zh: its summary, and no empty 详情 line.
+    text = _render(amtool_exe, tmp_path, "firing")
+    assert "* PosfleetGatewayDown: Gateway gw-1 at site s-1 (north) is down\n" in text
+    assert "详情" not in text
+    assert "开始 Since: 2026-11-23 01:00:05 北京时间 (UTC+8)" in text
 
 
 # ---------------------------------------------------------------- a real Alertmanager
@@ -228,8 +255,8 @@ def test_a_blind_collector_inhibits_every_fleet_alert(
         lambda: webhook.received(lambda n: n.path == "/chat/platform-oncall"), 15, what="chat"
     )
     attachment = chat.body["attachments"][0]
-    assert attachment["title"].startswith("[FIRING:1]")
-    assert "Who is on it: platform-oncall" in attachment["text"]
+    assert attachment["title"].startswith("[告警 FIRING:1]")
+    assert "值班 Who is on it: platform-oncall" in attachment["text"]
     blind = "PosfleetCollectorsAllBlind"
     others = [a for a in alertmanager.alerts() if a["labels"]["alertname"] != blind]
     assert len(others) == 3
@@ -267,3 +294,54 @@ def test_one_blind_or_dead_collector_of_three_inhibits_no_fleet_page(
         "PosfleetCollectorBlind",
         "PosfleetCollectorInstanceDown",
     ]
+
+
+def _queued(hook: WebhookReceiver, receiver: str) -> list[Notification]:
+    return hook.received(lambda n: n.path == f"/queue/{receiver}")
+
+
+@pytest.mark.integration
+def test_an_acquirers_spike_silences_only_the_store_spikes_on_that_acquirer(
+    alertmanager: AlertmanagerProcess, webhook: WebhookReceiver
+) -> None:
+    # Acquirer acq-a fails in the north. A north store's spike is another outage unless it
+    # is on acq-a: the engine's store spike names no acquirer (s-1), or another one (s-3),
+    # and must still reach the north queue; only a spike that names acq-a (s-2) is explained.
+    # A region-wide time-out spike in the south explains every store spike there (s-9).
+    spike = "PosfleetTransactionFailureSpike"
+    alertmanager.post_alerts(
+        [
+            _alert("PosfleetAcquirerFailureSpike", region="north", acquirer="acq-a"),
+            _alert(spike, severity="warning", region="north", site="s-1"),
+            _alert(spike, severity="warning", region="north", site="s-2", acquirer="acq-a"),
+            _alert(spike, severity="warning", region="north", site="s-3", acquirer="acq-b"),
+            _alert("PosfleetRegionTimeoutSpike", region="south"),
+            _alert(spike, severity="warning", region="south", site="s-9"),
+        ]
+    )
+    queued = wait_for(
+        lambda: len(_queued(webhook, "north-queue")) >= 2 and _queued(webhook, "north-queue"),
+        15,
+        what="the north queue's notifications for s-1 and s-3",
+    )
+    assert sorted(n.group_labels["site"] for n in queued) == ["s-1", "s-3"]
+    desk = wait_for(
+        lambda: len(_pages(webhook, "noc-desk")) >= 2 and _pages(webhook, "noc-desk"),
+        15,
+        what="the acquirer's and the region's spikes at the NOC desk",
+    )
+    assert sorted(n.alerts[0]["labels"]["alertname"] for n in desk) == [
+        "PosfleetAcquirerFailureSpike",
+        "PosfleetRegionTimeoutSpike",
+    ]
+    states = {
+        a["labels"].get("site", a["labels"]["alertname"]): a["status"]
+        for a in alertmanager.alerts()
+    }
+    assert states["s-1"]["state"] == "active"
+    assert states["s-3"]["state"] == "active"
+    assert states["s-2"]["state"] == "suppressed"
+    assert states["s-2"]["inhibitedBy"]
+    assert states["s-9"]["state"] == "suppressed"
+    assert states["s-9"]["inhibitedBy"]
+    assert _queued(webhook, "south-queue") == []

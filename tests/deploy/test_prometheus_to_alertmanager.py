@@ -5,7 +5,9 @@ specifies (the full path through the real collector is test_paging_e2e.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -96,6 +98,23 @@ def test_a_firing_series_pages_the_region_and_its_disappearance_sends_the_resolv
     assert alert["annotations"]["runbook_url"].endswith("/docs/runbooks/gateway-down.md")
     assert alert["annotations"]["summary"] == "Gateway gw-1 at site s-1 (north) is down"
     assert page.group_labels == {"region": "north", "site": "s-1"}
+    # The chat copy, rendered by the real Alertmanager with templates/posfleet.tmpl from the
+    # shipped rule's annotations: Chinese first, the start in China time (UTC+8), the
+    # receiver to call, the runbook.
+    (chat,) = wait_for(
+        lambda: webhook.received(lambda n: n.path == "/chat/north-oncall"), 20, what="chat copy"
+    )
+    text = chat.body["attachments"][0]["text"]
+    assert "* PosfleetGatewayDown: 门店 s-1（north）的网关 gw-1 断线" in text
+    assert "详情: 内容：网关停止应答（遗嘱消息、心跳超时或离线）。" in text
+    assert "值班 Who is on it: north-oncall" in text
+    starts = datetime.fromisoformat(alert["startsAt"].replace("Z", "+00:00"))
+    china = starts.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+    assert f"开始 Since: {china} 北京时间 (UTC+8)" in text
+    assert (
+        "处理手册 Runbook: https://github.com/posfleet/posfleet/blob/main/docs/runbooks/gateway-down.md"
+        in text
+    )
 
     exporter.firing.remove(*labels.values())
     (resolved,) = wait_for(
