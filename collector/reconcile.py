@@ -45,6 +45,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from collector import places as place_sql
 from collector.actions.base import Actor, Role, _audit, _require
 from collector.store.db import Connection
 from collector.store.times import from_db, to_db
@@ -409,9 +410,12 @@ def _places(conn: Connection) -> tuple[dict[str, tuple[str, str, str, str]], str
         "FROM gateways g LEFT JOIN sites s ON s.site_id = g.site_id"
     ):
         places[gid] = (gid, site, region, tz or default)
+    # A terminal listed without a store or region of its own is where its gateway is.
     for tid, gid, site, region, tz in conn.execute(
-        "SELECT t.terminal_id, t.gateway_id, t.site_id, t.region_id, s.tz "
-        "FROM terminals t LEFT JOIN sites s ON s.site_id = t.site_id"
+        f"SELECT p.terminal_id, p.gateway_id, p.site_id, p.region_id, s.tz FROM (SELECT "
+        f"t.terminal_id, t.gateway_id, {place_sql.site('t')} AS site_id, "
+        f"{place_sql.region('t')} AS region_id FROM terminals t) p "
+        "LEFT JOIN sites s ON s.site_id = p.site_id"
     ):
         places[tid] = (gid, site, region, tz or default)
     return places, default

@@ -692,3 +692,22 @@ def test_the_cli_takes_the_cut_off_from_its_flag_or_the_setting(rig: Rig, tmp_pa
     )
     assert midnight.returncode == 0, midnight.stderr
     assert "'missing_in_settlement': 1" in midnight.stdout  # the flag over the setting
+
+
+def test_a_pin_pad_listed_without_a_store_is_reconciled_in_its_gateways_store(
+    rig: Rig,
+) -> None:
+    """terminals.csv naming only terminal_id,gateway_id (the store and region on the
+    gateway): its case names the gateway's store and region (the merchant to call, the
+    region's desk), and its batch's business date is the store's (05:30 in Shanghai on the
+    23rd is the 23rd, not the 22nd in UTC)."""
+    with rig.store.transaction() as conn:
+        upsert_rows(conn, "terminals", [{"terminal_id": "pp-7", "gateway_id": "gw-1"}])
+    rig.batch("gw-1", "pp-7", "B7", 10, 99_900, "2026-11-22T21:30:00+00:00")
+    result = rig.imp(HEADER + "M-100,pp-7,B7,2026-11-23,10,989.00,CNY\n")  # 10.00 CNY short
+    assert result.opened == {"mismatch": 1}  # not missing: the dates agree
+    case = rig.cases()[("pp-7", "B7")]
+    assert (case["kind"], case["difference"], case["business_date"]) == (
+        "mismatch", 1000, "2026-11-23",
+    )  # fmt: skip
+    assert (case["site_id"], case["region_id"], case["gateway_id"]) == ("s-sh", "east", "gw-1")
