@@ -29,6 +29,16 @@ def of(alias: str, column: str) -> str:
     )
 
 
+def joined(column: str, terminal: str = "t", gateway: str = "g") -> str:
+    """SQL: ``column`` (site_id | region_id) of a query that joined a terminal's row as
+    ``terminal`` and its gateway's as ``gateway``: the terminal's own, else the gateway's
+    (NULL when neither row is there). For a query over what a device reported, where the
+    device is either a terminal or a gateway that is the payment device itself (no terminal
+    row: the gateway's)."""
+    _check(column)
+    return f"COALESCE(NULLIF({terminal}.{column}, ''), {gateway}.{column})"
+
+
 def site(alias: str) -> str:
     """SQL: the store of the ``terminals`` row read as ``alias``."""
     return of(alias, "site_id")

@@ -17,14 +17,15 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Any
 
+from collector import places
 from collector.store.db import Connection, dialect
 
 # A terminal listed without a store or region of its own (terminals.csv naming only the
 # terminal and its gateway: the columns hold '', not NULL) is where its gateway is, as the
-# alert engine's topology has it (collector/alerts/topology.py). SQL for that place, with
-# ``t`` the terminal's row and ``g`` its gateway's:
-SITE = "COALESCE(NULLIF(t.site_id, ''), g.site_id)"
-REGION = "COALESCE(NULLIF(t.region_id, ''), g.region_id)"
+# alert engine's topology has it (collector/places.py). SQL for that place, with ``t`` the
+# terminal's row and ``g`` its gateway's:
+SITE = places.joined("site_id")
+REGION = places.joined("region_id")
 # ... and the zone its hours are counted in, with ``s`` that store's row: the store's, else
 # the deployment's POSFLEET_DEFAULT_TZ (written to ``meta`` by the collector), as the
 # reconciliation has it; UTC only when neither is known.
