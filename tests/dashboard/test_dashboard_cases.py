@@ -134,3 +134,34 @@ def test_a_percent_or_underscore_typed_in_a_search_is_a_character_not_a_wildcard
         assert list(queries.search(conn, "s_lit", NOW)[0]["id"]) == ["s_lit_1"]
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize(
+    ("lang", "differ"),
+    [
+        (
+            "en",
+            "The acquirer settled this batch in USD (700.00 USD), the terminal's batch is in CNY",
+        ),
+        ("zh-CN", "收单机构以 USD 结算该批次（700.00 USD），终端批次币种为 CNY"),
+    ],
+)
+def test_a_batch_settled_in_another_currency_shows_the_settled_amount_in_its_own(
+    open_page: Callable[..., AppTest], fleet: Any, lang: str, differ: str
+) -> None:
+    """The reconciler stores no settled amount for a case settled in another currency (700
+    USD less 5,000 CNY is no difference): the evidence showed '—' where the acquirer's
+    figure belongs. It shows 700.00 USD, and says the currencies differ."""
+    terminal = fleet.terminal_ids[1]
+    conn = db.connect(fleet.path)
+    try:
+        (gateway,) = conn.execute(
+            "SELECT gateway_id FROM terminals WHERE terminal_id = ?", (terminal,)
+        ).fetchone()
+    finally:
+        conn.close()
+    cid = open_case(fleet.path, gateway, terminal, "B-USD", 500_000, "700.00", NOW, "USD")
+    at = open_page("views/cases.py", query={"lang": lang, "case": str(cid)})
+    (evidence,) = [f.value for f in at.dataframe if "count" in f.value.columns]
+    assert list(evidence["amount"]) == ["5,000.00 CNY", "700.00 USD"]
+    assert [w.value for w in at.warning if differ in w.value], [w.value for w in at.warning]
