@@ -92,4 +92,8 @@ ACTION_NAMES = {
     "schedule.import": N_("import maintenance schedules"), "task_type.add": N_("add task type"),
     "settlement.import": N_("import a settlement file"), "login": N_("Log in"),
     "logout": N_("Log out"), "login.failed": N_("failed login"),
+    "user.set": N_("set a user's role and password"), "user.remove": N_("remove a user"),
+    "enrolment.auto": N_("added to the inventory automatically"),
+    "notify.delivered": N_("notification delivered"),
+    "notify.failed": N_("notification not delivered"),
 }  # fmt: skip

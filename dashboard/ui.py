@@ -19,7 +19,7 @@ from collector import sla
 from collector.actions import ActionError, Actor, Bulk, Role
 from collector.store import db as store_db
 from dashboard import auth, chrome, queries, session, timefmt
-from dashboard.i18n import LANG_NAMES, LANGS, N_, SESSION_KEY, current_lang, t, value
+from dashboard.i18n import LANG_NAMES, LANGS, N_, SESSION_KEY, t, value
 from dashboard.settings import DashboardSettings, SettingsError, load_settings, now_from
 from dashboard.text import md, url_param
 
@@ -581,8 +581,6 @@ def shown(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` as a table shows it: stored times as local wall time (the viewer's zone),
     stored values (status, kind, class...) in the viewer's language."""
     out = _blank_missing(timefmt.frame(df, viewer_tz()))
-    if current_lang() == "en":
-        return out
     for col in out.columns:
         if col in VALUE_COLUMNS and not pd.api.types.is_numeric_dtype(out[col]):
             if out is df:
