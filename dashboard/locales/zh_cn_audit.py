@@ -1,4 +1,4 @@
-"""zh-CN: the audit log's actions by name (dashboard/case_text.py)."""
+"""zh-CN: the audit log's actions by name (dashboard/action_text.py)."""
 
 MESSAGES: dict[str, str] = {
     "suspend": "停用",
