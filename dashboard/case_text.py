@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dashboard.action_text import ACTION_NAMES
 from dashboard.amounts import money
 from dashboard.i18n import N_, t
 from dashboard.timefmt import local
@@ -73,23 +74,3 @@ def audit_step(action: str, details: dict[str, Any], currency: str, tz: Any) -> 
             amount=money(details.get("recovered_amount"), currency),
         )
     return t(ACTION_NAMES[action]) if action in ACTION_NAMES else action
-
-
-# What the audit log's actions are called (collector.actions, dashboard.auth).
-ACTION_NAMES = {
-    "alert.acknowledge": N_("acknowledge alert"), "alert.snooze": N_("snooze alerts"),
-    "suspend": N_("suspend"), "unsuspend": N_("unsuspend"),
-    "service.record": N_("record service"), "incident.update": N_("update incident"),
-    "window.create": N_("create window"), "window.edit": N_("edit window"),
-    "window.end_early": N_("end window early"), "inventory.import": N_("import inventory"),
-    "oncall.rotation": N_("set rotation"), "oncall.override": N_("add override"),
-    "oncall.override_removed": N_("remove override"),
-    "firmware_policy.set": N_("set firmware policy"),
-    "firmware_policy.delete": N_("delete firmware policy"),
-    "firmware_policy.import": N_("import firmware policies"),
-    "schedule.set": N_("set maintenance schedule"),
-    "schedule.delete": N_("delete maintenance schedule"),
-    "schedule.import": N_("import maintenance schedules"), "task_type.add": N_("add task type"),
-    "settlement.import": N_("import a settlement file"), "login": N_("Log in"),
-    "logout": N_("Log out"), "login.failed": N_("failed login"),
-}  # fmt: skip

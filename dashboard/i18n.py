@@ -93,12 +93,18 @@ def value(stored: object) -> str:
         return ""
     text = str(stored)
     if text in VALUES:
-        return translate(text, current_lang())
+        return _value_text(text, current_lang())
     parts = text.split(", ")  # a list of values, e.g. a maintenance due reason
     if len(parts) > 1 and all(p in VALUES for p in parts):
         lang = current_lang()
-        return LIST_SEPARATOR[lang].join(translate(p, lang) for p in parts)
+        return LIST_SEPARATOR[lang].join(_value_text(p, lang) for p in parts)
     return text
+
+
+def _value_text(stored: str, lang: str) -> str:
+    if lang == "en":
+        return VALUE_LABELS_EN.get(stored, stored)
+    return translate(stored, lang)
 
 
 LIST_SEPARATOR = {"zh-CN": "、", "en": ", "}
@@ -147,3 +153,20 @@ VALUES = frozenset(
     (*STATUS_VALUES, *SUBJECT_VALUES, *ALERT_VALUES, *INCIDENT_VALUES, *OTHER_VALUES,
      *POLICY_VALUES)
 )  # fmt: skip
+# Stored values that are codes rather than words (``terminal_silent``): what an English reader
+# sees. zh-CN has every stored value in its catalog; the other ones are their own English.
+VALUE_LABELS_EN = {
+    "site_down": "store down",
+    "gateway_down": "gateway down",
+    "terminal_down": "terminal down",
+    "network_degraded": "network degraded",
+    "firmware_non_compliant": "firmware not compliant",
+    "hardware_fault": "hardware fault",
+    "clock_skew": "clock skew",
+    "maintenance_overdue": "maintenance overdue",
+    "terminal_silent": "terminal silent (no sales)",
+    "txn_failure_spike": "transaction failure spike",
+    "due_soon": "due soon",
+    "firmware_end_of_support": "firmware past end of support",
+    "battery_health": "battery health",
+}

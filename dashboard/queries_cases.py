@@ -177,14 +177,20 @@ def case_state(conn: Connection, case_id: int) -> dict[str, Any] | None:
 
 
 def case_detail(conn: Connection, case_id: int) -> dict[str, Any] | None:
-    """Everything the case page shows about one case, or None."""
+    """Everything the case page shows about one case, or None. ``settlement_amount`` and
+    ``settlement_currency`` are the acquirer's figure as its file gave it: a case settled in
+    another currency than the terminal's batch has no ``settled_amount`` (yen less fen is no
+    difference), and the operator still needs to read what was settled."""
     cur = conn.execute(
         "SELECT c.*, COALESCE(s.name, '') AS site_name, COALESCE(s.merchant_name, '') AS "
         "merchant_name, COALESCE(s.merchant_contact, '') AS merchant_contact, "
         "COALESCE(s.address, '') AS site_address, COALESCE(s.tz, 'UTC') AS site_tz, "
-        "COALESCE(i.name, '') AS import_name, COALESCE(i.imported_by, '') AS imported_by "
+        "COALESCE(i.name, '') AS import_name, COALESCE(i.imported_by, '') AS imported_by, "
+        "r.amount AS settlement_amount, r.currency AS settlement_currency "
         "FROM shortfall_cases c LEFT JOIN sites s ON s.site_id = c.site_id "
-        "LEFT JOIN settlement_imports i ON i.id = c.import_id WHERE c.id = ?",
+        "LEFT JOIN settlement_imports i ON i.id = c.import_id "
+        "LEFT JOIN settlement_rows r ON r.terminal_id = c.terminal_id AND r.batch_id = c.batch_id "
+        "WHERE c.id = ?",
         (case_id,),
     )
     row = cur.fetchone()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 import time
@@ -19,7 +20,8 @@ from collector import sla
 from collector.actions import ActionError, Actor, Bulk, Role
 from collector.store import db as store_db
 from dashboard import auth, chrome, queries, session, timefmt
-from dashboard.i18n import LANG_NAMES, LANGS, N_, SESSION_KEY, current_lang, t, value
+from dashboard.action_text import done_name
+from dashboard.i18n import LANG_NAMES, LANGS, N_, SESSION_KEY, t, value
 from dashboard.settings import DashboardSettings, SettingsError, load_settings, now_from
 from dashboard.text import md, url_param
 
@@ -380,7 +382,8 @@ def act(c: Ctx, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     finally:
         conn.close()
     _cached.clear()
-    action = ACTIONS.get(fn.__name__, fn.__name__.replace("_", " "))
+    called = inspect.signature(fn).bind(conn, actor, *args, **kwargs).arguments
+    action = done_name(fn.__name__, called)
     st.session_state["flash"] = t("{action}: done, recorded in the audit log.", action=t(action))
     if isinstance(result, Bulk) and result.refused:  # several alerts: some changed meanwhile
         st.session_state["flash_warning"] = t(
@@ -581,8 +584,6 @@ def shown(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` as a table shows it: stored times as local wall time (the viewer's zone),
     stored values (status, kind, class...) in the viewer's language."""
     out = _blank_missing(timefmt.frame(df, viewer_tz()))
-    if current_lang() == "en":
-        return out
     for col in out.columns:
         if col in VALUE_COLUMNS and not pd.api.types.is_numeric_dtype(out[col]):
             if out is df:
@@ -666,24 +667,4 @@ COLUMN_LABELS = {
     "usage_limit": N_("usage limit"), "due_soon_days": N_("due soon (days)"),
     "next_start": N_("now or next: starts"), "next_end": N_("now or next: ends"),
     "zone_hours": N_("hours in that zone"),
-}  # fmt: skip
-
-# Operator actions (``collector.actions``), as the confirmation after one names them.
-ACTIONS = {
-    "acknowledge_alert": N_("acknowledge alert"), "set_suspended": N_("set suspended"),
-    "record_service": N_("record service"), "update_incident": N_("update incident"),
-    "create_window": N_("create window"), "edit_window": N_("edit window"),
-    "end_window_early": N_("end window early"), "reschedule_window": N_("reschedule window"),
-    "import_inventory": N_("import inventory"), "set_rotation": N_("set rotation"),
-    "add_override": N_("add override"), "remove_override": N_("remove override"),
-    "acknowledge_alerts": N_("acknowledge alerts"), "snooze_alerts": N_("snooze alerts"),
-    "set_firmware_policy": N_("set firmware policy"),
-    "delete_firmware_policy": N_("delete firmware policy"),
-    "import_firmware_policies": N_("import firmware policies"),
-    "set_schedule": N_("set maintenance schedule"),
-    "delete_schedule": N_("delete maintenance schedule"),
-    "import_schedules": N_("import maintenance schedules"),
-    "add_task_type": N_("add task type"),
-    "log_case_call": N_("log a call"), "set_case_cause": N_("set the cause of a case"),
-    "close_case": N_("close a case"),
 }  # fmt: skip

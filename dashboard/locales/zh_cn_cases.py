@@ -2,6 +2,7 @@
 
 MESSAGES: dict[str, str] = {
     "All cases": "全部案件",
+    "The acquirer settled this batch in {settled_currency} ({settled}), the terminal's batch is in {currency} ({amount}): the currencies differ, so the two amounts cannot be subtracted and the whole batch counts as short. Ask the acquirer why it settled in another currency.": "收单机构以 {settled_currency} 结算该批次（{settled}），终端批次币种为 {currency}（{amount}）：币种不同，两个金额无法相减，整批按少刷计。请向收单机构核实为何以其他币种结算。",
     "Call log": "通话记录",
     "Called": "联系对象",
     "Case {id}: {what}": "案件 {id}：{what}",

@@ -41,7 +41,6 @@ MESSAGES: dict[str, str] = {
     "{pct} (<1 min down)": "{pct}（离线不足 1 分钟）",
     # operator actions, as the confirmation names them
     "acknowledge alert": "确认告警",
-    "set suspended": "停用/恢复",
     "record service": "登记维修",
     "update incident": "更新故障",
     "create window": "创建维护窗口",

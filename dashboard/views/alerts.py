@@ -1,4 +1,5 @@
-"""Alerts: firing and acknowledged, filtered from the URL, acknowledge with a note."""
+"""Alerts: firing and acknowledged, filtered from the URL, acknowledge with a note; below
+them, apart, maintenance due and shortfall cases whose follow-up is overdue."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from collector.actions import Role, acknowledge_alert
-from dashboard import alert_text, queries, queries_policies, ui
+from dashboard import alert_text, queries, queries_cases, queries_policies, ui
+from dashboard.amounts import money
 from dashboard.i18n import t, value
+from dashboard.settings import now_from
+from dashboard.timefmt import duration, local
 
 c = ui.ctx()
 st.title(t("Alerts"))
@@ -97,3 +101,58 @@ def maintenance_due() -> None:
 
 
 maintenance_due()
+
+
+@st.fragment(run_every=c.settings.dashboard_refresh_s)
+def follow_ups_overdue() -> None:
+    """Shortfall cases past their follow-up: what PosfleetShortfallFollowUpOverdue pages in
+    Prometheus, read from the cases themselves (the case list's overdue filter), so the
+    console shows the cases, not a count, and needs no alert of the collector's own."""
+    st.subheader(t("Shortfall follow-ups overdue"))
+    region = st.query_params.get("region", "")
+    now = now_from(c.settings).replace(second=0, microsecond=0)
+    size = c.settings.dashboard_page_size
+    df: pd.DataFrame
+    df, total, _ = ui.load(c, queries_cases.cases, "open", region, "", now, size, 0, overdue=True)
+    st.metric(t("Shortfall cases past their follow-up"), total)
+    st.caption(
+        t(
+            "A merchant is waiting for money nobody has called back about. Logging a call with "
+            "the next follow-up on the case clears it here; Prometheus pages the NOC desk after "
+            "10 minutes (PosfleetShortfallFollowUpOverdue)."
+        )
+    )
+    if total:
+        rows = [
+            {
+                "case": f"/cases?case={r.id}",
+                "merchant": f"{r.merchant_name or r.merchant_id} {r.merchant_contact}".strip(),
+                "store": f"{r.site_name or r.site_id}",
+                "terminal": r.terminal_id,
+                "short": money(r.difference, str(r.currency)),
+                "due": local(r.follow_up_due, c.zone),
+                "overdue_by": duration(r.follow_up_due, now, c.lang),
+            }
+            for r in df.itertuples()
+        ]
+        st.dataframe(
+            pd.DataFrame(rows),
+            hide_index=True,
+            use_container_width=True,
+            column_config={
+                "case": st.column_config.LinkColumn(
+                    t("case"), display_text=r"case=(\d+)$", width="small"
+                ),
+                "merchant": t("merchant and phone"),
+                "store": t("store"),
+                "terminal": t("terminal"),
+                "short": t("difference (terminal - settled)"),
+                "due": t("follow-up due ({zone})", zone=c.tz),
+                "overdue_by": t("overdue by"),
+            },
+        )
+    link = "/cases?status=open&overdue=1" + (f"&region={region}" if region else "")
+    st.link_button(t("Open the overdue cases"), link)
+
+
+follow_ups_overdue()

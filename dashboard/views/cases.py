@@ -195,6 +195,24 @@ def case_page(case_id: int) -> None:
     )
     st.subheader(t("Evidence"))
     closed_at = case["closed_at_terminal"]
+    # The settlement's figure in its own currency (the case's amounts are the terminal's).
+    settled_cur = str(case["settlement_currency"] or cur)
+    settled = case["settled_amount"]
+    if case["settlement_amount"] is not None:
+        settled = case["settlement_amount"]
+    if settled_cur != cur:
+        st.warning(
+            t(
+                "The acquirer settled this batch in {settled_currency} ({settled}), the "
+                "terminal's batch is in {currency} ({amount}): the currencies differ, so the "
+                "two amounts cannot be subtracted and the whole batch counts as short. Ask the "
+                "acquirer why it settled in another currency.",
+                settled_currency=settled_cur,
+                settled=money(settled, settled_cur),
+                currency=cur,
+                amount=money(case["terminal_amount"], cur),
+            )
+        )
     evidence = pd.DataFrame(
         [
             {
@@ -210,7 +228,7 @@ def case_page(case_id: int) -> None:
             {
                 "side": t("acquirer's settlement"),
                 "count": case["settled_count"],
-                "amount": money(case["settled_amount"], cur),
+                "amount": money(settled, settled_cur),
                 "when": str(case["business_date"]),
             },
         ]

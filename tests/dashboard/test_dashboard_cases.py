@@ -6,7 +6,9 @@ case closed from the page, each audited."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -134,3 +136,98 @@ def test_a_percent_or_underscore_typed_in_a_search_is_a_character_not_a_wildcard
         assert list(queries.search(conn, "s_lit", NOW)[0]["id"]) == ["s_lit_1"]
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize(
+    ("lang", "differ"),
+    [
+        (
+            "en",
+            "The acquirer settled this batch in USD (700.00 USD), the terminal's batch is in CNY",
+        ),
+        ("zh-CN", "收单机构以 USD 结算该批次（700.00 USD），终端批次币种为 CNY"),
+    ],
+)
+def test_a_batch_settled_in_another_currency_shows_the_settled_amount_in_its_own(
+    open_page: Callable[..., AppTest], fleet: Any, lang: str, differ: str
+) -> None:
+    """The reconciler stores no settled amount for a case settled in another currency (700
+    USD less 5,000 CNY is no difference): the evidence showed '—' where the acquirer's
+    figure belongs. It shows 700.00 USD, and says the currencies differ."""
+    terminal = fleet.terminal_ids[1]
+    conn = db.connect(fleet.path)
+    try:
+        (gateway,) = conn.execute(
+            "SELECT gateway_id FROM terminals WHERE terminal_id = ?", (terminal,)
+        ).fetchone()
+    finally:
+        conn.close()
+    cid = open_case(fleet.path, gateway, terminal, "B-USD", 500_000, "700.00", NOW, "USD")
+    at = open_page("views/cases.py", query={"lang": lang, "case": str(cid)})
+    (evidence,) = [f.value for f in at.dataframe if "count" in f.value.columns]
+    assert list(evidence["amount"]) == ["5,000.00 CNY", "700.00 USD"]
+    assert [w.value for w in at.warning if differ in w.value], [w.value for w in at.warning]
+
+
+def _gateway_of(fleet: Any, terminal: str) -> str:
+    conn = db.connect(fleet.path)
+    try:
+        row = conn.execute(
+            "SELECT gateway_id FROM terminals WHERE terminal_id = ?", (terminal,)
+        ).fetchone()
+    finally:
+        conn.close()
+    return str(row[0])
+
+
+@pytest.mark.parametrize(
+    ("lang", "heading", "overdue_by"),
+    [("en", "Shortfall follow-ups overdue", "1 d"), ("zh-CN", "少刷钱案件跟进逾期", "1天")],
+)
+def test_the_alerts_page_lists_the_shortfall_cases_whose_follow_up_is_overdue(
+    open_page: Callable[..., AppTest],
+    fleet: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    lang: str,
+    heading: str,
+    overdue_by: str,
+) -> None:
+    """PosfleetShortfallFollowUpOverdue paged in Prometheus only: the Alerts page, where the
+    NOC looks, said nothing of a merchant nobody had called back. A case opened two days ago
+    (its first follow-up due a day after) is listed with its merchant, terminal, amount, due
+    time on the China clock and how overdue; one opened now (due tomorrow) is not."""
+    monkeypatch.setenv("POSFLEET_TZ", "Asia/Shanghai")
+    late, fresh = fleet.terminal_ids[0], fleet.terminal_ids[1]
+    opened = NOW - timedelta(days=2)
+    late_id = open_case(
+        fleet.path, _gateway_of(fleet, late), late, "B-LATE", 500_000, "4980.00", opened
+    )
+    open_case(fleet.path, _gateway_of(fleet, fresh), fresh, "B-NOW", 300_000, "2990.00", NOW)
+    at = open_page("views/alerts.py", query={"lang": lang})
+    assert heading in [h.value for h in at.subheader]
+    (listed,) = [f.value for f in at.dataframe if "overdue_by" in f.value.columns]
+    due = (opened + timedelta(days=1)).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert listed.to_dict("records") == [
+        {
+            "case": f"/cases?case={late_id}",
+            "merchant": listed["merchant"][0],  # the seeded store's, checked below
+            "store": listed["store"][0],
+            "terminal": late,
+            "short": "20.00 CNY",
+            "due": due.strftime("%Y-%m-%d %H:%M"),
+            "overdue_by": overdue_by,
+        }
+    ]
+    conn = db.connect(fleet.path)
+    try:
+        name, phone, store = conn.execute(
+            "SELECT s.merchant_name, s.merchant_contact, s.name FROM shortfall_cases c "
+            "JOIN sites s ON s.site_id = c.site_id WHERE c.id = ?",
+            (late_id,),
+        ).fetchone()
+    finally:
+        conn.close()
+    assert listed["merchant"][0] == f"{name} {phone}".strip()
+    assert listed["store"][0] == store
+    counted = ("Shortfall cases past their follow-up", "跟进已逾期的少刷钱案件")
+    assert [str(m.value) for m in at.metric if m.label in counted] == ["1"]

@@ -16,10 +16,18 @@ HEADER = "merchant,terminal,batch,business_date,count,amount,currency\n"
 
 
 def open_case(
-    path: Path, gateway: str, terminal: str, batch: str, amount: int, settled: str, now: datetime
+    path: Path,
+    gateway: str,
+    terminal: str,
+    batch: str,
+    amount: int,
+    settled: str,
+    now: datetime,
+    settled_currency: str = "CNY",
 ) -> int:
     """A batch of ``amount`` fen closed by ``terminal`` 12 h before ``now``, settled at
-    ``settled`` yuan in a file imported at ``now``: the reconciler opens a case."""
+    ``settled`` yuan (or ``settled_currency``'s major unit) in a file imported at ``now``:
+    the reconciler opens a case."""
     conn = db.connect(path)
     try:
         closed = now - timedelta(hours=12)
@@ -44,7 +52,9 @@ def open_case(
         )
         result = import_settlement(
             conn,
-            (HEADER + f"{merchant},{terminal},{batch},{day},80,{settled},CNY\n").encode(),
+            (
+                HEADER + f"{merchant},{terminal},{batch},{day},80,{settled},{settled_currency}\n"
+            ).encode(),
             name=f"settle-{batch}.csv",
             actor=Actor("acquirer-sftp", Role.OPERATOR),
             now=now,
