@@ -265,8 +265,9 @@ def test_a_new_firmware_policy_is_applied_to_the_versions_already_in_the_store(
         ("firmware_non_compliant", "t7"),
     ]
     (summary,) = h.rows("SELECT summary FROM alerts WHERE subject_id = 't7'")[0]
-    assert (
-        summary == "Terminal t7 firmware non-compliant: version 7.0-beta is not approved for P400"
+    # t7 names no store of its own: it is in its gateway's (gw1's 'store')
+    assert summary == (
+        "Terminal t7 (site store) firmware non-compliant: version 7.0-beta is not approved for P400"
     )
 
 
