@@ -27,10 +27,12 @@ under the first gateway that reports it, never a re-parenting by traffic).
 The enrolled ids (and each terminal's gateway) live in memory: the per-message check is a
 dict lookup. An id it does not hold, or a terminal reported by another gateway than the one
 it holds, is looked up in the store (once per such message), so an inventory import made
-while the collector runs takes effect from the id's next message, and a move from the new
-gateway's first message about the terminal (until then the old gateway is still taken for
-it: re-reading every terminal's row once a minute would stall the processing thread, about
-a second for 100,000 terminals, measured under load).
+while the collector runs takes effect from the id's next message. A move must also stop the
+*old* gateway, whose messages match what is held: an import that moves terminals bumps a
+counter in the store and stamps the moved rows with it (collector/inventory.py), and
+``refresh`` (once per batch: one primary-key read) takes the rows moved since the counter
+it last saw. Re-reading every terminal's row instead would stall the processing thread,
+about a second for 100,000 terminals, measured under load.
 """
 
 from __future__ import annotations
@@ -83,16 +85,38 @@ ADMITTED = Admission()
 
 # None: not enrolled; else the gateway a terminal is enrolled behind ('' for a gateway).
 Lookup = Callable[[SubjectType, str], str | None]
+# Given the move counter held: the store's counter, and (terminal, its gateway now) for every
+# terminal moved since (collector.store.store.Store.terminal_moves).
+Moves = Callable[[int], tuple[int, list[tuple[str, str]]]]
 
 
 class Enrolment:
     """The enrolled ids, in memory, with ``lookup`` (the store) asked about the others."""
 
-    def __init__(self, lookup: Lookup, settings: EnrolmentSettings | None = None) -> None:
+    def __init__(
+        self,
+        lookup: Lookup,
+        settings: EnrolmentSettings | None = None,
+        moves: Moves | None = None,
+    ) -> None:
         self.settings = settings or EnrolmentSettings()
         self._lookup = lookup
+        self._moves = moves
+        self._moves_seen = 0  # the store's move counter as last read (0: read them all)
         self._gateways: set[str] = set()
         self._terminals: dict[str, str] = {}  # terminal id -> the gateway it is behind
+
+    def refresh(self) -> None:
+        """Take the inventory's moves since the last call: a moved terminal's old gateway
+        is refused from now on. Call before judging a batch's messages (received before
+        the call), so a message received after the import never finds the old owner."""
+        if self._moves is None:
+            return
+        mark, moved = self._moves(self._moves_seen)
+        for terminal_id, gateway_id in moved:
+            if terminal_id in self._terminals:
+                self._terminals[terminal_id] = gateway_id
+        self._moves_seen = mark
 
     def load(self, gateways: Iterable[str], terminals: Iterable[tuple[str, str]]) -> None:
         """Add enrolled gateway ids and (terminal id, its gateway id) pairs."""

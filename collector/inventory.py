@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from collector.store import db
+from collector.store.meta import TERMINAL_MOVES
 
 # Columns an inventory file may set, per table (liveness/telemetry columns excluded).
 INVENTORY_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -73,18 +74,32 @@ def upsert_rows(conn: db.Connection, table: str, rows: Iterable[dict[str, str]])
     allowed = INVENTORY_COLUMNS[table]
     key = _key(table)
     count = 0
+    move_seq: int | None = None
     for row in rows:
         cols = [c for c in allowed if c in row and row[c] is not None]
         if key not in cols or not row[key]:
             raise InventoryError(f"{table}: row without {key}: {row}")
         values = [row[c] if row[c] != "" else None for c in cols]
+        params: list[object] = list(values)
         updates = ", ".join(f"{c}=excluded.{c}" for c in cols if c != key)
         extra = ", registered=1" if table in ("gateways", "terminals") else ""
+        if table == "terminals" and "gateway_id" in cols:
+            # A terminal put behind another gateway is stamped with this import's move
+            # number, so running collectors refuse the old gateway from their next batch
+            # (collector/enrolment.py). A row without a gateway_id moves nothing.
+            if move_seq is None:
+                move_seq = _next_move(conn)
+            extra += (
+                ", moved_seq = CASE WHEN terminals.gateway_id <> excluded.gateway_id "
+                "THEN ? ELSE terminals.moved_seq END"
+            )
+            params.append(move_seq)
         try:
             conn.execute(
-                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                f"INSERT INTO {table} ({', '.join(cols)}) "
+                f"VALUES ({', '.join('?' * len(cols))}) "
                 f"ON CONFLICT({key}) DO UPDATE SET {updates or key + '=excluded.' + key}{extra}",
-                values,
+                params,
             )
         except db.IntegrityError as exc:
             empty = [c for c, v in zip(cols, values, strict=True) if v is None]
@@ -100,6 +115,18 @@ def upsert_rows(conn: db.Connection, table: str, rows: Iterable[dict[str, str]])
             _enrolled(conn, table, row[key])
         count += 1
     return count
+
+
+def _next_move(conn: db.Connection) -> int:
+    """Bump the move counter, in the caller's transaction. On PostgreSQL the row stays locked
+    until the import commits, so imports that move terminals commit in their numbers' order:
+    a collector that has read number N has every row stamped up to N."""
+    row = conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT (key) DO UPDATE "
+        "SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT) RETURNING value",
+        (TERMINAL_MOVES,),
+    ).fetchone()
+    return int(row[0])
 
 
 def _enrolled(conn: db.Connection, table: str, subject_id: str) -> None:

@@ -121,7 +121,7 @@ class Processor:
     ) -> None:
         self.store = store
         if enrolment is None:
-            enrolment = Enrolment(store.enrolled)
+            enrolment = Enrolment(store.enrolled, moves=store.terminal_moves)
             enrolment.load(*store.enrolled_ids())
         # Who is in the inventory: nothing else is tracked, stored or alerted on.
         self.enrolment = enrolment
@@ -266,10 +266,20 @@ class Processor:
         A message never makes this raise: it is accepted or rejected with a reason. Raises
         ``StoreError`` when the store refuses every write (the run loop backs off)."""
         with _no_cyclic_gc():
+            if items:
+                self._inventory_moves()
             if self.shared is not None:
                 self._process_shared(items, behind)
             else:
                 self._process(items, behind)
+
+    def _inventory_moves(self) -> None:
+        """Terminals the inventory moved to another gateway since the last batch: their old
+        gateway is refused from this batch on (collector/enrolment.py)."""
+        try:
+            self.enrolment.refresh()
+        except Exception as exc:  # the store is down: the batch's write will say so too
+            self._loop_error("could not read the inventory's terminal moves", exc)
 
     def _process(self, items: Sequence[Item], behind: bool) -> None:
         if self._dirty:

@@ -66,6 +66,7 @@ class Collector:
         enrolment = Enrolment(
             self.store.enrolled,
             EnrolmentSettings(s.auto_enrol, s.auto_enrol_region, s.enrolment_max),
+            moves=self.store.terminal_moves,
         )
         enrolment.load(*self.store.enrolled_ids())
         liveness = LivenessConfig(

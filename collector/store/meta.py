@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collector.store.db import Connection
 
+# The counter of the inventory imports that moved terminals to another gateway
+# (terminals.moved_seq; collector/inventory.py bumps it, collector/enrolment.py reads it).
+TERMINAL_MOVES = "terminal_moves"
+
 
 def get_meta(conn: Connection, key: str) -> str | None:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -42,7 +42,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeEngine
 
 # The revision this MetaData describes (the newest migration): tests/store check they agree.
-HEAD = "0009"
+HEAD = "0010"
 
 INT: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 FLOAT: TypeEngine[float] = Double().with_variant(sqlite.REAL(), "sqlite")
@@ -180,8 +180,13 @@ terminals = Table(
     # counters when last serviced (collector.actions.record_service): usage since service
     _opt_int("receipts_at_service"),
     _opt_int("errors_at_service"),
+    # The inventory import that last moved it behind another gateway (the meta counter
+    # 'terminal_moves'; 0: never moved): running collectors read the moves since the last
+    # one they applied (collector/enrolment.py), so the old gateway is refused at once.
+    _int("moved_seq", default=0),
 )
 Index("terminals_gateway", terminals.c.gateway_id)
+Index("terminals_moved", terminals.c.moved_seq)
 Index("terminals_status", terminals.c.status)
 Index("terminals_site", terminals.c.site_id)
 

@@ -21,6 +21,7 @@ from collector.liveness import StoredState
 from collector.model import DetectedBy, Liveness, SubjectType, Transition
 from collector.store import db, migrate
 from collector.store.db import StoreError as StoreError
+from collector.store.meta import TERMINAL_MOVES
 from collector.store.times import DbTimes, from_db_opt, to_db
 from collector.store.transactions import TxnAggregate, write_transactions
 
@@ -603,6 +604,34 @@ class Store:
                 )
             ],
         )
+
+    def terminal_moves(self, since: int) -> tuple[int, list[tuple[str, str]]]:
+        """The inventory's move counter (``meta.TERMINAL_MOVES``) and, when it is not
+        ``since``, every enrolled terminal moved after ``since`` with its gateway now: one
+        primary-key read per batch, the indexed rows only when an import moved terminals.
+
+        The first read of each batch: a PostgreSQL session the server dropped (restart,
+        failover) is found here and replaced once, as the batch's transaction would."""
+        try:
+            return self._terminal_moves(self.conn, since)
+        except db.OperationalError:
+            if not (isinstance(self.conn, db.PgConnection) and self.conn.closed):
+                raise
+        return self._terminal_moves(self._pg_session(), since)
+
+    @staticmethod
+    def _terminal_moves(conn: db.Connection, since: int) -> tuple[int, list[tuple[str, str]]]:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (TERMINAL_MOVES,)).fetchone()
+        mark = 0 if row is None else int(row[0])
+        if mark == since:
+            return since, []
+        # A counter below ours: the store was restored from a backup; re-read every move.
+        after = since if mark > since else 0
+        moved = conn.execute(
+            "SELECT terminal_id, gateway_id FROM terminals WHERE moved_seq > ? AND registered = 1",
+            (after,),
+        ).fetchall()
+        return mark, [(str(r[0]), str(r[1])) for r in moved]
 
     def retire_unregistered(
         self, now: datetime, *, adopt_terminals: bool, adopt_gateways: str | None

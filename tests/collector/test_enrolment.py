@@ -19,7 +19,7 @@ from collector.alerts.listener import build_listener
 from collector.config import ConfigError, load_settings
 from collector.enrolment import AutoEnrol, Enrolment, EnrolmentSettings
 from collector.ingest import LinkEvent, Received
-from collector.inventory import import_dir, upsert_rows
+from collector.inventory import InventoryError, import_dir, upsert_rows
 from collector.liveness import LivenessTracker
 from collector.main import main
 from collector.metrics import CollectorMetrics
@@ -64,7 +64,11 @@ class Rig:
             listener = build_listener(
                 conn, AlertSettings(), now=self.clock.now(), monotonic=self.clock.monotonic
             )
-        enrolment = Enrolment(self.store.enrolled, EnrolmentSettings(auto, "unassigned"))
+        enrolment = Enrolment(
+            self.store.enrolled,
+            EnrolmentSettings(auto, "unassigned"),
+            moves=self.store.terminal_moves,
+        )
         enrolment.load(*self.store.enrolled_ids())
         self.p = Processor(
             self.store,
@@ -585,13 +589,43 @@ def test_a_terminal_moved_in_the_inventory_is_taken_from_its_new_gateway_only(
     rig.p.process([rig.beat("gw-a", "pinpad-a")])  # held in memory behind gw-a
     # The pad is carried to gw-b's counter; the operator imports the move while we run.
     _pinpad_behind(rig, "pinpad-a", "gw-b")
+    # The old gateway is refused at once, before the new one has said anything about it.
+    rig.clock.advance(1)
+    rig.p.process([rig.beat("gw-a", "pinpad-a"), _window(rig, "gw-a", "pinpad-a", 9)])
+    assert rig.sample("posfleet_collector_rejected_total", reason="wrong_gateway") == 2.0
+    assert rig.rows("SELECT count(*) FROM txn_aggregates") == [(0,)]
     rig.clock.advance(1)
     rig.p.process([rig.beat("gw-b", "pinpad-a"), _window(rig, "gw-b", "pinpad-a", 4)])
     rig.clock.advance(1)
-    rig.p.process([rig.beat("gw-a", "pinpad-a")])  # the old gateway's last word on it
+    rig.p.process([rig.beat("gw-a", "pinpad-a")])  # and after the new one has spoken
     state = rig.p.tracker.get(SubjectType.TERMINAL, "pinpad-a")
     assert state is not None
     assert state.gateway_id == "gw-b"
     assert rig.rows("SELECT gateway_id FROM txn_aggregates") == [("gw-b",)]
+    assert rig.sample("posfleet_collector_messages_total", kind="heartbeat") == 2.0
+    assert rig.sample("posfleet_collector_rejected_total", reason="wrong_gateway") == 3.0
+
+
+def test_an_import_without_a_gateway_for_a_terminal_moves_nothing(store_url: str) -> None:
+    """A terminals row without a gateway (no gateway_id column, or an empty one) is refused,
+    naming gateway_id, as before moves were taken at once: the terminal stays behind its
+    gateway, and the move counter is not touched."""
+    rig = Rig(store_url, enrolled=("gw-a", "gw-b"))
+    _pinpad_behind(rig, "pinpad-a", "gw-a")
+    rig.p.process([rig.beat("gw-a", "pinpad-a")])
+    other = connect(rig.store.target)
+    for row in (
+        {"terminal_id": "pinpad-a", "serial": "SN-2"},
+        {"terminal_id": "pinpad-a", "gateway_id": ""},
+    ):
+        with pytest.raises(InventoryError, match="gateway_id"), other:
+            upsert_rows(other, "terminals", [row])
+    other.close()
+    rig.clock.advance(1)
+    rig.p.process([rig.beat("gw-a", "pinpad-a"), rig.beat("gw-b", "pinpad-a")])
+    assert rig.rows(
+        "SELECT gateway_id, serial, moved_seq FROM terminals WHERE terminal_id='pinpad-a'"
+    ) == [("gw-a", "", 0)]
+    assert rig.rows("SELECT value FROM meta WHERE key='terminal_moves'") == [("1",)]
     assert rig.sample("posfleet_collector_messages_total", kind="heartbeat") == 2.0
     assert rig.sample("posfleet_collector_rejected_total", reason="wrong_gateway") == 1.0

@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from collector.main import main
 from collector.process import CollectorProcess
 from collector.store import db
 from simulators.broker import MosquittoProcess
@@ -323,3 +324,91 @@ def test_a_peer_gateway_cannot_keep_another_gateways_dead_pinpad_alive_nor_put_s
     assert _rows(store_url, "SELECT count(*) FROM enrolment") == [(0,)]
     text = _scrape(port)
     assert _sample(text, 'posfleet_collector_rejected_total{reason="unregistered"}') == 0.0
+
+
+OLD_WORDS = 5
+
+
+def test_a_pinpad_moved_in_the_inventory_is_refused_from_its_old_gateway_at_once(
+    run_collector, mosquitto: MosquittoProcess, store_url: str, tmp_path: Path
+) -> None:
+    """The import that moves pinpad-k from gw-known to gw-peer, made while the collector runs,
+    is the whole change: the old gateway's heartbeats and sales about it are wrong_gateway from
+    then on, before the new gateway has said anything about it; the new one's are taken."""
+    port = run_collector(terminals="pinpad-k,gw-known,S1,north\n")
+    known = TestGateway("gw-known", mosquitto.port, interval=0.5).connect()
+    peer = TestGateway("gw-peer", mosquitto.port, interval=0.5).connect()
+    raw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="pinpad-traffic")
+    raw.connect("127.0.0.1", mosquitto.port)
+    raw.loop_start()
+
+    def send(gw: str, seq: int) -> None:
+        now = datetime.now(UTC)
+        hb = Heartbeat(gw=gw, terminal="pinpad-k", ts=now, session=1, seq=seq, interval=30)
+        txn = Transactions(
+            gw=gw,
+            terminal="pinpad-k",
+            ts=now,
+            since=now - timedelta(minutes=20),
+            until=now - timedelta(seconds=seq),
+            outcomes=Outcomes(approved=seq + 1),
+            approved_amount=100,
+            currency="CNY",
+        )
+        for kind, body in ((Kind.HEARTBEAT, hb), (Kind.TRANSACTIONS, txn)):
+            raw.publish(topic_for(gw, kind, "pinpad-k"), encode(body), 1).wait_for_publish(5)
+
+    def wrong_gateway() -> float | None:
+        return _sample(_scrape(port), 'posfleet_collector_rejected_total{reason="wrong_gateway"}')
+
+    try:
+        send("gw-known", 0)
+        wait_for(
+            lambda: (
+                _rows(
+                    store_url,
+                    "SELECT t.status, count(a.id) FROM terminals t LEFT JOIN txn_aggregates a "
+                    "ON a.terminal_id = t.terminal_id WHERE t.terminal_id='pinpad-k' "
+                    "GROUP BY t.status",
+                )
+                == [("online", 1)]
+            ),
+            15,
+            what="pinpad-k online, and its sales taken, through gw-known",
+        )
+        # The pad is carried to gw-peer's counter; the operator imports the move.
+        moved = tmp_path / "moved"
+        moved.mkdir()
+        (moved / "terminals.csv").write_text("terminal_id,gateway_id\npinpad-k,gw-peer\n")
+        assert main(["import-inventory", "--db", store_url, str(moved)]) == 0
+        for seq in range(1, OLD_WORDS + 1):
+            send("gw-known", seq)
+        wait_for(
+            lambda: wrong_gateway() == 2 * OLD_WORDS,
+            30,
+            what="every message gw-known sent about pinpad-k after the move: wrong_gateway",
+        )
+        send("gw-peer", 0)
+        wait_for(
+            lambda: (
+                _rows(
+                    store_url,
+                    "SELECT gateway_id FROM txn_aggregates WHERE terminal_id='pinpad-k' "
+                    "ORDER BY id",
+                )
+                == [("gw-known",), ("gw-peer",)]
+            ),
+            15,
+            what="pinpad-k's sales taken through gw-peer",
+        )
+        assert _rows(store_url, "SELECT status FROM terminals WHERE terminal_id='pinpad-k'") == [
+            ("online",)
+        ]
+    finally:
+        raw.disconnect()
+        raw.loop_stop()
+        for g in (known, peer):
+            if g.client is not None:
+                g.close()
+    assert wrong_gateway() == 2 * OLD_WORDS
+    assert _sample(_scrape(port), 'posfleet_collector_rejected_total{reason="unregistered"}') == 0.0

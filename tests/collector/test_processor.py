@@ -7,6 +7,7 @@ import queue
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -177,29 +178,55 @@ def test_a_full_batch_counts_as_behind(store_url: str) -> None:
 def test_a_postgresql_session_the_server_drops_is_replaced_and_ingest_goes_on(
     pg_url: str,
 ) -> None:
-    """A server restart or failover ends the collector's session: that batch fails as a
-    store that refuses writes does, and the next one runs on a new session."""
+    """A server restart or failover ends the collector's session: the next batch's first read
+    (the inventory's moves) finds it gone and replaces it, so that batch is stored; while the
+    server refuses connections, the batch fails as a store that refuses writes does, and the
+    next one runs on a new session."""
     import psycopg
 
     from collector.store.db import StoreError
 
-    p, clock, _registry = _processor(pg_url, enrolled=["gw-1"])
+    p, clock, registry = _processor(pg_url, enrolled=["gw-1"])
     p.process([LinkEvent(True, clock.now(), clock.monotonic()), _beat(clock, "gw-1", 0)])
     assert _status(p, "gw-1") == "online"
-    with psycopg.connect(pg_url, autocommit=True) as admin:
+
+    name = pg_url.rsplit("/", 1)[1]
+
+    def drop_sessions(admin: psycopg.Connection[Any]) -> int:
         (dropped,) = admin.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+            (name,),
+        ).fetchone() or (0,)
+        return int(dropped)
+
+    def last_seen() -> object:
+        row = p.store.conn.execute(
+            "SELECT last_seen_at FROM gateways WHERE gateway_id = 'gw-1'"
         ).fetchone()
-    assert dropped == 1
-    clock.advance(1)
-    with pytest.raises(StoreError, match="refuses writes"):
+        return None if row is None else row[0]
+
+    # From another database: a database cannot refuse connections while one is in it.
+    with psycopg.connect(pg_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+        assert drop_sessions(admin) == 1
+        clock.advance(1)
         p.process([_beat(clock, "gw-1", 1)])
+        assert last_seen() == to_db(clock.now())
+        # The server up but refusing the collector (a failover not done yet).
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        try:
+            assert drop_sessions(admin) == 1
+            clock.advance(1)
+            with pytest.raises(StoreError, match="refuses writes"):
+                p.process([_beat(clock, "gw-1", 2)])
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+    assert (
+        registry.get_sample_value("posfleet_collector_rejected_total", {"reason": "internal"})
+        == 1.0
+    )
     clock.advance(1)
-    p.process([_beat(clock, "gw-1", 2)])
-    assert p.store.conn.execute(
-        "SELECT last_seen_at FROM gateways WHERE gateway_id = 'gw-1'"
-    ).fetchone() == (to_db(clock.now()),)
+    p.process([_beat(clock, "gw-1", 3)])
+    assert last_seen() == to_db(clock.now())
 
 
 class GcWitness(ExplodingListener):

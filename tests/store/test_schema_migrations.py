@@ -241,6 +241,7 @@ ADDED_TABLES = {
 ADDED_INDEXES = {
     "txn_batches": {"txn_batches_closed"},
     "txn_aggregates": {"txn_aggregates_key"},
+    "terminals": {"terminals_moved"},
 }
 # Release 0's indexes that later migrations replaced (0008: the window key).
 DROPPED_INDEXES = {
@@ -248,7 +249,7 @@ DROPPED_INDEXES = {
 }
 WINDOW_KEY = ("terminal_id", "window_end", "gateway_id", "window_start", "currency", "acquirer")
 # Columns added to release 0's tables, appended in this order, as (name, declared type,
-# notnull, default, pk): 0003 alert snooze, 0004 policies (issue #15).
+# notnull, default, pk): 0003 alert snooze, 0004 policies (issue #15), 0010 terminal moves.
 ADDED_COLUMNS = {
     "alerts": [("snoozed_until", "TEXT", 0, None, 0), ("snoozed_by", "TEXT", 0, None, 0)],
     "firmware_policy": [
@@ -257,6 +258,7 @@ ADDED_COLUMNS = {
         ("updated_at", "TEXT", 0, None, 0),
     ],
     "services": [("task_type", "TEXT", 1, "''", 0)],
+    "terminals": [("moved_seq", "INTEGER", 1, "0", 0)],  # 0010: moves taken at once
 }
 
 
@@ -629,3 +631,39 @@ def test_0009_drops_the_baselines_a_terminal_counted_in_utc_and_keeps_the_rest(
         ("terminal", "t-own"),
         ("terminal", "t-utc"),
     ]
+
+
+def test_0010_stamps_existing_terminals_never_moved_and_an_import_stamps_a_move(
+    target: str, engines: list[Engine]
+) -> None:
+    """0010 adds terminals.moved_seq: the rows of a store at 0009 are never-moved (0), so a
+    collector re-reads nothing after the upgrade; the first import that moves one stamps it."""
+    from collector.inventory import upsert_rows
+
+    eng = engine_for(target, engines)
+    with eng.begin() as c:
+        command.upgrade(alembic_config(c), "0009")
+    conn = connect(target)
+    for tid in ("t-stays", "t-moves"):
+        conn.execute("INSERT INTO terminals (terminal_id, gateway_id) VALUES (?, 'gw-1')", (tid,))
+    conn.commit()
+    conn.close()
+    with eng.begin() as c:
+        command.upgrade(alembic_config(c), "head")
+    conn = connect(target)
+    with conn:
+        upsert_rows(
+            conn,
+            "terminals",
+            [
+                {"terminal_id": "t-stays", "gateway_id": "gw-1"},
+                {"terminal_id": "t-moves", "gateway_id": "gw-2"},
+            ],
+        )
+    rows = conn.execute(
+        "SELECT terminal_id, gateway_id, moved_seq FROM terminals ORDER BY 1"
+    ).fetchall()
+    mark = conn.execute("SELECT value FROM meta WHERE key = 'terminal_moves'").fetchall()
+    conn.close()
+    assert [tuple(r) for r in rows] == [("t-moves", "gw-2", 1), ("t-stays", "gw-1", 0)]
+    assert [tuple(r) for r in mark] == [("1",)]
