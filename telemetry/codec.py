@@ -102,7 +102,8 @@ def _reason(exc: ValidationError) -> tuple[RejectReason, str]:
         return RejectReason.NON_FINITE, detail[:200]
     if kind in _RANGE_ERRORS:
         return RejectReason.OUT_OF_RANGE, detail[:200]
-    if first["loc"] == ("v",):
+    if first["loc"] == ("v",) and kind == "literal_error":
+        # A number other than 1; a "v" that is not a number at all is ``schema`` (below).
         return RejectReason.UNSUPPORTED_VERSION, f"wire version {first.get('input')!r}"
     return RejectReason.SCHEMA, detail[:200]
 

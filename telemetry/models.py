@@ -10,7 +10,9 @@ Rules a vendor can rely on:
   number in any language, and storable as a SQLite INTEGER), ``ts`` between 1970 and 2262
   (what a 64-bit nanosecond timestamp holds). docs/protocol.md, "Integer and number limits";
 - types are strict, in every kind: a number is a JSON number (never ``"5"`` nor ``true``), a
-  boolean is ``true``/``false`` (never ``1`` nor ``"true"``), a string is a JSON string.
+  boolean is ``true``/``false`` (never ``1`` nor ``"true"``), a string is a JSON string, the
+  wire version is the JSON number 1 (never ``true`` nor ``"1"``) and a time is an RFC 3339
+  string or a JSON number (never ``"1795339200"``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,28 @@ def _json_integer(value: object) -> object:
     return value
 
 
+def _json_version(value: object) -> object:
+    """Literal[1] alone takes ``true`` (True == 1): the version is a JSON number. A number
+    other than 1 is left to the literal, so it stays ``unsupported_version``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("the wire version is the JSON number 1, not a string or boolean")
+    return value
+
+
+# A time given as a string must be RFC 3339 (it starts with the date). Lax datetime parsing
+# would read "1795339200" as Unix seconds: a number is sent as a JSON number.
+_RFC3339_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _json_time(value: object) -> object:
+    if isinstance(value, bool) or (isinstance(value, str) and not _RFC3339_DATE.match(value)):
+        raise ValueError(
+            "a time is an RFC 3339 string with an offset or a JSON number of Unix seconds, "
+            "not a number in a string nor a boolean"
+        )
+    return value
+
+
 GatewayId = Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]
 # Strict: a JSON number (int or float) only, in pydantic-core (no Python call per field).
 Number = Annotated[float, Strict()]
@@ -59,14 +83,15 @@ Flag = Annotated[bool, Strict()]  # true or false, never 1 or "true"
 Pct = Annotated[Number, Field(ge=0, le=100)]
 Count = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(_json_integer)]
 DataInt = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
-Timestamp = Annotated[AwareDatetime, Field(ge=TS_MIN, lt=TS_MAX)]
+Timestamp = Annotated[AwareDatetime, Field(ge=TS_MIN, lt=TS_MAX), BeforeValidator(_json_time)]
+Version = Annotated[Literal[1], BeforeValidator(_json_version)]
 Short = Annotated[str, Field(max_length=128)]
 
 
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False, frozen=True)
 
-    v: Literal[1] = 1
+    v: Version = 1
     gw: GatewayId
     ts: Timestamp
     terminal: GatewayId | None = None

@@ -219,3 +219,85 @@ def test_a_boolean_field_takes_true_and_false(kind: str, name: str) -> None:
         result = _decode(kind, raw_field=f'"{name}": {raw}')
         assert isinstance(result, Decoded)
         assert getattr(result.message, name) is want
+
+
+# ---------------------------------------- the wire version and times, strict in every kind
+# Every kind, valid as it stands; the transactions window wide enough for any time tried.
+EVERY_KIND: dict[str, tuple[str, dict[str, Any]]] = {
+    **BASE,
+    "firmware": ("posfleet/v1/gw-1/firmware", {}),
+    "transactions": (
+        "posfleet/v1/gw-1/terminal/t-1/transactions",
+        {"terminal": "t-1", "since": TS - 1200, "until": TS + 1200},
+    ),
+}
+TIME_FIELDS = [
+    *((kind, "ts") for kind in EVERY_KIND),
+    ("transactions", "since"),
+    ("transactions", "until"),
+    ("transactions", "last_txn_at"),
+    ("transactions", "batch.closed_at"),
+]
+BATCH = {"id": "b-1", "count": 1, "amount": 100, "currency": "CNY"}
+
+
+def _with_raw(kind: str, name: str, raw: str) -> object:
+    """``kind``'s valid message with ``name`` (``batch.closed_at``: inside the batch) set to
+    the JSON text ``raw``, as a vendor's agent would have written it."""
+    topic, base = EVERY_KIND[kind]
+    body: dict[str, Any] = {"v": 1, "gw": "gw-1", "ts": TS, **base}
+    if name == "batch.closed_at":
+        body["batch"] = {**BATCH, "closed_at": "@RAW@"}
+    else:
+        body[name] = "@RAW@"
+    return decode(topic, json.dumps(body).replace('"@RAW@"', raw).encode())
+
+
+@pytest.mark.parametrize("kind", EVERY_KIND)
+@pytest.mark.parametrize("raw", ["true", "false", '"1"', '"2"', "null", "[1]", '{"n": 1}'])
+def test_the_wire_version_is_a_json_number_never_a_boolean_nor_a_string(
+    kind: str, raw: str
+) -> None:
+    result = _with_raw(kind, "v", raw)
+    assert isinstance(result, Rejected)
+    assert result.reason is RejectReason.SCHEMA
+    assert result.detail.startswith("v: ")
+
+
+@pytest.mark.parametrize("kind", EVERY_KIND)
+def test_the_wire_version_is_1_and_another_number_is_an_unsupported_version(kind: str) -> None:
+    for raw, want in (("1", "accepted"), ("1.0", "accepted"), ("2", "unsupported_version")):
+        assert _reason(_with_raw(kind, "v", raw)) == want, raw
+    assert _reason(_with_raw(kind, "v", "0")) == "unsupported_version"
+
+
+@pytest.mark.parametrize(("kind", "name"), TIME_FIELDS)
+@pytest.mark.parametrize(
+    "raw", [f'"{TS}"', f'"{TS}.5"', f'" {TS}"', f'"{TS}000"', '"-1"', "true", "false"]
+)
+def test_a_time_is_never_a_number_in_a_string_nor_a_boolean(kind: str, name: str, raw: str) -> None:
+    result = _with_raw(kind, name, raw)
+    assert isinstance(result, Rejected)
+    assert result.reason is RejectReason.SCHEMA
+    assert result.detail.startswith(f"{name}: ")
+
+
+@pytest.mark.parametrize(("kind", "name"), TIME_FIELDS)
+@pytest.mark.parametrize(
+    ("raw", "unix"),
+    [
+        (str(TS), TS),  # Unix seconds, the reference agent's form
+        (f"{TS}.5", TS + 0.5),
+        ('"2026-11-22T09:20:00Z"', TS),  # RFC 3339
+        ('"2026-11-22T17:20:00.5+08:00"', TS + 0.5),
+    ],
+)
+def test_a_time_is_an_rfc_3339_string_or_a_json_number(
+    kind: str, name: str, raw: str, unix: float
+) -> None:
+    result = _with_raw(kind, name, raw)
+    assert isinstance(result, Decoded), result
+    value: Any = result.message
+    for part in name.split("."):
+        value = getattr(value, part)
+    assert value.timestamp() == unix

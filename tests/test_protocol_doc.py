@@ -248,6 +248,7 @@ LAX_VALUES: dict[str, tuple[object, ...]] = {
     "number": (True, "5"),
     "bool": (1, 0, "true"),
     "string": (5, True),
+    "time": ("1795339200", "1795339200.5", True),  # a number in a string: not Unix seconds
 }
 
 
@@ -352,8 +353,10 @@ def test_documented_field_type_requirement_and_limits_hold(
     without = {k: v for k, v in base.items() if k != name}
     assert required.split()[0] in ("yes", "no"), row
     assert _outcome(topic, without) == ("accepted" if required.startswith("no") else type_reason())
-    if ftype == "`1`":  # the wire version: any other value is not this protocol
-        assert (with_(1), with_(2), with_("1")) == ("accepted",) + ("unsupported_version",) * 2
+    if ftype == "`1`":  # the wire version: another number is not this protocol
+        assert (with_(1), with_(2), with_(0)) == ("accepted",) + ("unsupported_version",) * 2
+        # Not a number at all: the wrong type, as for any field.
+        assert all(with_(lax) == type_reason() for lax in (True, "1", None)), name
         return
     assert ftype in WRONG_TYPE, f"unknown type {ftype!r} for {name}"
     if name == "ts":  # both documented forms
