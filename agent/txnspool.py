@@ -16,6 +16,7 @@ The caller queues the messages (the outbox) and only then calls :meth:`TxnSpool.
 from __future__ import annotations
 
 import contextlib
+import grp
 import heapq
 import json
 import logging
@@ -64,6 +65,9 @@ SENT_WINDOWS_KEPT = 4096
 # A file whose last line has no newline yet and that changed this recently is still being
 # written (in place, the wrong way): it waits rather than have its last line cut in half.
 UNFINISHED_S = 60.0
+# The spool as docs/agent.md's setup makes it: the agent owns it, the payment app's group
+# writes there, and setgid makes the files and rejected/ inherit that group.
+SPOOL_MODE = 0o2770
 LINE_FIELDS = frozenset(SCHEMA["transactions"]) | {"terminal"}
 _COUNTED = ("approved_amount", "refunded_amount")
 
@@ -225,11 +229,15 @@ class TxnSpool:
     ``journal_dir``, the agent's own: a journal is published unchecked after a crash, so one
     the payment app could drop would bypass every check."""
 
-    def __init__(self, root: Path, gateway_id: str, journal_dir: Path) -> None:
+    def __init__(
+        self, root: Path, gateway_id: str, journal_dir: Path, group: str | None = None
+    ) -> None:
         self.root = root
         self.rejected_dir = root / "rejected"
         self.journal_dir = journal_dir
         self.gw = gateway_id
+        self.group = group  # txn_spool_group: a name or a gid
+        self._seen_gid: int | None = None  # the spool's group when last seen
         if self._usable():
             self._take_over_old_journals()
 
@@ -253,11 +261,72 @@ class TxnSpool:
         """The spool exists (created if need be); a wrong path must not stop the agent, so
         every scan says so in the log instead, and the payment app's files wait."""
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            st = os.stat(self.root)
+        except FileNotFoundError:
+            st = None
         except OSError as exc:
-            log.error("transaction spool %s cannot be created: %s (txn_spool_dir)", self.root, exc)
+            log.error("transaction spool %s unusable: %s (txn_spool_dir)", self.root, exc)
             return False
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            log.error("transaction spool %s is not a directory (txn_spool_dir)", self.root)
+            return False
+        if st is None:
+            try:
+                st = self._create()
+            except OSError as exc:
+                log.error(
+                    "transaction spool %s cannot be created: %s (txn_spool_dir)", self.root, exc
+                )
+                return False
+        self._seen_gid = st.st_gid
         return True
+
+    def _create(self) -> os.stat_result:
+        """Made again as the setup made it (a clean-up script may delete it): mode 2770 and
+        the payment app's group, else the payment app silently cannot drop files any more
+        and its terminals look idle. The group: ``txn_spool_group``, else the spool's group
+        when this agent last saw it, else its parent's."""
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(self.root, 0o700)  # nobody else's until its group is right
+        except FileExistsError:  # made meanwhile: left as it is
+            return os.stat(self.root)
+        gid, where = self._wanted_group()
+        if os.stat(self.root).st_gid != gid:
+            try:
+                os.chown(self.root, -1, gid)
+            except OSError as exc:
+                log.warning(
+                    "transaction spool %s: cannot give it group %s (%s), so the payment app "
+                    "may not be able to drop files (group from %s); fix: make the agent's "
+                    "user a member of that group and restart the agent, or create the spool "
+                    "yourself: install -d -m 2770 -g %s %s",
+                    self.root,
+                    gid,
+                    exc.strerror,
+                    where,
+                    gid,
+                    self.root,
+                )
+        os.chmod(self.root, SPOOL_MODE)  # mkdir's mode is cut by the umask
+        st = os.stat(self.root)
+        mode = stat.S_IMODE(st.st_mode)
+        log.info("transaction spool %s created, mode %o, group %d", self.root, mode, st.st_gid)
+        return st
+
+    def _wanted_group(self) -> tuple[int, str]:
+        """The gid the spool should have, and where that comes from (for the warning)."""
+        if self.group:
+            try:
+                return group_id(self.group), f"txn_spool_group = {self.group!r}"
+            except KeyError:
+                log.error(
+                    "txn_spool_group %r: no such group; fix the setting or create the group",
+                    self.group,
+                )
+        if self._seen_gid is not None:
+            return self._seen_gid, "the spool's group before; set txn_spool_group"
+        return os.stat(self.root.parent).st_gid, "its parent directory; set txn_spool_group"
 
     def _candidates(self) -> list[str]:
         """The names of the oldest ``MAX_FILES_PER_SCAN`` files, in name order.
@@ -478,6 +547,11 @@ class TxnSpool:
             log.error("cannot set bad lines aside in %s: %s", self.rejected_dir, exc)
         finally:
             os.close(dfd)
+
+
+def group_id(spec: str) -> int:
+    """A group name or number as a gid; ``KeyError`` when no such group exists."""
+    return int(spec) if spec.isdigit() else grp.getgrnam(spec).gr_gid
 
 
 def _write_at(dfd: int, name: str, data: bytes) -> None:
