@@ -230,7 +230,13 @@ class TxnSpool:
     the payment app could drop would bypass every check."""
 
     def __init__(
-        self, root: Path, gateway_id: str, journal_dir: Path, group: str | None = None
+        self,
+        root: Path,
+        gateway_id: str,
+        journal_dir: Path,
+        group: str | None = None,
+        *,
+        read_only: bool = False,
     ) -> None:
         self.root = root
         self.rejected_dir = root / "rejected"
@@ -238,7 +244,10 @@ class TxnSpool:
         self.gw = gateway_id
         self.group = group  # txn_spool_group: a name or a gid
         self._seen_gid: int | None = None  # the spool's group when last seen
-        if self._usable():
+        # ``run --dry-run``: scans read and merge as usual but change nothing on disk
+        # (nothing renamed, set aside, journalled or deleted), so the files are still sent.
+        self.read_only = read_only
+        if not read_only and self._usable():
             self._take_over_old_journals()
 
     def _take_over_old_journals(self) -> None:
@@ -260,6 +269,11 @@ class TxnSpool:
     def _usable(self) -> bool:
         """The spool exists (created if need be); a wrong path must not stop the agent, so
         every scan says so in the log instead, and the payment app's files wait."""
+        if self.read_only:
+            if self.root.is_dir():
+                return True
+            log.info("transaction spool %s: none yet (the agent makes it when it runs)", self.root)
+            return False
         try:
             st = os.stat(self.root)
         except FileNotFoundError:
@@ -345,8 +359,8 @@ class TxnSpool:
     def _withhold(self, name: str) -> str:
         """A file named with a card number is renamed before its name reaches a log, the
         journal or rejected/ (a random name: a hash of a card number can be brute-forced)."""
-        if not looks_like_pan(name):
-            return name
+        if not looks_like_pan(name) or self.read_only:
+            return name  # read only: the name is never logged (_label)
         safe = f"withheld-{secrets.token_hex(8)}.jsonl"
         try:
             os.rename(self.root / name, self.root / safe)
@@ -357,10 +371,21 @@ class TxnSpool:
 
     def scan(self, now: float) -> Scan:
         """Read what is complete; a journal left by a crash is replayed first."""
-        self.journal_dir.mkdir(parents=True, exist_ok=True)
+        if not self.read_only:
+            self.journal_dir.mkdir(parents=True, exist_ok=True)
         journals = sorted(self.journal_dir.glob("*.merged"))
-        if journals:
+        if journals and not self.read_only:
             return self._replay(journals[0])
+        if journals:  # what a run would send first, then the spool's files a scan later
+            replayed = [self._replay(j) for j in journals]
+            spool = self._scan(now)
+            spool.messages[:0] = [m for r in replayed for m in r.messages]
+            for r in replayed:
+                spool.rejected.update(r.rejected)
+            return spool
+        return self._scan(now)
+
+    def _scan(self, now: float) -> Scan:
         if not self._usable():
             return Scan()
         scan = Scan()
@@ -393,6 +418,9 @@ class TxnSpool:
             body.update(f)
             bodies.append((topic_for(self.gw, "transactions", terminal), body))
         self._distinct_windows(bodies)
+        if self.read_only:
+            scan.messages = bodies
+            return scan
         journal = self.journal_dir / f"{int(now * 1000)}.merged"
         tmp = journal.with_suffix(".merged-tmp")
         try:
@@ -429,6 +457,8 @@ class TxnSpool:
                 body["until"] += 1
             seen.add(key)
             sent.append(key)
+        if self.read_only:
+            return
         tmp = path.with_suffix(".json-tmp")
         try:
             tmp.write_text(json.dumps(sent[-SENT_WINDOWS_KEPT:]))
@@ -445,7 +475,7 @@ class TxnSpool:
     def _replay(self, journal: Path) -> Scan:
         try:
             saved = json.loads(journal.read_text())
-            for name in saved["sources"]:
+            for name in saved["sources"] if not self.read_only else []:
                 if "/" not in name and name.endswith(".jsonl"):
                     (self.root / name).unlink(missing_ok=True)  # merged before the crash
             messages = [(str(t), dict(b)) for t, b in saved["messages"]]
@@ -455,7 +485,8 @@ class TxnSpool:
                     raise ValueError(f"message for {topic!r} is not this gateway's transactions")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.error("unreadable transaction journal %s (%s): dropped", journal, exc)
-            journal.unlink(missing_ok=True)
+            if not self.read_only:
+                journal.unlink(missing_ok=True)
             return Scan(rejected=Counter({"journal": 1}))
         return Scan(messages=messages, journal=journal)
 
@@ -471,7 +502,7 @@ class TxnSpool:
         except OSError as exc:
             if path.is_symlink():
                 return self._not_regular(path, scan)
-            log.warning("cannot read %s: %s (left for the next scan)", path, exc)
+            log.warning("cannot read %s: %s (left for the next scan)", _label(path), exc)
             return None
         with os.fdopen(fd, "rb") as f:
             st = os.fstat(fd)
@@ -481,7 +512,7 @@ class TxnSpool:
                 return self._not_regular(path, scan)
             data = f.read(MAX_FILE_BYTES + 1)  # never more, whatever the file's size
         if data and not data.endswith(b"\n") and abs(now - st.st_mtime) < UNFINISHED_S:
-            log.info("%s: last line unfinished, left for the next scan", path.name)
+            log.info("%s: last line unfinished, left for the next scan", _label(path))
             return None
         scan.bytes_read = len(data)
         if len(data) > MAX_FILE_BYTES:
@@ -504,7 +535,10 @@ class TxnSpool:
         if reasons:
             content = b"\n".join(bad_lines) + b"\n" if bad_lines else b""
             self._set_aside(path.name, content, reasons)
-            log.warning("%s: %d bad lines moved to %s", path.name, len(reasons), self.rejected_dir)
+            verb = "would be set aside" if self.read_only else "moved"
+            log.warning(
+                "%s: %d bad lines %s in %s", _label(path), len(reasons), verb, self.rejected_dir
+            )
         return good
 
     def _not_regular(self, path: Path, scan: Scan) -> list[dict[str, Any]]:
@@ -515,6 +549,8 @@ class TxnSpool:
     def _set_aside(self, name: str, content: bytes, reasons: list[str]) -> None:
         """Write into rejected/ without following links: the payment app can write in the
         spool, and a link there must not make the agent write or delete elsewhere."""
+        if self.read_only:
+            return
         try:
             with contextlib.suppress(FileExistsError):
                 self.rejected_dir.mkdir()
@@ -547,6 +583,12 @@ class TxnSpool:
             log.error("cannot set bad lines aside in %s: %s", self.rejected_dir, exc)
         finally:
             os.close(dfd)
+
+
+def _label(path: Path) -> str:
+    """A file's name for a log line; a name that holds a card number is withheld (the
+    agent renames such a file before it reads it, except in a dry run)."""
+    return "(a file named with a card number)" if looks_like_pan(path.name) else path.name
 
 
 def group_id(spec: str) -> int:
