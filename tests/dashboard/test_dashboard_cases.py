@@ -20,18 +20,24 @@ from simulators.stack.seeded_store import NOW
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:altair.*")
 
 
-@pytest.fixture
-def case_id(fleet: Any) -> int:
-    """pp's batch of 5,000.00 CNY settled at 4,980.00: a 20.00 CNY mismatch."""
-    terminal = fleet.terminal_ids[0]
+def _gateway_of(fleet: Any, terminal: str) -> str:
     conn = db.connect(fleet.path)
     try:
-        (gateway,) = conn.execute(
+        row = conn.execute(
             "SELECT gateway_id FROM terminals WHERE terminal_id = ?", (terminal,)
         ).fetchone()
     finally:
         conn.close()
-    return open_case(fleet.path, gateway, terminal, "B77", 500_000, "4980.00", NOW)
+    return str(row[0])
+
+
+@pytest.fixture
+def case_id(fleet: Any) -> int:
+    """pp's batch of 5,000.00 CNY settled at 4,980.00: a 20.00 CNY mismatch."""
+    terminal = fleet.terminal_ids[0]
+    return open_case(
+        fleet.path, _gateway_of(fleet, terminal), terminal, "B77", 500_000, "4980.00", NOW
+    )
 
 
 def _texts(at: AppTest) -> str:
@@ -155,29 +161,13 @@ def test_a_batch_settled_in_another_currency_shows_the_settled_amount_in_its_own
     USD less 5,000 CNY is no difference): the evidence showed '—' where the acquirer's
     figure belongs. It shows 700.00 USD, and says the currencies differ."""
     terminal = fleet.terminal_ids[1]
-    conn = db.connect(fleet.path)
-    try:
-        (gateway,) = conn.execute(
-            "SELECT gateway_id FROM terminals WHERE terminal_id = ?", (terminal,)
-        ).fetchone()
-    finally:
-        conn.close()
-    cid = open_case(fleet.path, gateway, terminal, "B-USD", 500_000, "700.00", NOW, "USD")
+    cid = open_case(
+        fleet.path, _gateway_of(fleet, terminal), terminal, "B-USD", 500_000, "700.00", NOW, "USD"
+    )
     at = open_page("views/cases.py", query={"lang": lang, "case": str(cid)})
     (evidence,) = [f.value for f in at.dataframe if "count" in f.value.columns]
     assert list(evidence["amount"]) == ["5,000.00 CNY", "700.00 USD"]
     assert [w.value for w in at.warning if differ in w.value], [w.value for w in at.warning]
-
-
-def _gateway_of(fleet: Any, terminal: str) -> str:
-    conn = db.connect(fleet.path)
-    try:
-        row = conn.execute(
-            "SELECT gateway_id FROM terminals WHERE terminal_id = ?", (terminal,)
-        ).fetchone()
-    finally:
-        conn.close()
-    return str(row[0])
 
 
 @pytest.mark.parametrize(
