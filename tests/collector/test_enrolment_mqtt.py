@@ -6,12 +6,13 @@ import re
 import secrets
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from support.sales import sales_window
 
 from collector.process import CollectorProcess
 from collector.store import db
@@ -19,7 +20,7 @@ from simulators.broker import MosquittoProcess
 from simulators.stack.single_gateway import TestGateway
 from simulators.stack.wait import wait_for
 from telemetry import Heartbeat, Kind, encode, topic_for
-from telemetry.models import LinkState, Outcomes, Status, Transactions
+from telemetry.models import LinkState, Status, Transactions
 
 pytestmark = pytest.mark.integration
 
@@ -279,20 +280,7 @@ def test_a_peer_gateway_cannot_keep_another_gateways_dead_pinpad_alive_nor_put_s
                     gw="gw-peer", terminal="pinpad-k", ts=now, state=LinkState.ONLINE, session=1
                 ),
             )
-            send(
-                "gw-peer",
-                Kind.TRANSACTIONS,
-                Transactions(
-                    gw="gw-peer",
-                    terminal="pinpad-k",
-                    ts=now,
-                    since=now - timedelta(minutes=20),
-                    until=now,
-                    outcomes=Outcomes(approved=seq),
-                    approved_amount=100 * seq,
-                    currency="CNY",
-                ),
-            )
+            send("gw-peer", Kind.TRANSACTIONS, sales_window("gw-peer", "pinpad-k", now, seq))
         wait_for(
             lambda: (
                 _sample(_scrape(port), 'posfleet_collector_rejected_total{reason="wrong_gateway"}')
