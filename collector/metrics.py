@@ -285,12 +285,19 @@ class FleetCollector(Collector):
                 f"{table.capitalize()} by effective status, region and model",
                 labels=["status", "region", "model"],
             )
-            for status, region, model, n in db.execute(
-                f"SELECT {effective_sql(table, 'x', scopes)}, "
-                f"{places.of_table(table, 'x', 'region_id')}, x.model, count(*) "
-                f"FROM {table} x WHERE x.registered = 1 GROUP BY 1, 2, 3"
+            region, rows = "x.region_id", "gateways x"
+            if table == "terminals":
+                # Every terminal's gateway is read: one join, not a primary-key probe per
+                # row (places.of): at 100,000 terminals the probes took about twice as long
+                # on PostgreSQL, a fifth longer on SQLite. LEFT and '': a terminal whose
+                # gateway is not listed is counted, in region '', as before.
+                region = f"COALESCE({places.joined('region_id', 'x', 'xg')}, '')"
+                rows = "terminals x LEFT JOIN gateways xg ON xg.gateway_id = x.gateway_id"
+            for status, region_id, model, n in db.execute(
+                f"SELECT {effective_sql(table, 'x', scopes)}, {region}, x.model, count(*) "
+                f"FROM {rows} WHERE x.registered = 1 GROUP BY 1, 2, 3"
             ):
-                fam.add_metric([status, region, model], n)
+                fam.add_metric([status, region_id, model], n)
             yield fam
         pending = GaugeMetricFamily(
             "posfleet_enrolment_pending",
