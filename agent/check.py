@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import socket
 import ssl
+import stat
 import threading
 from typing import Any, TextIO
 
@@ -16,6 +18,8 @@ from agent.config import AgentSettings
 from agent.probes import run_probes
 from agent.probes.terminals import collect_all
 from agent.runner import Probes
+from agent.service import spool_dir_of
+from agent.txnspool import SPOOL_MODE, group_id
 
 
 def running_agent_pid(s: AgentSettings) -> int | None:
@@ -105,8 +109,70 @@ def check_broker(s: AgentSettings, out: TextIO) -> bool:
         client.loop_stop()
 
 
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def check_spool(s: AgentSettings, out: TextIO) -> None:
+    """Can the payment app drop files? The spool's group and mode, or whether the agent
+    (this user) could give a new spool the configured group. Warnings only: the spool
+    never stops the agent."""
+    root = spool_dir_of(s)
+    wanted: int | None = None
+    if s.txn_spool_group:
+        try:
+            wanted = group_id(s.txn_spool_group)
+        except KeyError:
+            out.write(
+                f"WARN txn_spool_group {s.txn_spool_group!r}: no such group; create it "
+                "(groupadd) or fix the setting\n"
+            )
+    fix = f"chgrp {s.txn_spool_group or 'GROUP'} {root} && chmod {SPOOL_MODE:o} {root}"
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        if wanted is not None and os.geteuid() != 0 and wanted not in os.getgroups():
+            out.write(
+                f"WARN transaction spool {root} missing, and this user (uid {os.geteuid()}) "
+                f"cannot give a new one group {s.txn_spool_group} (txn_spool_group): the "
+                "payment app could not drop files; fix: make the agent's user a member of "
+                f"that group, or create it: install -d -m {SPOOL_MODE:o} -g "
+                f"{s.txn_spool_group} {root}\n"
+            )
+        else:
+            group = s.txn_spool_group or "its parent's"
+            out.write(
+                f"ok   transaction spool {root} missing: the agent creates it "
+                f"(mode {SPOOL_MODE:o}, group {group})\n"
+            )
+        return
+    except OSError as exc:
+        out.write(f"WARN transaction spool {root}: {exc} (txn_spool_dir)\n")
+        return
+    mode, name = stat.S_IMODE(st.st_mode), _group_name(st.st_gid)
+    problems = []
+    if not stat.S_ISDIR(st.st_mode):
+        problems.append("not a directory (txn_spool_dir)")
+    if wanted is not None and st.st_gid != wanted:
+        problems.append(f"its group is not txn_spool_group {s.txn_spool_group!r}")
+    if not mode & stat.S_IWGRP:
+        problems.append("its group may not write there")
+    if problems:
+        out.write(
+            f"WARN transaction spool {root} (mode {mode:o}, group {name}): "
+            f"{'; '.join(problems)}, so the payment app may not be able to drop files "
+            f"(unless it runs as the agent's user); fix: {fix}\n"
+        )
+    else:
+        out.write(f"ok   transaction spool {root}: mode {mode:o}, group {name}\n")
+
+
 def check(s: AgentSettings, probes: Probes, out: TextIO) -> int:
     ok = check_broker(s, out)
+    check_spool(s, out)
     for name in ("system", "network", "firmware", "hardware"):
         reading = run_probes([getattr(probes, name)])
         out.write(f"probe {name}: {json.dumps(reading.fields, default=str)}\n")

@@ -69,8 +69,11 @@ class AgentSettings:
     )
 
     # Transaction aggregates from the payment app (docs/agent.md): a spool directory of JSON
-    # lines (default: <state_dir>/txn-spool), read every txn_interval seconds.
+    # lines (default: <state_dir>/txn-spool), read every txn_interval seconds. The group
+    # (name or gid) the payment app writes through, given to the spool when the agent
+    # creates it (mode 2770).
     txn_spool_dir: Path | None = None
+    txn_spool_group: str | None = None
     txn_interval: float = field(default=1200.0, metadata=_range(0, 86400, True))
 
     # Store-and-forward bounds.

@@ -25,8 +25,9 @@ from agent.probes.network import NetworkProbe
 from agent.probes.system import SystemProbe
 from agent.probes.terminals import load_plugins
 from agent.runner import Agent, Probes
-from agent.service import schedule_of
+from agent.service import schedule_of, spool_dir_of
 from agent.session import SessionCounter
+from agent.txnspool import TxnSpool
 
 log = logging.getLogger("agent")
 
@@ -89,7 +90,11 @@ def dry_run(s: AgentSettings, out: TextIO) -> int:
     out.write(f"# will (retained, QoS 1): {status_topic} {encode(will_body).decode()}\n")
     birth = build("status", s.gateway_id, clock.time(), {"state": "online", "session": session})
     sink.send(status_topic, birth)
-    Agent(s.gateway_id, build_probes(s), sink, clock, schedule_of(s)).tick(force=True)
+    # The spool is read as a run would read it, but left as it is (nothing renamed, set
+    # aside, journalled or deleted): its files are still there for the real run.
+    spool = TxnSpool(spool_dir_of(s), s.gateway_id, s.state_dir / "txn-journal", read_only=True)
+    out.write(f"# transaction spool {spool.root}: read, left as it is (files stay for the run)\n")
+    Agent(s.gateway_id, build_probes(s), sink, clock, schedule_of(s), spool).tick(force=True)
     return 0
 
 

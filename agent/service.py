@@ -34,8 +34,13 @@ def schedule_of(s: AgentSettings) -> Schedule:
 
 
 def txn_spool_of(s: AgentSettings) -> TxnSpool:
-    spool = s.txn_spool_dir or s.state_dir / "txn-spool"
-    return TxnSpool(spool, s.gateway_id, journal_dir=s.state_dir / "txn-journal")
+    return TxnSpool(
+        spool_dir_of(s), s.gateway_id, s.state_dir / "txn-journal", group=s.txn_spool_group
+    )
+
+
+def spool_dir_of(s: AgentSettings) -> Path:
+    return s.txn_spool_dir or s.state_dir / "txn-spool"
 
 
 class Service:

@@ -16,6 +16,7 @@ The caller queues the messages (the outbox) and only then calls :meth:`TxnSpool.
 from __future__ import annotations
 
 import contextlib
+import grp
 import heapq
 import json
 import logging
@@ -64,6 +65,9 @@ SENT_WINDOWS_KEPT = 4096
 # A file whose last line has no newline yet and that changed this recently is still being
 # written (in place, the wrong way): it waits rather than have its last line cut in half.
 UNFINISHED_S = 60.0
+# The spool as docs/agent.md's setup makes it: the agent owns it, the payment app's group
+# writes there, and setgid makes the files and rejected/ inherit that group.
+SPOOL_MODE = 0o2770
 LINE_FIELDS = frozenset(SCHEMA["transactions"]) | {"terminal"}
 _COUNTED = ("approved_amount", "refunded_amount")
 
@@ -225,12 +229,25 @@ class TxnSpool:
     ``journal_dir``, the agent's own: a journal is published unchecked after a crash, so one
     the payment app could drop would bypass every check."""
 
-    def __init__(self, root: Path, gateway_id: str, journal_dir: Path) -> None:
+    def __init__(
+        self,
+        root: Path,
+        gateway_id: str,
+        journal_dir: Path,
+        group: str | None = None,
+        *,
+        read_only: bool = False,
+    ) -> None:
         self.root = root
         self.rejected_dir = root / "rejected"
         self.journal_dir = journal_dir
         self.gw = gateway_id
-        if self._usable():
+        self.group = group  # txn_spool_group: a name or a gid
+        self._seen_gid: int | None = None  # the spool's group when last seen
+        # ``run --dry-run``: scans read and merge as usual but change nothing on disk
+        # (nothing renamed, set aside, journalled or deleted), so the files are still sent.
+        self.read_only = read_only
+        if not read_only and self._usable():
             self._take_over_old_journals()
 
     def _take_over_old_journals(self) -> None:
@@ -252,12 +269,78 @@ class TxnSpool:
     def _usable(self) -> bool:
         """The spool exists (created if need be); a wrong path must not stop the agent, so
         every scan says so in the log instead, and the payment app's files wait."""
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            log.error("transaction spool %s cannot be created: %s (txn_spool_dir)", self.root, exc)
+        if self.read_only:
+            if self.root.is_dir():
+                return True
+            log.info("transaction spool %s: none yet (the agent makes it when it runs)", self.root)
             return False
+        try:
+            st = os.stat(self.root)
+        except FileNotFoundError:
+            st = None
+        except OSError as exc:
+            log.error("transaction spool %s unusable: %s (txn_spool_dir)", self.root, exc)
+            return False
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            log.error("transaction spool %s is not a directory (txn_spool_dir)", self.root)
+            return False
+        if st is None:
+            try:
+                st = self._create()
+            except OSError as exc:
+                log.error(
+                    "transaction spool %s cannot be created: %s (txn_spool_dir)", self.root, exc
+                )
+                return False
+        self._seen_gid = st.st_gid
         return True
+
+    def _create(self) -> os.stat_result:
+        """Made again as the setup made it (a clean-up script may delete it): mode 2770 and
+        the payment app's group, else the payment app silently cannot drop files any more
+        and its terminals look idle. The group: ``txn_spool_group``, else the spool's group
+        when this agent last saw it, else its parent's."""
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(self.root, 0o700)  # nobody else's until its group is right
+        except FileExistsError:  # made meanwhile: left as it is
+            return os.stat(self.root)
+        gid, where = self._wanted_group()
+        if os.stat(self.root).st_gid != gid:
+            try:
+                os.chown(self.root, -1, gid)
+            except OSError as exc:
+                log.warning(
+                    "transaction spool %s: cannot give it group %s (%s), so the payment app "
+                    "may not be able to drop files (group from %s); fix: make the agent's "
+                    "user a member of that group and restart the agent, or create the spool "
+                    "yourself: install -d -m 2770 -g %s %s",
+                    self.root,
+                    gid,
+                    exc.strerror,
+                    where,
+                    gid,
+                    self.root,
+                )
+        os.chmod(self.root, SPOOL_MODE)  # mkdir's mode is cut by the umask
+        st = os.stat(self.root)
+        mode = stat.S_IMODE(st.st_mode)
+        log.info("transaction spool %s created, mode %o, group %d", self.root, mode, st.st_gid)
+        return st
+
+    def _wanted_group(self) -> tuple[int, str]:
+        """The gid the spool should have, and where that comes from (for the warning)."""
+        if self.group:
+            try:
+                return group_id(self.group), f"txn_spool_group = {self.group!r}"
+            except KeyError:
+                log.error(
+                    "txn_spool_group %r: no such group; fix the setting or create the group",
+                    self.group,
+                )
+        if self._seen_gid is not None:
+            return self._seen_gid, "the spool's group before; set txn_spool_group"
+        return os.stat(self.root.parent).st_gid, "its parent directory; set txn_spool_group"
 
     def _candidates(self) -> list[str]:
         """The names of the oldest ``MAX_FILES_PER_SCAN`` files, in name order.
@@ -276,8 +359,8 @@ class TxnSpool:
     def _withhold(self, name: str) -> str:
         """A file named with a card number is renamed before its name reaches a log, the
         journal or rejected/ (a random name: a hash of a card number can be brute-forced)."""
-        if not looks_like_pan(name):
-            return name
+        if not looks_like_pan(name) or self.read_only:
+            return name  # read only: the name is never logged (_label)
         safe = f"withheld-{secrets.token_hex(8)}.jsonl"
         try:
             os.rename(self.root / name, self.root / safe)
@@ -288,10 +371,21 @@ class TxnSpool:
 
     def scan(self, now: float) -> Scan:
         """Read what is complete; a journal left by a crash is replayed first."""
-        self.journal_dir.mkdir(parents=True, exist_ok=True)
+        if not self.read_only:
+            self.journal_dir.mkdir(parents=True, exist_ok=True)
         journals = sorted(self.journal_dir.glob("*.merged"))
-        if journals:
+        if journals and not self.read_only:
             return self._replay(journals[0])
+        if journals:  # what a run would send first, then the spool's files a scan later
+            replayed = [self._replay(j) for j in journals]
+            spool = self._scan(now)
+            spool.messages[:0] = [m for r in replayed for m in r.messages]
+            for r in replayed:
+                spool.rejected.update(r.rejected)
+            return spool
+        return self._scan(now)
+
+    def _scan(self, now: float) -> Scan:
         if not self._usable():
             return Scan()
         scan = Scan()
@@ -324,6 +418,9 @@ class TxnSpool:
             body.update(f)
             bodies.append((topic_for(self.gw, "transactions", terminal), body))
         self._distinct_windows(bodies)
+        if self.read_only:
+            scan.messages = bodies
+            return scan
         journal = self.journal_dir / f"{int(now * 1000)}.merged"
         tmp = journal.with_suffix(".merged-tmp")
         try:
@@ -360,6 +457,8 @@ class TxnSpool:
                 body["until"] += 1
             seen.add(key)
             sent.append(key)
+        if self.read_only:
+            return
         tmp = path.with_suffix(".json-tmp")
         try:
             tmp.write_text(json.dumps(sent[-SENT_WINDOWS_KEPT:]))
@@ -376,7 +475,7 @@ class TxnSpool:
     def _replay(self, journal: Path) -> Scan:
         try:
             saved = json.loads(journal.read_text())
-            for name in saved["sources"]:
+            for name in saved["sources"] if not self.read_only else []:
                 if "/" not in name and name.endswith(".jsonl"):
                     (self.root / name).unlink(missing_ok=True)  # merged before the crash
             messages = [(str(t), dict(b)) for t, b in saved["messages"]]
@@ -386,7 +485,8 @@ class TxnSpool:
                     raise ValueError(f"message for {topic!r} is not this gateway's transactions")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.error("unreadable transaction journal %s (%s): dropped", journal, exc)
-            journal.unlink(missing_ok=True)
+            if not self.read_only:
+                journal.unlink(missing_ok=True)
             return Scan(rejected=Counter({"journal": 1}))
         return Scan(messages=messages, journal=journal)
 
@@ -402,7 +502,7 @@ class TxnSpool:
         except OSError as exc:
             if path.is_symlink():
                 return self._not_regular(path, scan)
-            log.warning("cannot read %s: %s (left for the next scan)", path, exc)
+            log.warning("cannot read %s: %s (left for the next scan)", _label(path), exc)
             return None
         with os.fdopen(fd, "rb") as f:
             st = os.fstat(fd)
@@ -412,7 +512,7 @@ class TxnSpool:
                 return self._not_regular(path, scan)
             data = f.read(MAX_FILE_BYTES + 1)  # never more, whatever the file's size
         if data and not data.endswith(b"\n") and abs(now - st.st_mtime) < UNFINISHED_S:
-            log.info("%s: last line unfinished, left for the next scan", path.name)
+            log.info("%s: last line unfinished, left for the next scan", _label(path))
             return None
         scan.bytes_read = len(data)
         if len(data) > MAX_FILE_BYTES:
@@ -435,7 +535,10 @@ class TxnSpool:
         if reasons:
             content = b"\n".join(bad_lines) + b"\n" if bad_lines else b""
             self._set_aside(path.name, content, reasons)
-            log.warning("%s: %d bad lines moved to %s", path.name, len(reasons), self.rejected_dir)
+            verb = "would be set aside" if self.read_only else "moved"
+            log.warning(
+                "%s: %d bad lines %s in %s", _label(path), len(reasons), verb, self.rejected_dir
+            )
         return good
 
     def _not_regular(self, path: Path, scan: Scan) -> list[dict[str, Any]]:
@@ -446,6 +549,8 @@ class TxnSpool:
     def _set_aside(self, name: str, content: bytes, reasons: list[str]) -> None:
         """Write into rejected/ without following links: the payment app can write in the
         spool, and a link there must not make the agent write or delete elsewhere."""
+        if self.read_only:
+            return
         try:
             with contextlib.suppress(FileExistsError):
                 self.rejected_dir.mkdir()
@@ -478,6 +583,17 @@ class TxnSpool:
             log.error("cannot set bad lines aside in %s: %s", self.rejected_dir, exc)
         finally:
             os.close(dfd)
+
+
+def _label(path: Path) -> str:
+    """A file's name for a log line; a name that holds a card number is withheld (the
+    agent renames such a file before it reads it, except in a dry run)."""
+    return "(a file named with a card number)" if looks_like_pan(path.name) else path.name
+
+
+def group_id(spec: str) -> int:
+    """A group name or number as a gid; ``KeyError`` when no such group exists."""
+    return int(spec) if spec.isdigit() else grp.getgrnam(spec).gr_gid
 
 
 def _write_at(dfd: int, name: str, data: bytes) -> None:

@@ -7,6 +7,7 @@ only per-subject series are the alerts that are firing.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -225,6 +226,10 @@ ALERT_LABELS = (
     "escalation",
     "summary",
     "since",
+    # A store's txn_failure_spike on one acquirer names it (collector/alerts/spikes.py), so
+    # that acquirer's own spike inhibits it; '' (no label) on every other alert. Bounded:
+    # only the acquirers the transaction counters label by name.
+    "acquirer",
 )
 
 
@@ -285,12 +290,19 @@ class FleetCollector(Collector):
                 f"{table.capitalize()} by effective status, region and model",
                 labels=["status", "region", "model"],
             )
-            for status, region, model, n in db.execute(
-                f"SELECT {effective_sql(table, 'x', scopes)}, "
-                f"{places.of_table(table, 'x', 'region_id')}, x.model, count(*) "
-                f"FROM {table} x WHERE x.registered = 1 GROUP BY 1, 2, 3"
+            region, rows = "x.region_id", "gateways x"
+            if table == "terminals":
+                # Every terminal's gateway is read: one join, not a primary-key probe per
+                # row (places.of): at 100,000 terminals the probes took about twice as long
+                # on PostgreSQL, a fifth longer on SQLite. LEFT and '': a terminal whose
+                # gateway is not listed is counted, in region '', as before.
+                region = f"COALESCE({places.joined('region_id', 'x', 'xg')}, '')"
+                rows = "terminals x LEFT JOIN gateways xg ON xg.gateway_id = x.gateway_id"
+            for status, region_id, model, n in db.execute(
+                f"SELECT {effective_sql(table, 'x', scopes)}, {region}, x.model, count(*) "
+                f"FROM {rows} WHERE x.registered = 1 GROUP BY 1, 2, 3"
             ):
-                fam.add_metric([status, region, model], n)
+                fam.add_metric([status, region_id, model], n)
             yield fam
         pending = GaugeMetricFamily(
             "posfleet_enrolment_pending",
@@ -314,14 +326,17 @@ class FleetCollector(Collector):
             "One series per paging alert: firing, not inhibited, not covered (1)",
             labels=list(ALERT_LABELS),
         )
-        for row in db.execute(
+        for *row, details in db.execute(
             "SELECT kind, severity, region_id, site_id, gateway_id, terminal_id, escalation, "
-            "summary, coalesce(fired_at, started_at) FROM alerts "
+            "summary, coalesce(fired_at, started_at), details FROM alerts "
             "WHERE state = 'firing' AND inhibited_by IS NULL AND fired_at IS NOT NULL"
         ):
             # fired_at unset: a site_down covered by its first gateway's page (the engine's
             # promotion in place), shown in the console but never a second page.
-            firing.add_metric([str(v) for v in row], 1)
+            acquirer = ""
+            if row[0] == "txn_failure_spike":
+                acquirer = str(json.loads(details or "{}").get("acquirer") or "")
+            firing.add_metric([*(str(v) for v in row), acquirer], 1)
         yield firing
         yield from transaction_totals(db)
         yield from shortfall_cases(db)

@@ -1,12 +1,14 @@
 """What a shortfall case's work is called in the viewer's language: the parties called, the
-calls' outcomes, the causes, and each audited step said in words (the case page's audit trail
-and the Audit log page). Values are stored as ids (``duplicated_refund``) and never shown as
-such."""
+calls' outcomes, the causes, each audited step said in words (the case page's audit trail
+and the Audit log page), and the headers of the columns every table of cases shows. Values are
+stored as ids (``duplicated_refund``) and never shown as such."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+import streamlit as st
 
 from dashboard.action_text import ACTION_NAMES
 from dashboard.amounts import money
@@ -35,6 +37,19 @@ CAUSE_TEXT = {
     "settlement_pending": N_("settlement pending"),
     "other": N_("other"),
 }
+
+
+def case_columns() -> dict[str, Any]:
+    """The columns a table of shortfall cases shows alike wherever it stands (the case list,
+    the Alerts page's overdue follow-ups): the link to the case, the merchant to call, the
+    store, the terminal and the difference. A table adds its own columns to these."""
+    return {
+        "case": st.column_config.LinkColumn(t("case"), display_text=r"case=(\d+)$", width="small"),
+        "merchant": t("merchant and phone"),
+        "store": t("store"),
+        "terminal": t("terminal"),
+        "short": t("difference (terminal - settled)"),
+    }
 
 
 def details_of(raw: object) -> dict[str, Any]:

@@ -181,6 +181,15 @@ def _since(a: Alert) -> datetime | None:
     return parse_time(a.labels.get("since", "")) or parse_time(a.starts_at)
 
 
+def summary(a: Alert, lang: str) -> str:
+    """The alert's one-line "what" in ``lang``: in zh-CN the rule's ``summary_zh`` when it has
+    one (every shipped rule does), else the English ``summary`` annotation, else the
+    collector's ``summary`` label, else the alert's name."""
+    if lang == "zh-CN" and a.annotations.get("summary_zh", "").strip():
+        return a.annotations["summary_zh"]
+    return a.annotations.get("summary") or a.labels.get("summary") or a.labels.get("alertname", "")
+
+
 def alert_lines(
     a: Alert,
     lang: str,
@@ -191,7 +200,7 @@ def alert_lines(
 ) -> list[Line]:
     s = STRINGS[lang]
     lines: list[Line] = []
-    what = a.annotations.get("summary") or a.labels.get("summary") or a.labels.get("alertname", "")
+    what = summary(a, lang)
     lines.append([Text(f"{s['what']}: ", True), Text(clean(what, 300))])
     where: list[str] = []
     region = a.labels.get("region", "")
@@ -334,7 +343,7 @@ def _digest_line(
 ) -> Line:
     s = STRINGS[lang]
     site = lookup(a.labels.get("site", "")) if a.labels.get("site") else None
-    what = a.annotations.get("summary") or a.labels.get("summary") or a.labels.get("alertname", "")
+    what = summary(a, lang)
     where = "/".join(
         clean(v, 40)
         for v in (

@@ -12,6 +12,8 @@ from pydantic import ValidationError
 
 from telemetry.cards import card_field, may_hold_pan, parse_all, redact
 from telemetry.models import (
+    EXACT_BRANCH,
+    FAST_BRANCH,
     Event,
     Firmware,
     Hardware,
@@ -92,8 +94,12 @@ _RANGE_ERRORS = frozenset(
 
 
 def _reason(exc: ValidationError) -> tuple[RejectReason, str]:
-    first = exc.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in first["loc"])
+    errors = exc.errors(include_url=False)
+    # A count or amount that is not a plain integer fails the fast branch of its union
+    # (telemetry.models._JsonCount) before the exact one: the exact one's error is the
+    # reason, reported without the branch's label, as for any other field.
+    first = next((e for e in errors if e["loc"][-1:] != (FAST_BRANCH,)), errors[0])
+    where = ".".join(str(p) for p in first["loc"] if p != EXACT_BRANCH)
     detail = f"{where}: {first['msg']}" if where else str(first["msg"])
     kind = first["type"]
     if kind == "json_invalid":

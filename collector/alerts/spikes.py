@@ -22,7 +22,14 @@ categories; it clears when no category is above half its threshold. Cardholder d
 Region- and acquirer-wide spikes (an issuer's outage across a province) are judged by
 Prometheus on the bounded counters against the same hour a week before
 (deploy/prometheus/rules: PosfleetAcquirerFailureSpike, PosfleetRegionTimeoutSpike), and
-inhibit the store-level pages they explain.
+inhibit the store-level pages they explain. An acquirer's spike explains a store's only when
+the store's failures are that acquirer's: when at least ``acquirer_share`` (80 %) of the
+failures the page counts (its spiking categories, in the window) came from one acquirer, the
+spike names it (``details.acquirer``, the ``acquirer`` label of ``posfleet_alert_firing``), so
+Alertmanager's ``equal: [region, acquirer]`` can match. A store failing on several acquirers
+names none and is never inhibited by one of them. Only an acquirer the counters label by name
+is named (one of the first ``ACQUIRERS_MAX``): those counted as ``other`` or ``unknown`` share
+their label with others, whose spike would not explain this store.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from collector.model import SubjectType
 from collector.store.db import Connection
 from collector.store.meta import get_meta, set_meta
 from collector.store.times import from_db, to_db
+from collector.store.transactions import NO_ACQUIRER, OTHER_ACQUIRER
 
 CATEGORIES = ("issuer_unavailable", "timed_out", "reversed")
 CURSOR_KEY = "spike_fold_cursor"
@@ -60,6 +68,8 @@ class SpikeSettings:
     prior_attempts: float = 50.0
     prior_ratio: float = 0.01
     max_attempts: float = 20000.0  # halve a bucket's sums past this: bounded and current
+    # A spike names an acquirer when at least this share of its failures are that acquirer's.
+    acquirer_share: float = 0.8
 
 
 def threshold(base_failed: float, base_attempted: float, s: SpikeSettings) -> float:
@@ -72,6 +82,15 @@ def spiking(failed: int, attempted: int, limit: float, s: SpikeSettings, *, acti
     if active:  # hysteresis: clears below half the threshold (or when the store goes quiet)
         return failed >= s.min_failures // 2 and attempted > 0 and failed / attempted >= limit / 2
     return attempted >= s.min_attempts and failed >= s.min_failures and failed / attempted >= limit
+
+
+def dominant(failed: dict[str, int], share: float) -> str:
+    """The acquirer with at least ``share`` of the ``failed`` (acquirer -> failures), else ''."""
+    total = sum(failed.values())
+    if total <= 0:
+        return ""
+    acquirer, most = max(failed.items(), key=lambda kv: (kv[1], kv[0]))
+    return acquirer if most >= share * total else ""
 
 
 class SpikeSweep:
@@ -128,22 +147,28 @@ class SpikeSweep:
         """Judge every store that reported windows in the last ``window_s`` (and those with
         a spike open, so that a store that went quiet clears)."""
         since = to_db(now - timedelta(seconds=self.s.window_s))
-        recent = {
-            site: (int(n), int(iu), int(to), int(rv), region, tz)
-            for site, region, tz, n, iu, to, rv in conn.execute(
-                f"SELECT {SITE}, MAX({REGION}), "
-                f"MAX({ZONE}), SUM(a.approved + a.declined + a.reversed + "
-                "a.timed_out + a.error), SUM(a.rc_issuer_unavailable), SUM(a.timed_out), "
-                "SUM(a.reversed) FROM txn_aggregates a "
-                "LEFT JOIN terminals t ON t.terminal_id = a.terminal_id AND a.terminal_id != '' "
-                "LEFT JOIN gateways g ON g.gateway_id = a.gateway_id "
-                f"LEFT JOIN sites s ON s.site_id = {SITE} "
-                "WHERE a.received_at >= ? AND a.historical = 0 "
-                f"GROUP BY {SITE}",
-                (since,),
-            )
-            if site
-        }
+        recent: dict[str, tuple[int, int, int, int, str, str]] = {}
+        # site -> acquirer -> failures per category (a store's sales go to a few acquirers)
+        by_acquirer: dict[str, dict[str, tuple[int, int, int]]] = defaultdict(dict)
+        for site, acquirer, region, tz, n, iu, to, rv in conn.execute(
+            f"SELECT {SITE}, a.acquirer, MAX({REGION}), "
+            f"MAX({ZONE}), SUM(a.approved + a.declined + a.reversed + "
+            "a.timed_out + a.error), SUM(a.rc_issuer_unavailable), SUM(a.timed_out), "
+            "SUM(a.reversed) FROM txn_aggregates a "
+            "LEFT JOIN terminals t ON t.terminal_id = a.terminal_id AND a.terminal_id != '' "
+            "LEFT JOIN gateways g ON g.gateway_id = a.gateway_id "
+            f"LEFT JOIN sites s ON s.site_id = {SITE} "
+            "WHERE a.received_at >= ? AND a.historical = 0 "
+            f"GROUP BY {SITE}, a.acquirer",
+            (since,),
+        ):
+            if not site:
+                continue
+            was = recent.get(site, (0, 0, 0, 0, region, tz))
+            recent[site] = (
+                was[0] + int(n), was[1] + int(iu), was[2] + int(to), was[3] + int(rv), region, tz
+            )  # fmt: skip
+            by_acquirer[site][acquirer] = (int(iu), int(to), int(rv))
         out: list[Verdict] = []
         for site in sorted(set(recent) | self.active):
             n, iu, to, rv, region, tz = recent.get(site, (0, 0, 0, 0, "", "UTC"))
@@ -177,14 +202,36 @@ class SpikeSweep:
                 f"{LABEL[cat]} {failed} of {n} ({failed / n:.0%}, usually under {limit:.0%})"
                 for cat, failed, limit in hits
             )
+            acquirer = self._acquirer(conn, by_acquirer.get(site, {}), [c for c, _, _ in hits])
             summary = f"Site {site}: sales failing in the last {minutes} min: {what}"
+            if acquirer:
+                summary += f" (on acquirer {acquirer})"
             details = {
                 "category": hits[0][0],
                 "categories": [c for c, _, _ in hits],
                 "attempted": n,
+                "acquirer": acquirer,  # always set: an update must clear a previous one
             }
             out.append(Verdict(key, True, place, summary, details))
         return out
+
+    def _acquirer(
+        self, conn: Connection, failed: dict[str, tuple[int, int, int]], categories: list[str]
+    ) -> str:
+        """The acquirer the spike's failures are on (``acquirer_share`` of them), as the
+        counters label it; '' when they are spread, or its label is shared (other, unknown)."""
+        idx = [CATEGORIES.index(c) for c in categories]
+        acquirer = dominant(
+            {a: sum(v[i] for i in idx) for a, v in failed.items()}, self.s.acquirer_share
+        )
+        if acquirer in ("", OTHER_ACQUIRER, NO_ACQUIRER):
+            return ""
+        # Named by the counters (collector/store/transactions.py: the first ACQUIRERS_MAX
+        # seen) iff it has rows of its own there; a later one counts as 'other'.
+        named = conn.execute(
+            "SELECT 1 FROM txn_totals WHERE acquirer = ? LIMIT 1", (acquirer,)
+        ).fetchone()
+        return acquirer if named else ""
 
     def load(self, conn: Connection) -> None:
         """After a restart: the spikes the store holds are this sweep's to clear."""

@@ -42,7 +42,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeEngine
 
 # The revision this MetaData describes (the newest migration): tests/store check they agree.
-HEAD = "0010"
+HEAD = "0011"
 
 INT: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 FLOAT: TypeEngine[float] = Double().with_variant(sqlite.REAL(), "sqlite")

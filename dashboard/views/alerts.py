@@ -9,6 +9,7 @@ import streamlit as st
 from collector.actions import Role, acknowledge_alert
 from dashboard import alert_text, queries, queries_cases, queries_policies, ui
 from dashboard.amounts import money
+from dashboard.case_text import case_columns
 from dashboard.i18n import t, value
 from dashboard.settings import now_from
 from dashboard.timefmt import duration, local
@@ -140,13 +141,7 @@ def follow_ups_overdue() -> None:
             hide_index=True,
             use_container_width=True,
             column_config={
-                "case": st.column_config.LinkColumn(
-                    t("case"), display_text=r"case=(\d+)$", width="small"
-                ),
-                "merchant": t("merchant and phone"),
-                "store": t("store"),
-                "terminal": t("terminal"),
-                "short": t("difference (terminal - settled)"),
+                **case_columns(),
                 "due": t("follow-up due ({zone})", zone=c.tz),
                 "overdue_by": t("overdue by"),
             },

@@ -15,7 +15,14 @@ from collector.actions import Role, close_case, log_case_call, set_case_cause
 from collector.actions.cases import CAUSES, OUTCOMES, PARTIES
 from dashboard import amounts, queries, queries_cases, ui
 from dashboard.amounts import money
-from dashboard.case_text import CAUSE_TEXT, OUTCOME_TEXT, PARTY_TEXT, audit_step, details_of
+from dashboard.case_text import (
+    CAUSE_TEXT,
+    OUTCOME_TEXT,
+    PARTY_TEXT,
+    audit_step,
+    case_columns,
+    details_of,
+)
 from dashboard.i18n import N_, t
 from dashboard.text import md
 from dashboard.timefmt import local, relative, zone
@@ -141,16 +148,10 @@ def case_list() -> None:
         hide_index=True,
         use_container_width=True,
         column_config={
-            "case": st.column_config.LinkColumn(
-                t("case"), display_text=r"case=(\d+)$", width="small"
-            ),
+            **case_columns(),
             "status": st.column_config.TextColumn(t("status"), width="small"),
             "what": t("what"),
             "business_date": t("business day"),
-            "store": t("store"),
-            "merchant": t("merchant and phone"),
-            "terminal": t("terminal"),
-            "short": t("difference (terminal - settled)"),
             "cause": t("cause"),
             "follow_up": t("next follow-up ({zone})", zone=c.tz),
         },

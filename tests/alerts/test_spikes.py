@@ -17,11 +17,11 @@ from prometheus_client import CollectorRegistry
 
 from collector.alerts.config import AlertSettings
 from collector.alerts.listener import build_listener
-from collector.alerts.spikes import SpikeSettings, spiking, threshold
+from collector.alerts.spikes import SpikeSettings, dominant, spiking, threshold
 from collector.ingest import LinkEvent, Received
 from collector.inventory import upsert_rows
 from collector.liveness import LivenessTracker
-from collector.metrics import CollectorMetrics
+from collector.metrics import CollectorMetrics, FleetCollector
 from collector.processor import Processor
 from collector.store.store import open_store
 from telemetry.clock import FakeClock
@@ -92,40 +92,45 @@ class Rig:
         )
         self.processor.process([LinkEvent(True, self.clock.now(), self.clock.monotonic())])
 
-    def windows(self, start: datetime, end: datetime, mix: Any) -> None:
-        """20-minute windows; ``mix(local start) -> (outcomes, responses)``."""
+    def windows(
+        self, start: datetime, end: datetime, mix: Any, acquirers: dict[str, Any] | None = None
+    ) -> None:
+        """20-minute windows; ``mix(local start) -> (outcomes, responses)``; with
+        ``acquirers`` (name -> mix), one window per acquirer instead (the key names it)."""
         items = []
         t = start
         while t < end:
             until = t + timedelta(minutes=20)
-            outcomes, responses = mix(t.astimezone(SH))
-            body = {
-                "v": 1,
-                "gw": "gw-1",
-                "terminal": "pp-1",
-                "ts": int(until.timestamp()),
-                "since": int(t.timestamp()),
-                "until": int(until.timestamp()),
-                "outcomes": outcomes,
-                "responses": responses,
-            }
-            items.append(
-                Received(
-                    "posfleet/v1/gw-1/terminal/pp-1/transactions",
-                    json.dumps(body).encode(),
-                    self.clock.now(),
-                    self.clock.monotonic(),
+            for acquirer, how in (acquirers or {"": mix}).items():
+                outcomes, responses = how(t.astimezone(SH))
+                body = {
+                    "v": 1,
+                    "gw": "gw-1",
+                    "terminal": "pp-1",
+                    "ts": int(until.timestamp()),
+                    "since": int(t.timestamp()),
+                    "until": int(until.timestamp()),
+                    "outcomes": outcomes,
+                    "responses": responses,
+                    **({"acquirer": acquirer} if acquirer else {}),
+                }
+                items.append(
+                    Received(
+                        "posfleet/v1/gw-1/terminal/pp-1/transactions",
+                        json.dumps(body).encode(),
+                        self.clock.now(),
+                        self.clock.monotonic(),
+                    )
                 )
-            )
             t = until
         self.processor.process(items)
 
-    def live(self, until: datetime, mix: Any) -> None:
+    def live(self, until: datetime, mix: Any, acquirers: dict[str, Any] | None = None) -> None:
         """Windows as they happen: one every 20 minutes, the clock running."""
         while self.clock.now() < until:
             start = self.clock.now()
             self.clock.advance(20 * 60)
-            self.windows(start, self.clock.now(), mix)
+            self.windows(start, self.clock.now(), mix, acquirers)
             for _ in range(4):  # the listener's ticks between windows
                 self.clock.advance(1)
                 self.processor.process([])
@@ -195,3 +200,73 @@ def test_what_is_normal_on_sunday_evening_is_a_spike_on_monday(rig: Rig) -> None
 def test_cardholder_declines_are_never_a_spike(rig: Rig) -> None:
     rig.live(_sh("2026-11-29T21:00"), cardholders)
     assert rig.spikes() == []
+
+
+def test_a_spike_names_the_acquirer_with_at_least_80_percent_of_its_failures() -> None:
+    assert dominant({"acq-a": 8, "acq-b": 2}, 0.8) == "acq-a"  # 80 %: named
+    assert dominant({"acq-a": 7, "acq-b": 3}, 0.8) == ""  # 70 %: spread
+    assert dominant({"acq-a": 5, "acq-b": 5}, 0.8) == ""
+    assert dominant({"acq-a": 0, "acq-b": 0}, 0.8) == ""
+
+
+def _page(rig: Rig, url: str) -> tuple[str, dict[str, str]]:
+    """The spike's stored acquirer and its posfleet_alert_firing labels, as scraped."""
+    (details,) = rig.store.conn.execute(
+        "SELECT details FROM alerts WHERE kind = 'txn_failure_spike' AND state = 'firing'"
+    ).fetchone()
+    registry = CollectorRegistry()
+    fleet = FleetCollector(url)
+    registry.register(fleet)
+    try:
+        (labels,) = [
+            s.labels
+            for family in registry.collect()
+            for s in family.samples
+            if s.name == "posfleet_alert_firing"
+        ]
+    finally:
+        fleet.close()
+    return json.loads(details)["acquirer"], labels
+
+
+def test_a_store_spike_on_one_acquirer_names_it_so_that_acquirers_spike_can_inhibit_it(
+    rig: Rig, store_url: str
+) -> None:
+    rig.live(_sh("2026-11-29T20:00"), normal)
+    # The store's issuer declines all come through acq-a; acq-b's sales there go through.
+    both = {"acq-a": issuer_down, "acq-b": lambda _: ({"approved": 5}, {"approved": 5})}
+    rig.live(_sh("2026-11-29T20:40"), normal, both)
+    acquirer, labels = _page(rig, store_url)
+    assert acquirer == "acq-a"
+    assert (labels["alertname"], labels["site"], labels["region"]) == (
+        "txn_failure_spike", "s-sh", "east"
+    )  # fmt: skip
+    assert labels["acquirer"] == "acq-a"
+    assert labels["summary"].endswith("(on acquirer acq-a)")
+
+
+def test_a_store_spike_spread_over_acquirers_names_none(rig: Rig, store_url: str) -> None:
+    rig.live(_sh("2026-11-29T20:00"), normal)
+    rig.live(_sh("2026-11-29T20:40"), normal, {"acq-a": issuer_down, "acq-b": issuer_down})
+    acquirer, labels = _page(rig, store_url)
+    assert acquirer == ""
+    assert labels["acquirer"] == ""  # no label: no acquirer's spike inhibits it
+
+
+def test_a_spike_on_an_acquirer_the_counters_call_other_names_none(
+    rig: Rig, store_url: str
+) -> None:
+    # 20 acquirers counted by name already: a 21st counts as 'other' (ACQUIRERS_MAX), a
+    # label shared with others, whose spike would not explain this store.
+    with rig.store.transaction() as conn:
+        for i in range(20):
+            conn.execute(
+                "INSERT INTO txn_totals (dim, key, region_id, acquirer, n) "
+                "VALUES ('class', 'approved', 'east', ?, 1)",
+                (f"acq-{i:02d}",),
+            )
+    rig.live(_sh("2026-11-29T20:00"), normal)
+    rig.live(_sh("2026-11-29T20:40"), normal, {"acq-late": issuer_down})
+    acquirer, labels = _page(rig, store_url)
+    assert acquirer == ""
+    assert labels["acquirer"] == ""

@@ -9,7 +9,9 @@ never a spike."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -31,13 +33,22 @@ def _list_without_a_place(store: object, terminal: str) -> None:
     conn.commit()
 
 
+@contextmanager
+def _pp1_without_a_place(store: Any) -> Iterator[None]:
+    """A rig's ``store`` with PIN pad pp-1 listed without a store of its own, closed after."""
+    try:
+        _list_without_a_place(store, "pp-1")
+        yield
+    finally:
+        store.close()
+
+
 @pytest.fixture
 def silence_rig(store_url: str) -> Iterator[test_silence.Rig]:
     rig = test_silence.Rig(store_url, test_silence._sh("2026-11-30T10:00"))
-    _list_without_a_place(rig.store, "pp-1")
-    rig.history(14)
-    yield rig
-    rig.store.close()
+    with _pp1_without_a_place(rig.store):
+        rig.history(14)
+        yield rig
 
 
 def test_a_silent_pin_pad_is_judged_in_its_gateways_store_and_paged_to_its_region(
@@ -58,23 +69,19 @@ def test_a_silent_pin_pad_is_judged_in_its_gateways_store_and_paged_to_its_regio
 def test_a_closed_shops_pin_pad_is_not_silent_at_night(store_url: str) -> None:
     # Its history was counted in the store's hours: at 03:00 Shanghai the shop is closed.
     rig = test_silence.Rig(store_url, test_silence._sh("2026-11-30T02:00"))
-    try:
-        _list_without_a_place(rig.store, "pp-1")
+    with _pp1_without_a_place(rig.store):
         rig.history(14)
         rig.live(test_silence._sh("2026-11-30T06:00"))
         assert rig.silent() == []
-    finally:
-        rig.store.close()
 
 
 @pytest.fixture
 def spike_rig(store_url: str) -> Iterator[test_spikes.Rig]:
     now = test_spikes._sh("2026-11-29T19:00")  # a Sunday
     rig = test_spikes.Rig(store_url, now)
-    _list_without_a_place(rig.store, "pp-1")
-    rig.windows(now - timedelta(days=14), now, test_spikes.normal)
-    yield rig
-    rig.store.close()
+    with _pp1_without_a_place(rig.store):
+        rig.windows(now - timedelta(days=14), now, test_spikes.normal)
+        yield rig
 
 
 def test_an_issuer_outage_at_the_store_counts_its_pin_pads_that_name_no_store(

@@ -8,11 +8,12 @@ import csv
 import queue
 import sqlite3
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
+from support.sales import sales_window
 
 from collector.alerts.config import AlertSettings
 from collector.alerts.listener import build_listener
@@ -27,7 +28,7 @@ from collector.model import Liveness, SubjectType
 from collector.processor import Processor
 from collector.store.store import Store, connect
 from telemetry import FakeClock, Heartbeat, Kind, Status, encode, topic_for
-from telemetry.models import LinkState, OfflineReason, Outcomes, Transactions
+from telemetry.models import LinkState, OfflineReason
 
 _OPEN: list[Store] = []  # every Rig's store, closed after its test
 
@@ -511,16 +512,7 @@ def _pinpad_behind(rig: Rig, terminal: str, gateway: str) -> None:
 
 def _window(rig: Rig, gw: str, terminal: str, approved: int) -> Received:
     now = rig.clock.now()
-    txn = Transactions(
-        gw=gw,
-        terminal=terminal,
-        ts=now,
-        since=now - timedelta(minutes=20),
-        until=now,
-        outcomes=Outcomes(approved=approved),
-        approved_amount=100 * approved,
-        currency="CNY",
-    )
+    txn = sales_window(gw, terminal, now, approved)
     topic = topic_for(gw, Kind.TRANSACTIONS, terminal)
     return Received(topic, encode(txn), now, rig.clock.monotonic())
 

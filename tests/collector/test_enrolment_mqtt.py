@@ -12,6 +12,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from support.sales import sales_window
 
 from collector.main import main
 from collector.process import CollectorProcess
@@ -280,20 +281,7 @@ def test_a_peer_gateway_cannot_keep_another_gateways_dead_pinpad_alive_nor_put_s
                     gw="gw-peer", terminal="pinpad-k", ts=now, state=LinkState.ONLINE, session=1
                 ),
             )
-            send(
-                "gw-peer",
-                Kind.TRANSACTIONS,
-                Transactions(
-                    gw="gw-peer",
-                    terminal="pinpad-k",
-                    ts=now,
-                    since=now - timedelta(minutes=20),
-                    until=now,
-                    outcomes=Outcomes(approved=seq),
-                    approved_amount=100 * seq,
-                    currency="CNY",
-                ),
-            )
+            send("gw-peer", Kind.TRANSACTIONS, sales_window("gw-peer", "pinpad-k", now, seq))
         wait_for(
             lambda: (
                 _sample(_scrape(port), 'posfleet_collector_rejected_total{reason="wrong_gateway"}')

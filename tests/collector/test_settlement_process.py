@@ -81,6 +81,34 @@ def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
         conn.close()
 
 
+def _batches_stored(port: int, collector: CollectorProcess, db: Path) -> None:
+    """pp-1's and pp-2's batch closes published, and stored by the collector."""
+    _publish_batches(port, collector)
+    wait_for(lambda: len(_rows(db, "SELECT 1 FROM txn_batches")) == 2, 30, what="batches stored")
+
+
+def _inbox_collector(
+    tmp_path: Path, port: int, inventory: Path | None = None, **env: str
+) -> CollectorProcess:
+    """A collector on tmp_path/c.sqlite that reconciles what is dropped in tmp_path/settlement,
+    polled every half second."""
+    settings = {
+        "POSFLEET_SETTLEMENT_DIR": str(tmp_path / "settlement"),
+        "POSFLEET_SETTLEMENT_POLL_S": "0.5",
+        **env,
+    }
+    return CollectorProcess(tmp_path / "c.sqlite", port, inventory=inventory, env=settings)
+
+
+def _hand_inbox(tmp_path: Path) -> tuple[Path, Path, SettlementInbox]:
+    """A new store at tmp_path/c.sqlite and an inbox at tmp_path/settlement on it, with no
+    collector: the test drives its passes (scan_once)."""
+    db = tmp_path / "c.sqlite"
+    open_store(db).close()
+    inbox = tmp_path / "settlement"
+    return db, inbox, SettlementInbox(db, inbox, registry=CollectorRegistry())
+
+
 @pytest.fixture
 def inventory(tmp_path: Path) -> Path:
     inv = tmp_path / "inventory"
@@ -99,17 +127,9 @@ def test_a_file_dropped_in_the_inbox_opens_a_case_and_a_broken_one_is_rejected(
     inbox = tmp_path / "settlement"
     inbox.mkdir()
     db = tmp_path / "c.sqlite"
-    collector = CollectorProcess(
-        db,
-        mosquitto.port,
-        inventory=inventory,
-        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
-    )
+    collector = _inbox_collector(tmp_path, mosquitto.port, inventory)
     with collector:
-        _publish_batches(mosquitto.port, collector)
-        wait_for(
-            lambda: len(_rows(db, "SELECT 1 FROM txn_batches")) == 2, 30, what="batches stored"
-        )
+        _batches_stored(mosquitto.port, collector, db)
         part = inbox / "settle-2026-11-23.csv.part"
         part.write_text(
             HEADER
@@ -149,10 +169,7 @@ def test_the_cli_reconciles_a_file_and_says_what_it_opened(
 ) -> None:
     db = tmp_path / "c.sqlite"
     with CollectorProcess(db, mosquitto.port, inventory=inventory) as collector:
-        _publish_batches(mosquitto.port, collector)
-        wait_for(
-            lambda: len(_rows(db, "SELECT 1 FROM txn_batches")) == 2, 30, what="batches stored"
-        )
+        _batches_stored(mosquitto.port, collector, db)
     settle = tmp_path / "s.csv"
     settle.write_text(
         HEADER + "M-100,pp-2,B2,2026-11-23,80,4980.00,CNY\nM-100,pp-9,B9,2026-11-23,1,1.0,CNY\n"
@@ -217,10 +234,7 @@ def test_the_cli_refuses_a_pipe_or_a_socket_naming_it_and_never_waits(tmp_path: 
 def test_a_file_swapped_for_a_pipe_after_the_inbox_listed_it_is_rejected_not_waited_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = tmp_path / "c.sqlite"
-    open_store(db).close()
-    inbox = tmp_path / "settlement"
-    box = SettlementInbox(db, inbox, registry=CollectorRegistry())
+    db, inbox, box = _hand_inbox(tmp_path)
     upload = inbox / "settle-2026-11-23.csv"
     upload.write_text(HEADER + "M-100,pp-1,B1,2026-11-23,1,1.00,CNY\n")
     _aged(upload)
@@ -281,11 +295,7 @@ def test_what_is_not_a_readable_csv_file_is_rejected_and_never_holds_up_the_inbo
     good = inbox / "settle-2026-11-23.csv"
     good.write_text(HEADER + "M-100,pp-2,B2,2026-11-23,80,4980.00,CNY\n")
     os.utime(good, (time.time() - 30, time.time() - 30))  # the newest: handled last
-    collector = CollectorProcess(
-        db,
-        mosquitto.port,
-        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
-    )
+    collector = _inbox_collector(tmp_path, mosquitto.port)
     with collector:
         wait_for(
             lambda: (inbox / "done" / good.name).exists(), 30, what="the day's file reconciled"
@@ -356,17 +366,9 @@ def test_files_as_chinese_acquirers_and_excel_write_them_are_reconciled(
     inbox = tmp_path / "settlement"
     inbox.mkdir()
     db = tmp_path / "c.sqlite"
-    collector = CollectorProcess(
-        db,
-        mosquitto.port,
-        inventory=inventory,
-        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
-    )
+    collector = _inbox_collector(tmp_path, mosquitto.port, inventory)
     with collector:
-        _publish_batches(mosquitto.port, collector)
-        wait_for(
-            lambda: len(_rows(db, "SELECT 1 FROM txn_batches")) == 2, 30, what="batches stored"
-        )
+        _batches_stored(mosquitto.port, collector, db)
         # Saved by Excel on a Chinese Windows: GBK, CRLF, merchant names in an extra column,
         # the columns in the acquirer's order, thousands grouped, empty lines at the end.
         gbk = inbox / "结算 2026-11-23.csv"
@@ -406,11 +408,7 @@ def test_a_file_named_in_capitals_by_windows_is_reconciled_not_left_lying(
     upper = inbox / "SETTLE_20261123.CSV"
     upper.write_text(HEADER + "M-100,pp-1,B1,2026-11-23,1,1.00,CNY\n")
     _aged(upper)
-    collector = CollectorProcess(
-        tmp_path / "c.sqlite",
-        mosquitto.port,
-        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
-    )
+    collector = _inbox_collector(tmp_path, mosquitto.port)
     with collector:
         wait_for(lambda: (inbox / "done" / upper.name).exists(), 30, what="the .CSV reconciled")
         assert (inbox / "done" / "SETTLE_20261123.CSV.report.txt").exists()
@@ -422,10 +420,7 @@ def test_a_file_written_in_place_is_read_only_once_a_whole_poll_left_it_unchange
 ) -> None:
     # An acquirer's SFTP client writes the file under its own name, and a slow link stalls:
     # the half written so far is older than the 2-second settle time.
-    db = tmp_path / "c.sqlite"
-    open_store(db).close()
-    inbox = tmp_path / "settlement"
-    box = SettlementInbox(db, inbox, registry=CollectorRegistry())
+    db, inbox, box = _hand_inbox(tmp_path)
     upload = inbox / "settle-2026-11-23.csv"
     upload.write_text(HEADER + "M-100,pp-1,B1,2026-11-23,120,12345.00,CNY\nM-100,pp-2,B2,20")
     _aged(upload)
@@ -447,12 +442,7 @@ def test_a_batch_the_terminal_reports_after_the_file_came_is_judged_when_it_arri
     inbox = tmp_path / "settlement"
     inbox.mkdir()
     db = tmp_path / "c.sqlite"
-    collector = CollectorProcess(
-        db,
-        mosquitto.port,
-        inventory=inventory,
-        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
-    )
+    collector = _inbox_collector(tmp_path, mosquitto.port, inventory)
     with collector:
         # The file comes first: the store's agent was offline overnight.
         settle = inbox / "settle-2026-11-23.csv"
@@ -490,10 +480,7 @@ def test_a_batch_the_terminal_reports_after_the_file_came_is_judged_when_it_arri
 def test_an_inbox_deleted_while_the_collector_runs_is_made_again_and_keeps_working(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    db = tmp_path / "c.sqlite"
-    open_store(db).close()
-    inbox = tmp_path / "settlement"
-    box = SettlementInbox(db, inbox, registry=CollectorRegistry())
+    _, inbox, box = _hand_inbox(tmp_path)
     shutil.rmtree(inbox)  # an operator's clean-up, or a share unmounted and mounted again
     with caplog.at_level(logging.WARNING, logger="collector.settlement_inbox"):
         assert box.scan_once() == []  # no failed pass: the inbox is made again
@@ -510,10 +497,7 @@ def test_an_inbox_deleted_while_the_collector_runs_is_made_again_and_keeps_worki
 def test_a_corrected_file_under_the_same_name_is_kept_beside_the_first_even_after_a_tidy_up(
     tmp_path: Path,
 ) -> None:
-    db = tmp_path / "c.sqlite"
-    open_store(db).close()
-    inbox = tmp_path / "settlement"
-    box = SettlementInbox(db, inbox, registry=CollectorRegistry())
+    db, inbox, box = _hand_inbox(tmp_path)
     shutil.rmtree(inbox / "done")  # an operator tidied done/ away
     upload = inbox / "settle-2026-11-23.csv"
     for amount in ("1.00", "2.00"):  # the acquirer's correction, under the same name
@@ -541,11 +525,7 @@ def test_a_file_too_large_to_be_a_settlement_file_is_rejected_unread(
     good = inbox / "settle-2026-11-23.csv"
     good.write_text(HEADER + "M-100,pp-1,B1,2026-11-23,1,1.00,CNY\n")
     _aged(good)
-    collector = CollectorProcess(
-        tmp_path / "c.sqlite",
-        mosquitto.port,
-        env={"POSFLEET_SETTLEMENT_DIR": str(inbox), "POSFLEET_SETTLEMENT_POLL_S": "0.5"},
-    )
+    collector = _inbox_collector(tmp_path, mosquitto.port)
     with collector:
         error = inbox / "rejected" / "export.csv.error.txt"
         wait_for(error.exists, 30, what="the dump rejected")
@@ -560,17 +540,15 @@ def test_the_inbox_judges_business_dates_by_the_acquirers_cut_off_setting(
     inbox = tmp_path / "settlement"
     inbox.mkdir()
     db = tmp_path / "c.sqlite"
-    env = {
-        "POSFLEET_SETTLEMENT_DIR": str(inbox),
-        "POSFLEET_SETTLEMENT_POLL_S": "0.5",
-        "POSFLEET_SETTLEMENT_CUTOFF": "21:00",  # the batches close at 22:00: the 24th's
-        "POSFLEET_SETTLEMENT_CUTOFF_TZ": "Asia/Shanghai",
-    }
-    with CollectorProcess(db, mosquitto.port, inventory=inventory, env=env) as collector:
-        _publish_batches(mosquitto.port, collector)
-        wait_for(
-            lambda: len(_rows(db, "SELECT 1 FROM txn_batches")) == 2, 30, what="batches stored"
-        )
+    collector = _inbox_collector(
+        tmp_path,
+        mosquitto.port,
+        inventory,
+        POSFLEET_SETTLEMENT_CUTOFF="21:00",  # the batches close at 22:00: the 24th's
+        POSFLEET_SETTLEMENT_CUTOFF_TZ="Asia/Shanghai",
+    )
+    with collector:
+        _batches_stored(mosquitto.port, collector, db)
         settle = inbox / "settle-2026-11-24.csv"
         settle.write_text(
             HEADER

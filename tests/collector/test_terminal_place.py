@@ -124,6 +124,33 @@ def test_maintenance_due_and_terminal_gauges_count_a_pin_pad_in_its_gateways_reg
     }
 
 
+def test_the_terminal_gauge_counts_a_pin_pad_whose_gateway_is_unlisted_or_placeless(
+    store: Store, store_url: str
+) -> None:
+    # The gauge joins each terminal's gateway: a terminal whose gateway is not in the
+    # inventory, or is there without a region, is still counted, in region '' (as the
+    # console's place rule has it), and one with a region of its own keeps it.
+    with store.conn as conn:
+        conn.execute(
+            "INSERT INTO gateways (gateway_id, model, status) VALUES ('gw-3', 'R1', 'online')"
+        )
+        conn.execute(
+            "INSERT INTO terminals (terminal_id, gateway_id, model, status) VALUES "
+            "('pp-30', 'gw-3', 'PP-10', 'online'), ('pp-40', 'gw-gone', 'PP-10', 'online')"
+        )
+        conn.execute(
+            "INSERT INTO terminals (terminal_id, gateway_id, region_id, model, status) "
+            "VALUES ('pp-41', 'gw-gone', 'west', 'PP-10', 'online')"
+        )
+    terminals = _samples(store_url, "posfleet_terminals")
+    assert terminals == {
+        (("model", "PP-10"), ("region", "east"), ("status", "online")): 2,
+        (("model", "PP-10"), ("region", "west"), ("status", "online")): 2,  # pp-9, pp-41
+        # pp-30 behind a gateway with no region; pp-40 behind one the inventory lacks.
+        (("model", "PP-10"), ("region", ""), ("status", "online")): 2,
+    }
+
+
 def test_a_stores_maintenance_window_covers_the_pin_pads_listed_without_a_store(
     store: Store, store_url: str
 ) -> None:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from support.cases import open_case
+from support.cases import gateway_of, open_case
 
 from collector.store import db
 from simulators.stack.seeded_store import NOW
@@ -24,14 +24,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:altair.*")
 def case_id(fleet: Any) -> int:
     """pp's batch of 5,000.00 CNY settled at 4,980.00: a 20.00 CNY mismatch."""
     terminal = fleet.terminal_ids[0]
-    conn = db.connect(fleet.path)
-    try:
-        (gateway,) = conn.execute(
-            "SELECT gateway_id FROM terminals WHERE terminal_id = ?", (terminal,)
-        ).fetchone()
-    finally:
-        conn.close()
-    return open_case(fleet.path, gateway, terminal, "B77", 500_000, "4980.00", NOW)
+    return open_case(
+        fleet.path, gateway_of(fleet.path, terminal), terminal, "B77", 500_000, "4980.00", NOW
+    )
 
 
 def _texts(at: AppTest) -> str:
@@ -155,29 +150,20 @@ def test_a_batch_settled_in_another_currency_shows_the_settled_amount_in_its_own
     USD less 5,000 CNY is no difference): the evidence showed '—' where the acquirer's
     figure belongs. It shows 700.00 USD, and says the currencies differ."""
     terminal = fleet.terminal_ids[1]
-    conn = db.connect(fleet.path)
-    try:
-        (gateway,) = conn.execute(
-            "SELECT gateway_id FROM terminals WHERE terminal_id = ?", (terminal,)
-        ).fetchone()
-    finally:
-        conn.close()
-    cid = open_case(fleet.path, gateway, terminal, "B-USD", 500_000, "700.00", NOW, "USD")
+    cid = open_case(
+        fleet.path,
+        gateway_of(fleet.path, terminal),
+        terminal,
+        "B-USD",
+        500_000,
+        "700.00",
+        NOW,
+        "USD",
+    )
     at = open_page("views/cases.py", query={"lang": lang, "case": str(cid)})
     (evidence,) = [f.value for f in at.dataframe if "count" in f.value.columns]
     assert list(evidence["amount"]) == ["5,000.00 CNY", "700.00 USD"]
     assert [w.value for w in at.warning if differ in w.value], [w.value for w in at.warning]
-
-
-def _gateway_of(fleet: Any, terminal: str) -> str:
-    conn = db.connect(fleet.path)
-    try:
-        row = conn.execute(
-            "SELECT gateway_id FROM terminals WHERE terminal_id = ?", (terminal,)
-        ).fetchone()
-    finally:
-        conn.close()
-    return str(row[0])
 
 
 @pytest.mark.parametrize(
@@ -200,9 +186,9 @@ def test_the_alerts_page_lists_the_shortfall_cases_whose_follow_up_is_overdue(
     late, fresh = fleet.terminal_ids[0], fleet.terminal_ids[1]
     opened = NOW - timedelta(days=2)
     late_id = open_case(
-        fleet.path, _gateway_of(fleet, late), late, "B-LATE", 500_000, "4980.00", opened
+        fleet.path, gateway_of(fleet.path, late), late, "B-LATE", 500_000, "4980.00", opened
     )
-    open_case(fleet.path, _gateway_of(fleet, fresh), fresh, "B-NOW", 300_000, "2990.00", NOW)
+    open_case(fleet.path, gateway_of(fleet.path, fresh), fresh, "B-NOW", 300_000, "2990.00", NOW)
     at = open_page("views/alerts.py", query={"lang": lang})
     assert heading in [h.value for h in at.subheader]
     (listed,) = [f.value for f in at.dataframe if "overdue_by" in f.value.columns]

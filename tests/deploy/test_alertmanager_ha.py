@@ -86,6 +86,7 @@ def _labels(n: int) -> dict[str, str]:
         "escalation": "1",
         "summary": f"Gateway gw-{n} down (will)",
         "since": "2026-11-30T09:00:00+00:00",
+        "acquirer": "",
     }
 
 

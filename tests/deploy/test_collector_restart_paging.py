@@ -82,7 +82,8 @@ def test_an_outage_that_continues_across_a_collector_death_pages_once_and_resolv
         # its first /metrics (the earliest Prometheus can scrape it, whether or not it sees
         # the broker yet) already serves the outage from its store
         assert any(
-            line.startswith('posfleet_alert_firing{alertname="gateway_down"')
+            line.startswith("posfleet_alert_firing{")  # labels in name order: acquirer first
+            and 'alertname="gateway_down"' in line
             and 'gateway="gw-a1"' in line
             for line in stack.metrics().splitlines()
         )

@@ -113,7 +113,7 @@ def test_series_count_does_not_grow_with_the_fleet_only_with_firing_alerts(tmp_p
     labels = after["posfleet_alert_firing"][0][0]
     assert set(labels) == {
         "alertname", "severity", "region", "site", "gateway", "terminal", "escalation",
-        "summary", "since",
+        "summary", "since", "acquirer",
     }  # fmt: skip
     assert {k: len(v) for k, v in after.items() if k != "posfleet_alert_firing"} == {
         k: n for k, n in count_large.items() if k != "posfleet_alert_firing"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -80,14 +81,32 @@ def test_real_time_digest_at_a_reduced_rate_of_5_per_10_seconds(tmp_path):
     assert took < 30.0, f"40 pages at 5 per 10 s took {took:.1f} s: digests should need two windows"
 
 
+@pytest.mark.slow
 def test_real_alertmanager_posting_to_the_relay_reaches_dingtalk_rendered(tmp_path):
-    from simulators.stack.prometheus import AlertmanagerProcess, StackError, find_program
+    """A shipped rule (PosfleetSiteDown) evaluated by a real Prometheus, posted by a real
+    Alertmanager to the relay process: the zh-CN robot reads the rule's Chinese summary,
+    the English robot on the same route its English one."""
+    from support.services import missing
+
+    from simulators.stack.prometheus import (
+        TEST_INTERVALS,
+        AlertmanagerProcess,
+        PrometheusProcess,
+        StackError,
+        StandInExporter,
+        find_program,
+        render_prometheus_config,
+    )
 
     if find_program("prometheus-alertmanager", "alertmanager") is None:
-        from support.services import missing
-
         missing("alertmanager")
-    with FakeRobot("dingtalk", secret="SECam") as robot:
+    if find_program("prometheus") is None:
+        missing("prometheus")
+    with ExitStack() as stack:
+        robot = stack.enter_context(FakeRobot("dingtalk", secret="SECam"))
+        wecom = stack.enter_context(FakeRobot("wecom"))
+        exporter = StandInExporter()
+        stack.callback(exporter.close)
         port = free_port()
         cfg = write_config(
             tmp_path / "relay",
@@ -97,9 +116,10 @@ def test_real_alertmanager_posting_to_the_relay_reaches_dingtalk_rendered(tmp_pa
                     "url": robot.url,
                     "secret": robot.secret,
                     "lang": "zh-CN",
-                }
+                },
+                "noc-en": {"type": "wecom", "url": wecom.url, "lang": "en"},
             },
-            routes={"north-oncall": ["noc"]},
+            routes={"north-oncall": ["noc", "noc-en"]},
         )
         template = Path(__file__).with_name("alertmanager-notify.yml").read_text()
         am_dir = tmp_path / "am"
@@ -108,40 +128,56 @@ def test_real_alertmanager_posting_to_the_relay_reaches_dingtalk_rendered(tmp_pa
             template.replace("RELAY_URL", f"http://127.0.0.1:{port}")
         )
         relay = RelayProcess(cfg, port, tmp_path / "relay").start()
+        stack.callback(relay.stop)
         try:
-            try:
-                am = AlertmanagerProcess(am_dir / "alertmanager.yml", am_dir).start()
-            except StackError as exc:
-                pytest.fail(str(exc))
-            try:
-                am.post_alerts(
-                    [
-                        {
-                            "labels": {
-                                "alertname": "SiteDown",
-                                "severity": "page",
-                                "region": "north",
-                                "site": "site-9",
-                            },
-                            "annotations": {
-                                "summary": "Site site-9 (north) is down",
-                                "runbook_url": "https://runbooks.example/site-down.md",
-                            },
-                        }
-                    ]
-                )
-                wait_for(
-                    lambda: robot.accepted(), timeout=30, what="a message at the fake DingTalk"
-                )
-            finally:
-                am.stop()
-        finally:
-            relay.stop()
+            am = AlertmanagerProcess(am_dir / "alertmanager.yml", am_dir).start()
+            stack.callback(am.stop)
+            prom_config = render_prometheus_config(
+                f"127.0.0.1:{exporter.port}",
+                f"127.0.0.1:{am.port}",
+                TEST_INTERVALS,
+                tmp_path / "prom",
+            )
+            prom = PrometheusProcess(prom_config, tmp_path / "prom").start()
+            stack.callback(prom.stop)
+        except StackError as exc:
+            pytest.fail(str(exc))
+        # The collector's series for a store outage, as docs/metrics.md specifies; Prometheus
+        # turns it into PosfleetSiteDown with the shipped rule's annotations filled in.
+        exporter.firing.labels(
+            alertname="site_down",
+            severity="critical",
+            region="north",
+            site="site-9",
+            gateway="",
+            terminal="",
+            escalation="1",
+            summary="Site site-9 down: 3 of 3 gateways",
+            since="2026-11-30T07:48:00+00:00",
+        ).set(1)
+        wait_for(
+            lambda: robot.accepted() and wecom.accepted(),
+            timeout=30,
+            what="a message at the fake DingTalk and WeCom robots",
+        )
     msg = robot.accepted()[0]
     assert msg.query["access_token"] == robot.token
     assert "sign" in msg.query
     text = msg.text()
-    assert "【告警】SiteDown" in text
-    assert "Site site-9 （north） is down" in text
-    assert "[处理手册](https://runbooks.example/site-down.md)" in text
+    assert "【告警】PosfleetSiteDown" in text
+    # The rule's summary_zh as Prometheus filled it in (its brackets and colon are
+    # full-width already, so markdown neutralising leaves them as they are).
+    assert "**内容:** 门店 site-9（north）断线：该店所有网关都无法连接" in text
+    assert "is down" not in text
+    assert "2026-11-30 15:48 （Asia/Shanghai）" in text  # the collector's `since`, China time
+    assert (
+        "[处理手册](https://github.com/posfleet/posfleet/blob/main/docs/runbooks/site-down.md)"
+        in text
+    )
     assert json.dumps(msg.body, ensure_ascii=False).count("确认（认领）") == 1
+    en = wecom.accepted()[0].text()
+    assert "FIRING: PosfleetSiteDown" in en
+    assert (
+        "**What:** Site site-9 （north） is down: every gateway of the store is unreachable" in en
+    )
+    assert "断线" not in en

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import pytest
 from notify_fakes import FakeRobot, alert, drain, post, webhook
 
 from collector.store import db
 from collector.store.migrate import ensure_schema
+from notify.payload import Notification, parse
+from notify.render import (
+    Document,
+    render_digest,
+    render_single,
+    to_feishu_post,
+    to_markdown,
+    to_plain,
+)
 
 HOSTILE = {
     "site": "s1](http://evil.example/x) **boom** <@all> <font color=red>",
@@ -182,3 +196,163 @@ def test_an_acquirer_spike_says_which_acquirer_in_both_languages(make_relay, clo
     assert "收单机构 unionpay-sh" in zh
     en = _one_message(make_relay, clock, "wecom", "en", webhook([spike]))
     assert "acquirer unionpay-sh" in en
+
+
+# ------------------------------------------------------------------ the page's language
+# Every shipped rule carries `summary_zh` next to `summary` (docs/alerting.md); a zh-CN
+# channel shows the Chinese one, an English channel the English one, in every format.
+
+ZH = "门店 site-1（north）的网关 gw-0007 断线"  # PosfleetGatewayDown's summary_zh, filled in
+EN = "Gateway gw-0007 at site site-1 (north) is down"  # alert()'s English summary
+NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _parsed(*alerts: dict[str, Any], status: str = "firing") -> Notification:
+    n = parse(json.dumps(webhook(list(alerts), status=status)).encode())
+    assert isinstance(n, Notification), n
+    return n
+
+
+def _single(lang: str, **annotations: str) -> Document:
+    n = _parsed(alert(7, annotations=annotations))
+    return render_single(n, lang, SHANGHAI, NOW, lambda _site: None, lambda _a: None)
+
+
+def _digest(lang: str, **annotations: str) -> Document:
+    carried = _parsed(alert(7, annotations=annotations))
+    queued = _parsed(alert(8))
+    return render_digest(
+        [carried], [queued], lang, SHANGHAI, NOW, lambda _site: None, lambda _a: None
+    )
+
+
+def _feishu_texts(doc: Document, lang: str) -> list[str]:
+    post = to_feishu_post(doc, lang)
+    (body,) = post.values()
+    return [node["text"] for row in body["content"] for node in row if node["tag"] == "text"]
+
+
+def test_a_chinese_channel_shows_the_rules_chinese_summary_in_markdown_feishu_and_plain():
+    doc = _single("zh-CN", summary_zh=ZH)
+    _, markdown = to_markdown(doc)
+    assert f"**内容:** {ZH}" in markdown
+    assert ZH in _feishu_texts(doc, "zh-CN")
+    assert f"内容: {ZH}" in to_plain(doc)
+    for text in (markdown, "\n".join(_feishu_texts(doc, "zh-CN")), to_plain(doc)):
+        assert "is down" not in text
+
+
+def test_an_english_channel_keeps_the_english_summary_when_the_rule_has_a_chinese_one():
+    doc = _single("en", summary_zh=ZH)
+    _, markdown = to_markdown(doc)
+    assert "**What:** Gateway gw-0007 at site site-1 （north） is down" in markdown
+    assert EN in _feishu_texts(doc, "en")
+    assert f"What: {EN}" in to_plain(doc)
+    for text in (markdown, "\n".join(_feishu_texts(doc, "en")), to_plain(doc)):
+        assert "断线" not in text
+
+
+@pytest.mark.parametrize(
+    ("annotations", "expected"),
+    [
+        ({}, EN),  # an alert from a rule without Chinese text (someone's own rule)
+        ({"summary_zh": ""}, EN),
+        ({"summary_zh": " \n\t"}, EN),  # blank after cleaning: not an empty "what"
+        ({"summary_zh": "", "summary": ""}, "GatewayDown"),  # nothing at all: the alert's name
+    ],
+)
+def test_a_chinese_channel_falls_back_to_the_english_summary_without_a_chinese_one(
+    annotations, expected
+):
+    assert f"内容: {expected}" in to_plain(_single("zh-CN", **annotations))
+    assert f"【告警】{expected} · north/site-1/gw-0007" in to_plain(_digest("zh-CN", **annotations))
+
+
+def test_a_chinese_channel_falls_back_to_the_collectors_summary_label():
+    # An alert with no summary annotation at all: the engine's own label is the "what".
+    a = alert(7, extra_labels={"summary": "Gateway gw-0007 down (will)"})
+    del a["annotations"]["summary"]
+    n = _parsed(a)
+    doc = render_single(n, "zh-CN", SHANGHAI, NOW, lambda _site: None, lambda _a: None)
+    assert "内容: Gateway gw-0007 down (will)" in to_plain(doc)
+
+
+def test_a_digest_lists_each_alert_with_the_summary_in_the_channels_language():
+    zh = to_plain(_digest("zh-CN", summary_zh=ZH))
+    assert f"【告警】{ZH} · north/site-1/gw-0007" in zh
+    assert "is down" not in zh
+    en = to_plain(_digest("en", summary_zh=ZH))
+    assert f"FIRING: {EN} · north/site-1/gw-0007" in en
+    assert "断线" not in en
+    _, markdown = to_markdown(_digest("zh-CN", summary_zh=ZH))
+    assert f"**【告警】** {ZH} · north/site-1/gw-0007" in markdown
+
+
+def test_a_resolved_chinese_page_shows_the_chinese_summary():
+    a = alert(7, status="resolved", annotations={"summary_zh": ZH})
+    a["endsAt"] = "2026-11-30T07:58:00Z"
+    n = _parsed(a, status="resolved")
+    doc = render_single(n, "zh-CN", SHANGHAI, NOW, lambda _site: None, lambda _a: None)
+    assert doc.title == "【已恢复】GatewayDown"
+    assert f"内容: {ZH}" in to_plain(doc)
+
+
+def test_a_chinese_summary_is_cleaned_and_capped_like_the_english_one():
+    # 300 characters in a page, 80 in a digest line; line breaks and controls are spaces.
+    long = "断" * 400
+    assert f"内容: {'断' * 299}…\n" in to_plain(_single("zh-CN", summary_zh=long))
+    assert f"【告警】{'断' * 79}… · north/site-1/gw-0007" in to_plain(
+        _digest("zh-CN", summary_zh=long)
+    )
+    doc = _single("zh-CN", summary_zh="门店\n### 标题\x07 断线")
+    assert "内容: 门店 ### 标题 断线\n" in to_plain(doc)
+    _, markdown = to_markdown(doc)
+    assert "门店 ＃＃＃ 标题 断线" in markdown
+
+
+def test_a_hostile_chinese_summary_cannot_add_links_or_mentions_in_markdown():
+    doc = _single("zh-CN", summary_zh="**断线** [点我](http://evil.example) <@all>")
+    _, markdown = to_markdown(doc)
+    assert "＊＊断线＊＊ ［点我］（http://evil.example） ＜＠all＞" in markdown
+    assert not any("evil" in url for url in _links(markdown))
+
+
+@pytest.mark.parametrize("kind", ["dingtalk", "wecom", "feishu", "sms"])
+def test_every_channel_type_delivers_the_chinese_summary_to_a_chinese_channel(
+    make_relay, clock, kind
+):
+    page = webhook([alert(7, annotations={"summary_zh": ZH})])
+    channel: dict[str, Any] = {"type": "http" if kind == "sms" else kind, "lang": "zh-CN"}
+    if kind == "sms":
+        channel["to"] = ["13800138000"]
+        channel["body"] = {"PhoneNumbers": "{to}", "Text": "{text}"}
+    with FakeRobot(kind, monotonic=clock.monotonic, wall=clock.time) as robot:
+        r = make_relay({"noc": {**channel, "url": robot.url}})
+        assert post(f"http://127.0.0.1:{r.port}/alertmanager", page) == 200
+        drain(r, clock)
+    [msg] = robot.accepted()
+    assert ZH in msg.text()
+    assert "is down" not in msg.text()
+
+
+def test_a_digest_to_a_chinese_robot_lists_the_chinese_summaries(make_relay, clock):
+    # 30 pages at once: more than a DingTalk robot's window takes singly, so digests.
+    pages = [
+        webhook(
+            [alert(i, annotations={"summary_zh": f"门店 site-1（north）的网关 gw-{i:04d} 断线"})]
+        )
+        for i in range(30)
+    ]
+    with FakeRobot("dingtalk", monotonic=clock.monotonic, wall=clock.time) as robot:
+        r = make_relay({"noc": {"type": "dingtalk", "url": robot.url, "lang": "zh-CN"}})
+        for page in pages:
+            assert post(f"http://127.0.0.1:{r.port}/alertmanager", page) == 200
+        drain(r, clock)
+    texts = [m.text() for m in robot.accepted()]
+    digests = [t for t in texts if "告警汇总" in t]
+    assert digests
+    every = "\n".join(texts)
+    for i in range(30):
+        assert f"门店 site-1（north）的网关 gw-{i:04d} 断线" in every
+    assert "is down" not in every

@@ -249,7 +249,7 @@ DROPPED_INDEXES = {
 }
 WINDOW_KEY = ("terminal_id", "window_end", "gateway_id", "window_start", "currency", "acquirer")
 # Columns added to release 0's tables, appended in this order, as (name, declared type,
-# notnull, default, pk): 0003 alert snooze, 0004 policies (issue #15), 0010 terminal moves.
+# notnull, default, pk): 0003 alert snooze, 0004 policies (issue #15), 0011 terminal moves.
 ADDED_COLUMNS = {
     "alerts": [("snoozed_until", "TEXT", 0, None, 0), ("snoozed_by", "TEXT", 0, None, 0)],
     "firmware_policy": [
@@ -258,7 +258,7 @@ ADDED_COLUMNS = {
         ("updated_at", "TEXT", 0, None, 0),
     ],
     "services": [("task_type", "TEXT", 1, "''", 0)],
-    "terminals": [("moved_seq", "INTEGER", 1, "0", 0)],  # 0010: moves taken at once
+    "terminals": [("moved_seq", "INTEGER", 1, "0", 0)],  # 0011: moves taken at once
 }
 
 
@@ -633,16 +633,108 @@ def test_0009_drops_the_baselines_a_terminal_counted_in_utc_and_keeps_the_rest(
     ]
 
 
-def test_0010_stamps_existing_terminals_never_moved_and_an_import_stamps_a_move(
+def test_0010_files_a_terminals_old_incidents_open_alerts_and_cases_in_its_gateways_store(
     target: str, engines: list[Engine]
 ) -> None:
-    """0010 adds terminals.moved_seq: the rows of a store at 0009 are never-moved (0), so a
+    """Before the place rule, a PIN pad listed without a store of its own (site and region
+    '') opened incidents, alerts and shortfall cases filed nowhere. 0010 fills the '' from its
+    gateway (its own place, where it has one, is kept); resolved alerts and closed cases, and
+    what neither the terminal nor its gateway places, stay as they were."""
+    eng = engine_for(target, engines)
+    with eng.begin() as c:
+        command.upgrade(alembic_config(c), "0009")
+    conn = connect(target)
+    for gw, site, region in (("gw-1", "s-sh", "east"), ("gw-0", "", "")):
+        conn.execute(
+            "INSERT INTO gateways (gateway_id, site_id, region_id) VALUES (?, ?, ?)",
+            (gw, site, region),
+        )
+    for tid, gw, site, region in (
+        ("pp-1", "gw-1", "", ""),  # terminals.csv: terminal_id,gateway_id only
+        ("pp-own", "gw-1", "s-cd", "west"),  # a place of its own: kept
+        ("pp-half", "gw-1", "", "west"),  # a region of its own, no store
+        ("pp-0", "gw-0", "", ""),  # nor its gateway: nothing to fill
+    ):
+        conn.execute(
+            "INSERT INTO terminals (terminal_id, gateway_id, site_id, region_id) "
+            "VALUES (?, ?, ?, ?)",
+            (tid, gw, site, region),
+        )
+    at = "2026-11-01T09:00:00.000000+00:00"
+    incidents = (
+        ("terminal", "pp-1", "", "", at),  # closed: history, filled too
+        ("terminal", "pp-1", "", "", None),
+        ("terminal", "pp-own", "s-cd", "west", at),
+        ("terminal", "pp-half", "", "west", at),
+        ("terminal", "pp-0", "", "", at),
+        ("terminal", "pp-gone", "", "", at),  # no longer in the inventory
+        ("gateway", "gw-0", "", "", at),  # a gateway's own place: nothing to take
+    )
+    for subject_type, subject, site, region, ended in incidents:
+        conn.execute(
+            "INSERT INTO incidents (subject_type, subject_id, site_id, region_id, started_at, "
+            "ended_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (subject_type, subject, site, region, at, ended),
+        )
+    for kind, tid, state in (
+        ("maintenance_overdue", "pp-1", "firing"),
+        ("firmware_noncompliant", "pp-1", "resolved"),  # routed as it was: kept
+        ("maintenance_overdue", "pp-half", "pending"),
+    ):
+        conn.execute(
+            "INSERT INTO alerts (kind, subject_type, subject_id, state, terminal_id, "
+            "gateway_id, started_at) VALUES (?, 'terminal', ?, ?, ?, 'gw-1', ?)",
+            (kind, tid, state, tid, at),
+        )
+    for tid, batch, status in (("pp-1", "b-1", "open"), ("pp-1", "b-0", "closed")):
+        conn.execute(
+            "INSERT INTO shortfall_cases (kind, status, terminal_id, gateway_id, batch_id, "
+            "business_date, difference, import_id, opened_at, updated_at) "
+            "VALUES ('mismatch', ?, ?, 'gw-1', ?, '2026-11-01', 500, 1, ?, ?)",
+            (status, tid, batch, at, at),
+        )
+    conn.commit()
+    conn.close()
+    with eng.begin() as c:
+        command.upgrade(alembic_config(c), "head")
+    conn = connect(target)
+    got_incidents = conn.execute(
+        "SELECT subject_id, ended_at IS NULL, site_id, region_id FROM incidents ORDER BY id"
+    ).fetchall()
+    got_alerts = conn.execute(
+        "SELECT subject_id, state, site_id, region_id FROM alerts ORDER BY id"
+    ).fetchall()
+    got_cases = conn.execute(
+        "SELECT batch_id, site_id, region_id FROM shortfall_cases ORDER BY id"
+    ).fetchall()
+    conn.close()
+    assert [tuple(r) for r in got_incidents] == [
+        ("pp-1", False, "s-sh", "east"),
+        ("pp-1", True, "s-sh", "east"),
+        ("pp-own", False, "s-cd", "west"),
+        ("pp-half", False, "s-sh", "west"),
+        ("pp-0", False, "", ""),
+        ("pp-gone", False, "", ""),
+        ("gw-0", False, "", ""),
+    ]
+    assert [tuple(r) for r in got_alerts] == [
+        ("pp-1", "firing", "s-sh", "east"),
+        ("pp-1", "resolved", "", ""),
+        ("pp-half", "pending", "s-sh", "west"),
+    ]
+    assert [tuple(r) for r in got_cases] == [("b-1", "s-sh", "east"), ("b-0", "", "")]
+
+
+def test_0011_stamps_existing_terminals_never_moved_and_an_import_stamps_a_move(
+    target: str, engines: list[Engine]
+) -> None:
+    """0011 adds terminals.moved_seq: the rows of a store at 0010 are never-moved (0), so a
     collector re-reads nothing after the upgrade; the first import that moves one stamps it."""
     from collector.inventory import upsert_rows
 
     eng = engine_for(target, engines)
     with eng.begin() as c:
-        command.upgrade(alembic_config(c), "0009")
+        command.upgrade(alembic_config(c), "0010")
     conn = connect(target)
     for tid in ("t-stays", "t-moves"):
         conn.execute("INSERT INTO terminals (terminal_id, gateway_id) VALUES (?, 'gw-1')", (tid,))

@@ -15,6 +15,18 @@ from telemetry.models import BatchClose, Transactions
 HEADER = "merchant,terminal,batch,business_date,count,amount,currency\n"
 
 
+def gateway_of(path: Path | str, terminal: str) -> str:
+    """The gateway the store lists ``terminal`` behind: the one whose batch open_case stores."""
+    conn = db.connect(path)
+    try:
+        row = conn.execute(
+            "SELECT gateway_id FROM terminals WHERE terminal_id = ?", (terminal,)
+        ).fetchone()
+    finally:
+        conn.close()
+    return str(row[0])
+
+
 def open_case(
     path: Path,
     gateway: str,

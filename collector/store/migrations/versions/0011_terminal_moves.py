@@ -1,6 +1,6 @@
-"""0010: a terminal moved to another gateway in the inventory is refused from the old one at once.
+"""0011: a terminal moved to another gateway in the inventory is refused from the old one at once.
 
-Until 0010 a running collector learnt of a move (an import giving a terminal another
+Until 0011 a running collector learnt of a move (an import giving a terminal another
 ``gateway_id``) only when the new gateway first reported the terminal: until then it still took
 the old gateway's messages about it. Each import that moves terminals now bumps the ``meta``
 counter ``terminal_moves`` and stamps the moved rows with it (``terminals.moved_seq``), and
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
