@@ -95,11 +95,13 @@ _RANGE_ERRORS = frozenset(
 
 def _reason(exc: ValidationError) -> tuple[RejectReason, str]:
     errors = exc.errors(include_url=False)
-    # A count or amount that is not a plain integer fails the fast branch of its union
-    # (telemetry.models._JsonCount) before the exact one: the exact one's error is the
-    # reason, reported without the branch's label, as for any other field.
-    first = next((e for e in errors if e["loc"][-1:] != (FAST_BRANCH,)), errors[0])
-    where = ".".join(str(p) for p in first["loc"] if p != EXACT_BRANCH)
+    # A value off the fast path (telemetry.models._FastPath: a count that is not a plain
+    # integer, a time or version not as the agent sends them) fails the fast branch of its
+    # union before the exact one: the exact one's error is the reason, reported without the
+    # branch's label, as for any other field.
+    first = next((e for e in errors if FAST_BRANCH not in e["loc"]), errors[0])
+    loc = tuple(p for p in first["loc"] if p != EXACT_BRANCH)
+    where = ".".join(str(p) for p in loc)
     detail = f"{where}: {first['msg']}" if where else str(first["msg"])
     kind = first["type"]
     if kind == "json_invalid":
@@ -108,7 +110,7 @@ def _reason(exc: ValidationError) -> tuple[RejectReason, str]:
         return RejectReason.NON_FINITE, detail[:200]
     if kind in _RANGE_ERRORS:
         return RejectReason.OUT_OF_RANGE, detail[:200]
-    if first["loc"] == ("v",) and kind == "literal_error":
+    if loc == ("v",) and kind == "literal_error":
         # A number other than 1; a "v" that is not a number at all is ``schema`` (below).
         return RejectReason.UNSUPPORTED_VERSION, f"wire version {first.get('input')!r}"
     return RejectReason.SCHEMA, detail[:200]

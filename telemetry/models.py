@@ -77,6 +77,30 @@ def _json_time(value: object) -> object:
     return value
 
 
+# The labels of a fast-path union's two branches in a ValidationError's ``loc``
+# (telemetry.codec reports the exact branch's error, as if there were one).
+FAST_BRANCH, EXACT_BRANCH = "<fast>", "<exact>"
+
+
+class _FastPath:
+    """A field's exact rule, with ``fast`` tried first: what every well-formed message carries
+    is validated by pydantic-core alone, with no Python call; anything else falls to the exact
+    rule (the annotations before this one), which accepts or rejects it as before. Only that
+    branch's error is reported (codec._reason), so the reasons and details are the same."""
+
+    def __init__(self, fast: core_schema.CoreSchema) -> None:
+        self.fast = fast
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        exact = handler(source)
+        return core_schema.union_schema(
+            [(self.fast, FAST_BRANCH), (exact, EXACT_BRANCH)], mode="left_to_right"
+        )
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
+        return handler(schema["choices"][1][0])  # the exact rule: what the wire holds
+
+
 GatewayId = Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]
 # Strict: a JSON number (int or float) only, in pydantic-core (no Python call per field).
 Number = Annotated[float, Strict()]
@@ -84,8 +108,35 @@ Flag = Annotated[bool, Strict()]  # true or false, never 1 or "true"
 Pct = Annotated[Number, Field(ge=0, le=100)]
 Count = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(_json_integer)]
 DataInt = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
-Timestamp = Annotated[AwareDatetime, Field(ge=TS_MIN, lt=TS_MAX), BeforeValidator(_json_time)]
-Version = Annotated[Literal[1], BeforeValidator(_json_version)]
+# A time as the agent sends it (an RFC 3339 string) or as a JSON number, and the version 1,
+# skip the Python checks.
+_WELL_FORMED_TIME = core_schema.union_schema(
+    [
+        core_schema.chain_schema(
+            [
+                core_schema.str_schema(strict=True, pattern=r"^\d{4}-\d{2}-\d{2}"),
+                core_schema.datetime_schema(tz_constraint="aware", ge=TS_MIN, lt=TS_MAX),
+            ]
+        ),
+        core_schema.chain_schema(
+            [
+                core_schema.float_schema(strict=True, allow_inf_nan=False),
+                core_schema.datetime_schema(tz_constraint="aware", ge=TS_MIN, lt=TS_MAX),
+            ]
+        ),
+    ],
+    mode="left_to_right",
+)
+_VERSION_1 = core_schema.chain_schema(
+    [core_schema.int_schema(strict=True), core_schema.literal_schema([1])]
+)
+Timestamp = Annotated[
+    AwareDatetime,
+    Field(ge=TS_MIN, lt=TS_MAX),
+    BeforeValidator(_json_time),
+    _FastPath(_WELL_FORMED_TIME),
+]
+Version = Annotated[Literal[1], BeforeValidator(_json_version), _FastPath(_VERSION_1)]
 Short = Annotated[str, Field(max_length=128)]
 
 
@@ -255,38 +306,19 @@ def _json_number(value: object) -> object:
     return value
 
 
-# The labels of _JsonCount's two branches in a ValidationError's ``loc``
-# (telemetry.codec reports the exact branch's error, as if there were one).
-FAST_BRANCH, EXACT_BRANCH = "<json int>", "<json number>"
-
-
-class _JsonCount:
-    """A count or amount in ``0..hi``: ``_json_number``'s rule, without a Python call for
-    the integers every window carries (a transactions window has 7 to 14 of them).
-
-    A strict integer (a JSON number without a fraction or exponent) is taken by pydantic-core
-    alone; anything else (``5.0``, ``true``, ``"5"``, ``NaN``, ``-1``) falls to the exact rule
-    (``_json_number``, then lax int), which accepts or rejects it as before. Only that
-    branch's error is reported (codec._reason), so the reasons and details are the same."""
-
-    def __init__(self, hi: int) -> None:
-        self.hi = hi
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
-        strict = core_schema.int_schema(ge=0, le=self.hi, strict=True)
-        exact = core_schema.no_info_before_validator_function(
-            _json_number, core_schema.int_schema(ge=0, le=self.hi)
-        )
-        return core_schema.union_schema(
-            [(strict, FAST_BRANCH), (exact, EXACT_BRANCH)], mode="left_to_right"
-        )
-
-    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
-        return handler(core_schema.int_schema(ge=0, le=self.hi))  # one integer on the wire
-
-
-TxnCount = Annotated[int, _JsonCount(MAX_TXN_COUNT)]
-Amount = Annotated[int, _JsonCount(MAX_AMOUNT)]
+# A window carries 7 to 14 counts and amounts: a plain JSON integer skips _json_number.
+TxnCount = Annotated[
+    int,
+    Field(ge=0, le=MAX_TXN_COUNT),
+    BeforeValidator(_json_number),
+    _FastPath(core_schema.int_schema(ge=0, le=MAX_TXN_COUNT, strict=True)),
+]
+Amount = Annotated[
+    int,
+    Field(ge=0, le=MAX_AMOUNT),
+    BeforeValidator(_json_number),
+    _FastPath(core_schema.int_schema(ge=0, le=MAX_AMOUNT, strict=True)),
+]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]  # ISO 4217 alphabetic code
 
 
