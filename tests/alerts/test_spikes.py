@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from prometheus_client import CollectorRegistry
+from support.fleet_metrics import firing_labels
 
 from collector.alerts.config import AlertSettings
 from collector.alerts.listener import build_listener
@@ -21,7 +22,7 @@ from collector.alerts.spikes import SpikeSettings, dominant, spiking, threshold
 from collector.ingest import LinkEvent, Received
 from collector.inventory import upsert_rows
 from collector.liveness import LivenessTracker
-from collector.metrics import CollectorMetrics, FleetCollector
+from collector.metrics import CollectorMetrics
 from collector.processor import Processor
 from collector.store.store import open_store
 from telemetry.clock import FakeClock
@@ -214,18 +215,7 @@ def _page(rig: Rig, url: str) -> tuple[str, dict[str, str]]:
     (details,) = rig.store.conn.execute(
         "SELECT details FROM alerts WHERE kind = 'txn_failure_spike' AND state = 'firing'"
     ).fetchone()
-    registry = CollectorRegistry()
-    fleet = FleetCollector(url)
-    registry.register(fleet)
-    try:
-        (labels,) = [
-            s.labels
-            for family in registry.collect()
-            for s in family.samples
-            if s.name == "posfleet_alert_firing"
-        ]
-    finally:
-        fleet.close()
+    (labels,) = firing_labels(url)
     return json.loads(details)["acquirer"], labels
 
 

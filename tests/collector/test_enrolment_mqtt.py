@@ -6,6 +6,7 @@ import re
 import secrets
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -226,21 +227,35 @@ def test_auto_enrol_all_tracks_and_pages_an_unknown_gateway_in_the_unassigned_re
 FORGED_ROUNDS = 40
 
 
+@contextmanager
+def _pinpad_traffic(port: int) -> Iterator[mqtt.Client]:
+    """gw-known and gw-peer beating meanwhile, and a raw client that speaks for pinpad-k as
+    either."""
+    known = TestGateway("gw-known", port, interval=0.5).connect()
+    peer = TestGateway("gw-peer", port, interval=0.5).connect()
+    raw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="pinpad-traffic")
+    raw.connect("127.0.0.1", port)
+    raw.loop_start()
+    try:
+        yield raw
+    finally:
+        raw.disconnect()
+        raw.loop_stop()
+        for g in (known, peer):
+            if g.client is not None:
+                g.close()
+
+
 def test_a_peer_gateway_cannot_keep_another_gateways_dead_pinpad_alive_nor_put_sales_on_it(
     run_collector, mosquitto: MosquittoProcess, store_url: str
 ) -> None:
     port = run_collector(terminals="pinpad-k,gw-known,S1,north\n")
-    known = TestGateway("gw-known", mosquitto.port, interval=0.5).connect()
-    peer = TestGateway("gw-peer", mosquitto.port, interval=0.5).connect()
-    raw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="pinpad-traffic")
-    raw.connect("127.0.0.1", mosquitto.port)
-    raw.loop_start()
+    with _pinpad_traffic(mosquitto.port) as raw:
 
-    def send(gw: str, kind: Kind, body: object) -> None:
-        assert isinstance(body, Heartbeat | Status | Transactions)
-        raw.publish(topic_for(gw, kind, "pinpad-k"), encode(body), 1).wait_for_publish(5)
+        def send(gw: str, kind: Kind, body: object) -> None:
+            assert isinstance(body, Heartbeat | Status | Transactions)
+            raw.publish(topic_for(gw, kind, "pinpad-k"), encode(body), 1).wait_for_publish(5)
 
-    try:
         wait_for(
             lambda: (
                 _rows(store_url, "SELECT status FROM gateways ORDER BY gateway_id")
@@ -302,12 +317,6 @@ def test_a_peer_gateway_cannot_keep_another_gateways_dead_pinpad_alive_nor_put_s
             ("online",),
             ("online",),
         ]
-    finally:
-        raw.disconnect()
-        raw.loop_stop()
-        for g in (known, peer):
-            if g.client is not None:
-                g.close()
     assert _rows(store_url, "SELECT count(*) FROM txn_aggregates") == [(0,)]
     assert _rows(store_url, "SELECT count(*) FROM enrolment") == [(0,)]
     text = _scrape(port)
@@ -324,32 +333,29 @@ def test_a_pinpad_moved_in_the_inventory_is_refused_from_its_old_gateway_at_once
     is the whole change: the old gateway's heartbeats and sales about it are wrong_gateway from
     then on, before the new gateway has said anything about it; the new one's are taken."""
     port = run_collector(terminals="pinpad-k,gw-known,S1,north\n")
-    known = TestGateway("gw-known", mosquitto.port, interval=0.5).connect()
-    peer = TestGateway("gw-peer", mosquitto.port, interval=0.5).connect()
-    raw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="pinpad-traffic")
-    raw.connect("127.0.0.1", mosquitto.port)
-    raw.loop_start()
+    with _pinpad_traffic(mosquitto.port) as raw:
 
-    def send(gw: str, seq: int) -> None:
-        now = datetime.now(UTC)
-        hb = Heartbeat(gw=gw, terminal="pinpad-k", ts=now, session=1, seq=seq, interval=30)
-        txn = Transactions(
-            gw=gw,
-            terminal="pinpad-k",
-            ts=now,
-            since=now - timedelta(minutes=20),
-            until=now - timedelta(seconds=seq),
-            outcomes=Outcomes(approved=seq + 1),
-            approved_amount=100,
-            currency="CNY",
-        )
-        for kind, body in ((Kind.HEARTBEAT, hb), (Kind.TRANSACTIONS, txn)):
-            raw.publish(topic_for(gw, kind, "pinpad-k"), encode(body), 1).wait_for_publish(5)
+        def send(gw: str, seq: int) -> None:
+            now = datetime.now(UTC)
+            hb = Heartbeat(gw=gw, terminal="pinpad-k", ts=now, session=1, seq=seq, interval=30)
+            txn = Transactions(
+                gw=gw,
+                terminal="pinpad-k",
+                ts=now,
+                since=now - timedelta(minutes=20),
+                until=now - timedelta(seconds=seq),
+                outcomes=Outcomes(approved=seq + 1),
+                approved_amount=100,
+                currency="CNY",
+            )
+            for kind, body in ((Kind.HEARTBEAT, hb), (Kind.TRANSACTIONS, txn)):
+                raw.publish(topic_for(gw, kind, "pinpad-k"), encode(body), 1).wait_for_publish(5)
 
-    def wrong_gateway() -> float | None:
-        return _sample(_scrape(port), 'posfleet_collector_rejected_total{reason="wrong_gateway"}')
+        def wrong_gateway() -> float | None:
+            return _sample(
+                _scrape(port), 'posfleet_collector_rejected_total{reason="wrong_gateway"}'
+            )
 
-    try:
         send("gw-known", 0)
         wait_for(
             lambda: (
@@ -392,11 +398,5 @@ def test_a_pinpad_moved_in_the_inventory_is_refused_from_its_old_gateway_at_once
         assert _rows(store_url, "SELECT status FROM terminals WHERE terminal_id='pinpad-k'") == [
             ("online",)
         ]
-    finally:
-        raw.disconnect()
-        raw.loop_stop()
-        for g in (known, peer):
-            if g.client is not None:
-                g.close()
     assert wrong_gateway() == 2 * OLD_WORDS
     assert _sample(_scrape(port), 'posfleet_collector_rejected_total{reason="unregistered"}') == 0.0

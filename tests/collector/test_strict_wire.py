@@ -8,13 +8,9 @@ import json
 import re
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
+from support.wire import enrolled_collector, rows
 
-from collector.inventory import upsert_rows
-from collector.process import CollectorProcess
-from collector.store import db
-from collector.store.store import Store
 from simulators.broker import MosquittoProcess
 from simulators.stack.wait import wait_for
 
@@ -27,47 +23,24 @@ WINDOW = {"v": 1, "gw": "gw-0042", "terminal": "pinpad-2", "ts": 1795339260}
 BATCH = {"id": "b-1", "count": 3, "amount": 4500, "currency": "CNY", "closed_at": 1795339250}
 
 
-def _rows(target: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = db.connect(target, readonly=True)
-    try:
-        return [tuple(r) for r in conn.execute(sql).fetchall()]
-    finally:
-        conn.close()
-
-
 def test_a_lax_version_or_a_time_in_a_string_is_a_schema_rejection_naming_the_field(
     mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path
 ) -> None:
-    store = Store(db_path)
-    with store.conn:
-        upsert_rows(store.conn, "gateways", [{"gateway_id": "gw-0042", "region_id": "north"}])
-        upsert_rows(store.conn, "terminals", [{"terminal_id": "pinpad-2", "gateway_id": "gw-0042"}])
-    store.close()
     log = tmp_path / "collector.log"
-    collector = CollectorProcess(db_path, mosquitto.port, log_path=log)
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="integrator")
-    pub.connect("127.0.0.1", mosquitto.port)
-    pub.loop_start()
+    with enrolled_collector(db_path, mosquitto.port, log) as (collector, pub):
 
-    def seen() -> float:
-        accepted = sum(
-            collector.sample_value("posfleet_collector_messages_total", kind=kind) or 0.0
-            for kind in ("heartbeat", "transactions")
-        )
-        return sum(collector.rejected().values()) + accepted
+        def seen() -> float:
+            accepted = sum(
+                collector.sample_value("posfleet_collector_messages_total", kind=kind) or 0.0
+                for kind in ("heartbeat", "transactions")
+            )
+            return sum(collector.rejected().values()) + accepted
 
-    def publish(topic: str, body: dict[str, object]) -> None:
-        before = seen()
-        pub.publish(topic, json.dumps(body).encode(), qos=1).wait_for_publish(5)
-        wait_for(lambda: seen() > before or not collector.alive(), 20, what="message judged")
+        def publish(topic: str, body: dict[str, object]) -> None:
+            before = seen()
+            pub.publish(topic, json.dumps(body).encode(), qos=1).wait_for_publish(5)
+            wait_for(lambda: seen() > before or not collector.alive(), 20, what="message judged")
 
-    try:
-        collector.start()
-        wait_for(
-            lambda: collector.sample_value("posfleet_collector_broker_connected") == 1.0,
-            30,
-            what="collector connected",
-        )
         # Each was taken as valid before: true == 1, and a number in a string as Unix seconds.
         publish(HEARTBEAT, {**BEAT, "v": True, "seq": 1})
         publish(HEARTBEAT, {**BEAT, "v": "1", "seq": 2})
@@ -105,12 +78,8 @@ def test_a_lax_version_or_a_time_in_a_string_is_a_schema_rejection_naming_the_fi
         assert collector.sample_value("posfleet_collector_messages_total", kind="heartbeat") == 2
         assert collector.sample_value("posfleet_collector_messages_total", kind="transactions") == 1
         assert collector.alive()
-    finally:
-        pub.disconnect()
-        pub.loop_stop()
-        collector.stop()
-    assert _rows(db_path, "SELECT approved, approved_amount FROM txn_aggregates") == [(3, 4500)]
-    assert _rows(db_path, "SELECT last_seen_at IS NOT NULL FROM gateways") == [(1,)]
+    assert rows(db_path, "SELECT approved, approved_amount FROM txn_aggregates") == [(3, 4500)]
+    assert rows(db_path, "SELECT last_seen_at IS NOT NULL FROM gateways") == [(1,)]
     # The log line names the field (a vendor reads it to fix the agent).
     named = re.findall(r"rejected schema on '([^']+)': ([\w.]+): ", log.read_text())
     assert named == [

@@ -6,14 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+from support.wire import enrolled_collector, rows, wait_connected
 
-from collector.inventory import upsert_rows
-from collector.process import CollectorProcess
-from collector.store import db
-from collector.store.store import Store
 from simulators.broker import MosquittoProcess
 from simulators.stack.wait import wait_for
 
@@ -29,45 +24,22 @@ def _window(i: int, **kw: object) -> dict[str, object]:
     return {**WINDOW, "since": since, "until": since + 1200, **kw}
 
 
-def _rows(target: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = db.connect(target, readonly=True)
-    try:
-        return list(conn.execute(sql).fetchall())
-    finally:
-        conn.close()
-
-
 def test_card_numbers_hidden_in_ids_or_repeated_keys_and_booleans_as_counts_are_refused(
     mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path
 ) -> None:
-    store = Store(db_path)
-    with store.conn:
-        upsert_rows(store.conn, "gateways", [{"gateway_id": "gw-0042", "region_id": "north"}])
-        upsert_rows(store.conn, "terminals", [{"terminal_id": "pinpad-2", "gateway_id": "gw-0042"}])
-    store.close()
     log = tmp_path / "collector.log"
-    collector = CollectorProcess(db_path, mosquitto.port, log_path=log, log_level="DEBUG")
-    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="integrator")
-    pub.connect("127.0.0.1", mosquitto.port)
-    pub.loop_start()
+    with enrolled_collector(db_path, mosquitto.port, log, log_level="DEBUG") as (collector, pub):
 
-    def seen() -> float:
-        counted = collector.rejected()
-        ok = collector.sample_value("posfleet_collector_messages_total", kind="transactions")
-        return sum(counted.values()) + (ok or 0.0)
+        def seen() -> float:
+            counted = collector.rejected()
+            ok = collector.sample_value("posfleet_collector_messages_total", kind="transactions")
+            return sum(counted.values()) + (ok or 0.0)
 
-    def publish(payload: str, topic: str = TOPIC) -> None:
-        before = seen()
-        pub.publish(topic, payload.encode(), qos=1).wait_for_publish(5)
-        wait_for(lambda: seen() > before or not collector.alive(), 20, what="message judged")
+        def publish(payload: str, topic: str = TOPIC) -> None:
+            before = seen()
+            pub.publish(topic, payload.encode(), qos=1).wait_for_publish(5)
+            wait_for(lambda: seen() > before or not collector.alive(), 20, what="message judged")
 
-    try:
-        collector.start()
-        wait_for(
-            lambda: collector.sample_value("posfleet_collector_broker_connected") == 1.0,
-            30,
-            what="collector connected",
-        )
         # A card number as the payload's gateway or terminal id: the mismatch's log line
         # used to print it.
         publish(json.dumps(_window(0, gw=PAN)))
@@ -98,13 +70,9 @@ def test_card_numbers_hidden_in_ids_or_repeated_keys_and_booleans_as_counts_are_
         assert rejected["gateway_mismatch"] == rejected["terminal_mismatch"] == 0
         assert rejected["unknown_topic"] == 1
         assert collector.alive()
-        assert _rows(db_path, "SELECT window_start, approved FROM txn_aggregates") == [
+        assert rows(db_path, "SELECT window_start, approved FROM txn_aggregates") == [
             ("2026-11-22T11:00:00.000000+00:00", 7)
         ]
-    finally:
-        pub.disconnect()
-        pub.loop_stop()
-        collector.stop()
     text = log.read_text()
     assert "rejected card_data" in text
     assert PAN not in text
@@ -119,53 +87,31 @@ def test_card_numbers_hidden_in_ids_or_repeated_keys_and_booleans_as_counts_are_
 def test_a_window_replayed_live_back_filled_and_after_a_restart_is_stored_and_counted_once(
     mosquitto: MosquittoProcess, db_path: Path, tmp_path: Path
 ) -> None:
-    store = Store(db_path)
-    with store.conn:
-        upsert_rows(store.conn, "gateways", [{"gateway_id": "gw-0042", "region_id": "north"}])
-        upsert_rows(store.conn, "terminals", [{"terminal_id": "pinpad-2", "gateway_id": "gw-0042"}])
-    store.close()
-    collector = CollectorProcess(db_path, mosquitto.port, log_path=tmp_path / "collector.log")
-    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="agent")
-    pub.connect("127.0.0.1", mosquitto.port)
-    pub.loop_start()
     body = _window(0, outcomes={"approved": 11}, responses={"approved": 11}, currency="CNY")
+    log = tmp_path / "collector.log"
+    with enrolled_collector(db_path, mosquitto.port, log) as (collector, pub):
 
-    def accepted() -> float:
-        n = collector.sample_value("posfleet_collector_messages_total", kind="transactions")
-        return n or 0.0
+        def accepted() -> float:
+            n = collector.sample_value("posfleet_collector_messages_total", kind="transactions")
+            return n or 0.0
 
-    def send(payload: dict[str, object], expect: float) -> None:
-        pub.publish(TOPIC, json.dumps(payload).encode(), qos=1).wait_for_publish(5)
-        wait_for(lambda: accepted() == expect, 20, what=f"{expect:.0f} windows accepted")
+        def send(payload: dict[str, object], expect: float) -> None:
+            pub.publish(TOPIC, json.dumps(payload).encode(), qos=1).wait_for_publish(5)
+            wait_for(lambda: accepted() == expect, 20, what=f"{expect:.0f} windows accepted")
 
-    def approved() -> float | None:
-        return collector.sample_value(
-            "posfleet_transactions_total", outcome="approved", region="north"
-        )
+        def approved() -> float | None:
+            return collector.sample_value(
+                "posfleet_transactions_total", outcome="approved", region="north"
+            )
 
-    try:
-        collector.start()
-        wait_for(
-            lambda: collector.sample_value("posfleet_collector_broker_connected") == 1.0,
-            30,
-            what="collector connected",
-        )
         send(body, 1)
         send({**body, "historical": True}, 2)
         send({**body, "outcomes": {"approved": 99}}, 3)  # the same window, other counts
         assert approved() == 11
         assert collector.stop() == 0
         collector.start()
-        wait_for(
-            lambda: collector.sample_value("posfleet_collector_broker_connected") == 1.0,
-            30,
-            what="collector connected again",
-        )
+        wait_connected(collector, "collector connected again")
         send({**body, "historical": True}, 1)  # its counters start again at 0
         assert approved() == 11
-        assert _rows(db_path, "SELECT approved FROM txn_aggregates") == [(11,)]
+        assert rows(db_path, "SELECT approved FROM txn_aggregates") == [(11,)]
         assert sum(collector.rejected().values()) == 0
-    finally:
-        pub.disconnect()
-        pub.loop_stop()
-        collector.stop()

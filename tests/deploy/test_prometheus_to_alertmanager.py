@@ -11,9 +11,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from prometheus_client import CollectorRegistry
+from support.fleet_metrics import firing_labels
 
-from collector.metrics import FleetCollector
 from simulators.stack.prometheus import (
     TEST_INTERVALS,
     AlertmanagerProcess,
@@ -152,18 +151,7 @@ def test_a_store_spike_on_an_acquirer_in_outage_is_inhibited_by_that_acquirers_s
         rig.windows(_sh("2026-11-15T19:00"), _sh("2026-11-29T19:00"), normal)
         rig.live(_sh("2026-11-29T20:00"), normal)
         rig.live(_sh("2026-11-29T20:40"), normal, {"acq-a": issuer_down})
-        registry = CollectorRegistry()
-        fleet = FleetCollector(str(tmp_path / "store.db"))
-        registry.register(fleet)
-        try:
-            (labels,) = [
-                s.labels
-                for family in registry.collect()
-                for s in family.samples
-                if s.name == "posfleet_alert_firing"
-            ]
-        finally:
-            fleet.close()
+        (labels,) = firing_labels(str(tmp_path / "store.db"))
     finally:
         rig.store.close()
     exporter.firing.labels(**labels).set(1)
