@@ -2,18 +2,23 @@
 
 One CSV per table (``regions.csv``, ``sites.csv``, ``gateways.csv``, ``terminals.csv``); the
 header names columns of that table (see ``collector/store/schema.py``); the id column is
-required, every other column optional. Import upserts inventory columns only: it never
-touches the liveness columns the collector owns.
+required (and a terminal's ``gateway_id``), every other column optional. Import upserts
+inventory columns only: it never touches the liveness columns the collector owns. Every
+refusal names the file, the line or column, and the fix (docs/collector.md, "Inventory files").
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-from collections.abc import Iterable
+import io
+import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from collector.store import db
+from sqlalchemy import Double
+
+from collector.store import db, schema
 from collector.store.meta import TERMINAL_MOVES
 
 # Columns an inventory file may set, per table (liveness/telemetry columns excluded).
@@ -60,25 +65,154 @@ INVENTORY_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
 }
 ORDER = ("regions", "sites", "gateways", "terminals")
+# Columns a file must have besides the id: a terminal's gateway has no default.
+REQUIRED = {"terminals": ("gateway_id",)}
+
+# What an import refuses, as message ids (English, with {fields}): the console shows them in
+# the viewer's language (dashboard/inventory_text.py lists them for its catalogs). Each names
+# the file, the line or column, what is wrong and what to do.
+DOC = "(docs/collector.md, Inventory files)"
+NOT_UTF8 = (
+    "{file} line {line} is not UTF-8 (a CSV saved by Excel in China is usually GBK): save it "
+    'from Excel as "CSV UTF-8", or convert it with iconv -f GBK -t UTF-8 ' + DOC
+)
+NOT_CSV = "{file} line {line} is not CSV ({reason}): fix the line; quote a value that holds a quote"
+UNKNOWN_COLUMNS = (
+    "{file} line 1: unknown column(s) {columns}: rename them to inventory columns or remove "
+    "them; allowed: {allowed} " + DOC
+)
+NO_ID_COLUMN = "{file} has no {column} column: add a {column} column with each row's id " + DOC
+NO_GATEWAY_COLUMN = (
+    "{file} has no gateway_id column: add a gateway_id column naming each terminal's gateway " + DOC
+)
+EXTRA_FIELDS = (
+    "{file} line {line} has more fields than the header: quote a value that holds a comma "
+    '("Road 1, Pudong"), or name the column in the header'
+)
+EMPTY_ID = "{file} line {line}: {column} is empty: give the row its id, or delete the row"
+EMPTY_GATEWAY = (
+    "{file} line {line} ({key} {id}): gateway_id is empty: name the gateway the terminal is behind"
+)
+EMPTY_VALUE = (
+    "{file} line {line} ({key} {id}): {column} is empty: fill it in, or leave the {column} "
+    "column out of the file to keep what is stored"
+)
+NOT_A_NUMBER = (
+    "{file} line {line} ({key} {id}): {column} {value} is not a number: write a decimal "
+    "number (e.g. 31.2304), or leave it empty"
+)
+STORE_REFUSED = "{file} line {line} ({key} {id}): the store refused the row ({reason}): fix it"
+MESSAGES = (
+    NOT_UTF8,
+    NOT_CSV,
+    UNKNOWN_COLUMNS,
+    NO_ID_COLUMN,
+    NO_GATEWAY_COLUMN,
+    EXTRA_FIELDS,
+    EMPTY_ID,
+    EMPTY_GATEWAY,
+    EMPTY_VALUE,
+    NOT_A_NUMBER,
+    STORE_REFUSED,
+)
 
 
 class InventoryError(ValueError):
-    """A bad inventory file; the message names the file, line and column."""
+    """A bad inventory file: ``msgid`` (one of ``MESSAGES``) filled in with ``fields``."""
+
+    def __init__(self, msgid: str, **fields: object) -> None:
+        self.msgid = msgid
+        self.fields = fields
+        super().__init__(msgid.format(**fields))
 
 
 def _key(table: str) -> str:
     return INVENTORY_COLUMNS[table][0]
 
 
-def upsert_rows(conn: db.Connection, table: str, rows: Iterable[dict[str, str]]) -> int:
+def _not_null(table: str) -> frozenset[str]:
+    """Columns the store refuses NULL in: an empty value there is refused before the store."""
+    return frozenset(c.name for c in schema.metadata.tables[table].c if not c.nullable)
+
+
+def _numbers(table: str) -> frozenset[str]:
+    return frozenset(c.name for c in schema.metadata.tables[table].c if isinstance(c.type, Double))
+
+
+class CsvRows:
+    """One inventory CSV as read from disk or uploaded: decoded (UTF-8, with or without the
+    BOM Excel writes) and its header checked when iterated; ``numbered()`` gives each row's
+    line, for messages."""
+
+    def __init__(self, table: str, file: str, data: bytes) -> None:
+        self.table, self.file, self.data = table, file, data
+
+    def __iter__(self) -> Iterator[dict[str, str]]:
+        return (row for _, row in self.numbered())
+
+    def numbered(self) -> Iterator[tuple[int, dict[str, str]]]:
+        try:
+            text = self.data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = self.data.count(b"\n", 0, exc.start) + 1
+            raise InventoryError(NOT_UTF8, file=self.file, line=line) from None
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        try:
+            if reader.fieldnames is None:
+                return  # an empty file: nothing to import
+            self._check_header(list(reader.fieldnames))
+            for row in reader:
+                if None in row:
+                    raise InventoryError(EXTRA_FIELDS, file=self.file, line=reader.line_num)
+                yield reader.line_num, row
+        except csv.Error as exc:
+            raise InventoryError(
+                NOT_CSV, file=self.file, line=reader.line_num, reason=str(exc)
+            ) from None
+
+    def _check_header(self, header: list[str]) -> None:
+        allowed = INVENTORY_COLUMNS[self.table]
+        unknown = [c for c in header if c not in allowed]
+        if unknown:
+            raise InventoryError(
+                UNKNOWN_COLUMNS, file=self.file, columns=", ".join(map(repr, unknown)),
+                allowed=", ".join(allowed),
+            )  # fmt: skip
+        if _key(self.table) not in header:
+            raise InventoryError(NO_ID_COLUMN, file=self.file, column=_key(self.table))
+        if any(c not in header for c in REQUIRED.get(self.table, ())):
+            raise InventoryError(NO_GATEWAY_COLUMN, file=self.file)
+
+
+def _numbered(rows: Iterable[dict[str, str]]) -> Iterator[tuple[int, dict[str, str]]]:
+    if isinstance(rows, CsvRows):
+        return rows.numbered()
+    return enumerate(rows, start=2)  # rows of a file whose header is line 1
+
+
+def upsert_rows(
+    conn: db.Connection, table: str, rows: Iterable[dict[str, str]], file: str | None = None
+) -> int:
+    """Upsert one table's rows; ``file`` (else the rows' own, else ``<table>.csv``) is what
+    a refusal names."""
     allowed = INVENTORY_COLUMNS[table]
     key = _key(table)
+    name = file or (rows.file if isinstance(rows, CsvRows) else f"{table}.csv")
+    not_null, numbers = _not_null(table), _numbers(table)
     count = 0
     move_seq: int | None = None
-    for row in rows:
+    for line, row in _numbered(rows):
         cols = [c for c in allowed if c in row and row[c] is not None]
-        if key not in cols or not row[key]:
-            raise InventoryError(f"{table}: row without {key}: {row}")
+        if not row.get(key):
+            raise InventoryError(EMPTY_ID, file=name, line=line, column=key)
+        where = {"file": name, "line": line, "key": key, "id": row[key]}
+        if any(not row.get(c) for c in REQUIRED.get(table, ())):
+            raise InventoryError(EMPTY_GATEWAY, **where)
+        for c in cols:
+            if c in not_null and row[c] == "":
+                raise InventoryError(EMPTY_VALUE, column=c, **where)
+            if c in numbers and row[c] != "" and not _is_number(row[c]):
+                raise InventoryError(NOT_A_NUMBER, column=c, value=repr(row[c]), **where)
         values = [row[c] if row[c] != "" else None for c in cols]
         params: list[object] = list(values)
         updates = ", ".join(f"{c}=excluded.{c}" for c in cols if c != key)
@@ -101,20 +235,19 @@ def upsert_rows(conn: db.Connection, table: str, rows: Iterable[dict[str, str]])
                 f"ON CONFLICT({key}) DO UPDATE SET {updates or key + '=excluded.' + key}{extra}",
                 params,
             )
-        except db.IntegrityError as exc:
-            empty = [c for c, v in zip(cols, values, strict=True) if v is None]
-            raise InventoryError(
-                f"{table}: {key} {row[key]}: {exc}; empty column(s) {empty}: fill them in or "
-                "leave the column out of the file"
-            ) from None
-        except db.DataError as exc:  # PostgreSQL: e.g. text in a numeric column (lat, lon)
-            raise InventoryError(
-                f"{table}: {key} {row[key]}: {str(exc).splitlines()[0]}: fix the value in the file"
-            ) from None
+        except (*db.IntegrityError, *db.DataError) as exc:  # checked above: a store's own rule
+            raise InventoryError(STORE_REFUSED, reason=str(exc).splitlines()[0], **where) from None
         if extra:
             _enrolled(conn, table, row[key])
         count += 1
     return count
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def _next_move(conn: db.Connection) -> int:
@@ -198,15 +331,7 @@ def import_dir(conn: db.Connection, directory: Path) -> dict[str, int]:
             path = directory / f"{table}.csv"
             if not path.exists():
                 continue
-            with path.open(newline="", encoding="utf-8") as fh:
-                reader = csv.DictReader(fh)
-                unknown = set(reader.fieldnames or ()) - set(INVENTORY_COLUMNS[table])
-                if unknown:
-                    raise InventoryError(
-                        f"{path}: unknown column(s) {sorted(unknown)}; "
-                        f"allowed: {', '.join(INVENTORY_COLUMNS[table])}"
-                    )
-                counts[table] = upsert_rows(conn, table, reader)
+            counts[table] = upsert_rows(conn, table, CsvRows(table, str(path), path.read_bytes()))
     return counts
 
 

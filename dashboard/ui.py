@@ -18,6 +18,7 @@ import streamlit as st
 
 from collector import sla
 from collector.actions import ActionError, Actor, Bulk, Role
+from collector.inventory import InventoryError
 from collector.store import db as store_db
 from dashboard import auth, chrome, queries, session, timefmt
 from dashboard.action_text import done_name
@@ -364,6 +365,15 @@ def need(c: Ctx, role: Role, what: str) -> bool:
     return False
 
 
+def _refusal(exc: ActionError) -> str:
+    """What a refused action says: an inventory file's refusal (a message id and its fields,
+    dashboard/inventory_text.py) in the viewer's language, any other as the action says it."""
+    cause = exc.__cause__
+    if isinstance(cause, InventoryError):
+        return t(cause.msgid, **cause.fields)
+    return str(exc)
+
+
 def act(c: Ctx, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     """Run one operator action on a read-write connection; report, refresh reads, rerun.
 
@@ -377,7 +387,7 @@ def act(c: Ctx, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     try:
         result = fn(conn, actor, *args, **kwargs)
     except ActionError as exc:
-        st.error(md(exc))  # messages quote ids and reasons from the store
+        st.error(md(_refusal(exc)))  # messages quote ids and reasons from the store
         return False
     finally:
         conn.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from collector.inventory import InventoryError, export_dir, import_dir
+from collector.main import main
 from collector.store import db
 from collector.store.migrate import ensure_schema
 
@@ -57,7 +58,9 @@ def test_unknown_column_is_rejected_with_the_allowed_ones_named(
     src = tmp_path / "in"
     src.mkdir()
     (src / "gateways.csv").write_text("gateway_id,status\ngw-1,online\n")
-    with pytest.raises(InventoryError, match=r"unknown column.*status.*allowed: gateway_id"):
+    with pytest.raises(
+        InventoryError, match=r"gateways.csv line 1: unknown column.*status.*allowed: gateway_id"
+    ):
         import_dir(conn, src)
     conn.close()
 
@@ -71,7 +74,104 @@ def test_a_value_postgresql_cannot_store_is_refused_naming_the_row(
     src = tmp_path / "in"
     src.mkdir()
     (src / "sites.csv").write_text("site_id,region_id,lat\nS1,north,48.85\nS2,north,north-ish\n")
-    with pytest.raises(InventoryError, match=r"sites: site_id S2: .*fix the value"):
+    with pytest.raises(
+        InventoryError, match=r"sites.csv line 3 \(site_id S2\): lat .*is not a number"
+    ):
         import_dir(conn, src)
     assert conn.execute("SELECT count(*) FROM sites").fetchone() == (0,)
+    conn.close()
+
+
+GBK_SITES = "site_id,region_id,name\nS1,east,上海一店\n".encode("gbk")
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "said"),
+    [
+        (
+            "terminals.csv",
+            b"terminal_id,site_id\nT1,S1\n",
+            "terminals.csv has no gateway_id column: add a gateway_id column naming each "
+            "terminal's gateway (docs/collector.md, Inventory files)",
+        ),
+        (
+            "terminals.csv",
+            b"terminal_id,gateway_id\nT1,gw-1\nT2,\n",
+            "terminals.csv line 3 (terminal_id T2): gateway_id is empty: name the gateway",
+        ),
+        (
+            "gateways.csv",
+            b"site_id,model\nS1,R1\n",
+            "gateways.csv has no gateway_id column: add a gateway_id column with each row's id",
+        ),
+        (
+            "gateways.csv",
+            b"gateway_id,site_id\ngw-1,S1\n,S2\n",
+            "gateways.csv line 3: gateway_id is empty: give the row its id, or delete the row",
+        ),
+        (
+            "gateways.csv",
+            b"gateway_id,site_id,region_id\ngw-1,,north\n",
+            "gateways.csv line 2 (gateway_id gw-1): site_id is empty: fill it in, or leave the "
+            "site_id column out of the file",
+        ),
+        (
+            "gateways.csv",
+            b"gateway_id,status\ngw-1,online\n",
+            "gateways.csv line 1: unknown column(s) 'status': rename them to inventory columns "
+            "or remove them; allowed: gateway_id, site_id",
+        ),
+        (
+            "sites.csv",
+            b"site_id,region_id,lat\nS1,north,48.85\nS2,north,north-ish\n",
+            "sites.csv line 3 (site_id S2): lat 'north-ish' is not a number: write a decimal "
+            "number",
+        ),
+        (
+            "sites.csv",
+            b"site_id,region_id,address\nS1,north,Road 1, Pudong\n",
+            "sites.csv line 2 has more fields than the header: quote a value that holds a comma",
+        ),
+        (
+            "sites.csv",
+            GBK_SITES,
+            "sites.csv line 2 is not UTF-8 (a CSV saved by Excel in China is usually GBK): save "
+            'it from Excel as "CSV UTF-8", or convert it with iconv -f GBK -t UTF-8',
+        ),
+    ],
+)
+def test_a_bad_inventory_file_is_refused_naming_the_file_the_place_and_the_fix(
+    tmp_path: Path,
+    store_url: str,
+    capsys: pytest.CaptureFixture[str],
+    file: str,
+    content: bytes,
+    said: str,
+) -> None:
+    """As the command line says it (exit 2, one line, no traceback), and nothing imported."""
+    _store(store_url).close()
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / file).write_bytes(content)
+    assert main(["import-inventory", "--db", store_url, str(src)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"posfleet-collector: {src / file}")
+    assert said in err.replace(str(src) + "/", "")
+    conn = db.connect(store_url)
+    for table in ("sites", "gateways", "terminals"):
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+    conn.close()
+
+
+def test_a_file_excel_saved_as_csv_utf8_imports_despite_its_bom(
+    tmp_path: Path, store_url: str
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "sites.csv").write_bytes(
+        "site_id,region_id,name\nS1,east,上海一店\n".encode("utf-8-sig")
+    )
+    conn = _store(store_url)
+    assert import_dir(conn, src) == {"sites": 1}
+    assert conn.execute("SELECT name FROM sites").fetchone() == ("上海一店",)
     conn.close()

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 import streamlit as st
 
 from collector.actions import Role, import_inventory
-from collector.inventory import INVENTORY_COLUMNS
+from collector.inventory import INVENTORY_COLUMNS, CsvRows
 from dashboard import queries_ops, ui
 from dashboard.i18n import t, value
 
@@ -27,5 +24,6 @@ if ui.need(c, Role.ADMIN, t("import inventory")):
         table_name = st.selectbox(t("Table"), list(INVENTORY_COLUMNS), format_func=value)
         upload = ui.csv_uploader(t("CSV with a header row"), key="up_inventory")
         if st.form_submit_button(t("Import")) and upload is not None:
-            rows = list(csv.DictReader(io.StringIO(upload.getvalue().decode("utf-8"))))
+            # Decoded and checked as the command line does it: a refusal names the file.
+            rows = CsvRows(table_name, upload.name, upload.getvalue())
             ui.act(c, import_inventory, table_name, rows, c.now)

@@ -472,6 +472,36 @@ def test_admin_imports_sites_from_a_csv_and_operator_cannot(open_page, fleet) ->
     assert counts["sites"] == 21
 
 
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        (
+            "en",
+            "my-terminals.csv has no gateway_id column: add a gateway_id column naming each "
+            "terminal's gateway (docs/collector.md, Inventory files)",
+        ),
+        (
+            "zh-CN",
+            "my-terminals.csv 缺少 gateway_id 列：请添加 gateway_id 列，填写每台终端所属的网关"  # noqa: RUF001
+            "（docs/collector.md，Inventory files）",  # noqa: RUF001
+        ),
+    ],
+)
+def test_an_inventory_file_the_import_refuses_is_named_in_the_viewers_language(
+    open_page, fleet, lang: str, said: str
+) -> None:
+    at = open_page("views/inventory.py", {"lang": lang}, login="ada")
+    table, submit = ("Table", "Import") if lang == "en" else ("数据表", "导入")
+    by_label(at.selectbox, table).select_index(3)  # terminals (the label is translated)
+    at.file_uploader[0].set_value(("my-terminals.csv", b"terminal_id\nT-NEW\n", "text/csv"))
+    by_label(at.button, submit).click()
+    at.run()
+    assert not at.exception, at.exception
+    # (md() escapes Markdown's characters; the text reads the same.)
+    assert [e.value.replace("\\", "") for e in at.error] == [said]
+    assert one(fleet.path, "SELECT count(*) FROM terminals WHERE terminal_id = 'T-NEW'") == (0,)
+
+
 def test_audit_page_shows_actions_taken_in_the_console(open_page, fleet) -> None:
     at = open_page("views/alerts.py", login="olga")
     by_label(at.selectbox, "Alert").select(fleet.alert_id)

@@ -247,3 +247,11 @@ def test_a_stored_value_or_list_of_values_is_shown_in_the_viewers_language(
     assert i18n.value(None) == ""
     monkeypatch.setattr(i18n, "current_lang", lambda: "en")
     assert i18n.value("interval, receipts") == "interval, receipts"
+
+
+def test_every_inventory_refusal_is_a_message_id_of_the_console() -> None:
+    """collector.inventory refuses with message ids; the console marks the same ones."""
+    from collector.inventory import MESSAGES
+    from dashboard.inventory_text import REFUSALS
+
+    assert sorted(REFUSALS) == sorted(MESSAGES)
