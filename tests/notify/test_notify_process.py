@@ -151,6 +151,7 @@ def test_real_alertmanager_posting_to_the_relay_reaches_dingtalk_rendered(tmp_pa
             site="site-9",
             gateway="",
             terminal="",
+            acquirer="",  # a store outage names no acquirer (only a store's spike may)
             escalation="1",
             summary="Site site-9 down: 3 of 3 gateways",
             since="2026-11-30T07:48:00+00:00",
