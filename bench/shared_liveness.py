@@ -75,6 +75,7 @@ def _rows_written(url: str) -> int:
 def one_round(url: str, mode: str, gateways: int, messages: list[Received]) -> dict[str, Any]:
     store = Store(url)
     with store.conn:
+        upsert_rows(store.conn, "sites", [{"site_id": "S1", "region_id": "north"}])
         upsert_rows(
             store.conn,
             "gateways",

@@ -2,9 +2,11 @@
 
 One CSV per table (``regions.csv``, ``sites.csv``, ``gateways.csv``, ``terminals.csv``); the
 header names columns of that table (see ``collector/store/schema.py``); the id column is
-required (and a terminal's ``gateway_id``), every other column optional. Import upserts
-inventory columns only: it never touches the liveness columns the collector owns. Every
-refusal names the file, the line or column, and the fix (docs/collector.md, "Inventory files").
+required (and a terminal's ``gateway_id``), every other column optional. An id appears once per
+file, and a terminal's gateway and a gateway's site must be stored or imported before it.
+Import upserts inventory columns only: it never touches the liveness columns the collector
+owns. Every refusal names the file, the line or column, and the fix (docs/collector.md,
+"Inventory files").
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ INVENTORY_COLUMNS: dict[str, tuple[str, ...]] = {
 ORDER = ("regions", "sites", "gateways", "terminals")
 # Columns a file must have besides the id: a terminal's gateway has no default.
 REQUIRED = {"terminals": ("gateway_id",)}
+# The row a value must name, per table: (column, parent table). A terminal under a gateway
+# nobody listed is never judged right (its gateway never reports), so the import refuses it.
+PARENTS = {"terminals": ("gateway_id", "gateways"), "gateways": ("site_id", "sites")}
 
 # What an import refuses, as message ids (English, with {fields}): the console shows them in
 # the viewer's language (dashboard/inventory_text.py lists them for its catalogs). Each names
@@ -102,6 +107,21 @@ NOT_A_NUMBER = (
     "number (e.g. 31.2304), or leave it empty"
 )
 STORE_REFUSED = "{file} line {line} ({key} {id}): the store refused the row ({reason}): fix it"
+DUPLICATE_ID = (
+    "{file} line {line}: {key} {id} again, first seen at line {first}: keep one row per {key} "
+    "(merge the two rows, or correct the id) " + DOC
+)
+UNKNOWN_GATEWAY = (
+    "{file} line {line} ({key} {id}): gateway_id {parent} is neither stored nor in this "
+    "import's gateways.csv: add the gateway to gateways.csv and import it with this file (or "
+    "before it), or correct the gateway_id " + DOC
+)
+UNKNOWN_SITE = (
+    "{file} line {line} ({key} {id}): site_id {parent} is neither stored nor in this "
+    "import's sites.csv: add the site to sites.csv and import it with this file (or before "
+    "it), or correct the site_id " + DOC
+)
+UNKNOWN_PARENT = {"terminals": UNKNOWN_GATEWAY, "gateways": UNKNOWN_SITE}
 MESSAGES = (
     NOT_UTF8,
     NOT_CSV,
@@ -114,6 +134,9 @@ MESSAGES = (
     EMPTY_VALUE,
     NOT_A_NUMBER,
     STORE_REFUSED,
+    DUPLICATE_ID,
+    UNKNOWN_GATEWAY,
+    UNKNOWN_SITE,
 )
 
 
@@ -194,18 +217,29 @@ def upsert_rows(
     conn: db.Connection, table: str, rows: Iterable[dict[str, str]], file: str | None = None
 ) -> int:
     """Upsert one table's rows; ``file`` (else the rows' own, else ``<table>.csv``) is what
-    a refusal names."""
+    a refusal names. Refused rows raise ``InventoryError``: the caller's transaction, rolled
+    back, stores nothing of the file."""
     allowed = INVENTORY_COLUMNS[table]
     key = _key(table)
     name = file or (rows.file if isinstance(rows, CsvRows) else f"{table}.csv")
     not_null, numbers = _not_null(table), _numbers(table)
     count = 0
     move_seq: int | None = None
+    seen: dict[str, int] = {}  # id -> its first line
+    parents: dict[str, tuple[int, str]] = {}  # parent id -> first line naming it, and its row
+    parent_column = PARENTS[table][0] if table in PARENTS else None
     for line, row in _numbered(rows):
         cols = [c for c in allowed if c in row and row[c] is not None]
         if not row.get(key):
             raise InventoryError(EMPTY_ID, file=name, line=line, column=key)
+        first = seen.setdefault(row[key], line)
+        if first != line:  # else the last row would win and the first's values be lost
+            raise InventoryError(
+                DUPLICATE_ID, file=name, line=line, first=first, key=key, id=row[key]
+            )
         where = {"file": name, "line": line, "key": key, "id": row[key]}
+        if parent_column and row.get(parent_column):
+            parents.setdefault(row[parent_column], (line, row[key]))
         if any(not row.get(c) for c in REQUIRED.get(table, ())):
             raise InventoryError(EMPTY_GATEWAY, **where)
         for c in cols:
@@ -240,7 +274,36 @@ def upsert_rows(
         if extra:
             _enrolled(conn, table, row[key])
         count += 1
+    if parents:
+        _check_parents(conn, table, parents, name)
     return count
+
+
+def _check_parents(
+    conn: db.Connection, table: str, parents: dict[str, tuple[int, str]], file: str
+) -> None:
+    """Refuse the first row (by line) whose parent is not stored. Asked once the whole file is
+    read, so a row's own mistakes are named first; ``import_dir`` imports sites, gateways, then
+    terminals in one transaction, so a parent in this import is already there."""
+    column, parent_table = PARENTS[table]
+    ids = list(parents)
+    known: set[str] = set()
+    for i in range(0, len(ids), 500):  # SQLite allows 999 parameters per statement
+        chunk = ids[i : i + 500]
+        known.update(
+            r[0]
+            for r in conn.execute(
+                f"SELECT {column} FROM {parent_table} "
+                f"WHERE {column} IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+        )
+    unknown = sorted((line, row_id, p) for p, (line, row_id) in parents.items() if p not in known)
+    if unknown:
+        line, row_id, p = unknown[0]
+        raise InventoryError(
+            UNKNOWN_PARENT[table], file=file, line=line, key=_key(table), id=row_id, parent=p
+        )
 
 
 def _is_number(text: str) -> bool:

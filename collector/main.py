@@ -113,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from collector.alerts.config import AlertConfigError
     from collector.config import ConfigError, load_config
+    from collector.inventory import InventoryError
     from collector.sinks.settings import InfluxConfigError
     from collector.store.db import StoreError
 
@@ -146,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "enrolment":
             return _enrolment(args.enrolment_command, settings.db, getattr(args, "directory", None))
         return _inventory(args.command, settings.db, args.directory)
-    except (ConfigError, StoreError, InfluxConfigError, AlertConfigError) as exc:
+    # InventoryError: run --inventory DIR (POSFLEET_INVENTORY) refused a file; nothing imported.
+    except (ConfigError, StoreError, InfluxConfigError, AlertConfigError, InventoryError) as exc:
         print(f"posfleet-collector: {exc}", file=sys.stderr)
         return 2
 

@@ -39,7 +39,7 @@ class Collector:
         from collector.enrolment import AutoEnrol, Enrolment, EnrolmentSettings
         from collector.http import HttpServer
         from collector.ingest import BrokerSettings, Item, MqttIngest
-        from collector.inventory import InventoryTags, import_dir
+        from collector.inventory import InventoryError, InventoryTags, import_dir
         from collector.liveness import LivenessConfig, LivenessTracker
         from collector.metrics import CollectorMetrics, FleetCollector, LiveGauges, WorkerGauges
         from collector.processor import Processor, ProcessorSettings
@@ -54,7 +54,11 @@ class Collector:
         with self.store.conn:  # the console evaluates windows in the same default zone
             set_meta(self.store.conn, "default_tz", s.default_tz)
         if s.inventory:
-            counts = import_dir(self.store.conn, s.inventory)
+            try:
+                counts = import_dir(self.store.conn, s.inventory)
+            except InventoryError:  # refused: main() says why and exits; nothing was stored
+                self.store.close()
+                raise
             log.info("inventory imported from %s: %s", s.inventory, counts)
         retired = self.store.retire_unregistered(
             self.clock.now(),

@@ -44,4 +44,18 @@ REFUSALS = (
         "number (e.g. 31.2304), or leave it empty"
     ),
     N_("{file} line {line} ({key} {id}): the store refused the row ({reason}): fix it"),
+    N_(
+        "{file} line {line}: {key} {id} again, first seen at line {first}: keep one row per {key} "
+        "(merge the two rows, or correct the id) (docs/collector.md, Inventory files)"
+    ),
+    N_(
+        "{file} line {line} ({key} {id}): gateway_id {parent} is neither stored nor in this "
+        "import's gateways.csv: add the gateway to gateways.csv and import it with this file (or "
+        "before it), or correct the gateway_id (docs/collector.md, Inventory files)"
+    ),
+    N_(
+        "{file} line {line} ({key} {id}): site_id {parent} is neither stored nor in this "
+        "import's sites.csv: add the site to sites.csv and import it with this file (or before "
+        "it), or correct the site_id (docs/collector.md, Inventory files)"
+    ),
 )

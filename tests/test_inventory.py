@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.inventory import InventoryError, export_dir, import_dir
+from collector.inventory import InventoryError, export_dir, import_dir, upsert_rows
 from collector.main import main
 from collector.store import db
 from collector.store.migrate import ensure_schema
@@ -45,6 +45,7 @@ def test_import_marks_a_reporting_unregistered_gateway_as_registered(
     conn.execute("INSERT INTO gateways (gateway_id, registered) VALUES ('gw-9', 0)")
     src = tmp_path / "in"
     src.mkdir()
+    (src / "sites.csv").write_text("site_id,region_id\nS1,north\n")
     (src / "gateways.csv").write_text("gateway_id,site_id\ngw-9,S1\n")
     import_dir(conn, src)
     assert conn.execute("SELECT registered, site_id FROM gateways").fetchone() == (1, "S1")
@@ -174,4 +175,148 @@ def test_a_file_excel_saved_as_csv_utf8_imports_despite_its_bom(
     conn = _store(store_url)
     assert import_dir(conn, src) == {"sites": 1}
     assert conn.execute("SELECT name FROM sites").fetchone() == ("上海一店",)
+    conn.close()
+
+
+# ---------------------------------------- an id twice, a gateway or site that nobody lists
+GOOD = {
+    "sites.csv": "site_id,region_id,name\nS1,north,Store 1\nS2,north,Store 2\n",
+    "gateways.csv": "gateway_id,site_id,region_id\ngw-1,S1,north\ngw-2,S2,north\n",
+    "terminals.csv": "terminal_id,gateway_id\nT1,gw-1\nT2,gw-2\n",
+}
+
+
+def _inventory(directory: Path, **changed: str) -> Path:
+    """The GOOD inventory in ``directory``, with files replaced (``gateways_csv=...``)."""
+    directory.mkdir()
+    for name, text in {**GOOD, **{k.replace("_", "."): v for k, v in changed.items()}}.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return directory
+
+
+@pytest.mark.parametrize(
+    ("changed", "said"),
+    [
+        (
+            {"sites_csv": "site_id,region_id\nS1,north\nS2,north\nS1,south\n"},
+            "sites.csv line 4: site_id S1 again, first seen at line 2: keep one row per site_id "
+            "(merge the two rows, or correct the id) (docs/collector.md, Inventory files)",
+        ),
+        (
+            {"gateways_csv": "gateway_id,site_id\ngw-1,S1\ngw-2,S2\ngw-3,S2\ngw-2,S1\n"},
+            "gateways.csv line 5: gateway_id gw-2 again, first seen at line 3: keep one row per "
+            "gateway_id (merge the two rows, or correct the id)",
+        ),
+        (
+            # The same id, quoted or not, is the same row.
+            {"terminals_csv": 'terminal_id,gateway_id\nT1,gw-1\n"T1",gw-2\nT2,gw-2\n'},
+            "terminals.csv line 3: terminal_id T1 again, first seen at line 2: keep one row per "
+            "terminal_id",
+        ),
+        (
+            {"terminals_csv": "terminal_id,gateway_id\nT1,gw-1\nT2,gw-9\nT3,gw-8\n"},
+            "terminals.csv line 3 (terminal_id T2): gateway_id gw-9 is neither stored nor in this "
+            "import's gateways.csv: add the gateway to gateways.csv and import it with this file "
+            "(or before it), or correct the gateway_id (docs/collector.md, Inventory files)",
+        ),
+        (
+            {"gateways_csv": "gateway_id,site_id\ngw-1,S1\ngw-2,S7\n"},
+            "gateways.csv line 3 (gateway_id gw-2): site_id S7 is neither stored nor in this "
+            "import's sites.csv: add the site to sites.csv and import it with this file (or "
+            "before it), or correct the site_id (docs/collector.md, Inventory files)",
+        ),
+    ],
+)
+def test_an_id_twice_or_a_parent_nobody_lists_is_refused_and_nothing_is_imported(
+    tmp_path: Path,
+    store_url: str,
+    capsys: pytest.CaptureFixture[str],
+    changed: dict[str, str],
+    said: str,
+) -> None:
+    """Through the command line on a real store: exit 2, the file, both lines of a duplicate
+    or the unknown id, and the fix; the other files of the import are not stored either."""
+    _store(store_url).close()
+    src = _inventory(tmp_path / "in", **changed)
+    assert main(["import-inventory", "--db", store_url, str(src)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"posfleet-collector: {src}/{said.split(' ')[0]} ")
+    assert said in err.replace(str(src) + "/", "")
+    assert err.count("\n") == 1  # one line, no traceback
+    conn = db.connect(store_url)
+    for table in ("sites", "gateways", "terminals"):
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+    conn.close()
+
+
+def test_a_gateway_or_site_already_stored_or_in_the_same_import_is_known(
+    tmp_path: Path, store_url: str
+) -> None:
+    conn = _store(store_url)
+    assert import_dir(conn, _inventory(tmp_path / "first")) == {
+        "sites": 2,
+        "gateways": 2,
+        "terminals": 2,
+    }
+    # Later, alone (as the console imports, one file at a time): the stored ones are known.
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / "terminals.csv").write_text("terminal_id,gateway_id\nT3,gw-1\nT4,gw-2\n")
+    (later / "gateways.csv").write_text("gateway_id,site_id\ngw-3,S2\n")
+    assert import_dir(conn, later) == {"gateways": 1, "terminals": 2}
+    assert conn.execute("SELECT count(*) FROM terminals").fetchone() == (4,)
+    conn.close()
+
+
+def test_the_collector_started_on_a_refused_inventory_says_why_and_exits_2(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``run --inventory DIR`` (POSFLEET_INVENTORY) imports before it connects: a refused
+    file stops it with the refusal, not a traceback, and nothing is stored."""
+    _store(store_url).close()
+    src = _inventory(tmp_path / "in", terminals_csv="terminal_id,gateway_id\nT1,gw-1\nT1,gw-2\n")
+    assert main(["run", "--db", store_url, "--inventory", str(src)]) == 2
+    assert capsys.readouterr().err == (
+        f"posfleet-collector: {src}/terminals.csv line 3: terminal_id T1 again, first seen at "
+        "line 2: keep one row per terminal_id (merge the two rows, or correct the id) "
+        "(docs/collector.md, Inventory files)\n"
+    )
+    conn = db.connect(store_url)
+    assert conn.execute("SELECT count(*) FROM sites").fetchone() == (0,)
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("rows", "zh"),
+    [
+        (
+            [
+                {"terminal_id": "T1", "gateway_id": "gw-1"},
+                {"terminal_id": "T1", "gateway_id": "gw-1"},
+            ],
+            "terminals.csv 第 3 行：terminal_id T1 重复，第一次出现在第 2 行：每个 terminal_id "  # noqa: RUF001
+            "只保留一行（合并这两行，或改正编号）（docs/collector.md，Inventory files）",  # noqa: RUF001
+        ),
+        (
+            [
+                {"terminal_id": "T1", "gateway_id": "gw-1"},
+                {"terminal_id": "T2", "gateway_id": "网关9"},
+            ],
+            "terminals.csv 第 3 行（terminal_id T2）：网关 gateway_id 网关9 既不在资产清单中，"  # noqa: RUF001
+            "也不在本次导入的 gateways.csv 中：请把该网关加入 gateways.csv，与本文件一起"  # noqa: RUF001
+            "（或先于本文件）导入，或改正 gateway_id（docs/collector.md，Inventory files）",  # noqa: RUF001
+        ),
+    ],
+)
+def test_the_new_refusals_read_in_the_consoles_chinese(
+    tmp_path: Path, rows: list[dict[str, str]], zh: str
+) -> None:
+    from dashboard.i18n import translate
+
+    conn = _store(str(tmp_path / "s.sqlite"))
+    conn.execute("INSERT INTO gateways (gateway_id) VALUES ('gw-1')")
+    with pytest.raises(InventoryError) as refused, conn:
+        upsert_rows(conn, "terminals", rows)
+    assert translate(refused.value.msgid, "zh-CN", **refused.value.fields) == zh
+    assert conn.execute("SELECT count(*) FROM terminals").fetchone() == (0,)
     conn.close()

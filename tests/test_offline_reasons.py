@@ -66,6 +66,7 @@ def test_the_collector_takes_an_unknown_reason_as_an_unplanned_fault_and_counts_
     registry = CollectorRegistry()
     store = SqliteStore(tmp_path / "p.sqlite")
     with store.conn:  # only a gateway in the inventory is tracked
+        upsert_rows(store.conn, "sites", [{"site_id": "S1", "region_id": "north"}])
         upsert_rows(store.conn, "gateways", [{"gateway_id": "gw-1", "site_id": "S1"}])
     p = Processor(
         store, LivenessTracker(), CollectorMetrics(registry), queue.SimpleQueue(), clock=clock

@@ -56,4 +56,23 @@ MESSAGES: dict[str, str] = {
     "{file} line {line} ({key} {id}): the store refused the row ({reason}): fix it": (
         "{file} 第 {line} 行（{key} {id}）：数据库拒绝了该行（{reason}）：请修改"
     ),
+    "{file} line {line}: {key} {id} again, first seen at line {first}: keep one row per {key} "
+    "(merge the two rows, or correct the id) (docs/collector.md, Inventory files)": (
+        "{file} 第 {line} 行：{key} {id} 重复，第一次出现在第 {first} 行：每个 {key} 只保留一行"
+        "（合并这两行，或改正编号）（docs/collector.md，Inventory files）"
+    ),
+    "{file} line {line} ({key} {id}): gateway_id {parent} is neither stored nor in this "
+    "import's gateways.csv: add the gateway to gateways.csv and import it with this file (or "
+    "before it), or correct the gateway_id (docs/collector.md, Inventory files)": (
+        "{file} 第 {line} 行（{key} {id}）：网关 gateway_id {parent} 既不在资产清单中，也不在本次导入的 "
+        "gateways.csv 中：请把该网关加入 gateways.csv，与本文件一起（或先于本文件）导入，"
+        "或改正 gateway_id（docs/collector.md，Inventory files）"
+    ),
+    "{file} line {line} ({key} {id}): site_id {parent} is neither stored nor in this "
+    "import's sites.csv: add the site to sites.csv and import it with this file (or before "
+    "it), or correct the site_id (docs/collector.md, Inventory files)": (
+        "{file} 第 {line} 行（{key} {id}）：门店 site_id {parent} 既不在资产清单中，也不在本次导入的 "
+        "sites.csv 中：请把该门店加入 sites.csv，与本文件一起（或先于本文件）导入，"
+        "或改正 site_id（docs/collector.md，Inventory files）"
+    ),
 }

@@ -56,6 +56,7 @@ class Rig:
         self.store = Store(target, enrolment_max=max_listed)
         _OPEN.append(self.store)
         with self.store.conn:
+            upsert_rows(self.store.conn, "sites", [{"site_id": "S1", "region_id": "north"}])
             upsert_rows(
                 self.store.conn,
                 "gateways",
@@ -195,6 +196,7 @@ def test_an_id_imported_while_the_collector_runs_is_tracked_from_its_next_messag
     # The operator imports it from another process (posfleet-collector import-inventory).
     other = connect(rig.store.target)
     with other:
+        upsert_rows(other, "sites", [{"site_id": "S2", "region_id": "north"}])
         upsert_rows(other, "gateways", [{"gateway_id": "gw-new", "site_id": "S2"}])
     other.close()
     assert rig.rows("SELECT count(*) FROM enrolment") == [(0,)]
@@ -431,6 +433,7 @@ def test_the_enrolment_list_exports_as_inventory_files_an_operator_completes_and
     assert main(["import-inventory", "--db", db, str(out_dir)]) == 2
     assert "site_id" in capsys.readouterr().err
     (out_dir / "gateways.csv").write_text("gateway_id,site_id,region_id\ngw-stranger,S9,south\n")
+    (out_dir / "sites.csv").write_text("site_id,region_id\nS9,south\n")  # a new store too
     conn = connect(db)
     import_dir(conn, out_dir)
     assert conn.execute("SELECT count(*) FROM enrolment").fetchone() == (0,)

@@ -58,6 +58,7 @@ def _close_stores() -> Iterator[None]:
 def enrol(store: Store, *gateways: str) -> None:
     """What an inventory import does: only enrolled gateways are tracked."""
     with store.conn:
+        upsert_rows(store.conn, "sites", [{"site_id": "S1", "region_id": "north"}])
         upsert_rows(
             store.conn,
             "gateways",

@@ -69,6 +69,7 @@ def _processor(
     registry = CollectorRegistry()
     store = store or SqliteStore(tmp_path / "p.sqlite")
     with store.conn:  # only gateways in the inventory are tracked (collector/enrolment.py)
+        upsert_rows(store.conn, "sites", [{"site_id": "S1", "region_id": "north"}])
         upsert_rows(store.conn, "gateways", [{"gateway_id": g, "site_id": "S1"} for g in GATEWAYS])
     p = Processor(
         store,

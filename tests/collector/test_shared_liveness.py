@@ -54,6 +54,7 @@ def _collectors(
         _OPEN.append(store)
         if i == 0:
             with store.conn:
+                upsert_rows(store.conn, "sites", [{"site_id": "S1", "region_id": "north"}])
                 upsert_rows(
                     store.conn,
                     "gateways",

@@ -502,6 +502,40 @@ def test_an_inventory_file_the_import_refuses_is_named_in_the_viewers_language(
     assert one(fleet.path, "SELECT count(*) FROM terminals WHERE terminal_id = 'T-NEW'") == (0,)
 
 
+@pytest.mark.parametrize(
+    ("lang", "content", "said"),
+    [
+        (
+            "en",
+            b"terminal_id,gateway_id\nT-NEW,GW-NOWHERE\n",
+            "my-terminals.csv line 2 (terminal_id T-NEW): gateway_id GW-NOWHERE is neither stored "
+            "nor in this import's gateways.csv: add the gateway to gateways.csv and import it with "
+            "this file (or before it), or correct the gateway_id (docs/collector.md, Inventory "
+            "files)",
+        ),
+        (
+            "zh-CN",
+            b"terminal_id,gateway_id\nT-NEW,GW-NOWHERE\nT-NEW,GW-NOWHERE\n",
+            "my-terminals.csv 第 3 行：terminal_id T-NEW 重复，第一次出现在第 2 行："  # noqa: RUF001
+            "每个 terminal_id 只保留一行（合并这两行，或改正编号）"  # noqa: RUF001
+            "（docs/collector.md，Inventory files）",  # noqa: RUF001
+        ),
+    ],
+)
+def test_a_terminal_twice_or_behind_an_unknown_gateway_is_refused_in_the_viewers_language(
+    open_page, fleet, lang: str, content: bytes, said: str
+) -> None:
+    at = open_page("views/inventory.py", {"lang": lang}, login="ada")
+    table, submit = ("Table", "Import") if lang == "en" else ("数据表", "导入")
+    by_label(at.selectbox, table).select_index(3)  # terminals
+    at.file_uploader[0].set_value(("my-terminals.csv", content, "text/csv"))
+    by_label(at.button, submit).click()
+    at.run()
+    assert not at.exception, at.exception
+    assert [e.value.replace("\\", "") for e in at.error] == [said]
+    assert one(fleet.path, "SELECT count(*) FROM terminals WHERE terminal_id = 'T-NEW'") == (0,)
+
+
 def test_audit_page_shows_actions_taken_in_the_console(open_page, fleet) -> None:
     at = open_page("views/alerts.py", login="olga")
     by_label(at.selectbox, "Alert").select(fleet.alert_id)

@@ -738,6 +738,8 @@ def test_0011_stamps_existing_terminals_never_moved_and_an_import_stamps_a_move(
     conn = connect(target)
     for tid in ("t-stays", "t-moves"):
         conn.execute("INSERT INTO terminals (terminal_id, gateway_id) VALUES (?, 'gw-1')", (tid,))
+    for gid in ("gw-1", "gw-2"):  # an import refuses a terminal behind an unknown gateway
+        conn.execute("INSERT INTO gateways (gateway_id) VALUES (?)", (gid,))
     conn.commit()
     conn.close()
     with eng.begin() as c:

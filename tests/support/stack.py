@@ -30,10 +30,11 @@ def query(db: Path | str, sql: str, *args: object) -> list[tuple[object, ...]]:
 
 def enrol(target: Path | str, *gateways: str) -> None:
     """An inventory import, as ``posfleet-collector import-inventory`` does it: ``gateways``
-    registered at store S1 in region north."""
+    registered at store S1 (imported with them) in region north."""
     store = open_store(target)
     try:
         with store.conn:
+            upsert_rows(store.conn, "sites", [{"site_id": "S1", "region_id": "north"}])
             upsert_rows(
                 store.conn,
                 "gateways",
