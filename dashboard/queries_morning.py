@@ -188,16 +188,10 @@ def _pages(a: Any) -> bool:
     return bool(a.state == "firing" and a.inhibited_by is None and a.fired_at)
 
 
-def counts(conn: store_db.Connection, now: datetime) -> dict[str, int]:
-    """The figures above the table: stores, gateways and terminals down (effective status),
-    terminals the collector cannot see (unknown), gateways late; and the money's: terminals
-    paged as silent (online, no sale), stores whose sales fail (spikes firing), open
-    shortfall cases past their follow-up (the Alerts page's and the case list's counts)."""
-    totals = queries.status_counts(conn, now)
-    by = {
-        (s, st): int(n) for s, st, n in totals[["subject", "status", "n"]].itertuples(index=False)
-    }
-    money = conn.execute(
+def money_counts(conn: store_db.Connection, now: datetime) -> dict[str, int]:
+    """Terminals paged as silent (online, no sale), stores whose sales fail (spikes firing),
+    open shortfall cases past their follow-up: the morning check's and the wall's money."""
+    silent, spikes, overdue = conn.execute(
         "SELECT "
         "(SELECT count(*) FROM alerts WHERE kind = 'terminal_silent' AND state = 'firing'), "
         "(SELECT count(*) FROM alerts WHERE kind = 'txn_failure_spike' AND state = 'firing'), "
@@ -206,9 +200,21 @@ def counts(conn: store_db.Connection, now: datetime) -> dict[str, int]:
         (to_db(now),),
     ).fetchone()
     return {
-        "terminals_silent": int(money[0]),
-        "txn_spikes": int(money[1]),
-        "cases_overdue": int(money[2]),
+        "terminals_silent": int(silent),
+        "txn_spikes": int(spikes),
+        "cases_overdue": int(overdue),
+    }
+
+
+def counts(conn: store_db.Connection, now: datetime) -> dict[str, int]:
+    """The figures above the table: stores, gateways and terminals down (effective status),
+    terminals the collector cannot see (unknown), gateways late; and ``money_counts``."""
+    totals = queries.status_counts(conn, now)
+    by = {
+        (s, st): int(n) for s, st, n in totals[["subject", "status", "n"]].itertuples(index=False)
+    }
+    return {
+        **money_counts(conn, now),
         "stores_down": len(queries.down_sites(conn, now)),
         "gateways_down": by.get(("gateways", "down"), 0),
         "gateways_late": by.get(("gateways", "late"), 0),

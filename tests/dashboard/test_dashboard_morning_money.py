@@ -6,14 +6,16 @@ link to the list behind it."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from alerts import test_silence, test_spikes
 from streamlit.testing.v1 import AppTest
 from support.cases import open_case
-from test_dashboard_morning import morning
+from test_dashboard_morning import APP, morning
+
+from collector.store.times import to_db
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -28,6 +30,25 @@ def money(at: AppTest) -> dict[str, tuple[str, str, str]]:
         for href, key, colour, n in re.findall(
             r'<a class="mc-tile" href="([^"]+)" target="_self" data-count="(\w+)" '
             r'style="background:(#\w+)"><div class="mc-n">([\d,]+)</div>',
+            body,
+        )
+    }
+
+
+def wall(path: Path, now: datetime, monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[str, str]]:
+    """The wall's money row in zh-CN: count key -> (figure, colour)."""
+    monkeypatch.setenv("POSFLEET_DB", str(path))
+    monkeypatch.setenv("POSFLEET_DASHBOARD_NOW", to_db(now))
+    monkeypatch.setenv("POSFLEET_LANG", "zh-CN")
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.switch_page("views/wall.py").run()
+    assert not at.exception, at.exception
+    body = next(h.proto.body for h in at.get("html") if "wall-row" in h.proto.body)
+    assert '<div class="wall-label">交易</div>' in body
+    return {
+        key: (n, colour)
+        for key, colour, n in re.findall(
+            r'data-count="(\w+)" style="background:(#\w+)"><div class="wall-n">([\d,]+)</div>',
             body,
         )
     }
@@ -66,6 +87,12 @@ def test_a_stores_failing_sales_and_an_overdue_shortfall_case_are_counted_and_li
     body = next(h.proto.body for h in later.get("html") if "mc-tiles" in h.proto.body)
     assert "交易失败激增门店" in body
     assert "少刷钱案件跟进逾期" in body
+    # The wall says the same, from across the room.
+    assert wall(path, now + timedelta(days=1, minutes=1), monkeypatch) == {
+        "terminals_silent": ("0", GREEN),
+        "txn_spikes": ("1", RED),
+        "cases_overdue": ("1", ORANGE),
+    }
 
 
 def test_a_terminal_online_without_sales_is_counted(
