@@ -305,10 +305,29 @@ class TxnSpool:
             os.mkdir(self.root, 0o700)  # nobody else's until its group is right
         except FileExistsError:  # made meanwhile: left as it is
             return os.stat(self.root)
+        # Through the new directory itself, never its path: whoever may write in the parent
+        # could swap it for a link, and a chgrp/chmod by path would give the link's target
+        # (the agent's credentials, say) to the spool's group. A link or a directory not
+        # ours is refused (OSError: logged, as a spool that cannot be created).
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            st = os.fstat(fd)
+            if st.st_uid != os.geteuid():
+                raise PermissionError(f"{self.root} was replaced by another user's directory")
+            self._give_group(fd, st)
+            os.fchmod(fd, SPOOL_MODE)  # mkdir's mode is cut by the umask
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        mode = stat.S_IMODE(st.st_mode)
+        log.info("transaction spool %s created, mode %o, group %d", self.root, mode, st.st_gid)
+        return st
+
+    def _give_group(self, fd: int, st: os.stat_result) -> None:
         gid, where = self._wanted_group()
-        if os.stat(self.root).st_gid != gid:
+        if st.st_gid != gid:
             try:
-                os.chown(self.root, -1, gid)
+                os.fchown(fd, -1, gid)
             except OSError as exc:
                 log.warning(
                     "transaction spool %s: cannot give it group %s (%s), so the payment app "
@@ -322,11 +341,6 @@ class TxnSpool:
                     gid,
                     self.root,
                 )
-        os.chmod(self.root, SPOOL_MODE)  # mkdir's mode is cut by the umask
-        st = os.stat(self.root)
-        mode = stat.S_IMODE(st.st_mode)
-        log.info("transaction spool %s created, mode %o, group %d", self.root, mode, st.st_gid)
-        return st
 
     def _wanted_group(self) -> tuple[int, str]:
         """The gid the spool should have, and where that comes from (for the warning)."""
