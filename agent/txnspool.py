@@ -247,6 +247,8 @@ class TxnSpool:
         # ``run --dry-run``: scans read and merge as usual but change nothing on disk
         # (nothing renamed, set aside, journalled or deleted), so the files are still sent.
         self.read_only = read_only
+        # Read only: files a crash's journal merged already, which the run deletes unread.
+        self._merged: set[str] = set()
         if not read_only and self._usable():
             self._take_over_old_journals()
 
@@ -409,6 +411,8 @@ class TxnSpool:
         for name in self._candidates():
             if budget <= 0:
                 break
+            if name in self._merged:
+                continue
             path = self.root / self._withhold(name)
             lines = self._read(path, scan, now)
             if lines is not None:  # read (or set aside): it goes with this scan
@@ -489,9 +493,12 @@ class TxnSpool:
     def _replay(self, journal: Path) -> Scan:
         try:
             saved = json.loads(journal.read_text())
-            for name in saved["sources"] if not self.read_only else []:
+            for name in saved["sources"]:
                 if "/" not in name and name.endswith(".jsonl"):
-                    (self.root / name).unlink(missing_ok=True)  # merged before the crash
+                    if self.read_only:
+                        self._merged.add(name)
+                    else:
+                        (self.root / name).unlink(missing_ok=True)  # merged before the crash
             messages = [(str(t), dict(b)) for t, b in saved["messages"]]
             for topic, body in messages:  # the agent's own file, but never trust a replay blindly
                 expected = topic_for(self.gw, "transactions", body.get("terminal"))
