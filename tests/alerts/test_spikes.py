@@ -240,6 +240,20 @@ def test_a_store_spike_on_one_acquirer_names_it_so_that_acquirers_spike_can_inhi
     assert labels["summary"].endswith("(on acquirer acq-a)")
 
 
+def test_a_spikes_details_row_that_is_not_json_names_no_acquirer_and_the_scrape_goes_on(
+    rig: Rig, store_url: str
+) -> None:
+    rig.live(_sh("2026-11-29T20:00"), normal)
+    rig.live(_sh("2026-11-29T20:40"), issuer_down)
+    for bad in ("not json", "[1, 2]", "null"):
+        with rig.store.transaction() as conn:
+            conn.execute("UPDATE alerts SET details = ? WHERE kind = 'txn_failure_spike'", (bad,))
+        (labels,) = firing_labels(store_url)
+        assert (labels["alertname"], labels["site"], labels["acquirer"]) == (
+            "txn_failure_spike", "s-sh", ""
+        )  # fmt: skip
+
+
 def test_a_store_spike_spread_over_acquirers_names_none(rig: Rig, store_url: str) -> None:
     rig.live(_sh("2026-11-29T20:00"), normal)
     rig.live(_sh("2026-11-29T20:40"), normal, {"acq-a": issuer_down, "acq-b": issuer_down})
