@@ -106,17 +106,20 @@ class Enrolment:
         self._gateways: set[str] = set()
         self._terminals: dict[str, str] = {}  # terminal id -> the gateway it is behind
 
-    def refresh(self) -> None:
+    def refresh(self) -> list[tuple[str, str]]:
         """Take the inventory's moves since the last call: a moved terminal's old gateway
         is refused from now on. Call before judging a batch's messages (received before
-        the call), so a message received after the import never finds the old owner."""
+        the call), so a message received after the import never finds the old owner.
+        Returns the moves read, (terminal id, its gateway now): the liveness tracker
+        re-parents them at the same moment (collector/processor.py)."""
         if self._moves is None:
-            return
+            return []
         mark, moved = self._moves(self._moves_seen)
         for terminal_id, gateway_id in moved:
             if terminal_id in self._terminals:
                 self._terminals[terminal_id] = gateway_id
         self._moves_seen = mark
+        return moved
 
     def load(self, gateways: Iterable[str], terminals: Iterable[tuple[str, str]]) -> None:
         """Add enrolled gateway ids and (terminal id, its gateway id) pairs."""
