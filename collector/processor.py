@@ -269,21 +269,12 @@ class Processor:
         A message never makes this raise: it is accepted or rejected with a reason. Raises
         ``StoreError`` when the store refuses every write (the run loop backs off)."""
         with _no_cyclic_gc():
-            if items or self._deadlines_due():
+            if items:
                 self._inventory_moves()
             if self.shared is not None:
                 self._process_shared(items, behind)
             else:
                 self._process(items, behind)
-
-    def _deadlines_due(self) -> bool:
-        """Deadlines may fire in this call: a moved terminal is never judged behind the
-        gateway it left, even when nothing is received."""
-        mono = self.clock.monotonic()
-        if self.shared is not None:
-            return mono >= self._next_claim
-        due = self.tracker.next_due()
-        return due is not None and due <= mono
 
     def _inventory_moves(self) -> None:
         """Terminals the inventory moved to another gateway since the last batch: their old
