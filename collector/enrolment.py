@@ -31,7 +31,8 @@ while the collector runs takes effect from the id's next message. A move must al
 *old* gateway, whose messages match what is held: an import that moves terminals bumps a
 counter in the store and stamps the moved rows with it (collector/inventory.py), and
 ``refresh`` (once per batch: one primary-key read) takes the rows moved since the counter
-it last saw. Re-reading every terminal's row instead would stall the processing thread,
+it last saw, and hands them to the processor, which re-parents them in the liveness tracker
+in the same batch (``LivenessTracker.move``): the old gateway's outage no longer holds them. Re-reading every terminal's row instead would stall the processing thread,
 about a second for 100,000 terminals, measured under load.
 """
 
