@@ -134,7 +134,11 @@ def check_spool(s: AgentSettings, out: TextIO) -> None:
     try:
         st = os.stat(root)
     except FileNotFoundError:
-        if wanted is not None and os.geteuid() != 0 and wanted not in os.getgroups():
+        if (
+            wanted is not None
+            and os.geteuid() != 0
+            and wanted not in {os.getegid(), *os.getgroups()}
+        ):
             out.write(
                 f"WARN transaction spool {root} missing, and this user (uid {os.geteuid()}) "
                 f"cannot give a new one group {s.txn_spool_group} (txn_spool_group): the "

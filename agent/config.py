@@ -110,6 +110,7 @@ class AgentSettings:
 
 
 _HINTS = get_type_hints(AgentSettings)
+_ID_OR_NAME = {"txn_spool_group"}  # a name or a number (a gid), written either way in TOML
 _FIELDS = {f.name: f for f in dataclasses.fields(AgentSettings)}
 
 
@@ -147,6 +148,8 @@ def _coerce(name: str, raw: Any, from_env: bool) -> Any:
             raise ValueError("must be a path")
         return Path(raw)
     if base is str:
+        if name in _ID_OR_NAME and isinstance(raw, int) and not isinstance(raw, bool):
+            return str(raw)  # txn_spool_group = 1001: a gid, as the docs allow
         if not isinstance(raw, str):
             raise ValueError("must be a string")
         return raw

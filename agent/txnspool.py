@@ -247,6 +247,8 @@ class TxnSpool:
         # ``run --dry-run``: scans read and merge as usual but change nothing on disk
         # (nothing renamed, set aside, journalled or deleted), so the files are still sent.
         self.read_only = read_only
+        # Read only: files a crash's journal merged already, which the run deletes unread.
+        self._merged: set[str] = set()
         if not read_only and self._usable():
             self._take_over_old_journals()
 
@@ -305,10 +307,29 @@ class TxnSpool:
             os.mkdir(self.root, 0o700)  # nobody else's until its group is right
         except FileExistsError:  # made meanwhile: left as it is
             return os.stat(self.root)
+        # Through the new directory itself, never its path: whoever may write in the parent
+        # could swap it for a link, and a chgrp/chmod by path would give the link's target
+        # (the agent's credentials, say) to the spool's group. A link or a directory not
+        # ours is refused (OSError: logged, as a spool that cannot be created).
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            st = os.fstat(fd)
+            if st.st_uid != os.geteuid():
+                raise PermissionError(f"{self.root} was replaced by another user's directory")
+            self._give_group(fd, st)
+            os.fchmod(fd, SPOOL_MODE)  # mkdir's mode is cut by the umask
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        mode = stat.S_IMODE(st.st_mode)
+        log.info("transaction spool %s created, mode %o, group %d", self.root, mode, st.st_gid)
+        return st
+
+    def _give_group(self, fd: int, st: os.stat_result) -> None:
         gid, where = self._wanted_group()
-        if os.stat(self.root).st_gid != gid:
+        if st.st_gid != gid:
             try:
-                os.chown(self.root, -1, gid)
+                os.fchown(fd, -1, gid)
             except OSError as exc:
                 log.warning(
                     "transaction spool %s: cannot give it group %s (%s), so the payment app "
@@ -322,11 +343,6 @@ class TxnSpool:
                     gid,
                     self.root,
                 )
-        os.chmod(self.root, SPOOL_MODE)  # mkdir's mode is cut by the umask
-        st = os.stat(self.root)
-        mode = stat.S_IMODE(st.st_mode)
-        log.info("transaction spool %s created, mode %o, group %d", self.root, mode, st.st_gid)
-        return st
 
     def _wanted_group(self) -> tuple[int, str]:
         """The gid the spool should have, and where that comes from (for the warning)."""
@@ -395,6 +411,8 @@ class TxnSpool:
         for name in self._candidates():
             if budget <= 0:
                 break
+            if name in self._merged:
+                continue
             path = self.root / self._withhold(name)
             lines = self._read(path, scan, now)
             if lines is not None:  # read (or set aside): it goes with this scan
@@ -475,9 +493,12 @@ class TxnSpool:
     def _replay(self, journal: Path) -> Scan:
         try:
             saved = json.loads(journal.read_text())
-            for name in saved["sources"] if not self.read_only else []:
+            for name in saved["sources"]:
                 if "/" not in name and name.endswith(".jsonl"):
-                    (self.root / name).unlink(missing_ok=True)  # merged before the crash
+                    if self.read_only:
+                        self._merged.add(name)
+                    else:
+                        (self.root / name).unlink(missing_ok=True)  # merged before the crash
             messages = [(str(t), dict(b)) for t, b in saved["messages"]]
             for topic, body in messages:  # the agent's own file, but never trust a replay blindly
                 expected = topic_for(self.gw, "transactions", body.get("terminal"))

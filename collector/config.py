@@ -81,6 +81,9 @@ class CollectorSettings(BaseSettings):
     # of settlement_cutoff_tz (the acquirer's zone), unset: each store's own.
     settlement_cutoff: str = "00:00"
     settlement_cutoff_tz: str | None = None
+    # Acquirers whose day ends at another time: NAME=HH:MM[@ZONE],... Each NAME gets a
+    # subdirectory of settlement_dir whose files are reconciled with its own cut-off.
+    settlement_acquirers: str = ""
 
     @field_validator("db", mode="before")
     @classmethod
@@ -174,6 +177,20 @@ class CollectorSettings(BaseSettings):
 
         at = parse_cutoff(value)
         return f"{at.seconds // 3600:02d}:{at.seconds // 60 % 60:02d}"
+
+    @field_validator("settlement_acquirers")
+    @classmethod
+    def _acquirers(cls, value: str) -> str:
+        from collector.reconcile import parse_acquirer_cutoffs
+
+        rules = parse_acquirer_cutoffs(value)
+        return ",".join(f"{name}={rule.spec()}" for name, rule in rules.items())
+
+    @property
+    def settlement_acquirer_rules(self) -> dict[str, Cutoff]:
+        from collector.reconcile import parse_acquirer_cutoffs
+
+        return parse_acquirer_cutoffs(self.settlement_acquirers)
 
     @property
     def settlement_cutoff_rule(self) -> Cutoff:

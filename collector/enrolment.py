@@ -31,7 +31,8 @@ while the collector runs takes effect from the id's next message. A move must al
 *old* gateway, whose messages match what is held: an import that moves terminals bumps a
 counter in the store and stamps the moved rows with it (collector/inventory.py), and
 ``refresh`` (once per batch: one primary-key read) takes the rows moved since the counter
-it last saw. Re-reading every terminal's row instead would stall the processing thread,
+it last saw, and hands them to the processor, which re-parents them in the liveness tracker
+in the same batch (``LivenessTracker.move``): the old gateway's outage no longer holds them. Re-reading every terminal's row instead would stall the processing thread,
 about a second for 100,000 terminals, measured under load.
 """
 
@@ -106,17 +107,20 @@ class Enrolment:
         self._gateways: set[str] = set()
         self._terminals: dict[str, str] = {}  # terminal id -> the gateway it is behind
 
-    def refresh(self) -> None:
+    def refresh(self) -> list[tuple[str, str]]:
         """Take the inventory's moves since the last call: a moved terminal's old gateway
         is refused from now on. Call before judging a batch's messages (received before
-        the call), so a message received after the import never finds the old owner."""
+        the call), so a message received after the import never finds the old owner.
+        Returns the moves read, (terminal id, its gateway now): the liveness tracker
+        re-parents them at the same moment (collector/processor.py)."""
         if self._moves is None:
-            return
+            return []
         mark, moved = self._moves(self._moves_seen)
         for terminal_id, gateway_id in moved:
             if terminal_id in self._terminals:
                 self._terminals[terminal_id] = gateway_id
         self._moves_seen = mark
+        return moved
 
     def load(self, gateways: Iterable[str], terminals: Iterable[tuple[str, str]]) -> None:
         """Add enrolled gateway ids and (terminal id, its gateway id) pairs."""

@@ -247,7 +247,9 @@ def upsert_rows(
                 raise InventoryError(EMPTY_VALUE, column=c, **where)
             if c in numbers and row[c] != "" and not _is_number(row[c]):
                 raise InventoryError(NOT_A_NUMBER, column=c, value=repr(row[c]), **where)
-        values = [row[c] if row[c] != "" else None for c in cols]
+        # A number column gets the number its check read: SQLite would keep text such as
+        # full-width digits as TEXT in a REAL column, which PostgreSQL refuses.
+        values = [None if row[c] == "" else float(row[c]) if c in numbers else row[c] for c in cols]
         params: list[object] = list(values)
         updates = ", ".join(f"{c}=excluded.{c}" for c in cols if c != key)
         extra = ", registered=1" if table in ("gateways", "terminals") else ""

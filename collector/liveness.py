@@ -209,6 +209,25 @@ class LivenessTracker:
             else:
                 s.deadline = s.deadline_wall = None
 
+    # ------------------------------------------------------------------ inventory
+    def move(self, terminal_id: str, gateway_id: str, now: datetime, mono: float) -> bool:
+        """The inventory put the terminal behind ``gateway_id`` (an import, picked up by
+        collector/enrolment.py): from now on it is judged through that gateway, not the
+        old one, whether or not the new one has spoken yet. An up terminal gets a full
+        interval from ``now`` to show up through it (as behind a gateway that is back);
+        behind a new gateway that is down, or whose will is held, it waits for that gateway.
+        Its status is kept: a move is no evidence. False: nothing to move."""
+        key = (SubjectType.TERMINAL, terminal_id)
+        s = self._subjects.get(key)
+        if s is None or not gateway_id or s.gateway_id == gateway_id:
+            return False
+        self._state(key, gateway_id)
+        if s.status in (Liveness.ONLINE, Liveness.LATE) and self._observable(key, s):
+            self._set_deadline(key, s, now, mono, self._interval(s))
+        else:
+            self._cancel(s)
+        return True
+
     # ------------------------------------------------------------------ evidence
     def observe_status(
         self,

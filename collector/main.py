@@ -78,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the zone of --cutoff, e.g. Asia/Shanghai; default each store's own "
         "(POSFLEET_SETTLEMENT_CUTOFF_TZ)",
     )
+    imp.add_argument(
+        "--acquirer",
+        help="take the cut-off of this acquirer of POSFLEET_SETTLEMENT_ACQUIRERS "
+        "(--cutoff and --cutoff-tz still win)",
+    )
     imp.add_argument("--actor", default="cli", help="who imports (recorded in the audit log)")
     imp.add_argument("files", type=Path, nargs="+")
     return p
@@ -139,9 +144,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             from collector.reconcile import Cutoff, parse_cutoff
 
             tolerance = settings.settlement_tolerance if args.tolerance is None else args.tolerance
+            base = settings.settlement_cutoff_rule
+            if args.acquirer is not None:
+                rules = settings.settlement_acquirer_rules
+                if args.acquirer not in rules:
+                    known = ", ".join(sorted(rules)) or "none"
+                    print(
+                        f"posfleet-collector: --acquirer {args.acquirer!r} is not in "
+                        f"POSFLEET_SETTLEMENT_ACQUIRERS (acquirers there: {known}): add it as "
+                        "NAME=HH:MM[@ZONE], or give --cutoff and --cutoff-tz",
+                        file=sys.stderr,
+                    )
+                    return 2
+                base = rules[args.acquirer]
             cutoff = Cutoff(
-                parse_cutoff(args.cutoff or settings.settlement_cutoff),
-                args.cutoff_tz or settings.settlement_cutoff_tz or "",
+                parse_cutoff(args.cutoff) if args.cutoff else base.at,
+                args.cutoff_tz or base.tz,
             )
             return _settlement(settings.db, args.files, args.actor, tolerance, cutoff)
         if args.command == "enrolment":

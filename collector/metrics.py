@@ -233,6 +233,16 @@ ALERT_LABELS = (
 )
 
 
+def acquirer_of(details: str | None) -> str:
+    """The acquirer a store spike names (``alerts.details``), or ''; a row that is not the
+    JSON object the engine writes names none rather than failing the whole scrape."""
+    try:
+        facts = json.loads(details or "{}")
+    except ValueError:
+        return ""
+    return str(facts.get("acquirer") or "") if isinstance(facts, dict) else ""
+
+
 class FleetCollector(Collector):
     """Fleet-wide gauges computed from the store at scrape time (read-only connection).
 
@@ -335,7 +345,7 @@ class FleetCollector(Collector):
             # promotion in place), shown in the console but never a second page.
             acquirer = ""
             if row[0] == "txn_failure_spike":
-                acquirer = str(json.loads(details or "{}").get("acquirer") or "")
+                acquirer = acquirer_of(details)
             firing.add_metric([*(str(v) for v in row), acquirer], 1)
         yield firing
         yield from transaction_totals(db)

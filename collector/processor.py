@@ -174,6 +174,9 @@ class Processor:
         # watermark stays here: another member must not judge silent a heartbeat still
         # waiting in this one's socket. None: not yet drained since the start.
         self._drained_at: float | None = None
+        # Several collectors: terminals the inventory moved, re-parented in the next batch's
+        # transaction (terminal id -> its gateway now).
+        self._moves_pending: dict[str, str] = {}
 
     def _accepted_counter(self, kind: str) -> Any:
         child = self._by_kind.get(kind)
@@ -275,11 +278,22 @@ class Processor:
 
     def _inventory_moves(self) -> None:
         """Terminals the inventory moved to another gateway since the last batch: their old
-        gateway is refused from this batch on (collector/enrolment.py)."""
+        gateway is refused from this batch on (collector/enrolment.py), and liveness judges
+        them through the new one from the same moment (``LivenessTracker.move``): the old
+        gateway's outage neither holds them nor names them. Several collectors: each move
+        is applied in the next batch's transaction, to the stored row (idempotent: every
+        member applies it, the first one moves it)."""
         try:
-            self.enrolment.refresh()
+            moved = self.enrolment.refresh()
         except Exception as exc:  # the store is down: the batch's write will say so too
             self._loop_error("could not read the inventory's terminal moves", exc)
+            return
+        if self.shared is not None:
+            self._moves_pending.update(moved)
+            return
+        now, mono = self.clock.now(), self.clock.monotonic()
+        for terminal_id, gateway_id in moved:
+            self.tracker.move(terminal_id, gateway_id, now, mono)
 
     def _process(self, items: Sequence[Item], behind: bool) -> None:
         if self._dirty:
@@ -495,6 +509,10 @@ class Processor:
                 keys.add((SubjectType.GATEWAY, ref.gateway_id))
                 if ref.terminal_id is not None:
                     keys.add((SubjectType.TERMINAL, ref.terminal_id))
+        moves = dict(self._moves_pending)
+        for terminal_id, gateway_id in moves.items():
+            keys.add((SubjectType.TERMINAL, terminal_id))
+            keys.add((SubjectType.GATEWAY, gateway_id))
         # Decoding is pure: done before the transaction, so the write lock is held only
         # for what needs the store.
         decoded_msgs = [self._decode(item) for item in msgs]
@@ -503,11 +521,14 @@ class Processor:
         self._in_shared_txn = []
         try:
             applied, accepted, accepted_counts, view, t_locked, t_judged = self._shared_txn(
-                shared, msgs, keys, decoded_msgs, claim, tick_listeners, held, now
+                shared, msgs, keys, decoded_msgs, claim, tick_listeners, held, now, moves
             )
             rejected = self._in_shared_txn
         finally:
             self._in_shared_txn = None
+        for terminal_id, gateway_id in moves.items():  # committed: moved in the store
+            if self._moves_pending.get(terminal_id) == gateway_id:
+                del self._moves_pending[terminal_id]
         for reason, detail, topic, exc in rejected:
             if exc is not None:
                 self._internal(topic, exc)
@@ -552,6 +573,7 @@ class Processor:
         tick_listeners: bool,
         held: float,
         now: datetime,
+        moves: dict[str, str],
     ) -> tuple[
         list[Transition], list[tuple[Decoded, datetime]], dict[str, int], View, float, float
     ]:
@@ -576,6 +598,8 @@ class Processor:
                 lag_s=self.clock.monotonic() - held,
             )
             self.tracker = view.tracker
+            for terminal_id, gateway_id in moves.items():
+                view.tracker.move(terminal_id, gateway_id, now, view.db_now)
             for item, result in zip(msgs, decoded_msgs, strict=True):
                 counts = batch.accepted.copy()
                 try:

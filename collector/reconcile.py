@@ -359,8 +359,64 @@ class Cutoff:
         shift = self.at - timedelta(days=1) if self.at >= NOON else self.at
         return (wall - shift).date().isoformat()
 
+    def spec(self) -> str:
+        """``HH:MM`` or ``HH:MM@ZONE``, as the settings write it."""
+        minutes = int(self.at.total_seconds()) // 60
+        at = f"{minutes // 60:02d}:{minutes % 60:02d}"
+        return f"{at}@{self.tz}" if self.tz else at
+
+    def said(self) -> str:
+        """The cut-off in a report: when the business day ends, on whose clock."""
+        clock = f"{self.tz}'s clock" if self.tz else "each store's clock"
+        if not self.at:
+            return f"the calendar day (midnight to midnight) on {clock}"
+        return f"the business day ends at {self.spec().split('@')[0]} on {clock}"
+
 
 MIDNIGHT = Cutoff()  # the calendar day in each store's zone
+
+_ACQUIRER = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_NOT_ACQUIRERS = {"done", "rejected", ".", ".."}
+
+
+def parse_acquirer_cutoffs(text: str) -> dict[str, Cutoff]:
+    """``NAME=HH:MM[@ZONE],...`` (POSFLEET_SETTLEMENT_ACQUIRERS) as each acquirer's cut-off;
+    ValueError naming the entry and how to write it. NAME is the inbox's subdirectory for
+    that acquirer's files."""
+    from zoneinfo import ZoneInfo
+
+    rules: dict[str, Cutoff] = {}
+    how = "write NAME=HH:MM or NAME=HH:MM@ZONE, comma-separated, e.g. unionpay=23:00@Asia/Shanghai"
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        name, eq, rule = entry.partition("=")
+        name = name.strip()
+        if not eq:
+            raise ValueError(f"{entry[:60]!r} has no '=': {how}")
+        if not _ACQUIRER.match(name) or name in _NOT_ACQUIRERS:
+            raise ValueError(
+                f"{name[:60]!r} cannot name an acquirer's inbox directory: use 1-64 of "
+                "A-Z a-z 0-9 _ . - (not done or rejected)"
+            )
+        if name in rules:
+            raise ValueError(f"acquirer {name!r} is listed twice: keep one cut-off for it")
+        at, _, zone = rule.partition("@")
+        try:
+            cut = parse_cutoff(at)
+        except ValueError as exc:
+            raise ValueError(f"acquirer {name!r}: {exc}") from None
+        zone = zone.strip()
+        if zone:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"acquirer {name!r}: unknown time zone {zone[:60]!r}; use an IANA name "
+                    "such as Asia/Shanghai"
+                ) from None
+        rules[name] = Cutoff(cut, zone)
+    return rules
 
 
 def _terminal_batches(

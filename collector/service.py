@@ -172,6 +172,7 @@ class Collector:
                 poll_s=s.settlement_poll_s,
                 tolerance=s.settlement_tolerance,
                 cutoff=s.settlement_cutoff_rule,
+                acquirers=s.settlement_acquirer_rules,
                 registry=self.registry,
             )
             self.workers["settlement-inbox"] = self.settlement.alive

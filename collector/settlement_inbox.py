@@ -1,7 +1,9 @@
 """The settlement inbox: settlement files dropped into a directory are reconciled and filed.
 
 ``POSFLEET_SETTLEMENT_DIR`` (or ``--settlement-dir``) names a directory the acquirer's
-files arrive in (SFTP drop, a sync job). Every ``*.csv`` in it is imported with
+files arrive in (SFTP drop, a sync job); ``POSFLEET_SETTLEMENT_ACQUIRERS`` adds a
+subdirectory per acquirer whose business day ends at another time, its files reconciled with
+that cut-off. Every ``*.csv`` in them is imported with
 ``collector.reconcile.import_settlement`` and moved to ``done/`` (reconciled, or the same
 file again) or ``rejected/`` (the file cannot be reconciled; ``NAME.error.txt`` next to it
 says why and what to fix; also a file that cannot be read, or a directory, pipe or dangling
@@ -56,6 +58,7 @@ class SettlementInbox:
         poll_s: float = 30.0,
         tolerance: int = 0,
         cutoff: Cutoff = MIDNIGHT,
+        acquirers: dict[str, Cutoff] | None = None,
         settle_s: float = 2.0,
         registry: CollectorRegistry | None = None,
     ) -> None:
@@ -64,6 +67,10 @@ class SettlementInbox:
         self.poll_s = poll_s
         self.tolerance = tolerance
         self.cutoff = cutoff
+        # Where files are taken from, each with its acquirer's cut-off: the inbox itself
+        # (``cutoff``), and a subdirectory per acquirer whose day ends at another time.
+        self.sources: list[tuple[Path, Cutoff, str]] = [(directory, cutoff, "")]
+        self.sources += [(directory / name, rule, name) for name, rule in (acquirers or {}).items()]
         self.settle_s = settle_s
         self.imports = Counter(
             "posfleet_settlement_imports",
@@ -79,8 +86,9 @@ class SettlementInbox:
         self._late_cursor: str | None = None  # txn_batches.received_at swept up to
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        for sub in ("done", "rejected"):
-            (directory / sub).mkdir(parents=True, exist_ok=True)
+        for where, _, _ in self.sources:
+            for sub in ("done", "rejected"):
+                (where / sub).mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ one pass
     def scan_once(self, now: datetime | None = None) -> list[tuple[str, str]]:
@@ -89,8 +97,12 @@ class SettlementInbox:
         One file never holds up the others: a file that cannot be read or reconciled is
         rejected with the reason; only a store error leaves it for the next poll."""
         handled: list[tuple[str, str]] = []
-        files = self._candidates()
-        last_seen, self._last_seen = self._last_seen, {p.name: sig for p, sig, _ in files}
+        files = [
+            (path, sig, problem, cutoff, acquirer)
+            for where, cutoff, acquirer in self.sources
+            for path, sig, problem in self._candidates(where)
+        ]
+        last_seen, self._last_seen = self._last_seen, {str(f[0]): f[1] for f in files}
         conn = db.connect(self.target)
         try:
             try:
@@ -99,14 +111,16 @@ class SettlementInbox:
                 raise  # the store: the whole pass is retried
             except Exception:  # never at the cost of the files waiting to be reconciled
                 log.exception("judging late terminal batches failed; the files go on")
-            for path, sig, problem in files:
+            for path, sig, problem, cutoff, acquirer in files:
                 if problem is None and (
-                    time.time() - sig[1] / 1e9 < self.settle_s or last_seen.get(path.name) != sig
+                    time.time() - sig[1] / 1e9 < self.settle_s or last_seen.get(str(path)) != sig
                 ):
                     continue  # still being written, or changed since the last pass
                 at = now or datetime.now(UTC)
                 try:
-                    result = self._one(conn, path, at) if problem is None else None
+                    result = (
+                        self._one(conn, path, at, cutoff, acquirer) if problem is None else None
+                    )
                 except db.Error:
                     raise  # the store, not the file: the whole pass is retried
                 except Exception as exc:  # a file the importer cannot take: never a stall
@@ -118,7 +132,7 @@ class SettlementInbox:
                 if problem is not None:
                     result = self._reject(path, problem)
                 assert result is not None
-                handled.append((path.name, result))
+                handled.append((str(path.relative_to(self.directory)), result))
         finally:
             conn.close()
         return handled
@@ -137,22 +151,23 @@ class SettlementInbox:
                 late.updated,
             )
 
-    def _candidates(self) -> list[tuple[Path, tuple[int, int], str | None]]:
-        """(path, (size, mtime ns), why it cannot be imported or None) of the inbox's
+    def _candidates(self, directory: Path) -> list[tuple[Path, tuple[int, int], str | None]]:
+        """(path, (size, mtime ns), why it cannot be imported or None) of ``directory``'s
         ``*.csv``, oldest first."""
         found: list[tuple[Path, tuple[int, int], str | None]] = []
-        if not self.directory.is_dir() and not self.directory.is_symlink():
+        if not directory.is_dir() and not directory.is_symlink():
             # Deleted (a clean-up, a remount): made again, so the acquirer's next upload has
             # somewhere to land, instead of a failed pass every poll until someone notices.
             for sub in ("done", "rejected"):
-                (self.directory / sub).mkdir(parents=True, exist_ok=True)
+                (directory / sub).mkdir(parents=True, exist_ok=True)
             log.warning(
-                "settlement inbox %s was missing: created it again (POSFLEET_SETTLEMENT_DIR); "
-                "files uploaded while it was gone must be uploaded again",
-                self.directory,
+                "settlement inbox %s was missing: created it again (POSFLEET_SETTLEMENT_DIR, "
+                "POSFLEET_SETTLEMENT_ACQUIRERS); files uploaded while it was gone must be "
+                "uploaded again",
+                directory,
             )
             return found
-        with os.scandir(self.directory) as entries:
+        with os.scandir(directory) as entries:
             for entry in entries:
                 if not entry.name.lower().endswith(".csv"):  # Windows writes NAME.CSV
                     continue
@@ -188,7 +203,9 @@ class SettlementInbox:
         found.sort(key=lambda f: (f[1][1], f[0].name))
         return found
 
-    def _one(self, conn: db.Connection, path: Path, now: datetime) -> str:
+    def _one(
+        self, conn: db.Connection, path: Path, now: datetime, cutoff: Cutoff, acquirer: str
+    ) -> str:
         try:
             # Not path.read_bytes(): the name may have become a pipe since it was listed.
             data = read_settlement_file(path)
@@ -208,12 +225,12 @@ class SettlementInbox:
                 actor=ACTOR,
                 now=now,
                 tolerance=self.tolerance,
-                cutoff=self.cutoff,
+                cutoff=cutoff,
             )
         except ReconcileError as exc:
             return self._reject(path, str(exc))
         outcome = "duplicate" if result.duplicate else "ok"
-        self._file(path, "done", _report(result), ".report.txt")
+        self._file(path, "done", _report(result, cutoff, acquirer), ".report.txt")
         self.imports.labels(outcome).inc()
         log.info(
             "settlement file %s: %s, %d rows (%d bad), cases opened %s, closed %d",
@@ -237,8 +254,8 @@ class SettlementInbox:
         return "rejected"
 
     def _file(self, path: Path, sub: str, text: str, suffix: str) -> None:
-        (self.directory / sub).mkdir(exist_ok=True)  # someone tidied it away: made again
-        dest = self.directory / sub / path.name
+        (path.parent / sub).mkdir(exist_ok=True)  # someone tidied it away: made again
+        dest = path.parent / sub / path.name
         if os.path.lexists(dest):  # the same name again (a corrected file): keep both
             dest = dest.with_name(f"{path.stem}.{int(time.time() * 1000)}{path.suffix}")
         path.replace(dest)
@@ -277,7 +294,7 @@ def _rejection(reason: str) -> str:
     )
 
 
-def _report(r: ImportResult) -> str:
+def _report(r: ImportResult, cutoff: Cutoff = MIDNIGHT, acquirer: str = "") -> str:
     # The verdict in Chinese for the operator; the figures below in English.
     if r.duplicate:
         verdict = "同一文件（内容相同）已导入过，未做任何处理。"  # noqa: RUF001
@@ -300,6 +317,7 @@ def _report(r: ImportResult) -> str:
         ),
         f"cases opened: {r.opened or 0}; updated: {r.updated}; closed: {r.closed}",
         f"open short amount: {format_amounts(r.short_amount)}",
+        f"business day{f' (acquirer {acquirer})' if acquirer else ''}: {cutoff.said()}",
     ]
     if r.errors:
         lines.append("bad rows (first 100):")

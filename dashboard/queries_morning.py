@@ -188,14 +188,33 @@ def _pages(a: Any) -> bool:
     return bool(a.state == "firing" and a.inhibited_by is None and a.fired_at)
 
 
+def money_counts(conn: store_db.Connection, now: datetime) -> dict[str, int]:
+    """Terminals paged as silent (online, no sale), stores whose sales fail (spikes firing),
+    open shortfall cases past their follow-up: the morning check's and the wall's money."""
+    silent, spikes, overdue = conn.execute(
+        "SELECT "
+        "(SELECT count(*) FROM alerts WHERE kind = 'terminal_silent' AND state = 'firing'), "
+        "(SELECT count(*) FROM alerts WHERE kind = 'txn_failure_spike' AND state = 'firing'), "
+        "(SELECT count(*) FROM shortfall_cases WHERE status = 'open' "
+        "AND follow_up_due IS NOT NULL AND follow_up_due < ?)",
+        (to_db(now),),
+    ).fetchone()
+    return {
+        "terminals_silent": int(silent),
+        "txn_spikes": int(spikes),
+        "cases_overdue": int(overdue),
+    }
+
+
 def counts(conn: store_db.Connection, now: datetime) -> dict[str, int]:
     """The figures above the table: stores, gateways and terminals down (effective status),
-    terminals the collector cannot see (unknown), gateways late."""
+    terminals the collector cannot see (unknown), gateways late; and ``money_counts``."""
     totals = queries.status_counts(conn, now)
     by = {
         (s, st): int(n) for s, st, n in totals[["subject", "status", "n"]].itertuples(index=False)
     }
     return {
+        **money_counts(conn, now),
         "stores_down": len(queries.down_sites(conn, now)),
         "gateways_down": by.get(("gateways", "down"), 0),
         "gateways_late": by.get(("gateways", "late"), 0),

@@ -320,13 +320,36 @@ def full_export(c: Ctx, name: str, sql: str, params: tuple[Any, ...] = ()) -> No
     )  # fmt: skip
 
 
-def pct(frame: pd.DataFrame, column: str = "availability_pct") -> str:
-    """The first row's availability (``queries.availability_text``), or n/a (an empty fleet
-    has no availability)."""
-    if len(frame) == 0 or pd.isna(frame[column].iloc[0]):
-        return t("n/a")
-    avail = float(frame[column].iloc[0]) / 100
-    return availability_text(avail, 60 * float(frame["downtime_min"].iloc[0]))
+def availability_metric(
+    slot: Any, label: str, avail: float | None, downtime_s: float = 0.0
+) -> None:
+    """An availability as a metric: the percentage (``queries.availability_text``: 3 decimals
+    floored, never rounded up) as its value, the downtime in minutes on the grey line under
+    it (no arrow: not a change), or n/a for an empty fleet. The downtime is not part of the
+    value: at a console's width a metric cuts a long value off, and the zh-CN downtime after
+    the percentage showed as "…"."""
+    if avail is None:
+        slot.metric(label, t("n/a"))
+        return
+    down = None
+    if downtime_s >= 60:
+        down = t("{minutes} min down", minutes=f"{downtime_s / 60:.0f}")
+    elif downtime_s > 0:
+        down = t("<1 min down")
+    slot.metric(
+        label, queries.availability_text(avail, 0), delta=down, delta_color="off",
+        delta_arrow="off",
+    )  # fmt: skip
+
+
+def pct_metric(slot: Any, label: str, frame: pd.DataFrame) -> None:
+    """The first row's availability as a metric (``availability_metric``); n/a when the frame
+    has none (an empty fleet has no availability)."""
+    if len(frame) == 0 or pd.isna(frame["availability_pct"].iloc[0]):
+        availability_metric(slot, label, None)
+        return
+    avail = float(frame["availability_pct"].iloc[0]) / 100
+    availability_metric(slot, label, avail, 60 * float(frame["downtime_min"].iloc[0]))
 
 
 def figure(frame: pd.DataFrame, column: str, unit: str) -> str:
@@ -336,22 +359,12 @@ def figure(frame: pd.DataFrame, column: str, unit: str) -> str:
     return f"{frame[column].iloc[0]} {unit}"
 
 
-def availability(r: sla.Reliability) -> str:
-    """A figure's availability as the pages show it, or n/a for an empty fleet."""
-    return availability_text(r.availability, r.downtime_s)
-
-
-def availability_text(avail: float | None, downtime_s: float) -> str:
-    """``queries.availability_text`` in the viewer's language: 3 decimals floored, never
-    rounded up, and the downtime in minutes when there was any."""
-    if avail is None:
-        return t("n/a")
-    shown = queries.availability_text(avail, 0)
-    if downtime_s >= 60:
-        return t("{pct} ({minutes} min down)", pct=shown, minutes=f"{downtime_s / 60:.0f}")
-    if downtime_s > 0:
-        return t("{pct} (<1 min down)", pct=shown)
-    return shown
+def reliability_metric(slot: Any, label: str, r: sla.Reliability | None) -> None:
+    """A period's availability (``collector.sla``) as a metric (``availability_metric``)."""
+    if r is None:
+        availability_metric(slot, label, None)
+    else:
+        availability_metric(slot, label, r.availability, r.downtime_s)
 
 
 def can(c: Ctx, role: Role) -> bool:

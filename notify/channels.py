@@ -8,7 +8,7 @@ tests/notify check the same rules independently.
   base64, URL-encoded, appended as ``&timestamp=&sign=``; body ``msgtype: markdown`` with
   ``title`` and ``text``; success ``errcode == 0``; ``130101`` means sending too fast.
 - WeCom group robot: POST the webhook URL (``key`` in it); ``msgtype: markdown`` with
-  ``content`` (at most 4096 bytes); success ``errcode == 0``; ``45009`` means over the limit.
+  ``content`` (at most 4096 bytes, UTF-8); success ``errcode == 0``; ``45009`` means over the limit.
 - Feishu custom bot: POST the webhook URL; when signing is on,
   ``string_to_sign = f"{timestamp_s}\\n{secret}"`` is the HMAC-SHA256 *key* over an empty
   message, base64, sent in the body as ``timestamp`` (seconds, string) and ``sign``;
@@ -33,9 +33,11 @@ from notify.config import Channel
 from notify.render import Document, to_feishu_post, to_markdown, to_plain
 
 RATE_LIMIT_CODES = {"dingtalk": {130101}, "wecom": {45009}, "feishu": {11232}}
-# Bytes of markdown a robot accepts in one message (WeCom documents 4096; DingTalk and
-# Feishu allow more, but a page people read on a phone should stay short anyway).
-MAX_BYTES = {"dingtalk": 8000, "wecom": 4000, "feishu": 12000, "http": 0}
+# The most one message may be, in each channel's own measure (``message_size``; sources in
+# docs/notify.md): DingTalk refuses a request body over 20000 bytes, WeCom markdown content
+# over 4096 bytes (UTF-8), Feishu a request body over 20 KB (taken as 20000 bytes); the SMS
+# text is ours to cap, at 500 characters (several SMS segments at most).
+MAX_SIZE = {"dingtalk": 20000, "wecom": 4096, "feishu": 20000, "http": 500}
 
 
 _ID = re.compile(r"^[A-Za-z0-9_.@+-]{1,64}$")
@@ -114,6 +116,18 @@ def build(channel: Channel, doc: Document, now_s: float, to: str = "") -> Reques
             body = {"timestamp": str(ts), "sign": feishu_sign(channel.secret, ts), **body}
         return Request("POST", channel.url, json.dumps(body, ensure_ascii=False).encode(), headers)
     return _http(channel, doc, to, headers)
+
+
+def message_size(channel: Channel, doc: Document, now_s: float) -> int:
+    """What ``MAX_SIZE`` limits, measured on the very request ``build`` makes (mentions
+    included): body bytes for DingTalk and Feishu, content bytes for WeCom, characters of
+    the plain text for an SMS/voice provider."""
+    if channel.type == "http":
+        return len(to_plain(doc))
+    req = build(channel, doc, now_s)
+    if channel.type == "wecom":
+        return len(json.loads(req.body)["markdown"]["content"].encode("utf-8"))
+    return len(req.body)
 
 
 class _Values(dict[str, str]):

@@ -5,11 +5,13 @@ one serializer per channel turns it into that channel's body: DingTalk/WeCom mar
 Feishu ``post`` rich text, or plain text for SMS/voice providers. Everything that comes
 from labels or annotations is untrusted: in markdown it is neutralised (see ``md_text``),
 links are only ever built from http(s) URLs we validated, and Feishu's post format carries
-text in text nodes, where markup means nothing.
+text in text nodes, where markup means nothing. ``fit`` cuts a message down to its channel's
+real size limit (measured by ``notify.channels.message_size``) and says so in the message.
 """
 
 from __future__ import annotations
 
+import math
 import unicodedata
 import urllib.parse
 from collections import Counter
@@ -23,6 +25,9 @@ from notify.oncall import Mention
 from notify.payload import Alert, Notification, parse_time
 
 MAX_VALUE_CHARS = 120  # one label value in a message; a hostile 1 MB label stays a line
+MAX_DESCRIPTION_CHARS = 1000  # a rule's description in a page, before the channel's own limit
+MAX_URL_CHARS = 2000  # a longer runbook_url is not linked (no robot message would hold it)
+MIN_CUT_CHARS = 16  # ``fit`` shortens no text below this (labels and ids stay whole)
 SINGLE_MAX_ALERTS = 5  # alerts shown in full in one group's message
 
 
@@ -30,6 +35,7 @@ SINGLE_MAX_ALERTS = 5  # alerts shown in full in one group's message
 class Text:
     text: str
     bold: bool = False
+    keep: bool = False  # never shortened by ``fit`` (times, who is on call)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class SiteInfo:
     merchant: str = ""
     phone: str = ""
     region_name: str = ""
+    address: str = ""
 
 
 SiteLookup = Callable[[str], SiteInfo | None]
@@ -69,6 +76,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "firing": "告警",
         "resolved": "已恢复",
         "what": "内容",
+        "details": "说明",
+        "address": "地址",
         "where": "位置",
         "since": "开始",
         "ended": "恢复于",
@@ -99,12 +108,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "seconds": "不到 1 分钟",
         "oncall": "值班",
         "tier": "第 {n} 级",
+        "cut": "（消息超出机器人的长度上限，部分内容已截断，详见处理手册或控制台）",
     },
     "en": {
         "tag": "{status}: ",
         "firing": "FIRING",
         "resolved": "RESOLVED",
         "what": "What",
+        "details": "Details",
+        "address": "Address",
         "where": "Where",
         "since": "Since",
         "ended": "Resolved at",
@@ -135,6 +147,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "seconds": "under a minute",
         "oncall": "On call",
         "tier": "tier {n}",
+        "cut": "(The message was over the robot's size limit and was cut: see the runbook or the console.)",
     },
 }
 
@@ -151,6 +164,8 @@ def clean(value: str, limit: int = MAX_VALUE_CHARS) -> str:
 def safe_url(value: str) -> str | None:
     """An http(s) URL with nothing that could close a markdown link, else None."""
     value = value.strip()
+    if len(value) > MAX_URL_CHARS:
+        return None
     parts = urllib.parse.urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
@@ -190,6 +205,14 @@ def summary(a: Alert, lang: str) -> str:
     return a.annotations.get("summary") or a.labels.get("summary") or a.labels.get("alertname", "")
 
 
+def description(a: Alert, lang: str) -> str:
+    """The rule's longer text in ``lang``: in zh-CN ``description_zh`` when it has one (every
+    shipped rule does), else the English ``description`` (someone's own rule), else ''."""
+    if lang == "zh-CN" and a.annotations.get("description_zh", "").strip():
+        return a.annotations["description_zh"]
+    return a.annotations.get("description", "")
+
+
 def alert_lines(
     a: Alert,
     lang: str,
@@ -197,11 +220,15 @@ def alert_lines(
     now: datetime,
     site: SiteInfo | None,
     ack_url: str | None,
+    describe: bool = True,
 ) -> list[Line]:
     s = STRINGS[lang]
     lines: list[Line] = []
     what = summary(a, lang)
     lines.append([Text(f"{s['what']}: ", True), Text(clean(what, 300))])
+    details = clean(description(a, lang), MAX_DESCRIPTION_CHARS) if describe else ""
+    if details:
+        lines.append([Text(f"{s['details']}: ", True), Text(details)])
     where: list[str] = []
     region = a.labels.get("region", "")
     if region:
@@ -217,6 +244,9 @@ def alert_lines(
             where.append(f"{s[key]} {clean(a.labels[key])}")
     if where:
         lines.append([Text(f"{s['where']}: ", True), Text(", ".join(where))])
+    address = a.get("address") or (site.address if site else "")
+    if clean(address):
+        lines.append([Text(f"{s['address']}: ", True), Text(clean(address))])
     since = _since(a)
     ended = parse_time(a.ends_at) if a.status == "resolved" else None
     if since is not None:
@@ -224,7 +254,7 @@ def alert_lines(
             lines.append(
                 [
                     Text(f"{s['since']}: ", True),
-                    Text(f"{local(since, tz)}, {s['ended']} {local(ended, tz)}"),
+                    Text(f"{local(since, tz)}, {s['ended']} {local(ended, tz)}", keep=True),
                     Text(
                         f" ({s['lasted'].format(d=duration((ended - since).total_seconds(), lang))})"
                     ),
@@ -234,7 +264,7 @@ def alert_lines(
             lines.append(
                 [
                     Text(f"{s['since']}: ", True),
-                    Text(local(since, tz)),
+                    Text(local(since, tz), keep=True),
                     Text(
                         f" ({s['lasting'].format(d=duration((now - since).total_seconds(), lang))})"
                     ),
@@ -286,11 +316,15 @@ def render_single(
     count = f" ×{len(n.alerts)}" if len(n.alerts) > 1 else ""
     title = s["tag"].format(status=s[n.status]) + f"{name}{count}"
     lines: list[Line] = []
+    described: set[str] = set()
     for i, a in enumerate(n.alerts[:max_alerts]):
         if i:
             lines.append([Text("—")])
         site = lookup(a.labels.get("site", "")) if a.labels.get("site") else None
-        lines += alert_lines(a, lang, tz, now, site, ack(a))
+        # A group's alerts mostly share a rule: its description once, not once per gateway.
+        rule = a.labels.get("alertname", "")
+        lines += alert_lines(a, lang, tz, now, site, ack(a), describe=rule not in described)
+        described.add(rule)
     hidden = len(n.alerts) - max_alerts
     if hidden > 0:
         lines.append([Text(s["more"].format(n=hidden))])
@@ -323,9 +357,26 @@ def render_digest(
     for n in notifications:
         for a in n.alerts:
             lines.append(_digest_line(a, n.status, lang, tz, now, lookup, ack(a)))
+    runbooks = _runbooks(carried, s["runbook"])
+    if runbooks:
+        lines.append(runbooks)
     if queued:
         lines.append([Text(s["digest_more"].format(m=len(queued)))])
     return Document(title, lines)
+
+
+def _runbooks(alerts: Sequence[Alert], label: str, most: int = 10) -> Line:
+    """One line linking each rule's runbook once: a digest line has no room for its own."""
+    seen: dict[str, str] = {}
+    for a in alerts:
+        name = clean(a.labels.get("alertname", ""), 60) or label
+        url = safe_url(a.annotations.get("runbook_url", ""))
+        if url and name not in seen and len(seen) < most:
+            seen[name] = url
+    line: Line = [Text(f"{label}: ", True)]
+    for i, (name, url) in enumerate(seen.items()):
+        line += [Text("  "), Link(name, url)] if i else [Link(name, url)]
+    return line if seen else []
 
 
 def _counts(c: Counter[str]) -> str:
@@ -381,7 +432,7 @@ def with_oncall(doc: Document, mentions: Sequence[Mention], lang: str) -> Docume
     for i, m in enumerate(mentions):
         who = clean(m.person.name, 40) + (f" {clean(m.person.phone, 20)}" if m.person.phone else "")
         where = f"{clean(m.region, 30)} {s['tier'].format(n=m.tier)}"
-        line.append(Text(("; " if i else "") + f"{who} ({where})"))
+        line.append(Text(("; " if i else "") + f"{who} ({where})", keep=True))
     return Document(doc.title, [*doc.lines, line], tuple(mentions))
 
 
@@ -466,5 +517,44 @@ def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def fits(doc: Document, limit_bytes: int) -> bool:
-    return utf8_len(to_markdown(doc)[1]) <= limit_bytes if limit_bytes else True
+def fit(doc: Document, size: Callable[[Document], int], limit: int, lang: str) -> Document:
+    """``doc`` cut until ``size(doc) <= limit`` (the channel's own measure of what it sends),
+    with a line saying it was cut. The longest text goes first (a rule's description, a
+    hostile label value), each cut ending in "…"; links, labels, times and the on-call line
+    stay. Only when no text is left to shorten are whole lines dropped: the last one without
+    a link or a kept text first."""
+    if not limit or size(doc) <= limit:
+        return doc
+    lines = [list(line) for line in doc.lines]
+    marker: Line = [Text(STRINGS[lang]["cut"])]
+    while True:
+        cut = Document(doc.title, [*lines, marker], doc.mentions)
+        over = size(cut) - limit
+        if over <= 0 or not lines:
+            return cut
+        texts = [
+            (len(seg.text), i, j)
+            for i, line in enumerate(lines)
+            for j, seg in enumerate(line)
+            if isinstance(seg, Text) and not seg.keep and len(seg.text) > MIN_CUT_CHARS
+        ]
+        if not texts:
+            plain = [
+                i
+                for i, line in enumerate(lines)
+                if not any(isinstance(seg, Link) or seg.keep for seg in line)
+            ]
+            lines.pop(plain[-1] if plain else -1)
+            continue
+        _, i, j = max(texts, key=lambda t: (t[0], -t[1], -t[2]))
+        seg = lines[i][j]
+        assert isinstance(seg, Text)
+        # What one character of this text costs in the channel's measure (a Chinese character
+        # is 3 bytes, a full-width escape too, an SMS character 1): cut just enough, and at
+        # most half at a time, so that several long texts end up shortened alike.
+        lines[i][j] = Text("", seg.bold)
+        rest = size(Document(doc.title, [*lines, marker], doc.mentions))
+        per_char = (limit + over - rest) / len(seg.text)
+        drop = math.ceil((over + 3) / max(per_char, 0.1)) + 1
+        keep = max(MIN_CUT_CHARS, len(seg.text) - drop, len(seg.text) // 2)
+        lines[i][j] = Text(seg.text[: keep - 1].rstrip() + "…", seg.bold)

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 
 from notify.ack import AckClaim, ack_url
 from notify.audit import AuditLog
-from notify.channels import MAX_BYTES, Outcome, Request, build, classify
+from notify.channels import MAX_SIZE, Outcome, Request, build, classify, message_size
 from notify.config import Channel, Config
 from notify.metrics import NotifyMetrics, escalation_level
 from notify.oncall import Mention, OnCallDirectory, alert_level
@@ -43,10 +43,9 @@ from notify.render import (
     SINGLE_MAX_ALERTS,
     Document,
     SiteLookup,
+    fit,
     render_digest,
     render_single,
-    to_markdown,
-    utf8_len,
     with_oncall,
 )
 from notify.spool import Pending, Spool
@@ -163,7 +162,14 @@ class Sender:
                 alerts = [a for p in batch for a in p.notification.alerts]
                 mentions = self.oncall.for_alerts(alerts, self.clock.now())
                 doc = with_oncall(doc, mentions, ch.lang)
+            # The last word on size: the on-call line and mentions are in now, and a single
+            # alert with a long description or hostile values may still be too big.
+            doc = fit(doc, self._size(ch), MAX_SIZE[ch.type], ch.lang)
             self._send(ch, lim, batch, kind, doc)
+
+    def _size(self, ch: Channel) -> Callable[[Document], int]:
+        now_s = self.clock.now().timestamp()
+        return lambda doc: message_size(ch, doc, now_s)
 
     def _digest_batch(self, ch: Channel, due: list[Pending]) -> tuple[list[Pending], list[Pending]]:
         batch: list[Pending] = []
@@ -174,10 +180,10 @@ class Sender:
                 break
             batch.append(p)
             count += n
-        limit = MAX_BYTES[ch.type]
+        size, limit = self._size(ch), MAX_SIZE[ch.type]
         while len(batch) > 1 and limit:
             doc = self._render(ch, batch, due[len(batch) :], "digest")
-            if utf8_len(to_markdown(doc)[1]) <= limit:
+            if size(doc) <= limit:
                 break
             batch.pop()
         return batch, due[len(batch) :]
@@ -197,10 +203,10 @@ class Sender:
             n = batch[0].notification
             # A big group lists fewer alerts in full until it fits the robot's size limit.
             shown = SINGLE_MAX_ALERTS
+            size, limit = self._size(ch), MAX_SIZE[ch.type]
             while True:
                 doc = render_single(n, ch.lang, ch.tz, now, self.lookup, link, shown)
-                limit = MAX_BYTES[ch.type]
-                if shown <= 1 or not limit or utf8_len(to_markdown(doc)[1]) <= limit:
+                if shown <= 1 or not limit or size(doc) <= limit:
                     return doc
                 shown -= 1
         return render_digest(

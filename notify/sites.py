@@ -1,4 +1,4 @@
-"""Store name, merchant and phone by site id, read from the posfleet store (read-only).
+"""Store name, address, merchant and phone by site id, read from the posfleet store (read-only).
 
 The collector's alert labels carry ids (region, site, gateway, terminal), not the names a
 technician needs on the phone; the store has them (SQLite file or PostgreSQL URL). Lookups
@@ -35,7 +35,7 @@ class SiteDirectory:
                 row = self._store.run(
                     lambda conn: conn.execute(
                         "SELECT s.name, s.merchant_name, s.merchant_contact, "
-                        "coalesce(r.name, '') FROM sites s "
+                        "coalesce(r.name, ''), s.address FROM sites s "
                         "LEFT JOIN regions r ON r.region_id = s.region_id WHERE s.site_id = ?",
                         (site_id,),
                     ).fetchone()

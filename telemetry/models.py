@@ -17,6 +17,7 @@ Rules a vendor can rely on:
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -32,7 +33,7 @@ from pydantic import (
     Strict,
     model_validator,
 )
-from pydantic_core import core_schema
+from pydantic_core import PydanticCustomError, core_schema
 
 from telemetry.topics import ID_PATTERN
 
@@ -60,7 +61,18 @@ def _json_version(value: object) -> object:
     other than 1 is left to the literal, so it stays ``unsupported_version``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("the wire version is the JSON number 1, not a string or boolean")
+    _finite(value)
+    if isinstance(value, int) and abs(value) > MAX_INT:
+        # Else pydantic's int_parsing_size (out_of_range): it is a version other than 1.
+        raise PydanticCustomError("literal_error", "Input should be 1", {"expected": "1"})
     return value
+
+
+def _finite(value: float) -> None:
+    """A number of the wire is finite (``non_finite``), as ``allow_inf_nan=False`` says for
+    the fields validated as numbers; a time or the version is not one of those."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("finite_number", "Input should be a finite number")
 
 
 # A time given as a string must be RFC 3339 (it starts with the date). Lax datetime parsing
@@ -74,7 +86,21 @@ def _json_time(value: object) -> object:
             "a time is an RFC 3339 string with an offset or a JSON number of Unix seconds, "
             "not a number in a string nor a boolean"
         )
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # pydantic reads a number of seconds (milliseconds above 2e10) past the year 9999 as
+        # an unparsable datetime (``schema``), NaN too: both are numbers beyond the limits.
+        _finite(value)
+        if value < 0:
+            raise PydanticCustomError(
+                "greater_than_equal", "Input should be greater than or equal to {ge}", _GE
+            )
+        if value >= _TS_MAX_MS:
+            raise PydanticCustomError("less_than", "Input should be less than {lt}", _LT)
     return value
+
+
+_TS_MAX_MS = TS_MAX.timestamp() * 1000  # any number from here on is beyond TS_MAX
+_GE, _LT = {"ge": "1970-01-01T00:00:00Z"}, {"lt": "2262-01-01T00:00:00Z"}
 
 
 # The labels of a fast-path union's two branches in a ValidationError's ``loc``

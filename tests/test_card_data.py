@@ -8,22 +8,12 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.windows import TOPIC, WINDOW
 
 from telemetry.cards import luhn_ok
 from telemetry.codec import Decoded, Rejected, RejectReason, decode
 
-TOPIC = "posfleet/v1/gw-0042/terminal/pinpad-2/transactions"
-BASE: dict[str, Any] = {
-    "v": 1,
-    "gw": "gw-0042",
-    "terminal": "pinpad-2",
-    "ts": 1795339260,
-    "since": 1795338000,
-    "until": 1795339200,
-    "outcomes": {"approved": 3},
-    "currency": "CNY",
-    "approved_amount": 4500,
-}
+BASE: dict[str, Any] = {**WINDOW, "outcomes": {"approved": 3}, "approved_amount": 4500}
 
 
 def _check_digit(body: str) -> str:

@@ -301,3 +301,45 @@ def test_a_time_is_an_rfc_3339_string_or_a_json_number(
     for part in name.split("."):
         value = getattr(value, part)
     assert value.timestamp() == unix
+
+
+# "every number | finite" and "out_of_range | a number or ts outside its limits": a time or a
+# version sent as a JSON number is a number like any other.
+@pytest.mark.parametrize(("kind", "name"), TIME_FIELDS)
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
+def test_a_time_never_takes_nan_infinity_or_an_overflowing_double(
+    kind: str, name: str, literal: str
+) -> None:
+    result = _with_raw(kind, name, literal)
+    assert _reason(result) == "non_finite"
+    assert isinstance(result, Rejected)
+    assert result.detail.startswith(f"{name}: ")
+
+
+@pytest.mark.parametrize(("kind", "name"), TIME_FIELDS)
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "9224318016000",  # milliseconds: 2262-01-01, the first instant beyond
+        f"{TS}000000",  # microseconds by mistake: the year 58859
+        "1e300",
+        "100000000000000000000000",
+        "-1e300",
+    ],
+)
+def test_a_time_number_beyond_its_limits_is_out_of_range_however_far(
+    kind: str, name: str, raw: str
+) -> None:
+    result = _with_raw(kind, name, raw)
+    assert _reason(result) == "out_of_range"
+    assert isinstance(result, Rejected)
+    assert result.detail.startswith(f"{name}: ")
+
+
+@pytest.mark.parametrize("kind", EVERY_KIND)
+def test_the_wire_version_never_takes_nan_infinity_and_a_huge_number_is_unsupported(
+    kind: str,
+) -> None:
+    for raw in ("NaN", "Infinity", "-Infinity", "1e400"):
+        assert _reason(_with_raw(kind, "v", raw)) == "non_finite", raw
+    assert _reason(_with_raw(kind, "v", str(10**30))) == "unsupported_version"

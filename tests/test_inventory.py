@@ -178,6 +178,27 @@ def test_a_file_excel_saved_as_csv_utf8_imports_despite_its_bom(
     conn.close()
 
 
+def test_a_number_column_is_stored_as_a_number_on_both_engines(
+    tmp_path: Path, store_url: str
+) -> None:
+    """What the import's check takes as a number (Python's ``float``: full-width digits as an
+    IME types them, ``1_2``, spaces) is stored as that number. SQLite kept such text as TEXT
+    in the REAL column (the console's map then rounds a str: the Overview page fails), and
+    PostgreSQL refused the row as 'the store refused the row'."""
+    src = tmp_path / "in"
+    src.mkdir()
+    full_width = "31.2304".translate({d: d + 0xFEE0 for d in range(ord("0"), ord("9") + 1)})
+    (src / "sites.csv").write_text(
+        f"site_id,region_id,lat,lon\nS1,east,{full_width}, 121.4737 \nS2,east,1_2,-7_0.5\n"
+    )
+    conn = _store(store_url)
+    assert import_dir(conn, src) == {"sites": 2}
+    got = conn.execute("SELECT lat, lon FROM sites ORDER BY site_id").fetchall()
+    assert [tuple(r) for r in got] == [(31.2304, 121.4737), (12.0, -70.5)]
+    assert all(isinstance(v, float) for r in got for v in r)
+    conn.close()
+
+
 # ---------------------------------------- an id twice, a gateway or site that nobody lists
 GOOD = {
     "sites.csv": "site_id,region_id,name\nS1,north,Store 1\nS2,north,Store 2\n",

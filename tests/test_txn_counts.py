@@ -10,19 +10,11 @@ from types import FrameType
 from typing import Any
 
 import pytest
+from support.windows import TOPIC, WINDOW
 
 from telemetry.codec import Decoded, Rejected, decode
 
-TOPIC = "posfleet/v1/gw-0042/terminal/pinpad-2/transactions"
-BASE: dict[str, Any] = {
-    "v": 1,
-    "gw": "gw-0042",
-    "terminal": "pinpad-2",
-    "ts": 1795339260,
-    "since": 1795338000,
-    "until": 1795339200,
-    "currency": "CNY",
-}
+BASE = WINDOW
 BATCH = {"id": "B1", "amount": 1, "currency": "CNY", "closed_at": 1795339000}
 
 

@@ -25,7 +25,7 @@ Mutations are collected in an outbox that the repository writes; nothing here do
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -247,6 +247,29 @@ class AlertEngine:
                     IncidentClass(key.subject_type, key.subject_id, cls, why)
                 )
         return alert
+
+    def relocate(self, terminal_id: str) -> None:
+        """The inventory moved the terminal behind another gateway (the topology says so
+        already): its active alerts move with it (gateway, site, region, summary), and the
+        next evaluation judges them there: the old gateway's outage no longer holds them, the
+        new one's may. Each alert keeps its row and state: an outage that paged is not paged
+        again; one held under the old gateway continues as new, as any child unblocked."""
+        place = self.topology.place(SubjectType.TERMINAL, terminal_id)
+        for key, alert in self.active.items():
+            if key.subject_type is not SubjectType.TERMINAL or key.subject_id != terminal_id:
+                continue
+            old = alert.place
+            if not old.gateway_id or old.gateway_id == place.gateway_id:
+                continue  # placed without a gateway: nothing of the old one to move from
+            alert.summary = alert.summary.replace(
+                f"behind gateway {old.gateway_id}{where(old)}",
+                f"behind gateway {place.gateway_id}{where(place)}",
+            )
+            alert.place = replace(
+                old, region_id=place.region_id, site_id=place.site_id, gateway_id=place.gateway_id
+            )
+            alert.details["moved_from"] = old.gateway_id
+            self._touch(alert)
 
     def _suspended(self, key: Key, place: Place) -> bool:
         return (key.subject_type, key.subject_id) in self.suspended or (

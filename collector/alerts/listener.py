@@ -45,6 +45,7 @@ class AlertListener:
         self._mono = monotonic
         self._next_poll: dict[str, float] = {}
         self._topology_marker: tuple[Any, ...] | None = None
+        self._moves_seen: int | None = None  # the inventory's move counter, as last read
         self._stale = False
         self.overdue = OverdueSweep(engine.settings.maintenance_chunk)
         self.firmware = FirmwareSweep(engine.settings.maintenance_chunk)
@@ -123,6 +124,8 @@ class AlertListener:
     def _on_transitions(
         self, conn: db.Connection, transitions: Sequence[Transition], now: datetime
     ) -> None:
+        # Before a gateway's outage is judged: a terminal moved off it is no longer its.
+        self._follow_moves(conn)
         for t in transitions:
             if t.subject_type is SubjectType.GATEWAY:
                 self._know(conn, t.subject_id, None)
@@ -133,6 +136,7 @@ class AlertListener:
 
     def _tick(self, conn: db.Connection, now: datetime) -> None:
         s = self.engine.settings
+        self._follow_moves(conn)
         if self._due("actions", s.poll_actions_s):
             repo.refresh_acks(conn, self.engine.active)
             self.engine.suspended = repo.load_suspended(conn)
@@ -167,6 +171,7 @@ class AlertListener:
     # ------------------------------------------------------------ internals
     def load(self, conn: db.Connection, now: datetime) -> None:
         """Startup: inventory, operator data, active alerts. Pages nobody."""
+        self._moves_seen, _ = repo.terminal_moves(conn, None, self.engine.topology)
         repo.load_topology(conn, self.engine.topology)
         self._topology_marker = repo.topology_marker(conn)
         self.engine.suspended = repo.load_suspended(conn)
@@ -219,7 +224,10 @@ class AlertListener:
                 status=repo._liveness(status),
                 decommissioned=bool(decom),
             )
-        if terminal_id and terminal_id not in topo.terminals:
+        held = topo.terminals.get(terminal_id) if terminal_id else None
+        # Known behind another gateway than the evidence's: moved by an import the tick has
+        # not followed yet (the tracker re-parents at once, collector/liveness.py).
+        if terminal_id and (held is None or (gateway_id and held.gateway_id != gateway_id)):
             row = conn.execute(
                 "SELECT gateway_id, site_id, region_id, model, decommissioned FROM terminals "
                 "WHERE terminal_id = ?",
@@ -234,6 +242,17 @@ class AlertListener:
                 model=model,
                 decommissioned=bool(decom),
             )
+            if held is not None:
+                self.engine.relocate(terminal_id)
+
+    def _follow_moves(self, conn: db.Connection) -> None:
+        """Terminals the inventory moved to another gateway (an import bumps a counter, one
+        primary-key read here): the topology puts them behind their new gateway and their
+        active alerts move with them, before anything of the old gateway is judged again.
+        The collector's liveness tracker re-parents them from the same batch on."""
+        self._moves_seen, moved = repo.terminal_moves(conn, self._moves_seen, self.engine.topology)
+        for terminal_id in moved:
+            self.engine.relocate(terminal_id)
 
     def _refresh_topology(self, conn: db.Connection) -> None:
         marker = repo.topology_marker(conn)

@@ -26,6 +26,7 @@ from collector.alerts.versions import FirmwarePolicy
 from collector.alerts.windows import Window
 from collector.model import Liveness, SubjectType
 from collector.store import db
+from collector.store.meta import TERMINAL_MOVES
 from collector.store.times import from_db, from_db_opt, to_db
 
 
@@ -53,6 +54,35 @@ def load_topology(conn: db.Connection, topology: Topology) -> None:
             model=model,
             decommissioned=bool(decom),
         )
+
+
+def terminal_moves(
+    conn: db.Connection, since: int | None, topology: Topology
+) -> tuple[int, list[str]]:
+    """The inventory's move counter (``meta.TERMINAL_MOVES``, one primary-key read) and,
+    when it is not ``since``, the terminals moved after ``since`` (None: none, just the
+    counter), put behind their gateway now in ``topology``."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (TERMINAL_MOVES,)).fetchone()
+    mark = 0 if row is None else int(row[0])
+    if since is None or mark == since:
+        return mark, []
+    # A counter below ours: the store was restored from a backup; re-read every move.
+    moved = []
+    for tid, gw, site, region, model, decom in conn.execute(
+        "SELECT terminal_id, gateway_id, site_id, region_id, model, decommissioned "
+        "FROM terminals WHERE moved_seq > ? AND registered = 1",
+        (since if mark > since else 0,),
+    ):
+        topology.set_terminal(
+            tid,
+            gateway_id=gw,
+            site_id=site,
+            region_id=region,
+            model=model,
+            decommissioned=bool(decom),
+        )
+        moved.append(str(tid))
+    return mark, moved
 
 
 def topology_marker(conn: db.Connection) -> tuple[Any, ...]:
@@ -232,7 +262,8 @@ def _update(conn: db.Connection, a: Alert, resolve: Callable[[Key], int | None])
     # Never touches acked_* / ack_note: those belong to the operators (dashboard process).
     conn.execute(
         "UPDATE alerts SET severity = ?, state = ?, summary = ?, fired_at = ?, resolved_at = ?, "
-        "escalation = ?, inhibited_by = ?, details = ? WHERE id = ?",
+        "escalation = ?, inhibited_by = ?, details = ?, region_id = ?, site_id = ?, "
+        "gateway_id = ? WHERE id = ?",
         (
             a.severity,
             a.state.value,
@@ -242,6 +273,11 @@ def _update(conn: db.Connection, a: Alert, resolve: Callable[[Key], int | None])
             a.escalation,
             resolve(a.inhibited_by) if a.inhibited_by else None,
             _details(a),
+            # A terminal the inventory moved takes its alerts along (AlertEngine.relocate).
+            a.place.region_id,
+            a.place.site_id,
+            a.place.gateway_id
+            or (a.key.subject_id if a.key.subject_type is SubjectType.GATEWAY else ""),
             a.id,
         ),
     )

@@ -164,9 +164,14 @@ class SpikeSweep:
         ):
             if not site:
                 continue
+            # One row per acquirer: the place is the greatest over them all, as MAX over the
+            # store's windows was before they were told apart (never the first row's: its
+            # order is the engine's, and terminals may disagree on their region; NULL: no
+            # gateway row, no region).
             was = recent.get(site, (0, 0, 0, 0, region, tz))
             recent[site] = (
-                was[0] + int(n), was[1] + int(iu), was[2] + int(to), was[3] + int(rv), region, tz
+                was[0] + int(n), was[1] + int(iu), was[2] + int(to), was[3] + int(rv),
+                max(was[4] or "", region or ""), max(was[5], tz),
             )  # fmt: skip
             by_acquirer[site][acquirer] = (int(iu), int(to), int(rv))
         out: list[Verdict] = []

@@ -18,7 +18,9 @@ clock). Each collector's batch is one transaction that:
    taken by exactly one collector, the others skip it;
 4. hands those states to a fresh ``LivenessTracker`` (``adopt``), which decides exactly as
    in a single collector (sessions and seq fence out-of-order delivery, will holds, epochs,
-   terminals observable through their gateway), and writes back the rows it locked.
+   terminals observable through their gateway), and writes back the rows it locked. A
+   terminal the inventory moved since the member's last batch is locked with its new gateway
+   and re-parented there (``LivenessTracker.move``; idempotent, every member does it once).
 
 The fleet's vision. Mosquitto (2.0.11, measured: docs/collector.md "Several collectors")
 keeps handing a persistent (MQTT 3.1.1 ``clean_session=False``) member's share of a group

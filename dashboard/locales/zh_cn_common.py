@@ -37,8 +37,8 @@ MESSAGES: dict[str, str] = {
     "Export all {name}.csv": "导出全部 {name}.csv",
     "all": "全部",
     "n/a": "暂无",
-    "{pct} ({minutes} min down)": "{pct}（离线 {minutes} 分钟）",
-    "{pct} (<1 min down)": "{pct}（离线不足 1 分钟）",
+    "{minutes} min down": "离线 {minutes} 分钟",
+    "<1 min down": "离线不足 1 分钟",
     # operator actions, as the confirmation names them
     "acknowledge alert": "确认告警",
     "record service": "登记维修",

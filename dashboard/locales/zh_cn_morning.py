@@ -5,6 +5,8 @@ MESSAGES: dict[str, str] = {
     "Stores down": "离线门店",
     "Gateways late": "延迟网关",
     "Paging, nobody on it": "告警中，无人处理",
+    "Terminals online, no sales": "在线无交易终端",
+    "Stores with failing sales": "交易失败激增门店",
     "outage": "故障对象",
     "acknowledged": "确认人 · 时间",
     "down for · since": "离线时长 · 起始",

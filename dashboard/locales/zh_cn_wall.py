@@ -6,6 +6,8 @@ MESSAGES: dict[str, str] = {
     "updated {time} ({zone})": "更新于 {time}（{zone}）",
     "Gateways": "网关",
     "Terminals": "终端",
+    "Sales": "交易",
+    "Online, no sales": "在线无交易",
     "maintenance {maintenance} · suspended {suspended}": "维护中 {maintenance} · 已停用 {suspended}",
     "Stores down: {n}": "离线门店：{n} 家",
     "No store is down.": "没有离线门店。",

@@ -47,7 +47,7 @@ st.subheader(
 )
 fleet = ui.load(c, queries.reliability, start, now)
 a, b, d = st.columns(3)
-a.metric(t("Fleet availability"), ui.pct(fleet))
+ui.pct_metric(a, t("Fleet availability"), fleet)
 b.metric(t("MTTR"), ui.figure(fleet, "mttr_min", t("min")))
 d.metric(t("MTBF"), ui.figure(fleet, "mtbf_h", t("h")))
 ui.table(ui.load(c, queries.reliability, start, now, group), f"sla-by-{group}")

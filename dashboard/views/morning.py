@@ -28,6 +28,7 @@ CSS = """<style>
   max-width: 100% !important; }
 .mc-tiles { display: flex; flex-wrap: wrap; gap: 0.6rem; margin: 0.2rem 0 0.6rem 0; }
 .mc-tile { border-radius: 0.4rem; color: #fff; padding: 0.3rem 0.9rem; min-width: 8rem; }
+a.mc-tile, a.mc-tile:hover { color: #fff; text-decoration: none; }
 .mc-n { font-size: 1.9rem; font-weight: 800; line-height: 1.1; }
 .mc-l { font-size: 0.85rem; }
 </style>"""
@@ -40,6 +41,14 @@ TILES = (
     ("terminals_unknown", N_("Terminals unknown"), "unknown"),
     ("gateways_late", N_("Gateways late"), "late"),
     ("paging", N_("Paging, nobody on it"), "down"),
+)
+# The money (issue #16), under them: terminals online but taking no payment, stores whose
+# sales fail at the issuer or time out, shortfall cases nobody followed up in time. Each
+# tile opens the list behind it; red (orange for the follow-ups) when there is any.
+MONEY_TILES = (
+    ("terminals_silent", N_("Terminals online, no sales"), "down", "/alerts?kind=terminal_silent"),
+    ("txn_spikes", N_("Stores with failing sales"), "down", "/alerts?kind=txn_failure_spike"),
+    ("cases_overdue", N_("Shortfall follow-ups overdue"), "late", "/cases?overdue=1"),
 )
 
 # Shown columns and their widths (px): nine columns and the row selector fit 1,200 px, what
@@ -123,16 +132,22 @@ def shown(df: pd.DataFrame, now: datetime) -> pd.DataFrame:
     return out
 
 
-def _tiles(figures: dict[str, int]) -> str:
-    tiles = []
-    for key, label, status in TILES:
-        n = figures.get(key, 0)
-        colour = queries.STATUS_COLOURS[status if n else "online"]
-        tiles.append(
-            f'<div class="mc-tile" data-count="{key}" style="background:{colour}">'
-            f'<div class="mc-n">{n:,}</div><div class="mc-l">{html(t(label))}</div></div>'
+def _tile(figures: dict[str, int], key: str, label: str, status: str, href: str = "") -> str:
+    n = figures.get(key, 0)
+    colour = queries.STATUS_COLOURS[status if n else "online"]
+    body = f'<div class="mc-n">{n:,}</div><div class="mc-l">{html(t(label))}</div>'
+    if href:
+        return (
+            f'<a class="mc-tile" href="{html(href)}" target="_self" data-count="{key}" '
+            f'style="background:{colour}">{body}</a>'
         )
-    return f'<div class="mc-tiles">{"".join(tiles)}</div>'
+    return f'<div class="mc-tile" data-count="{key}" style="background:{colour}">{body}</div>'
+
+
+def _tiles(figures: dict[str, int]) -> str:
+    down = "".join(_tile(figures, *spec) for spec in TILES)
+    money = "".join(_tile(figures, *spec) for spec in MONEY_TILES)
+    return f'<div class="mc-tiles">{down}</div><div class="mc-tiles">{money}</div>'
 
 
 def _key() -> str:

@@ -92,16 +92,14 @@ def body() -> None:
     a_day: sla.Reliability | None = None
     if minute > day_from:
         a_day = ui.load(c, queries.fleet_reliability, day_from, minute)
-    day_slot.metric(t("Availability today"), ui.availability(a_day) if a_day else t("n/a"))
+    ui.reliability_metric(day_slot, t("Availability today"), a_day)
     # The month: its finished days (kept 10 minutes per process, see past_reliability),
     # plus today.
     a_month = a_day
     if day_from > month_from:
         past = past_reliability(c.db, month_from, day_from)
         a_month = sla.combine(past, a_day) if a_day else past
-    month_slot.metric(
-        t("Availability this month"), ui.availability(a_month) if a_month else t("n/a")
-    )
+    ui.reliability_metric(month_slot, t("Availability this month"), a_month)
 
 
 body()

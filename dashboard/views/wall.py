@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from collector.store.times import from_db
-from dashboard import queries, timefmt, ui
+from dashboard import queries, queries_morning, timefmt, ui
 from dashboard.i18n import N_, t, value
 from dashboard.settings import now_from
 from dashboard.text import html
@@ -22,6 +22,12 @@ from dashboard.text import html
 TILES = ("down", "late", "online", "unknown")  # stored statuses, shown with ``value``
 SUBJECTS = (("gateways", N_("Gateways")), ("terminals", N_("Terminals")))
 COLUMNS = (N_("store"), N_("region"), N_("merchant"), N_("down since"))
+# The money (issue #16): (count key, label, colour when there is any).
+MONEY = (
+    ("terminals_silent", N_("Online, no sales"), "down"),
+    ("txn_spikes", N_("Stores with failing sales"), "down"),
+    ("cases_overdue", N_("Shortfall follow-ups overdue"), "late"),
+)
 ROWS_SHOWN = 15  # what a wall can hold at this size; the rest is counted
 
 # The page owns the whole screen: Streamlit's sidebar (navigation, search, login) and its
@@ -65,6 +71,17 @@ def _tiles(label: str, counts: pd.Series) -> str:
         for s in TILES
     )
     return f'<div class="wall-row"><div class="wall-label">{html(label)}</div>{tiles}</div>'
+
+
+def _money(figures: dict[str, int]) -> str:
+    tiles = "".join(
+        f'<div class="wall-tile" data-count="{key}" '
+        f'style="background:{queries.STATUS_COLOURS[status if figures.get(key) else "online"]}">'
+        f'<div class="wall-n">{figures.get(key, 0):,}</div>'
+        f'<div class="wall-l">{html(t(label))}</div></div>'
+        for key, label, status in MONEY
+    )
+    return f'<div class="wall-row"><div class="wall-label">{html(t("Sales"))}</div>{tiles}</div>'
 
 
 def _stores(down: pd.DataFrame, now: datetime) -> str:
@@ -113,6 +130,7 @@ def body() -> None:
             suspended=int(sub.get("suspended", 0)),
         )
         parts.append(f'<div class="wall-overlays">{html(overlays)}</div>')
+    parts.append(_money(ui.load(c, queries_morning.money_counts, minute)))
     parts.append(_stores(down, now))
     st.html("".join(parts))
 

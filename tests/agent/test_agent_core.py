@@ -117,6 +117,18 @@ def test_tls_without_a_ca_file_is_refused_with_the_fix(tmp_path: Path) -> None:
         load_settings(cfg)
 
 
+def test_txn_spool_group_is_a_name_or_a_gid_written_as_a_toml_number(tmp_path: Path) -> None:
+    """docs/agent.md: "the group (name or gid)"; a gid written without quotes is a gid."""
+    cfg = tmp_path / "agent.toml"
+    cfg.write_text('gateway_id = "gw-1"\ntxn_spool_group = 1001\n')
+    assert load_settings(cfg).txn_spool_group == "1001"
+    cfg.write_text('gateway_id = "gw-1"\ntxn_spool_group = "payapp"\n')
+    assert load_settings(cfg).txn_spool_group == "payapp"
+    cfg.write_text('gateway_id = "gw-1"\ntxn_spool_group = true\n')
+    with pytest.raises(ConfigError, match="txn_spool_group"):
+        load_settings(cfg)
+
+
 def test_environment_overrides_the_config_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

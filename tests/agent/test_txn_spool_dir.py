@@ -132,3 +132,29 @@ def test_check_reports_a_spool_its_group_may_not_write(tmp_path: Path) -> None:
         "so the payment app may not be able to drop files (unless it runs as the agent's "
         f"user); fix: chgrp GROUP {root} && chmod 2770 {root}\n"
     )
+
+
+def test_a_spool_swapped_for_a_link_while_it_is_made_never_gives_the_links_target_away(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spool's parent may be writable by others (a txn_spool_dir in the payment app's
+    own directory): one who swaps the fresh spool for a link between the agent's mkdir and
+    its chgrp/chmod must not get the link's target (the agent's credentials, its journal)
+    made 2770 in their group. The race is won here on purpose, right after the mkdir."""
+    parent = _parent(tmp_path, PARENT_GID)
+    root = parent / "txn-spool"
+    secret = tmp_path / "credentials"
+    secret.mkdir(mode=0o700)
+    os.chmod(secret, 0o700)
+    real_mkdir = os.mkdir
+
+    def mkdir_then_swap(path: object, *args: object, **kwargs: object) -> None:
+        real_mkdir(path, *args, **kwargs)  # type: ignore[arg-type]
+        if Path(str(path)) == root:
+            os.rename(root, parent / "moved-away")
+            os.symlink(secret, root)
+
+    monkeypatch.setattr(os, "mkdir", mkdir_then_swap)
+    TxnSpool(root, "gw-0042", tmp_path / "journal")
+    monkeypatch.undo()
+    assert _mode_and_gid(secret) == ("0o700", 0)

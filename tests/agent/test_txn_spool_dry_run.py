@@ -114,3 +114,27 @@ def test_dry_run_prints_the_spools_windows_and_leaves_every_file_as_it_was(
         {"card_data": 1, "schema": 3, "malformed_json": 1}
     ]
     assert "4111" not in done.stdout + done.stderr  # neither the card-named file nor the line
+
+
+def test_dry_run_after_a_crash_shows_a_journalled_window_once(tmp_path: Path) -> None:
+    """A crash between the journal's write and its sources' deletion leaves both: the run
+    replays the journal and deletes the sources (merged already), so it sends the window
+    once; the dry run showed it a second time from the sources, as a window one second
+    longer (the sent-windows record made it distinct)."""
+    state, spool = tmp_path / "state", tmp_path / "spool"
+    spool.mkdir()
+    line = (
+        '{"terminal":"pinpad-9","since":1795336800,"until":1795337400,'
+        '"outcomes":{"approved":4},"approved_amount":800,"currency":"CNY"}\n'
+    )
+    source = spool / "0001-before-crash.jsonl"
+    source.write_text(line)
+    assert TxnSpool(spool, "gw-1", state / "txn-journal").scan(1795337460.0).journal is not None
+    source.write_text(line)  # the crash: the journal is written, the source still there
+
+    dry = TxnSpool(spool, "gw-1", state / "txn-journal", read_only=True).scan(1795337520.0)
+
+    assert [(topic, body["until"]) for topic, body in dry.messages] == [
+        ("posfleet/v1/gw-1/terminal/pinpad-9/transactions", 1795337400)
+    ]
+    assert source.read_text() == line

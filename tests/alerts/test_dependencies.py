@@ -373,3 +373,51 @@ def test_a_sibling_down_long_ago_does_not_hold_a_new_gateway_death() -> None:
     sim.gw(GWS[1], Liveness.DOWN)
     sim.advance(1)
     assert sim.pages() == [("gateway_down", GWS[0]), ("gateway_down", GWS[1])]
+
+
+# ------------------------------------------------------- a terminal the inventory moves
+def _move(sim: Sim, terminal_id: str, gateway_id: str) -> None:
+    """The inventory puts the terminal behind ``gateway_id`` (the listener follows it)."""
+    sim.engine.topology.set_terminal(terminal_id, gateway_id=gateway_id, model="P400")
+    sim.engine.relocate(terminal_id)
+    sim.tick()
+
+
+def test_a_paged_terminal_moved_away_keeps_its_page_through_its_old_gateways_outage() -> None:
+    sim = Sim(site_engine({"s1": ["gw1", "gw2"]}, {"gw1": ["t1"]}))
+    sim.term("t1", "gw1", Liveness.ONLINE, Liveness.DOWN)
+    sim.advance(120)
+    assert sim.pages() == [("terminal_down", "t1")]
+    _move(sim, "t1", "gw2")
+    sim.gw("gw1", Liveness.DOWN)
+    sim.advance(600, step=5)
+    assert sim.pages() == [("terminal_down", "t1"), ("gateway_down", "gw1")]
+    alert = sim.engine.active[Key(Kind.TERMINAL_DOWN, SubjectType.TERMINAL, "t1")]
+    assert alert.state is AlertState.FIRING
+    assert alert.inhibited_by is None
+    assert alert.place.gateway_id == "gw2"
+    assert alert.details["moved_from"] == "gw1"
+    assert "behind gateway gw2" in alert.summary
+    assert [(f, to) for _k, sid, f, to, _n in sim.events if sid == "t1"] == [
+        ("none", "pending"),
+        ("pending", "firing"),
+    ]
+
+
+def test_a_terminal_held_under_its_old_gateways_outage_is_judged_under_the_new_one() -> None:
+    """Down and suppressed under gw1's page; moved behind gw2, which is up: the outage is no
+    longer gw1's to cover, it continues as new and pages once, naming gw2."""
+    sim = Sim(site_engine({"s1": ["gw1", "gw2"]}, {"gw1": ["t1"]}))
+    sim.gw("gw1", Liveness.DOWN)
+    sim.term("t1", "gw1", Liveness.ONLINE, Liveness.DOWN)
+    sim.advance(120)
+    assert sim.state(Kind.TERMINAL_DOWN, "t1") is AlertState.SUPPRESSED
+    _move(sim, "t1", "gw2")
+    sim.advance(120)
+    assert sim.pages() == [("gateway_down", "gw1"), ("terminal_down", "t1")]
+    alert = sim.engine.active[Key(Kind.TERMINAL_DOWN, SubjectType.TERMINAL, "t1")]
+    assert alert.place.gateway_id == "gw2"
+    # gw1's recovery is not the pad's: its page stays.
+    sim.gw("gw1", Liveness.ONLINE)
+    sim.advance(60)
+    assert sim.state(Kind.TERMINAL_DOWN, "t1") is AlertState.FIRING

@@ -94,10 +94,15 @@ class Rig:
         self.processor.process([LinkEvent(True, self.clock.now(), self.clock.monotonic())])
 
     def windows(
-        self, start: datetime, end: datetime, mix: Any, acquirers: dict[str, Any] | None = None
+        self,
+        start: datetime,
+        end: datetime,
+        mix: Any,
+        acquirers: dict[str, Any] | None = None,
+        terminal: str = "pp-1",
     ) -> None:
-        """20-minute windows; ``mix(local start) -> (outcomes, responses)``; with
-        ``acquirers`` (name -> mix), one window per acquirer instead (the key names it)."""
+        """20-minute windows of ``terminal`` (behind gw-1); ``mix(local start) -> (outcomes,
+        responses)``; with ``acquirers`` (name -> mix), one window per acquirer instead."""
         items = []
         t = start
         while t < end:
@@ -107,7 +112,7 @@ class Rig:
                 body = {
                     "v": 1,
                     "gw": "gw-1",
-                    "terminal": "pp-1",
+                    "terminal": terminal,
                     "ts": int(until.timestamp()),
                     "since": int(t.timestamp()),
                     "until": int(until.timestamp()),
@@ -117,7 +122,7 @@ class Rig:
                 }
                 items.append(
                     Received(
-                        "posfleet/v1/gw-1/terminal/pp-1/transactions",
+                        f"posfleet/v1/gw-1/terminal/{terminal}/transactions",
                         json.dumps(body).encode(),
                         self.clock.now(),
                         self.clock.monotonic(),
@@ -235,6 +240,20 @@ def test_a_store_spike_on_one_acquirer_names_it_so_that_acquirers_spike_can_inhi
     assert labels["summary"].endswith("(on acquirer acq-a)")
 
 
+def test_a_spikes_details_row_that_is_not_json_names_no_acquirer_and_the_scrape_goes_on(
+    rig: Rig, store_url: str
+) -> None:
+    rig.live(_sh("2026-11-29T20:00"), normal)
+    rig.live(_sh("2026-11-29T20:40"), issuer_down)
+    for bad in ("not json", "[1, 2]", "null"):
+        with rig.store.transaction() as conn:
+            conn.execute("UPDATE alerts SET details = ? WHERE kind = 'txn_failure_spike'", (bad,))
+        (labels,) = firing_labels(store_url)
+        assert (labels["alertname"], labels["site"], labels["acquirer"]) == (
+            "txn_failure_spike", "s-sh", ""
+        )  # fmt: skip
+
+
 def test_a_store_spike_spread_over_acquirers_names_none(rig: Rig, store_url: str) -> None:
     rig.live(_sh("2026-11-29T20:00"), normal)
     rig.live(_sh("2026-11-29T20:40"), normal, {"acq-a": issuer_down, "acq-b": issuer_down})
@@ -260,3 +279,31 @@ def test_a_spike_on_an_acquirer_the_counters_call_other_names_none(
     acquirer, labels = _page(rig, store_url)
     assert acquirer == ""
     assert labels["acquirer"] == ""
+
+
+@pytest.mark.parametrize("west", ["acq-a", "acq-b"])
+def test_a_store_spike_goes_to_one_region_whatever_its_acquirers_are_called(
+    rig: Rig, store_url: str, west: str
+) -> None:
+    """A store whose terminals disagree on their region (pp-2 has one of its own) pages one
+    region, the greatest its windows give (as before acquirers were told apart), whichever
+    acquirer's windows the store reads first: not the region of the first row read."""
+    with rig.store.transaction() as conn:
+        upsert_rows(
+            conn,
+            "terminals",
+            [{"terminal_id": "pp-2", "gateway_id": "gw-1", "site_id": "s-sh", "region_id": "west"}],
+        )
+    east = "acq-b" if west == "acq-a" else "acq-a"
+    rig.live(_sh("2026-11-29T20:00"), normal)
+    while rig.clock.now() < _sh("2026-11-29T20:40"):
+        start = rig.clock.now()
+        rig.clock.advance(20 * 60)
+        fine = {west: lambda _: ({"approved": 5}, {"approved": 5})}
+        rig.windows(start, rig.clock.now(), normal, fine, terminal="pp-2")
+        rig.windows(start, rig.clock.now(), normal, {east: issuer_down})
+        rig.clock.advance(31)  # the spike poll after both terminals' windows
+        rig.processor.process([])
+    acquirer, labels = _page(rig, store_url)
+    assert acquirer == east
+    assert (labels["site"], labels["region"]) == ("s-sh", "west")

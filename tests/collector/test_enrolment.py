@@ -624,3 +624,71 @@ def test_an_import_without_a_gateway_for_a_terminal_moves_nothing(store_url: str
     assert rig.rows("SELECT value FROM meta WHERE key='terminal_moves'") == [("1",)]
     assert rig.sample("posfleet_collector_messages_total", kind="heartbeat") == 2.0
     assert rig.sample("posfleet_collector_rejected_total", reason="wrong_gateway") == 1.0
+
+
+# ------------------------------------------- a moved terminal's liveness follows the inventory
+def _run(rig: Rig, seconds: int, *gateways: str) -> None:
+    """``seconds`` pass, the named gateways beating every second."""
+    for _ in range(seconds):
+        rig.clock.advance(1)
+        rig.p.process([rig.beat(gw) for gw in gateways])
+
+
+def test_a_terminal_moved_before_its_old_gateway_dies_is_judged_behind_the_new_one(
+    store_url: str,
+) -> None:
+    """gw-b has never reported: after the import the pad is gw-b's all the same, so gw-a's
+    death neither holds it (suppressed, unjudged) nor names it."""
+    rig = Rig(store_url, enrolled=("gw-a", "gw-b"))
+    _pinpad_behind(rig, "pinpad-a", "gw-a")
+    rig.p.process(
+        [rig.status("gw-a", LinkState.ONLINE), rig.beat("gw-a"), rig.beat("gw-a", "pinpad-a")]
+    )
+    _pinpad_behind(rig, "pinpad-a", "gw-b")
+    _run(rig, 1, "gw-a")  # the batch that takes the move
+    rig.p.process([rig.status("gw-a", LinkState.OFFLINE)])
+    rig.silence(120)
+    assert rig.rows(
+        "SELECT terminal_id, gateway_id, status FROM terminals WHERE terminal_id='pinpad-a'"
+    ) == [("pinpad-a", "gw-b", "down")]
+    assert rig.rows(
+        "SELECT kind, subject_id, gateway_id, state, inhibited_by FROM alerts "
+        "WHERE state <> 'resolved' ORDER BY kind"
+    ) == [
+        ("gateway_down", "gw-a", "gw-a", "firing", None),
+        ("terminal_down", "pinpad-a", "gw-b", "firing", None),
+    ]
+    (summary,) = rig.rows("SELECT summary FROM alerts WHERE subject_id='pinpad-a'")[0]
+    assert "behind gateway gw-b" in str(summary)
+
+
+def test_a_paged_terminal_moved_away_is_not_silenced_by_its_old_gateways_outage(
+    store_url: str,
+) -> None:
+    """pinpad-a is down and paged behind gw-a; the operator moves it to gw-b (where it is
+    carried to be fixed). The open alert moves with it, one row and one page: gw-a dying
+    afterwards neither silences it (a 'suppressed', then a second page when gw-a is back)
+    nor names gw-a."""
+    rig = Rig(store_url, enrolled=("gw-a", "gw-b"))
+    _pinpad_behind(rig, "pinpad-a", "gw-a")
+    for gw in ("gw-a", "gw-b"):
+        rig.p.process([rig.status(gw, LinkState.ONLINE), rig.beat(gw)])
+    rig.p.process([rig.beat("gw-a", "pinpad-a")])
+    _run(rig, 120, "gw-a", "gw-b")  # pinpad-a is silent: down, then paged
+    assert rig.rows("SELECT kind, gateway_id, state FROM alerts WHERE subject_id='pinpad-a'") == [
+        ("terminal_down", "gw-a", "firing")
+    ]
+    _pinpad_behind(rig, "pinpad-a", "gw-b")
+    _run(rig, 1, "gw-a", "gw-b")
+    rig.p.process([rig.status("gw-a", LinkState.OFFLINE)])
+    _run(rig, 30, "gw-b")
+    assert rig.rows("SELECT state FROM alerts WHERE kind='gateway_down'") == [("firing",)]
+    assert rig.rows(
+        "SELECT kind, gateway_id, state, inhibited_by FROM alerts WHERE subject_id='pinpad-a'"
+    ) == [("terminal_down", "gw-b", "firing", None)]
+    assert rig.rows(
+        "SELECT e.from_state, e.to_state FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
+        "WHERE a.subject_id = 'pinpad-a' ORDER BY e.id"
+    ) == [("none", "pending"), ("pending", "firing")]
+    (summary,) = rig.rows("SELECT summary FROM alerts WHERE subject_id='pinpad-a'")[0]
+    assert "behind gateway gw-b" in str(summary)

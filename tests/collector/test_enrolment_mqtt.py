@@ -400,3 +400,96 @@ def test_a_pinpad_moved_in_the_inventory_is_refused_from_its_old_gateway_at_once
         ]
     assert wrong_gateway() == 2 * OLD_WORDS
     assert _sample(_scrape(port), 'posfleet_collector_rejected_total{reason="unregistered"}') == 0.0
+
+
+def _firing(text: str, terminal: str) -> list[str]:
+    """The posfleet_alert_firing series of ``terminal``."""
+    return [
+        line
+        for line in text.splitlines()
+        if line.startswith("posfleet_alert_firing{") and f'terminal="{terminal}"' in line
+    ]
+
+
+def test_a_pinpad_moved_before_its_old_gateway_dies_is_judged_and_paged_behind_the_new_one(
+    run_collector, mosquitto: MosquittoProcess, store_url: str, tmp_path: Path
+) -> None:
+    """pinpad-k is moved from gw-known to gw-peer, which has never reported it (nor itself);
+    then gw-known dies. The pad is not held behind gw-known's outage: judged through gw-peer
+    from the move on, it goes down when gw-peer does not report it, and its page names
+    gw-peer."""
+    port = run_collector(
+        terminals="pinpad-k,gw-known,S1,north\n",
+        # The collector's first connection is a broker restart for all it knows: its hold is
+        # the agents' backoff, short here, so gw-peer (never back) is judged within the test.
+        POSFLEET_AGENT_RECONNECT_MAX_S="1",
+        POSFLEET_RESTART_MARGIN_S="0",
+        POSFLEET_ALERT_PENDING_TERMINAL_DOWN_S="0",
+    )
+    known = TestGateway("gw-known", mosquitto.port, interval=0.5).connect()
+    raw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="pinpad-traffic")
+    raw.connect("127.0.0.1", mosquitto.port)
+    raw.loop_start()
+    try:
+
+        def beat(gw: str, seq: int) -> None:
+            hb = Heartbeat(
+                gw=gw, terminal="pinpad-k", ts=datetime.now(UTC), session=1, seq=seq, interval=10
+            )
+            topic = topic_for(gw, Kind.HEARTBEAT, "pinpad-k")
+            raw.publish(topic, encode(hb), 1).wait_for_publish(5)
+
+        def pad() -> list[tuple[object, ...]]:
+            return _rows(
+                store_url, "SELECT gateway_id, status FROM terminals WHERE terminal_id='pinpad-k'"
+            )
+
+        beat("gw-known", 0)
+        wait_for(lambda: pad() == [("gw-known", "online")], 15, what="pinpad-k online")
+        moved = tmp_path / "moved"
+        moved.mkdir()
+        (moved / "terminals.csv").write_text("terminal_id,gateway_id\npinpad-k,gw-peer\n")
+        assert main(["import-inventory", "--db", store_url, str(moved)]) == 0
+        beat("gw-known", 1)
+        wait_for(
+            lambda: (
+                _sample(_scrape(port), 'posfleet_collector_rejected_total{reason="wrong_gateway"}')
+                == 1.0
+            ),
+            15,
+            what="the move taken by the collector (gw-known's word on pinpad-k refused)",
+        )
+        known.kill()  # the socket dies: the broker publishes gw-known's will
+        wait_for(
+            lambda: (
+                _rows(store_url, "SELECT status FROM gateways WHERE gateway_id='gw-known'")
+                == [("down",)]
+            ),
+            15,
+            what="gw-known down",
+        )
+        wait_for(
+            lambda: pad() == [("gw-peer", "down")],
+            30,
+            what="pinpad-k down behind gw-peer, which never reported it",
+        )
+        wait_for(
+            lambda: len(_firing(_scrape(port), "pinpad-k")) == 1,
+            15,
+            what="pinpad-k's page exported",
+        )
+    finally:
+        raw.disconnect()
+        raw.loop_stop()
+    assert _rows(
+        store_url,
+        "SELECT kind, subject_id, gateway_id, state, inhibited_by FROM alerts "
+        "WHERE state <> 'resolved' ORDER BY kind",
+    ) == [
+        ("gateway_down", "gw-known", "gw-known", "firing", None),
+        ("terminal_down", "pinpad-k", "gw-peer", "firing", None),
+    ]
+    (series,) = _firing(_scrape(port), "pinpad-k")
+    assert 'alertname="terminal_down"' in series
+    assert 'gateway="gw-peer"' in series
+    assert "gw-known" not in series

@@ -489,3 +489,91 @@ def test_a_retained_birth_of_the_current_session_does_not_revive_a_silent_gatewa
     assert t.get(GW, "gw-1").status is Liveness.DOWN  # type: ignore[union-attr]
     # A new connection does revive it.
     assert [x.to_status for x in _birth(t, c, "gw-1", 4).transitions] == [Liveness.ONLINE]
+
+
+# ---------------------------------------------------------------------- inventory moves
+def test_pin_pad_moved_before_its_old_gateway_dies_is_judged_behind_the_new_one() -> None:
+    """gw-b has never spoken: the pad is judged as a new terminal behind an unknown gateway
+    is, through gw-b; gw-a's outage neither holds it nor names it."""
+    t, c = _tracker()
+    _birth(t, c, "gw-a", 1)
+    _beat(t, c, "gw-a", 1, 0, term="pp-1")
+    assert t.move("pp-1", "gw-b", c.now(), c.monotonic()) is True
+    _will(t, c, "gw-a", 1)
+    out = _advance(t, c, 30)
+    assert [(x.subject_id, x.to_status, x.gateway_id) for x in out] == [
+        ("gw-a", Liveness.DOWN, ""),
+        ("pp-1", Liveness.LATE, "gw-b"),
+        ("pp-1", Liveness.DOWN, "gw-b"),
+    ]
+
+
+def test_moved_pin_pad_gets_a_full_interval_from_the_move() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-a", 1)
+    _beat(t, c, "gw-a", 1, 0, term="pp-1")
+    _advance(t, c, 8)  # 8 s of its 12 s deadline gone
+    t.move("pp-1", "gw-b", c.now(), c.monotonic())
+    pad = [(x.subject_id, x.to_status) for x in _advance(t, c, 11.5) if x.subject_id == "pp-1"]
+    assert pad == []
+    out = _advance(t, c, 1)
+    assert [(x.subject_id, x.to_status) for x in out] == [("pp-1", Liveness.LATE)]
+
+
+def test_pin_pad_moved_off_a_dead_gateway_is_judged_again_behind_a_live_one() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-a", 1)
+    _birth(t, c, "gw-b", 1)
+    _beat(t, c, "gw-a", 1, 0, term="pp-1")
+    _will(t, c, "gw-a", 1)
+    out = _advance(t, c, 3)
+    assert [(x.subject_id, x.to_status) for x in out] == [("gw-a", Liveness.DOWN)]
+    t.move("pp-1", "gw-b", c.now(), c.monotonic())
+    out = []
+    for seq in range(4):
+        _beat(t, c, "gw-b", 1, seq)
+        out += _advance(t, c, 5)
+    assert [(x.subject_id, x.to_status, x.gateway_id) for x in out] == [
+        ("pp-1", Liveness.LATE, "gw-b"),
+        ("pp-1", Liveness.DOWN, "gw-b"),
+    ]
+    # gw-a's return is not the pad's: it restarts nothing of it.
+    _birth(t, c, "gw-a", 2)
+    state = t.get(TERM, "pp-1")
+    assert state is not None
+    assert state.deadline is None
+
+
+def test_pin_pad_moved_behind_a_dead_gateway_waits_for_that_gateway() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-a", 1)
+    _birth(t, c, "gw-b", 1)
+    _beat(t, c, "gw-a", 1, 0, term="pp-1")
+    _will(t, c, "gw-b", 1)
+    _advance(t, c, 3)
+    t.move("pp-1", "gw-b", c.now(), c.monotonic())
+    out = []
+    for seq in range(1, 8):  # gw-a lives on: it no longer vouches for the pad
+        _beat(t, c, "gw-a", 1, seq)
+        out += _advance(t, c, 5)
+    assert out == []
+    # gw-b is back: the pad has a full interval to show up through it.
+    _birth(t, c, "gw-b", 2)
+    _beat(t, c, "gw-b", 2, 0, term="pp-1")
+    state = t.get(TERM, "pp-1")
+    assert state is not None
+    assert state.status is Liveness.ONLINE
+    assert state.gateway_id == "gw-b"
+
+
+def test_moving_nothing_changes_nothing() -> None:
+    t, c = _tracker()
+    _birth(t, c, "gw-a", 1)
+    _beat(t, c, "gw-a", 1, 0, term="pp-1")
+    assert t.move("pp-1", "gw-a", c.now(), c.monotonic()) is False
+    assert t.move("pp-unheard", "gw-b", c.now(), c.monotonic()) is False
+    state = t.get(TERM, "pp-1")
+    assert state is not None
+    assert state.session == 1
+    assert state.seq == 0
+    assert t.get(TERM, "pp-unheard") is None

@@ -694,6 +694,38 @@ def test_the_cli_takes_the_cut_off_from_its_flag_or_the_setting(rig: Rig, tmp_pa
     assert "'missing_in_settlement': 1" in midnight.stdout  # the flag over the setting
 
 
+def test_the_cli_takes_an_acquirers_cut_off_by_its_name(rig: Rig, tmp_path: Any) -> None:
+    """POSFLEET_SETTLEMENT_ACQUIRERS names each acquirer's cut-off; ``--acquirer`` picks one
+    (the deployment's own cut-off, midnight here, would put L1 on the 22nd)."""
+    rig.batch("gw-1", "pp-1", "L1", 2, 20_000, "2026-11-22T15:30:00+00:00")  # 23:30 Shanghai
+    settle = tmp_path / "22.csv"
+    settle.write_text(HEADER + "M-100,pp-1,B0,2026-11-22,1,1.00,CNY\n")
+    cli = [sys.executable, "-m", "collector.main", "settlement", "import", "--db", rig.store_url]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("POSFLEET_SETTLEMENT_")},
+        "POSFLEET_SETTLEMENT_ACQUIRERS": "unionpay=23:00@Asia/Shanghai",
+    }
+    unknown = subprocess.run(
+        [*cli, "--acquirer", "bank-x", str(settle)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert unknown.returncode == 2
+    assert "--acquirer 'bank-x' is not in POSFLEET_SETTLEMENT_ACQUIRERS" in unknown.stderr
+    assert "(acquirers there: unionpay)" in unknown.stderr
+    done = subprocess.run(
+        [*cli, "--acquirer", "unionpay", str(settle)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "cases opened {'missing_on_terminal': 1}" in done.stdout  # L1 is unionpay's 23rd
+
+
 def test_a_pin_pad_listed_without_a_store_is_reconciled_in_its_gateways_store(
     rig: Rig,
 ) -> None:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -22,7 +22,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import CollectorRegistry
 
+from collector.config import ConfigError, load_settings
 from collector.process import CollectorProcess
+from collector.reconcile import Cutoff
 from collector.settlement_inbox import SettlementInbox
 from collector.store.store import open_store
 from simulators.broker import MosquittoProcess
@@ -241,10 +243,10 @@ def test_a_file_swapped_for_a_pipe_after_the_inbox_listed_it_is_rejected_not_wai
     assert box.scan_once() == []  # first seen: it waits a poll
     listed = box._candidates
 
-    def swapped_after_listing() -> list[tuple[Path, tuple[int, int], str | None]]:
+    def swapped_after_listing(directory: Path) -> list[tuple[Path, tuple[int, int], str | None]]:
         # Whoever writes the inbox replaces the file by a pipe between the listing (a
         # regular file, unchanged since the last poll) and the read.
-        found = listed()
+        found = listed(directory)
         upload.unlink()
         os.mkfifo(upload)
         return found
@@ -563,3 +565,106 @@ def test_the_inbox_judges_business_dates_by_the_acquirers_cut_off_setting(
             ("missing_in_settlement", "pp-2", "B2", "2026-11-24"),
             ("missing_on_terminal", "pp-2", "B9", "2026-11-24"),
         ]
+
+
+def test_an_acquirers_own_inbox_directory_reconciles_its_files_by_its_own_cut_off(
+    mosquitto: MosquittoProcess, tmp_path: Path, inventory: Path
+) -> None:
+    """One deployment, two acquirers: the default's day is the calendar day, bank-x's ends at
+    21:00 Beijing time; the batches close at 22:00 on the 23rd (bank-x's 24th)."""
+    inbox = tmp_path / "settlement"
+    db = tmp_path / "c.sqlite"
+    collector = _inbox_collector(
+        tmp_path,
+        mosquitto.port,
+        inventory,
+        POSFLEET_SETTLEMENT_ACQUIRERS="bank-x=21:00@Asia/Shanghai",
+    )
+
+    def cases() -> list[tuple[object, ...]]:
+        return _rows(
+            db,
+            "SELECT kind, terminal_id, batch_id, business_date FROM shortfall_cases ORDER BY 3",
+        )
+
+    with collector:
+        wait_for(lambda: (inbox / "bank-x" / "done").is_dir(), 30, what="bank-x's inbox made")
+        _batches_stored(mosquitto.port, collector, db)
+        # In the inbox itself, midnight: B2 closed on the 23rd, so the 24th's file misses
+        # nothing of pp-2's; only its unknown batch B9 is a case.
+        plain = inbox / "settle-2026-11-24.csv"
+        plain.write_text(
+            HEADER
+            + "M-100,pp-1,B1,2026-11-24,120,12345.00,CNY\n"
+            + "M-100,pp-2,B9,2026-11-24,1,1.00,CNY\n"
+        )
+        _aged(plain)
+        wait_for(lambda: (inbox / "done" / plain.name).exists(), 30, what="file reconciled")
+        assert cases() == [("missing_on_terminal", "pp-2", "B9", "2026-11-24")]
+        # bank-x's file for the same day, in bank-x's directory: B2 is bank-x's 24th.
+        bank_x = inbox / "bank-x" / "bx-2026-11-24.csv"
+        bank_x.write_text(
+            HEADER
+            + "M-100,pp-1,B1,2026-11-24,120,12345.00,CNY\n"
+            + "M-100,pp-2,B10,2026-11-24,1,1.00,CNY\n"
+        )
+        _aged(bank_x)
+        filed = inbox / "bank-x" / "done" / bank_x.name
+        wait_for(filed.exists, 30, what="bank-x's file reconciled")
+        assert cases() == [
+            ("missing_on_terminal", "pp-2", "B10", "2026-11-24"),
+            ("missing_in_settlement", "pp-2", "B2", "2026-11-24"),
+            ("missing_on_terminal", "pp-2", "B9", "2026-11-24"),
+        ]
+        report = filed.with_name(filed.name + ".report.txt").read_text()
+        assert (
+            "business day (acquirer bank-x): the business day ends at 21:00 on "
+            "Asia/Shanghai's clock" in report
+        )
+        first = (inbox / "done" / (plain.name + ".report.txt")).read_text()
+        assert (
+            "business day: the calendar day (midnight to midnight) on each store's clock" in first
+        )
+    assert collector.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("bank-x", "has no '='"),
+        ("bank-x=25:00", "acquirer 'bank-x': '25:00' is not a time of day"),
+        ("bank-x=23:00@Mars/Base", "acquirer 'bank-x': unknown time zone 'Mars/Base'"),
+        ("done=23:00", "'done' cannot name an acquirer's inbox directory"),
+        ("../x=23:00", "'../x' cannot name an acquirer's inbox directory"),
+        ("a=23:00,a=22:00", "acquirer 'a' is listed twice"),
+    ],
+)
+def test_a_bad_acquirer_cut_off_is_refused_naming_the_setting_and_the_fix(
+    value: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as bad:
+        load_settings(settlement_acquirers=value)
+    assert "POSFLEET_SETTLEMENT_ACQUIRERS" in str(bad.value)
+    assert says in str(bad.value)
+
+
+def test_acquirer_cut_offs_are_read_as_written_and_a_bad_one_stops_the_collector(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(settlement_acquirers=" unionpay=23:00@Asia/Shanghai, bank-x=2:00 ")
+    assert settings.settlement_acquirer_rules == {
+        "unionpay": Cutoff(timedelta(hours=23), "Asia/Shanghai"),
+        "bank-x": Cutoff(timedelta(hours=2)),
+    }
+    assert load_settings().settlement_acquirer_rules == {}
+    done = subprocess.run(
+        [sys.executable, "-m", "collector.main", "run", "--db", str(tmp_path / "c.sqlite")],
+        env={**os.environ, "POSFLEET_SETTLEMENT_ACQUIRERS": "unionpay=11pm"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "POSFLEET_SETTLEMENT_ACQUIRERS" in done.stderr, done.stderr
+    assert "acquirer 'unionpay': '11pm' is not a time of day" in done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -17,6 +18,7 @@ from collector.store import db
 from simulators.broker import MosquittoProcess
 from simulators.stack.single_gateway import TestGateway
 from simulators.stack.wait import wait_for
+from telemetry import Heartbeat, Kind, encode, topic_for
 
 pytestmark = pytest.mark.integration
 
@@ -210,3 +212,108 @@ def _two_collectors(
         )
         for i in range(2)
     ]
+
+
+def test_a_pinpad_moved_while_two_share_group_collectors_run_is_judged_behind_its_new_gateway(
+    mosquitto: MosquittoProcess, pg_url: str, tmp_path: Path
+) -> None:
+    """pinpad-k is moved from gw-a to gw-b, which never reports (neither itself nor the
+    pad), while two share-group collectors run; then gw-a dies. The stored liveness row is
+    re-parented at once by the members, so no member holds the pad behind gw-a's outage:
+    it goes down behind gw-b, and its one page names gw-b."""
+    from collector.main import main
+
+    enrol(pg_url, "gw-a", "gw-b")
+    inv = tmp_path / "pad"
+    inv.mkdir()
+    (inv / "terminals.csv").write_text(
+        "terminal_id,gateway_id,site_id,region_id\npinpad-k,gw-a,S1,north\n"
+    )
+    assert main(["import-inventory", "--db", pg_url, str(inv)]) == 0
+    env = {
+        "POSFLEET_ALERT_PENDING_GATEWAY_DOWN_S": "0",
+        "POSFLEET_ALERT_PENDING_TERMINAL_DOWN_S": "0",
+        "POSFLEET_GRACE_MIN_S": "0.5",
+        # The fleet's first connection is a broker restart for all it knows: its hold is the
+        # agents' backoff, short here, so gw-b (never back) is judged within the test.
+        "POSFLEET_AGENT_RECONNECT_MAX_S": "1",
+        "POSFLEET_RESTART_MARGIN_S": "0",
+    }
+    collectors = [
+        CollectorProcess(
+            pg_url,
+            mosquitto.port,
+            args=["--share-group", "g"],
+            env=env,
+            log_path=tmp_path / f"collector-{i}.log",
+        )
+        for i in range(2)
+    ]
+    gw_a = TestGateway("gw-a", mosquitto.port, interval=0.5)
+    raw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="pinpad-traffic")
+    conn = db.connect(pg_url, readonly=True)
+
+    def rows(sql: str) -> list[tuple[object, ...]]:
+        got = [tuple(r) for r in conn.execute(sql).fetchall()]
+        conn.rollback()
+        return got
+
+    def pad() -> list[tuple[object, ...]]:
+        return rows(
+            "SELECT t.status, s.gateway_id FROM terminals t JOIN liveness_state s ON "
+            "s.subject_type = 'terminal' AND s.subject_id = t.terminal_id "
+            "WHERE t.terminal_id = 'pinpad-k'"
+        )
+
+    try:
+        for c in collectors:
+            c.start()
+        gw_a.connect()
+        raw.connect("127.0.0.1", mosquitto.port)
+        raw.loop_start()
+        hb = Heartbeat(
+            gw="gw-a", terminal="pinpad-k", ts=datetime.now(UTC), session=1, seq=0, interval=10
+        )
+        raw.publish(topic_for("gw-a", Kind.HEARTBEAT, "pinpad-k"), encode(hb), 1).wait_for_publish(
+            5
+        )
+        wait_for(lambda: pad() == [("online", "gw-a")], 30, what="pinpad-k online behind gw-a")
+        moved = tmp_path / "moved"
+        moved.mkdir()
+        (moved / "terminals.csv").write_text("terminal_id,gateway_id\npinpad-k,gw-b\n")
+        assert main(["import-inventory", "--db", pg_url, str(moved)]) == 0
+        wait_for(
+            lambda: pad() == [("online", "gw-b")],
+            15,
+            what="pinpad-k's stored liveness re-parented behind gw-b",
+        )
+        gw_a.kill()  # the socket dies: the broker publishes gw-a's will
+        wait_for(lambda: pad() == [("down", "gw-b")], 30, what="pinpad-k down behind gw-b")
+        wait_for(
+            lambda: (
+                rows(
+                    "SELECT kind, subject_id, gateway_id, state, inhibited_by FROM alerts "
+                    "WHERE state <> 'resolved' ORDER BY kind"
+                )
+                == [
+                    ("gateway_down", "gw-a", "gw-a", "firing", None),
+                    ("terminal_down", "pinpad-k", "gw-b", "firing", None),
+                ]
+            ),
+            15,
+            what="gw-a's page and pinpad-k's, naming gw-b",
+        )
+        series = [
+            line
+            for line in collectors[0].metrics_text().splitlines()
+            if line.startswith("posfleet_alert_firing{") and 'terminal="pinpad-k"' in line
+        ]
+        assert len(series) == 1
+        assert 'gateway="gw-b"' in series[0]
+        assert all(c.alive() for c in collectors)
+    finally:
+        raw.disconnect()
+        raw.loop_stop()
+        conn.close()
+        for c in collectors:
+            c.stop()

@@ -712,3 +712,61 @@ def test_a_batch_locks_its_rows_through_the_index_in_the_prepared_plan(pg_url: s
     )
     raw.rollback()
     assert "Seq Scan on liveness_state" not in plan, plan
+
+
+def _pad_beat(clock: FakeClock, gw: str, seq: int) -> Received:
+    hb = Heartbeat(gw=gw, terminal="pinpad-a", ts=clock.now(), session=1, seq=seq, interval=60)
+    topic = topic_for(gw, Kind.HEARTBEAT, "pinpad-a")
+    return Received(topic, encode(hb), clock.now(), clock.monotonic())
+
+
+def _pinpad_behind(store: Store, gateway: str) -> None:
+    """The inventory puts pinpad-a behind ``gateway`` (an import, on its own connection)."""
+    with store.conn:
+        upsert_rows(
+            store.conn,
+            "terminals",
+            [{"terminal_id": "pinpad-a", "gateway_id": gateway, "site_id": "S1", "region_id": "n"}],
+        )
+
+
+def test_a_terminal_moved_in_the_inventory_is_judged_behind_its_new_gateway_by_the_fleet(
+    pg_url: str,
+) -> None:
+    """The first batch of any member after the import moves the stored row: gw-a's death
+    then holds the pad for no member, and it is judged behind gw-b, which has never spoken."""
+    ps, clock = _collectors(pg_url, gateways=("gw-a", "gw-b"))
+    _pinpad_behind(ps[1].store, "gw-a")
+    _connect(ps, clock)
+    ps[0].process(
+        [
+            _status_msg(clock, "gw-a", LinkState.ONLINE, 1),
+            _beat(clock, "gw-a", 0),
+            _pad_beat(clock, "gw-a", 0),
+        ]
+    )
+    _pinpad_behind(ps[1].store, "gw-b")
+    clock.advance(1)
+    ps[1].process([_status_msg(clock, "gw-a", LinkState.OFFLINE, 1)])
+    # The pad's 60 s interval, late 15 s past it, down 15 s later; but gw-b has not been
+    # back since the fleet's first connection (a broker restart for all it knows): not
+    # before the restart hold (130 s) is over, as for any terminal behind it.
+    for _ in range(40):
+        clock.advance(5)
+        _judge(ps)
+    rows = (
+        ps[0]
+        .store.conn.execute(
+            "SELECT t.status, s.gateway_id FROM terminals t JOIN liveness_state s "
+            "ON s.subject_type = 'terminal' AND s.subject_id = t.terminal_id "
+            "WHERE t.terminal_id = 'pinpad-a'"
+        )
+        .fetchall()
+    )
+    assert [tuple(r) for r in rows] == [("down", "gw-b")]
+    assert _changes(ps[0], "pinpad-a") == [
+        ("unknown", "online"),
+        ("online", "late"),
+        ("late", "down"),
+    ]
+    assert _changes(ps[0], "gw-a") == [("unknown", "online"), ("online", "down")]

@@ -66,6 +66,10 @@ def test_the_overview_in_chinese_from_posfleet_lang_with_shanghai_time(
     labels = [m.label for m in at.metric]
     assert labels[:7] == ["在线", "延迟", "离线", "未知", "维护中", "已停用", "已退役"]
     assert {"今日可用率", "本月可用率", "今日新增故障"} <= set(labels)
+    # The availability is the value, short enough not to be cut; its downtime the line under.
+    (month,) = [m for m in at.metric if m.label == "本月可用率"]
+    assert re.fullmatch(r"\d+\.\d{3} %", str(month.value)), month.value
+    assert re.fullmatch(r"离线 \d+ 分钟|离线不足 1 分钟", str(month.delta)), month.delta
     captions = [str(c.value) for c in at.caption]
     # 09:00 UTC is 17:00 in Shanghai: local wall time, the zone said once.
     assert "截至 2026-11-22 17:00（Asia/Shanghai (CST, UTC+08:00)），每 30 秒刷新" in captions

@@ -93,7 +93,7 @@ def test_the_wall_in_chinese_from_the_url_on_the_consoles_clock(
     page = _wall(_app({"lang": "zh-CN"}))
     assert "<span>设备监控大屏</span><span>更新于 2026-11-22 17:00（Asia/Shanghai）</span>" in page
     labels = re.findall(r'<div class="wall-label">(.*?)</div>', page)
-    assert labels == ["网关", "终端"]
+    assert labels == ["网关", "终端", "交易"]
     tiles = re.findall(r'data-status="(\w+)".*?<div class="wall-l">(.*?)</div>', page)
     assert (
         tiles == [("down", "离线"), ("late", "延迟"), ("online", "在线"), ("unknown", "未知")] * 2
@@ -109,7 +109,10 @@ def test_the_wall_in_chinese_from_the_url_on_the_consoles_clock(
     assert row[0].endswith("<td>15:45（75分钟前）")
     # No English word of the page is left (CSS, ids and names aside).
     visible = re.sub(r"<style>.*?</style>|<[^>]+>", " ", page, flags=re.S)
-    for english in ("Fleet wall", "updated", "Gateways", "Stores down", "down since", "online"):
+    for english in (
+        "Fleet wall", "updated", "Gateways", "Stores down", "down since", "online", "Sales",
+        "no sales", "Shortfall",
+    ):  # fmt: skip
         assert english not in visible
 
 
@@ -117,7 +120,11 @@ def test_the_wall_in_english_by_default_on_the_consoles_clock(fleet: Any) -> Non
     _take_a_store_down(fleet.path)
     page = _wall(_app())
     assert "<span>Fleet wall</span><span>updated 2026-11-22 09:00 (UTC)</span>" in page
-    assert re.findall(r'<div class="wall-label">(.*?)</div>', page) == ["Gateways", "Terminals"]
+    assert re.findall(r'<div class="wall-label">(.*?)</div>', page) == [
+        "Gateways",
+        "Terminals",
+        "Sales",
+    ]
     assert "Stores down: 1" in page
     assert re.findall(r"<th>(.*?)</th>", page) == ["store", "region", "merchant", "down since"]
     assert "<td>07:45 (75 minutes ago)</td></tr>" in page

@@ -44,7 +44,7 @@ NOT_TEXT_KW = {
     "format", "display_text", "x", "y", "color", "query_params", "data", "height", "width",
     "index", "value", "step", "options", "format_func", "args", "kwargs", "disabled",
     "unsafe_allow_html", "use_container_width", "hide_index", "column_config", "default",
-    "min_value", "max_value", "label_visibility", "delta_color", "border", "run_every",
+    "min_value", "max_value", "label_visibility", "delta_color", "delta_arrow", "border", "run_every",
     "columns",  # a frame's column ids: ui.table shows them under translated headers
 }  # fmt: skip
 # Positional arguments that are not text, by element: a page's script path, a URL key.

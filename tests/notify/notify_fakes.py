@@ -130,6 +130,16 @@ class FakeRobot:
             return None
         return None
 
+    def _check_size(self, raw: bytes) -> dict[str, Any] | None:
+        # DingTalk: "body 大小不合法;解决方案:请保持大小在 20000bytes 以内" (the errcode is
+        # this fake's own; the text is DingTalk's as users report it). Feishu: 9499, "请求体
+        # 大小不能超过20k" (taken as 20000 bytes). WeCom's 4096 is on the content, below.
+        if self.kind == "dingtalk" and len(raw) > 20000:
+            return {"errcode": 40035, "errmsg": "body 大小不合法;请保持大小在 20000bytes 以内"}
+        if self.kind == "feishu" and len(raw) > 20000:
+            return {"code": 9499, "msg": "Bad Request: 请求体大小不能超过20k"}
+        return None
+
     def _check_body(self, body: Any) -> dict[str, Any] | None:
         if not isinstance(body, dict):
             return {"errcode": 40035, "errmsg": "body is not a JSON object"}
@@ -205,9 +215,11 @@ class FakeRobot:
                 else:
                     answer = {"Code": "OK", "BizId": str(len(self.received))}
             else:
-                err = self._check_sign(
-                    query, body if isinstance(body, dict) else {}
-                ) or self._check_body(body)
+                err = (
+                    self._check_size(raw)
+                    or self._check_sign(query, body if isinstance(body, dict) else {})
+                    or self._check_body(body)
+                )
                 if err is not None:
                     answer = err
                 elif self._limited(now):

@@ -277,3 +277,30 @@ def test_every_shipped_fleet_rule_maps_back_to_its_store_kind():
     ]
     assert len(pairs) >= 9
     assert [(name, kind_of(name)) for name, _ in pairs] == pairs
+
+
+def test_a_wecom_page_over_4096_bytes_is_cut_but_keeps_the_on_call_line_and_mention(
+    make_relay, clock, db
+):
+    """The on-call line and the <@userid> tag count against WeCom's 4096 bytes too."""
+    long = {k: "长" * 200 for k in ("site_name", "merchant", "terminal", "acquirer", "address")}
+    page = webhook(
+        [
+            alert(
+                1,
+                alertname="PosfleetGatewayDown",
+                extra_labels={"escalation": "1", **long},
+                annotations={"summary_zh": "断" * 400, "description_zh": "说" * 3000},
+            )
+        ]
+    )
+    with FakeRobot("wecom", monotonic=clock.monotonic, wall=clock.time) as robot:
+        relay = make_relay({"noc": {"type": "wecom", "url": robot.url}}, db=str(db))
+        assert post(f"http://127.0.0.1:{relay.port}/alertmanager", page) == 200
+        drain(relay, clock)
+    assert robot.refused() == [], [m.answer for m in robot.refused()]
+    (msg,) = robot.accepted()
+    assert msg.mentioned() == ["ann"]
+    assert "**值班:** Ann 13800000001 （north 第 1 级）" in msg.text()
+    assert "部分内容已截断" in msg.text()
+    assert "[处理手册](https://runbooks.example/gateway-down.md)" in msg.text()

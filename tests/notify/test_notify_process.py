@@ -84,8 +84,8 @@ def test_real_time_digest_at_a_reduced_rate_of_5_per_10_seconds(tmp_path):
 @pytest.mark.slow
 def test_real_alertmanager_posting_to_the_relay_reaches_dingtalk_rendered(tmp_path):
     """A shipped rule (PosfleetSiteDown) evaluated by a real Prometheus, posted by a real
-    Alertmanager to the relay process: the zh-CN robot reads the rule's Chinese summary,
-    the English robot on the same route its English one."""
+    Alertmanager to the relay process: the zh-CN robot reads the rule's Chinese summary and
+    description, the English robot on the same route its English ones, both the runbook."""
     from support.services import missing
 
     from simulators.stack.prometheus import (
@@ -175,10 +175,23 @@ def test_real_alertmanager_posting_to_the_relay_reaches_dingtalk_rendered(tmp_pa
         "[处理手册](https://github.com/posfleet/posfleet/blob/main/docs/runbooks/site-down.md)"
         in text
     )
+    # The rule's description_zh as Prometheus filled it in, under its own label.
+    assert (
+        "**说明:** 内容：门店的所有网关都已断线（路由器、电源或上行线路故障）。"
+        "位置：区域 north，门店 site-9。升级级别：1。" in text
+    )
     assert json.dumps(msg.body, ensure_ascii=False).count("确认（认领）") == 1
     en = wecom.accepted()[0].text()
     assert "FIRING: PosfleetSiteDown" in en
     assert (
         "**What:** Site site-9 （north） is down: every gateway of the store is unreachable" in en
+    )
+    # The rule's English description, the collector's summary label filled into it.
+    assert (
+        "**Details:** What: Site site-9 down: 3 of 3 gateways. "
+        "Where: region north, site site-9." in en
+    )
+    assert (
+        "[Runbook](https://github.com/posfleet/posfleet/blob/main/docs/runbooks/site-down.md)" in en
     )
     assert "断线" not in en

@@ -16,6 +16,9 @@ from collector.store.migrate import ensure_schema
 from notify.payload import Notification, parse
 from notify.render import (
     Document,
+    SiteInfo,
+    Text,
+    fit,
     render_digest,
     render_single,
     to_feishu_post,
@@ -35,8 +38,10 @@ def _store(target: str) -> str:
     with conn:
         conn.execute("INSERT INTO regions (region_id, name) VALUES ('north', '华北一区')")
         conn.execute(
-            "INSERT INTO sites (site_id, region_id, name, merchant_name, merchant_contact) "
-            "VALUES ('site-1', 'north', '人民路店', '张三便利店', '13800138000')"
+            "INSERT INTO sites (site_id, region_id, name, address, merchant_name, "
+            "merchant_contact) VALUES ('site-1', 'north', '人民路店', "
+            "'上海市黄浦区人民路 1 号 **B1** [x](http://evil.example)', '张三便利店', "
+            "'13800138000')"
         )
     conn.close()
     return target
@@ -356,3 +361,159 @@ def test_a_digest_to_a_chinese_robot_lists_the_chinese_summaries(make_relay, clo
     for i in range(30):
         assert f"门店 site-1（north）的网关 gw-{i:04d} 断线" in every
     assert "is down" not in every
+
+
+# ------------------------------------------------------------------ the rule's description
+# Every shipped rule carries `description` and `description_zh` (deploy/prometheus/rules);
+# a page shows the one in the channel's language under its own label, in every format.
+
+DZH = (
+    "内容：网关停止应答（遗嘱消息、心跳超时或离线）。位置：区域 north，门店 site-1，网关 gw-0007。"
+)
+DEN = "What: the gateway stopped answering. Where: region north, site site-1, gateway gw-0007."
+
+
+def test_a_chinese_page_shows_the_rules_chinese_description_in_markdown_feishu_and_plain():
+    doc = _single("zh-CN", description_zh=DZH, description=DEN)
+    _, markdown = to_markdown(doc)
+    assert f"**说明:** {DZH}" in markdown  # its brackets and colons are full-width already
+    assert DZH in _feishu_texts(doc, "zh-CN")
+    assert f"说明: {DZH}\n" in to_plain(doc)
+    for text in (markdown, "\n".join(_feishu_texts(doc, "zh-CN")), to_plain(doc)):
+        assert "stopped answering" not in text
+
+
+def test_an_english_page_shows_the_rules_english_description():
+    doc = _single("en", description_zh=DZH, description=DEN)
+    _, markdown = to_markdown(doc)
+    assert f"**Details:** {DEN}" in markdown
+    assert DEN in _feishu_texts(doc, "en")
+    assert f"Details: {DEN}\n" in to_plain(doc)
+    assert "停止应答" not in to_plain(doc)
+    assert "Details" not in to_plain(_single("en"))  # no description, no empty line for it
+
+
+@pytest.mark.parametrize("annotations", [{}, {"description_zh": ""}, {"description_zh": " \n"}])
+def test_a_chinese_page_without_a_chinese_description_shows_the_english_one_under_a_chinese_label(
+    annotations,
+):
+    doc = _single("zh-CN", description=DEN, **annotations)
+    assert f"说明: {DEN}\n" in to_plain(doc)
+
+
+def test_a_group_shows_its_rules_description_once_and_every_alert():
+    n = _parsed(
+        *(alert(i, annotations={"description_zh": f"网关 gw-{i:04d} 断线"}) for i in range(3))
+    )
+    text = to_plain(render_single(n, "zh-CN", SHANGHAI, NOW, lambda _s: None, lambda _a: None))
+    assert text.count("说明:") == 1
+    assert "说明: 网关 gw-0000 断线" in text
+    assert all(f"网关 gw-{i:04d}" in text for i in range(3))
+
+
+HOSTILE_TEXT = "**x** [点我](http://evil.example) <@all> @all\n### 标题\n> 引用"
+
+
+def test_a_hostile_description_cannot_add_links_markup_headings_or_mentions_in_markdown():
+    doc = _single("zh-CN", description_zh=HOSTILE_TEXT)
+    _, markdown = to_markdown(doc)
+    assert (
+        "**说明:** ＊＊x＊＊ ［点我］（http://evil.example） ＜＠all＞ ＠all ＃＃＃ 标题 ＞ 引用"
+        in markdown
+    )
+    assert not any("evil" in url for url in _links(markdown))
+    assert "@all" not in markdown
+    assert not any(line.lstrip().startswith(("#", ">")) for line in markdown.split("\n")[1:])
+
+
+def test_a_hostile_description_stays_literal_text_in_a_feishu_post():
+    doc = _single("zh-CN", description_zh=HOSTILE_TEXT)
+    (body,) = to_feishu_post(doc, "zh-CN").values()
+    nodes = [n for row in body["content"] for n in row]
+    assert {n["tag"] for n in nodes} <= {"text", "a"}  # no "at" node: nobody is mentioned
+    assert "**x** [点我](http://evil.example) <@all> @all ### 标题 > 引用" in [
+        n["text"] for n in nodes
+    ]
+    assert not any("evil" in n.get("href", "") for n in nodes)
+
+
+def test_a_digest_links_each_rules_runbook_once():
+    carried = [_parsed(alert(7)), _parsed(alert(8))]
+    doc = render_digest(carried, [], "zh-CN", SHANGHAI, NOW, lambda _s: None, lambda _a: None)
+    _, markdown = to_markdown(doc)
+    assert markdown.count("(https://runbooks.example/gateway-down.md)") == 1
+    assert "**处理手册:** [GatewayDown](https://runbooks.example/gateway-down.md)" in markdown
+    assert "处理手册: GatewayDown https://runbooks.example/gateway-down.md" in to_plain(doc)
+
+
+def test_the_stores_address_is_on_the_page_and_cannot_add_markup(make_relay, clock, store_url):
+    page = webhook([alert(7)])
+    text = _one_message(make_relay, clock, "dingtalk", "zh-CN", page, db=_store(store_url))
+    assert "**地址:** 上海市黄浦区人民路 1 号 ＊＊B1＊＊ ［x］（http://evil.example）" in text
+    assert not any("evil" in url for url in _links(text))
+    en = render_single(
+        _parsed(alert(7)),
+        "en",
+        SHANGHAI,
+        NOW,
+        lambda _s: SiteInfo(name="People's Road", address="1 People's Road, Huangpu"),
+        lambda _a: None,
+    )
+    assert "Address: 1 People's Road, Huangpu\n" in to_plain(en)
+
+
+# ------------------------------------------------------------------ size limits
+# Each robot refuses a message over its limit (the fakes check them independently: DingTalk
+# body 20000 bytes, WeCom content 4096 bytes, Feishu body 20 KB); the SMS text is capped at
+# 500 characters. A page too big is cut where it is longest, says so, and keeps its links.
+
+LONG = {
+    "description": "Long. " * 5000,
+    "description_zh": "很长的说明。" * 5000,
+}
+LONG_LABELS = {k: "长" * 300 for k in ("site_name", "merchant", "terminal", "acquirer")}
+
+
+@pytest.mark.parametrize("kind", ["dingtalk", "wecom", "feishu", "sms"])
+def test_a_page_over_the_channels_size_limit_is_cut_with_a_marker_and_keeps_its_links(
+    make_relay, clock, kind
+):
+    page = webhook([alert(7, extra_labels=LONG_LABELS, annotations=LONG)])
+    channel: dict[str, Any] = {"type": "http" if kind == "sms" else kind, "lang": "zh-CN"}
+    if kind == "sms":
+        channel["to"] = ["13800138000"]
+        channel["body"] = {"PhoneNumbers": "{to}", "Text": "{text}"}
+    with FakeRobot(kind, monotonic=clock.monotonic, wall=clock.time) as robot:
+        r = make_relay({"noc": {**channel, "url": robot.url}}, public_url="https://noc.example/n")
+        assert post(f"http://127.0.0.1:{r.port}/alertmanager", page) == 200
+        drain(r, clock)
+    assert robot.refused() == [], [m.answer for m in robot.refused()]
+    [msg] = robot.accepted()
+    text = msg.body["Text"] if kind == "sms" else msg.text()
+    assert "说明" in text
+    assert "很长的说明。很长的说明。" in text
+    assert "…" in text  # the description, cut: at 1000 characters, and further if need be
+    # Only WeCom's 4096 bytes and the SMS's 500 characters need more than the page's caps.
+    assert ("部分内容已截断" in text) == (kind in ("wecom", "sms"))
+    assert "https://runbooks.example/gateway-down.md" in text
+    assert "https://noc.example/n/ack?t=" in text
+    assert "区域 north" in text
+    assert "2026-11-30 15:48" in text  # since when, never cut
+    if kind == "sms":
+        assert len(text) <= 500
+
+
+def test_fit_leaves_a_message_that_fits_as_it_is_and_cuts_the_longest_text_first():
+    doc = _single("en", description="d" * 400)
+    assert fit(doc, lambda d: len(to_plain(d)), 10_000, "en") is doc
+    small = fit(doc, lambda d: len(to_plain(d)), 500, "en")
+    plain = to_plain(small)
+    assert len(plain) <= 500
+    assert plain.endswith(
+        "(The message was over the robot's size limit and was cut: see the runbook or the console.)"
+    )
+    assert "Details: ddd" in plain
+    assert "d…" in plain
+    assert "What: " + EN in plain  # shorter texts are left whole
+    assert "Runbook https://runbooks.example/gateway-down.md" in plain
+    assert [Text("What: ", True), Text(EN)] in small.lines

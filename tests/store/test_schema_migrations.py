@@ -581,6 +581,16 @@ def test_an_upgraded_store_keeps_its_windows_guards_replays_and_reads_a_terminal
     conn.close()
 
 
+def _upgraded(conn: Any, eng: Engine, target: str) -> Any:
+    """Commit and close ``conn`` (an older store's rows), upgrade the store to head with
+    Alembic, and return a new connection to it."""
+    conn.commit()
+    conn.close()
+    with eng.begin() as c:
+        command.upgrade(alembic_config(c), "head")
+    return connect(target)
+
+
 def test_0009_drops_the_baselines_a_terminal_counted_in_utc_and_keeps_the_rest(
     target: str, engines: list[Engine]
 ) -> None:
@@ -617,11 +627,7 @@ def test_0009_drops_the_baselines_a_terminal_counted_in_utc_and_keeps_the_rest(
         "VALUES (?, ?, ?, 10, 2)",
         rows,
     )
-    conn.commit()
-    conn.close()
-    with eng.begin() as c:
-        command.upgrade(alembic_config(c), "head")
-    conn = connect(target)
+    conn = _upgraded(conn, eng, target)
     kept = conn.execute(
         "SELECT subject_type, device_id FROM txn_baseline ORDER BY device_id"
     ).fetchall()
@@ -693,11 +699,7 @@ def test_0010_files_a_terminals_old_incidents_open_alerts_and_cases_in_its_gatew
             "VALUES ('mismatch', ?, ?, 'gw-1', ?, '2026-11-01', 500, 1, ?, ?)",
             (status, tid, batch, at, at),
         )
-    conn.commit()
-    conn.close()
-    with eng.begin() as c:
-        command.upgrade(alembic_config(c), "head")
-    conn = connect(target)
+    conn = _upgraded(conn, eng, target)
     got_incidents = conn.execute(
         "SELECT subject_id, ended_at IS NULL, site_id, region_id FROM incidents ORDER BY id"
     ).fetchall()
@@ -740,11 +742,7 @@ def test_0011_stamps_existing_terminals_never_moved_and_an_import_stamps_a_move(
         conn.execute("INSERT INTO terminals (terminal_id, gateway_id) VALUES (?, 'gw-1')", (tid,))
     for gid in ("gw-1", "gw-2"):  # an import refuses a terminal behind an unknown gateway
         conn.execute("INSERT INTO gateways (gateway_id) VALUES (?)", (gid,))
-    conn.commit()
-    conn.close()
-    with eng.begin() as c:
-        command.upgrade(alembic_config(c), "head")
-    conn = connect(target)
+    conn = _upgraded(conn, eng, target)
     with conn:
         upsert_rows(
             conn,
