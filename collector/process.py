@@ -126,6 +126,25 @@ class CollectorProcess:
             time.sleep(0.1)  # polling a child's port: nothing to wait on but time
         return self
 
+    def wait_connected(self, timeout: float = 60.0) -> CollectorProcess:
+        """Until the collector is connected to its broker and subscribed. Start the devices
+        after it: a birth the collector first reads as the broker's retained memory, on its
+        first connection (no session yet, as after a broker restart), holds that gateway's
+        will for the restart hold (docs/collector.md) instead of paging it at once."""
+        deadline = time.monotonic() + timeout
+        while self.sample_value("posfleet_collector_broker_connected") != 1.0:
+            if not self.alive():
+                raise CollectorProcessError(
+                    f"the collector exited ({self.returncode}):\n{self.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise CollectorProcessError(
+                    f"the collector did not connect to the broker in {timeout:.0f} s:\n"
+                    f"{self.log_tail()}"
+                )
+            time.sleep(0.1)  # polling a child's port: nothing to wait on but time
+        return self
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

@@ -65,9 +65,13 @@ class ScenarioRunError(RuntimeError):
 UNREADABLE: tuple[type[Exception], ...] = (db.StoreError, *db.Error)
 
 
-def _start(collector: CollectorProcess) -> None:
+def _start(collector: CollectorProcess, *, subscribed: bool = False) -> None:
+    """Start ``collector``; ``subscribed``: and wait until it is connected and subscribed (at
+    the run's start, before the fleet is born: CollectorProcess.wait_connected)."""
     try:
         collector.start()
+        if subscribed:
+            collector.wait_connected()
     except CollectorProcessError as exc:
         raise ScenarioRunError(str(exc)) from exc
 
@@ -296,7 +300,7 @@ class ScenarioRun:
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         try:
             for member in self.collectors:  # the first imports the inventory
-                _start(member)
+                _start(member, subscribed=True)
             fleet = Fleet(
                 self.model.gateways,
                 "127.0.0.1",

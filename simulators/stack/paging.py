@@ -92,6 +92,11 @@ class PagingStack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._stack.enter_context(self.webhook)
         self.start_collector()
+        try:  # the gateways are started after it has subscribed (CollectorProcess.wait_connected)
+            assert self._collector is not None
+            self._collector.wait_connected()
+        except CollectorProcessError as exc:
+            raise StackError(f"collector did not connect to the broker: {exc}") from exc
         am_conf = render_alertmanager_config(self.webhook.url, self.intervals, self.workdir / "am")
         self.alertmanager = AlertmanagerProcess(am_conf, self.workdir / "am")
         self._stack.enter_context(self.alertmanager)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from support.stack import enrol
+from support.wire import wait_connected
 
 from collector.process import CollectorProcess, CollectorProcessError
 from collector.store import db
@@ -70,6 +71,10 @@ def test_a_gateway_that_dies_goes_down_pages_and_shows_in_the_metrics_of_a_colle
     dies = TestGateway("gw-d", mosquitto.port, interval=5)
     stays = TestGateway("gw-s", mosquitto.port, interval=5)
     with collector:
+        # Subscribed before the gateways are born: a birth the collector first reads as
+        # the broker's retained memory, on its first connection (no session yet: maybe a
+        # broker that restarted), holds the gateway's will for the restart hold (130 s).
+        wait_connected(collector)
         dies.connect()
         stays.connect()
         try:

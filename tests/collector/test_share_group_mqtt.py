@@ -10,6 +10,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from support.stack import enrol
+from support.wire import wait_connected
 
 from collector.config import ConfigError, load_settings
 from collector.ingest import BrokerSettings, Item, MqttIngest, Received
@@ -104,6 +105,8 @@ def test_two_collector_processes_on_a_share_group_judge_one_fleet_and_survive_a_
     try:
         for c in collectors:
             c.start()
+        for c in collectors:  # subscribed before the gateways are born (test_collector_process)
+            wait_connected(c)
         stays.connect()
         dies.connect()
 
@@ -172,6 +175,8 @@ def test_the_alert_leader_killed_the_other_process_takes_over_and_resolves_its_p
     try:
         for c in collectors:
             c.start()
+        for c in collectors:  # subscribed before the gateways are born (test_collector_process)
+            wait_connected(c)
         stays.connect()
         dies.connect()
         wait_for(
@@ -268,6 +273,8 @@ def test_a_pinpad_moved_while_two_share_group_collectors_run_is_judged_behind_it
     try:
         for c in collectors:
             c.start()
+        for c in collectors:  # subscribed before the gateways are born (test_collector_process)
+            wait_connected(c)
         gw_a.connect()
         raw.connect("127.0.0.1", mosquitto.port)
         raw.loop_start()

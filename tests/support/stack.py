@@ -72,6 +72,10 @@ def fleet_stack(
             **settings,
         )
     ).start()
+    # Subscribed before the fleet is born: births the collector first reads as the broker's
+    # retained memory, on its first connection (no session yet, as after a broker restart),
+    # would hold the gateways' wills for the restart hold instead of the test's timeouts.
+    wait_for(lambda: collector.processor.connected, 60, what="collector connected")
     backoff = {} if reconnect_max_s is None else {"reconnect_max_s": reconnect_max_s}
     runner = FleetRunner(
         Fleet(
