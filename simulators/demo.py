@@ -149,16 +149,21 @@ def _spawn(
         out.close()
 
 
-def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes], what: str) -> None:
+def _wait_http(
+    url: str, timeout: float, proc: subprocess.Popen[bytes], what: str, holding: str = ""
+) -> None:
+    """Until ``url`` answers (and its body holds ``holding``, when given)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"posfleet-demo: the {what} exited early (see its log)")
         try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if holding in resp.read().decode(errors="replace"):
+                    return
         except OSError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)  # polling a child's port: nothing to wait on but time
     raise SystemExit(f"posfleet-demo: the {what} did not answer on {url} within {timeout}s")
 
 
@@ -221,7 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             logs / "collector.log", env,
         )  # fmt: skip
         procs.append(collector)
-        _wait_http(f"http://127.0.0.1:{args.metrics_port}/metrics", 60, collector, "collector")
+        # Subscribed before the fleet is born (CollectorProcess.wait_connected says why).
+        _wait_http(
+            f"http://127.0.0.1:{args.metrics_port}/metrics", 60, collector, "collector",
+            holding="posfleet_collector_broker_connected 1.0",
+        )  # fmt: skip
         print(f"metrics     http://localhost:{args.metrics_port}/metrics  (health: /healthz)")
         if not args.no_dashboard:
             user = subprocess.run(
@@ -231,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )  # fmt: skip
             dash = _spawn(
                 [str(bin_dir / "posfleet-dashboard"), "--db", str(db), "--port",
-                 str(args.dashboard_port)],
+                 str(args.dashboard_port), "--tz", DEMO_TZ],
                 logs / "dashboard.log",
             )  # fmt: skip
             procs.append(dash)
