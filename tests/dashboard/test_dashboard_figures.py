@@ -290,7 +290,17 @@ def test_the_wall_screen_shows_the_counts_and_the_dead_store_without_a_sidebar(
     assert shown == {
         "Gateways": {s: gws.get(s, 0) for s in big},
         "Terminals": {s: terms.get(s, 0) for s in big},
+        "Sales": {},  # its tiles are counts of alerts and cases, not statuses (below)
     }
+    # This fleet sends no transactions: no silent terminal, no spike, no case (green).
+    sales = dict(tiles)["Sales"]
+    assert re.findall(
+        r'data-count="(\w+)" style="background:(#\w+)"><div class="wall-n">([\d,]+)</div>', sales
+    ) == [
+        ("terminals_silent", "#2ca02c", "0"),
+        ("txn_spikes", "#2ca02c", "0"),
+        ("cases_overdue", "#2ca02c", "0"),
+    ]
     assert shown["Gateways"]["down"] > 0
     # Down is red, late amber, online green, unknown grey.
     for status, colour in [("down", "#d62728"), ("late", "#ff7f0e"), ("online", "#2ca02c"),
