@@ -67,11 +67,18 @@ INVENTORY_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
 }
 ORDER = ("regions", "sites", "gateways", "terminals")
+# A terminal this import moved, until the import stamps it with its move number (in the same
+# transaction: no other reader ever sees it).
+MOVE_PENDING = -1
 # Columns a file must have besides the id: a terminal's gateway has no default.
 REQUIRED = {"terminals": ("gateway_id",)}
-# The row a value must name, per table: (column, parent table). A terminal under a gateway
-# nobody listed is never judged right (its gateway never reports), so the import refuses it.
-PARENTS = {"terminals": ("gateway_id", "gateways"), "gateways": ("site_id", "sites")}
+# The rows a value must name, per table: (column, parent table). A terminal under a gateway
+# nobody listed is never judged right (its gateway never reports), so the import refuses it;
+# a gateway's or a terminal's site nobody listed has no zone, address or merchant to show.
+PARENTS = {
+    "terminals": (("gateway_id", "gateways"), ("site_id", "sites")),
+    "gateways": (("site_id", "sites"),),
+}
 
 # What an import refuses, as message ids (English, with {fields}): the console shows them in
 # the viewer's language (dashboard/inventory_text.py lists them for its catalogs). Each names
@@ -121,7 +128,7 @@ UNKNOWN_SITE = (
     "import's sites.csv: add the site to sites.csv and import it with this file (or before "
     "it), or correct the site_id " + DOC
 )
-UNKNOWN_PARENT = {"terminals": UNKNOWN_GATEWAY, "gateways": UNKNOWN_SITE}
+UNKNOWN_PARENT = {"gateway_id": UNKNOWN_GATEWAY, "site_id": UNKNOWN_SITE}
 MESSAGES = (
     NOT_UTF8,
     NOT_CSV,
@@ -224,10 +231,10 @@ def upsert_rows(
     name = file or (rows.file if isinstance(rows, CsvRows) else f"{table}.csv")
     not_null, numbers = _not_null(table), _numbers(table)
     count = 0
-    move_seq: int | None = None
+    moved = False
     seen: dict[str, int] = {}  # id -> its first line
-    parents: dict[str, tuple[int, str]] = {}  # parent id -> first line naming it, and its row
-    parent_column = PARENTS[table][0] if table in PARENTS else None
+    # per parent column: parent id -> the first line naming it, and its row's id
+    parents: dict[str, dict[str, tuple[int, str]]] = {c: {} for c, _ in PARENTS.get(table, ())}
     for line, row in _numbered(rows):
         cols = [c for c in allowed if c in row and row[c] is not None]
         if not row.get(key):
@@ -238,8 +245,9 @@ def upsert_rows(
                 DUPLICATE_ID, file=name, line=line, first=first, key=key, id=row[key]
             )
         where = {"file": name, "line": line, "key": key, "id": row[key]}
-        if parent_column and row.get(parent_column):
-            parents.setdefault(row[parent_column], (line, row[key]))
+        for column, named in parents.items():
+            if row.get(column):
+                named.setdefault(row[column], (line, row[key]))
         if any(not row.get(c) for c in REQUIRED.get(table, ())):
             raise InventoryError(EMPTY_GATEWAY, **where)
         for c in cols:
@@ -254,16 +262,15 @@ def upsert_rows(
         updates = ", ".join(f"{c}=excluded.{c}" for c in cols if c != key)
         extra = ", registered=1" if table in ("gateways", "terminals") else ""
         if table == "terminals" and "gateway_id" in cols:
-            # A terminal put behind another gateway is stamped with this import's move
-            # number, so running collectors refuse the old gateway from their next batch
-            # (collector/enrolment.py). A row without a gateway_id moves nothing.
-            if move_seq is None:
-                move_seq = _next_move(conn)
+            # A terminal put behind another gateway is marked (MOVE_PENDING), and the import
+            # stamps its marked rows with one move number at the end, so running collectors
+            # refuse the old gateway from their next batch (collector/enrolment.py). A row
+            # without a gateway_id, or with the gateway it has, moves nothing.
             extra += (
                 ", moved_seq = CASE WHEN terminals.gateway_id <> excluded.gateway_id "
-                "THEN ? ELSE terminals.moved_seq END"
+                f"THEN {MOVE_PENDING} ELSE terminals.moved_seq END"
             )
-            params.append(move_seq)
+            moved = True
         try:
             conn.execute(
                 f"INSERT INTO {table} ({', '.join(cols)}) "
@@ -276,18 +283,25 @@ def upsert_rows(
         if extra:
             _enrolled(conn, table, row[key])
         count += 1
-    if parents:
-        _check_parents(conn, table, parents, name)
+    for column, named in parents.items():
+        _check_parents(conn, table, column, named, name)
+    if moved:
+        _stamp_moves(conn)
     return count
 
 
 def _check_parents(
-    conn: db.Connection, table: str, parents: dict[str, tuple[int, str]], file: str
+    conn: db.Connection,
+    table: str,
+    column: str,
+    parents: dict[str, tuple[int, str]],
+    file: str,
 ) -> None:
-    """Refuse the first row (by line) whose parent is not stored. Asked once the whole file is
-    read, so a row's own mistakes are named first; ``import_dir`` imports sites, gateways, then
-    terminals in one transaction, so a parent in this import is already there."""
-    column, parent_table = PARENTS[table]
+    """Refuse the first row (by line) whose ``column`` names no stored parent. Asked once the
+    whole file is read, so a row's own mistakes are named first; ``import_dir`` imports sites,
+    gateways, then terminals in one transaction, so a parent in this import is already there.
+    The columns are checked in ``PARENTS``'s order (a terminal's gateway before its site)."""
+    parent_table = dict(PARENTS[table])[column]
     ids = list(parents)
     known: set[str] = set()
     for i in range(0, len(ids), 500):  # SQLite allows 999 parameters per statement
@@ -304,7 +318,7 @@ def _check_parents(
     if unknown:
         line, row_id, p = unknown[0]
         raise InventoryError(
-            UNKNOWN_PARENT[table], file=file, line=line, key=_key(table), id=row_id, parent=p
+            UNKNOWN_PARENT[column], file=file, line=line, key=_key(table), id=row_id, parent=p
         )
 
 
@@ -313,6 +327,19 @@ def _is_number(text: str) -> bool:
         return math.isfinite(float(text))
     except ValueError:
         return False
+
+
+def _stamp_moves(conn: db.Connection) -> None:
+    """Give the terminals this import moved (``MOVE_PENDING``) the next move number; an import
+    that moved none leaves the counter alone (running collectors then re-read nothing, and on
+    PostgreSQL it takes no lock on the counter)."""
+    if conn.execute(
+        "SELECT 1 FROM terminals WHERE moved_seq = ? LIMIT 1", (MOVE_PENDING,)
+    ).fetchone():
+        conn.execute(
+            "UPDATE terminals SET moved_seq = ? WHERE moved_seq = ?",
+            (_next_move(conn), MOVE_PENDING),
+        )
 
 
 def _next_move(conn: db.Connection) -> int:

@@ -241,6 +241,17 @@ def _inventory(directory: Path, **changed: str) -> Path:
             "(or before it), or correct the gateway_id (docs/collector.md, Inventory files)",
         ),
         (
+            # A terminal's own site too: its gateway is checked first.
+            {"terminals_csv": "terminal_id,gateway_id,site_id\nT1,gw-1,S1\nT2,gw-2,S9\n"},
+            "terminals.csv line 3 (terminal_id T2): site_id S9 is neither stored nor in this "
+            "import's sites.csv: add the site to sites.csv and import it with this file (or "
+            "before it), or correct the site_id (docs/collector.md, Inventory files)",
+        ),
+        (
+            {"terminals_csv": "terminal_id,gateway_id,site_id\nT1,gw-1,S9\nT2,gw-9,S1\n"},
+            "terminals.csv line 3 (terminal_id T2): gateway_id gw-9 is neither stored",
+        ),
+        (
             {"gateways_csv": "gateway_id,site_id\ngw-1,S1\ngw-2,S7\n"},
             "gateways.csv line 3 (gateway_id gw-2): site_id S7 is neither stored nor in this "
             "import's sites.csv: add the site to sites.csv and import it with this file (or "

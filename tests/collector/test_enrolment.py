@@ -608,6 +608,7 @@ def test_an_import_without_a_gateway_for_a_terminal_moves_nothing(store_url: str
     rig = Rig(store_url, enrolled=("gw-a", "gw-b"))
     _pinpad_behind(rig, "pinpad-a", "gw-a")
     rig.p.process([rig.beat("gw-a", "pinpad-a")])
+    moves = rig.rows("SELECT value FROM meta WHERE key='terminal_moves'")
     other = connect(rig.store.target)
     for row in (
         {"terminal_id": "pinpad-a", "serial": "SN-2"},
@@ -621,8 +622,38 @@ def test_an_import_without_a_gateway_for_a_terminal_moves_nothing(store_url: str
     assert rig.rows(
         "SELECT gateway_id, serial, moved_seq FROM terminals WHERE terminal_id='pinpad-a'"
     ) == [("gw-a", "", 0)]
-    assert rig.rows("SELECT value FROM meta WHERE key='terminal_moves'") == [("1",)]
+    assert rig.rows("SELECT value FROM meta WHERE key='terminal_moves'") == moves
     assert rig.sample("posfleet_collector_messages_total", kind="heartbeat") == 2.0
+    assert rig.sample("posfleet_collector_rejected_total", reason="wrong_gateway") == 1.0
+
+
+def test_only_an_import_that_moves_a_terminal_takes_a_move_number(store_url: str) -> None:
+    """Re-importing the same terminals.csv (new rows, or the same gateways again: the usual
+    weekly export) moves nothing: the counter stays, so running collectors re-read nothing and,
+    on PostgreSQL, such imports take no lock on it. A real move takes the next number, and only
+    the moved row carries it."""
+
+    def counter() -> list[tuple[str]]:
+        return rig.rows("SELECT value FROM meta WHERE key='terminal_moves'")
+
+    rig = Rig(store_url, enrolled=("gw-a", "gw-b"))
+    for _ in range(2):
+        _pinpad_behind(rig, "pinpad-a", "gw-a")
+        _pinpad_behind(rig, "pinpad-b", "gw-a")
+    assert counter() == []
+    assert rig.rows("SELECT moved_seq FROM terminals ORDER BY terminal_id") == [(0,), (0,)]
+    _pinpad_behind(rig, "pinpad-b", "gw-b")
+    assert counter() == [("1",)]
+    _pinpad_behind(rig, "pinpad-a", "gw-a")
+    _pinpad_behind(rig, "pinpad-b", "gw-b")
+    assert counter() == [("1",)]
+    assert rig.rows("SELECT terminal_id, moved_seq FROM terminals ORDER BY terminal_id") == [
+        ("pinpad-a", 0),
+        ("pinpad-b", 1),
+    ]
+    # and the running collector takes the move from its next batch
+    rig.clock.advance(1)
+    rig.p.process([rig.beat("gw-a", "pinpad-b")])
     assert rig.sample("posfleet_collector_rejected_total", reason="wrong_gateway") == 1.0
 
 
