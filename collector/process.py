@@ -17,7 +17,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -112,36 +112,29 @@ class CollectorProcess:
         self.starts += 1
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while not self._answers():
-            if self.proc.poll() is not None:
-                raise CollectorProcessError(
-                    f"the collector exited ({self.proc.returncode}):\n{self.log_tail()}"
-                )
-            if time.monotonic() > deadline:
-                raise CollectorProcessError(
-                    f"the collector's /metrics did not answer in {timeout:.0f} s:\n"
-                    f"{self.log_tail()}"
-                )
-            time.sleep(0.1)  # polling a child's port: nothing to wait on but time
-        return self
+        return self._poll(self._answers, timeout, "the collector's /metrics did not answer")
 
     def wait_connected(self, timeout: float = 60.0) -> CollectorProcess:
         """Until the collector is connected to its broker and subscribed. Start the devices
         after it: a birth the collector first reads as the broker's retained memory, on its
         first connection (no session yet, as after a broker restart), holds that gateway's
         will for the restart hold (docs/collector.md) instead of paging it at once."""
+        return self._poll(
+            lambda: self.sample_value("posfleet_collector_broker_connected") == 1.0,
+            timeout,
+            "the collector did not connect to the broker",
+        )
+
+    def _poll(self, done: Callable[[], bool], timeout: float, failed: str) -> CollectorProcess:
+        """Until ``done()``; the collector's exit or the deadline raises, with its log."""
         deadline = time.monotonic() + timeout
-        while self.sample_value("posfleet_collector_broker_connected") != 1.0:
+        while not done():
             if not self.alive():
                 raise CollectorProcessError(
                     f"the collector exited ({self.returncode}):\n{self.log_tail()}"
                 )
             if time.monotonic() > deadline:
-                raise CollectorProcessError(
-                    f"the collector did not connect to the broker in {timeout:.0f} s:\n"
-                    f"{self.log_tail()}"
-                )
+                raise CollectorProcessError(f"{failed} in {timeout:.0f} s:\n{self.log_tail()}")
             time.sleep(0.1)  # polling a child's port: nothing to wait on but time
         return self
 

@@ -229,19 +229,10 @@ class AlertListener:
         # not followed yet (the tracker re-parents at once, collector/liveness.py).
         if terminal_id and (held is None or (gateway_id and held.gateway_id != gateway_id)):
             row = conn.execute(
-                "SELECT gateway_id, site_id, region_id, model, decommissioned FROM terminals "
-                "WHERE terminal_id = ?",
+                f"SELECT {repo.TERMINAL_PLACE} FROM terminals WHERE terminal_id = ?",
                 (terminal_id,),
             ).fetchone()
-            gw, site, region, model, decom = row or (gateway_id, "", "", "", 0)
-            topo.set_terminal(
-                terminal_id,
-                gateway_id=gw,
-                site_id=site,
-                region_id=region,
-                model=model,
-                decommissioned=bool(decom),
-            )
+            repo.set_terminal(topo, terminal_id, *(row or (gateway_id, "", "", "", 0)))
             if held is not None:
                 self.engine.relocate(terminal_id)
 

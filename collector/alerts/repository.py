@@ -43,17 +43,32 @@ def load_topology(conn: db.Connection, topology: Topology) -> None:
             status=_liveness(status),
             decommissioned=bool(decom),
         )
-    for tid, gw, site, region, model, decom in conn.execute(
-        "SELECT terminal_id, gateway_id, site_id, region_id, model, decommissioned FROM terminals"
-    ):
-        topology.set_terminal(
-            tid,
-            gateway_id=gw,
-            site_id=site,
-            region_id=region,
-            model=model,
-            decommissioned=bool(decom),
-        )
+    for row in conn.execute(f"SELECT terminal_id, {TERMINAL_PLACE} FROM terminals"):
+        set_terminal(topology, *row)
+
+
+# A terminal's place in the topology, as ``set_terminal`` takes it after the terminal's id.
+TERMINAL_PLACE = "gateway_id, site_id, region_id, model, decommissioned"
+
+
+def set_terminal(
+    topology: Topology,
+    terminal_id: str,
+    gateway_id: str,
+    site_id: str,
+    region_id: str,
+    model: str,
+    decommissioned: object,
+) -> None:
+    """Put a terminal in ``topology`` from its row's ``TERMINAL_PLACE`` columns."""
+    topology.set_terminal(
+        terminal_id,
+        gateway_id=gateway_id,
+        site_id=site_id,
+        region_id=region_id,
+        model=model,
+        decommissioned=bool(decommissioned),
+    )
 
 
 def terminal_moves(
@@ -68,20 +83,13 @@ def terminal_moves(
         return mark, []
     # A counter below ours: the store was restored from a backup; re-read every move.
     moved = []
-    for tid, gw, site, region, model, decom in conn.execute(
-        "SELECT terminal_id, gateway_id, site_id, region_id, model, decommissioned "
-        "FROM terminals WHERE moved_seq > ? AND registered = 1",
+    for row in conn.execute(
+        f"SELECT terminal_id, {TERMINAL_PLACE} FROM terminals "
+        "WHERE moved_seq > ? AND registered = 1",
         (since if mark > since else 0,),
     ):
-        topology.set_terminal(
-            tid,
-            gateway_id=gw,
-            site_id=site,
-            region_id=region,
-            model=model,
-            decommissioned=bool(decom),
-        )
-        moved.append(str(tid))
+        set_terminal(topology, *row)
+        moved.append(str(row[0]))
     return mark, moved
 
 
