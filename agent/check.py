@@ -5,10 +5,12 @@ from __future__ import annotations
 import grp
 import json
 import os
+import pwd
 import socket
 import ssl
 import stat
 import threading
+from pathlib import Path
 from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
@@ -121,6 +123,7 @@ def check_spool(s: AgentSettings, out: TextIO) -> None:
     (this user) could give a new spool the configured group. Warnings only: the spool
     never stops the agent."""
     root = spool_dir_of(s)
+    check_spool_parents(root, out)
     wanted: int | None = None
     if s.txn_spool_group:
         try:
@@ -172,6 +175,46 @@ def check_spool(s: AgentSettings, out: TextIO) -> None:
         )
     else:
         out.write(f"ok   transaction spool {root}: mode {mode:o}, group {name}\n")
+
+
+def check_spool_parents(root: Path, out: TextIO) -> None:
+    """The directories above the spool: one that a user other than root or the agent may
+    write, without the sticky bit, lets that user rename the spool away and put a link to
+    any directory in its place between two scans, and the agent would then read, set aside
+    and delete ``*.jsonl`` files there as the payment app's."""
+    me, me_g = os.geteuid(), os.getegid()
+    for parent in Path(os.path.abspath(root)).parents:
+        try:
+            st = os.stat(parent)
+        except OSError:
+            continue  # missing: the agent makes it (its own, umask 022)
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & stat.S_ISVTX:
+            continue  # /tmp-like: only an entry's owner may rename it
+        others = [
+            who
+            for who, bit, by in (
+                (f"user {_user_name(st.st_uid)}", stat.S_IWUSR, st.st_uid not in (0, me)),
+                (f"group {_group_name(st.st_gid)}", stat.S_IWGRP, st.st_gid not in (0, me_g)),
+                ("everyone", stat.S_IWOTH, True),
+            )
+            if mode & bit and by
+        ]
+        if others:
+            out.write(
+                f"WARN transaction spool {root}: its parent {parent} (mode {mode:o}) may be "
+                f"written by {', '.join(others)}, who could replace the spool with a link "
+                "between two scans; fix: keep the spool under directories only root and the "
+                f"agent's user may write (chmod go-w {parent}, or move txn_spool_dir)\n"
+            )
+            return
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def check(s: AgentSettings, probes: Probes, out: TextIO) -> int:

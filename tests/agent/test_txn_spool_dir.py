@@ -158,3 +158,42 @@ def test_a_spool_swapped_for_a_link_while_it_is_made_never_gives_the_links_targe
     TxnSpool(root, "gw-0042", tmp_path / "journal")
     monkeypatch.undo()
     assert _mode_and_gid(secret) == ("0o700", 0)
+
+
+@pytest.mark.parametrize(
+    ("mode", "uid", "gid", "writers"),
+    [
+        (0o777, 0, 0, "everyone"),
+        (0o775, 0, PARENT_GID, f"group {PARENT_GID}"),
+        (0o755, 4321, 0, "user 4321"),
+        (0o1777, 4321, PARENT_GID, None),  # sticky: only an entry's owner may rename it
+        (0o755, 0, PARENT_GID, None),
+        (0o775, 0, 0, None),  # root's group
+    ],
+)
+def test_check_warns_of_a_spool_parent_others_may_write(
+    tmp_path: Path, mode: int, uid: int, gid: int, writers: str | None
+) -> None:
+    """Whoever may write in a directory above the spool can rename the spool away and put a
+    link to any directory in its place between two scans: check says who, and the fix."""
+    parent = tmp_path / "shared"
+    root = parent / "txn-spool"
+    root.mkdir(parents=True)
+    os.chown(root, -1, OLD_GID)
+    os.chmod(root, 0o2770)
+    os.chown(parent, uid, gid)
+    os.chmod(parent, mode)
+    out = io.StringIO()
+    check_spool(settings(1883, tmp_path, txn_spool_dir=root, txn_spool_group=str(OLD_GID)), out)
+    lines = out.getvalue().splitlines()
+    ok = f"ok   transaction spool {root}: mode 2770, group {OLD_GID}"
+    if writers is None:
+        assert lines == [ok]
+    else:
+        assert lines == [
+            f"WARN transaction spool {root}: its parent {parent} (mode {mode:o}) may be "
+            f"written by {writers}, who could replace the spool with a link between two "
+            "scans; fix: keep the spool under directories only root and the agent's user may "
+            f"write (chmod go-w {parent}, or move txn_spool_dir)",
+            ok,
+        ]
