@@ -679,7 +679,7 @@ COLUMN_LABELS = {
     "messages": N_("messages"), "last_kind": N_("last message"), "region": N_("region"),
     "tier": N_("tier"), "on_call": N_("on call"), "phone": N_("mobile"),
     "chat_id": N_("chat user id"), "source": N_("source"), "local_time": N_("local time"),
-    "tz": N_("time zone"), "at_local": N_("at (local)"), "to": N_("to"),
+    "tz": N_("time zone"), "at_local": N_("at (local)"), "to": N_("handed to"),
     "order": N_("order"), "starts": N_("starts (local)"), "ends": N_("ends (local)"),
     "shift_h": N_("shift (h)"), "override_id": N_("override #"), "address": N_("address"),
     "merchant_name": N_("merchant"), "install_date": N_("installed"),

@@ -113,4 +113,6 @@ MESSAGES: dict[str, str] = {
     "set the cause: {cause}": "设置原因：{cause}",
     "closed the case: {how}; recovered {amount}": "结案：{how}；追回 {amount}",
     "closed by a settlement that matched the terminal's batch": "结算与终端批次相符，自动结案",
+    "window start": "窗口开始",
+    "window end": "窗口结束",
 }

@@ -39,4 +39,5 @@ MESSAGES: dict[str, str] = {
     "#{id} {region} tier {tier}: {name} {starts} - {ends}": (
         "#{id} {region} 第 {tier} 层：{name} {starts} - {ends}"
     ),
+    "handed to": "接班人",
 }

@@ -264,8 +264,8 @@ def case_page(case_id: int) -> None:
             shown,
             hide_index=True,
             column_config={
-                "window_start": t("from"),
-                "window_end": t("to"),
+                "window_start": t("window start"),
+                "window_end": t("window end"),
                 **{k: t(v) for k, v in OUTCOME_HEADERS.items()},
                 "approved_amount": t("approved amount"),
                 "refunded_amount": t("refunded amount"),

@@ -5,6 +5,7 @@ case closed from the page, each audited."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -58,6 +59,14 @@ def test_the_case_list_and_page_in_chinese(open_page: Callable[..., AppTest], ca
     assert "证据" in text
     assert "5,000.00 CNY" in text
     assert "4,980.00 CNY" in text
+    # The terminal's windows around the close: their bounds are a window's start and end
+    # (not a status change's "from" and "to", 原状态 and 新状态, as they once read).
+    windows = next(f for f in at.dataframe if "window_start" in f.value.columns)
+    labels = json.loads(windows.proto.columns)
+    assert (labels["window_start"]["label"], labels["window_end"]["label"]) == (
+        "窗口开始",
+        "窗口结束",
+    )
 
 
 def test_a_call_is_logged_the_cause_set_and_the_case_closed_from_its_page(

@@ -3,6 +3,7 @@ a rotation edited and an override added from the page, validated and audited."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -97,6 +98,17 @@ def test_on_call_page_shows_who_is_on_call_now_in_local_time_and_the_next_handov
     ]
     # A viewer (not logged in) sees no editing forms.
     assert not [b for b in at.button if b.label in ("Save rotation", "Add override")]
+
+
+def test_the_next_handovers_say_who_takes_over_in_chinese(open_page, fleet) -> None:
+    """The handover's person is who is handed the shift (接班人), not a status change's
+    "to" (新状态), as the shared header once read."""
+    _seed(fleet.path)
+    at = open_page(PAGE, query={"lang": "zh-CN"})
+    handovers = at.dataframe[1]
+    assert handovers.value.iloc[0]["to"] == "Wang"
+    labels = json.loads(handovers.proto.columns)
+    assert labels["to"]["label"] == "接班人"
 
 
 def test_an_operator_sets_a_rotation_from_the_page_and_the_form_is_cleared(
