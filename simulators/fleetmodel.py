@@ -51,6 +51,7 @@ class SiteSpec:
     lon: float
     tz: str
     merchant: str
+    merchant_contact: str  # the owner's mobile: the NOC calls it about a shortfall
 
 
 @dataclass(slots=True)
@@ -71,8 +72,8 @@ class Fleet:
                     "region_id": rid,
                     "name": name,
                     "oncall_name": f"{name} on-call",
-                    "oncall_contact": f"+47 555 01{i:02d}",
-                    "supervisor_contact": f"+47 555 09{i:02d}",
+                    "oncall_contact": f"139 0000 01{i:02d}",
+                    "supervisor_contact": f"139 0000 09{i:02d}",
                     "contact_verified_at": "2026-10-01",
                 }
                 for i, (rid, name, *_rest) in enumerate(REGIONS)
@@ -87,7 +88,7 @@ class Fleet:
                     "lon": s.lon,
                     "tz": s.tz,
                     "merchant_name": s.merchant,
-                    "merchant_contact": f"owner@{s.site_id}.example",
+                    "merchant_contact": s.merchant_contact,
                 }
                 for s in self.sites
             ],
@@ -135,15 +136,19 @@ def generate(gateways: int, seed: int = 1, tz: str | None = None) -> Fleet:
     while n < gateways:
         site_no += 1
         rid, _name, region_tz, lat, lon = REGIONS[rng.randrange(len(REGIONS))]
+        chain = rng.choice(MERCHANTS)  # the store is one of the chain's: its merchant
         site = SiteSpec(
             f"s-{site_no:05d}",
             rid,
-            f"{rng.choice(MERCHANTS)} #{site_no}",
+            f"{chain} #{site_no}",
             round(lat + rng.uniform(-1.5, 1.5), 4),
             round(lon + rng.uniform(-2.5, 2.5), 4),
             tz or region_tz,
-            rng.choice(MERCHANTS),
+            chain,
+            f"138 {site_no // 10_000:04d} {site_no % 10_000:04d}",
         )
+        # Drawn as before (it was once another merchant): seeded fleets keep their shape.
+        rng.choice(MERCHANTS)
         fleet.sites.append(site)
         for _ in range(min(rng.choice((1, 1, 2, 2, 3, 4)), gateways - n)):
             n += 1

@@ -33,7 +33,7 @@ MESSAGES: dict[str, str] = {
     "{action}: done, recorded in the audit log.": "{action}：已完成，已记入审计日志。",
     "page (of {pages})": "页码（共 {pages} 页）",
     "Download {name}.csv": "下载 {name}.csv",
-    "Download all {name} (CSV)": "下载全部 {name}（CSV）",
+    "Download all {name} (CSV)": "下载全部（{name}.csv）",
     "Export all {name}.csv": "导出全部 {name}.csv",
     "all": "全部",
     "n/a": "暂无",

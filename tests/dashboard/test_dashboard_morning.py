@@ -164,7 +164,7 @@ def test_the_dead_store_and_the_dead_gateway_are_listed_store_first_with_merchan
     dead, one = got
     assert dead["store"] == f"{store.dead_site.site_id} {store.dead_site.name}"
     assert dead["merchant"] == store.dead_site.merchant
-    assert dead["phone"] == f"owner@{store.dead_site.site_id}.example"
+    assert dead["phone"] == store.dead_site.merchant_contact
     assert one["store"] == f"{store.killed_site.site_id} {store.killed_site.name}"
     assert one["since"] == f"2 h 5 min · {short(since, now)}"
     assert one["cause"].startswith("fault")
