@@ -229,8 +229,9 @@ def reliability_frame(
     figures: dict[str, sla.Reliability], group: str | None = None
 ) -> pd.DataFrame:
     """One row per group, the worst first (lowest availability, then most downtime).
-    ``availability_pct`` is floored to 5 decimals, never rounded up: 15 minutes down in a
-    region is never shown as 100 %; ``downtime_min`` stands next to it."""
+    ``availability_pct`` is floored to 3 decimals, as the pages' availability figures are
+    (``availability_text``), never rounded up: 15 minutes down in a region of 10 gateways over
+    30 days reads 99.996, never 100; ``downtime_min`` stands next to it."""
     rows = []
     for name, r in figures.items():
         avail = r.availability
@@ -238,7 +239,7 @@ def reliability_frame(
             {
                 group or "fleet": name,
                 "gateways": r.subjects,
-                "availability_pct": None if avail is None else floor_pct(avail),
+                "availability_pct": None if avail is None else floor_pct(avail, 3),
                 "downtime_min": round(r.downtime_s / 60, 1),
                 "failures": r.failures,
                 "mttr_min": None if r.mttr_s is None else round(r.mttr_s / 60, 1),

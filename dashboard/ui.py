@@ -253,6 +253,19 @@ def pager(total: int, page_size: int, key: str) -> int:
     return (page - 1) * page_size
 
 
+# Numbers shown with a fixed count of decimals (the frames round or floor them to it): a column
+# of availabilities reads 92.012, 100.000, not 92.0127, 100.
+NUMBER_FORMATS = {"availability_pct": "%.3f", "on_target_pct": "%.1f", "compliant_pct": "%.1f"}
+
+
+def column(col: str) -> Any:
+    """A known column's header in the viewer's language, and its number format if it has one."""
+    label = t(COLUMN_LABELS[col])
+    if col in NUMBER_FORMATS:
+        return st.column_config.NumberColumn(label, format=NUMBER_FORMATS[col])
+    return st.column_config.Column(label)
+
+
 def table(
     df: pd.DataFrame,
     name: str,
@@ -266,8 +279,7 @@ def table(
     On screen: headers in the viewer's language, stored times as local wall time, stored
     values (status, kind, ...) translated. The CSV keeps the stored data as it is (ids as
     headers, ISO UTC times with their offset): the same file in every language and zone."""
-    config = {col: st.column_config.Column(t(COLUMN_LABELS[col])) for col in df.columns
-              if col in COLUMN_LABELS}  # fmt: skip
+    config = {col: column(col) for col in df.columns if col in COLUMN_LABELS}
     config.update(kwargs.pop("column_config", {}))
     st.dataframe(shown(df), hide_index=True, column_config=config, **kwargs)
     data: str | Callable[[], str] = df.to_csv(index=False)

@@ -373,6 +373,12 @@ def test_sla_by_store_names_the_stores_and_lists_the_worst_first(
     avail = [float(str(r["availability_pct"])) for r in rows]
     assert avail == sorted(avail)
     assert avail[0] < 100
+    # Three decimals, floored, as the page's availability figure: the column reads 92.012 and
+    # 100.000, not 92.0127 and 100, and what it shows is exactly what the frame holds.
+    frame = next(d for d in at.dataframe if "site_id" in d.value.columns)
+    config = json.loads(frame.proto.columns)["availability_pct"]
+    assert config["type_config"]["format"] == "%.3f"
+    assert all(round(a, 3) == a for a in avail), avail
 
 
 def test_firmware_page_counts_gateways_and_says_no_policy_where_there_is_none(
