@@ -283,8 +283,8 @@ def upsert_rows(
         if extra:
             _enrolled(conn, table, row[key])
         count += 1
-    for column, named in parents.items():
-        _check_parents(conn, table, column, named, name)
+    for column, parent_table in PARENTS.get(table, ()):
+        _check_parents(conn, table, column, parent_table, parents[column], name)
     if moved:
         _stamp_moves(conn)
     return count
@@ -294,6 +294,7 @@ def _check_parents(
     conn: db.Connection,
     table: str,
     column: str,
+    parent_table: str,
     parents: dict[str, tuple[int, str]],
     file: str,
 ) -> None:
@@ -301,7 +302,6 @@ def _check_parents(
     whole file is read, so a row's own mistakes are named first; ``import_dir`` imports sites,
     gateways, then terminals in one transaction, so a parent in this import is already there.
     The columns are checked in ``PARENTS``'s order (a terminal's gateway before its site)."""
-    parent_table = dict(PARENTS[table])[column]
     ids = list(parents)
     known: set[str] = set()
     for i in range(0, len(ids), 500):  # SQLite allows 999 parameters per statement

@@ -239,7 +239,7 @@ def reliability_frame(
             {
                 group or "fleet": name,
                 "gateways": r.subjects,
-                "availability_pct": None if avail is None else floor_pct(avail, 3),
+                "availability_pct": None if avail is None else floor_pct(avail),
                 "downtime_min": round(r.downtime_s / 60, 1),
                 "failures": r.failures,
                 "mttr_min": None if r.mttr_s is None else round(r.mttr_s / 60, 1),
@@ -256,7 +256,7 @@ def reliability_frame(
     return df[columns].reset_index(drop=True)
 
 
-def floor_pct(avail: float, decimals: int = 5) -> float:
+def floor_pct(avail: float, decimals: int = 3) -> float:
     """``avail`` (0..1) as a percentage floored to ``decimals``: never shown higher than it is."""
     scale = 10**decimals
     return float(math.floor(avail * 100 * scale + 1e-9) / scale)
